@@ -1,0 +1,3 @@
+"""ringbridge: call-control bridge for Asterisk."""
+
+__version__ = "0.1.0"

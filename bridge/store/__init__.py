@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy engine and sessions (SQLite by default, PostgreSQL by URL)."""

@@ -1,0 +1,199 @@
+"""Call flows: small state machines driven by ARI events.
+
+A flow owns a set of channels (by id). The engine routes every event that names one
+of them to the flow's `handle`. Channel ids are chosen by us (`rb-<call>-<n>`) and
+registered with the engine *before* the channel is created, so no early event
+(StasisStart, Ringing) can arrive for a channel the engine does not know.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+_ALPHABET = string.ascii_letters + string.digits
+
+# Q.850 causes: what the caller is told (chan_pjsip turns 17 into 486 Busy Here, ...).
+NORMAL_CLEARING = 16
+DIAL_STATUS_CAUSE = {
+    "BUSY": 17,
+    "NOANSWER": 19,
+    "CHANUNAVAIL": 20,
+    "CONGESTION": 34,
+}
+
+
+def new_call_id() -> str:
+    """An opaque, unguessable, URL-safe call id (the dispatch `callId`)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(20))
+
+
+class Ari(Protocol):
+    """The part of AriClient the flows use (a fake one in unit tests)."""
+
+    async def post(self, path: str, params: dict[str, Any] | None = None,
+                   json: Any = None) -> Any: ...
+
+    async def delete(self, path: str, params: dict[str, Any] | None = None) -> Any: ...
+
+
+class Flows(Protocol):
+    """The engine as the flows see it: channel registration and the end of a flow."""
+
+    app: str
+
+    def claim(self, channel_id: str, flow: CallFlow) -> None: ...
+
+    def finished(self, flow: CallFlow) -> None: ...
+
+
+class CallFlow:
+    """Base of the call flows: owns channels, hangs everything up when it ends."""
+
+    def __init__(self, ari: Ari, flows: Flows, call_id: str) -> None:
+        self.ari = ari
+        self.flows = flows
+        self.call_id = call_id
+        self.channels: set[str] = set()
+        self.bridge_id: str | None = None
+        self.done = False
+        self._next_leg = 0
+
+    def new_channel_id(self) -> str:
+        self._next_leg += 1
+        channel_id = f"rb-{self.call_id}-{self._next_leg}"
+        self.channels.add(channel_id)
+        self.flows.claim(channel_id, self)
+        return channel_id
+
+    def adopt(self, channel_id: str) -> None:
+        self.channels.add(channel_id)
+        self.flows.claim(channel_id, self)
+
+    async def handle(self, event: Event) -> None:
+        raise NotImplementedError
+
+    async def end(self, why: str, cause: int = NORMAL_CLEARING) -> None:
+        """Hang up every channel still up with `cause`, destroy the bridge; idempotent."""
+        if self.done:
+            return
+        self.done = True
+        log.info("call %s: ending (%s)", self.call_id, why)
+        for channel_id in list(self.channels):
+            await _quietly(self.ari.delete(f"/channels/{channel_id}", {"reason_code": cause}))
+        if self.bridge_id:
+            await _quietly(self.ari.delete(f"/bridges/{self.bridge_id}"))
+        self.flows.finished(self)
+
+    async def resync(self, live_channels: set[str]) -> None:
+        """After a reconnect: a flow that lost a channel while we were away ends."""
+        lost = self.channels - live_channels
+        if lost:
+            self.channels -= lost
+            await self.end(f"channels {', '.join(sorted(lost))} gone while disconnected")
+
+
+class DirectCall(CallFlow):
+    """Caller in Stasis → one callee endpoint; bridged when the callee answers."""
+
+    def __init__(self, ari: Ari, flows: Flows, call_id: str, caller_id: str,
+                 endpoint: str, dial_timeout: int) -> None:
+        super().__init__(ari, flows, call_id)
+        self.caller_id = caller_id
+        self.endpoint = endpoint
+        self.dial_timeout = dial_timeout
+        self.callee_id = ""
+        self.adopt(caller_id)
+
+    async def start(self) -> None:
+        self.callee_id = self.new_channel_id()
+        log.info("call %s: dialling %s as %s", self.call_id, self.endpoint, self.callee_id)
+        try:
+            await self.ari.post("/channels/create", {
+                "endpoint": self.endpoint, "app": self.flows.app,
+                "appArgs": f"leg,{self.call_id}", "channelId": self.callee_id,
+                "originator": self.caller_id,
+            })
+        except Exception as exc:
+            log.warning("call %s: cannot create %s: %s", self.call_id, self.endpoint, exc)
+            self.channels.discard(self.callee_id)
+            await self.end("callee channel could not be created", DIAL_STATUS_CAUSE["CHANUNAVAIL"])
+
+    async def handle(self, event: Event) -> None:
+        match event["type"]:
+            case "StasisStart":
+                await self._on_stasis_start(event)
+            case "ChannelStateChange":
+                await self._on_state(event)
+            case "Dial":
+                await self._on_dial(event)
+            case "ChannelHangupRequest" | "StasisEnd" | "ChannelDestroyed":
+                await self._on_gone(event)
+
+    async def _on_stasis_start(self, event: Event) -> None:
+        if event["channel"]["id"] == self.callee_id:
+            await self.ari.post(f"/channels/{self.callee_id}/dial", {
+                "caller": self.caller_id, "timeout": self.dial_timeout,
+            })
+
+    async def _on_state(self, event: Event) -> None:
+        channel = event["channel"]
+        if channel["id"] != self.callee_id:
+            return
+        if channel["state"] == "Ringing":
+            log.info("call %s: %s ringing", self.call_id, self.endpoint)
+            await self.ari.post(f"/channels/{self.caller_id}/ring")
+        elif channel["state"] == "Up":
+            await self._connect()
+
+    async def _connect(self) -> None:
+        log.info("call %s: %s answered; bridging", self.call_id, self.endpoint)
+        await self.ari.post(f"/channels/{self.caller_id}/answer")
+        self.bridge_id = f"rb-{self.call_id}"
+        await self.ari.post(f"/bridges/{self.bridge_id}", {"type": "mixing"})
+        await self.ari.post(f"/bridges/{self.bridge_id}/addChannel", {
+            "channel": f"{self.caller_id},{self.callee_id}",
+        })
+
+    async def _on_dial(self, event: Event) -> None:
+        status = event.get("dialstatus", "")
+        cause = DIAL_STATUS_CAUSE.get(status)
+        if event.get("peer", {}).get("id") == self.callee_id and cause:
+            log.info("call %s: %s did not answer (%s)", self.call_id, self.endpoint, status)
+            await self.end(f"dial {status}", cause)
+
+    async def _on_gone(self, event: Event) -> None:
+        channel_id = event["channel"]["id"]
+        if channel_id not in self.channels:
+            return
+        self.channels.discard(channel_id)
+        side = "caller" if channel_id == self.caller_id else "callee"
+        # ChannelHangupRequest comes first and carries the cause (17 for a 486, ...),
+        # which the other side is then told; StasisEnd has none.
+        cause = event.get("cause") or NORMAL_CLEARING
+        await self.end(f"{side} hung up (cause {cause}, {event['type']})", cause)
+
+
+class AdoptedCall(CallFlow):
+    """A bridged call found in Asterisk after a restart: keep it up, end it as a whole."""
+
+    async def handle(self, event: Event) -> None:
+        if event["type"] in ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"):
+            channel_id = event["channel"]["id"]
+            if channel_id in self.channels:
+                self.channels.discard(channel_id)
+                await self.end(f"{channel_id} hung up")
+
+
+async def _quietly(request: Awaitable[Any]) -> None:
+    """Cleanup requests race with Asterisk's own teardown: a 404 there is expected."""
+    try:
+        await request
+    except Exception as exc:
+        log.debug("cleanup request failed: %s", exc)

@@ -1,0 +1,134 @@
+"""The telephony engine: one asyncio loop that owns ARI, AMI and every call flow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.config import Settings
+from bridge.telephony.ami import AmiClient
+from bridge.telephony.ari import AriClient, AriError
+from bridge.telephony.calls import AdoptedCall, CallFlow, DirectCall, Event, new_call_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    ari: bool
+    ami: bool
+
+
+class Engine:
+    """Routes ARI events to call flows and starts a flow for each call entering Stasis."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = settings.ari_app
+        self.ari = AriClient(
+            settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
+            on_event=self.on_event, on_connected=self.resync,
+        )
+        self.ami = AmiClient(
+            settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret,
+        )
+        self._flows_by_channel: dict[str, CallFlow] = {}
+        self._flows: set[CallFlow] = set()
+
+    def status(self) -> EngineStatus:
+        return EngineStatus(ari=self.ari.connected, ami=self.ami.connected)
+
+    async def run(self) -> None:
+        await asyncio.gather(self.ari.run(), self.ami.run())
+
+    async def close(self) -> None:
+        await asyncio.gather(self.ari.close(), self.ami.close())
+
+    # Flows' view of the engine.
+    def claim(self, channel_id: str, flow: CallFlow) -> None:
+        self._flows_by_channel[channel_id] = flow
+        self._flows.add(flow)
+
+    def finished(self, flow: CallFlow) -> None:
+        self._flows.discard(flow)
+        for channel_id in [c for c, f in self._flows_by_channel.items() if f is flow]:
+            del self._flows_by_channel[channel_id]
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._flows)
+
+    async def on_event(self, event: Event) -> None:
+        channel = event.get("peer") if event["type"] == "Dial" else event.get("channel")
+        flow = self._flows_by_channel.get(channel["id"]) if channel else None
+        if flow is not None:
+            await flow.handle(event)
+        elif event["type"] == "StasisStart":
+            await self._start_call(event)
+
+    async def _start_call(self, event: Event) -> None:
+        channel = event["channel"]
+        args = event.get("args") or []
+        purpose, number = [*args, "", ""][:2]
+        if purpose in ("dial", "inbound") and number:
+            await self._route(channel, number)
+        else:
+            log.warning("channel %s entered Stasis with unexpected args %s; hanging up",
+                        channel["id"], args)
+            await self.ari.delete(f"/channels/{channel['id']}")
+
+    async def _route(self, channel: dict[str, Any], number: str) -> None:
+        caller = channel.get("caller", {}).get("number", "")
+        endpoint = await self._local_endpoint(channel, number)
+        call_id = new_call_id()
+        if endpoint is None:
+            log.info("call %s: %s -> %s: not a number we know; announcing", call_id,
+                     caller, number)
+            await self.ari.post(f"/channels/{channel['id']}/continue", {
+                "context": "unknown-number", "extension": number, "priority": 1,
+            })
+            return
+        log.info("call %s: %s -> %s (%s)", call_id, caller, number, channel["id"])
+        flow = DirectCall(self.ari, self, call_id, channel["id"], endpoint,
+                          self.settings.dial_timeout)
+        await flow.start()
+
+    async def _local_endpoint(self, channel: dict[str, Any], number: str) -> str | None:
+        """The PJSIP endpoint for `number` in the caller's SIP domain, if one exists."""
+        domain = _caller_domain(channel.get("name", ""))
+        resource = f"{number}@{domain}" if domain else number
+        try:
+            await self.ari.get(f"/endpoints/PJSIP/{resource}")
+        except AriError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return f"PJSIP/{resource}"
+
+    async def resync(self) -> None:
+        """After every (re)connect: drop flows whose channels vanished, adopt bridged calls."""
+        channels = await self.ari.get("/channels")
+        live = {channel["id"] for channel in channels}
+        for flow in list(self._flows):
+            await flow.resync(live)
+        known = set(self._flows_by_channel)
+        bridges = await self.ari.get("/bridges")
+        adopted = 0
+        for bridge in bridges:
+            members = [c for c in bridge.get("channels", []) if c in live and c not in known]
+            if bridge["id"].startswith("rb-") and members:
+                call = AdoptedCall(self.ari, self, bridge["id"].removeprefix("rb-"))
+                call.bridge_id = bridge["id"]
+                for channel_id in members:
+                    call.adopt(channel_id)
+                adopted += 1
+        log.info("ARI connected: %d live channels, %d calls in progress, %d adopted",
+                 len(live), len(self._flows), adopted)
+
+
+def _caller_domain(channel_name: str) -> str:
+    """`PJSIP/1001@acme.example-0000002a` → `acme.example`; demo endpoints have none."""
+    resource = channel_name.split("/", 1)[-1].rsplit("-", 1)[0]
+    return resource.split("@", 1)[1] if "@" in resource else ""

@@ -1,0 +1,52 @@
+"""Runs the engine's asyncio loop in its own thread, beside the WSGI server's threads."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from bridge.telephony.engine import Engine, EngineStatus
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class EngineThread:
+    """Thread-safe hand-over from API threads into the engine's loop."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._task = self.loop.create_task(self.engine.run())
+        try:
+            self.loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.loop.run_until_complete(self.engine.close())
+            self.loop.close()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def status(self) -> EngineStatus:
+        return self.engine.status()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._task is not None:
+            self.loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("engine thread did not stop within %.0f s", timeout)

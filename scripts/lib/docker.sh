@@ -1,0 +1,84 @@
+# Docker helpers shared by scripts/up, scripts/test and scripts/build-asterisk.
+# Sourced, not run. Everything here is idempotent: a second run reuses what exists.
+
+RINGBRIDGE_CACHE=${RINGBRIDGE_CACHE:-/var/cache/ringbridge}
+ASTERISK_BASE_IMAGE=${ASTERISK_BASE_IMAGE:-}
+ASTERISK_IMAGE=${ASTERISK_IMAGE:-ringbridge/asterisk:22}
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Install Debian packages that are missing (names given as arguments).
+ensure_debs() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# Make sure a Docker engine answers. When none runs, install Debian's docker.io and
+# start dockerd: no iptables, no bridge network (containers use the host network),
+# listening on its unix socket only.
+ensure_docker_engine() {
+    if docker info >/dev/null 2>&1; then return 0; fi
+    ensure_debs docker.io
+    if ! docker info >/dev/null 2>&1; then
+        log "starting dockerd (unix socket only, host networking)"
+        as_root mkdir -p "$RINGBRIDGE_CACHE"
+        as_root sh -c "nohup dockerd --iptables=false --bridge=none \
+            >'$RINGBRIDGE_CACHE/dockerd.log' 2>&1 &"
+        for _ in $(seq 1 60); do
+            docker info >/dev/null 2>&1 && return 0
+            sleep 0.5
+        done
+        die "dockerd did not start; see $RINGBRIDGE_CACHE/dockerd.log"
+    fi
+}
+
+# Without a registry there is no debian:sid image to pull: build one from a minimal
+# debootstrap root that already carries Asterisk, so the image build installs nothing.
+ensure_local_base_image() {
+    local tag=ringbridge/debian-sid-asterisk:base
+    if docker image inspect "$tag" >/dev/null 2>&1; then
+        echo "$tag"; return 0
+    fi
+    ensure_debs debootstrap
+    local root="$RINGBRIDGE_CACHE/sid-root"
+    if [ ! -x "$root/usr/sbin/asterisk" ]; then
+        log "debootstrapping a minimal Debian sid root with Asterisk (about a minute)"
+        as_root rm -rf "$root"
+        as_root debootstrap --variant=minbase --include=asterisk,asterisk-modules,asterisk-moh-opsound-gsm,ca-certificates \
+            sid "$root" "$DEBIAN_MIRROR" >"$RINGBRIDGE_CACHE/debootstrap.log" 2>&1 \
+            || die "debootstrap failed; see $RINGBRIDGE_CACHE/debootstrap.log"
+    fi
+    log "importing $root as $tag"
+    as_root tar -C "$root" -c . | docker import - "$tag" >/dev/null
+    echo "$tag"
+}
+
+# The base image: the one asked for, else debian:sid-slim when a registry answers,
+# else the local debootstrap one.
+asterisk_base_image() {
+    if [ -n "$ASTERISK_BASE_IMAGE" ]; then echo "$ASTERISK_BASE_IMAGE"; return 0; fi
+    if docker image inspect debian:sid-slim >/dev/null 2>&1; then echo debian:sid-slim; return 0; fi
+    ensure_local_base_image
+}
+
+# Build ringbridge/asterisk:22; docker's layer cache makes a second run take seconds.
+build_asterisk_image() {
+    local top=$1 base
+    base=$(asterisk_base_image)
+    log "building $ASTERISK_IMAGE from $base"
+    docker build --quiet --network host --build-arg "BASE=$base" \
+        -t "$ASTERISK_IMAGE" -f "$top/docker/asterisk/Dockerfile" "$top" >/dev/null \
+        || die "building $ASTERISK_IMAGE failed"
+}

@@ -1,0 +1,47 @@
+# Project set-up shared by scripts/setup, scripts/up and scripts/test. Sourced.
+# shellcheck source=scripts/lib/docker.sh
+source "$(dirname "${BASH_SOURCE[0]}")/docker.sh"
+
+# .venv with ringbridge and its test extras; reinstalled only when pyproject.toml changed.
+ensure_venv() {
+    local top=$1 stamp
+    if [ ! -x "$top/.venv/bin/python" ]; then
+        log "creating the virtualenv .venv"
+        python3 -m venv "$top/.venv" || die "python3 -m venv failed (install python3-venv)"
+    fi
+    stamp="$top/.venv/.ringbridge-installed"
+    if [ ! -f "$stamp" ] || [ "$top/pyproject.toml" -nt "$stamp" ]; then
+        log "installing ringbridge and its test tools into .venv"
+        "$top/.venv/bin/pip" install -q --upgrade pip >/dev/null
+        "$top/.venv/bin/pip" install -q -e "$top[test]" || die "pip install failed"
+        touch "$stamp"
+    fi
+}
+
+random_secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+
+# var/asterisk.env (the container's environment) and var/ringbridge.env (the bridge's),
+# generated once with fresh random secrets; never committed (var/ is git-ignored).
+ensure_secrets() {
+    local var=$1/var ari ami sip name
+    mkdir -p "$var"
+    if [ -f "$var/asterisk.env" ] && [ -f "$var/ringbridge.env" ]; then return 0; fi
+    log "generating ARI, AMI and SIP secrets into var/"
+    ari=$(random_secret); ami=$(random_secret); sip=""
+    for name in 1001 1002 1003 1004 1005 1006 1007 1008 1009 1010 carrier; do
+        sip="$sip $name=$(random_secret)"
+    done
+    ( umask 077
+      printf 'ARI_PASSWORD=%s\nAMI_SECRET=%s\nSIP_SECRETS=%s\n' "$ari" "$ami" "${sip# }" \
+          >"$var/asterisk.env"
+      printf 'RINGBRIDGE_ARI_PASSWORD=%s\nRINGBRIDGE_AMI_SECRET=%s\nRINGBRIDGE_DATABASE_URL=sqlite:///%s\n' \
+          "$ari" "$ami" "$var/ringbridge.db" >"$var/ringbridge.env" )
+}
+
+setup_all() {
+    local top=$1
+    ensure_docker_engine
+    build_asterisk_image "$top"
+    ensure_venv "$top"
+    ensure_secrets "$top"
+}

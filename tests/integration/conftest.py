@@ -1,0 +1,75 @@
+"""Integration fixtures: a real Asterisk 22 container, ringbridge as a process, softphones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.asterisk import ROOT, Asterisk, ensure_image
+from tests.support.bridge_process import BridgeProcess
+from tests.support.softphone import IncomingPolicy, Phone, SipStack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+LOG_DIR = ROOT / "var" / "test-logs"
+
+
+@pytest.fixture(scope="session")
+def asterisk() -> Iterator[Asterisk]:
+    """One Asterisk container for the whole session; its log is kept in var/test-logs."""
+    ensure_image()
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    instance = Asterisk()
+    instance.start()
+    yield instance
+    (LOG_DIR / "asterisk.log").write_text(instance.logs())
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def bridge_process(asterisk: Asterisk, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[BridgeProcess]:
+    workdir = Path(tmp_path_factory.mktemp("ringbridge"))
+    (LOG_DIR / "ringbridge.log").unlink(missing_ok=True)
+    process = BridgeProcess(asterisk, workdir, log_path=LOG_DIR / "ringbridge.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def bridge(bridge_process: BridgeProcess) -> BridgeProcess:
+    """ringbridge running and healthy (restarted if an earlier test stopped it)."""
+    if bridge_process.process is None:
+        bridge_process.start()
+    bridge_process.wait_healthy()
+    return bridge_process
+
+
+PhoneFactory = Callable[..., Phone]
+
+
+@pytest.fixture
+def phone(sip_stack: SipStack, asterisk: Asterisk) -> Iterator[PhoneFactory]:
+    """`phone("1001")` registers demo extension 1001; all are closed afterwards."""
+    made: list[Phone] = []
+
+    def make(username: str, policy: IncomingPolicy | None = None) -> Phone:
+        phone = sip_stack.phone(
+            username, asterisk.sip_secrets[username], domain="127.0.0.1",
+            registrar=asterisk.registrar,
+            **({"policy": policy} if policy is not None else {}),
+        )
+        made.append(phone)
+        return phone
+
+    yield make
+    for each in made:
+        each.close()

@@ -1,0 +1,60 @@
+"""First end-to-end proofs: real Asterisk, real softphones, ringbridge as a process."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.conftest import PhoneFactory
+from tests.support.asterisk import Asterisk
+from tests.support.bridge_process import BridgeProcess
+from tests.support.softphone import IncomingPolicy
+
+
+def bridged_channel_sets(asterisk: Asterisk) -> list[set[str]]:
+    bridges = asterisk.ari("GET", "/bridges").json()
+    return [set(b["channels"]) for b in bridges if b["id"].startswith("rb-")]
+
+
+def test_health_reports_every_dependency_ready(bridge: BridgeProcess) -> None:
+    response = bridge.health()
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "ari": True, "ami": True, "database": True}
+
+
+@pytest.mark.parametrize("who_hangs_up", ["caller", "callee"])
+def test_extension_call_is_bridged_by_the_engine(
+    bridge: BridgeProcess, asterisk: Asterisk, phone: PhoneFactory, who_hangs_up: str
+) -> None:
+    caller, callee = phone("1001"), phone("1002")
+    outgoing = caller.call("1002")
+    incoming = callee.wait_incoming()
+    outgoing.wait_ringing()
+    assert "1001" in incoming.from_header
+    incoming.answer()
+    outgoing.wait_answered()
+    incoming.wait_answered()
+
+    bridged = bridged_channel_sets(asterisk)
+    assert len(bridged) == 1 and len(bridged[0]) == 2, bridged
+    bridge.wait_log(r"call \w+: PJSIP/1002 answered; bridging")
+    assert outgoing.rtp_received() > 0 or incoming.rtp_received() > 0
+
+    ending, other = (outgoing, incoming) if who_hangs_up == "caller" else (incoming, outgoing)
+    ending.hangup()
+    other.wait_disconnected()
+    assert bridged_channel_sets(asterisk) == []
+
+
+def test_busy_callee_gives_the_caller_busy(bridge: BridgeProcess, phone: PhoneFactory) -> None:
+    caller = phone("1003")
+    phone("1004", IncomingPolicy.BUSY)
+    outgoing = caller.call("1004")
+    outgoing.wait_disconnected()
+    assert outgoing.last_status == 486
+
+
+def test_unknown_number_hears_an_announcement(bridge: BridgeProcess, phone: PhoneFactory) -> None:
+    outgoing = phone("1005").call("6999")
+    outgoing.wait_answered()
+    outgoing.wait_disconnected(timeout=10)
+    assert outgoing.rtp_received() > 0

@@ -1,0 +1,67 @@
+"""What happens when ringbridge is down, and when Asterisk restarts under it."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.integration.conftest import PhoneFactory
+from tests.support.asterisk import Asterisk
+from tests.support.bridge_process import BridgeProcess
+
+
+def wait_health(bridge: BridgeProcess, status: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if bridge.health().status_code == status:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"/health never answered {status} within {timeout} s")
+
+
+def test_without_ringbridge_extensions_fall_back_to_a_plain_dial(
+    bridge: BridgeProcess, asterisk: Asterisk, phone: PhoneFactory
+) -> None:
+    bridge.stop()
+    caller, callee = phone("1006"), phone("1007")
+    outgoing = caller.call("1007")
+    incoming = callee.wait_incoming()
+    incoming.answer()
+    outgoing.wait_answered()
+    assert [b for b in asterisk.ari("GET", "/bridges").json() if b["id"].startswith("rb-")] == []
+    outgoing.hangup()
+    incoming.wait_disconnected()
+    assert "ringbridge app not registered: fallback for 1006 -> 1007" in asterisk.logs()
+
+
+def test_without_ringbridge_other_numbers_hear_an_announcement(
+    bridge: BridgeProcess, asterisk: Asterisk, phone: PhoneFactory
+) -> None:
+    bridge.stop()
+    outgoing = phone("1008").call("6999")
+    outgoing.wait_answered()
+    outgoing.wait_disconnected(timeout=10)
+    assert outgoing.rtp_received() > 0
+    assert "fallback for 1008 -> 6999" in asterisk.logs()
+
+
+def test_engine_reconnects_after_asterisk_restarts(
+    bridge: BridgeProcess, asterisk: Asterisk, phone: PhoneFactory
+) -> None:
+    connects_before = bridge.log().count("ARI connected:")
+    asterisk.restart()
+    bridge.wait_log(r"(?s)" + r"ARI connected:.*" * (connects_before + 1), timeout=30)
+    wait_health(bridge, 200)
+    caller, callee = phone("1009"), phone("1010")
+    outgoing = caller.call("1010")
+    incoming = callee.wait_incoming()
+    incoming.answer()
+    outgoing.wait_answered()
+    bridges = asterisk.ari("GET", "/bridges").json()
+    assert [len(b["channels"]) for b in bridges if b["id"].startswith("rb-")] == [2]
+    outgoing.hangup()
+    incoming.wait_disconnected()

@@ -1,0 +1,95 @@
+"""ringbridge run as a real process (`python -m bridge serve`) against the test Asterisk."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.asterisk import ROOT, Asterisk
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BridgeProcess:
+    def __init__(self, asterisk: Asterisk, workdir: Path, log_path: Path) -> None:
+        self.asterisk = asterisk
+        self.workdir = workdir
+        self.port = free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "RINGBRIDGE_HTTP_PORT": str(self.port),
+            "RINGBRIDGE_DATABASE_URL": f"sqlite:///{self.workdir / 'ringbridge.db'}",
+            "RINGBRIDGE_ARI_URL": self.asterisk.ari_url,
+            "RINGBRIDGE_ARI_PASSWORD": self.asterisk.ari_password,
+            "RINGBRIDGE_ARI_APP": self.asterisk.app,
+            "RINGBRIDGE_AMI_PORT": str(self.asterisk.ami_port),
+            "RINGBRIDGE_AMI_SECRET": self.asterisk.ami_secret,
+            "RINGBRIDGE_LOG_LEVEL": "DEBUG",
+        }
+
+    def start(self, timeout: float = 20) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "serve"], cwd=ROOT, env=self.environment(),
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.wait_healthy(timeout)
+
+    def health(self) -> httpx.Response:
+        return httpx.get(self.url + "/health", timeout=2)
+
+    def wait_healthy(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"ringbridge exited {self.process.returncode}:\n{self.log()}")
+            try:
+                if self.health().status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"ringbridge not healthy in {timeout} s:\n{self.log()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_log(self, pattern: str, timeout: float = 10) -> re.Match[str]:
+        """Wait until the log has a line matching `pattern` (the bridge's own account)."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while time.monotonic() < deadline:
+            match = regex.search(self.log())
+            if match:
+                return match
+            time.sleep(0.05)
+        raise TimeoutError(f"no log line matching {pattern!r} in {timeout} s")

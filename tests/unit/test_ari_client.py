@@ -1,0 +1,538 @@
+"""AriClient against a fake ARI: a websockets server for /ari/events, MockTransport for REST."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from bridge.telephony.ari import AriClient, AriError, Event
+from bridge.telephony.backoff import Backoff
+
+USER, PASSWORD, APP = "ringbridge", "s3cret", "rbapp"
+TIMEOUT = 3.0  # upper bound for anything a test awaits
+
+
+def run(scenario: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(scenario)
+
+
+class Waiter:
+    """Lets a test await a condition that callbacks make true, instead of sleeping."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Event()
+
+    def poke(self) -> None:
+        self._changed.set()
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 1.0) -> None:
+    """Poll, for state that changes without any callback to await (e.g. a socket dying)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+class FakeAri:
+    """The websocket half of ARI: checks path, app and basic auth, then sends ``events``."""
+
+    def __init__(self, events: list[Event], waiter: Waiter) -> None:
+        self.events = events
+        self.waiter = waiter
+        self.accepting = True
+        self.attempts: list[float] = []  # loop time of every handshake, accepted or not
+        self.rejections: list[int] = []
+        self.connections: list[ServerConnection] = []
+        self.port = 0
+        self._server: Server | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/ari"
+
+    async def start(self) -> None:
+        self._server = await serve(self._handler, "127.0.0.1", self.port,
+                                   process_request=self._check)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    def drop_all(self) -> None:
+        """Cut every connection without a close handshake, as a crashing Asterisk would."""
+        for ws in self.connections:
+            ws.transport.abort()
+
+    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        self.attempts.append(asyncio.get_running_loop().time())
+        self.waiter.poke()
+        url = urlsplit(request.path)
+        expected_auth = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        if url.path != "/ari/events" or parse_qs(url.query) != {
+            "app": [APP], "subscribeAll": ["false"],
+        }:
+            status = HTTPStatus.NOT_FOUND
+        elif request.headers.get("Authorization") != expected_auth:
+            status = HTTPStatus.UNAUTHORIZED
+        elif not self.accepting:
+            status = HTTPStatus.SERVICE_UNAVAILABLE
+        else:
+            return None
+        self.rejections.append(status)
+        return connection.respond(status, f"{status.phrase}\n")
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        self.connections.append(ws)
+        for event in self.events:
+            await ws.send(orjson.dumps(event).decode())
+        await ws.wait_closed()
+
+
+class RecordingBackoff(Backoff):
+    """A fast, jitter-free Backoff that remembers what it handed out."""
+
+    def __init__(self, initial: float = 0.05, maximum: float = 0.2) -> None:
+        super().__init__(initial=initial, maximum=maximum, factor=2.0, jitter=0.0)
+        self.delays: list[float] = []
+        self.resets = 0
+
+    def next_delay(self) -> float:
+        delay = super().next_delay()
+        self.delays.append(delay)
+        return delay
+
+    def reset(self) -> None:
+        self.resets += 1
+        super().reset()
+
+
+class Recorder:
+    """The engine's side: records callbacks in one ordered log."""
+
+    def __init__(self, waiter: Waiter) -> None:
+        self.waiter = waiter
+        self.log: list[str] = []
+        self.events: list[Event] = []
+        self.connects = 0
+        self.disconnects = 0
+        self.fail_on: set[str] = set()
+
+    async def on_event(self, event: Event) -> None:
+        self.events.append(event)
+        self.log.append(event["type"])
+        self.waiter.poke()
+        if event["type"] in self.fail_on:
+            raise RuntimeError(f"engine bug while handling {event['type']}")
+
+    async def on_connected(self) -> None:
+        await asyncio.sleep(0)  # a real resync awaits REST calls; events must wait for it
+        self.connects += 1
+        self.log.append("connected")
+        self.waiter.poke()
+
+    async def on_disconnected(self) -> None:
+        self.disconnects += 1
+        self.log.append("disconnected")
+        self.waiter.poke()
+
+
+def stasis_events(channel: str) -> list[Event]:
+    return [
+        {"type": kind, "channel": {"id": channel}, "application": APP}
+        for kind in ("StasisStart", "ChannelStateChange", "ChannelVarset", "StasisEnd")
+    ]
+
+
+class Harness:
+    """A fake ARI with a client running against it."""
+
+    def __init__(self, events: list[Event], backoff: RecordingBackoff) -> None:
+        self.waiter = Waiter()
+        self.server = FakeAri(events, self.waiter)
+        self.recorder = Recorder(self.waiter)
+        self.backoff = backoff
+
+    async def start(
+        self, *, on_event: Callable[[Event], Awaitable[None]] | None = None, **kwargs: Any
+    ) -> None:
+        await self.server.start()
+        self.client = AriClient(
+            self.server.base_url, USER, kwargs.pop("password", PASSWORD), APP,
+            on_event=on_event or self.recorder.on_event,
+            on_connected=self.recorder.on_connected,
+            on_disconnected=self.recorder.on_disconnected,
+            backoff=self.backoff, **kwargs,
+        )
+        self.task = asyncio.create_task(self.client.run())
+
+    async def shut_down(self) -> None:
+        await self.client.close()
+        assert self.task.done()
+        await self.task  # run() must end normally after close()
+        await self.server.stop()
+
+
+async def started(events: list[Event], backoff: RecordingBackoff | None = None,
+                  **kwargs: Any) -> Harness:
+    harness = Harness(events, backoff or RecordingBackoff())
+    await harness.start(**kwargs)
+    return harness
+
+
+# Events
+
+
+def test_events_are_delivered_in_order_after_on_connected() -> None:
+    async def scenario() -> None:
+        events = stasis_events("ch-1") + stasis_events("ch-2")
+        h = await started(events)
+        await h.waiter.until(lambda: len(h.recorder.events) == len(events))
+        assert h.recorder.log == ["connected"] + [event["type"] for event in events]
+        assert h.recorder.events == events
+        assert h.client.connected
+        await h.shut_down()
+        assert not h.client.connected
+
+    run(scenario())
+
+
+def test_an_exception_in_on_event_is_logged_and_later_events_still_arrive(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        events = stasis_events("ch-7")
+        h = await started(events)
+        h.recorder.fail_on = {"ChannelStateChange"}
+        await h.waiter.until(lambda: len(h.recorder.events) == len(events))
+        assert h.recorder.events == events
+        assert h.recorder.connects == 1, "a failing handler must not cost a reconnect"
+        await h.shut_down()
+
+    with caplog.at_level(logging.ERROR, logger="bridge.telephony.ari"):
+        run(scenario())
+    [record] = caplog.records
+    assert "ChannelStateChange" in record.getMessage()
+    assert "ch-7" in record.getMessage()
+    assert record.exc_info is not None
+
+
+def test_reconnects_with_backoff_after_the_server_drops_the_socket(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        h = await started(stasis_events("ch-1"))
+        await h.waiter.until(lambda: len(h.recorder.events) == 4)
+
+        h.server.accepting = False
+        h.server.drop_all()
+        await h.waiter.until(lambda: h.recorder.disconnects == 1)
+        assert not h.client.connected
+        await h.waiter.until(lambda: len(h.server.rejections) == 4)
+        assert not h.client.connected
+        assert h.recorder.disconnects == 1, "on_disconnected once per outage, not per retry"
+
+        h.server.accepting = True
+        await h.waiter.until(lambda: len(h.recorder.events) == 8)
+        assert h.client.connected
+        session = ["connected", "StasisStart", "ChannelStateChange", "ChannelVarset",
+                   "StasisEnd"]
+        assert h.recorder.log == [*session, "disconnected", *session]
+
+        # attempts[0] was the first connection and delays[0] was waited before attempts[1];
+        # every later gap between attempts must be at least the delay handed out for it.
+        assert h.backoff.delays[:5] == [0.05, 0.1, 0.2, 0.2, 0.2]
+        attempts = h.server.attempts
+        gaps = [later - earlier for earlier, later in itertools.pairwise(attempts[1:])]
+        assert len(gaps) == 4
+        for gap, delay in zip(gaps, h.backoff.delays[1:], strict=False):
+            assert gap >= delay - 0.002
+        await h.shut_down()
+
+    with caplog.at_level(logging.DEBUG, logger="bridge.telephony.ari"):
+        run(scenario())
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, "one warning per outage, not one per retry"
+    assert "lost" in warnings[0].getMessage()
+
+
+def test_reconnects_when_the_server_goes_away_and_comes_back() -> None:
+    async def scenario() -> None:
+        h = await started(stasis_events("ch-1"))
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        await h.server.stop()
+        await h.waiter.until(lambda: h.recorder.disconnects == 1)
+        assert not h.client.connected
+        await h.server.start()  # on the same port
+        await h.waiter.until(lambda: h.recorder.connects == 2)
+        assert h.client.connected
+        await h.shut_down()
+
+    run(scenario())
+
+
+def test_connected_turns_false_as_soon_as_the_socket_dies_even_during_on_event() -> None:
+    async def scenario() -> None:
+        release = asyncio.Event()
+
+        async def slow_on_event(event: Event) -> None:
+            h.recorder.events.append(event)
+            h.waiter.poke()
+            await release.wait()
+
+        h = Harness(stasis_events("ch-1"), RecordingBackoff())
+        await h.start(on_event=slow_on_event)
+        await h.waiter.until(lambda: len(h.recorder.events) == 1)
+        assert h.client.connected
+        h.server.drop_all()
+        await eventually(lambda: not h.client.connected)
+        assert h.recorder.disconnects == 0, "still inside on_event: the loss is not handled yet"
+        release.set()
+        await h.waiter.until(lambda: h.recorder.disconnects == 1)
+        await h.shut_down()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("stable_after", "second_delay"), [(60.0, 0.1), (0.0, 0.05)])
+def test_backoff_resets_only_after_a_connection_that_lasted(
+    stable_after: float, second_delay: float
+) -> None:
+    async def scenario() -> None:
+        h = await started(stasis_events("ch-1"), stable_after=stable_after)
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        h.server.drop_all()
+        await h.waiter.until(lambda: h.recorder.connects == 2)
+        h.server.drop_all()
+        await h.waiter.until(lambda: h.recorder.connects == 3)
+        assert h.backoff.delays[:2] == [0.05, second_delay]
+        await h.shut_down()
+
+    run(scenario())
+
+
+def test_wrong_credentials_are_refused_and_retried_without_connecting(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        h = await started([], password="wrong")
+        await h.waiter.until(lambda: len(h.server.rejections) >= 3)
+        assert set(h.server.rejections) == {HTTPStatus.UNAUTHORIZED}
+        assert not h.client.connected
+        assert h.recorder.connects == h.recorder.disconnects == 0
+        await h.shut_down()
+
+    with caplog.at_level(logging.WARNING, logger="bridge.telephony.ari"):
+        run(scenario())
+    [warning] = caplog.records
+    assert "unavailable" in warning.getMessage()
+    assert "401" in warning.getMessage()
+
+
+# Shutdown
+
+
+async def closes_promptly(h: Harness) -> None:
+    loop = asyncio.get_running_loop()
+    started_at = loop.time()
+    await h.client.close()
+    assert loop.time() - started_at < 0.5
+    assert h.task.done()
+    assert h.task.exception() is None
+    assert not h.client.connected
+    await h.server.stop()
+
+
+def test_close_stops_run_promptly_while_connected() -> None:
+    async def scenario() -> None:
+        h = await started(stasis_events("ch-1"))
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        await closes_promptly(h)
+
+    run(scenario())
+
+
+def test_close_stops_run_promptly_during_a_long_backoff_wait() -> None:
+    async def scenario() -> None:
+        h = await started([], RecordingBackoff(initial=30.0, maximum=30.0))
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        h.server.drop_all()
+        await h.waiter.until(lambda: h.recorder.disconnects == 1)
+        await closes_promptly(h)
+
+    run(scenario())
+
+
+def test_close_from_a_callback_must_be_scheduled_as_a_task() -> None:
+    async def scenario() -> None:
+        refused: list[Exception] = []
+
+        async def on_event(event: Event) -> None:
+            try:
+                await h.client.close()
+            except RuntimeError as exc:  # run() would wait for itself
+                refused.append(exc)
+                asyncio.create_task(h.client.close())  # noqa: RUF006 - the test awaits run()
+
+        h = Harness(stasis_events("ch-1"), RecordingBackoff())
+        await h.start(on_event=on_event)
+        await asyncio.wait_for(h.task, TIMEOUT)
+        assert len(refused) >= 1
+        assert not h.client.connected
+        await h.server.stop()
+
+    run(scenario())
+
+
+# REST
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def rest(handler: Handler, scenario: Callable[[AriClient], Awaitable[None]]) -> None:
+    async def main() -> None:
+        client = AriClient("http://asterisk.test:8088/ari", USER, PASSWORD, APP,
+                           on_event=_ignore, transport=httpx.MockTransport(handler))
+        try:
+            await scenario(client)
+        finally:
+            await client.close()
+
+    asyncio.run(main())
+
+
+async def _ignore(event: Event) -> None:
+    del event
+
+
+def test_request_returns_parsed_json_and_sends_basic_auth() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=[{"id": "ch-1", "state": "Up"}])
+
+    async def scenario(client: AriClient) -> None:
+        assert await client.get("/channels") == [{"id": "ch-1", "state": "Up"}]
+
+    rest(handler, scenario)
+    [request] = seen
+    assert request.method == "GET"
+    assert str(request.url) == "http://asterisk.test:8088/ari/channels"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(
+        f"{USER}:{PASSWORD}".encode()).decode()
+
+
+def test_204_returns_none() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(204)
+
+    async def scenario(client: AriClient) -> None:
+        assert await client.delete("/channels/ch-1", {"reason": "normal"}) is None
+        assert await client.post("/channels/ch-1/answer") is None
+
+    rest(handler, scenario)
+
+
+def test_404_raises_ari_error_with_asterisks_message() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"message": "Channel not found"})
+
+    async def scenario(client: AriClient) -> None:
+        with pytest.raises(AriError) as caught:
+            await client.post("/channels/nope/answer")
+        error = caught.value
+        assert (error.status, error.method, error.path, error.message) == (
+            404, "POST", "/channels/nope/answer", "Channel not found")
+
+    rest(handler, scenario)
+
+
+def test_error_without_json_body_uses_the_text() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, text="Internal Server Error")
+
+    async def scenario(client: AriClient) -> None:
+        with pytest.raises(AriError) as caught:
+            await client.get("/asterisk/info")
+        assert caught.value.status == 500
+        assert caught.value.message == "Internal Server Error"
+
+    rest(handler, scenario)
+
+
+def test_params_render_booleans_lists_and_skip_none() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    async def scenario(client: AriClient) -> None:
+        await client.post("/bridges/b-1/addChannel", {
+            "channel": ["ch-1", "ch-2"], "absorbDTMF": True, "mute": False,
+            "role": None, "timeout": 30,
+        })
+
+    rest(handler, scenario)
+    [request] = seen
+    assert dict(request.url.params.multi_items()) == {
+        "channel": "ch-1,ch-2", "absorbDTMF": "true", "mute": "false", "timeout": "30",
+    }
+    assert len(request.url.params.multi_items()) == 4
+    assert request.content == b""
+
+
+def test_json_body_carries_variables() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": "ch-9"})
+
+    async def scenario(client: AriClient) -> None:
+        created = await client.request(
+            "POST", "/channels/create",
+            params={"endpoint": "PJSIP/1001", "app": APP},
+            json={"variables": {"CALLERID(name)": "Reception"}},
+        )
+        assert created == {"id": "ch-9"}
+
+    rest(handler, scenario)
+    [request] = seen
+    assert request.headers["Content-Type"] == "application/json"
+    assert orjson.loads(request.content) == {"variables": {"CALLERID(name)": "Reception"}}
+    assert request.url.params["endpoint"] == "PJSIP/1001"
+
+
+def test_transport_failure_raises_ari_error_with_status_0() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async def scenario(client: AriClient) -> None:
+        with pytest.raises(AriError) as caught:
+            await client.get("/channels")
+        assert caught.value.status == 0
+        assert "ConnectError" in caught.value.message
+
+    rest(handler, scenario)
