@@ -64,9 +64,19 @@ class Engine:
         channel = event.get("peer") if event["type"] == "Dial" else event.get("channel")
         flow = self._flows_by_channel.get(channel["id"]) if channel else None
         if flow is not None:
-            await flow.handle(event)
+            await self._to_flow(flow, event)
         elif event["type"] == "StasisStart":
             await self._start_call(event)
+
+    async def _to_flow(self, flow: CallFlow, event: Event) -> None:
+        try:
+            await flow.handle(event)
+        except AriError as exc:
+            # Usually a race with a hangup (404/400 "Channel not found"); either way the
+            # flow cannot go on as planned, so it ends and hangs up what is left.
+            log.warning("call %s: %s while handling %s; ending the call", flow.call_id, exc,
+                        event["type"])
+            await flow.end(f"ARI request failed: {exc.message}")
 
     async def _start_call(self, event: Event) -> None:
         channel = event["channel"]

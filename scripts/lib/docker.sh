@@ -78,7 +78,10 @@ build_asterisk_image() {
     local top=$1 base
     base=$(asterisk_base_image)
     log "building $ASTERISK_IMAGE from $base"
-    docker build --quiet --network host --build-arg "BASE=$base" \
-        -t "$ASTERISK_IMAGE" -f "$top/docker/asterisk/Dockerfile" "$top" >/dev/null \
-        || die "building $ASTERISK_IMAGE failed"
+    as_root mkdir -p "$RINGBRIDGE_CACHE"
+    if ! docker build --network host --build-arg "BASE=$base" -t "$ASTERISK_IMAGE" \
+            -f "$top/docker/asterisk/Dockerfile" "$top" >"$RINGBRIDGE_CACHE/build.log" 2>&1; then
+        tail -n 30 "$RINGBRIDGE_CACHE/build.log" >&2
+        die "building $ASTERISK_IMAGE failed; full log in $RINGBRIDGE_CACHE/build.log"
+    fi
 }
