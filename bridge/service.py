@@ -1,4 +1,4 @@
-"""`ringbridge serve`: the engine thread plus the HTTP API under waitress."""
+"""`ringbridge serve`: migrations, the engine thread, and the HTTP API under waitress."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from waitress.server import create_server
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.config import Settings
-from bridge.store.db import database_ready, make_engine
+from bridge.services.extensions import all_sip_endpoints
+from bridge.store.db import database_ready
+from bridge.store.migrate import upgrade
+from bridge.store.session import Database
+from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.engine import Engine
 from bridge.telephony.runner import EngineThread
 
@@ -21,14 +25,21 @@ log = logging.getLogger(__name__)
 
 def serve(settings: Settings) -> None:
     settings.require_secrets()
-    database = make_engine(settings.database_url)
-    engine_thread = EngineThread(Engine(settings))
+    database = Database(settings.database_url)
+    upgrade(database)
+
+    def extension_endpoints() -> list[SipEndpoint]:
+        with database.session() as session:
+            return all_sip_endpoints(session)
+
+    engine_thread = EngineThread(Engine(settings, extension_endpoints))
 
     def readiness() -> Readiness:
         status = engine_thread.status()
-        return Readiness(ari=status.ari, ami=status.ami, database=database_ready(database))
+        return Readiness(ari=status.ari, ami=status.ami,
+                         database=database_ready(database.engine))
 
-    app = create_app(readiness)
+    app = create_app(database, engine_thread, readiness)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=settings.http_threads, ident="ringbridge")
     stopping = threading.Event()

@@ -7,12 +7,23 @@ from collections.abc import Callable
 from apiflask import APIFlask
 
 from bridge import __version__
+from bridge.api import errors
+from bridge.api.extensions import extensions_blueprint
 from bridge.api.health import Readiness, health_blueprint
+from bridge.services.extensions import Provisioner
+from bridge.store.session import Database
 
 
-def create_app(readiness: Callable[[], Readiness]) -> APIFlask:
+def create_app(database: Database, provisioner: Provisioner,
+               readiness: Callable[[], Readiness]) -> APIFlask:
     app = APIFlask("ringbridge", title="ringbridge", version=__version__, docs_path="/docs",
                    spec_path="/openapi.json")
-    app.config["READINESS"] = readiness
+    app.config.update(
+        DATABASE=database, PROVISIONER=provisioner, READINESS=readiness,
+        VALIDATION_ERROR_STATUS_CODE=400, MAX_CONTENT_LENGTH=1024 * 1024,
+        DOCS_FAVICON=None,
+    )
+    errors.register(app)
     app.register_blueprint(health_blueprint)
+    app.register_blueprint(extensions_blueprint)
     return app

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.config import Settings
+from bridge.telephony import endpoints
 from bridge.telephony.ami import AmiClient
 from bridge.telephony.ari import AriClient, AriError
 from bridge.telephony.calls import AdoptedCall, CallFlow, DirectCall, Event, new_call_id
+from bridge.telephony.endpoints import SipEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +27,11 @@ class EngineStatus:
 class Engine:
     """Routes ARI events to call flows and starts a flow for each call entering Stasis."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings,
+                 extension_endpoints: Callable[[], list[SipEndpoint]]) -> None:
+        """`extension_endpoints` reads every extension's endpoint from the database."""
         self.settings = settings
+        self.extension_endpoints = extension_endpoints
         self.app = settings.ari_app
         self.ari = AriClient(
             settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
@@ -115,10 +121,16 @@ class Engine:
             if exc.status == 404:
                 return None
             raise
-        return f"PJSIP/{resource}"
+        # PJSIP/<user>@<endpoint>: endpoint ids of tenants contain an @ themselves.
+        return f"PJSIP/{number}@{resource}"
 
     async def resync(self) -> None:
-        """After every (re)connect: drop flows whose channels vanished, adopt bridged calls."""
+        """After every (re)connect: push extensions, then reconcile calls with Asterisk."""
+        await endpoints.sync_all(self.ari, await asyncio.to_thread(self.extension_endpoints))
+        await self._resync_calls()
+
+    async def _resync_calls(self) -> None:
+        """Drop flows whose channels vanished while we were away, adopt bridged calls."""
         channels = await self.ari.get("/channels")
         live = {channel["id"] for channel in channels}
         for flow in list(self._flows):

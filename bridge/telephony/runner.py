@@ -9,10 +9,13 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from bridge.telephony import endpoints
+from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.engine import Engine, EngineStatus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PROVISION_TIMEOUT = 5.0
 
 
 class EngineThread:
@@ -43,6 +46,24 @@ class EngineThread:
 
     def status(self) -> EngineStatus:
         return self.engine.status()
+
+    def push(self, endpoint: SipEndpoint) -> None:
+        """Make an extension's endpoint real now; if ARI is down, the next connect will."""
+        self._provision(endpoints.push(self.engine.ari, endpoint), endpoint.endpoint_id)
+
+    def remove(self, endpoint_id: str) -> None:
+        self._provision(endpoints.remove(self.engine.ari, endpoint_id), endpoint_id)
+
+    def _provision(self, coro: Coroutine[Any, Any, None], endpoint_id: str) -> None:
+        if not self.engine.ari.connected:
+            coro.close()
+            log.warning("ARI down: endpoint %s will be synced when it reconnects", endpoint_id)
+            return
+        try:
+            self.submit(coro).result(timeout=PROVISION_TIMEOUT)
+        except Exception as exc:
+            log.warning("endpoint %s not synced now (%s); the next ARI connect will", endpoint_id,
+                        exc)
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._task is not None:

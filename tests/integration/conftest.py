@@ -53,18 +53,34 @@ def bridge(bridge_process: BridgeProcess) -> BridgeProcess:
     return bridge_process
 
 
+@pytest.fixture
+def asterisk_restart(asterisk: Asterisk, bridge: BridgeProcess) -> Callable[[], None]:
+    """Restart Asterisk and wait until ringbridge has reconnected and resynced."""
+
+    def restart() -> None:
+        connects_before = bridge.log().count("ARI connected:")
+        asterisk.restart()
+        bridge.wait_log(r"(?s)" + r"ARI connected:.*" * (connects_before + 1), timeout=30)
+        bridge.wait_healthy()
+
+    return restart
+
+
 PhoneFactory = Callable[..., Phone]
 
 
 @pytest.fixture
 def phone(sip_stack: SipStack, asterisk: Asterisk) -> Iterator[PhoneFactory]:
-    """`phone("1001")` registers demo extension 1001; all are closed afterwards."""
+    """`phone("1001")` registers demo extension 1001 (or, with `password` and `domain`,
+    an extension made through the API); all are closed afterwards."""
     made: list[Phone] = []
 
-    def make(username: str, policy: IncomingPolicy | None = None) -> Phone:
+    def make(username: str, policy: IncomingPolicy | None = None, *,
+             password: str | None = None, domain: str = "127.0.0.1",
+             register: bool = True) -> Phone:
         phone = sip_stack.phone(
-            username, asterisk.sip_secrets[username], domain="127.0.0.1",
-            registrar=asterisk.registrar,
+            username, password or asterisk.sip_secrets[username], domain=domain,
+            registrar=asterisk.registrar, register=register,
             **({"policy": policy} if policy is not None else {}),
         )
         made.append(phone)

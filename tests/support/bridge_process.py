@@ -54,6 +54,18 @@ class BridgeProcess:
         )
         self.wait_healthy(timeout)
 
+    def cli(self, *args: str) -> str:
+        """Run `ringbridge <args>` on the same database; returns what it printed."""
+        result = subprocess.run([sys.executable, "-m", "bridge", *args], cwd=ROOT,
+                                env=self.environment(), capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"ringbridge {' '.join(args)} failed: {result.stderr}")
+        return result.stdout
+
+    def api(self, method: str, path: str, token: str, **kwargs: object) -> httpx.Response:
+        return httpx.request(method, self.url + path, timeout=10,
+                             headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
     def health(self) -> httpx.Response:
         return httpx.get(self.url + "/health", timeout=2)
 

@@ -652,7 +652,9 @@ class Phone:
     def close(self, timeout: float = 5) -> None:
         """Hang up, unregister, and give the port back (pjsua has room for 8 phones).
 
-        Does nothing if the phone is closed already, also by ``SipStack.stop()``.
+        Does nothing if the phone is closed already, also by ``SipStack.stop()``. A
+        registrar that refuses the un-REGISTER (the extension was deleted, so it no
+        longer knows this phone) does not stop the phone from closing.
         """
         if self._acc is None:
             return
@@ -660,7 +662,8 @@ class Phone:
             self.hangup_all()
             for call in [*self.incoming, *self._outgoing]:
                 call.wait_disconnected(timeout)
-            self.unregister(timeout)
+            with contextlib.suppress(RegistrationError):
+                self.unregister(timeout)
         finally:
             self._stack._run_in_sip_thread(self._stack._close_phone, self)
 

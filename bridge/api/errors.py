@@ -1,0 +1,91 @@
+"""Error bodies: each API surface answers in its own vendor's format, for every failure.
+
+The surface is known from the path prefix; validation errors, auth errors, unknown
+routes, service errors and unexpected exceptions all come through here, so a client
+of one surface never sees another surface's (or Flask's) error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from bridge.services.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+Body = dict[str, Any]
+Formatter = Callable[[int, str, str, Any], Body]
+
+_PORTSIP_CODES = {400: "VALIDATE_FAILED", 401: "UNAUTHORIZED", 403: "FORBIDDEN",
+                  404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 409: "CONFLICT",
+                  413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+                  429: "TOO_MANY_REQUESTS"}
+
+
+def portsip_body(status: int, code: str, message: str, detail: Any) -> Body:
+    return {"errors": [{"code": code or _PORTSIP_CODES.get(status, "UNKNOWN"),
+                        "message": message, "detail": detail}]}
+
+
+def plain_body(status: int, code: str, message: str, detail: Any) -> Body:
+    return {"code": code or str(status), "message": message, "detail": detail}
+
+
+SURFACES: list[tuple[str, Formatter]] = [("/api/", portsip_body)]
+
+
+def formatter_for(path: str) -> Formatter:
+    return next((fmt for prefix, fmt in SURFACES if path.startswith(prefix)), plain_body)
+
+
+def describe_validation(detail: Any) -> str:
+    """`{"json": {"name": ["Missing data."]}}` → `name: Missing data.`"""
+    if not isinstance(detail, dict):
+        return "invalid request"
+    parts = []
+    for fields in detail.values():
+        for name, problems in (fields.items() if isinstance(fields, dict) else []):
+            parts.append(f"{name}: {_flatten(problems)}")
+    return "; ".join(parts) or "invalid request"
+
+
+def _flatten(problems: Any) -> str:
+    if isinstance(problems, list):
+        return " ".join(_flatten(p) for p in problems)
+    if isinstance(problems, dict):
+        return "; ".join(f"{k}: {_flatten(v)}" for k, v in problems.items())
+    return str(problems)
+
+
+def render(status: int, code: str, message: str, detail: Any = None,
+           headers: Any = None) -> tuple[Body, int, Any]:
+    return formatter_for(request.path)(status, code, message, detail), status, headers or {}
+
+
+def register(app: APIFlask) -> None:
+    @app.error_processor
+    def http_error(error: HTTPError) -> tuple[Body, int, Any]:
+        is_validation = error.status_code == 400 and isinstance(error.detail, dict) and any(
+            key in error.detail for key in ("json", "query", "form", "path"))
+        message = describe_validation(error.detail) if is_validation else str(error.message)
+        return render(error.status_code, "", message, error.detail or None, error.headers)
+
+    @app.errorhandler(ServiceError)
+    def service_error(error: ServiceError) -> tuple[Body, int, Any]:
+        detail = error.detail if error.detail is not None else (
+            {"field": error.field} if error.field else None)
+        return render(error.status, error.code, error.message, detail)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> tuple[Body, int, Any]:
+        if isinstance(error, HTTPException):
+            return render(error.code or 500, "", str(error.description or error.name))
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render(500, "UNKNOWN", "internal error; the server log has the details")

@@ -1,0 +1,177 @@
+"""`/api/extensions` in the PortSIP style (ring_groups.md conventions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint, Schema
+from apiflask.fields import Boolean, Integer, List, Nested, String
+from apiflask.validators import Length, Regexp
+from flask import request
+from sqlalchemy import select
+
+from bridge.api.auth import bearer
+from bridge.api.context import tenant_context
+from bridge.api.formats import rfc3339
+from bridge.api.listing import ListField, ListQueryError, page, parse_list_query
+from bridge.services.errors import ValidationFailed
+from bridge.services.extensions import ExtensionsService
+from bridge.store.ids import decode_id, encode_id
+from bridge.store.models import Extension
+
+extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/extensions",
+                                    tag="Extensions")
+
+NUMBER = Regexp(r"^[0-9]{3,64}$", error="must be 3 to 64 digits")
+NO_SPACES = Regexp(r"^\S+$", error="must not contain spaces")
+
+
+class ForwardingNumberIn(Schema):
+    number = String(required=True, metadata={"description": "E.164, or national in the "
+                                                            "tenant's region"})
+    default = Boolean(load_default=False)
+
+
+class ExtensionUpdateIn(Schema):
+    display_name = String(allow_none=True, validate=Length(max=128))
+    agent_id = String(allow_none=True, validate=[Length(1, 254), NO_SPACES],
+                      metadata={"description": "dispatch agentId, e.g. john.smith@example.com"})
+    password = String(allow_none=True, validate=[Length(8, 128), NO_SPACES],
+                      metadata={"description": "SIP password; generated when left out or null"})
+    user_id = String(allow_none=True)
+    forwarding_numbers = List(Nested(ForwardingNumberIn), validate=Length(max=10))
+    caller_ids = List(String(), validate=Length(max=20))
+    extension_number = String(metadata={"description": "not allowed: set at create only"})
+
+
+class ExtensionCreateIn(ExtensionUpdateIn):
+    extension_number = String(required=True, validate=NUMBER)
+
+
+class ForwardingNumberOut(Schema):
+    id = String()
+    number = String()
+    default = Boolean()
+
+
+class ExtensionSummaryOut(Schema):
+    id = String()
+    extension_number = String()
+    display_name = String(allow_none=True)
+    agent_id = String(allow_none=True)
+    user_id = String(allow_none=True)
+    sip_username = String()
+    sip_domain = String()
+    created_at = String(metadata={"description": "RFC 3339, UTC"})
+    updated_at = String(metadata={"description": "RFC 3339, UTC"})
+
+
+class ExtensionOut(ExtensionSummaryOut):
+    password = String(metadata={"description": "SIP password (shown on this form only)"})
+    forwarding_numbers = List(Nested(ForwardingNumberOut))
+    caller_ids = List(String())
+
+
+class ExtensionListOut(Schema):
+    count = Integer()
+    items = List(Nested(ExtensionSummaryOut))
+
+
+class IdOut(Schema):
+    id = String()
+
+
+LIST_FIELDS = {
+    "extension_number": ListField(Extension.extension_number, "string", searchable=True),
+    "display_name": ListField(Extension.display_name, "string", searchable=True),
+    "agent_id": ListField(Extension.agent_id, "string", searchable=True),
+}
+
+
+def summary(extension: Extension) -> dict[str, Any]:
+    return {
+        "id": encode_id(extension.id), "extension_number": extension.extension_number,
+        "display_name": extension.display_name, "agent_id": extension.agent_id,
+        "user_id": encode_id(extension.user_id) if extension.user_id else None,
+        "sip_username": extension.extension_number, "sip_domain": extension.tenant.sip_domain,
+        "created_at": rfc3339(extension.created_at), "updated_at": rfc3339(extension.updated_at),
+    }
+
+
+def full(extension: Extension) -> dict[str, Any]:
+    return {
+        **summary(extension), "password": extension.sip_password,
+        "forwarding_numbers": [
+            {"id": encode_id(f.id), "number": f.number, "default": f.is_default}
+            for f in extension.forwarding_numbers
+        ],
+        "caller_ids": list(extension.caller_ids),
+    }
+
+
+def _with_ids(data: dict[str, Any]) -> dict[str, Any]:
+    if data.get("user_id") is not None:
+        user_id = decode_id(data["user_id"])
+        if user_id is None:
+            raise ValidationFailed("user_id is not a user id", field="user_id")
+        data = {**data, "user_id": user_id}
+    return data
+
+
+@extensions_blueprint.get("")
+@extensions_blueprint.auth_required(bearer)
+@extensions_blueprint.output(ExtensionListOut)
+@extensions_blueprint.doc(summary="List extensions (filter, search, orderby, skip, top)")
+def list_extensions() -> dict[str, Any]:
+    with tenant_context() as ctx:
+        try:
+            query = parse_list_query(request.args, LIST_FIELDS,
+                                     tie_breaker=Extension.id)
+        except ListQueryError as exc:
+            raise ValidationFailed(str(exc)) from exc
+        base = select(Extension).where(Extension.tenant_id == ctx.tenant.id)
+        count, rows = page(ctx.session, base, query)
+        return {"count": count, "items": [summary(row) for row in rows]}
+
+
+@extensions_blueprint.post("")
+@extensions_blueprint.auth_required(bearer)
+@extensions_blueprint.input(ExtensionCreateIn)
+@extensions_blueprint.output(IdOut)
+@extensions_blueprint.doc(summary="Create an extension (a SIP endpoint at once)")
+def create_extension(json_data: dict[str, Any]) -> dict[str, str]:
+    with tenant_context() as ctx:
+        service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
+        extension = service.create(_with_ids(json_data))
+        return {"id": encode_id(extension.id)}
+
+
+@extensions_blueprint.get("/<extension_id>")
+@extensions_blueprint.auth_required(bearer)
+@extensions_blueprint.output(ExtensionOut)
+@extensions_blueprint.doc(summary="Show an extension")
+def show_extension(extension_id: str) -> dict[str, Any]:
+    with tenant_context() as ctx:
+        service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
+        return full(service.get(decode_id(extension_id)))
+
+
+@extensions_blueprint.post("/<extension_id>")
+@extensions_blueprint.auth_required(bearer)
+@extensions_blueprint.input(ExtensionUpdateIn)
+@extensions_blueprint.doc(summary="Update an extension (fields given are changed)")
+def update_extension(extension_id: str, json_data: dict[str, Any]) -> tuple[str, int]:
+    with tenant_context() as ctx:
+        service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
+        service.update(service.get(decode_id(extension_id)), _with_ids(json_data))
+    return "", 200
+
+
+@extensions_blueprint.post("/<extension_id>/destroy")
+@extensions_blueprint.auth_required(bearer)
+@extensions_blueprint.doc(summary="Delete an extension (its phone can no longer register)")
+def destroy_extension(extension_id: str) -> tuple[str, int]:
+    with tenant_context() as ctx:
+        service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
+        service.delete(service.get(decode_id(extension_id)))
+    return "", 204

@@ -1,0 +1,30 @@
+"""Errors the services raise; each API surface renders them in its vendor's format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status = 400
+    code = "VALIDATE_FAILED"
+
+    def __init__(self, message: str, *, field: str | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.detail = detail
+
+
+class ValidationFailed(ServiceError):
+    """A field breaks a rule (bad number, clash with another object, ...)."""
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "CONFLICT"

@@ -1,0 +1,35 @@
+# A local PostgreSQL for the API tests' second database. Sourced.
+# Installs Debian's postgresql when missing, starts its cluster, and makes a test
+# role and database with a password generated now; prints the SQLAlchemy URL.
+
+ensure_test_postgres() {
+    ensure_debs postgresql
+    local version cluster
+    version=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1}')
+    cluster=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $2}')
+    if [ -z "$version" ]; then
+        version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+        cluster=main
+        as_root pg_createcluster "$version" "$cluster" >/dev/null
+    fi
+    if ! pg_lsclusters -h | awk -v v="$version" -v c="$cluster" \
+            '$1==v && $2==c && $4=="online" {found=1} END {exit !found}'; then
+        log "starting PostgreSQL $version/$cluster"
+        as_root pg_ctlcluster "$version" "$cluster" start
+    fi
+    local port password
+    port=$(pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1==v && $2==c {print $3}')
+    password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+    as_root su postgres -c "psql -q -p $port -v ON_ERROR_STOP=1" <<SQL >/dev/null
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ringbridge_test') THEN
+    CREATE ROLE ringbridge_test LOGIN;
+  END IF;
+END \$\$;
+ALTER ROLE ringbridge_test PASSWORD '$password';
+SQL
+    if ! as_root su postgres -c "psql -p $port -tAc \"SELECT 1 FROM pg_database WHERE datname='ringbridge_test'\"" | grep -q 1; then
+        as_root su postgres -c "createdb -p $port -O ringbridge_test ringbridge_test"
+    fi
+    echo "postgresql+psycopg://ringbridge_test:$password@127.0.0.1:$port/ringbridge_test"
+}

@@ -1,0 +1,272 @@
+"""/api/extensions: every endpoint, field rule, auth and tenant isolation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import update
+
+from bridge.services.tenants import revoke_token
+from bridge.store.ids import decode_id, encode_id
+from bridge.store.models import ApiToken
+from bridge.store.session import Database
+from tests.api.conftest import RecordingProvisioner, TenantAuth
+
+
+def create(client: FlaskClient, who: TenantAuth, **body: Any) -> str:
+    response = client.post("/api/extensions", json={"extension_number": "1001", **body},
+                           headers=who.headers)
+    assert response.status_code == 200, response.json
+    return str(response.json["id"])
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    (error,) = response.json["errors"]
+    return dict(error)
+
+
+class TestAuth:
+    def test_missing_token_is_401_in_portsip_format(self, client: FlaskClient) -> None:
+        response = client.get("/api/extensions")
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "UNAUTHORIZED"
+
+    @pytest.mark.parametrize("header", ["Bearer nope", "Bearer ", "Basic abc", "rb_x"])
+    def test_bad_token_is_401(self, client: FlaskClient, acme: TenantAuth, header: str) -> None:
+        response = client.get("/api/extensions", headers={"Authorization": header})
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "UNAUTHORIZED"
+
+    def test_revoked_token_is_401(self, client: FlaskClient, database: Database,
+                                  acme: TenantAuth) -> None:
+        assert client.get("/api/extensions", headers=acme.headers).status_code == 200
+        with database.session() as session:
+            revoke_token(session, acme.token)
+        assert client.get("/api/extensions", headers=acme.headers).status_code == 401
+
+    def test_expired_token_is_401(self, client: FlaskClient, database: Database,
+                                  acme: TenantAuth) -> None:
+        with database.session() as session:
+            session.execute(update(ApiToken).values(
+                expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        assert client.get("/api/extensions", headers=acme.headers).status_code == 401
+
+    def test_health_needs_no_token(self, client: FlaskClient) -> None:
+        assert client.get("/health").status_code == 200
+
+
+class TestCreateAndShow:
+    def test_minimal_create_generates_a_password_and_pushes_the_endpoint(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
+    ) -> None:
+        extension_id = create(client, acme)
+        assert decode_id(extension_id) is not None
+        (endpoint,) = provisioner.pushed
+        assert endpoint.endpoint_id == "1001@abc.example"
+        assert endpoint.username == "1001"
+        assert len(endpoint.password) >= 20
+        shown = client.get(f"/api/extensions/{extension_id}", headers=acme.headers).json
+        assert shown["password"] == endpoint.password
+        assert shown["display_name"] is None and shown["agent_id"] is None
+        assert shown["sip_username"] == "1001" and shown["sip_domain"] == "abc.example"
+        assert shown["forwarding_numbers"] == [] and shown["caller_ids"] == []
+        assert shown["created_at"].endswith("Z")
+
+    def test_full_create_normalises_numbers_in_the_tenant_region(
+        self, client: FlaskClient, globex: TenantAuth
+    ) -> None:
+        extension_id = create(
+            client, globex, display_name="John Smith", agent_id="john.smith@example.com",
+            password="s3cret-pass", caller_ids=["02079460958", "+14155550100"],
+            forwarding_numbers=[{"number": "07400123456"},
+                                {"number": "+14155550199", "default": True}],
+        )
+        shown = client.get(f"/api/extensions/{extension_id}", headers=globex.headers).json
+        assert shown["caller_ids"] == ["+442079460958", "+14155550100"]
+        assert [(f["number"], f["default"]) for f in shown["forwarding_numbers"]] == [
+            ("+447400123456", False), ("+14155550199", True)]
+        assert all(decode_id(f["id"]) for f in shown["forwarding_numbers"])
+        assert shown["agent_id"] == "john.smith@example.com"
+        assert shown["password"] == "s3cret-pass"
+
+    def test_list_is_the_summary_form_without_secrets(
+        self, client: FlaskClient, acme: TenantAuth
+    ) -> None:
+        create(client, acme, display_name="A")
+        body = client.get("/api/extensions", headers=acme.headers).json
+        assert body["count"] == 1
+        (item,) = body["items"]
+        assert "password" not in item and "forwarding_numbers" not in item
+        assert item["display_name"] == "A" and item["agent_id"] is None
+
+    def test_user_id_must_be_a_user_of_the_tenant(
+        self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth
+    ) -> None:
+        own = create(client, acme, user_id=encode_id(acme.user_id))
+        assert client.get(f"/api/extensions/{own}", headers=acme.headers).json[
+            "user_id"] == encode_id(acme.user_id)
+        response = client.post("/api/extensions", headers=acme.headers, json={
+            "extension_number": "1002", "user_id": encode_id(globex.user_id)})
+        assert response.status_code == 400
+        assert error_of(response)["detail"] == {"field": "user_id"}
+
+
+class TestValidation:
+    @pytest.mark.parametrize("body, field", [
+        ({}, "extension_number"),
+        ({"extension_number": "12"}, "extension_number"),
+        ({"extension_number": "10a1"}, "extension_number"),
+        ({"extension_number": "1" * 65}, "extension_number"),
+        ({"extension_number": 1001}, "extension_number"),
+        ({"extension_number": "1001", "password": "short"}, "password"),
+        ({"extension_number": "1001", "password": "has space x"}, "password"),
+        ({"extension_number": "1001", "agent_id": ""}, "agent_id"),
+        ({"extension_number": "1001", "agent_id": "a b"}, "agent_id"),
+        ({"extension_number": "1001", "display_name": "x" * 129}, "display_name"),
+        ({"extension_number": "1001", "caller_ids": "+14155550100"}, "caller_ids"),
+        ({"extension_number": "1001", "forwarding_numbers": [{"default": True}]},
+         "forwarding_numbers"),
+        ({"extension_number": "1001", "colour": "red"}, "colour"),
+    ])
+    def test_schema_rules(self, client: FlaskClient, acme: TenantAuth,
+                          body: dict[str, Any], field: str) -> None:
+        response = client.post("/api/extensions", json=body, headers=acme.headers)
+        assert response.status_code == 400
+        error = error_of(response)
+        assert error["code"] == "VALIDATE_FAILED"
+        assert error["message"].startswith(f"{field}:"), error
+
+    @pytest.mark.parametrize("body, field", [
+        ({"caller_ids": ["123"]}, "caller_ids"),
+        ({"caller_ids": ["+1-415-555-0100"]}, "caller_ids"),
+        ({"caller_ids": ["+14155550100", "4155550100"]}, "caller_ids"),
+        ({"forwarding_numbers": [{"number": "+14155550100", "default": True},
+                                 {"number": "+14155550101", "default": True}]},
+         "forwarding_numbers"),
+    ])
+    def test_number_rules(self, client: FlaskClient, acme: TenantAuth,
+                          body: dict[str, Any], field: str) -> None:
+        response = client.post("/api/extensions", json={"extension_number": "1001", **body},
+                               headers=acme.headers)
+        assert response.status_code == 400
+        assert error_of(response)["detail"] == {"field": field}
+
+    def test_extension_number_and_agent_id_are_unique_in_a_tenant(
+        self, client: FlaskClient, acme: TenantAuth
+    ) -> None:
+        create(client, acme, agent_id="a@example.com")
+        again = client.post("/api/extensions", json={"extension_number": "1001"},
+                            headers=acme.headers)
+        assert again.status_code == 400 and "exists" in error_of(again)["message"]
+        same_agent = client.post("/api/extensions", headers=acme.headers, json={
+            "extension_number": "1002", "agent_id": "a@example.com"})
+        assert same_agent.status_code == 400
+        assert error_of(same_agent)["detail"] == {"field": "agent_id"}
+
+    def test_malformed_json_is_a_clean_400(self, client: FlaskClient, acme: TenantAuth) -> None:
+        response = client.post("/api/extensions", data="{not json",
+                               headers={**acme.headers, "Content-Type": "application/json"})
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "VALIDATE_FAILED"
+
+
+class TestUpdateAndDestroy:
+    def test_update_changes_only_the_fields_given(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
+    ) -> None:
+        extension_id = create(client, acme, display_name="Old", agent_id="a@example.com")
+        response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                               json={"display_name": "New", "password": "new-password-1"})
+        assert response.status_code == 200 and response.data == b""
+        shown = client.get(f"/api/extensions/{extension_id}", headers=acme.headers).json
+        assert shown["display_name"] == "New" and shown["agent_id"] == "a@example.com"
+        assert provisioner.pushed[-1].password == "new-password-1"
+        assert provisioner.pushed[-1].caller_name == "New"
+
+    def test_explicit_null_clears_a_field(self, client: FlaskClient, acme: TenantAuth) -> None:
+        extension_id = create(client, acme, agent_id="a@example.com")
+        client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                    json={"agent_id": None})
+        shown = client.get(f"/api/extensions/{extension_id}", headers=acme.headers).json
+        assert shown["agent_id"] is None
+
+    def test_extension_number_cannot_change(self, client: FlaskClient, acme: TenantAuth) -> None:
+        extension_id = create(client, acme)
+        response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                               json={"extension_number": "1002"})
+        assert response.status_code == 400
+        assert "create only" in error_of(response)["message"]
+
+    def test_destroy_removes_the_endpoint(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
+    ) -> None:
+        extension_id = create(client, acme)
+        response = client.post(f"/api/extensions/{extension_id}/destroy", headers=acme.headers)
+        assert response.status_code == 204
+        assert provisioner.removed == ["1001@abc.example"]
+        gone = client.get(f"/api/extensions/{extension_id}", headers=acme.headers)
+        assert gone.status_code == 404 and error_of(gone)["code"] == "NOT_FOUND"
+
+
+class TestTenantIsolation:
+    def test_another_tenants_extension_does_not_exist(
+        self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth
+    ) -> None:
+        extension_id = create(client, acme)
+        assert client.get(f"/api/extensions/{extension_id}",
+                          headers=globex.headers).status_code == 404
+        assert client.post(f"/api/extensions/{extension_id}", json={"display_name": "x"},
+                           headers=globex.headers).status_code == 404
+        assert client.post(f"/api/extensions/{extension_id}/destroy",
+                           headers=globex.headers).status_code == 404
+        assert client.get("/api/extensions", headers=globex.headers).json == {
+            "count": 0, "items": []}
+
+    def test_two_tenants_may_both_have_1001(
+        self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth,
+        provisioner: RecordingProvisioner,
+    ) -> None:
+        create(client, acme)
+        create(client, globex)
+        assert [e.endpoint_id for e in provisioner.pushed] == [
+            "1001@abc.example", "1001@globex.example"]
+
+    @pytest.mark.parametrize("bad_id", ["nope", "MTIz", "NzAwNTUxOTA5NzczMTQ4MTYw", "%00"])
+    def test_unknown_or_malformed_ids_are_404(self, client: FlaskClient, acme: TenantAuth,
+                                              bad_id: str) -> None:
+        response = client.get(f"/api/extensions/{bad_id}", headers=acme.headers)
+        assert response.status_code == 404
+        assert error_of(response)["code"] == "NOT_FOUND"
+
+
+class TestListOptions:
+    def test_filter_search_orderby_and_paging(self, client: FlaskClient,
+                                              acme: TenantAuth) -> None:
+        for number, name in [("1001", "Zed"), ("1002", "Amy"), ("2001", "Bob")]:
+            create(client, acme, extension_number=number, display_name=name)
+
+        def numbers(query: str) -> tuple[int, list[str]]:
+            body = client.get(f"/api/extensions?{query}", headers=acme.headers).json
+            return body["count"], [item["extension_number"] for item in body["items"]]
+
+        assert numbers("filter=startswith(extension_number,'1')&orderby=display_name") == (
+            2, ["1002", "1001"])
+        assert numbers("search=bo") == (1, ["2001"])
+        assert numbers("$orderby=extension_number desc&$top=2&$skip=1") == (3, ["1002", "1001"])
+
+    @pytest.mark.parametrize("query", ["filter=password eq 'x'", "filter=(", "top=0",
+                                       "top=101", "skip=-1", "orderby=password"])
+    def test_bad_options_are_400(self, client: FlaskClient, acme: TenantAuth,
+                                 query: str) -> None:
+        response = client.get(f"/api/extensions?{query}", headers=acme.headers)
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "VALIDATE_FAILED"
+
+
+def test_unknown_route_under_api_answers_in_portsip_format(client: FlaskClient) -> None:
+    response = client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "NOT_FOUND"
