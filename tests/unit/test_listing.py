@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
 
@@ -80,6 +80,10 @@ FIELDS = {
 def make_engine() -> Engine:
     engine = create_engine("sqlite://", poolclass=StaticPool,
                            connect_args={"check_same_thread": False})
+    # LIKE is case-sensitive on most databases; make SQLite's so too, so that the tests
+    # show that functions and search are case-insensitive by themselves
+    event.listen(engine, "connect",
+                 lambda connection, _: connection.execute("PRAGMA case_sensitive_like = ON"))
     Base.metadata.create_all(engine)
     with Session(engine) as session:
         session.add_all(Ext(id=r.id, name=r.name, dept=r.dept, prio=r.prio, enabled=r.enabled)
@@ -229,6 +233,8 @@ def test_keywords_are_case_insensitive(session: Session) -> None:
     ("startswith(name,'a')", [1, 14, 15, 16]),
     ("endswith(name, 'E')", [1, 4, 5, 7, 16]),
     ("contains(name, 'an')", [6, 9]),
+    ("contains(name, 'LIC')", [1, 16]),
+    ("endswith(dept, 'LES')", [1, 2, 9, 16, 19]),
     ("contains(name,'')", ALL),
     ("contains(dept,'')", where(lambda row: row.dept is not None)),
     ("not contains(dept,'s')", [4, 6, 7, 8, 10, 12, 13, 18]),

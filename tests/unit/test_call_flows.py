@@ -1,0 +1,111 @@
+"""Call-flow logic against a recording fake ARI (the real one is in the integration tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from bridge.config import Settings
+from bridge.telephony.ari import AriError
+from bridge.telephony.calls import DirectCall
+from bridge.telephony.engine import Engine, _caller_domain
+
+
+class FakeAri:
+    """Records requests; raises AriError for paths listed in `failing`."""
+
+    def __init__(self, failing: tuple[str, ...] = ()) -> None:
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+        self.failing = failing
+        self.connected = True
+
+    async def _record(self, method: str, path: str, params: Any) -> Any:
+        self.requests.append((method, path, dict(params or {})))
+        if any(path.endswith(suffix) for suffix in self.failing):
+            raise AriError(400, method, path, "Channel not found")
+        return {}
+
+    async def post(self, path: str, params: Any = None, json: Any = None) -> Any:
+        return await self._record("POST", path, params)
+
+    async def delete(self, path: str, params: Any = None) -> Any:
+        return await self._record("DELETE", path, params)
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        return await self._record("GET", path, params)
+
+
+def engine_with(ari: FakeAri) -> Engine:
+    engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [])
+    engine.ari = ari  # type: ignore[assignment]
+    return engine
+
+
+def event(kind: str, channel_id: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "channel": {"id": channel_id, "state": fields.pop("state", "Down"),
+                                      "name": f"PJSIP/{channel_id}"}, **fields}
+
+
+async def start_call(engine: Engine, ari: FakeAri) -> DirectCall:
+    flow = DirectCall(ari, engine, "CALL", "caller", "PJSIP/1002@1002", 30)  # type: ignore[arg-type]
+    await flow.start()
+    return flow
+
+
+def test_callee_busy_is_passed_on_to_the_caller_as_cause_17() -> None:
+    async def scenario() -> list[tuple[str, str, dict[str, Any]]]:
+        ari = FakeAri()
+        engine = engine_with(ari)
+        flow = await start_call(engine, ari)
+        await engine.on_event(event("StasisStart", flow.callee_id))
+        await engine.on_event(event("ChannelHangupRequest", flow.callee_id, cause=17))
+        assert engine.active_calls == 0
+        return ari.requests
+
+    requests = asyncio.run(scenario())
+    assert ("DELETE", "/channels/caller", {"reason_code": 17}) in requests
+
+
+def test_a_failed_ari_request_ends_the_call_and_hangs_up_both_legs() -> None:
+    async def scenario() -> tuple[Engine, FakeAri, DirectCall]:
+        ari = FakeAri(failing=("/addChannel",))
+        engine = engine_with(ari)
+        flow = await start_call(engine, ari)
+        await engine.on_event(event("StasisStart", flow.callee_id))
+        await engine.on_event(event("ChannelStateChange", flow.callee_id, state="Up"))
+        return engine, ari, flow
+
+    engine, ari, flow = asyncio.run(scenario())
+    assert engine.active_calls == 0
+    deleted = {path for method, path, _ in ari.requests if method == "DELETE"}
+    assert {"/channels/caller", f"/channels/{flow.callee_id}", "/bridges/rb-CALL"} <= deleted
+
+
+def test_ringing_callee_rings_the_caller_and_answer_bridges_both() -> None:
+    async def scenario() -> tuple[FakeAri, DirectCall]:
+        ari = FakeAri()
+        engine = engine_with(ari)
+        flow = await start_call(engine, ari)
+        await engine.on_event(event("StasisStart", flow.callee_id))
+        await engine.on_event(event("ChannelStateChange", flow.callee_id, state="Ringing"))
+        await engine.on_event(event("ChannelStateChange", flow.callee_id, state="Up"))
+        return ari, flow
+
+    ari, flow = asyncio.run(scenario())
+    paths = [path for _, path, _ in ari.requests]
+    assert paths == [
+        "/channels/create", f"/channels/{flow.callee_id}/dial", "/channels/caller/ring",
+        "/channels/caller/answer", "/bridges/rb-CALL", "/bridges/rb-CALL/addChannel",
+    ]
+    assert ari.requests[-1][2] == {"channel": f"caller,{flow.callee_id}"}
+
+
+@pytest.mark.parametrize("name, domain", [
+    ("PJSIP/1001-0000002a", ""),
+    ("PJSIP/1001@acme.example-0000002a", "acme.example"),
+    ("PJSIP/2001@a-b.example-00000001", "a-b.example"),
+])
+def test_caller_domain_comes_from_the_channel_name(name: str, domain: str) -> None:
+    assert _caller_domain(name) == domain
