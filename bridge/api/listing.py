@@ -112,7 +112,7 @@ def _options(args: Mapping[str, str]) -> dict[str, str]:
     for key in args:
         if isinstance(key, str) and key.startswith("$") and key[1:] not in OPTIONS:
             supported = ", ".join(f"${name}" for name in OPTIONS)
-            raise ListQueryError(f"unknown query option '{key}'; supported: {supported}")
+            raise ListQueryError(f"unknown query option '{key[:40]}'; supported: {supported}")
     options: dict[str, str] = {}
     for name in OPTIONS:
         given = {key: args[key] for key in (name, f"${name}") if key in args}

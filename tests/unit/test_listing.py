@@ -302,8 +302,9 @@ def test_search_and_filter_must_both_hold(session: Session) -> None:
 
 def test_search_without_searchable_fields_is_an_error() -> None:
     fields = {"name": ListField(Ext.name, "string")}
-    with pytest.raises(ListQueryError, match="^search is not supported by this list$"):
+    with pytest.raises(ListQueryError) as info:
         parse_list_query({"search": "x"}, fields, tie_breaker=Ext.id)
+    assert str(info.value) == "search is not supported by this list"
     assert parse_list_query({"search": ""}, fields, tie_breaker=Ext.id).where is None
 
 
@@ -378,7 +379,8 @@ def test_paging_across_ties_has_no_duplicates_or_gaps(session: Session, orderby:
     ("name up", "orderby: expected 'asc' or 'desc' after 'name', not 'up'"),
     ("name asc desc", "orderby: expected 'asc' or 'desc' after 'name', not 'asc desc'"),
     ("name, prio, name desc", "orderby: field 'name' is given more than once"),
-    ("name; DROP TABLE ext", "orderby: cannot sort by 'name;'; sortable fields: dept, id, name, prio"),
+    ("name; DROP TABLE ext",
+     "orderby: cannot sort by 'name;'; sortable fields: dept, id, name, prio"),
     ("name desc, (select 1)",
      "orderby: cannot sort by '(select'; sortable fields: dept, id, name, prio"),
     ("name desc; DROP TABLE ext",
