@@ -13,6 +13,7 @@ from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.config import Settings
 from bridge.services.extensions import all_sip_endpoints
+from bridge.services.routing import DatabaseDirectory
 from bridge.store.db import database_ready
 from bridge.store.migrate import upgrade
 from bridge.store.session import Database
@@ -32,7 +33,8 @@ def serve(settings: Settings) -> None:
         with database.session() as session:
             return all_sip_endpoints(session)
 
-    engine_thread = EngineThread(Engine(settings, extension_endpoints))
+    directory = DatabaseDirectory(database, settings.dial_timeout)
+    engine_thread = EngineThread(Engine(settings, extension_endpoints, directory))
 
     def readiness() -> Readiness:
         status = engine_thread.status()

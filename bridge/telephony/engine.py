@@ -12,8 +12,10 @@ from bridge.config import Settings
 from bridge.telephony import endpoints
 from bridge.telephony.ami import AmiClient
 from bridge.telephony.ari import AriClient, AriError
-from bridge.telephony.calls import AdoptedCall, CallFlow, DirectCall, Event, new_call_id
+from bridge.telephony.calls import AdoptedCall, CallFlow, Event, new_call_id
 from bridge.telephony.endpoints import SipEndpoint
+from bridge.telephony.hunt import Hunt, HuntPlan, Target
+from bridge.telephony.routing import Directory
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +30,13 @@ class Engine:
     """Routes ARI events to call flows and starts a flow for each call entering Stasis."""
 
     def __init__(self, settings: Settings,
-                 extension_endpoints: Callable[[], list[SipEndpoint]]) -> None:
-        """`extension_endpoints` reads every extension's endpoint from the database."""
+                 extension_endpoints: Callable[[], list[SipEndpoint]],
+                 directory: Directory) -> None:
+        """`extension_endpoints` reads every extension's endpoint from the database;
+        `directory` turns dialled numbers into hunt plans."""
         self.settings = settings
         self.extension_endpoints = extension_endpoints
+        self.directory = directory
         self.app = settings.ari_app
         self.ari = AriClient(
             settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
@@ -88,41 +93,46 @@ class Engine:
         channel = event["channel"]
         args = event.get("args") or []
         purpose, number = [*args, "", ""][:2]
-        if purpose in ("dial", "inbound") and number:
-            await self._route(channel, number)
-        else:
+        if purpose not in ("dial", "inbound") or not number:
             log.warning("channel %s entered Stasis with unexpected args %s; hanging up",
                         channel["id"], args)
             await self.ari.delete(f"/channels/{channel['id']}")
-
-    async def _route(self, channel: dict[str, Any], number: str) -> None:
+            return
         caller = channel.get("caller", {}).get("number", "")
-        endpoint = await self._local_endpoint(channel, number)
         call_id = new_call_id()
-        if endpoint is None:
+        plan = await self._plan(purpose, channel, number, caller)
+        if plan is None:
             log.info("call %s: %s -> %s: not a number we know; announcing", call_id,
                      caller, number)
             await self.ari.post(f"/channels/{channel['id']}/continue", {
                 "context": "unknown-number", "extension": number, "priority": 1,
             })
             return
-        log.info("call %s: %s -> %s (%s)", call_id, caller, number, channel["id"])
-        flow = DirectCall(self.ari, self, call_id, channel["id"], endpoint,
-                          self.settings.dial_timeout)
-        await flow.start()
+        log.info("call %s: %s -> %s (%s, channel %s)", call_id, caller, number, plan.label,
+                 channel["id"])
+        await Hunt(self.ari, self, call_id, channel["id"], plan, self.directory).start()
 
-    async def _local_endpoint(self, channel: dict[str, Any], number: str) -> str | None:
-        """The PJSIP endpoint for `number` in the caller's SIP domain, if one exists."""
+    async def _plan(self, purpose: str, channel: dict[str, Any], number: str,
+                    caller: str) -> HuntPlan | None:
+        if purpose == "inbound":
+            return await asyncio.to_thread(self.directory.route_did, number)
         domain = _caller_domain(channel.get("name", ""))
-        resource = f"{number}@{domain}" if domain else number
+        if domain:
+            return await asyncio.to_thread(self.directory.route_dial, domain, number, caller)
+        return await self._demo_plan(number)
+
+    async def _demo_plan(self, number: str) -> HuntPlan | None:
+        """Demo extensions (pjsip.conf, no tenant): a direct call when the endpoint exists."""
         try:
-            await self.ari.get(f"/endpoints/PJSIP/{resource}")
+            await self.ari.get(f"/endpoints/PJSIP/{number}")
         except AriError as exc:
             if exc.status == 404:
                 return None
             raise
-        # PJSIP/<user>@<endpoint>: endpoint ids of tenants contain an @ themselves.
-        return f"PJSIP/{number}@{resource}"
+        # PJSIP/<user>@<endpoint>: the same form as tenants' `<number>@<domain>` endpoints.
+        target = Target(key=0, dial=f"PJSIP/{number}@{number}", label=number)
+        return HuntPlan(label=f"extension {number}", waves=((target,),),
+                        ring_time=self.settings.dial_timeout)
 
     async def resync(self) -> None:
         """After every (re)connect: push extensions, then reconcile calls with Asterisk."""

@@ -36,7 +36,7 @@ def test_extension_call_is_bridged_by_the_engine(
 
     bridged = bridged_channel_sets(asterisk)
     assert len(bridged) == 1 and len(bridged[0]) == 2, bridged
-    bridge.wait_log(r"call \w+: PJSIP/1002@1002 answered; bridging")
+    bridge.wait_log(r"call \w+: 1002 answered; bridging")
     assert outgoing.rtp_received() > 0 or incoming.rtp_received() > 0
 
     ending, other = (outgoing, incoming) if who_hangs_up == "caller" else (incoming, outgoing)

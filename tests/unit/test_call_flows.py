@@ -9,8 +9,8 @@ import pytest
 
 from bridge.config import Settings
 from bridge.telephony.ari import AriError
-from bridge.telephony.calls import DirectCall
 from bridge.telephony.engine import Engine, _caller_domain
+from bridge.telephony.hunt import Hunt, HuntPlan, NoMemory, Target
 
 
 class FakeAri:
@@ -38,7 +38,8 @@ class FakeAri:
 
 
 def engine_with(ari: FakeAri) -> Engine:
-    engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [])
+    engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [],
+                    NoMemory())  # type: ignore[arg-type]
     engine.ari = ari  # type: ignore[assignment]
     return engine
 
@@ -48,8 +49,16 @@ def event(kind: str, channel_id: str, **fields: Any) -> dict[str, Any]:
                                       "name": f"PJSIP/{channel_id}"}, **fields}
 
 
+class DirectCall(Hunt):
+    @property
+    def callee_id(self) -> str:
+        return "rb-CALL-1"
+
+
 async def start_call(engine: Engine, ari: FakeAri) -> DirectCall:
-    flow = DirectCall(ari, engine, "CALL", "caller", "PJSIP/1002@1002", 30)  # type: ignore[arg-type]
+    target = Target(key=0, dial="PJSIP/1002@1002", label="1002")
+    plan = HuntPlan(label="extension 1002", waves=((target,),), ring_time=30)
+    flow = DirectCall(ari, engine, "CALL", "caller", plan)  # type: ignore[arg-type]
     await flow.start()
     return flow
 

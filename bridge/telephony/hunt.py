@@ -1,0 +1,254 @@
+"""The hunt: ring a call's targets wave by wave; the first to answer gets the caller.
+
+One flow covers every way the bridge rings phones for a caller in Stasis: a direct
+call to an extension is a hunt of one target, a ring group is a hunt of its members in
+the order of its strategy (bridge/telephony/hunt_order.py). Legs are created with ids
+we choose, claimed before creation and dialled on their StasisStart, so no early
+event is lost. Asterisk times each leg out (`dial` timeout = ring_time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bridge.telephony.calls import (
+    DIAL_STATUS_CAUSE,
+    NORMAL_CLEARING,
+    Ari,
+    CallFlow,
+    Event,
+    Flows,
+)
+
+log = logging.getLogger(__name__)
+
+ANSWERED_ELSEWHERE = 26  # Q.850: CANCEL carries Reason "call completed elsewhere"
+NO_ANSWER = 19
+MAX_REPEAT_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Target:
+    """One phone to ring."""
+
+    key: int  # extension id (hunt memory is kept per extension); 0 for ad hoc targets
+    dial: str  # ARI endpoint, e.g. "PJSIP/2002@2002@acme.example" or "PJSIP/+44...@carrier"
+    label: str  # for logs: the extension number or external number
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class HuntPlan:
+    """What to ring and how; built by the router from the database (or for a direct call)."""
+
+    label: str
+    waves: tuple[tuple[Target, ...], ...]
+    ring_time: int
+    headers: dict[str, str] = field(default_factory=dict)
+    request_user: str | None = None  # extension_number_as_to_header: To/R-URI user
+    caller_name: str | None = None
+    paging: bool = False
+    group_id: int | None = None
+    no_answer: Callable[[Hunt], Awaitable[None]] | None = None
+
+
+class HuntMemory(Protocol):
+    """Where a hunt reports who rang and who answered (the database, for groups)."""
+
+    def rung(self, group_id: int, key: int) -> None: ...
+
+    def answered(self, group_id: int, key: int) -> None: ...
+
+
+class NoMemory:
+    """For hunts outside ring groups (direct calls)."""
+
+    def rung(self, group_id: int, key: int) -> None:
+        """Nothing to remember."""
+
+    def answered(self, group_id: int, key: int) -> None:
+        """Nothing to remember."""
+
+
+@dataclass
+class Leg:
+    target: Target
+    channel_id: str
+    up: bool = False
+
+
+class Hunt(CallFlow):
+    def __init__(self, ari: Ari, flows: Flows, call_id: str, caller_id: str, plan: HuntPlan,
+                 memory: HuntMemory | None = None) -> None:
+        super().__init__(ari, flows, call_id)
+        self.caller_id = caller_id
+        self.plan = plan
+        self.memory = memory or NoMemory()
+        self.adopt(caller_id)
+        self.legs: dict[str, Leg] = {}
+        self.wave_index = -1
+        self.rounds = 1
+        self.connected = False
+        self.last_cause = NO_ANSWER
+        self._caller_ringing = False
+
+    # The hunt's progress.
+
+    async def start(self) -> None:
+        log.info("call %s: hunting %s: %d wave(s), %d s each", self.call_id, self.plan.label,
+                 len(self.plan.waves), self.plan.ring_time)
+        await self.next_wave()
+
+    async def next_wave(self) -> None:
+        self.wave_index += 1
+        if self.wave_index >= len(self.plan.waves):
+            await self._nobody_answered()
+            return
+        wave = self.plan.waves[self.wave_index]
+        await asyncio.gather(*(self._ring(target) for target in wave))
+
+    async def repeat(self) -> bool:
+        """Hunt the same waves again (the REPEAT rule); False when rounds are used up."""
+        if self.rounds >= MAX_REPEAT_ROUNDS:
+            return False
+        self.rounds += 1
+        self.wave_index = -1
+        log.info("call %s: nobody answered; round %d of %d", self.call_id, self.rounds,
+                 MAX_REPEAT_ROUNDS)
+        await self.next_wave()
+        return True
+
+    async def ring_targets(self, label: str, targets: tuple[Target, ...], ring_time: int) -> None:
+        """Replace what is left of the hunt with one wave (forward, redirect)."""
+        self.plan = HuntPlan(label=label, waves=(targets,), ring_time=ring_time,
+                             caller_name=self.plan.caller_name)
+        self.wave_index = -1
+        await self.next_wave()
+
+    async def _nobody_answered(self) -> None:
+        """The no-answer rule decides (forward, repeat, hang up); without one, hang up."""
+        if self.done:
+            return
+        if self.plan.no_answer is not None:
+            await self.plan.no_answer(self)
+        else:
+            await self.end(f"nobody answered {self.plan.label}", self.last_cause)
+
+    async def _ring(self, target: Target) -> None:
+        channel_id = self.new_channel_id()
+        self.legs[channel_id] = Leg(target, channel_id)
+        dial = target.dial
+        if self.plan.request_user and dial.startswith("PJSIP/") and target.key:
+            dial = f"PJSIP/{self.plan.request_user}@{dial.split('@', 1)[1]}"
+        log.info("call %s: ringing %s (%s)", self.call_id, target.label, channel_id)
+        try:
+            await self.ari.post("/channels/create", {
+                "endpoint": dial, "app": self.flows.app, "channelId": channel_id,
+                "appArgs": f"leg,{self.call_id}", "originator": self.caller_id,
+            })
+        except Exception as exc:  # an unreachable target is skipped
+            log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
+            await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
+
+    # Events.
+
+    async def handle(self, event: Event) -> None:
+        match event["type"]:
+            case "StasisStart":
+                await self._dial_leg(event["channel"]["id"])
+            case "ChannelStateChange":
+                await self._on_state(event["channel"])
+            case "Dial":
+                await self._on_dial(event)
+            case "ChannelHangupRequest" | "StasisEnd" | "ChannelDestroyed":
+                await self._on_gone(event)
+
+    async def _dial_leg(self, channel_id: str) -> None:
+        if channel_id not in self.legs:
+            return
+        for name, value in self.plan.headers.items():
+            await self.ari.post(f"/channels/{channel_id}/variable", {
+                "variable": f"PJSIP_HEADER(add,{name})", "value": value})
+        await self.ari.post(f"/channels/{channel_id}/dial", {
+            "caller": self.caller_id, "timeout": self.plan.ring_time})
+
+    async def _on_state(self, channel: dict[str, Any]) -> None:
+        leg = self.legs.get(channel["id"])
+        if leg is None:
+            return
+        if channel["state"] == "Ringing":
+            log.info("call %s: %s ringing", self.call_id, leg.target.label)
+            self._remember(self.memory.rung, leg)
+            if not self._caller_ringing and not self.connected:
+                self._caller_ringing = True
+                await self.ari.post(f"/channels/{self.caller_id}/ring")
+        elif channel["state"] == "Up" and not leg.up:
+            await self._answered(leg)
+
+    async def _answered(self, leg: Leg) -> None:
+        leg.up = True
+        self._remember(self.memory.answered, leg)
+        if self.connected:
+            if self.plan.paging:
+                log.info("call %s: %s answered the page too", self.call_id, leg.target.label)
+                await self._add_to_bridge(leg.channel_id)
+            return
+        self.connected = True
+        log.info("call %s: %s answered; bridging", self.call_id, leg.target.label)
+        if not self.plan.paging:
+            await self._cancel_others(leg)
+        await self.ari.post(f"/channels/{self.caller_id}/answer")
+        self.bridge_id = f"rb-{self.call_id}"
+        await self.ari.post(f"/bridges/{self.bridge_id}", {"type": "mixing"})
+        await self._add_to_bridge(f"{self.caller_id},{leg.channel_id}")
+
+    async def _add_to_bridge(self, channels: str) -> None:
+        await self.ari.post(f"/bridges/{self.bridge_id}/addChannel", {"channel": channels})
+
+    async def _cancel_others(self, winner: Leg) -> None:
+        others = [leg for leg in self.legs.values() if leg is not winner]
+        for leg in others:
+            self.legs.pop(leg.channel_id)
+            self.channels.discard(leg.channel_id)
+        await asyncio.gather(*(self.ari.delete(f"/channels/{leg.channel_id}",
+                                               {"reason_code": ANSWERED_ELSEWHERE})
+                               for leg in others), return_exceptions=True)
+
+    async def _on_dial(self, event: Event) -> None:
+        cause = DIAL_STATUS_CAUSE.get(event.get("dialstatus", ""))
+        peer = event.get("peer", {}).get("id", "")
+        if cause and peer in self.legs:
+            self.last_cause = cause
+            log.info("call %s: %s did not answer (%s)", self.call_id,
+                     self.legs[peer].target.label, event["dialstatus"])
+
+    async def _on_gone(self, event: Event) -> None:
+        channel_id = event["channel"]["id"]
+        if channel_id == self.caller_id:
+            if self.caller_id in self.channels:
+                self.channels.discard(self.caller_id)
+                what = "hung up" if self.connected else "gave up"
+                await self.end(f"caller {what} (cause {event.get('cause', NORMAL_CLEARING)})")
+        elif channel_id in self.legs:
+            await self._leg_gone(channel_id, event.get("cause") or self.last_cause)
+
+    async def _leg_gone(self, channel_id: str, cause: int) -> None:
+        leg = self.legs.pop(channel_id)
+        self.channels.discard(channel_id)
+        if leg.up:
+            if not any(other.up for other in self.legs.values()):
+                await self.end(f"{leg.target.label} hung up")
+            return
+        if cause not in (NORMAL_CLEARING, ANSWERED_ELSEWHERE):
+            self.last_cause = cause
+        if not self.connected and not self.legs and not self.done:
+            await self.next_wave()
+
+    def _remember(self, report: Callable[[int, int], None], leg: Leg) -> None:
+        if self.plan.group_id is not None and leg.target.key:
+            report(self.plan.group_id, leg.target.key)
+
