@@ -18,6 +18,7 @@ from bridge.services.tenants import (
     create_user,
     find_tenant,
     find_user,
+    hash_password,
     issue_token,
     list_tenants,
     revoke_token,
@@ -128,11 +129,18 @@ def users() -> None:
 @click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
 @click.option("--username", required=True)
 @click.option("--name", default="")
+@click.option("--password", "ask_password", is_flag=True,
+              help="Prompt (hidden, twice) for a password for the OAuth password grant.")
 @click.pass_obj
-def users_create(settings: Settings, company_id: str, username: str, name: str) -> None:
+def users_create(settings: Settings, company_id: str, username: str, name: str,
+                 ask_password: bool) -> None:
     """Create a user."""
+    password = (click.prompt("Password", hide_input=True, confirmation_prompt=True)
+                if ask_password else None)
     with _session(settings) as session:
-        user = create_user(session, find_tenant(session, company_id), username, name)
+        password_hash = hash_password(password) if password is not None else None
+        user = create_user(session, find_tenant(session, company_id), username, name,
+                           password_hash=password_hash)
         click.echo(f"user {user.username!r} created (id {encode_id(user.id)})")
 
 

@@ -10,6 +10,8 @@ from bridge import __version__
 from bridge.api import errors
 from bridge.api.extensions import extensions_blueprint
 from bridge.api.health import Readiness, health_blueprint
+from bridge.api.oauth import oauth_blueprint
+from bridge.api.ring_groups import ring_groups_blueprint
 from bridge.services.extensions import Provisioner
 from bridge.store.session import Database
 
@@ -26,4 +28,6 @@ def create_app(database: Database, provisioner: Provisioner,
     errors.register(app)
     app.register_blueprint(health_blueprint)
     app.register_blueprint(extensions_blueprint)
+    app.register_blueprint(ring_groups_blueprint)
+    app.register_blueprint(oauth_blueprint)
     return app

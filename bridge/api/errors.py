@@ -14,6 +14,7 @@ from typing import Any
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import request
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from bridge.services.errors import ServiceError
@@ -82,6 +83,13 @@ def register(app: APIFlask) -> None:
         detail = error.detail if error.detail is not None else (
             {"field": error.field} if error.field else None)
         return render(error.status, error.code, error.message, detail)
+
+    @app.errorhandler(IntegrityError)
+    def integrity_error(error: IntegrityError) -> tuple[Body, int, Any]:
+        # Two requests raced past the service's checks; the database kept its rules.
+        log.info("conflict on %s %s: %s", request.method, request.path, error.orig)
+        return render(409, "CONFLICT", "the object clashes with one created at the same "
+                      "time; read it back and retry")
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[Body, int, Any]:

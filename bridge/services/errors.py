@@ -28,3 +28,10 @@ class NotFound(ServiceError):
 class Conflict(ServiceError):
     status = 409
     code = "CONFLICT"
+
+
+class Unauthorized(ServiceError):
+    """Credentials (a password, a refresh token) were not accepted."""
+
+    status = 401
+    code = "UNAUTHORIZED"

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bridge.phone_numbers import InvalidNumber, to_e164
 from bridge.services.errors import NotFound, ValidationFailed
+from bridge.services.ring_groups import ring_group_id_by_number
 from bridge.store.models import Extension, ForwardingNumber, Tenant, User
 from bridge.telephony.endpoints import SipEndpoint
 
@@ -44,6 +45,8 @@ class ExtensionsService:
         number = data["extension_number"]
         if self.by_number(number) is not None:
             raise ValidationFailed(f"extension {number} exists", field="extension_number")
+        if ring_group_id_by_number(self.session, self.tenant.id, number) is not None:
+            raise ValidationFailed(f"ring group {number} exists", field="extension_number")
         extension = Extension(tenant=self.tenant, extension_number=number,
                               sip_password=data.get("password") or new_sip_password())
         self._apply(extension, data)

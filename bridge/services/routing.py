@@ -1,16 +1,32 @@
-"""The engine's directory: numbers → hunt plans, from the database."""
+"""The engine's directory: numbers → hunt plans, and the hunt memory, from the database."""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bridge.services.extensions import sip_endpoint
-from bridge.store.models import Extension, Tenant
+from bridge.services.ring_groups import ring_group_by_did
+from bridge.store.models import Extension, HuntStat, RingGroup, RingGroupMember, Tenant
 from bridge.store.session import Database
-from bridge.telephony.hunt import HuntPlan, NoMemory, Target
+from bridge.telephony.hunt import HuntPlan, Target
+from bridge.telephony.hunt_order import Candidate, hunt_waves
+from bridge.telephony.no_answer import no_answer_rule
+
+log = logging.getLogger(__name__)
+
+CYCLIC = {"CYCLIC_HUNT", "SKILL_BASED_ROUTING_CYCLIC_HUNT"}
+PAGING_HEADERS = {
+    # The usual vendor forms: RFC 5373, Polycom/Yealink/Snom, Cisco/Grandstream.
+    "Answer-Mode": "Auto",
+    "Alert-Info": "<http://127.0.0.1>;info=alert-autoanswer",
+}
 
 
-class DatabaseDirectory(NoMemory):
+class DatabaseDirectory:
     def __init__(self, database: Database, dial_timeout: int) -> None:
         self.database = database
         self.dial_timeout = dial_timeout
@@ -24,17 +40,114 @@ class DatabaseDirectory(NoMemory):
                 Extension.tenant_id == tenant.id, Extension.extension_number == number))
             if extension is not None:
                 return self._direct(extension)
-        return None
+            group = session.scalar(select(RingGroup).where(
+                RingGroup.tenant_id == tenant.id, RingGroup.extension_number == number))
+            return None if group is None else self._group_plan(session, tenant, group,
+                                                               caller_number)
 
     def route_did(self, number: str) -> HuntPlan | None:
-        return None
+        with self.database.session() as session:
+            group = ring_group_by_did(session, number)
+            if group is None:
+                return None
+            tenant = session.get(Tenant, group.tenant_id)
+            assert tenant is not None, "groups are deleted with their tenant"
+            return self._group_plan(session, tenant, group, caller_number="")
+
+    def rung(self, group_id: int, key: int) -> None:
+        self._remember(group_id, key, "last_rung_at")
+
+    def answered(self, group_id: int, key: int) -> None:
+        self._remember(group_id, key, "last_answered_at")
+
+    def _remember(self, group_id: int, key: int, column: str) -> None:
+        with self.database.session() as session:
+            stat = session.get(HuntStat, (group_id, key))
+            if stat is not None:
+                setattr(stat, column, datetime.now(UTC))
 
     def _direct(self, extension: Extension) -> HuntPlan:
         return HuntPlan(label=f"extension {extension.extension_number}",
                         waves=((extension_target(extension),),), ring_time=self.dial_timeout)
+
+    def _group_plan(self, session: Session, tenant: Tenant, group: RingGroup,
+                    caller_number: str) -> HuntPlan:
+        """Order the members by strategy and memory; the caller never rings itself.
+
+        The members' memory rows are locked (FOR UPDATE on PostgreSQL; SQLite writes are
+        serialised) and a cyclic hunt marks its first member as rung at once, so two calls
+        arriving together do not both start on the same member.
+        """
+        members = [m for m in group.members if m.extension.extension_number != caller_number]
+        stats = _locked_stats(session, group.id, members)
+        candidates = [Candidate(key=m.extension_id, position=m.position,
+                                skill_level=m.skill_level,
+                                last_rung=_utc(stats[m.extension_id].last_rung_at),
+                                last_answered=_utc(stats[m.extension_id].last_answered_at))
+                      for m in members]
+        waves = hunt_waves(group.ring_strategy, candidates)
+        if group.ring_strategy in CYCLIC and waves:
+            stats[waves[0][0].key].last_rung_at = datetime.now(UTC)
+        targets = {m.extension_id: extension_target(m.extension) for m in members}
+        return HuntPlan(
+            label=f"ring group {group.extension_number} ({group.name})",
+            waves=tuple(tuple(targets[c.key] for c in wave) for wave in waves),
+            ring_time=group.ring_time, headers=_headers(tenant, group),
+            request_user=group.extension_number if group.extension_number_as_to_header
+            else None,
+            paging=group.ring_strategy == "PAGING_INTERCOM", group_id=group.id,
+            skip_busy=group.skip_busy_member,
+            no_answer=no_answer_rule(group.no_answer_action, self._forward_target(
+                session, tenant, group)),
+        )
+
+    def _forward_target(self, session: Session, tenant: Tenant,
+                        group: RingGroup) -> Target | None:
+        number = group.no_answer_number
+        if not number:
+            return None
+        extension = session.scalar(select(Extension).where(
+            Extension.tenant_id == tenant.id, Extension.extension_number == number))
+        if extension is not None:
+            return extension_target(extension)
+        caller_ids = [c.get("caller_id") for c in group.outbound_caller_ids or []]
+        return Target(key=0, dial=f"PJSIP/{number}@carrier", label=number,
+                      caller_number=next((c for c in caller_ids if c), None))
 
 
 def extension_target(extension: Extension) -> Target:
     endpoint = sip_endpoint(extension)
     return Target(key=extension.id, dial=f"PJSIP/{endpoint.username}@{endpoint.endpoint_id}",
                   label=extension.extension_number, agent_id=extension.agent_id)
+
+
+def _locked_stats(session: Session, group_id: int,
+                  members: list[RingGroupMember]) -> dict[int, HuntStat]:
+    keys = [m.extension_id for m in members]
+    rows = {s.extension_id: s for s in session.scalars(
+        select(HuntStat).where(HuntStat.ring_group_id == group_id).with_for_update())}
+    for key in keys:
+        if key not in rows:
+            rows[key] = HuntStat(ring_group_id=group_id, extension_id=key)
+            session.add(rows[key])
+    session.flush()
+    return rows
+
+
+def _headers(tenant: Tenant, group: RingGroup) -> dict[str, str]:
+    identity = f'"{group.name}" <sip:{group.extension_number}@{tenant.sip_domain}>'
+    headers = {}
+    if group.enable_paid:
+        headers["P-Asserted-Identity"] = identity
+    if group.enable_prid:
+        headers["Remote-Party-ID"] = f"{identity};party=calling;privacy=off;screen=no"
+    if group.ring_strategy == "PAGING_INTERCOM":
+        headers["Call-Info"] = f"<sip:{tenant.sip_domain}>;answer-after=0"
+        headers.update(PAGING_HEADERS)
+    return headers
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

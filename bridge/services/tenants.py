@@ -1,22 +1,32 @@
-"""Tenants, users and bearer tokens."""
+"""Tenants, users, passwords and bearer tokens (CLI tokens and OAuth access/refresh)."""
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bridge.phone_numbers import is_region
-from bridge.services.errors import NotFound, ValidationFailed
+from bridge.services.errors import NotFound, Unauthorized, ValidationFailed
 from bridge.store.models import ApiToken, Tenant, User
 
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 TOKEN_PREFIX = "rb_"
+BEARER_KINDS = ("api", "access")  # a refresh token is only good at the token endpoint
+OAUTH_KINDS = ("access", "refresh")
+ACCESS_LIFETIME = timedelta(hours=1)
+REFRESH_LIFETIME = timedelta(days=30)
+# scrypt cost: 32 MiB and ~0.1 s per hash; stored in each hash, so it can be raised later.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,8 +38,52 @@ class Principal:
     token_id: int
 
 
+@dataclass(frozen=True)
+class TokenPair:
+    """What the OAuth token endpoint hands out (the tokens themselves are never stored)."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$n$r$p$salt$hash` (base64) of a password of 8..128 characters."""
+    if not 8 <= len(password) <= 128:
+        raise ValidationFailed("password must be 8..128 characters", field="password")
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
+    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
+    return "$".join(["scrypt", str(_SCRYPT_N), str(_SCRYPT_R), str(_SCRYPT_P), *encoded])
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    parts = (stored or "").split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":  # no password set, or not a hash of ours
+        return False
+    _, n, r, p, salt, digest = parts
+    try:
+        expected = base64.b64decode(digest, validate=True)
+        actual = _scrypt(password, base64.b64decode(salt, validate=True), int(n), int(r),
+                         int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM,
+                          dklen=32)
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    """Checked when no user matches, so an unknown username costs as much as a bad password."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def create_tenant(session: Session, company_id: str, name: str, sip_domain: str,
@@ -111,13 +165,70 @@ def revoke_token(session: Session, token_or_id: str) -> ApiToken:
 
 
 def authenticate(session: Session, token: str) -> Principal | None:
-    """The principal of a live token, or None (unknown, revoked or expired)."""
+    """The principal of a live bearer token, or None (unknown, revoked, expired, or a
+    refresh token, which is good only for getting new tokens)."""
+    row = _live_token(session, token)
+    if row is None or row.kind not in BEARER_KINDS:
+        return None
+    return Principal(tenant_id=row.tenant_id, user_id=row.user_id, token_id=row.id)
+
+
+def password_grant(session: Session, username: str, password: str,
+                   company_id: str | None) -> TokenPair:
+    """OAuth password grant for an API user. A username that several tenants have needs
+    `company_id`; that is said only to a caller who got a password right."""
+    query = select(User).join(Tenant, Tenant.id == User.tenant_id).where(
+        User.username == username)
+    if company_id is not None:
+        query = query.where(Tenant.company_id == company_id)
+    users = list(session.scalars(query))
+    if not users:
+        verify_password(password, _decoy_hash())
+    if not any(verify_password(password, user.password_hash) for user in users):
+        raise Unauthorized("wrong username or password")
+    if len(users) > 1:
+        raise ValidationFailed("this username exists in more than one tenant: give client_id "
+                               "= the company id of the tenant", field="client_id")
+    return _issue_pair(session, users[0].tenant_id, users[0].id)
+
+
+def refresh_grant(session: Session, refresh_token: str) -> TokenPair:
+    """New tokens for a live refresh token, which is revoked: each one works once."""
+    row = _live_token(session, refresh_token)
+    if row is None or row.kind != "refresh":
+        raise Unauthorized("the refresh token is unknown, expired or revoked")
+    used = session.connection().execute(update(ApiToken).where(
+        ApiToken.id == row.id, ApiToken.revoked_at.is_(None)).values(
+        revoked_at=datetime.now(UTC)))
+    if used.rowcount != 1:  # a concurrent request rotated it first
+        raise Unauthorized("the refresh token is unknown, expired or revoked")
+    return _issue_pair(session, row.tenant_id, row.user_id)
+
+
+def revoke_oauth_token(session: Session, token: str) -> None:
+    """Revoke an access or refresh token; unknown tokens are ignored (RFC 7009)."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
+                                                ApiToken.kind.in_(OAUTH_KINDS)))
+    if row is not None:
+        row.revoked_at = row.revoked_at or datetime.now(UTC)
+
+
+def _issue_pair(session: Session, tenant_id: int, user_id: int | None) -> TokenPair:
+    _, access = issue_token(session, tenant_id, user_id, kind="access", label="oauth",
+                            lifetime=ACCESS_LIFETIME)
+    _, refresh = issue_token(session, tenant_id, user_id, kind="refresh", label="oauth",
+                             lifetime=REFRESH_LIFETIME)
+    return TokenPair(access, refresh, int(ACCESS_LIFETIME.total_seconds()))
+
+
+def _live_token(session: Session, token: str) -> ApiToken | None:
+    """The row of a token that is neither revoked nor expired."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if row is None or row.revoked_at is not None:
         return None
     if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC):
         return None
-    return Principal(tenant_id=row.tenant_id, user_id=row.user_id, token_id=row.id)
+    return row
 
 
 def _aware(moment: datetime) -> datetime:

@@ -30,4 +30,5 @@ def decode_id(text: str) -> int | None:
         return None
     if not decoded.isdigit() or len(decoded) > 19 or encode_id(int(decoded)) != text:
         return None
-    return int(decoded)
+    value = int(decoded)
+    return value if value < 2**63 else None  # beyond BIGINT: a database error otherwise

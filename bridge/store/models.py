@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -111,3 +112,78 @@ class ForwardingNumber(Base):
     position: Mapped[int] = mapped_column(Integer)
     number: Mapped[str] = mapped_column(String(32))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RingGroup(Base):
+    """A number that rings a list of extensions (PortSIP's ring group).
+
+    `did_numbers` is our addition: carrier DIDs routed to the group, each held by at
+    most one group across all tenants (checked by the service: it is a JSON list).
+    """
+
+    __tablename__ = "ring_groups"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "extension_number"),
+        # Lists filtered by strategy (and number prefix): 10,000 groups, see bench/.
+        Index("ix_ring_groups_strategy", "tenant_id", "ring_strategy", "extension_number"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, default=new_id)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    extension_number: Mapped[str] = mapped_column(String(64))
+    ring_time: Mapped[int] = mapped_column(Integer, default=20)
+    ring_strategy: Mapped[str] = mapped_column(String(40))
+    skip_busy_member: Mapped[bool] = mapped_column(Boolean, default=False)
+    enable_paid: Mapped[bool] = mapped_column(Boolean, default=False)
+    enable_prid: Mapped[bool] = mapped_column(Boolean, default=False)
+    extension_number_as_to_header: Mapped[bool] = mapped_column(Boolean, default=False)
+    no_answer_action: Mapped[str | None] = mapped_column(String(32))
+    no_answer_number: Mapped[str | None] = mapped_column(String(64))
+    outbound_caller_ids: Mapped[list[dict[str, str | None]]] = mapped_column(JSON,
+                                                                             default=list)
+    queue_id: Mapped[str | None] = mapped_column(String(254))
+    queue_type: Mapped[str | None] = mapped_column(String(16))
+    did_numbers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+    members: Mapped[list[RingGroupMember]] = relationship(
+        order_by="RingGroupMember.position", cascade="all, delete-orphan",
+    )
+
+
+class RingGroupMember(Base):
+    """An extension in a ring group; `position` is the hunt order."""
+
+    __tablename__ = "ring_group_members"
+    __table_args__ = (UniqueConstraint("ring_group_id", "extension_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, default=new_id)
+    ring_group_id: Mapped[int] = mapped_column(
+        ForeignKey("ring_groups.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    extension_id: Mapped[int] = mapped_column(
+        ForeignKey("extensions.id", ondelete="CASCADE"), index=True)
+    skill_level: Mapped[int] = mapped_column(Integer, default=1)
+
+    extension: Mapped[Extension] = relationship(lazy="joined")
+
+
+class HuntStat(Base):
+    """Hunt memory of one member of one group: when it last rang, when it last answered.
+
+    In the database (not in memory) so it survives restarts and is shared by every
+    ringbridge node on the same database (cyclic and least-worked hunts read it).
+    """
+
+    __tablename__ = "hunt_stats"
+
+    ring_group_id: Mapped[int] = mapped_column(
+        ForeignKey("ring_groups.id", ondelete="CASCADE"), primary_key=True)
+    extension_id: Mapped[int] = mapped_column(
+        ForeignKey("extensions.id", ondelete="CASCADE"), primary_key=True)
+    last_rung_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -42,6 +42,8 @@ class Ari(Protocol):
 
     async def delete(self, path: str, params: dict[str, Any] | None = None) -> Any: ...
 
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any: ...
+
 
 class Flows(Protocol):
     """The engine as the flows see it: channel registration and the end of a flow."""

@@ -39,6 +39,7 @@ class Target:
     dial: str  # ARI endpoint, e.g. "PJSIP/2002@2002@acme.example" or "PJSIP/+44...@carrier"
     label: str  # for logs: the extension number or external number
     agent_id: str | None = None
+    caller_number: str | None = None  # presented on this leg (forwards out of a trunk)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class HuntPlan:
     request_user: str | None = None  # extension_number_as_to_header: To/R-URI user
     caller_name: str | None = None
     paging: bool = False
+    skip_busy: bool = False
     group_id: int | None = None
     no_answer: Callable[[Hunt], Awaitable[None]] | None = None
 
@@ -95,6 +97,10 @@ class Hunt(CallFlow):
         self.connected = False
         self.last_cause = NO_ANSWER
         self._caller_ringing = False
+        self._background: set[asyncio.Future[None]] = set()
+
+    def log_step(self, what: str) -> None:
+        log.info("call %s: %s", self.call_id, what)
 
     # The hunt's progress.
 
@@ -139,6 +145,12 @@ class Hunt(CallFlow):
             await self.end(f"nobody answered {self.plan.label}", self.last_cause)
 
     async def _ring(self, target: Target) -> None:
+        if self.plan.skip_busy and await self._busy(target):
+            self.log_step(f"skipping {target.label}: already on a call")
+            self.last_cause = DIAL_STATUS_CAUSE["BUSY"]
+            if not self.legs and not self.connected and not self.done:
+                await self.next_wave()
+            return
         channel_id = self.new_channel_id()
         self.legs[channel_id] = Leg(target, channel_id)
         dial = target.dial
@@ -154,6 +166,14 @@ class Hunt(CallFlow):
             log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
             await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
 
+    async def _busy(self, target: Target) -> bool:
+        resource = target.dial.split("@", 1)[-1]
+        try:
+            endpoint = await self.ari.get(f"/endpoints/PJSIP/{resource}")
+        except Exception:  # an endpoint we cannot read is not known to be busy
+            return False
+        return bool(endpoint.get("channel_ids"))
+
     # Events.
 
     async def handle(self, event: Event) -> None:
@@ -168,11 +188,16 @@ class Hunt(CallFlow):
                 await self._on_gone(event)
 
     async def _dial_leg(self, channel_id: str) -> None:
-        if channel_id not in self.legs:
+        leg = self.legs.get(channel_id)
+        if leg is None:
             return
-        for name, value in self.plan.headers.items():
-            await self.ari.post(f"/channels/{channel_id}/variable", {
-                "variable": f"PJSIP_HEADER(add,{name})", "value": value})
+        variables = {f"PJSIP_HEADER(add,{name})": value
+                     for name, value in self.plan.headers.items()}
+        if leg.target.caller_number:
+            variables["CONNECTEDLINE(num,i)"] = leg.target.caller_number
+        for name, value in variables.items():
+            await self.ari.post(f"/channels/{channel_id}/variable",
+                                {"variable": name, "value": value})
         await self.ari.post(f"/channels/{channel_id}/dial", {
             "caller": self.caller_id, "timeout": self.plan.ring_time})
 
@@ -249,6 +274,17 @@ class Hunt(CallFlow):
             await self.next_wave()
 
     def _remember(self, report: Callable[[int, int], None], leg: Leg) -> None:
-        if self.plan.group_id is not None and leg.target.key:
-            report(self.plan.group_id, leg.target.key)
+        """Hunt memory is written off the event loop; a failure is logged, not fatal."""
+        if self.plan.group_id is None or not leg.target.key:
+            return
+        task = asyncio.ensure_future(asyncio.to_thread(report, self.plan.group_id,
+                                                       leg.target.key))
+        self._background.add(task)
+        task.add_done_callback(self._remembered)
+
+    def _remembered(self, task: asyncio.Future[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("call %s: hunt memory not written: %s", self.call_id,
+                        task.exception())
 

@@ -270,3 +270,16 @@ def test_unknown_route_under_api_answers_in_portsip_format(client: FlaskClient) 
     response = client.get("/api/nothing-here")
     assert response.status_code == 404
     assert error_of(response)["code"] == "NOT_FOUND"
+
+
+def test_a_create_racing_past_the_checks_is_a_409_not_a_500(
+    client: FlaskClient, acme: TenantAuth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(client, acme)
+    # As if a concurrent request had checked before this one's row was committed.
+    monkeypatch.setattr("bridge.services.extensions.ExtensionsService.by_number",
+                        lambda self, number: None)
+    response = client.post("/api/extensions", json={"extension_number": "1001"},
+                           headers=acme.headers)
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "CONFLICT"

@@ -1,0 +1,1 @@
+"""Benchmarks (run by scripts/bench); kept out of the bridge package."""

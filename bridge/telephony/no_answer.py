@@ -1,0 +1,43 @@
+"""What a ring group does when nobody answered: PortSIP's no_answer_forward_rule."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from bridge.telephony.hunt import NO_ANSWER, Hunt, Target
+
+log = logging.getLogger(__name__)
+
+Rule = Callable[[Hunt], Awaitable[None]]
+FORWARD_RING_TIME = 30
+
+
+def no_answer_rule(action: str | None, forward_to: Target | None) -> Rule | None:
+    """The rule for `action`; None (hang up cleanly) when there is none."""
+    if action == "HANGUP":
+        return _hang_up
+    if action == "REPEAT":
+        return _repeat
+    if action == "FORWARD_TO_NUMBER" and forward_to is not None:
+        return _forward(forward_to)
+    if action is not None:
+        log.warning("no-answer action %s cannot be carried out here; hanging up", action)
+    return None
+
+
+async def _hang_up(hunt: Hunt) -> None:
+    await hunt.end(f"nobody answered {hunt.plan.label}: HANGUP rule", NO_ANSWER)
+
+
+async def _repeat(hunt: Hunt) -> None:
+    if not await hunt.repeat():
+        await hunt.end(f"nobody answered {hunt.plan.label} in any round", NO_ANSWER)
+
+
+def _forward(target: Target) -> Rule:
+    async def forward(hunt: Hunt) -> None:
+        hunt.log_step(f"nobody answered {hunt.plan.label}; forwarding to {target.label}")
+        await hunt.ring_targets(f"forward to {target.label}", (target,), FORWARD_RING_TIME)
+
+    return forward

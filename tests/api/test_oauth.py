@@ -1,0 +1,299 @@
+"""/api/login/oauth: password and refresh_token grants, rotation, revocation, and which
+tokens are bearer tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+
+from bridge.cli import main
+from bridge.services.errors import ValidationFailed
+from bridge.services.tenants import (
+    create_user,
+    find_tenant,
+    hash_password,
+    hash_token,
+    verify_password,
+)
+from bridge.store.models import ApiToken, User
+from bridge.store.session import Database
+from tests.api.conftest import TenantAuth
+
+PASSWORD = "correct horse battery"
+TOKEN_URL = "/api/login/oauth/token"
+REVOKE_URL = "/api/login/oauth/revoke"
+
+
+def add_user(database: Database, who: TenantAuth, username: str = "api",
+             password: str | None = PASSWORD) -> None:
+    with database.session() as session:
+        create_user(session, find_tenant(session, who.company_id), username,
+                    password_hash=hash_password(password) if password else None)
+
+
+def grant(client: FlaskClient, **form: str) -> Any:
+    return client.post(TOKEN_URL, data=form)
+
+
+def login(client: FlaskClient, username: str = "api", password: str = PASSWORD,
+          **form: str) -> dict[str, Any]:
+    response = grant(client, grant_type="password", username=username, password=password,
+                     scope="all", **form)
+    assert response.status_code == 200, response.json
+    return dict(response.json)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    (error,) = response.json["errors"]
+    return dict(error)
+
+
+def expire(database: Database, token: str) -> None:
+    with database.session() as session:
+        session.execute(update(ApiToken).where(ApiToken.token_hash == hash_token(token)).values(
+            expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+
+
+class TestPasswordGrant:
+    def test_tokens_work_on_every_api_of_the_users_tenant(
+        self, client: FlaskClient, database: Database, acme: TenantAuth, globex: TenantAuth
+    ) -> None:
+        add_user(database, acme)
+        client.post("/api/extensions", json={"extension_number": "1001"}, headers=acme.headers)
+        response = grant(client, grant_type="password", username="api", password=PASSWORD,
+                         scope="all", client_id=acme.company_id)
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "no-store"
+        body = response.json
+        assert set(body) == {"access_token", "expires_in", "refresh_token", "token_type"}
+        assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
+        assert body["access_token"] != body["refresh_token"]
+        extensions = client.get("/api/extensions", headers=bearer(body["access_token"]))
+        assert extensions.status_code == 200 and extensions.json["count"] == 1
+        created = client.post("/api/ring_groups", headers=bearer(body["access_token"]), json={
+            "name": "Sales", "extension_number": "6000", "ring_strategy": "CYCLIC_HUNT"})
+        assert created.status_code == 200
+        assert client.get("/api/ring_groups", headers=acme.headers).json["count"] == 1
+        assert client.get("/api/ring_groups", headers=globex.headers).json["count"] == 0
+
+    def test_lifetimes(self, client: FlaskClient, database: Database,
+                       acme: TenantAuth) -> None:
+        add_user(database, acme)
+        body = login(client)
+        with database.session() as session:
+            rows = {row.kind: row for row in session.scalars(
+                select(ApiToken).where(ApiToken.kind != "api"))}
+        access, refresh = rows["access"], rows["refresh"]
+        assert access.token_hash == hash_token(body["access_token"])
+        assert refresh.token_hash == hash_token(body["refresh_token"])
+        for row, lifetime in ((access, timedelta(hours=1)), (refresh, timedelta(days=30))):
+            assert row.expires_at is not None and row.user_id is not None
+            expires = row.expires_at.replace(tzinfo=UTC) if row.expires_at.tzinfo is None \
+                else row.expires_at
+            assert abs(expires - datetime.now(UTC) - lifetime) < timedelta(minutes=1)
+
+    @pytest.mark.parametrize("username, password", [
+        ("api", "wrong password"), ("nobody", PASSWORD), ("API", PASSWORD),
+        ("nopass", PASSWORD),
+    ])
+    def test_wrong_credentials_are_401(self, client: FlaskClient, database: Database,
+                                       acme: TenantAuth, username: str, password: str) -> None:
+        add_user(database, acme)
+        add_user(database, acme, "nopass", password=None)
+        response = grant(client, grant_type="password", username=username, password=password)
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "UNAUTHORIZED"
+
+    @pytest.mark.parametrize("form, field", [
+        ({}, "grant_type"),
+        ({"grant_type": "client_credentials"}, "grant_type"),
+        ({"grant_type": "password", "password": PASSWORD}, "username"),
+        ({"grant_type": "password", "username": "api"}, "password"),
+        ({"grant_type": "password", "username": "api", "password": PASSWORD, "scope": "admin"},
+         "scope"),
+        ({"grant_type": "refresh_token"}, "refresh_token"),
+    ])
+    def test_bad_grants_are_400(self, client: FlaskClient, database: Database,
+                                acme: TenantAuth, form: dict[str, str], field: str) -> None:
+        add_user(database, acme)
+        response = grant(client, **form)
+        assert response.status_code == 400
+        error = error_of(response)
+        assert error["code"] == "VALIDATE_FAILED" and error["message"].startswith(f"{field}:")
+
+    def test_a_json_body_is_not_a_form(self, client: FlaskClient, database: Database,
+                                       acme: TenantAuth) -> None:
+        add_user(database, acme)
+        response = client.post(TOKEN_URL, json={"grant_type": "password", "username": "api",
+                                                "password": PASSWORD})
+        assert response.status_code == 400
+
+    def test_extra_oauth_fields_are_ignored(self, client: FlaskClient, database: Database,
+                                            acme: TenantAuth) -> None:
+        add_user(database, acme)
+        assert login(client, client_secret="whatever")["token_type"] == "Bearer"
+
+
+class TestUsernameInTwoTenants:
+    @pytest.fixture(autouse=True)
+    def users(self, database: Database, acme: TenantAuth, globex: TenantAuth) -> None:
+        add_user(database, acme)
+        add_user(database, globex, password="globex password")
+
+    def test_client_id_picks_the_tenant(self, client: FlaskClient, acme: TenantAuth,
+                                        globex: TenantAuth) -> None:
+        client.post("/api/extensions", json={"extension_number": "1001"}, headers=acme.headers)
+        acme_token = login(client, client_id=acme.company_id)["access_token"]
+        globex_token = login(client, password="globex password",
+                             client_id=globex.company_id)["access_token"]
+        assert client.get("/api/extensions", headers=bearer(acme_token)).json["count"] == 1
+        assert client.get("/api/extensions", headers=bearer(globex_token)).json["count"] == 0
+
+    def test_without_client_id_a_right_password_is_told_to_give_it(
+        self, client: FlaskClient
+    ) -> None:
+        response = grant(client, grant_type="password", username="api", password=PASSWORD)
+        assert response.status_code == 400
+        assert error_of(response)["detail"] == {"field": "client_id"}
+
+    @pytest.mark.parametrize("client_id", [None, "1645780", "no such company"])
+    def test_a_wrong_password_learns_nothing(self, client: FlaskClient,
+                                             client_id: str | None) -> None:
+        form = {"grant_type": "password", "username": "api", "password": "wrong password"}
+        response = grant(client, **form, **({"client_id": client_id} if client_id else {}))
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "UNAUTHORIZED"
+
+    def test_the_other_tenants_password_does_not_open_this_one(
+        self, client: FlaskClient, globex: TenantAuth
+    ) -> None:
+        response = grant(client, grant_type="password", username="api", password=PASSWORD,
+                         client_id=globex.company_id)
+        assert response.status_code == 401
+
+
+class TestRefreshAndRevoke:
+    @pytest.fixture
+    def tokens(self, client: FlaskClient, database: Database,
+               acme: TenantAuth) -> dict[str, Any]:
+        add_user(database, acme)
+        return login(client)
+
+    def refresh(self, client: FlaskClient, refresh_token: str) -> Any:
+        return grant(client, grant_type="refresh_token", refresh_token=refresh_token)
+
+    def test_refresh_rotates(self, client: FlaskClient, tokens: dict[str, Any]) -> None:
+        first = self.refresh(client, tokens["refresh_token"])
+        assert first.status_code == 200
+        fresh = first.json
+        assert fresh["token_type"] == "Bearer" and fresh["expires_in"] == 3600
+        assert {fresh["access_token"], fresh["refresh_token"]}.isdisjoint(tokens.values())
+        assert client.get("/api/ring_groups",
+                          headers=bearer(fresh["access_token"])).status_code == 200
+        replay = self.refresh(client, tokens["refresh_token"])
+        assert replay.status_code == 401 and error_of(replay)["code"] == "UNAUTHORIZED"
+        assert self.refresh(client, fresh["refresh_token"]).status_code == 200
+
+    def test_a_refresh_token_is_not_a_bearer_token(self, client: FlaskClient,
+                                                   tokens: dict[str, Any]) -> None:
+        for path in ("/api/ring_groups", "/api/extensions"):
+            response = client.get(path, headers=bearer(tokens["refresh_token"]))
+            assert response.status_code == 401
+            assert error_of(response)["code"] == "UNAUTHORIZED"
+
+    def test_an_access_or_api_token_is_not_a_refresh_token(
+        self, client: FlaskClient, acme: TenantAuth, tokens: dict[str, Any]
+    ) -> None:
+        for token in (tokens["access_token"], acme.token, "rb_nope"):
+            assert self.refresh(client, token).status_code == 401
+
+    def test_an_expired_access_token_is_401(self, client: FlaskClient, database: Database,
+                                            tokens: dict[str, Any]) -> None:
+        expire(database, tokens["access_token"])
+        for path in ("/api/ring_groups", "/api/extensions"):
+            assert client.get(path, headers=bearer(tokens["access_token"])).status_code == 401
+        fresh = self.refresh(client, tokens["refresh_token"]).json
+        assert client.get("/api/extensions",
+                          headers=bearer(fresh["access_token"])).status_code == 200
+
+    def test_an_expired_refresh_token_is_401(self, client: FlaskClient, database: Database,
+                                             tokens: dict[str, Any]) -> None:
+        expire(database, tokens["refresh_token"])
+        assert self.refresh(client, tokens["refresh_token"]).status_code == 401
+
+    def test_revoke_an_access_token(self, client: FlaskClient,
+                                    tokens: dict[str, Any]) -> None:
+        response = client.post(REVOKE_URL, data={"token": tokens["access_token"]})
+        assert response.status_code == 200
+        assert client.get("/api/extensions",
+                          headers=bearer(tokens["access_token"])).status_code == 401
+        assert self.refresh(client, tokens["refresh_token"]).status_code == 200
+
+    def test_revoke_a_refresh_token(self, client: FlaskClient,
+                                    tokens: dict[str, Any]) -> None:
+        response = client.post(REVOKE_URL, data={"token": tokens["refresh_token"],
+                                                 "token_type_hint": "refresh_token"})
+        assert response.status_code == 200
+        assert self.refresh(client, tokens["refresh_token"]).status_code == 401
+        assert client.get("/api/extensions",
+                          headers=bearer(tokens["access_token"])).status_code == 200
+
+    def test_revoke_ignores_unknown_and_cli_tokens(self, client: FlaskClient,
+                                                   acme: TenantAuth,
+                                                   tokens: dict[str, Any]) -> None:
+        for token in ("rb_unknown", "1", acme.token):
+            assert client.post(REVOKE_URL, data={"token": token}).status_code == 200
+        assert client.get("/api/extensions", headers=acme.headers).status_code == 200
+        assert client.get("/api/extensions",
+                          headers=bearer(tokens["access_token"])).status_code == 200
+
+    def test_revoke_needs_a_token(self, client: FlaskClient) -> None:
+        response = client.post(REVOKE_URL, data={})
+        assert response.status_code == 400
+        assert error_of(response)["message"].startswith("token:")
+
+
+class TestPasswords:
+    def test_hash_is_salted_scrypt_and_verifies(self) -> None:
+        first, second = hash_password(PASSWORD), hash_password(PASSWORD)
+        assert first.startswith("scrypt$") and first != second and PASSWORD not in first
+        assert verify_password(PASSWORD, first) and verify_password(PASSWORD, second)
+        assert not verify_password(PASSWORD + "x", first)
+
+    @pytest.mark.parametrize("stored", [None, "", "plain", "scrypt$1$2$3$x$y",
+                                        "bcrypt$16384$8$1$AAAA$AAAA"])
+    def test_anything_else_never_verifies(self, stored: str | None) -> None:
+        assert not verify_password(PASSWORD, stored)
+
+    @pytest.mark.parametrize("password", ["short", "x" * 129])
+    def test_length_rules(self, password: str) -> None:
+        with pytest.raises(ValidationFailed):
+            hash_password(password)
+
+    def test_cli_creates_a_user_with_a_prompted_password(
+        self, client: FlaskClient, database: Database, acme: TenantAuth,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setenv("RINGBRIDGE_DATABASE_URL", database.url)
+        runner = CliRunner()
+        result = runner.invoke(main, ["users", "create", "--tenant", acme.company_id,
+                                      "--username", "cli-user", "--password"],
+                               input=f"{PASSWORD}\n{PASSWORD}\n")
+        assert result.exit_code == 0, result.output
+        assert PASSWORD not in result.output
+        assert login(client, username="cli-user")["token_type"] == "Bearer"
+        short = runner.invoke(main, ["users", "create", "--tenant", acme.company_id,
+                                     "--username", "other", "--password"],
+                              input="short\nshort\n")
+        assert short.exit_code != 0 and "8..128" in short.output
+        with database.session() as session:
+            assert session.scalar(select(User).where(User.username == "other")) is None
