@@ -14,6 +14,7 @@ from bridge.api.auth import bearer
 from bridge.api.context import tenant_context
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField, ListQueryError, page, parse_list_query
+from bridge.api.schemas import InputSchema
 from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.store.ids import decode_id, encode_id
@@ -26,13 +27,13 @@ NUMBER = Regexp(r"^[0-9]{3,64}$", error="must be 3 to 64 digits")
 NO_SPACES = Regexp(r"^\S+$", error="must not contain spaces")
 
 
-class ForwardingNumberIn(Schema):
+class ForwardingNumberIn(InputSchema):
     number = String(required=True, metadata={"description": "E.164, or national in the "
                                                             "tenant's region"})
     default = Boolean(load_default=False)
 
 
-class ExtensionUpdateIn(Schema):
+class ExtensionUpdateIn(InputSchema):
     display_name = String(allow_none=True, validate=Length(max=128))
     agent_id = String(allow_none=True, validate=[Length(1, 254), NO_SPACES],
                       metadata={"description": "dispatch agentId, e.g. john.smith@example.com"})

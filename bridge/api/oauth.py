@@ -14,6 +14,7 @@ from apiflask.validators import Length, OneOf
 from flask import current_app
 from marshmallow import EXCLUDE, ValidationError, validates_schema
 
+from bridge.api.schemas import InputSchema
 from bridge.services.tenants import password_grant, refresh_grant, revoke_oauth_token
 from bridge.store.session import Database
 
@@ -24,7 +25,7 @@ _GRANT_FIELDS = {"password": ("username", "password"), "refresh_token": ("refres
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-class TokenIn(Schema):
+class TokenIn(InputSchema):
     class Meta:
         unknown = EXCLUDE  # OAuth clients add fields of their own (client_secret, ...)
 
@@ -55,7 +56,7 @@ class TokenOut(Schema):
     token_type = String(metadata={"description": "Bearer"})
 
 
-class RevokeIn(Schema):
+class RevokeIn(InputSchema):
     class Meta:
         unknown = EXCLUDE  # e.g. token_type_hint: either kind is found without it
 

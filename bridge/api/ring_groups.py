@@ -20,6 +20,7 @@ from bridge.api.context import tenant_context
 from bridge.api.extensions import NUMBER, IdOut
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField, ListQueryError, page, parse_list_query
+from bridge.api.schemas import InputSchema
 from bridge.services.errors import ValidationFailed
 from bridge.services.ring_groups import (
     NO_ANSWER_ACTIONS,
@@ -49,7 +50,7 @@ def whole(**kwargs: Any) -> Integer:
     return Integer(strict=True, **kwargs)
 
 
-class NoAnswerRuleIn(Schema):
+class NoAnswerRuleIn(InputSchema):
     action = String(required=True, validate=OneOf(NO_ANSWER_ACTIONS))
     number = String(allow_none=True, validate=Length(1, 64), metadata={
         "description": "FORWARD_TO_NUMBER only (and required there): an extension number "
@@ -57,14 +58,14 @@ class NoAnswerRuleIn(Schema):
                        "numbers are read in the tenant's region; stored E.164)"})
 
 
-class OutboundCallerIdIn(Schema):
+class OutboundCallerIdIn(InputSchema):
     provider_id = String(required=True, validate=Length(1, 64),
                          metadata={"description": "the trunk provider"})
     caller_id = String(required=True, metadata={"description": "stored E.164"})
     description = String(allow_none=True, validate=Length(max=255))
 
 
-class RingGroupUpdateIn(Schema):
+class RingGroupUpdateIn(InputSchema):
     name = String(validate=Length(1, 64))
     ring_time = whole(validate=Range(0, MAX_RING_TIME),
                       metadata={"description": "seconds each member rings per attempt; "
@@ -133,12 +134,12 @@ class RingGroupListOut(Schema):
     items = List(Nested(RingGroupSummaryOut))
 
 
-class AgentIn(Schema):
+class AgentIn(InputSchema):
     extension_number = String(required=True, validate=NUMBER)
     skill_level = whole(validate=Range(1, 100), load_default=1)
 
 
-class AgentsIn(Schema):
+class AgentsIn(InputSchema):
     items = List(Nested(AgentIn), required=True, validate=Length(max=MAX_MEMBERS),
                  metadata={"description": "the members, in hunt order"})
 

@@ -130,6 +130,10 @@ class TestValidation:
         ({"extension_number": "1001", "forwarding_numbers": [{"default": True}]},
          "forwarding_numbers"),
         ({"extension_number": "1001", "colour": "red"}, "colour"),
+        # PostgreSQL refuses NUL in text: it was a 500 there before (found by the fuzz test).
+        ({"extension_number": "1001", "password": "nul\x00inside"}, "password"),
+        ({"extension_number": "1001", "forwarding_numbers": [{"number": "+1\x00"}]},
+         "forwarding_numbers.0.number"),
     ])
     def test_schema_rules(self, client: FlaskClient, acme: TenantAuth,
                           body: dict[str, Any], field: str) -> None:
