@@ -26,8 +26,8 @@ from bridge.api.health import Readiness
 from bridge.services.ring_groups import STRATEGIES
 from bridge.services.tenants import create_tenant, issue_token
 from bridge.store.ids import encode_id, new_id
-from bridge.store.migrate import upgrade
-from bridge.store.models import Base, RingGroup, utcnow
+from bridge.store.migrate import drop_schema, upgrade
+from bridge.store.models import RingGroup, utcnow
 from bridge.store.session import Database
 from bridge.telephony.endpoints import SipEndpoint
 
@@ -57,9 +57,7 @@ class Timing:
 
 def fresh_database(url: str) -> Database:
     database = Database(url)
-    with database.engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    drop_schema(database)
     upgrade(database)
     return database
 
@@ -128,9 +126,7 @@ def run(name: str, url: str, groups: int, requests: int) -> list[Timing]:
                 client, f"/api/ring_groups/{encode_id(rng.choice(ids))}", headers)),
         ]
     finally:
-        with database.engine.begin() as connection:
-            Base.metadata.drop_all(connection)
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        drop_schema(database)
         database.dispose()
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from flask import current_app
+from flask import current_app, request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.api.auth import principal
+from bridge.api.listing import ListField, ListQueryError, page, parse_list_query
+from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import Provisioner
 from bridge.services.tenants import Principal
 from bridge.store.models import Tenant
@@ -33,3 +37,15 @@ def tenant_context() -> Iterator[RequestContext]:
         tenant = session.get(Tenant, who.tenant_id)
         assert tenant is not None, "tokens are deleted with their tenant"
         yield RequestContext(session, tenant, who, current_app.config["PROVISIONER"])
+
+
+def tenant_list(ctx: RequestContext, model: Any, fields: Mapping[str, ListField],
+                render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """A PortSIP list answer over the tenant's `model` rows, with the request's options."""
+    try:
+        query = parse_list_query(request.args, fields, tie_breaker=model.id)
+    except ListQueryError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    base = select(model).where(model.tenant_id == ctx.tenant.id)
+    count, rows = page(ctx.session, base, query)
+    return {"count": count, "items": [render(row) for row in rows]}

@@ -7,13 +7,11 @@ from typing import Any
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, Regexp
-from flask import request
-from sqlalchemy import select
 
 from bridge.api.auth import bearer
-from bridge.api.context import tenant_context
+from bridge.api.context import tenant_context, tenant_list
 from bridge.api.formats import rfc3339
-from bridge.api.listing import ListField, ListQueryError, page, parse_list_query
+from bridge.api.listing import ListField
 from bridge.api.schemas import InputSchema
 from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
@@ -125,14 +123,7 @@ def _with_ids(data: dict[str, Any]) -> dict[str, Any]:
 @extensions_blueprint.doc(summary="List extensions (filter, search, orderby, skip, top)")
 def list_extensions() -> dict[str, Any]:
     with tenant_context() as ctx:
-        try:
-            query = parse_list_query(request.args, LIST_FIELDS,
-                                     tie_breaker=Extension.id)
-        except ListQueryError as exc:
-            raise ValidationFailed(str(exc)) from exc
-        base = select(Extension).where(Extension.tenant_id == ctx.tenant.id)
-        count, rows = page(ctx.session, base, query)
-        return {"count": count, "items": [summary(row) for row in rows]}
+        return tenant_list(ctx, Extension, LIST_FIELDS, summary)
 
 
 @extensions_blueprint.post("")

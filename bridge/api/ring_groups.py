@@ -12,16 +12,13 @@ from typing import Any
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
-from flask import request
-from sqlalchemy import select
 
 from bridge.api.auth import bearer
-from bridge.api.context import tenant_context
+from bridge.api.context import tenant_context, tenant_list
 from bridge.api.extensions import NUMBER, IdOut
 from bridge.api.formats import rfc3339
-from bridge.api.listing import ListField, ListQueryError, page, parse_list_query
+from bridge.api.listing import ListField
 from bridge.api.schemas import InputSchema
-from bridge.services.errors import ValidationFailed
 from bridge.services.ring_groups import (
     NO_ANSWER_ACTIONS,
     QUEUE_TYPES,
@@ -207,13 +204,7 @@ def agent(member: RingGroupMember) -> dict[str, Any]:
                                        + "; search looks in name and extension_number.")
 def list_ring_groups() -> dict[str, Any]:
     with tenant_context() as ctx:
-        try:
-            query = parse_list_query(request.args, LIST_FIELDS, tie_breaker=RingGroup.id)
-        except ListQueryError as exc:
-            raise ValidationFailed(str(exc)) from exc
-        base = select(RingGroup).where(RingGroup.tenant_id == ctx.tenant.id)
-        count, rows = page(ctx.session, base, query)
-        return {"count": count, "items": [summary(row) for row in rows]}
+        return tenant_list(ctx, RingGroup, LIST_FIELDS, summary)
 
 
 @ring_groups_blueprint.post("")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from apiflask import Schema
@@ -9,25 +10,31 @@ from marshmallow import ValidationError, pre_load
 
 
 class InputSchema(Schema):
-    """Refuses NUL characters anywhere in the input: no database stores them (PostgreSQL
-    rejects them outright) and no phone, name or number contains one."""
+    """Refuses text no database can store anywhere in the input: NUL (PostgreSQL rejects
+    it) and unpaired UTF-16 surrogates (not encodable as UTF-8). No phone, name or
+    number contains either."""
 
     @pre_load
-    def _no_nul(self, data: Any, **_kwargs: Any) -> Any:
-        problems = dict(_nul_paths(data, ""))
+    def _storable_text(self, data: Any, **_kwargs: Any) -> Any:
+        problems = dict(_unstorable(data, ""))
         if problems:
             raise ValidationError(problems)
         return data
 
 
-def _nul_paths(value: Any, path: str) -> list[tuple[str, list[str]]]:
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: Any, path: str) -> list[tuple[str, list[str]]]:
     if isinstance(value, str):
-        return [(path or "_schema", ["must not contain NUL characters"])] if "\x00" in value \
-            else []
+        if _UNSTORABLE.search(value):
+            return [(path or "_schema",
+                     ["must not contain NUL or unpaired surrogate characters"])]
+        return []
     if isinstance(value, dict):
         return [found for key, item in value.items()
-                for found in _nul_paths(item, f"{path}.{key}" if path else str(key))]
+                for found in _unstorable(item, f"{path}.{key}" if path else str(key))]
     if isinstance(value, list):
         return [found for index, item in enumerate(value)
-                for found in _nul_paths(item, f"{path}.{index}" if path else str(index))]
+                for found in _unstorable(item, f"{path}.{index}" if path else str(index))]
     return []

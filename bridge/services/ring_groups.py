@@ -12,12 +12,10 @@ from sqlalchemy.orm import Session
 from bridge.phone_numbers import InvalidNumber, to_e164
 from bridge.services.errors import NotFound, ValidationFailed
 from bridge.store.models import Extension, RingGroup, RingGroupMember, Tenant, utcnow
+from bridge.telephony import hunt_order
 
-STRATEGIES = (
-    "RING_SIMULTANEOUSLY", "PRIORITIZED_HUNT", "CYCLIC_HUNT", "LEAST_WORKED_HUNT",
-    "PAGING_INTERCOM", "SKILL_BASED_ROUTING_PRIORITIZED_HUNT",
-    "SKILL_BASED_ROUTING_CYCLIC_HUNT", "SKILL_BASED_ROUTING_LEAST_WORKED_HUNT",
-)
+# The strategies the engine knows (bridge/telephony/hunt_order.py), named for the API.
+STRATEGIES = hunt_order.STRATEGIES
 NO_ANSWER_ACTIONS = ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL", "REPEAT", "HANGUP")
 QUEUE_TYPES = ("customer", "driver")
 # Fields copied as given; the API schema has checked their type, range and enum.

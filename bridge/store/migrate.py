@@ -6,7 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 
+from bridge.store.models import Base
 from bridge.store.session import Database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -24,3 +26,10 @@ def upgrade(database: Database, revision: str = "head") -> None:
     with database.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def drop_schema(database: Database) -> None:
+    """Drop every table ringbridge made. Destroys all data: for tests and benchmarks."""
+    with database.engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))

@@ -33,6 +33,7 @@ from typing import Any
 from panoramisk import Manager
 
 from bridge.telephony.backoff import Backoff
+from bridge.telephony.supervised import Supervised
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,10 @@ class _Session(Manager):  # type: ignore[misc,unused-ignore]  # panoramisk is un
         self.loop.call_soon(self.inbox.put_nowait, None)
 
 
-class AmiClient:
+class AmiClient(Supervised):
     """A supervised AMI connection: actions, ordered event dispatch and reconnection."""
+
+    _what = "AMI connection"
 
     def __init__(
         self,
@@ -121,7 +124,7 @@ class AmiClient:
         self._username = username
         self._secret = secret
         self._on_connected = on_connected
-        self._backoff = backoff or Backoff()
+        super().__init__(backoff)
         self._connect_timeout = connect_timeout
         self._action_timeout = action_timeout
         self._ping_interval = ping_interval
@@ -131,8 +134,6 @@ class AmiClient:
         self._session: _Session | None = None
         self._opened_at: float | None = None
         self._outage_since: float | None = None
-        self._runner: asyncio.Task[None] | None = None
-        self._closing = False
 
     @property
     def connected(self) -> bool:
@@ -166,41 +167,13 @@ class AmiClient:
         reply = await self._send(session, action, timeout or self._action_timeout)
         return _checked(name, reply)
 
-    async def run(self) -> None:
-        """Connect, log in and dispatch events until ``close()``, reconnecting with backoff.
-
-        After every successful login ``on_connected`` is awaited before any event of that
-        connection is dispatched.
-        """
-        task = asyncio.current_task()
-        assert task is not None, "run() must be awaited inside a task"
-        self._runner = task
-        try:
-            while not self._closing:
-                await self._connection()
-                delay = self._backoff.next_delay()
-                log.debug("next AMI connection attempt in %.2f s", delay)
-                await asyncio.sleep(delay)
-        except asyncio.CancelledError:
-            if not self._closing:
-                raise
-            task.uncancel()  # the cancellation was close() stopping us: finish normally
-        finally:
-            self._runner = None
-
     async def close(self) -> None:
         """Stop ``run()`` and drop the connection.
 
         Not from inside handlers or ``on_connected``, which run() would then wait for: use
         ``asyncio.create_task(client.close())`` there.
         """
-        runner = self._runner
-        if runner is not None and runner is asyncio.current_task():
-            raise RuntimeError("close() awaited from an AmiClient callback; use create_task")
-        self._closing = True
-        if runner is not None:
-            runner.cancel()
-            await asyncio.wait({runner})
+        await self._stop_running()
 
     async def _connection(self) -> None:
         """One AMI connection, from connect to loss. Only cancellation escapes."""

@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.protocol import State
 
 from bridge.telephony.backoff import Backoff
+from bridge.telephony.supervised import Supervised
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class AriError(Exception):
         self.message = message
 
 
-class AriClient:
+class AriClient(Supervised):
     """REST requests plus a supervised event websocket for one Stasis application.
 
     ``run()`` keeps the websocket up: after each successful connect it awaits
@@ -63,6 +64,8 @@ class AriClient:
     every event, one at a time and in Asterisk's order. A slow ``on_event`` therefore
     delays later events rather than reordering them.
     """
+
+    _what = "ARI events connection"
 
     def __init__(
         self,
@@ -88,7 +91,7 @@ class AriClient:
         self._on_event = on_event
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
-        self._backoff = backoff or Backoff()
+        super().__init__(backoff)
         self._open_timeout = request_timeout
         self._stable_after = stable_after
         credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
@@ -104,8 +107,6 @@ class AriClient:
         self._ws: ClientConnection | None = None
         self._opened_at: float | None = None
         self._outage_since: float | None = None
-        self._runner: asyncio.Task[None] | None = None
-        self._closing = False
 
     @property
     def connected(self) -> bool:
@@ -148,40 +149,16 @@ class AriClient:
 
     # Events
 
-    async def run(self) -> None:
-        """Keep the event websocket connected until ``close()``; see the class docstring."""
-        task = asyncio.current_task()
-        assert task is not None, "run() must be awaited inside a task"
-        self._runner = task
-        try:
-            while not self._closing:
-                await self._session()
-                delay = self._backoff.next_delay()
-                log.debug("next ARI connection attempt in %.2f s", delay)
-                await asyncio.sleep(delay)
-        except asyncio.CancelledError:
-            if not self._closing:
-                raise
-            task.uncancel()  # the cancellation was close() stopping us: finish normally
-        finally:
-            self._runner = None
-
     async def close(self) -> None:
         """Stop ``run()`` (interrupting a connect, resync or backoff wait) and the HTTP pool.
 
         Not from inside ``run()``'s callbacks, which run() would then wait for: use
         ``asyncio.create_task(client.close())`` there.
         """
-        runner = self._runner
-        if runner is not None and runner is asyncio.current_task():
-            raise RuntimeError("close() awaited from an AriClient callback; use create_task")
-        self._closing = True
-        if runner is not None:
-            runner.cancel()
-            await asyncio.wait({runner})
+        await self._stop_running()
         await self._http.aclose()
 
-    async def _session(self) -> None:
+    async def _connection(self) -> None:
         """One websocket connection, from connect to loss. Only cancellation escapes."""
         try:
             await self._connect_and_pump()

@@ -226,10 +226,12 @@ class Hunt(CallFlow):
         log.info("call %s: %s answered; bridging", self.call_id, leg.target.label)
         if not self.plan.paging:
             await self._cancel_others(leg)
-        await self.ari.post(f"/channels/{self.caller_id}/answer")
+        # Bridge first, then answer: the caller's 200 OK comes with the path to the
+        # member already in place, never with a moment of dead air.
         self.bridge_id = f"rb-{self.call_id}"
         await self.ari.post(f"/bridges/{self.bridge_id}", {"type": "mixing"})
         await self._add_to_bridge(f"{self.caller_id},{leg.channel_id}")
+        await self.ari.post(f"/channels/{self.caller_id}/answer")
 
     async def _add_to_bridge(self, channels: str) -> None:
         await self.ari.post(f"/bridges/{self.bridge_id}/addChannel", {"channel": channels})

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import text
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.services.tenants import create_tenant, create_user, issue_token
-from bridge.store.migrate import upgrade
+from bridge.store.migrate import drop_schema, upgrade
 from bridge.store.models import Base
 from bridge.store.session import Database
 from bridge.telephony.endpoints import SipEndpoint
@@ -45,9 +44,7 @@ def migrated_database(request: pytest.FixtureRequest,
     else:
         pytest.skip("PostgreSQL run needs RINGBRIDGE_TEST_POSTGRES_URL (scripts/test sets it)")
     database = Database(url)
-    with database.engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    drop_schema(database)
     upgrade(database)
     yield database
     database.dispose()

@@ -134,6 +134,8 @@ class TestValidation:
         ({"extension_number": "1001", "password": "nul\x00inside"}, "password"),
         ({"extension_number": "1001", "forwarding_numbers": [{"number": "+1\x00"}]},
          "forwarding_numbers.0.number"),
+        # An unpaired surrogate cannot be encoded: it was a 500 on both databases.
+        ({"extension_number": "1001", "agent_id": "a\ud800b"}, "agent_id"),
     ])
     def test_schema_rules(self, client: FlaskClient, acme: TenantAuth,
                           body: dict[str, Any], field: str) -> None:

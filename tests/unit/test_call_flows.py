@@ -106,9 +106,9 @@ def test_ringing_callee_rings_the_caller_and_answer_bridges_both() -> None:
     paths = [path for _, path, _ in ari.requests]
     assert paths == [
         "/channels/create", f"/channels/{flow.callee_id}/dial", "/channels/caller/ring",
-        "/channels/caller/answer", "/bridges/rb-CALL", "/bridges/rb-CALL/addChannel",
+        "/bridges/rb-CALL", "/bridges/rb-CALL/addChannel", "/channels/caller/answer",
     ]
-    assert ari.requests[-1][2] == {"channel": f"caller,{flow.callee_id}"}
+    assert ari.requests[-2][2] == {"channel": f"caller,{flow.callee_id}"}
 
 
 @pytest.mark.parametrize("name, domain", [
