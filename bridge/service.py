@@ -12,11 +12,13 @@ from waitress.server import create_server
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.config import Settings
+from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.extensions import all_sip_endpoints
 from bridge.services.routing import DatabaseDirectory
 from bridge.store.db import database_ready
 from bridge.store.migrate import upgrade
 from bridge.store.session import Database
+from bridge.telephony.call_log import CallLog
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.engine import Engine
 from bridge.telephony.runner import EngineThread
@@ -34,7 +36,9 @@ def serve(settings: Settings) -> None:
             return all_sip_endpoints(session)
 
     directory = DatabaseDirectory(database, settings.dial_timeout)
-    engine_thread = EngineThread(Engine(settings, extension_endpoints, directory))
+    recorder = DatabaseCallRecorder(database)
+    engine_thread = EngineThread(Engine(settings, extension_endpoints, directory,
+                                        CallLog(recorder)))
 
     def readiness() -> Readiness:
         status = engine_thread.status()
@@ -64,5 +68,6 @@ def serve(settings: Settings) -> None:
             raise
     finally:
         engine_thread.stop()
+        recorder.close()
         database.dispose()
         log.info("stopped")

@@ -12,6 +12,7 @@ from bridge.api.extensions import extensions_blueprint
 from bridge.api.health import Readiness, health_blueprint
 from bridge.api.oauth import oauth_blueprint
 from bridge.api.ring_groups import ring_groups_blueprint
+from bridge.api.schemas import PORTSIP_ERROR_SCHEMA
 from bridge.services.extensions import Provisioner
 from bridge.store.session import Database
 
@@ -24,6 +25,7 @@ def create_app(database: Database, provisioner: Provisioner,
         DATABASE=database, PROVISIONER=provisioner, READINESS=readiness,
         VALIDATION_ERROR_STATUS_CODE=400, MAX_CONTENT_LENGTH=1024 * 1024,
         DOCS_FAVICON=None,
+        HTTP_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA,
     )
     errors.register(app)
     app.register_blueprint(health_blueprint)

@@ -12,7 +12,7 @@ from bridge.api.auth import bearer
 from bridge.api.context import tenant_context, tenant_list
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
-from bridge.api.schemas import InputSchema
+from bridge.api.schemas import InputSchema, ListArgsIn
 from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.store.ids import decode_id, encode_id
@@ -119,9 +119,10 @@ def _with_ids(data: dict[str, Any]) -> dict[str, Any]:
 
 @extensions_blueprint.get("")
 @extensions_blueprint.auth_required(bearer)
+@extensions_blueprint.input(ListArgsIn, location="query")
 @extensions_blueprint.output(ExtensionListOut)
 @extensions_blueprint.doc(summary="List extensions (filter, search, orderby, skip, top)")
-def list_extensions() -> dict[str, Any]:
+def list_extensions(query_data: dict[str, str]) -> dict[str, Any]:
     with tenant_context() as ctx:
         return tenant_list(ctx, Extension, LIST_FIELDS, summary)
 
@@ -151,7 +152,8 @@ def show_extension(extension_id: str) -> dict[str, Any]:
 @extensions_blueprint.post("/<extension_id>")
 @extensions_blueprint.auth_required(bearer)
 @extensions_blueprint.input(ExtensionUpdateIn)
-@extensions_blueprint.doc(summary="Update an extension (fields given are changed)")
+@extensions_blueprint.doc(summary="Update an extension (fields given are changed)",
+                          responses={200: "Done; no body", 404: "No such extension"})
 def update_extension(extension_id: str, json_data: dict[str, Any]) -> tuple[str, int]:
     with tenant_context() as ctx:
         service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
@@ -161,7 +163,8 @@ def update_extension(extension_id: str, json_data: dict[str, Any]) -> tuple[str,
 
 @extensions_blueprint.post("/<extension_id>/destroy")
 @extensions_blueprint.auth_required(bearer)
-@extensions_blueprint.doc(summary="Delete an extension (its phone can no longer register)")
+@extensions_blueprint.doc(summary="Delete an extension (its phone can no longer register)",
+                          responses={204: "Deleted; no body", 404: "No such extension"})
 def destroy_extension(extension_id: str) -> tuple[str, int]:
     with tenant_context() as ctx:
         service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)

@@ -18,7 +18,7 @@ from bridge.api.context import tenant_context, tenant_list
 from bridge.api.extensions import NUMBER, IdOut
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
-from bridge.api.schemas import InputSchema
+from bridge.api.schemas import InputSchema, ListArgsIn
 from bridge.services.ring_groups import (
     NO_ANSWER_ACTIONS,
     QUEUE_TYPES,
@@ -197,12 +197,13 @@ def agent(member: RingGroupMember) -> dict[str, Any]:
 
 @ring_groups_blueprint.get("")
 @ring_groups_blueprint.auth_required(bearer)
+@ring_groups_blueprint.input(ListArgsIn, location="query")
 @ring_groups_blueprint.output(RingGroupListOut)
 @ring_groups_blueprint.doc(summary="List ring groups (filter, search, orderby, skip, top)",
                            description="Summary form: without outbound_caller_ids. Fields "
                                        "for filter/orderby: " + ", ".join(LIST_FIELDS)
                                        + "; search looks in name and extension_number.")
-def list_ring_groups() -> dict[str, Any]:
+def list_ring_groups(query_data: dict[str, str]) -> dict[str, Any]:
     with tenant_context() as ctx:
         return tenant_list(ctx, RingGroup, LIST_FIELDS, summary)
 

@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from apiflask import Schema
-from marshmallow import ValidationError, pre_load
+from apiflask.fields import String
+from marshmallow import INCLUDE, ValidationError, pre_load
 
 
 class InputSchema(Schema):
@@ -38,3 +39,29 @@ def _unstorable(value: Any, path: str) -> list[tuple[str, list[str]]]:
         return [found for index, item in enumerate(value)
                 for found in _unstorable(item, f"{path}.{index}" if path else str(index))]
     return []
+
+
+class ListArgsIn(InputSchema):
+    """The PortSIP list options, for the OpenAPI document; `bridge/api/listing.py` parses
+    and checks them (each also as `$filter`, `$search`, `$orderby`, `$skip`, `$top`)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    filter = String(metadata={"description": "OData-like: eq ne gt ge lt le, and, or, not, "
+                                             "parentheses, startswith/endswith/contains"})
+    search = String(metadata={"description": "free text over the human fields"})
+    orderby = String(metadata={"description": "field [asc|desc], field2 [asc|desc]"})
+    skip = String(metadata={"description": "0-based offset, default 0"})
+    top = String(metadata={"description": "page size 1..100, default 100"})
+
+
+PORTSIP_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["errors"],
+    "properties": {"errors": {"type": "array", "items": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string", "example": "VALIDATE_FAILED"},
+                       "message": {"type": "string"}, "detail": {}},
+    }}},
+}

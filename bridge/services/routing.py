@@ -39,7 +39,7 @@ class DatabaseDirectory:
             extension = session.scalar(select(Extension).where(
                 Extension.tenant_id == tenant.id, Extension.extension_number == number))
             if extension is not None:
-                return self._direct(extension)
+                return self._direct(extension, tenant)
             group = session.scalar(select(RingGroup).where(
                 RingGroup.tenant_id == tenant.id, RingGroup.extension_number == number))
             return None if group is None else self._group_plan(session, tenant, group,
@@ -66,9 +66,10 @@ class DatabaseDirectory:
             if stat is not None:
                 setattr(stat, column, datetime.now(UTC))
 
-    def _direct(self, extension: Extension) -> HuntPlan:
+    def _direct(self, extension: Extension, tenant: Tenant) -> HuntPlan:
         return HuntPlan(label=f"extension {extension.extension_number}",
-                        waves=((extension_target(extension),),), ring_time=self.dial_timeout)
+                        waves=((extension_target(extension),),), ring_time=self.dial_timeout,
+                        tenant_id=tenant.id)
 
     def _group_plan(self, session: Session, tenant: Tenant, group: RingGroup,
                     caller_number: str) -> HuntPlan:
@@ -96,6 +97,7 @@ class DatabaseDirectory:
             request_user=group.extension_number if group.extension_number_as_to_header
             else None,
             paging=group.ring_strategy == "PAGING_INTERCOM", group_id=group.id,
+            tenant_id=tenant.id,
             skip_busy=group.skip_busy_member,
             no_answer=no_answer_rule(group.no_answer_action, self._forward_target(
                 session, tenant, group)),

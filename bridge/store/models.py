@@ -187,3 +187,39 @@ class HuntStat(Base):
         ForeignKey("extensions.id", ondelete="CASCADE"), primary_key=True)
     last_rung_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CallRecord(Base):
+    """One call through the bridge: where it came from, who answered, how it ended."""
+
+    __tablename__ = "call_records"
+
+    call_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    ring_group_id: Mapped[int | None] = mapped_column(BigInteger)
+    caller: Mapped[str] = mapped_column(String(64), default="")
+    dialled: Mapped[str] = mapped_column(String(64), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(256))
+    end_cause: Mapped[int | None] = mapped_column(Integer)
+
+    steps: Mapped[list[CallStep]] = relationship(
+        order_by="CallStep.id", cascade="all, delete-orphan")
+
+
+class CallStep(Base):
+    """One step of a call's path (arrived, ringing 3012, answered, ended, ...)."""
+
+    __tablename__ = "call_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(
+        ForeignKey("call_records.call_id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(String(512), default="")

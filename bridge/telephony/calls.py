@@ -14,6 +14,8 @@ import string
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
+from bridge.telephony.call_log import CallLog
+
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
@@ -58,14 +60,20 @@ class Flows(Protocol):
 class CallFlow:
     """Base of the call flows: owns channels, hangs everything up when it ends."""
 
-    def __init__(self, ari: Ari, flows: Flows, call_id: str) -> None:
+    def __init__(self, ari: Ari, flows: Flows, call_id: str,
+                 call_log: CallLog | None = None) -> None:
         self.ari = ari
         self.flows = flows
         self.call_id = call_id
+        self.call_log = call_log or CallLog()
         self.channels: set[str] = set()
         self.bridge_id: str | None = None
         self.done = False
         self._next_leg = 0
+
+    def step(self, kind: str, text: str, *, target: str = "", **fields: Any) -> None:
+        """Log and record one step of this call's path."""
+        self.call_log.step(self.call_id, kind, text, target=target, **fields)
 
     def new_channel_id(self) -> str:
         self._next_leg += 1
@@ -86,7 +94,7 @@ class CallFlow:
         if self.done:
             return
         self.done = True
-        log.info("call %s: ending (%s)", self.call_id, why)
+        self.step("ended", f"ending ({why})", cause=cause)
         for channel_id in list(self.channels):
             await _quietly(self.ari.delete(f"/channels/{channel_id}", {"reason_code": cause}))
         if self.bridge_id:

@@ -12,6 +12,7 @@ from bridge.config import Settings
 from bridge.telephony import endpoints
 from bridge.telephony.ami import AmiClient
 from bridge.telephony.ari import AriClient, AriError
+from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import AdoptedCall, CallFlow, Event, new_call_id
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.hunt import Hunt, HuntPlan, Target
@@ -31,10 +32,11 @@ class Engine:
 
     def __init__(self, settings: Settings,
                  extension_endpoints: Callable[[], list[SipEndpoint]],
-                 directory: Directory) -> None:
+                 directory: Directory, call_log: CallLog | None = None) -> None:
         """`extension_endpoints` reads every extension's endpoint from the database;
-        `directory` turns dialled numbers into hunt plans."""
+        `directory` turns dialled numbers into hunt plans; `call_log` records each step."""
         self.settings = settings
+        self.call_log = call_log or CallLog()
         self.extension_endpoints = extension_endpoints
         self.directory = directory
         self.app = settings.ari_app
@@ -102,15 +104,17 @@ class Engine:
         call_id = new_call_id()
         plan = await self._plan(purpose, channel, number, caller)
         if plan is None:
-            log.info("call %s: %s -> %s: not a number we know; announcing", call_id,
-                     caller, number)
+            self.call_log.step(call_id, "unknown", f"{caller} -> {number}: not a number we "
+                               "know; announcing", caller=caller, dialled=number)
             await self.ari.post(f"/channels/{channel['id']}/continue", {
                 "context": "unknown-number", "extension": number, "priority": 1,
             })
             return
-        log.info("call %s: %s -> %s (%s, channel %s)", call_id, caller, number, plan.label,
-                 channel["id"])
-        await Hunt(self.ari, self, call_id, channel["id"], plan, self.directory).start()
+        self.call_log.step(call_id, "arrived", f"{caller} -> {number} ({plan.label}, channel "
+                           f"{channel['id']})", caller=caller, dialled=number,
+                           tenant_id=plan.tenant_id, ring_group_id=plan.group_id)
+        await Hunt(self.ari, self, call_id, channel["id"], plan, self.directory,
+                   self.call_log).start()
 
     async def _plan(self, purpose: str, channel: dict[str, Any], number: str,
                     caller: str) -> HuntPlan | None:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
     DIAL_STATUS_CAUSE,
     NORMAL_CLEARING,
@@ -54,6 +55,7 @@ class HuntPlan:
     caller_name: str | None = None
     paging: bool = False
     skip_busy: bool = False
+    tenant_id: int | None = None
     group_id: int | None = None
     no_answer: Callable[[Hunt], Awaitable[None]] | None = None
 
@@ -81,12 +83,13 @@ class Leg:
     target: Target
     channel_id: str
     up: bool = False
+    status: str = ""  # the Dial status, when Asterisk gave one
 
 
 class Hunt(CallFlow):
     def __init__(self, ari: Ari, flows: Flows, call_id: str, caller_id: str, plan: HuntPlan,
-                 memory: HuntMemory | None = None) -> None:
-        super().__init__(ari, flows, call_id)
+                 memory: HuntMemory | None = None, call_log: CallLog | None = None) -> None:
+        super().__init__(ari, flows, call_id, call_log)
         self.caller_id = caller_id
         self.plan = plan
         self.memory = memory or NoMemory()
@@ -99,14 +102,11 @@ class Hunt(CallFlow):
         self._caller_ringing = False
         self._background: set[asyncio.Future[None]] = set()
 
-    def log_step(self, what: str) -> None:
-        log.info("call %s: %s", self.call_id, what)
-
     # The hunt's progress.
 
     async def start(self) -> None:
-        log.info("call %s: hunting %s: %d wave(s), %d s each", self.call_id, self.plan.label,
-                 len(self.plan.waves), self.plan.ring_time)
+        self.step("hunting", f"hunting {self.plan.label}: {len(self.plan.waves)} wave(s), "
+                  f"{self.plan.ring_time} s each")
         await self.next_wave()
 
     async def next_wave(self) -> None:
@@ -123,8 +123,7 @@ class Hunt(CallFlow):
             return False
         self.rounds += 1
         self.wave_index = -1
-        log.info("call %s: nobody answered; round %d of %d", self.call_id, self.rounds,
-                 MAX_REPEAT_ROUNDS)
+        self.step("repeated", f"nobody answered; round {self.rounds} of {MAX_REPEAT_ROUNDS}")
         await self.next_wave()
         return True
 
@@ -146,7 +145,8 @@ class Hunt(CallFlow):
 
     async def _ring(self, target: Target) -> None:
         if self.plan.skip_busy and await self._busy(target):
-            self.log_step(f"skipping {target.label}: already on a call")
+            self.step("skipped", f"skipping {target.label}: already on a call",
+                      target=target.label)
             self.last_cause = DIAL_STATUS_CAUSE["BUSY"]
             if not self.legs and not self.connected and not self.done:
                 await self.next_wave()
@@ -156,7 +156,7 @@ class Hunt(CallFlow):
         dial = target.dial
         if self.plan.request_user and dial.startswith("PJSIP/") and target.key:
             dial = f"PJSIP/{self.plan.request_user}@{dial.split('@', 1)[1]}"
-        log.info("call %s: ringing %s (%s)", self.call_id, target.label, channel_id)
+        self.step("dialling", f"ringing {target.label} ({channel_id})", target=target.label)
         try:
             await self.ari.post("/channels/create", {
                 "endpoint": dial, "app": self.flows.app, "channelId": channel_id,
@@ -206,7 +206,7 @@ class Hunt(CallFlow):
         if leg is None:
             return
         if channel["state"] == "Ringing":
-            log.info("call %s: %s ringing", self.call_id, leg.target.label)
+            self.step("ringing", f"{leg.target.label} ringing", target=leg.target.label)
             self._remember(self.memory.rung, leg)
             if not self._caller_ringing and not self.connected:
                 self._caller_ringing = True
@@ -219,11 +219,13 @@ class Hunt(CallFlow):
         self._remember(self.memory.answered, leg)
         if self.connected:
             if self.plan.paging:
-                log.info("call %s: %s answered the page too", self.call_id, leg.target.label)
+                self.step("answered", f"{leg.target.label} answered the page too",
+                          target=leg.target.label)
                 await self._add_to_bridge(leg.channel_id)
             return
         self.connected = True
-        log.info("call %s: %s answered; bridging", self.call_id, leg.target.label)
+        self.step("answered", f"{leg.target.label} answered; bridging",
+                  target=leg.target.label)
         if not self.plan.paging:
             await self._cancel_others(leg)
         # Bridge first, then answer: the caller's 200 OK comes with the path to the
@@ -246,12 +248,11 @@ class Hunt(CallFlow):
                                for leg in others), return_exceptions=True)
 
     async def _on_dial(self, event: Event) -> None:
-        cause = DIAL_STATUS_CAUSE.get(event.get("dialstatus", ""))
-        peer = event.get("peer", {}).get("id", "")
-        if cause and peer in self.legs:
-            self.last_cause = cause
-            log.info("call %s: %s did not answer (%s)", self.call_id,
-                     self.legs[peer].target.label, event["dialstatus"])
+        status = event.get("dialstatus", "")
+        leg = self.legs.get(event.get("peer", {}).get("id", ""))
+        if leg is not None and status in DIAL_STATUS_CAUSE:
+            self.last_cause = DIAL_STATUS_CAUSE[status]
+            leg.status = status
 
     async def _on_gone(self, event: Event) -> None:
         channel_id = event["channel"]["id"]
@@ -272,6 +273,9 @@ class Hunt(CallFlow):
             return
         if cause not in (NORMAL_CLEARING, ANSWERED_ELSEWHERE):
             self.last_cause = cause
+        # The Dial event (NOANSWER, BUSY...) may come before or after the hangup.
+        self.step("rang", f"{leg.target.label} did not answer ({leg.status or cause})",
+                  target=leg.target.label, cause=cause)
         if not self.connected and not self.legs and not self.done:
             await self.next_wave()
 

@@ -37,7 +37,8 @@ async def _repeat(hunt: Hunt) -> None:
 
 def _forward(target: Target) -> Rule:
     async def forward(hunt: Hunt) -> None:
-        hunt.log_step(f"nobody answered {hunt.plan.label}; forwarding to {target.label}")
+        hunt.step("forwarded", f"nobody answered {hunt.plan.label}; forwarding to "
+                  f"{target.label}", target=target.label)
         await hunt.ring_targets(f"forward to {target.label}", (target,), FORWARD_RING_TIME)
 
     return forward

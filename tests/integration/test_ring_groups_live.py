@@ -58,6 +58,13 @@ def test_prioritized_hunt_rings_in_list_order_for_ring_time_each(office: Office)
     assert third.arrived_at - second.arrived_at == pytest.approx(RING_TIME, abs=0.8)
     outgoing.hangup()
 
+    record = office.bridge.call_record("6002")
+    assert (record.caller, record.answered_by, record.end_cause) == ("3019", "3013", 16)
+    assert [(s.kind, s.target) for s in record.steps if s.kind in (
+        "arrived", "ringing", "rang", "answered", "ended")] == [
+        ("arrived", ""), ("ringing", "3012"), ("rang", "3012"), ("ringing", "3011"),
+        ("rang", "3011"), ("ringing", "3013"), ("answered", "3013"), ("ended", "")]
+
 
 def test_cyclic_hunt_rotates_over_three_calls(office: Office) -> None:
     members = {n: office.phone(n, IncomingPolicy.ANSWER) for n in ("3021", "3022", "3023")}

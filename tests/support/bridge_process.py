@@ -11,7 +11,11 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
+from bridge.store.models import CallRecord
+from bridge.store.session import Database
 from tests.support.asterisk import ROOT, Asterisk
 
 
@@ -65,6 +69,27 @@ class BridgeProcess:
     def api(self, method: str, path: str, token: str, **kwargs: object) -> httpx.Response:
         return httpx.request(method, self.url + path, timeout=10,
                              headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+    def call_record(self, dialled: str, timeout: float = 5) -> CallRecord:
+        """The newest finished call record for `dialled`, from ringbridge's own database
+        (written off the call's path, so it may take a moment to appear)."""
+        database = Database(self.environment()["RINGBRIDGE_DATABASE_URL"])
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                with database.session() as session:
+                    record = session.scalars(
+                        select(CallRecord).where(CallRecord.dialled == dialled,
+                                                 CallRecord.ended_at.is_not(None))
+                        .order_by(CallRecord.received_at.desc())
+                        .options(selectinload(CallRecord.steps))).first()
+                if record is not None:
+                    return record
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no finished call record for {dialled} in {timeout} s")
+                time.sleep(0.05)
+        finally:
+            database.dispose()
 
     def health(self) -> httpx.Response:
         return httpx.get(self.url + "/health", timeout=2)

@@ -1,0 +1,94 @@
+"""Call records: the engine's steps written to the database by one worker thread.
+
+The engine never waits for the database: steps go into a queue, and a single thread
+writes them in order (a batch per transaction). A step that cannot be written is
+logged; the call itself is never affected.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.store.models import CallRecord, CallStep
+from bridge.store.session import Database
+
+log = logging.getLogger(__name__)
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class _Step:
+    call_id: str
+    at: datetime
+    kind: str
+    target: str
+    detail: str
+    fields: dict[str, Any]
+
+
+class DatabaseCallRecorder:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="call-records", daemon=True)
+        self._thread.start()
+
+    def record(self, call_id: str, kind: str, target: str, detail: str,
+               fields: dict[str, Any]) -> None:
+        self._queue.put(_Step(call_id, datetime.now(UTC), kind, target, detail, fields))
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until every step recorded so far is written (stop, tests)."""
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(5)
+
+    def _work(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            steps = [item for item in batch if isinstance(item, _Step)]
+            if steps:
+                self._write(steps)
+            for item in batch:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if any(item is _STOP for item in batch):
+                return
+
+    def _write(self, steps: list[_Step]) -> None:
+        try:
+            with self.database.session() as session:
+                for step in steps:
+                    _apply(session, step)
+        except Exception:  # a record lost is logged; the call is never affected
+            log.exception("%d call record step(s) not written", len(steps))
+
+
+def _apply(session: Any, step: _Step) -> None:
+    record = session.get(CallRecord, step.call_id)
+    if record is None:
+        record = CallRecord(call_id=step.call_id, received_at=step.at,
+                            caller=str(step.fields.get("caller", ""))[:64],
+                            dialled=str(step.fields.get("dialled", ""))[:64],
+                            tenant_id=step.fields.get("tenant_id"),
+                            ring_group_id=step.fields.get("ring_group_id"))
+        session.add(record)
+    if step.kind == "answered" and record.answered_at is None:
+        record.answered_at, record.answered_by = step.at, step.target
+    elif step.kind == "ended":
+        record.ended_at, record.end_reason = step.at, step.detail[:256]
+        record.end_cause = step.fields.get("cause")
+    session.add(CallStep(call_id=step.call_id, at=step.at, kind=step.kind,
+                         target=step.target[:64], detail=step.detail[:512]))
+    session.flush()
