@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.integration.conftest import PhoneFactory
+from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
+from tests.support.softphone import IncomingPolicy
 
 
 def test_without_ringbridge_extensions_fall_back_to_a_plain_dial(
@@ -49,3 +51,17 @@ def test_engine_reconnects_after_asterisk_restarts(
     assert [len(b["channels"]) for b in bridges if b["id"].startswith("rb-")] == [2]
     outgoing.hangup()
     incoming.wait_disconnected()
+
+
+def test_without_ringbridge_tenant_extensions_fall_back_within_their_domain(
+    bridge: BridgeProcess, asterisk: Asterisk, phone: PhoneFactory
+) -> None:
+    office = Office(bridge, phone).create()
+    caller = office.phone("2101")
+    callee = office.phone("2102", IncomingPolicy.ANSWER)
+    bridge.stop()
+    outgoing = caller.call("2102")
+    callee.wait_incoming()
+    outgoing.wait_answered()
+    outgoing.hangup()
+    assert f'"PJSIP/2102@{office.domain},30"' in asterisk.logs()

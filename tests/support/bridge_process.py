@@ -31,6 +31,7 @@ class BridgeProcess:
         self.workdir = workdir
         self.port = free_port()
         self.log_path = log_path
+        self.log_level = "DEBUG"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -47,7 +48,7 @@ class BridgeProcess:
             "RINGBRIDGE_ARI_APP": self.asterisk.app,
             "RINGBRIDGE_AMI_PORT": str(self.asterisk.ami_port),
             "RINGBRIDGE_AMI_SECRET": self.asterisk.ami_secret,
-            "RINGBRIDGE_LOG_LEVEL": "DEBUG",
+            "RINGBRIDGE_LOG_LEVEL": self.log_level,
         }
 
     def start(self, timeout: float = 20) -> None:
