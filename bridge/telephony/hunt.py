@@ -193,13 +193,17 @@ class Hunt(CallFlow):
             return
         variables = {f"PJSIP_HEADER(add,{name})": value
                      for name, value in self.plan.headers.items()}
+        dial: dict[str, Any] = {"timeout": self.plan.ring_time}
         if leg.target.caller_number:
-            variables["CONNECTEDLINE(num,i)"] = leg.target.caller_number
+            # The leg's From comes from its connected line; `caller` would overwrite it
+            # with the caller's own number.
+            variables["CONNECTEDLINE(all,i)"] = f"<{leg.target.caller_number}>"
+        else:
+            dial["caller"] = self.caller_id
         for name, value in variables.items():
             await self.ari.post(f"/channels/{channel_id}/variable",
                                 {"variable": name, "value": value})
-        await self.ari.post(f"/channels/{channel_id}/dial", {
-            "caller": self.caller_id, "timeout": self.plan.ring_time})
+        await self.ari.post(f"/channels/{channel_id}/dial", dial)
 
     async def _on_state(self, channel: dict[str, Any]) -> None:
         leg = self.legs.get(channel["id"])

@@ -245,3 +245,24 @@ def test_a_did_from_the_carrier_reaches_its_group(
     outgoing.wait_answered()
     outgoing.hangup()
     incoming.wait_disconnected()
+
+
+def test_no_answer_forwards_out_through_the_carrier_with_the_groups_caller_id(
+    office: Office, phone: PhoneFactory
+) -> None:
+    member = office.phone("3131")
+    caller = office.phone("3139")
+    carrier = phone("carrier")
+    office.group("6014", ["3131"], ring_strategy="PRIORITIZED_HUNT", ring_time=RING_TIME,
+                 no_answer_forward_rule={"action": "FORWARD_TO_NUMBER",
+                                         "number": "+14155550177"},
+                 outbound_caller_ids=[{"provider_id": "carrier", "caller_id": "+14155550100",
+                                       "description": "main line"}])
+    outgoing = caller.call("6014")
+    member.wait_incoming()
+    out = carrier.wait_incoming_for("+14155550177", timeout=RING_TIME + 3)
+    assert "+14155550100" in out.from_header
+    out.answer()
+    outgoing.wait_answered()
+    outgoing.hangup()
+    out.wait_disconnected()
