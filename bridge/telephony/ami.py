@@ -98,8 +98,6 @@ class _Session(Manager):  # type: ignore[misc,unused-ignore]  # panoramisk is un
 class AmiClient(Supervised):
     """A supervised AMI connection: actions, ordered event dispatch and reconnection."""
 
-    _what = "AMI connection"
-
     def __init__(
         self,
         host: str,
@@ -123,17 +121,13 @@ class AmiClient(Supervised):
         self._port = port
         self._username = username
         self._secret = secret
-        self._on_connected = on_connected
-        super().__init__(backoff)
+        super().__init__(backoff, on_connected, stable_after)
         self._connect_timeout = connect_timeout
         self._action_timeout = action_timeout
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
-        self._stable_after = stable_after
         self._handlers: dict[str, list[AmiHandler]] = {}
         self._session: _Session | None = None
-        self._opened_at: float | None = None
-        self._outage_since: float | None = None
 
     @property
     def connected(self) -> bool:
@@ -191,9 +185,8 @@ class AmiClient(Supervised):
             await asyncio.wait_for(session.connect(), self._connect_timeout)
             await self._login(session)
             self._session = session
-            self._opened_at = asyncio.get_running_loop().time()
             heartbeat = asyncio.create_task(self._heartbeat(session))
-            await self._connection_opened()
+            await self._opened()
             await self._dispatch_until_lost(session)
         finally:
             self._session = None
@@ -206,19 +199,8 @@ class AmiClient(Supervised):
                  "Events": "on"}
         _checked("Login", await self._send(session, login, self._action_timeout))
 
-    async def _connection_opened(self) -> None:
-        if self._on_connected is not None:
-            try:
-                await self._on_connected()
-            except Exception:
-                log.exception("AMI on_connected failed; reconnecting so that it can run again")
-                raise
-        if self._outage_since is None:
-            log.info("AMI connected to %s:%d", self._host, self._port)
-        else:
-            outage = asyncio.get_running_loop().time() - self._outage_since
-            log.info("AMI reconnected to %s:%d after %.1f s", self._host, self._port, outage)
-            self._outage_since = None
+    def _describe_target(self) -> str:
+        return f"AMI connection to {self._host}:{self._port}"
 
     async def _dispatch_until_lost(self, session: _Session) -> None:
         while (message := await session.inbox.get()) is not None:
@@ -266,19 +248,7 @@ class AmiClient(Supervised):
         raise AmiError(name, f"no response within {timeout:g} s")
 
     def _connection_ended(self, exc: Exception) -> None:
-        """Log once per outage and reset the backoff after a stable connection."""
-        now = asyncio.get_running_loop().time()
-        opened_at, self._opened_at = self._opened_at, None
-        if opened_at is not None and now - opened_at >= self._stable_after:
-            self._backoff.reset()
-        if self._outage_since is None:
-            self._outage_since = now
-            what = "lost" if opened_at is not None else "unavailable"
-            log.warning("AMI connection to %s:%d %s (%s); reconnecting with backoff",
-                        self._host, self._port, what, _describe(exc))
-        else:
-            log.debug("AMI reconnect attempt failed: %s", _describe(exc))
-
+        self._lost(exc)
 
 def _as_dict(message: Any) -> AmiEvent:
     """A panoramisk Message as a plain dict, without its empty ``content`` pseudo-header."""
@@ -298,6 +268,3 @@ def _checked(name: str, reply: Any) -> list[AmiEvent] | AmiEvent:
         return [_as_dict(message) for message in reply]
     return _as_dict(reply)
 
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

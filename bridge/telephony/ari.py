@@ -8,7 +8,6 @@ hands events on as the plain dicts Asterisk sent.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -65,8 +64,6 @@ class AriClient(Supervised):
     delays later events rather than reordering them.
     """
 
-    _what = "ARI events connection"
-
     def __init__(
         self,
         base_url: str,
@@ -89,11 +86,9 @@ class AriClient(Supervised):
         self._events_url = _events_url(base_url, app)
         self._app = app
         self._on_event = on_event
-        self._on_connected = on_connected
         self._on_disconnected = on_disconnected
-        super().__init__(backoff)
+        super().__init__(backoff, on_connected, stable_after)
         self._open_timeout = request_timeout
-        self._stable_after = stable_after
         credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
         self._auth_headers = {"Authorization": f"Basic {credentials}"}
         self._http = httpx.AsyncClient(
@@ -105,8 +100,6 @@ class AriClient(Supervised):
             trust_env=False,  # Asterisk is reached directly, never through an HTTP proxy
         )
         self._ws: ClientConnection | None = None
-        self._opened_at: float | None = None
-        self._outage_since: float | None = None
 
     @property
     def connected(self) -> bool:
@@ -177,27 +170,15 @@ class AriClient(Supervised):
             proxy=None,
         ) as ws:
             self._ws = ws
-            self._opened_at = asyncio.get_running_loop().time()
             try:
-                await self._connection_opened()
+                await self._opened()
                 while True:  # ends with ConnectionClosed when the socket goes
                     await self._deliver(orjson.loads(await ws.recv(decode=False)))
             finally:
                 self._ws = None
 
-    async def _connection_opened(self) -> None:
-        if self._on_connected is not None:
-            try:
-                await self._on_connected()
-            except Exception:
-                log.exception("ARI on_connected failed; reconnecting so that it can run again")
-                raise
-        if self._outage_since is None:
-            log.info("ARI events connected for app %s", self._app)
-        else:
-            outage = asyncio.get_running_loop().time() - self._outage_since
-            log.info("ARI events reconnected for app %s after %.1f s", self._app, outage)
-            self._outage_since = None
+    def _describe_target(self) -> str:
+        return f"ARI events websocket for app {self._app}"
 
     async def _deliver(self, event: Event) -> None:
         try:
@@ -209,24 +190,11 @@ class AriClient(Supervised):
             )
 
     async def _connection_ended(self, exc: Exception) -> None:
-        """Log once per outage, reset the backoff after a stable connection, notify."""
-        now = asyncio.get_running_loop().time()
-        opened_at, self._opened_at = self._opened_at, None
-        if opened_at is not None and now - opened_at >= self._stable_after:
-            self._backoff.reset()
-        if self._outage_since is None:
-            self._outage_since = now
-            what = "lost" if opened_at is not None else "unavailable"
-            log.warning("ARI events websocket %s (%s); reconnecting with backoff",
-                        what, _describe(exc))
-        else:
-            log.debug("ARI reconnect attempt failed: %s", _describe(exc))
-        if opened_at is not None and self._on_disconnected is not None:
+        if self._lost(exc) and self._on_disconnected is not None:
             try:
                 await self._on_disconnected()
             except Exception:
                 log.exception("ARI on_disconnected failed")
-
 
 def _events_url(base_url: str, app: str) -> str:
     """``http://host:8088/ari`` -> ``ws://host:8088/ari/events?app=<app>&subscribeAll=false``."""
@@ -271,6 +239,3 @@ def _channel_id(event: Event) -> str | None:
     channel = event.get("channel")
     return channel.get("id") if isinstance(channel, dict) else None
 
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

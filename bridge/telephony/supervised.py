@@ -4,25 +4,68 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from bridge.telephony.backoff import Backoff
-
-log = logging.getLogger(__name__)
 
 
 class Supervised:
     """Runs `_connection()` again and again, with backoff, until `close()`.
 
     `_connection()` handles its own errors (it returns when the connection is lost);
-    only cancellation escapes it.
+    only cancellation escapes it. It reports `_opened()` once connected and
+    `_lost(exc)` when the connection (or the attempt) ends: an outage is logged once,
+    its end with its length, and a connection that lasted `stable_after` seconds resets
+    the backoff.
     """
 
-    _what = "connection"
-
-    def __init__(self, backoff: Backoff | None) -> None:
+    def __init__(self, backoff: Backoff | None, on_connected: Callable[[], Awaitable[None]]
+                 | None, stable_after: float) -> None:
         self._backoff = backoff or Backoff()
+        self._on_connected = on_connected
+        self._stable_after = stable_after
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
+        self._opened_at: float | None = None
+        self._outage_since: float | None = None
+        # Log under the client's own module (bridge.telephony.ari / .ami).
+        self._log = logging.getLogger(type(self).__module__)
+
+    def _describe_target(self) -> str:
+        return type(self).__name__
+
+    async def _opened(self) -> None:
+        """Connected: run on_connected (a failure there drops the connection to retry)."""
+        self._opened_at = asyncio.get_running_loop().time()
+        if self._on_connected is not None:
+            try:
+                await self._on_connected()
+            except Exception:
+                self._log.exception("%s: on_connected failed; reconnecting so that it can run "
+                              "again", self._describe_target())
+                raise
+        if self._outage_since is None:
+            self._log.info("%s up", self._describe_target())
+        else:
+            outage = asyncio.get_running_loop().time() - self._outage_since
+            self._log.info("%s up again after %.1f s", self._describe_target(), outage)
+            self._outage_since = None
+
+    def _lost(self, exc: BaseException) -> bool:
+        """Bookkeeping for an ended connection; True when it had been open."""
+        now = asyncio.get_running_loop().time()
+        opened_at, self._opened_at = self._opened_at, None
+        if opened_at is not None and now - opened_at >= self._stable_after:
+            self._backoff.reset()
+        if self._outage_since is None:
+            self._outage_since = now
+            what = "lost" if opened_at is not None else "unavailable"
+            self._log.warning("%s %s (%s); reconnecting with backoff", self._describe_target(),
+                        what, describe(exc))
+        else:
+            self._log.debug("%s: reconnect attempt failed: %s", self._describe_target(),
+                      describe(exc))
+        return opened_at is not None
 
     async def _connection(self) -> None:
         raise NotImplementedError
@@ -36,7 +79,7 @@ class Supervised:
             while not self._closing:
                 await self._connection()
                 delay = self._backoff.next_delay()
-                log.debug("next %s attempt in %.2f s", self._what, delay)
+                self._log.debug("%s: next attempt in %.2f s", self._describe_target(), delay)
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if not self._closing:
@@ -59,3 +102,7 @@ class Supervised:
         if runner is not None:
             runner.cancel()
             await asyncio.wait({runner})
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -6,44 +6,17 @@ import asyncio
 import itertools
 import logging
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from bridge.telephony.ami import AmiClient, AmiError, AmiEvent
 from bridge.telephony.backoff import Backoff
+from tests.unit.async_support import Waiter, eventually, run
 
 USER, SECRET = "ringbridge", "s3cret"
-TIMEOUT = 3.0  # upper bound for anything a test awaits
 Block = list[tuple[str, str]]  # one AMI message: header lines in order
-
-
-def run(scenario: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(scenario)
-
-
-class Waiter:
-    """Lets a test await a condition that callbacks make true, instead of sleeping."""
-
-    def __init__(self) -> None:
-        self._changed = asyncio.Event()
-
-    def poke(self) -> None:
-        self._changed.set()
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 1.0) -> None:
-    """Poll, for state that changes without any callback to await (e.g. a socket dying)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 class RecordingBackoff(Backoff):

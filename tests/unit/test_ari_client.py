@@ -6,7 +6,7 @@ import asyncio
 import base64
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,36 +19,9 @@ from websockets.http11 import Request, Response
 
 from bridge.telephony.ari import AriClient, AriError, Event
 from bridge.telephony.backoff import Backoff
+from tests.unit.async_support import TIMEOUT, Waiter, eventually, run
 
 USER, PASSWORD, APP = "ringbridge", "s3cret", "rbapp"
-TIMEOUT = 3.0  # upper bound for anything a test awaits
-
-
-def run(scenario: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(scenario)
-
-
-class Waiter:
-    """Lets a test await a condition that callbacks make true, instead of sleeping."""
-
-    def __init__(self) -> None:
-        self._changed = asyncio.Event()
-
-    def poke(self) -> None:
-        self._changed.set()
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 1.0) -> None:
-    """Poll, for state that changes without any callback to await (e.g. a socket dying)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 class FakeAri:
