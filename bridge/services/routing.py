@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -30,6 +31,7 @@ class DatabaseDirectory:
     def __init__(self, database: Database, dial_timeout: int) -> None:
         self.database = database
         self.dial_timeout = dial_timeout
+        self._planning = threading.Lock()
 
     def route_dial(self, domain: str, number: str, caller_number: str) -> HuntPlan | None:
         with self.database.session() as session:
@@ -40,19 +42,27 @@ class DatabaseDirectory:
                 Extension.tenant_id == tenant.id, Extension.extension_number == number))
             if extension is not None:
                 return self._direct(extension, tenant)
-            group = session.scalar(select(RingGroup).where(
+            group_id = session.scalar(select(RingGroup.id).where(
                 RingGroup.tenant_id == tenant.id, RingGroup.extension_number == number))
-            return None if group is None else self._group_plan(session, tenant, group,
-                                                               caller_number)
+        return None if group_id is None else self._plan_group(group_id, caller_number)
 
     def route_did(self, number: str) -> HuntPlan | None:
         with self.database.session() as session:
             group = ring_group_by_did(session, number)
-            if group is None:
+            group_id = None if group is None else group.id
+        return None if group_id is None else self._plan_group(group_id, caller_number="")
+
+    def _plan_group(self, group_id: int, caller_number: str) -> HuntPlan | None:
+        """Group plans are made one at a time in this process (they read and write the hunt
+        memory; SQLite would refuse the second of two interleaved writers) and under row
+        locks across processes (PostgreSQL)."""
+        with self._planning, self.database.session() as session:
+            group = session.get(RingGroup, group_id)
+            if group is None:  # deleted a moment ago
                 return None
             tenant = session.get(Tenant, group.tenant_id)
             assert tenant is not None, "groups are deleted with their tenant"
-            return self._group_plan(session, tenant, group, caller_number="")
+            return self._group_plan(session, tenant, group, caller_number)
 
     def rung(self, group_id: int, key: int) -> None:
         self._remember(group_id, key, "last_rung_at")

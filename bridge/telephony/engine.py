@@ -49,6 +49,10 @@ class Engine:
         )
         self._flows_by_channel: dict[str, CallFlow] = {}
         self._flows: set[CallFlow] = set()
+        # Callers whose call is being planned (database lookups in a worker thread):
+        # their events wait here, so planning never holds up other calls' events.
+        self._pending: dict[str, list[Event]] = {}
+        self._starting: set[asyncio.Task[None]] = set()
 
     def status(self) -> EngineStatus:
         return EngineStatus(ari=self.ari.connected, ami=self.ami.connected)
@@ -75,11 +79,22 @@ class Engine:
 
     async def on_event(self, event: Event) -> None:
         channel = event.get("peer") if event["type"] == "Dial" else event.get("channel")
-        flow = self._flows_by_channel.get(channel["id"]) if channel else None
+        channel_id = channel["id"] if channel else ""
+        flow = self._flows_by_channel.get(channel_id)
         if flow is not None:
             await self._to_flow(flow, event)
+        elif channel_id in self._pending:
+            self._pending[channel_id].append(event)
         elif event["type"] == "StasisStart":
-            await self._start_call(event)
+            self._pending[channel_id] = []
+            task = asyncio.create_task(self._start_call(event))
+            self._starting.add(task)
+            task.add_done_callback(self._started)
+
+    def _started(self, task: asyncio.Task[None]) -> None:
+        self._starting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a call could not be started", exc_info=task.exception())
 
     async def _to_flow(self, flow: CallFlow, event: Event) -> None:
         try:
@@ -93,9 +108,17 @@ class Engine:
 
     async def _start_call(self, event: Event) -> None:
         channel = event["channel"]
-        args = event.get("args") or []
+        try:
+            await self._plan_and_start(channel, event.get("args") or [])
+        except Exception:
+            log.exception("channel %s: the call could not be started; hanging up", channel["id"])
+            self._pending.pop(channel["id"], None)
+            await self.ari.delete(f"/channels/{channel['id']}", {"reason_code": 41})
+
+    async def _plan_and_start(self, channel: dict[str, Any], args: list[str]) -> None:
         purpose, number = [*args, "", ""][:2]
         if purpose not in ("dial", "inbound") or not number:
+            self._pending.pop(channel["id"], None)
             log.warning("channel %s entered Stasis with unexpected args %s; hanging up",
                         channel["id"], args)
             await self.ari.delete(f"/channels/{channel['id']}")
@@ -103,6 +126,7 @@ class Engine:
         caller = channel.get("caller", {}).get("number", "")
         call_id = new_call_id()
         plan = await self._plan(purpose, channel, number, caller)
+        waiting = self._pending.pop(channel["id"])
         if plan is None:
             self.call_log.step(call_id, "unknown", f"{caller} -> {number}: not a number we "
                                "know; announcing", caller=caller, dialled=number)
@@ -113,8 +137,12 @@ class Engine:
         self.call_log.step(call_id, "arrived", f"{caller} -> {number} ({plan.label}, channel "
                            f"{channel['id']})", caller=caller, dialled=number,
                            tenant_id=plan.tenant_id, ring_group_id=plan.group_id)
-        await Hunt(self.ari, self, call_id, channel["id"], plan, self.directory,
-                   self.call_log).start()
+        hunt = Hunt(self.ari, self, call_id, channel["id"], plan, self.directory,
+                    self.call_log)
+        for early in waiting:  # e.g. the caller hung up while the call was being planned
+            await self._to_flow(hunt, early)
+        if not hunt.done:
+            await hunt.start()
 
     async def _plan(self, purpose: str, channel: dict[str, Any], number: str,
                     caller: str) -> HuntPlan | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -118,3 +119,68 @@ def test_ringing_callee_rings_the_caller_and_answer_bridges_both() -> None:
 ])
 def test_caller_domain_comes_from_the_channel_name(name: str, domain: str) -> None:
     assert _caller_domain(name) == domain
+
+
+class SlowDirectory(NoMemory):
+    """Plans a direct call to 2002, but only once the test lets it (a slow database)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def route_dial(self, domain: str, number: str, caller_number: str) -> HuntPlan:
+        assert self.release.wait(5), "the test never released the plan"
+        target = Target(key=7, dial="PJSIP/2002@2002@acme.example", label="2002")
+        return HuntPlan(label="extension 2002", waves=((target,),), ring_time=30)
+
+    def route_did(self, number: str) -> None:
+        return None
+
+
+def stasis_start(channel_id: str, name: str, number: str) -> dict[str, Any]:
+    return {"type": "StasisStart", "args": ["dial", number],
+            "channel": {"id": channel_id, "name": name, "state": "Ring",
+                        "caller": {"number": "2001"}}}
+
+
+async def settle(engine: Engine) -> None:
+    while engine._starting:
+        await asyncio.sleep(0.01)
+
+
+def test_a_slow_plan_does_not_hold_up_other_calls() -> None:
+    async def scenario() -> FakeAri:
+        ari = FakeAri()
+        directory = SlowDirectory()
+        engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [], directory)
+        engine.ari = ari  # type: ignore[assignment]
+        await engine.on_event(stasis_start("slow", "PJSIP/2001@acme.example-1", "2002"))
+        await engine.on_event(stasis_start("demo", "PJSIP/1001-2", "1002"))
+        async with asyncio.timeout(2):
+            while not any(p == "/channels/create" for _, p, _ in ari.requests):
+                await asyncio.sleep(0.01)
+        created = [q for _, p, q in ari.requests if p == "/channels/create"]
+        assert [c["endpoint"] for c in created] == ["PJSIP/1002@1002"]
+        directory.release.set()
+        await settle(engine)
+        return ari
+
+    ari = asyncio.run(scenario())
+    endpoints = [q["endpoint"] for _, p, q in ari.requests if p == "/channels/create"]
+    assert endpoints == ["PJSIP/1002@1002", "PJSIP/2002@2002@acme.example"]
+
+
+def test_a_caller_who_hangs_up_while_the_call_is_planned_rings_nobody() -> None:
+    async def scenario() -> FakeAri:
+        ari = FakeAri()
+        directory = SlowDirectory()
+        engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [], directory)
+        engine.ari = ari  # type: ignore[assignment]
+        await engine.on_event(stasis_start("gone", "PJSIP/2001@acme.example-1", "2002"))
+        await engine.on_event(event("ChannelHangupRequest", "gone", cause=16))
+        directory.release.set()
+        await settle(engine)
+        assert engine.active_calls == 0
+        return ari
+
+    ari = asyncio.run(scenario())
+    assert not any(path == "/channels/create" for _, path, _ in ari.requests)
