@@ -38,6 +38,7 @@ class Asterisk:
     ari_port: int = 8188
     ami_port: int = 5138
     app: str = "ringbridge"
+    rtp_ports: tuple[int, int] = (31000, 31999)
     ari_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     ami_secret: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     sip_secrets: dict[str, str] = field(default_factory=lambda: {
@@ -59,7 +60,8 @@ class Asterisk:
             "SIP_SECRETS": " ".join(f"{k}={v}" for k, v in self.sip_secrets.items()),
             "SIP_PORT": str(self.sip_port), "SIP_BIND": "127.0.0.1",
             "ARI_PORT": str(self.ari_port), "AMI_PORT": str(self.ami_port),
-            "RTP_START": "31000", "RTP_END": "31999", "BRIDGE_APP": self.app,
+            "RTP_START": str(self.rtp_ports[0]), "RTP_END": str(self.rtp_ports[1]),
+            "BRIDGE_APP": self.app,
         }
 
     def start(self) -> None:

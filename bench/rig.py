@@ -1,0 +1,55 @@
+"""The benchmarks' own Asterisk (container and ports apart from the tests') and ringbridge."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.asterisk import Asterisk, ensure_image
+from tests.support.bridge_process import BridgeProcess
+
+DOMAIN = "bench.example"
+
+
+@dataclass
+class BenchRig:
+    asterisk: Asterisk
+    bridge: BridgeProcess
+    token: str = ""
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    def extension(self, number: str) -> None:
+        created = self.bridge.api("POST", "/api/extensions", self.token,
+                                  json={"extension_number": number}).json()
+        self.passwords[number] = self.bridge.api(
+            "GET", f"/api/extensions/{created['id']}", self.token).json()["password"]
+
+    def group(self, number: str, members: list[str]) -> None:
+        group = self.bridge.api("POST", "/api/ring_groups", self.token, json={
+            "name": "bench", "extension_number": number,
+            "ring_strategy": "RING_SIMULTANEOUSLY"}).json()["id"]
+        self.bridge.api("POST", f"/api/ring_groups/{group}/agents", self.token,
+                        json={"items": [{"extension_number": m} for m in members]})
+
+
+@contextmanager
+def bench_rig() -> Iterator[BenchRig]:
+    ensure_image()
+    asterisk = Asterisk(name="ringbridge-bench-asterisk", sip_port=5260, ari_port=8288,
+                        ami_port=5238, rtp_ports=(32000, 39999))
+    asterisk.start()
+    workdir = Path(tempfile.mkdtemp(prefix="ringbridge-bench-"))
+    bridge = BridgeProcess(asterisk, workdir, log_path=workdir / "ringbridge.log")
+    bridge.log_level = "WARNING"
+    try:
+        bridge.start()
+        bridge.cli("tenants", "create", "--company-id", "bench", "--sip-domain", DOMAIN)
+        rig = BenchRig(asterisk, bridge,
+                       token=bridge.cli("tokens", "create", "--tenant", "bench").strip())
+        yield rig
+    finally:
+        bridge.stop()
+        asterisk.stop()
