@@ -52,7 +52,6 @@ class HuntPlan:
     ring_time: int
     headers: dict[str, str] = field(default_factory=dict)
     request_user: str | None = None  # extension_number_as_to_header: To/R-URI user
-    caller_name: str | None = None
     paging: bool = False
     skip_busy: bool = False
     tenant_id: int | None = None
@@ -129,8 +128,7 @@ class Hunt(CallFlow):
 
     async def ring_targets(self, label: str, targets: tuple[Target, ...], ring_time: int) -> None:
         """Replace what is left of the hunt with one wave (forward, redirect)."""
-        self.plan = HuntPlan(label=label, waves=(targets,), ring_time=ring_time,
-                             caller_name=self.plan.caller_name)
+        self.plan = HuntPlan(label=label, waves=(targets,), ring_time=ring_time)
         self.wave_index = -1
         await self.next_wave()
 

@@ -142,6 +142,13 @@ def stasis_start(channel_id: str, name: str, number: str) -> dict[str, Any]:
                         "caller": {"number": "2001"}}}
 
 
+def slow_engine() -> tuple[FakeAri, SlowDirectory, Engine]:
+    ari, directory = FakeAri(), SlowDirectory()
+    engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [], directory)
+    engine.ari = ari  # type: ignore[assignment]
+    return ari, directory, engine
+
+
 async def settle(engine: Engine) -> None:
     while engine._starting:
         await asyncio.sleep(0.01)
@@ -149,10 +156,7 @@ async def settle(engine: Engine) -> None:
 
 def test_a_slow_plan_does_not_hold_up_other_calls() -> None:
     async def scenario() -> FakeAri:
-        ari = FakeAri()
-        directory = SlowDirectory()
-        engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [], directory)
-        engine.ari = ari  # type: ignore[assignment]
+        ari, directory, engine = slow_engine()
         await engine.on_event(stasis_start("slow", "PJSIP/2001@acme.example-1", "2002"))
         await engine.on_event(stasis_start("demo", "PJSIP/1001-2", "1002"))
         async with asyncio.timeout(2):
@@ -171,10 +175,7 @@ def test_a_slow_plan_does_not_hold_up_other_calls() -> None:
 
 def test_a_caller_who_hangs_up_while_the_call_is_planned_rings_nobody() -> None:
     async def scenario() -> FakeAri:
-        ari = FakeAri()
-        directory = SlowDirectory()
-        engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [], directory)
-        engine.ari = ari  # type: ignore[assignment]
+        ari, directory, engine = slow_engine()
         await engine.on_event(stasis_start("gone", "PJSIP/2001@acme.example-1", "2002"))
         await engine.on_event(event("ChannelHangupRequest", "gone", cause=16))
         directory.release.set()
