@@ -109,8 +109,9 @@ class DatabaseDirectory:
             paging=group.ring_strategy == "PAGING_INTERCOM", group_id=group.id,
             tenant_id=tenant.id,
             skip_busy=group.skip_busy_member,
-            no_answer=no_answer_rule(group.no_answer_action, self._forward_target(
-                session, tenant, group)),
+            no_answer=no_answer_rule(group.no_answer_action,
+                                     self._forward_target(session, tenant, group),
+                                     voicemail_box=f"voicemail-{group.id}"),
         )
 
     def _forward_target(self, session: Session, tenant: Tenant,

@@ -78,8 +78,7 @@ class Engine:
         return len(self._flows)
 
     async def on_event(self, event: Event) -> None:
-        channel = event.get("peer") if event["type"] == "Dial" else event.get("channel")
-        channel_id = channel["id"] if channel else ""
+        channel_id = _channel_of(event)
         flow = self._flows_by_channel.get(channel_id)
         if flow is not None:
             await self._to_flow(flow, event)
@@ -190,6 +189,17 @@ class Engine:
                 adopted += 1
         log.info("ARI connected: %d live channels, %d calls in progress, %d adopted",
                  len(live), len(self._flows), adopted)
+
+
+def _channel_of(event: Event) -> str:
+    """The channel an event is about: Dial's peer, a playback's or recording's target."""
+    if event["type"] == "Dial":
+        return str(event.get("peer", {}).get("id", ""))
+    if "channel" in event:
+        return str(event["channel"]["id"])
+    operation = event.get("recording") or event.get("playback") or {}
+    target = str(operation.get("target_uri", ""))
+    return target.removeprefix("channel:") if target.startswith("channel:") else ""
 
 
 def _caller_domain(channel_name: str) -> str:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 ANSWERED_ELSEWHERE = 26  # Q.850: CANCEL carries Reason "call completed elsewhere"
 NO_ANSWER = 19
 MAX_REPEAT_ROUNDS = 3
+MAX_MESSAGE_SECONDS = 180
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,21 @@ class Hunt(CallFlow):
         self.wave_index = -1
         await self.next_wave()
 
+    async def take_message(self, recording: str) -> None:
+        """Voicemail: answer, prompt, beep, record until the caller hangs up.
+
+        Stasis runs a channel's operations in order, so the recording starts when the
+        prompt has finished.
+        """
+        self.connected = True
+        caller = f"/channels/{self.caller_id}"
+        await self.ari.post(f"{caller}/answer")
+        await self.ari.post(f"{caller}/play", {"media": "sound:vm-intro"})
+        await self.ari.post(f"{caller}/record", {
+            "name": recording, "format": "wav", "beep": True,
+            "maxDurationSeconds": MAX_MESSAGE_SECONDS, "ifExists": "fail",
+        })
+
     async def _nobody_answered(self) -> None:
         """The no-answer rule decides (forward, repeat, hang up); without one, hang up."""
         if self.done:
@@ -184,6 +200,8 @@ class Hunt(CallFlow):
                 await self._on_dial(event)
             case "ChannelHangupRequest" | "StasisEnd" | "ChannelDestroyed":
                 await self._on_gone(event)
+            case "RecordingFinished":
+                await self.end(f"message {event['recording']['name']} recorded")
 
     async def _dial_leg(self, channel_id: str) -> None:
         leg = self.legs.get(channel_id)

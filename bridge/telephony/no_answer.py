@@ -13,14 +13,21 @@ Rule = Callable[[Hunt], Awaitable[None]]
 FORWARD_RING_TIME = 30
 
 
-def no_answer_rule(action: str | None, forward_to: Target | None) -> Rule | None:
-    """The rule for `action`; None (hang up cleanly) when there is none."""
+def no_answer_rule(action: str | None, forward_to: Target | None,
+                   voicemail_box: str) -> Rule | None:
+    """The rule for `action`; None (hang up cleanly) when there is none.
+
+    `voicemail_box` names the group's voicemail: messages are ARI stored recordings
+    `<voicemail_box>-<call id>` (/var/spool/asterisk/recording in the container).
+    """
     if action == "HANGUP":
         return _hang_up
     if action == "REPEAT":
         return _repeat
     if action == "FORWARD_TO_NUMBER" and forward_to is not None:
         return _forward(forward_to)
+    if action == "FORWARD_TO_VOICEMAIL":
+        return _voicemail(voicemail_box)
     if action is not None:
         log.warning("no-answer action %s cannot be carried out here; hanging up", action)
     return None
@@ -42,3 +49,13 @@ def _forward(target: Target) -> Rule:
         await hunt.ring_targets(f"forward to {target.label}", (target,), FORWARD_RING_TIME)
 
     return forward
+
+
+def _voicemail(box: str) -> Rule:
+    async def take_message(hunt: Hunt) -> None:
+        recording = f"{box}-{hunt.call_id}"
+        hunt.step("voicemail", f"nobody answered {hunt.plan.label}; recording a message as "
+                  f"{recording}", target=recording)
+        await hunt.take_message(recording)
+
+    return take_message

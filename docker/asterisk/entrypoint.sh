@@ -41,7 +41,8 @@ done
 
 chown -R asterisk:asterisk /etc/asterisk
 chmod 0640 /etc/asterisk/*.conf
-for dir in /var/lib/asterisk /var/run/asterisk /var/log/asterisk /var/spool/asterisk; do
+for dir in /var/lib/asterisk /var/run/asterisk /var/log/asterisk /var/spool/asterisk \
+        /var/spool/asterisk/recording; do
     mkdir -p "$dir" && chown -R asterisk:asterisk "$dir"
 done
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
+from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 from tests.support.softphone import IncomingPolicy, Phone
 
@@ -18,6 +20,20 @@ RING_TIME = 2
 @pytest.fixture
 def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
     return Office(bridge, phone).create()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """For state only Asterisk knows (no event reaches the test): poll it, bounded."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(0.1)
+
+
+def live_state(asterisk: Asterisk, recording: str) -> str:
+    response = asterisk.ari("GET", f"/recordings/live/{recording}")
+    return str(response.json()["state"]) if response.status_code == 200 else ""
 
 
 def ring_order(phones: dict[str, Phone]) -> list[str]:
@@ -266,3 +282,24 @@ def test_no_answer_forwards_out_through_the_carrier_with_the_groups_caller_id(
     outgoing.wait_answered()
     outgoing.hangup()
     out.wait_disconnected()
+
+
+def test_no_answer_to_voicemail_records_a_message_for_the_group(
+    office: Office, asterisk: Asterisk
+) -> None:
+    office.phone("3141")
+    caller = office.phone("3149")
+    office.group("6015", ["3141"], ring_strategy="PRIORITIZED_HUNT", ring_time=RING_TIME,
+                 no_answer_forward_rule={"action": "FORWARD_TO_VOICEMAIL", "number": None})
+    outgoing = caller.call("6015")
+    outgoing.wait_answered(timeout=RING_TIME + 3)
+    name = office.bridge.wait_log(r"recording a message as (voicemail-\S+)").group(1)
+    wait_until(lambda: live_state(asterisk, name) == "recording", timeout=10,
+               what=f"recording {name} to start after the prompt")
+    time.sleep(1.5)  # the caller speaks
+    outgoing.hangup()  # "when you are done, hang up"
+    record = office.bridge.call_record("6015")
+    (step,) = [s for s in record.steps if s.kind == "voicemail"]
+    stored = {r["name"] for r in asterisk.ari("GET", "/recordings/stored").json()}
+    assert step.target == name and name in stored
+    assert step.target.startswith("voicemail-")
