@@ -67,6 +67,7 @@ class CallFlow:
         self.call_id = call_id
         self.call_log = call_log or CallLog()
         self.channels: set[str] = set()
+        self.claimed: set[str] = set()
         self.bridge_id: str | None = None
         self.done = False
         self._next_leg = 0
@@ -78,12 +79,14 @@ class CallFlow:
     def new_channel_id(self) -> str:
         self._next_leg += 1
         channel_id = f"rb-{self.call_id}-{self._next_leg}"
-        self.channels.add(channel_id)
-        self.flows.claim(channel_id, self)
+        self.adopt(channel_id)
         return channel_id
 
     def adopt(self, channel_id: str) -> None:
+        """Route this channel's events here (`channels` holds those still up; `claimed`
+        every one ever routed, so the engine can forget them all when the call ends)."""
         self.channels.add(channel_id)
+        self.claimed.add(channel_id)
         self.flows.claim(channel_id, self)
 
     async def handle(self, event: Event) -> None:

@@ -70,8 +70,9 @@ class Engine:
 
     def finished(self, flow: CallFlow) -> None:
         self._flows.discard(flow)
-        for channel_id in [c for c, f in self._flows_by_channel.items() if f is flow]:
-            del self._flows_by_channel[channel_id]
+        for channel_id in flow.claimed:
+            if self._flows_by_channel.get(channel_id) is flow:
+                del self._flows_by_channel[channel_id]
 
     @property
     def active_calls(self) -> int:
