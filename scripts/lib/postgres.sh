@@ -1,8 +1,15 @@
 # A local PostgreSQL for the API tests' second database. Sourced.
 # Installs Debian's postgresql when missing, starts its cluster, and makes a test
 # role and database with a password generated now; prints the SQLAlchemy URL.
+# Stdout carries the URL alone: everything the tools print goes to stderr
+# (pg_ctlcluster says "Removed stale pid file." after an unclean shutdown).
 
 ensure_test_postgres() {
+    prepare_test_postgres >&2
+    echo "$test_postgres_url"
+}
+
+prepare_test_postgres() {
     ensure_debs postgresql
     local version cluster
     version=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1}')
@@ -31,5 +38,5 @@ SQL
     if ! as_root su postgres -c "psql -p $port -tAc \"SELECT 1 FROM pg_database WHERE datname='ringbridge_test'\"" | grep -q 1; then
         as_root su postgres -c "createdb -p $port -O ringbridge_test ringbridge_test"
     fi
-    echo "postgresql+psycopg://ringbridge_test:$password@127.0.0.1:$port/ringbridge_test"
+    test_postgres_url="postgresql+psycopg://ringbridge_test:$password@127.0.0.1:$port/ringbridge_test"
 }
