@@ -3,6 +3,7 @@
 # role and database with a password generated now; prints the SQLAlchemy URL.
 # Stdout carries the URL alone: everything the tools print goes to stderr
 # (pg_ctlcluster says "Removed stale pid file." after an unclean shutdown).
+# RINGBRIDGE_TEST_SLOT=N gives a run its own role and database (see tests/support/asterisk.py).
 
 ensure_test_postgres() {
     prepare_test_postgres >&2
@@ -11,6 +12,7 @@ ensure_test_postgres() {
 
 prepare_test_postgres() {
     ensure_debs postgresql
+    local name=ringbridge_test${RINGBRIDGE_TEST_SLOT:+_$RINGBRIDGE_TEST_SLOT}
     local version cluster
     version=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1}')
     cluster=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $2}')
@@ -29,14 +31,14 @@ prepare_test_postgres() {
     password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
     as_root su postgres -c "psql -q -p $port -v ON_ERROR_STOP=1" <<SQL >/dev/null
 DO \$\$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ringbridge_test') THEN
-    CREATE ROLE ringbridge_test LOGIN;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$name') THEN
+    CREATE ROLE $name LOGIN;
   END IF;
 END \$\$;
-ALTER ROLE ringbridge_test PASSWORD '$password';
+ALTER ROLE $name PASSWORD '$password';
 SQL
-    if ! as_root su postgres -c "psql -p $port -tAc \"SELECT 1 FROM pg_database WHERE datname='ringbridge_test'\"" | grep -q 1; then
-        as_root su postgres -c "createdb -p $port -O ringbridge_test ringbridge_test"
+    if ! as_root su postgres -c "psql -p $port -tAc \"SELECT 1 FROM pg_database WHERE datname='$name'\"" | grep -q 1; then
+        as_root su postgres -c "createdb -p $port -O $name $name"
     fi
-    test_postgres_url="postgresql+psycopg://ringbridge_test:$password@127.0.0.1:$port/ringbridge_test"
+    test_postgres_url="postgresql+psycopg://$name:$password@127.0.0.1:$port/$name"
 }

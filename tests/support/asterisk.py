@@ -1,12 +1,15 @@
 """The Asterisk container for integration tests, driven with the docker SDK.
 
 Tests get their own container, ports and freshly generated secrets, so they run
-beside a `scripts/up` Asterisk without touching it.
+beside a `scripts/up` Asterisk without touching it. ``RINGBRIDGE_TEST_SLOT=N`` (0..8)
+moves the container name, ports and test database so that test runs from several
+checkouts can share one machine; ``ASTERISK_IMAGE`` names the image to build and run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import subprocess
 import time
@@ -18,7 +21,8 @@ import httpx
 from docker.models.containers import Container
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE = "ringbridge/asterisk:22"
+IMAGE = os.environ.get("ASTERISK_IMAGE", "ringbridge/asterisk:22")
+SLOT = int(os.environ.get("RINGBRIDGE_TEST_SLOT", "0"))
 DEMO_EXTENSIONS = [str(n) for n in range(1001, 1011)]
 
 
@@ -33,12 +37,12 @@ def ensure_image() -> None:
 
 @dataclass
 class Asterisk:
-    name: str = "ringbridge-test-asterisk"
-    sip_port: int = 5160
-    ari_port: int = 8188
-    ami_port: int = 5138
+    name: str = f"ringbridge-test-asterisk{SLOT or ''}"
+    sip_port: int = 5160 + 10 * SLOT
+    ari_port: int = 8188 + 10 * SLOT
+    ami_port: int = 5138 + 10 * SLOT
     app: str = "ringbridge"
-    rtp_ports: tuple[int, int] = (31000, 31999)
+    rtp_ports: tuple[int, int] = (31000 + 1000 * SLOT, 31999 + 1000 * SLOT)
     ari_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     ami_secret: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     sip_secrets: dict[str, str] = field(default_factory=lambda: {
