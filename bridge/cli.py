@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bridge import __version__
 from bridge.config import ConfigError, Settings, load_settings
+from bridge.services.dispatch import get_settings, update_settings
 from bridge.services.errors import ServiceError
 from bridge.services.tenants import (
     create_tenant,
@@ -173,3 +174,77 @@ def tokens_revoke(settings: Settings, token_or_id: str) -> None:
     with _session(settings) as session:
         row = revoke_token(session, token_or_id)
         click.echo(f"token id {row.id} revoked")
+
+
+@main.group()
+def dispatch() -> None:
+    """A tenant's dispatch system: where call events go (docs: README, Dispatch events)."""
+
+
+def _header(_ctx: click.Context, _param: click.Parameter,
+            values: tuple[str, ...]) -> dict[str, str] | None:
+    headers = {}
+    for value in values:
+        name, sep, text = value.partition(":")
+        if not sep:
+            raise click.BadParameter(f"{value!r}: write it as 'Name: value'")
+        headers[name.strip()] = text.strip()
+    return headers or None
+
+
+@dispatch.command("set")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.option("--url", "base_url", help="Base URL, e.g. https://dispatch.example.com.")
+@click.option("--company-in-path/--host-names-company", default=None,
+              help="{url}/{companyId}/telephony/… or {url}/telephony/….")
+@click.option("--company-in-query/--no-company-in-query", default=None,
+              help="Also send companyId as a query parameter.")
+@click.option("--events", help="Comma-separated: invite,ringing,connected,cleared,missed.")
+@click.option("--invite-timeout-ms", type=int)
+@click.option("--ringing-timeout-ms", type=int)
+@click.option("--delivery-timeout-ms", type=int)
+@click.option("--retry-seconds", type=int)
+@click.option("--signing-secret", help="whsec_…, 'generate' (printed once) or 'none'.")
+@click.option("--header", "headers", multiple=True, callback=_header,
+              help="Extra header 'Name: value' (repeat; replaces the set).")
+@click.pass_obj
+def dispatch_set(settings: Settings, company_id: str, **options: object) -> None:
+    """Set up or change a tenant's dispatch settings (options given are changed)."""
+    changes = {name: value for name, value in options.items() if value is not None}
+    if isinstance(changes.get("events"), str):
+        changes["events"] = [e.strip() for e in str(changes["events"]).split(",") if e.strip()]
+    if changes.get("signing_secret") == "none":
+        changes["signing_secret"] = None
+    with _session(settings) as session:
+        change = update_settings(session, find_tenant(session, company_id).id, changes)
+        if change.new_secret:
+            click.echo("signing secret (shown only now):", err=True)
+            click.echo(change.new_secret)
+        click.echo(f"dispatch for {company_id!r}: {change.settings.base_url}", err=True)
+
+
+@dispatch.command("show")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.pass_obj
+def dispatch_show(settings: Settings, company_id: str) -> None:
+    """Print a tenant's dispatch settings (secrets and header values hidden)."""
+    with _session(settings) as session:
+        row = get_settings(session, find_tenant(session, company_id).id)
+        for name in ("base_url", "company_in_path", "company_in_query", "events",
+                     "invite_timeout_ms", "ringing_timeout_ms", "delivery_timeout_ms",
+                     "retry_seconds"):
+            click.echo(f"{name}: {getattr(row, name)}")
+        click.echo(f"signing: {'on' if row.signing_secret else 'off'}")
+        click.echo(f"headers: {', '.join(sorted(row.headers)) or '-'}")
+
+
+@main.command("dispatch-receiver")
+@click.option("--port", type=int, default=8899, show_default=True)
+@click.option("--redirect-to", default=None,
+              help="Answer ringing with 307 to this agent or queue id (once per call).")
+@click.option("--signing-secret", default=None, help="Check each request's signature.")
+def dispatch_receiver(port: int, redirect_to: str | None, signing_secret: str | None) -> None:
+    """A reference dispatch system on 127.0.0.1: prints every event it gets."""
+    from bridge.dispatch.receiver import serve_receiver
+
+    serve_receiver(port, redirect_to, signing_secret)

@@ -35,6 +35,12 @@ class Settings:
     ami_secret: str = ""
     dial_timeout: int = 30
     log_level: str = "INFO"
+    # Where clients reach this API: dispatch `callUrl`s point here.
+    public_url: str = ""
+
+    @property
+    def api_url(self) -> str:
+        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
 
     def require_secrets(self) -> None:
         missing = [name for name in ("ari_password", "ami_secret") if not getattr(self, name)]

@@ -12,7 +12,9 @@ from waitress.server import create_server
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.config import Settings
+from bridge.dispatch.client import DispatchClient
 from bridge.services.call_records import DatabaseCallRecorder
+from bridge.services.dispatch import DatabaseDeliveryStore
 from bridge.services.extensions import all_sip_endpoints
 from bridge.services.routing import DatabaseDirectory
 from bridge.store.db import database_ready
@@ -35,10 +37,11 @@ def serve(settings: Settings) -> None:
         with database.session() as session:
             return all_sip_endpoints(session)
 
-    directory = DatabaseDirectory(database, settings.dial_timeout)
+    dispatch = DispatchClient(DatabaseDeliveryStore(database))
+    directory = DatabaseDirectory(database, settings.dial_timeout, dispatch, settings.api_url)
     recorder = DatabaseCallRecorder(database)
     engine_thread = EngineThread(Engine(settings, extension_endpoints, directory,
-                                        CallLog(recorder)))
+                                        CallLog(recorder), dispatch))
 
     def readiness() -> Readiness:
         status = engine_thread.status()

@@ -8,6 +8,8 @@ from apiflask import APIFlask
 
 from bridge import __version__
 from bridge.api import errors
+from bridge.api.call_records import call_records_blueprint
+from bridge.api.dispatch import dispatch_blueprint
 from bridge.api.extensions import extensions_blueprint
 from bridge.api.health import Readiness, health_blueprint
 from bridge.api.oauth import oauth_blueprint
@@ -32,4 +34,6 @@ def create_app(database: Database, provisioner: Provisioner,
     app.register_blueprint(extensions_blueprint)
     app.register_blueprint(ring_groups_blueprint)
     app.register_blueprint(oauth_blueprint)
+    app.register_blueprint(dispatch_blueprint)
+    app.register_blueprint(call_records_blueprint)
     return app

@@ -14,11 +14,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from bridge.services.errors import NotFound
 from bridge.store.models import CallRecord, CallStep
 from bridge.store.session import Database
 
 log = logging.getLogger(__name__)
 _STOP = object()
+
+
+def tenant_call_record(session: Session, tenant_id: int, call_id: str) -> CallRecord:
+    """A call of the tenant; another tenant's call is not found."""
+    record = session.get(CallRecord, call_id)
+    if record is None or record.tenant_id != tenant_id:
+        raise NotFound(f"no call {call_id}")
+    return record
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,9 @@ def _apply(session: Any, step: _Step) -> None:
                             tenant_id=step.fields.get("tenant_id"),
                             ring_group_id=step.fields.get("ring_group_id"))
         session.add(record)
-    if step.kind == "answered" and record.answered_at is None:
+    if step.kind == "invited":
+        record.dispatch_snapshot = step.fields.get("snapshot")
+    elif step.kind == "answered" and record.answered_at is None:
         record.answered_at, record.answered_by = step.at, step.target
     elif step.kind == "ended":
         record.ended_at, record.end_reason = step.at, step.detail[:256]

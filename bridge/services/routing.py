@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bridge.dispatch.client import DispatchClient
+from bridge.dispatch.notifier import DispatchNotifier
+from bridge.phone_numbers import to_e164
+from bridge.services.dispatch import dispatch_config
 from bridge.services.extensions import sip_endpoint
 from bridge.services.ring_groups import ring_group_by_did
 from bridge.store.models import Extension, HuntStat, RingGroup, RingGroupMember, Tenant
@@ -28,9 +33,14 @@ PAGING_HEADERS = {
 
 
 class DatabaseDirectory:
-    def __init__(self, database: Database, dial_timeout: int) -> None:
+    def __init__(self, database: Database, dial_timeout: int,
+                 dispatch: DispatchClient | None = None, api_url: str = "") -> None:
+        """`dispatch` sends ring group calls' dispatch events (tenants that set it up);
+        `api_url` is where this API is reached (dispatch `callUrl`s)."""
         self.database = database
         self.dial_timeout = dial_timeout
+        self.dispatch = dispatch
+        self.api_url = api_url
         self._planning = threading.Lock()
 
     def route_dial(self, domain: str, number: str, caller_number: str) -> HuntPlan | None:
@@ -46,11 +56,27 @@ class DatabaseDirectory:
                 RingGroup.tenant_id == tenant.id, RingGroup.extension_number == number))
         return None if group_id is None else self._plan_group(group_id, caller_number)
 
-    def route_did(self, number: str) -> HuntPlan | None:
+    def route_did(self, number: str, caller_number: str) -> HuntPlan | None:
         with self.database.session() as session:
             group = ring_group_by_did(session, number)
             group_id = None if group is None else group.id
-        return None if group_id is None else self._plan_group(group_id, caller_number="")
+        return None if group_id is None else self._plan_group(group_id, caller_number)
+
+    def route_redirect(self, tenant_id: int, location: str,
+                       caller_number: str) -> HuntPlan | None:
+        """A dispatcher's 307 target: an agent id (that agent's extension) or else a
+        queue id (that ring group's hunt); None when the tenant has neither."""
+        with self.database.session() as session:
+            extension = session.scalar(select(Extension).where(
+                Extension.tenant_id == tenant_id, Extension.agent_id == location))
+            tenant = session.get(Tenant, tenant_id)
+            if extension is not None and tenant is not None:
+                plan = self._direct(extension, tenant)
+                return replace(plan, label=f"agent {location} ({plan.label})",
+                               caller_number=caller_number)
+            group_id = session.scalar(select(RingGroup.id).where(
+                RingGroup.tenant_id == tenant_id, RingGroup.queue_id == location))
+        return None if group_id is None else self._plan_group(group_id, caller_number)
 
     def _plan_group(self, group_id: int, caller_number: str) -> HuntPlan | None:
         """Group plans are made one at a time in this process (they read and write the hunt
@@ -107,12 +133,24 @@ class DatabaseDirectory:
             request_user=group.extension_number if group.extension_number_as_to_header
             else None,
             paging=group.ring_strategy == "PAGING_INTERCOM", group_id=group.id,
-            tenant_id=tenant.id,
+            tenant_id=tenant.id, queue_id=group.queue_id, queue_type=group.queue_type,
+            caller_number=caller_number,
+            events=self._events(session, tenant, caller_number),
             skip_busy=group.skip_busy_member,
             no_answer=no_answer_rule(group.no_answer_action,
                                      self._forward_target(session, tenant, group),
                                      voicemail_box=f"voicemail-{group.id}"),
         )
+
+    def _events(self, session: Session, tenant: Tenant,
+                caller_number: str) -> DispatchNotifier | None:
+        if self.dispatch is None:
+            return None
+        config = dispatch_config(session, tenant)
+        if config is None:
+            return None
+        return DispatchNotifier(self.dispatch, config, _e164_or_raw(caller_number, tenant),
+                                lambda call_id: f"{self.api_url}/api/call_records/{call_id}")
 
     def _forward_target(self, session: Session, tenant: Tenant,
                         group: RingGroup) -> Target | None:
@@ -158,6 +196,14 @@ def _headers(tenant: Tenant, group: RingGroup) -> dict[str, str]:
         headers["Call-Info"] = f"<sip:{tenant.sip_domain}>;answer-after=0"
         headers.update(PAGING_HEADERS)
     return headers
+
+
+def _e164_or_raw(number: str, tenant: Tenant) -> str:
+    """Dispatch wants E.164; an internal caller (a short extension number) stays as is."""
+    try:
+        return to_e164(number, tenant.region)
+    except ValueError:
+        return number
 
 
 def _utc(moment: datetime | None) -> datetime | None:

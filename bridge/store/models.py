@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -206,6 +208,8 @@ class CallRecord(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     end_reason: Mapped[str | None] = mapped_column(String(256))
     end_cause: Mapped[int | None] = mapped_column(Integer)
+    # What the dispatcher's `invite` answered (customer/driver ids, priority, tags...).
+    dispatch_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     steps: Mapped[list[CallStep]] = relationship(
         order_by="CallStep.id", cascade="all, delete-orphan")
@@ -223,3 +227,56 @@ class CallStep(Base):
     kind: Mapped[str] = mapped_column(String(16))
     target: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(String(512), default="")
+
+
+class DispatchSettings(Base):
+    """Where and how a tenant's dispatch system gets call events (one row per tenant)."""
+
+    __tablename__ = "dispatch_settings"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    base_url: Mapped[str] = mapped_column(String(512))
+    company_in_path: Mapped[bool] = mapped_column(Boolean, default=False)
+    company_in_query: Mapped[bool] = mapped_column(Boolean, default=False)
+    events: Mapped[list[str]] = mapped_column(JSON)
+    invite_timeout_ms: Mapped[int] = mapped_column(Integer)
+    ringing_timeout_ms: Mapped[int] = mapped_column(Integer)
+    delivery_timeout_ms: Mapped[int] = mapped_column(Integer)
+    retry_seconds: Mapped[int] = mapped_column(Integer)
+    signing_secret: Mapped[str | None] = mapped_column(String(128))
+    headers: Mapped[dict[str, str]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class DispatchDelivery(Base):
+    """One event sent (or being sent) to a dispatch system: the delivery log and outbox.
+
+    Events that are retried are stored before their first attempt, so a restart of
+    ringbridge resumes them (`state` pending).
+    """
+
+    __tablename__ = "dispatch_deliveries"
+    __table_args__ = (Index("ix_dispatch_deliveries_pending", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(String(40), unique=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           index=True)
+    call_id: Mapped[str] = mapped_column(String(32), index=True)
+    event: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(String(2048))
+    body: Mapped[str | None] = mapped_column(String(8192))
+    # pending (to be retried), delivered, failed (given up or not retried)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    answer: Mapped[str | None] = mapped_column(String(2048))
+    location: Mapped[str | None] = mapped_column(String(512))
+    error: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    give_up_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from bridge.config import Settings
 from bridge.telephony import endpoints
@@ -21,6 +21,14 @@ from bridge.telephony.routing import Directory
 log = logging.getLogger(__name__)
 
 
+class LoopService(Protocol):
+    """Something that lives on the engine's loop beside ARI and AMI (dispatch delivery)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class EngineStatus:
     ari: bool
@@ -32,10 +40,13 @@ class Engine:
 
     def __init__(self, settings: Settings,
                  extension_endpoints: Callable[[], list[SipEndpoint]],
-                 directory: Directory, call_log: CallLog | None = None) -> None:
+                 directory: Directory, call_log: CallLog | None = None,
+                 dispatch: LoopService | None = None) -> None:
         """`extension_endpoints` reads every extension's endpoint from the database;
-        `directory` turns dialled numbers into hunt plans; `call_log` records each step."""
+        `directory` turns dialled numbers into hunt plans; `call_log` records each step;
+        `dispatch` sends the dispatch events that the directory's plans ask for."""
         self.settings = settings
+        self.dispatch = dispatch
         self.call_log = call_log or CallLog()
         self.extension_endpoints = extension_endpoints
         self.directory = directory
@@ -58,10 +69,14 @@ class Engine:
         return EngineStatus(ari=self.ari.connected, ami=self.ami.connected)
 
     async def run(self) -> None:
+        if self.dispatch is not None:
+            await self.dispatch.start()
         await asyncio.gather(self.ari.run(), self.ami.run())
 
     async def close(self) -> None:
         await asyncio.gather(self.ari.close(), self.ami.close())
+        if self.dispatch is not None:
+            await self.dispatch.close()
 
     # Flows' view of the engine.
     def claim(self, channel_id: str, flow: CallFlow) -> None:
@@ -147,7 +162,7 @@ class Engine:
     async def _plan(self, purpose: str, channel: dict[str, Any], number: str,
                     caller: str) -> HuntPlan | None:
         if purpose == "inbound":
-            return await asyncio.to_thread(self.directory.route_did, number)
+            return await asyncio.to_thread(self.directory.route_did, number, caller)
         domain = _caller_domain(channel.get("name", ""))
         if domain:
             return await asyncio.to_thread(self.directory.route_dial, domain, number, caller)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bridge.telephony.call_events import CallEvents, Queue
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
     DIAL_STATUS_CAUSE,
@@ -31,6 +33,8 @@ ANSWERED_ELSEWHERE = 26  # Q.850: CANCEL carries Reason "call completed elsewher
 NO_ANSWER = 19
 MAX_REPEAT_ROUNDS = 3
 MAX_MESSAGE_SECONDS = 180
+MAX_REDIRECTS = 3  # dispatch 307s acted on per call: a redirect loop ends here
+ALERTING_DIAL_STATUSES = ("RINGING", "PROGRESS")  # 180, and 183 from phones that never 180
 
 
 @dataclass(frozen=True)
@@ -57,15 +61,27 @@ class HuntPlan:
     skip_busy: bool = False
     tenant_id: int | None = None
     group_id: int | None = None
+    queue_id: str | None = None
+    queue_type: str | None = None
+    caller_number: str = ""
     no_answer: Callable[[Hunt], Awaitable[None]] | None = None
+    events: CallEvents | None = None  # dispatch events, for ring group calls
+
+    @property
+    def queue(self) -> Queue:
+        return (self.queue_id, self.queue_type)
 
 
 class HuntMemory(Protocol):
-    """Where a hunt reports who rang and who answered (the database, for groups)."""
+    """Where a hunt reports who rang and who answered (the database, for groups), and
+    where it asks what a dispatcher's redirect target means."""
 
     def rung(self, group_id: int, key: int) -> None: ...
 
     def answered(self, group_id: int, key: int) -> None: ...
+
+    def route_redirect(self, tenant_id: int, location: str,
+                       caller_number: str) -> HuntPlan | None: ...
 
 
 class NoMemory:
@@ -77,12 +93,18 @@ class NoMemory:
     def answered(self, group_id: int, key: int) -> None:
         """Nothing to remember."""
 
+    def route_redirect(self, tenant_id: int, location: str,
+                       caller_number: str) -> HuntPlan | None:
+        """No redirects outside ring groups."""
+        return None
+
 
 @dataclass
 class Leg:
     target: Target
     channel_id: str
     up: bool = False
+    alerting: bool = False
     status: str = ""  # the Dial status, when Asterisk gave one
 
 
@@ -99,12 +121,24 @@ class Hunt(CallFlow):
         self.rounds = 1
         self.connected = False
         self.last_cause = NO_ANSWER
+        self.events = plan.events
+        self.received = datetime.now(UTC)
+        self.connected_at: datetime | None = None
+        self.answered_by: Target | None = None
+        self.redirects = 0
         self._caller_ringing = False
         self._background: set[asyncio.Future[None]] = set()
 
     # The hunt's progress.
 
     async def start(self) -> None:
+        if self.events is not None:
+            snapshot = await self.events.invite(self.call_id, self.plan.queue)
+            if snapshot is not None:
+                self.step("invited", f"dispatch knows the caller: {snapshot}",
+                          snapshot=snapshot)
+            if self.done:  # the caller hung up while dispatch was asked
+                return
         self.step("hunting", f"hunting {self.plan.label}: {len(self.plan.waves)} wave(s), "
                   f"{self.plan.ring_time} s each")
         await self.next_wave()
@@ -128,10 +162,61 @@ class Hunt(CallFlow):
         return True
 
     async def ring_targets(self, label: str, targets: tuple[Target, ...], ring_time: int) -> None:
-        """Replace what is left of the hunt with one wave (forward, redirect)."""
-        self.plan = HuntPlan(label=label, waves=(targets,), ring_time=ring_time)
+        """Replace what is left of the hunt with one wave (a forward)."""
+        self.plan = replace(self.plan, label=label, waves=(targets,), ring_time=ring_time,
+                            headers={}, request_user=None, paging=False, skip_busy=False,
+                            group_id=None, no_answer=None)
         self.wave_index = -1
         await self.next_wave()
+
+    async def redirect(self, location: str) -> None:
+        """Dispatch answered `307 Location: <agent or queue id>`: ring that instead.
+
+        A leg already ringing at the new target keeps ringing; the others stop. The
+        group's no-answer rule still applies after an agent redirect.
+        """
+        if self.connected or self.done:
+            self.step("redirect", f"dispatch redirect to {location} ignored: the call is "
+                      "already answered or over", target=location)
+            return
+        if self.redirects >= MAX_REDIRECTS or self.plan.tenant_id is None:
+            self.step("redirect", f"dispatch redirect to {location} ignored: "
+                      f"{MAX_REDIRECTS} redirects already", target=location)
+            return
+        plan = await asyncio.to_thread(self.memory.route_redirect, self.plan.tenant_id,
+                                       location, self.plan.caller_number)
+        if self.connected or self.done:
+            return
+        if plan is None:
+            self.step("redirect", f"dispatch redirect to {location} ignored: no agent or "
+                      "queue has that id", target=location)
+            return
+        self.redirects += 1
+        self.step("redirected", f"dispatch redirected the call to {location} ({plan.label})",
+                  target=location)
+        first = plan.waves[0] if plan.waves else ()
+        keys = {target.key for target in first if target.key}
+        await self._stop_legs([leg for leg in self.legs.values()
+                               if leg.target.key not in keys], NORMAL_CLEARING)
+        ringing = {leg.target.key for leg in self.legs.values()}
+        self.plan = replace(plan, no_answer=plan.no_answer or self.plan.no_answer,
+                            queue_id=plan.queue_id or self.plan.queue_id,
+                            queue_type=plan.queue_type or self.plan.queue_type)
+        self.wave_index = 0
+        fresh = [target for target in first if target.key not in ringing]
+        if fresh:
+            await asyncio.gather(*(self._ring(target) for target in fresh))
+        elif not self.legs:
+            await self.next_wave()
+
+    async def end(self, why: str, cause: int = NORMAL_CLEARING) -> None:
+        if self.done:
+            return
+        await super().end(why, cause)
+        if self.events is not None:
+            agent = self.answered_by.agent_id if self.answered_by else None
+            self.events.ended(self.call_id, self.plan.queue, agent, self.received,
+                              self.connected_at, datetime.now(UTC))
 
     async def take_message(self, recording: str) -> None:
         """Voicemail: answer, prompt, beep, record until the caller hangs up.
@@ -226,13 +311,23 @@ class Hunt(CallFlow):
         if leg is None:
             return
         if channel["state"] == "Ringing":
-            self.step("ringing", f"{leg.target.label} ringing", target=leg.target.label)
-            self._remember(self.memory.rung, leg)
-            if not self._caller_ringing and not self.connected:
-                self._caller_ringing = True
-                await self.ari.post(f"/channels/{self.caller_id}/ring")
+            await self._alerting(leg)
         elif channel["state"] == "Up" and not leg.up:
             await self._answered(leg)
+
+    async def _alerting(self, leg: Leg) -> None:
+        """The leg's phone rings (180, or 183 from phones that never send 180); once."""
+        if leg.alerting or leg.up:
+            return
+        leg.alerting = True
+        if self.events is not None and not self.connected:  # first: the pop-up is urgent
+            self.events.ringing(self.call_id, self.plan.queue, leg.target.agent_id,
+                                self.redirect)
+        self.step("ringing", f"{leg.target.label} ringing", target=leg.target.label)
+        self._remember(self.memory.rung, leg)
+        if not self._caller_ringing and not self.connected:
+            self._caller_ringing = True
+            await self.ari.post(f"/channels/{self.caller_id}/ring")
 
     async def _answered(self, leg: Leg) -> None:
         leg.up = True
@@ -244,10 +339,15 @@ class Hunt(CallFlow):
                 await self._add_to_bridge(leg.channel_id)
             return
         self.connected = True
+        self.connected_at = datetime.now(UTC)
+        self.answered_by = leg.target
         self.step("answered", f"{leg.target.label} answered; bridging",
                   target=leg.target.label)
+        if self.events is not None and leg.target.agent_id:
+            self.events.connected(self.call_id, self.plan.queue, leg.target.agent_id)
         if not self.plan.paging:
-            await self._cancel_others(leg)
+            await self._stop_legs([other for other in self.legs.values() if other is not leg],
+                                  ANSWERED_ELSEWHERE)
         # Bridge first, then answer: the caller's 200 OK comes with the path to the
         # member already in place, never with a moment of dead air.
         self.bridge_id = f"rb-{self.call_id}"
@@ -258,19 +358,22 @@ class Hunt(CallFlow):
     async def _add_to_bridge(self, channels: str) -> None:
         await self.ari.post(f"/bridges/{self.bridge_id}/addChannel", {"channel": channels})
 
-    async def _cancel_others(self, winner: Leg) -> None:
-        others = [leg for leg in self.legs.values() if leg is not winner]
-        for leg in others:
+    async def _stop_legs(self, legs: list[Leg], cause: int) -> None:
+        """Hang these legs up with `cause`; they are forgotten first, so their hangup
+        events do not move the hunt on."""
+        for leg in legs:
             self.legs.pop(leg.channel_id)
             self.channels.discard(leg.channel_id)
         await asyncio.gather(*(self.ari.delete(f"/channels/{leg.channel_id}",
-                                               {"reason_code": ANSWERED_ELSEWHERE})
-                               for leg in others), return_exceptions=True)
+                                               {"reason_code": cause})
+                               for leg in legs), return_exceptions=True)
 
     async def _on_dial(self, event: Event) -> None:
         status = event.get("dialstatus", "")
         leg = self.legs.get(event.get("peer", {}).get("id", ""))
-        if leg is not None and status in DIAL_STATUS_CAUSE:
+        if leg is not None and status in ALERTING_DIAL_STATUSES:
+            await self._alerting(leg)
+        elif leg is not None and status in DIAL_STATUS_CAUSE:
             self.last_cause = DIAL_STATUS_CAUSE[status]
             leg.status = status
 

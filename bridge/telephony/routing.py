@@ -16,5 +16,5 @@ class Directory(HuntMemory, Protocol):
     def route_dial(self, domain: str, number: str, caller_number: str) -> HuntPlan | None:
         """A number dialled by a phone of the tenant whose SIP domain is `domain`."""
 
-    def route_did(self, number: str) -> HuntPlan | None:
+    def route_did(self, number: str, caller_number: str) -> HuntPlan | None:
         """A number (DID) called from the carrier trunk."""

@@ -20,10 +20,11 @@ class Office:
     company: str = field(default_factory=lambda: f"office{secrets.token_hex(3)}")
     token: str = ""
     passwords: dict[str, str] = field(default_factory=dict)
+    sip_domain: str = ""
 
     @property
     def domain(self) -> str:
-        return f"{self.company}.example"
+        return self.sip_domain or f"{self.company}.example"
 
     def create(self) -> Office:
         self.bridge.cli("tenants", "create", "--company-id", self.company, "--sip-domain",

@@ -1,0 +1,1 @@
+"""Dispatch events: telling a taxi company's dispatch system about its calls."""

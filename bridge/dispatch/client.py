@@ -1,0 +1,163 @@
+"""Sends dispatch events from the engine's loop; never holds up a call.
+
+`invite` and `ringing` are tried once, with the short deadlines the call can afford
+(the call goes on without them). `connected`, `cleared` and `missed` are stored before
+their first attempt and retried with backoff until the tenant's retry window closes,
+in order per call, and resumed after a restart. Every attempt lands in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bridge.dispatch.config import DispatchConfig
+from bridge.dispatch.deliveries import ANSWER_LIMIT, Delivery, DeliveryStore, Outcome
+from bridge.dispatch.signing import signature_headers
+from bridge.telephony.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+
+class DispatchClient:
+    def __init__(self, store: DeliveryStore, retry_initial: float = 1.0,
+                 retry_maximum: float = 60.0) -> None:
+        self.store = store
+        self.retry_initial = retry_initial
+        self.retry_maximum = retry_maximum
+        self._http: httpx.AsyncClient | None = None
+        self._tails: dict[str, asyncio.Task[None]] = {}  # the last delivery queued per call
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    async def start(self) -> None:
+        """Open the HTTP client on the running loop and resume stored deliveries."""
+        self._http = httpx.AsyncClient(
+            follow_redirects=False,  # a 307 to `ringing` is an instruction, not a redirect
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+        pending = await asyncio.to_thread(self.store.pending)
+        if pending:
+            log.info("dispatch: resuming %d stored deliveries", len(pending))
+        for delivery, config in pending:
+            self._in_order(delivery.call_id, self._deliver(delivery, config))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def once(self, config: DispatchConfig, delivery: Delivery,
+                   deadline: float) -> Outcome | None:
+        """Try a delivery once; the outcome if it comes within `deadline` seconds, else None.
+
+        A late answer is still awaited (up to the delivery timeout) and logged.
+        """
+        attempt = self.spawn(self._logged(config, delivery))
+        try:
+            return await asyncio.wait_for(asyncio.shield(attempt), deadline)
+        except TimeoutError:
+            return None
+
+    def reliably(self, config: DispatchConfig, delivery: Delivery) -> None:
+        """Store, then deliver with retries; returns at once."""
+        self._in_order(delivery.call_id, self._store_and_deliver(delivery, config))
+
+    async def _logged(self, config: DispatchConfig, delivery: Delivery) -> Outcome:
+        delivery.attempts = 1
+        outcome = await self._attempt(config, delivery)
+        state = "delivered" if outcome.delivered or outcome.location else "failed"
+        self.spawn(asyncio.to_thread(self.store.log, delivery, outcome, state))
+        return outcome
+
+    async def _store_and_deliver(self, delivery: Delivery, config: DispatchConfig) -> None:
+        delivery.id = await asyncio.to_thread(self.store.add, delivery)
+        await self._deliver(delivery, config)
+
+    async def _deliver(self, delivery: Delivery, config: DispatchConfig) -> None:
+        backoff = Backoff(self.retry_initial, self.retry_maximum)
+        while True:
+            delivery.attempts += 1
+            outcome = await self._attempt(config, delivery)
+            delay = backoff.next_delay()
+            next_at = datetime.now(UTC) + timedelta(seconds=delay)
+            if outcome.delivered:
+                state, next_at_or_none = "delivered", None
+            elif outcome.worth_retrying and next_at < delivery.give_up_at:
+                state, next_at_or_none = "pending", next_at
+            else:
+                state, next_at_or_none = "failed", None
+            await asyncio.to_thread(self.store.attempted, delivery, outcome, state,
+                                    next_at_or_none)
+            if state != "pending":
+                if state == "failed":
+                    log.warning("dispatch %s for call %s not delivered after %d attempt(s): %s",
+                                delivery.event, delivery.call_id, delivery.attempts,
+                                outcome.error or outcome.http_status)
+                return
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, config: DispatchConfig, delivery: Delivery) -> Outcome:
+        assert self._http is not None, "DispatchClient.start() was not awaited"
+        headers = dict(config.headers)
+        if delivery.body is not None:
+            headers["Content-Type"] = "application/json"
+        if config.signing_secret:
+            headers.update(signature_headers(config.signing_secret, delivery.webhook_id,
+                                             delivery.body or ""))
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(
+                delivery.method, delivery.url, content=delivery.body, headers=headers,
+                timeout=config.delivery_timeout)
+        except httpx.HTTPError as exc:
+            return Outcome(None, _ms_since(started), error=_describe(exc))
+        return Outcome(response.status_code, _ms_since(started),
+                       answer=response.text[:ANSWER_LIMIT] or None,
+                       location=response.headers.get("location"))
+
+    def _in_order(self, call_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` after the call's previous reliable delivery has finished."""
+        previous = self._tails.get(call_id)
+        task = self.spawn(_after(previous, work))
+        self._tails[call_id] = task
+
+        def forget(done: asyncio.Future[Any]) -> None:
+            if self._tails.get(call_id) is done:
+                del self._tails[call_id]
+        task.add_done_callback(forget)
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run `work` in the background; `close()` cancels what is still running."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dispatch delivery failed unexpectedly", exc_info=task.exception())
+
+
+async def _after(previous: asyncio.Task[None] | None,
+                 work: Coroutine[Any, Any, None]) -> None:
+    if previous is not None:
+        await asyncio.gather(previous, return_exceptions=True)
+    await work
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    kind = type(exc).__name__
+    return f"{kind}: {exc}" if str(exc) else kind

@@ -1,0 +1,74 @@
+"""What is sent to a dispatch system, what came back, and where it is kept."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from bridge.dispatch.config import DispatchConfig
+
+ANSWER_LIMIT = 2048
+
+
+@dataclass
+class Delivery:
+    """One event for one call; `webhook_id` stays the same across retries."""
+
+    tenant_id: int
+    call_id: str
+    event: str
+    method: str
+    url: str
+    body: str | None
+    give_up_at: datetime
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    webhook_id: str = field(default_factory=lambda: "msg_" + secrets.token_urlsafe(18))
+    attempts: int = 0
+    id: int | None = None
+
+    @classmethod
+    def new(cls, config: DispatchConfig, call_id: str, event: str, method: str, url: str,
+            body: str | None) -> Delivery:
+        return cls(config.tenant_id, call_id, event, method, url, body,
+                   give_up_at=datetime.now(UTC) + timedelta(seconds=config.retry_seconds))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt: the HTTP status (None when no answer came), how long it took."""
+
+    http_status: int | None
+    latency_ms: float
+    answer: str | None = None
+    location: str | None = None
+    error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.http_status is not None and 200 <= self.http_status < 300
+
+    @property
+    def worth_retrying(self) -> bool:
+        """No answer, a timeout, or the dispatcher saying it is overloaded or broken."""
+        return self.http_status is None or self.http_status in (408, 425, 429) \
+            or self.http_status >= 500
+
+
+class DeliveryStore(Protocol):
+    """The delivery log and outbox (the database, in services). Blocking: call it in a
+    worker thread."""
+
+    def add(self, delivery: Delivery) -> int:
+        """Store a delivery before its first attempt (state pending); its id."""
+
+    def attempted(self, delivery: Delivery, outcome: Outcome, state: str,
+                  next_attempt_at: datetime | None) -> None:
+        """Record an attempt of a stored delivery; state pending, delivered or failed."""
+
+    def log(self, delivery: Delivery, outcome: Outcome, state: str) -> None:
+        """Record a delivery that is tried once (invite, ringing)."""
+
+    def pending(self) -> list[tuple[Delivery, DispatchConfig]]:
+        """Stored deliveries still to be retried, with their tenant's current settings."""

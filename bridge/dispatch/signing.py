@@ -1,0 +1,38 @@
+"""Standard Webhooks signatures (webhook-id, webhook-timestamp, webhook-signature)."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import UTC, datetime
+
+from standardwebhooks import Webhook
+
+SECRET_PREFIX = "whsec_"
+
+
+def new_secret() -> str:
+    """A fresh signing secret in the Standard Webhooks form: `whsec_` + base64 of 32 bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def is_valid_secret(secret: str) -> bool:
+    """`whsec_` + base64 of 24 to 64 bytes."""
+    if not secret.startswith(SECRET_PREFIX):
+        return False
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except ValueError:
+        return False
+    return 24 <= len(key) <= 64
+
+
+def signature_headers(secret: str, webhook_id: str, body: str,
+                      now: datetime | None = None) -> dict[str, str]:
+    """The three headers for one attempt (the id stays the same across retries)."""
+    moment = now or datetime.now(UTC)
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": Webhook(secret).sign(webhook_id, moment, body),
+    }

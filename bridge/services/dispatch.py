@@ -1,0 +1,209 @@
+"""Dispatch settings per tenant, the delivery log, and the engine's view of both."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge.dispatch.config import (
+    DEFAULT_DELIVERY_TIMEOUT_MS,
+    DEFAULT_INVITE_TIMEOUT_MS,
+    DEFAULT_RETRY_SECONDS,
+    DEFAULT_RINGING_TIMEOUT_MS,
+    EVENTS,
+    DispatchConfig,
+)
+from bridge.dispatch.deliveries import Delivery, Outcome
+from bridge.dispatch.signing import is_valid_secret, new_secret
+from bridge.services.call_records import tenant_call_record
+from bridge.services.errors import NotFound, ValidationFailed
+from bridge.store.models import DispatchDelivery, DispatchSettings, Tenant
+from bridge.store.session import Database
+
+GENERATE = "generate"
+# (setting, lowest, highest)
+LIMITS = {"invite_timeout_ms": (50, 5000), "ringing_timeout_ms": (100, 10_000),
+          "delivery_timeout_ms": (100, 30_000), "retry_seconds": (0, 86_400)}
+DEFAULTS: dict[str, Any] = {
+    "company_in_path": False, "company_in_query": False, "events": list(EVENTS),
+    "invite_timeout_ms": DEFAULT_INVITE_TIMEOUT_MS,
+    "ringing_timeout_ms": DEFAULT_RINGING_TIMEOUT_MS,
+    "delivery_timeout_ms": DEFAULT_DELIVERY_TIMEOUT_MS, "retry_seconds": DEFAULT_RETRY_SECONDS,
+    "signing_secret": None, "headers": {},
+}
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
+_RESERVED_HEADERS = {"host", "content-type", "content-length", "transfer-encoding",
+                     "connection", "webhook-id", "webhook-timestamp", "webhook-signature"}
+MAX_HEADERS = 10
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    settings: DispatchSettings
+    new_secret: str | None  # shown once, when the change generated one
+
+
+def get_settings(session: Session, tenant_id: int) -> DispatchSettings:
+    settings = session.get(DispatchSettings, tenant_id)
+    if settings is None:
+        raise NotFound("dispatch is not set up for this tenant")
+    return settings
+
+
+def update_settings(session: Session, tenant_id: int,
+                    changes: Mapping[str, Any]) -> SettingsChange:
+    """Create or change a tenant's settings; `base_url` is needed the first time.
+
+    `signing_secret`: a `whsec_…` secret, "generate" for a new one, or None for none.
+    """
+    settings = session.get(DispatchSettings, tenant_id)
+    if settings is None:
+        if "base_url" not in changes:
+            raise ValidationFailed("base_url is required to set up dispatch", field="base_url")
+        settings = DispatchSettings(tenant_id=tenant_id, **DEFAULTS)
+        session.add(settings)
+    generated = None
+    for name, value in changes.items():
+        if name == "signing_secret" and value == GENERATE:
+            value = generated = new_secret()
+        _check(name, value)
+        setattr(settings, name, value)
+    session.flush()
+    return SettingsChange(settings, generated)
+
+
+def delete_settings(session: Session, tenant_id: int) -> None:
+    session.delete(get_settings(session, tenant_id))
+
+
+def _check(name: str, value: Any) -> None:
+    if name == "base_url":
+        _check_url(value)
+    elif name in LIMITS:
+        low, high = LIMITS[name]
+        if not low <= value <= high:
+            raise ValidationFailed(f"{name} must be {low}..{high}", field=name)
+    elif name == "events":
+        unknown = sorted(set(value) - set(EVENTS))
+        if unknown:
+            raise ValidationFailed(f"unknown events {', '.join(unknown)}; known: "
+                                   f"{', '.join(EVENTS)}", field="events")
+    elif name == "signing_secret" and value is not None and not is_valid_secret(value):
+        raise ValidationFailed("signing_secret must be whsec_ + base64 of 24..64 bytes, or "
+                               f"{GENERATE!r}", field="signing_secret")
+    elif name == "headers":
+        _check_headers(value)
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment:
+        raise ValidationFailed("base_url must be an absolute http(s) URL without query or "
+                               "fragment, e.g. https://dispatch.example.com", field="base_url")
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    if len(headers) > MAX_HEADERS:
+        raise ValidationFailed(f"at most {MAX_HEADERS} headers", field="headers")
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name) or name.lower() in _RESERVED_HEADERS:
+            raise ValidationFailed(f"header name {name!r} is not allowed", field="headers")
+        if any(ch in value for ch in "\r\n\0") or len(value) > 1024:
+            raise ValidationFailed(f"header {name} has a value that cannot be sent",
+                                   field="headers")
+
+
+def dispatch_config(session: Session, tenant: Tenant) -> DispatchConfig | None:
+    """The engine's view of a tenant's settings; None when dispatch is not set up."""
+    row = session.get(DispatchSettings, tenant.id)
+    return None if row is None else _config(row, tenant)
+
+
+def _config(row: DispatchSettings, tenant: Tenant) -> DispatchConfig:
+    return DispatchConfig(
+        tenant_id=tenant.id, company_id=tenant.company_id, base_url=row.base_url,
+        company_in_path=row.company_in_path, company_in_query=row.company_in_query,
+        events=frozenset(row.events), invite_timeout=row.invite_timeout_ms / 1000,
+        ringing_timeout=row.ringing_timeout_ms / 1000,
+        delivery_timeout=row.delivery_timeout_ms / 1000, retry_seconds=row.retry_seconds,
+        signing_secret=row.signing_secret, headers=dict(row.headers))
+
+
+def call_deliveries(session: Session, tenant_id: int, call_id: str) -> list[DispatchDelivery]:
+    """A call's delivery log, oldest first; another tenant's call is not found."""
+    tenant_call_record(session, tenant_id, call_id)
+    return list(session.scalars(select(DispatchDelivery).where(
+        DispatchDelivery.call_id == call_id).order_by(DispatchDelivery.id)))
+
+
+class DatabaseDeliveryStore:
+    """The dispatch client's outbox and log (bridge.dispatch.deliveries.DeliveryStore)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def add(self, delivery: Delivery) -> int:
+        with self.database.session() as session:
+            row = _row(delivery, "pending")
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def attempted(self, delivery: Delivery, outcome: Outcome, state: str,
+                  next_attempt_at: datetime | None) -> None:
+        with self.database.session() as session:
+            row = session.get(DispatchDelivery, delivery.id)
+            if row is not None:
+                _apply(row, delivery, outcome, state)
+                row.next_attempt_at = next_attempt_at
+
+    def log(self, delivery: Delivery, outcome: Outcome, state: str) -> None:
+        with self.database.session() as session:
+            row = _row(delivery, state)
+            _apply(row, delivery, outcome, state)
+            session.add(row)
+
+    def pending(self) -> list[tuple[Delivery, DispatchConfig]]:
+        with self.database.session() as session:
+            rows = session.scalars(select(DispatchDelivery).where(
+                DispatchDelivery.state == "pending").order_by(DispatchDelivery.id)).all()
+            found = []
+            for row in rows:
+                settings, tenant = (session.get(DispatchSettings, row.tenant_id),
+                                    session.get(Tenant, row.tenant_id))
+                if settings is None or tenant is None:
+                    row.state, row.error = "failed", "dispatch settings removed"
+                    continue
+                found.append((Delivery(
+                    row.tenant_id, row.call_id, row.event, row.method, row.url, row.body,
+                    give_up_at=_utc(row.give_up_at), created_at=_utc(row.created_at),
+                    webhook_id=row.webhook_id, attempts=row.attempts, id=row.id),
+                    _config(settings, tenant)))
+            return found
+
+
+def _row(delivery: Delivery, state: str) -> DispatchDelivery:
+    return DispatchDelivery(
+        webhook_id=delivery.webhook_id, tenant_id=delivery.tenant_id,
+        call_id=delivery.call_id, event=delivery.event, method=delivery.method,
+        url=delivery.url, body=delivery.body, state=state, attempts=delivery.attempts,
+        created_at=delivery.created_at, give_up_at=delivery.give_up_at)
+
+
+def _apply(row: DispatchDelivery, delivery: Delivery, outcome: Outcome, state: str) -> None:
+    row.state, row.attempts = state, delivery.attempts
+    row.http_status, row.latency_ms = outcome.http_status, outcome.latency_ms
+    row.answer, row.error = outcome.answer, outcome.error and outcome.error[:512]
+    row.location = outcome.location and outcome.location[:512]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

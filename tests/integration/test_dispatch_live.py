@@ -1,0 +1,273 @@
+"""Dispatch events on real calls: what the dispatcher's server receives, and 307s."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import PhoneFactory
+from tests.integration.ring_groups import Office
+from tests.support.bridge_process import BridgeProcess
+from tests.support.dispatch_receiver import DispatchReceiver, RecordedRequest
+from tests.support.softphone import Phone
+
+QUEUE = "main@exampletaxis.com"
+
+
+@pytest.fixture
+def receiver() -> Iterator[DispatchReceiver]:
+    server = DispatchReceiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
+    suffix = secrets.token_hex(3)
+    return Office(bridge, phone, company=f"ABC Taxis {suffix}",
+                  sip_domain=f"abc{suffix}.example").create()
+
+
+def agents(office: Office, *numbers: str) -> dict[str, Phone]:
+    for number in numbers:
+        office.extension(number, agent_id=f"agent{number}@example.com")
+    return {number: office.phone(number) for number in numbers}
+
+
+def dispatch_to(office: Office, receiver: DispatchReceiver, **settings: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = office.api("POST", "/api/dispatch/settings",
+                                        json={"base_url": receiver.url, **settings})
+    return answer
+
+
+def verify(request: RecordedRequest, secret: str) -> None:
+    """Standard Webhooks, checked by hand (not with the library ringbridge signs with)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{request.headers['webhook-id']}.{request.headers['webhook-timestamp']}."
+    digest = hmac.new(key, signed.encode() + request.body, hashlib.sha256).digest()
+    assert request.headers["webhook-signature"] == "v1," + base64.b64encode(digest).decode()
+    assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 30
+
+
+def events(receiver: DispatchReceiver) -> list[str]:
+    return [request.path.rsplit("/", 1)[1] for request in receiver.requests]
+
+
+def instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    assert moment.utcoffset() is not None, f"{text} has no offset"
+    return moment
+
+
+def seconds(duration: str) -> float:
+    """PT4M23.5S → 263.5 (the forms ringbridge writes)."""
+    body, total = duration.removeprefix("PT"), 0.0
+    for unit, factor in (("H", 3600), ("M", 60), ("S", 1)):
+        if unit in body:
+            value, body = body.split(unit, 1)
+            total += float(value) * factor
+    return total
+
+
+def test_an_answered_call_company_in_the_path(office: Office, receiver: DispatchReceiver,
+                                              bridge: BridgeProcess) -> None:
+    members = agents(office, "3101", "3102")
+    caller = office.phone("3109")
+    group_id = office.group("6101", list(members), ring_strategy="RING_SIMULTANEOUSLY",
+                            ring_time=20, queue_id=QUEUE, queue_type="customer")
+    secret = dispatch_to(office, receiver, company_in_path=True,
+                         signing_secret="generate")["signing_secret"]
+    receiver.respond(200, body={"customerId": "C-77", "priority": "high"}, match="/invite")
+
+    outgoing = caller.call("6101")
+    ringing = {number: phone.wait_incoming() for number, phone in members.items()}
+    invite = receiver.wait_for("/telephony/invite")[0]
+    prefix = f"/{office.company}/telephony/"
+    assert invite.method == "GET" and invite.path == prefix + "invite"
+    assert invite.raw_path == f"/{office.company.replace(' ', '%20')}/telephony/invite"
+    call_id = invite.query["callId"][0]
+    assert invite.query == {"companyId": [office.company], "phoneNumber": ["3109"],
+                            "queueId": [QUEUE], "queueType": ["customer"],
+                            "callId": [call_id]}
+    pops = receiver.wait_for("/telephony/ringing", count=2)
+    common = {"companyId": office.company, "phoneNumber": "3109", "queueId": QUEUE,
+              "queueType": "customer", "callId": call_id}
+    assert sorted(r.json["agentId"] for r in pops) == ["agent3101@example.com",
+                                                         "agent3102@example.com"]
+    assert all(r.json == common | {"agentId": r.json["agentId"]} for r in pops)
+    assert all(r.received_at > invite.received_at for r in pops)
+
+    ringing["3102"].answer()
+    outgoing.wait_answered()
+    connected = receiver.wait_for("/telephony/connected")[0]
+    assert connected.json == common | {"agentId": "agent3102@example.com"}
+    time.sleep(1.0)
+    outgoing.hangup()
+    cleared = receiver.wait_for("/telephony/cleared")[0]
+    times = cleared.json.pop("times")
+    assert cleared.json == common | {"agentId": "agent3102@example.com",
+                                     "callUrl": f"{bridge.url}/api/call_records/{call_id}"}
+    assert events(receiver).count("ringing") == 2 and "missed" not in events(receiver)
+    for request in receiver.requests:
+        verify(request, secret)
+
+    received, connected_at, ended = (instant(times[k]) for k in ("received", "connected",
+                                                                  "cleared"))
+    assert received < connected_at < ended
+    assert seconds(times["totalWait"]) == pytest.approx(
+        (connected_at - received).total_seconds(), abs=0.002)
+    assert seconds(times["duration"]) == pytest.approx(
+        (ended - connected_at).total_seconds(), abs=0.002)
+    assert 0.9 < seconds(times["duration"]) < 5
+
+    record = office.api("GET", f"/api/call_records/{call_id}")
+    assert record["dispatch_snapshot"] == {"customerId": "C-77", "priority": "high"}
+    assert record["ring_group_id"] == group_id
+    log = office.api("GET", f"/api/call_records/{call_id}/dispatch_deliveries")
+    assert [item["event"] for item in log["items"]].count("ringing") == 2
+    assert {item["state"] for item in log["items"]} == {"delivered"}
+    assert {item["event"] for item in log["items"]} == {"invite", "ringing", "connected",
+                                                         "cleared"}
+
+
+def test_a_serial_hunt_nobody_answers_host_form(office: Office,
+                                                receiver: DispatchReceiver) -> None:
+    members = agents(office, "3121", "3122")
+    caller = office.phone("3129")
+    office.group("6102", list(members), ring_strategy="PRIORITIZED_HUNT", ring_time=2,
+                 queue_id=QUEUE, queue_type="driver", no_answer_forward_rule={"action": "HANGUP"})
+    dispatch_to(office, receiver, company_in_query=True)
+
+    outgoing = caller.call("6102")
+    outgoing.wait_disconnected(timeout=10)
+    missed = receiver.wait_for("/telephony/missed")[0]
+    cleared = receiver.wait_for("/telephony/cleared")[0]
+    assert events(receiver) == ["invite", "ringing", "ringing", "missed", "cleared"]
+    pops = receiver.wait_for("/telephony/ringing", count=2)
+    assert [r.json["agentId"] for r in pops] == ["agent3121@example.com",
+                                                 "agent3122@example.com"]
+    assert pops[1].received_at - pops[0].received_at == pytest.approx(2, abs=0.8)
+    assert all(r.path == "/telephony/ringing" and r.query == {"companyId": [office.company]}
+               for r in pops)
+    assert "webhook-signature" not in {k.lower() for k in pops[0].headers}
+    assert missed.json["agentId"] is None and missed.json["queueType"] == "driver"
+    times = cleared.json["times"]
+    assert set(times) == {"received", "totalWait", "cleared"}
+    assert 3.5 < seconds(times["totalWait"]) < 7
+
+
+def test_307_to_an_agent_rings_that_agent_instead(office: Office,
+                                                  receiver: DispatchReceiver) -> None:
+    members = agents(office, "3131", "3132", "3133")
+    caller = office.phone("3139")
+    office.group("6103", ["3131", "3132"], ring_strategy="RING_SIMULTANEOUSLY",
+                 ring_time=20, queue_id=QUEUE, queue_type="customer")
+    dispatch_to(office, receiver)
+    receiver.respond(307, headers={"Location": "agent3133@example.com"}, match="/ringing")
+
+    outgoing = caller.call("6103")
+    first = [members[n].wait_incoming() for n in ("3131", "3132")]
+    redirected = members["3133"].wait_incoming(timeout=5)
+    for call in first:
+        call.wait_disconnected()
+    redirected.answer()
+    outgoing.wait_answered()
+    connected = receiver.wait_for("/telephony/connected")[0]
+    assert connected.json["agentId"] == "agent3133@example.com"
+    assert connected.json["queueId"] == QUEUE
+    outgoing.hangup()
+    redirected.wait_disconnected()
+    record = office.bridge.call_record("6103")
+    assert record.answered_by == "3133"
+    assert any(s.kind == "redirected" and s.target == "agent3133@example.com"
+               for s in record.steps)
+
+
+def test_307_to_a_queue_hunts_that_group(office: Office, receiver: DispatchReceiver) -> None:
+    members = agents(office, "3141", "3142")
+    caller = office.phone("3149")
+    office.group("6104", ["3141"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 queue_id=QUEUE, queue_type="customer")
+    office.group("6105", ["3142"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 queue_id="drivers@exampletaxis.com", queue_type="driver")
+    dispatch_to(office, receiver)
+    receiver.respond(307, headers={"Location": "drivers@exampletaxis.com"}, match="/ringing")
+
+    outgoing = caller.call("6104")
+    members["3141"].wait_incoming().wait_disconnected()
+    moved = members["3142"].wait_incoming()
+    pops = receiver.wait_for("/telephony/ringing", count=2)
+    assert [(r.json["agentId"], r.json["queueId"], r.json["queueType"]) for r in pops] == [
+        ("agent3141@example.com", QUEUE, "customer"),
+        ("agent3142@example.com", "drivers@exampletaxis.com", "driver")]
+    moved.answer()
+    outgoing.wait_answered()
+    outgoing.hangup()
+
+
+def test_a_307_after_the_deadline_is_logged_not_acted_on(office: Office,
+                                                          receiver: DispatchReceiver) -> None:
+    members = agents(office, "3151", "3152")
+    caller = office.phone("3159")
+    office.group("6106", ["3151"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 queue_id=QUEUE, queue_type="customer")
+    dispatch_to(office, receiver, ringing_timeout_ms=200)
+    receiver.respond(307, headers={"Location": "agent3152@example.com"}, delay=0.8,
+                     match="/ringing")
+
+    outgoing = caller.call("6106")
+    ringing = members["3151"].wait_incoming()
+    time.sleep(2.0)
+    assert members["3152"].incoming == [] and ringing.state == "early"
+    ringing.answer()
+    outgoing.wait_answered()
+    outgoing.hangup()
+    call_id = receiver.wait_for("/telephony/ringing")[0].json["callId"]
+    log = office.api("GET", f"/api/call_records/{call_id}/dispatch_deliveries")
+    late = next(item for item in log["items"] if item["event"] == "ringing")
+    assert (late["http_status"], late["location"]) == (307, "agent3152@example.com")
+    assert late["latency_ms"] >= 700
+
+
+def test_a_dispatcher_that_is_slow_then_down_never_holds_a_call(
+        office: Office, receiver: DispatchReceiver) -> None:
+    members = agents(office, "3161")
+    caller = office.phone("3169")
+    office.group("6107", ["3161"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 queue_id=QUEUE, queue_type="customer")
+    dispatch_to(office, receiver, invite_timeout_ms=300)
+    receiver.respond(200, delay=3, match="/invite")
+
+    started = time.monotonic()
+    outgoing = caller.call("6107")
+    ringing = members["3161"].wait_incoming()
+    assert time.monotonic() - started < 1.5, "the slow invite held the call"
+    receiver.refuse()
+    ringing.answer()
+    outgoing.wait_answered()
+    outgoing.hangup()
+    ringing.wait_disconnected()
+    time.sleep(1.5)
+    receiver.respond(500, match="/cleared")
+    receiver.accept()
+    receiver.wait_for("/telephony/cleared", timeout=10)
+    receiver.respond(200, match="/cleared")
+    cleared = receiver.wait_for("/telephony/cleared", count=2, timeout=15)[1]
+    connected = receiver.wait_for("/telephony/connected", timeout=5)[0]
+    assert connected.received_at < cleared.received_at
+    call_id = cleared.json["callId"]
+    log = office.api("GET", f"/api/call_records/{call_id}/dispatch_deliveries")
+    states = {item["event"]: (item["state"], item["attempts"]) for item in log["items"]
+              if item["event"] in ("connected", "cleared")}
+    assert states["connected"][0] == "delivered" and states["connected"][1] >= 2
+    # cleared waited behind connected (events of a call go in order), then met the 500
+    assert states["cleared"][0] == "delivered" and states["cleared"][1] >= 2

@@ -1,0 +1,190 @@
+"""The dispatch client against a real local HTTP server, with an in-memory outbox."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bridge.dispatch.client import DispatchClient
+from bridge.dispatch.config import DispatchConfig
+from bridge.dispatch.deliveries import Delivery, Outcome
+from tests.support.dispatch_receiver import DispatchReceiver
+from tests.unit.async_support import eventually, run
+
+
+@dataclass
+class MemoryStore:
+    rows: dict[int, tuple[Delivery, str, Outcome | None]] = field(default_factory=dict)
+    logged: list[tuple[Delivery, Outcome, str]] = field(default_factory=list)
+    resumable: list[tuple[Delivery, DispatchConfig]] = field(default_factory=list)
+
+    def add(self, delivery: Delivery) -> int:
+        key = len(self.rows) + 1
+        self.rows[key] = (delivery, "pending", None)
+        return key
+
+    def attempted(self, delivery: Delivery, outcome: Outcome, state: str,
+                  next_attempt_at: datetime | None) -> None:
+        assert delivery.id is not None
+        self.rows[delivery.id] = (delivery, state, outcome)
+
+    def log(self, delivery: Delivery, outcome: Outcome, state: str) -> None:
+        self.logged.append((delivery, outcome, state))
+
+    def pending(self) -> list[tuple[Delivery, DispatchConfig]]:
+        return self.resumable
+
+    def states(self) -> list[str]:
+        return [state for _, state, _ in self.rows.values()]
+
+
+@pytest.fixture
+def receiver() -> Iterator[DispatchReceiver]:
+    server = DispatchReceiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+def config_for(receiver: DispatchReceiver, **overrides: object) -> DispatchConfig:
+    return replace(DispatchConfig(tenant_id=1, company_id="ABC Taxis", base_url=receiver.url),
+                   **overrides)  # type: ignore[arg-type]
+
+
+def post(config: DispatchConfig, event: str, call_id: str = "C1") -> Delivery:
+    return Delivery.new(config, call_id, event, "POST", config.url(event),
+                        f'{{"callId": "{call_id}", "event": "{event}"}}')
+
+
+def test_a_refused_then_failing_dispatcher_gets_the_event_after_recovery(
+        receiver: DispatchReceiver) -> None:
+    async def scenario() -> None:
+        store = MemoryStore()
+        client = DispatchClient(store, retry_initial=0.05, retry_maximum=0.1)
+        await client.start()
+        config = config_for(receiver)
+        receiver.refuse()
+        client.reliably(config, post(config, "connected"))
+        await eventually(lambda: any(o and o.error for _, _, o in store.rows.values()), 3)
+        receiver.respond(500)
+        receiver.accept()
+        await asyncio.to_thread(receiver.wait_for, "/telephony/connected", 2, 3)
+        receiver.respond(200)
+        await eventually(lambda: store.states() == ["delivered"], 3)
+        delivery, _, outcome = store.rows[1]
+        assert delivery.attempts >= 3 and outcome is not None and outcome.http_status == 200
+        await client.close()
+    run(scenario())
+
+
+def test_events_of_one_call_arrive_in_order_even_when_the_first_is_retried(
+        receiver: DispatchReceiver) -> None:
+    async def scenario() -> None:
+        store = MemoryStore()
+        client = DispatchClient(store, retry_initial=0.05, retry_maximum=0.1)
+        await client.start()
+        config = config_for(receiver)
+        receiver.respond(503, match="/connected")
+        client.reliably(config, post(config, "connected"))
+        client.reliably(config, post(config, "cleared"))
+        await asyncio.to_thread(receiver.wait_for, "/telephony/connected", 2, 3)
+        receiver.respond(200, match="/connected")
+        await eventually(lambda: store.states() == ["delivered", "delivered"], 3)
+        events = [r.path.rsplit("/", 1)[1] for r in receiver.requests]
+        assert events[-2:] == ["connected", "cleared"] and "cleared" not in events[:-1]
+        await client.close()
+    run(scenario())
+
+
+def test_a_4xx_answer_is_not_retried(receiver: DispatchReceiver) -> None:
+    async def scenario() -> None:
+        store = MemoryStore()
+        client = DispatchClient(store, retry_initial=0.05)
+        await client.start()
+        config = config_for(receiver)
+        receiver.respond(404)
+        client.reliably(config, post(config, "missed"))
+        await eventually(lambda: store.states() == ["failed"], 3)
+        assert len(receiver.requests) == 1
+        await client.close()
+    run(scenario())
+
+
+def test_retries_stop_when_the_window_closes(receiver: DispatchReceiver) -> None:
+    async def scenario() -> None:
+        store = MemoryStore()
+        client = DispatchClient(store, retry_initial=0.05, retry_maximum=0.05)
+        await client.start()
+        config = config_for(receiver, retry_seconds=0)
+        receiver.respond(500)
+        client.reliably(config, post(config, "cleared"))
+        await eventually(lambda: store.states() == ["failed"], 3)
+        assert len(receiver.requests) == 1
+        await client.close()
+    run(scenario())
+
+
+def test_stored_deliveries_are_resumed_on_start(receiver: DispatchReceiver) -> None:
+    async def scenario() -> None:
+        config = config_for(receiver)
+        stored = post(config, "cleared", call_id="C9")
+        stored.id, stored.attempts = 7, 2
+        store = MemoryStore(resumable=[(stored, config)])
+        store.rows[7] = (stored, "pending", None)
+        client = DispatchClient(store)
+        await client.start()
+        request = (await asyncio.to_thread(receiver.wait_for, "/telephony/cleared"))[0]
+        assert request.json == {"callId": "C9", "event": "cleared"}
+        assert request.headers["webhook-id"] is None  # no secret: unsigned
+        await eventually(lambda: store.rows[7][1] == "delivered", 3)
+        assert store.rows[7][0].attempts == 3
+        await client.close()
+    run(scenario())
+
+
+def test_once_gives_up_waiting_at_the_deadline_but_logs_the_late_answer(
+        receiver: DispatchReceiver) -> None:
+    async def scenario() -> None:
+        store = MemoryStore()
+        client = DispatchClient(store)
+        await client.start()
+        config = config_for(receiver)
+        receiver.respond(307, headers={"Location": "john@example.com"}, delay=0.3)
+        started = asyncio.get_running_loop().time()
+        outcome = await client.once(config, post(config, "ringing"), deadline=0.05)
+        assert outcome is None
+        assert asyncio.get_running_loop().time() - started < 0.25
+        await eventually(lambda: len(store.logged) == 1, 3)
+        _, late, state = store.logged[0]
+        assert (late.http_status, late.location, state) == (307, "john@example.com",
+                                                            "delivered")
+        await client.close()
+    run(scenario())
+
+
+def test_signed_requests_carry_the_three_headers(receiver: DispatchReceiver) -> None:
+    async def scenario() -> None:
+        client = DispatchClient(MemoryStore())
+        await client.start()
+        config = config_for(receiver, signing_secret="whsec_" + "A" * 44,
+                            headers={"Authorization": "Bearer t0k"})
+        outcome = await client.once(config, post(config, "ringing"), deadline=2)
+        assert outcome is not None and outcome.http_status == 200
+        headers = receiver.requests[0].headers
+        assert headers["webhook-id"].startswith("msg_")
+        assert headers["webhook-signature"].startswith("v1,")
+        assert headers["authorization"] == "Bearer t0k"
+        assert abs(int(headers["webhook-timestamp"]) - datetime.now(UTC).timestamp()) < 5
+        await client.close()
+    run(scenario())
+
+
+def test_give_up_time_comes_from_the_retry_window() -> None:
+    config = DispatchConfig(tenant_id=1, company_id="x", base_url="http://x", retry_seconds=60)
+    delivery = post(config, "cleared")
+    assert timedelta(seconds=59) < delivery.give_up_at - delivery.created_at \
+        <= timedelta(seconds=61)
