@@ -21,16 +21,16 @@ class BenchRig:
     token: str = ""
     passwords: dict[str, str] = field(default_factory=dict)
 
-    def extension(self, number: str) -> None:
+    def extension(self, number: str, **fields: object) -> None:
         created = self.bridge.api("POST", "/api/extensions", self.token,
-                                  json={"extension_number": number}).json()
+                                  json={"extension_number": number, **fields}).json()
         self.passwords[number] = self.bridge.api(
             "GET", f"/api/extensions/{created['id']}", self.token).json()["password"]
 
-    def group(self, number: str, members: list[str]) -> None:
+    def group(self, number: str, members: list[str], **fields: object) -> None:
         group = self.bridge.api("POST", "/api/ring_groups", self.token, json={
             "name": "bench", "extension_number": number,
-            "ring_strategy": "RING_SIMULTANEOUSLY"}).json()["id"]
+            "ring_strategy": "RING_SIMULTANEOUSLY", **fields}).json()["id"]
         self.bridge.api("POST", f"/api/ring_groups/{group}/agents", self.token,
                         json={"items": [{"extension_number": m} for m in members]})
 
@@ -39,7 +39,7 @@ class BenchRig:
 def bench_rig() -> Iterator[BenchRig]:
     ensure_image()
     asterisk = Asterisk(name="ringbridge-bench-asterisk", sip_port=5260, ari_port=8288,
-                        ami_port=5238, rtp_ports=(32000, 39999))
+                        ami_port=5238, rtp_ports=(40000, 44999))
     asterisk.start()
     workdir = Path(tempfile.mkdtemp(prefix="ringbridge-bench-"))
     bridge = BridgeProcess(asterisk, workdir, log_path=workdir / "ringbridge.log")

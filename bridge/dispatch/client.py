@@ -23,6 +23,7 @@ from bridge.dispatch.signing import signature_headers
 from bridge.telephony.backoff import Backoff
 
 log = logging.getLogger(__name__)
+STORE_GRACE = 3.0  # seconds close() waits for events still being stored
 
 
 class DispatchClient:
@@ -34,6 +35,8 @@ class DispatchClient:
         self._http: httpx.AsyncClient | None = None
         self._tails: dict[str, asyncio.Task[None]] = {}  # the last delivery queued per call
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._storing = asyncio.Lock()
+        self._stores: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Open the HTTP client on the running loop and resume stored deliveries."""
@@ -48,6 +51,9 @@ class DispatchClient:
             self._in_order(delivery.call_id, self._deliver(delivery, config))
 
     async def close(self) -> None:
+        """Finish storing what is being stored (so a restart resumes it), cancel the rest."""
+        if self._stores:
+            await asyncio.wait(self._stores, timeout=STORE_GRACE)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -67,8 +73,12 @@ class DispatchClient:
             return None
 
     def reliably(self, config: DispatchConfig, delivery: Delivery) -> None:
-        """Store, then deliver with retries; returns at once."""
-        self._in_order(delivery.call_id, self._store_and_deliver(delivery, config))
+        """Store at once, then deliver with retries after the call's earlier events;
+        returns at once."""
+        stored = self.spawn(self._store(delivery))
+        self._stores.add(stored)
+        stored.add_done_callback(self._stores.discard)
+        self._in_order(delivery.call_id, self._deliver_stored(stored, delivery, config))
 
     async def _logged(self, config: DispatchConfig, delivery: Delivery) -> Outcome:
         delivery.attempts = 1
@@ -77,8 +87,15 @@ class DispatchClient:
         self.spawn(asyncio.to_thread(self.store.log, delivery, outcome, state))
         return outcome
 
-    async def _store_and_deliver(self, delivery: Delivery, config: DispatchConfig) -> None:
-        delivery.id = await asyncio.to_thread(self.store.add, delivery)
+    async def _store(self, delivery: Delivery) -> None:
+        """Stored in the order the events happened (the lock is first come, first served),
+        so a restart resumes them in that order too."""
+        async with self._storing:
+            delivery.id = await asyncio.to_thread(self.store.add, delivery)
+
+    async def _deliver_stored(self, stored: asyncio.Task[None], delivery: Delivery,
+                              config: DispatchConfig) -> None:
+        await stored
         await self._deliver(delivery, config)
 
     async def _deliver(self, delivery: Delivery, config: DispatchConfig) -> None:
@@ -149,8 +166,12 @@ class DispatchClient:
 
 async def _after(previous: asyncio.Task[None] | None,
                  work: Coroutine[Any, Any, None]) -> None:
-    if previous is not None:
-        await asyncio.gather(previous, return_exceptions=True)
+    try:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+    except asyncio.CancelledError:
+        work.close()  # closing down: the work stays stored and is resumed next start
+        raise
     await work
 
 

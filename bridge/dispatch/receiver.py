@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 
-class _Receiver(ThreadingHTTPServer):
+class Receiver(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, port: int, redirect_to: str | None, secret: str | None) -> None:
@@ -38,7 +38,7 @@ class _Receiver(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Receiver
+    server: Receiver
 
     def do_GET(self) -> None:
         self._handle()
@@ -81,7 +81,7 @@ def _json(data: bytes) -> Any:
 
 
 def serve_receiver(port: int, redirect_to: str | None, secret: str | None) -> None:
-    server = _Receiver(port, redirect_to, secret)
+    server = Receiver(port, redirect_to, secret)
     click.echo(f"dispatch receiver on http://127.0.0.1:{port} "
                f"(ringing → {'307 ' + redirect_to if redirect_to else '200'}); Ctrl-C stops")
     try:

@@ -17,7 +17,7 @@ from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
 from tests.support.dispatch_receiver import DispatchReceiver, RecordedRequest
-from tests.support.softphone import Phone
+from tests.support.softphone import IncomingPolicy, Phone
 
 QUEUE = "main@exampletaxis.com"
 
@@ -271,3 +271,57 @@ def test_a_dispatcher_that_is_slow_then_down_never_holds_a_call(
     assert states["connected"][0] == "delivered" and states["connected"][1] >= 2
     # cleared waited behind connected (events of a call go in order), then met the 500
     assert states["cleared"][0] == "delivered" and states["cleared"][1] >= 2
+
+
+def test_events_stored_before_a_restart_are_delivered_after_it(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    members = agents(office, "3171")
+    caller = office.phone("3179")
+    office.group("6108", ["3171"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 queue_id=QUEUE, queue_type="customer")
+    dispatch_to(office, receiver)
+    receiver.refuse()
+    outgoing = caller.call("6108")
+    ringing = members["3171"].wait_incoming()
+    ringing.answer()
+    outgoing.wait_answered()
+    outgoing.hangup()
+    ringing.wait_disconnected()
+    call_id = bridge.call_record("6108").call_id
+    stored: list[str] = []
+    deadline = time.monotonic() + 5
+    while "cleared" not in stored and time.monotonic() < deadline:
+        time.sleep(0.1)
+        stored = [item["event"] for item in office.api(
+            "GET", f"/api/call_records/{call_id}/dispatch_deliveries")["items"]]
+    assert {"connected", "cleared"} <= set(stored)
+    bridge.stop()
+    receiver.accept()
+    bridge.start()
+    connected, cleared = (receiver.wait_for(f"/telephony/{event}", timeout=10)[0]
+                          for event in ("connected", "cleared"))
+    assert connected.received_at < cleared.received_at
+    assert connected.json["callId"] == cleared.json["callId"]
+    assert cleared.json["times"]["duration"].startswith("PT")
+
+
+def test_a_phone_that_sends_183_instead_of_180_pops_up_once(
+        office: Office, receiver: DispatchReceiver) -> None:
+    office.extension("3181", agent_id="agent3181@example.com")
+    member = office.phone("3181", IncomingPolicy.IGNORE)
+    caller = office.phone("3189")
+    office.group("6109", ["3181"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 queue_id=QUEUE, queue_type="customer")
+    dispatch_to(office, receiver)
+    outgoing = caller.call("6109")
+    incoming = member.wait_incoming()
+    time.sleep(0.5)
+    assert "ringing" not in events(receiver)
+    incoming.answer(183)
+    pop = receiver.wait_for("/telephony/ringing")[0]
+    assert pop.json["agentId"] == "agent3181@example.com"
+    incoming.answer(200)
+    outgoing.wait_answered()
+    outgoing.hangup()
+    receiver.wait_for("/telephony/cleared")
+    assert events(receiver).count("ringing") == 1

@@ -188,3 +188,21 @@ def test_give_up_time_comes_from_the_retry_window() -> None:
     delivery = post(config, "cleared")
     assert timedelta(seconds=59) < delivery.give_up_at - delivery.created_at \
         <= timedelta(seconds=61)
+
+
+def test_a_later_event_is_stored_at_once_while_an_earlier_one_is_retried(
+        receiver: DispatchReceiver) -> None:
+    """So a restart in the middle loses neither (the later one used to wait unstored)."""
+    async def scenario() -> None:
+        store = MemoryStore()
+        client = DispatchClient(store, retry_initial=5, retry_maximum=5)
+        await client.start()
+        config = config_for(receiver)
+        receiver.respond(503)
+        client.reliably(config, post(config, "missed"))
+        client.reliably(config, post(config, "cleared"))
+        await eventually(lambda: len(store.rows) == 2, 3)
+        assert [d.event for d, _, _ in store.rows.values()] == ["missed", "cleared"]
+        assert [r.path for r in receiver.requests] == ["/telephony/missed"]
+        await client.close()
+    run(scenario())

@@ -1,0 +1,110 @@
+"""Dispatch ringing latency: the agent phone sends 180 → the dispatcher has the POST.
+
+Real Asterisk, ringbridge as a process, pjsua2 phones and a local HTTP receiver, all
+timed on this process's monotonic clock. The member phone answers every INVITE with
+180 at once, so the INVITE's arrival is the moment its 180 leaves. N calls alone, then
+N calls while other threads keep the API busy with filtered ring group lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+
+import httpx
+
+from bench.call_setup import report
+from bench.rig import DOMAIN, BenchRig, bench_rig
+from tests.support.dispatch_receiver import DispatchReceiver
+from tests.support.softphone import IncomingPolicy, Phone, SipStack
+
+LIST = "/api/ring_groups?filter=name eq 'bench' and ring_time ge 5&orderby=name desc&top=50"
+
+
+def ringing_latencies(caller: Phone, member: Phone, receiver: DispatchReceiver,
+                      calls: int) -> list[float]:
+    times = []
+    for _ in range(calls):
+        receiver.clear()
+        outgoing = caller.call("6400")
+        incoming = member.wait_incoming()
+        ringing = receiver.wait_for("/telephony/ringing")[0]
+        times.append((ringing.received_at - incoming.arrived_at) * 1000)
+        outgoing.hangup()
+        incoming.wait_disconnected()
+    return times
+
+
+class ApiLoad:
+    """Threads that each keep one request to the API in flight; counts the answers."""
+
+    def __init__(self, rig: BenchRig, threads: int) -> None:
+        self.rig = rig
+        self.threads = [threading.Thread(target=self._work, daemon=True)
+                        for _ in range(threads)]
+        self.stopping = threading.Event()
+        self.answers = 0
+        self.failures = 0
+
+    def __enter__(self) -> ApiLoad:
+        self.started = time.monotonic()
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
+        self.elapsed = time.monotonic() - self.started
+
+    def _work(self) -> None:
+        headers = {"Authorization": f"Bearer {self.rig.token}"}
+        with httpx.Client(base_url=self.rig.bridge.url, headers=headers, timeout=10) as http:
+            while not self.stopping.is_set():
+                ok = http.get(LIST).status_code == 200
+                self.answers += ok
+                self.failures += not ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--api-threads", type=int, default=4)
+    args = parser.parse_args()
+    stack = SipStack()
+    stack.start()
+    receiver = DispatchReceiver()
+    receiver.start()
+    try:
+        with bench_rig() as rig:
+            rig.extension("4001")
+            rig.extension("4002", agent_id="agent4002@bench.example")
+            rig.group("6400", ["4002"], queue_id="main@bench.example", queue_type="customer",
+                      ring_time=20)
+            rig.bridge.api("POST", "/api/dispatch/settings", rig.token,
+                           json={"base_url": receiver.url, "signing_secret": "generate"})
+            registrar = rig.asterisk.registrar
+            caller = stack.phone("4001", rig.passwords["4001"], domain=DOMAIN,
+                                 registrar=registrar)
+            member = stack.phone("4002", rig.passwords["4002"], domain=DOMAIN,
+                                 registrar=registrar, policy=IncomingPolicy.RING)
+            ringing_latencies(caller, member, receiver, 5)  # warm-up
+            report("180 -> ringing POST, alone", ringing_latencies(
+                caller, member, receiver, args.calls))
+            with ApiLoad(rig, args.api_threads) as load:
+                under_load = ringing_latencies(caller, member, receiver, args.calls)
+            report("180 -> ringing POST, API loaded", under_load)
+            print(f"API load meanwhile: {load.answers / load.elapsed:.0f} req/s "
+                  f"({args.api_threads} threads, {load.failures} failed)")
+            print("targets: p50 <= 5 ms, p99 <= 20 ms (also under API load)")
+            caller.close()
+            member.close()
+    finally:
+        receiver.stop()
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
