@@ -53,15 +53,15 @@ class _Handler(BaseHTTPRequestHandler):
         event = self.path.split("?", 1)[0].rsplit("/", 1)[-1]
         body = _json(data)
         status, headers = self.server.answer_for(event, body)
+        click.echo(f"{self.command} {self.path} -> {status} {headers.get('Location', '')}"
+                   f"{self._signature(data)}")
+        if body is not None:
+            click.echo("  " + json.dumps(body, ensure_ascii=False))
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", "0")
         self.end_headers()
-        click.echo(f"{self.command} {self.path} -> {status} {headers.get('Location', '')}"
-                   f"{self._signature(data)}")
-        if body is not None:
-            click.echo("  " + json.dumps(body, ensure_ascii=False))
 
     def _signature(self, data: bytes) -> str:
         if self.server.webhook is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import string
+from collections import deque
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
@@ -70,6 +71,7 @@ class CallFlow:
         self.claimed: set[str] = set()
         self.bridge_id: str | None = None
         self.done = False
+        self.inbox: deque[Event] = deque()  # events the engine has queued for this flow
         self._next_leg = 0
 
     def step(self, kind: str, text: str, *, target: str = "", **fields: Any) -> None:

@@ -64,6 +64,7 @@ class Engine:
         # their events wait here, so planning never holds up other calls' events.
         self._pending: dict[str, list[Event]] = {}
         self._starting: set[asyncio.Task[None]] = set()
+        self._workers: dict[CallFlow, asyncio.Task[None]] = {}  # flows with events queued
 
     def status(self) -> EngineStatus:
         return EngineStatus(ari=self.ari.connected, ami=self.ami.connected)
@@ -94,10 +95,13 @@ class Engine:
         return len(self._flows)
 
     async def on_event(self, event: Event) -> None:
+        """Hand the event to its call's flow and return at once: each flow works through
+        its own events in order, so one call waiting on an ARI request never holds up
+        another call's events."""
         channel_id = _channel_of(event)
         flow = self._flows_by_channel.get(channel_id)
         if flow is not None:
-            await self._to_flow(flow, event)
+            self._queue(flow, event)
         elif channel_id in self._pending:
             self._pending[channel_id].append(event)
         elif event["type"] == "StasisStart":
@@ -111,6 +115,24 @@ class Engine:
         if not task.cancelled() and task.exception() is not None:
             log.error("a call could not be started", exc_info=task.exception())
 
+    def _queue(self, flow: CallFlow, event: Event) -> None:
+        flow.inbox.append(event)
+        if flow not in self._workers:
+            self._workers[flow] = asyncio.create_task(self._work_through(flow))
+
+    async def _work_through(self, flow: CallFlow) -> None:
+        try:
+            while flow.inbox:
+                await self._to_flow(flow, flow.inbox.popleft())
+        finally:
+            del self._workers[flow]
+
+    async def settled(self) -> None:
+        """Wait until every queued event is handled and every starting call started."""
+        while self._workers or self._starting:
+            await asyncio.gather(*self._workers.values(), *self._starting,
+                                 return_exceptions=True)
+
     async def _to_flow(self, flow: CallFlow, event: Event) -> None:
         try:
             await flow.handle(event)
@@ -120,6 +142,10 @@ class Engine:
             log.warning("call %s: %s while handling %s; ending the call", flow.call_id, exc,
                         event["type"])
             await flow.end(f"ARI request failed: {exc.message}")
+        except Exception:
+            log.exception("call %s: handling %s failed; ending the call", flow.call_id,
+                          event["type"])
+            await flow.end(f"internal error while handling {event['type']}")
 
     async def _start_call(self, event: Event) -> None:
         channel = event["channel"]

@@ -6,9 +6,11 @@ Tests point ringbridge at :attr:`DispatchReceiver.url`, say how to answer with
 
 from __future__ import annotations
 
+import contextlib
 import email.message
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +73,7 @@ class DispatchReceiver:
         if server is not None and thread is not None:
             server.shutdown()
             server.server_close()
+            server.drop_connections()
             thread.join()
 
     def accept(self) -> None:
@@ -159,7 +162,24 @@ def _matcher(
 
 
 class _Server(ThreadingHTTPServer):
+    """Keeps connections alive between requests, as a real dispatcher's server would,
+    and can drop them all (refuse() must mean no answer, kept-alive sockets included)."""
+
     daemon_threads = True  # a slow answer must not hold up stop()
+    open_connections: set[socket.socket]
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.open_connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        for connection in list(self.open_connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def __init__(
         self,
@@ -168,11 +188,13 @@ class _Server(ThreadingHTTPServer):
         receiver: DispatchReceiver,
     ) -> None:
         self.receiver = receiver
+        self.open_connections = set()
         super().__init__(address, handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive: every answer has a Content-Length
 
     def do_GET(self) -> None:
         self._handle()

@@ -71,6 +71,7 @@ def test_callee_busy_is_passed_on_to_the_caller_as_cause_17() -> None:
         flow = await start_call(engine, ari)
         await engine.on_event(event("StasisStart", flow.callee_id))
         await engine.on_event(event("ChannelHangupRequest", flow.callee_id, cause=17))
+        await engine.settled()
         assert engine.active_calls == 0
         return ari.requests
 
@@ -85,6 +86,7 @@ def test_a_failed_ari_request_ends_the_call_and_hangs_up_both_legs() -> None:
         flow = await start_call(engine, ari)
         await engine.on_event(event("StasisStart", flow.callee_id))
         await engine.on_event(event("ChannelStateChange", flow.callee_id, state="Up"))
+        await engine.settled()
         return engine, ari, flow
 
     engine, ari, flow = asyncio.run(scenario())
@@ -101,6 +103,7 @@ def test_ringing_callee_rings_the_caller_and_answer_bridges_both() -> None:
         await engine.on_event(event("StasisStart", flow.callee_id))
         await engine.on_event(event("ChannelStateChange", flow.callee_id, state="Ringing"))
         await engine.on_event(event("ChannelStateChange", flow.callee_id, state="Up"))
+        await engine.settled()
         return ari, flow
 
     ari, flow = asyncio.run(scenario())
@@ -132,7 +135,7 @@ class SlowDirectory(NoMemory):
         target = Target(key=7, dial="PJSIP/2002@2002@acme.example", label="2002")
         return HuntPlan(label="extension 2002", waves=((target,),), ring_time=30)
 
-    def route_did(self, number: str) -> None:
+    def route_did(self, number: str, caller_number: str) -> None:
         return None
 
 
@@ -150,8 +153,7 @@ def slow_engine() -> tuple[FakeAri, SlowDirectory, Engine]:
 
 
 async def settle(engine: Engine) -> None:
-    while engine._starting:
-        await asyncio.sleep(0.01)
+    await engine.settled()
 
 
 def test_a_slow_plan_does_not_hold_up_other_calls() -> None:
@@ -185,3 +187,39 @@ def test_a_caller_who_hangs_up_while_the_call_is_planned_rings_nobody() -> None:
 
     ari = asyncio.run(scenario())
     assert not any(path == "/channels/create" for _, path, _ in ari.requests)
+
+
+class GatedAri(FakeAri):
+    """Holds requests to `gated` paths until the test opens the gate (a slow Asterisk)."""
+
+    def __init__(self, gated: str) -> None:
+        super().__init__()
+        self.gated = gated
+        self.gate = asyncio.Event()
+
+    async def _record(self, method: str, path: str, params: Any) -> Any:
+        if path == self.gated:
+            await self.gate.wait()
+        return await super()._record(method, path, params)
+
+
+def test_a_call_waiting_on_asterisk_does_not_hold_up_another_calls_events() -> None:
+    async def scenario() -> None:
+        ari = GatedAri("/channels/rb-SLOW-1/dial")
+        engine = engine_with(ari)
+        target = Target(key=0, dial="PJSIP/1002@1002", label="1002")
+        plan = HuntPlan(label="extension 1002", waves=((target,),), ring_time=30)
+        slow = Hunt(ari, engine, "SLOW", "caller-a", plan)  # type: ignore[arg-type]
+        fast = Hunt(ari, engine, "FAST", "caller-b", plan)  # type: ignore[arg-type]
+        await slow.start()
+        await fast.start()
+        await engine.on_event(event("StasisStart", "rb-SLOW-1"))  # its dial hangs
+        await engine.on_event(event("StasisStart", "rb-FAST-1"))
+        async with asyncio.timeout(2):
+            while ("POST", "/channels/rb-FAST-1/dial") not in [r[:2] for r in ari.requests]:
+                await asyncio.sleep(0.01)
+        assert ("POST", "/channels/rb-SLOW-1/dial") not in [r[:2] for r in ari.requests]
+        ari.gate.set()
+        await engine.settled()
+        assert ("POST", "/channels/rb-SLOW-1/dial") in [r[:2] for r in ari.requests]
+    asyncio.run(scenario())

@@ -203,6 +203,7 @@ def test_a_later_event_is_stored_at_once_while_an_earlier_one_is_retried(
         client.reliably(config, post(config, "cleared"))
         await eventually(lambda: len(store.rows) == 2, 3)
         assert [d.event for d, _, _ in store.rows.values()] == ["missed", "cleared"]
+        await asyncio.to_thread(receiver.wait_for, "/telephony/missed")
         assert [r.path for r in receiver.requests] == ["/telephony/missed"]
         await client.close()
     run(scenario())
