@@ -17,9 +17,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.rig import DOMAIN, BenchRig, bench_rig
+from tests.support.asterisk import SLOT
 
 SCENARIO = Path(__file__).with_name("sipp") / "uac_auth.xml"
-UAS_PORT, UAC_PORT = 5290, 5291
+UAS_PORT, UAC_PORT = 5290 + 10 * SLOT, 5291 + 10 * SLOT
 
 
 def point_member_at_uas(rig: BenchRig, number: str) -> None:

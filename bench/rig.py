@@ -1,4 +1,7 @@
-"""The benchmarks' own Asterisk (container and ports apart from the tests') and ringbridge."""
+"""The benchmarks' own Asterisk (container and ports apart from the tests') and ringbridge.
+
+`RINGBRIDGE_TEST_SLOT` moves them too, as it does the tests'.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.asterisk import Asterisk, ensure_image
+from tests.support.asterisk import SLOT, Asterisk, ensure_image
 from tests.support.bridge_process import BridgeProcess
 
 DOMAIN = "bench.example"
@@ -38,8 +41,10 @@ class BenchRig:
 @contextmanager
 def bench_rig() -> Iterator[BenchRig]:
     ensure_image()
-    asterisk = Asterisk(name="ringbridge-bench-asterisk", sip_port=5260, ari_port=8288,
-                        ami_port=5238, rtp_ports=(40000, 44999))
+    asterisk = Asterisk(name=f"ringbridge-bench-asterisk{SLOT or ''}",
+                        sip_port=5260 + 10 * SLOT, ari_port=8288 + 10 * SLOT,
+                        ami_port=5238 + 10 * SLOT,
+                        rtp_ports=(40000 + 2000 * SLOT, 41999 + 2000 * SLOT))
     asterisk.start()
     workdir = Path(tempfile.mkdtemp(prefix="ringbridge-bench-"))
     bridge = BridgeProcess(asterisk, workdir, log_path=workdir / "ringbridge.log")
