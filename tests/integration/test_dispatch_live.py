@@ -179,6 +179,8 @@ def test_307_to_an_agent_rings_that_agent_instead(office: Office,
     redirected = members["3133"].wait_incoming(timeout=5)
     for call in first:
         call.wait_disconnected()
+        assert call.ended_by is not None and call.ended_by[0] == "CANCEL"
+        assert "completed elsewhere" not in call.ended_by[1].get("Reason", "").lower()
     redirected.answer()
     outgoing.wait_answered()
     connected = receiver.wait_for("/telephony/connected")[0]

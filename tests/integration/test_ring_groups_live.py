@@ -54,6 +54,10 @@ def test_simultaneous_rings_all_and_the_first_answer_wins(office: Office) -> Non
     for number in ("3001", "3003"):
         ringing[number].wait_disconnected()
         assert ringing[number].state == "disconnected"
+        assert ringing[number].ended_by is not None
+        method, headers = ringing[number].ended_by
+        assert method == "CANCEL"
+        assert 'cause=200;text="Call completed elsewhere"' in headers.get("Reason", "")
     assert ringing["3002"].state == "confirmed"
     outgoing.hangup()
     ringing["3002"].wait_disconnected()
@@ -163,6 +167,8 @@ def test_caller_abandon_stops_every_leg_at_once(office: Office) -> None:
     outgoing.hangup()
     for call in ringing:
         call.wait_disconnected(timeout=2)
+        assert call.ended_by is not None and call.ended_by[0] == "CANCEL"
+        assert "completed elsewhere" not in call.ended_by[1].get("Reason", "").lower()
 
 
 @pytest.mark.parametrize("action", ["HANGUP", "FORWARD_TO_NUMBER", "REPEAT"])

@@ -251,7 +251,13 @@ class _PjCall(pj.Call):
 
     def onCallState(self, prm: Any) -> None:
         with self._call._stack._guard("onCallState"):
+            self._call._on_request(_received_request(prm.e))
             self._call._on_state(self.getInfo())
+
+    def onCallTsxState(self, prm: Any) -> None:
+        """A CANCEL shows up here (its own transaction), not in onCallState."""
+        with self._call._stack._guard("onCallTsxState"):
+            self._call._on_request(_received_request(prm.e))
 
     def onCallMediaState(self, prm: Any) -> None:
         with self._call._stack._guard("onCallMediaState"):
@@ -264,6 +270,17 @@ class _PjCall(pj.Call):
     def onDtmfDigit(self, prm: Any) -> None:
         with self._call._stack._guard("onDtmfDigit"):
             self._call._on_dtmf(prm.digit)
+
+
+def _received_request(event: Any) -> str:
+    """The raw request that caused a call-state event (a CANCEL, a BYE), or ""."""
+    if event.type != pj.PJSIP_EVENT_TSX_STATE:
+        return ""
+    state = event.body.tsxState
+    if state.type != pj.PJSIP_EVENT_RX_MSG:
+        return ""
+    raw = str(state.src.rdata.wholeMsg)
+    return raw if raw and not raw.startswith("SIP/") else ""
 
 
 # --------------------------------------------------------------------------- stack
@@ -786,6 +803,8 @@ class Call:
         self.arrived_at = 0.0  # time.monotonic() when the INVITE arrived / was sent
         self.request_uri = request_uri
         self.invite_headers = invite_headers if invite_headers is not None else SipHeaders()
+        # The request that ended the call from the other side, with its headers.
+        self.ended_by: tuple[str, SipHeaders] | None = None
         self.from_header = self.invite_headers.get("From", "")
         self.to_header = self.invite_headers.get("To", "")
         self.sip_call_id = self.invite_headers.get("Call-ID", "")
@@ -904,6 +923,12 @@ class Call:
             return self._rtp_of_ended_streams
         stat = self._pj.getStreamStat(self._audio_index)
         return int(self._rtp_of_ended_streams + stat.rtcp.rxStat.pkt)
+
+    def _on_request(self, raw: str) -> None:
+        """Keep the headers of a CANCEL or BYE that ended the call (Reason, ...)."""
+        if raw.startswith(("CANCEL ", "BYE ")):
+            method = raw.split(" ", 1)[0]
+            self.ended_by = (method, parse_sip_message(raw)[1])
 
     def _on_state(self, info: Any) -> None:
         with self._stack._cond:
