@@ -299,6 +299,9 @@ def test_no_answer_to_voicemail_records_a_message_for_the_group(
                  no_answer_forward_rule={"action": "FORWARD_TO_VOICEMAIL", "number": None})
     outgoing = caller.call("6015")
     outgoing.wait_answered(timeout=RING_TIME + 3)
+    heard = outgoing.rtp_received()
+    time.sleep(1.0)
+    assert outgoing.rtp_received() - heard >= 30, "the prompt sends audio (50 packets/s)"
     name = office.bridge.wait_log(r"recording a message as (voicemail-\S+)").group(1)
     wait_until(lambda: live_state(asterisk, name) == "recording", timeout=10,
                what=f"recording {name} to start after the prompt")
