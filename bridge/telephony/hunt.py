@@ -231,6 +231,7 @@ class Hunt(CallFlow):
         await self.ari.post(f"{caller}/record", {
             "name": recording, "format": "wav", "beep": True,
             "maxDurationSeconds": MAX_MESSAGE_SECONDS, "ifExists": "fail",
+            "terminateOn": "#",
         })
 
     async def _nobody_answered(self) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from bridge.store.ids import decode_id
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
@@ -290,23 +291,31 @@ def test_no_answer_forwards_out_through_the_carrier_with_the_groups_caller_id(
     out.wait_disconnected()
 
 
+@pytest.mark.parametrize("ending", ["hangup", "pound"])
 def test_no_answer_to_voicemail_records_a_message_for_the_group(
-    office: Office, asterisk: Asterisk
+    office: Office, asterisk: Asterisk, ending: str
 ) -> None:
     office.phone("3141")
     caller = office.phone("3149")
-    office.group("6015", ["3141"], ring_strategy="PRIORITIZED_HUNT", ring_time=RING_TIME,
-                 no_answer_forward_rule={"action": "FORWARD_TO_VOICEMAIL", "number": None})
+    group_id = office.group("6015", ["3141"], ring_strategy="PRIORITIZED_HUNT",
+                            ring_time=RING_TIME, no_answer_forward_rule={
+                                "action": "FORWARD_TO_VOICEMAIL", "number": None})
     outgoing = caller.call("6015")
     outgoing.wait_answered(timeout=RING_TIME + 3)
     heard = outgoing.rtp_received()
     time.sleep(1.0)
     assert outgoing.rtp_received() - heard >= 30, "the prompt sends audio (50 packets/s)"
-    name = office.bridge.wait_log(r"recording a message as (voicemail-\S+)").group(1)
+    # The log is the whole session's: match this group's box, not an earlier test's.
+    name = office.bridge.wait_log(
+        rf"recording a message as (voicemail-{decode_id(group_id)}-\S+)").group(1)
     wait_until(lambda: live_state(asterisk, name) == "recording", timeout=10,
                what=f"recording {name} to start after the prompt")
     time.sleep(1.5)  # the caller speaks
-    outgoing.hangup()  # "when you are done, hang up"
+    if ending == "hangup":
+        outgoing.hangup()  # "when you are done, hang up"
+    else:
+        outgoing.send_dtmf("#")  # or press #: ringbridge ends the call
+        outgoing.wait_disconnected(timeout=5)
     record = office.bridge.call_record("6015")
     (step,) = [s for s in record.steps if s.kind == "voicemail"]
     stored = {r["name"] for r in asterisk.ari("GET", "/recordings/stored").json()}
