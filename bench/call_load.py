@@ -11,6 +11,7 @@ number of calls; the first rate with a failed call ends the ramp.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -31,10 +32,20 @@ def point_member_at_uas(rig: BenchRig, number: str) -> None:
     response.raise_for_status()
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time a process has used so far (0 when there is none)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int) -> bool:
     """True when every call at `rate` calls/s succeeded."""
     calls = rate * seconds
     errors = users.with_name(f"errors-{number}-{rate}.log")
+    bridge_pid = rig.bridge.process.pid if rig.bridge.process else None
+    cpu_before = cpu_seconds(bridge_pid)
     result = subprocess.run(
         ["sipp", rig.asterisk.registrar, "-sf", str(SCENARIO), "-inf", str(users),
          "-au", "4001", "-ap", rig.passwords["4001"],
@@ -44,8 +55,10 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int) -
          str(errors)],
         capture_output=True, text=True)
     ok = result.returncode == 0
+    cpu = (cpu_seconds(bridge_pid) - cpu_before) * 1000 / calls
     print(f"  {rate:4d} calls/s x {seconds} s ({calls} calls): {'ok' if ok else 'FAILED'}"
-          f" (sipp exit {result.returncode})")
+          f" (sipp exit {result.returncode})"
+          + (f"; ringbridge CPU {cpu:.1f} ms per call" if bridge_pid else ""))
     if not ok and errors.exists():
         print("    sipp's first errors:", *errors.read_text().splitlines()[:6], sep="\n    ")
     return ok

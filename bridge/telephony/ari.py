@@ -1,22 +1,28 @@
-"""Thin Asterisk REST Interface (ARI) client: REST over httpx, Stasis events over a websocket.
+"""Thin Asterisk REST Interface (ARI) client: Stasis events and REST over one websocket.
 
 The Python ARI libraries are unmaintained or do not reconnect, so this is our own small
-layer. It is on the hot path (every call is a handful of requests and a dozen events), so
-it keeps one pooled keep-alive HTTP client, parses with orjson straight from bytes and
-hands events on as the plain dicts Asterisk sent.
+layer. It is on the hot path (every call is a handful of requests and a dozen events).
+Asterisk 22.4+ takes REST requests on the events websocket ("ARI REST over WebSocket":
+`RESTRequest` out, a `RESTResponse` event back), which costs a fraction of an HTTP
+request; the client uses it whenever the connection offers it and falls back to its
+pooled keep-alive HTTP client otherwise. JSON is parsed with orjson straight from bytes
+and events are handed on as the plain dicts Asterisk sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.protocol import State
 
 from bridge.telephony.backoff import Backoff
@@ -38,6 +44,7 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 _WS_PING_INTERVAL = 5.0
 _WS_PING_TIMEOUT = 5.0
 _WS_CLOSE_TIMEOUT = 2.0
+_CLOSED = object()  # ends a connection's event queue
 
 
 class AriError(Exception):
@@ -61,7 +68,9 @@ class AriClient(Supervised):
     ``run()`` keeps the websocket up: after each successful connect it awaits
     ``on_connected`` (where the caller resyncs its state) and then awaits ``on_event`` for
     every event, one at a time and in Asterisk's order. A slow ``on_event`` therefore
-    delays later events rather than reordering them.
+    delays later events rather than reordering them. The websocket is read all the while
+    (responses to REST requests never wait behind events), so ``on_connected`` and
+    ``on_event`` may make requests.
     """
 
     def __init__(
@@ -78,10 +87,14 @@ class AriClient(Supervised):
         request_timeout: float = 5.0,
         stable_after: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        rest_over_websocket: bool = True,
+        rest_probe_timeout: float = 2.0,
     ) -> None:
         """``stable_after``: a connection that lasted this long resets the backoff.
 
         ``transport`` replaces httpx's network transport (tests use ``httpx.MockTransport``).
+        ``rest_over_websocket``: try REST on the websocket; each connection first checks
+        that Asterisk answers one there within ``rest_probe_timeout`` seconds.
         """
         self._events_url = _events_url(base_url, app)
         self._app = app
@@ -100,6 +113,12 @@ class AriClient(Supervised):
             trust_env=False,  # Asterisk is reached directly, never through an HTTP proxy
         )
         self._ws: ClientConnection | None = None
+        self._ws_rest = False  # this connection answers RESTRequest messages
+        self._responses: dict[str, asyncio.Future[Event]] = {}
+        self._request_ids = itertools.count()
+        self._request_timeout = request_timeout
+        self._try_ws_rest = rest_over_websocket
+        self._rest_probe_timeout = rest_probe_timeout
 
     @property
     def connected(self) -> bool:
@@ -117,6 +136,9 @@ class AriClient(Supervised):
         ``path`` is relative to the base URL (``"/channels/create"``). ARI takes operation
         parameters as query parameters; ``json`` is for bodies such as ``{"variables": {...}}``.
         """
+        ws = self._ws
+        if self._ws_rest and ws is not None:
+            return await self._ws_request(ws, method, path, params, json)
         try:
             response = await self._http.request(
                 method,
@@ -130,6 +152,34 @@ class AriClient(Supervised):
         if response.status_code >= 400:
             raise AriError(response.status_code, method, path, _error_message(response))
         return orjson.loads(response.content) if response.content else None
+
+    async def _ws_request(self, ws: ClientConnection, method: str, path: str,
+                          params: Params | None, json: Any) -> Any:
+        request_id = f"r{next(self._request_ids)}"
+        uri = path.lstrip("/")
+        if params:
+            uri += "?" + urlencode(_query(params), quote_via=quote)
+        message: dict[str, Any] = {"type": "RESTRequest", "request_id": request_id,
+                                   "method": method, "uri": uri}
+        if json is not None:
+            message |= {"content_type": "application/json",
+                        "message_body": orjson.dumps(json).decode()}
+        answer: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._responses[request_id] = answer
+        try:
+            await ws.send(orjson.dumps(message).decode())
+            response = await asyncio.wait_for(answer, self._request_timeout)
+        except TimeoutError as exc:
+            raise AriError(0, method, path, "no response on the websocket in time") from exc
+        except ConnectionClosed as exc:
+            raise AriError(0, method, path, f"websocket closed: {exc}") from exc
+        finally:
+            self._responses.pop(request_id, None)
+        body = response.get("message_body")
+        status = int(response.get("status_code", 0))
+        if status >= 400 or status == 0:
+            raise AriError(status, method, path, _ws_error_message(response, body))
+        return orjson.loads(body) if body else None
 
     async def get(self, path: str, params: Params | None = None) -> Any:
         return await self.request("GET", path, params=params)
@@ -169,13 +219,52 @@ class AriClient(Supervised):
             compression=None,
             proxy=None,
         ) as ws:
+            events: asyncio.Queue[Any] = asyncio.Queue()
+            reader = asyncio.create_task(self._read(ws, events))
             self._ws = ws
             try:
+                self._ws_rest = await self._offers_rest(ws)
                 await self._opened()
-                while True:  # ends with ConnectionClosed when the socket goes
-                    await self._deliver(orjson.loads(await ws.recv(decode=False)))
+                while (event := await events.get()) is not _CLOSED:
+                    await self._deliver(event)
+                await reader  # raises what ended the connection (ConnectionClosed...)
             finally:
-                self._ws = None
+                self._ws, self._ws_rest = None, False
+                reader.cancel()
+                self._fail_waiting_requests()
+
+    async def _read(self, ws: ClientConnection, events: asyncio.Queue[Any]) -> NoReturn:
+        """Read every message: responses go to their requests, events into `events`."""
+        try:
+            while True:
+                message = orjson.loads(await ws.recv(decode=False))
+                if message.get("type") == "RESTResponse":
+                    answer = self._responses.get(str(message.get("request_id")))
+                    if answer is not None and not answer.done():
+                        answer.set_result(message)
+                else:
+                    events.put_nowait(message)
+        finally:
+            events.put_nowait(_CLOSED)
+
+    async def _offers_rest(self, ws: ClientConnection) -> bool:
+        """Does this Asterisk take REST requests on the websocket (22.4 and later)?"""
+        if not self._try_ws_rest:
+            return False
+        self._ws_rest = True
+        try:
+            await asyncio.wait_for(self.get("/asterisk/ping"), self._rest_probe_timeout)
+        except (AriError, TimeoutError) as exc:
+            log.warning("ARI: REST requests go over HTTP: the websocket did not answer one "
+                        "in %.1f s (%s)", self._rest_probe_timeout, exc or "timeout")
+            return False
+        return True
+
+    def _fail_waiting_requests(self) -> None:
+        for answer in self._responses.values():
+            if not answer.done():
+                answer.set_exception(ConnectionClosedOK(None, None))
+        self._responses.clear()
 
     def _describe_target(self) -> str:
         return f"ARI events websocket for app {self._app}"
@@ -233,6 +322,17 @@ def _error_message(response: httpx.Response) -> str:
     if isinstance(body, dict) and "message" in body:
         return str(body["message"])
     return response.text or response.reason_phrase
+
+
+def _ws_error_message(response: Event, body: str | None) -> str:
+    """Asterisk's ``{"message": ...}`` when present, else the reason phrase."""
+    try:
+        parsed = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and "message" in parsed:
+        return str(parsed["message"])
+    return str(response.get("reason_phrase") or "no status")
 
 
 def _channel_id(event: Event) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ import httpx
 import orjson
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from bridge.telephony.ari import AriClient, AriError, Event
@@ -30,6 +32,9 @@ class FakeAri:
     def __init__(self, events: list[Event], waiter: Waiter) -> None:
         self.events = events
         self.waiter = waiter
+        # Answers RESTRequest messages (Asterisk 22.4+) when set; older ones ignore them.
+        self.rest: Callable[[Event], Event] | None = None
+        self.rest_requests: list[Event] = []
         self.accepting = True
         self.attempts: list[float] = []  # loop time of every handshake, accepted or not
         self.rejections: list[int] = []
@@ -78,7 +83,17 @@ class FakeAri:
         self.connections.append(ws)
         for event in self.events:
             await ws.send(orjson.dumps(event).decode())
-        await ws.wait_closed()
+        with contextlib.suppress(ConnectionClosed):  # the client went, cleanly or not
+            await self._answer_requests(ws)
+
+    async def _answer_requests(self, ws: ServerConnection) -> None:
+        async for message in ws:
+            request = orjson.loads(message)
+            if request.get("type") == "RESTRequest" and self.rest is not None:
+                self.rest_requests.append(request)
+                answer = {"type": "RESTResponse", "request_id": request.get("request_id"),
+                          "uri": request["uri"].split("?")[0], **self.rest(request)}
+                await ws.send(orjson.dumps(answer).decode())
 
 
 class RecordingBackoff(Backoff):
@@ -149,6 +164,7 @@ class Harness:
         self, *, on_event: Callable[[Event], Awaitable[None]] | None = None, **kwargs: Any
     ) -> None:
         await self.server.start()
+        kwargs.setdefault("rest_over_websocket", self.server.rest is not None)
         self.client = AriClient(
             self.server.base_url, USER, kwargs.pop("password", PASSWORD), APP,
             on_event=on_event or self.recorder.on_event,
@@ -509,3 +525,77 @@ def test_transport_failure_raises_ari_error_with_status_0() -> None:
         assert "ConnectError" in caught.value.message
 
     rest(handler, scenario)
+
+
+# REST over the websocket
+
+
+def ws_rest(request: Event) -> Event:
+    """Asterisk's answers: a pong, a created bridge, a missing channel."""
+    uri = request["uri"]
+    if uri == "asterisk/ping":
+        return {"status_code": 200, "message_body": '{"ping": "pong"}'}
+    if uri.startswith("bridges/"):
+        return {"status_code": 200, "message_body": '{"id": "b1"}'}
+    return {"status_code": 404, "reason_phrase": "Not Found",
+            "message_body": '{"message": "Channel not found"}'}
+
+
+def test_requests_go_over_the_websocket_when_asterisk_answers_there() -> None:
+    async def scenario() -> None:
+        h = Harness([], RecordingBackoff())
+        h.server.rest = ws_rest
+        await h.start(transport=httpx.MockTransport(lambda r: httpx.Response(599)))
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        assert await h.client.post("/bridges/b1", {"type": "mixing", "name": "a b"},
+                                   json={"x": [1]}) == {"id": "b1"}
+        with pytest.raises(AriError) as failed:
+            await h.client.post("/channels/nope/variable",
+                                {"variable": "PJSIP_HEADER(add,X-A)", "value": "1"})
+        assert (failed.value.status, failed.value.message) == (404, "Channel not found")
+        sent = h.server.rest_requests
+        assert [r["uri"] for r in sent] == [
+            "asterisk/ping", "bridges/b1?type=mixing&name=a%20b",
+            "channels/nope/variable?variable=PJSIP_HEADER%28add%2CX-A%29&value=1"]
+        assert sent[1]["method"] == "POST" and orjson.loads(sent[1]["message_body"]) == {
+            "x": [1]}
+        assert len({r["request_id"] for r in sent}) == 3
+        await h.shut_down()
+
+    run(scenario())
+
+
+def test_an_asterisk_that_ignores_websocket_requests_gets_them_over_http() -> None:
+    async def scenario() -> None:
+        seen: list[str] = []
+
+        def http(request: httpx.Request) -> httpx.Response:
+            seen.append(request.url.path)
+            return httpx.Response(200, json={"id": "b1"})
+
+        h = await started([], transport=httpx.MockTransport(http), rest_over_websocket=True,
+                          rest_probe_timeout=0.1)
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        assert await h.client.post("/bridges/b1") == {"id": "b1"}
+        assert seen == ["/ari/bridges/b1"]
+        await h.shut_down()
+
+    run(scenario())
+
+
+def test_a_request_waiting_on_the_websocket_fails_when_it_drops() -> None:
+    async def scenario() -> None:
+        h = Harness([], RecordingBackoff())
+        h.server.rest = lambda r: ws_rest(r) if r["uri"] == "asterisk/ping" else {}
+        await h.start()
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        h.server.rest = None  # stops answering
+        pending = asyncio.create_task(h.client.get("/channels"))
+        await asyncio.sleep(0.05)
+        h.server.drop_all()
+        with pytest.raises(AriError) as failed:
+            await asyncio.wait_for(pending, TIMEOUT)
+        assert failed.value.status == 0
+        await h.shut_down()
+
+    run(scenario())
