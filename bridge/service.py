@@ -14,6 +14,7 @@ from bridge.api.health import Readiness
 from bridge.config import Settings
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.extensions import all_sip_endpoints
+from bridge.services.ringout_records import apply_ringout_step
 from bridge.services.routing import DatabaseDirectory
 from bridge.store.db import database_ready
 from bridge.store.migrate import upgrade
@@ -36,7 +37,7 @@ def serve(settings: Settings) -> None:
             return all_sip_endpoints(session)
 
     directory = DatabaseDirectory(database, settings.dial_timeout)
-    recorder = DatabaseCallRecorder(database)
+    recorder = DatabaseCallRecorder(database, extra=[apply_ringout_step])
     engine_thread = EngineThread(Engine(settings, extension_endpoints, directory,
                                         CallLog(recorder)))
 
@@ -45,7 +46,7 @@ def serve(settings: Settings) -> None:
         return Readiness(ari=status.ari, ami=status.ami,
                          database=database_ready(database.engine))
 
-    app = create_app(database, engine_thread, readiness)
+    app = create_app(database, engine_thread, readiness, settings)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=settings.http_threads, ident="ringbridge")
     stopping = threading.Event()

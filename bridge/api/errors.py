@@ -8,6 +8,7 @@ of one surface never sees another surface's (or Flask's) error shape.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +40,57 @@ def plain_body(status: int, code: str, message: str, detail: Any) -> Body:
     return {"code": code or str(status), "message": message, "detail": detail}
 
 
-SURFACES: list[tuple[str, Formatter]] = [("/api/", portsip_body)]
+# RingCentral: the codes its documentation names; statuses it names none for get ours.
+_RINGCENTRAL_CODES = {400: "CMN-101", 401: "OAU-123", 403: "CMN-101", 404: "CMN-102",
+                      429: "CMN-301"}
+_RINGCENTRAL_CODE = re.compile(r"[A-Z]{3}-[0-9]{3}")
+
+
+def ringcentral_body(status: int, code: str, message: str, detail: Any) -> Body:
+    """`{errorCode, message, errors: [{errorCode, message, parameterName}]}`."""
+    if not _RINGCENTRAL_CODE.fullmatch(code or ""):
+        code = _RINGCENTRAL_CODES.get(status, f"CMN-{status}")
+    problems = validation_problems(detail)
+    if isinstance(detail, dict) and isinstance(detail.get("field"), str):
+        problems = [(detail["field"], message)]
+    errors = [{"errorCode": code, "message": f"Parameter [{name}] value is invalid: {problem}"
+               if status == 400 else problem, "parameterName": name}
+              for name, problem in problems] or [{"errorCode": code, "message": message}]
+    return {"errorCode": code, "message": errors[0]["message"], "errors": errors}
+
+
+def ringcentral_oauth_body(status: int, code: str, message: str, detail: Any) -> Body:
+    """The RingCentral body plus RFC 6749's `error` and `error_description`."""
+    body = ringcentral_body(status, code, message, detail)
+    error = "invalid_client" if status == 401 else "invalid_request"
+    if body["errorCode"] == "OAU-140":
+        error = "invalid_grant"
+    return {"error": error, "error_description": body["message"], **body}
+
+
+def validation_problems(detail: Any) -> list[tuple[str, str]]:
+    """`{"json": {"to": {"phoneNumber": ["Missing..."]}}}` → `[("to.phoneNumber", ...)]`."""
+    if not isinstance(detail, dict):
+        return []
+    return [found for location in ("json", "form", "query", "path")
+            for found in _dotted(detail.get(location), "")]
+
+
+def _dotted(problems: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(problems, dict):
+        return [found for key, value in problems.items()
+                for found in _dotted(value, path if key == "_schema" else
+                                     f"{path}.{key}" if path else str(key))]
+    if isinstance(problems, list) and problems and all(isinstance(p, str) for p in problems):
+        return [(path or "body", " ".join(problems))]
+    if isinstance(problems, list):
+        return [found for problem in problems for found in _dotted(problem, path)]
+    return [(path or "body", str(problems))] if problems is not None else []
+
+
+SURFACES: list[tuple[str, Formatter]] = [("/api/", portsip_body),
+                                         ("/restapi/oauth/", ringcentral_oauth_body),
+                                         ("/restapi/", ringcentral_body)]
 
 
 def formatter_for(path: str) -> Formatter:
