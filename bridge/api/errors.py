@@ -18,6 +18,7 @@ from flask import request
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from bridge.api.schemas import RINGCENTRAL_ERROR_SCHEMA
 from bridge.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,29 @@ def render(status: int, code: str, message: str, detail: Any = None,
     return formatter_for(request.path)(status, code, message, detail), status, headers or {}
 
 
+# The OpenAPI error schema of surfaces whose body differs from the app-wide one.
+DOCUMENTED_SURFACES = {"/restapi/": RINGCENTRAL_ERROR_SCHEMA}
+
+
+def document_error_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+    """Spec processor: error responses under a surface's prefix get its body schema."""
+    if isinstance(spec, str):
+        return spec
+    for path, operations in spec.get("paths", {}).items():
+        schema = next((s for prefix, s in DOCUMENTED_SURFACES.items()
+                       if path.startswith(prefix)), None)
+        if schema is None:
+            continue
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if str(status)[0] in "45" and "content" in response:
+                    response["content"] = {"application/json": {"schema": schema}}
+    return spec
+
+
 def register(app: APIFlask) -> None:
+    app.spec_processor(document_error_bodies)
+
     @app.error_processor
     def http_error(error: HTTPError) -> tuple[Body, int, Any]:
         is_validation = error.status_code == 400 and isinstance(error.detail, dict) and any(

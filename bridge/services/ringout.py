@@ -22,7 +22,7 @@ from bridge.services.routing import extension_target
 from bridge.services.tenants import Principal
 from bridge.store.ids import decode_id, new_id
 from bridge.store.models import Extension, RingOut, Tenant
-from bridge.telephony.ringout import LegPlan, RingOutPlan
+from bridge.telephony.ringout import CancelOutcome, LegPlan, RingOutPlan, Statuses
 
 OWN = "~"
 CARRIER_DIAL = "PJSIP/{number}@carrier"
@@ -34,8 +34,8 @@ class RingOutEngine(Protocol):
     def start_ringout(self, plan: RingOutPlan) -> None:
         """Hand the call to the engine; returns at once."""
 
-    def cancel_ringout(self, call_id: str) -> bool | None:
-        """True: cancelled; False: connected, left up; None: not running on this node."""
+    def cancel_ringout(self, call_id: str) -> CancelOutcome:
+        """End the attempt unless connected; blocks until the engine answers."""
 
 
 @dataclass(frozen=True)
@@ -116,14 +116,13 @@ class RingOutService:
         if ringout.ended_at is not None:
             return  # failed or cancelled already: nothing left to end
         outcome = engine.cancel_ringout(str(ringout.id))
-        if outcome is False:
+        if outcome.connected:
             raise _connected(ringout_id)
-        # Also written here (the engine's own report follows through the writer), so a
-        # GET right after the DELETE reads it; None: no engine holds it any more.
-        for leg in ("caller_status", "callee_status"):
-            if getattr(ringout, leg) in ("InProgress", "Success"):
-                setattr(ringout, leg, "Rejected")
-        ringout.call_status = "CannotReach"
+        # Written here too (the engine's own report follows through the writer, with the
+        # same statuses), so a GET right after the DELETE reads them.
+        statuses = outcome.statuses or _cancelled_unattended(ringout)
+        ringout.call_status = statuses.call
+        ringout.caller_status, ringout.callee_status = statuses.caller, statuses.callee
         ringout.ended_at = datetime.now(UTC)
 
     def _expired(self, ringout: RingOut) -> bool:
@@ -187,6 +186,18 @@ class RingOutService:
             raise Forbidden(f"{number} is not a caller id of extension "
                             f"{extension.extension_number}", field="callerId.phoneNumber")
         return number
+
+
+def _cancelled_unattended(ringout: RingOut) -> Statuses:
+    """No flow runs it here (started before a restart): its legs were hung up blindly."""
+    callee_dialled = ringout.caller_status == "Success"
+    return Statuses(call="CannotReach", caller=_rejected(ringout.caller_status),
+                    callee=_rejected(ringout.callee_status) if callee_dialled
+                    else ringout.callee_status)
+
+
+def _rejected(status: str) -> str:
+    return "Rejected" if status in ("InProgress", "Success") else status
 
 
 def _connected(ringout_id: str) -> Conflict:

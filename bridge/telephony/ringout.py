@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bridge.telephony.call_log import CallLog
-from bridge.telephony.calls import Ari, CallFlow, Event, Flows
+from bridge.telephony.calls import NORMAL_CLEARING, Ari, CallFlow, Event, Flows
 
 log = logging.getLogger(__name__)
 
 PROMPT = ("sound:vm-press", "sound:digits/1")  # "press ... one"
 RINGBACK = "tone:ring"
 LEG_FORMATS = "ulaw,alaw,gsm"
+BACKSTOP_SECONDS = 5
 
 # Dial statuses (the Dial event) and Q.850 causes (the hangup) → a leg's status.
 DIAL_STATUS = {"BUSY": "Busy", "NOANSWER": "NoAnswer", "CHANUNAVAIL": "GenericError",
@@ -56,6 +58,15 @@ class Statuses:
     callee: str = "InProgress"
 
 
+@dataclass(frozen=True)
+class CancelOutcome:
+    """What a cancel did: refused (connected), or the statuses it left (None: no flow
+    of this RingOut runs here, e.g. it was started before a restart)."""
+
+    connected: bool = False
+    statuses: Statuses | None = None
+
+
 def leg_failure(dial_status: str, cause: int | None) -> str:
     """Why a leg that never answered failed, as a RingOut leg status."""
     if dial_status in DIAL_STATUS:
@@ -75,8 +86,8 @@ class RingOut(CallFlow):
         self.dial_status: dict[str, str] = {}
         self.connected = False
         self.awaiting_key = False
-        self._prompt_timer: asyncio.TimerHandle | None = None
-        self._timeout_task: asyncio.Future[None] | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self._running: set[asyncio.Future[None]] = set()
 
     async def start(self) -> None:
         self._report(f"ringing {self.plan.caller.label} first, then {self.plan.callee.label}",
@@ -84,10 +95,10 @@ class RingOut(CallFlow):
                      tenant_id=self.plan.tenant_id)
         await self._create(self.caller_leg, self.plan.caller, {"formats": LEG_FORMATS})
 
-    async def cancel(self) -> bool:
-        """DELETE: end the attempt unless both legs are connected (then False)."""
+    async def cancel(self) -> CancelOutcome:
+        """DELETE: end the attempt unless both legs are connected."""
         if self.connected:
-            return False
+            return CancelOutcome(connected=True)
         if not self.done:
             for leg in (self.caller_leg, self.callee_leg):
                 if leg and leg in self.channels:
@@ -95,7 +106,7 @@ class RingOut(CallFlow):
             self.status.call = "CannotReach"
             self._report("cancelled through the API")
             await self.end("cancelled through the API")
-        return True
+        return CancelOutcome(statuses=replace(self.status))
 
     # Events.
 
@@ -128,7 +139,15 @@ class RingOut(CallFlow):
         # The leg's From comes from its connected line.
         await self.ari.post(f"/channels/{channel_id}/variable", {
             "variable": "CONNECTEDLINE(all,i)", "value": f"<{leg.presented}>"})
-        await self.ari.post(f"/channels/{channel_id}/dial", {"timeout": self.plan.ring_time})
+        # Ours is the no-answer decision (Asterisk's own timeout, a backstop, reports
+        # neither a cause nor a dial status we could tell apart).
+        await self.ari.post(f"/channels/{channel_id}/dial",
+                            {"timeout": self.plan.ring_time + BACKSTOP_SECONDS})
+        self._after(self.plan.ring_time, lambda: self._ring_timeout(channel_id))
+
+    async def _ring_timeout(self, channel_id: str) -> None:
+        if channel_id in self.channels and channel_id not in self.up and not self.done:
+            await self._failed(channel_id, "NoAnswer")  # the end hangs the leg up
 
     async def _answered(self, channel_id: str) -> None:
         if channel_id in self.up or self.done:
@@ -156,11 +175,7 @@ class RingOut(CallFlow):
         self.awaiting_key = True
         await self.ari.post(f"/channels/{self.caller_leg}/play/{self.call_id}-prompt",
                             {"media": ",".join(PROMPT)})
-        loop = asyncio.get_running_loop()
-        self._prompt_timer = loop.call_later(self.plan.prompt_timeout, self._no_key)
-
-    def _no_key(self) -> None:
-        self._timeout_task = asyncio.ensure_future(self._prompt_expired())
+        self._after(self.plan.prompt_timeout, self._prompt_expired)
 
     async def _prompt_expired(self) -> None:
         if not self.awaiting_key or self.done:
@@ -169,17 +184,12 @@ class RingOut(CallFlow):
         # The user did not confirm (a voicemail may have answered): a leg not answered.
         self.status.caller, self.status.call = "NoAnswer", "CannotReach"
         self._report(f"no key pressed within {self.plan.prompt_timeout} s")
-        try:
-            await self.end("no key pressed")
-        except Exception:  # nobody awaits this task: say it here
-            log.exception("call %s: ending after the prompt failed", self.call_id)
+        await self.end("no key pressed")
 
     async def _key(self, channel_id: str, digit: str) -> None:
         if channel_id != self.caller_leg or not self.awaiting_key or digit != "1":
             return
         self.awaiting_key = False
-        if self._prompt_timer is not None:
-            self._prompt_timer.cancel()
         await self._quietly(f"/playbacks/{self.call_id}-prompt", "DELETE")
         await self._ring_callee()
 
@@ -229,6 +239,25 @@ class RingOut(CallFlow):
         await self.end(f"{label} not reached ({status})")
 
     # Bookkeeping.
+
+    async def end(self, why: str, cause: int = NORMAL_CLEARING) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        await super().end(why, cause)
+
+    def _after(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+        """Run `action` on the loop in `seconds` unless the call ends first."""
+        def fire() -> None:
+            task = asyncio.ensure_future(action())
+            self._running.add(task)
+            task.add_done_callback(self._ran)
+
+        self._timers.append(asyncio.get_running_loop().call_later(seconds, fire))
+
+    def _ran(self, task: asyncio.Future[None]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call %s: a timer failed", self.call_id, exc_info=task.exception())
 
     def _set(self, channel_id: str, status: str) -> None:
         if channel_id == self.caller_leg:

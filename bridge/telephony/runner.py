@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from bridge.telephony import endpoints
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.engine import Engine, EngineStatus
-from bridge.telephony.ringout import RingOut, RingOutPlan
+from bridge.telephony.ringout import CancelOutcome, RingOut, RingOutPlan
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,7 +71,7 @@ class EngineThread:
     def start_ringout(self, plan: RingOutPlan) -> None:
         self.submit(self._start_ringout(plan)).add_done_callback(_log_failure)
 
-    def cancel_ringout(self, call_id: str) -> bool | None:
+    def cancel_ringout(self, call_id: str) -> CancelOutcome:
         return self.submit(self._cancel_ringout(call_id)).result(timeout=CANCEL_TIMEOUT)
 
     async def _start_ringout(self, plan: RingOutPlan) -> None:
@@ -80,7 +80,7 @@ class EngineThread:
         self._ringouts[plan.call_id] = flow
         await flow.start()
 
-    async def _cancel_ringout(self, call_id: str) -> bool | None:
+    async def _cancel_ringout(self, call_id: str) -> CancelOutcome:
         flow = self._ringouts.get(call_id)
         if flow is not None:
             return await flow.cancel()
@@ -90,7 +90,7 @@ class EngineThread:
                 await self.engine.ari.delete(f"/channels/rb-{call_id}-{leg}")
             except Exception as exc:
                 log.debug("RingOut %s: leg %d not hung up: %s", call_id, leg, exc)
-        return None
+        return CancelOutcome()
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._task is not None:

@@ -13,9 +13,11 @@ from bridge.api.health import Readiness
 from bridge.config import Settings
 from bridge.services.call_records import Step
 from bridge.services.ringout_records import apply_ringout_step
+from bridge.services.tenants import issue_token
 from bridge.store.ids import encode_id
 from bridge.store.models import RingOut
 from bridge.store.session import Database
+from bridge.telephony.ringout import CancelOutcome
 from tests.api.conftest import RecordingProvisioner, TenantAuth
 
 OWN = "/restapi/v1.0/account/~/extension/~/ring-out"
@@ -94,8 +96,7 @@ def test_own_extension_is_the_users_lowest_number(
     client.post("/api/extensions", headers=acme.headers, json={
         "extension_number": "2999", "user_id": encode_id(acme.user_id)})
     assert post(client, acme).status_code == 200
-    database_ringout_extension = provisioner.ringouts[0]
-    assert database_ringout_extension.caller.label == "3001"  # `from`, as asked
+    assert provisioner.ringouts[0].caller.label == "3001"  # `from`, as asked
     shown = client.get(f"{OWN}/{provisioner.ringouts[0].call_id}", headers=acme.headers)
     assert shown.status_code == 200
     explicit = client.get(f"/restapi/v1.0/account/~/extension/{office['own']}/ring-out/"
@@ -106,8 +107,6 @@ def test_own_extension_is_the_users_lowest_number(
 def test_a_token_without_a_user_has_no_own_extension(
     client: FlaskClient, database: Database, acme: TenantAuth, office: dict[str, Any],
 ) -> None:
-    from bridge.services.tenants import issue_token
-
     with database.session() as session:
         _, token = issue_token(session, acme.tenant_id, None)
     response = client.post(OWN, headers={"Authorization": f"Bearer {token}"}, json=BODY)
@@ -243,6 +242,25 @@ def test_delete_before_connect_cancels_and_shows_rejected(
         "callStatus": "CannotReach", "callerStatus": "Rejected", "calleeStatus": "Rejected"}
 
 
+def test_delete_of_a_ringout_no_engine_runs_hangs_up_and_rejects_what_rang(
+    client: FlaskClient, database: Database, acme: TenantAuth, office: dict[str, Any],
+    provisioner: RecordingProvisioner,
+) -> None:
+    provisioner.cancel_outcome = CancelOutcome()  # started before a restart
+    ringing = post(client, acme).json["id"]
+    answered = post(client, acme).json["id"]
+    set_statuses(database, answered, "InProgress", "Success", "InProgress")
+    for ringout_id in (ringing, answered):
+        assert client.delete(f"{OWN}/{ringout_id}", headers=acme.headers).status_code == 204
+    assert status_of(client, acme, ringing) == {
+        "callStatus": "CannotReach", "callerStatus": "Rejected", "calleeStatus": "InProgress"}
+    assert status_of(client, acme, answered) == {
+        "callStatus": "CannotReach", "callerStatus": "Rejected", "calleeStatus": "Rejected"}
+    # Over already: nothing more to end.
+    assert client.delete(f"{OWN}/{ringing}", headers=acme.headers).status_code == 204
+    assert provisioner.cancelled == [ringing, answered]
+
+
 def test_delete_after_connect_is_409_and_leaves_the_call(
     client: FlaskClient, database: Database, acme: TenantAuth, office: dict[str, Any],
     provisioner: RecordingProvisioner,
@@ -254,7 +272,7 @@ def test_delete_after_connect_is_409_and_leaves_the_call(
     assert provisioner.cancelled == []
     # Connected in the engine a moment before the database knew: the engine says so.
     second = post(client, acme).json["id"]
-    provisioner.cancel_outcome = False
+    provisioner.cancel_outcome = CancelOutcome(connected=True)
     assert_error(client.delete(f"{OWN}/{second}", headers=acme.headers), 409, "CMN-409")
     assert status_of(client, acme, second)["callStatus"] == "InProgress"
 
