@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.asterisk import Asterisk, ensure_image
+from tests.support.asterisk import SLOT, Asterisk, ensure_image
 from tests.support.bridge_process import BridgeProcess
 
 DOMAIN = "bench.example"
@@ -21,11 +21,13 @@ class BenchRig:
     token: str = ""
     passwords: dict[str, str] = field(default_factory=dict)
 
-    def extension(self, number: str) -> None:
+    def extension(self, number: str) -> str:
+        """Create extension `number`; its id."""
         created = self.bridge.api("POST", "/api/extensions", self.token,
                                   json={"extension_number": number}).json()
         self.passwords[number] = self.bridge.api(
             "GET", f"/api/extensions/{created['id']}", self.token).json()["password"]
+        return str(created["id"])
 
     def group(self, number: str, members: list[str]) -> None:
         group = self.bridge.api("POST", "/api/ring_groups", self.token, json={
@@ -36,14 +38,20 @@ class BenchRig:
 
 
 @contextmanager
-def bench_rig() -> Iterator[BenchRig]:
+def bench_rig(settings: dict[str, str] | None = None) -> Iterator[BenchRig]:
+    """`settings`: ringbridge settings (RINGBRIDGE_* names without the prefix). The test
+    slot (RINGBRIDGE_TEST_SLOT) moves the container's name and ports, as for the tests."""
     ensure_image()
-    asterisk = Asterisk(name="ringbridge-bench-asterisk", sip_port=5260, ari_port=8288,
-                        ami_port=5238, rtp_ports=(32000, 39999))
+    offset = 10 * SLOT
+    asterisk = Asterisk(name=f"ringbridge-bench-asterisk{SLOT or ''}", sip_port=5260 + offset,
+                        ari_port=8288 + offset, ami_port=5238 + offset,
+                        rtp_ports=(40000 + 1000 * SLOT, 40999 + 1000 * SLOT)
+                        if SLOT else (32000, 39999))
     asterisk.start()
     workdir = Path(tempfile.mkdtemp(prefix="ringbridge-bench-"))
     bridge = BridgeProcess(asterisk, workdir, log_path=workdir / "ringbridge.log")
     bridge.log_level = "WARNING"
+    bridge.settings.update(settings or {})
     try:
         bridge.start()
         bridge.cli("tenants", "create", "--company-id", "bench", "--sip-domain", DOMAIN)

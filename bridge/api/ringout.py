@@ -23,7 +23,9 @@ from bridge.api.schemas import InputSchema
 from bridge.config import Settings
 from bridge.services.errors import ServiceError
 from bridge.services.ringout import RingOutEngine, RingOutRequest, RingOutService, RingOutSettings
+from bridge.services.tenants import token_expired
 from bridge.store.models import Extension, RingOut
+from bridge.store.session import Database
 
 ringout_blueprint = APIBlueprint("ringout", __name__, tag="RingOut",
                                  url_prefix="/restapi/v1.0/account/<account_id>/extension/"
@@ -35,6 +37,11 @@ NUMBER = Length(1, 32)
 
 class InvalidJson(ServiceError):
     code = "CMN-103"
+
+
+class TokenExpired(ServiceError):
+    status = 401
+    code = "OAU-128"
 
 
 class PhoneIn(InputSchema):
@@ -87,6 +94,18 @@ def configure(app: APIFlask, settings: Settings) -> None:
         retention=timedelta(seconds=settings.ringout_retention))
     app.config["RINGOUT_RATE_LIMITS"] = RateLimits(Groups(
         heavy=settings.ringout_heavy_per_minute, light=settings.ringout_light_per_minute))
+
+
+@ringout_blueprint.before_request
+def refuse_expired_token() -> None:
+    """RingCentral tells an expired access token (refresh it) from an invalid one."""
+    credentials = request.authorization
+    if credentials is None or credentials.type != "bearer" or not credentials.token:
+        return
+    database: Database = current_app.config["DATABASE"]
+    with database.session() as session:
+        if token_expired(session, credentials.token):
+            raise TokenExpired("Access token expired")
 
 
 @ringout_blueprint.before_request

@@ -27,8 +27,8 @@ def apply_ringout_step(session: Session, step: Step) -> None:
     if ringout.call_status == "Success":
         ringout.caller_status = _finished(ringout.caller_status)
         ringout.callee_status = _finished(ringout.callee_status)
-    elif ringout.call_status == "InProgress":  # ended without a verdict of its own
-        ringout.call_status = "CannotReach"
+    elif ringout.call_status == "InProgress":  # the flow failed (an ARI request did)
+        ringout.call_status = "NoAnsweringMachine"  # the vendor's "internal failure"
     ringout.ended_at = ringout.ended_at or step.at
 
 

@@ -12,7 +12,7 @@ from bridge.services.tenants import find_tenant, find_user
 from bridge.store.ids import encode_id
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth
-from tests.api.test_oauth import PASSWORD, add_user, bearer
+from tests.api.test_oauth import PASSWORD, add_user, bearer, expire
 
 TOKEN_URL = "/restapi/oauth/token"
 REVOKE_URL = "/restapi/oauth/revoke"
@@ -69,6 +69,16 @@ def test_refresh_rotates_and_revoke_ends_the_access_token(
     assert client.get(f"{RINGOUT}/1", headers=bearer(access)).json["errorCode"] == "CMN-102"
     assert client.post(REVOKE_URL, data={"token": access}, headers=basic()).status_code == 200
     assert client.get(f"{RINGOUT}/1", headers=bearer(access)).json["errorCode"] == "OAU-123"
+
+
+def test_an_expired_access_token_is_oau_128(
+    client: FlaskClient, database: Database, acme: TenantAuth,
+) -> None:
+    add_user(database, acme)
+    access = login(client)["access_token"]
+    expire(database, access)
+    response = client.get(f"{RINGOUT}/1", headers=bearer(access))
+    assert response.status_code == 401 and response.json["errorCode"] == "OAU-128"
 
 
 @pytest.mark.parametrize("username, password", [("api", "wrong password"),

@@ -293,6 +293,12 @@ def test_engine_steps_update_the_row_and_retention_ends_get(
     set_statuses(database, ringout_id, "Success", "Finished", "Finished",
                  ended=now - timedelta(minutes=11))
     assert_error(client.get(f"{OWN}/{ringout_id}", headers=acme.headers), 404, "CMN-102")
+    failed = post(client, acme).json["id"]
+    with database.session() as session:
+        apply_ringout_step(session, Step(failed, now, "ended", "", "", {}))
+    assert status_of(client, acme, failed) == {
+        "callStatus": "NoAnsweringMachine", "callerStatus": "InProgress",
+        "calleeStatus": "InProgress"}
 
 
 def test_rate_limits_per_extension_with_headers(
