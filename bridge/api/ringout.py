@@ -7,6 +7,8 @@ its groups (POST and DELETE Heavy, GET Light).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -108,11 +110,15 @@ def refuse_expired_token() -> None:
             raise TokenExpired("Access token expired")
 
 
-@ringout_blueprint.before_request
-def refuse_invalid_json() -> None:
-    if request.method == "POST" and request.get_data() and \
-            request.get_json(silent=True) is None:
-        raise InvalidJson("the request body is not valid JSON")
+def parsable_json(view: Callable[..., Any]) -> Callable[..., Any]:
+    """CMN-103 for a body that is not JSON (between the token check and validation)."""
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if request.get_data() and request.get_json(silent=True) is None:
+            raise InvalidJson("the request body is not valid JSON")
+        return view(*args, **kwargs)
+
+    return checked
 
 
 def _service(ctx: RequestContext) -> RingOutService:
@@ -136,9 +142,10 @@ def _render(ringout: RingOut, account_id: str, extension_id: str) -> dict[str, A
         "calleeStatus": ringout.callee_status}}
 
 
+@ringout_blueprint.auth_required(bearer)
+@parsable_json
 @ringout_blueprint.input(RingOutIn)
 @ringout_blueprint.output(RingOutOut)
-@ringout_blueprint.auth_required(bearer)
 @ringout_blueprint.doc(summary="Start a RingOut: ring `from`, then `to`, and connect them",
                        responses={400: "Invalid parameter (CMN-101) or JSON (CMN-103)",
                                   403: "callerId is not one of the extension's (CMN-101)",
@@ -160,24 +167,27 @@ def create(account_id: str, extension_id: str, json_data: dict[str, Any]) -> dic
     return body
 
 
-@ringout_blueprint.output(RingOutOut)
 @ringout_blueprint.auth_required(bearer)
+@ringout_blueprint.output(RingOutOut)
 @ringout_blueprint.doc(summary="A RingOut's status (404 some time after it ended)",
                        responses={404: "Not found, or ended longer ago than the retention "
-                                       "(CMN-102)"})
+                                       "(CMN-102)",
+                                  429: "Request rate exceeded (CMN-301)"})
 def get(account_id: str, extension_id: str, ringout_id: str) -> dict[str, Any]:
     with tenant_context() as ctx:
         extension = _extension(ctx, account_id, extension_id, "Light")
         return _render(_service(ctx).get(extension, ringout_id), account_id, extension_id)
 
 
-@ringout_blueprint.output({}, status_code=204)
 @ringout_blueprint.auth_required(bearer)
+@ringout_blueprint.output({}, status_code=204)
 @ringout_blueprint.doc(summary="Cancel a RingOut that is not connected yet",
                        description="The legs still up are hung up and show Rejected. Once "
                                    "both legs are connected the call is not torn down: 409 "
                                    "(CMN-409), the call stays up.",
-                       responses={409: "Connected: the call stays up (CMN-409)"})
+                       responses={404: "Not found (CMN-102)",
+                                  409: "Connected: the call stays up (CMN-409)",
+                                  429: "Request rate exceeded (CMN-301)"})
 def delete(account_id: str, extension_id: str, ringout_id: str) -> tuple[str, int]:
     with tenant_context() as ctx:
         extension = _extension(ctx, account_id, extension_id, "Heavy")

@@ -202,6 +202,11 @@ def test_requests_without_a_valid_token_are_401(client: FlaskClient, headers: di
                                                 ) -> None:
     assert_error(client.post(OWN, headers=headers, json=BODY), 401, "OAU-123")
     assert_error(client.get(f"{OWN}/1", headers=headers), 401, "OAU-123")
+    assert_error(client.delete(f"{OWN}/1", headers=headers), 401, "OAU-123")
+    # The token is checked before the body: no hint about the body without one.
+    assert_error(client.post(OWN, headers=headers, json={"x": 1}), 401, "OAU-123")
+    assert_error(client.post(OWN, headers={**headers, "Content-Type": "application/json"},
+                             data="{"), 401, "OAU-123")
 
 
 def test_invalid_json_unknown_routes_and_methods(
