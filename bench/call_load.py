@@ -24,10 +24,10 @@ SCENARIO = Path(__file__).with_name("sipp") / "uac_auth.xml"
 UAS_PORT, UAC_PORT = 5290 + 10 * SLOT, 5291 + 10 * SLOT
 
 
-def point_member_at_uas(rig: BenchRig, number: str) -> None:
+def point_member_at_uas(rig: BenchRig, number: str, port: int = UAS_PORT) -> None:
     aor = quote(f"{number}@{DOMAIN}", safe="")
     response = rig.asterisk.ari("PUT", f"/asterisk/config/dynamic/res_pjsip/aor/{aor}", json={
-        "fields": [{"attribute": "contact", "value": f"sip:{number}@127.0.0.1:{UAS_PORT}"},
+        "fields": [{"attribute": "contact", "value": f"sip:{number}@127.0.0.1:{port}"},
                    {"attribute": "max_contacts", "value": "1"}]})
     response.raise_for_status()
 

@@ -24,11 +24,13 @@ class BenchRig:
     token: str = ""
     passwords: dict[str, str] = field(default_factory=dict)
 
-    def extension(self, number: str, **fields: object) -> None:
+    def extension(self, number: str, **fields: object) -> str:
+        """Create extension `number` (with more API fields if given); its id."""
         created = self.bridge.api("POST", "/api/extensions", self.token,
                                   json={"extension_number": number, **fields}).json()
         self.passwords[number] = self.bridge.api(
             "GET", f"/api/extensions/{created['id']}", self.token).json()["password"]
+        return str(created["id"])
 
     def group(self, number: str, members: list[str], **fields: object) -> None:
         group = self.bridge.api("POST", "/api/ring_groups", self.token, json={
@@ -39,16 +41,19 @@ class BenchRig:
 
 
 @contextmanager
-def bench_rig() -> Iterator[BenchRig]:
+def bench_rig(settings: dict[str, str] | None = None) -> Iterator[BenchRig]:
+    """`settings`: ringbridge settings (RINGBRIDGE_* names without the prefix). The test
+    slot (RINGBRIDGE_TEST_SLOT) moves the container's name and ports, as for the tests."""
     ensure_image()
-    asterisk = Asterisk(name=f"ringbridge-bench-asterisk{SLOT or ''}",
-                        sip_port=5260 + 10 * SLOT, ari_port=8288 + 10 * SLOT,
-                        ami_port=5238 + 10 * SLOT,
-                        rtp_ports=(40000 + 2000 * SLOT, 41999 + 2000 * SLOT))
+    offset = 10 * SLOT
+    asterisk = Asterisk(name=f"ringbridge-bench-asterisk{SLOT or ''}", sip_port=5260 + offset,
+                        ari_port=8288 + offset, ami_port=5238 + offset,
+                        rtp_ports=(40000 + 8000 * SLOT, 47999 + 8000 * SLOT))
     asterisk.start()
     workdir = Path(tempfile.mkdtemp(prefix="ringbridge-bench-"))
     bridge = BridgeProcess(asterisk, workdir, log_path=workdir / "ringbridge.log")
     bridge.log_level = "WARNING"
+    bridge.settings.update(settings or {})
     try:
         bridge.start()
         bridge.cli("tenants", "create", "--company-id", "bench", "--sip-domain", DOMAIN)

@@ -34,6 +34,11 @@ class Settings:
     ami_user: str = "ringbridge"
     ami_secret: str = ""
     dial_timeout: int = 30
+    ringout_ring_time: int = 30
+    ringout_prompt_timeout: int = 10
+    ringout_retention: int = 600
+    ringout_heavy_per_minute: int = 10
+    ringout_light_per_minute: int = 50
     log_level: str = "INFO"
     # Where clients reach this API: dispatch `callUrl`s point here.
     public_url: str = ""

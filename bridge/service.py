@@ -17,6 +17,7 @@ from bridge.dispatch.client import DispatchClient
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import DatabaseDeliveryStore
 from bridge.services.extensions import all_sip_endpoints
+from bridge.services.ringout_records import apply_ringout_step
 from bridge.services.routing import DatabaseDirectory
 from bridge.store.db import database_ready
 from bridge.store.migrate import upgrade
@@ -47,7 +48,7 @@ def serve(settings: Settings) -> None:
 
     dispatch = DispatchClient(DatabaseDeliveryStore(database))
     directory = DatabaseDirectory(database, settings.dial_timeout, dispatch, settings.api_url)
-    recorder = DatabaseCallRecorder(database)
+    recorder = DatabaseCallRecorder(database, extra=[apply_ringout_step])
     engine_thread = EngineThread(Engine(settings, extension_endpoints, directory,
                                         CallLog(recorder), dispatch))
 
@@ -56,7 +57,7 @@ def serve(settings: Settings) -> None:
         return Readiness(ari=status.ari, ami=status.ami,
                          database=database_ready(database.engine))
 
-    app = create_app(database, engine_thread, readiness)
+    app = create_app(database, engine_thread, readiness, settings)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=settings.http_threads, ident="ringbridge")
     stopping = threading.Event()

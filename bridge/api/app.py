@@ -14,13 +14,18 @@ from bridge.api.extensions import extensions_blueprint
 from bridge.api.health import Readiness, health_blueprint
 from bridge.api.oauth import oauth_blueprint
 from bridge.api.ring_groups import ring_groups_blueprint
+from bridge.api.ringcentral_oauth import ringcentral_oauth_blueprint
+from bridge.api.ringout import configure as configure_ringout
+from bridge.api.ringout import ringout_blueprint
 from bridge.api.schemas import PORTSIP_ERROR_SCHEMA
+from bridge.config import Settings
 from bridge.services.extensions import Provisioner
 from bridge.store.session import Database
 
 
 def create_app(database: Database, provisioner: Provisioner,
-               readiness: Callable[[], Readiness]) -> APIFlask:
+               readiness: Callable[[], Readiness], settings: Settings | None = None
+               ) -> APIFlask:
     app = APIFlask("ringbridge", title="ringbridge", version=__version__, docs_path="/docs",
                    spec_path="/openapi.json")
     app.config.update(
@@ -36,4 +41,7 @@ def create_app(database: Database, provisioner: Provisioner,
     app.register_blueprint(oauth_blueprint)
     app.register_blueprint(dispatch_blueprint)
     app.register_blueprint(call_records_blueprint)
+    configure_ringout(app, settings or Settings())
+    app.register_blueprint(ringout_blueprint)
+    app.register_blueprint(ringcentral_oauth_blueprint)
     return app

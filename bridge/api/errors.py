@@ -8,6 +8,7 @@ of one surface never sees another surface's (or Flask's) error shape.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from flask import request
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from bridge.api.schemas import RINGCENTRAL_ERROR_SCHEMA
 from bridge.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,57 @@ def plain_body(status: int, code: str, message: str, detail: Any) -> Body:
     return {"code": code or str(status), "message": message, "detail": detail}
 
 
-SURFACES: list[tuple[str, Formatter]] = [("/api/", portsip_body)]
+# RingCentral: the codes its documentation names; statuses it names none for get ours.
+_RINGCENTRAL_CODES = {400: "CMN-101", 401: "OAU-123", 403: "CMN-101", 404: "CMN-102",
+                      429: "CMN-301"}
+_RINGCENTRAL_CODE = re.compile(r"[A-Z]{3}-[0-9]{3}")
+
+
+def ringcentral_body(status: int, code: str, message: str, detail: Any) -> Body:
+    """`{errorCode, message, errors: [{errorCode, message, parameterName}]}`."""
+    if not _RINGCENTRAL_CODE.fullmatch(code or ""):
+        code = _RINGCENTRAL_CODES.get(status, f"CMN-{status}")
+    problems = validation_problems(detail)
+    if isinstance(detail, dict) and isinstance(detail.get("field"), str):
+        problems = [(detail["field"], message)]
+    errors = [{"errorCode": code, "message": f"Parameter [{name}] value is invalid: {problem}"
+               if status == 400 else problem, "parameterName": name}
+              for name, problem in problems] or [{"errorCode": code, "message": message}]
+    return {"errorCode": code, "message": errors[0]["message"], "errors": errors}
+
+
+def ringcentral_oauth_body(status: int, code: str, message: str, detail: Any) -> Body:
+    """The RingCentral body plus RFC 6749's `error` and `error_description`."""
+    body = ringcentral_body(status, code, message, detail)
+    error = "invalid_client" if status == 401 else "invalid_request"
+    if body["errorCode"] == "OAU-140":
+        error = "invalid_grant"
+    return {"error": error, "error_description": body["message"], **body}
+
+
+def validation_problems(detail: Any) -> list[tuple[str, str]]:
+    """`{"json": {"to": {"phoneNumber": ["Missing..."]}}}` → `[("to.phoneNumber", ...)]`."""
+    if not isinstance(detail, dict):
+        return []
+    return [found for location in ("json", "form", "query", "path")
+            for found in _dotted(detail.get(location), "")]
+
+
+def _dotted(problems: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(problems, dict):
+        return [found for key, value in problems.items()
+                for found in _dotted(value, path if key == "_schema" else
+                                     f"{path}.{key}" if path else str(key))]
+    if isinstance(problems, list) and problems and all(isinstance(p, str) for p in problems):
+        return [(path or "body", " ".join(problems))]
+    if isinstance(problems, list):
+        return [found for problem in problems for found in _dotted(problem, path)]
+    return [(path or "body", str(problems))] if problems is not None else []
+
+
+SURFACES: list[tuple[str, Formatter]] = [("/api/", portsip_body),
+                                         ("/restapi/oauth/", ringcentral_oauth_body),
+                                         ("/restapi/", ringcentral_body)]
 
 
 def formatter_for(path: str) -> Formatter:
@@ -70,7 +122,29 @@ def render(status: int, code: str, message: str, detail: Any = None,
     return formatter_for(request.path)(status, code, message, detail), status, headers or {}
 
 
+# The OpenAPI error schema of surfaces whose body differs from the app-wide one.
+DOCUMENTED_SURFACES = {"/restapi/": RINGCENTRAL_ERROR_SCHEMA}
+
+
+def document_error_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+    """Spec processor: error responses under a surface's prefix get its body schema."""
+    if isinstance(spec, str):
+        return spec
+    for path, operations in spec.get("paths", {}).items():
+        schema = next((s for prefix, s in DOCUMENTED_SURFACES.items()
+                       if path.startswith(prefix)), None)
+        if schema is None:
+            continue
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if str(status)[0] in "45" and "content" in response:
+                    response["content"] = {"application/json": {"schema": schema}}
+    return spec
+
+
 def register(app: APIFlask) -> None:
+    app.spec_processor(document_error_bodies)
+
     @app.error_processor
     def http_error(error: HTTPError) -> tuple[Body, int, Any]:
         is_validation = error.status_code == 400 and isinstance(error.detail, dict) and any(

@@ -15,14 +15,19 @@ from flask import current_app
 from marshmallow import EXCLUDE, ValidationError, validates_schema
 
 from bridge.api.schemas import InputSchema
-from bridge.services.tenants import password_grant, refresh_grant, revoke_oauth_token
+from bridge.services.tenants import (
+    TokenPair,
+    password_grant,
+    refresh_grant,
+    revoke_oauth_token,
+)
 from bridge.store.session import Database
 
 oauth_blueprint = APIBlueprint("oauth", __name__, url_prefix="/api/login/oauth", tag="OAuth")
 
 _GRANT_FIELDS = {"password": ("username", "password"), "refresh_token": ("refresh_token",)}
 # RFC 6749 5.1: token responses must not be cached
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class TokenIn(InputSchema):
@@ -72,16 +77,26 @@ class RevokeIn(InputSchema):
                                  "is 401 UNAUTHORIZED.",
                      responses={401: "Wrong username, password or refresh token"})
 def token(form_data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    pair = grant(form_data, form_data.get("client_id"))
+    body = {"access_token": pair.access_token, "expires_in": pair.expires_in,
+            "refresh_token": pair.refresh_token, "token_type": "Bearer"}
+    return body, 200, NO_STORE
+
+
+def grant(form_data: dict[str, Any], company_id: str | None) -> TokenPair:
+    """A token pair for a password or refresh_token grant (every surface's endpoint)."""
     database: Database = current_app.config["DATABASE"]
     with database.session() as session:
         if form_data["grant_type"] == "password":
-            pair = password_grant(session, form_data["username"], form_data["password"],
-                                  form_data.get("client_id"))
-        else:
-            pair = refresh_grant(session, form_data["refresh_token"])
-    body = {"access_token": pair.access_token, "expires_in": pair.expires_in,
-            "refresh_token": pair.refresh_token, "token_type": "Bearer"}
-    return body, 200, _NO_STORE
+            return password_grant(session, form_data["username"], form_data["password"],
+                                  company_id)
+        return refresh_grant(session, form_data["refresh_token"])
+
+
+def revoke_token(token: str) -> None:
+    database: Database = current_app.config["DATABASE"]
+    with database.session() as session:
+        revoke_oauth_token(session, token)
 
 
 @oauth_blueprint.post("/revoke")
@@ -89,7 +104,5 @@ def token(form_data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str
 @oauth_blueprint.doc(summary="Revoke an access or refresh token",
                      description="200 even for an unknown token (RFC 7009).")
 def revoke(form_data: dict[str, Any]) -> tuple[str, int]:
-    database: Database = current_app.config["DATABASE"]
-    with database.session() as session:
-        revoke_oauth_token(session, form_data["token"])
+    revoke_token(form_data["token"])
     return "", 200

@@ -65,3 +65,20 @@ PORTSIP_ERROR_SCHEMA = {
                        "message": {"type": "string"}, "detail": {}},
     }}},
 }
+
+
+RINGCENTRAL_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["errorCode", "message", "errors"],
+    "properties": {
+        "errorCode": {"type": "string", "example": "CMN-101"},
+        "message": {"type": "string"},
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["errorCode", "message"],
+            "properties": {"errorCode": {"type": "string"}, "message": {"type": "string"},
+                           "parameterName": {"type": "string"}},
+        }},
+        "error": {"type": "string", "description": "OAuth endpoints: RFC 6749 error"},
+        "error_description": {"type": "string"},
+    },
+}

@@ -2,7 +2,8 @@
 
 The engine never waits for the database: steps go into a queue, and a single thread
 writes them in order (a batch per transaction). A step that cannot be written is
-logged; the call itself is never affected.
+logged; the call itself is never affected. Other stores fed by the same steps (RingOut
+statuses) plug in as extra appliers, so they share the thread and its ordering.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +35,7 @@ def tenant_call_record(session: Session, tenant_id: int, call_id: str) -> CallRe
 
 
 @dataclass(frozen=True)
-class _Step:
+class Step:
     call_id: str
     at: datetime
     kind: str
@@ -42,16 +44,21 @@ class _Step:
     fields: dict[str, Any]
 
 
+Applier = Callable[[Session, Step], None]
+
+
 class DatabaseCallRecorder:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, extra: Sequence[Applier] = ()) -> None:
+        """`extra`: more writers of each step, run in the same transaction after ours."""
         self.database = database
+        self.appliers: tuple[Applier, ...] = (_apply, *extra)
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="call-records", daemon=True)
         self._thread.start()
 
     def record(self, call_id: str, kind: str, target: str, detail: str,
                fields: dict[str, Any]) -> None:
-        self._queue.put(_Step(call_id, datetime.now(UTC), kind, target, detail, fields))
+        self._queue.put(Step(call_id, datetime.now(UTC), kind, target, detail, fields))
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every step recorded so far is written (stop, tests)."""
@@ -68,7 +75,7 @@ class DatabaseCallRecorder:
             batch = [self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            steps = [item for item in batch if isinstance(item, _Step)]
+            steps = [item for item in batch if isinstance(item, Step)]
             if steps:
                 self._write(steps)
             for item in batch:
@@ -77,16 +84,17 @@ class DatabaseCallRecorder:
             if any(item is _STOP for item in batch):
                 return
 
-    def _write(self, steps: list[_Step]) -> None:
+    def _write(self, steps: list[Step]) -> None:
         try:
             with self.database.session() as session:
                 for step in steps:
-                    _apply(session, step)
+                    for apply in self.appliers:
+                        apply(session, step)
         except Exception:  # a record lost is logged; the call is never affected
             log.exception("%d call record step(s) not written", len(steps))
 
 
-def _apply(session: Any, step: _Step) -> None:
+def _apply(session: Session, step: Step) -> None:
     record = session.get(CallRecord, step.call_id)
     if record is None:
         record = CallRecord(call_id=step.call_id, received_at=step.at,

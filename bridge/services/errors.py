@@ -35,3 +35,10 @@ class Unauthorized(ServiceError):
 
     status = 401
     code = "UNAUTHORIZED"
+
+
+class Forbidden(ServiceError):
+    """The request is understood but not allowed (a caller id not the extension's)."""
+
+    status = 403
+    code = "FORBIDDEN"

@@ -173,6 +173,13 @@ def authenticate(session: Session, token: str) -> Principal | None:
     return Principal(tenant_id=row.tenant_id, user_id=row.user_id, token_id=row.id)
 
 
+def token_expired(session: Session, token: str) -> bool:
+    """True for a bearer token of ours that has expired (not revoked, not unknown)."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    return (row is not None and row.revoked_at is None and row.kind in BEARER_KINDS
+            and row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC))
+
+
 def password_grant(session: Session, username: str, password: str,
                    company_id: str | None) -> TokenPair:
     """OAuth password grant for an API user. A username that several tenants have needs

@@ -280,3 +280,28 @@ class DispatchDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     give_up_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RingOut(Base):
+    """A RingOut (two-leg click-to-call): its request and each leg's status.
+
+    `id` is also the engine's call id (as text), so the call's steps in `call_records`,
+    its channels (`rb-<id>-1`, `rb-<id>-2`) and its bridge (`rb-<id>`) all carry it.
+    """
+
+    __tablename__ = "ringouts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, default=new_id)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           index=True)
+    extension_id: Mapped[int] = mapped_column(
+        ForeignKey("extensions.id", ondelete="CASCADE"), index=True)
+    from_number: Mapped[str] = mapped_column(String(64))
+    to_number: Mapped[str] = mapped_column(String(64))
+    caller_id: Mapped[str] = mapped_column(String(64))
+    play_prompt: Mapped[bool] = mapped_column(Boolean, default=False)
+    call_status: Mapped[str] = mapped_column(String(24), default="InProgress")
+    caller_status: Mapped[str] = mapped_column(String(24), default="InProgress")
+    callee_status: Mapped[str] = mapped_column(String(24), default="InProgress")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)

@@ -224,7 +224,8 @@ class Engine:
         for bridge in bridges:
             members = [c for c in bridge.get("channels", []) if c in live and c not in known]
             if bridge["id"].startswith("rb-") and members:
-                call = AdoptedCall(self.ari, self, bridge["id"].removeprefix("rb-"))
+                call = AdoptedCall(self.ari, self, bridge["id"].removeprefix("rb-"),
+                                   self.call_log)
                 call.bridge_id = bridge["id"]
                 for channel_id in members:
                     call.adopt(channel_id)

@@ -12,10 +12,12 @@ from typing import Any, TypeVar
 from bridge.telephony import endpoints
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.engine import Engine, EngineStatus
+from bridge.telephony.ringout import CancelOutcome, RingOut, RingOutPlan
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PROVISION_TIMEOUT = 5.0
+CANCEL_TIMEOUT = 5.0
 
 
 class EngineThread:
@@ -26,6 +28,7 @@ class EngineThread:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
         self._task: asyncio.Task[None] | None = None
+        self._ringouts: dict[str, RingOut] = {}  # touched on the loop only
 
     def start(self) -> None:
         self._thread.start()
@@ -65,9 +68,38 @@ class EngineThread:
             log.warning("endpoint %s not synced now (%s); the next ARI connect will", endpoint_id,
                         exc)
 
+    def start_ringout(self, plan: RingOutPlan) -> None:
+        self.submit(self._start_ringout(plan)).add_done_callback(_log_failure)
+
+    def cancel_ringout(self, call_id: str) -> CancelOutcome:
+        return self.submit(self._cancel_ringout(call_id)).result(timeout=CANCEL_TIMEOUT)
+
+    async def _start_ringout(self, plan: RingOutPlan) -> None:
+        self._ringouts = {key: flow for key, flow in self._ringouts.items() if not flow.done}
+        flow = RingOut(self.engine.ari, self.engine, plan, self.engine.call_log)
+        self._ringouts[plan.call_id] = flow
+        await flow.start()
+
+    async def _cancel_ringout(self, call_id: str) -> CancelOutcome:
+        flow = self._ringouts.get(call_id)
+        if flow is not None:
+            return await flow.cancel()
+        # Not ours (started before a restart): hang up whatever legs are left.
+        for leg in (1, 2):
+            try:
+                await self.engine.ari.delete(f"/channels/rb-{call_id}-{leg}")
+            except Exception as exc:
+                log.debug("RingOut %s: leg %d not hung up: %s", call_id, leg, exc)
+        return CancelOutcome()
+
     def stop(self, timeout: float = 5.0) -> None:
         if self._task is not None:
             self.loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("engine thread did not stop within %.0f s", timeout)
+
+
+def _log_failure(future: concurrent.futures.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a RingOut could not be started", exc_info=future.exception())

@@ -18,20 +18,35 @@ from bridge.store.migrate import drop_schema, upgrade
 from bridge.store.models import Base
 from bridge.store.session import Database
 from bridge.telephony.endpoints import SipEndpoint
+from bridge.telephony.ringout import CancelOutcome, RingOutPlan, Statuses
 
 POSTGRES_URL = os.environ.get("RINGBRIDGE_TEST_POSTGRES_URL")
 
 
 @dataclass
 class RecordingProvisioner:
+    """The engine as the API sees it: endpoints pushed, RingOuts started and cancelled
+    (`cancel_outcome`: what the engine answers a cancel)."""
+
     pushed: list[SipEndpoint] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    ringouts: list[RingOutPlan] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    cancel_outcome: CancelOutcome = field(default_factory=lambda: CancelOutcome(
+        statuses=Statuses("CannotReach", "Rejected", "Rejected")))
 
     def push(self, endpoint: SipEndpoint) -> None:
         self.pushed.append(endpoint)
 
     def remove(self, endpoint_id: str) -> None:
         self.removed.append(endpoint_id)
+
+    def start_ringout(self, plan: RingOutPlan) -> None:
+        self.ringouts.append(plan)
+
+    def cancel_ringout(self, call_id: str) -> CancelOutcome:
+        self.cancelled.append(call_id)
+        return self.cancel_outcome
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

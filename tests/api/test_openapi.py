@@ -10,13 +10,27 @@ def test_openapi_document_describes_every_surface(client: FlaskClient) -> None:
     assert spec["openapi"].startswith("3.")
     for path in ("/api/extensions", "/api/extensions/{extension_id}", "/api/ring_groups",
                  "/api/ring_groups/{ring_group_id}/agents", "/api/login/oauth/token",
-                 "/health"):
+                 "/health", "/restapi/oauth/token",
+                 "/restapi/v1.0/account/{account_id}/extension/{extension_id}/ring-out",
+                 "/restapi/v1.0/account/{account_id}/extension/{extension_id}/ringout"):
         assert path in spec["paths"], path
     list_params = {p["name"] for p in spec["paths"]["/api/ring_groups"]["get"]["parameters"]}
     assert {"filter", "search", "orderby", "skip", "top"} <= list_params
     create = spec["paths"]["/api/extensions"]["post"]["requestBody"]["content"]
     schema_ref = create["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert "extension_number" in spec["components"]["schemas"][schema_ref]["required"]
+
+
+def test_restapi_errors_are_documented_in_the_ringcentral_shape(client: FlaskClient
+                                                                   ) -> None:
+    spec = client.get("/openapi.json").json
+    ringout = spec["paths"]["/restapi/v1.0/account/{account_id}/extension/{extension_id}/"
+                            "ring-out"]["post"]["responses"]
+    for status in ("400", "401", "404"):
+        schema = ringout[status]["content"]["application/json"]["schema"]
+        assert schema["required"] == ["errorCode", "message", "errors"], status
+    portsip = spec["paths"]["/api/extensions"]["post"]["responses"]["400"]
+    assert "errorCode" not in str(portsip)
 
 
 def test_docs_page_is_served_without_a_token(client: FlaskClient) -> None:

@@ -32,6 +32,9 @@ class BridgeProcess:
         self.port = free_port()
         self.log_path = log_path
         self.log_level = "DEBUG"
+        # Settings beyond the connection, as RINGBRIDGE_* names: short RingOut timers so
+        # a no-answer test takes seconds.
+        self.settings = {"RINGOUT_RING_TIME": "5", "RINGOUT_PROMPT_TIMEOUT": "3"}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,6 +52,7 @@ class BridgeProcess:
             "RINGBRIDGE_AMI_PORT": str(self.asterisk.ami_port),
             "RINGBRIDGE_AMI_SECRET": self.asterisk.ami_secret,
             "RINGBRIDGE_LOG_LEVEL": self.log_level,
+            **{f"RINGBRIDGE_{name}": value for name, value in self.settings.items()},
         }
 
     def start(self, timeout: float = 20) -> None:

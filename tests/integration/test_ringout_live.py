@@ -1,0 +1,247 @@
+"""RingOut on real calls: extension phones and the carrier trunk, driven through the API.
+
+The bridge runs with a 5 s ring time and a 3 s prompt timeout (tests/support/
+bridge_process.py), so the no-answer cases take seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import PhoneFactory
+from tests.integration.ring_groups import Office
+from tests.support.asterisk import Asterisk
+from tests.support.bridge_process import BridgeProcess
+from tests.support.softphone import Call, IncomingPolicy, Phone
+
+CALLER_ID = "+14155550100"
+RING_TIME = 5
+PROMPT_TIMEOUT = 3
+
+
+class RingOutOffice(Office):
+    """An office whose extension `owner` starts RingOuts through the API."""
+
+    owner_id = ""
+
+    def start(self, to: str, source: str, **fields: Any) -> str:
+        body = {"from": {"phoneNumber": source}, "to": {"phoneNumber": to}, **fields}
+        return str(self.api("POST", self.path(), json=body)["id"])
+
+    def path(self, ringout_id: str = "") -> str:
+        base = f"/restapi/v1.0/account/~/extension/{self.owner_id}/ring-out"
+        return f"{base}/{ringout_id}" if ringout_id else base
+
+    def status(self, ringout_id: str) -> dict[str, str]:
+        return dict(self.api("GET", self.path(ringout_id))["status"])
+
+    def wait_status(self, ringout_id: str, call: str, caller: str, callee: str,
+                    timeout: float = 5) -> None:
+        """Statuses are written off the call's path: poll the API, bounded."""
+        wanted = {"callStatus": call, "callerStatus": caller, "calleeStatus": callee}
+        deadline = time.monotonic() + timeout
+        while (seen := self.status(ringout_id)) != wanted:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"RingOut {ringout_id}: {seen}, wanted {wanted}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def office(bridge: BridgeProcess, phone: PhoneFactory) -> RingOutOffice:
+    made = RingOutOffice(bridge, phone).create()
+    made.owner_id = made.extension("4000", caller_ids=[CALLER_ID])
+    return made
+
+
+@pytest.fixture
+def carrier(phone: PhoneFactory) -> Phone:
+    return phone("carrier")
+
+
+def connect(office: RingOutOffice, caller: Phone, carrier: Phone, to: str) -> tuple[
+        str, Call, Call]:
+    ringout_id = office.start(to, caller.username)
+    first = caller.wait_incoming()
+    first.answer()
+    second = carrier.wait_incoming_for(to)
+    second.answer()
+    office.wait_status(ringout_id, "Success", "Success", "Success")
+    return ringout_id, first, second
+
+
+def assert_talking(*calls: Call) -> None:
+    before = [call.rtp_received() for call in calls]
+    time.sleep(1.0)  # about 50 RTP packets a second each way
+    assert all(call.rtp_received() > count + 20 for call, count in zip(calls, before,
+                                                                        strict=True))
+
+
+def test_internal_caller_then_external_callee_presenting_the_caller_id(
+    office: RingOutOffice, carrier: Phone,
+) -> None:
+    caller = office.phone("4001")
+    ringout_id = office.start("+14155550150", "4001", callerId={"phoneNumber": CALLER_ID})
+    assert office.status(ringout_id) == {"callStatus": "InProgress",
+                                         "callerStatus": "InProgress",
+                                         "calleeStatus": "InProgress"}
+    first = caller.wait_incoming()
+    assert "+14155550150" in first.from_header  # the user sees whom they are calling
+    assert carrier.incoming == []  # leg 2 waits for leg 1
+    first.answer()
+    office.wait_status(ringout_id, "InProgress", "Success", "InProgress")
+    second = carrier.wait_incoming_for("+14155550150")
+    assert CALLER_ID in second.from_header
+    assert CALLER_ID in second.invite_headers["P-Asserted-Identity"]
+    second.answer()
+    office.wait_status(ringout_id, "Success", "Success", "Success")
+    assert_talking(first, second)
+    second.hangup()
+    first.wait_disconnected()
+    office.wait_status(ringout_id, "Success", "Finished", "Finished")
+    record = office.bridge.call_record("+14155550150")
+    assert (record.call_id, record.caller) == (ringout_id, "4001")
+
+
+def test_external_caller_then_internal_callee(office: RingOutOffice, carrier: Phone) -> None:
+    callee = office.phone("4012")
+    ringout_id = office.start("4012", "+14155550160")
+    first = carrier.wait_incoming_for("+14155550160")
+    assert callee.incoming == []
+    first.answer()
+    second = callee.wait_incoming()
+    assert CALLER_ID in second.from_header  # the extension's first caller id
+    second.answer()
+    office.wait_status(ringout_id, "Success", "Success", "Success")
+    assert_talking(first, second)
+    first.hangup()
+    second.wait_disconnected()
+    office.wait_status(ringout_id, "Success", "Finished", "Finished")
+
+
+@pytest.mark.parametrize("policy, status", [(IncomingPolicy.BUSY, "Busy"),
+                                            (IncomingPolicy.RING, "NoAnswer")])
+def test_caller_busy_or_not_answering_never_rings_the_callee(
+    office: RingOutOffice, carrier: Phone, policy: IncomingPolicy, status: str,
+) -> None:
+    caller = office.phone("4021", policy)
+    ringout_id = office.start("+14155550170", "4021")
+    first = caller.wait_incoming()
+    first.wait_disconnected(timeout=RING_TIME + 3)
+    office.wait_status(ringout_id, "CannotReach", status, "InProgress")
+    assert carrier.incoming == []
+
+
+def test_unregistered_caller_is_a_generic_error(office: RingOutOffice, carrier: Phone) -> None:
+    office.extension("4031")  # no phone registers
+    ringout_id = office.start("+14155550171", "4031")
+    office.wait_status(ringout_id, "CannotReach", "GenericError", "InProgress")
+    assert carrier.incoming == []
+
+
+@pytest.mark.parametrize("policy, status", [(IncomingPolicy.BUSY, "Busy"),
+                                            (IncomingPolicy.RING, "NoAnswer")])
+def test_callee_busy_or_not_answering_cannot_reach(
+    office: RingOutOffice, policy: IncomingPolicy, status: str,
+) -> None:
+    caller = office.phone("4041")
+    callee = office.phone("4042", policy)
+    ringout_id = office.start("4042", "4041")
+    first = caller.wait_incoming()
+    first.answer()
+    second = callee.wait_incoming()
+    second.wait_disconnected(timeout=RING_TIME + 3)
+    first.wait_disconnected()
+    office.wait_status(ringout_id, "CannotReach", "Success", status)
+
+
+def test_prompt_then_key_1_rings_the_callee(office: RingOutOffice, carrier: Phone) -> None:
+    caller = office.phone("4051")
+    ringout_id = office.start("+14155550180", "4051", playPrompt=True)
+    first = caller.wait_incoming()
+    first.answer()
+    first.wait_answered()
+    time.sleep(1.0)  # the prompt plays; nothing else happens
+    assert carrier.incoming == []
+    assert first.rtp_received() > 20
+    first.send_dtmf("1")
+    second = carrier.wait_incoming_for("+14155550180")
+    second.answer()
+    office.wait_status(ringout_id, "Success", "Success", "Success")
+    first.hangup()
+    second.wait_disconnected()
+
+
+def test_prompt_without_a_key_ends_the_attempt(office: RingOutOffice, carrier: Phone) -> None:
+    caller = office.phone("4061")
+    ringout_id = office.start("+14155550181", "4061", playPrompt=True)
+    first = caller.wait_incoming()
+    first.answer()
+    first.wait_answered()
+    first.send_dtmf("2")  # not the key asked for
+    first.wait_disconnected(timeout=PROMPT_TIMEOUT + 3)
+    office.wait_status(ringout_id, "CannotReach", "NoAnswer", "InProgress")
+    assert carrier.incoming == []
+
+
+def test_cancel_while_the_callee_rings(office: RingOutOffice, carrier: Phone) -> None:
+    caller = office.phone("4071")
+    ringout_id = office.start("+14155550190", "4071")
+    first = caller.wait_incoming()
+    first.answer()
+    second = carrier.wait_incoming_for("+14155550190")
+    response = office.bridge.api("DELETE", office.path(ringout_id), office.token)
+    assert response.status_code == 204
+    first.wait_disconnected()
+    second.wait_disconnected()
+    office.wait_status(ringout_id, "CannotReach", "Rejected", "Rejected")
+
+
+def test_cancel_while_the_caller_rings(office: RingOutOffice, carrier: Phone) -> None:
+    caller = office.phone("4072")
+    ringout_id = office.start("+14155550191", "4072")
+    first = caller.wait_incoming()
+    assert office.bridge.api("DELETE", office.path(ringout_id), office.token
+                             ).status_code == 204
+    first.wait_disconnected()
+    office.wait_status(ringout_id, "CannotReach", "Rejected", "InProgress")
+    assert carrier.incoming == []
+
+
+def test_cancel_after_connect_leaves_the_call_up(office: RingOutOffice,
+                                                 carrier: Phone) -> None:
+    caller = office.phone("4081")
+    ringout_id, first, second = connect(office, caller, carrier, "+14155550192")
+    response = office.bridge.api("DELETE", office.path(ringout_id), office.token)
+    assert response.status_code == 409
+    assert response.json()["errorCode"] == "CMN-409"
+    assert_talking(first, second)
+    assert (first.state, second.state) == ("confirmed", "confirmed")
+    first.hangup()
+    second.wait_disconnected()
+    office.wait_status(ringout_id, "Success", "Finished", "Finished")
+
+
+def test_a_restart_of_ringbridge_keeps_the_call_and_its_status(
+    office: RingOutOffice, carrier: Phone, asterisk: Asterisk,
+) -> None:
+    caller = office.phone("4091")
+    ringout_id, first, second = connect(office, caller, carrier, "+14155550193")
+    seen = len(office.bridge.log())
+    office.bridge.stop()
+    office.bridge.start()
+    deadline = time.monotonic() + 10
+    while not re.search(r"ARI connected: .*, [1-9]\d* adopted", office.bridge.log()[seen:]):
+        assert time.monotonic() < deadline, "the call was not adopted after the restart"
+        time.sleep(0.1)
+    assert office.status(ringout_id) == {"callStatus": "Success", "callerStatus": "Success",
+                                         "calleeStatus": "Success"}
+    assert_talking(first, second)
+    second.hangup()
+    first.wait_disconnected()
+    office.wait_status(ringout_id, "Success", "Finished", "Finished")
+    assert [b for b in asterisk.ari("GET", "/bridges").json()
+            if b["id"] == f"rb-{ringout_id}"] == []
