@@ -62,21 +62,27 @@ def run(scenario: Scenario, **plan_fields: Any) -> tuple[FakeAri, RingOut, Steps
     return asyncio.run(go())
 
 
+async def deliver(engine: Engine, event: Event) -> None:
+    """Hand an event to the engine and wait until its flow has handled it."""
+    await engine.on_event(event)
+    await engine.settled()
+
+
 async def caller_answers(engine: Engine, _: RingOut) -> None:
-    await engine.on_event(event("StasisStart", CALLER))
-    await engine.on_event(event("ChannelStateChange", CALLER, state="Up"))
+    await deliver(engine, event("StasisStart", CALLER))
+    await deliver(engine, event("ChannelStateChange", CALLER, state="Up"))
 
 
 async def both_answer(engine: Engine, flow: RingOut) -> None:
     await caller_answers(engine, flow)
-    await engine.on_event(event("StasisStart", CALLEE))
-    await engine.on_event(event("ChannelStateChange", CALLEE, state="Up"))
+    await deliver(engine, event("StasisStart", CALLEE))
+    await deliver(engine, event("ChannelStateChange", CALLEE, state="Up"))
 
 
 def test_success_dials_leg_2_after_leg_1_and_bridges_them() -> None:
     async def scenario(engine: Engine, flow: RingOut) -> None:
         await both_answer(engine, flow)
-        await engine.on_event(event("ChannelHangupRequest", CALLEE, cause=16))
+        await deliver(engine, event("ChannelHangupRequest", CALLEE, cause=16))
 
     ari, flow, steps = run(scenario)
     posts = [(path, params) for method, path, params in ari.requests if method == "POST"]
@@ -105,11 +111,11 @@ def test_callee_failures_map_to_statuses_and_cannot_reach(dial_status: str, caus
                                                           status: str) -> None:
     async def scenario(engine: Engine, flow: RingOut) -> None:
         await caller_answers(engine, flow)
-        await engine.on_event(event("StasisStart", CALLEE))
+        await deliver(engine, event("StasisStart", CALLEE))
         if dial_status:
-            await engine.on_event({"type": "Dial", "peer": {"id": CALLEE},
+            await deliver(engine, {"type": "Dial", "peer": {"id": CALLEE},
                                    "dialstatus": dial_status})
-        await engine.on_event(event("ChannelHangupRequest", CALLEE, cause=cause))
+        await deliver(engine, event("ChannelHangupRequest", CALLEE, cause=cause))
 
     ari, flow, steps = run(scenario)
     assert steps.statuses[-1] == ("CannotReach", "Success", status)
@@ -119,9 +125,9 @@ def test_callee_failures_map_to_statuses_and_cannot_reach(dial_status: str, caus
 
 def test_caller_busy_never_dials_the_callee() -> None:
     async def scenario(engine: Engine, flow: RingOut) -> None:
-        await engine.on_event(event("StasisStart", CALLER))
-        await engine.on_event({"type": "Dial", "peer": {"id": CALLER}, "dialstatus": "BUSY"})
-        await engine.on_event(event("ChannelHangupRequest", CALLER, cause=17))
+        await deliver(engine, event("StasisStart", CALLER))
+        await deliver(engine, {"type": "Dial", "peer": {"id": CALLER}, "dialstatus": "BUSY"})
+        await deliver(engine, event("ChannelHangupRequest", CALLER, cause=17))
 
     ari, _, steps = run(scenario)
     assert steps.statuses[-1] == ("CannotReach", "Busy", "InProgress")
@@ -142,10 +148,10 @@ def test_a_failed_create_is_a_generic_error() -> None:
 def test_prompt_waits_for_1_and_ignores_other_keys() -> None:
     async def scenario(engine: Engine, flow: RingOut) -> None:
         await caller_answers(engine, flow)
-        await engine.on_event({"type": "ChannelDtmfReceived", "digit": "2",
+        await deliver(engine, {"type": "ChannelDtmfReceived", "digit": "2",
                                "channel": {"id": CALLER}})
         assert flow.callee_leg == ""
-        await engine.on_event({"type": "ChannelDtmfReceived", "digit": "1",
+        await deliver(engine, {"type": "ChannelDtmfReceived", "digit": "1",
                                "channel": {"id": CALLER}})
 
     ari, flow, _ = run(scenario, play_prompt=True)
@@ -164,7 +170,7 @@ async def wait_done(flow: RingOut) -> None:
 
 def test_our_ring_timeout_is_no_answer() -> None:
     async def scenario(engine: Engine, flow: RingOut) -> None:
-        await engine.on_event(event("StasisStart", CALLER))
+        await deliver(engine, event("StasisStart", CALLER))
         await wait_done(flow)
 
     ari, flow, steps = run(scenario, ring_time=0)
@@ -186,7 +192,7 @@ def test_prompt_timeout_ends_with_the_caller_not_answering() -> None:
 def test_cancel_rejects_live_legs_but_not_a_connected_call() -> None:
     async def ringing(engine: Engine, flow: RingOut) -> None:
         await caller_answers(engine, flow)
-        await engine.on_event(event("StasisStart", CALLEE))
+        await deliver(engine, event("StasisStart", CALLEE))
         outcome = await flow.cancel()
         assert outcome == CancelOutcome(statuses=Statuses("CannotReach", "Rejected",
                                                           "Rejected"))
@@ -207,8 +213,8 @@ def test_cancel_rejects_live_legs_but_not_a_connected_call() -> None:
 def test_caller_hanging_up_while_the_callee_rings_rejects_leg_2() -> None:
     async def scenario(engine: Engine, flow: RingOut) -> None:
         await caller_answers(engine, flow)
-        await engine.on_event(event("StasisStart", CALLEE))
-        await engine.on_event(event("ChannelHangupRequest", CALLER, cause=16))
+        await deliver(engine, event("StasisStart", CALLEE))
+        await deliver(engine, event("ChannelHangupRequest", CALLER, cause=16))
 
     _, _, steps = run(scenario)
     assert steps.statuses[-1] == ("CannotReach", "Finished", "Rejected")
