@@ -62,9 +62,9 @@ def run(scenario: Scenario, **plan_fields: Any) -> tuple[FakeAri, RingOut, Steps
     return asyncio.run(go())
 
 
-async def deliver(engine: Engine, event: Event) -> None:
+async def deliver(engine: Engine, ari_event: dict[str, Any]) -> None:
     """Hand an event to the engine and wait until its flow has handled it."""
-    await engine.on_event(event)
+    await engine.on_event(ari_event)
     await engine.settled()
 
 
