@@ -34,6 +34,7 @@ class Settings:
     ami_user: str = "ringbridge"
     ami_secret: str = ""
     dial_timeout: int = 30
+    parking_positions: str = "701-720"
     log_level: str = "INFO"
 
     def require_secrets(self) -> None:

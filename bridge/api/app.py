@@ -11,6 +11,7 @@ from bridge.api import errors
 from bridge.api.extensions import extensions_blueprint
 from bridge.api.health import Readiness, health_blueprint
 from bridge.api.oauth import oauth_blueprint
+from bridge.api.phone_calls import phone_calls_blueprint
 from bridge.api.ring_groups import ring_groups_blueprint
 from bridge.api.schemas import PORTSIP_ERROR_SCHEMA
 from bridge.services.extensions import Provisioner
@@ -32,4 +33,5 @@ def create_app(database: Database, provisioner: Provisioner,
     app.register_blueprint(extensions_blueprint)
     app.register_blueprint(ring_groups_blueprint)
     app.register_blueprint(oauth_blueprint)
+    app.register_blueprint(phone_calls_blueprint)
     return app

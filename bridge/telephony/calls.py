@@ -12,6 +12,7 @@ import logging
 import secrets
 import string
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bridge.telephony.call_log import CallLog
@@ -70,6 +71,7 @@ class CallFlow:
         self.claimed: set[str] = set()
         self.bridge_id: str | None = None
         self.done = False
+        self.started_at = datetime.now(UTC)
         self._next_leg = 0
 
     def step(self, kind: str, text: str, *, target: str = "", **fields: Any) -> None:

@@ -10,9 +10,11 @@ event is lost. Asterisk times each leg out (`dial` timeout = ring_time).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bridge.telephony.call_log import CallLog
@@ -56,6 +58,7 @@ class HuntPlan:
     paging: bool = False
     skip_busy: bool = False
     tenant_id: int | None = None
+    domain: str | None = None  # the tenant's SIP domain (its calls and parking lot)
     group_id: int | None = None
     no_answer: Callable[[Hunt], Awaitable[None]] | None = None
 
@@ -82,8 +85,22 @@ class NoMemory:
 class Leg:
     target: Target
     channel_id: str
+    view: str = ""  # the party's id in the phone calls API ("01", "02"...)
     up: bool = False
     status: str = ""  # the Dial status, when Asterisk gave one
+    existing: bool = False  # a channel that is up already (a parked call taken back)
+    ringing_at: datetime | None = None
+    answered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who called what: the caller's number and name, the number dialled, from where."""
+
+    number: str = ""
+    name: str = ""
+    dialled: str = ""
+    inbound: bool = False  # from the carrier
 
 
 class Hunt(CallFlow):
@@ -98,6 +115,8 @@ class Hunt(CallFlow):
         self.wave_index = -1
         self.rounds = 1
         self.connected = False
+        self.answered_at: datetime | None = None
+        self.origin = Origin()
         self.last_cause = NO_ANSWER
         self._caller_ringing = False
         self._background: set[asyncio.Future[None]] = set()
@@ -128,8 +147,11 @@ class Hunt(CallFlow):
         return True
 
     async def ring_targets(self, label: str, targets: tuple[Target, ...], ring_time: int) -> None:
-        """Replace what is left of the hunt with one wave (forward, redirect)."""
-        self.plan = HuntPlan(label=label, waves=(targets,), ring_time=ring_time)
+        """Replace what is left of the hunt with one wave (forward, redirect, pick-up);
+        the call stays the tenant's."""
+        self.plan = dataclasses.replace(
+            self.plan, label=label, waves=(targets,), ring_time=ring_time, headers={},
+            request_user=None, paging=False, skip_busy=False, group_id=None, no_answer=None)
         self.wave_index = -1
         await self.next_wave()
 
@@ -166,7 +188,7 @@ class Hunt(CallFlow):
                 await self.next_wave()
             return
         channel_id = self.new_channel_id()
-        self.legs[channel_id] = Leg(target, channel_id)
+        self.legs[channel_id] = Leg(target, channel_id, view=f"{self._next_leg:02d}")
         dial = target.dial
         if self.plan.request_user and dial.startswith("PJSIP/") and target.key:
             dial = f"PJSIP/{self.plan.request_user}@{dial.split('@', 1)[1]}"
@@ -179,6 +201,28 @@ class Hunt(CallFlow):
         except Exception as exc:  # an unreachable target is skipped
             log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
             await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
+
+    async def take_over(self, channel_id: str, label: str) -> None:
+        """Make a channel that is up already (a parked call) this caller's answered leg,
+        once it enters Stasis (its StasisStart bridges it)."""
+        self._next_leg += 1
+        self.legs[channel_id] = Leg(Target(key=0, dial="", label=label), channel_id,
+                                    view=f"{self._next_leg:02d}", existing=True)
+        self.adopt(channel_id)
+
+    def release(self, channel_id: str) -> None:
+        """Let a channel leave the call without ending it (it is being parked)."""
+        self.channels.discard(channel_id)
+        self.legs.pop(channel_id, None)
+
+    async def cancel_ringing(self) -> None:
+        """Stop ringing the legs not answered yet (the call is picked up elsewhere)."""
+        ringing = [leg for leg in self.legs.values() if not leg.up]
+        for leg in ringing:
+            self.release(leg.channel_id)
+        await asyncio.gather(*(self.ari.delete(f"/channels/{leg.channel_id}",
+                                               {"reason_code": ANSWERED_ELSEWHERE})
+                               for leg in ringing), return_exceptions=True)
 
     async def _busy(self, target: Target) -> bool:
         resource = target.dial.split("@", 1)[-1]
@@ -207,6 +251,9 @@ class Hunt(CallFlow):
         leg = self.legs.get(channel_id)
         if leg is None:
             return
+        if leg.existing:
+            await self._answered(leg)
+            return
         variables = {f"PJSIP_HEADER(add,{name})": value
                      for name, value in self.plan.headers.items()}
         dial: dict[str, Any] = {"timeout": self.plan.ring_time}
@@ -226,6 +273,7 @@ class Hunt(CallFlow):
         if leg is None:
             return
         if channel["state"] == "Ringing":
+            leg.ringing_at = leg.ringing_at or datetime.now(UTC)
             self.step("ringing", f"{leg.target.label} ringing", target=leg.target.label)
             self._remember(self.memory.rung, leg)
             if not self._caller_ringing and not self.connected:
@@ -236,6 +284,7 @@ class Hunt(CallFlow):
 
     async def _answered(self, leg: Leg) -> None:
         leg.up = True
+        leg.answered_at = datetime.now(UTC)
         self._remember(self.memory.answered, leg)
         if self.connected:
             if self.plan.paging:
@@ -244,6 +293,7 @@ class Hunt(CallFlow):
                 await self._add_to_bridge(leg.channel_id)
             return
         self.connected = True
+        self.answered_at = leg.answered_at
         self.step("answered", f"{leg.target.label} answered; bridging",
                   target=leg.target.label)
         if not self.plan.paging:

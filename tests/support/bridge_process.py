@@ -32,6 +32,7 @@ class BridgeProcess:
         self.port = free_port()
         self.log_path = log_path
         self.log_level = "DEBUG"
+        self.parking_positions = "701-702"  # small lots: a full lot is quick to reach
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,6 +50,7 @@ class BridgeProcess:
             "RINGBRIDGE_AMI_PORT": str(self.asterisk.ami_port),
             "RINGBRIDGE_AMI_SECRET": self.asterisk.ami_secret,
             "RINGBRIDGE_LOG_LEVEL": self.log_level,
+            "RINGBRIDGE_PARKING_POSITIONS": self.parking_positions,
         }
 
     def start(self, timeout: float = 20) -> None:
