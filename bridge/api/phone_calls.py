@@ -53,18 +53,22 @@ class CallListArgs(InputSchema):
     sortOrder = String(metadata={"description": "ascending or descending (by published)"})
 
 
+def _raw(description: str) -> Raw:
+    return Raw(allow_none=True, metadata={"description": description})
+
+
 class CallActionIn(InputSchema):
     """Checked by the service, so that each problem gets its VoIPNow code."""
 
     class Meta:
         unknown = INCLUDE
 
-    action = Raw(metadata={"description": "Park, UnPark or PickUp"})
-    phoneCallViewId = Raw(metadata={"description": "the party to park (Park)"})
-    maxInParking = Raw(metadata={"description": "seconds 10..3600, default 180 (Park)"})
-    sendCallTo = Raw(metadata={"description": "extension to ring (UnPark, PickUp)"})
-    waitForPickup = Raw(metadata={"description": "seconds 5..300, default 25"})
-    callerId = Raw(metadata={"description": "number shown to sendCallTo"})
+    action = _raw("Park, UnPark or PickUp")
+    phoneCallViewId = _raw("the party to park (Park)")
+    maxInParking = _raw("seconds 10..3600, default 180 (Park)")
+    sendCallTo = _raw("extension to ring (UnPark, PickUp)")
+    waitForPickup = _raw("seconds 5..300, default 25")
+    callerId = _raw("number shown to sendCallTo")
 
 
 class HangUpArgs(InputSchema):
