@@ -18,7 +18,7 @@ from marshmallow import INCLUDE
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context
 from bridge.api.formats import rfc3339
-from bridge.api.schemas import InputSchema
+from bridge.api.schemas import VOIPNOW_ERROR_SCHEMA, InputSchema
 from bridge.services.call_list_query import parse_call_list_query
 from bridge.services.phone_calls import (
     Addressed,
@@ -36,6 +36,14 @@ phone_calls_blueprint = APIBlueprint("phone_calls", __name__, url_prefix="/uapi/
 STATUS = {PartyState.TRYING: 2, PartyState.RINGING: 3, PartyState.OTHER_SIDE_RINGING: 4,
           PartyState.UP: 5}
 LOCAL, OUTGOING_PUBLIC, INCOMING_PUBLIC = 2, 4, 8
+Responses = dict[int | str, dict[str, str | dict[str, dict[str, Any]]]]
+ERRORS: Responses = {status: {"description": description, "content": {
+    "application/json": {"schema": VOIPNOW_ERROR_SCHEMA}}} for status, description in (
+    (400, "pc_phonecall_invalid, pc_phonecallview_invalid, pc_parktimeout_invalid, "
+          "list option codes (count_invalid...), ..."),
+    (401, "unauthorized"), (403, "forbidden: another user's extension"),
+    (404, "extension_not_found, user_not_found"), (409, "pc_parkinglot_full"),
+    (503, "engine_unavailable"))}
 ADDRESSING = ("userId: @me, @viewer (the token's user), @owner (the extension's owner) or a "
               "user id; extension: a number or @self (all the user's extensions)")
 
@@ -91,7 +99,8 @@ def service(user: str, extension: str) -> Iterator[tuple[PhoneCallsService, Addr
 @phone_calls_blueprint.get("/<user>/<extension>")
 @phone_calls_blueprint.auth_required(bearer)
 @phone_calls_blueprint.input(CallListArgs, location="query")
-@phone_calls_blueprint.doc(summary="Live calls of an extension", description=ADDRESSING)
+@phone_calls_blueprint.doc(summary="Live calls of an extension", description=ADDRESSING,
+                           responses=ERRORS)
 def list_calls(user: str, extension: str, query_data: dict[str, str]) -> dict[str, Any]:
     query = parse_call_list_query(request.args)
     with service(user, extension) as (calls, addressed):
@@ -103,7 +112,8 @@ def list_calls(user: str, extension: str, query_data: dict[str, str]) -> dict[st
 
 @phone_calls_blueprint.get("/<user>/<extension>/<call_id>")
 @phone_calls_blueprint.auth_required(bearer)
-@phone_calls_blueprint.doc(summary="One live call", description=ADDRESSING)
+@phone_calls_blueprint.doc(summary="One live call", description=ADDRESSING,
+                           responses=ERRORS)
 def show_call(user: str, extension: str, call_id: str) -> dict[str, Any]:
     check_call_id(call_id)
     with service(user, extension) as (calls, addressed):
@@ -118,7 +128,8 @@ def show_call(user: str, extension: str, call_id: str) -> dict[str, Any]:
 @phone_calls_blueprint.auth_required(bearer)
 @phone_calls_blueprint.input(CallActionIn)
 @phone_calls_blueprint.doc(summary="Park, take back or pick up all calls of the extension",
-                           description=ADDRESSING)
+                           description=ADDRESSING,
+                           responses=ERRORS)
 def act_on_all(user: str, extension: str, json_data: dict[str, Any]) -> Any:
     return _act(user, extension, None, json_data)
 
@@ -127,7 +138,8 @@ def act_on_all(user: str, extension: str, json_data: dict[str, Any]) -> Any:
 @phone_calls_blueprint.auth_required(bearer)
 @phone_calls_blueprint.input(CallActionIn)
 @phone_calls_blueprint.doc(summary="Park (a party), take back or pick up a call",
-                           description=ADDRESSING)
+                           description=ADDRESSING,
+                           responses=ERRORS)
 def act_on_call(user: str, extension: str, call_id: str, json_data: dict[str, Any]) -> Any:
     check_call_id(call_id)
     return _act(user, extension, call_id, json_data)
@@ -151,7 +163,8 @@ def _act(user: str, extension: str, call_id: str | None, body: dict[str, Any]) -
 @phone_calls_blueprint.auth_required(bearer)
 @phone_calls_blueprint.input(HangUpArgs, location="query")
 @phone_calls_blueprint.doc(summary="Hang up all calls of the extension (or one party)",
-                           description=ADDRESSING)
+                           description=ADDRESSING,
+                           responses=ERRORS)
 def hang_up_all(user: str, extension: str, query_data: dict[str, str]) -> Any:
     return _hang_up(user, extension, None, query_data.get("phoneNumber"))
 
@@ -159,7 +172,8 @@ def hang_up_all(user: str, extension: str, query_data: dict[str, str]) -> Any:
 @phone_calls_blueprint.delete("/<user>/<extension>/<call_id>")
 @phone_calls_blueprint.auth_required(bearer)
 @phone_calls_blueprint.input(HangUpArgs, location="query")
-@phone_calls_blueprint.doc(summary="Hang up a call (or one party)", description=ADDRESSING)
+@phone_calls_blueprint.doc(summary="Hang up a call (or one party)", description=ADDRESSING,
+                           responses=ERRORS)
 def hang_up_call(user: str, extension: str, call_id: str, query_data: dict[str, str]) -> Any:
     check_call_id(call_id)
     return _hang_up(user, extension, call_id, query_data.get("phoneNumber"))

@@ -65,3 +65,13 @@ PORTSIP_ERROR_SCHEMA = {
                        "message": {"type": "string"}, "detail": {}},
     }}},
 }
+
+VOIPNOW_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string", "example": "pc_phonecall_invalid"},
+                       "message": {"type": "string"}},
+    }},
+}

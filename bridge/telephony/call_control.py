@@ -126,7 +126,11 @@ class CallControl:
         self._retrievals[parked.channel_id] = lambda channel_id: Hunt(
             self.engine.ari, self.engine, new_id, channel_id, plan,
             call_log=self.engine.call_log)
-        await self._redirect(parked)
+        try:
+            await self._redirect(parked)
+        except AmiError:  # it left the lot meanwhile (hung up, timed out)
+            self._retrievals.pop(parked.channel_id, None)
+            raise
         return new_id
 
     async def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str:

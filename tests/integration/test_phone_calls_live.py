@@ -265,6 +265,18 @@ def test_delete_hangs_up_one_party_or_the_whole_call(office: Office) -> None:
     assert empty.status_code == 204
 
 
+def test_delete_hangs_up_a_parked_call(office: Office) -> None:
+    caller, callee = office.phone("4096"), office.phone("4097")
+    out, incoming, call = talking(office, caller, callee)
+    assert park(office, "4096", call, view_of(call, "4097")["id"], 60).status_code == 200
+    out.wait_disconnected()
+    response = office.bridge.api("DELETE", f"/uapi/phoneCalls/@me/4096/{call['id']}",
+                                 office.token)
+    assert (response.status_code, response.json()) == (200, [{"id": call["id"]}])
+    incoming.wait_disconnected()
+    wait_until(lambda: calls_of(office, "4096") == [], 5, "the parked call gone")
+
+
 def test_errors_on_a_live_call_and_another_tenants_call(
         office: Office, bridge: BridgeProcess, phone: PhoneFactory) -> None:
     caller, callee = office.phone("4101"), office.phone("4102")
