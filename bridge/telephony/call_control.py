@@ -22,6 +22,7 @@ from bridge.telephony.live_calls import LiveCall, PartyState, snapshot
 from bridge.telephony.parking import (
     CALL_VAR,
     CONFIRM_TIMEOUT,
+    DIRECTION_VAR,
     PARKER_DIAL_VAR,
     PARKER_VAR,
     ParkedCall,
@@ -85,13 +86,16 @@ class CallControl:
 
     async def _send_to_lot(self, hunt: Hunt, channel_id: str, domain: str, parker: Target,
                            timeout: int) -> ParkedCall:
+        direction = _direction(hunt)
         variables = {"RB_LOT": lot_name(domain), "RB_POSITIONS": str(self.positions),
                      "RB_PARK_TIMEOUT": str(timeout), CALL_VAR: hunt.call_id,
-                     PARKER_VAR: parker.label, PARKER_DIAL_VAR: parker.dial}
+                     PARKER_VAR: parker.label, PARKER_DIAL_VAR: parker.dial,
+                     DIRECTION_VAR: direction}
         ari = self.engine.ari
         for name, value in variables.items():
             await ari.post(f"/channels/{channel_id}/variable", {"variable": name, "value": value})
-        confirmed = self.engine.parking.expect(channel_id, hunt.call_id, parker.label)
+        confirmed = self.engine.parking.expect(channel_id,
+                                               (hunt.call_id, parker.label, direction))
         leg = hunt.legs.get(channel_id)
         hunt.release(channel_id)
         try:
@@ -263,6 +267,13 @@ class CallControl:
             raise CallControlError(CallControlError.NOT_CONNECTED,
                                    f"call {call_id} is not parked")
         return parked
+
+
+def _direction(hunt: Hunt) -> str:
+    if hunt.origin.inbound:
+        return "in"
+    return "out" if any(leg.target.dial.endswith("@carrier") for leg in hunt.legs.values()) \
+        else ""
 
 
 def _id_of(parked: ParkedCall) -> str:

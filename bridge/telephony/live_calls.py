@@ -85,9 +85,10 @@ def _leg_party(leg: Leg) -> Party:
 
 
 def _from_parked(call: ParkedCall) -> LiveCall:
+    called_out = call.direction == "out" and call.external  # the one we rang outside
     party = Party(view="00", channel_id=call.channel_id, number=call.number, name=call.name,
-                  external=call.number.startswith("+"), caller=True, state=PartyState.UP,
+                  external=call.external, caller=not called_out, state=PartyState.UP,
                   parked=call)
     return LiveCall(call_id=call.call_id or call.channel_id, domain=call.domain,
-                    published=call.parked_at, answered=call.parked_at, inbound=False,
-                    dialled=call.slot, parties=(party,))
+                    published=call.parked_at, answered=call.parked_at,
+                    inbound=call.direction == "in", dialled=call.slot, parties=(party,))

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 LOT_PREFIX = "rb-"
 CONFIRM_TIMEOUT = 5.0
 CALL_VAR, PARKER_VAR, PARKER_DIAL_VAR = "RB_CALL", "RB_PARKER", "RB_PARKER_DIAL"
+DIRECTION_VAR = "RB_DIRECTION"  # "in" from the carrier, "out" to it, "" between phones
+CARRIER_ENDPOINT = "carrier"
+Ours = tuple[str, str, str]  # what ringbridge keeps on a parked channel: call, parker, direction
 
 
 def lot_name(domain: str) -> str:
@@ -72,10 +75,16 @@ class ParkedCall:
     timeout: int  # seconds in the lot before it rings back the parker
     call_id: str  # ringbridge's id of the call it was parked from
     parker: str  # the extension that parked it (rung back at the timeout)
+    direction: str = ""  # of the call it was parked from (DIRECTION_VAR)
 
     @property
     def domain(self) -> str:
         return self.lot.removeprefix(LOT_PREFIX)
+
+    @property
+    def external(self) -> bool:
+        """The parked party is outside, on the carrier trunk (`PJSIP/carrier-0000002a`)."""
+        return self.channel.split("/", 1)[-1].rsplit("-", 1)[0] == CARRIER_ENDPOINT
 
 
 class ParkFailed(Exception):
@@ -89,7 +98,7 @@ class ParkingLots:
         self.ami = ami
         self._calls: dict[str, ParkedCall] = {}
         self._waiting: dict[str, asyncio.Future[ParkedCall]] = {}
-        self._ours: dict[str, tuple[str, str]] = {}  # channel id -> (call id, parker)
+        self._ours: dict[str, Ours] = {}  # channel id -> what ringbridge keeps on it
         ami.on("ParkedCall", self._parked)
         ami.on("ParkedCallSwap", self._parked)
         for gone in ("ParkedCallTimeOut", "ParkedCallGiveUp", "UnParkedCall"):
@@ -105,9 +114,9 @@ class ParkingLots:
     def by_channel(self, channel_id: str) -> ParkedCall | None:
         return self._calls.get(channel_id)
 
-    def expect(self, channel_id: str, call_id: str, parker: str) -> asyncio.Future[ParkedCall]:
+    def expect(self, channel_id: str, ours: Ours) -> asyncio.Future[ParkedCall]:
         """A future for the ParkedCall event of a channel ringbridge is about to park."""
-        self._ours[channel_id] = (call_id, parker)
+        self._ours[channel_id] = ours
         future = asyncio.get_running_loop().create_future()
         self._waiting[channel_id] = future
         return future
@@ -136,16 +145,16 @@ class ParkingLots:
         self._calls = calls
         log.info("AMI connected: %d parked call(s) in ringbridge's lots", len(calls))
 
-    async def _variables(self, channel: str) -> tuple[str, str]:
+    async def _variables(self, channel: str) -> Ours:
         values = []
-        for name in (CALL_VAR, PARKER_VAR):
+        for name in (CALL_VAR, PARKER_VAR, DIRECTION_VAR):
             try:
                 reply = await self.ami.action({"Action": "Getvar", "Channel": channel,
                                                "Variable": name})
             except AmiError:  # hung up meanwhile: its ParkedCallGiveUp will follow
                 reply = {}
             values.append(str(reply.get("Value", "")) if isinstance(reply, dict) else "")
-        return values[0], values[1]
+        return values[0], values[1], values[2]
 
     async def _parked(self, event: AmiEvent) -> None:
         lot = event.get("Parkinglot", "")
@@ -171,7 +180,7 @@ class ParkingLots:
                      call.slot, call.lot, event.get("Event"))
 
     @staticmethod
-    def _from_event(event: AmiEvent, variables: tuple[str, str]) -> ParkedCall:
+    def _from_event(event: AmiEvent, variables: Ours) -> ParkedCall:
         duration = int(event.get("ParkingDuration", "0") or 0)
         return ParkedCall(
             channel_id=event.get("ParkeeUniqueid", ""), channel=event.get("ParkeeChannel", ""),
@@ -180,5 +189,5 @@ class ParkingLots:
             name=event.get("ParkeeCallerIDName", ""),
             parked_at=datetime.now(UTC) - timedelta(seconds=duration),
             timeout=duration + int(event.get("ParkingTimeout", "0") or 0),
-            call_id=variables[0], parker=variables[1],
+            call_id=variables[0], parker=variables[1], direction=variables[2],
         )

@@ -35,8 +35,8 @@ def calls_of(office: Office, extension: str) -> list[dict[str, Any]]:
     return list(office.api("GET", f"/uapi/phoneCalls/@me/{extension}")["entry"])
 
 
-def statuses(call: dict[str, Any]) -> dict[str, int]:
-    return {view["extension"]: view["status"] for view in call["phoneCallView"]}
+def statuses(call: dict[str, Any]) -> dict[str | None, int]:
+    return {view.get("extension"): view["status"] for view in call["phoneCallView"]}
 
 
 def talking(office: Office, caller: Phone, callee: Phone) -> tuple[Call, Call, dict[str, Any]]:
@@ -329,3 +329,30 @@ def test_parked_calls_are_read_again_after_a_restart_of_ringbridge(
     assert (listed["id"], view["parkedPos"], view["parkedBy"]) == (call["id"], "701", "4111")
     incoming.hangup()
     wait_until(lambda: calls_of(office, "4111") == [], 5, "the parked call gone")
+
+
+def test_a_call_from_the_carrier_to_a_group_is_listed_and_parked(
+        office: Office, phone: PhoneFactory) -> None:
+    member = office.phone("4121")
+    office.group("6121", ["4121"], ring_strategy="RING_SIMULTANEOUSLY",
+                 did_numbers=["+14155550188"])
+    carrier = phone("carrier")
+    outgoing = carrier.call("+14155550188")
+    incoming = member.wait_incoming()
+    (call,) = wait_until(lambda: calls_of(office, "4121"), 5, "the call listed")
+    caller_view = call["phoneCallView"][0]
+    assert (call["extension"], caller_view["flow"], caller_view["destination"]) == (
+        "4121", 8, ["+14155550188"])
+    assert "extension" not in caller_view  # an outside party
+    incoming.answer()
+    outgoing.wait_answered()
+    wait_until(lambda: statuses(calls_of(office, "4121")[0]) == {None: 5, "4121": 5}, 5,
+               "talking")
+    response = park(office, "4121", call, "00")
+    assert response.status_code == 200, response.text
+    parked = response.json()[0]["phoneCallView"][0]
+    assert (parked["parkedBy"], parked["flow"]) == ("4121", 8)
+    incoming.wait_disconnected()
+    assert outgoing.state == "confirmed"
+    outgoing.hangup()
+    wait_until(lambda: calls_of(office, "4121") == [], 5, "the parked call gone")

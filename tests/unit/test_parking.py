@@ -56,7 +56,7 @@ def test_lots_follow_the_events_and_read_ringbridges_variables() -> None:
     async def scenario() -> None:
         ami = FakeAmi()
         lots = ParkingLots(ami)  # type: ignore[arg-type]
-        confirmed = lots.expect("ch1", "CALL1", "1001")
+        confirmed = lots.expect("ch1", ("CALL1", "1001", ""))
         await ami.emit(parked_event("ParkedCall", "ch1", "701"))
         call = await confirmed
         assert (call.call_id, call.parker, call.slot, call.timeout) == ("CALL1", "1001", "701",
