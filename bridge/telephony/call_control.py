@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.telephony.ami import AmiError
 from bridge.telephony.calls import Event, new_call_id
-from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
-from bridge.telephony.live_calls import LiveCall, PartyState, snapshot
+from bridge.telephony.hunt import Hunt, HuntPlan, Leg, Origin, Target
+from bridge.telephony.live_calls import LiveCall, Party, PartyState, snapshot
 from bridge.telephony.parking import (
     CALL_VAR,
     CONFIRM_TIMEOUT,
@@ -47,6 +47,7 @@ class CallControlError(Exception):
     NO_VIEW = "no_view"
     NOT_CONNECTED = "not_connected"
     ANSWERED = "answered"
+    ADOPTED = "adopted"
     LOT_FULL = "lot_full"
 
     def __init__(self, reason: str, message: str) -> None:
@@ -77,6 +78,8 @@ class CallControl:
                                    "only a party of an answered call can be parked")
         lock = self._locks.setdefault(domain, asyncio.Lock())
         async with lock:
+            if hunt.done:  # ended (or parked by another request) while this one waited
+                raise CallControlError(CallControlError.NO_CALL, f"call {call_id} has ended")
             if len(self.engine.parking.in_lot(domain)) >= self.positions.capacity:
                 raise CallControlError(CallControlError.LOT_FULL,
                                        f"the parking lot is full ({self.positions})")
@@ -108,7 +111,7 @@ class CallControl:
         finally:
             self.engine.parking.forget(channel_id)
 
-    async def _put_back(self, hunt: Hunt, channel_id: str, leg: Any) -> None:
+    async def _put_back(self, hunt: Hunt, channel_id: str, leg: Leg | None) -> None:
         """Park() refused the channel and gave it back: into its call again."""
         hunt.channels.add(channel_id)
         if leg is not None:
@@ -238,7 +241,7 @@ class CallControl:
             raise CallControlError(CallControlError.NO_CALL, f"no live call {call_id}")
         return call
 
-    def _party(self, domain: str, call_id: str, view: str) -> Any:
+    def _party(self, domain: str, call_id: str, view: str) -> Party:
         party = self._call(domain, call_id).party(view)
         if party is None:
             raise CallControlError(CallControlError.NO_VIEW, f"call {call_id} has no view {view}")
@@ -251,11 +254,14 @@ class CallControl:
     def _hunt(self, domain: str, call_id: str) -> Hunt:
         hunt = self._find_hunt(domain, call_id)
         if hunt is None:
-            self._parked_or_none(domain, call_id)
-            raise CallControlError(CallControlError.NO_CALL, f"no live call {call_id}")
+            self._refuse_if_parked(domain, call_id)
+            self._call(domain, call_id)  # no such call at all: NO_CALL
+            raise CallControlError(CallControlError.ADOPTED,
+                                   f"call {call_id} was taken over after a restart of "
+                                   "ringbridge: it can be hung up, not parked or picked up")
         return hunt
 
-    def _parked_or_none(self, domain: str, call_id: str) -> None:
+    def _refuse_if_parked(self, domain: str, call_id: str) -> None:
         if any(_id_of(c) == call_id for c in self.engine.parking.in_lot(domain)):
             raise CallControlError(CallControlError.NOT_CONNECTED, f"call {call_id} is parked")
 

@@ -115,7 +115,13 @@ class CallFlow:
 
 
 class AdoptedCall(CallFlow):
-    """A bridged call found in Asterisk after a restart: keep it up, end it as a whole."""
+    """A bridged call found in Asterisk after a restart: keep it up, end it as a whole.
+
+    `found` keeps each channel as ARI described it then (for the phone calls list)."""
+
+    def __init__(self, ari: Ari, flows: Flows, call_id: str) -> None:
+        super().__init__(ari, flows, call_id)
+        self.found: dict[str, dict[str, Any]] = {}
 
     async def handle(self, event: Event) -> None:
         if event["type"] in ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"):

@@ -211,9 +211,9 @@ class Engine:
     async def _resync_calls(self) -> None:
         """Drop flows whose channels vanished while we were away, adopt bridged calls."""
         channels = await self.ari.get("/channels")
-        live = {channel["id"] for channel in channels}
+        live = {channel["id"]: channel for channel in channels}
         for flow in list(self._flows):
-            await flow.resync(live)
+            await flow.resync(set(live))
         known = set(self._flows_by_channel)
         bridges = await self.ari.get("/bridges")
         adopted = 0
@@ -224,6 +224,7 @@ class Engine:
                 call.bridge_id = bridge["id"]
                 for channel_id in members:
                     call.adopt(channel_id)
+                    call.found[channel_id] = live[channel_id]
                 adopted += 1
         log.info("ARI connected: %d live channels, %d calls in progress, %d adopted",
                  len(live), len(self._flows), adopted)

@@ -356,3 +356,24 @@ def test_a_call_from_the_carrier_to_a_group_is_listed_and_parked(
     assert outgoing.state == "confirmed"
     outgoing.hangup()
     wait_until(lambda: calls_of(office, "4121") == [], 5, "the parked call gone")
+
+
+def test_a_call_talking_across_a_restart_of_ringbridge_is_listed_and_hung_up(
+        office: Office, bridge: BridgeProcess) -> None:
+    caller, callee = office.phone("4131"), office.phone("4132")
+    out, incoming, call = talking(office, caller, callee)
+    bridge.stop()
+    bridge.start()
+    (listed,) = wait_until(lambda: calls_of(office, "4132"), 5, "the adopted call")
+    assert (listed["id"], statuses(listed)) == (call["id"], {"4131": 5, "4132": 5})
+    assert [v["id"] for v in listed["phoneCallView"]] == ["00", "01"]
+    assert listed["phoneCallView"][0]["destination"] == ["4132"]
+    refused = park(office, "4132", listed, "00")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (
+        400, "pc_phonecall_invalid")
+    assert "restart" in refused.json()["error"]["message"]
+    response = office.bridge.api("DELETE", f"/uapi/phoneCalls/@me/4132/{call['id']}",
+                                 office.token)
+    assert (response.status_code, response.json()) == (200, [{"id": call["id"]}])
+    out.wait_disconnected()
+    incoming.wait_disconnected()
