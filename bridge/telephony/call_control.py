@@ -20,11 +20,9 @@ from bridge.telephony.calls import Event, new_call_id
 from bridge.telephony.hunt import Hunt, HuntPlan, Leg, Origin, Target
 from bridge.telephony.live_calls import LiveCall, Party, PartyState, snapshot
 from bridge.telephony.parking import (
-    CALL_VAR,
     CONFIRM_TIMEOUT,
-    DIRECTION_VAR,
     PARKER_DIAL_VAR,
-    PARKER_VAR,
+    Kept,
     ParkedCall,
     ParkFailed,
     Positions,
@@ -89,16 +87,15 @@ class CallControl:
 
     async def _send_to_lot(self, hunt: Hunt, channel_id: str, domain: str, parker: Target,
                            timeout: int) -> ParkedCall:
-        direction = _direction(hunt)
+        kept = Kept(hunt.call_id, parker.label, _direction(hunt),
+                    f"{hunt.started_at.timestamp():.6f}")
         variables = {"RB_LOT": lot_name(domain), "RB_POSITIONS": str(self.positions),
-                     "RB_PARK_TIMEOUT": str(timeout), CALL_VAR: hunt.call_id,
-                     PARKER_VAR: parker.label, PARKER_DIAL_VAR: parker.dial,
-                     DIRECTION_VAR: direction}
+                     "RB_PARK_TIMEOUT": str(timeout), PARKER_DIAL_VAR: parker.dial,
+                     **kept.variables()}
         ari = self.engine.ari
         for name, value in variables.items():
             await ari.post(f"/channels/{channel_id}/variable", {"variable": name, "value": value})
-        confirmed = self.engine.parking.expect(channel_id,
-                                               (hunt.call_id, parker.label, direction))
+        confirmed = self.engine.parking.expect(channel_id, kept)
         leg = hunt.legs.get(channel_id)
         hunt.release(channel_id)
         try:

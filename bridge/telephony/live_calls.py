@@ -136,5 +136,5 @@ def _from_parked(call: ParkedCall) -> LiveCall:
                   external=call.external, caller=not called_out, state=PartyState.UP,
                   parked=call)
     return LiveCall(call_id=call.call_id or call.channel_id, domain=call.domain,
-                    published=call.parked_at, answered=call.parked_at,
+                    published=call.published or call.parked_at, answered=None,
                     inbound=call.direction == "in", dialled=call.slot, parties=(party,))

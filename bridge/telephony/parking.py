@@ -24,10 +24,31 @@ log = logging.getLogger(__name__)
 
 LOT_PREFIX = "rb-"
 CONFIRM_TIMEOUT = 5.0
-CALL_VAR, PARKER_VAR, PARKER_DIAL_VAR = "RB_CALL", "RB_PARKER", "RB_PARKER_DIAL"
-DIRECTION_VAR = "RB_DIRECTION"  # "in" from the carrier, "out" to it, "" between phones
+PARKER_DIAL_VAR = "RB_PARKER_DIAL"
 CARRIER_ENDPOINT = "carrier"
-Ours = tuple[str, str, str]  # what ringbridge keeps on a parked channel: call, parker, direction
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What ringbridge keeps on a parked channel, in channel variables (so it survives
+    restarts of ringbridge)."""
+
+    call_id: str = ""  # RB_CALL: the id of the call it was parked from
+    parker: str = ""  # RB_PARKER: the extension that parked it
+    direction: str = ""  # RB_DIRECTION: "in" from the carrier, "out" to it, "" local
+    started: str = ""  # RB_STARTED: when that call entered the system (POSIX seconds)
+
+    VARIABLES = ("RB_CALL", "RB_PARKER", "RB_DIRECTION", "RB_STARTED")
+
+    def variables(self) -> dict[str, str]:
+        values = (self.call_id, self.parker, self.direction, self.started)
+        return dict(zip(self.VARIABLES, values, strict=True))
+
+    def started_at(self) -> datetime | None:
+        try:
+            return datetime.fromtimestamp(float(self.started), UTC)
+        except ValueError:
+            return None
 
 
 def lot_name(domain: str) -> str:
@@ -75,7 +96,8 @@ class ParkedCall:
     timeout: int  # seconds in the lot before it rings back the parker
     call_id: str  # ringbridge's id of the call it was parked from
     parker: str  # the extension that parked it (rung back at the timeout)
-    direction: str = ""  # of the call it was parked from (DIRECTION_VAR)
+    direction: str = ""  # of the call it was parked from (Kept.direction)
+    published: datetime | None = None  # when the call it was parked from began
 
     @property
     def domain(self) -> str:
@@ -98,7 +120,7 @@ class ParkingLots:
         self.ami = ami
         self._calls: dict[str, ParkedCall] = {}
         self._waiting: dict[str, asyncio.Future[ParkedCall]] = {}
-        self._ours: dict[str, Ours] = {}  # channel id -> what ringbridge keeps on it
+        self._ours: dict[str, Kept] = {}  # by channel id, for the parks under way
         ami.on("ParkedCall", self._parked)
         ami.on("ParkedCallSwap", self._parked)
         for gone in ("ParkedCallTimeOut", "ParkedCallGiveUp", "UnParkedCall"):
@@ -114,7 +136,7 @@ class ParkingLots:
     def by_channel(self, channel_id: str) -> ParkedCall | None:
         return self._calls.get(channel_id)
 
-    def expect(self, channel_id: str, ours: Ours) -> asyncio.Future[ParkedCall]:
+    def expect(self, channel_id: str, ours: Kept) -> asyncio.Future[ParkedCall]:
         """A future for the ParkedCall event of a channel ringbridge is about to park."""
         self._ours[channel_id] = ours
         future = asyncio.get_running_loop().create_future()
@@ -145,16 +167,16 @@ class ParkingLots:
         self._calls = calls
         log.info("AMI connected: %d parked call(s) in ringbridge's lots", len(calls))
 
-    async def _variables(self, channel: str) -> Ours:
+    async def _variables(self, channel: str) -> Kept:
         values = []
-        for name in (CALL_VAR, PARKER_VAR, DIRECTION_VAR):
+        for name in Kept.VARIABLES:
             try:
                 reply = await self.ami.action({"Action": "Getvar", "Channel": channel,
                                                "Variable": name})
             except AmiError:  # hung up meanwhile: its ParkedCallGiveUp will follow
                 reply = {}
             values.append(str(reply.get("Value", "")) if isinstance(reply, dict) else "")
-        return values[0], values[1], values[2]
+        return Kept(*values)
 
     async def _parked(self, event: AmiEvent) -> None:
         lot = event.get("Parkinglot", "")
@@ -180,7 +202,7 @@ class ParkingLots:
                      call.slot, call.lot, event.get("Event"))
 
     @staticmethod
-    def _from_event(event: AmiEvent, variables: Ours) -> ParkedCall:
+    def _from_event(event: AmiEvent, kept: Kept) -> ParkedCall:
         duration = int(event.get("ParkingDuration", "0") or 0)
         return ParkedCall(
             channel_id=event.get("ParkeeUniqueid", ""), channel=event.get("ParkeeChannel", ""),
@@ -189,5 +211,6 @@ class ParkingLots:
             name=event.get("ParkeeCallerIDName", ""),
             parked_at=datetime.now(UTC) - timedelta(seconds=duration),
             timeout=duration + int(event.get("ParkingTimeout", "0") or 0),
-            call_id=variables[0], parker=variables[1], direction=variables[2],
+            call_id=kept.call_id, parker=kept.parker, direction=kept.direction,
+            published=kept.started_at(),
         )

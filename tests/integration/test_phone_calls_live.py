@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
-from tests.support.softphone import Call, Phone
+from tests.support.softphone import Call, IncomingPolicy, Phone
 
 PARK_SECONDS = 10  # the shortest maxInParking the API takes
 
@@ -327,6 +328,9 @@ def test_parked_calls_are_read_again_after_a_restart_of_ringbridge(
     (listed,) = calls_of(office, "4111")
     view = view_of(listed, "4112")
     assert (listed["id"], view["parkedPos"], view["parkedBy"]) == (call["id"], "701", "4111")
+    started, kept = (datetime.fromisoformat(c["published"].replace("Z", "+00:00"))
+                     for c in (call, listed))
+    assert abs((kept - started).total_seconds()) < 0.01  # when the call began, not the park
     incoming.hangup()
     wait_until(lambda: calls_of(office, "4111") == [], 5, "the parked call gone")
 
@@ -377,3 +381,15 @@ def test_a_call_talking_across_a_restart_of_ringbridge_is_listed_and_hung_up(
     assert (response.status_code, response.json()) == (200, [{"id": call["id"]}])
     out.wait_disconnected()
     incoming.wait_disconnected()
+
+
+def test_a_parker_who_refuses_the_ring_back_ends_the_parked_call(office: Office) -> None:
+    caller, callee = office.phone("4141"), office.phone("4142")
+    out, incoming, call = talking(office, caller, callee)
+    assert park(office, "4141", call, view_of(call, "4142")["id"]).status_code == 200
+    out.wait_disconnected()
+    caller.policy = IncomingPolicy.BUSY
+    back = caller.wait_incoming(timeout=PARK_SECONDS + 5)
+    incoming.wait_disconnected()  # documented: hung up, not parked again
+    assert back.state == "disconnected"
+    wait_until(lambda: calls_of(office, "4141") == [], 5, "the call gone")

@@ -4,13 +4,14 @@ lots are in tests/integration/test_phone_calls_live.py)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from bridge.telephony.call_control import CallControlError
 from bridge.telephony.hunt import Hunt, HuntPlan, Target
-from bridge.telephony.parking import ParkingLots, Positions
+from bridge.telephony.parking import Kept, ParkingLots, Positions
 from tests.unit.test_call_flows import FakeAri, engine_with, event
 
 
@@ -56,11 +57,12 @@ def test_lots_follow_the_events_and_read_ringbridges_variables() -> None:
     async def scenario() -> None:
         ami = FakeAmi()
         lots = ParkingLots(ami)  # type: ignore[arg-type]
-        confirmed = lots.expect("ch1", ("CALL1", "1001", ""))
+        confirmed = lots.expect("ch1", Kept("CALL1", "1001", "", "1795600000.5"))
         await ami.emit(parked_event("ParkedCall", "ch1", "701"))
         call = await confirmed
         assert (call.call_id, call.parker, call.slot, call.timeout) == ("CALL1", "1001", "701",
                                                                          180)
+        assert call.published == datetime.fromtimestamp(1795600000.5, UTC)
         assert lots.at("acme.example", "701") == call and lots.in_lot("other.example") == []
 
         ami.variables = {("PJSIP/ch2", "RB_CALL"): "CALL2", ("PJSIP/ch2", "RB_PARKER"): "1009"}
