@@ -89,14 +89,14 @@ class Addressed:
         return {e.extension_number for e in self.extensions}
 
     def involves(self, call: LiveCall) -> bool:
-        return any(self.party_of(call, p) for p in call.parties) or any(
+        return any(self.is_ours(p) for p in call.parties) or any(
             p.parked is not None and p.parked.parker in self.numbers for p in call.parties)
 
-    def party_of(self, call: LiveCall, party: Party) -> bool:
+    def is_ours(self, party: Party) -> bool:
         return not party.external and party.number in self.numbers
 
     def own_party(self, call: LiveCall) -> Party | None:
-        return next((p for p in call.parties if self.party_of(call, p)), None)
+        return next((p for p in call.parties if self.is_ours(p)), None)
 
 
 @dataclass(frozen=True)
@@ -202,13 +202,14 @@ class PhoneCallsService:
 
     def take(self, addressed: Addressed, call_id: str | None, body: Mapping[str, Any],
              action: str) -> list[str]:
-        """UnPark or PickUp: ring `sendCallTo` for the call (each of the extension's
-        parked or ringing calls without a call id); returns the ids they continue under."""
+        """UnPark or PickUp: ring `sendCallTo` for the call; without a call id, for each
+        of the extension's parked calls (and, for PickUp, each call ringing it).
+        Returns the ids the calls continue under."""
         target = self._send_call_to(body)
         wait = pickup_wait(body.get("waitForPickup", DEFAULT_PICKUP_WAIT))
         calls = [self.call(addressed, call_id)] if call_id is not None else [
-            c for c in self.calls(addressed)
-            if any(p.parked is not None for p in c.parties) or c.answered is None]
+            c for c in self.calls(addressed) if _parked(c)
+            or (action == "PickUp" and _ringing_for(addressed, c))]
         act = self.engine.unpark if action == "UnPark" else self.engine.pick_up
         domain = self.tenant.sip_domain
         return [_engine(partial(act, domain, c.call_id, target, wait)) for c in calls]
@@ -243,6 +244,16 @@ class PhoneCallsService:
             if views:
                 done.append(call.call_id)
         return done
+
+
+def _parked(call: LiveCall) -> bool:
+    return any(p.parked is not None for p in call.parties)
+
+
+def _ringing_for(addressed: Addressed, call: LiveCall) -> bool:
+    """A call not answered yet that rings one of the addressed extensions."""
+    return call.answered is None and any(
+        addressed.is_ours(p) and not p.caller for p in call.parties)
 
 
 def _engine(action: Callable[[], T]) -> T:

@@ -168,7 +168,7 @@ class CallControl:
             await self.engine.deliver(hunt, event)
         if hunt.done:
             return
-        await hunt.take_over(parked.channel_id, parked.number)
+        hunt.take_over(parked.channel_id, parked.number)
         try:
             await self._redirect(parked)
         except AmiError as exc:

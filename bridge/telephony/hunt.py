@@ -202,7 +202,7 @@ class Hunt(CallFlow):
             log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
             await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
 
-    async def take_over(self, channel_id: str, label: str) -> None:
+    def take_over(self, channel_id: str, label: str) -> None:
         """Make a channel that is up already (a parked call) this caller's answered leg,
         once it enters Stasis (its StasisStart bridges it)."""
         self._next_leg += 1

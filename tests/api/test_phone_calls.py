@@ -4,6 +4,7 @@ calls a test gives it; tests/integration/test_phone_calls_live.py runs real call
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -231,3 +232,17 @@ class TestWithCalls:
         assert calls.actions == [("hang_up", office.sip_domain, "first", "01"),
                                  ("hang_up", office.sip_domain, "first", None),
                                  ("hang_up", office.sip_domain, "second", None)]
+
+    def test_without_a_call_id_only_parked_or_ringing_calls_are_taken(
+            self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
+    ) -> None:
+        ringing = live_call(office, "ringing", caller="1002", callee="1001", minutes=3)
+        callee = dataclasses.replace(ringing.parties[1], state=PartyState.RINGING,
+                                     answered_at=None)
+        calls.calls.append(dataclasses.replace(ringing, answered=None,
+                                               parties=(ringing.parties[0], callee)))
+        for action, expected in (("UnPark", 204), ("PickUp", 200)):
+            response = client.put("/uapi/phoneCalls/@me/1001", headers=office.headers,
+                                  json={"action": action, "sendCallTo": "1002"})
+            assert response.status_code == expected, action
+        assert calls.actions == [("pick_up", office.sip_domain, "ringing", "1002", 25)]
