@@ -39,6 +39,7 @@ class Settings:
     ringout_retention: int = 600
     ringout_heavy_per_minute: int = 10
     ringout_light_per_minute: int = 50
+    parking_positions: str = "701-720"
     log_level: str = "INFO"
     # Where clients reach this API: dispatch `callUrl`s point here.
     public_url: str = ""

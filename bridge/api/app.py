@@ -13,6 +13,7 @@ from bridge.api.dispatch import dispatch_blueprint
 from bridge.api.extensions import extensions_blueprint
 from bridge.api.health import Readiness, health_blueprint
 from bridge.api.oauth import oauth_blueprint
+from bridge.api.phone_calls import phone_calls_blueprint
 from bridge.api.ring_groups import ring_groups_blueprint
 from bridge.api.ringcentral_oauth import ringcentral_oauth_blueprint
 from bridge.api.ringout import configure as configure_ringout
@@ -44,4 +45,5 @@ def create_app(database: Database, provisioner: Provisioner,
     configure_ringout(app, settings or Settings())
     app.register_blueprint(ringout_blueprint)
     app.register_blueprint(ringcentral_oauth_blueprint)
+    app.register_blueprint(phone_calls_blueprint)
     return app

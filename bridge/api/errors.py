@@ -37,6 +37,20 @@ def portsip_body(status: int, code: str, message: str, detail: Any) -> Body:
                         "message": message, "detail": detail}]}
 
 
+_VOIPNOW_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden",
+                  404: "not_found", 405: "method_not_allowed", 409: "conflict",
+                  413: "request_too_large", 415: "unsupported_media_type",
+                  500: "internal_error"}
+
+
+def voipnow_body(status: int, code: str, message: str, detail: Any) -> Body:
+    """VoIPNow UnifiedAPI: `{"error": {"code", "message"}}`, codes in lower case; the
+    PortSIP-style codes of shared services (NOT_FOUND...) give way to the status's."""
+    if not code or code.isupper():
+        code = _VOIPNOW_CODES.get(status, "error")
+    return {"error": {"code": code, "message": message}}
+
+
 def plain_body(status: int, code: str, message: str, detail: Any) -> Body:
     return {"code": code or str(status), "message": message, "detail": detail}
 
@@ -91,7 +105,8 @@ def _dotted(problems: Any, path: str) -> list[tuple[str, str]]:
 
 SURFACES: list[tuple[str, Formatter]] = [("/api/", portsip_body),
                                          ("/restapi/oauth/", ringcentral_oauth_body),
-                                         ("/restapi/", ringcentral_body)]
+                                         ("/restapi/", ringcentral_body),
+                                         ("/uapi/", voipnow_body)]
 
 
 def formatter_for(path: str) -> Formatter:

@@ -82,3 +82,13 @@ RINGCENTRAL_ERROR_SCHEMA = {
         "error_description": {"type": "string"},
     },
 }
+
+VOIPNOW_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string", "example": "pc_phonecall_invalid"},
+                       "message": {"type": "string"}},
+    }},
+}

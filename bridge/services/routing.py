@@ -105,7 +105,7 @@ class DatabaseDirectory:
     def _direct(self, extension: Extension, tenant: Tenant) -> HuntPlan:
         return HuntPlan(label=f"extension {extension.extension_number}",
                         waves=((extension_target(extension),),), ring_time=self.dial_timeout,
-                        tenant_id=tenant.id)
+                        tenant_id=tenant.id, domain=tenant.sip_domain)
 
     def _group_plan(self, session: Session, tenant: Tenant, group: RingGroup,
                     caller_number: str) -> HuntPlan:
@@ -133,7 +133,8 @@ class DatabaseDirectory:
             request_user=group.extension_number if group.extension_number_as_to_header
             else None,
             paging=group.ring_strategy == "PAGING_INTERCOM", group_id=group.id,
-            tenant_id=tenant.id, queue_id=group.queue_id, queue_type=group.queue_type,
+            tenant_id=tenant.id, domain=tenant.sip_domain, queue_id=group.queue_id,
+            queue_type=group.queue_type,
             caller_number=caller_number,
             events=self._events(session, tenant, caller_number),
             skip_busy=group.skip_busy_member,

@@ -13,6 +13,7 @@ import secrets
 import string
 from collections import deque
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bridge.telephony.call_log import CallLog
@@ -72,6 +73,7 @@ class CallFlow:
         self.bridge_id: str | None = None
         self.done = False
         self.inbox: deque[Event] = deque()  # events the engine has queued for this flow
+        self.started_at = datetime.now(UTC)
         self._next_leg = 0
 
     def step(self, kind: str, text: str, *, target: str = "", **fields: Any) -> None:
@@ -115,7 +117,14 @@ class CallFlow:
 
 
 class AdoptedCall(CallFlow):
-    """A bridged call found in Asterisk after a restart: keep it up, end it as a whole."""
+    """A bridged call found in Asterisk after a restart: keep it up, end it as a whole.
+
+    `found` keeps each channel as ARI described it then (for the phone calls list)."""
+
+    def __init__(self, ari: Ari, flows: Flows, call_id: str,
+                 call_log: CallLog | None = None) -> None:
+        super().__init__(ari, flows, call_id, call_log)
+        self.found: dict[str, dict[str, Any]] = {}
 
     async def handle(self, event: Event) -> None:
         if event["type"] in ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"):

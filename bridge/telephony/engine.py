@@ -12,10 +12,12 @@ from bridge.config import Settings
 from bridge.telephony import endpoints
 from bridge.telephony.ami import AmiClient
 from bridge.telephony.ari import AriClient, AriError
+from bridge.telephony.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import AdoptedCall, CallFlow, Event, new_call_id
 from bridge.telephony.endpoints import SipEndpoint
-from bridge.telephony.hunt import Hunt, HuntPlan, Target
+from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
+from bridge.telephony.parking import ParkingLots, Positions
 from bridge.telephony.routing import Directory
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,10 @@ class Engine:
         )
         self.ami = AmiClient(
             settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret,
+            on_connected=self._ami_connected,
         )
+        self.parking = ParkingLots(self.ami)
+        self.control = CallControl(self, Positions.parse(settings.parking_positions))
         self._flows_by_channel: dict[str, CallFlow] = {}
         self._flows: set[CallFlow] = set()
         # Callers whose call is being planned (database lookups in a worker thread):
@@ -94,11 +99,21 @@ class Engine:
     def active_calls(self) -> int:
         return len(self._flows)
 
+    @property
+    def flows(self) -> list[CallFlow]:
+        return list(self._flows)
+
+    async def _ami_connected(self) -> None:
+        await self.parking.reload()
+
     async def on_event(self, event: Event) -> None:
         """Hand the event to its call's flow and return at once: each flow works through
         its own events in order, so one call waiting on an ARI request never holds up
         another call's events."""
         channel_id = _channel_of(event)
+        if event["type"] == "StasisStart" and (event.get("args") or [""])[0] == PARK_FAILED:
+            self.parking.failed(channel_id)  # the flow parking it puts it back
+            return
         flow = self._flows_by_channel.get(channel_id)
         if flow is not None:
             self._queue(flow, event)
@@ -133,6 +148,10 @@ class Engine:
             await asyncio.gather(*self._workers.values(), *self._starting,
                                  return_exceptions=True)
 
+    async def deliver(self, flow: CallFlow, event: Event) -> None:
+        """Handle an event now (events that came while the flow was being set up)."""
+        await self._to_flow(flow, event)
+
     async def _to_flow(self, flow: CallFlow, event: Event) -> None:
         try:
             await flow.handle(event)
@@ -158,6 +177,9 @@ class Engine:
 
     async def _plan_and_start(self, channel: dict[str, Any], args: list[str]) -> None:
         purpose, number = [*args, "", ""][:2]
+        if purpose in (PARKING_TIMEOUT, UNPARKED):
+            await self._take_back(channel, args)
+            return
         if purpose not in ("dial", "inbound") or not number:
             self._pending.pop(channel["id"], None)
             log.warning("channel %s entered Stasis with unexpected args %s; hanging up",
@@ -165,6 +187,10 @@ class Engine:
             await self.ari.delete(f"/channels/{channel['id']}")
             return
         caller = channel.get("caller", {}).get("number", "")
+        parked = self.parking.at(_caller_domain(channel.get("name", "")), number)
+        if purpose == "dial" and parked is not None:
+            await self.control.retrieve(channel, parked, self._pending.pop(channel["id"]))
+            return
         call_id = new_call_id()
         plan = await self._plan(purpose, channel, number, caller)
         waiting = self._pending.pop(channel["id"])
@@ -180,6 +206,18 @@ class Engine:
                            tenant_id=plan.tenant_id, ring_group_id=plan.group_id)
         hunt = Hunt(self.ari, self, call_id, channel["id"], plan, self.directory,
                     self.call_log)
+        hunt.origin = Origin(number=caller, name=channel.get("caller", {}).get("name", ""),
+                             dialled=number, inbound=purpose == "inbound")
+        await self._run(hunt, waiting)
+
+    async def _take_back(self, channel: dict[str, Any], args: list[str]) -> None:
+        """A parked call timed out, or is being taken back (bridge/telephony/call_control)."""
+        waiting = self._pending.pop(channel["id"])
+        hunt = await self.control.start(channel, args)
+        if hunt is not None:
+            await self._run(hunt, waiting)
+
+    async def _run(self, hunt: Hunt, waiting: list[Event]) -> None:
         for early in waiting:  # e.g. the caller hung up while the call was being planned
             await self._to_flow(hunt, early)
         if not hunt.done:
@@ -215,9 +253,9 @@ class Engine:
     async def _resync_calls(self) -> None:
         """Drop flows whose channels vanished while we were away, adopt bridged calls."""
         channels = await self.ari.get("/channels")
-        live = {channel["id"] for channel in channels}
+        live = {channel["id"]: channel for channel in channels}
         for flow in list(self._flows):
-            await flow.resync(live)
+            await flow.resync(set(live))
         known = set(self._flows_by_channel)
         bridges = await self.ari.get("/bridges")
         adopted = 0
@@ -229,6 +267,7 @@ class Engine:
                 call.bridge_id = bridge["id"]
                 for channel_id in members:
                     call.adopt(channel_id)
+                    call.found[channel_id] = live[channel_id]
                 adopted += 1
         log.info("ARI connected: %d live channels, %d calls in progress, %d adopted",
                  len(live), len(self._flows), adopted)

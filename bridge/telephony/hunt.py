@@ -60,6 +60,7 @@ class HuntPlan:
     paging: bool = False
     skip_busy: bool = False
     tenant_id: int | None = None
+    domain: str | None = None  # the tenant's SIP domain (its calls and parking lot)
     group_id: int | None = None
     queue_id: str | None = None
     queue_type: str | None = None
@@ -103,9 +104,23 @@ class NoMemory:
 class Leg:
     target: Target
     channel_id: str
+    view: str = ""  # the party's id in the phone calls API ("01", "02"...)
     up: bool = False
     alerting: bool = False
     status: str = ""  # the Dial status, when Asterisk gave one
+    existing: bool = False  # a channel that is up already (a parked call taken back)
+    ringing_at: datetime | None = None
+    answered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who called what: the caller's number and name, the number dialled, from where."""
+
+    number: str = ""
+    name: str = ""
+    dialled: str = ""
+    inbound: bool = False  # from the carrier
 
 
 class Hunt(CallFlow):
@@ -120,10 +135,10 @@ class Hunt(CallFlow):
         self.wave_index = -1
         self.rounds = 1
         self.connected = False
+        self.answered_at: datetime | None = None
+        self.origin = Origin()
         self.last_cause = NO_ANSWER
         self.events = plan.events
-        self.received = datetime.now(UTC)
-        self.connected_at: datetime | None = None
         self.answered_by: Target | None = None
         self.redirects = 0
         self._caller_ringing = False
@@ -162,7 +177,8 @@ class Hunt(CallFlow):
         return True
 
     async def ring_targets(self, label: str, targets: tuple[Target, ...], ring_time: int) -> None:
-        """Replace what is left of the hunt with one wave (a forward)."""
+        """Replace what is left of the hunt with one wave (a forward, a pick-up); the
+        call stays the tenant's."""
         self.plan = replace(self.plan, label=label, waves=(targets,), ring_time=ring_time,
                             headers={}, request_user=None, paging=False, skip_busy=False,
                             group_id=None, no_answer=None)
@@ -215,8 +231,8 @@ class Hunt(CallFlow):
         await super().end(why, cause)
         if self.events is not None:
             agent = self.answered_by.agent_id if self.answered_by else None
-            self.events.ended(self.call_id, self.plan.queue, agent, self.received,
-                              self.connected_at, datetime.now(UTC))
+            self.events.ended(self.call_id, self.plan.queue, agent, self.started_at,
+                              self.answered_at, datetime.now(UTC))
 
     async def take_message(self, recording: str) -> None:
         """Voicemail: answer, prompt, beep, record until the caller hangs up.
@@ -252,7 +268,7 @@ class Hunt(CallFlow):
                 await self.next_wave()
             return
         channel_id = self.new_channel_id()
-        self.legs[channel_id] = Leg(target, channel_id)
+        self.legs[channel_id] = Leg(target, channel_id, view=f"{self._next_leg:02d}")
         dial = target.dial
         if self.plan.request_user and dial.startswith("PJSIP/") and target.key:
             dial = f"PJSIP/{self.plan.request_user}@{dial.split('@', 1)[1]}"
@@ -265,6 +281,24 @@ class Hunt(CallFlow):
         except Exception as exc:  # an unreachable target is skipped
             log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
             await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
+
+    def take_over(self, channel_id: str, label: str) -> None:
+        """Make a channel that is up already (a parked call) this caller's answered leg,
+        once it enters Stasis (its StasisStart bridges it)."""
+        self._next_leg += 1
+        self.legs[channel_id] = Leg(Target(key=0, dial="", label=label), channel_id,
+                                    view=f"{self._next_leg:02d}", existing=True)
+        self.adopt(channel_id)
+
+    def release(self, channel_id: str) -> None:
+        """Let a channel leave the call without ending it (it is being parked)."""
+        self.channels.discard(channel_id)
+        self.legs.pop(channel_id, None)
+
+    async def cancel_ringing(self) -> None:
+        """Stop ringing the legs not answered yet (the call is picked up elsewhere)."""
+        await self._stop_legs([leg for leg in self.legs.values() if not leg.up],
+                              ANSWERED_ELSEWHERE)
 
     async def _busy(self, target: Target) -> bool:
         resource = target.dial.split("@", 1)[-1]
@@ -292,6 +326,9 @@ class Hunt(CallFlow):
     async def _dial_leg(self, channel_id: str) -> None:
         leg = self.legs.get(channel_id)
         if leg is None:
+            return
+        if leg.existing:
+            await self._answered(leg)
             return
         variables = {f"PJSIP_HEADER(add,{name})": value
                      for name, value in self.plan.headers.items()}
@@ -321,6 +358,7 @@ class Hunt(CallFlow):
         if leg.alerting or leg.up:
             return
         leg.alerting = True
+        leg.ringing_at = datetime.now(UTC)
         if self.events is not None and not self.connected:  # first: the pop-up is urgent
             self.events.ringing(self.call_id, self.plan.queue, leg.target.agent_id,
                                 self.redirect)
@@ -332,6 +370,7 @@ class Hunt(CallFlow):
 
     async def _answered(self, leg: Leg) -> None:
         leg.up = True
+        leg.answered_at = datetime.now(UTC)
         self._remember(self.memory.answered, leg)
         if self.connected:
             if self.plan.paging:
@@ -340,7 +379,7 @@ class Hunt(CallFlow):
                 await self._add_to_bridge(leg.channel_id)
             return
         self.connected = True
-        self.connected_at = datetime.now(UTC)
+        self.answered_at = leg.answered_at
         self.answered_by = leg.target
         self.step("answered", f"{leg.target.label} answered; bridging",
                   target=leg.target.label)

@@ -12,12 +12,16 @@ from typing import Any, TypeVar
 from bridge.telephony import endpoints
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.engine import Engine, EngineStatus
+from bridge.telephony.hunt import Target
+from bridge.telephony.live_calls import LiveCall
+from bridge.telephony.parking import ParkedCall
 from bridge.telephony.ringout import CancelOutcome, RingOut, RingOutPlan
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PROVISION_TIMEOUT = 5.0
 CANCEL_TIMEOUT = 5.0
+CONTROL_TIMEOUT = 15.0  # a park waits for Asterisk's confirmation (5 s at most)
 
 
 class EngineThread:
@@ -91,6 +95,30 @@ class EngineThread:
             except Exception as exc:
                 log.debug("RingOut %s: leg %d not hung up: %s", call_id, leg, exc)
         return CancelOutcome()
+
+    # Live calls (the phone calls API): run on the loop, so flows are read in one piece.
+
+    def live_calls(self, domain: str) -> list[LiveCall]:
+        async def read() -> list[LiveCall]:
+            return self.engine.control.live_calls(domain)
+
+        return self._control(read())
+
+    def park(self, domain: str, call_id: str, view: str, parker: Target,
+             timeout: int) -> ParkedCall:
+        return self._control(self.engine.control.park(domain, call_id, view, parker, timeout))
+
+    def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        return self._control(self.engine.control.unpark(domain, call_id, target, wait))
+
+    def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        return self._control(self.engine.control.pick_up(domain, call_id, target, wait))
+
+    def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
+        return self._control(self.engine.control.hang_up(domain, call_id, view))
+
+    def _control(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.submit(coro).result(timeout=CONTROL_TIMEOUT)
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._task is not None:

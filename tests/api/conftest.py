@@ -1,6 +1,7 @@
 """API tests: the real Flask app on a real database (SQLite, and PostgreSQL when
 RINGBRIDGE_TEST_POSTGRES_URL is set, as scripts/test does), with a recording
-provisioner in place of the engine (the integration tests use the real one)."""
+provisioner in place of the engine (the integration tests use the real one); for the
+phone calls API it shows the live calls a test gives it and records what it is asked."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from bridge.services.tenants import create_tenant, create_user, issue_token
 from bridge.store.migrate import drop_schema, upgrade
 from bridge.store.models import Base
 from bridge.store.session import Database
+from bridge.telephony.call_control import CallControlError
 from bridge.telephony.endpoints import SipEndpoint
+from bridge.telephony.hunt import Target
+from bridge.telephony.live_calls import LiveCall
+from bridge.telephony.parking import ParkedCall
 from bridge.telephony.ringout import CancelOutcome, RingOutPlan, Statuses
 
 POSTGRES_URL = os.environ.get("RINGBRIDGE_TEST_POSTGRES_URL")
@@ -34,6 +39,8 @@ class RecordingProvisioner:
     cancelled: list[str] = field(default_factory=list)
     cancel_outcome: CancelOutcome = field(default_factory=lambda: CancelOutcome(
         statuses=Statuses("CannotReach", "Rejected", "Rejected")))
+    calls: list[LiveCall] = field(default_factory=list)
+    actions: list[tuple[object, ...]] = field(default_factory=list)
 
     def push(self, endpoint: SipEndpoint) -> None:
         self.pushed.append(endpoint)
@@ -47,6 +54,26 @@ class RecordingProvisioner:
     def cancel_ringout(self, call_id: str) -> CancelOutcome:
         self.cancelled.append(call_id)
         return self.cancel_outcome
+
+    def live_calls(self, domain: str) -> list[LiveCall]:
+        return [call for call in self.calls if call.domain == domain]
+
+    def park(self, domain: str, call_id: str, view: str, parker: Target,
+             timeout: int) -> ParkedCall:
+        self.actions.append(("park", domain, call_id, view, parker.label, timeout))
+        raise CallControlError(CallControlError.LOT_FULL, "the parking lot is full")
+
+    def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        self.actions.append(("unpark", domain, call_id, target.label, wait))
+        return "unparked"
+
+    def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        self.actions.append(("pick_up", domain, call_id, target.label, wait))
+        return call_id
+
+    def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
+        self.actions.append(("hang_up", domain, call_id, view))
+        return [view or "00"]
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -49,6 +49,11 @@ def fuzz_config(tenants: list[TenantAuth]) -> schemathesis.Config:
         "body.user_id": ([*(encode_id(who.user_id) for who in tenants), OUT_OF_RANGE_ID], 0.5),
         "body.extension_number": ([SEEDED_NUMBER], 0.2),
         "body.caller_ids[*]": (["+14155550100", "02079460958"], 0.8),
+        "path.user": (["@me", "@viewer", "@owner", *(encode_id(w.user_id) for w in tenants)],
+                      0.7),
+        "path.extension": ([SEEDED_NUMBER, "@self"], 0.7),
+        "body.action": (["Park", "UnPark", "PickUp"], 0.7),
+        "body.sendCallTo": ([SEEDED_NUMBER], 0.5),
         "body.forwarding_numbers[*].number": (["+14155550101", "4155550102"], 0.8),
         **{f"body.{name}": (["nul\x00inside"], 0.2)
            for name in ("display_name", "agent_id", "password")},
@@ -91,6 +96,10 @@ def check_body(case: Case, response: Response) -> None:
     content_type = response.headers.get("content-type", [""])[0]
     assert content_type.startswith("application/json"), f"{where}: {content_type}"
     body = json.loads(response.content)
+    if case.path.startswith("/uapi/") and response.status_code >= 400:
+        error = body.get("error") if isinstance(body, dict) else None
+        assert isinstance(error, dict) and set(error) == {"code", "message"}, f"{where}: {body}"
+        assert all(isinstance(error[key], str) for key in error), f"{where}: {body}"
     if case.path.startswith("/api/") and 400 <= response.status_code < 500:
         errors = body.get("errors") if isinstance(body, dict) else None
         assert isinstance(errors, list) and errors and set(body) == {"errors"}, f"{where}: {body}"

@@ -37,3 +37,14 @@ def test_docs_page_is_served_without_a_token(client: FlaskClient) -> None:
     response = client.get("/docs")
     assert response.status_code == 200
     assert b"openapi.json" in response.data
+
+
+def test_phone_calls_document_the_voipnow_error_body(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").json
+    operation = spec["paths"]["/uapi/phoneCalls/{user}/{extension}/{call_id}"]["put"]
+    for status in ("400", "401", "404", "409"):
+        schema = operation["responses"][status]["content"]["application/json"]["schema"]
+        assert schema["required"] == ["error"], status
+    body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    fields = spec["components"]["schemas"][body.rsplit("/", 1)[-1]]["properties"]
+    assert {"action", "phoneCallViewId", "maxInParking", "sendCallTo"} <= set(fields)

@@ -33,8 +33,9 @@ class BridgeProcess:
         self.log_path = log_path
         self.log_level = "DEBUG"
         # Settings beyond the connection, as RINGBRIDGE_* names: short RingOut timers so
-        # a no-answer test takes seconds.
-        self.settings = {"RINGOUT_RING_TIME": "5", "RINGOUT_PROMPT_TIMEOUT": "3"}
+        # a no-answer test takes seconds, small parking lots so a full lot is quick to reach.
+        self.settings = {"RINGOUT_RING_TIME": "5", "RINGOUT_PROMPT_TIMEOUT": "3",
+                         "PARKING_POSITIONS": "701-702"}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

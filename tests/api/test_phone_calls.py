@@ -1,0 +1,248 @@
+"""/uapi/phoneCalls without real calls: addressing, list options, checks and the
+VoIPNow error body. The engine is the recording fake of conftest.py, showing the live
+calls a test gives it; tests/integration/test_phone_calls_live.py runs real calls."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from bridge.services.tenants import create_user, issue_token
+from bridge.store.ids import encode_id
+from bridge.store.models import Tenant
+from bridge.store.session import Database
+from bridge.telephony.live_calls import LiveCall, Party, PartyState
+from tests.api.conftest import RecordingProvisioner, TenantAuth
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def error(response: Any) -> tuple[int, str]:
+    assert set(response.json) == {"error"}, response.json
+    assert set(response.json["error"]) == {"code", "message"}
+    return response.status_code, response.json["error"]["code"]
+
+
+def extension(client: FlaskClient, who: TenantAuth, number: str,
+              user_id: int | None = None) -> None:
+    body = {"extension_number": number,
+            "user_id": encode_id(user_id if user_id is not None else who.user_id)}
+    assert client.post("/api/extensions", json=body, headers=who.headers).status_code == 200
+
+
+def live_call(who: TenantAuth, call_id: str, caller: str = "1001", callee: str = "1002",
+              minutes: int = 0) -> LiveCall:
+    started = T0 + timedelta(minutes=minutes)
+    return LiveCall(call_id=call_id, domain=who.sip_domain, published=started,
+                    answered=started, inbound=False, dialled=callee, parties=(
+                        Party("00", "c1", caller, "Ann", False, True, PartyState.UP,
+                              answered_at=started),
+                        Party("01", "c2", callee, "", False, False, PartyState.UP,
+                              ringing_at=started, answered_at=started)))
+
+
+@pytest.fixture
+def office(client: FlaskClient, acme: TenantAuth) -> TenantAuth:
+    extension(client, acme, "1001")
+    extension(client, acme, "1002")
+    return acme
+
+
+class TestErrors:
+    def test_no_token_is_401_in_the_voipnow_body(self, client: FlaskClient) -> None:
+        assert error(client.get("/uapi/phoneCalls/@me/1001")) == (401, "unauthorized")
+
+    def test_an_unknown_route_under_uapi_answers_in_the_voipnow_body(
+            self, client: FlaskClient, office: TenantAuth) -> None:
+        assert error(client.get("/uapi/nothing", headers=office.headers)) == (404, "not_found")
+
+    def test_another_tenants_extension_and_user_are_not_found(
+            self, client: FlaskClient, office: TenantAuth, globex: TenantAuth) -> None:
+        extension(client, globex, "2001")
+        assert error(client.get("/uapi/phoneCalls/@me/2001", headers=office.headers)) == (
+            404, "extension_not_found")
+        assert error(client.get(f"/uapi/phoneCalls/{encode_id(globex.user_id)}/@self",
+                                headers=office.headers)) == (404, "user_not_found")
+        assert error(client.get("/uapi/phoneCalls/nobody/1001",
+                                headers=office.headers)) == (404, "user_not_found")
+
+    def test_a_users_token_acts_for_that_user_only(
+            self, client: FlaskClient, database: Database, office: TenantAuth) -> None:
+        with database.session() as session:
+            tenant = session.get(Tenant, office.tenant_id)
+            assert tenant is not None
+            other = create_user(session, tenant, "other")
+            _, token = issue_token(session, tenant.id, other.id)
+        theirs = {"Authorization": f"Bearer {token}"}
+        assert error(client.get("/uapi/phoneCalls/@me/1001", headers=theirs)) == (
+            404, "extension_not_found")
+        assert error(client.get("/uapi/phoneCalls/@owner/1001", headers=theirs)) == (
+            403, "forbidden")
+        assert error(client.get(f"/uapi/phoneCalls/{encode_id(office.user_id)}/1001",
+                                headers=theirs)) == (403, "forbidden")
+        assert client.get("/uapi/phoneCalls/@me/@self", headers=theirs).json[
+            "totalResults"] == 0
+
+    @pytest.mark.parametrize(("query", "code"), [
+        ("count=0", "count_invalid"), ("count=5001", "count_invalid"),
+        ("count=ten", "count_invalid"), ("startIndex=-1", "startindex_invalid"),
+        ("filterBy=caller", "filterby_invalid"),
+        ("filterBy=id&filterOp=near&filterValue=a", "filterop_invalid"),
+        ("filterBy=id&filterOp=greaterThan&filterValue=a", "filterop_invalid"),
+        ("filterBy=id", "filtervalue_invalid"),
+        ("filterBy=published&filterOp=lessThan&filterValue=yesterday", "filtervalue_invalid"),
+        ("sortOrder=up", "sortorder_invalid"),
+    ])
+    def test_list_options(self, client: FlaskClient, office: TenantAuth, query: str,
+                          code: str) -> None:
+        response = client.get(f"/uapi/phoneCalls/@me/1001?{query}", headers=office.headers)
+        assert error(response) == (400, code)
+
+    @pytest.mark.parametrize("seconds", [9, 3601, "abc", "", " ", True, 12.5, None, [30],
+                                         "1e2", "٣٠"])
+    def test_park_time_out_out_of_range_or_not_a_number(
+            self, client: FlaskClient, office: TenantAuth, seconds: object) -> None:
+        response = client.put("/uapi/phoneCalls/@me/1001/abc", headers=office.headers,
+                              json={"action": "Park", "phoneCallViewId": "01",
+                                    "maxInParking": seconds})
+        assert error(response) == (400, "pc_parktimeout_invalid")
+
+    @pytest.mark.parametrize("call_id", ["a-b", "nosuchcall", "%C3%A9t%C3%A9"])
+    def test_bad_or_unknown_call_id(self, client: FlaskClient, office: TenantAuth,
+                                    call_id: str) -> None:
+        for method in ("get", "put", "delete"):
+            response = getattr(client, method)(f"/uapi/phoneCalls/@me/1001/{call_id}",
+                                               headers=office.headers,
+                                               json={"action": "Park", "phoneCallViewId": "01"})
+            assert error(response) == (400, "pc_phonecall_invalid"), method
+
+    @pytest.mark.parametrize("body", [{}, {"action": "Hold"}, {"action": None},
+                                      {"action": ["Park"]}])
+    def test_unknown_action(self, client: FlaskClient, office: TenantAuth,
+                            body: dict[str, Any]) -> None:
+        response = client.put("/uapi/phoneCalls/@me/1001", headers=office.headers, json=body)
+        assert error(response) == (400, "pc_action_invalid")
+
+    def test_a_body_that_is_not_json_is_a_clean_400(self, client: FlaskClient,
+                                                    office: TenantAuth) -> None:
+        response = client.put("/uapi/phoneCalls/@me/1001", headers=office.headers,
+                              data="action=Park", content_type="text/plain")
+        assert response.status_code in (400, 415)
+        assert set(response.json) == {"error"}
+
+
+class TestWithCalls:
+    @pytest.fixture
+    def calls(self, office: TenantAuth, globex: TenantAuth,
+              provisioner: RecordingProvisioner) -> RecordingProvisioner:
+        provisioner.calls = [live_call(office, "first", minutes=0),
+                             live_call(office, "second", caller="1002", callee="1003",
+                                       minutes=1),
+                             live_call(globex, "theirs", minutes=2)]
+        return provisioner
+
+    def test_the_list_shows_phone_calls_with_their_views(
+            self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
+    ) -> None:
+        body = client.get("/uapi/phoneCalls/@me/1001", headers=office.headers).json
+        assert (body["totalResults"], body["startIndex"], body["itemsPerPage"]) == (1, 0, 20)
+        (call,) = body["entry"]
+        assert (call["id"], call["extension"], call["ownerId"]) == (
+            "first", "1001", encode_id(office.user_id))
+        caller, callee = call["phoneCallView"]
+        assert caller == {"id": "00", "extension": "1001", "source": ["1001"],
+                          "destination": ["1002"], "callerId": "Ann <1001>", "flow": 2,
+                          "status": 5, "answered": "2026-11-25T12:00:00.000Z"}
+        assert callee["callerId"] == "<1002>" and "parked" not in callee
+        assert call["links"]["self"].endswith("/uapi/phoneCalls/@me/1001/first")
+
+    def test_self_paging_sorting_and_filters(self, client: FlaskClient, office: TenantAuth,
+                                             calls: RecordingProvisioner) -> None:
+        def ids(query: str) -> list[str]:
+            response = client.get(f"/uapi/phoneCalls/@me/@self?{query}", headers=office.headers)
+            assert response.status_code == 200, response.json
+            return [c["id"] for c in response.json["entry"]]
+
+        assert ids("") == ["first", "second"]
+        assert ids("sortOrder=descending") == ["second", "first"]
+        assert ids("count=1&startIndex=1") == ["second"]
+        assert ids("filterBy=id&filterValue=second") == ["second"]
+        assert ids("filterBy=id&filterOp=startsWith&filterValue=fi") == ["first"]
+        assert ids("filterBy=published&filterOp=greaterThan&filterValue="
+                   "2026-11-25T12:00:30Z") == ["second"]
+
+    def test_another_tenant_never_sees_the_call(
+            self, client: FlaskClient, office: TenantAuth, globex: TenantAuth,
+            calls: RecordingProvisioner) -> None:
+        extension(client, globex, "1001")
+        listed = client.get("/uapi/phoneCalls/@me/1001", headers=globex.headers).json
+        assert [c["id"] for c in listed["entry"]] == ["theirs"]
+        response = client.delete("/uapi/phoneCalls/@me/1001/first", headers=globex.headers)
+        assert error(response) == (400, "pc_phonecall_invalid")
+        assert calls.actions == []
+
+    def test_park_checks_the_view_then_asks_the_engine(
+            self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
+    ) -> None:
+        path = "/uapi/phoneCalls/@me/1001/first"
+        for view in (None, "07", 1):
+            response = client.put(path, headers=office.headers,
+                                  json={"action": "Park", "phoneCallViewId": view})
+            assert error(response) == (400, "pc_phonecallview_invalid")
+        response = client.put(path, headers=office.headers,
+                              json={"action": "Park", "phoneCallViewId": "01",
+                                    "maxInParking": "45"})
+        assert error(response) == (409, "pc_parkinglot_full")  # what the fake engine says
+        assert calls.actions == [("park", office.sip_domain, "first", "01", "1001", 45)]
+
+    def test_unpark_and_pick_up_ring_an_extension_of_the_tenant(
+            self, client: FlaskClient, office: TenantAuth, globex: TenantAuth,
+            calls: RecordingProvisioner) -> None:
+        extension(client, globex, "2002")
+        path = "/uapi/phoneCalls/@me/1001/first"
+        for target in ("2002", "", None, 1002):
+            response = client.put(path, headers=office.headers,
+                                  json={"action": "UnPark", "sendCallTo": target})
+            assert error(response) == (400, "pc_sendcallto_invalid")
+        response = client.put(path, headers=office.headers, json={
+            "action": "UnPark", "sendCallTo": "1002", "waitForPickup": 4})
+        assert error(response) == (400, "pc_waitforpickup_invalid")
+        response = client.put(path, headers=office.headers,
+                              json={"action": "UnPark", "sendCallTo": "1002"})
+        assert (response.status_code, response.json) == (200, [{"id": "unparked"}])
+        response = client.put(path, headers=office.headers, json={
+            "action": "PickUp", "sendCallTo": "1002", "waitForPickup": "10"})
+        assert response.status_code == 200
+        assert calls.actions == [("unpark", office.sip_domain, "first", "1002", 25),
+                                 ("pick_up", office.sip_domain, "first", "1002", 10)]
+
+    def test_delete_a_call_or_one_party(self, client: FlaskClient, office: TenantAuth,
+                                        calls: RecordingProvisioner) -> None:
+        response = client.delete("/uapi/phoneCalls/@me/1001/first?phoneNumber=1002",
+                                 headers=office.headers)
+        assert (response.status_code, response.json) == (200, [{"id": "first"}])
+        assert client.delete("/uapi/phoneCalls/@me/1001/first?phoneNumber=555",
+                             headers=office.headers).status_code == 204
+        response = client.delete("/uapi/phoneCalls/@me/1002", headers=office.headers)
+        assert response.json == [{"id": "first"}, {"id": "second"}]
+        assert calls.actions == [("hang_up", office.sip_domain, "first", "01"),
+                                 ("hang_up", office.sip_domain, "first", None),
+                                 ("hang_up", office.sip_domain, "second", None)]
+
+    def test_without_a_call_id_only_parked_or_ringing_calls_are_taken(
+            self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
+    ) -> None:
+        ringing = live_call(office, "ringing", caller="1002", callee="1001", minutes=3)
+        callee = dataclasses.replace(ringing.parties[1], state=PartyState.RINGING,
+                                     answered_at=None)
+        calls.calls.append(dataclasses.replace(ringing, answered=None,
+                                               parties=(ringing.parties[0], callee)))
+        for action, expected in (("UnPark", 204), ("PickUp", 200)):
+            response = client.put("/uapi/phoneCalls/@me/1001", headers=office.headers,
+                                  json={"action": action, "sendCallTo": "1002"})
+            assert response.status_code == expected, action
+        assert calls.actions == [("pick_up", office.sip_domain, "ringing", "1002", 25)]

@@ -1,0 +1,395 @@
+"""Phone calls and parking (/uapi/phoneCalls) on real calls between softphones."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import PhoneFactory
+from tests.integration.ring_groups import Office
+from tests.support.bridge_process import BridgeProcess
+from tests.support.softphone import Call, IncomingPolicy, Phone
+
+PARK_SECONDS = 10  # the shortest maxInParking the API takes
+
+
+@pytest.fixture
+def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
+    return Office(bridge, phone).create()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """The engine's view changes on its own events: read it until it shows `what`."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(0.1)
+    return result
+
+
+def calls_of(office: Office, extension: str) -> list[dict[str, Any]]:
+    return list(office.api("GET", f"/uapi/phoneCalls/@me/{extension}")["entry"])
+
+
+def statuses(call: dict[str, Any]) -> dict[str | None, int]:
+    return {view.get("extension"): view["status"] for view in call["phoneCallView"]}
+
+
+def talking(office: Office, caller: Phone, callee: Phone) -> tuple[Call, Call, dict[str, Any]]:
+    """caller → callee, answered; returns both legs and the call as the API shows it."""
+    out = caller.call(callee.username)
+    incoming = callee.wait_incoming()
+    incoming.answer()
+    out.wait_answered()
+    both = {caller.username: 5, callee.username: 5}
+    call = wait_until(lambda: next((c for c in calls_of(office, caller.username)
+                                    if statuses(c) == both), None), 5, "both parties on call")
+    return out, incoming, call
+
+
+def park(office: Office, extension: str, call: dict[str, Any], view: str,
+         seconds: int | str = PARK_SECONDS) -> Any:
+    return office.bridge.api("PUT", f"/uapi/phoneCalls/@me/{extension}/{call['id']}",
+                             office.token, json={"action": "Park", "phoneCallViewId": view,
+                                                 "maxInParking": seconds})
+
+
+def view_of(call: dict[str, Any], extension: str) -> dict[str, Any]:
+    return next(v for v in call["phoneCallView"] if v.get("extension") == extension)
+
+
+def rtp_flowing(call: Call) -> bool:
+    before = call.rtp_received()
+    time.sleep(0.5)
+    return call.rtp_received() > before
+
+
+def test_the_list_shows_ringing_then_talking(office: Office) -> None:
+    caller, callee = office.phone("4001"), office.phone("4002")
+    out = caller.call("4002")
+    incoming = callee.wait_incoming()
+    out.wait_ringing()
+    ringing = wait_until(lambda: [c for c in calls_of(office, "4001")
+                                  if statuses(c) == {"4001": 4, "4002": 3}], 5, "ringing")
+    (call,) = ringing
+    assert call["extension"] == "4001"
+    caller_view, callee_view = call["phoneCallView"]
+    assert (caller_view["id"], caller_view["source"], caller_view["destination"],
+            caller_view["flow"]) == ("00", ["4001"], ["4002"], 2)
+    assert "ringing" in callee_view and "answered" not in callee_view
+    assert "parked" not in callee_view and "answered" not in call  # nulls left out
+    assert calls_of(office, "4002")[0]["id"] == call["id"]
+    incoming.answer()
+    out.wait_answered()
+    wait_until(lambda: statuses(calls_of(office, "4002")[0]) == {"4001": 5, "4002": 5}, 5,
+               "both on call")
+    out.hangup()
+    incoming.wait_disconnected()
+    wait_until(lambda: calls_of(office, "4001") == [], 5, "the call gone from the list")
+
+
+def test_park_times_out_back_to_the_parker(office: Office) -> None:
+    caller, callee = office.phone("4011"), office.phone("4012")
+    out, incoming, call = talking(office, caller, callee)
+    response = park(office, "4011", call, view_of(call, "4012")["id"], str(PARK_SECONDS))
+    assert response.status_code == 200, response.text
+    (parked,) = response.json()
+    view = view_of(parked, "4012")
+    assert (view["parkedPos"], view["parkedBy"]) == ("701", "4011")
+    assert "parked" in view
+    out.wait_disconnected()  # the parker is freed
+    assert incoming.state == "confirmed"
+    assert rtp_flowing(incoming)  # music on hold
+    listed = calls_of(office, "4011")
+    assert [c["id"] for c in listed] == [call["id"]]
+    assert view_of(listed[0], "4012")["parkedPos"] == "701"
+    back = caller.wait_incoming(timeout=PARK_SECONDS + 5)
+    back.answer()
+    back.wait_answered()
+    wait_until(lambda: [c for c in calls_of(office, "4011")
+                        if statuses(c) == {"4012": 5, "4011": 5}], 5, "parker talking again")
+    assert incoming.state == "confirmed"
+    back.hangup()
+    incoming.wait_disconnected()
+
+
+def test_unpark_rings_a_third_phone_which_gets_the_parked_party(office: Office) -> None:
+    caller, callee, third = office.phone("4021"), office.phone("4022"), office.phone("4023")
+    out, incoming, call = talking(office, caller, callee)
+    assert park(office, "4021", call, view_of(call, "4022")["id"], 60).status_code == 200
+    out.wait_disconnected()
+    response = office.bridge.api("PUT", f"/uapi/phoneCalls/@me/4021/{call['id']}",
+                                 office.token, json={"action": "UnPark", "sendCallTo": "4023"})
+    assert response.status_code == 200, response.text
+    ring = third.wait_incoming()
+    assert "4022" in ring.from_header  # the parked party's number is shown
+    ring.answer()
+    ring.wait_answered()
+    now = wait_until(lambda: [c for c in calls_of(office, "4023")
+                              if statuses(c) == {"4022": 5, "4023": 5}], 5, "third talking")
+    assert now[0]["id"] == response.json()[0]["id"]
+    assert all("parked" not in v for v in now[0]["phoneCallView"])
+    assert rtp_flowing(ring)
+    ring.hangup()
+    incoming.wait_disconnected()
+
+
+def test_unpark_not_answered_puts_the_call_back_in_the_lot(office: Office) -> None:
+    caller, callee, third = office.phone("4026"), office.phone("4027"), office.phone("4028")
+    out, incoming, call = talking(office, caller, callee)
+    assert park(office, "4026", call, view_of(call, "4027")["id"], 60).status_code == 200
+    out.wait_disconnected()
+    response = office.bridge.api("PUT", f"/uapi/phoneCalls/@me/4026/{call['id']}",
+                                 office.token, json={"action": "UnPark", "sendCallTo": "4028",
+                                                     "waitForPickup": "5"})
+    assert response.status_code == 200, response.text
+    ring = third.wait_incoming()
+    ring.wait_disconnected(timeout=10)  # 5 s, then Asterisk cancels it
+    back = wait_until(lambda: [c for c in calls_of(office, "4026") if any(
+        "parkedPos" in v for v in c["phoneCallView"])], 5, "parked again")
+    assert back[0]["id"] == call["id"]
+    assert incoming.state == "confirmed"
+    incoming.hangup()
+
+
+def test_a_phone_of_the_tenant_takes_the_call_back_by_dialling_the_slot(
+        office: Office, bridge: BridgeProcess, phone: PhoneFactory) -> None:
+    caller, callee = office.phone("4031"), office.phone("4032")
+    stranger_office = Office(bridge, phone).create()
+    stranger = stranger_office.phone("4031")  # same number, another tenant
+    out, incoming, call = talking(office, caller, callee)
+    response = park(office, "4031", call, view_of(call, "4032")["id"], 60)
+    slot = view_of(response.json()[0], "4032")["parkedPos"]
+    out.wait_disconnected()
+
+    attempt = stranger.call(slot)  # another tenant's phone never reaches it
+    attempt.wait_disconnected(timeout=10)
+    assert stranger_office.api("GET", "/uapi/phoneCalls/@me/4031")["entry"] == []
+    assert incoming.state == "confirmed"
+
+    again = caller.call(slot)
+    again.wait_answered()
+    wait_until(lambda: [c for c in calls_of(office, "4031")
+                        if statuses(c) == {"4031": 5, "4032": 5}], 5, "taken back")
+    assert rtp_flowing(again)
+    again.hangup()
+    incoming.wait_disconnected()
+
+
+def test_a_parked_caller_who_hangs_up_leaves_the_list(office: Office) -> None:
+    caller, callee = office.phone("4041"), office.phone("4042")
+    out, incoming, call = talking(office, caller, callee)
+    response = park(office, "4042", call, view_of(call, "4041")["id"], 60)  # park the caller
+    assert view_of(response.json()[0], "4041")["parkedBy"] == "4042"
+    incoming.wait_disconnected()
+    assert len(calls_of(office, "4042")) == 1
+    out.hangup()
+    wait_until(lambda: calls_of(office, "4042") == [], 5, "the parked call gone")
+
+
+def test_a_full_lot_is_an_error_and_the_call_goes_on(office: Office) -> None:
+    parker = office.phone("4051")
+    callees = [office.phone(f"406{i}") for i in range(3)]  # the test lot has 2 slots
+    legs = []
+    for callee in callees[:2]:
+        out, incoming, call = talking(office, parker, callee)
+        assert park(office, "4051", call, view_of(call, callee.username)["id"]).status_code \
+            == 200
+        out.wait_disconnected()
+        legs.append(incoming)
+    out, incoming, call = talking(office, parker, callees[2])
+    response = park(office, "4051", call, view_of(call, "4062")["id"])
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "pc_parkinglot_full"
+    assert (out.state, incoming.state) == ("confirmed", "confirmed")
+    assert rtp_flowing(out) and rtp_flowing(incoming)
+    (talk,) = [c for c in calls_of(office, "4051") if c["id"] == call["id"]]
+    assert statuses(talk) == {"4051": 5, "4062": 5}
+    out.hangup()
+    incoming.wait_disconnected()
+    for parked in legs:
+        parked.hangup()
+
+
+def test_park_without_a_call_id_parks_every_call_of_the_extension(office: Office) -> None:
+    caller, callee = office.phone("4071"), office.phone("4072")
+    out, incoming, call = talking(office, caller, callee)
+    response = office.bridge.api("PUT", "/uapi/phoneCalls/@me/4071", office.token,
+                                 json={"action": "Park", "maxInParking": 30})
+    assert response.status_code == 200, response.text
+    assert [c["id"] for c in response.json()] == [call["id"]]
+    assert view_of(response.json()[0], "4072")["parkedBy"] == "4071"
+    out.wait_disconnected()
+    nothing = office.bridge.api("PUT", "/uapi/phoneCalls/@me/4071", office.token,
+                                json={"action": "Park"})
+    assert nothing.status_code == 204  # the parked call has no other party to park
+    incoming.hangup()
+
+
+def test_pick_up_takes_a_ringing_call_to_another_phone(office: Office) -> None:
+    caller, callee, other = office.phone("4081"), office.phone("4082"), office.phone("4083")
+    out = caller.call("4082")
+    ringing = callee.wait_incoming()
+    (call,) = wait_until(lambda: calls_of(office, "4082"), 5, "ringing call")
+    response = office.bridge.api("PUT", f"/uapi/phoneCalls/@me/4082/{call['id']}",
+                                 office.token, json={"action": "PickUp", "sendCallTo": "4083"})
+    assert response.status_code == 200, response.text
+    ringing.wait_disconnected()
+    picked = other.wait_incoming()
+    picked.answer()
+    out.wait_answered()
+    wait_until(lambda: statuses(calls_of(office, "4081")[0]) == {"4081": 5, "4083": 5}, 5,
+               "talking to the phone that picked up")
+    out.hangup()
+    picked.wait_disconnected()
+
+
+def test_delete_hangs_up_one_party_or_the_whole_call(office: Office) -> None:
+    a, b, c = office.phone("4091"), office.phone("4092"), office.phone("4093")
+    out, incoming, call = talking(office, a, b)
+    response = office.bridge.api("DELETE", f"/uapi/phoneCalls/@me/4091/{call['id']}",
+                                 office.token, params={"phoneNumber": "4092"})
+    assert (response.status_code, response.json()) == (200, [{"id": call["id"]}])
+    incoming.wait_disconnected()
+    out.wait_disconnected()
+    out2, incoming2, call2 = talking(office, c, b)
+    response = office.bridge.api("DELETE", "/uapi/phoneCalls/@me/4093", office.token)
+    assert (response.status_code, response.json()) == (200, [{"id": call2["id"]}])
+    out2.wait_disconnected()
+    incoming2.wait_disconnected()
+    empty = office.bridge.api("DELETE", "/uapi/phoneCalls/@me/4093", office.token)
+    assert empty.status_code == 204
+
+
+def test_delete_hangs_up_a_parked_call(office: Office) -> None:
+    caller, callee = office.phone("4096"), office.phone("4097")
+    out, incoming, call = talking(office, caller, callee)
+    assert park(office, "4096", call, view_of(call, "4097")["id"], 60).status_code == 200
+    out.wait_disconnected()
+    response = office.bridge.api("DELETE", f"/uapi/phoneCalls/@me/4096/{call['id']}",
+                                 office.token)
+    assert (response.status_code, response.json()) == (200, [{"id": call["id"]}])
+    incoming.wait_disconnected()
+    wait_until(lambda: calls_of(office, "4096") == [], 5, "the parked call gone")
+
+
+def test_errors_on_a_live_call_and_another_tenants_call(
+        office: Office, bridge: BridgeProcess, phone: PhoneFactory) -> None:
+    caller, callee = office.phone("4101"), office.phone("4102")
+    other = Office(bridge, phone).create()
+    other.extension("4101")
+    out, incoming, call = talking(office, caller, callee)
+    path = f"/uapi/phoneCalls/@me/4101/{call['id']}"
+
+    def code(method: str, where: str, token: str = office.token, **kwargs: Any) -> tuple:
+        response = bridge.api(method, where, token, **kwargs)
+        return response.status_code, response.json()["error"]["code"]
+
+    view = view_of(call, "4102")["id"]
+    for bad in (9, 3601, "abc", "", True, 12.5, None):
+        assert code("PUT", path, json={"action": "Park", "phoneCallViewId": view,
+                                       "maxInParking": bad}) == (400, "pc_parktimeout_invalid")
+    assert code("PUT", path, json={"action": "Park", "phoneCallViewId": "07"}) == (
+        400, "pc_phonecallview_invalid")
+    assert code("PUT", path, json={"action": "Park"}) == (400, "pc_phonecallview_invalid")
+    assert code("PUT", "/uapi/phoneCalls/@me/4101/nosuchcall", json={
+        "action": "Park", "phoneCallViewId": view}) == (400, "pc_phonecall_invalid")
+    assert code("GET", "/uapi/phoneCalls/@me/4101/no-such") == (400, "pc_phonecall_invalid")
+    assert code("PUT", path, json={"action": "UnPark", "sendCallTo": "4102"}) == (
+        400, "pc_phonecall_invalid")  # not parked
+    assert code("PUT", path, json={"action": "UnPark", "sendCallTo": "9999"}) == (
+        400, "pc_sendcallto_invalid")
+    assert code("PUT", path, json={"action": "Hold"}) == (400, "pc_action_invalid")
+    # The other tenant: its own 4101 has no calls, and this call id is not one of its.
+    assert other.api("GET", "/uapi/phoneCalls/@me/4101")["entry"] == []
+    assert code("GET", path, other.token) == (400, "pc_phonecall_invalid")
+    assert code("PUT", path, other.token, json={"action": "Park", "phoneCallViewId": view}) \
+        == (400, "pc_phonecall_invalid")
+    assert code("DELETE", path, other.token) == (400, "pc_phonecall_invalid")
+    assert code("GET", "/uapi/phoneCalls/@me/4102", other.token) == (404, "extension_not_found")
+    assert (out.state, incoming.state) == ("confirmed", "confirmed")
+    out.hangup()
+    incoming.wait_disconnected()
+
+
+def test_parked_calls_are_read_again_after_a_restart_of_ringbridge(
+        office: Office, bridge: BridgeProcess) -> None:
+    caller, callee = office.phone("4111"), office.phone("4112")
+    out, incoming, call = talking(office, caller, callee)
+    assert park(office, "4111", call, view_of(call, "4112")["id"], 60).status_code == 200
+    out.wait_disconnected()
+    bridge.stop()
+    bridge.start()
+    (listed,) = calls_of(office, "4111")
+    view = view_of(listed, "4112")
+    assert (listed["id"], view["parkedPos"], view["parkedBy"]) == (call["id"], "701", "4111")
+    started, kept = (datetime.fromisoformat(c["published"].replace("Z", "+00:00"))
+                     for c in (call, listed))
+    assert abs((kept - started).total_seconds()) < 0.01  # when the call began, not the park
+    incoming.hangup()
+    wait_until(lambda: calls_of(office, "4111") == [], 5, "the parked call gone")
+
+
+def test_a_call_from_the_carrier_to_a_group_is_listed_and_parked(
+        office: Office, phone: PhoneFactory) -> None:
+    member = office.phone("4121")
+    office.group("6121", ["4121"], ring_strategy="RING_SIMULTANEOUSLY",
+                 did_numbers=["+14155550188"])
+    carrier = phone("carrier")
+    outgoing = carrier.call("+14155550188")
+    incoming = member.wait_incoming()
+    (call,) = wait_until(lambda: calls_of(office, "4121"), 5, "the call listed")
+    caller_view = call["phoneCallView"][0]
+    assert (call["extension"], caller_view["flow"], caller_view["destination"]) == (
+        "4121", 8, ["+14155550188"])
+    assert "extension" not in caller_view  # an outside party
+    incoming.answer()
+    outgoing.wait_answered()
+    wait_until(lambda: statuses(calls_of(office, "4121")[0]) == {None: 5, "4121": 5}, 5,
+               "talking")
+    response = park(office, "4121", call, "00")
+    assert response.status_code == 200, response.text
+    parked = response.json()[0]["phoneCallView"][0]
+    assert (parked["parkedBy"], parked["flow"]) == ("4121", 8)
+    incoming.wait_disconnected()
+    assert outgoing.state == "confirmed"
+    outgoing.hangup()
+    wait_until(lambda: calls_of(office, "4121") == [], 5, "the parked call gone")
+
+
+def test_a_call_talking_across_a_restart_of_ringbridge_is_listed_and_hung_up(
+        office: Office, bridge: BridgeProcess) -> None:
+    caller, callee = office.phone("4131"), office.phone("4132")
+    out, incoming, call = talking(office, caller, callee)
+    bridge.stop()
+    bridge.start()
+    (listed,) = wait_until(lambda: calls_of(office, "4132"), 5, "the adopted call")
+    assert (listed["id"], statuses(listed)) == (call["id"], {"4131": 5, "4132": 5})
+    assert [v["id"] for v in listed["phoneCallView"]] == ["00", "01"]
+    assert listed["phoneCallView"][0]["destination"] == ["4132"]
+    refused = park(office, "4132", listed, "00")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (
+        400, "pc_phonecall_invalid")
+    assert "restart" in refused.json()["error"]["message"]
+    response = office.bridge.api("DELETE", f"/uapi/phoneCalls/@me/4132/{call['id']}",
+                                 office.token)
+    assert (response.status_code, response.json()) == (200, [{"id": call["id"]}])
+    out.wait_disconnected()
+    incoming.wait_disconnected()
+
+
+def test_a_parker_who_refuses_the_ring_back_ends_the_parked_call(office: Office) -> None:
+    caller, callee = office.phone("4141"), office.phone("4142")
+    out, incoming, call = talking(office, caller, callee)
+    assert park(office, "4141", call, view_of(call, "4142")["id"]).status_code == 200
+    out.wait_disconnected()
+    caller.policy = IncomingPolicy.BUSY
+    back = caller.wait_incoming(timeout=PARK_SECONDS + 5)
+    incoming.wait_disconnected()  # documented: hung up, not parked again
+    assert back.state == "disconnected"
+    wait_until(lambda: calls_of(office, "4141") == [], 5, "the call gone")
