@@ -11,6 +11,7 @@ number of calls; the first rate with a failed call ends the ramp.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import tempfile
@@ -21,7 +22,10 @@ from bench.rig import DOMAIN, BenchRig, bench_rig
 from tests.support.asterisk import SLOT
 
 SCENARIO = Path(__file__).with_name("sipp") / "uac_auth.xml"
-UAS_PORT, UAC_PORT = 5290 + 10 * SLOT, 5291 + 10 * SLOT
+UAS_PORT = 5290 + 10 * SLOT
+# Each rate step sends from its own port: answers to a failed step's late calls must not
+# land in the next step as unexpected messages.
+UAC_PORTS = itertools.count(5400 + 20 * SLOT)
 
 
 def point_member_at_uas(rig: BenchRig, number: str, port: int = UAS_PORT) -> None:
@@ -49,7 +53,7 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int) -
     result = subprocess.run(
         ["sipp", rig.asterisk.registrar, "-sf", str(SCENARIO), "-inf", str(users),
          "-au", "4001", "-ap", rig.passwords["4001"],
-         "-s", number, "-i", "127.0.0.1", "-p", str(UAC_PORT), "-r", str(rate),
+         "-s", number, "-i", "127.0.0.1", "-p", str(next(UAC_PORTS)), "-r", str(rate),
          "-m", str(calls), "-l", str(rate * 4), "-nostdin", "-timeout", str(seconds + 30),
          "-timeout_error", "-recv_timeout", "10000", "-trace_err", "-error_file",
          str(errors)],

@@ -45,6 +45,12 @@ def engine_with(ari: FakeAri) -> Engine:
     return engine
 
 
+async def deliver(engine: Engine, ari_event: dict[str, Any]) -> None:
+    """Hand an event to the engine and wait until its flow has handled it."""
+    await engine.on_event(ari_event)
+    await engine.settled()
+
+
 def event(kind: str, channel_id: str, **fields: Any) -> dict[str, Any]:
     return {"type": kind, "channel": {"id": channel_id, "state": fields.pop("state", "Down"),
                                       "name": f"PJSIP/{channel_id}"}, **fields}

@@ -12,7 +12,7 @@ import pytest
 from bridge.telephony.call_control import CallControlError
 from bridge.telephony.hunt import Hunt, HuntPlan, Target
 from bridge.telephony.parking import Kept, ParkingLots, Positions
-from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.test_call_flows import FakeAri, deliver, engine_with, event
 
 
 class FakeAmi:
@@ -87,8 +87,8 @@ async def connected_call() -> tuple[Any, FakeAri, Hunt]:
     hunt = Hunt(ari, engine, "CALL", "caller",  # type: ignore[arg-type]
                 HuntPlan(label="1002", waves=((target,),), ring_time=30, domain="acme.example"))
     await hunt.start()
-    await engine.on_event(event("StasisStart", "rb-CALL-1"))
-    await engine.on_event(event("ChannelStateChange", "rb-CALL-1", state="Up"))
+    await deliver(engine, event("StasisStart", "rb-CALL-1"))
+    await deliver(engine, event("ChannelStateChange", "rb-CALL-1", state="Up"))
     assert hunt.connected
     return engine, ari, hunt
 
@@ -101,8 +101,8 @@ def test_a_park_asterisk_refuses_puts_the_party_back_into_its_call() -> None:
                                                           parker, 30))
         while not any(path.endswith("/continue") for _, path, _ in ari.requests):
             await asyncio.sleep(0)
-        await engine.on_event(event("StasisEnd", "rb-CALL-1"))  # it left for the dialplan
-        await engine.on_event(event("StasisStart", "rb-CALL-1", args=["park-failed", "CALL"]))
+        await deliver(engine, event("StasisEnd", "rb-CALL-1"))  # it left for the dialplan
+        await deliver(engine, event("StasisStart", "rb-CALL-1", args=["park-failed", "CALL"]))
         with pytest.raises(CallControlError) as refused:
             await parking
         assert refused.value.reason == CallControlError.LOT_FULL

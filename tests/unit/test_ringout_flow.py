@@ -18,7 +18,7 @@ from bridge.telephony.ringout import (
     Statuses,
     leg_failure,
 )
-from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.test_call_flows import FakeAri, deliver, engine_with, event
 
 CALLER, CALLEE = "rb-77-1", "rb-77-2"
 
@@ -60,12 +60,6 @@ def run(scenario: Scenario, **plan_fields: Any) -> tuple[FakeAri, RingOut, Steps
         return ari, flow, steps
 
     return asyncio.run(go())
-
-
-async def deliver(engine: Engine, ari_event: dict[str, Any]) -> None:
-    """Hand an event to the engine and wait until its flow has handled it."""
-    await engine.on_event(ari_event)
-    await engine.settled()
 
 
 async def caller_answers(engine: Engine, _: RingOut) -> None:
