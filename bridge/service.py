@@ -18,7 +18,7 @@ from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import DatabaseDeliveryStore
 from bridge.services.extensions import all_sip_endpoints
 from bridge.services.ringout_records import apply_ringout_step
-from bridge.services.routing import DatabaseDirectory
+from bridge.services.routing import DatabaseDirectory, apply_hunt_memory
 from bridge.store.db import database_ready
 from bridge.store.migrate import upgrade
 from bridge.store.session import Database
@@ -48,7 +48,7 @@ def serve(settings: Settings) -> None:
 
     dispatch = DispatchClient(DatabaseDeliveryStore(database))
     directory = DatabaseDirectory(database, settings.dial_timeout, dispatch, settings.api_url)
-    recorder = DatabaseCallRecorder(database, extra=[apply_ringout_step])
+    recorder = DatabaseCallRecorder(database, extra=[apply_ringout_step, apply_hunt_memory])
     engine_thread = EngineThread(Engine(settings, extension_endpoints, directory,
                                         CallLog(recorder), dispatch))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.notifier import DispatchNotifier
 from bridge.phone_numbers import to_e164
+from bridge.services.call_records import Step
 from bridge.services.dispatch import dispatch_config
 from bridge.services.extensions import sip_endpoint
 from bridge.services.ring_groups import ring_group_by_did
@@ -25,6 +27,7 @@ from bridge.telephony.no_answer import no_answer_rule
 log = logging.getLogger(__name__)
 
 CYCLIC = {"CYCLIC_HUNT", "SKILL_BASED_ROUTING_CYCLIC_HUNT"}
+USES_MEMORY = CYCLIC | {"LEAST_WORKED_HUNT", "SKILL_BASED_ROUTING_LEAST_WORKED_HUNT"}
 PAGING_HEADERS = {
     # The usual vendor forms: RFC 5373, Polycom/Yealink/Snom, Cisco/Grandstream.
     "Answer-Mode": "Auto",
@@ -52,15 +55,15 @@ class DatabaseDirectory:
                 Extension.tenant_id == tenant.id, Extension.extension_number == number))
             if extension is not None:
                 return self._direct(extension, tenant)
-            group_id = session.scalar(select(RingGroup.id).where(
-                RingGroup.tenant_id == tenant.id, RingGroup.extension_number == number))
-        return None if group_id is None else self._plan_group(group_id, caller_number)
+            group = session.execute(select(RingGroup.id, RingGroup.ring_strategy).where(
+                RingGroup.tenant_id == tenant.id, RingGroup.extension_number == number)).first()
+        return None if group is None else self._plan_group(*group, caller_number)
 
     def route_did(self, number: str, caller_number: str) -> HuntPlan | None:
         with self.database.session() as session:
             group = ring_group_by_did(session, number)
-            group_id = None if group is None else group.id
-        return None if group_id is None else self._plan_group(group_id, caller_number)
+            found = None if group is None else (group.id, group.ring_strategy)
+        return None if found is None else self._plan_group(*found, caller_number)
 
     def route_redirect(self, tenant_id: int, location: str,
                        caller_number: str) -> HuntPlan | None:
@@ -74,33 +77,26 @@ class DatabaseDirectory:
                 plan = self._direct(extension, tenant)
                 return replace(plan, label=f"agent {location} ({plan.label})",
                                caller_number=caller_number)
-            group_id = session.scalar(select(RingGroup.id).where(
-                RingGroup.tenant_id == tenant_id, RingGroup.queue_id == location))
-        return None if group_id is None else self._plan_group(group_id, caller_number)
+            group = session.execute(select(RingGroup.id, RingGroup.ring_strategy).where(
+                RingGroup.tenant_id == tenant_id, RingGroup.queue_id == location)).first()
+        return None if group is None else self._plan_group(*group, caller_number)
 
-    def _plan_group(self, group_id: int, caller_number: str) -> HuntPlan | None:
-        """Group plans are made one at a time in this process (they read and write the hunt
-        memory; SQLite would refuse the second of two interleaved writers) and under row
-        locks across processes (PostgreSQL)."""
-        with self._planning, self.database.session() as session:
+    def _plan_group(self, group_id: int, strategy: str,
+                    caller_number: str) -> HuntPlan | None:
+        """Plans that read and write the hunt memory (cyclic, least-worked) are made one at
+        a time in this process (SQLite would refuse the second of two interleaved
+        writers) and under row locks across processes (PostgreSQL); the others only read,
+        and go in parallel."""
+        uses_memory = strategy in USES_MEMORY
+        with self._planning if uses_memory else nullcontext(), \
+                self.database.session() as session:
             group = session.get(RingGroup, group_id)
             if group is None:  # deleted a moment ago
                 return None
             tenant = session.get(Tenant, group.tenant_id)
             assert tenant is not None, "groups are deleted with their tenant"
-            return self._group_plan(session, tenant, group, caller_number)
-
-    def rung(self, group_id: int, key: int) -> None:
-        self._remember(group_id, key, "last_rung_at")
-
-    def answered(self, group_id: int, key: int) -> None:
-        self._remember(group_id, key, "last_answered_at")
-
-    def _remember(self, group_id: int, key: int, column: str) -> None:
-        with self.database.session() as session:
-            stat = session.get(HuntStat, (group_id, key))
-            if stat is not None:
-                setattr(stat, column, datetime.now(UTC))
+            return self._group_plan(session, tenant, group, caller_number,
+                                    uses_memory and group.ring_strategy in USES_MEMORY)
 
     def _direct(self, extension: Extension, tenant: Tenant) -> HuntPlan:
         return HuntPlan(label=f"extension {extension.extension_number}",
@@ -108,22 +104,19 @@ class DatabaseDirectory:
                         tenant_id=tenant.id, domain=tenant.sip_domain)
 
     def _group_plan(self, session: Session, tenant: Tenant, group: RingGroup,
-                    caller_number: str) -> HuntPlan:
+                    caller_number: str, uses_memory: bool) -> HuntPlan:
         """Order the members by strategy and memory; the caller never rings itself.
 
-        The members' memory rows are locked (FOR UPDATE on PostgreSQL; SQLite writes are
-        serialised) and a cyclic hunt marks its first member as rung at once, so two calls
-        arriving together do not both start on the same member.
+        With a strategy that uses it, the members' memory rows are locked (FOR UPDATE on
+        PostgreSQL; SQLite writes are serialised) and a cyclic hunt marks its first member
+        as rung at once, so two calls arriving together do not both start on the same
+        member.
         """
         members = [m for m in group.members if m.extension.extension_number != caller_number]
-        stats = _locked_stats(session, group.id, members)
-        candidates = [Candidate(key=m.extension_id, position=m.position,
-                                skill_level=m.skill_level,
-                                last_rung=_utc(stats[m.extension_id].last_rung_at),
-                                last_answered=_utc(stats[m.extension_id].last_answered_at))
-                      for m in members]
+        stats = _locked_stats(session, group.id, members) if uses_memory else {}
+        candidates = [_candidate(m, stats.get(m.extension_id)) for m in members]
         waves = hunt_waves(group.ring_strategy, candidates)
-        if group.ring_strategy in CYCLIC and waves:
+        if group.ring_strategy in CYCLIC and waves and stats:
             stats[waves[0][0].key].last_rung_at = datetime.now(UTC)
         targets = {m.extension_id: extension_target(m.extension) for m in members}
         return HuntPlan(
@@ -171,6 +164,24 @@ def extension_target(extension: Extension) -> Target:
     endpoint = sip_endpoint(extension)
     return Target(key=extension.id, dial=f"PJSIP/{endpoint.username}@{endpoint.endpoint_id}",
                   label=extension.extension_number, agent_id=extension.agent_id)
+
+
+def _candidate(member: RingGroupMember, stat: HuntStat | None) -> Candidate:
+    return Candidate(key=member.extension_id, position=member.position,
+                     skill_level=member.skill_level,
+                     last_rung=_utc(stat.last_rung_at) if stat else None,
+                     last_answered=_utc(stat.last_answered_at) if stat else None)
+
+
+def apply_hunt_memory(session: Session, step: Step) -> None:
+    """The call-record writer keeps the hunt memory: who rang and who answered, per
+    member per group (steps that carry `group_id` and `extension_id`)."""
+    column = {"ringing": "last_rung_at", "answered": "last_answered_at"}.get(step.kind)
+    group_id, extension_id = step.fields.get("group_id"), step.fields.get("extension_id")
+    if column and group_id and extension_id:
+        stat = session.get(HuntStat, (group_id, extension_id))
+        if stat is not None:
+            setattr(stat, column, step.at)
 
 
 def _locked_stats(session: Session, group_id: int,

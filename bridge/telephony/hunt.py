@@ -73,26 +73,15 @@ class HuntPlan:
         return (self.queue_id, self.queue_type)
 
 
-class HuntMemory(Protocol):
-    """Where a hunt reports who rang and who answered (the database, for groups), and
-    where it asks what a dispatcher's redirect target means."""
-
-    def rung(self, group_id: int, key: int) -> None: ...
-
-    def answered(self, group_id: int, key: int) -> None: ...
+class Redirects(Protocol):
+    """Where a hunt asks what a dispatcher's redirect target means (the database)."""
 
     def route_redirect(self, tenant_id: int, location: str,
                        caller_number: str) -> HuntPlan | None: ...
 
 
-class NoMemory:
+class NoRedirects:
     """For hunts outside ring groups (direct calls)."""
-
-    def rung(self, group_id: int, key: int) -> None:
-        """Nothing to remember."""
-
-    def answered(self, group_id: int, key: int) -> None:
-        """Nothing to remember."""
 
     def route_redirect(self, tenant_id: int, location: str,
                        caller_number: str) -> HuntPlan | None:
@@ -125,11 +114,11 @@ class Origin:
 
 class Hunt(CallFlow):
     def __init__(self, ari: Ari, flows: Flows, call_id: str, caller_id: str, plan: HuntPlan,
-                 memory: HuntMemory | None = None, call_log: CallLog | None = None) -> None:
+                 redirects: Redirects | None = None, call_log: CallLog | None = None) -> None:
         super().__init__(ari, flows, call_id, call_log)
         self.caller_id = caller_id
         self.plan = plan
-        self.memory = memory or NoMemory()
+        self.redirects = redirects or NoRedirects()
         self.adopt(caller_id)
         self.legs: dict[str, Leg] = {}
         self.wave_index = -1
@@ -140,9 +129,8 @@ class Hunt(CallFlow):
         self.last_cause = NO_ANSWER
         self.events = plan.events
         self.answered_by: Target | None = None
-        self.redirects = 0
+        self.redirected = 0  # dispatch redirects acted on
         self._caller_ringing = False
-        self._background: set[asyncio.Future[None]] = set()
 
     # The hunt's progress.
 
@@ -195,11 +183,11 @@ class Hunt(CallFlow):
             self.step("redirect", f"dispatch redirect to {location} ignored: the call is "
                       "already answered or over", target=location)
             return
-        if self.redirects >= MAX_REDIRECTS or self.plan.tenant_id is None:
+        if self.redirected >= MAX_REDIRECTS or self.plan.tenant_id is None:
             self.step("redirect", f"dispatch redirect to {location} ignored: "
                       f"{MAX_REDIRECTS} redirects already", target=location)
             return
-        plan = await asyncio.to_thread(self.memory.route_redirect, self.plan.tenant_id,
+        plan = await asyncio.to_thread(self.redirects.route_redirect, self.plan.tenant_id,
                                        location, self.plan.caller_number)
         if self.connected or self.done:
             return
@@ -207,7 +195,7 @@ class Hunt(CallFlow):
             self.step("redirect", f"dispatch redirect to {location} ignored: no agent or "
                       "queue has that id", target=location)
             return
-        self.redirects += 1
+        self.redirected += 1
         self.step("redirected", f"dispatch redirected the call to {location} ({plan.label})",
                   target=location)
         first = plan.waves[0] if plan.waves else ()
@@ -362,8 +350,8 @@ class Hunt(CallFlow):
         if self.events is not None and not self.connected:  # first: the pop-up is urgent
             self.events.ringing(self.call_id, self.plan.queue, leg.target.agent_id,
                                 self.redirect)
-        self.step("ringing", f"{leg.target.label} ringing", target=leg.target.label)
-        self._remember(self.memory.rung, leg)
+        self.step("ringing", f"{leg.target.label} ringing", target=leg.target.label,
+                  **self._memory(leg))
         if not self._caller_ringing and not self.connected:
             self._caller_ringing = True
             await self.ari.post(f"/channels/{self.caller_id}/ring")
@@ -371,18 +359,17 @@ class Hunt(CallFlow):
     async def _answered(self, leg: Leg) -> None:
         leg.up = True
         leg.answered_at = datetime.now(UTC)
-        self._remember(self.memory.answered, leg)
         if self.connected:
             if self.plan.paging:
                 self.step("answered", f"{leg.target.label} answered the page too",
-                          target=leg.target.label)
+                          target=leg.target.label, **self._memory(leg))
                 await self._add_to_bridge(leg.channel_id)
             return
         self.connected = True
         self.answered_at = leg.answered_at
         self.answered_by = leg.target
         self.step("answered", f"{leg.target.label} answered; bridging",
-                  target=leg.target.label)
+                  target=leg.target.label, **self._memory(leg))
         if self.events is not None and leg.target.agent_id:
             self.events.connected(self.call_id, self.plan.queue, leg.target.agent_id)
         if not self.plan.paging:
@@ -442,18 +429,9 @@ class Hunt(CallFlow):
         if not self.connected and not self.legs and not self.done:
             await self.next_wave()
 
-    def _remember(self, report: Callable[[int, int], None], leg: Leg) -> None:
-        """Hunt memory is written off the event loop; a failure is logged, not fatal."""
+    def _memory(self, leg: Leg) -> dict[str, int]:
+        """Fields that make a ringing/answered step update the group's hunt memory
+        (written with the call's steps, off the event loop)."""
         if self.plan.group_id is None or not leg.target.key:
-            return
-        task = asyncio.ensure_future(asyncio.to_thread(report, self.plan.group_id,
-                                                       leg.target.key))
-        self._background.add(task)
-        task.add_done_callback(self._remembered)
-
-    def _remembered(self, task: asyncio.Future[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("call %s: hunt memory not written: %s", self.call_id,
-                        task.exception())
-
+            return {}
+        return {"group_id": self.plan.group_id, "extension_id": leg.target.key}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bridge.telephony.hunt import HuntMemory, HuntPlan
+from bridge.telephony.hunt import HuntPlan, Redirects
 
 
-class Directory(HuntMemory, Protocol):
-    """Numbers → hunt plans, and the hunt memory the plans are ordered by.
+class Directory(Redirects, Protocol):
+    """Numbers → hunt plans (ordered by the hunt memory), and redirect targets.
 
     Called from worker threads (blocking database work never runs on the loop).
     """

@@ -11,7 +11,7 @@ import pytest
 from bridge.config import Settings
 from bridge.telephony.ari import AriError
 from bridge.telephony.engine import Engine, _caller_domain
-from bridge.telephony.hunt import Hunt, HuntPlan, NoMemory, Target
+from bridge.telephony.hunt import Hunt, HuntPlan, NoRedirects, Target
 
 
 class FakeAri:
@@ -40,7 +40,7 @@ class FakeAri:
 
 def engine_with(ari: FakeAri) -> Engine:
     engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [],
-                    NoMemory())  # type: ignore[arg-type]
+                    NoRedirects())  # type: ignore[arg-type]
     engine.ari = ari  # type: ignore[assignment]
     return engine
 
@@ -130,7 +130,7 @@ def test_caller_domain_comes_from_the_channel_name(name: str, domain: str) -> No
     assert _caller_domain(name) == domain
 
 
-class SlowDirectory(NoMemory):
+class SlowDirectory(NoRedirects):
     """Plans a direct call to 2002, but only once the test lets it (a slow database)."""
 
     def __init__(self) -> None:
