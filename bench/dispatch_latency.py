@@ -3,7 +3,8 @@
 Real Asterisk, ringbridge as a process, pjsua2 phones and a local HTTP receiver, all
 timed on this process's monotonic clock. The member phone answers every INVITE with
 180 at once, so the INVITE's arrival is the moment its 180 leaves. N calls alone, then
-N calls while other threads keep the API busy with filtered ring group lists.
+N calls while other threads send filtered ring group lists to the API: at a steady rate,
+then as fast as it answers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 
 import httpx
 
-from bench.call_setup import report
+from bench.call_setup import PAUSE, report
 from bench.rig import DOMAIN, BenchRig, bench_rig
 from tests.support.dispatch_receiver import DispatchReceiver
 from tests.support.softphone import IncomingPolicy, Phone, SipStack
@@ -33,14 +34,17 @@ def ringing_latencies(caller: Phone, member: Phone, receiver: DispatchReceiver,
         times.append((ringing.received_at - incoming.arrived_at) * 1000)
         outgoing.hangup()
         incoming.wait_disconnected()
+        time.sleep(PAUSE)
     return times
 
 
 class ApiLoad:
-    """Threads that each keep one request to the API in flight; counts the answers."""
+    """Threads sending API requests, together at `rate` requests/s (0: as fast as the
+    API answers, each thread keeping one request in flight); counts the answers."""
 
-    def __init__(self, rig: BenchRig, threads: int) -> None:
+    def __init__(self, rig: BenchRig, threads: int, rate: float) -> None:
         self.rig = rig
+        self.interval = threads / rate if rate else 0.0
         self.threads = [threading.Thread(target=self._work, daemon=True)
                         for _ in range(threads)]
         self.stopping = threading.Event()
@@ -62,16 +66,21 @@ class ApiLoad:
     def _work(self) -> None:
         headers = {"Authorization": f"Bearer {self.rig.token}"}
         with httpx.Client(base_url=self.rig.bridge.url, headers=headers, timeout=10) as http:
+            next_at = time.monotonic()
             while not self.stopping.is_set():
                 ok = http.get(LIST).status_code == 200
                 self.answers += ok
                 self.failures += not ok
+                next_at += self.interval
+                self.stopping.wait(max(0.0, next_at - time.monotonic()))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--api-threads", type=int, default=4)
+    parser.add_argument("--api-rate", type=float, default=50,
+                        help="steady API load, requests/s (the run after it saturates)")
     args = parser.parse_args()
     stack = SipStack()
     stack.start()
@@ -93,11 +102,14 @@ def main() -> None:
             ringing_latencies(caller, member, receiver, 5)  # warm-up
             report("180 -> ringing POST, alone", ringing_latencies(
                 caller, member, receiver, args.calls))
-            with ApiLoad(rig, args.api_threads) as load:
-                under_load = ringing_latencies(caller, member, receiver, args.calls)
-            report("180 -> ringing POST, API loaded", under_load)
-            print(f"API load meanwhile: {load.answers / load.elapsed:.0f} req/s "
-                  f"({args.api_threads} threads, {load.failures} failed)")
+            for rate in (args.api_rate, 0):
+                with ApiLoad(rig, args.api_threads, rate) as load:
+                    under_load = ringing_latencies(caller, member, receiver, args.calls)
+                served = load.answers / load.elapsed
+                what = f"{rate:g} req/s asked" if rate else "saturated"
+                report(f"180 -> ringing POST, API {what}", under_load)
+                print(f"  API load meanwhile: {served:.0f} req/s served "
+                      f"({args.api_threads} threads, {load.failures} failed)")
             print("targets: p50 <= 5 ms, p99 <= 20 ms (also under API load)")
             caller.close()
             member.close()
