@@ -249,6 +249,25 @@ def test_pick_up_takes_a_ringing_call_to_another_phone(office: Office) -> None:
     picked.wait_disconnected()
 
 
+def test_pick_up_takes_a_parked_call_to_another_phone(office: Office) -> None:
+    caller, callee, other = office.phone("4086"), office.phone("4087"), office.phone("4088")
+    out, incoming, call = talking(office, caller, callee)
+    assert park(office, "4086", call, view_of(call, "4087")["id"], 60).status_code == 200
+    out.wait_disconnected()
+    response = office.bridge.api("PUT", f"/uapi/phoneCalls/@me/4086/{call['id']}",
+                                 office.token, json={"action": "PickUp", "sendCallTo": "4088"})
+    assert response.status_code == 200, response.text
+    picked = other.wait_incoming()
+    assert "4087" in picked.from_header
+    picked.answer()
+    picked.wait_answered()
+    wait_until(lambda: [c for c in calls_of(office, "4088")
+                        if statuses(c) == {"4087": 5, "4088": 5}], 5, "talking after pick-up")
+    assert rtp_flowing(picked)
+    picked.hangup()
+    incoming.wait_disconnected()
+
+
 def test_delete_hangs_up_one_party_or_the_whole_call(office: Office) -> None:
     a, b, c = office.phone("4091"), office.phone("4092"), office.phone("4093")
     out, incoming, call = talking(office, a, b)
