@@ -118,13 +118,15 @@ def test_park_times_out_back_to_the_parker(office: Office) -> None:
     incoming.wait_disconnected()
 
 
-def test_unpark_rings_a_third_phone_which_gets_the_parked_party(office: Office) -> None:
+@pytest.mark.parametrize("action", ["UnPark", "PickUp"])
+def test_a_parked_call_taken_to_a_third_phone(office: Office, action: str) -> None:
+    """UnPark (and PickUp of a parked call) rings `sendCallTo`, which gets the party."""
     caller, callee, third = office.phone("4021"), office.phone("4022"), office.phone("4023")
     out, incoming, call = talking(office, caller, callee)
     assert park(office, "4021", call, view_of(call, "4022")["id"], 60).status_code == 200
     out.wait_disconnected()
     response = office.bridge.api("PUT", f"/uapi/phoneCalls/@me/4021/{call['id']}",
-                                 office.token, json={"action": "UnPark", "sendCallTo": "4023"})
+                                 office.token, json={"action": action, "sendCallTo": "4023"})
     assert response.status_code == 200, response.text
     ring = third.wait_incoming()
     assert "4022" in ring.from_header  # the parked party's number is shown
@@ -247,25 +249,6 @@ def test_pick_up_takes_a_ringing_call_to_another_phone(office: Office) -> None:
                "talking to the phone that picked up")
     out.hangup()
     picked.wait_disconnected()
-
-
-def test_pick_up_takes_a_parked_call_to_another_phone(office: Office) -> None:
-    caller, callee, other = office.phone("4086"), office.phone("4087"), office.phone("4088")
-    out, incoming, call = talking(office, caller, callee)
-    assert park(office, "4086", call, view_of(call, "4087")["id"], 60).status_code == 200
-    out.wait_disconnected()
-    response = office.bridge.api("PUT", f"/uapi/phoneCalls/@me/4086/{call['id']}",
-                                 office.token, json={"action": "PickUp", "sendCallTo": "4088"})
-    assert response.status_code == 200, response.text
-    picked = other.wait_incoming()
-    assert "4087" in picked.from_header
-    picked.answer()
-    picked.wait_answered()
-    wait_until(lambda: [c for c in calls_of(office, "4088")
-                        if statuses(c) == {"4087": 5, "4088": 5}], 5, "talking after pick-up")
-    assert rtp_flowing(picked)
-    picked.hangup()
-    incoming.wait_disconnected()
 
 
 def test_delete_hangs_up_one_party_or_the_whole_call(office: Office) -> None:

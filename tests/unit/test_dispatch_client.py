@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -50,6 +51,17 @@ def receiver() -> Iterator[DispatchReceiver]:
     server.stop()
 
 
+@asynccontextmanager
+async def running(store: MemoryStore, **retry: float) -> AsyncIterator[DispatchClient]:
+    """A started client, closed at the end of the block."""
+    client = DispatchClient(store, **retry)
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
 def config_for(receiver: DispatchReceiver, **overrides: object) -> DispatchConfig:
     return replace(DispatchConfig(tenant_id=1, company_id="ABC Taxis", base_url=receiver.url),
                    **overrides)  # type: ignore[arg-type]
@@ -64,20 +76,18 @@ def test_a_refused_then_failing_dispatcher_gets_the_event_after_recovery(
         receiver: DispatchReceiver) -> None:
     async def scenario() -> None:
         store = MemoryStore()
-        client = DispatchClient(store, retry_initial=0.05, retry_maximum=0.1)
-        await client.start()
-        config = config_for(receiver)
-        receiver.refuse()
-        client.reliably(config, post(config, "connected"))
-        await eventually(lambda: any(o and o.error for _, _, o in store.rows.values()), 3)
-        receiver.respond(500)
-        receiver.accept()
-        await asyncio.to_thread(receiver.wait_for, "/telephony/connected", 2, 3)
-        receiver.respond(200)
-        await eventually(lambda: store.states() == ["delivered"], 3)
-        delivery, _, outcome = store.rows[1]
-        assert delivery.attempts >= 3 and outcome is not None and outcome.http_status == 200
-        await client.close()
+        async with running(store, retry_initial=0.05, retry_maximum=0.1) as client:
+            config = config_for(receiver)
+            receiver.refuse()
+            client.reliably(config, post(config, "connected"))
+            await eventually(lambda: any(o and o.error for _, _, o in store.rows.values()), 3)
+            receiver.respond(500)
+            receiver.accept()
+            await asyncio.to_thread(receiver.wait_for, "/telephony/connected", 2, 3)
+            receiver.respond(200)
+            await eventually(lambda: store.states() == ["delivered"], 3)
+            delivery, _, outcome = store.rows[1]
+            assert delivery.attempts >= 3 and outcome is not None and outcome.http_status == 200
     run(scenario())
 
 
@@ -85,46 +95,40 @@ def test_events_of_one_call_arrive_in_order_even_when_the_first_is_retried(
         receiver: DispatchReceiver) -> None:
     async def scenario() -> None:
         store = MemoryStore()
-        client = DispatchClient(store, retry_initial=0.05, retry_maximum=0.1)
-        await client.start()
-        config = config_for(receiver)
-        receiver.respond(503, match="/connected")
-        client.reliably(config, post(config, "connected"))
-        client.reliably(config, post(config, "cleared"))
-        await asyncio.to_thread(receiver.wait_for, "/telephony/connected", 2, 3)
-        receiver.respond(200, match="/connected")
-        await eventually(lambda: store.states() == ["delivered", "delivered"], 3)
-        events = [r.path.rsplit("/", 1)[1] for r in receiver.requests]
-        assert events[-2:] == ["connected", "cleared"] and "cleared" not in events[:-1]
-        await client.close()
+        async with running(store, retry_initial=0.05, retry_maximum=0.1) as client:
+            config = config_for(receiver)
+            receiver.respond(503, match="/connected")
+            client.reliably(config, post(config, "connected"))
+            client.reliably(config, post(config, "cleared"))
+            await asyncio.to_thread(receiver.wait_for, "/telephony/connected", 2, 3)
+            receiver.respond(200, match="/connected")
+            await eventually(lambda: store.states() == ["delivered", "delivered"], 3)
+            events = [r.path.rsplit("/", 1)[1] for r in receiver.requests]
+            assert events[-2:] == ["connected", "cleared"] and "cleared" not in events[:-1]
     run(scenario())
 
 
 def test_a_4xx_answer_is_not_retried(receiver: DispatchReceiver) -> None:
     async def scenario() -> None:
         store = MemoryStore()
-        client = DispatchClient(store, retry_initial=0.05)
-        await client.start()
-        config = config_for(receiver)
-        receiver.respond(404)
-        client.reliably(config, post(config, "missed"))
-        await eventually(lambda: store.states() == ["failed"], 3)
-        assert len(receiver.requests) == 1
-        await client.close()
+        async with running(store, retry_initial=0.05) as client:
+            config = config_for(receiver)
+            receiver.respond(404)
+            client.reliably(config, post(config, "missed"))
+            await eventually(lambda: store.states() == ["failed"], 3)
+            assert len(receiver.requests) == 1
     run(scenario())
 
 
 def test_retries_stop_when_the_window_closes(receiver: DispatchReceiver) -> None:
     async def scenario() -> None:
         store = MemoryStore()
-        client = DispatchClient(store, retry_initial=0.05, retry_maximum=0.05)
-        await client.start()
-        config = config_for(receiver, retry_seconds=0)
-        receiver.respond(500)
-        client.reliably(config, post(config, "cleared"))
-        await eventually(lambda: store.states() == ["failed"], 3)
-        assert len(receiver.requests) == 1
-        await client.close()
+        async with running(store, retry_initial=0.05, retry_maximum=0.05) as client:
+            config = config_for(receiver, retry_seconds=0)
+            receiver.respond(500)
+            client.reliably(config, post(config, "cleared"))
+            await eventually(lambda: store.states() == ["failed"], 3)
+            assert len(receiver.requests) == 1
     run(scenario())
 
 
@@ -135,14 +139,12 @@ def test_stored_deliveries_are_resumed_on_start(receiver: DispatchReceiver) -> N
         stored.id, stored.attempts = 7, 2
         store = MemoryStore(resumable=[(stored, config)])
         store.rows[7] = (stored, "pending", None)
-        client = DispatchClient(store)
-        await client.start()
-        request = (await asyncio.to_thread(receiver.wait_for, "/telephony/cleared"))[0]
-        assert request.json == {"callId": "C9", "event": "cleared"}
-        assert request.headers["webhook-id"] is None  # no secret: unsigned
-        await eventually(lambda: store.rows[7][1] == "delivered", 3)
-        assert store.rows[7][0].attempts == 3
-        await client.close()
+        async with running(store):
+            request = (await asyncio.to_thread(receiver.wait_for, "/telephony/cleared"))[0]
+            assert request.json == {"callId": "C9", "event": "cleared"}
+            assert request.headers["webhook-id"] is None  # no secret: unsigned
+            await eventually(lambda: store.rows[7][1] == "delivered", 3)
+            assert store.rows[7][0].attempts == 3
     run(scenario())
 
 
@@ -150,36 +152,32 @@ def test_once_gives_up_waiting_at_the_deadline_but_logs_the_late_answer(
         receiver: DispatchReceiver) -> None:
     async def scenario() -> None:
         store = MemoryStore()
-        client = DispatchClient(store)
-        await client.start()
-        config = config_for(receiver)
-        receiver.respond(307, headers={"Location": "john@example.com"}, delay=0.3)
-        started = asyncio.get_running_loop().time()
-        outcome = await client.once(config, post(config, "ringing"), deadline=0.05)
-        assert outcome is None
-        assert asyncio.get_running_loop().time() - started < 0.25
-        await eventually(lambda: len(store.logged) == 1, 3)
-        _, late, state = store.logged[0]
-        assert (late.http_status, late.location, state) == (307, "john@example.com",
-                                                            "delivered")
-        await client.close()
+        async with running(store) as client:
+            config = config_for(receiver)
+            receiver.respond(307, headers={"Location": "john@example.com"}, delay=0.3)
+            started = asyncio.get_running_loop().time()
+            outcome = await client.once(config, post(config, "ringing"), deadline=0.05)
+            assert outcome is None
+            assert asyncio.get_running_loop().time() - started < 0.25
+            await eventually(lambda: len(store.logged) == 1, 3)
+            _, late, state = store.logged[0]
+            assert (late.http_status, late.location, state) == (307, "john@example.com",
+                                                                "delivered")
     run(scenario())
 
 
 def test_signed_requests_carry_the_three_headers(receiver: DispatchReceiver) -> None:
     async def scenario() -> None:
-        client = DispatchClient(MemoryStore())
-        await client.start()
-        config = config_for(receiver, signing_secret="whsec_" + "A" * 44,
-                            headers={"Authorization": "Bearer t0k"})
-        outcome = await client.once(config, post(config, "ringing"), deadline=2)
-        assert outcome is not None and outcome.http_status == 200
-        headers = receiver.requests[0].headers
-        assert headers["webhook-id"].startswith("msg_")
-        assert headers["webhook-signature"].startswith("v1,")
-        assert headers["authorization"] == "Bearer t0k"
-        assert abs(int(headers["webhook-timestamp"]) - datetime.now(UTC).timestamp()) < 5
-        await client.close()
+        async with running(MemoryStore()) as client:
+            config = config_for(receiver, signing_secret="whsec_" + "A" * 44,
+                                headers={"Authorization": "Bearer t0k"})
+            outcome = await client.once(config, post(config, "ringing"), deadline=2)
+            assert outcome is not None and outcome.http_status == 200
+            headers = receiver.requests[0].headers
+            assert headers["webhook-id"].startswith("msg_")
+            assert headers["webhook-signature"].startswith("v1,")
+            assert headers["authorization"] == "Bearer t0k"
+            assert abs(int(headers["webhook-timestamp"]) - datetime.now(UTC).timestamp()) < 5
     run(scenario())
 
 
@@ -195,15 +193,13 @@ def test_a_later_event_is_stored_at_once_while_an_earlier_one_is_retried(
     """So a restart in the middle loses neither (the later one used to wait unstored)."""
     async def scenario() -> None:
         store = MemoryStore()
-        client = DispatchClient(store, retry_initial=5, retry_maximum=5)
-        await client.start()
-        config = config_for(receiver)
-        receiver.respond(503)
-        client.reliably(config, post(config, "missed"))
-        client.reliably(config, post(config, "cleared"))
-        await eventually(lambda: len(store.rows) == 2, 3)
-        assert [d.event for d, _, _ in store.rows.values()] == ["missed", "cleared"]
-        await asyncio.to_thread(receiver.wait_for, "/telephony/missed")
-        assert [r.path for r in receiver.requests] == ["/telephony/missed"]
-        await client.close()
+        async with running(store, retry_initial=5, retry_maximum=5) as client:
+            config = config_for(receiver)
+            receiver.respond(503)
+            client.reliably(config, post(config, "missed"))
+            client.reliably(config, post(config, "cleared"))
+            await eventually(lambda: len(store.rows) == 2, 3)
+            assert [d.event for d, _, _ in store.rows.values()] == ["missed", "cleared"]
+            await asyncio.to_thread(receiver.wait_for, "/telephony/missed")
+            assert [r.path for r in receiver.requests] == ["/telephony/missed"]
     run(scenario())
