@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.dispatch_receiver import DispatchReceiver
 from tests.support.softphone import SipStack
 
 
@@ -16,3 +17,12 @@ def sip_stack() -> Iterator[SipStack]:
     stack.start()
     yield stack
     stack.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[DispatchReceiver]:
+    """A recording dispatch system (the taxi company's side of dispatch events)."""
+    server = DispatchReceiver()
+    server.start()
+    yield server
+    server.stop()

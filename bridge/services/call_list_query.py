@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bridge.services.errors import ServiceError
+from bridge.store.models import aware
 from bridge.telephony.live_calls import LiveCall
 
 DEFAULT_COUNT, MAX_COUNT = 20, 5000
@@ -95,8 +96,7 @@ def _check_value(field: str, op: str, value: str | None) -> None:
 
 
 def _moment(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
 def _compare(actual: str | datetime, op: str, text: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +24,7 @@ from bridge.dispatch.deliveries import Delivery, Outcome
 from bridge.dispatch.signing import is_valid_secret, new_secret
 from bridge.services.call_records import tenant_call_record
 from bridge.services.errors import NotFound, ValidationFailed
-from bridge.store.models import DispatchDelivery, DispatchSettings, Tenant
+from bridge.store.models import DispatchDelivery, DispatchSettings, Tenant, aware
 from bridge.store.session import Database
 
 GENERATE = "generate"
@@ -184,7 +184,7 @@ class DatabaseDeliveryStore:
                     continue
                 found.append((Delivery(
                     row.tenant_id, row.call_id, row.event, row.method, row.url, row.body,
-                    give_up_at=_utc(row.give_up_at), created_at=_utc(row.created_at),
+                    give_up_at=aware(row.give_up_at), created_at=aware(row.created_at),
                     webhook_id=row.webhook_id, attempts=row.attempts, id=row.id),
                     _config(settings, tenant)))
             return found
@@ -203,7 +203,3 @@ def _apply(row: DispatchDelivery, delivery: Delivery, outcome: Outcome, state: s
     row.http_status, row.latency_ms = outcome.http_status, outcome.latency_ms
     row.answer, row.error = outcome.answer, outcome.error and outcome.error[:512]
     row.location = outcome.location and outcome.location[:512]
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -298,18 +298,17 @@ def _whole_number(value: Any, low: int, high: int) -> int | None:
 
 def park_timeout(value: Any) -> int:
     """maxInParking: seconds 10..3600, as a number or a numeric string."""
-    seconds = _whole_number(value, MIN_PARK_SECONDS, MAX_PARK_SECONDS)
-    if seconds is None:
-        raise PhoneCallError("pc_parktimeout_invalid",
-                             f"maxInParking must be {MIN_PARK_SECONDS}..{MAX_PARK_SECONDS} "
-                             "seconds")
-    return seconds
+    return _seconds(value, "maxInParking", MIN_PARK_SECONDS, MAX_PARK_SECONDS,
+                    "pc_parktimeout_invalid")
 
 
 def pickup_wait(value: Any) -> int:
-    seconds = _whole_number(value, MIN_PICKUP_WAIT, MAX_PICKUP_WAIT)
+    return _seconds(value, "waitForPickup", MIN_PICKUP_WAIT, MAX_PICKUP_WAIT,
+                    "pc_waitforpickup_invalid")
+
+
+def _seconds(value: Any, name: str, low: int, high: int, code: str) -> int:
+    seconds = _whole_number(value, low, high)
     if seconds is None:
-        raise PhoneCallError("pc_waitforpickup_invalid",
-                             f"waitForPickup must be {MIN_PICKUP_WAIT}..{MAX_PICKUP_WAIT} "
-                             "seconds")
+        raise PhoneCallError(code, f"{name} must be {low}..{high} seconds")
     return seconds

@@ -18,7 +18,14 @@ from bridge.services.call_records import Step
 from bridge.services.dispatch import dispatch_config
 from bridge.services.extensions import sip_endpoint
 from bridge.services.ring_groups import ring_group_by_did
-from bridge.store.models import Extension, HuntStat, RingGroup, RingGroupMember, Tenant
+from bridge.store.models import (
+    Extension,
+    HuntStat,
+    RingGroup,
+    RingGroupMember,
+    Tenant,
+    aware,
+)
 from bridge.store.session import Database
 from bridge.telephony.hunt import HuntPlan, Target
 from bridge.telephony.hunt_order import Candidate, hunt_waves
@@ -169,8 +176,12 @@ def extension_target(extension: Extension) -> Target:
 def _candidate(member: RingGroupMember, stat: HuntStat | None) -> Candidate:
     return Candidate(key=member.extension_id, position=member.position,
                      skill_level=member.skill_level,
-                     last_rung=_utc(stat.last_rung_at) if stat else None,
-                     last_answered=_utc(stat.last_answered_at) if stat else None)
+                     last_rung=_known(stat.last_rung_at) if stat else None,
+                     last_answered=_known(stat.last_answered_at) if stat else None)
+
+
+def _known(moment: datetime | None) -> datetime | None:
+    return None if moment is None else aware(moment)
 
 
 def apply_hunt_memory(session: Session, step: Step) -> None:
@@ -216,9 +227,3 @@ def _e164_or_raw(number: str, tenant: Tenant) -> str:
         return to_e164(number, tenant.region)
     except ValueError:
         return number
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

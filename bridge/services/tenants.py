@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bridge.phone_numbers import is_region
 from bridge.services.errors import NotFound, Unauthorized, ValidationFailed
-from bridge.store.models import ApiToken, Tenant, User
+from bridge.store.models import ApiToken, Tenant, User, aware
 
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 TOKEN_PREFIX = "rb_"
@@ -177,7 +177,7 @@ def token_expired(session: Session, token: str) -> bool:
     """True for a bearer token of ours that has expired (not revoked, not unknown)."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     return (row is not None and row.revoked_at is None and row.kind in BEARER_KINDS
-            and row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC))
+            and row.expires_at is not None and aware(row.expires_at) <= datetime.now(UTC))
 
 
 def password_grant(session: Session, username: str, password: str,
@@ -233,11 +233,6 @@ def _live_token(session: Session, token: str) -> ApiToken | None:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if row is None or row.revoked_at is not None:
         return None
-    if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC):
+    if row.expires_at is not None and aware(row.expires_at) <= datetime.now(UTC):
         return None
     return row
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; ours are all UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

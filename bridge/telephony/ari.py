@@ -150,7 +150,8 @@ class AriClient(Supervised):
         except httpx.TransportError as exc:
             raise AriError(0, method, path, f"{type(exc).__name__}: {exc}") from exc
         if response.status_code >= 400:
-            raise AriError(response.status_code, method, path, _error_message(response))
+            raise AriError(response.status_code, method, path, _error_message(
+                response.content, response.text or response.reason_phrase))
         return orjson.loads(response.content) if response.content else None
 
     async def _ws_request(self, ws: ClientConnection, method: str, path: str,
@@ -178,7 +179,8 @@ class AriClient(Supervised):
         body = response.get("message_body")
         status = int(response.get("status_code", 0))
         if status >= 400 or status == 0:
-            raise AriError(status, method, path, _ws_error_message(response, body))
+            raise AriError(status, method, path, _error_message(
+                body, str(response.get("reason_phrase") or "no status")))
         return orjson.loads(body) if body else None
 
     async def get(self, path: str, params: Params | None = None) -> Any:
@@ -313,26 +315,15 @@ def _query(params: Params) -> dict[str, str | int | float]:
     return query
 
 
-def _error_message(response: httpx.Response) -> str:
-    """Asterisk's ``{"message": ...}`` when present, else the body or the reason phrase."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = None
-    if isinstance(body, dict) and "message" in body:
-        return str(body["message"])
-    return response.text or response.reason_phrase
-
-
-def _ws_error_message(response: Event, body: str | None) -> str:
-    """Asterisk's ``{"message": ...}`` when present, else the reason phrase."""
+def _error_message(body: bytes | str | None, otherwise: str) -> str:
+    """Asterisk's ``{"message": ...}`` when the body has one, else ``otherwise``."""
     try:
         parsed = orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
         parsed = None
     if isinstance(parsed, dict) and "message" in parsed:
         return str(parsed["message"])
-    return str(response.get("reason_phrase") or "no status")
+    return otherwise
 
 
 def _channel_id(event: Event) -> str | None:

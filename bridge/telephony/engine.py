@@ -138,7 +138,7 @@ class Engine:
     async def _work_through(self, flow: CallFlow) -> None:
         try:
             while flow.inbox:
-                await self._to_flow(flow, flow.inbox.popleft())
+                await self.deliver(flow, flow.inbox.popleft())
         finally:
             del self._workers[flow]
 
@@ -149,10 +149,7 @@ class Engine:
                                  return_exceptions=True)
 
     async def deliver(self, flow: CallFlow, event: Event) -> None:
-        """Handle an event now (events that came while the flow was being set up)."""
-        await self._to_flow(flow, event)
-
-    async def _to_flow(self, flow: CallFlow, event: Event) -> None:
+        """Handle an event now (queued ones, and those that came while a flow was set up)."""
         try:
             await flow.handle(event)
         except AriError as exc:
@@ -219,7 +216,7 @@ class Engine:
 
     async def _run(self, hunt: Hunt, waiting: list[Event]) -> None:
         for early in waiting:  # e.g. the caller hung up while the call was being planned
-            await self._to_flow(hunt, early)
+            await self.deliver(hunt, early)
         if not hunt.done:
             await hunt.start()
 

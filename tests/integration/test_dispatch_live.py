@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -20,14 +19,6 @@ from tests.support.dispatch_receiver import DispatchReceiver, RecordedRequest
 from tests.support.softphone import IncomingPolicy, Phone
 
 QUEUE = "main@exampletaxis.com"
-
-
-@pytest.fixture
-def receiver() -> Iterator[DispatchReceiver]:
-    server = DispatchReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

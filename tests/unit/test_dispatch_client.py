@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.config import DispatchConfig
@@ -41,14 +39,6 @@ class MemoryStore:
 
     def states(self) -> list[str]:
         return [state for _, state, _ in self.rows.values()]
-
-
-@pytest.fixture
-def receiver() -> Iterator[DispatchReceiver]:
-    server = DispatchReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 @asynccontextmanager

@@ -5,20 +5,11 @@ from __future__ import annotations
 import http.client
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.support.dispatch_receiver import DispatchReceiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[DispatchReceiver]:
-    server = DispatchReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_records_method_path_query_headers_and_json_body(receiver: DispatchReceiver) -> None:

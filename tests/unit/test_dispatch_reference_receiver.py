@@ -15,7 +15,7 @@ SECRET = new_secret()
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def reference() -> Iterator[Receiver]:
     server = Receiver(0, "mary@example.com", SECRET)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -30,14 +30,14 @@ def post(server: Receiver, event: str, body: str, headers: dict[str, str]) -> ht
 
 
 def test_first_ringing_of_a_call_is_redirected_then_the_rest_pass(
-        receiver: Receiver, capsys: pytest.CaptureFixture[str]) -> None:
+        reference: Receiver, capsys: pytest.CaptureFixture[str]) -> None:
     body = '{"callId": "C1", "agentId": "john@example.com"}'
     signed = signature_headers(SECRET, "msg_1", body)
-    first = post(receiver, "ringing", body, signed)
+    first = post(reference, "ringing", body, signed)
     assert (first.status_code, first.headers["location"]) == (307, "mary@example.com")
-    assert post(receiver, "ringing", body, signed).status_code == 200
-    assert post(receiver, "connected", body, signed).status_code == 200
-    bad = post(receiver, "cleared", body, signed | {"webhook-signature": "v1,AAAA"})
+    assert post(reference, "ringing", body, signed).status_code == 200
+    assert post(reference, "connected", body, signed).status_code == 200
+    bad = post(reference, "cleared", body, signed | {"webhook-signature": "v1,AAAA"})
     assert bad.status_code == 200
     out = capsys.readouterr().out
     assert "POST /telephony/ringing -> 307 mary@example.com [signature ok]" in out
