@@ -1,8 +1,9 @@
 """`/api/ring_groups` in the PortSIP style (docs: /work/shared/spec/ring_groups.md).
 
-Our additions to the vendor's fields: `queue_id`, `queue_type` (for the dispatch events)
-and `did_numbers` (carrier DIDs routed to the group). An unknown or another tenant's id
-answers 404 NOT_FOUND, on destroy too (the vendor answers 400 there).
+Our additions to the vendor's fields: `queue_id`, `queue_type` (for the dispatch events),
+`did_numbers` (carrier DIDs routed to the group) and `max_wait_time` (the waiting line).
+An unknown or another tenant's id answers 404 NOT_FOUND, on destroy too (the vendor
+answers 400 there).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ ring_groups_blueprint = APIBlueprint("ring_groups", __name__, url_prefix="/api/r
                                      tag="Ring groups")
 
 MAX_RING_TIME = 3600
+MAX_WAIT_TIME = 3600
 MAX_MEMBERS = 100
 NOT_FOUND = {404: "No such ring group in the caller's tenant (NOT_FOUND)"}
 NO_BODY = {200: "Done; no body", **NOT_FOUND}
@@ -83,6 +85,11 @@ class RingGroupUpdateIn(InputSchema):
     did_numbers = List(String(), validate=Length(max=20), metadata={
         "description": "our addition: carrier DIDs whose calls go to this group (stored "
                        "E.164); a DID can go to one ring group only"})
+    max_wait_time = whole(validate=Range(0, MAX_WAIT_TIME), metadata={
+        "description": "our addition: seconds a call may wait, ringing, for a member to "
+                       "come free when none is (callers wait in order of dispatch "
+                       "priority, then arrival); 0 (the default): the no-answer rule "
+                       "applies at once"})
     extension_number = String(metadata={"description": "not allowed: set at create only"})
 
 
@@ -118,6 +125,7 @@ class RingGroupSummaryOut(Schema):
     queue_id = String(allow_none=True)
     queue_type = String(allow_none=True)
     did_numbers = List(String())
+    max_wait_time = Integer()
     created_at = String(metadata={"description": "RFC 3339, UTC"})
     updated_at = String(metadata={"description": "RFC 3339, UTC"})
 
@@ -167,6 +175,7 @@ LIST_FIELDS = {
                                                "bool"),
     "queue_id": ListField(RingGroup.queue_id, "string"),
     "queue_type": ListField(RingGroup.queue_type, "string"),
+    "max_wait_time": ListField(RingGroup.max_wait_time, "int"),
 }
 
 
@@ -181,6 +190,7 @@ def summary(group: RingGroup) -> dict[str, Any]:
         "extension_number_as_to_header": group.extension_number_as_to_header,
         "no_answer_forward_rule": rule, "queue_id": group.queue_id,
         "queue_type": group.queue_type, "did_numbers": list(group.did_numbers),
+        "max_wait_time": group.max_wait_time,
         "created_at": rfc3339(group.created_at), "updated_at": rfc3339(group.updated_at),
     }
 

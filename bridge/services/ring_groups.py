@@ -20,7 +20,8 @@ NO_ANSWER_ACTIONS = ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL", "REPEAT", "HAN
 QUEUE_TYPES = ("customer", "driver")
 # Fields copied as given; the API schema has checked their type, range and enum.
 _PLAIN_FIELDS = ("name", "ring_time", "ring_strategy", "skip_busy_member", "enable_paid",
-                 "enable_prid", "extension_number_as_to_header", "queue_id", "queue_type")
+                 "enable_prid", "extension_number_as_to_header", "queue_id", "queue_type",
+                 "max_wait_time")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bridge.telephony.call_log import CallLog
+from bridge.telephony.waiting_line import WaitingLines
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,15 @@ class Ari(Protocol):
 
 
 class Flows(Protocol):
-    """The engine as the flows see it: channel registration and the end of a flow."""
+    """The engine as the flows see it: channel registration, a flow's own event queue,
+    ring groups' waiting lines, and the end of a flow."""
 
     app: str
+    waiting_lines: WaitingLines
 
     def claim(self, channel_id: str, flow: CallFlow) -> None: ...
+
+    def enqueue(self, flow: CallFlow, event: Event) -> None: ...
 
     def finished(self, flow: CallFlow) -> None: ...
 

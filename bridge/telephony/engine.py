@@ -19,6 +19,7 @@ from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
 from bridge.telephony.parking import ParkingLots, Positions
 from bridge.telephony.routing import Directory
+from bridge.telephony.waiting_line import WaitingLines
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class Engine:
         self._pending: dict[str, list[Event]] = {}
         self._starting: set[asyncio.Task[None]] = set()
         self._workers: dict[CallFlow, asyncio.Task[None]] = {}  # flows with events queued
+        self.waiting_lines = WaitingLines()
 
     def status(self) -> EngineStatus:
         return EngineStatus(ari=self.ari.connected, ami=self.ami.connected)
@@ -80,6 +82,7 @@ class Engine:
         await asyncio.gather(self.ari.run(), self.ami.run())
 
     async def close(self) -> None:
+        await self.waiting_lines.close()
         await asyncio.gather(self.ari.close(), self.ami.close())
         if self.dispatch is not None:
             await self.dispatch.close()
@@ -94,6 +97,7 @@ class Engine:
         for channel_id in flow.claimed:
             if self._flows_by_channel.get(channel_id) is flow:
                 del self._flows_by_channel[channel_id]
+        self.waiting_lines.wake()  # the call's phones may be free for a waiting call now
 
     @property
     def active_calls(self) -> int:
@@ -116,7 +120,7 @@ class Engine:
             return
         flow = self._flows_by_channel.get(channel_id)
         if flow is not None:
-            self._queue(flow, event)
+            self.enqueue(flow, event)
         elif channel_id in self._pending:
             self._pending[channel_id].append(event)
         elif event["type"] == "StasisStart":
@@ -130,7 +134,8 @@ class Engine:
         if not task.cancelled() and task.exception() is not None:
             log.error("a call could not be started", exc_info=task.exception())
 
-    def _queue(self, flow: CallFlow, event: Event) -> None:
+    def enqueue(self, flow: CallFlow, event: Event) -> None:
+        """Add an event to a flow's queue (ARI's, or one the flow sends itself)."""
         flow.inbox.append(event)
         if flow not in self._workers:
             self._workers[flow] = asyncio.create_task(self._work_through(flow))

@@ -26,6 +26,7 @@ from bridge.telephony.calls import (
     Event,
     Flows,
 )
+from bridge.telephony.waiting_line import DEFAULT_PRIORITY
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,14 @@ MAX_REPEAT_ROUNDS = 3
 MAX_MESSAGE_SECONDS = 180
 MAX_REDIRECTS = 3  # dispatch 307s acted on per call: a redirect loop ends here
 ALERTING_DIAL_STATUSES = ("RINGING", "PROGRESS")  # 180, and 183 from phones that never 180
+
+
+class OwnEvent:
+    """Events a hunt sends itself through its own queue (the waiting line's), so a
+    waiting call's turn never runs beside the handling of its caller's hangup."""
+
+    YOUR_TURN = "RingbridgeWaitingTurn"
+    WAIT_OVER = "RingbridgeWaitOver"
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class HuntPlan:
     caller_number: str = ""
     no_answer: Callable[[Hunt], Awaitable[None]] | None = None
     events: CallEvents | None = None  # dispatch events, for ring group calls
+    max_wait: float = 0  # seconds a call may wait for a free member (the group's line)
 
     @property
     def queue(self) -> Queue:
@@ -130,6 +140,11 @@ class Hunt(CallFlow):
         self.events = plan.events
         self.answered_by: Target | None = None
         self.redirected = 0  # dispatch redirects acted on
+        self.priority: object = DEFAULT_PRIORITY  # the dispatcher's, orders waiting calls
+        self.waiting_in: int | None = None  # the group whose waiting line holds the call
+        self.waited_out = False  # max_wait is over: the no-answer rule applies
+        self._alerted_in_round = False
+        self._wait_timer: asyncio.TimerHandle | None = None
         self._caller_ringing = False
 
     # The hunt's progress.
@@ -138,16 +153,22 @@ class Hunt(CallFlow):
         if self.events is not None:
             snapshot = await self.events.invite(self.call_id, self.plan.queue)
             if snapshot is not None:
+                self.priority = snapshot.get("priority", DEFAULT_PRIORITY)
                 self.step("invited", f"dispatch knows the caller: {snapshot}",
                           snapshot=snapshot)
             if self.done:  # the caller hung up while dispatch was asked
                 return
         self.step("hunting", f"hunting {self.plan.label}: {len(self.plan.waves)} wave(s), "
                   f"{self.plan.ring_time} s each")
+        if self._others_waiting():
+            await self._wait_in_line("callers are waiting already")
+            return
         await self.next_wave()
 
     async def next_wave(self) -> None:
         self.wave_index += 1
+        if self.wave_index == 0:
+            self._alerted_in_round = False
         if self.wave_index >= len(self.plan.waves):
             await self._nobody_answered()
             return
@@ -169,7 +190,7 @@ class Hunt(CallFlow):
         call stays the tenant's."""
         self.plan = replace(self.plan, label=label, waves=(targets,), ring_time=ring_time,
                             headers={}, request_user=None, paging=False, skip_busy=False,
-                            group_id=None, no_answer=None)
+                            group_id=None, no_answer=None, max_wait=0)
         self.wave_index = -1
         await self.next_wave()
 
@@ -216,6 +237,7 @@ class Hunt(CallFlow):
     async def end(self, why: str, cause: int = NORMAL_CLEARING) -> None:
         if self.done:
             return
+        self._leave_line()
         await super().end(why, cause)
         if self.events is not None:
             agent = self.answered_by.agent_id if self.answered_by else None
@@ -239,9 +261,19 @@ class Hunt(CallFlow):
         })
 
     async def _nobody_answered(self) -> None:
-        """The no-answer rule decides (forward, repeat, hang up); without one, hang up."""
+        """The no-answer rule decides (forward, repeat, hang up); without one, hang up.
+
+        When no phone even rang (every member busy or unreachable) and the group keeps a
+        waiting line, the call waits there first."""
         if self.done:
             return
+        if self._may_wait():
+            await self._wait_in_line("no member is free")
+            return
+        self._leave_line()
+        await self._apply_no_answer_rule()
+
+    async def _apply_no_answer_rule(self) -> None:
         if self.plan.no_answer is not None:
             await self.plan.no_answer(self)
         else:
@@ -310,6 +342,68 @@ class Hunt(CallFlow):
                 await self._on_gone(event)
             case "RecordingFinished":
                 await self.end(f"message {event['recording']['name']} recorded")
+            case OwnEvent.YOUR_TURN:
+                await self._try_again()
+            case OwnEvent.WAIT_OVER:
+                await self._wait_over()
+
+    # The waiting line (bridge/telephony/waiting_line.py).
+
+    def _others_waiting(self) -> bool:
+        """A call for a group whose line is not empty joins it: it never overtakes."""
+        return (self.plan.max_wait > 0 and self.plan.group_id is not None
+                and self.flows.waiting_lines.occupied(self.plan.group_id))
+
+    def _may_wait(self) -> bool:
+        return (self.plan.max_wait > 0 and self.plan.group_id is not None
+                and not self._alerted_in_round and not self.waited_out
+                and not self.connected)
+
+    async def _wait_in_line(self, why: str) -> None:
+        if self.waiting_in is not None:
+            return  # tried again, still nobody free: stay where the call is in line
+        assert self.plan.group_id is not None
+        self.waiting_in = self.plan.group_id
+        place = self.flows.waiting_lines.join(self.waiting_in, self.call_id, self.priority,
+                                              self._your_turn)
+        self._wait_timer = asyncio.get_running_loop().call_later(
+            self.plan.max_wait, self.flows.enqueue, self, {"type": OwnEvent.WAIT_OVER})
+        self.step("waiting", f"{why} in {self.plan.label}: waiting, number {place} in line "
+                  f"(priority {self.priority}), up to {self.plan.max_wait} s")
+        if not self._caller_ringing:
+            self._caller_ringing = True
+            await self.ari.post(f"/channels/{self.caller_id}/ring")
+
+    def _your_turn(self) -> None:
+        self.flows.enqueue(self, {"type": OwnEvent.YOUR_TURN})
+
+    async def _try_again(self) -> None:
+        """First in line: ring the members again. A turn that comes when the call is no
+        longer first (one more urgent came meanwhile), has left the line, or is trying
+        already, passes."""
+        if self.waiting_in is None or self.legs or self.connected or self.done:
+            return
+        if self.flows.waiting_lines.first(self.waiting_in) != self.call_id:
+            return
+        self.wave_index = -1
+        await self.next_wave()
+
+    async def _wait_over(self) -> None:
+        self.waited_out = True
+        if self.waiting_in is None or self.legs or self.done:
+            return  # a round is on: its end applies the rule
+        self._leave_line()
+        self.step("waited", f"no member of {self.plan.label} came free in "
+                  f"{self.plan.max_wait} s")
+        await self._apply_no_answer_rule()
+
+    def _leave_line(self) -> None:
+        if self._wait_timer is not None:
+            self._wait_timer.cancel()
+            self._wait_timer = None
+        if self.waiting_in is not None:
+            self.flows.waiting_lines.leave(self.waiting_in, self.call_id)
+            self.waiting_in = None
 
     async def _dial_leg(self, channel_id: str) -> None:
         leg = self.legs.get(channel_id)
@@ -347,6 +441,8 @@ class Hunt(CallFlow):
             return
         leg.alerting = True
         leg.ringing_at = datetime.now(UTC)
+        self._alerted_in_round = True
+        self._leave_line()
         if self.events is not None and not self.connected:  # first: the pop-up is urgent
             self.events.ringing(self.call_id, self.plan.queue, leg.target.agent_id,
                                 self.redirect)
@@ -366,6 +462,7 @@ class Hunt(CallFlow):
                 await self._add_to_bridge(leg.channel_id)
             return
         self.connected = True
+        self._leave_line()
         self.answered_at = leg.answered_at
         self.answered_by = leg.target
         self.step("answered", f"{leg.target.label} answered; bridging",

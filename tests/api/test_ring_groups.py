@@ -19,7 +19,8 @@ GROUP = {"name": "Sales", "extension_number": "6000", "ring_strategy": "CYCLIC_H
 FULL_FIELDS = {
     "id", "name", "extension_number", "ring_time", "ring_strategy", "skip_busy_member",
     "enable_paid", "enable_prid", "extension_number_as_to_header", "no_answer_forward_rule",
-    "outbound_caller_ids", "queue_id", "queue_type", "did_numbers", "created_at", "updated_at",
+    "outbound_caller_ids", "queue_id", "queue_type", "did_numbers", "max_wait_time",
+    "created_at", "updated_at",
 }
 
 
@@ -103,7 +104,7 @@ class TestCreateAndShow:
             "ring_strategy": "CYCLIC_HUNT", "skip_busy_member": False, "enable_paid": False,
             "enable_prid": False, "extension_number_as_to_header": False,
             "no_answer_forward_rule": None, "outbound_caller_ids": [], "queue_id": None,
-            "queue_type": None, "did_numbers": [],
+            "queue_type": None, "did_numbers": [], "max_wait_time": 0,
         }
         assert shown["created_at"].endswith("Z") and shown["updated_at"].endswith("Z")
 
@@ -119,6 +120,7 @@ class TestCreateAndShow:
                 {"provider_id": "trunk-1", "caller_id": "02079460958", "description": "main"},
                 {"provider_id": "trunk-2", "caller_id": "+14155550100"}],
             queue_id="q-drivers", queue_type="driver", did_numbers=["02079460000"],
+            max_wait_time=3600,
         )
         shown = show(client, globex, group_id)
         assert shown["ring_time"] == 0 and shown["name"] == "Drivers desk"
@@ -132,6 +134,7 @@ class TestCreateAndShow:
             {"provider_id": "trunk-2", "caller_id": "+14155550100", "description": None}]
         assert (shown["queue_id"], shown["queue_type"]) == ("q-drivers", "driver")
         assert shown["did_numbers"] == ["+442079460000"]
+        assert shown["max_wait_time"] == 3600
 
     def test_list_is_the_summary_form(self, client: FlaskClient, acme: TenantAuth) -> None:
         group_id = create(client, acme, outbound_caller_ids=[
@@ -215,6 +218,10 @@ class TestValidation:
         ({"did_numbers": "+14155550100"}, "did_numbers"),
         ({"did_numbers": [14155550100]}, "did_numbers"),
         ({"did_numbers": [f"+1415555{n:04}" for n in range(21)]}, "did_numbers"),
+        ({"max_wait_time": -1}, "max_wait_time"),
+        ({"max_wait_time": 3601}, "max_wait_time"),
+        ({"max_wait_time": "30"}, "max_wait_time"),
+        ({"max_wait_time": None}, "max_wait_time"),
         ({"colour": "red"}, "colour"),
     ])
     def test_schema_rules_on_create(self, client: FlaskClient, acme: TenantAuth,

@@ -318,3 +318,71 @@ def test_a_phone_that_sends_183_instead_of_180_pops_up_once(
     outgoing.hangup()
     receiver.wait_for("/telephony/cleared")
     assert events(receiver).count("ringing") == 1
+
+
+def test_the_most_urgent_waiting_caller_gets_the_agent_who_comes_free(
+        office: Office, receiver: DispatchReceiver) -> None:
+    """One agent, busy; two callers wait in the group's line, the later one urgent."""
+    member = agents(office, "3201")["3201"]
+    office.phone("3208", IncomingPolicy.ANSWER)  # the member's partner on a call
+    early, urgent = office.phone("3205"), office.phone("3206")
+    office.group("6201", ["3201"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 skip_busy_member=True, max_wait_time=30, queue_id=QUEUE)
+    dispatch_to(office, receiver)
+    talk = member.call("3208")
+    talk.wait_answered()
+
+    receiver.respond(200, body={"priority": "low"}, match="/invite")
+    waiting_early = early.call("6201")
+    receiver.wait_for("/telephony/invite")
+    waiting_early.wait_ringing()  # the caller hears ringback while waiting
+    receiver.respond(200, body={"priority": "urgent"}, match="/invite")
+    waiting_urgent = urgent.call("6201")
+    receiver.wait_for("/telephony/invite", count=2)
+    waiting_urgent.wait_ringing()
+    assert member.incoming == []  # busy: not rung while on the call
+
+    talk.hangup()
+    first = member.wait_incoming(timeout=5)
+    assert "3206" in first.from_header
+    first.answer()
+    waiting_urgent.wait_answered()
+    assert waiting_early.state == "early"  # still waiting, ringing
+    waiting_urgent.hangup()
+    second = member.wait_incoming(timeout=5)
+    assert "3205" in second.from_header
+    second.answer()
+    waiting_early.wait_answered()
+    waiting_early.hangup()
+    second.wait_disconnected()
+    record = office.bridge.call_record("6201")  # the newest: the urgent caller's
+    assert (record.caller, record.answered_by) == ("3206", "3201")
+    assert record.dispatch_snapshot == {"priority": "urgent"}
+    waited = [s for s in record.steps if s.kind == "waiting"]
+    assert len(waited) == 1 and "number 1 in line (priority urgent)" in waited[0].detail
+    pops = receiver.wait_for("/telephony/ringing", count=2)
+    assert [r.json["phoneNumber"] for r in pops] == ["3206", "3205"]
+
+
+def test_a_caller_who_waited_too_long_gets_the_no_answer_rule(
+        office: Office, receiver: DispatchReceiver) -> None:
+    member = agents(office, "3211")["3211"]
+    partner = office.phone("3218", IncomingPolicy.ANSWER)
+    overflow = office.phone("3219", IncomingPolicy.ANSWER)
+    caller = office.phone("3215")
+    office.group("6202", ["3211"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 skip_busy_member=True, max_wait_time=2,
+                 no_answer_forward_rule={"action": "FORWARD_TO_NUMBER", "number": "3219"})
+    talk = member.call("3218")
+    talk.wait_answered()
+    waiting = caller.call("6202")
+    forwarded = overflow.wait_incoming(timeout=5)
+    waiting.wait_answered()
+    assert forwarded.arrived_at - waiting.arrived_at > 1.9  # after waiting 2 s
+    assert member.incoming == []
+    waiting.hangup()
+    talk.hangup()
+    partner.hangup_all()
+    record = office.bridge.call_record("6202")
+    assert [s.kind for s in record.steps if s.kind in ("waiting", "waited", "forwarded")] \
+        == ["waiting", "waited", "forwarded"]

@@ -1,0 +1,191 @@
+"""Ring groups' waiting lines: the order of waiting calls, and hunts that wait in one
+(fake ARI; the live test is in tests/integration/test_dispatch_live.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bridge.telephony.engine import Engine
+from bridge.telephony.hunt import Hunt, HuntPlan, Target
+from bridge.telephony.waiting_line import WaitingLines, rank
+from tests.unit.async_support import eventually, run
+from tests.unit.test_call_flows import FakeAri, engine_with, event
+
+GROUP = 7
+MEMBER = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
+
+
+class BusyAri(FakeAri):
+    """Endpoints in `busy` answer that they have a channel (a member on a call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = {"1002@acme.example"}
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        await super().get(path, params)
+        resource = path.removeprefix("/endpoints/PJSIP/")
+        return {"channel_ids": ["someone"] if resource in self.busy else []}
+
+    def rang(self, call_id: str) -> bool:
+        return any(path == "/channels/create" and params["channelId"].startswith(f"rb-{call_id}-")
+                   for _, path, params in self.requests)
+
+
+def plan(max_wait: float = 30) -> HuntPlan:
+    return HuntPlan(label="ring group 6000", waves=((MEMBER,),), ring_time=20,
+                    skip_busy=True, group_id=GROUP, max_wait=max_wait)
+
+
+async def call(engine: Engine, ari: FakeAri, call_id: str, priority: str = "normal",
+               max_wait: float = 30) -> Hunt:
+    """A call arrives; returns once it and the turns it caused are handled."""
+    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", plan(max_wait))  # type: ignore[arg-type]
+    hunt.priority = priority
+    await hunt.start()
+    await settle(engine)
+    return hunt
+
+
+async def settle(engine: Engine) -> None:
+    """Let the lines' task hand out the turns it was woken for, and the flows take them
+    (the fake ARI never suspends, so a few passes of the loop do it)."""
+    while True:
+        await engine.settled()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        if not engine._workers and not engine.waiting_lines._wake.is_set():
+            return
+
+
+def test_priority_orders_the_line_then_arrival() -> None:
+    async def scenario() -> None:
+        lines = WaitingLines()
+        turns: list[str] = []
+        for call_id, priority in [("a", "normal"), ("b", "low"), ("c", "urgent"),
+                                  ("d", "normal"), ("e", "bogus"), ("f", "high")]:
+            lines.join(GROUP, call_id, priority, lambda c=call_id: turns.append(c))
+        assert lines.calls(GROUP) == ["c", "f", "a", "d", "e", "b"]
+        await eventually(lambda: turns == ["c"])  # only the first in line gets a turn
+        lines.leave(GROUP, "c")
+        await eventually(lambda: turns == ["c", "f"])  # the next one tries at once
+        await lines.close()
+
+    run(scenario())
+
+
+def test_unknown_priorities_count_as_normal() -> None:
+    assert rank(None) == rank("normal") == rank("URGENT") == rank(3)
+    assert rank("urgent") < rank("high") < rank("normal") < rank("low")
+
+
+def test_a_call_finding_every_member_busy_waits_ringing() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        hunt = await call(engine, ari, "A")
+        await engine.settled()
+        assert not ari.rang("A") and not hunt.done
+        assert ("POST", "/channels/caller-A/ring", {}) in ari.requests
+        assert engine.waiting_lines.calls(GROUP) == ["A"]
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_the_most_urgent_caller_gets_the_member_who_comes_free() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        await call(engine, ari, "A", "normal")
+        await call(engine, ari, "B", "low")
+        await call(engine, ari, "C", "urgent")
+        assert engine.waiting_lines.calls(GROUP) == ["C", "A", "B"]
+        ari.busy.clear()
+        engine.waiting_lines.wake()  # as when a call ends
+        await eventually(lambda: ari.rang("C"))
+        ari.busy.add("1002@acme.example")  # its channel for C
+        await engine.on_event(event("StasisStart", "rb-C-1"))
+        mark = len(ari.requests)
+        await engine.on_event(event("ChannelStateChange", "rb-C-1", state="Ringing"))
+        await engine.settled()
+        # C rang 1002 and left the line; A is first now and tries, but 1002 is busy.
+        assert engine.waiting_lines.calls(GROUP) == ["A", "B"]
+        await eventually(lambda: ("GET", "/endpoints/PJSIP/1002@acme.example", {})
+                         in ari.requests[mark:])
+        assert not ari.rang("A") and not ari.rang("B")
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_a_new_call_does_not_overtake_the_waiting_ones() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        engine.waiting_lines.retry_seconds = 60  # turns come only from wake-ups here
+        await call(engine, ari, "A")
+        ari.busy.clear()
+        await call(engine, ari, "B")  # 1002 is free, but A waits for it first
+        assert not ari.rang("B")
+        assert engine.waiting_lines.calls(GROUP) == ["A", "B"]
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_a_caller_hanging_up_leaves_the_line() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        first = await call(engine, ari, "A")
+        await call(engine, ari, "B")
+        await engine.on_event(event("ChannelHangupRequest", "caller-A"))
+        await engine.settled()
+        assert first.done and engine.waiting_lines.calls(GROUP) == ["B"]
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_when_the_wait_is_over_the_no_answer_rule_applies() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        hunt = await call(engine, ari, "A", max_wait=0.05)
+        await eventually(lambda: hunt.done)
+        assert ("DELETE", "/channels/caller-A", {"reason_code": 17}) in ari.requests
+        assert engine.waiting_lines.calls(GROUP) == []
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_without_max_wait_the_no_answer_rule_applies_at_once() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        hunt = await call(engine, ari, "A", max_wait=0)
+        await engine.settled()
+        assert hunt.done and engine.waiting_lines.calls(GROUP) == []
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_a_member_ringing_without_answer_is_not_a_reason_to_wait() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        ari.busy.clear()
+        engine = engine_with(ari)
+        hunt = await call(engine, ari, "A")
+        await engine.on_event(event("StasisStart", "rb-A-1"))
+        await engine.on_event(event("ChannelStateChange", "rb-A-1", state="Ringing"))
+        await engine.on_event(event("ChannelHangupRequest", "rb-A-1", cause=19))
+        await engine.settled()
+        assert hunt.done and engine.waiting_lines.calls(GROUP) == []
+        assert ("DELETE", "/channels/caller-A", {"reason_code": 19}) in ari.requests
+        await engine.waiting_lines.close()
+
+    asyncio.run(scenario())
