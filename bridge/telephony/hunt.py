@@ -281,8 +281,9 @@ class Hunt(CallFlow):
 
     async def _ring(self, target: Target) -> None:
         if self.plan.skip_busy and await self._busy(target):
-            self.step("skipped", f"skipping {target.label}: already on a call",
-                      target=target.label)
+            if self.waiting_in is None:  # a waiting call's retries are not steps
+                self.step("skipped", f"skipping {target.label}: already on a call",
+                          target=target.label)
             self.last_cause = DIAL_STATUS_CAUSE["BUSY"]
             if not self.legs and not self.connected and not self.done:
                 await self.next_wave()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bridge.telephony.call_log import CallLog
 from bridge.telephony.engine import Engine
 from bridge.telephony.hunt import Hunt, HuntPlan, Target
 from bridge.telephony.waiting_line import WaitingLines, rank
@@ -38,10 +39,22 @@ def plan(max_wait: float = 30) -> HuntPlan:
                     skip_busy=True, group_id=GROUP, max_wait=max_wait)
 
 
+class Steps:
+    """Keeps the kinds of the steps recorded."""
+
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def record(self, call_id: str, kind: str, target: str, detail: str,
+               fields: dict[str, Any]) -> None:
+        self.kinds.append(kind)
+
+
 async def call(engine: Engine, ari: FakeAri, call_id: str, priority: str = "normal",
-               max_wait: float = 30) -> Hunt:
+               max_wait: float = 30, steps: Steps | None = None) -> Hunt:
     """A call arrives; returns once it and the turns it caused are handled."""
-    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", plan(max_wait))  # type: ignore[arg-type]
+    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", plan(max_wait),  # type: ignore[arg-type]
+                call_log=CallLog(steps))
     hunt.priority = priority
     await hunt.start()
     await settle(engine)
@@ -89,6 +102,23 @@ def test_a_call_finding_every_member_busy_waits_ringing() -> None:
         assert not ari.rang("A") and not hunt.done
         assert ("POST", "/channels/caller-A/ring", {}) in ari.requests
         assert engine.waiting_lines.calls(GROUP) == ["A"]
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_retries_while_waiting_are_not_recorded_as_steps() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        steps = Steps()
+        await call(engine, ari, "A", steps=steps)
+        for _ in range(3):
+            engine.waiting_lines.wake()
+            await settle(engine)
+        retries = ari.requests.count(("GET", "/endpoints/PJSIP/1002@acme.example", {}))
+        assert retries >= 4  # the first try and three turns
+        assert steps.kinds == ["hunting", "skipped", "waiting"]
         await engine.waiting_lines.close()
 
     run(scenario())
