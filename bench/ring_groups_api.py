@@ -1,25 +1,31 @@
 """Ring groups API latency with 10,000 groups in one tenant.
 
 The groups are bulk-inserted through the models; the requests then go through the real
-WSGI app in-process with Flask's test client (no sockets: the figures are the app, its
-auth and the database). SQLite runs on a temporary file; PostgreSQL runs too when
-RINGBRIDGE_BENCH_POSTGRES_URL is set, and that database's tables are dropped and recreated.
+WSGI app twice: in-process with Flask's test client (no sockets: the app, its auth and
+the database), and over HTTP with keep-alive to the app under waitress in a process of
+its own, as `ringbridge serve` runs it (what a client sees). SQLite runs on a temporary
+file; PostgreSQL runs too when RINGBRIDGE_BENCH_POSTGRES_URL is set (scripts/bench sets
+it up), and that database's tables are dropped and recreated.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
+import socket
 import statistics
 import string
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from flask.testing import FlaskClient
+import httpx
 from sqlalchemy import insert, text
+from waitress.server import create_server
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
@@ -52,7 +58,7 @@ class Timing:
 
     def line(self, database: str) -> str:
         return (f"{database:<10} {self.label:<40} p50 {self.p50_ms:6.2f} ms   "
-                f"p99 {self.p99_ms:6.2f} ms   {self.per_second:7.0f} req/s")
+                f"p99 {self.p99_ms:6.2f} ms   {self.per_second:7.0f} req/s (one client)")
 
 
 def fresh_database(url: str) -> Database:
@@ -100,10 +106,63 @@ def measure(label: str, requests: int, call: Callable[[], None]) -> Timing:
     return Timing(label, statistics.median(durations), cuts[98], requests / elapsed)
 
 
-def expect_200(client: FlaskClient, path: str, headers: dict[str, str]) -> None:
-    response = client.get(path, headers=headers)
-    if response.status_code != 200:
-        raise SystemExit(f"GET {path} answered {response.status_code}: {response.data!r}")
+Get = Callable[[str], int]  # GET a path, return the status
+
+
+def expect_200(get: Get, path: str) -> None:
+    status = get(path)
+    if status != 200:
+        raise SystemExit(f"GET {path} answered {status}")
+
+
+def api_app(database: Database) -> Any:
+    return create_app(database, NoProvisioner(), lambda: Readiness(True, True, True))
+
+
+def serve_http(url: str, port: int) -> None:
+    """The API under waitress, as `ringbridge serve` runs it (in a process of its own)."""
+    create_server(api_app(Database(url)), host="127.0.0.1", port=port, threads=4).run()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def timings(get: Get, ids: list[int], requests: int, rng: random.Random,
+            how: str) -> list[Timing]:
+    return [
+        measure(f"filtered page of 100, {how}", requests,
+                lambda: expect_200(get, FILTERED_PAGE)),
+        measure(f"show by id, {how}", requests,
+                lambda: expect_200(get, f"/api/ring_groups/{encode_id(rng.choice(ids))}")),
+    ]
+
+
+def over_http(url: str, token: str, ids: list[int], requests: int,
+              rng: random.Random) -> list[Timing]:
+    port = free_port()
+    server = multiprocessing.get_context("spawn").Process(target=serve_http,
+                                                          args=(url, port), daemon=True)
+    server.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    client.get("/health")
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the API under waitress did not start") from None
+                    time.sleep(0.1)
+            return timings(lambda path: client.get(path).status_code, ids, requests, rng,
+                           "HTTP")
+    finally:
+        server.terminate()
+        server.join()
 
 
 def run(name: str, url: str, groups: int, requests: int) -> list[Timing]:
@@ -113,18 +172,14 @@ def run(name: str, url: str, groups: int, requests: int) -> list[Timing]:
         started = time.perf_counter()
         token, ids = seed(database, groups, rng)
         print(f"{name:<10} {groups} ring groups inserted in {time.perf_counter() - started:.1f} s")
-        client = create_app(database, NoProvisioner(),
-                            lambda: Readiness(True, True, True)).test_client()
+        client = api_app(database).test_client()
         headers = {"Authorization": f"Bearer {token}"}
         body = client.get(FILTERED_PAGE, headers=headers).json or {}
         print(f"{name:<10} filtered page: count {body.get('count')}, "
               f"{len(body.get('items', []))} items")
-        return [
-            measure("filtered page of 100", requests,
-                    lambda: expect_200(client, FILTERED_PAGE, headers)),
-            measure("show by id", requests, lambda: expect_200(
-                client, f"/api/ring_groups/{encode_id(rng.choice(ids))}", headers)),
-        ]
+        in_process = timings(lambda path: client.get(path, headers=headers).status_code,
+                             ids, requests, rng, "in-process")
+        return in_process + over_http(url, token, ids, requests, rng)
     finally:
         drop_schema(database)
         database.dispose()

@@ -5,14 +5,15 @@
 # (pg_ctlcluster says "Removed stale pid file." after an unclean shutdown).
 # RINGBRIDGE_TEST_SLOT=N gives a run its own role and database (see tests/support/asterisk.py).
 
+# The role and database are named $1 (default: the test slot's).
 ensure_test_postgres() {
-    prepare_test_postgres >&2
+    prepare_test_postgres "$@" >&2
     echo "$test_postgres_url"
 }
 
 prepare_test_postgres() {
     ensure_debs postgresql
-    local name=ringbridge_test${RINGBRIDGE_TEST_SLOT:+_$RINGBRIDGE_TEST_SLOT}
+    local name=${1:-ringbridge_test${RINGBRIDGE_TEST_SLOT:+_$RINGBRIDGE_TEST_SLOT}}
     local version cluster
     version=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1}')
     cluster=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $2}')
