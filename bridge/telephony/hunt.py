@@ -228,6 +228,7 @@ class Hunt(CallFlow):
                             queue_id=plan.queue_id or self.plan.queue_id,
                             queue_type=plan.queue_type or self.plan.queue_type)
         self.wave_index = 0
+        self._alerted_in_round = any(leg.alerting for leg in self.legs.values())
         fresh = [target for target in first if target.key not in ringing]
         if fresh:
             await asyncio.gather(*(self._ring(target) for target in fresh))

@@ -219,3 +219,34 @@ def test_a_member_ringing_without_answer_is_not_a_reason_to_wait() -> None:
         await engine.waiting_lines.close()
 
     asyncio.run(scenario())
+
+
+class ToBusyQueue:
+    """Redirects go to another group, whose one member is busy."""
+
+    def route_redirect(self, tenant_id: int, location: str,
+                       caller_number: str) -> HuntPlan | None:
+        busy = Target(key=3, dial="PJSIP/1003@1003@acme.example", label="1003")
+        return HuntPlan(label="ring group 6001", waves=((busy,),), ring_time=20,
+                        skip_busy=True, group_id=GROUP + 1, tenant_id=1, max_wait=30)
+
+
+def test_a_call_redirected_to_a_busy_queue_waits_in_that_queues_line() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        ari.busy = {"1003@acme.example"}
+        engine = engine_with(ari)
+        first = HuntPlan(label="ring group 6000", waves=((MEMBER,),), ring_time=20,
+                         group_id=GROUP, tenant_id=1)
+        hunt = Hunt(ari, engine, "A", "caller-A", first, ToBusyQueue())  # type: ignore[arg-type]
+        await hunt.start()
+        await engine.on_event(event("StasisStart", "rb-A-1"))
+        await engine.on_event(event("ChannelStateChange", "rb-A-1", state="Ringing"))
+        await engine.settled()
+        await hunt.redirect("drivers")
+        await settle(engine)
+        assert engine.waiting_lines.calls(GROUP + 1) == ["A"] and not hunt.done
+        assert ("DELETE", "/channels/rb-A-1", {"reason_code": 16}) in ari.requests
+        await engine.waiting_lines.close()
+
+    run(scenario())
