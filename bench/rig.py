@@ -40,15 +40,20 @@ class BenchRig:
                         json={"items": [{"extension_number": m} for m in members]})
 
 
+def bench_asterisk() -> Asterisk:
+    """The benchmarks' Asterisk (not started). The test slot (RINGBRIDGE_TEST_SLOT) moves
+    the container's name and ports, as for the tests."""
+    offset = 10 * SLOT
+    return Asterisk(name=f"ringbridge-bench-asterisk{SLOT or ''}", sip_port=5260 + offset,
+                    ari_port=8288 + offset, ami_port=5238 + offset,
+                    rtp_ports=(40000 + 8000 * SLOT, 47999 + 8000 * SLOT))
+
+
 @contextmanager
 def bench_rig(settings: dict[str, str] | None = None) -> Iterator[BenchRig]:
-    """`settings`: ringbridge settings (RINGBRIDGE_* names without the prefix). The test
-    slot (RINGBRIDGE_TEST_SLOT) moves the container's name and ports, as for the tests."""
+    """`settings`: ringbridge settings (RINGBRIDGE_* names without the prefix)."""
     ensure_image()
-    offset = 10 * SLOT
-    asterisk = Asterisk(name=f"ringbridge-bench-asterisk{SLOT or ''}", sip_port=5260 + offset,
-                        ari_port=8288 + offset, ami_port=5238 + offset,
-                        rtp_ports=(40000 + 8000 * SLOT, 47999 + 8000 * SLOT))
+    asterisk = bench_asterisk()
     asterisk.start()
     workdir = Path(tempfile.mkdtemp(prefix="ringbridge-bench-"))
     bridge = BridgeProcess(asterisk, workdir, log_path=workdir / "ringbridge.log")

@@ -60,36 +60,68 @@ def load_settings(
 ) -> Settings:
     """Build Settings from the optional TOML file and the environment (which wins)."""
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {}  # each value already checked against its field's type
     path = config_file or environ.get("RINGBRIDGE_CONFIG")
     if path:
-        values.update(_read_file(Path(path)))
-    for field in fields(Settings):
-        env_value = environ.get(f"RINGBRIDGE_{field.name.upper()}")
-        if env_value is not None:
-            values[field.name] = env_value
-    return Settings(**{name: _coerce(name, value) for name, value in values.items()})
+        values.update(_from_file(Path(path)))
+    values.update(_from_environment(environ))
+    return Settings(**values)
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+_FIELD_TYPES = {field.name: field.type for field in fields(Settings)}
+_PORTS = {"http_port", "ami_port"}
+_MAY_BE_ZERO = {"ringout_retention", "ringout_heavy_per_minute", "ringout_light_per_minute"}
+
+
+def _from_file(path: Path) -> dict[str, int | str]:
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    known = {field.name for field in fields(Settings)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - set(_FIELD_TYPES))
     if unknown:
         raise ConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
-    return data
+    return {name: _checked(name, value, f"config file {path}: {name}")
+            for name, value in data.items()}
 
 
-def _coerce(name: str, value: Any) -> Any:
-    wanted = next(field.type for field in fields(Settings) if field.name == name)
-    if wanted == "int":
+def _from_environment(environ: Mapping[str, str]) -> dict[str, int | str]:
+    values: dict[str, int | str] = {}
+    for name in _FIELD_TYPES:
+        variable = f"RINGBRIDGE_{name.upper()}"
+        if variable in environ:
+            values[name] = _checked(name, environ[variable], variable)
+    return values
+
+
+def _checked(name: str, value: Any, where: str) -> int | str:
+    """`value` as the setting's type; `where` names its source in the error."""
+    if _FIELD_TYPES[name] == "int":
+        number = _integer(value, where)
+        _check_range(name, number, where)
+        return number
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def _integer(value: Any, where: str) -> int:
+    """An int, or a string holding one (the environment's form); never a bool or float."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
         try:
             return int(value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
-    return str(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where} must be an integer, got {value!r}")
+
+
+def _check_range(name: str, number: int, where: str) -> None:
+    if name in _PORTS and not 1 <= number <= 65535:
+        raise ConfigError(f"{where} must be a port number (1-65535), got {number}")
+    minimum = 0 if name in _MAY_BE_ZERO else 1
+    if number < minimum:
+        raise ConfigError(f"{where} must be at least {minimum}, got {number}")

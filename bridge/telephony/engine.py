@@ -34,6 +34,9 @@ class LoopService(Protocol):
 
 @dataclass(frozen=True)
 class EngineStatus:
+    """Each connection is ready once connected and resynced (endpoints pushed, calls
+    adopted; parking lots read)."""
+
     ari: bool
     ami: bool
 
@@ -74,7 +77,7 @@ class Engine:
         self.waiting_lines = WaitingLines()
 
     def status(self) -> EngineStatus:
-        return EngineStatus(ari=self.ari.connected, ami=self.ami.connected)
+        return EngineStatus(ari=self.ari.ready, ami=self.ami.ready)
 
     async def run(self) -> None:
         if self.dispatch is not None:

@@ -16,7 +16,8 @@ class Supervised:
     only cancellation escapes it. It reports `_opened()` once connected and
     `_lost(exc)` when the connection (or the attempt) ends: an outage is logged once,
     its end with its length, and a connection that lasted `stable_after` seconds resets
-    the backoff.
+    the backoff. `ready` turns true only once on_connected has succeeded on the open
+    connection, and false again when that connection ends.
     """
 
     def __init__(self, backoff: Backoff | None, on_connected: Callable[[], Awaitable[None]]
@@ -28,8 +29,19 @@ class Supervised:
         self._closing = False
         self._opened_at: float | None = None
         self._outage_since: float | None = None
+        self._resynced = False  # on_connected succeeded on the current connection
         # Log under the client's own module (bridge.telephony.ari / .ami).
         self._log = logging.getLogger(type(self).__module__)
+
+    @property
+    def connected(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def ready(self) -> bool:
+        """Connected, and on_connected has finished on this connection (for /health: the
+        resync, e.g. pushing every endpoint, is done). Safe to read from other threads."""
+        return self._resynced and self.connected
 
     def _describe_target(self) -> str:
         return type(self).__name__
@@ -44,6 +56,7 @@ class Supervised:
                 self._log.exception("%s: on_connected failed; reconnecting so that it can run "
                               "again", self._describe_target())
                 raise
+        self._resynced = True
         if self._outage_since is None:
             self._log.info("%s up", self._describe_target())
         else:
@@ -77,7 +90,10 @@ class Supervised:
         self._runner = task
         try:
             while not self._closing:
-                await self._connection()
+                try:
+                    await self._connection()
+                finally:
+                    self._resynced = False
                 delay = self._backoff.next_delay()
                 self._log.debug("%s: next attempt in %.2f s", self._describe_target(), delay)
                 await asyncio.sleep(delay)

@@ -1,8 +1,12 @@
-# Docker helpers shared by scripts/up, scripts/test and scripts/build-asterisk.
+# Docker helpers for scripts/setup, scripts/up, scripts/test and scripts/bench (through
+# scripts/lib/setup.sh) and for the integration tests (tests/support/asterisk.py).
 # Sourced, not run. Everything here is idempotent: a second run reuses what exists.
 
 RINGBRIDGE_CACHE=${RINGBRIDGE_CACHE:-/var/cache/ringbridge}
 ASTERISK_BASE_IMAGE=${ASTERISK_BASE_IMAGE:-}
+PUBLIC_BASE_IMAGE=debian:sid-slim
+LOCAL_BASE_IMAGE=ringbridge/debian-sid-asterisk:base
+BASE_PULL_TIMEOUT=${BASE_PULL_TIMEOUT:-20}
 ASTERISK_IMAGE=${ASTERISK_IMAGE:-ringbridge/asterisk:22}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
@@ -44,15 +48,14 @@ ensure_docker_engine() {
     fi
 }
 
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
 # Without a registry there is no debian:sid image to pull: build one from a minimal
 # debootstrap root that already carries Asterisk, so the image build installs nothing.
-ensure_local_base_image() {
-    local tag=ringbridge/debian-sid-asterisk:base
-    if docker image inspect "$tag" >/dev/null 2>&1; then
-        echo "$tag"; return 0
-    fi
-    ensure_debs debootstrap
+make_local_base_image() {
     local root="$RINGBRIDGE_CACHE/sid-root"
+    ensure_debs debootstrap
+    as_root mkdir -p "$RINGBRIDGE_CACHE"
     if [ ! -x "$root/usr/sbin/asterisk" ]; then
         log "debootstrapping a minimal Debian sid root with Asterisk (about a minute)"
         as_root rm -rf "$root"
@@ -60,17 +63,28 @@ ensure_local_base_image() {
             sid "$root" "$DEBIAN_MIRROR" >"$RINGBRIDGE_CACHE/debootstrap.log" 2>&1 \
             || die "debootstrap failed; see $RINGBRIDGE_CACHE/debootstrap.log"
     fi
-    log "importing $root as $tag"
-    as_root tar -C "$root" -c . | docker import - "$tag" >/dev/null
-    echo "$tag"
+    log "importing $root as $LOCAL_BASE_IMAGE"
+    as_root tar -C "$root" -c . | docker import - "$LOCAL_BASE_IMAGE" >/dev/null
+    echo "$LOCAL_BASE_IMAGE"
 }
 
-# The base image: the one asked for, else debian:sid-slim when a registry answers,
-# else the local debootstrap one.
+# The Asterisk image's base; the first that applies wins:
+#   1. ASTERISK_BASE_IMAGE, when set;
+#   2. debian:sid-slim, when it is already local;
+#   3. the local debootstrap base, when it exists: a machine that once found no
+#      registry keeps it, and later runs try no pull (they stay fast);
+#   4. debian:sid-slim pulled, giving up after BASE_PULL_TIMEOUT seconds (20);
+#   5. a new local debootstrap base (about a minute), when the pull failed.
 asterisk_base_image() {
     if [ -n "$ASTERISK_BASE_IMAGE" ]; then echo "$ASTERISK_BASE_IMAGE"; return 0; fi
-    if docker image inspect debian:sid-slim >/dev/null 2>&1; then echo debian:sid-slim; return 0; fi
-    ensure_local_base_image
+    if image_exists "$PUBLIC_BASE_IMAGE"; then echo "$PUBLIC_BASE_IMAGE"; return 0; fi
+    if image_exists "$LOCAL_BASE_IMAGE"; then echo "$LOCAL_BASE_IMAGE"; return 0; fi
+    log "pulling $PUBLIC_BASE_IMAGE (giving up after ${BASE_PULL_TIMEOUT} s)"
+    if timeout "$BASE_PULL_TIMEOUT" docker pull -q "$PUBLIC_BASE_IMAGE" >/dev/null 2>&1; then
+        echo "$PUBLIC_BASE_IMAGE"; return 0
+    fi
+    log "could not pull $PUBLIC_BASE_IMAGE: making a local base instead"
+    make_local_base_image
 }
 
 # Build ringbridge/asterisk:22; docker's layer cache makes a second run take seconds.

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import time
+import re
+import socket
+import subprocess
 
 import pytest
 
 from tests.integration.conftest import PhoneFactory
+from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
-from tests.support.softphone import IncomingPolicy
+from tests.support.softphone import IncomingPolicy, Phone
 
 
 def bridged_channel_sets(asterisk: Asterisk) -> list[set[str]]:
@@ -58,7 +61,50 @@ def test_busy_callee_gives_the_caller_busy(bridge: BridgeProcess, phone: PhoneFa
 def test_unknown_number_hears_an_announcement(bridge: BridgeProcess, phone: PhoneFactory) -> None:
     outgoing = phone("1005").call("6999")
     outgoing.wait_answered()
-    heard = outgoing.rtp_received()
-    time.sleep(1.0)
-    assert outgoing.rtp_received() - heard >= 30, "the announcement sends audio (50 packets/s)"
+    outgoing.wait_rtp(30)  # the announcement sends audio
     outgoing.wait_disconnected(timeout=10)
+
+
+@pytest.mark.parametrize(("caller", "dialled", "at_the_carrier", "who_hangs_up"), [
+    ("demo", "+441632960123", "+441632960123", "caller"),
+    ("demo", "00441632960124", "+441632960124", "carrier"),  # 00 becomes +
+    ("tenant", "+14155550199", "+14155550199", "caller"),
+])
+def test_an_e164_number_goes_out_through_the_carrier(
+    bridge: BridgeProcess, phone: PhoneFactory, caller: str, dialled: str, at_the_carrier: str,
+    who_hangs_up: str,
+) -> None:
+    """from-phones sends + and 00 numbers to [to-carrier]: the carrier trunk gets the INVITE
+    for the number in E.164, answers, and a hangup on either side ends both."""
+    calling: Phone = (phone("1006") if caller == "demo"
+                      else Office(bridge, phone).create().phone("2601"))
+    carrier = phone("carrier")
+    outgoing = calling.call(dialled)
+    incoming = carrier.wait_incoming_for(at_the_carrier)
+    incoming.answer()
+    outgoing.wait_answered()
+    incoming.wait_answered()
+    ending, other = (outgoing, incoming) if who_hangs_up == "caller" else (incoming, outgoing)
+    ending.hangup()
+    other.wait_disconnected()
+    ending.wait_disconnected()
+
+
+def this_machines_ipv4_addresses() -> list[str]:
+    """The machine's own non-loopback IPv4 addresses (a connection to one stays on it)."""
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"],
+                           capture_output=True, text=True, check=True).stdout
+    return re.findall(r"\binet (\d+\.\d+\.\d+\.\d+)/", shown)
+
+
+@pytest.mark.parametrize("service", ["ari", "ami"])
+def test_ari_and_ami_answer_on_loopback_only(asterisk: Asterisk, service: str) -> None:
+    addresses = this_machines_ipv4_addresses()
+    if not addresses:
+        pytest.skip("this machine has no non-loopback IPv4 address to try ARI and AMI on")
+    port = asterisk.ari_port if service == "ari" else asterisk.ami_port
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
+    for address in addresses:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((address, port), timeout=2).close()

@@ -69,6 +69,11 @@ class Asterisk:
         }
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Run a new container (in place of one of the same name), without waiting."""
         client = docker.from_env()
         with contextlib.suppress(docker.errors.NotFound):
             client.containers.get(self.name).remove(force=True)
@@ -76,9 +81,9 @@ class Asterisk:
             IMAGE, name=self.name, network_mode="host", environment=self.environment(),
             detach=True,
         )
-        self.wait_ready()
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 30, poll: float = 0.1) -> None:
+        """Wait until ARI answers with this container's credentials."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -86,7 +91,7 @@ class Asterisk:
                     return
             except httpx.TransportError:
                 pass
-            time.sleep(0.1)
+            time.sleep(poll)
         raise TimeoutError(f"Asterisk ARI not ready in {timeout} s:\n{self.logs()[-3000:]}")
 
     def restart(self) -> None:

@@ -872,6 +872,17 @@ class Call:
     def wait_disconnected(self, timeout: float = 5) -> None:
         self.wait_state("disconnected", timeout)
 
+    def wait_rtp(self, packets: int, timeout: float = 5) -> None:
+        """Wait until ``packets`` more RTP packets have arrived than when called: audio
+        flows. Polled, as pjsua reports no event per packet."""
+        wanted = self.rtp_received() + packets
+        deadline = time.monotonic() + timeout
+        while (received := self.rtp_received()) < wanted:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self!r}: {packets - (wanted - received)} of {packets} "
+                                   f"RTP packets in {timeout:g}s")
+            time.sleep(0.05)
+
     def wait_dtmf(self, digits: str, timeout: float = 5) -> None:
         """Wait until ``digits`` occur in what was received so far."""
         self._stack._wait_for(

@@ -162,6 +162,9 @@ class Harness:
         self.log: list[str] = []
         self.events: list[AmiEvent] = []
         self.connects = 0
+        self.resyncs_started = 0
+        self.hold_resync = asyncio.Event()  # cleared by a test to keep on_connected running
+        self.hold_resync.set()
         self.client_kwargs = {"backoff": RecordingBackoff(), "ping_interval": 60.0,
                               **client_kwargs}
 
@@ -174,6 +177,9 @@ class Harness:
         self.task = asyncio.create_task(self.client.run())
 
     async def on_connected(self) -> None:
+        self.resyncs_started += 1
+        self.waiter.poke()
+        await self.hold_resync.wait()
         await self.client.action({"Action": "Ping"})  # a resync talks to Asterisk first
         self.connects += 1
         self.log.append("connected")
@@ -211,6 +217,30 @@ def test_logs_in_and_calls_on_connected_before_dispatching_events() -> None:
         assert h.events[0] == {"Event": "FullyBooted", "Privilege": "system,all",
                                "Status": "Fully Booted"}
         await h.shut_down()
+
+    run(scenario())
+
+
+def test_ready_only_once_on_connected_has_finished_on_each_connection() -> None:
+    async def scenario() -> None:
+        h = Harness()
+        h.hold_resync.clear()
+        await h.start()
+        await h.waiter.until(lambda: h.resyncs_started == 1)
+        assert h.client.connected and not h.client.ready, "ready before the resync finished"
+        h.hold_resync.set()
+        await h.waiter.until(lambda: "FullyBooted" in h.log)  # dispatched after on_connected
+        assert h.client.ready
+
+        h.hold_resync.clear()
+        h.server.drop_all()
+        await h.waiter.until(lambda: h.resyncs_started == 2)
+        assert h.client.connected and not h.client.ready, "ready before its own resync"
+        h.hold_resync.set()
+        await h.waiter.until(lambda: h.log.count("FullyBooted") == 2)
+        assert h.client.ready
+        await h.shut_down()
+        assert not h.client.ready
 
     run(scenario())
 

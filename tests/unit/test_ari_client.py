@@ -34,7 +34,7 @@ class FakeAri:
         self.waiter = waiter
         # Answers RESTRequest messages (Asterisk 22.4+) when set; older ones ignore them.
         self.rest: Callable[[Event], Event] | None = None
-        self.rest_requests: list[Event] = []
+        self.rest_requests: list[Event] = []  # every RESTRequest received, answered or not
         self.accepting = True
         self.attempts: list[float] = []  # loop time of every handshake, accepted or not
         self.rejections: list[int] = []
@@ -89,8 +89,11 @@ class FakeAri:
     async def _answer_requests(self, ws: ServerConnection) -> None:
         async for message in ws:
             request = orjson.loads(message)
-            if request.get("type") == "RESTRequest" and self.rest is not None:
-                self.rest_requests.append(request)
+            if request.get("type") != "RESTRequest":
+                continue
+            self.rest_requests.append(request)
+            self.waiter.poke()
+            if self.rest is not None:
                 answer = {"type": "RESTResponse", "request_id": request.get("request_id"),
                           "uri": request["uri"].split("?")[0], **self.rest(request)}
                 await ws.send(orjson.dumps(answer).decode())
@@ -124,6 +127,9 @@ class Recorder:
         self.connects = 0
         self.disconnects = 0
         self.fail_on: set[str] = set()
+        self.resyncs_started = 0
+        self.hold_resync = asyncio.Event()  # cleared by a test to keep on_connected running
+        self.hold_resync.set()
 
     async def on_event(self, event: Event) -> None:
         self.events.append(event)
@@ -133,6 +139,9 @@ class Recorder:
             raise RuntimeError(f"engine bug while handling {event['type']}")
 
     async def on_connected(self) -> None:
+        self.resyncs_started += 1
+        self.waiter.poke()
+        await self.hold_resync.wait()
         await asyncio.sleep(0)  # a real resync awaits REST calls; events must wait for it
         self.connects += 1
         self.log.append("connected")
@@ -201,6 +210,31 @@ def test_events_are_delivered_in_order_after_on_connected() -> None:
         assert h.client.connected
         await h.shut_down()
         assert not h.client.connected
+
+    run(scenario())
+
+
+def test_ready_only_once_on_connected_has_finished_on_each_connection() -> None:
+    async def scenario() -> None:
+        events = stasis_events("ch-1")
+        h = Harness(events, RecordingBackoff())
+        h.recorder.hold_resync.clear()
+        await h.start()
+        await h.waiter.until(lambda: h.recorder.resyncs_started == 1)
+        assert h.client.connected and not h.client.ready, "ready before the resync finished"
+        h.recorder.hold_resync.set()
+        await h.waiter.until(lambda: len(h.recorder.events) == len(events))  # after on_connected
+        assert h.client.ready
+
+        h.recorder.hold_resync.clear()
+        h.server.drop_all()
+        await h.waiter.until(lambda: h.recorder.resyncs_started == 2)
+        assert h.client.connected and not h.client.ready, "ready before its own resync"
+        h.recorder.hold_resync.set()
+        await h.waiter.until(lambda: len(h.recorder.events) == 2 * len(events))
+        assert h.client.ready
+        await h.shut_down()
+        assert not h.client.ready
 
     run(scenario())
 
@@ -591,7 +625,7 @@ def test_a_request_waiting_on_the_websocket_fails_when_it_drops() -> None:
         await h.waiter.until(lambda: h.recorder.connects == 1)
         h.server.rest = None  # stops answering
         pending = asyncio.create_task(h.client.get("/channels"))
-        await asyncio.sleep(0.05)
+        await h.waiter.until(lambda: len(h.server.rest_requests) == 2)  # the ping, then this
         h.server.drop_all()
         with pytest.raises(AriError) as failed:
             await asyncio.wait_for(pending, TIMEOUT)

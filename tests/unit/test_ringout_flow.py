@@ -18,6 +18,7 @@ from bridge.telephony.ringout import (
     Statuses,
     leg_failure,
 )
+from tests.unit.async_support import TIMEOUT, eventually
 from tests.unit.test_call_flows import FakeAri, deliver, engine_with, event
 
 CALLER, CALLEE = "rb-77-1", "rb-77-2"
@@ -156,10 +157,8 @@ def test_prompt_waits_for_1_and_ignores_other_keys() -> None:
 
 
 async def wait_done(flow: RingOut) -> None:
-    for _ in range(100):
-        if flow.done:
-            return
-        await asyncio.sleep(0.02)
+    """The flow's own timer ends it on the loop: wait for that, failing if it never does."""
+    await eventually(lambda: flow.done, timeout=TIMEOUT)
 
 
 def test_our_ring_timeout_is_no_answer() -> None:

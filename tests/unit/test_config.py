@@ -1,0 +1,129 @@
+"""Settings: defaults, then the TOML file (RINGBRIDGE_CONFIG), then RINGBRIDGE_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.config import ConfigError, Settings, load_settings
+
+
+def config_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "ringbridge.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file_or_variables() -> None:
+    assert load_settings(environ={}) == Settings()
+
+
+def test_the_file_named_by_ringbridge_config_is_read(tmp_path: Path) -> None:
+    path = config_file(tmp_path, 'http_port = 9000\nari_url = "http://10.0.0.5:8088/ari"\n')
+    settings = load_settings(environ={"RINGBRIDGE_CONFIG": str(path)})
+    assert (settings.http_port, settings.ari_url) == (9000, "http://10.0.0.5:8088/ari")
+    assert settings.ami_port == 5038, "what the file does not set keeps its default"
+
+
+def test_an_explicit_file_is_read_instead_of_ringbridge_config(tmp_path: Path) -> None:
+    named = config_file(tmp_path, "http_port = 9000\n")
+    given = tmp_path / "given.toml"
+    given.write_text("http_port = 9001\n")
+    assert load_settings(given, {"RINGBRIDGE_CONFIG": str(named)}).http_port == 9001
+
+
+def test_environment_variables_win_over_the_file(tmp_path: Path) -> None:
+    path = config_file(tmp_path, 'http_port = 9000\nlog_level = "DEBUG"\n')
+    settings = load_settings(environ={"RINGBRIDGE_CONFIG": str(path),
+                                      "RINGBRIDGE_HTTP_PORT": "9100"})
+    assert (settings.http_port, settings.log_level) == (9100, "DEBUG")
+
+
+def test_settings_of_each_type_come_from_their_variables() -> None:
+    settings = load_settings(environ={"RINGBRIDGE_ARI_PASSWORD": "a", "RINGBRIDGE_AMI_SECRET": "b",
+                                      "RINGBRIDGE_DIAL_TIMEOUT": "45",
+                                      "RINGBRIDGE_PARKING_POSITIONS": "801-810"})
+    assert (settings.ari_password, settings.ami_secret, settings.dial_timeout,
+            settings.parking_positions) == ("a", "b", 45, "801-810")
+
+
+def test_unknown_settings_in_the_file_are_refused_by_name(tmp_path: Path) -> None:
+    path = config_file(tmp_path, 'http_prot = 9000\nari_pasword = "x"\nlog_level = "INFO"\n')
+    with pytest.raises(ConfigError, match=r"unknown settings ari_pasword, http_prot$"):
+        load_settings(path, {})
+
+
+def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config file .*nowhere\.toml does not exist"):
+        load_settings(environ={"RINGBRIDGE_CONFIG": str(tmp_path / "nowhere.toml")})
+
+
+def test_a_file_that_is_not_toml_is_an_error(tmp_path: Path) -> None:
+    path = config_file(tmp_path, "http_port: 9000\n")
+    with pytest.raises(ConfigError, match=r"is not valid TOML"):
+        load_settings(path, {})
+
+
+@pytest.mark.parametrize("value", ["abc", "80.5", "", "0x50"])
+def test_an_integer_variable_must_hold_an_integer(value: str) -> None:
+    with pytest.raises(ConfigError) as failed:
+        load_settings(environ={"RINGBRIDGE_HTTP_PORT": value})
+    assert str(failed.value) == f"RINGBRIDGE_HTTP_PORT must be an integer, got {value!r}"
+
+
+@pytest.mark.parametrize(("toml", "shown"), [('"abc"', "'abc'"), ("8.5", "8.5"),
+                                             ("true", "True"), ("[1]", "[1]")])
+def test_an_integer_in_the_file_must_be_an_integer(tmp_path: Path, toml: str,
+                                                   shown: str) -> None:
+    path = config_file(tmp_path, f"dial_timeout = {toml}\n")
+    with pytest.raises(ConfigError) as failed:
+        load_settings(path, {})
+    assert str(failed.value) == f"config file {path}: dial_timeout must be an integer, got {shown}"
+
+
+def test_an_integer_may_be_written_as_a_string_in_the_file(tmp_path: Path) -> None:
+    assert load_settings(config_file(tmp_path, 'dial_timeout = "45"\n'), {}).dial_timeout == 45
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("HTTP_PORT", "0", "must be a port number (1-65535), got 0"),
+    ("AMI_PORT", "65536", "must be a port number (1-65535), got 65536"),
+    ("HTTP_THREADS", "0", "must be at least 1, got 0"),
+    ("DIAL_TIMEOUT", "-5", "must be at least 1, got -5"),
+    ("RINGOUT_HEAVY_PER_MINUTE", "-1", "must be at least 0, got -1"),
+])
+def test_integers_out_of_range_are_refused(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as failed:
+        load_settings(environ={f"RINGBRIDGE_{name}": value})
+    assert str(failed.value) == f"RINGBRIDGE_{name} {message}"
+
+
+def test_zero_turns_a_rate_limit_off() -> None:
+    assert load_settings(environ={"RINGBRIDGE_RINGOUT_LIGHT_PER_MINUTE": "0"}
+                         ).ringout_light_per_minute == 0
+
+
+def test_a_string_setting_in_the_file_must_be_a_string(tmp_path: Path) -> None:
+    path = config_file(tmp_path, "ari_password = 1234\n")
+    with pytest.raises(ConfigError) as failed:
+        load_settings(path, {})
+    assert str(failed.value) == f"config file {path}: ari_password must be a string, got 1234"
+
+
+@pytest.mark.parametrize(("password", "secret", "missing"), [
+    ("", "", "RINGBRIDGE_ARI_PASSWORD, RINGBRIDGE_AMI_SECRET"),
+    ("p", "", "RINGBRIDGE_AMI_SECRET"),
+    ("", "s", "RINGBRIDGE_ARI_PASSWORD"),
+])
+def test_require_secrets_names_each_missing_secret(password: str, secret: str,
+                                                   missing: str) -> None:
+    settings = Settings(ari_password=password, ami_secret=secret)
+    with pytest.raises(ConfigError) as failed:
+        settings.require_secrets()
+    assert str(failed.value).startswith(f"{missing} not set: run scripts/setup")
+
+
+def test_require_secrets_accepts_secrets_from_the_file(tmp_path: Path) -> None:
+    path = config_file(tmp_path, 'ari_password = "p"\nami_secret = "s"\n')
+    load_settings(path, {}).require_secrets()
