@@ -46,7 +46,14 @@ def bench_asterisk() -> Asterisk:
     offset = 10 * SLOT
     return Asterisk(name=f"ringbridge-bench-asterisk{SLOT or ''}", sip_port=5260 + offset,
                     ari_port=8288 + offset, ami_port=5238 + offset,
-                    rtp_ports=(40000 + 8000 * SLOT, 47999 + 8000 * SLOT))
+                    rtp_ports=bench_rtp_ports(SLOT))
+
+
+def bench_rtp_ports(slot: int) -> tuple[int, int]:
+    """Slot 0 (the load benchmark's home) gets 8,000 RTP ports, 40000-47999; slots 1-8
+    2,000 each above it, up to 63999 (the tests' slots use 31000-39999)."""
+    first = 40000 if slot == 0 else 48000 + 2000 * (slot - 1)
+    return first, first + (8000 if slot == 0 else 2000) - 1
 
 
 @contextmanager
