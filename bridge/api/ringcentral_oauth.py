@@ -39,6 +39,7 @@ class ClientRequired(ServiceError):
 class RingCentralTokenIn(TokenIn):
     class Meta:
         unknown = EXCLUDE  # RingCentral clients also send `extension`, `access_token_ttl`...
+        exclude = ("domain",)  # PortSIP's way of naming the tenant
 
     scope = String(validate=Length(max=1024), metadata={"description": "ignored"})
 
