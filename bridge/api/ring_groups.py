@@ -7,11 +7,12 @@ answers 404 NOT_FOUND, on destroy too (the vendor answers 400 there).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
+from marshmallow import post_load
 
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context, tenant_list
@@ -47,6 +48,17 @@ def whole(**kwargs: Any) -> Integer:
     return Integer(strict=True, **kwargs)
 
 
+class ReadOnlyDropped(InputSchema):
+    """Takes the read-only fields of the output form too, so what a GET answered can be
+    posted back; they are dropped, never applied."""
+
+    read_only: ClassVar[tuple[str, ...]] = ()
+
+    @post_load
+    def _drop_read_only(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {name: value for name, value in data.items() if name not in self.read_only}
+
+
 class NoAnswerRuleIn(InputSchema):
     action = String(required=True, validate=OneOf(NO_ANSWER_ACTIONS))
     number = String(allow_none=True, validate=Length(1, 64), metadata={
@@ -62,7 +74,12 @@ class OutboundCallerIdIn(InputSchema):
     description = String(allow_none=True, validate=Length(max=255))
 
 
-class RingGroupUpdateIn(InputSchema):
+class RingGroupUpdateIn(ReadOnlyDropped):
+    read_only = ("id", "created_at", "updated_at")
+
+    id = String(metadata={"description": "read-only: ignored"})
+    created_at = String(metadata={"description": "read-only: ignored"})
+    updated_at = String(metadata={"description": "read-only: ignored"})
     name = String(validate=Length(1, 64))
     ring_time = whole(validate=Range(0, MAX_RING_TIME),
                       metadata={"description": "seconds each member rings per attempt; "
@@ -83,7 +100,8 @@ class RingGroupUpdateIn(InputSchema):
     did_numbers = List(String(), validate=Length(max=20), metadata={
         "description": "our addition: carrier DIDs whose calls go to this group (stored "
                        "E.164); a DID can go to one ring group only"})
-    extension_number = String(metadata={"description": "not allowed: set at create only"})
+    extension_number = String(metadata={"description": "set at create only: accepted when "
+                                                       "it is the group's number"})
 
 
 class RingGroupCreateIn(RingGroupUpdateIn):
@@ -131,8 +149,11 @@ class RingGroupListOut(Schema):
     items = List(Nested(RingGroupSummaryOut))
 
 
-class AgentIn(InputSchema):
+class AgentIn(ReadOnlyDropped):
+    read_only = ("display_name",)
+
     extension_number = String(required=True, validate=NUMBER)
+    display_name = String(allow_none=True, metadata={"description": "read-only: ignored"})
     skill_level = whole(validate=Range(1, 100), load_default=1)
 
 

@@ -47,7 +47,7 @@ class RingGroupsService:
         return group
 
     def update(self, group: RingGroup, data: dict[str, Any]) -> None:
-        if "extension_number" in data:
+        if data.get("extension_number", group.extension_number) != group.extension_number:
             raise ValidationFailed("extension_number is set at create only",
                                    field="extension_number")
         self._apply(group, data)

@@ -272,7 +272,9 @@ class TestValidation:
         ({"queue_type": "rider"}, "queue_type"),
         ({"no_answer_forward_rule": {"action": "HANGUP", "number": "1001"}},
          "no_answer_forward_rule"),
-        ({"id": "MTIz"}, "id"),
+        ({"id": 123}, "id"),
+        ({"updated_at": None}, "updated_at"),
+        ({"colour": "red"}, "colour"),
     ])
     def test_rules_on_update_change_nothing(self, client: FlaskClient, acme: TenantAuth,
                                             body: dict[str, Any], field: str) -> None:
@@ -321,7 +323,7 @@ class TestExtensionNumberClashes:
         extension(client, acme, "6002")
         create(client, globex, extension_number="6002")
 
-    @pytest.mark.parametrize("number", ["6000", "6001"])
+    @pytest.mark.parametrize("number", ["6001", "06000"])
     def test_extension_number_is_set_at_create_only(self, client: FlaskClient,
                                                     acme: TenantAuth, number: str) -> None:
         group_id = create(client, acme)
@@ -329,6 +331,15 @@ class TestExtensionNumberClashes:
         assert field_error(response) == "extension_number"
         assert "create only" in error_of(response)["message"]
         assert show(client, acme, group_id)["extension_number"] == "6000"
+
+    def test_the_groups_own_extension_number_may_be_sent_back(
+        self, client: FlaskClient, acme: TenantAuth
+    ) -> None:
+        group_id = create(client, acme)
+        assert update(client, acme, group_id, extension_number="6000",
+                      name="Kept number").status_code == 200
+        shown = show(client, acme, group_id)
+        assert (shown["extension_number"], shown["name"]) == ("6000", "Kept number")
 
 
 class TestDids:
@@ -382,6 +393,21 @@ class TestUpdateAndDestroy:
             k: v for k, v in before.items() if k not in changed and k != "updated_at"}
         assert {k: after[k] for k in changed} == changed
         assert after["updated_at"] >= before["updated_at"]
+
+    def test_posting_back_what_a_get_answered_changes_nothing(
+        self, client: FlaskClient, globex: TenantAuth
+    ) -> None:
+        group_id = create(
+            client, globex, ring_time=45, skip_busy_member=True, enable_paid=True,
+            no_answer_forward_rule={"action": "FORWARD_TO_NUMBER", "number": "07400123456"},
+            outbound_caller_ids=[{"provider_id": "trunk-1", "caller_id": "02079460958"}],
+            queue_id="q1", queue_type="driver", did_numbers=["02079460000"])
+        before = show(client, globex, group_id)
+        assert update(client, globex, group_id, **before).status_code == 200
+        assert show(client, globex, group_id) == before
+        (listed,) = client.get("/api/ring_groups", headers=globex.headers).json["items"]
+        assert update(client, globex, group_id, **listed).status_code == 200
+        assert show(client, globex, group_id) == before
 
     def test_an_empty_update_changes_nothing(self, client: FlaskClient,
                                              acme: TenantAuth) -> None:
@@ -460,6 +486,24 @@ class TestAgents:
         assert set_agents(client, acme, group_id, {"items": []}).status_code == 200
         assert agents(client, acme, group_id) == []
 
+    def test_posting_back_what_a_get_answered_changes_nothing(
+        self, client: FlaskClient, acme: TenantAuth, group_id: str
+    ) -> None:
+        set_agents(client, acme, group_id, {"items": [
+            {"extension_number": "1003", "skill_level": 2}, {"extension_number": "1002"}]})
+        path = f"/api/ring_groups/{group_id}/agents"
+        before = client.get(path, headers=acme.headers).json
+        assert before["items"][0]["display_name"] == "Cy"
+        assert set_agents(client, acme, group_id, before).status_code == 200
+        assert client.get(path, headers=acme.headers).json == before
+
+    def test_a_display_name_sent_is_not_applied(self, client: FlaskClient, acme: TenantAuth,
+                                                group_id: str) -> None:
+        assert set_agents(client, acme, group_id, {"items": [
+            {"extension_number": "1001", "display_name": "Someone else"}]}).status_code == 200
+        assert client.get(f"/api/ring_groups/{group_id}/agents/1001",
+                          headers=acme.headers).json["display_name"] == "Ann"
+
     def test_display_name_follows_the_extension(self, client: FlaskClient, acme: TenantAuth,
                                                 group_id: str) -> None:
         set_agents(client, acme, group_id, {"items": [{"extension_number": "1001"}]})
@@ -499,7 +543,8 @@ class TestAgents:
         {"items": [{"extension_number": "1001", "skill_level": 0}]},
         {"items": [{"extension_number": "1001", "skill_level": 101}]},
         {"items": [{"extension_number": "1001", "skill_level": "5"}]},
-        {"items": [{"extension_number": "1001", "display_name": "x"}]},
+        {"items": [{"extension_number": "1001", "colour": "x"}]},
+        {"items": [{"extension_number": "1001", "display_name": 5}]},
         {"items": [{"extension_number": f"{n}"} for n in range(1000, 1101)]},
     ])
     def test_schema_rules(self, client: FlaskClient, acme: TenantAuth, group_id: str,
