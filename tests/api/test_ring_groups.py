@@ -169,6 +169,47 @@ class TestCreateAndShow:
         assert show(client, acme, group_id)["no_answer_forward_rule"] == stored
 
 
+    @pytest.mark.parametrize("tenant, number, stored", [
+        ("globex", "14155550100", "+14155550100"),
+        ("globex", "07400123456", "+447400123456"),
+        ("globex", "447400123456", "+447400123456"),
+        ("acme", "442079460958", "+442079460958"),
+        ("acme", "4155550100", "+14155550100"),
+        ("acme", "14155550100", "+14155550100"),
+    ])
+    def test_a_forward_number_without_plus_is_national_else_international(
+        self, client: FlaskClient, request: pytest.FixtureRequest, tenant: str, number: str,
+        stored: str
+    ) -> None:
+        who: TenantAuth = request.getfixturevalue(tenant)
+        rule = {"action": "FORWARD_TO_NUMBER", "number": number}
+        group_id = create(client, who, no_answer_forward_rule=rule)
+        assert show(client, who, group_id)["no_answer_forward_rule"] == {
+            "action": "FORWARD_TO_NUMBER", "number": stored}
+
+    def test_a_forward_number_neither_national_nor_international_is_400(
+        self, client: FlaskClient, globex: TenantAuth
+    ) -> None:
+        response = client.post("/api/ring_groups", headers=globex.headers, json={
+            **GROUP, "no_answer_forward_rule": {"action": "FORWARD_TO_NUMBER",
+                                                "number": "99999999999"}})
+        assert field_error(response) == "no_answer_forward_rule"
+        assert "region GB, nor with a +" in error_of(response)["message"]
+
+    @pytest.mark.parametrize("body, field", [
+        ({"outbound_caller_ids": [{"provider_id": "p", "caller_id": "14155550100"}]},
+         "outbound_caller_ids"),
+        ({"did_numbers": ["14155550100"]}, "did_numbers"),
+    ])
+    def test_caller_ids_and_dids_are_national_or_plus_only(
+        self, client: FlaskClient, globex: TenantAuth, body: dict[str, Any], field: str
+    ) -> None:
+        response = client.post("/api/ring_groups", json={**GROUP, **body},
+                               headers=globex.headers)
+        assert field_error(response) == field
+        assert "region GB)" in error_of(response)["message"]
+
+
 class TestValidation:
     @pytest.mark.parametrize("body, field", [
         ({"name": None}, "name"),
