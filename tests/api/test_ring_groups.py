@@ -13,7 +13,7 @@ from bridge.services.ring_groups import STRATEGIES
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import RingGroupMember
 from bridge.store.session import Database
-from tests.api.conftest import TenantAuth
+from tests.api.conftest import TenantAuth, assert_no_body
 
 GROUP = {"name": "Sales", "extension_number": "6000", "ring_strategy": "CYCLIC_HUNT"}
 FULL_FIELDS = {
@@ -424,9 +424,8 @@ class TestUpdateAndDestroy:
                                                   acme: TenantAuth) -> None:
         group_id = create(client, acme, queue_id="q1", did_numbers=["+14155550100"])
         before = show(client, acme, group_id)
-        response = update(client, acme, group_id, name="New", ring_time=45,
-                          skip_busy_member=True, ring_strategy="PAGING_INTERCOM")
-        assert response.status_code == 200 and response.data == b""
+        assert_no_body(update(client, acme, group_id, name="New", ring_time=45,
+                              skip_busy_member=True, ring_strategy="PAGING_INTERCOM"), 200)
         after = show(client, acme, group_id)
         changed = {"name": "New", "ring_time": 45, "skip_busy_member": True,
                    "ring_strategy": "PAGING_INTERCOM"}
@@ -477,8 +476,8 @@ class TestUpdateAndDestroy:
         group_id = create(client, acme)
         assert set_agents(client, acme, group_id,
                           {"items": [{"extension_number": "1001"}]}).status_code == 200
-        response = client.post(f"/api/ring_groups/{group_id}/destroy", headers=acme.headers)
-        assert response.status_code == 204 and response.data == b""
+        assert_no_body(client.post(f"/api/ring_groups/{group_id}/destroy",
+                                   headers=acme.headers), 204)
         for path in ("", "/agents", "/agents/1001"):
             gone = client.get(f"/api/ring_groups/{group_id}{path}", headers=acme.headers)
             assert gone.status_code == 404 and error_of(gone)["code"] == "NOT_FOUND"
@@ -505,11 +504,10 @@ class TestAgents:
 
     def test_replace_sets_hunt_order_and_skill_levels(self, client: FlaskClient,
                                                       acme: TenantAuth, group_id: str) -> None:
-        response = set_agents(client, acme, group_id, {"items": [
+        assert_no_body(set_agents(client, acme, group_id, {"items": [
             {"extension_number": "1003", "skill_level": 2},
             {"extension_number": "1001"},
-            {"extension_number": "1002", "skill_level": 100}]})
-        assert response.status_code == 200 and response.data == b""
+            {"extension_number": "1002", "skill_level": 100}]}), 200)
         body = client.get(f"/api/ring_groups/{group_id}/agents", headers=acme.headers).json
         assert body == {"items": [
             {"extension_number": "1003", "display_name": "Cy", "skill_level": 2},
