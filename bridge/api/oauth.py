@@ -16,7 +16,13 @@ from apiflask.validators import Length, OneOf
 from flask import current_app, request
 from marshmallow import EXCLUDE, ValidationError, validates_schema
 
-from bridge.api.schemas import InputSchema
+from bridge.api.schemas import (
+    PORTSIP_ERROR_SCHEMA,
+    InputSchema,
+    Responses,
+    error_body,
+    no_body,
+)
 from bridge.services.errors import Unauthorized, ValidationFailed
 from bridge.services.tenants import (
     AmbiguousUsername,
@@ -32,6 +38,8 @@ oauth_blueprint = APIBlueprint("oauth", __name__, url_prefix="/api/login/oauth",
 _GRANT_FIELDS = {"password": ("username", "password"), "refresh_token": ("refresh_token",)}
 # RFC 6749 5.1: token responses must not be cached
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+REVOKED: Responses = {200: no_body("Revoked; no body"), 401: error_body(
+    "No token field and no bearer token", PORTSIP_ERROR_SCHEMA)}
 # The client_id PortSIP's documentation gives every client: it names no tenant.
 VENDOR_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 
@@ -135,8 +143,7 @@ def revoke_token(token: str) -> None:
                                  "`Authorization: Bearer` token (PortSIP's \"revoke the "
                                  "current access token\"). 200 even for an unknown token "
                                  "(RFC 7009).",
-                     responses={200: "Revoked; no body",
-                                401: "No token field and no bearer token"})
+                     responses=REVOKED)
 def revoke(form_data: dict[str, Any]) -> tuple[str, int]:
     revoke_token(form_data.get("token") or _bearer_token())
     return "", 200

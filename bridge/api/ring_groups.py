@@ -19,7 +19,14 @@ from bridge.api.context import tenant_context, tenant_list
 from bridge.api.extensions import NUMBER, IdOut
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
-from bridge.api.schemas import InputSchema, ListArgsIn
+from bridge.api.schemas import (
+    PORTSIP_ERROR_SCHEMA,
+    InputSchema,
+    ListArgsIn,
+    Responses,
+    error_body,
+    no_body,
+)
 from bridge.services.ring_groups import (
     NO_ANSWER_ACTIONS,
     QUEUE_TYPES,
@@ -35,7 +42,8 @@ ring_groups_blueprint = APIBlueprint("ring_groups", __name__, url_prefix="/api/r
 MAX_RING_TIME = 3600
 MAX_MEMBERS = 100
 NOT_FOUND = {404: "No such ring group in the caller's tenant (NOT_FOUND)"}
-NO_BODY = {200: "Done; no body", **NOT_FOUND}
+NO_BODY: Responses = {200: no_body("Done; no body"),
+                      404: error_body(NOT_FOUND[404], PORTSIP_ERROR_SCHEMA)}
 
 
 def flag(**kwargs: Any) -> Boolean:
