@@ -3,6 +3,8 @@ tenant isolation."""
 
 from __future__ import annotations
 
+import base64
+import itertools
 from typing import Any
 
 import pytest
@@ -106,6 +108,17 @@ class TestCreateAndShow:
             "queue_type": None, "did_numbers": [],
         }
         assert shown["created_at"].endswith("Z") and shown["updated_at"].endswith("Z")
+
+    def test_ids_are_random_64_bit_decimals_in_base64(self, client: FlaskClient,
+                                                     acme: TenantAuth) -> None:
+        ids = [create(client, acme, extension_number=f"60{n:02}") for n in range(12)]
+        decimals = [base64.b64decode(group_id, validate=True).decode() for group_id in ids]
+        values = [int(text) for text in decimals]
+        assert all(text.isdigit() and len(text) in (18, 19) for text in decimals), decimals
+        assert all(0 < value < 2**63 for value in values)
+        assert values == [decode_id(group_id) for group_id in ids]
+        assert values != sorted(values) and values != sorted(values, reverse=True)
+        assert min(b - a for a, b in itertools.pairwise(sorted(values))) > 1
 
     def test_full_create_normalises_numbers_in_the_tenant_region(
         self, client: FlaskClient, globex: TenantAuth
