@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import phonenumbers
@@ -14,17 +15,24 @@ class InvalidNumber(ValueError):
     """The text is not a valid phone number; str() says why, for the API client."""
 
 
-def to_e164(text: str, region: str = "US") -> str:
-    """`text` as E.164 (`+14155550100`); national numbers are read in `region`."""
+def to_e164(text: str, region: str = "US", *, or_international: bool = False) -> str:
+    """`text` as E.164 (`+14155550100`); national numbers are read in `region`. With
+    `or_international`, digits that are no valid number there are read as if written
+    with a leading + (`14155550100` in GB is `+14155550100`)."""
     if not isinstance(text, str) or not _PLAIN_NUMBER.fullmatch(text):
         raise InvalidNumber(f"{text!r} is not a phone number: use digits with an optional +")
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else region.upper())
     except phonenumbers.NumberParseException as exc:
         raise InvalidNumber(f"{text!r} is not a phone number: {exc}") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidNumber(f"{text!r} is not a valid number (region {region.upper()})")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if phonenumbers.is_valid_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if or_international and not text.startswith("+"):
+        with contextlib.suppress(InvalidNumber):
+            return to_e164(f"+{text}")
+        raise InvalidNumber(f"{text!r} is not a valid number (region {region.upper()}, "
+                            "nor with a +)")
+    raise InvalidNumber(f"{text!r} is not a valid number (region {region.upper()})")
 
 
 def is_region(code: str) -> bool:

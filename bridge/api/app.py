@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from apiflask import APIFlask
+from flask import Response
 
 from bridge import __version__
 from bridge.api import errors
@@ -36,6 +37,7 @@ def create_app(database: Database, provisioner: Provisioner,
         HTTP_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA,
     )
     errors.register(app)
+    app.after_request(no_type_without_body)
     app.register_blueprint(health_blueprint)
     app.register_blueprint(extensions_blueprint)
     app.register_blueprint(ring_groups_blueprint)
@@ -47,3 +49,12 @@ def create_app(database: Database, provisioner: Provisioner,
     app.register_blueprint(ringcentral_oauth_blueprint)
     app.register_blueprint(phone_calls_blueprint)
     return app
+
+
+def no_type_without_body(response: Response) -> Response:
+    """An answer with no body (an update, a destroy, a revoke...) names no content type:
+    Flask calls an empty string text/html, and apiflask's 204 output JSON (werkzeug
+    sends no body with a 204)."""
+    if response.status_code == 204 or response.content_length == 0:
+        response.headers.pop("Content-Type", None)
+    return response

@@ -12,7 +12,14 @@ from bridge.api.auth import bearer
 from bridge.api.context import tenant_context, tenant_list
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
-from bridge.api.schemas import InputSchema, ListArgsIn
+from bridge.api.schemas import (
+    PORTSIP_ERROR_SCHEMA,
+    InputSchema,
+    ListArgsIn,
+    Responses,
+    error_body,
+    no_body,
+)
 from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.store.ids import decode_id, encode_id
@@ -23,6 +30,8 @@ extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/ext
 
 NUMBER = Regexp(r"^[0-9]{3,64}$", error="must be 3 to 64 digits")
 NO_SPACES = Regexp(r"^\S+$", error="must not contain spaces")
+UPDATED: Responses = {200: no_body("Done; no body"),
+                      404: error_body("No such extension", PORTSIP_ERROR_SCHEMA)}
 
 
 class ForwardingNumberIn(InputSchema):
@@ -153,7 +162,7 @@ def show_extension(extension_id: str) -> dict[str, Any]:
 @extensions_blueprint.auth_required(bearer)
 @extensions_blueprint.input(ExtensionUpdateIn)
 @extensions_blueprint.doc(summary="Update an extension (fields given are changed)",
-                          responses={200: "Done; no body", 404: "No such extension"})
+                          responses=UPDATED)
 def update_extension(extension_id: str, json_data: dict[str, Any]) -> tuple[str, int]:
     with tenant_context() as ctx:
         service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)

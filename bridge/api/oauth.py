@@ -1,7 +1,9 @@
 """`/api/login/oauth/*`: the vendor's token endpoint, for API users with a password.
 
-`client_id` is the tenant's company id. It may be left out when the username exists
-in one tenant only; when several tenants have that username it is required.
+The tenant is named by `domain` (its SIP domain), as PortSIP's clients send it, or
+else by `client_id` = its company id. PortSIP's clients send one fixed `client_id` of
+the vendor's own, which names no tenant. A username that exists in one tenant only
+needs neither; when several tenants have it, one of them is required.
 """
 
 from __future__ import annotations
@@ -11,11 +13,19 @@ from typing import Any
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Integer, String
 from apiflask.validators import Length, OneOf
-from flask import current_app
+from flask import current_app, request
 from marshmallow import EXCLUDE, ValidationError, validates_schema
 
-from bridge.api.schemas import InputSchema
+from bridge.api.schemas import (
+    PORTSIP_ERROR_SCHEMA,
+    InputSchema,
+    Responses,
+    error_body,
+    no_body,
+)
+from bridge.services.errors import Unauthorized, ValidationFailed
 from bridge.services.tenants import (
+    AmbiguousUsername,
     TokenPair,
     password_grant,
     refresh_grant,
@@ -28,6 +38,10 @@ oauth_blueprint = APIBlueprint("oauth", __name__, url_prefix="/api/login/oauth",
 _GRANT_FIELDS = {"password": ("username", "password"), "refresh_token": ("refresh_token",)}
 # RFC 6749 5.1: token responses must not be cached
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+REVOKED: Responses = {200: no_body("Revoked; no body"), 401: error_body(
+    "No token field and no bearer token", PORTSIP_ERROR_SCHEMA)}
+# The client_id PortSIP's documentation gives every client: it names no tenant.
+VENDOR_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 
 
 class TokenIn(InputSchema):
@@ -40,9 +54,13 @@ class TokenIn(InputSchema):
     refresh_token = String(validate=Length(1, 128),
                            metadata={"description": "refresh_token grant"})
     scope = String(validate=OneOf(["all"]))
+    domain = String(validate=Length(1, 253), metadata={
+        "description": "the tenant's SIP domain; names the tenant (client_id is then "
+                       "ignored)"})
     client_id = String(validate=Length(1, 64), metadata={
-        "description": "the tenant's company id; required when the username exists in "
-                       "more than one tenant"})
+        "description": "the tenant's company id, or the vendor's fixed client id "
+                       f"{VENDOR_CLIENT_ID} (names no tenant); a tenant must be named "
+                       "(domain or company id) when the username exists in more than one"})
 
     @validates_schema
     def grant_fields(self, data: dict[str, Any], **_: Any) -> None:
@@ -68,6 +86,11 @@ class RevokeIn(InputSchema):
     token = String(required=True, validate=Length(1, 128))
 
 
+class CurrentTokenRevokeIn(RevokeIn):
+    token = String(validate=Length(1, 128), metadata={
+        "description": "the token to revoke; left out: the request's bearer token"})
+
+
 @oauth_blueprint.post("/token")
 @oauth_blueprint.input(TokenIn, location="form")
 @oauth_blueprint.output(TokenOut)
@@ -77,19 +100,33 @@ class RevokeIn(InputSchema):
                                  "is 401 UNAUTHORIZED.",
                      responses={401: "Wrong username, password or refresh token"})
 def token(form_data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    pair = grant(form_data, form_data.get("client_id"))
+    try:
+        pair = grant(form_data, _company_id(form_data), form_data.get("domain"))
+    except AmbiguousUsername as exc:
+        raise ValidationFailed("this username exists in more than one tenant: give domain "
+                               "= the tenant's SIP domain", field="domain") from exc
     body = {"access_token": pair.access_token, "expires_in": pair.expires_in,
             "refresh_token": pair.refresh_token, "token_type": "Bearer"}
     return body, 200, NO_STORE
 
 
-def grant(form_data: dict[str, Any], company_id: str | None) -> TokenPair:
+def _company_id(form_data: dict[str, Any]) -> str | None:
+    """The company id `client_id` names, unless `domain` names the tenant or the
+    client_id is the vendor's own."""
+    client_id = form_data.get("client_id")
+    if "domain" in form_data or client_id == VENDOR_CLIENT_ID:
+        return None
+    return client_id
+
+
+def grant(form_data: dict[str, Any], company_id: str | None,
+          sip_domain: str | None = None) -> TokenPair:
     """A token pair for a password or refresh_token grant (every surface's endpoint)."""
     database: Database = current_app.config["DATABASE"]
     with database.session() as session:
         if form_data["grant_type"] == "password":
             return password_grant(session, form_data["username"], form_data["password"],
-                                  company_id)
+                                  company_id, sip_domain)
         return refresh_grant(session, form_data["refresh_token"])
 
 
@@ -100,9 +137,21 @@ def revoke_token(token: str) -> None:
 
 
 @oauth_blueprint.post("/revoke")
-@oauth_blueprint.input(RevokeIn, location="form")
-@oauth_blueprint.doc(summary="Revoke an access or refresh token",
-                     description="200 even for an unknown token (RFC 7009).")
+@oauth_blueprint.input(CurrentTokenRevokeIn, location="form")
+@oauth_blueprint.doc(summary="Revoke an access or refresh token, or the current one",
+                     description="With `token`, that token; without, the request's own "
+                                 "`Authorization: Bearer` token (PortSIP's \"revoke the "
+                                 "current access token\"). 200 even for an unknown token "
+                                 "(RFC 7009).",
+                     responses=REVOKED)
 def revoke(form_data: dict[str, Any]) -> tuple[str, int]:
-    revoke_token(form_data["token"])
+    revoke_token(form_data.get("token") or _bearer_token())
     return "", 200
+
+
+def _bearer_token() -> str:
+    credentials = request.authorization
+    if credentials is None or credentials.type != "bearer" or not credentials.token:
+        raise Unauthorized("give the token to revoke in the form field token, or send it "
+                           "as Authorization: Bearer")
+    return credentials.token

@@ -18,7 +18,7 @@ from marshmallow import INCLUDE
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context
 from bridge.api.formats import rfc3339
-from bridge.api.schemas import VOIPNOW_ERROR_SCHEMA, InputSchema
+from bridge.api.schemas import VOIPNOW_ERROR_SCHEMA, InputSchema, Responses, error_body
 from bridge.services.call_list_query import parse_call_list_query
 from bridge.services.phone_calls import (
     Addressed,
@@ -36,9 +36,8 @@ phone_calls_blueprint = APIBlueprint("phone_calls", __name__, url_prefix="/uapi/
 STATUS = {PartyState.TRYING: 2, PartyState.RINGING: 3, PartyState.OTHER_SIDE_RINGING: 4,
           PartyState.UP: 5}
 LOCAL, OUTGOING_PUBLIC, INCOMING_PUBLIC = 2, 4, 8
-Responses = dict[int | str, dict[str, str | dict[str, dict[str, Any]]]]
-ERRORS: Responses = {status: {"description": description, "content": {
-    "application/json": {"schema": VOIPNOW_ERROR_SCHEMA}}} for status, description in (
+ERRORS: Responses = {status: error_body(description, VOIPNOW_ERROR_SCHEMA)
+                     for status, description in (
     (400, "pc_phonecall_invalid, pc_phonecallview_invalid, pc_parktimeout_invalid, "
           "list option codes (count_invalid...), ..."),
     (401, "unauthorized"), (403, "forbidden: another user's extension"),

@@ -8,18 +8,26 @@ answers 400 there).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
+from marshmallow import post_load
 
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context, tenant_list
 from bridge.api.extensions import NUMBER, IdOut
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
-from bridge.api.schemas import InputSchema, ListArgsIn
+from bridge.api.schemas import (
+    PORTSIP_ERROR_SCHEMA,
+    InputSchema,
+    ListArgsIn,
+    Responses,
+    error_body,
+    no_body,
+)
 from bridge.services.ring_groups import (
     NO_ANSWER_ACTIONS,
     QUEUE_TYPES,
@@ -36,7 +44,8 @@ MAX_RING_TIME = 3600
 MAX_WAIT_TIME = 3600
 MAX_MEMBERS = 100
 NOT_FOUND = {404: "No such ring group in the caller's tenant (NOT_FOUND)"}
-NO_BODY = {200: "Done; no body", **NOT_FOUND}
+NO_BODY: Responses = {200: no_body("Done; no body"),
+                      404: error_body(NOT_FOUND[404], PORTSIP_ERROR_SCHEMA)}
 
 
 def flag(**kwargs: Any) -> Boolean:
@@ -47,6 +56,17 @@ def flag(**kwargs: Any) -> Boolean:
 def whole(**kwargs: Any) -> Integer:
     """A JSON integer only (marshmallow would also take "20" and 20.0)."""
     return Integer(strict=True, **kwargs)
+
+
+class ReadOnlyDropped(InputSchema):
+    """Takes the read-only fields of the output form too, so what a GET answered can be
+    posted back; they are dropped, never applied."""
+
+    read_only: ClassVar[tuple[str, ...]] = ()
+
+    @post_load
+    def _drop_read_only(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {name: value for name, value in data.items() if name not in self.read_only}
 
 
 class NoAnswerRuleIn(InputSchema):
@@ -64,7 +84,12 @@ class OutboundCallerIdIn(InputSchema):
     description = String(allow_none=True, validate=Length(max=255))
 
 
-class RingGroupUpdateIn(InputSchema):
+class RingGroupUpdateIn(ReadOnlyDropped):
+    read_only = ("id", "created_at", "updated_at")
+
+    id = String(metadata={"description": "read-only: ignored"})
+    created_at = String(metadata={"description": "read-only: ignored"})
+    updated_at = String(metadata={"description": "read-only: ignored"})
     name = String(validate=Length(1, 64))
     ring_time = whole(validate=Range(0, MAX_RING_TIME),
                       metadata={"description": "seconds each member rings per attempt; "
@@ -90,7 +115,8 @@ class RingGroupUpdateIn(InputSchema):
                        "come free when none is (callers wait in order of dispatch "
                        "priority, then arrival); 0 (the default): the no-answer rule "
                        "applies at once"})
-    extension_number = String(metadata={"description": "not allowed: set at create only"})
+    extension_number = String(metadata={"description": "set at create only: accepted when "
+                                                       "it is the group's number"})
 
 
 class RingGroupCreateIn(RingGroupUpdateIn):
@@ -139,8 +165,11 @@ class RingGroupListOut(Schema):
     items = List(Nested(RingGroupSummaryOut))
 
 
-class AgentIn(InputSchema):
+class AgentIn(ReadOnlyDropped):
+    read_only = ("display_name",)
+
     extension_number = String(required=True, validate=NUMBER)
+    display_name = String(allow_none=True, metadata={"description": "read-only: ignored"})
     skill_level = whole(validate=Range(1, 100), load_default=1)
 
 

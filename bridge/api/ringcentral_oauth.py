@@ -18,6 +18,7 @@ from marshmallow import EXCLUDE
 from sqlalchemy import select
 
 from bridge.api.oauth import NO_STORE, RevokeIn, TokenIn, grant, revoke_token
+from bridge.api.schemas import Responses, no_body
 from bridge.services.errors import ServiceError, Unauthorized
 from bridge.services.tenants import REFRESH_LIFETIME
 from bridge.store.models import Tenant
@@ -25,6 +26,9 @@ from bridge.store.session import Database
 
 ringcentral_oauth_blueprint = APIBlueprint("ringcentral_oauth", __name__,
                                            url_prefix="/restapi/oauth", tag="RingCentral OAuth")
+
+
+REVOKED: Responses = {200: no_body("Revoked; no body")}
 
 
 class InvalidGrant(ServiceError):
@@ -39,6 +43,7 @@ class ClientRequired(ServiceError):
 class RingCentralTokenIn(TokenIn):
     class Meta:
         unknown = EXCLUDE  # RingCentral clients also send `extension`, `access_token_ttl`...
+        exclude = ("domain",)  # PortSIP's way of naming the tenant
 
     scope = String(validate=Length(max=1024), metadata={"description": "ignored"})
 
@@ -77,7 +82,8 @@ def token(form_data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str
 @ringcentral_oauth_blueprint.post("/revoke")
 @ringcentral_oauth_blueprint.input(RevokeIn, location="form")
 @ringcentral_oauth_blueprint.doc(summary="Revoke an access or refresh token",
-                                 description="200 even for an unknown token (RFC 7009).")
+                                 description="200 even for an unknown token (RFC 7009).",
+                                 responses=REVOKED)
 def revoke(form_data: dict[str, Any]) -> tuple[str, int]:
     revoke_token(form_data["token"])
     return "", 200

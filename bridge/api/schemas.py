@@ -41,6 +41,21 @@ def _unstorable(value: Any, path: str) -> list[tuple[str, list[str]]]:
     return []
 
 
+# `doc(responses=...)` with complete response objects. (Given as plain descriptions,
+# apiflask documents a success as a JSON body and an error as the app-wide error body.)
+ResponseDoc = dict[str, str | dict[str, dict[str, Any]]]
+Responses = dict[int | str, ResponseDoc]
+
+
+def no_body(description: str) -> ResponseDoc:
+    """A success with nothing in it."""
+    return {"description": description, "content": {}}
+
+
+def error_body(description: str, schema: dict[str, Any]) -> ResponseDoc:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 class ListArgsIn(InputSchema):
     """The PortSIP list options, for the OpenAPI document; `bridge/api/listing.py` parses
     and checks them (each also as `$filter`, `$search`, `$orderby`, `$skip`, `$top`)."""

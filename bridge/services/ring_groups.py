@@ -48,7 +48,7 @@ class RingGroupsService:
         return group
 
     def update(self, group: RingGroup, data: dict[str, Any]) -> None:
-        if "extension_number" in data:
+        if data.get("extension_number", group.extension_number) != group.extension_number:
             raise ValidationFailed("extension_number is set at create only",
                                    field="extension_number")
         self._apply(group, data)
@@ -109,14 +109,14 @@ class RingGroupsService:
         group.no_answer_number = self._forward_target(group, text) if text else None
 
     def _forward_target(self, group: RingGroup, text: str) -> str:
-        """An extension number of the tenant as is; else a phone number, stored E.164
-        (national numbers are read in the tenant's region)."""
+        """An extension number of the tenant as is; else a phone number with or without
+        +, stored E.164 (read in the tenant's region first, then as international)."""
         if text == group.extension_number:
             raise ValidationFailed("a ring group cannot forward to itself; use REPEAT",
                                    field="no_answer_forward_rule")
         if self._extension(text) is not None:
             return text
-        return self._e164(text, "no_answer_forward_rule")
+        return self._e164(text, "no_answer_forward_rule", or_international=True)
 
     def _set_caller_ids(self, group: RingGroup, entries: list[dict[str, Any]]) -> None:
         group.outbound_caller_ids = [
@@ -137,9 +137,9 @@ class RingGroupsService:
                                        field="did_numbers")
         group.did_numbers = numbers
 
-    def _e164(self, text: str, field: str) -> str:
+    def _e164(self, text: str, field: str, *, or_international: bool = False) -> str:
         try:
-            return to_e164(text, self.tenant.region)
+            return to_e164(text, self.tenant.region, or_international=or_international)
         except InvalidNumber as exc:
             raise ValidationFailed(str(exc), field=field) from exc
 

@@ -180,22 +180,29 @@ def token_expired(session: Session, token: str) -> bool:
             and row.expires_at is not None and aware(row.expires_at) <= datetime.now(UTC))
 
 
+class AmbiguousUsername(ValidationFailed):
+    """A right password for a username that several tenants have: name the tenant."""
+
+
 def password_grant(session: Session, username: str, password: str,
-                   company_id: str | None) -> TokenPair:
-    """OAuth password grant for an API user. A username that several tenants have needs
-    `company_id`; that is said only to a caller who got a password right."""
+                   company_id: str | None, sip_domain: str | None = None) -> TokenPair:
+    """OAuth password grant for an API user, in the tenant with `company_id` and/or
+    `sip_domain` when given. A username that several tenants have needs one of them;
+    that is said only to a caller who got a password right."""
     query = select(User).join(Tenant, Tenant.id == User.tenant_id).where(
         User.username == username)
     if company_id is not None:
         query = query.where(Tenant.company_id == company_id)
+    if sip_domain is not None:
+        query = query.where(Tenant.sip_domain == sip_domain.strip().lower())
     users = list(session.scalars(query))
     if not users:
         verify_password(password, _decoy_hash())
     if not any(verify_password(password, user.password_hash) for user in users):
         raise Unauthorized("wrong username or password")
     if len(users) > 1:
-        raise ValidationFailed("this username exists in more than one tenant: give client_id "
-                               "= the company id of the tenant", field="client_id")
+        raise AmbiguousUsername("this username exists in more than one tenant: give "
+                                "client_id = the company id of the tenant", field="client_id")
     return _issue_pair(session, users[0].tenant_id, users[0].id)
 
 

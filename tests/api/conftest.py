@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -74,6 +75,12 @@ class RecordingProvisioner:
     def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
         self.actions.append(("hang_up", domain, call_id, view))
         return [view or "00"]
+
+
+def assert_no_body(response: Any, status: int) -> None:
+    """An answer with no body: that status, nothing in it, and no content type claimed."""
+    assert response.status_code == status, response.data
+    assert response.data == b"" and "Content-Type" not in response.headers, response.headers
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

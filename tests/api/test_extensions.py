@@ -13,7 +13,7 @@ from bridge.services.tenants import revoke_token
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import ApiToken
 from bridge.store.session import Database
-from tests.api.conftest import RecordingProvisioner, TenantAuth
+from tests.api.conftest import RecordingProvisioner, TenantAuth, assert_no_body
 
 
 def create(client: FlaskClient, who: TenantAuth, **body: Any) -> str:
@@ -184,9 +184,9 @@ class TestUpdateAndDestroy:
         self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
     ) -> None:
         extension_id = create(client, acme, display_name="Old", agent_id="a@example.com")
-        response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
-                               json={"display_name": "New", "password": "new-password-1"})
-        assert response.status_code == 200 and response.data == b""
+        assert_no_body(client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                                   json={"display_name": "New",
+                                         "password": "new-password-1"}), 200)
         shown = client.get(f"/api/extensions/{extension_id}", headers=acme.headers).json
         assert shown["display_name"] == "New" and shown["agent_id"] == "a@example.com"
         assert provisioner.pushed[-1].password == "new-password-1"
@@ -210,8 +210,8 @@ class TestUpdateAndDestroy:
         self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
     ) -> None:
         extension_id = create(client, acme)
-        response = client.post(f"/api/extensions/{extension_id}/destroy", headers=acme.headers)
-        assert response.status_code == 204
+        assert_no_body(client.post(f"/api/extensions/{extension_id}/destroy",
+                                   headers=acme.headers), 204)
         assert provisioner.removed == ["1001@abc.example"]
         gone = client.get(f"/api/extensions/{extension_id}", headers=acme.headers)
         assert gone.status_code == 404 and error_of(gone)["code"] == "NOT_FOUND"

@@ -2,10 +2,11 @@
 
 Each operation gets positive and negative cases, sent with tenant acme's token, with no
 token, and with the (never valid) token schemathesis makes up. Before every example the data
-is reset to one extension of acme's and one of globex's, so examples are independent and the
-run is reproducible. Dictionaries mix known values into the generated ones: those extensions'
-ids and number (a second create of it must be a clean 400), the tenants' user ids, an id just
-beyond the 63-bit range, and strings with a NUL.
+is reset to one extension and one ring group (with that extension as its member) of acme's
+and of globex's, so examples are independent and the run is reproducible. Dictionaries mix
+known values into the generated ones: those extensions' and groups' ids and the extension's
+number (a second create of it must be a clean 400), the tenants' user ids, an id just beyond
+the 63-bit range, and strings with a NUL.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from schemathesis.schemas import APIOperation
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.store.ids import encode_id
-from bridge.store.models import Base, Extension, ForwardingNumber
+from bridge.store.models import Base, Extension, ForwardingNumber, RingGroup, RingGroupMember
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
 
 SEEDED_IDS = (700551909773148160, 700551909773148161)  # acme's extension, globex's
 SEEDED_NUMBER = "1001"
+SEEDED_GROUP_IDS = (700551909773148170, 700551909773148171)  # acme's ring group, globex's
 OUT_OF_RANGE_ID = encode_id(2**63)  # well-formed, beyond BIGINT
 KEPT_TABLES = {"tenants", "users", "api_tokens"}
 AUTHS = ("acme", "none", "made-up")
@@ -46,6 +48,9 @@ def fuzz_config(tenants: list[TenantAuth]) -> schemathesis.Config:
     """Known values mixed into the generated ones: {parameter: (values, probability)}."""
     known: dict[str, tuple[list[str], float]] = {
         "path.extension_id": ([*map(encode_id, SEEDED_IDS), OUT_OF_RANGE_ID], 0.6),
+        "path.ring_group_id": ([*map(encode_id, SEEDED_GROUP_IDS), OUT_OF_RANGE_ID], 0.6),
+        "path.agent_number": ([SEEDED_NUMBER], 0.7),
+        "body.items[*].extension_number": ([SEEDED_NUMBER], 0.5),
         "body.user_id": ([*(encode_id(who.user_id) for who in tenants), OUT_OF_RANGE_ID], 0.5),
         "body.extension_number": ([SEEDED_NUMBER], 0.2),
         "body.caller_ids[*]": (["+14155550100", "02079460958"], 0.8),
@@ -71,13 +76,19 @@ def reset(database: Database, tenants: list[TenantAuth]) -> None:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name not in KEPT_TABLES:
                 session.execute(table.delete())
-        for who, extension_id in zip(tenants, SEEDED_IDS, strict=True):
-            session.add(Extension(
+        for who, extension_id, group_id in zip(tenants, SEEDED_IDS, SEEDED_GROUP_IDS,
+                                               strict=True):
+            extension = Extension(
                 id=extension_id, tenant_id=who.tenant_id, user_id=who.user_id,
                 extension_number=SEEDED_NUMBER, agent_id=f"agent@{who.sip_domain}",
                 sip_password="seeded-password", caller_ids=["+14155550100"],
                 forwarding_numbers=[ForwardingNumber(position=0, number="+14155550101",
-                                                     is_default=True)]))
+                                                     is_default=True)])
+            session.add(extension)
+            session.add(RingGroup(
+                id=group_id, tenant_id=who.tenant_id, name="Seeded", extension_number="6000",
+                ring_strategy="RING_SIMULTANEOUSLY",
+                members=[RingGroupMember(position=0, extension=extension)]))
 
 
 def examples(operation: APIOperation, auth: str) -> int:

@@ -1,5 +1,5 @@
-"""/api/login/oauth: password and refresh_token grants, rotation, revocation, and which
-tokens are bearer tokens."""
+"""/api/login/oauth: password and refresh_token grants (as PortSIP's clients send them,
+and by company id), rotation, revocation, and which tokens are bearer tokens."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
+from bridge.api.oauth import VENDOR_CLIENT_ID
 from bridge.cli import main
 from bridge.services.errors import ValidationFailed
 from bridge.services.tenants import (
@@ -20,9 +21,10 @@ from bridge.services.tenants import (
     hash_token,
     verify_password,
 )
+from bridge.store.ids import encode_id
 from bridge.store.models import ApiToken, User
 from bridge.store.session import Database
-from tests.api.conftest import TenantAuth
+from tests.api.conftest import TenantAuth, assert_no_body
 
 PASSWORD = "correct horse battery"
 TOKEN_URL = "/api/login/oauth/token"
@@ -30,10 +32,16 @@ REVOKE_URL = "/api/login/oauth/revoke"
 
 
 def add_user(database: Database, who: TenantAuth, username: str = "api",
-             password: str | None = PASSWORD) -> None:
+             password: str | None = PASSWORD) -> int:
     with database.session() as session:
-        create_user(session, find_tenant(session, who.company_id), username,
-                    password_hash=hash_password(password) if password else None)
+        return create_user(session, find_tenant(session, who.company_id), username,
+                           password_hash=hash_password(password) if password else None).id
+
+
+def vendor_login(who: TenantAuth, password: str = PASSWORD) -> dict[str, str]:
+    """The password grant's form as PortSIP documents it."""
+    return {"grant_type": "password", "username": "api", "password": password,
+            "domain": who.sip_domain, "scope": "all", "client_id": VENDOR_CLIENT_ID}
 
 
 def grant(client: FlaskClient, **form: str) -> Any:
@@ -84,6 +92,31 @@ class TestPasswordGrant:
         assert created.status_code == 200
         assert client.get("/api/ring_groups", headers=acme.headers).json["count"] == 1
         assert client.get("/api/ring_groups", headers=globex.headers).json["count"] == 0
+
+    def test_a_vendor_login_token_works_on_ringout_and_phone_calls(
+        self, client: FlaskClient, database: Database, acme: TenantAuth
+    ) -> None:
+        user_id = add_user(database, acme)
+        client.post("/api/extensions", headers=acme.headers, json={
+            "extension_number": "3001", "user_id": encode_id(user_id)})
+        token = grant(client, **vendor_login(acme)).json["access_token"]
+        ringout = client.post("/restapi/v1.0/account/~/extension/~/ring-out",
+                              headers=bearer(token), json={
+                                  "from": {"phoneNumber": "3001"},
+                                  "to": {"phoneNumber": "+14155550123"}})
+        assert ringout.status_code == 200, ringout.json
+        shown = client.get(f"/restapi/v1.0/account/~/extension/~/ring-out/"
+                           f"{ringout.json['id']}", headers=bearer(token))
+        assert shown.status_code == 200
+        calls = client.get("/uapi/phoneCalls/@me/3001", headers=bearer(token))
+        assert calls.status_code == 200 and calls.json["totalResults"] == 0
+        assert client.get("/uapi/phoneCalls/@me/@self", headers=bearer(token)).status_code == 200
+
+    def test_the_vendors_client_id_names_no_tenant(self, client: FlaskClient,
+                                                   database: Database,
+                                                   acme: TenantAuth) -> None:
+        add_user(database, acme)
+        assert login(client, client_id=VENDOR_CLIENT_ID)["token_type"] == "Bearer"
 
     def test_lifetimes(self, client: FlaskClient, database: Database,
                        acme: TenantAuth) -> None:
@@ -158,14 +191,45 @@ class TestUsernameInTwoTenants:
         assert client.get("/api/extensions", headers=bearer(acme_token)).json["count"] == 1
         assert client.get("/api/extensions", headers=bearer(globex_token)).json["count"] == 0
 
-    def test_without_client_id_a_right_password_is_told_to_give_it(
-        self, client: FlaskClient
+    @pytest.mark.parametrize("client_id", [None, VENDOR_CLIENT_ID])
+    def test_naming_no_tenant_a_right_password_is_told_to_give_the_domain(
+        self, client: FlaskClient, client_id: str | None
     ) -> None:
-        response = grant(client, grant_type="password", username="api", password=PASSWORD)
+        form = {"grant_type": "password", "username": "api", "password": PASSWORD}
+        response = grant(client, **form, **({"client_id": client_id} if client_id else {}))
         assert response.status_code == 400
-        assert error_of(response)["detail"] == {"field": "client_id"}
+        error = error_of(response)
+        assert error["detail"] == {"field": "domain"}
+        assert "more than one tenant" in error["message"]
 
-    @pytest.mark.parametrize("client_id", [None, "1645780", "no such company"])
+    def test_the_domain_picks_the_tenant(self, client: FlaskClient, acme: TenantAuth,
+                                         globex: TenantAuth) -> None:
+        client.post("/api/extensions", json={"extension_number": "1001"}, headers=acme.headers)
+        acme_token = grant(client, **vendor_login(acme)).json["access_token"]
+        globex_token = grant(client, **vendor_login(globex, "globex password")).json[
+            "access_token"]
+        assert client.get("/api/extensions", headers=bearer(acme_token)).json["count"] == 1
+        assert client.get("/api/extensions", headers=bearer(globex_token)).json["count"] == 0
+
+    def test_the_domain_is_read_in_any_case_and_wins_over_a_company_id(
+        self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth
+    ) -> None:
+        form = {**vendor_login(acme), "domain": "ABC.Example", "client_id": globex.company_id}
+        response = grant(client, **form)
+        assert response.status_code == 200, response.json
+        extensions = client.get("/api/extensions",
+                                headers=bearer(response.json["access_token"]))
+        assert extensions.status_code == 200
+
+    @pytest.mark.parametrize("domain", ["globex.example", "nowhere.example"])
+    def test_another_or_unknown_domain_is_401(self, client: FlaskClient, acme: TenantAuth,
+                                              domain: str) -> None:
+        response = grant(client, **{**vendor_login(acme), "domain": domain})
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "UNAUTHORIZED"
+
+    @pytest.mark.parametrize("client_id", [None, "1645780", "no such company",
+                                           VENDOR_CLIENT_ID])
     def test_a_wrong_password_learns_nothing(self, client: FlaskClient,
                                              client_id: str | None) -> None:
         form = {"grant_type": "password", "username": "api", "password": "wrong password"}
@@ -232,8 +296,7 @@ class TestRefreshAndRevoke:
 
     def test_revoke_an_access_token(self, client: FlaskClient,
                                     tokens: dict[str, Any]) -> None:
-        response = client.post(REVOKE_URL, data={"token": tokens["access_token"]})
-        assert response.status_code == 200
+        assert_no_body(client.post(REVOKE_URL, data={"token": tokens["access_token"]}), 200)
         assert client.get("/api/extensions",
                           headers=bearer(tokens["access_token"])).status_code == 401
         assert self.refresh(client, tokens["refresh_token"]).status_code == 200
@@ -256,8 +319,35 @@ class TestRefreshAndRevoke:
         assert client.get("/api/extensions",
                           headers=bearer(tokens["access_token"])).status_code == 200
 
-    def test_revoke_needs_a_token(self, client: FlaskClient) -> None:
-        response = client.post(REVOKE_URL, data={})
+    def test_revoke_with_only_the_bearer_header_revokes_that_token(
+        self, client: FlaskClient, tokens: dict[str, Any]
+    ) -> None:
+        assert_no_body(client.post(REVOKE_URL, headers=bearer(tokens["access_token"])), 200)
+        for path in ("/api/extensions", "/restapi/v1.0/account/~/extension/~/ring-out/1",
+                     "/uapi/phoneCalls/@me/@self"):
+            assert client.get(path, headers=bearer(tokens["access_token"])).status_code == 401
+        assert self.refresh(client, tokens["refresh_token"]).status_code == 200
+
+    def test_a_token_field_wins_over_the_bearer_header(
+        self, client: FlaskClient, tokens: dict[str, Any]
+    ) -> None:
+        response = client.post(REVOKE_URL, headers=bearer(tokens["access_token"]),
+                               data={"token": tokens["refresh_token"]})
+        assert response.status_code == 200
+        assert self.refresh(client, tokens["refresh_token"]).status_code == 401
+        assert client.get("/api/extensions",
+                          headers=bearer(tokens["access_token"])).status_code == 200
+
+    @pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic YXBpOnB3"},
+                                         {"Authorization": "Bearer"}])
+    def test_revoke_without_any_token_is_401(self, client: FlaskClient,
+                                             headers: dict[str, str]) -> None:
+        response = client.post(REVOKE_URL, headers=headers)
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "UNAUTHORIZED"
+
+    def test_an_empty_token_field_is_400(self, client: FlaskClient) -> None:
+        response = client.post(REVOKE_URL, data={"token": ""})
         assert response.status_code == 400
         assert error_of(response)["message"].startswith("token:")
 

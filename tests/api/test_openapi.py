@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
+
+from bridge.api.schemas import PORTSIP_ERROR_SCHEMA, RINGCENTRAL_ERROR_SCHEMA
+
+ERROR_SCHEMAS = (PORTSIP_ERROR_SCHEMA, RINGCENTRAL_ERROR_SCHEMA,
+                 {"$ref": "#/components/schemas/HTTPError"},
+                 {"$ref": "#/components/schemas/ValidationError"})
 
 
 def test_openapi_document_describes_every_surface(client: FlaskClient) -> None:
@@ -48,3 +55,21 @@ def test_phone_calls_document_the_voipnow_error_body(client: FlaskClient) -> Non
     body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     fields = spec["components"]["schemas"][body.rsplit("/", 1)[-1]]["properties"]
     assert {"action", "phoneCallViewId", "maxInParking", "sendCallTo"} <= set(fields)
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/api/ring_groups/{ring_group_id}", "200"),
+    ("/api/ring_groups/{ring_group_id}/agents", "200"),
+    ("/api/ring_groups/{ring_group_id}/destroy", "204"),
+    ("/api/extensions/{extension_id}", "200"),
+    ("/api/login/oauth/revoke", "200"),
+    ("/restapi/oauth/revoke", "200"),
+])
+def test_answers_with_no_body_are_documented_without_content(
+    client: FlaskClient, path: str, status: str
+) -> None:
+    responses = client.get("/openapi.json").json["paths"][path]["post"]["responses"]
+    assert responses[status].get("content", {}) == {}
+    for code, response in responses.items():
+        if code.startswith("4"):
+            assert response["content"]["application/json"]["schema"] in ERROR_SCHEMAS, code

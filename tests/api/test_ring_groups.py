@@ -3,6 +3,8 @@ tenant isolation."""
 
 from __future__ import annotations
 
+import base64
+import itertools
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from bridge.services.ring_groups import STRATEGIES
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import RingGroupMember
 from bridge.store.session import Database
-from tests.api.conftest import TenantAuth
+from tests.api.conftest import TenantAuth, assert_no_body
 
 GROUP = {"name": "Sales", "extension_number": "6000", "ring_strategy": "CYCLIC_HUNT"}
 FULL_FIELDS = {
@@ -108,6 +110,17 @@ class TestCreateAndShow:
         }
         assert shown["created_at"].endswith("Z") and shown["updated_at"].endswith("Z")
 
+    def test_ids_are_random_64_bit_decimals_in_base64(self, client: FlaskClient,
+                                                     acme: TenantAuth) -> None:
+        ids = [create(client, acme, extension_number=f"60{n:02}") for n in range(12)]
+        decimals = [base64.b64decode(group_id, validate=True).decode() for group_id in ids]
+        values = [int(text) for text in decimals]
+        assert all(text.isdigit() and len(text) in (18, 19) for text in decimals), decimals
+        assert all(0 < value < 2**63 for value in values)
+        assert values == [decode_id(group_id) for group_id in ids]
+        assert values != sorted(values) and values != sorted(values, reverse=True)
+        assert min(b - a for a, b in itertools.pairwise(sorted(values))) > 1
+
     def test_full_create_normalises_numbers_in_the_tenant_region(
         self, client: FlaskClient, globex: TenantAuth
     ) -> None:
@@ -170,6 +183,47 @@ class TestCreateAndShow:
         extension(client, acme, "1001")
         group_id = create(client, acme, no_answer_forward_rule=rule)
         assert show(client, acme, group_id)["no_answer_forward_rule"] == stored
+
+
+    @pytest.mark.parametrize("tenant, number, stored", [
+        ("globex", "14155550100", "+14155550100"),
+        ("globex", "07400123456", "+447400123456"),
+        ("globex", "447400123456", "+447400123456"),
+        ("acme", "442079460958", "+442079460958"),
+        ("acme", "4155550100", "+14155550100"),
+        ("acme", "14155550100", "+14155550100"),
+    ])
+    def test_a_forward_number_without_plus_is_national_else_international(
+        self, client: FlaskClient, request: pytest.FixtureRequest, tenant: str, number: str,
+        stored: str
+    ) -> None:
+        who: TenantAuth = request.getfixturevalue(tenant)
+        rule = {"action": "FORWARD_TO_NUMBER", "number": number}
+        group_id = create(client, who, no_answer_forward_rule=rule)
+        assert show(client, who, group_id)["no_answer_forward_rule"] == {
+            "action": "FORWARD_TO_NUMBER", "number": stored}
+
+    def test_a_forward_number_neither_national_nor_international_is_400(
+        self, client: FlaskClient, globex: TenantAuth
+    ) -> None:
+        response = client.post("/api/ring_groups", headers=globex.headers, json={
+            **GROUP, "no_answer_forward_rule": {"action": "FORWARD_TO_NUMBER",
+                                                "number": "99999999999"}})
+        assert field_error(response) == "no_answer_forward_rule"
+        assert "region GB, nor with a +" in error_of(response)["message"]
+
+    @pytest.mark.parametrize("body, field", [
+        ({"outbound_caller_ids": [{"provider_id": "p", "caller_id": "14155550100"}]},
+         "outbound_caller_ids"),
+        ({"did_numbers": ["14155550100"]}, "did_numbers"),
+    ])
+    def test_caller_ids_and_dids_are_national_or_plus_only(
+        self, client: FlaskClient, globex: TenantAuth, body: dict[str, Any], field: str
+    ) -> None:
+        response = client.post("/api/ring_groups", json={**GROUP, **body},
+                               headers=globex.headers)
+        assert field_error(response) == field
+        assert "region GB)" in error_of(response)["message"]
 
 
 class TestValidation:
@@ -279,7 +333,9 @@ class TestValidation:
         ({"queue_type": "rider"}, "queue_type"),
         ({"no_answer_forward_rule": {"action": "HANGUP", "number": "1001"}},
          "no_answer_forward_rule"),
-        ({"id": "MTIz"}, "id"),
+        ({"id": 123}, "id"),
+        ({"updated_at": None}, "updated_at"),
+        ({"colour": "red"}, "colour"),
     ])
     def test_rules_on_update_change_nothing(self, client: FlaskClient, acme: TenantAuth,
                                             body: dict[str, Any], field: str) -> None:
@@ -328,7 +384,7 @@ class TestExtensionNumberClashes:
         extension(client, acme, "6002")
         create(client, globex, extension_number="6002")
 
-    @pytest.mark.parametrize("number", ["6000", "6001"])
+    @pytest.mark.parametrize("number", ["6001", "06000"])
     def test_extension_number_is_set_at_create_only(self, client: FlaskClient,
                                                     acme: TenantAuth, number: str) -> None:
         group_id = create(client, acme)
@@ -336,6 +392,15 @@ class TestExtensionNumberClashes:
         assert field_error(response) == "extension_number"
         assert "create only" in error_of(response)["message"]
         assert show(client, acme, group_id)["extension_number"] == "6000"
+
+    def test_the_groups_own_extension_number_may_be_sent_back(
+        self, client: FlaskClient, acme: TenantAuth
+    ) -> None:
+        group_id = create(client, acme)
+        assert update(client, acme, group_id, extension_number="6000",
+                      name="Kept number").status_code == 200
+        shown = show(client, acme, group_id)
+        assert (shown["extension_number"], shown["name"]) == ("6000", "Kept number")
 
 
 class TestDids:
@@ -379,9 +444,8 @@ class TestUpdateAndDestroy:
                                                   acme: TenantAuth) -> None:
         group_id = create(client, acme, queue_id="q1", did_numbers=["+14155550100"])
         before = show(client, acme, group_id)
-        response = update(client, acme, group_id, name="New", ring_time=45,
-                          skip_busy_member=True, ring_strategy="PAGING_INTERCOM")
-        assert response.status_code == 200 and response.data == b""
+        assert_no_body(update(client, acme, group_id, name="New", ring_time=45,
+                              skip_busy_member=True, ring_strategy="PAGING_INTERCOM"), 200)
         after = show(client, acme, group_id)
         changed = {"name": "New", "ring_time": 45, "skip_busy_member": True,
                    "ring_strategy": "PAGING_INTERCOM"}
@@ -389,6 +453,21 @@ class TestUpdateAndDestroy:
             k: v for k, v in before.items() if k not in changed and k != "updated_at"}
         assert {k: after[k] for k in changed} == changed
         assert after["updated_at"] >= before["updated_at"]
+
+    def test_posting_back_what_a_get_answered_changes_nothing(
+        self, client: FlaskClient, globex: TenantAuth
+    ) -> None:
+        group_id = create(
+            client, globex, ring_time=45, skip_busy_member=True, enable_paid=True,
+            no_answer_forward_rule={"action": "FORWARD_TO_NUMBER", "number": "07400123456"},
+            outbound_caller_ids=[{"provider_id": "trunk-1", "caller_id": "02079460958"}],
+            queue_id="q1", queue_type="driver", did_numbers=["02079460000"])
+        before = show(client, globex, group_id)
+        assert update(client, globex, group_id, **before).status_code == 200
+        assert show(client, globex, group_id) == before
+        (listed,) = client.get("/api/ring_groups", headers=globex.headers).json["items"]
+        assert update(client, globex, group_id, **listed).status_code == 200
+        assert show(client, globex, group_id) == before
 
     def test_an_empty_update_changes_nothing(self, client: FlaskClient,
                                              acme: TenantAuth) -> None:
@@ -417,8 +496,8 @@ class TestUpdateAndDestroy:
         group_id = create(client, acme)
         assert set_agents(client, acme, group_id,
                           {"items": [{"extension_number": "1001"}]}).status_code == 200
-        response = client.post(f"/api/ring_groups/{group_id}/destroy", headers=acme.headers)
-        assert response.status_code == 204 and response.data == b""
+        assert_no_body(client.post(f"/api/ring_groups/{group_id}/destroy",
+                                   headers=acme.headers), 204)
         for path in ("", "/agents", "/agents/1001"):
             gone = client.get(f"/api/ring_groups/{group_id}{path}", headers=acme.headers)
             assert gone.status_code == 404 and error_of(gone)["code"] == "NOT_FOUND"
@@ -445,11 +524,10 @@ class TestAgents:
 
     def test_replace_sets_hunt_order_and_skill_levels(self, client: FlaskClient,
                                                       acme: TenantAuth, group_id: str) -> None:
-        response = set_agents(client, acme, group_id, {"items": [
+        assert_no_body(set_agents(client, acme, group_id, {"items": [
             {"extension_number": "1003", "skill_level": 2},
             {"extension_number": "1001"},
-            {"extension_number": "1002", "skill_level": 100}]})
-        assert response.status_code == 200 and response.data == b""
+            {"extension_number": "1002", "skill_level": 100}]}), 200)
         body = client.get(f"/api/ring_groups/{group_id}/agents", headers=acme.headers).json
         assert body == {"items": [
             {"extension_number": "1003", "display_name": "Cy", "skill_level": 2},
@@ -466,6 +544,24 @@ class TestAgents:
         assert agents(client, acme, group_id) == [("1002", 5), ("1003", 1)]
         assert set_agents(client, acme, group_id, {"items": []}).status_code == 200
         assert agents(client, acme, group_id) == []
+
+    def test_posting_back_what_a_get_answered_changes_nothing(
+        self, client: FlaskClient, acme: TenantAuth, group_id: str
+    ) -> None:
+        set_agents(client, acme, group_id, {"items": [
+            {"extension_number": "1003", "skill_level": 2}, {"extension_number": "1002"}]})
+        path = f"/api/ring_groups/{group_id}/agents"
+        before = client.get(path, headers=acme.headers).json
+        assert before["items"][0]["display_name"] == "Cy"
+        assert set_agents(client, acme, group_id, before).status_code == 200
+        assert client.get(path, headers=acme.headers).json == before
+
+    def test_a_display_name_sent_is_not_applied(self, client: FlaskClient, acme: TenantAuth,
+                                                group_id: str) -> None:
+        assert set_agents(client, acme, group_id, {"items": [
+            {"extension_number": "1001", "display_name": "Someone else"}]}).status_code == 200
+        assert client.get(f"/api/ring_groups/{group_id}/agents/1001",
+                          headers=acme.headers).json["display_name"] == "Ann"
 
     def test_display_name_follows_the_extension(self, client: FlaskClient, acme: TenantAuth,
                                                 group_id: str) -> None:
@@ -506,7 +602,8 @@ class TestAgents:
         {"items": [{"extension_number": "1001", "skill_level": 0}]},
         {"items": [{"extension_number": "1001", "skill_level": 101}]},
         {"items": [{"extension_number": "1001", "skill_level": "5"}]},
-        {"items": [{"extension_number": "1001", "display_name": "x"}]},
+        {"items": [{"extension_number": "1001", "colour": "x"}]},
+        {"items": [{"extension_number": "1001", "display_name": 5}]},
         {"items": [{"extension_number": f"{n}"} for n in range(1000, 1101)]},
     ])
     def test_schema_rules(self, client: FlaskClient, acme: TenantAuth, group_id: str,

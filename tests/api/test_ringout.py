@@ -18,7 +18,7 @@ from bridge.store.ids import encode_id
 from bridge.store.models import RingOut
 from bridge.store.session import Database
 from bridge.telephony.ringout import CancelOutcome
-from tests.api.conftest import RecordingProvisioner, TenantAuth
+from tests.api.conftest import RecordingProvisioner, TenantAuth, assert_no_body
 
 OWN = "/restapi/v1.0/account/~/extension/~/ring-out"
 BODY = {"from": {"phoneNumber": "3001"}, "to": {"phoneNumber": "+14155550123"}}
@@ -240,8 +240,7 @@ def test_delete_before_connect_cancels_and_shows_rejected(
     provisioner: RecordingProvisioner,
 ) -> None:
     ringout_id = post(client, acme).json["id"]
-    response = client.delete(f"{OWN}/{ringout_id}", headers=acme.headers)
-    assert response.status_code == 204 and response.data == b""
+    assert_no_body(client.delete(f"{OWN}/{ringout_id}", headers=acme.headers), 204)
     assert provisioner.cancelled == [ringout_id]
     assert status_of(client, acme, ringout_id) == {
         "callStatus": "CannotReach", "callerStatus": "Rejected", "calleeStatus": "Rejected"}
