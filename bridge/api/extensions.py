@@ -7,6 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, Regexp
+from marshmallow import ValidationError
 
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context, tenant_list
@@ -17,12 +18,20 @@ from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import Extension
+from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 
 extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/extensions",
                                     tag="Extensions")
 
 NUMBER = Regexp(r"^[0-9]{3,64}$", error="must be 3 to 64 digits")
 NO_SPACES = Regexp(r"^\S+$", error="must not contain spaces")
+NAME_UNSAFE = 'control characters (CR, LF, tab, ...) or any of " \\ < > ;'
+
+
+def safe_caller_name(value: str) -> None:
+    """A display name becomes the endpoint's callerid and the SIP display name."""
+    if UNSAFE_IN_CALLER_NAME.search(value):
+        raise ValidationError(f"must not contain {NAME_UNSAFE}")
 
 
 class ForwardingNumberIn(InputSchema):
@@ -32,7 +41,10 @@ class ForwardingNumberIn(InputSchema):
 
 
 class ExtensionUpdateIn(InputSchema):
-    display_name = String(allow_none=True, validate=Length(max=128))
+    display_name = String(allow_none=True, validate=[Length(max=128), safe_caller_name],
+                          metadata={"description": "the phone's caller name (SIP display "
+                                                   f"name): at most 128 characters, no "
+                                                   f"{NAME_UNSAFE}"})
     agent_id = String(allow_none=True, validate=[Length(1, 254), NO_SPACES],
                       metadata={"description": "dispatch agentId, e.g. john.smith@example.com"})
     password = String(allow_none=True, validate=[Length(8, 128), NO_SPACES],

@@ -102,6 +102,15 @@ class TestCreateAndShow:
         assert "password" not in item and "forwarding_numbers" not in item
         assert item["display_name"] == "A" and item["agent_id"] is None
 
+    def test_display_names_in_any_script_with_punctuation_are_kept(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
+    ) -> None:
+        name = "José Müller-Øster (Sales) 'Bob', #1 & co. 王小明"
+        extension_id = create(client, acme, display_name=name)
+        assert client.get(f"/api/extensions/{extension_id}",
+                          headers=acme.headers).json["display_name"] == name
+        assert provisioner.pushed[-1].caller_name == name
+
     def test_user_id_must_be_a_user_of_the_tenant(
         self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth
     ) -> None:
@@ -126,6 +135,9 @@ class TestValidation:
         ({"extension_number": "1001", "agent_id": ""}, "agent_id"),
         ({"extension_number": "1001", "agent_id": "a b"}, "agent_id"),
         ({"extension_number": "1001", "display_name": "x" * 129}, "display_name"),
+        *(({"extension_number": "1001", "display_name": name}, "display_name") for name in (
+            "John\r\nX-Injected: 1", "John\n", "tab\there", "del\x7f", "c1\x85",
+            'The "Boss"', "John <1002>", "a;b=c", "back\\slash")),
         ({"extension_number": "1001", "caller_ids": "+14155550100"}, "caller_ids"),
         ({"extension_number": "1001", "forwarding_numbers": [{"default": True}]},
          "forwarding_numbers"),
