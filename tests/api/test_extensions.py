@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from bridge.api.app import create_app
+from bridge.api.health import Readiness
+from bridge.services.errors import ValidationFailed
+from bridge.services.extensions import ExtensionsService
 from bridge.services.tenants import revoke_token
 from bridge.store.ids import decode_id, encode_id
-from bridge.store.models import ApiToken
+from bridge.store.models import ApiToken, Extension
 from bridge.store.session import Database
+from bridge.telephony.endpoints import SipEndpoint
 from tests.api.conftest import RecordingProvisioner, TenantAuth
 
 
@@ -227,6 +233,60 @@ class TestUpdateAndDestroy:
         assert provisioner.removed == ["1001@abc.example"]
         gone = client.get(f"/api/extensions/{extension_id}", headers=acme.headers)
         assert gone.status_code == 404 and error_of(gone)["code"] == "NOT_FOUND"
+
+
+@dataclass
+class CommitWitness(RecordingProvisioner):
+    """Notes, at each push and removal, whether the extension is in the committed data."""
+
+    database: Database | None = None
+    stored: list[tuple[str, bool]] = field(default_factory=list)
+
+    def push(self, endpoint: SipEndpoint) -> None:
+        self.stored.append(("push", self._committed(endpoint.username)))
+        super().push(endpoint)
+
+    def remove(self, endpoint_id: str) -> None:
+        self.stored.append(("remove", self._committed(endpoint_id.split("@")[0])))
+        super().remove(endpoint_id)
+
+    def _committed(self, number: str) -> bool:
+        assert self.database is not None
+        with self.database.session() as session:
+            return session.scalar(select(Extension.id).where(
+                Extension.extension_number == number)) is not None
+
+
+class TestProvisioningAfterCommit:
+    def test_asterisk_hears_of_a_change_only_once_it_is_committed(
+        self, database: Database, acme: TenantAuth
+    ) -> None:
+        witness = CommitWitness(database=database)
+        client = create_app(database, witness, lambda: Readiness(True, True, True)).test_client()
+        extension_id = create(client, acme)
+        client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                    json={"display_name": "New"})
+        client.post(f"/api/extensions/{extension_id}/destroy", headers=acme.headers)
+        assert witness.stored == [("push", True), ("push", True), ("remove", False)]
+
+    def test_a_request_failing_after_the_service_asked_for_a_push_pushes_nothing(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        extension_id = create(client, acme, display_name="Old")
+        update_then_fail = ExtensionsService.update
+
+        def failing(self: ExtensionsService, extension: Any, data: dict[str, Any]) -> None:
+            update_then_fail(self, extension, data)
+            raise ValidationFailed("refused after the update", field="display_name")
+
+        monkeypatch.setattr(ExtensionsService, "update", failing)
+        response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                               json={"display_name": "New"})
+        assert response.status_code == 400
+        assert len(provisioner.pushed) == 1
+        assert client.get(f"/api/extensions/{extension_id}",
+                          headers=acme.headers).json["display_name"] == "Old"
 
 
 class TestTenantIsolation:
