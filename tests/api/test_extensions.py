@@ -60,6 +60,27 @@ class TestAuth:
                 expires_at=datetime.now(UTC) - timedelta(seconds=1)))
         assert client.get("/api/extensions", headers=acme.headers).status_code == 401
 
+    @pytest.mark.parametrize("method, suffix, body", [
+        ("POST", "", {"extension_number": "1002"}),  # create
+        ("GET", "/{id}", None),  # show
+        ("POST", "/{id}", {"display_name": "Changed"}),  # update
+        ("POST", "/{id}/destroy", None),  # destroy
+    ])
+    @pytest.mark.parametrize("header", [None, "Bearer rb_made-up", "Basic YWRtaW46eA=="])
+    def test_each_extension_route_is_401_without_a_valid_token(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner,
+        method: str, suffix: str, body: dict[str, Any] | None, header: str | None,
+    ) -> None:
+        extension_id = create(client, acme, display_name="Kept")
+        headers = {"Authorization": header} if header else {}
+        response = client.open(f"/api/extensions{suffix.format(id=extension_id)}",
+                               method=method, json=body, headers=headers)
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "UNAUTHORIZED"
+        assert len(provisioner.pushed) == 1 and provisioner.removed == []
+        listed = client.get("/api/extensions", headers=acme.headers).json
+        assert [item["display_name"] for item in listed["items"]] == ["Kept"]
+
     def test_health_needs_no_token(self, client: FlaskClient) -> None:
         assert client.get("/health").status_code == 200
 
