@@ -29,6 +29,12 @@ def create(client: FlaskClient, who: TenantAuth, **body: Any) -> str:
     return str(response.json["id"])
 
 
+def show(client: FlaskClient, who: TenantAuth, extension_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/extensions/{extension_id}", headers=who.headers)
+    assert response.status_code == 200, response.json
+    return dict(response.json)
+
+
 def error_of(response: Any) -> dict[str, Any]:
     (error,) = response.json["errors"]
     return dict(error)
@@ -237,6 +243,83 @@ class TestUpdateAndDestroy:
                     json={"agent_id": None})
         shown = client.get(f"/api/extensions/{extension_id}", headers=acme.headers).json
         assert shown["agent_id"] is None
+
+    def test_update_replaces_forwarding_numbers_and_caller_ids(
+        self, client: FlaskClient, acme: TenantAuth
+    ) -> None:
+        extension_id = create(client, acme, caller_ids=["+14155550100"], forwarding_numbers=[
+            {"number": "+14155550101", "default": True}])
+        response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers, json={
+            "caller_ids": ["4155550110", "+442079460958"],
+            "forwarding_numbers": [{"number": "4155550111"},
+                                   {"number": "+14155550112", "default": True}]})
+        assert response.status_code == 200
+        shown = show(client, acme, extension_id)
+        assert shown["caller_ids"] == ["+14155550110", "+442079460958"]
+        assert [(f["number"], f["default"]) for f in shown["forwarding_numbers"]] == [
+            ("+14155550111", False), ("+14155550112", True)]
+        for cleared in ([], None):
+            client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                        json={"caller_ids": cleared, "forwarding_numbers": cleared})
+            shown = show(client, acme, extension_id)
+            assert shown["caller_ids"] == [] and shown["forwarding_numbers"] == []
+
+    def test_update_sets_and_clears_the_user(
+        self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth
+    ) -> None:
+        extension_id = create(client, acme)
+        url = f"/api/extensions/{extension_id}"
+        own = encode_id(acme.user_id)
+        assert client.post(url, headers=acme.headers, json={"user_id": own}).status_code == 200
+        assert show(client, acme, extension_id)["user_id"] == own
+        for foreign in (encode_id(globex.user_id), "not-an-id"):
+            refused = client.post(url, headers=acme.headers, json={"user_id": foreign})
+            assert refused.status_code == 400
+            assert error_of(refused)["detail"] == {"field": "user_id"}
+            assert show(client, acme, extension_id)["user_id"] == own
+        assert client.post(url, headers=acme.headers, json={"user_id": None}).status_code == 200
+        assert show(client, acme, extension_id)["user_id"] is None
+
+    def test_an_agent_id_clash_on_update_is_400_and_changes_nothing(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
+    ) -> None:
+        create(client, acme, agent_id="a@example.com")
+        second = create(client, acme, extension_number="1002", agent_id="b@example.com",
+                        display_name="Second")
+        before = show(client, acme, second)
+        response = client.post(f"/api/extensions/{second}", headers=acme.headers, json={
+            "display_name": "Renamed", "agent_id": "a@example.com"})
+        assert response.status_code == 400
+        assert error_of(response)["detail"] == {"field": "agent_id"}
+        assert show(client, acme, second) == before
+        assert len(provisioner.pushed) == 2
+        same = client.post(f"/api/extensions/{second}", headers=acme.headers,
+                           json={"agent_id": "b@example.com"})
+        assert same.status_code == 200  # its own agent id is no clash
+
+    @pytest.mark.parametrize("bad", [
+        {"caller_ids": ["+14155550120", "123"]},
+        {"forwarding_numbers": [{"number": "+14155550121", "default": True},
+                                {"number": "+14155550122", "default": True}]},
+        {"user_id": "not-an-id"},
+        {"password": "short"},
+        {"display_name": "Bad\nName"},
+    ])
+    def test_a_failed_update_changes_nothing(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner,
+        bad: dict[str, Any],
+    ) -> None:
+        extension_id = create(client, acme, display_name="Old", agent_id="a@example.com",
+                              caller_ids=["+14155550100"],
+                              forwarding_numbers=[{"number": "+14155550101"}])
+        before = show(client, acme, extension_id)
+        response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers, json={
+            "display_name": "New", "agent_id": "b@example.com", "password": "new-password-1",
+            "caller_ids": ["+14155550130"], "forwarding_numbers": [{"number": "+14155550131"}],
+            **bad})
+        assert response.status_code == 400
+        assert show(client, acme, extension_id) == before
+        assert len(provisioner.pushed) == 1
 
     def test_extension_number_cannot_change(self, client: FlaskClient, acme: TenantAuth) -> None:
         extension_id = create(client, acme)
