@@ -34,9 +34,12 @@ def safe_caller_name(value: str) -> None:
         raise ValidationError(f"must not contain {NAME_UNSAFE}")
 
 
+NUMBER_TEXT = ("E.164, or national in the tenant's region; spaces, dashes, dots and one "
+               "pair of parentheses may separate the digits")
+
+
 class ForwardingNumberIn(InputSchema):
-    number = String(required=True, metadata={"description": "E.164, or national in the "
-                                                            "tenant's region"})
+    number = String(required=True, metadata={"description": NUMBER_TEXT})
     default = Boolean(load_default=False)
 
 
@@ -51,7 +54,7 @@ class ExtensionUpdateIn(InputSchema):
                       metadata={"description": "SIP password; generated when left out or null"})
     user_id = String(allow_none=True)
     forwarding_numbers = List(Nested(ForwardingNumberIn), validate=Length(max=10))
-    caller_ids = List(String(), validate=Length(max=20))
+    caller_ids = List(String(metadata={"description": NUMBER_TEXT}), validate=Length(max=20))
     extension_number = String(metadata={"description": "not allowed: set at create only"})
 
 

@@ -125,6 +125,17 @@ class TestCreateAndShow:
         assert shown["agent_id"] == "john.smith@example.com"
         assert shown["password"] == "s3cret-pass"
 
+    def test_numbers_may_be_written_with_the_usual_formatting(
+        self, client: FlaskClient, acme: TenantAuth
+    ) -> None:
+        extension_id = create(client, acme, caller_ids=[
+            "+1-415-555-0100", "(415) 555-0101", "+1 415 555 0102", "415.555.0103"],
+            forwarding_numbers=[{"number": "+44 (0)20 7946 0958", "default": True}])
+        shown = show(client, acme, extension_id)
+        assert shown["caller_ids"] == ["+14155550100", "+14155550101", "+14155550102",
+                                       "+14155550103"]
+        assert shown["forwarding_numbers"][0]["number"] == "+442079460958"
+
     def test_list_is_the_summary_form_without_secrets(
         self, client: FlaskClient, acme: TenantAuth
     ) -> None:
@@ -192,7 +203,9 @@ class TestValidation:
 
     @pytest.mark.parametrize("body, field", [
         ({"caller_ids": ["123"]}, "caller_ids"),
-        ({"caller_ids": ["+1-415-555-0100"]}, "caller_ids"),
+        ({"caller_ids": ["+1-415-CALL-NOW"]}, "caller_ids"),
+        ({"caller_ids": ["(415) 555-0100 ext. 2"]}, "caller_ids"),
+        ({"caller_ids": ["+1 415 555 0100", "(415) 555-0100"]}, "caller_ids"),  # the same
         ({"caller_ids": ["+14155550100", "4155550100"]}, "caller_ids"),
         ({"forwarding_numbers": [{"number": "+14155550100", "default": True},
                                  {"number": "+14155550101", "default": True}]},
