@@ -1,4 +1,11 @@
-"""Phone numbers: everything inside ringbridge is E.164; other forms only at the edges."""
+"""Phone numbers: everything inside ringbridge is E.164; other forms only at the edges.
+
+Numbers may come formatted as people write them: digits with an optional leading `+`,
+separated by spaces, dashes or dots, with at most one pair of parentheses
+(`+1 (415) 555-0100`, `415.555.0100`, `+44 (0)20 7946 0958`). Letters are refused (the
+phonenumbers library would read vanity numbers such as `1-800-FLOWERS`), and so is
+anything else.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +14,30 @@ import re
 
 import phonenumbers
 
-# Digits with an optional leading +; no spaces, dashes or letters (vendors reject those).
-_PLAIN_NUMBER = re.compile(r"\+?[0-9]{2,20}")
+_MAX_LENGTH = 32
+_PLAIN = re.compile(r"\+?[0-9]{2,20}")
+_FORMATTED = re.compile(r"\+?[0-9 .()-]*[0-9][0-9 .()-]*")
+_CALLING_CODE = re.compile(r"[0-9]{1,3}")
+PLAIN_RULE = "use digits with an optional leading +"
+FORMATTED_RULE = (f"{PLAIN_RULE} (spaces, dashes, dots and one pair of parentheses may "
+                  "separate them)")
 
 
 class InvalidNumber(ValueError):
     """The text is not a valid phone number; str() says why, for the API client."""
 
 
-def to_e164(text: str, region: str = "US", *, or_international: bool = False) -> str:
-    """`text` as E.164 (`+14155550100`); national numbers are read in `region`. With
+def to_e164(text: str, region: str = "US", *, formatted: bool = True,
+            or_international: bool = False) -> str:
+    """`text` as E.164 (`+14155550100`); national numbers are read in `region`.
+
+    `formatted=False` takes digits only (with an optional leading +). With
     `or_international`, digits that are no valid number there are read as if written
-    with a leading + (`14155550100` in GB is `+14155550100`)."""
-    if not isinstance(text, str) or not _PLAIN_NUMBER.fullmatch(text):
-        raise InvalidNumber(f"{text!r} is not a phone number: use digits with an optional +")
+    with a leading + (`14155550100` in GB is `+14155550100`).
+    """
+    if not isinstance(text, str) or not _well_formed(text, formatted):
+        rule = FORMATTED_RULE if formatted else PLAIN_RULE
+        raise InvalidNumber(f"{text!r} is not a phone number: {rule}")
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else region.upper())
     except phonenumbers.NumberParseException as exc:
@@ -35,5 +52,21 @@ def to_e164(text: str, region: str = "US", *, or_international: bool = False) ->
     raise InvalidNumber(f"{text!r} is not a valid number (region {region.upper()})")
 
 
+def _well_formed(text: str, formatted: bool) -> bool:
+    if not formatted:
+        return _PLAIN.fullmatch(text) is not None
+    opening, closing = text.find("("), text.find(")")
+    return (len(text) <= _MAX_LENGTH and _FORMATTED.fullmatch(text) is not None
+            and text.count("(") == text.count(")") <= 1 and opening <= closing)
+
+
 def is_region(code: str) -> bool:
     return code.upper() in phonenumbers.SUPPORTED_REGIONS
+
+
+def region_for_calling_code(code: str) -> str | None:
+    """The main region of a country calling code (`44` → `GB`); None when there is none."""
+    if not _CALLING_CODE.fullmatch(code):
+        return None
+    region = phonenumbers.region_code_for_country_code(int(code))
+    return None if region == phonenumbers.UNKNOWN_REGION else str(region)

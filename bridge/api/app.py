@@ -8,7 +8,7 @@ from apiflask import APIFlask
 from flask import Response
 
 from bridge import __version__
-from bridge.api import errors
+from bridge.api import docs, errors
 from bridge.api.call_records import call_records_blueprint
 from bridge.api.dispatch import dispatch_blueprint
 from bridge.api.extensions import extensions_blueprint
@@ -33,12 +33,13 @@ def create_app(database: Database, provisioner: Provisioner,
     app.config.update(
         DATABASE=database, PROVISIONER=provisioner, READINESS=readiness,
         VALIDATION_ERROR_STATUS_CODE=400, MAX_CONTENT_LENGTH=1024 * 1024,
-        DOCS_FAVICON=None,
+        **docs.SETTINGS,
         HTTP_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA,
     )
     errors.register(app)
     app.after_request(no_type_without_body)
     app.register_blueprint(health_blueprint)
+    app.register_blueprint(docs.swagger_ui_assets())
     app.register_blueprint(extensions_blueprint)
     app.register_blueprint(ring_groups_blueprint)
     app.register_blueprint(oauth_blueprint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from flask import current_app, request
@@ -18,6 +19,28 @@ from bridge.services.extensions import Provisioner
 from bridge.services.tenants import Principal
 from bridge.store.models import Tenant
 from bridge.store.session import Database
+from bridge.telephony.endpoints import SipEndpoint
+
+
+class AfterCommit:
+    """The engine's provisioner, holding pushes and removals until `apply()`: they go to
+    Asterisk only once the transaction that made them has committed (the database is the
+    truth; a failed request changes neither)."""
+
+    def __init__(self, target: Provisioner) -> None:
+        self._target = target
+        self._held: list[Callable[[], None]] = []
+
+    def push(self, endpoint: SipEndpoint) -> None:
+        self._held.append(partial(self._target.push, endpoint))
+
+    def remove(self, endpoint_id: str) -> None:
+        self._held.append(partial(self._target.remove, endpoint_id))
+
+    def apply(self) -> None:
+        held, self._held = self._held, []
+        for action in held:
+            action()
 
 
 @dataclass(frozen=True)
@@ -30,13 +53,16 @@ class RequestContext:
 
 @contextmanager
 def tenant_context() -> Iterator[RequestContext]:
-    """A database session (committed when the handler succeeds) and the caller's tenant."""
+    """A database session (committed when the handler succeeds) and the caller's tenant;
+    endpoint changes reach Asterisk after the commit."""
     database: Database = current_app.config["DATABASE"]
     who = principal()
+    provisioner = AfterCommit(current_app.config["PROVISIONER"])
     with database.session() as session:
         tenant = session.get(Tenant, who.tenant_id)
         assert tenant is not None, "tokens are deleted with their tenant"
-        yield RequestContext(session, tenant, who, current_app.config["PROVISIONER"])
+        yield RequestContext(session, tenant, who, provisioner)
+    provisioner.apply()
 
 
 def tenant_list(ctx: RequestContext, model: Any, fields: Mapping[str, ListField],

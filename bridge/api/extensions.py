@@ -7,6 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, Regexp
+from marshmallow import ValidationError
 
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context, tenant_list
@@ -24,6 +25,7 @@ from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import Extension
+from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 
 extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/extensions",
                                     tag="Extensions")
@@ -32,23 +34,36 @@ NUMBER = Regexp(r"^[0-9]{3,64}$", error="must be 3 to 64 digits")
 NO_SPACES = Regexp(r"^\S+$", error="must not contain spaces")
 UPDATED: Responses = {200: no_body("Done; no body"),
                       404: error_body("No such extension", PORTSIP_ERROR_SCHEMA)}
+NAME_UNSAFE = 'control characters (CR, LF, tab, ...) or any of " \\ < > ;'
+
+
+def safe_caller_name(value: str) -> None:
+    """A display name becomes the endpoint's callerid and the SIP display name."""
+    if UNSAFE_IN_CALLER_NAME.search(value):
+        raise ValidationError(f"must not contain {NAME_UNSAFE}")
+
+
+NUMBER_TEXT = ("E.164, or national in the tenant's region; spaces, dashes, dots and one "
+               "pair of parentheses may separate the digits")
 
 
 class ForwardingNumberIn(InputSchema):
-    number = String(required=True, metadata={"description": "E.164, or national in the "
-                                                            "tenant's region"})
+    number = String(required=True, metadata={"description": NUMBER_TEXT})
     default = Boolean(load_default=False)
 
 
 class ExtensionUpdateIn(InputSchema):
-    display_name = String(allow_none=True, validate=Length(max=128))
+    display_name = String(allow_none=True, validate=[Length(max=128), safe_caller_name],
+                          metadata={"description": "the phone's caller name (SIP display "
+                                                   f"name): at most 128 characters, no "
+                                                   f"{NAME_UNSAFE}"})
     agent_id = String(allow_none=True, validate=[Length(1, 254), NO_SPACES],
                       metadata={"description": "dispatch agentId, e.g. john.smith@example.com"})
     password = String(allow_none=True, validate=[Length(8, 128), NO_SPACES],
                       metadata={"description": "SIP password; generated when left out or null"})
     user_id = String(allow_none=True)
     forwarding_numbers = List(Nested(ForwardingNumberIn), validate=Length(max=10))
-    caller_ids = List(String(), validate=Length(max=20))
+    caller_ids = List(String(metadata={"description": NUMBER_TEXT}), validate=Length(max=20))
     extension_number = String(metadata={"description": "not allowed: set at create only"})
 
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge.phone_numbers import InvalidNumber, is_region, to_e164
+from bridge.phone_numbers import InvalidNumber, is_region, region_for_calling_code, to_e164
 from bridge.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from bridge.services.ringout_records import is_ringout_id
 from bridge.services.routing import extension_target
@@ -136,13 +135,11 @@ class RingOutService:
         """`country.id`: an ISO 3166 code (`GB`), or a country calling code (`1`, `44`)."""
         if country is None:
             return self.tenant.region
-        if country.isdigit():
-            region = phonenumbers.region_code_for_country_code(int(country))
-            if region != "ZZ":
-                return str(region)
-        elif is_region(country):
-            return country.upper()
-        raise ValidationFailed(f"country {country!r} is unknown", field="country.id")
+        region = region_for_calling_code(country) or (
+            country.upper() if is_region(country) else None)
+        if region is None:
+            raise ValidationFailed(f"country {country!r} is unknown", field="country.id")
+        return region
 
     def _leg(self, number: str, region: str, field: str) -> LegPlan:
         """An extension of the tenant rings its phone; anything else goes to the carrier."""
@@ -151,7 +148,7 @@ class RingOutService:
         if extension is not None:
             return LegPlan(extension_target(extension).dial, number, presented="")
         try:
-            e164 = to_e164(number, region)
+            e164 = to_e164(number, region, formatted=False)
         except InvalidNumber as exc:
             raise ValidationFailed(str(exc), field=field) from exc
         return LegPlan(CARRIER_DIAL.format(number=e164), e164, presented="")
@@ -179,7 +176,7 @@ class RingOutService:
         if wanted is None:
             return allowed[0] if allowed else extension.extension_number
         try:
-            number = to_e164(wanted, region)
+            number = to_e164(wanted, region, formatted=False)
         except InvalidNumber as exc:
             raise ValidationFailed(str(exc), field="callerId.phoneNumber") from exc
         if number not in allowed:

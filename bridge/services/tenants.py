@@ -20,6 +20,7 @@ from bridge.store.models import ApiToken, Tenant, User, aware
 
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 TOKEN_PREFIX = "rb_"
+_TOKEN_ID = re.compile(r"[0-9]{1,19}")
 BEARER_KINDS = ("api", "access")  # a refresh token is only good at the token endpoint
 OAUTH_KINDS = ("access", "refresh")
 ACCESS_LIFETIME = timedelta(hours=1)
@@ -152,16 +153,23 @@ def issue_token(session: Session, tenant_id: int, user_id: int | None, *, kind: 
 
 
 def revoke_token(session: Session, token_or_id: str) -> ApiToken:
-    """Revoke by the token itself or by its id (as `tokens list` shows it)."""
+    """Revoke by the token itself or by its id (as `tokens create` prints it)."""
     if token_or_id.startswith(TOKEN_PREFIX):
         row = session.scalar(select(ApiToken).where(
             ApiToken.token_hash == hash_token(token_or_id)))
     else:
-        row = session.get(ApiToken, int(token_or_id)) if token_or_id.isdigit() else None
+        token_id = _token_id(token_or_id)
+        row = session.get(ApiToken, token_id) if token_id is not None else None
     if row is None:
         raise NotFound("no such token")
     row.revoked_at = row.revoked_at or datetime.now(UTC)
     return row
+
+
+def _token_id(text: str) -> int | None:
+    """A token id as `tokens create` prints it; None for other text or beyond BIGINT."""
+    value = int(text) if _TOKEN_ID.fullmatch(text) else None
+    return value if value is not None and value < 2**63 else None
 
 
 def authenticate(session: Session, token: str) -> Principal | None:

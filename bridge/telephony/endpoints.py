@@ -9,7 +9,8 @@ that the database no longer has. The database is the source of truth.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import re
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -18,6 +19,11 @@ from bridge.telephony.ari import AriClient, AriError
 log = logging.getLogger(__name__)
 DYNAMIC = "/asterisk/config/dynamic/res_pjsip"
 PHONE_CONTEXT = "from-phones"
+# What a caller name cannot carry into a PJSIP callerid (`"name" <number>`) and a SIP
+# display name: control characters (CR/LF end a header), the quote that closes the
+# name, the backslash that escapes inside it, the angle brackets of the address and the
+# semicolon that starts a parameter.
+UNSAFE_IN_CALLER_NAME = re.compile(r'[\x00-\x1f\x7f-\x9f"\\<>;]')
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,12 @@ def _path(kind: str, object_id: str) -> str:
     return f"{DYNAMIC}/{kind}/{quote(object_id, safe='')}"
 
 
+def caller_id(endpoint: SipEndpoint) -> str:
+    """`"name" <number>`; a name stored before the API checked names loses what is unsafe."""
+    name = UNSAFE_IN_CALLER_NAME.sub("", endpoint.caller_name)
+    return f'"{name}" <{endpoint.number}>'
+
+
 async def push(ari: AriClient, endpoint: SipEndpoint) -> None:
     """Create or replace auth, aor and endpoint (idempotent)."""
     name = endpoint.endpoint_id
@@ -46,12 +58,11 @@ async def push(ari: AriClient, endpoint: SipEndpoint) -> None:
     await ari.request("PUT", _path("aor", name), json=_fields({
         "max_contacts": "1", "remove_existing": "yes",
     }))
-    caller = endpoint.caller_name.replace('"', "")
     await ari.request("PUT", _path("endpoint", name), json=_fields({
         "context": PHONE_CONTEXT, "auth": name, "aors": name, "allow": "!all,ulaw,alaw,gsm",
         "direct_media": "no", "rtp_symmetric": "yes", "force_rport": "yes",
         "rewrite_contact": "yes", "dtmf_mode": "rfc4733", "device_state_busy_at": "1",
-        "callerid": f'"{caller}" <{endpoint.number}>',
+        "callerid": caller_id(endpoint),
     }))
 
 
@@ -66,12 +77,28 @@ async def remove(ari: AriClient, endpoint_id: str) -> None:
 
 
 async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint]) -> None:
-    """Push every extension; remove tenant endpoints (`x@domain`) the database lacks."""
+    """Push every extension; remove tenant endpoints (`x@domain`) the database lacks.
+
+    Each push and removal stands alone: one that Asterisk refuses is logged (extension,
+    tenant domain, Asterisk's answer) and the others go on, so one bad extension never
+    fails the connect.
+    """
     wanted = {endpoint.endpoint_id: endpoint for endpoint in endpoints}
     present = await ari.get("/endpoints/PJSIP")
-    for stale in {e["resource"] for e in present if "@" in e["resource"]} - set(wanted):
+    for stale in sorted({e["resource"] for e in present if "@" in e["resource"]} - set(wanted)):
         log.info("removing endpoint %s: no such extension any more", stale)
-        await remove(ari, stale)
-    for endpoint in wanted.values():
-        await push(ari, endpoint)
-    log.info("pushed %d extension endpoints to Asterisk", len(wanted))
+        await _alone(remove(ari, stale), stale, "removed from")
+    pushed = [await _alone(push(ari, endpoint), name, "pushed to")
+              for name, endpoint in wanted.items()]
+    log.info("pushed %d of %d extension endpoints to Asterisk", sum(pushed), len(wanted))
+
+
+async def _alone(step: Awaitable[None], endpoint_id: str, what: str) -> bool:
+    """Await one endpoint's step; True when it worked, else log why and carry on."""
+    try:
+        await step
+    except AriError as exc:
+        number, _, domain = endpoint_id.partition("@")
+        log.error("extension %s of tenant %s not %s Asterisk: %s", number, domain, what, exc)
+        return False
+    return True

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bridge.config import Settings
-from bridge.telephony import endpoints
 from bridge.telephony.ami import AmiClient
 from bridge.telephony.ari import AriClient, AriError
 from bridge.telephony.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
@@ -18,6 +17,7 @@ from bridge.telephony.calls import AdoptedCall, CallFlow, Event, new_call_id
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
 from bridge.telephony.parking import ParkingLots, Positions
+from bridge.telephony.provisioning import Provisioning
 from bridge.telephony.routing import Directory
 from bridge.telephony.waiting_line import WaitingLines
 
@@ -65,6 +65,7 @@ class Engine:
             settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret,
             on_connected=self._ami_connected,
         )
+        self.provisioning = Provisioning(self.ari)
         self.parking = ParkingLots(self.ami)
         self.control = CallControl(self, Positions.parse(settings.parking_positions))
         self._flows_by_channel: dict[str, CallFlow] = {}
@@ -86,6 +87,7 @@ class Engine:
 
     async def close(self) -> None:
         await self.waiting_lines.close()
+        self.provisioning.close()
         await asyncio.gather(self.ari.close(), self.ami.close())
         if self.dispatch is not None:
             await self.dispatch.close()
@@ -252,7 +254,7 @@ class Engine:
 
     async def resync(self) -> None:
         """After every (re)connect: push extensions, then reconcile calls with Asterisk."""
-        await endpoints.sync_all(self.ari, await asyncio.to_thread(self.extension_endpoints))
+        await self.provisioning.resync(self.extension_endpoints)
         await self._resync_calls()
 
     async def _resync_calls(self) -> None:

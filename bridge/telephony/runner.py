@@ -9,7 +9,6 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from bridge.telephony import endpoints
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.engine import Engine, EngineStatus
 from bridge.telephony.hunt import Target
@@ -55,22 +54,20 @@ class EngineThread:
         return self.engine.status()
 
     def push(self, endpoint: SipEndpoint) -> None:
-        """Make an extension's endpoint real now; if ARI is down, the next connect will."""
-        self._provision(endpoints.push(self.engine.ari, endpoint), endpoint.endpoint_id)
+        """Make a committed extension's endpoint real now (a failure is retried on the loop;
+        with ARI down, the next connect pushes it)."""
+        self._provision(self.engine.provisioning.push(endpoint), endpoint.endpoint_id)
 
     def remove(self, endpoint_id: str) -> None:
-        self._provision(endpoints.remove(self.engine.ari, endpoint_id), endpoint_id)
+        self._provision(self.engine.provisioning.remove(endpoint_id), endpoint_id)
 
-    def _provision(self, coro: Coroutine[Any, Any, None], endpoint_id: str) -> None:
-        if not self.engine.ari.connected:
-            coro.close()
-            log.warning("ARI down: endpoint %s will be synced when it reconnects", endpoint_id)
-            return
+    def _provision(self, first_attempt: Coroutine[Any, Any, None], endpoint_id: str) -> None:
+        """Wait for the first attempt, so a phone can register as soon as the API answers."""
         try:
-            self.submit(coro).result(timeout=PROVISION_TIMEOUT)
-        except Exception as exc:
-            log.warning("endpoint %s not synced now (%s); the next ARI connect will", endpoint_id,
-                        exc)
+            self.submit(first_attempt).result(timeout=PROVISION_TIMEOUT)
+        except TimeoutError:
+            log.warning("endpoint %s: no answer from Asterisk within %.0f s; still trying",
+                        endpoint_id, PROVISION_TIMEOUT)
 
     def start_ringout(self, plan: RingOutPlan) -> None:
         self.submit(self._start_ringout(plan)).add_done_callback(_log_failure)

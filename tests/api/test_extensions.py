@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from bridge.api.app import create_app
+from bridge.api.health import Readiness
+from bridge.services.errors import ValidationFailed
+from bridge.services.extensions import ExtensionsService
 from bridge.services.tenants import revoke_token
 from bridge.store.ids import decode_id, encode_id
-from bridge.store.models import ApiToken
+from bridge.store.models import ApiToken, Extension
 from bridge.store.session import Database
+from bridge.telephony.endpoints import SipEndpoint
 from tests.api.conftest import RecordingProvisioner, TenantAuth, assert_no_body
 
 
@@ -21,6 +27,12 @@ def create(client: FlaskClient, who: TenantAuth, **body: Any) -> str:
                            headers=who.headers)
     assert response.status_code == 200, response.json
     return str(response.json["id"])
+
+
+def show(client: FlaskClient, who: TenantAuth, extension_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/extensions/{extension_id}", headers=who.headers)
+    assert response.status_code == 200, response.json
+    return dict(response.json)
 
 
 def error_of(response: Any) -> dict[str, Any]:
@@ -53,6 +65,27 @@ class TestAuth:
             session.execute(update(ApiToken).values(
                 expires_at=datetime.now(UTC) - timedelta(seconds=1)))
         assert client.get("/api/extensions", headers=acme.headers).status_code == 401
+
+    @pytest.mark.parametrize("method, suffix, body", [
+        ("POST", "", {"extension_number": "1002"}),  # create
+        ("GET", "/{id}", None),  # show
+        ("POST", "/{id}", {"display_name": "Changed"}),  # update
+        ("POST", "/{id}/destroy", None),  # destroy
+    ])
+    @pytest.mark.parametrize("header", [None, "Bearer rb_made-up", "Basic YWRtaW46eA=="])
+    def test_each_extension_route_is_401_without_a_valid_token(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner,
+        method: str, suffix: str, body: dict[str, Any] | None, header: str | None,
+    ) -> None:
+        extension_id = create(client, acme, display_name="Kept")
+        headers = {"Authorization": header} if header else {}
+        response = client.open(f"/api/extensions{suffix.format(id=extension_id)}",
+                               method=method, json=body, headers=headers)
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "UNAUTHORIZED"
+        assert len(provisioner.pushed) == 1 and provisioner.removed == []
+        listed = client.get("/api/extensions", headers=acme.headers).json
+        assert [item["display_name"] for item in listed["items"]] == ["Kept"]
 
     def test_health_needs_no_token(self, client: FlaskClient) -> None:
         assert client.get("/health").status_code == 200
@@ -92,6 +125,17 @@ class TestCreateAndShow:
         assert shown["agent_id"] == "john.smith@example.com"
         assert shown["password"] == "s3cret-pass"
 
+    def test_numbers_may_be_written_with_the_usual_formatting(
+        self, client: FlaskClient, acme: TenantAuth
+    ) -> None:
+        extension_id = create(client, acme, caller_ids=[
+            "+1-415-555-0100", "(415) 555-0101", "+1 415 555 0102", "415.555.0103"],
+            forwarding_numbers=[{"number": "+44 (0)20 7946 0958", "default": True}])
+        shown = show(client, acme, extension_id)
+        assert shown["caller_ids"] == ["+14155550100", "+14155550101", "+14155550102",
+                                       "+14155550103"]
+        assert shown["forwarding_numbers"][0]["number"] == "+442079460958"
+
     def test_list_is_the_summary_form_without_secrets(
         self, client: FlaskClient, acme: TenantAuth
     ) -> None:
@@ -101,6 +145,15 @@ class TestCreateAndShow:
         (item,) = body["items"]
         assert "password" not in item and "forwarding_numbers" not in item
         assert item["display_name"] == "A" and item["agent_id"] is None
+
+    def test_display_names_in_any_script_with_punctuation_are_kept(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
+    ) -> None:
+        name = "José Müller-Øster (Sales) 'Bob', #1 & co. 王小明"
+        extension_id = create(client, acme, display_name=name)
+        assert client.get(f"/api/extensions/{extension_id}",
+                          headers=acme.headers).json["display_name"] == name
+        assert provisioner.pushed[-1].caller_name == name
 
     def test_user_id_must_be_a_user_of_the_tenant(
         self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth
@@ -126,6 +179,9 @@ class TestValidation:
         ({"extension_number": "1001", "agent_id": ""}, "agent_id"),
         ({"extension_number": "1001", "agent_id": "a b"}, "agent_id"),
         ({"extension_number": "1001", "display_name": "x" * 129}, "display_name"),
+        *(({"extension_number": "1001", "display_name": name}, "display_name") for name in (
+            "John\r\nX-Injected: 1", "John\n", "tab\there", "del\x7f", "c1\x85",
+            'The "Boss"', "John <1002>", "a;b=c", "back\\slash")),
         ({"extension_number": "1001", "caller_ids": "+14155550100"}, "caller_ids"),
         ({"extension_number": "1001", "forwarding_numbers": [{"default": True}]},
          "forwarding_numbers"),
@@ -147,7 +203,9 @@ class TestValidation:
 
     @pytest.mark.parametrize("body, field", [
         ({"caller_ids": ["123"]}, "caller_ids"),
-        ({"caller_ids": ["+1-415-555-0100"]}, "caller_ids"),
+        ({"caller_ids": ["+1-415-CALL-NOW"]}, "caller_ids"),
+        ({"caller_ids": ["(415) 555-0100 ext. 2"]}, "caller_ids"),
+        ({"caller_ids": ["+1 415 555 0100", "(415) 555-0100"]}, "caller_ids"),  # the same
         ({"caller_ids": ["+14155550100", "4155550100"]}, "caller_ids"),
         ({"forwarding_numbers": [{"number": "+14155550100", "default": True},
                                  {"number": "+14155550101", "default": True}]},
@@ -199,6 +257,83 @@ class TestUpdateAndDestroy:
         shown = client.get(f"/api/extensions/{extension_id}", headers=acme.headers).json
         assert shown["agent_id"] is None
 
+    def test_update_replaces_forwarding_numbers_and_caller_ids(
+        self, client: FlaskClient, acme: TenantAuth
+    ) -> None:
+        extension_id = create(client, acme, caller_ids=["+14155550100"], forwarding_numbers=[
+            {"number": "+14155550101", "default": True}])
+        response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers, json={
+            "caller_ids": ["4155550110", "+442079460958"],
+            "forwarding_numbers": [{"number": "4155550111"},
+                                   {"number": "+14155550112", "default": True}]})
+        assert response.status_code == 200
+        shown = show(client, acme, extension_id)
+        assert shown["caller_ids"] == ["+14155550110", "+442079460958"]
+        assert [(f["number"], f["default"]) for f in shown["forwarding_numbers"]] == [
+            ("+14155550111", False), ("+14155550112", True)]
+        for cleared in ([], None):
+            client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                        json={"caller_ids": cleared, "forwarding_numbers": cleared})
+            shown = show(client, acme, extension_id)
+            assert shown["caller_ids"] == [] and shown["forwarding_numbers"] == []
+
+    def test_update_sets_and_clears_the_user(
+        self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth
+    ) -> None:
+        extension_id = create(client, acme)
+        url = f"/api/extensions/{extension_id}"
+        own = encode_id(acme.user_id)
+        assert client.post(url, headers=acme.headers, json={"user_id": own}).status_code == 200
+        assert show(client, acme, extension_id)["user_id"] == own
+        for foreign in (encode_id(globex.user_id), "not-an-id"):
+            refused = client.post(url, headers=acme.headers, json={"user_id": foreign})
+            assert refused.status_code == 400
+            assert error_of(refused)["detail"] == {"field": "user_id"}
+            assert show(client, acme, extension_id)["user_id"] == own
+        assert client.post(url, headers=acme.headers, json={"user_id": None}).status_code == 200
+        assert show(client, acme, extension_id)["user_id"] is None
+
+    def test_an_agent_id_clash_on_update_is_400_and_changes_nothing(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
+    ) -> None:
+        create(client, acme, agent_id="a@example.com")
+        second = create(client, acme, extension_number="1002", agent_id="b@example.com",
+                        display_name="Second")
+        before = show(client, acme, second)
+        response = client.post(f"/api/extensions/{second}", headers=acme.headers, json={
+            "display_name": "Renamed", "agent_id": "a@example.com"})
+        assert response.status_code == 400
+        assert error_of(response)["detail"] == {"field": "agent_id"}
+        assert show(client, acme, second) == before
+        assert len(provisioner.pushed) == 2
+        same = client.post(f"/api/extensions/{second}", headers=acme.headers,
+                           json={"agent_id": "b@example.com"})
+        assert same.status_code == 200  # its own agent id is no clash
+
+    @pytest.mark.parametrize("bad", [
+        {"caller_ids": ["+14155550120", "123"]},
+        {"forwarding_numbers": [{"number": "+14155550121", "default": True},
+                                {"number": "+14155550122", "default": True}]},
+        {"user_id": "not-an-id"},
+        {"password": "short"},
+        {"display_name": "Bad\nName"},
+    ])
+    def test_a_failed_update_changes_nothing(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner,
+        bad: dict[str, Any],
+    ) -> None:
+        extension_id = create(client, acme, display_name="Old", agent_id="a@example.com",
+                              caller_ids=["+14155550100"],
+                              forwarding_numbers=[{"number": "+14155550101"}])
+        before = show(client, acme, extension_id)
+        response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers, json={
+            "display_name": "New", "agent_id": "b@example.com", "password": "new-password-1",
+            "caller_ids": ["+14155550130"], "forwarding_numbers": [{"number": "+14155550131"}],
+            **bad})
+        assert response.status_code == 400
+        assert show(client, acme, extension_id) == before
+        assert len(provisioner.pushed) == 1
+
     def test_extension_number_cannot_change(self, client: FlaskClient, acme: TenantAuth) -> None:
         extension_id = create(client, acme)
         response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
@@ -215,6 +350,60 @@ class TestUpdateAndDestroy:
         assert provisioner.removed == ["1001@abc.example"]
         gone = client.get(f"/api/extensions/{extension_id}", headers=acme.headers)
         assert gone.status_code == 404 and error_of(gone)["code"] == "NOT_FOUND"
+
+
+@dataclass
+class CommitWitness(RecordingProvisioner):
+    """Notes, at each push and removal, whether the extension is in the committed data."""
+
+    database: Database | None = None
+    stored: list[tuple[str, bool]] = field(default_factory=list)
+
+    def push(self, endpoint: SipEndpoint) -> None:
+        self.stored.append(("push", self._committed(endpoint.username)))
+        super().push(endpoint)
+
+    def remove(self, endpoint_id: str) -> None:
+        self.stored.append(("remove", self._committed(endpoint_id.split("@")[0])))
+        super().remove(endpoint_id)
+
+    def _committed(self, number: str) -> bool:
+        assert self.database is not None
+        with self.database.session() as session:
+            return session.scalar(select(Extension.id).where(
+                Extension.extension_number == number)) is not None
+
+
+class TestProvisioningAfterCommit:
+    def test_asterisk_hears_of_a_change_only_once_it_is_committed(
+        self, database: Database, acme: TenantAuth
+    ) -> None:
+        witness = CommitWitness(database=database)
+        client = create_app(database, witness, lambda: Readiness(True, True, True)).test_client()
+        extension_id = create(client, acme)
+        client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                    json={"display_name": "New"})
+        client.post(f"/api/extensions/{extension_id}/destroy", headers=acme.headers)
+        assert witness.stored == [("push", True), ("push", True), ("remove", False)]
+
+    def test_a_request_failing_after_the_service_asked_for_a_push_pushes_nothing(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        extension_id = create(client, acme, display_name="Old")
+        update_then_fail = ExtensionsService.update
+
+        def failing(self: ExtensionsService, extension: Any, data: dict[str, Any]) -> None:
+            update_then_fail(self, extension, data)
+            raise ValidationFailed("refused after the update", field="display_name")
+
+        monkeypatch.setattr(ExtensionsService, "update", failing)
+        response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                               json={"display_name": "New"})
+        assert response.status_code == 400
+        assert len(provisioner.pushed) == 1
+        assert client.get(f"/api/extensions/{extension_id}",
+                          headers=acme.headers).json["display_name"] == "Old"
 
 
 class TestTenantIsolation:

@@ -1,17 +1,21 @@
 """Schemathesis over the app's own /openapi.json, in-process (WSGI), on both databases.
 
 Each operation gets positive and negative cases, sent with tenant acme's token, with no
-token, and with the (never valid) token schemathesis makes up. Before every example the data
-is reset to one extension and one ring group (with that extension as its member) of acme's
-and of globex's, so examples are independent and the run is reproducible. Dictionaries mix
-known values into the generated ones: those extensions' and groups' ids and the extension's
-number (a second create of it must be a clean 400), the tenants' user ids, an id just beyond
-the 63-bit range, and strings with a NUL.
+token, and with the (never valid) token schemathesis makes up; without a valid token every
+route but /health and the OAuth endpoints must answer 401 in its surface's error format.
+Before every example the data is reset to one extension and one ring group (with that
+extension as its member) of acme's and of globex's, so examples are independent and the
+run is reproducible. Dictionaries mix known values into the generated ones: those
+extensions' and groups' ids and the extension's number (a second create of it must be a
+clean 400), the tenants' user ids, an id just beyond the 63-bit range, and strings with a
+NUL.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import schemathesis
@@ -35,6 +39,15 @@ SEEDED_GROUP_IDS = (700551909773148170, 700551909773148171)  # acme's ring group
 OUT_OF_RANGE_ID = encode_id(2**63)  # well-formed, beyond BIGINT
 KEPT_TABLES = {"tenants", "users", "api_tokens"}
 AUTHS = ("acme", "none", "made-up")
+# Routes that take no bearer token by design: the health check and the OAuth endpoints.
+NO_BEARER = frozenset({"/health", "/api/login/oauth/token", "/api/login/oauth/revoke",
+                       "/restapi/oauth/token", "/restapi/oauth/revoke"})
+# Each surface's 401: where its error body keeps the code, and the code.
+UNAUTHORIZED: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "/api/": (lambda body: body["errors"][0]["code"], "UNAUTHORIZED"),
+    "/restapi/": (lambda body: body["errorCode"], "OAU-123"),
+    "/uapi/": (lambda body: body["error"]["code"], "unauthorized"),
+}
 
 
 def operation_labels() -> list[str]:
@@ -121,6 +134,17 @@ def check_body(case: Case, response: Response) -> None:
                 f"{where}: {body}")
 
 
+def check_unauthorized(case: Case, response: Response) -> None:
+    """Without a valid token, every route that takes one answers 401 in its surface's
+    own error format, whatever the rest of the request holds."""
+    where = f"{case.method} {case.formatted_path} -> {response.status_code}"
+    assert response.status_code == 401, f"{where}: {response.content[:300]!r}"
+    (code_of, code), = (rule for prefix, rule in UNAUTHORIZED.items()
+                        if case.path.startswith(prefix))
+    body = json.loads(response.content)
+    assert code_of(body) == code, f"{where}: {body}"
+
+
 @pytest.mark.parametrize("auth", AUTHS)
 @pytest.mark.parametrize("label", operation_labels())
 def test_fuzz(label: str, auth: str, client: FlaskClient, database: Database,
@@ -145,5 +169,7 @@ def test_fuzz(label: str, auth: str, client: FlaskClient, database: Database,
         case.validate_response(response, checks=[not_a_server_error,
                                                  response_schema_conformance])
         check_body(case, response)
+        if auth != "acme" and path not in NO_BEARER:
+            check_unauthorized(case, response)
 
     run()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask.testing import FlaskClient
 
@@ -44,6 +46,18 @@ def test_docs_page_is_served_without_a_token(client: FlaskClient) -> None:
     response = client.get("/docs")
     assert response.status_code == 200
     assert b"openapi.json" in response.data
+
+
+def test_docs_page_loads_swagger_ui_from_ringbridge_not_a_cdn(client: FlaskClient) -> None:
+    page = client.get("/docs").get_data(as_text=True)
+    assets = re.findall(r'(?:href|src)="([^"]*)"', page)
+    assert len(assets) == 4 and all(url.startswith("/docs/assets/") for url in assets), assets
+    types = {".css": "text/css", ".js": "text/javascript", ".png": "image/png"}
+    for url in assets:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.content_type.startswith(types[url[url.rindex("."):]]), url
+        assert len(response.data) > 500, url
 
 
 def test_phone_calls_document_the_voipnow_error_body(client: FlaskClient) -> None:

@@ -143,6 +143,8 @@ def test_another_tenants_account_extension_and_ringout_are_not_found(
     ({**BODY, "playPrompt": "yes"}, 400, "playPrompt"),
     ({**BODY, "country": {"id": "XX"}}, 400, "country.id"),
     ({**BODY, "country": {"id": "999"}}, 400, "country.id"),
+    ({**BODY, "country": {"id": "²"}}, 400, "country.id"),
+    ({**BODY, "to": {"phoneNumber": "(415) 555-0123"}}, 400, "to.phoneNumber"),
     ({**BODY, "extra": 1}, 400, "extra"),
     ([BODY], 400, "body"),
 ])

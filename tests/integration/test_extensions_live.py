@@ -98,3 +98,19 @@ def test_extensions_come_back_after_asterisk_restarts(
     _, password = make_extension(bridge, token, "2006")
     asterisk_restart()
     assert phone("2006", password=password, domain=domain).registered
+
+
+def test_a_wrong_domain_falls_back_only_to_a_demo_endpoint_of_the_same_number(
+    bridge: BridgeProcess, phone: PhoneFactory, tenants: dict[str, str]
+) -> None:
+    """Asterisk looks for `<user>@<From domain>`, then for a plain `<user>` endpoint
+    (pjsip.conf's demo extensions): a wrong domain never reaches a tenant's extension."""
+    token = tenants["acme.test"]
+    _, tenant_1001 = make_extension(bridge, token, "1001")
+    _, tenant_2007 = make_extension(bridge, token, "2007")
+    with pytest.raises(RegistrationError):  # no endpoint 2007 at all
+        phone("2007", password=tenant_2007, domain="wrong.example")
+    with pytest.raises(RegistrationError) as refused:  # demo 1001, with its own password
+        phone("1001", password=tenant_1001, domain="wrong.example")
+    assert refused.value.status_code in (401, 403)
+    assert phone("1001", domain="wrong.example").registered

@@ -1,0 +1,49 @@
+"""ARI's dynamic PJSIP configuration, in memory, for the endpoint provisioning tests."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from bridge.telephony.ari import AriError
+from bridge.telephony.endpoints import DYNAMIC
+
+FOREVER = 10**9
+REFUSAL = "Unable to create or update the object: invalid field"
+
+
+class FakeConfigAri:
+    """Objects PUT exist until DELETEd; `GET /endpoints/PJSIP` lists the endpoints, with
+    `static` (pjsip.conf's, such as the demo extensions) among them.
+
+    `refuse[endpoint id]`: how many more requests about that object Asterisk refuses (400).
+    """
+
+    def __init__(self, static: tuple[str, ...] = ()) -> None:
+        self.objects: dict[tuple[str, str], dict[str, str]] = {}
+        self.static = static
+        self.refuse: dict[str, int] = {}
+        self.requests: list[tuple[str, str, str]] = []
+        self.connected = True
+
+    async def request(self, method: str, path: str, *, params: Any = None,
+                      json: Any = None) -> Any:
+        if not self.connected:
+            raise AriError(0, method, path, "ConnectError: connection refused")
+        kind, object_id = unquote(path.removeprefix(f"{DYNAMIC}/")).split("/", 1)
+        self.requests.append((method, kind, object_id))
+        if self.refuse.get(object_id, 0) > 0:
+            self.refuse[object_id] -= 1
+            raise AriError(400, method, path, REFUSAL)
+        if method == "PUT":
+            self.objects[kind, object_id] = {f["attribute"]: f["value"] for f in json["fields"]}
+        elif self.objects.pop((kind, object_id), None) is None:
+            raise AriError(404, method, path, "Object not found")
+        return None
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        assert path == "/endpoints/PJSIP"
+        return [{"technology": "PJSIP", "resource": name} for name in self.endpoints()]
+
+    def endpoints(self) -> list[str]:
+        return [*self.static, *(name for kind, name in self.objects if kind == "endpoint")]

@@ -1,0 +1,122 @@
+"""The `ringbridge` command on a temporary SQLite file: outputs, exit codes, clean errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import inspect, select
+
+from bridge.cli import main
+from bridge.services.tenants import authenticate
+from bridge.store.models import ApiToken, User
+from bridge.store.session import Database
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.delenv("RINGBRIDGE_CONFIG", raising=False)
+    monkeypatch.setenv("RINGBRIDGE_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def cli(database_url: str) -> Cli:
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(main, list(args))
+
+    return invoke
+
+
+@pytest.fixture
+def tenant(cli: Cli) -> str:
+    assert cli("tenants", "create", "--company-id", "ABC Taxis", "--sip-domain",
+               "abc.example", "--region", "GB").exit_code == 0
+    assert cli("users", "create", "--tenant", "ABC Taxis", "--username", "admin"
+               ).exit_code == 0
+    return "ABC Taxis"
+
+
+def test_db_upgrade_makes_the_schema_and_can_run_again(cli: Cli, database_url: str) -> None:
+    for _ in range(2):
+        result = cli("db", "upgrade")
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "database is up to date\n"
+    db = Database(database_url)
+    assert {"alembic_version", "tenants", "extensions", "api_tokens"} <= set(
+        inspect(db.engine).get_table_names())
+    db.dispose()
+
+
+def test_tenants_list_prints_one_line_per_tenant_by_company_id(cli: Cli) -> None:
+    empty = cli("tenants", "list")
+    assert empty.exit_code == 0 and empty.stdout == ""
+    cli("tenants", "create", "--company-id", "globex", "--sip-domain", "globex.example")
+    cli("tenants", "create", "--company-id", "ABC Taxis", "--name", "ABC", "--sip-domain",
+        "abc.example", "--region", "gb")
+    result = cli("tenants", "list")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == ["ABC Taxis\tABC\tabc.example\tGB",
+                                          "globex\tglobex\tglobex.example\tUS"]
+
+
+def test_tokens_create_with_a_user_acts_as_that_user(cli: Cli, tenant: str,
+                                                     database_url: str) -> None:
+    result = cli("tokens", "create", "--tenant", tenant, "--user", "admin", "--label", "ops")
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert token.startswith("rb_") and token not in result.stderr
+    assert result.stderr.startswith("token id ")
+    db = Database(database_url)
+    with db.session() as session:
+        principal = authenticate(session, token)
+        admin = session.scalar(select(User).where(User.username == "admin"))
+        row = session.get(ApiToken, principal.token_id) if principal else None
+        assert admin is not None and row is not None
+        assert row.user_id == admin.id and row.label == "ops"
+    db.dispose()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--tenant", "ABC Taxis", "--user", "ghost"), "Error: no user 'ghost' in tenant 'ABC Taxis'"),
+    (("--tenant", "Nobody", "--user", "admin"), "Error: no tenant with company id 'Nobody'"),
+    (("--tenant", "Nobody"), "Error: no tenant with company id 'Nobody'"),
+])
+def test_tokens_create_for_an_unknown_tenant_or_user_fails_cleanly(
+    cli: Cli, tenant: str, args: tuple[str, ...], message: str
+) -> None:
+    result = cli("tokens", "create", *args)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == message and result.stdout == ""
+
+
+@pytest.mark.parametrize("by", ["token", "id"])
+def test_tokens_revoke_by_token_or_by_id(cli: Cli, tenant: str, database_url: str,
+                                         by: str) -> None:
+    created = cli("tokens", "create", "--tenant", tenant)
+    token = created.stdout.strip()
+    token_id = created.stderr.split()[2].rstrip(";")
+    for _ in range(2):  # revoking again is harmless
+        result = cli("tokens", "revoke", token if by == "token" else token_id)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == f"token id {token_id} revoked\n"
+    db = Database(database_url)
+    with db.session() as session:
+        assert authenticate(session, token) is None
+    db.dispose()
+
+
+@pytest.mark.parametrize("unknown", ["rb_never-issued", "999", "not-a-token", "²",
+                                     "99999999999999999999999", str(2**63)])
+def test_tokens_revoke_of_an_unknown_token_fails_cleanly(cli: Cli, tenant: str,
+                                                         unknown: str) -> None:
+    kept = cli("tokens", "create", "--tenant", tenant).stdout.strip()
+    result = cli("tokens", "revoke", unknown)
+    assert result.exit_code == 1
+    assert result.stderr == "Error: no such token\n"
+    assert cli("tokens", "revoke", kept).exit_code == 0  # the others are untouched

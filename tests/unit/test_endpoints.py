@@ -1,0 +1,101 @@
+"""Extensions as PJSIP endpoints through ARI's dynamic configuration (a fake ARI)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bridge.telephony import endpoints
+from bridge.telephony.ari import AriError
+from bridge.telephony.endpoints import SipEndpoint
+from tests.unit.async_support import run
+from tests.unit.fake_config_ari import FOREVER, REFUSAL, FakeConfigAri
+
+
+def extension(number: str, domain: str = "abc.example", name: str = "John Smith"
+              ) -> SipEndpoint:
+    return SipEndpoint(endpoint_id=f"{number}@{domain}", username=number,
+                       password=f"secret-{number}", caller_name=name, number=number)
+
+
+def push(ari: FakeConfigAri, endpoint: SipEndpoint) -> None:
+    run(endpoints.push(ari, endpoint))  # type: ignore[arg-type]
+
+
+def remove(ari: FakeConfigAri, endpoint_id: str) -> None:
+    run(endpoints.remove(ari, endpoint_id))  # type: ignore[arg-type]
+
+
+def sync_all(ari: FakeConfigAri, wanted: list[SipEndpoint]) -> None:
+    run(endpoints.sync_all(ari, wanted))  # type: ignore[arg-type]
+
+
+def test_push_writes_auth_aor_and_endpoint() -> None:
+    ari = FakeConfigAri()
+    push(ari, extension("1001"))
+    assert ari.objects["auth", "1001@abc.example"] == {
+        "auth_type": "digest", "username": "1001", "password": "secret-1001"}
+    assert ari.objects["aor", "1001@abc.example"] == {"max_contacts": "1",
+                                                      "remove_existing": "yes"}
+    endpoint = ari.objects["endpoint", "1001@abc.example"]
+    assert endpoint["callerid"] == '"John Smith" <1001>'
+    assert endpoint["auth"] == endpoint["aors"] == "1001@abc.example"
+    assert endpoint["context"] == "from-phones"
+
+
+def test_a_name_stored_before_names_were_checked_loses_what_breaks_the_callerid() -> None:
+    ari = FakeConfigAri()
+    push(ari, extension("1001", name='Jo"hn\r\n<Smith>; \\x'))
+    assert ari.objects["endpoint", "1001@abc.example"]["callerid"] == '"JohnSmith x" <1001>'
+
+
+def test_remove_deletes_all_three_and_tolerates_what_is_already_gone() -> None:
+    ari = FakeConfigAri()
+    push(ari, extension("1001"))
+    del ari.objects["aor", "1001@abc.example"]
+    remove(ari, "1001@abc.example")
+    assert ari.objects == {}
+    assert [(method, kind) for method, kind, _ in ari.requests[-3:]] == [
+        ("DELETE", "endpoint"), ("DELETE", "aor"), ("DELETE", "auth")]
+
+
+def test_remove_raises_what_asterisk_refuses() -> None:
+    ari = FakeConfigAri()
+    ari.refuse["1001@abc.example"] = 1
+    with pytest.raises(AriError) as refused:
+        remove(ari, "1001@abc.example")
+    assert refused.value.status == 400
+
+
+def test_sync_all_pushes_every_extension_and_removes_stale_tenant_endpoints() -> None:
+    ari = FakeConfigAri(static=("1001", "carrier"))
+    for stale in ("2001@abc.example", "1001@abc.example"):
+        push(ari, extension(stale.split("@")[0]))
+    ari.objects["auth", "1001@abc.example"]["password"] = "old"
+    sync_all(ari, [extension("1001"), extension("1001", "globex.example")])
+    assert sorted(ari.endpoints()) == ["1001", "1001@abc.example", "1001@globex.example",
+                                       "carrier"]
+    assert ("auth", "2001@abc.example") not in ari.objects
+    assert ari.objects["auth", "1001@abc.example"]["password"] == "secret-1001"
+
+
+def test_one_refused_extension_does_not_stop_the_others(caplog: pytest.LogCaptureFixture
+                                                       ) -> None:
+    ari = FakeConfigAri()
+    push(ari, extension("3001", "gone.example"))
+    ari.refuse.update({"1002@abc.example": FOREVER, "3001@gone.example": FOREVER})
+    wanted = [extension("1001"), extension("1002"), extension("1003")]
+    with caplog.at_level(logging.INFO, logger="bridge.telephony.endpoints"):
+        sync_all(ari, wanted)
+    assert sorted(ari.endpoints()) == ["1001@abc.example", "1003@abc.example",
+                                       "3001@gone.example"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2
+    removal, refused = errors
+    assert "extension 3001 of tenant gone.example not removed" in removal
+    assert "extension 1002 of tenant abc.example not pushed" in refused
+    assert f"400 {REFUSAL}" in refused
+    assert "pushed 2 of 3 extension endpoints" in caplog.records[-1].getMessage()
+
+

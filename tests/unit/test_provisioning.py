@@ -1,0 +1,152 @@
+"""Endpoint pushes and removals after the API's commit: retried until they work, replaced
+by a newer one for the same endpoint, superseded by a resync (a fake ARI)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from bridge.config import Settings
+from bridge.telephony.backoff import Backoff
+from bridge.telephony.endpoints import SipEndpoint
+from bridge.telephony.engine import Engine
+from bridge.telephony.hunt import NoRedirects
+from bridge.telephony.provisioning import Provisioning
+from bridge.telephony.runner import EngineThread
+from tests.unit.async_support import eventually, run
+from tests.unit.fake_config_ari import FOREVER, REFUSAL, FakeConfigAri
+
+ENDPOINT = SipEndpoint(endpoint_id="1001@abc.example", username="1001", password="secret",
+                       caller_name="John", number="1001")
+LOGGER = "bridge.telephony.provisioning"
+
+
+def provisioning(ari: FakeConfigAri, delay: float = 0.01) -> Provisioning:
+    return Provisioning(ari,  # type: ignore[arg-type]
+                        backoff=lambda: Backoff(delay, delay, jitter=0))
+
+
+def test_a_refused_push_is_retried_until_it_works(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        ari.refuse[ENDPOINT.endpoint_id] = 2
+        jobs = provisioning(ari)
+        await jobs.push(ENDPOINT)  # returns after the first attempt
+        assert ari.endpoints() == [] and jobs.pending == [ENDPOINT.endpoint_id]
+        await eventually(lambda: not jobs.pending)
+        assert ari.endpoints() == [ENDPOINT.endpoint_id]
+
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        run(scenario())
+    messages = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert len(messages) == 3
+    assert all("1001@abc.example: push failed" in m and REFUSAL in m for m in messages[:2])
+    assert messages[2] == "endpoint 1001@abc.example: push done at attempt 3"
+
+
+def test_a_destroyed_extension_does_not_stay_because_one_delete_failed() -> None:
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        jobs = provisioning(ari)
+        await jobs.push(ENDPOINT)
+        ari.refuse[ENDPOINT.endpoint_id] = 1
+        await jobs.remove(ENDPOINT.endpoint_id)
+        assert ari.endpoints() == [ENDPOINT.endpoint_id]
+        await eventually(lambda: not jobs.pending)
+        assert ari.objects == {}
+
+    run(scenario())
+
+
+def test_a_newer_change_of_the_same_endpoint_replaces_a_retrying_one() -> None:
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        ari.refuse[ENDPOINT.endpoint_id] = 1
+        jobs = provisioning(ari, delay=0.2)
+        await jobs.push(ENDPOINT)  # refused; would retry in 0.2 s
+        await jobs.remove(ENDPOINT.endpoint_id)
+        await eventually(lambda: not jobs.pending)
+        await asyncio.sleep(0.3)
+        assert ari.objects == {}
+        assert [method for method, _, _ in ari.requests] == ["PUT", *["DELETE"] * 3]
+
+    run(scenario())
+
+
+def test_a_resync_supersedes_retrying_jobs() -> None:
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        ari.refuse[ENDPOINT.endpoint_id] = FOREVER
+        jobs = provisioning(ari, delay=0.05)
+        await jobs.push(ENDPOINT)
+        assert jobs.pending == [ENDPOINT.endpoint_id]
+        ari.refuse.clear()
+        await jobs.resync(lambda: [ENDPOINT])
+        assert jobs.pending == []
+        assert ari.endpoints() == [ENDPOINT.endpoint_id]
+
+    run(scenario())
+
+
+def test_with_ari_down_nothing_is_retried(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        ari.connected = False
+        jobs = provisioning(ari)
+        await jobs.push(ENDPOINT)
+        assert jobs.pending == [] and ari.requests == []
+
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        run(scenario())
+    assert "left to the resync on reconnect" in caplog.records[-1].getMessage()
+
+
+def test_a_connection_lost_between_attempts_ends_the_retries() -> None:
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        ari.refuse[ENDPOINT.endpoint_id] = FOREVER
+        jobs = provisioning(ari, delay=0.05)
+        await jobs.push(ENDPOINT)
+        ari.connected = False
+        await eventually(lambda: not jobs.pending)
+        assert len(ari.requests) == 1
+
+    run(scenario())
+
+
+@pytest.fixture
+def engine_thread() -> Iterator[tuple[EngineThread, FakeConfigAri]]:
+    """The engine's thread with a loop that runs no ARI or AMI connection."""
+    engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [],
+                    NoRedirects())  # type: ignore[arg-type]
+    ari = FakeConfigAri()
+    engine.provisioning = provisioning(ari, delay=0.05)
+
+    async def idle() -> None:
+        await asyncio.Event().wait()
+
+    engine.run = idle  # type: ignore[method-assign]
+    thread = EngineThread(engine)
+    thread.start()
+    yield thread, ari
+    thread.stop()
+
+
+def test_the_api_thread_waits_for_the_first_attempt_only(
+    engine_thread: tuple[EngineThread, FakeConfigAri],
+) -> None:
+    thread, ari = engine_thread
+    thread.push(ENDPOINT)
+    assert ari.endpoints() == [ENDPOINT.endpoint_id]
+    ari.refuse[ENDPOINT.endpoint_id] = 2
+    thread.remove(ENDPOINT.endpoint_id)
+    assert len(ari.requests) == 4 and ari.endpoints() == [ENDPOINT.endpoint_id]
+    thread.submit(settled(thread.engine.provisioning)).result(timeout=3)
+    assert ari.objects == {}
+
+
+async def settled(jobs: Provisioning) -> None:
+    await eventually(lambda: not jobs.pending, timeout=3)
