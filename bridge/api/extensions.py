@@ -30,8 +30,9 @@ from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/extensions",
                                     tag="Extensions")
 
-NUMBER = Regexp(r"^[0-9]{3,64}$", error="must be 3 to 64 digits")
-NO_SPACES = Regexp(r"^\S+$", error="must not contain spaces")
+# \Z, not $: "$" also matches before a trailing newline ("1001\n" would pass).
+NUMBER = Regexp(r"\A[0-9]{3,64}\Z", error="must be 3 to 64 digits")
+NO_SPACES = Regexp(r"\A\S+\Z", error="must not contain spaces")
 UPDATED: Responses = {200: no_body("Done; no body"),
                       404: error_body("No such extension", PORTSIP_ERROR_SCHEMA)}
 NAME_UNSAFE = 'control characters (CR, LF, tab, ...) or any of " \\ < > ;'

@@ -17,7 +17,7 @@ from marshmallow import post_load
 
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context, tenant_list
-from bridge.api.extensions import NUMBER, IdOut
+from bridge.api.extensions import NAME_UNSAFE, NUMBER, IdOut, safe_caller_name
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
 from bridge.api.schemas import (
@@ -90,7 +90,9 @@ class RingGroupUpdateIn(ReadOnlyDropped):
     id = String(metadata={"description": "read-only: ignored"})
     created_at = String(metadata={"description": "read-only: ignored"})
     updated_at = String(metadata={"description": "read-only: ignored"})
-    name = String(validate=Length(1, 64))
+    name = String(validate=[Length(1, 64), safe_caller_name], metadata={
+        "description": f"1 to 64 characters, no {NAME_UNSAFE} (it is the SIP display name "
+                       "of P-Asserted-Identity and Remote-Party-ID)"})
     ring_time = whole(validate=Range(0, MAX_RING_TIME),
                       metadata={"description": "seconds each member rings per attempt; "
                                                "20 when a group is created without it"})
@@ -120,7 +122,7 @@ class RingGroupUpdateIn(ReadOnlyDropped):
 
 
 class RingGroupCreateIn(RingGroupUpdateIn):
-    name = String(required=True, validate=Length(1, 64))
+    name = String(required=True, validate=[Length(1, 64), safe_caller_name])
     extension_number = String(required=True, validate=NUMBER, metadata={
         "description": "must not be an extension's or another ring group's number"})
     ring_strategy = String(required=True, validate=OneOf(STRATEGIES))

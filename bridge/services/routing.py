@@ -27,6 +27,7 @@ from bridge.store.models import (
     aware,
 )
 from bridge.store.session import Database
+from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 from bridge.telephony.hunt import HuntPlan, Target
 from bridge.telephony.hunt_order import Candidate, hunt_waves
 from bridge.telephony.no_answer import no_answer_rule
@@ -209,7 +210,8 @@ def _locked_stats(session: Session, group_id: int,
 
 
 def _headers(tenant: Tenant, group: RingGroup) -> dict[str, str]:
-    identity = f'"{group.name}" <sip:{group.extension_number}@{tenant.sip_domain}>'
+    name = UNSAFE_IN_CALLER_NAME.sub("", group.name)  # names stored before the API's rule
+    identity = f'"{name}" <sip:{group.extension_number}@{tenant.sip_domain}>'
     headers = {}
     if group.enable_paid:
         headers["P-Asserted-Identity"] = identity

@@ -174,6 +174,10 @@ class TestValidation:
         ({"extension_number": "10a1"}, "extension_number"),
         ({"extension_number": "1" * 65}, "extension_number"),
         ({"extension_number": 1001}, "extension_number"),
+        # "$" matched before a trailing newline: these passed before.
+        ({"extension_number": "1001\n"}, "extension_number"),
+        ({"extension_number": "1001", "password": "longenough1\n"}, "password"),
+        ({"extension_number": "1001", "agent_id": "a@example.com\n"}, "agent_id"),
         ({"extension_number": "1001", "password": "short"}, "password"),
         ({"extension_number": "1001", "password": "has space x"}, "password"),
         ({"extension_number": "1001", "agent_id": ""}, "agent_id"),

@@ -280,6 +280,10 @@ class TestValidation:
         ({"max_wait_time": 3601}, "max_wait_time"),
         ({"max_wait_time": "30"}, "max_wait_time"),
         ({"max_wait_time": None}, "max_wait_time"),
+        ({"extension_number": "6001\n"}, "extension_number"),
+        # The name is the display name of P-Asserted-Identity and Remote-Party-ID.
+        *(({"name": name}, "name") for name in (
+            'Sales"\r\nX-Injected: 1', "Sales\n", 'The "Desk"', "Desk <6000>", "a;b")),
         ({"colour": "red"}, "colour"),
     ])
     def test_schema_rules_on_create(self, client: FlaskClient, acme: TenantAuth,
