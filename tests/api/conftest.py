@@ -5,7 +5,6 @@ phone calls API it shows the live calls a test gives it and records what it is a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +24,7 @@ from bridge.telephony.hunt import Target
 from bridge.telephony.live_calls import LiveCall
 from bridge.telephony.parking import ParkedCall
 from bridge.telephony.ringout import CancelOutcome, RingOutPlan, Statuses
-
-POSTGRES_URL = os.environ.get("RINGBRIDGE_TEST_POSTGRES_URL")
+from tests.support.postgres import postgres_url
 
 
 @dataclass
@@ -88,10 +86,8 @@ def migrated_database(request: pytest.FixtureRequest,
                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'api.db'}"
-    elif POSTGRES_URL:
-        url = POSTGRES_URL
     else:
-        pytest.skip("PostgreSQL run needs RINGBRIDGE_TEST_POSTGRES_URL (scripts/test sets it)")
+        url = postgres_url("RINGBRIDGE_TEST_POSTGRES_URL")
     database = Database(url)
     drop_schema(database)
     upgrade(database)

@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from bridge.store.migrate import drop_schema
+from bridge.store.session import Database
 from tests.integration.conftest import PhoneFactory
 from tests.support.bridge_process import BridgeProcess
+from tests.support.postgres import postgres_url
 from tests.support.softphone import RegistrationError
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def bridge(bridge_process: BridgeProcess, request: pytest.FixtureRequest
+           ) -> Iterator[BridgeProcess]:
+    """The module's tests run on both databases: ringbridge restarted on a fresh
+    PostgreSQL database for the second round, and back on SQLite after it."""
+    if request.param == "postgresql":
+        url = postgres_url("RINGBRIDGE_TEST_LIVE_POSTGRES_URL")
+        database = Database(url)
+        drop_schema(database)
+        database.dispose()
+        bridge_process.use_database(url)
+    else:
+        bridge_process.use_database(bridge_process.sqlite_url)
+    if bridge_process.process is None:
+        bridge_process.start()
+    bridge_process.wait_healthy()
+    yield bridge_process
+    bridge_process.use_database(bridge_process.sqlite_url)
 
 
 @pytest.fixture

@@ -37,6 +37,22 @@ class BridgeProcess:
         self.settings = {"RINGOUT_RING_TIME": "5", "RINGOUT_PROMPT_TIMEOUT": "3",
                          "PARKING_POSITIONS": "701-702"}
         self.process: subprocess.Popen[bytes] | None = None
+        self.sqlite_url = f"sqlite:///{workdir / 'ringbridge.db'}"
+        self.database_url = self.sqlite_url
+
+    def use_database(self, url: str) -> None:
+        """Run on the database at `url` from now on (restarted when it changes); when
+        ringbridge does not come up on it, back on the database it had."""
+        if url == self.database_url:
+            return
+        self.stop()
+        previous, self.database_url = self.database_url, url
+        try:
+            self.start()
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            self.database_url = previous
+            raise
 
     @property
     def url(self) -> str:
@@ -46,7 +62,7 @@ class BridgeProcess:
         return {
             **os.environ,
             "RINGBRIDGE_HTTP_PORT": str(self.port),
-            "RINGBRIDGE_DATABASE_URL": f"sqlite:///{self.workdir / 'ringbridge.db'}",
+            "RINGBRIDGE_DATABASE_URL": self.database_url,
             "RINGBRIDGE_ARI_URL": self.asterisk.ari_url,
             "RINGBRIDGE_ARI_PASSWORD": self.asterisk.ari_password,
             "RINGBRIDGE_ARI_APP": self.asterisk.app,
