@@ -13,15 +13,19 @@ from bridge.telephony.ami import AmiClient
 from bridge.telephony.ari import AriClient, AriError
 from bridge.telephony.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
 from bridge.telephony.call_log import CallLog
-from bridge.telephony.calls import AdoptedCall, CallFlow, Event, new_call_id
+from bridge.telephony.calls import NORMAL_CLEARING, AdoptedCall, CallFlow, Event, new_call_id
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
+from bridge.telephony.orphans import Orphan, find_orphans
 from bridge.telephony.parking import ParkingLots, Positions
 from bridge.telephony.provisioning import Provisioning
 from bridge.telephony.routing import Directory
 from bridge.telephony.waiting_line import WaitingLines
 
 log = logging.getLogger(__name__)
+
+# The channel variable naming a caller's call (also set on parked calls: parking.py).
+CALL_VARIABLE = "RB_CALL"
 
 
 class LoopService(Protocol):
@@ -199,7 +203,8 @@ class Engine:
             await self.control.retrieve(channel, parked, self._pending.pop(channel["id"]))
             return
         call_id = new_call_id()
-        plan = await self._plan(purpose, channel, number, caller)
+        plan, _ = await asyncio.gather(self._plan(purpose, channel, number, caller),
+                                       self._label(channel["id"], call_id))
         waiting = self._pending.pop(channel["id"])
         if plan is None:
             self.call_log.step(call_id, "unknown", f"{caller} -> {number}: not a number we "
@@ -216,6 +221,15 @@ class Engine:
         hunt.origin = Origin(number=caller, name=channel.get("caller", {}).get("name", ""),
                              dialled=number, inbound=purpose == "inbound")
         await self._run(hunt, waiting)
+
+    async def _label(self, channel_id: str, call_id: str) -> None:
+        """Name the call on its caller's channel (RB_CALL), so that a restarted ringbridge
+        can close this call's record when it takes the caller up again."""
+        try:
+            await self.ari.post(f"/channels/{channel_id}/variable",
+                                {"variable": CALL_VARIABLE, "value": call_id})
+        except AriError as exc:  # the caller hung up already: the flow will see it
+            log.debug("call %s: RB_CALL not set on %s: %s", call_id, channel_id, exc)
 
     async def _take_back(self, channel: dict[str, Any], args: list[str]) -> None:
         """A parked call timed out, or is being taken back (bridge/telephony/call_control)."""
@@ -258,15 +272,26 @@ class Engine:
         await self._resync_calls()
 
     async def _resync_calls(self) -> None:
-        """Drop flows whose channels vanished while we were away, adopt bridged calls."""
+        """Drop flows whose channels vanished while we were away, adopt bridged calls and
+        take up the calls that were being set up (bridge/telephony/orphans.py)."""
         channels = await self.ari.get("/channels")
         live = {channel["id"]: channel for channel in channels}
         for flow in list(self._flows):
             await flow.resync(set(live))
+        adopted = await self._adopt_bridged(live)
+        orphans = find_orphans(channels, {*self._flows_by_channel, *self._pending}, self.app)
+        closed: set[str] = set()
+        for orphan in orphans:
+            await self._take_up(orphan, closed)
+        log.info("ARI connected: %d live channels, %d calls in progress, %d adopted, "
+                 "%d channels taken up again", len(live), len(self._flows), adopted,
+                 len(orphans))
+
+    async def _adopt_bridged(self, live: dict[str, dict[str, Any]]) -> int:
+        """Keep up the bridged calls of an earlier ringbridge (bridges `rb-<call id>`)."""
         known = set(self._flows_by_channel)
-        bridges = await self.ari.get("/bridges")
         adopted = 0
-        for bridge in bridges:
+        for bridge in await self.ari.get("/bridges"):
             members = [c for c in bridge.get("channels", []) if c in live and c not in known]
             if bridge["id"].startswith("rb-") and members:
                 call = AdoptedCall(self.ari, self, bridge["id"].removeprefix("rb-"),
@@ -276,8 +301,51 @@ class Engine:
                     call.adopt(channel_id)
                     call.found[channel_id] = live[channel_id]
                 adopted += 1
-        log.info("ARI connected: %d live channels, %d calls in progress, %d adopted",
-                 len(live), len(self._flows), adopted)
+        return adopted
+
+    async def _take_up(self, orphan: Orphan, closed: set[str]) -> None:
+        """A call being set up when ringbridge stopped: its legs are hung up (the phones
+        stop ringing for nobody) and its caller starts again as a new call, as though it
+        had just entered Stasis. A caller already answered (voicemail, a prompt) cannot
+        be put back where it was, and is hung up. The old call's record is closed (once:
+        `closed` has the calls closed so far)."""
+        if orphan.args is None:
+            log.info("channel %s: a leg of call %s, which no flow runs any more; hanging up",
+                     orphan.id, orphan.leg_of)
+            self._close_record(orphan.leg_of, closed)
+            await self._hang_up(orphan.id)
+            return
+        self._close_record(await self._call_of(orphan.id), closed)
+        if orphan.answered and orphan.args[:1] in (("dial",), ("inbound",)):
+            log.info("channel %s: an answered caller (%s) no flow runs any more; hanging up",
+                     orphan.id, " ".join(orphan.args))
+            await self._hang_up(orphan.id)
+            return
+        log.info("channel %s: a caller (%s) no flow runs any more; starting its call again",
+                 orphan.id, " ".join(orphan.args))
+        await self.on_event({"type": "StasisStart", "channel": orphan.channel,
+                             "args": list(orphan.args)})
+
+    async def _call_of(self, channel_id: str) -> str:
+        try:
+            answer = await self.ari.get(f"/channels/{channel_id}/variable",
+                                        {"variable": CALL_VARIABLE})
+        except AriError:
+            return ""
+        return str(answer.get("value", ""))
+
+    def _close_record(self, call_id: str, closed: set[str]) -> None:
+        if call_id and call_id not in closed:
+            closed.add(call_id)
+            self.call_log.step(call_id, "ended", "ringbridge restarted while the call was "
+                               "being set up; its caller was taken up again as a new call "
+                               "(or hung up when already answered)")
+
+    async def _hang_up(self, channel_id: str) -> None:
+        try:
+            await self.ari.delete(f"/channels/{channel_id}", {"reason_code": NORMAL_CLEARING})
+        except AriError as exc:  # gone meanwhile
+            log.debug("channel %s: not hung up: %s", channel_id, exc)
 
 
 def _channel_of(event: Event) -> str:

@@ -65,3 +65,27 @@ def test_without_ringbridge_tenant_extensions_fall_back_within_their_domain(
     outgoing.wait_answered()
     outgoing.hangup()
     assert f'"PJSIP/2102@{office.domain},30"' in asterisk.logs()
+
+
+def test_a_group_call_ringing_across_a_restart_of_ringbridge_rings_again(
+    bridge: BridgeProcess, phone: PhoneFactory
+) -> None:
+    office = Office(bridge, phone).create()
+    member, caller = office.phone("2201"), office.phone("2209")
+    office.group("6201", ["2201"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=30)
+    outgoing = caller.call("6201")
+    rung_before = member.wait_incoming()
+    rung_before.wait_ringing()
+    bridge.stop()
+    bridge.start()
+    rung_before.wait_disconnected()  # the old call's leg: nobody runs it now
+    rung_again = member.wait_incoming(timeout=10)
+    rung_again.answer()
+    outgoing.wait_answered()
+    outgoing.hangup()
+    rung_again.wait_disconnected()
+    second = bridge.call_record("6201")
+    first = bridge.call_record("6201", before=second.received_at)
+    assert second.answered_by == "2201"
+    assert first.answered_at is None
+    assert first.end_reason is not None and "ringbridge restarted" in first.end_reason

@@ -242,3 +242,16 @@ def test_a_restart_of_ringbridge_keeps_the_call_and_its_status(
     office.wait_status(ringout_id, "Success", "Finished", "Finished")
     assert [b for b in asterisk.ari("GET", "/bridges").json()
             if b["id"] == f"rb-{ringout_id}"] == []
+
+
+def test_a_ringout_ringing_across_a_restart_of_ringbridge_is_ended(
+    office: RingOutOffice,
+) -> None:
+    caller = office.phone("4092")
+    ringout_id = office.start("+14155550194", "4092")
+    ringing = caller.wait_incoming()
+    ringing.wait_ringing()
+    office.bridge.stop()
+    office.bridge.start()
+    ringing.wait_disconnected()  # nobody would connect it now: the phone stops ringing
+    office.wait_status(ringout_id, "NoAnsweringMachine", "InProgress", "InProgress")

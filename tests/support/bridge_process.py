@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -92,18 +93,22 @@ class BridgeProcess:
         return httpx.request(method, self.url + path, timeout=10,
                              headers={"Authorization": f"Bearer {token}"}, **kwargs)
 
-    def call_record(self, dialled: str, timeout: float = 5) -> CallRecord:
-        """The newest finished call record for `dialled`, from ringbridge's own database
-        (written off the call's path, so it may take a moment to appear)."""
+    def call_record(self, dialled: str, timeout: float = 5,
+                    before: datetime | None = None) -> CallRecord:
+        """The newest finished call record for `dialled` (received before `before`), from
+        ringbridge's own database (written off the call's path, so it may take a moment
+        to appear)."""
         database = Database(self.environment()["RINGBRIDGE_DATABASE_URL"])
         deadline = time.monotonic() + timeout
+        query = select(CallRecord).where(CallRecord.dialled == dialled,
+                                         CallRecord.ended_at.is_not(None))
+        if before is not None:
+            query = query.where(CallRecord.received_at < before)
         try:
             while True:
                 with database.session() as session:
                     record = session.scalars(
-                        select(CallRecord).where(CallRecord.dialled == dialled,
-                                                 CallRecord.ended_at.is_not(None))
-                        .order_by(CallRecord.received_at.desc())
+                        query.order_by(CallRecord.received_at.desc())
                         .options(selectinload(CallRecord.steps))).first()
                 if record is not None:
                     return record

@@ -1,0 +1,61 @@
+"""Channels of calls that no flow runs any more.
+
+When ringbridge restarts (or its events connection drops and an event is lost), calls
+that were being set up stay in Asterisk with nobody running them: a caller in our Stasis
+app hearing ringback, and the phones ringbridge was ringing for it. Bridged calls are
+adopted elsewhere (bridge/telephony/engine.py); this module tells the rest apart so the
+engine can take them up again: a caller is handed to a new flow, a leg is hung up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+# Legs ringbridge dials are named `rb-<call id>-<n>` (bridge/telephony/calls.py).
+_LEG_ID = re.compile(r"\Arb-(?P<call>[A-Za-z0-9]+)-[0-9]+\Z")
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A channel no flow owns. `args` are a caller's Stasis arguments (`dial 6000`,
+    `parking-timeout …`); a leg has none and names its call in its id."""
+
+    channel: dict[str, Any]
+    args: tuple[str, ...] | None
+    leg_of: str = ""
+
+    @property
+    def id(self) -> str:
+        return str(self.channel["id"])
+
+    @property
+    def answered(self) -> bool:
+        return self.channel.get("state") == "Up"
+
+
+def find_orphans(channels: list[dict[str, Any]], owned: Collection[str],
+                 app: str) -> list[Orphan]:
+    """The channels in `app` (or dialled by ringbridge) that no flow owns."""
+    found = []
+    for channel in channels:
+        if channel["id"] in owned:
+            continue
+        leg = _LEG_ID.match(channel["id"])
+        if leg is not None:
+            found.append(Orphan(channel, None, leg["call"]))
+        elif (args := stasis_args(channel, app)) is not None:
+            found.append(Orphan(channel, args))
+    return found
+
+
+def stasis_args(channel: dict[str, Any], app: str) -> tuple[str, ...] | None:
+    """`Stasis(<app>,dial,6000)` in the channel's dialplan → ("dial", "6000"); None when
+    the channel is not in our app's Stasis() (a parked call, a fallback Dial, another app)."""
+    dialplan = channel.get("dialplan") or {}
+    if str(dialplan.get("app_name", "")).lower() != "stasis":
+        return None
+    name, *args = str(dialplan.get("app_data", "")).split(",")
+    return tuple(args) if name == app else None

@@ -1,0 +1,45 @@
+"""Which channels no flow runs any more, after a restart of ringbridge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.telephony.orphans import find_orphans, stasis_args
+
+
+def channel(channel_id: str, app_name: str = "", app_data: str = "",
+            state: str = "Ring") -> dict[str, Any]:
+    return {"id": channel_id, "state": state,
+            "dialplan": {"context": "from-phones", "exten": "6000", "priority": 1,
+                         "app_name": app_name, "app_data": app_data}}
+
+
+def test_stasis_args_are_read_from_the_dialplan_application() -> None:
+    assert stasis_args(channel("c", "Stasis", "ringbridge,dial,6000"), "ringbridge") == (
+        "dial", "6000")
+    assert stasis_args(channel("c", "Stasis", "ringbridge"), "ringbridge") == ()
+
+
+def test_channels_outside_our_stasis_app_are_not_ours() -> None:
+    assert stasis_args(channel("c", "Stasis", "other,dial,6000"), "ringbridge") is None
+    assert stasis_args(channel("c", "Park", "rb-acme.example"), "ringbridge") is None
+    assert stasis_args(channel("c", "Dial", "PJSIP/1002,30"), "ringbridge") is None
+    assert stasis_args({"id": "c"}, "ringbridge") is None
+
+
+def test_unowned_callers_and_legs_are_orphans_owned_ones_are_not() -> None:
+    channels = [
+        channel("1733.1", "Stasis", "ringbridge,dial,6000"),
+        channel("1733.2", "Stasis", "ringbridge,inbound,+442079460958", state="Up"),
+        channel("1733.3", "Stasis", "ringbridge,dial,6001"),  # its flow runs
+        channel("rb-AbC123-2", "AppDial2", "(Outgoing Line)"),
+        channel("rb-Xyz-1"),  # owned
+        channel("1733.4", "Park", "rb-acme.example"),
+        channel("rb-not-a-leg"),
+    ]
+    orphans = find_orphans(channels, {"1733.3", "rb-Xyz-1"}, "ringbridge")
+    assert [(o.id, o.args, o.leg_of, o.answered) for o in orphans] == [
+        ("1733.1", ("dial", "6000"), "", False),
+        ("1733.2", ("inbound", "+442079460958"), "", True),
+        ("rb-AbC123-2", None, "AbC123", False),
+    ]
