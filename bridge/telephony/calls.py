@@ -34,6 +34,11 @@ DIAL_STATUS_CAUSE = {
 }
 
 
+# The Stasis arguments of the channels the flows create (`appArgs`): `leg,<call id>` for
+# a hunt's legs, `ringout,<RingOut id>` for a RingOut's.
+HUNT_LEG, RINGOUT_LEG = "leg", "ringout"
+
+
 def new_call_id() -> str:
     """An opaque, unguessable, URL-safe call id (the dispatch `callId`)."""
     return "".join(secrets.choice(_ALPHABET) for _ in range(20))

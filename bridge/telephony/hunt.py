@@ -20,6 +20,7 @@ from bridge.telephony.call_events import CallEvents, Queue
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
     DIAL_STATUS_CAUSE,
+    HUNT_LEG,
     NORMAL_CLEARING,
     Ari,
     CallFlow,
@@ -298,7 +299,7 @@ class Hunt(CallFlow):
         try:
             await self.ari.post("/channels/create", {
                 "endpoint": dial, "app": self.flows.app, "channelId": channel_id,
-                "appArgs": f"leg,{self.call_id}", "originator": self.caller_id,
+                "appArgs": f"{HUNT_LEG},{self.call_id}", "originator": self.caller_id,
             })
         except Exception as exc:  # an unreachable target is skipped
             log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)

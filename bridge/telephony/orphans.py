@@ -9,19 +9,17 @@ engine can take them up again: a caller is handed to a new flow, a leg is hung u
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-# Legs ringbridge dials are named `rb-<call id>-<n>` (bridge/telephony/calls.py).
-_LEG_ID = re.compile(r"\Arb-(?P<call>[A-Za-z0-9]+)-[0-9]+\Z")
+from bridge.telephony.calls import HUNT_LEG, RINGOUT_LEG
 
 
 @dataclass(frozen=True)
 class Orphan:
     """A channel no flow owns. `args` are a caller's Stasis arguments (`dial 6000`,
-    `parking-timeout …`); a leg has none and names its call in its id."""
+    `parking-timeout …`); a leg has none, and `leg_of` names its call."""
 
     channel: dict[str, Any]
     args: tuple[str, ...] | None
@@ -38,15 +36,18 @@ class Orphan:
 
 def find_orphans(channels: list[dict[str, Any]], owned: Collection[str],
                  app: str) -> list[Orphan]:
-    """The channels in `app` (or dialled by ringbridge) that no flow owns."""
+    """The channels in `app`'s Stasis() that no flow owns: callers (the dialplan gave
+    them their arguments: `Stasis(app,dial,6000)`) and the legs ringbridge made (their
+    arguments name their call: `leg,<call id>`). A channel elsewhere, a parked one
+    included, is left alone."""
     found = []
     for channel in channels:
-        if channel["id"] in owned:
+        args = stasis_args(channel, app)
+        if channel["id"] in owned or not args:
             continue
-        leg = _LEG_ID.match(channel["id"])
-        if leg is not None:
-            found.append(Orphan(channel, None, leg["call"]))
-        elif (args := stasis_args(channel, app)) is not None:
+        if args[0] in (HUNT_LEG, RINGOUT_LEG):
+            found.append(Orphan(channel, None, args[1] if len(args) > 1 else ""))
+        else:
             found.append(Orphan(channel, args))
     return found
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bridge.telephony.call_log import CallLog
-from bridge.telephony.calls import NORMAL_CLEARING, Ari, CallFlow, Event, Flows
+from bridge.telephony.calls import NORMAL_CLEARING, RINGOUT_LEG, Ari, CallFlow, Event, Flows
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class RingOut(CallFlow):
         try:
             await self.ari.post("/channels/create", {
                 "endpoint": leg.dial, "app": self.flows.app, "channelId": channel_id,
-                "appArgs": f"ringout,{self.call_id}", **extra,
+                "appArgs": f"{RINGOUT_LEG},{self.call_id}", **extra,
             })
         except Exception as exc:  # an endpoint Asterisk cannot reach at all
             log.warning("call %s: cannot ring %s: %s", self.call_id, leg.label, exc)

@@ -56,12 +56,15 @@ make_local_base_image() {
     local root="$RINGBRIDGE_CACHE/sid-root"
     ensure_debs debootstrap
     as_root mkdir -p "$RINGBRIDGE_CACHE"
-    if [ ! -x "$root/usr/sbin/asterisk" ]; then
+    # The stamp is written once debootstrap has finished: a root it left half made
+    # (interrupted, or failed) is made again.
+    if [ ! -f "$root.complete" ]; then
         log "debootstrapping a minimal Debian sid root with Asterisk (about a minute)"
         as_root rm -rf "$root"
         as_root debootstrap --variant=minbase --include=asterisk,asterisk-modules,asterisk-moh-opsound-gsm,ca-certificates \
             sid "$root" "$DEBIAN_MIRROR" >"$RINGBRIDGE_CACHE/debootstrap.log" 2>&1 \
             || die "debootstrap failed; see $RINGBRIDGE_CACHE/debootstrap.log"
+        as_root touch "$root.complete"
     fi
     log "importing $root as $LOCAL_BASE_IMAGE"
     as_root tar -C "$root" -c . | docker import - "$LOCAL_BASE_IMAGE" >/dev/null

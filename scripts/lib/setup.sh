@@ -7,7 +7,11 @@ ensure_venv() {
     local top=$1 stamp
     if [ ! -x "$top/.venv/bin/python" ]; then
         log "creating the virtualenv .venv"
-        python3 -m venv "$top/.venv" || die "python3 -m venv failed (install python3-venv)"
+        if ! python3 -m venv "$top/.venv" 2>/dev/null; then
+            rm -rf "$top/.venv"
+            ensure_debs python3-venv  # Debian's python3 has venv in a package of its own
+            python3 -m venv "$top/.venv" || die "python3 -m venv failed"
+        fi
     fi
     stamp="$top/.venv/.ringbridge-installed"
     if [ ! -f "$stamp" ] || [ "$top/pyproject.toml" -nt "$stamp" ]; then

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +10,7 @@ import pytest
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
+from tests.support.polling import wait_until
 from tests.support.softphone import Call, IncomingPolicy, Phone
 
 PARK_SECONDS = 10  # the shortest maxInParking the API takes
@@ -20,16 +19,6 @@ PARK_SECONDS = 10  # the shortest maxInParking the API takes
 @pytest.fixture
 def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
     return Office(bridge, phone).create()
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """The engine's view changes on its own events: read it until it shows `what`."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout} s for {what}")
-        time.sleep(0.1)
-    return result
 
 
 def calls_of(office: Office, extension: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
+from tests.support.polling import wait_until
 from tests.support.softphone import IncomingPolicy, Phone
 
 
@@ -31,6 +32,7 @@ def test_extension_call_is_bridged_by_the_engine(
     bridge: BridgeProcess, asterisk: Asterisk, phone: PhoneFactory, who_hangs_up: str
 ) -> None:
     caller, callee = phone("1001"), phone("1002")
+    seen = len(bridge.log())
     outgoing = caller.call("1002")
     incoming = callee.wait_incoming()
     outgoing.wait_ringing()
@@ -41,13 +43,13 @@ def test_extension_call_is_bridged_by_the_engine(
 
     bridged = bridged_channel_sets(asterisk)
     assert len(bridged) == 1 and len(bridged[0]) == 2, bridged
-    bridge.wait_log(r"call \w+: 1002 answered; bridging")
+    bridge.wait_log(r"call \w+: 1002 answered; bridging", after=seen)
     assert outgoing.rtp_received() > 0 or incoming.rtp_received() > 0
 
     ending, other = (outgoing, incoming) if who_hangs_up == "caller" else (incoming, outgoing)
     ending.hangup()
     other.wait_disconnected()
-    assert bridged_channel_sets(asterisk) == []
+    wait_until(lambda: bridged_channel_sets(asterisk) == [], 5, "the call's bridge to go")
 
 
 def test_busy_callee_gives_the_caller_busy(bridge: BridgeProcess, phone: PhoneFactory) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
 from bridge.store.ids import decode_id
@@ -12,6 +9,7 @@ from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
+from tests.support.polling import wait_until
 from tests.support.softphone import IncomingPolicy, Phone
 
 RING = IncomingPolicy.RING
@@ -21,15 +19,6 @@ RING_TIME = 2
 @pytest.fixture
 def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
     return Office(bridge, phone).create()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """For state only Asterisk knows (no event reaches the test): poll it, bounded."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout} s for {what}")
-        time.sleep(0.1)
 
 
 def live_state(asterisk: Asterisk, recording: str) -> str:

@@ -147,12 +147,13 @@ class BridgeProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_log(self, pattern: str, timeout: float = 10) -> re.Match[str]:
-        """Wait until the log has a line matching `pattern` (the bridge's own account)."""
+    def wait_log(self, pattern: str, timeout: float = 10, after: int = 0) -> re.Match[str]:
+        """Wait until the log has a line matching `pattern` (the bridge's own account),
+        past its first `after` characters (what it held before the moment awaited)."""
         deadline = time.monotonic() + timeout
         regex = re.compile(pattern)
         while time.monotonic() < deadline:
-            match = regex.search(self.log())
+            match = regex.search(self.log(), after)
             if match:
                 return match
             time.sleep(0.05)

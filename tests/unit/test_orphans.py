@@ -32,14 +32,21 @@ def test_unowned_callers_and_legs_are_orphans_owned_ones_are_not() -> None:
         channel("1733.1", "Stasis", "ringbridge,dial,6000"),
         channel("1733.2", "Stasis", "ringbridge,inbound,+442079460958", state="Up"),
         channel("1733.3", "Stasis", "ringbridge,dial,6001"),  # its flow runs
-        channel("rb-AbC123-2", "AppDial2", "(Outgoing Line)"),
-        channel("rb-Xyz-1"),  # owned
+        channel("rb-AbC123-2", "Stasis", "ringbridge,leg,AbC123"),  # a leg of a hunt
+        channel("rb-4172586-1", "Stasis", "ringbridge,ringout,4172586"),  # of a RingOut
+        channel("rb-Xyz-1", "Stasis", "ringbridge,leg,Xyz"),  # owned
+        channel("rb-Parked-1", "Park", "rb-acme.example"),  # a parked leg: not ours now
+        channel("rb-Back-1", "Stasis", "ringbridge,parking-timeout,rb-a,1001,PJSIP/1001,c1",
+                state="Up"),  # a parked leg ringing back its parker: a caller now
+        channel("rb-Local-1;2"),  # the other half of a Local channel
         channel("1733.4", "Park", "rb-acme.example"),
-        channel("rb-not-a-leg"),
+        channel("1733.5", "Stasis", "ringbridge"),  # no arguments: not a channel we made
     ]
     orphans = find_orphans(channels, {"1733.3", "rb-Xyz-1"}, "ringbridge")
     assert [(o.id, o.args, o.leg_of, o.answered) for o in orphans] == [
         ("1733.1", ("dial", "6000"), "", False),
         ("1733.2", ("inbound", "+442079460958"), "", True),
         ("rb-AbC123-2", None, "AbC123", False),
+        ("rb-4172586-1", None, "4172586", False),
+        ("rb-Back-1", ("parking-timeout", "rb-a", "1001", "PJSIP/1001", "c1"), "", True),
     ]
