@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bridge.telephony.ami import AmiError
+from bridge.telephony.ari import AriError
 from bridge.telephony.calls import Event, new_call_id
 from bridge.telephony.hunt import Hunt, HuntPlan, Leg, Origin, Target
 from bridge.telephony.live_calls import LiveCall, Party, PartyState, snapshot
@@ -227,8 +228,17 @@ class CallControl:
             await hunt.end("hung up through the API")
         else:
             for party in parties:
-                await self.engine.ari.delete(f"/channels/{party.channel_id}")
+                await self._hang_up_party(party)
         return [p.view for p in parties]
+
+    async def _hang_up_party(self, party: Party) -> None:
+        """A party's hangup ends the call its flow runs, which hangs up the others: one
+        gone by the time its turn comes is what was asked for."""
+        try:
+            await self.engine.ari.delete(f"/channels/{party.channel_id}")
+        except AriError as exc:
+            if exc.status != 404:
+                raise
 
     # Lookups.
 

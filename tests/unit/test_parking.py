@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from bridge.telephony.ari import AriError
 from bridge.telephony.call_control import CallControlError
+from bridge.telephony.calls import AdoptedCall
 from bridge.telephony.hunt import Hunt, HuntPlan, Target
 from bridge.telephony.parking import Kept, ParkingLots, Positions
 from tests.unit.test_call_flows import FakeAri, deliver, engine_with, event
@@ -129,3 +131,28 @@ def test_once_parked_the_peer_is_hung_up() -> None:
         assert not any(path == "/channels/caller" for _, path, _ in ari.requests)
 
     asyncio.run(scenario())
+
+
+class PartyGoneAri(FakeAri):
+    """The second party's channel is gone by the time it is hung up (its call's flow
+    hung it up when the first party went): Asterisk answers 404."""
+
+    async def delete(self, path: str, params: Any = None) -> Any:
+        await self._record("DELETE", path, params)
+        if path == "/channels/rb-CALL-1":
+            raise AriError(404, "DELETE", path, "Channel not found")
+        return {}
+
+
+def test_hanging_up_an_adopted_call_whose_other_party_is_gone_already_succeeds() -> None:
+    async def scenario() -> list[str]:
+        ari = PartyGoneAri()
+        engine = engine_with(ari)
+        call = AdoptedCall(ari, engine, "CALL")  # type: ignore[arg-type]
+        for channel_id, name in (("1795.1", "PJSIP/1001@acme.example-0001"),
+                                 ("rb-CALL-1", "PJSIP/1002@acme.example-0002")):
+            call.adopt(channel_id)
+            call.found[channel_id] = {"id": channel_id, "name": name, "state": "Up"}
+        return await engine.control.hang_up("acme.example", "CALL", None)
+
+    assert asyncio.run(scenario()) == ["00", "01"]
