@@ -83,10 +83,10 @@ class DispatchNotifier:
                 call_id, "connected", self._fields(call_id, queue, agent_id)))
 
     def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
-              connected: datetime | None, cleared: datetime) -> None:
-        """`missed` when no agent answered, then `cleared` with the call's times."""
+              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+        """`missed` when no member answered, then `cleared` with the call's times."""
         fields = self._fields(call_id, queue, agent_id)
-        if agent_id is None and "missed" in self.config.events:
+        if not answered and "missed" in self.config.events:
             self.client.reliably(self.config, self._post(call_id, "missed", fields))
         if "cleared" in self.config.events:
             fields |= {"callUrl": self.call_url(call_id),

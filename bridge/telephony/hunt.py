@@ -243,7 +243,8 @@ class Hunt(CallFlow):
         if self.events is not None:
             agent = self.answered_by.agent_id if self.answered_by else None
             self.events.ended(self.call_id, self.plan.queue, agent, self.started_at,
-                              self.answered_at, datetime.now(UTC))
+                              self.answered_at, datetime.now(UTC),
+                              answered=self.answered_by is not None)
 
     async def take_message(self, recording: str) -> None:
         """Voicemail: answer, prompt, beep, record until the caller hangs up.
@@ -469,7 +470,7 @@ class Hunt(CallFlow):
         self.answered_by = leg.target
         self.step("answered", f"{leg.target.label} answered; bridging",
                   target=leg.target.label, **self._memory(leg))
-        if self.events is not None and leg.target.agent_id:
+        if self.events is not None:
             self.events.connected(self.call_id, self.plan.queue, leg.target.agent_id)
         if not self.plan.paging:
             await self._stop_legs([other for other in self.legs.values() if other is not leg],

@@ -157,6 +157,31 @@ def test_an_answered_call_company_in_the_path(office: Office, receiver: Dispatch
                                                          "cleared"}
 
 
+def test_a_member_without_agent_id_who_answers_is_connected_not_missed(
+        office: Office, receiver: DispatchReceiver) -> None:
+    member = office.phone("3221")  # an extension without agent_id
+    caller = office.phone("3229")
+    office.group("6203", ["3221"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 queue_id=QUEUE, queue_type="customer")
+    dispatch_to(office, receiver)
+
+    outgoing = caller.call("6203")
+    ringing = member.wait_incoming()
+    call_id = receiver.wait_for("/telephony/ringing")[0].json["callId"]
+    ringing.answer()
+    outgoing.wait_answered()
+    connected = receiver.wait_for("/telephony/connected")[0]
+    outgoing.hangup()
+    cleared = receiver.wait_for("/telephony/cleared")[0]
+    common = {"companyId": office.company, "phoneNumber": "3229", "queueId": QUEUE,
+              "queueType": "customer", "agentId": None, "callId": call_id}
+    assert connected.json == common
+    assert {k: v for k, v in cleared.json.items() if k in common} == common
+    assert set(cleared.json["times"]) == {"received", "totalWait", "connected", "duration",
+                                          "cleared"}
+    assert events(receiver) == ["invite", "ringing", "connected", "cleared"]
+
+
 def test_a_serial_hunt_nobody_answers_host_form(office: Office,
                                                 receiver: DispatchReceiver) -> None:
     members = agents(office, "3121", "3122")
