@@ -11,7 +11,7 @@ import orjson
 
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.config import DispatchConfig
-from bridge.dispatch.deliveries import Delivery
+from bridge.dispatch.deliveries import READ_LIMIT, Delivery
 from bridge.dispatch.times import cleared_times
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,10 @@ class DispatchNotifier:
                      call_id, self.config.invite_timeout * 1000)
             return None
         if not outcome.delivered or not outcome.answer:
+            return None
+        if outcome.oversized:
+            log.warning("call %s: dispatch invite answered more than %d KiB; not kept",
+                        call_id, READ_LIMIT // 1024)
             return None
         try:
             snapshot = orjson.loads(outcome.answer)

@@ -6,13 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from bridge.dispatch.config import DispatchConfig
-from bridge.dispatch.deliveries import Delivery
+from bridge.dispatch.deliveries import ANSWER_LIMIT, READ_LIMIT, Delivery
 from bridge.dispatch.notifier import DispatchNotifier
 from bridge.telephony.call_events import Queue, Redirect
 from bridge.telephony.hunt import Hunt, HuntPlan, Target
-from tests.unit.async_support import run
+from tests.support.dispatch_receiver import DispatchReceiver
+from tests.unit.async_support import eventually, run
 from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.test_dispatch_client import MemoryStore, config_for, running
 
 QUEUE: Queue = ("main@exampletaxis.com", "customer")
 
@@ -90,3 +94,37 @@ def test_a_call_nobody_answered_is_missed_then_cleared() -> None:
     notifier(client).ended("C1", QUEUE, None, now, None, now, answered=False)
     assert client.events == ["missed", "cleared"]
 
+
+def big_snapshot(size: int) -> dict[str, Any]:
+    """An invite answer of about `size` bytes whose priority comes after the padding."""
+    return {"bookings": [{"ref": f"B{n:05d}", "pickup": "1 High Street, Oxford"}
+                         for n in range(size // 45)], "priority": "urgent"}
+
+
+def test_a_large_invite_answer_is_parsed_whole(receiver: DispatchReceiver) -> None:
+    async def scenario() -> None:
+        store = MemoryStore()
+        async with running(store) as client:
+            config = config_for(receiver, invite_timeout=2)
+            snapshot = big_snapshot(5000)
+            receiver.respond(200, body=snapshot, match="/invite")
+            notifier = DispatchNotifier(client, config, "+441234567890", str)
+            assert await notifier.invite("C1", QUEUE) == snapshot
+            assert len(receiver.requests) == 1
+            await eventually(lambda: len(store.logged) == 1, 3)
+            assert len(store.logged[0][1].answer or "") > ANSWER_LIMIT  # cut when stored
+
+    run(scenario())
+
+
+def test_an_invite_answer_over_the_read_limit_keeps_no_snapshot(
+        receiver: DispatchReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        async with running(MemoryStore()) as client:
+            config = config_for(receiver, invite_timeout=2)
+            receiver.respond(200, body=big_snapshot(READ_LIMIT + 1000), match="/invite")
+            notifier = DispatchNotifier(client, config, "+441234567890", str)
+            assert await notifier.invite("C1", QUEUE) is None
+
+    run(scenario())
+    assert "call C1: dispatch invite answered more than 64 KiB; not kept" in caplog.text
