@@ -26,7 +26,7 @@ from bridge.telephony.calls import (
     Event,
     Flows,
 )
-from bridge.telephony.waiting_line import DEFAULT_PRIORITY
+from bridge.telephony.waiting_line import DEFAULT_PRIORITY, PRIORITIES, known_priority
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class Hunt(CallFlow):
         self.events = plan.events
         self.answered_by: Target | None = None
         self.redirected = 0  # dispatch redirects acted on
-        self.priority: object = DEFAULT_PRIORITY  # the dispatcher's, orders waiting calls
+        self.priority = DEFAULT_PRIORITY  # the dispatcher's, orders waiting calls
         self.waiting_in: int | None = None  # the group whose waiting line holds the call
         self.waited_out = False  # max_wait is over: the no-answer rule applies
         self._alerted_in_round = False
@@ -153,7 +153,7 @@ class Hunt(CallFlow):
         if self.events is not None:
             snapshot = await self.events.invite(self.call_id, self.plan.queue)
             if snapshot is not None:
-                self.priority = snapshot.get("priority", DEFAULT_PRIORITY)
+                self.priority = self._priority_in(snapshot)
                 self.step("invited", f"dispatch knows the caller: {snapshot}",
                           snapshot=snapshot)
             if self.done:  # the caller hung up while dispatch was asked
@@ -164,6 +164,16 @@ class Hunt(CallFlow):
             await self._wait_in_line("callers are waiting already")
             return
         await self.next_wave()
+
+    def _priority_in(self, snapshot: dict[str, Any]) -> str:
+        """The invite's `priority`; one that is none of the known ones counts as normal
+        (logged here, so once per call)."""
+        given = snapshot.get("priority")
+        priority = known_priority(given)
+        if priority is None and given is not None:
+            log.info("call %s: dispatch priority %r is none of %s; counted as normal",
+                     self.call_id, given, ", ".join(PRIORITIES))
+        return priority or DEFAULT_PRIORITY
 
     async def next_wave(self) -> None:
         self.wave_index += 1

@@ -24,11 +24,12 @@ QUEUE: Queue = ("main@exampletaxis.com", "customer")
 class RecordedEvents:
     """A hunt's CallEvents, kept as (event, agent id, answered) tuples."""
 
-    def __init__(self) -> None:
+    def __init__(self, snapshot: dict[str, Any] | None = None) -> None:
         self.sent: list[tuple[str, str | None, bool | None]] = []
+        self.snapshot = snapshot  # what invite answers
 
     async def invite(self, call_id: str, queue: Queue) -> dict[str, Any] | None:
-        return None
+        return self.snapshot
 
     def ringing(self, call_id: str, queue: Queue, agent_id: str | None,
                 redirect: Redirect) -> None:

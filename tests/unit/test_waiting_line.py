@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import replace
 from typing import Any
+
+import pytest
 
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.engine import Engine
@@ -12,6 +16,7 @@ from bridge.telephony.hunt import Hunt, HuntPlan, Target
 from bridge.telephony.waiting_line import WaitingLines, rank
 from tests.unit.async_support import eventually, run
 from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.test_dispatch_events import RecordedEvents
 
 GROUP = 7
 MEMBER = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
@@ -89,8 +94,46 @@ def test_priority_orders_the_line_then_arrival() -> None:
 
 
 def test_unknown_priorities_count_as_normal() -> None:
-    assert rank(None) == rank("normal") == rank("URGENT") == rank(3)
+    assert rank(None) == rank("normal") == rank("asap") == rank(3)
     assert rank("urgent") < rank("high") < rank("normal") < rank("low")
+
+
+def test_priorities_are_read_without_case_or_spaces() -> None:
+    assert rank("URGENT") == rank(" urgent ") == rank("urgent")
+    assert rank("Low\n") == rank("low")
+
+
+async def invited(engine: Engine, ari: FakeAri, call_id: str, given: object) -> Hunt:
+    """A call whose invite answered `{"priority": given}`; it waits (1002 is busy)."""
+    events = RecordedEvents({"priority": given})
+    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}",  # type: ignore[arg-type]
+                replace(plan(), events=events))
+    await hunt.start()
+    await settle(engine)
+    return hunt
+
+
+def test_the_dispatchers_priority_is_normalised_and_an_unknown_one_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        await call(engine, ari, "A", "normal")
+        shouted = await invited(engine, ari, "B", " URGENT ")
+        odd = await invited(engine, ari, "C", "ASAP")
+        for _ in range(3):
+            engine.waiting_lines.wake()
+            await settle(engine)
+        assert (shouted.priority, odd.priority) == ("urgent", "normal")
+        assert engine.waiting_lines.calls(GROUP) == ["B", "A", "C"]
+        await engine.waiting_lines.close()
+
+    with caplog.at_level(logging.INFO, logger="bridge.telephony.hunt"):
+        run(scenario())
+    unknown = [r for r in caplog.records if "priority" in r.getMessage()]
+    assert [r.getMessage() for r in unknown] == [
+        "call C: dispatch priority 'ASAP' is none of urgent, high, normal, low; "
+        "counted as normal"]
 
 
 def test_a_call_finding_every_member_busy_waits_ringing() -> None:
