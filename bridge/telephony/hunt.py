@@ -208,7 +208,9 @@ class Hunt(CallFlow):
         """Dispatch answered `307 Location: <agent or queue id>`: ring that instead.
 
         A leg already ringing at the new target keeps ringing; the others stop. The
-        group's no-answer rule still applies after an agent redirect.
+        group's no-answer rule still applies after an agent redirect. A queue whose
+        line holds callers is never overtaken: the call stops ringing and joins the line
+        at its priority, with the new group's whole max_wait ahead of it.
         """
         if self.connected or self.done:
             self.step("redirect", f"dispatch redirect to {location} ignored: the call is "
@@ -229,14 +231,20 @@ class Hunt(CallFlow):
         self.redirected += 1
         self.step("redirected", f"dispatch redirected the call to {location} ({plan.label})",
                   target=location)
+        self._leave_line()
+        self.waited_out = False
+        self.plan = replace(plan, no_answer=plan.no_answer or self.plan.no_answer,
+                            queue_id=plan.queue_id or self.plan.queue_id,
+                            queue_type=plan.queue_type or self.plan.queue_type)
+        if self._others_waiting():
+            await self._stop_legs(list(self.legs.values()), NORMAL_CLEARING)
+            await self._wait_in_line("callers are waiting already")
+            return
         first = plan.waves[0] if plan.waves else ()
         keys = {target.key for target in first if target.key}
         await self._stop_legs([leg for leg in self.legs.values()
                                if leg.target.key not in keys], NORMAL_CLEARING)
         ringing = {leg.target.key for leg in self.legs.values()}
-        self.plan = replace(plan, no_answer=plan.no_answer or self.plan.no_answer,
-                            queue_id=plan.queue_id or self.plan.queue_id,
-                            queue_type=plan.queue_type or self.plan.queue_type)
         self.wave_index = 0
         self._alerted_in_round = any(leg.alerting for leg in self.legs.values())
         fresh = [target for target in first if target.key not in ringing]

@@ -267,11 +267,29 @@ def test_a_member_ringing_without_answer_is_not_a_reason_to_wait() -> None:
 class ToBusyQueue:
     """Redirects go to another group, whose one member is busy."""
 
+    def __init__(self, max_wait: float = 30) -> None:
+        self.max_wait = max_wait
+
     def route_redirect(self, tenant_id: int, location: str,
                        caller_number: str) -> HuntPlan | None:
         busy = Target(key=3, dial="PJSIP/1003@1003@acme.example", label="1003")
         return HuntPlan(label="ring group 6001", waves=((busy,),), ring_time=20,
-                        skip_busy=True, group_id=GROUP + 1, tenant_id=1, max_wait=30)
+                        skip_busy=True, group_id=GROUP + 1, tenant_id=1,
+                        max_wait=self.max_wait)
+
+
+async def ringing_in_first_group(engine: Engine, ari: FakeAri, call_id: str,
+                                 queue: ToBusyQueue, priority: str = "normal") -> Hunt:
+    """A call for GROUP whose member 1002 rings, so that dispatch can redirect it."""
+    first = HuntPlan(label="ring group 6000", waves=((MEMBER,),), ring_time=20,
+                     group_id=GROUP, tenant_id=1)
+    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", first, queue)  # type: ignore[arg-type]
+    hunt.priority = priority
+    await hunt.start()
+    await engine.on_event(event("StasisStart", f"rb-{call_id}-1"))
+    await engine.on_event(event("ChannelStateChange", f"rb-{call_id}-1", state="Ringing"))
+    await settle(engine)
+    return hunt
 
 
 def test_a_call_redirected_to_a_busy_queue_waits_in_that_queues_line() -> None:
@@ -290,6 +308,69 @@ def test_a_call_redirected_to_a_busy_queue_waits_in_that_queues_line() -> None:
         await settle(engine)
         assert engine.waiting_lines.calls(GROUP + 1) == ["A"] and not hunt.done
         assert ("DELETE", "/channels/rb-A-1", {"reason_code": 16}) in ari.requests
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_a_redirected_call_joins_the_new_groups_line_at_its_priority() -> None:
+    """1003 is free when the redirect comes, but three callers wait for it already."""
+    async def scenario() -> None:
+        ari = BusyAri()
+        ari.busy = {"1003@acme.example"}
+        engine = engine_with(ari)
+        engine.waiting_lines.retry_seconds = 60  # turns come only from wake-ups here
+        queue = ToBusyQueue()
+        second = queue.route_redirect(1, "drivers", "")
+        assert second is not None
+        for call_id, priority in (("B", "urgent"), ("C", "high"), ("D", "normal")):
+            waiting = Hunt(ari, engine, call_id, f"caller-{call_id}",  # type: ignore[arg-type]
+                           second)
+            waiting.priority = priority
+            await waiting.start()
+        await settle(engine)
+        assert engine.waiting_lines.calls(GROUP + 1) == ["B", "C", "D"]
+        ari.busy.clear()
+        hunt = await ringing_in_first_group(engine, ari, "A", queue, priority="high")
+        await hunt.redirect("drivers")
+        await settle(engine)
+        assert engine.waiting_lines.calls(GROUP + 1) == ["B", "C", "A", "D"]
+        assert ("DELETE", "/channels/rb-A-1", {"reason_code": 16}) in ari.requests
+        created = [params["channelId"] for _, path, params in ari.requests
+                   if path == "/channels/create"]
+        assert created.count("rb-A-1") == 1 and "rb-A-2" not in created
+        assert not hunt.legs and not hunt.done
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_a_call_that_waited_out_one_group_waits_its_full_time_in_the_next() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        steps = Steps()
+        first = replace(plan(max_wait=0.05), tenant_id=1)
+        hunt = Hunt(ari, engine, "A", "caller-A", first, ToBusyQueue(max_wait=0.3),  # type: ignore[arg-type]
+                    call_log=CallLog(steps))
+        await hunt.start()
+        await settle(engine)
+        ari.busy.clear()
+        engine.waiting_lines.wake()
+        await eventually(lambda: ari.rang("A"))  # 1002 came free: its leg is being set up
+        await eventually(lambda: hunt.waited_out)  # ... when the 0.05 s are over
+        ari.busy = {"1003@acme.example"}
+        await engine.on_event(event("StasisStart", "rb-A-1"))
+        await engine.on_event(event("ChannelStateChange", "rb-A-1", state="Ringing"))
+        await settle(engine)
+        loop = asyncio.get_running_loop()
+        redirected_at = loop.time()
+        await hunt.redirect("drivers")
+        await settle(engine)
+        assert engine.waiting_lines.calls(GROUP + 1) == ["A"] and not hunt.done
+        await eventually(lambda: hunt.done, timeout=3)
+        assert loop.time() - redirected_at >= 0.3
+        assert steps.kinds[-3:] == ["waiting", "waited", "ended"]
         await engine.waiting_lines.close()
 
     run(scenario())
