@@ -44,6 +44,7 @@ class OwnEvent:
 
     YOUR_TURN = "RingbridgeWaitingTurn"
     WAIT_OVER = "RingbridgeWaitOver"
+    PICK_UP = "RingbridgePickUp"  # fields: target, wait, reply (see Hunt.pick_up)
 
 
 @dataclass(frozen=True)
@@ -195,9 +196,33 @@ class Hunt(CallFlow):
         await self.next_wave()
         return True
 
+    async def pick_up(self, target: Target, wait: int) -> bool:
+        """Stop ringing the call's targets and ring `target` instead, on the call's own
+        queue (after the events queued before it); False when the call was answered or
+        ended by then."""
+        reply: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.flows.enqueue(self, {"type": OwnEvent.PICK_UP, "target": target, "wait": wait,
+                                  "reply": reply})
+        return await reply
+
+    async def _picked_up(self, target: Target, wait: int, reply: asyncio.Future[bool]) -> None:
+        if self.connected or self.done:
+            _answer(reply, False)
+            return
+        try:
+            await self.cancel_ringing()
+            self.step("picked-up", f"picked up for {target.label}", target=target.label)
+            await self.ring_targets(f"pick-up by {target.label}", (target,), wait)
+        except Exception as exc:
+            if not reply.done():
+                reply.set_exception(exc)
+            raise
+        _answer(reply, True)
+
     async def ring_targets(self, label: str, targets: tuple[Target, ...], ring_time: int) -> None:
         """Replace what is left of the hunt with one wave (a forward, a pick-up); the
-        call stays the tenant's."""
+        call stays the tenant's, and leaves any waiting line."""
+        self._leave_line()
         self.plan = replace(self.plan, label=label, waves=(targets,), ring_time=ring_time,
                             headers={}, request_user=None, paging=False, skip_busy=False,
                             group_id=None, no_answer=None, max_wait=0)
@@ -367,6 +392,8 @@ class Hunt(CallFlow):
                 await self._try_again()
             case OwnEvent.WAIT_OVER:
                 await self._wait_over()
+            case OwnEvent.PICK_UP:
+                await self._picked_up(event["target"], event["wait"], event["reply"])
 
     # The waiting line (bridge/telephony/waiting_line.py).
 
@@ -553,3 +580,9 @@ class Hunt(CallFlow):
         if self.plan.group_id is None or not leg.target.key:
             return {}
         return {"group_id": self.plan.group_id, "extension_id": leg.target.key}
+
+
+def _answer(reply: asyncio.Future[bool], value: bool) -> None:
+    """Answer whoever waits for `reply`, unless it stopped waiting."""
+    if not reply.done():
+        reply.set_result(value)

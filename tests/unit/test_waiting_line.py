@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bridge.telephony.call_control import CallControlError
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.engine import Engine
 from bridge.telephony.hunt import Hunt, HuntPlan, Target
@@ -41,7 +42,7 @@ class BusyAri(FakeAri):
 
 def plan(max_wait: float = 30) -> HuntPlan:
     return HuntPlan(label="ring group 6000", waves=((MEMBER,),), ring_time=20,
-                    skip_busy=True, group_id=GROUP, max_wait=max_wait)
+                    skip_busy=True, group_id=GROUP, max_wait=max_wait, domain="acme.example")
 
 
 class Steps:
@@ -371,6 +372,47 @@ def test_a_call_that_waited_out_one_group_waits_its_full_time_in_the_next() -> N
         await eventually(lambda: hunt.done, timeout=3)
         assert loop.time() - redirected_at >= 0.3
         assert steps.kinds[-3:] == ["waiting", "waited", "ended"]
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+PICKER = Target(key=4, dial="PJSIP/1004@1004@acme.example", label="1004")
+
+
+def test_a_waiting_call_picked_up_leaves_the_line_and_its_wait_timer() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        engine.waiting_lines.retry_seconds = 60  # turns come only from wake-ups here
+        picked = await call(engine, ari, "A", max_wait=0.1)
+        await call(engine, ari, "B")
+        await engine.control.pick_up("acme.example", "A", PICKER, 30)
+        await settle(engine)
+        assert engine.waiting_lines.calls(GROUP) == ["B"]  # B is first now
+        assert ("POST", "/channels/create", {
+            "endpoint": PICKER.dial, "app": engine.app, "channelId": "rb-A-1",
+            "appArgs": "leg,A", "originator": "caller-A"}) in ari.requests
+        await asyncio.sleep(0.2)  # past A's max_wait: its timer is gone
+        await settle(engine)
+        assert not picked.waited_out and not picked.done
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_a_pick_up_is_handled_on_the_calls_own_queue() -> None:
+    """The caller's hangup, queued before the pick-up, is handled first."""
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        await call(engine, ari, "A")
+        await engine.on_event(event("ChannelHangupRequest", "caller-A"))
+        with pytest.raises(CallControlError) as refused:
+            await engine.control.pick_up("acme.example", "A", PICKER, 30)
+        assert refused.value.reason == CallControlError.NO_CALL
+        await settle(engine)
+        assert not ari.rang("A") and engine.waiting_lines.calls(GROUP) == []
         await engine.waiting_lines.close()
 
     run(scenario())
