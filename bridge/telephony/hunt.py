@@ -183,8 +183,31 @@ class Hunt(CallFlow):
         if self.wave_index >= len(self.plan.waves):
             await self._nobody_answered()
             return
-        wave = self.plan.waves[self.wave_index]
-        await asyncio.gather(*(self._ring(target) for target in wave))
+        await self._ring_wave(self.plan.waves[self.wave_index])
+
+    async def _ring_wave(self, targets: tuple[Target, ...]) -> None:
+        """Ring the wave's free targets; when none is free and nothing rings, go on to
+        the next wave. Every busy check is answered before anything is decided, so a
+        busy member answering first never ends a wave whose other member is free."""
+        free = await self._free(targets)
+        if self.connected or self.done:
+            return
+        if not free and not self.legs:
+            await self.next_wave()
+            return
+        await asyncio.gather(*(self._ring(target) for target in free))
+
+    async def _free(self, targets: tuple[Target, ...]) -> list[Target]:
+        """The targets not on a call (all of them without skip_busy)."""
+        if not self.plan.skip_busy:
+            return list(targets)
+        busy = await asyncio.gather(*(self._busy(target) for target in targets))
+        for target in (t for t, on_call in zip(targets, busy, strict=True) if on_call):
+            if self.waiting_in is None:  # a waiting call's retries are not steps
+                self.step("skipped", f"skipping {target.label}: already on a call",
+                          target=target.label)
+            self.last_cause = DIAL_STATUS_CAUSE["BUSY"]
+        return [t for t, on_call in zip(targets, busy, strict=True) if not on_call]
 
     async def repeat(self) -> bool:
         """Hunt the same waves again (the REPEAT rule); False when rounds are used up."""
@@ -272,11 +295,7 @@ class Hunt(CallFlow):
         ringing = {leg.target.key for leg in self.legs.values()}
         self.wave_index = 0
         self._alerted_in_round = any(leg.alerting for leg in self.legs.values())
-        fresh = [target for target in first if target.key not in ringing]
-        if fresh:
-            await asyncio.gather(*(self._ring(target) for target in fresh))
-        elif not self.legs:
-            await self.next_wave()
+        await self._ring_wave(tuple(target for target in first if target.key not in ringing))
 
     async def end(self, why: str, cause: int = NORMAL_CLEARING) -> None:
         if self.done:
@@ -325,14 +344,6 @@ class Hunt(CallFlow):
             await self.end(f"nobody answered {self.plan.label}", self.last_cause)
 
     async def _ring(self, target: Target) -> None:
-        if self.plan.skip_busy and await self._busy(target):
-            if self.waiting_in is None:  # a waiting call's retries are not steps
-                self.step("skipped", f"skipping {target.label}: already on a call",
-                          target=target.label)
-            self.last_cause = DIAL_STATUS_CAUSE["BUSY"]
-            if not self.legs and not self.connected and not self.done:
-                await self.next_wave()
-            return
         channel_id = self.new_channel_id()
         self.legs[channel_id] = Leg(target, channel_id, view=f"{self._next_leg:02d}")
         dial = target.dial
