@@ -203,9 +203,8 @@ class Hunt(CallFlow):
             return list(targets)
         busy = await asyncio.gather(*(self._busy(target) for target in targets))
         for target in (t for t, on_call in zip(targets, busy, strict=True) if on_call):
-            if self.waiting_in is None:  # a waiting call's retries are not steps
-                self.step("skipped", f"skipping {target.label}: already on a call",
-                          target=target.label)
+            self._try_step("skipped", f"skipping {target.label}: already on a call",
+                           target=target.label)
             self.last_cause = DIAL_STATUS_CAUSE["BUSY"]
         return [t for t, on_call in zip(targets, busy, strict=True) if not on_call]
 
@@ -349,7 +348,8 @@ class Hunt(CallFlow):
         dial = target.dial
         if self.plan.request_user and dial.startswith("PJSIP/") and target.key:
             dial = f"PJSIP/{self.plan.request_user}@{dial.split('@', 1)[1]}"
-        self.step("dialling", f"ringing {target.label} ({channel_id})", target=target.label)
+        self._try_step("dialling", f"ringing {target.label} ({channel_id})",
+                       target=target.label)
         try:
             await self.ari.post("/channels/create", {
                 "endpoint": dial, "app": self.flows.app, "channelId": channel_id,
@@ -358,6 +358,14 @@ class Hunt(CallFlow):
         except Exception as exc:  # an unreachable target is skipped
             log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
             await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
+
+    def _try_step(self, kind: str, text: str, *, target: str, **fields: Any) -> None:
+        """A step of trying a member. A waiting call tries every 2 s: its retries are
+        logged at DEBUG, not recorded, until a phone rings for it (it leaves the line)."""
+        if self.waiting_in is None:
+            self.step(kind, text, target=target, **fields)
+        else:
+            log.debug("call %s: %s (waiting in line)", self.call_id, text)
 
     def take_over(self, channel_id: str, label: str) -> None:
         """Make a channel that is up already (a parked call) this caller's answered leg,
@@ -580,8 +588,8 @@ class Hunt(CallFlow):
         if cause not in (NORMAL_CLEARING, ANSWERED_ELSEWHERE):
             self.last_cause = cause
         # The Dial event (NOANSWER, BUSY...) may come before or after the hangup.
-        self.step("rang", f"{leg.target.label} did not answer ({leg.status or cause})",
-                  target=leg.target.label, cause=cause)
+        self._try_step("rang", f"{leg.target.label} did not answer ({leg.status or cause})",
+                       target=leg.target.label, cause=cause)
         if not self.connected and not self.legs and not self.done:
             await self.next_wave()
 

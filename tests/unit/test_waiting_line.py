@@ -168,6 +168,39 @@ def test_retries_while_waiting_are_not_recorded_as_steps() -> None:
     run(scenario())
 
 
+async def refuse_last_leg(engine: Engine, ari: FakeAri) -> None:
+    """The phone the call rang last answers 486 Busy Here (a member without
+    skip_busy_member, on a call)."""
+    leg = [params["channelId"] for _, path, params in ari.requests
+           if path == "/channels/create"][-1]
+    await engine.on_event(event("StasisStart", leg))
+    await engine.on_event(event("ChannelHangupRequest", leg, cause=17))
+    await settle(engine)
+
+
+def test_retries_that_ring_busy_phones_are_not_recorded_as_steps() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        engine.waiting_lines.retry_seconds = 60  # turns come only from wake-ups here
+        steps = Steps()
+        hunt = Hunt(ari, engine, "A", "caller-A", replace(plan(), skip_busy=False),  # type: ignore[arg-type]
+                    call_log=CallLog(steps))
+        await hunt.start()
+        await refuse_last_leg(engine, ari)
+        assert engine.waiting_lines.calls(GROUP) == ["A"]
+        for _ in range(3):
+            engine.waiting_lines.wake()
+            await settle(engine)
+            await refuse_last_leg(engine, ari)
+        assert ari.rang("A") and "rb-A-4" in hunt.claimed  # the first try and three turns
+        assert steps.kinds == ["hunting", "dialling", "rang", "waiting"]
+        assert engine.waiting_lines.calls(GROUP) == ["A"] and not hunt.done
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
 def test_the_most_urgent_caller_gets_the_member_who_comes_free() -> None:
     async def scenario() -> None:
         ari = BusyAri()
