@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bridge import __version__
 from bridge.config import ConfigError, Settings, load_settings
-from bridge.services.dispatch import get_settings, update_settings
+from bridge.services.dispatch import delete_settings, get_settings, update_settings
 from bridge.services.errors import ServiceError
 from bridge.services.tenants import (
     create_tenant,
@@ -207,9 +207,15 @@ def _header(_ctx: click.Context, _param: click.Parameter,
 @click.option("--signing-secret", help="whsec_…, 'generate' (printed once) or 'none'.")
 @click.option("--header", "headers", multiple=True, callback=_header,
               help="Extra header 'Name: value' (repeat; replaces the set).")
+@click.option("--clear-headers", is_flag=True, help="Send no extra headers from now on.")
 @click.pass_obj
-def dispatch_set(settings: Settings, company_id: str, **options: object) -> None:
+def dispatch_set(settings: Settings, company_id: str, clear_headers: bool,
+                 **options: object) -> None:
     """Set up or change a tenant's dispatch settings (options given are changed)."""
+    if clear_headers:
+        if options["headers"] is not None:
+            raise click.UsageError("--clear-headers and --header do not go together")
+        options["headers"] = {}
     changes = {name: value for name, value in options.items() if value is not None}
     if isinstance(changes.get("events"), str):
         changes["events"] = [e.strip() for e in str(changes["events"]).split(",") if e.strip()]
@@ -236,6 +242,16 @@ def dispatch_show(settings: Settings, company_id: str) -> None:
             click.echo(f"{name}: {getattr(row, name)}")
         click.echo(f"signing: {'on' if row.signing_secret else 'off'}")
         click.echo(f"headers: {', '.join(sorted(row.headers)) or '-'}")
+
+
+@dispatch.command("destroy")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.pass_obj
+def dispatch_destroy(settings: Settings, company_id: str) -> None:
+    """Stop sending a tenant's dispatch events (its settings are removed)."""
+    with _session(settings) as session:
+        delete_settings(session, find_tenant(session, company_id).id)
+    click.echo(f"dispatch for {company_id!r} removed", err=True)
 
 
 @main.command("dispatch-receiver")

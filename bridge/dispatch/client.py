@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from bridge.dispatch.config import DispatchConfig
-from bridge.dispatch.deliveries import ANSWER_LIMIT, Delivery, DeliveryStore, Outcome
+from bridge.dispatch.deliveries import READ_LIMIT, Delivery, DeliveryStore, Outcome
 from bridge.dispatch.signing import signature_headers
 from bridge.telephony.backoff import Backoff
 
@@ -131,14 +131,15 @@ class DispatchClient:
                                              delivery.body or ""))
         started = time.perf_counter()
         try:
-            response = await self._http.request(
-                delivery.method, delivery.url, content=delivery.body, headers=headers,
-                timeout=config.delivery_timeout)
+            async with self._http.stream(
+                    delivery.method, delivery.url, content=delivery.body, headers=headers,
+                    timeout=config.delivery_timeout) as response:
+                body, oversized = await _read_capped(response, READ_LIMIT)
         except httpx.HTTPError as exc:
             return Outcome(None, _ms_since(started), error=_describe(exc))
-        return Outcome(response.status_code, _ms_since(started),
-                       answer=response.text[:ANSWER_LIMIT] or None,
-                       location=response.headers.get("location"))
+        answer = body.decode(response.encoding or "utf-8", errors="replace")
+        return Outcome(response.status_code, _ms_since(started), answer=answer or None,
+                       location=response.headers.get("location"), oversized=oversized)
 
     def _in_order(self, call_id: str, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` after the call's previous reliable delivery has finished."""
@@ -173,6 +174,16 @@ async def _after(previous: asyncio.Task[None] | None,
         work.close()  # closing down: the work stays stored and is resumed next start
         raise
     await work
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """The body's first `limit` bytes, and whether there was more (not read)."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            return bytes(body[:limit]), True
+    return bytes(body), False
 
 
 def _ms_since(started: float) -> float:

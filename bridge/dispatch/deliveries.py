@@ -9,7 +9,8 @@ from typing import Protocol
 
 from bridge.dispatch.config import DispatchConfig
 
-ANSWER_LIMIT = 2048
+ANSWER_LIMIT = 2048  # characters of an answer kept in the delivery log
+READ_LIMIT = 64 * 1024  # bytes of an answer read: an invite snapshot is parsed from these
 
 
 @dataclass
@@ -37,13 +38,16 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One attempt: the HTTP status (None when no answer came), how long it took."""
+    """One attempt: the HTTP status (None when no answer came), how long it took.
+
+    `answer` is the whole body, or its first READ_LIMIT bytes when `oversized`."""
 
     http_status: int | None
     latency_ms: float
     answer: str | None = None
     location: str | None = None
     error: str | None = None
+    oversized: bool = False
 
     @property
     def delivered(self) -> bool:

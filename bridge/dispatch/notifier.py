@@ -11,7 +11,7 @@ import orjson
 
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.config import DispatchConfig
-from bridge.dispatch.deliveries import Delivery
+from bridge.dispatch.deliveries import READ_LIMIT, Delivery
 from bridge.dispatch.times import cleared_times
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,10 @@ class DispatchNotifier:
                      call_id, self.config.invite_timeout * 1000)
             return None
         if not outcome.delivered or not outcome.answer:
+            return None
+        if outcome.oversized:
+            log.warning("call %s: dispatch invite answered more than %d KiB; not kept",
+                        call_id, READ_LIMIT // 1024)
             return None
         try:
             snapshot = orjson.loads(outcome.answer)
@@ -83,10 +87,10 @@ class DispatchNotifier:
                 call_id, "connected", self._fields(call_id, queue, agent_id)))
 
     def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
-              connected: datetime | None, cleared: datetime) -> None:
-        """`missed` when no agent answered, then `cleared` with the call's times."""
+              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+        """`missed` when no member answered, then `cleared` with the call's times."""
         fields = self._fields(call_id, queue, agent_id)
-        if agent_id is None and "missed" in self.config.events:
+        if not answered and "missed" in self.config.events:
             self.client.reliably(self.config, self._post(call_id, "missed", fields))
         if "cleared" in self.config.events:
             fields |= {"callUrl": self.call_url(call_id),

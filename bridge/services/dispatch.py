@@ -20,7 +20,7 @@ from bridge.dispatch.config import (
     EVENTS,
     DispatchConfig,
 )
-from bridge.dispatch.deliveries import Delivery, Outcome
+from bridge.dispatch.deliveries import ANSWER_LIMIT, Delivery, Outcome
 from bridge.dispatch.signing import is_valid_secret, new_secret
 from bridge.services.call_records import tenant_call_record
 from bridge.services.errors import NotFound, ValidationFailed
@@ -201,5 +201,6 @@ def _row(delivery: Delivery, state: str) -> DispatchDelivery:
 def _apply(row: DispatchDelivery, delivery: Delivery, outcome: Outcome, state: str) -> None:
     row.state, row.attempts = state, delivery.attempts
     row.http_status, row.latency_ms = outcome.http_status, outcome.latency_ms
-    row.answer, row.error = outcome.answer, outcome.error and outcome.error[:512]
+    row.answer = outcome.answer and outcome.answer[:ANSWER_LIMIT]
+    row.error = outcome.error and outcome.error[:512]
     row.location = outcome.location and outcome.location[:512]

@@ -144,13 +144,12 @@ class CallControl:
         if any(_id_of(c) == call_id for c in self.engine.parking.in_lot(domain)):
             return await self.unpark(domain, call_id, target, wait)
         hunt = self._hunt(domain, call_id)
-        if hunt.connected:
+        if not await hunt.pick_up(target, wait):
+            if hunt.done:
+                raise CallControlError(CallControlError.NO_CALL, f"call {call_id} has ended")
             raise CallControlError(CallControlError.ANSWERED,
                                    "the call is answered already; only a ringing or parked "
                                    "call can be picked up")
-        await hunt.cancel_ringing()
-        hunt.step("picked-up", f"picked up for {target.label}", target=target.label)
-        await hunt.ring_targets(f"pick-up by {target.label}", (target,), wait)
         return call_id
 
     async def retrieve(self, channel: dict[str, Any], parked: ParkedCall,

@@ -21,8 +21,9 @@ class CallEvents(Protocol):
         """A phone started alerting; `redirect(location)` sends the call elsewhere."""
 
     def connected(self, call_id: str, queue: Queue, agent_id: str | None) -> None:
-        """Someone answered."""
+        """A member answered; `agent_id` is None for a member without one."""
 
     def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
-              connected: datetime | None, cleared: datetime) -> None:
-        """The call is over; `agent_id` is whoever answered, None if no agent did."""
+              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+        """The call is over; `answered`: a member answered it (`agent_id` is that member's,
+        None when it has none)."""

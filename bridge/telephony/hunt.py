@@ -27,7 +27,7 @@ from bridge.telephony.calls import (
     Event,
     Flows,
 )
-from bridge.telephony.waiting_line import DEFAULT_PRIORITY
+from bridge.telephony.waiting_line import DEFAULT_PRIORITY, PRIORITIES, known_priority
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class OwnEvent:
 
     YOUR_TURN = "RingbridgeWaitingTurn"
     WAIT_OVER = "RingbridgeWaitOver"
+    PICK_UP = "RingbridgePickUp"  # fields: target, wait, reply (see Hunt.pick_up)
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class Hunt(CallFlow):
         self.events = plan.events
         self.answered_by: Target | None = None
         self.redirected = 0  # dispatch redirects acted on
-        self.priority: object = DEFAULT_PRIORITY  # the dispatcher's, orders waiting calls
+        self.priority = DEFAULT_PRIORITY  # the dispatcher's, orders waiting calls
         self.waiting_in: int | None = None  # the group whose waiting line holds the call
         self.waited_out = False  # max_wait is over: the no-answer rule applies
         self._alerted_in_round = False
@@ -154,7 +155,7 @@ class Hunt(CallFlow):
         if self.events is not None:
             snapshot = await self.events.invite(self.call_id, self.plan.queue)
             if snapshot is not None:
-                self.priority = snapshot.get("priority", DEFAULT_PRIORITY)
+                self.priority = self._priority_in(snapshot)
                 self.step("invited", f"dispatch knows the caller: {snapshot}",
                           snapshot=snapshot)
             if self.done:  # the caller hung up while dispatch was asked
@@ -166,6 +167,16 @@ class Hunt(CallFlow):
             return
         await self.next_wave()
 
+    def _priority_in(self, snapshot: dict[str, Any]) -> str:
+        """The invite's `priority`; one that is none of the known ones counts as normal
+        (logged here, so once per call)."""
+        given = snapshot.get("priority")
+        priority = known_priority(given)
+        if priority is None and given is not None:
+            log.info("call %s: dispatch priority %r is none of %s; counted as normal",
+                     self.call_id, given, ", ".join(PRIORITIES))
+        return priority or DEFAULT_PRIORITY
+
     async def next_wave(self) -> None:
         self.wave_index += 1
         if self.wave_index == 0:
@@ -173,8 +184,30 @@ class Hunt(CallFlow):
         if self.wave_index >= len(self.plan.waves):
             await self._nobody_answered()
             return
-        wave = self.plan.waves[self.wave_index]
-        await asyncio.gather(*(self._ring(target) for target in wave))
+        await self._ring_wave(self.plan.waves[self.wave_index])
+
+    async def _ring_wave(self, targets: tuple[Target, ...]) -> None:
+        """Ring the wave's free targets; when none is free and nothing rings, go on to
+        the next wave. Every busy check is answered before anything is decided, so a
+        busy member answering first never ends a wave whose other member is free."""
+        free = await self._free(targets)
+        if self.connected or self.done:
+            return
+        if not free and not self.legs:
+            await self.next_wave()
+            return
+        await asyncio.gather(*(self._ring(target) for target in free))
+
+    async def _free(self, targets: tuple[Target, ...]) -> list[Target]:
+        """The targets not on a call (all of them without skip_busy)."""
+        if not self.plan.skip_busy:
+            return list(targets)
+        busy = await asyncio.gather(*(self._busy(target) for target in targets))
+        for target in (t for t, on_call in zip(targets, busy, strict=True) if on_call):
+            self._try_step("skipped", f"skipping {target.label}: already on a call",
+                           target=target.label)
+            self.last_cause = DIAL_STATUS_CAUSE["BUSY"]
+        return [t for t, on_call in zip(targets, busy, strict=True) if not on_call]
 
     async def repeat(self) -> bool:
         """Hunt the same waves again (the REPEAT rule); False when rounds are used up."""
@@ -186,9 +219,33 @@ class Hunt(CallFlow):
         await self.next_wave()
         return True
 
+    async def pick_up(self, target: Target, wait: int) -> bool:
+        """Stop ringing the call's targets and ring `target` instead, on the call's own
+        queue (after the events queued before it); False when the call was answered or
+        ended by then."""
+        reply: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.flows.enqueue(self, {"type": OwnEvent.PICK_UP, "target": target, "wait": wait,
+                                  "reply": reply})
+        return await reply
+
+    async def _picked_up(self, target: Target, wait: int, reply: asyncio.Future[bool]) -> None:
+        if self.connected or self.done:
+            _answer(reply, False)
+            return
+        try:
+            await self.cancel_ringing()
+            self.step("picked-up", f"picked up for {target.label}", target=target.label)
+            await self.ring_targets(f"pick-up by {target.label}", (target,), wait)
+        except Exception as exc:
+            if not reply.done():
+                reply.set_exception(exc)
+            raise
+        _answer(reply, True)
+
     async def ring_targets(self, label: str, targets: tuple[Target, ...], ring_time: int) -> None:
         """Replace what is left of the hunt with one wave (a forward, a pick-up); the
-        call stays the tenant's."""
+        call stays the tenant's, and leaves any waiting line."""
+        self._leave_line()
         self.plan = replace(self.plan, label=label, waves=(targets,), ring_time=ring_time,
                             headers={}, request_user=None, paging=False, skip_busy=False,
                             group_id=None, no_answer=None, max_wait=0)
@@ -199,7 +256,9 @@ class Hunt(CallFlow):
         """Dispatch answered `307 Location: <agent or queue id>`: ring that instead.
 
         A leg already ringing at the new target keeps ringing; the others stop. The
-        group's no-answer rule still applies after an agent redirect.
+        group's no-answer rule still applies after an agent redirect. A queue whose
+        line holds callers is never overtaken: the call stops ringing and joins the line
+        at its priority, with the new group's whole max_wait ahead of it.
         """
         if self.connected or self.done:
             self.step("redirect", f"dispatch redirect to {location} ignored: the call is "
@@ -220,21 +279,23 @@ class Hunt(CallFlow):
         self.redirected += 1
         self.step("redirected", f"dispatch redirected the call to {location} ({plan.label})",
                   target=location)
+        self._leave_line()
+        self.waited_out = False
+        self.plan = replace(plan, no_answer=plan.no_answer or self.plan.no_answer,
+                            queue_id=plan.queue_id or self.plan.queue_id,
+                            queue_type=plan.queue_type or self.plan.queue_type)
+        if self._others_waiting():
+            await self._stop_legs(list(self.legs.values()), NORMAL_CLEARING)
+            await self._wait_in_line("callers are waiting already")
+            return
         first = plan.waves[0] if plan.waves else ()
         keys = {target.key for target in first if target.key}
         await self._stop_legs([leg for leg in self.legs.values()
                                if leg.target.key not in keys], NORMAL_CLEARING)
         ringing = {leg.target.key for leg in self.legs.values()}
-        self.plan = replace(plan, no_answer=plan.no_answer or self.plan.no_answer,
-                            queue_id=plan.queue_id or self.plan.queue_id,
-                            queue_type=plan.queue_type or self.plan.queue_type)
         self.wave_index = 0
         self._alerted_in_round = any(leg.alerting for leg in self.legs.values())
-        fresh = [target for target in first if target.key not in ringing]
-        if fresh:
-            await asyncio.gather(*(self._ring(target) for target in fresh))
-        elif not self.legs:
-            await self.next_wave()
+        await self._ring_wave(tuple(target for target in first if target.key not in ringing))
 
     async def end(self, why: str, cause: int = NORMAL_CLEARING) -> None:
         if self.done:
@@ -244,7 +305,8 @@ class Hunt(CallFlow):
         if self.events is not None:
             agent = self.answered_by.agent_id if self.answered_by else None
             self.events.ended(self.call_id, self.plan.queue, agent, self.started_at,
-                              self.answered_at, datetime.now(UTC))
+                              self.answered_at, datetime.now(UTC),
+                              answered=self.answered_by is not None)
 
     async def take_message(self, recording: str) -> None:
         """Voicemail: answer, prompt, beep, record until the caller hangs up.
@@ -282,20 +344,13 @@ class Hunt(CallFlow):
             await self.end(f"nobody answered {self.plan.label}", self.last_cause)
 
     async def _ring(self, target: Target) -> None:
-        if self.plan.skip_busy and await self._busy(target):
-            if self.waiting_in is None:  # a waiting call's retries are not steps
-                self.step("skipped", f"skipping {target.label}: already on a call",
-                          target=target.label)
-            self.last_cause = DIAL_STATUS_CAUSE["BUSY"]
-            if not self.legs and not self.connected and not self.done:
-                await self.next_wave()
-            return
         channel_id = self.new_channel_id()
         self.legs[channel_id] = Leg(target, channel_id, view=f"{self._next_leg:02d}")
         dial = target.dial
         if self.plan.request_user and dial.startswith("PJSIP/") and target.key:
             dial = f"PJSIP/{self.plan.request_user}@{dial.split('@', 1)[1]}"
-        self.step("dialling", f"ringing {target.label} ({channel_id})", target=target.label)
+        self._try_step("dialling", f"ringing {target.label} ({channel_id})",
+                       target=target.label)
         try:
             await self.ari.post("/channels/create", {
                 "endpoint": dial, "app": self.flows.app, "channelId": channel_id,
@@ -304,6 +359,14 @@ class Hunt(CallFlow):
         except Exception as exc:  # an unreachable target is skipped
             log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
             await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
+
+    def _try_step(self, kind: str, text: str, *, target: str, **fields: Any) -> None:
+        """A step of trying a member. A waiting call tries every 2 s: its retries are
+        logged at DEBUG, not recorded, until a phone rings for it (it leaves the line)."""
+        if self.waiting_in is None:
+            self.step(kind, text, target=target, **fields)
+        else:
+            log.debug("call %s: %s (waiting in line)", self.call_id, text)
 
     def take_over(self, channel_id: str, label: str) -> None:
         """Make a channel that is up already (a parked call) this caller's answered leg,
@@ -349,6 +412,8 @@ class Hunt(CallFlow):
                 await self._try_again()
             case OwnEvent.WAIT_OVER:
                 await self._wait_over()
+            case OwnEvent.PICK_UP:
+                await self._picked_up(event["target"], event["wait"], event["reply"])
 
     # The waiting line (bridge/telephony/waiting_line.py).
 
@@ -470,7 +535,7 @@ class Hunt(CallFlow):
         self.answered_by = leg.target
         self.step("answered", f"{leg.target.label} answered; bridging",
                   target=leg.target.label, **self._memory(leg))
-        if self.events is not None and leg.target.agent_id:
+        if self.events is not None:
             self.events.connected(self.call_id, self.plan.queue, leg.target.agent_id)
         if not self.plan.paging:
             await self._stop_legs([other for other in self.legs.values() if other is not leg],
@@ -524,8 +589,8 @@ class Hunt(CallFlow):
         if cause not in (NORMAL_CLEARING, ANSWERED_ELSEWHERE):
             self.last_cause = cause
         # The Dial event (NOANSWER, BUSY...) may come before or after the hangup.
-        self.step("rang", f"{leg.target.label} did not answer ({leg.status or cause})",
-                  target=leg.target.label, cause=cause)
+        self._try_step("rang", f"{leg.target.label} did not answer ({leg.status or cause})",
+                       target=leg.target.label, cause=cause)
         if not self.connected and not self.legs and not self.done:
             await self.next_wave()
 
@@ -535,3 +600,9 @@ class Hunt(CallFlow):
         if self.plan.group_id is None or not leg.target.key:
             return {}
         return {"group_id": self.plan.group_id, "extension_id": leg.target.key}
+
+
+def _answer(reply: asyncio.Future[bool], value: bool) -> None:
+    """Answer whoever waits for `reply`, unless it stopped waiting."""
+    if not reply.done():
+        reply.set_result(value)

@@ -29,10 +29,18 @@ RETRY_SECONDS = 2.0
 Turn = Callable[[], None]  # tells a waiting call to try the members again
 
 
+def known_priority(value: object) -> str | None:
+    """The dispatcher's priority as one of PRIORITIES, read without case or surrounding
+    spaces (`" URGENT "` is urgent); None when it is none of them."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    return value if value in PRIORITIES else None
+
+
 def rank(priority: object) -> int:
     """Where a priority sorts: unknown values count as normal."""
-    return PRIORITIES.index(priority) if priority in PRIORITIES else \
-        PRIORITIES.index(DEFAULT_PRIORITY)
+    return PRIORITIES.index(known_priority(priority) or DEFAULT_PRIORITY)
 
 
 @dataclass(order=True)

@@ -6,8 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from bridge.dispatch.config import DispatchConfig
+from bridge.dispatch.deliveries import ANSWER_LIMIT, Delivery, Outcome
 from bridge.dispatch.signing import is_valid_secret
+from bridge.services.dispatch import DatabaseDeliveryStore
 from bridge.store.models import CallRecord, DispatchDelivery
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth, assert_no_body
@@ -89,3 +93,17 @@ def test_a_calls_record_and_its_deliveries(client: FlaskClient, database: Databa
                  "/api/call_records/nope"):
         answer = client.get(path, headers=globex.headers)
         assert answer.status_code == 404 and answer.json["errors"][0]["code"] == "NOT_FOUND"
+
+
+def test_a_long_answer_is_cut_in_the_delivery_log(database: Database, acme: TenantAuth) -> None:
+    """The whole answer is parsed (bridge/dispatch/notifier.py); the log keeps its start."""
+    _call(database, acme, "CALLlong1")
+    config = DispatchConfig(tenant_id=acme.tenant_id, company_id=acme.company_id,
+                            base_url="http://x")
+    delivery = Delivery.new(config, "CALLlong1", "invite", "GET", config.url("invite"), None)
+    answer = '{"priority": "urgent", "pad": "' + "x" * 5000 + '"}'
+    DatabaseDeliveryStore(database).log(delivery, Outcome(200, 1.0, answer=answer), "delivered")
+    with database.session() as session:
+        stored = session.scalars(select(DispatchDelivery.answer).where(
+            DispatchDelivery.event == "invite")).one()
+    assert stored == answer[:ANSWER_LIMIT]

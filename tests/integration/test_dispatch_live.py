@@ -157,8 +157,33 @@ def test_an_answered_call_company_in_the_path(office: Office, receiver: Dispatch
                                                          "cleared"}
 
 
-def test_a_serial_hunt_nobody_answers_host_form(office: Office,
-                                                receiver: DispatchReceiver) -> None:
+def test_a_member_without_agent_id_who_answers_is_connected_not_missed(
+        office: Office, receiver: DispatchReceiver) -> None:
+    member = office.phone("3221")  # an extension without agent_id
+    caller = office.phone("3229")
+    office.group("6203", ["3221"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 queue_id=QUEUE, queue_type="customer")
+    dispatch_to(office, receiver)
+
+    outgoing = caller.call("6203")
+    ringing = member.wait_incoming()
+    call_id = receiver.wait_for("/telephony/ringing")[0].json["callId"]
+    ringing.answer()
+    outgoing.wait_answered()
+    connected = receiver.wait_for("/telephony/connected")[0]
+    outgoing.hangup()
+    cleared = receiver.wait_for("/telephony/cleared")[0]
+    common = {"companyId": office.company, "phoneNumber": "3229", "queueId": QUEUE,
+              "queueType": "customer", "agentId": None, "callId": call_id}
+    assert connected.json == common
+    assert {k: v for k, v in cleared.json.items() if k in common} == common
+    assert set(cleared.json["times"]) == {"received", "totalWait", "connected", "duration",
+                                          "cleared"}
+    assert events(receiver) == ["invite", "ringing", "connected", "cleared"]
+
+
+def test_a_serial_hunt_nobody_answers_host_form(office: Office, receiver: DispatchReceiver,
+                                                bridge: BridgeProcess) -> None:
     members = agents(office, "3121", "3122")
     caller = office.phone("3129")
     office.group("6102", list(members), ring_strategy="PRIORITIZED_HUNT", ring_time=2,
@@ -170,17 +195,63 @@ def test_a_serial_hunt_nobody_answers_host_form(office: Office,
     missed = receiver.wait_for("/telephony/missed")[0]
     cleared = receiver.wait_for("/telephony/cleared")[0]
     assert events(receiver) == ["invite", "ringing", "ringing", "missed", "cleared"]
+    invite = receiver.wait_for("/telephony/invite")[0]
+    call_id = invite.query["callId"][0]
+    assert invite.method == "GET" and invite.raw_path == "/telephony/invite"
+    assert invite.query == {"companyId": [office.company], "phoneNumber": ["3129"],
+                            "queueId": [QUEUE], "queueType": ["driver"], "callId": [call_id]}
+    common = {"companyId": office.company, "phoneNumber": "3129", "queueId": QUEUE,
+              "queueType": "driver", "callId": call_id}
     pops = receiver.wait_for("/telephony/ringing", count=2)
-    assert [r.json["agentId"] for r in pops] == ["agent3121@example.com",
-                                                 "agent3122@example.com"]
+    assert [r.json for r in pops] == [common | {"agentId": "agent3121@example.com"},
+                                      common | {"agentId": "agent3122@example.com"}]
     assert pops[1].received_at - pops[0].received_at == pytest.approx(2, abs=0.8)
-    assert all(r.path == "/telephony/ringing" and r.query == {"companyId": [office.company]}
-               for r in pops)
+    assert all(r.raw_path == r.path == f"/telephony/{event}"
+               and r.query == {"companyId": [office.company]}
+               for r, event in [*((p, "ringing") for p in pops), (missed, "missed"),
+                                (cleared, "cleared")])
     assert "webhook-signature" not in {k.lower() for k in pops[0].headers}
-    assert missed.json["agentId"] is None and missed.json["queueType"] == "driver"
-    times = cleared.json["times"]
+    assert missed.json == common | {"agentId": None}
+    times = cleared.json.pop("times")
+    assert cleared.json == common | {"agentId": None,
+                                     "callUrl": f"{bridge.url}/api/call_records/{call_id}"}
     assert set(times) == {"received", "totalWait", "cleared"}
     assert 3.5 < seconds(times["totalWait"]) < 7
+
+
+def test_a_caller_who_gives_up_while_phones_ring_is_missed_then_cleared(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    members = agents(office, "3231", "3232")
+    caller = office.phone("3239")
+    office.group("6204", list(members), ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 queue_id=QUEUE, queue_type="customer")
+    dispatch_to(office, receiver, company_in_path=True)
+
+    outgoing = caller.call("6204")
+    ringing = [phone.wait_incoming() for phone in members.values()]
+    pops = receiver.wait_for("/telephony/ringing", count=2)
+    call_id = pops[0].json["callId"]
+    time.sleep(0.5)  # the caller hears ringback a moment, then gives up
+    outgoing.hangup()
+    for call in ringing:
+        call.wait_disconnected()
+    missed = receiver.wait_for("/telephony/missed")[0]
+    cleared = receiver.wait_for("/telephony/cleared")[0]
+    assert events(receiver) == ["invite", "ringing", "ringing", "missed", "cleared"]
+    prefix = f"/{office.company}/telephony/"
+    assert (missed.method, missed.path, cleared.method, cleared.path) == (
+        "POST", prefix + "missed", "POST", prefix + "cleared")
+    common = {"companyId": office.company, "phoneNumber": "3239", "queueId": QUEUE,
+              "queueType": "customer", "agentId": None, "callId": call_id}
+    assert missed.json == common
+    times = cleared.json.pop("times")
+    assert cleared.json == common | {"callUrl": f"{bridge.url}/api/call_records/{call_id}"}
+    assert set(times) == {"received", "totalWait", "cleared"}
+    received, ended = instant(times["received"]), instant(times["cleared"])
+    assert seconds(times["totalWait"]) == pytest.approx((ended - received).total_seconds(),
+                                                        abs=0.002)
+    assert 0.4 < seconds(times["totalWait"]) < 10
+    assert missed.received_at < cleared.received_at
 
 
 def test_307_to_an_agent_rings_that_agent_instead(office: Office,

@@ -229,3 +229,66 @@ def test_a_call_waiting_on_asterisk_does_not_hold_up_another_calls_events() -> N
         await engine.settled()
         assert ("POST", "/channels/rb-SLOW-1/dial") in [r[:2] for r in ari.requests]
     asyncio.run(scenario())
+
+
+class SlowBusyAri(FakeAri):
+    """Endpoint reads: `busy` ones answer at once that they are on a call; the others
+    answer they are free only once the test opens `gate` (a slower read)."""
+
+    def __init__(self, busy: set[str]) -> None:
+        super().__init__()
+        self.busy = busy
+        self.gate = asyncio.Event()
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        await super().get(path, params)
+        resource = path.removeprefix("/endpoints/PJSIP/")
+        if resource in self.busy:
+            return {"channel_ids": ["someone"]}
+        await self.gate.wait()
+        return {"channel_ids": []}
+
+    def created(self) -> list[str]:
+        return [params["endpoint"] for _, path, params in self.requests
+                if path == "/channels/create"]
+
+
+def test_a_busy_member_answering_first_does_not_end_a_simultaneous_wave() -> None:
+    """2002 is busy and says so first; 2003, free, answers later: 2003 rings, and the
+    next wave (2004) does not."""
+    async def scenario() -> None:
+        ari = SlowBusyAri({"2002@acme.example"})
+        engine = engine_with(ari)
+        busy, free, later = (Target(key=n, dial=f"PJSIP/{n}@{n}@acme.example", label=str(n))
+                             for n in (2002, 2003, 2004))
+        plan = HuntPlan(label="ring group 6000", waves=((busy, free), (later,)),
+                        ring_time=20, skip_busy=True, group_id=7)
+        hunt = Hunt(ari, engine, "A", "caller-A", plan)  # type: ignore[arg-type]
+        starting = asyncio.create_task(hunt.start())
+        async with asyncio.timeout(2):
+            while sum(method == "GET" for method, _, _ in ari.requests) < 2:
+                await asyncio.sleep(0)
+        for _ in range(5):  # the busy answer is handled in full before 2003's comes
+            await asyncio.sleep(0)
+        assert ari.created() == []
+        ari.gate.set()
+        await starting
+        await engine.settled()
+        assert ari.created() == [free.dial] and hunt.wave_index == 0
+    asyncio.run(scenario())
+
+
+def test_a_wave_with_every_member_busy_moves_on_once() -> None:
+    async def scenario() -> None:
+        ari = SlowBusyAri({"2002@acme.example", "2003@acme.example"})
+        ari.gate.set()
+        engine = engine_with(ari)
+        first, second, later = (Target(key=n, dial=f"PJSIP/{n}@{n}@acme.example",
+                                       label=str(n)) for n in (2002, 2003, 2004))
+        plan = HuntPlan(label="ring group 6000", waves=((first, second), (later,)),
+                        ring_time=20, skip_busy=True, group_id=7)
+        hunt = Hunt(ari, engine, "A", "caller-A", plan)  # type: ignore[arg-type]
+        await hunt.start()
+        await engine.settled()
+        assert ari.created() == [later.dial] and hunt.wave_index == 1
+    asyncio.run(scenario())

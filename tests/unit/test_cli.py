@@ -120,3 +120,31 @@ def test_tokens_revoke_of_an_unknown_token_fails_cleanly(cli: Cli, tenant: str,
     assert result.exit_code == 1
     assert result.stderr == "Error: no such token\n"
     assert cli("tokens", "revoke", kept).exit_code == 0  # the others are untouched
+
+
+def test_dispatch_set_show_clear_headers_and_destroy(cli: Cli, tenant: str) -> None:
+    set_up = cli("dispatch", "set", "--tenant", tenant, "--url", "https://d.example",
+                 "--header", "Authorization: Bearer t0k", "--header", "X-Site: 1")
+    assert set_up.exit_code == 0, set_up.output
+    assert "headers: Authorization, X-Site" in cli("dispatch", "show", "--tenant",
+                                                   tenant).stdout
+    cleared = cli("dispatch", "set", "--tenant", tenant, "--clear-headers")
+    assert cleared.exit_code == 0, cleared.output
+    shown = cli("dispatch", "show", "--tenant", tenant)
+    assert "headers: -" in shown.stdout and "base_url: https://d.example" in shown.stdout
+    destroyed = cli("dispatch", "destroy", "--tenant", tenant)
+    assert destroyed.exit_code == 0 and destroyed.stderr == "dispatch for 'ABC Taxis' removed\n"
+    gone = cli("dispatch", "show", "--tenant", tenant)
+    assert gone.exit_code == 1
+    assert gone.stderr == "Error: dispatch is not set up for this tenant\n"
+
+
+def test_dispatch_destroy_refuses_cleanly(cli: Cli, tenant: str) -> None:
+    never = cli("dispatch", "destroy", "--tenant", tenant)
+    assert never.exit_code == 1
+    assert never.stderr == "Error: dispatch is not set up for this tenant\n"
+    unknown = cli("dispatch", "destroy", "--tenant", "nobody")
+    assert unknown.exit_code == 1 and unknown.stderr.startswith("Error: ")
+    both = cli("dispatch", "set", "--tenant", tenant, "--clear-headers", "--header", "A: b")
+    assert both.exit_code == 2
+    assert "--clear-headers and --header do not go together" in both.stderr

@@ -4,14 +4,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import replace
 from typing import Any
 
+import pytest
+
+from bridge.telephony.call_control import CallControlError
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.engine import Engine
 from bridge.telephony.hunt import Hunt, HuntPlan, Target
 from bridge.telephony.waiting_line import WaitingLines, rank
 from tests.unit.async_support import eventually, run
 from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.test_dispatch_events import RecordedEvents
 
 GROUP = 7
 MEMBER = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
@@ -36,7 +42,7 @@ class BusyAri(FakeAri):
 
 def plan(max_wait: float = 30) -> HuntPlan:
     return HuntPlan(label="ring group 6000", waves=((MEMBER,),), ring_time=20,
-                    skip_busy=True, group_id=GROUP, max_wait=max_wait)
+                    skip_busy=True, group_id=GROUP, max_wait=max_wait, domain="acme.example")
 
 
 class Steps:
@@ -89,8 +95,46 @@ def test_priority_orders_the_line_then_arrival() -> None:
 
 
 def test_unknown_priorities_count_as_normal() -> None:
-    assert rank(None) == rank("normal") == rank("URGENT") == rank(3)
+    assert rank(None) == rank("normal") == rank("asap") == rank(3)
     assert rank("urgent") < rank("high") < rank("normal") < rank("low")
+
+
+def test_priorities_are_read_without_case_or_spaces() -> None:
+    assert rank("URGENT") == rank(" urgent ") == rank("urgent")
+    assert rank("Low\n") == rank("low")
+
+
+async def invited(engine: Engine, ari: FakeAri, call_id: str, given: object) -> Hunt:
+    """A call whose invite answered `{"priority": given}`; it waits (1002 is busy)."""
+    events = RecordedEvents({"priority": given})
+    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}",  # type: ignore[arg-type]
+                replace(plan(), events=events))
+    await hunt.start()
+    await settle(engine)
+    return hunt
+
+
+def test_the_dispatchers_priority_is_normalised_and_an_unknown_one_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        await call(engine, ari, "A", "normal")
+        shouted = await invited(engine, ari, "B", " URGENT ")
+        odd = await invited(engine, ari, "C", "ASAP")
+        for _ in range(3):
+            engine.waiting_lines.wake()
+            await settle(engine)
+        assert (shouted.priority, odd.priority) == ("urgent", "normal")
+        assert engine.waiting_lines.calls(GROUP) == ["B", "A", "C"]
+        await engine.waiting_lines.close()
+
+    with caplog.at_level(logging.INFO, logger="bridge.telephony.hunt"):
+        run(scenario())
+    unknown = [r for r in caplog.records if "priority" in r.getMessage()]
+    assert [r.getMessage() for r in unknown] == [
+        "call C: dispatch priority 'ASAP' is none of urgent, high, normal, low; "
+        "counted as normal"]
 
 
 def test_a_call_finding_every_member_busy_waits_ringing() -> None:
@@ -119,6 +163,39 @@ def test_retries_while_waiting_are_not_recorded_as_steps() -> None:
         retries = ari.requests.count(("GET", "/endpoints/PJSIP/1002@acme.example", {}))
         assert retries >= 4  # the first try and three turns
         assert steps.kinds == ["hunting", "skipped", "waiting"]
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+async def refuse_last_leg(engine: Engine, ari: FakeAri) -> None:
+    """The phone the call rang last answers 486 Busy Here (a member without
+    skip_busy_member, on a call)."""
+    leg = [params["channelId"] for _, path, params in ari.requests
+           if path == "/channels/create"][-1]
+    await engine.on_event(event("StasisStart", leg))
+    await engine.on_event(event("ChannelHangupRequest", leg, cause=17))
+    await settle(engine)
+
+
+def test_retries_that_ring_busy_phones_are_not_recorded_as_steps() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        engine.waiting_lines.retry_seconds = 60  # turns come only from wake-ups here
+        steps = Steps()
+        hunt = Hunt(ari, engine, "A", "caller-A", replace(plan(), skip_busy=False),  # type: ignore[arg-type]
+                    call_log=CallLog(steps))
+        await hunt.start()
+        await refuse_last_leg(engine, ari)
+        assert engine.waiting_lines.calls(GROUP) == ["A"]
+        for _ in range(3):
+            engine.waiting_lines.wake()
+            await settle(engine)
+            await refuse_last_leg(engine, ari)
+        assert ari.rang("A") and "rb-A-4" in hunt.claimed  # the first try and three turns
+        assert steps.kinds == ["hunting", "dialling", "rang", "waiting"]
+        assert engine.waiting_lines.calls(GROUP) == ["A"] and not hunt.done
         await engine.waiting_lines.close()
 
     run(scenario())
@@ -224,11 +301,29 @@ def test_a_member_ringing_without_answer_is_not_a_reason_to_wait() -> None:
 class ToBusyQueue:
     """Redirects go to another group, whose one member is busy."""
 
+    def __init__(self, max_wait: float = 30) -> None:
+        self.max_wait = max_wait
+
     def route_redirect(self, tenant_id: int, location: str,
                        caller_number: str) -> HuntPlan | None:
         busy = Target(key=3, dial="PJSIP/1003@1003@acme.example", label="1003")
         return HuntPlan(label="ring group 6001", waves=((busy,),), ring_time=20,
-                        skip_busy=True, group_id=GROUP + 1, tenant_id=1, max_wait=30)
+                        skip_busy=True, group_id=GROUP + 1, tenant_id=1,
+                        max_wait=self.max_wait)
+
+
+async def ringing_in_first_group(engine: Engine, ari: FakeAri, call_id: str,
+                                 queue: ToBusyQueue, priority: str = "normal") -> Hunt:
+    """A call for GROUP whose member 1002 rings, so that dispatch can redirect it."""
+    first = HuntPlan(label="ring group 6000", waves=((MEMBER,),), ring_time=20,
+                     group_id=GROUP, tenant_id=1)
+    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", first, queue)  # type: ignore[arg-type]
+    hunt.priority = priority
+    await hunt.start()
+    await engine.on_event(event("StasisStart", f"rb-{call_id}-1"))
+    await engine.on_event(event("ChannelStateChange", f"rb-{call_id}-1", state="Ringing"))
+    await settle(engine)
+    return hunt
 
 
 def test_a_call_redirected_to_a_busy_queue_waits_in_that_queues_line() -> None:
@@ -247,6 +342,110 @@ def test_a_call_redirected_to_a_busy_queue_waits_in_that_queues_line() -> None:
         await settle(engine)
         assert engine.waiting_lines.calls(GROUP + 1) == ["A"] and not hunt.done
         assert ("DELETE", "/channels/rb-A-1", {"reason_code": 16}) in ari.requests
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_a_redirected_call_joins_the_new_groups_line_at_its_priority() -> None:
+    """1003 is free when the redirect comes, but three callers wait for it already."""
+    async def scenario() -> None:
+        ari = BusyAri()
+        ari.busy = {"1003@acme.example"}
+        engine = engine_with(ari)
+        engine.waiting_lines.retry_seconds = 60  # turns come only from wake-ups here
+        queue = ToBusyQueue()
+        second = queue.route_redirect(1, "drivers", "")
+        assert second is not None
+        for call_id, priority in (("B", "urgent"), ("C", "high"), ("D", "normal")):
+            waiting = Hunt(ari, engine, call_id, f"caller-{call_id}",  # type: ignore[arg-type]
+                           second)
+            waiting.priority = priority
+            await waiting.start()
+        await settle(engine)
+        assert engine.waiting_lines.calls(GROUP + 1) == ["B", "C", "D"]
+        ari.busy.clear()
+        hunt = await ringing_in_first_group(engine, ari, "A", queue, priority="high")
+        await hunt.redirect("drivers")
+        await settle(engine)
+        assert engine.waiting_lines.calls(GROUP + 1) == ["B", "C", "A", "D"]
+        assert ("DELETE", "/channels/rb-A-1", {"reason_code": 16}) in ari.requests
+        created = [params["channelId"] for _, path, params in ari.requests
+                   if path == "/channels/create"]
+        assert created.count("rb-A-1") == 1 and "rb-A-2" not in created
+        assert not hunt.legs and not hunt.done
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_a_call_that_waited_out_one_group_waits_its_full_time_in_the_next() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        steps = Steps()
+        first = replace(plan(max_wait=0.05), tenant_id=1)
+        hunt = Hunt(ari, engine, "A", "caller-A", first, ToBusyQueue(max_wait=0.3),  # type: ignore[arg-type]
+                    call_log=CallLog(steps))
+        await hunt.start()
+        await settle(engine)
+        ari.busy.clear()
+        engine.waiting_lines.wake()
+        await eventually(lambda: ari.rang("A"))  # 1002 came free: its leg is being set up
+        await eventually(lambda: hunt.waited_out)  # ... when the 0.05 s are over
+        ari.busy = {"1003@acme.example"}
+        await engine.on_event(event("StasisStart", "rb-A-1"))
+        await engine.on_event(event("ChannelStateChange", "rb-A-1", state="Ringing"))
+        await settle(engine)
+        loop = asyncio.get_running_loop()
+        redirected_at = loop.time()
+        await hunt.redirect("drivers")
+        await settle(engine)
+        assert engine.waiting_lines.calls(GROUP + 1) == ["A"] and not hunt.done
+        await eventually(lambda: hunt.done, timeout=3)
+        assert loop.time() - redirected_at >= 0.3
+        assert steps.kinds[-3:] == ["waiting", "waited", "ended"]
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+PICKER = Target(key=4, dial="PJSIP/1004@1004@acme.example", label="1004")
+
+
+def test_a_waiting_call_picked_up_leaves_the_line_and_its_wait_timer() -> None:
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        engine.waiting_lines.retry_seconds = 60  # turns come only from wake-ups here
+        picked = await call(engine, ari, "A", max_wait=0.1)
+        await call(engine, ari, "B")
+        await engine.control.pick_up("acme.example", "A", PICKER, 30)
+        await settle(engine)
+        assert engine.waiting_lines.calls(GROUP) == ["B"]  # B is first now
+        assert ("POST", "/channels/create", {
+            "endpoint": PICKER.dial, "app": engine.app, "channelId": "rb-A-1",
+            "appArgs": "leg,A", "originator": "caller-A"}) in ari.requests
+        await asyncio.sleep(0.2)  # past A's max_wait: its timer is gone
+        await settle(engine)
+        assert not picked.waited_out and not picked.done
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+def test_a_pick_up_is_handled_on_the_calls_own_queue() -> None:
+    """The caller's hangup, queued before the pick-up, is handled first."""
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        await call(engine, ari, "A")
+        await engine.on_event(event("ChannelHangupRequest", "caller-A"))
+        with pytest.raises(CallControlError) as refused:
+            await engine.control.pick_up("acme.example", "A", PICKER, 30)
+        assert refused.value.reason == CallControlError.NO_CALL
+        await settle(engine)
+        assert not ari.rang("A") and engine.waiting_lines.calls(GROUP) == []
         await engine.waiting_lines.close()
 
     run(scenario())

@@ -1,0 +1,131 @@
+"""What a hunt tells dispatch (connected, ended) and what the notifier makes of it
+(fake ARI and a recording client; the live tests are in tests/integration)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bridge.dispatch.config import DispatchConfig
+from bridge.dispatch.deliveries import ANSWER_LIMIT, READ_LIMIT, Delivery
+from bridge.dispatch.notifier import DispatchNotifier
+from bridge.telephony.call_events import Queue, Redirect
+from bridge.telephony.hunt import Hunt, HuntPlan, Target
+from tests.support.dispatch_receiver import DispatchReceiver
+from tests.unit.async_support import eventually, run
+from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.test_dispatch_client import MemoryStore, config_for, running
+
+QUEUE: Queue = ("main@exampletaxis.com", "customer")
+
+
+class RecordedEvents:
+    """A hunt's CallEvents, kept as (event, agent id, answered) tuples."""
+
+    def __init__(self, snapshot: dict[str, Any] | None = None) -> None:
+        self.sent: list[tuple[str, str | None, bool | None]] = []
+        self.snapshot = snapshot  # what invite answers
+
+    async def invite(self, call_id: str, queue: Queue) -> dict[str, Any] | None:
+        return self.snapshot
+
+    def ringing(self, call_id: str, queue: Queue, agent_id: str | None,
+                redirect: Redirect) -> None:
+        self.sent.append(("ringing", agent_id, None))
+
+    def connected(self, call_id: str, queue: Queue, agent_id: str | None) -> None:
+        self.sent.append(("connected", agent_id, None))
+
+    def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
+              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+        self.sent.append(("ended", agent_id, answered))
+
+
+class RecordingClient:
+    """The DispatchClient as the notifier uses it: reliable events are kept, not sent."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.bodies: list[str | None] = []
+
+    def reliably(self, config: DispatchConfig, delivery: Delivery) -> None:
+        self.events.append(delivery.event)
+        self.bodies.append(delivery.body)
+
+
+def test_a_member_without_agent_id_who_answers_is_connected_not_missed() -> None:
+    async def scenario() -> None:
+        ari = FakeAri()
+        engine = engine_with(ari)
+        events = RecordedEvents()
+        member = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
+        plan = HuntPlan(label="ring group 6000", waves=((member,),), ring_time=20,
+                        group_id=7, queue_id=QUEUE[0], queue_type=QUEUE[1], events=events)
+        hunt = Hunt(ari, engine, "A", "caller-A", plan)  # type: ignore[arg-type]
+        await hunt.start()
+        for kind, state in (("StasisStart", "Down"), ("ChannelStateChange", "Ringing"),
+                            ("ChannelStateChange", "Up")):
+            await engine.on_event(event(kind, "rb-A-1", state=state))
+        await engine.on_event(event("ChannelHangupRequest", "caller-A"))
+        await engine.settled()
+        assert events.sent == [("ringing", None, None), ("connected", None, None),
+                               ("ended", None, True)]
+
+    run(scenario())
+
+
+def notifier(client: RecordingClient) -> DispatchNotifier:
+    config = DispatchConfig(tenant_id=1, company_id="ABC Taxis", base_url="http://x")
+    return DispatchNotifier(client, config, "+441234567890",  # type: ignore[arg-type]
+                            lambda call_id: f"http://rb/api/call_records/{call_id}")
+
+
+def test_an_answered_call_without_agent_id_is_never_missed() -> None:
+    client = RecordingClient()
+    now = datetime.now(UTC)
+    notifier(client).ended("C1", QUEUE, None, now, now, now, answered=True)
+    assert client.events == ["cleared"]
+
+
+def test_a_call_nobody_answered_is_missed_then_cleared() -> None:
+    client = RecordingClient()
+    now = datetime.now(UTC)
+    notifier(client).ended("C1", QUEUE, None, now, None, now, answered=False)
+    assert client.events == ["missed", "cleared"]
+
+
+def big_snapshot(size: int) -> dict[str, Any]:
+    """An invite answer of about `size` bytes whose priority comes after the padding."""
+    return {"bookings": [{"ref": f"B{n:05d}", "pickup": "1 High Street, Oxford"}
+                         for n in range(size // 45)], "priority": "urgent"}
+
+
+def test_a_large_invite_answer_is_parsed_whole(receiver: DispatchReceiver) -> None:
+    async def scenario() -> None:
+        store = MemoryStore()
+        async with running(store) as client:
+            config = config_for(receiver, invite_timeout=2)
+            snapshot = big_snapshot(5000)
+            receiver.respond(200, body=snapshot, match="/invite")
+            notifier = DispatchNotifier(client, config, "+441234567890", str)
+            assert await notifier.invite("C1", QUEUE) == snapshot
+            assert len(receiver.requests) == 1
+            await eventually(lambda: len(store.logged) == 1, 3)
+            assert len(store.logged[0][1].answer or "") > ANSWER_LIMIT  # cut when stored
+
+    run(scenario())
+
+
+def test_an_invite_answer_over_the_read_limit_keeps_no_snapshot(
+        receiver: DispatchReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        async with running(MemoryStore()) as client:
+            config = config_for(receiver, invite_timeout=2)
+            receiver.respond(200, body=big_snapshot(READ_LIMIT + 1000), match="/invite")
+            notifier = DispatchNotifier(client, config, "+441234567890", str)
+            assert await notifier.invite("C1", QUEUE) is None
+
+    run(scenario())
+    assert "call C1: dispatch invite answered more than 64 KiB; not kept" in caplog.text
