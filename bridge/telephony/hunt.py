@@ -46,6 +46,7 @@ class OwnEvent:
     YOUR_TURN = "RingbridgeWaitingTurn"
     WAIT_OVER = "RingbridgeWaitOver"
     PICK_UP = "RingbridgePickUp"  # fields: target, wait, reply (see Hunt.pick_up)
+    REDIRECT = "RingbridgeRedirect"  # fields: location, plan (see Hunt.redirect)
 
 
 @dataclass(frozen=True)
@@ -270,11 +271,18 @@ class Hunt(CallFlow):
             return
         plan = await asyncio.to_thread(self.redirects.route_redirect, self.plan.tenant_id,
                                        location, self.plan.caller_number)
-        if self.connected or self.done:
-            return
         if plan is None:
             self.step("redirect", f"dispatch redirect to {location} ignored: no agent or "
                       "queue has that id", target=location)
+            return
+        # The lookup ran beside the call; the change runs in its turn among its events.
+        self.flows.enqueue(self, {"type": OwnEvent.REDIRECT, "location": location,
+                                  "plan": plan})
+
+    async def _redirected(self, location: str, plan: HuntPlan) -> None:
+        if self.connected or self.done or self.redirected >= MAX_REDIRECTS:
+            self.step("redirect", f"dispatch redirect to {location} ignored: the call was "
+                      "answered, ended or redirected meanwhile", target=location)
             return
         self.redirected += 1
         self.step("redirected", f"dispatch redirected the call to {location} ({plan.label})",
@@ -414,6 +422,8 @@ class Hunt(CallFlow):
                 await self._wait_over()
             case OwnEvent.PICK_UP:
                 await self._picked_up(event["target"], event["wait"], event["reply"])
+            case OwnEvent.REDIRECT:
+                await self._redirected(event["location"], event["plan"])
 
     # The waiting line (bridge/telephony/waiting_line.py).
 

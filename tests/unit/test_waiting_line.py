@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -446,6 +447,76 @@ def test_a_pick_up_is_handled_on_the_calls_own_queue() -> None:
         assert refused.value.reason == CallControlError.NO_CALL
         await settle(engine)
         assert not ari.rang("A") and engine.waiting_lines.calls(GROUP) == []
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+
+class SlowHangupAri(BusyAri):
+    """Every member free; a hangup request takes a moment, as Asterisk's answer does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = set()
+
+    async def delete(self, path: str, params: Any = None) -> Any:
+        await asyncio.sleep(0.01)
+        return await super().delete(path, params)
+
+
+def test_a_caller_hanging_up_while_a_redirect_stops_the_legs_leaves_no_phone_ringing() -> None:
+    """The redirect runs in the call's turn: the hangup waits for it, then ends every
+    leg, the redirect's new one included (run beside the call, the redirect rang the new
+    agent after the call had ended)."""
+    async def scenario() -> None:
+        ari = SlowHangupAri()
+        engine = engine_with(ari)
+        hunt = await ringing_in_first_group(engine, ari, "A", ToBusyQueue())
+        redirecting = asyncio.create_task(hunt.redirect("drivers"))
+        await eventually(lambda: any(m == "DELETE" for m, _, _ in ari.requests))
+        await engine.on_event(event("ChannelHangupRequest", "caller-A", cause=16))
+        await redirecting
+        await settle(engine)
+        created = {p["channelId"] for m, path, p in ari.requests if path == "/channels/create"}
+        deleted = {path.removeprefix("/channels/") for m, path, _ in ari.requests
+                   if m == "DELETE"}
+        assert hunt.done and created == {"rb-A-1", "rb-A-2"} and created <= deleted
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
+class SlowQueue(ToBusyQueue):
+    """A redirect lookup that answers only once the test lets it (a slow database)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def route_redirect(self, tenant_id: int, location: str,
+                       caller_number: str) -> HuntPlan | None:
+        self.release.wait(5)
+        return super().route_redirect(tenant_id, location, caller_number)
+
+
+def test_an_answer_that_comes_while_a_redirect_is_looked_up_wins() -> None:
+    """The redirect's change runs in the call's turn: after the answer, it is ignored."""
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        queue = SlowQueue()
+        hunt = await ringing_in_first_group(engine, ari, "A", queue)
+        redirecting = asyncio.create_task(hunt.redirect("drivers"))
+        await asyncio.sleep(0.05)  # the lookup is running in its thread
+        await engine.on_event(event("ChannelStateChange", "rb-A-1", state="Up"))
+        await settle(engine)
+        assert hunt.connected
+        queue.release.set()
+        await redirecting
+        await settle(engine)
+        assert hunt.connected and not hunt.done
+        assert not any("1003" in str(params) for _, _, params in ari.requests)
         await engine.waiting_lines.close()
 
     run(scenario())
