@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 
+_DECIMAL = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also takes '²', '٣'
 _MIN_ID = 10**17  # every id has 18 or 19 digits, like the vendor's
 
 
@@ -22,13 +24,21 @@ def encode_id(value: int) -> str:
     return base64.b64encode(str(value).encode()).decode()
 
 
+def decimal_id(text: str) -> int | None:
+    """`text` as a BIGINT id when it is 1 to 19 ASCII digits below 2**63, else None
+    (beyond BIGINT would be a database error)."""
+    if not _DECIMAL.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value < 2**63 else None
+
+
 def decode_id(text: str) -> int | None:
     """The id inside `text`, or None when `text` is not one of ours."""
     try:
         decoded = base64.b64decode(text.encode(), validate=True).decode()
     except (binascii.Error, UnicodeError, ValueError):
         return None
-    if not decoded.isdigit() or len(decoded) > 19 or encode_id(int(decoded)) != text:
-        return None
-    value = int(decoded)
-    return value if value < 2**63 else None  # beyond BIGINT: a database error otherwise
+    value = decimal_id(decoded)
+    # the re-encoding check refuses other spellings of the same id (leading zeros)
+    return value if value is not None and encode_id(value) == text else None

@@ -19,7 +19,12 @@ from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import ApiToken, Extension
 from bridge.store.session import Database
 from bridge.telephony.endpoints import SipEndpoint
-from tests.api.conftest import RecordingProvisioner, TenantAuth, assert_no_body
+from tests.api.conftest import (
+    NON_ASCII_DIGIT_IDS,
+    RecordingProvisioner,
+    TenantAuth,
+    assert_no_body,
+)
 
 
 def create(client: FlaskClient, who: TenantAuth, **body: Any) -> str:
@@ -433,12 +438,17 @@ class TestTenantIsolation:
         assert [e.endpoint_id for e in provisioner.pushed] == [
             "1001@abc.example", "1001@globex.example"]
 
-    @pytest.mark.parametrize("bad_id", ["nope", "MTIz", "NzAwNTUxOTA5NzczMTQ4MTYw", "%00"])
+    @pytest.mark.parametrize("bad_id", ["nope", "MTIz", "NzAwNTUxOTA5NzczMTQ4MTYw", "%00",
+                                        *NON_ASCII_DIGIT_IDS])
     def test_unknown_or_malformed_ids_are_404(self, client: FlaskClient, acme: TenantAuth,
                                               bad_id: str) -> None:
-        response = client.get(f"/api/extensions/{bad_id}", headers=acme.headers)
-        assert response.status_code == 404
-        assert error_of(response)["code"] == "NOT_FOUND"
+        for response in (client.get(f"/api/extensions/{bad_id}", headers=acme.headers),
+                         client.post(f"/api/extensions/{bad_id}", json={},
+                                     headers=acme.headers),
+                         client.post(f"/api/extensions/{bad_id}/destroy",
+                                     headers=acme.headers)):
+            assert response.status_code == 404
+            assert error_of(response)["code"] == "NOT_FOUND"
 
 
 class TestListOptions:

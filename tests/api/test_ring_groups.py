@@ -15,7 +15,7 @@ from bridge.services.ring_groups import STRATEGIES
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import RingGroupMember
 from bridge.store.session import Database
-from tests.api.conftest import TenantAuth, assert_no_body
+from tests.api.conftest import NON_ASCII_DIGIT_IDS, TenantAuth, assert_no_body
 
 GROUP = {"name": "Sales", "extension_number": "6000", "ring_strategy": "CYCLIC_HUNT"}
 FULL_FIELDS = {
@@ -676,13 +676,19 @@ class TestTenantIsolation:
 
     @pytest.mark.parametrize("bad_id", ["nope", "MTIz", "NzAwNTUxOTA5NzczMTQ4MTYw", "%00",
                                         "MDcwMDU1MTkwOTc3MzE0ODE2MA==", encode_id(2**63),
-                                        encode_id(10**19 - 1)])
+                                        encode_id(10**19 - 1), *NON_ASCII_DIGIT_IDS])
     def test_unknown_or_malformed_ids_are_404(self, client: FlaskClient, acme: TenantAuth,
                                               bad_id: str) -> None:
         for response in (client.get(f"/api/ring_groups/{bad_id}", headers=acme.headers),
+                         client.post(f"/api/ring_groups/{bad_id}", json={"name": "x"},
+                                     headers=acme.headers),
                          client.post(f"/api/ring_groups/{bad_id}/destroy",
                                      headers=acme.headers),
-                         client.get(f"/api/ring_groups/{bad_id}/agents", headers=acme.headers)):
+                         client.get(f"/api/ring_groups/{bad_id}/agents", headers=acme.headers),
+                         client.post(f"/api/ring_groups/{bad_id}/agents", json={"items": []},
+                                     headers=acme.headers),
+                         client.get(f"/api/ring_groups/{bad_id}/agents/1001",
+                                    headers=acme.headers)):
             assert response.status_code == 404
             assert error_of(response)["code"] == "NOT_FOUND"
 
