@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -238,6 +239,23 @@ class TestValidation:
             "extension_number": "1002", "agent_id": "a@example.com"})
         assert same_agent.status_code == 400
         assert error_of(same_agent)["detail"] == {"field": "agent_id"}
+
+    @pytest.mark.parametrize("content_type", [None, "text/plain",
+                                              "application/x-www-form-urlencoded"])
+    def test_a_body_not_sent_as_json_is_415(self, client: FlaskClient, acme: TenantAuth,
+                                            content_type: str | None) -> None:
+        extension_id = create(client, acme, display_name="Before")
+        headers = {**acme.headers, **({"Content-Type": content_type} if content_type else {})}
+        for path, body in (("", {"extension_number": "1002"}),
+                           (f"/{extension_id}", {"display_name": "After"})):
+            response = client.post(f"/api/extensions{path}", data=json.dumps(body),
+                                   headers=headers)
+            assert response.status_code == 415, (path, response.json)
+            assert error_of(response)["code"] == "UNSUPPORTED_MEDIA_TYPE"
+            assert "Content-Type: application/json" in error_of(response)["message"]
+        listed = client.get("/api/extensions", headers=acme.headers).json
+        assert [(e["extension_number"], e["display_name"]) for e in listed["items"]] == [
+            ("1001", "Before")]
 
     def test_malformed_json_is_a_clean_400(self, client: FlaskClient, acme: TenantAuth) -> None:
         response = client.post("/api/extensions", data="{not json",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -357,6 +358,47 @@ class TestValidation:
                                headers={**acme.headers, "Content-Type": "application/json"})
         assert response.status_code == 400
         assert error_of(response)["code"] == "VALIDATE_FAILED"
+
+
+class TestBodyNotJson:
+    """A body sent as anything but JSON is refused, not read as no body."""
+
+    @pytest.mark.parametrize("content_type", [None, "text/plain",
+                                              "application/x-www-form-urlencoded"])
+    def test_is_415_on_create_update_and_agents(self, client: FlaskClient, acme: TenantAuth,
+                                                content_type: str | None) -> None:
+        extension(client, acme, "1001")
+        group_id = create(client, acme)
+        before = show(client, acme, group_id)
+        headers = {**acme.headers, **({"Content-Type": content_type} if content_type else {})}
+        for path, body in (("", {**GROUP, "extension_number": "6001"}),
+                           (f"/{group_id}", {"name": "Changed"}),
+                           (f"/{group_id}/agents", {"items": [{"extension_number": "1001"}]})):
+            response = client.post(f"/api/ring_groups{path}", data=json.dumps(body),
+                                   headers=headers)
+            assert response.status_code == 415, (path, response.json)
+            assert error_of(response) == {
+                "code": "UNSUPPORTED_MEDIA_TYPE", "detail": None, "message":
+                "the request body must be JSON, sent with Content-Type: application/json"}
+        assert show(client, acme, group_id) == before
+        assert agents(client, acme, group_id) == []
+        assert client.get("/api/ring_groups", headers=acme.headers).json["count"] == 1
+
+    def test_the_token_is_checked_first(self, client: FlaskClient, acme: TenantAuth) -> None:
+        response = client.post("/api/ring_groups", data=json.dumps(GROUP),
+                               headers={"Content-Type": "text/plain"})
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "UNAUTHORIZED"
+
+    def test_json_with_a_charset_and_empty_bodies_still_work(self, client: FlaskClient,
+                                                            acme: TenantAuth) -> None:
+        json_utf8 = {**acme.headers, "Content-Type": "application/json; charset=utf-8"}
+        response = client.post("/api/ring_groups", data=json.dumps(GROUP), headers=json_utf8)
+        assert response.status_code == 200, response.json
+        group_id = response.json["id"]
+        assert_no_body(client.post(f"/api/ring_groups/{group_id}", headers=acme.headers), 200)
+        assert_no_body(client.post(f"/api/ring_groups/{group_id}/destroy", data="",
+                                   headers=acme.headers), 204)
 
 
 class TestExtensionNumberClashes:
