@@ -36,6 +36,7 @@ from sqlalchemy import (
     Float,
     Select,
     SQLColumnExpression,
+    String,
     and_,
     func,
     literal,
@@ -43,7 +44,10 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 MAX_FILTER_LENGTH = 2000
 MAX_SEARCH_LENGTH = 200
@@ -181,10 +185,36 @@ def _order_by(text: str | None, fields: Mapping[str, ListField],
             raise ListQueryError(f"orderby: field '{name}' is given more than once")
         seen.add(name)
         columns.append(field.column)
-        order.append(field.column.desc() if direction == "desc" else field.column.asc())
+        order.append(_sort_key(field, descending=direction == "desc"))
     if not any(column is tie_breaker for column in columns):
         order.append(tie_breaker.asc())
     return tuple(order)
+
+
+def _sort_key(field: ListField, *, descending: bool) -> ColumnElement[Any]:
+    """The same order on SQLite and PostgreSQL: NULLs first ascending and last descending
+    (SQLite's default; PostgreSQL's is the reverse), text by code point."""
+    column = _CodePointOrder(field.column) if field.kind == "string" else field.column
+    return column.desc().nulls_last() if descending else column.asc().nulls_first()
+
+
+class _CodePointOrder(FunctionElement[str]):
+    """Text compared by code point: SQLite's default (BINARY), PostgreSQL's COLLATE "C"
+    (its default follows the database's locale, e.g. "a" before "B" in en_US)."""
+
+    inherit_cache = True
+    type = String()
+
+
+@compiles(_CodePointOrder)
+def _code_point_order(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_CodePointOrder, "postgresql")
+def _code_point_order_postgresql(element: _CodePointOrder, compiler: SQLCompiler,
+                                 **kw: Any) -> str:
+    return f'{compiler.process(element.clauses, **kw)} COLLATE "C"'
 
 
 # --- filter: tokenizer -----------------------------------------------------------------------

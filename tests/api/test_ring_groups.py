@@ -791,11 +791,25 @@ class TestListOptions:
         ("$filter=ring_strategy eq 'PRIORITIZED_HUNT'&$orderby=ring_time desc",
          ["100% sales_team", "Drivers desk"]),
         ("search=_", ["100% sales_team"]),
+        # NULLs first ascending and last descending, on both databases
+        ("orderby=queue_type, name", ["100% sales_team", "Night desk", "Support", "Billing",
+                                      "Sales", "Drivers desk"]),
+        ("orderby=queue_type desc, name", ["Drivers desk", "Billing", "Sales",
+                                           "100% sales_team", "Night desk", "Support"]),
     ])
     def test_filter_search_orderby(self, client: FlaskClient, acme: TenantAuth,
                                    names: dict[str, str], query: str,
                                    expected: list[str]) -> None:
         assert self.query(client, acme, query) == (len(expected), expected)
+
+    def test_names_sort_by_code_point(self, client: FlaskClient, acme: TenantAuth) -> None:
+        """Upper case before lower, accented letters last, on both databases (a PostgreSQL
+        locale such as en_US would put "alpha" before "Beta")."""
+        expected = ["Beta", "Zed", "_desk", "alpha", "zeta", "\u00c9mile", "\u00e9mile"]
+        for number, name in enumerate(reversed(expected)):
+            create(client, acme, name=name, extension_number=f"80{number:02}")
+        assert self.query(client, acme, "orderby=name")[1] == expected
+        assert self.query(client, acme, "orderby=name desc")[1] == expected[::-1]
 
     def test_or_does_not_escape_the_tenant(self, client: FlaskClient, acme: TenantAuth,
                                            globex: TenantAuth, names: dict[str, str]) -> None:

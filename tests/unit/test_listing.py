@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
 
@@ -342,6 +343,18 @@ def test_default_order_is_the_tie_breaker(session: Session) -> None:
 ])
 def test_orderby(session: Session, orderby: str, expected: list[int]) -> None:
     assert run(session, {"orderby": orderby})[1] == expected
+
+
+def test_the_order_is_explicit_about_nulls_and_collation_on_postgresql() -> None:
+    """PostgreSQL sorts NULLs last ascending and text by the database's locale; the order
+    asked for is SQLite's: NULLs first ascending, last descending, text by code point."""
+    query = parse_list_query({"orderby": "dept desc, prio, name"}, FIELDS, tie_breaker=Ext.id)
+    sql = str(select(Ext.id).order_by(*query.order_by).compile(dialect=postgresql.dialect()))
+    assert sql.endswith('ORDER BY ext.dept COLLATE "C" DESC NULLS LAST, ext.prio ASC NULLS '
+                        'FIRST, ext.name COLLATE "C" ASC NULLS FIRST, ext.id ASC')
+    sql = str(select(Ext.id).order_by(*query.order_by).compile(dialect=sqlite.dialect()))
+    assert sql.endswith("ORDER BY ext.dept DESC NULLS LAST, ext.prio ASC NULLS FIRST, "
+                        "ext.name ASC NULLS FIRST, ext.id ASC")
 
 
 def test_ties_are_broken_by_the_tie_breaker_ascending(session: Session) -> None:
