@@ -2,7 +2,9 @@
 
 PortSIP ids look like base64 of a decimal 64-bit number (`NzAwNTUxOTA5NzczMTQ4MTYw` is
 base64("700551909773148160")). Ours are random, so they say nothing about creation
-order or about other tenants' objects.
+order or about other tenants' objects. New ones have 18 digits, like the vendor's
+example, so every one is 24 characters without `=` padding (19 digits would be 28
+characters ending in `==`); ids made before, of 18 or 19 digits, stay valid.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import re
 import secrets
 
 _DECIMAL = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also takes '²', '٣'
-_MIN_ID = 10**17  # every id has 18 or 19 digits, like the vendor's
+_MIN_ID, _END_ID = 10**17, 10**18  # 18 digits
 
 
 def new_id() -> int:
-    return _MIN_ID + secrets.randbelow(2**63 - _MIN_ID)
+    return _MIN_ID + secrets.randbelow(_END_ID - _MIN_ID)
 
 
 def encode_id(value: int) -> str:

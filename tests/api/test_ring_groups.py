@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import re
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 
 from bridge.services.ring_groups import STRATEGIES
 from bridge.store.ids import decode_id, encode_id
-from bridge.store.models import RingGroupMember
+from bridge.store.models import RingGroup, RingGroupMember
 from bridge.store.session import Database
 from tests.api.conftest import NON_ASCII_DIGIT_IDS, TenantAuth, assert_no_body
 
@@ -116,11 +117,23 @@ class TestCreateAndShow:
         ids = [create(client, acme, extension_number=f"60{n:02}") for n in range(12)]
         decimals = [base64.b64decode(group_id, validate=True).decode() for group_id in ids]
         values = [int(text) for text in decimals]
-        assert all(text.isdigit() and len(text) in (18, 19) for text in decimals), decimals
-        assert all(0 < value < 2**63 for value in values)
+        # the vendor's shape: 18 digits, 24 characters, no padding
+        assert all(re.fullmatch("[1-9][0-9]{17}", text) for text in decimals), decimals
+        assert all(len(group_id) == 24 and "=" not in group_id for group_id in ids), ids
         assert values == [decode_id(group_id) for group_id in ids]
         assert values != sorted(values) and values != sorted(values, reverse=True)
         assert min(b - a for a, b in itertools.pairwise(sorted(values))) > 1
+
+    def test_ids_of_19_digits_made_before_stay_valid(self, client: FlaskClient,
+                                                    database: Database,
+                                                    acme: TenantAuth) -> None:
+        group_id = create(client, acme)
+        old_id = 8_123_456_789_012_345_678
+        with database.engine.begin() as connection:
+            connection.execute(RingGroup.__table__.update().values(id=old_id))
+        assert encode_id(old_id).endswith("==")
+        assert show(client, acme, encode_id(old_id))["id"] == encode_id(old_id)
+        assert client.get(f"/api/ring_groups/{group_id}", headers=acme.headers).status_code == 404
 
     def test_full_create_normalises_numbers_in_the_tenant_region(
         self, client: FlaskClient, globex: TenantAuth
