@@ -53,9 +53,7 @@ MAX_FILTER_LENGTH = 2000
 MAX_SEARCH_LENGTH = 200
 MAX_DEPTH = 32
 MAX_TOP = 100
-_MAX_INT = 2**63 - 1
-
-OPTIONS = ("filter", "search", "orderby", "skip", "top")
+MAX_INT = 2**63 - 1  # the largest offset a database takes
 
 
 class ListQueryError(ValueError):
@@ -80,10 +78,10 @@ class ListQuery:
     top: int
 
 
-def parse_list_query(args: Mapping[str, str], fields: Mapping[str, ListField], *,
+def parse_list_query(options: Mapping[str, Any], fields: Mapping[str, ListField], *,
                      tie_breaker: SQLColumnExpression[Any]) -> ListQuery:
-    """The list query that `args` (e.g. Flask's ``request.args``) asks for over `fields`."""
-    options = _options(args)
+    """The list query that `options` ask for over `fields`: the query arguments as the
+    schema `ListArgsIn` loaded them (plain names; skip and top checked integers)."""
     conditions: list[ColumnElement[bool]] = []
     if "filter" in options:
         conditions.append(_FilterParser(options["filter"], fields).parse())
@@ -94,8 +92,8 @@ def parse_list_query(args: Mapping[str, str], fields: Mapping[str, ListField], *
     return ListQuery(
         where=where,
         order_by=_order_by(options.get("orderby"), fields, tie_breaker),
-        skip=_integer("skip", options.get("skip"), default=0, low=0, high=_MAX_INT),
-        top=_integer("top", options.get("top"), default=MAX_TOP, low=1, high=MAX_TOP),
+        skip=options["skip"],
+        top=options["top"],
     )
 
 
@@ -108,49 +106,7 @@ def page(session: Session, base: Select[Any], query: ListQuery) -> tuple[int, li
     return int(count or 0), list(rows.all())
 
 
-# --- options ---------------------------------------------------------------------------------
-
-
-def _options(args: Mapping[str, str]) -> dict[str, str]:
-    """Each option given, under its plain name, whether it came as ``name`` or ``$name``."""
-    for key in args:
-        if isinstance(key, str) and key.startswith("$") and key[1:] not in OPTIONS:
-            supported = ", ".join(f"${name}" for name in OPTIONS)
-            raise ListQueryError(f"unknown query option '{key[:40]}'; supported: {supported}")
-    options: dict[str, str] = {}
-    for name in OPTIONS:
-        given = {key: args[key] for key in (name, f"${name}") if key in args}
-        for key, value in given.items():
-            _check_text(key, value)
-        if len(set(given.values())) > 1:
-            raise ListQueryError(f"'{name}' and '${name}' were both given with different values;"
-                                 " give only one")
-        if given:
-            options[name] = next(iter(given.values()))
-    return options
-
-
-def _check_text(key: str, value: object) -> None:
-    if not isinstance(value, str):
-        raise ListQueryError(f"{key} must be text")
-    if "\x00" in value:
-        raise ListQueryError(f"{key} must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ListQueryError(f"{key} is not valid Unicode text") from None
-
-
-def _integer(name: str, text: str | None, *, default: int, low: int, high: int) -> int:
-    if text is None:
-        return default
-    if not re.fullmatch(r"-?[0-9]+", text):
-        raise ListQueryError(f"{name} must be a whole number, not '{text[:40]}'")
-    value = int(text) if len(text.lstrip("-0")) <= 19 else None  # else beyond any bound
-    if value is None or not low <= value <= high:
-        bounds = f"at least {low}" if high == _MAX_INT else f"between {low} and {high}"
-        raise ListQueryError(f"{name} must be {bounds}, not {text[:40]}")
-    return value
+# --- search and orderby ----------------------------------------------------------------------
 
 
 def _search(text: str, fields: Mapping[str, ListField]) -> ColumnElement[bool]:
@@ -292,7 +248,7 @@ def _number(text: str, pos: int) -> int | float:
         value = float(text)
         if math.isfinite(value):
             return value
-    elif abs(int(text)) <= _MAX_INT:
+    elif abs(int(text)) <= MAX_INT:
         return int(text)
     _filter_error(f"number {text[:40]} is out of range", pos)
 

@@ -874,6 +874,24 @@ class TestListOptions:
         assert response.status_code == 400
         assert error_of(response)["code"] == "VALIDATE_FAILED"
 
+    @pytest.mark.parametrize("query, message", [
+        ("top=0", "top: must be between 1 and 100, not 0"),
+        ("$top=101", "top: must be between 1 and 100, not 101"),
+        ("top=abc", "top: must be a whole number, not 'abc'"),
+        ("top=%C2%B2", "top: must be a whole number, not '\u00b2'"),
+        ("skip=-1", "skip: must be at least 0, not -1"),
+        ("$skip=1&skip=2", "$skip: 'skip' was given too, with a different value; give only one"),
+        ("$expand=agents",
+         "$expand: unknown query option; supported: $filter, $search, $orderby, $skip, $top"),
+    ])
+    def test_bad_skip_top_and_dollar_options_say_why(self, client: FlaskClient,
+                                                    acme: TenantAuth, query: str,
+                                                    message: str) -> None:
+        response = client.get(f"/api/ring_groups?{query}", headers=acme.headers)
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "VALIDATE_FAILED"
+        assert error_of(response)["message"] == message
+
     @pytest.mark.parametrize("query", [
         "filter=name eq 'x'' or ''1''=''1'",
         "filter=name eq 'Sales'' --'",
