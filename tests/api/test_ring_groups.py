@@ -221,6 +221,28 @@ class TestCreateAndShow:
         assert show(client, who, group_id)["no_answer_forward_rule"] == {
             "action": "FORWARD_TO_NUMBER", "number": stored}
 
+    def test_a_forward_to_a_destroyed_extension_can_be_posted_back(
+        self, client: FlaskClient, acme: TenantAuth
+    ) -> None:
+        extension_id = extension(client, acme, "1001")
+        rule = {"action": "FORWARD_TO_NUMBER", "number": "1001"}
+        group_id = create(client, acme, no_answer_forward_rule=rule)
+        assert_no_body(client.post(f"/api/extensions/{extension_id}/destroy",
+                                   headers=acme.headers), 204)
+        shown = show(client, acme, group_id)
+        assert shown["no_answer_forward_rule"] == rule
+        assert_no_body(update(client, acme, group_id, **shown), 200)
+        assert_no_body(update(client, acme, group_id, no_answer_forward_rule=rule,
+                              name="Renamed"), 200)
+        assert show(client, acme, group_id)["no_answer_forward_rule"] == rule
+        # only the stored number is taken as it is: another one is checked as usual
+        other = {"action": "FORWARD_TO_NUMBER", "number": "1002"}
+        assert field_error(update(client, acme, group_id,
+                                  no_answer_forward_rule=other)) == "no_answer_forward_rule"
+        assert field_error(client.post("/api/ring_groups", headers=acme.headers, json={
+            **GROUP, "extension_number": "6001",
+            "no_answer_forward_rule": rule})) == "no_answer_forward_rule"
+
     def test_a_forward_number_neither_national_nor_international_is_400(
         self, client: FlaskClient, globex: TenantAuth
     ) -> None:
