@@ -7,12 +7,14 @@ import base64
 import itertools
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from bridge.api.ring_groups import LIST_FIELDS
 from bridge.services.ring_groups import STRATEGIES
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import RingGroup, RingGroupMember
@@ -845,6 +847,15 @@ class TestListOptions:
             create(client, acme, name=name, extension_number=f"80{number:02}")
         assert self.query(client, acme, "orderby=name")[1] == expected
         assert self.query(client, acme, "orderby=name desc")[1] == expected[::-1]
+
+    def test_the_readme_names_the_list_fields(self) -> None:
+        readme = (Path(__file__).parents[2] / "README.md").read_text()
+        sentence = readme.split("(`GET /api/ring_groups`, without `outbound_caller_ids`)")[1]
+        sortable, searchable = sentence.split("are not list fields")[0].split("`search`")[:2]
+        assert re.findall(r"`(\w+)`", sortable.split("(`orderby`")[0]) == list(LIST_FIELDS)
+        assert re.findall(r"`(\w+)`", searchable.split(".")[0]) == [
+            name for name, field in LIST_FIELDS.items() if field.searchable]
+        assert all(field.sortable for field in LIST_FIELDS.values())
 
     def test_or_does_not_escape_the_tenant(self, client: FlaskClient, acme: TenantAuth,
                                            globex: TenantAuth, names: dict[str, str]) -> None:
