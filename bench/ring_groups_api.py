@@ -39,6 +39,7 @@ from bridge.telephony.endpoints import SipEndpoint
 
 FILTERED_PAGE = ("/api/ring_groups?filter=ring_strategy eq 'CYCLIC_HUNT' and "
                  "startswith(extension_number,'6')&orderby=name&top=100")
+FILTERED_LABEL = "filtered page of 100"
 TARGET_P99_MS = 20.0
 WARM_UP = 20
 
@@ -133,7 +134,7 @@ def free_port() -> int:
 def timings(get: Get, ids: list[int], requests: int, rng: random.Random,
             how: str) -> list[Timing]:
     return [
-        measure(f"filtered page of 100, {how}", requests,
+        measure(f"{FILTERED_LABEL}, {how}", requests,
                 lambda: expect_200(get, FILTERED_PAGE)),
         measure(f"show by id, {how}", requests,
                 lambda: expect_200(get, f"/api/ring_groups/{encode_id(rng.choice(ids))}")),
@@ -200,10 +201,15 @@ def main() -> None:
     for name, timings in results.items():
         for timing in timings:
             print(timing.line(name))
-    p99 = results["sqlite"][0].p99_ms
-    verdict = "PASS" if p99 <= TARGET_P99_MS else "FAIL"
-    print(f"{verdict}: filtered page p99 {p99:.2f} ms on SQLite (target <= "
-          f"{TARGET_P99_MS:.0f} ms)")
+    for line in verdicts(results["sqlite"]):
+        print(line)
+
+
+def verdicts(sqlite: list[Timing]) -> list[str]:
+    """PASS or FAIL of the filtered page's p99 on SQLite, in-process and over HTTP."""
+    return [f"{'PASS' if t.p99_ms <= TARGET_P99_MS else 'FAIL'}: {t.label} p99 "
+            f"{t.p99_ms:.2f} ms on SQLite (target <= {TARGET_P99_MS:.0f} ms)"
+            for t in sqlite if t.label.startswith(FILTERED_LABEL)]
 
 
 if __name__ == "__main__":

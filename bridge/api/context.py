@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -66,10 +66,12 @@ def tenant_context() -> Iterator[RequestContext]:
 
 
 def tenant_list(ctx: RequestContext, model: Any, fields: Mapping[str, ListField],
-                render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    """A PortSIP list answer over the tenant's `model` rows, with the request's options."""
+                render: Callable[[Any], dict[str, Any]],
+                options: Mapping[str, Any]) -> dict[str, Any]:
+    """A PortSIP list answer over the tenant's `model` rows, with the request's options
+    (as `ListArgsIn` loaded them)."""
     try:
-        query = parse_list_query(request.args, fields, tie_breaker=model.id)
+        query = parse_list_query(options, fields, tie_breaker=model.id)
     except ListQueryError as exc:
         raise ValidationFailed(str(exc)) from exc
     base = select(model).where(model.tenant_id == ctx.tenant.id)

@@ -147,9 +147,9 @@ def _with_ids(data: dict[str, Any]) -> dict[str, Any]:
 @extensions_blueprint.input(ListArgsIn, location="query")
 @extensions_blueprint.output(ExtensionListOut)
 @extensions_blueprint.doc(summary="List extensions (filter, search, orderby, skip, top)")
-def list_extensions(query_data: dict[str, str]) -> dict[str, Any]:
+def list_extensions(query_data: dict[str, Any]) -> dict[str, Any]:
     with tenant_context() as ctx:
-        return tenant_list(ctx, Extension, LIST_FIELDS, summary)
+        return tenant_list(ctx, Extension, LIST_FIELDS, summary, query_data)
 
 
 @extensions_blueprint.post("")

@@ -36,6 +36,7 @@ from sqlalchemy import (
     Float,
     Select,
     SQLColumnExpression,
+    String,
     and_,
     func,
     literal,
@@ -43,15 +44,16 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 MAX_FILTER_LENGTH = 2000
 MAX_SEARCH_LENGTH = 200
 MAX_DEPTH = 32
 MAX_TOP = 100
-_MAX_INT = 2**63 - 1
-
-OPTIONS = ("filter", "search", "orderby", "skip", "top")
+MAX_INT = 2**63 - 1  # the largest offset a database takes
 
 
 class ListQueryError(ValueError):
@@ -76,10 +78,10 @@ class ListQuery:
     top: int
 
 
-def parse_list_query(args: Mapping[str, str], fields: Mapping[str, ListField], *,
+def parse_list_query(options: Mapping[str, Any], fields: Mapping[str, ListField], *,
                      tie_breaker: SQLColumnExpression[Any]) -> ListQuery:
-    """The list query that `args` (e.g. Flask's ``request.args``) asks for over `fields`."""
-    options = _options(args)
+    """The list query that `options` ask for over `fields`: the query arguments as the
+    schema `ListArgsIn` loaded them (plain names; skip and top checked integers)."""
     conditions: list[ColumnElement[bool]] = []
     if "filter" in options:
         conditions.append(_FilterParser(options["filter"], fields).parse())
@@ -90,8 +92,8 @@ def parse_list_query(args: Mapping[str, str], fields: Mapping[str, ListField], *
     return ListQuery(
         where=where,
         order_by=_order_by(options.get("orderby"), fields, tie_breaker),
-        skip=_integer("skip", options.get("skip"), default=0, low=0, high=_MAX_INT),
-        top=_integer("top", options.get("top"), default=MAX_TOP, low=1, high=MAX_TOP),
+        skip=options["skip"],
+        top=options["top"],
     )
 
 
@@ -104,49 +106,7 @@ def page(session: Session, base: Select[Any], query: ListQuery) -> tuple[int, li
     return int(count or 0), list(rows.all())
 
 
-# --- options ---------------------------------------------------------------------------------
-
-
-def _options(args: Mapping[str, str]) -> dict[str, str]:
-    """Each option given, under its plain name, whether it came as ``name`` or ``$name``."""
-    for key in args:
-        if isinstance(key, str) and key.startswith("$") and key[1:] not in OPTIONS:
-            supported = ", ".join(f"${name}" for name in OPTIONS)
-            raise ListQueryError(f"unknown query option '{key[:40]}'; supported: {supported}")
-    options: dict[str, str] = {}
-    for name in OPTIONS:
-        given = {key: args[key] for key in (name, f"${name}") if key in args}
-        for key, value in given.items():
-            _check_text(key, value)
-        if len(set(given.values())) > 1:
-            raise ListQueryError(f"'{name}' and '${name}' were both given with different values;"
-                                 " give only one")
-        if given:
-            options[name] = next(iter(given.values()))
-    return options
-
-
-def _check_text(key: str, value: object) -> None:
-    if not isinstance(value, str):
-        raise ListQueryError(f"{key} must be text")
-    if "\x00" in value:
-        raise ListQueryError(f"{key} must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ListQueryError(f"{key} is not valid Unicode text") from None
-
-
-def _integer(name: str, text: str | None, *, default: int, low: int, high: int) -> int:
-    if text is None:
-        return default
-    if not re.fullmatch(r"-?[0-9]+", text):
-        raise ListQueryError(f"{name} must be a whole number, not '{text[:40]}'")
-    value = int(text) if len(text.lstrip("-0")) <= 19 else None  # else beyond any bound
-    if value is None or not low <= value <= high:
-        bounds = f"at least {low}" if high == _MAX_INT else f"between {low} and {high}"
-        raise ListQueryError(f"{name} must be {bounds}, not {text[:40]}")
-    return value
+# --- search and orderby ----------------------------------------------------------------------
 
 
 def _search(text: str, fields: Mapping[str, ListField]) -> ColumnElement[bool]:
@@ -181,10 +141,36 @@ def _order_by(text: str | None, fields: Mapping[str, ListField],
             raise ListQueryError(f"orderby: field '{name}' is given more than once")
         seen.add(name)
         columns.append(field.column)
-        order.append(field.column.desc() if direction == "desc" else field.column.asc())
+        order.append(_sort_key(field, descending=direction == "desc"))
     if not any(column is tie_breaker for column in columns):
         order.append(tie_breaker.asc())
     return tuple(order)
+
+
+def _sort_key(field: ListField, *, descending: bool) -> ColumnElement[Any]:
+    """The same order on SQLite and PostgreSQL: NULLs first ascending and last descending
+    (SQLite's default; PostgreSQL's is the reverse), text by code point."""
+    column = _CodePointOrder(field.column) if field.kind == "string" else field.column
+    return column.desc().nulls_last() if descending else column.asc().nulls_first()
+
+
+class _CodePointOrder(FunctionElement[str]):
+    """Text compared by code point: SQLite's default (BINARY), PostgreSQL's COLLATE "C"
+    (its default follows the database's locale, e.g. "a" before "B" in en_US)."""
+
+    inherit_cache = True
+    type = String()
+
+
+@compiles(_CodePointOrder)
+def _code_point_order(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_CodePointOrder, "postgresql")
+def _code_point_order_postgresql(element: _CodePointOrder, compiler: SQLCompiler,
+                                 **kw: Any) -> str:
+    return f'{compiler.process(element.clauses, **kw)} COLLATE "C"'
 
 
 # --- filter: tokenizer -----------------------------------------------------------------------
@@ -262,7 +248,7 @@ def _number(text: str, pos: int) -> int | float:
         value = float(text)
         if math.isfinite(value):
             return value
-    elif abs(int(text)) <= _MAX_INT:
+    elif abs(int(text)) <= MAX_INT:
         return int(text)
     _filter_error(f"number {text[:40]} is out of range", pos)
 

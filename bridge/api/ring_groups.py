@@ -244,9 +244,9 @@ def agent(member: RingGroupMember) -> dict[str, Any]:
                            description="Summary form: without outbound_caller_ids. Fields "
                                        "for filter/orderby: " + ", ".join(LIST_FIELDS)
                                        + "; search looks in name and extension_number.")
-def list_ring_groups(query_data: dict[str, str]) -> dict[str, Any]:
+def list_ring_groups(query_data: dict[str, Any]) -> dict[str, Any]:
     with tenant_context() as ctx:
-        return tenant_list(ctx, RingGroup, LIST_FIELDS, summary)
+        return tenant_list(ctx, RingGroup, LIST_FIELDS, summary, query_data)
 
 
 @ring_groups_blueprint.post("")

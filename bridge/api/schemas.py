@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import String
-from marshmallow import INCLUDE, ValidationError, pre_load
+from apiflask.fields import Integer, String
+from apiflask.validators import Range
+from marshmallow import EXCLUDE, ValidationError, pre_load
+
+from bridge.api.listing import MAX_INT, MAX_TOP
 
 
 class InputSchema(Schema):
@@ -32,7 +36,7 @@ def _unstorable(value: Any, path: str) -> list[tuple[str, list[str]]]:
             return [(path or "_schema",
                      ["must not contain NUL or unpaired surrogate characters"])]
         return []
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # a dict, or webargs' view of the query string
         return [found for key, item in value.items()
                 for found in _unstorable(item, f"{path}.{key}" if path else str(key))]
     if isinstance(value, list):
@@ -56,19 +60,55 @@ def error_body(description: str, schema: dict[str, Any]) -> ResponseDoc:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+class WholeNumber(Integer):
+    """An integer in ASCII digits with an optional minus: not "+5", " 5", "1.0", "1_000"
+    or Arabic-Indic digits, which int() would take."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not re.fullmatch("-?[0-9]+", value):
+            raise ValidationError(f"must be a whole number, not '{str(value)[:40]}'")
+        if len(value.lstrip("-0")) > 19:  # beyond any 64-bit bound (and int()'s limit)
+            return -(10**19) if value.startswith("-") else 10**19
+        return int(value)
+
+
 class ListArgsIn(InputSchema):
-    """The PortSIP list options, for the OpenAPI document; `bridge/api/listing.py` parses
-    and checks them (each also as `$filter`, `$search`, `$orderby`, `$skip`, `$top`)."""
+    """The PortSIP list options, each also spelled `$filter`, `$search`, `$orderby`,
+    `$skip`, `$top`; `bridge/api/listing.py` parses filter, search and orderby. Other
+    query arguments are ignored."""
 
     class Meta:
-        unknown = INCLUDE
+        unknown = EXCLUDE
 
     filter = String(metadata={"description": "OData-like: eq ne gt ge lt le, and, or, not, "
                                              "parentheses, startswith/endswith/contains"})
     search = String(metadata={"description": "free text over the human fields"})
     orderby = String(metadata={"description": "field [asc|desc], field2 [asc|desc]"})
-    skip = String(metadata={"description": "0-based offset, default 0"})
-    top = String(metadata={"description": "page size 1..100, default 100"})
+    skip = WholeNumber(load_default=0, validate=Range(
+        0, MAX_INT, error="must be at least {min}, not {input}"),
+        metadata={"description": "0-based offset"})
+    top = WholeNumber(load_default=MAX_TOP, validate=Range(
+        1, MAX_TOP, error="must be between {min} and {max}, not {input}"),
+        metadata={"description": "page size"})
+
+    @pre_load
+    def _plain_names(self, data: Mapping[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        """`$name` read as `name`; both given must agree; an unknown `$name` is refused."""
+        options = {key: data[key] for key in data if not key.startswith("$")}
+        problems: dict[str, list[str]] = {}
+        for key in (key for key in data if key.startswith("$")):
+            name = key[1:]
+            if name not in self.fields:
+                problems[key[:40]] = ["unknown query option; supported: " + ", ".join(
+                    f"${option}" for option in self.fields)]
+            elif name in options and options[name] != data[key]:
+                problems[key] = [f"'{name}' was given too, with a different value; give "
+                                 "only one"]
+            else:
+                options[name] = data[key]
+        if problems:
+            raise ValidationError(problems)
+        return options
 
 
 PORTSIP_ERROR_SCHEMA = {

@@ -3,6 +3,7 @@ filterOp, filterValue, sortOrder. Pure: checked here, applied to live call snaps
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,7 +74,8 @@ def _integer(text: str | None, default: int, low: int, high: int, code: str,
              name: str) -> int:
     if text is None:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    # ASCII digits only (str.isdigit() takes '²', which int() refuses); 19 fit any bound
+    if not re.fullmatch(r"[0-9]{1,19}", text) or not low <= int(text) <= high:
         raise ListOptionError(code, f"{name} must be a whole number {low}..{high}")
     return int(text)
 

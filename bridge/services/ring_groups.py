@@ -110,7 +110,13 @@ class RingGroupsService:
 
     def _forward_target(self, group: RingGroup, text: str) -> str:
         """An extension number of the tenant as is; else a phone number with or without
-        +, stored E.164 (read in the tenant's region first, then as international)."""
+        +, stored E.164 (read in the tenant's region first, then as international).
+
+        The number stored already is taken back as it is, so that what a GET answered
+        can be posted back after the extension it names was destroyed; a call that
+        finds it names nothing is hung up with the reason logged."""
+        if text == group.no_answer_number:
+            return text
         if text == group.extension_number:
             raise ValidationFailed("a ring group cannot forward to itself; use REPEAT",
                                    field="no_answer_forward_rule")

@@ -16,10 +16,9 @@ from sqlalchemy.orm import Session
 
 from bridge.phone_numbers import InvalidNumber, is_region, region_for_calling_code, to_e164
 from bridge.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from bridge.services.ringout_records import is_ringout_id
 from bridge.services.routing import extension_target
 from bridge.services.tenants import Principal
-from bridge.store.ids import decode_id, new_id
+from bridge.store.ids import decimal_id, decode_id, new_id
 from bridge.store.models import Extension, RingOut, Tenant
 from bridge.telephony.ringout import CancelOutcome, LegPlan, RingOutPlan, Statuses
 
@@ -102,7 +101,8 @@ class RingOutService:
         return ringout, plan
 
     def get(self, extension: Extension, ringout_id: str) -> RingOut:
-        ringout = self.session.get(RingOut, int(ringout_id)) if is_ringout_id(ringout_id) else None
+        key = decimal_id(ringout_id)
+        ringout = self.session.get(RingOut, key) if key is not None else None
         if ringout is None or ringout.extension_id != extension.id or self._expired(ringout):
             raise NotFound(f"RingOut {ringout_id} not found", field="ringoutId")
         return ringout

@@ -10,13 +10,15 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from bridge.services.call_records import Step
+from bridge.store.ids import decimal_id
 from bridge.store.models import RingOut
 
 
 def apply_ringout_step(session: Session, step: Step) -> None:
-    if step.kind not in ("ringout", "ended") or not is_ringout_id(step.call_id):
-        return  # hunt call ids are letters and digits; RingOut ids are digits only
-    ringout = session.get(RingOut, int(step.call_id))
+    key = decimal_id(step.call_id)  # hunt call ids are letters and digits; RingOut's digits
+    if step.kind not in ("ringout", "ended") or key is None:
+        return
+    ringout = session.get(RingOut, key)
     if ringout is None:
         return
     if step.kind == "ringout":
@@ -30,11 +32,6 @@ def apply_ringout_step(session: Session, step: Step) -> None:
     elif ringout.call_status == "InProgress":  # the flow failed (an ARI request did)
         ringout.call_status = "NoAnsweringMachine"  # the vendor's "internal failure"
     ringout.ended_at = ringout.ended_at or step.at
-
-
-def is_ringout_id(text: str) -> bool:
-    """Digits that fit the id column (a BIGINT)."""
-    return text.isdigit() and len(text) <= 19 and int(text) < 2**63
 
 
 def _finished(status: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.notifier import DispatchNotifier
-from bridge.phone_numbers import to_e164
+from bridge.phone_numbers import InvalidNumber, to_e164
 from bridge.services.call_records import Step
 from bridge.services.dispatch import dispatch_config
 from bridge.services.extensions import sip_endpoint
@@ -141,7 +141,8 @@ class DatabaseDirectory:
             skip_busy=group.skip_busy_member, max_wait=group.max_wait_time,
             no_answer=no_answer_rule(group.no_answer_action,
                                      self._forward_target(session, tenant, group),
-                                     voicemail_box=f"voicemail-{group.id}"),
+                                     voicemail_box=f"voicemail-{group.id}",
+                                     forward_number=group.no_answer_number),
         )
 
     def _events(self, session: Session, tenant: Tenant,
@@ -156,6 +157,9 @@ class DatabaseDirectory:
 
     def _forward_target(self, session: Session, tenant: Tenant,
                         group: RingGroup) -> Target | None:
+        """The extension, or the E.164 number out through the carrier; None when the
+        number is neither (it named an extension destroyed since): never sent to the
+        carrier as it is."""
         number = group.no_answer_number
         if not number:
             return None
@@ -163,6 +167,8 @@ class DatabaseDirectory:
             Extension.tenant_id == tenant.id, Extension.extension_number == number))
         if extension is not None:
             return extension_target(extension)
+        if not _is_e164(number):
+            return None
         caller_ids = [c.get("caller_id") for c in group.outbound_caller_ids or []]
         return Target(key=0, dial=f"PJSIP/{number}@carrier", label=number,
                       caller_number=next((c for c in caller_ids if c), None))
@@ -221,6 +227,13 @@ def _headers(tenant: Tenant, group: RingGroup) -> dict[str, str]:
         headers["Call-Info"] = f"<sip:{tenant.sip_domain}>;answer-after=0"
         headers.update(PAGING_HEADERS)
     return headers
+
+
+def _is_e164(number: str) -> bool:
+    try:
+        return to_e164(number, formatted=False) == number
+    except InvalidNumber:
+        return False
 
 
 def _e164_or_raw(number: str, tenant: Tenant) -> str:

@@ -14,9 +14,12 @@ FORWARD_RING_TIME = 30
 
 
 def no_answer_rule(action: str | None, forward_to: Target | None,
-                   voicemail_box: str) -> Rule | None:
+                   voicemail_box: str, forward_number: str | None = None) -> Rule | None:
     """The rule for `action`; None (hang up cleanly) when there is none.
 
+    `forward_to` is where FORWARD_TO_NUMBER rings the group's `forward_number`; None
+    when that number is neither an extension of the tenant nor an E.164 number (an
+    extension destroyed since): the call is then hung up, with the reason logged.
     `voicemail_box` names the group's voicemail: messages are ARI stored recordings
     `<voicemail_box>-<call id>` (/var/spool/asterisk/recording in the container).
     """
@@ -24,8 +27,9 @@ def no_answer_rule(action: str | None, forward_to: Target | None,
         return _hang_up
     if action == "REPEAT":
         return _repeat
-    if action == "FORWARD_TO_NUMBER" and forward_to is not None:
-        return _forward(forward_to)
+    if action == "FORWARD_TO_NUMBER":
+        return _forward(forward_to) if forward_to is not None else _cannot_forward(
+            forward_number)
     if action == "FORWARD_TO_VOICEMAIL":
         return _voicemail(voicemail_box)
     if action is not None:
@@ -49,6 +53,16 @@ def _forward(target: Target) -> Rule:
         await hunt.ring_targets(f"forward to {target.label}", (target,), FORWARD_RING_TIME)
 
     return forward
+
+
+def _cannot_forward(number: str | None) -> Rule:
+    async def hang_up(hunt: Hunt) -> None:
+        why = (f"nobody answered {hunt.plan.label}; FORWARD_TO_NUMBER {number} is neither "
+               "an extension of the tenant nor an E.164 number")
+        log.warning("call %s: %s; hanging up", hunt.call_id, why)
+        await hunt.end(why, NO_ANSWER)
+
+    return hang_up
 
 
 def _voicemail(box: str) -> Rule:

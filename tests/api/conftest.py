@@ -75,6 +75,12 @@ class RecordingProvisioner:
         return [view or "00"]
 
 
+# Ids whose decoded text is digits to str.isdigit() but not ASCII digits: superscript
+# two, superscripts one two three (int() refuses both), Arabic-Indic 123 and fullwidth
+# 12 (int() takes them).
+NON_ASCII_DIGIT_IDS = ("wrI=", "wrnCssKz", "2aHZotmj", "77yR77yS")
+
+
 def assert_no_body(response: Any, status: int) -> None:
     """An answer with no body: that status, nothing in it, and no content type claimed."""
     assert response.status_code == status, response.data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,12 @@ from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import ApiToken, Extension
 from bridge.store.session import Database
 from bridge.telephony.endpoints import SipEndpoint
-from tests.api.conftest import RecordingProvisioner, TenantAuth, assert_no_body
+from tests.api.conftest import (
+    NON_ASCII_DIGIT_IDS,
+    RecordingProvisioner,
+    TenantAuth,
+    assert_no_body,
+)
 
 
 def create(client: FlaskClient, who: TenantAuth, **body: Any) -> str:
@@ -234,6 +240,23 @@ class TestValidation:
         assert same_agent.status_code == 400
         assert error_of(same_agent)["detail"] == {"field": "agent_id"}
 
+    @pytest.mark.parametrize("content_type", [None, "text/plain",
+                                              "application/x-www-form-urlencoded"])
+    def test_a_body_not_sent_as_json_is_415(self, client: FlaskClient, acme: TenantAuth,
+                                            content_type: str | None) -> None:
+        extension_id = create(client, acme, display_name="Before")
+        headers = {**acme.headers, **({"Content-Type": content_type} if content_type else {})}
+        for path, body in (("", {"extension_number": "1002"}),
+                           (f"/{extension_id}", {"display_name": "After"})):
+            response = client.post(f"/api/extensions{path}", data=json.dumps(body),
+                                   headers=headers)
+            assert response.status_code == 415, (path, response.json)
+            assert error_of(response)["code"] == "UNSUPPORTED_MEDIA_TYPE"
+            assert "Content-Type: application/json" in error_of(response)["message"]
+        listed = client.get("/api/extensions", headers=acme.headers).json
+        assert [(e["extension_number"], e["display_name"]) for e in listed["items"]] == [
+            ("1001", "Before")]
+
     def test_malformed_json_is_a_clean_400(self, client: FlaskClient, acme: TenantAuth) -> None:
         response = client.post("/api/extensions", data="{not json",
                                headers={**acme.headers, "Content-Type": "application/json"})
@@ -433,12 +456,17 @@ class TestTenantIsolation:
         assert [e.endpoint_id for e in provisioner.pushed] == [
             "1001@abc.example", "1001@globex.example"]
 
-    @pytest.mark.parametrize("bad_id", ["nope", "MTIz", "NzAwNTUxOTA5NzczMTQ4MTYw", "%00"])
+    @pytest.mark.parametrize("bad_id", ["nope", "MTIz", "NzAwNTUxOTA5NzczMTQ4MTYw", "%00",
+                                        *NON_ASCII_DIGIT_IDS])
     def test_unknown_or_malformed_ids_are_404(self, client: FlaskClient, acme: TenantAuth,
                                               bad_id: str) -> None:
-        response = client.get(f"/api/extensions/{bad_id}", headers=acme.headers)
-        assert response.status_code == 404
-        assert error_of(response)["code"] == "NOT_FOUND"
+        for response in (client.get(f"/api/extensions/{bad_id}", headers=acme.headers),
+                         client.post(f"/api/extensions/{bad_id}", json={},
+                                     headers=acme.headers),
+                         client.post(f"/api/extensions/{bad_id}/destroy",
+                                     headers=acme.headers)):
+            assert response.status_code == 404
+            assert error_of(response)["code"] == "NOT_FOUND"
 
 
 class TestListOptions:

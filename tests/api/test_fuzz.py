@@ -7,8 +7,8 @@ Before every example the data is reset to one extension and one ring group (with
 extension as its member) of acme's and of globex's, so examples are independent and the
 run is reproducible. Dictionaries mix known values into the generated ones: those
 extensions' and groups' ids and the extension's number (a second create of it must be a
-clean 400), the tenants' user ids, an id just beyond the 63-bit range, and strings with a
-NUL.
+clean 400), the tenants' user ids, an id just beyond the 63-bit range, ids of digits that
+are not ASCII ('²' in base64 is `wrI=`), and strings with a NUL.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from bridge.api.health import Readiness
 from bridge.store.ids import encode_id
 from bridge.store.models import Base, Extension, ForwardingNumber, RingGroup, RingGroupMember
 from bridge.store.session import Database
-from tests.api.conftest import RecordingProvisioner, TenantAuth
+from tests.api.conftest import NON_ASCII_DIGIT_IDS, RecordingProvisioner, TenantAuth
 
 SEEDED_IDS = (700551909773148160, 700551909773148161)  # acme's extension, globex's
 SEEDED_NUMBER = "1001"
@@ -60,15 +60,19 @@ def operation_labels() -> list[str]:
 def fuzz_config(tenants: list[TenantAuth]) -> schemathesis.Config:
     """Known values mixed into the generated ones: {parameter: (values, probability)}."""
     known: dict[str, tuple[list[str], float]] = {
-        "path.extension_id": ([*map(encode_id, SEEDED_IDS), OUT_OF_RANGE_ID], 0.6),
-        "path.ring_group_id": ([*map(encode_id, SEEDED_GROUP_IDS), OUT_OF_RANGE_ID], 0.6),
+        "path.extension_id": ([*map(encode_id, SEEDED_IDS), OUT_OF_RANGE_ID,
+                               *NON_ASCII_DIGIT_IDS], 0.6),
+        "path.ring_group_id": ([*map(encode_id, SEEDED_GROUP_IDS), OUT_OF_RANGE_ID,
+                                *NON_ASCII_DIGIT_IDS], 0.6),
+        "path.account_id": (["~", *NON_ASCII_DIGIT_IDS], 0.5),
+        "path.ringout_id": (["²", "١٢", *NON_ASCII_DIGIT_IDS], 0.5),
         "path.agent_number": ([SEEDED_NUMBER], 0.7),
         "body.items[*].extension_number": ([SEEDED_NUMBER], 0.5),
         "body.user_id": ([*(encode_id(who.user_id) for who in tenants), OUT_OF_RANGE_ID], 0.5),
         "body.extension_number": ([SEEDED_NUMBER], 0.2),
         "body.caller_ids[*]": (["+14155550100", "02079460958"], 0.8),
-        "path.user": (["@me", "@viewer", "@owner", *(encode_id(w.user_id) for w in tenants)],
-                      0.7),
+        "path.user": (["@me", "@viewer", "@owner", *(encode_id(w.user_id) for w in tenants),
+                       *NON_ASCII_DIGIT_IDS], 0.7),
         "path.extension": ([SEEDED_NUMBER, "@self"], 0.7),
         "body.action": (["Park", "UnPark", "PickUp"], 0.7),
         "body.sendCallTo": ([SEEDED_NUMBER], 0.5),

@@ -30,6 +30,16 @@ def test_openapi_document_describes_every_surface(client: FlaskClient) -> None:
     assert "extension_number" in spec["components"]["schemas"][schema_ref]["required"]
 
 
+@pytest.mark.parametrize("path", ["/api/ring_groups", "/api/extensions"])
+def test_skip_and_top_are_documented_as_bounded_integers(client: FlaskClient,
+                                                         path: str) -> None:
+    spec = client.get("/openapi.json").json
+    schemas = {p["name"]: p["schema"] for p in spec["paths"][path]["get"]["parameters"]}
+    assert schemas["top"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}
+    assert schemas["skip"] == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1,
+                               "default": 0}
+
+
 def test_restapi_errors_are_documented_in_the_ringcentral_shape(client: FlaskClient
                                                                    ) -> None:
     spec = client.get("/openapi.json").json

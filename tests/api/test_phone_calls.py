@@ -16,7 +16,12 @@ from bridge.store.ids import encode_id
 from bridge.store.models import Tenant
 from bridge.store.session import Database
 from bridge.telephony.live_calls import LiveCall, Party, PartyState
-from tests.api.conftest import RecordingProvisioner, TenantAuth, assert_no_body
+from tests.api.conftest import (
+    NON_ASCII_DIGIT_IDS,
+    RecordingProvisioner,
+    TenantAuth,
+    assert_no_body,
+)
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -87,9 +92,17 @@ class TestErrors:
         assert client.get("/uapi/phoneCalls/@me/@self", headers=theirs).json[
             "totalResults"] == 0
 
+    @pytest.mark.parametrize("bad_id", NON_ASCII_DIGIT_IDS)
+    def test_user_ids_of_non_ascii_digits_are_not_found(
+            self, client: FlaskClient, office: TenantAuth, bad_id: str) -> None:
+        assert error(client.get(f"/uapi/phoneCalls/{bad_id}/@self",
+                                headers=office.headers)) == (404, "user_not_found")
+
     @pytest.mark.parametrize(("query", "code"), [
         ("count=0", "count_invalid"), ("count=5001", "count_invalid"),
         ("count=ten", "count_invalid"), ("startIndex=-1", "startindex_invalid"),
+        ("count=%C2%B2", "count_invalid"), ("startIndex=%C2%B9", "startindex_invalid"),
+        ("count=%D9%A3", "count_invalid"),
         ("filterBy=caller", "filterby_invalid"),
         ("filterBy=id&filterOp=near&filterValue=a", "filterop_invalid"),
         ("filterBy=id&filterOp=greaterThan&filterValue=a", "filterop_invalid"),

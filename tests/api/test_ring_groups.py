@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from bridge.api.ring_groups import LIST_FIELDS
 from bridge.services.ring_groups import STRATEGIES
 from bridge.store.ids import decode_id, encode_id
-from bridge.store.models import RingGroupMember
+from bridge.store.models import RingGroup, RingGroupMember
 from bridge.store.session import Database
-from tests.api.conftest import TenantAuth, assert_no_body
+from tests.api.conftest import NON_ASCII_DIGIT_IDS, TenantAuth, assert_no_body
 
 GROUP = {"name": "Sales", "extension_number": "6000", "ring_strategy": "CYCLIC_HUNT"}
 FULL_FIELDS = {
@@ -115,11 +119,23 @@ class TestCreateAndShow:
         ids = [create(client, acme, extension_number=f"60{n:02}") for n in range(12)]
         decimals = [base64.b64decode(group_id, validate=True).decode() for group_id in ids]
         values = [int(text) for text in decimals]
-        assert all(text.isdigit() and len(text) in (18, 19) for text in decimals), decimals
-        assert all(0 < value < 2**63 for value in values)
+        # the vendor's shape: 18 digits, 24 characters, no padding
+        assert all(re.fullmatch("[1-9][0-9]{17}", text) for text in decimals), decimals
+        assert all(len(group_id) == 24 and "=" not in group_id for group_id in ids), ids
         assert values == [decode_id(group_id) for group_id in ids]
         assert values != sorted(values) and values != sorted(values, reverse=True)
         assert min(b - a for a, b in itertools.pairwise(sorted(values))) > 1
+
+    def test_ids_of_19_digits_made_before_stay_valid(self, client: FlaskClient,
+                                                    database: Database,
+                                                    acme: TenantAuth) -> None:
+        group_id = create(client, acme)
+        old_id = 8_123_456_789_012_345_678
+        with database.engine.begin() as connection:
+            connection.execute(RingGroup.__table__.update().values(id=old_id))
+        assert encode_id(old_id).endswith("==")
+        assert show(client, acme, encode_id(old_id))["id"] == encode_id(old_id)
+        assert client.get(f"/api/ring_groups/{group_id}", headers=acme.headers).status_code == 404
 
     def test_full_create_normalises_numbers_in_the_tenant_region(
         self, client: FlaskClient, globex: TenantAuth
@@ -206,6 +222,28 @@ class TestCreateAndShow:
         group_id = create(client, who, no_answer_forward_rule=rule)
         assert show(client, who, group_id)["no_answer_forward_rule"] == {
             "action": "FORWARD_TO_NUMBER", "number": stored}
+
+    def test_a_forward_to_a_destroyed_extension_can_be_posted_back(
+        self, client: FlaskClient, acme: TenantAuth
+    ) -> None:
+        extension_id = extension(client, acme, "1001")
+        rule = {"action": "FORWARD_TO_NUMBER", "number": "1001"}
+        group_id = create(client, acme, no_answer_forward_rule=rule)
+        assert_no_body(client.post(f"/api/extensions/{extension_id}/destroy",
+                                   headers=acme.headers), 204)
+        shown = show(client, acme, group_id)
+        assert shown["no_answer_forward_rule"] == rule
+        assert_no_body(update(client, acme, group_id, **shown), 200)
+        assert_no_body(update(client, acme, group_id, no_answer_forward_rule=rule,
+                              name="Renamed"), 200)
+        assert show(client, acme, group_id)["no_answer_forward_rule"] == rule
+        # only the stored number is taken as it is: another one is checked as usual
+        other = {"action": "FORWARD_TO_NUMBER", "number": "1002"}
+        assert field_error(update(client, acme, group_id,
+                                  no_answer_forward_rule=other)) == "no_answer_forward_rule"
+        assert field_error(client.post("/api/ring_groups", headers=acme.headers, json={
+            **GROUP, "extension_number": "6001",
+            "no_answer_forward_rule": rule})) == "no_answer_forward_rule"
 
     def test_a_forward_number_neither_national_nor_international_is_400(
         self, client: FlaskClient, globex: TenantAuth
@@ -357,6 +395,47 @@ class TestValidation:
                                headers={**acme.headers, "Content-Type": "application/json"})
         assert response.status_code == 400
         assert error_of(response)["code"] == "VALIDATE_FAILED"
+
+
+class TestBodyNotJson:
+    """A body sent as anything but JSON is refused, not read as no body."""
+
+    @pytest.mark.parametrize("content_type", [None, "text/plain",
+                                              "application/x-www-form-urlencoded"])
+    def test_is_415_on_create_update_and_agents(self, client: FlaskClient, acme: TenantAuth,
+                                                content_type: str | None) -> None:
+        extension(client, acme, "1001")
+        group_id = create(client, acme)
+        before = show(client, acme, group_id)
+        headers = {**acme.headers, **({"Content-Type": content_type} if content_type else {})}
+        for path, body in (("", {**GROUP, "extension_number": "6001"}),
+                           (f"/{group_id}", {"name": "Changed"}),
+                           (f"/{group_id}/agents", {"items": [{"extension_number": "1001"}]})):
+            response = client.post(f"/api/ring_groups{path}", data=json.dumps(body),
+                                   headers=headers)
+            assert response.status_code == 415, (path, response.json)
+            assert error_of(response) == {
+                "code": "UNSUPPORTED_MEDIA_TYPE", "detail": None, "message":
+                "the request body must be JSON, sent with Content-Type: application/json"}
+        assert show(client, acme, group_id) == before
+        assert agents(client, acme, group_id) == []
+        assert client.get("/api/ring_groups", headers=acme.headers).json["count"] == 1
+
+    def test_the_token_is_checked_first(self, client: FlaskClient, acme: TenantAuth) -> None:
+        response = client.post("/api/ring_groups", data=json.dumps(GROUP),
+                               headers={"Content-Type": "text/plain"})
+        assert response.status_code == 401
+        assert error_of(response)["code"] == "UNAUTHORIZED"
+
+    def test_json_with_a_charset_and_empty_bodies_still_work(self, client: FlaskClient,
+                                                            acme: TenantAuth) -> None:
+        json_utf8 = {**acme.headers, "Content-Type": "application/json; charset=utf-8"}
+        response = client.post("/api/ring_groups", data=json.dumps(GROUP), headers=json_utf8)
+        assert response.status_code == 200, response.json
+        group_id = response.json["id"]
+        assert_no_body(client.post(f"/api/ring_groups/{group_id}", headers=acme.headers), 200)
+        assert_no_body(client.post(f"/api/ring_groups/{group_id}/destroy", data="",
+                                   headers=acme.headers), 204)
 
 
 class TestExtensionNumberClashes:
@@ -676,13 +755,19 @@ class TestTenantIsolation:
 
     @pytest.mark.parametrize("bad_id", ["nope", "MTIz", "NzAwNTUxOTA5NzczMTQ4MTYw", "%00",
                                         "MDcwMDU1MTkwOTc3MzE0ODE2MA==", encode_id(2**63),
-                                        encode_id(10**19 - 1)])
+                                        encode_id(10**19 - 1), *NON_ASCII_DIGIT_IDS])
     def test_unknown_or_malformed_ids_are_404(self, client: FlaskClient, acme: TenantAuth,
                                               bad_id: str) -> None:
         for response in (client.get(f"/api/ring_groups/{bad_id}", headers=acme.headers),
+                         client.post(f"/api/ring_groups/{bad_id}", json={"name": "x"},
+                                     headers=acme.headers),
                          client.post(f"/api/ring_groups/{bad_id}/destroy",
                                      headers=acme.headers),
-                         client.get(f"/api/ring_groups/{bad_id}/agents", headers=acme.headers)):
+                         client.get(f"/api/ring_groups/{bad_id}/agents", headers=acme.headers),
+                         client.post(f"/api/ring_groups/{bad_id}/agents", json={"items": []},
+                                     headers=acme.headers),
+                         client.get(f"/api/ring_groups/{bad_id}/agents/1001",
+                                    headers=acme.headers)):
             assert response.status_code == 404
             assert error_of(response)["code"] == "NOT_FOUND"
 
@@ -743,11 +828,34 @@ class TestListOptions:
         ("$filter=ring_strategy eq 'PRIORITIZED_HUNT'&$orderby=ring_time desc",
          ["100% sales_team", "Drivers desk"]),
         ("search=_", ["100% sales_team"]),
+        # NULLs first ascending and last descending, on both databases
+        ("orderby=queue_type, name", ["100% sales_team", "Night desk", "Support", "Billing",
+                                      "Sales", "Drivers desk"]),
+        ("orderby=queue_type desc, name", ["Drivers desk", "Billing", "Sales",
+                                           "100% sales_team", "Night desk", "Support"]),
     ])
     def test_filter_search_orderby(self, client: FlaskClient, acme: TenantAuth,
                                    names: dict[str, str], query: str,
                                    expected: list[str]) -> None:
         assert self.query(client, acme, query) == (len(expected), expected)
+
+    def test_names_sort_by_code_point(self, client: FlaskClient, acme: TenantAuth) -> None:
+        """Upper case before lower, accented letters last, on both databases (a PostgreSQL
+        locale such as en_US would put "alpha" before "Beta")."""
+        expected = ["Beta", "Zed", "_desk", "alpha", "zeta", "\u00c9mile", "\u00e9mile"]
+        for number, name in enumerate(reversed(expected)):
+            create(client, acme, name=name, extension_number=f"80{number:02}")
+        assert self.query(client, acme, "orderby=name")[1] == expected
+        assert self.query(client, acme, "orderby=name desc")[1] == expected[::-1]
+
+    def test_the_readme_names_the_list_fields(self) -> None:
+        readme = (Path(__file__).parents[2] / "README.md").read_text()
+        sentence = readme.split("(`GET /api/ring_groups`, without `outbound_caller_ids`)")[1]
+        sortable, searchable = sentence.split("are not list fields")[0].split("`search`")[:2]
+        assert re.findall(r"`(\w+)`", sortable.split("(`orderby`")[0]) == list(LIST_FIELDS)
+        assert re.findall(r"`(\w+)`", searchable.split(".")[0]) == [
+            name for name, field in LIST_FIELDS.items() if field.searchable]
+        assert all(field.sortable for field in LIST_FIELDS.values())
 
     def test_or_does_not_escape_the_tenant(self, client: FlaskClient, acme: TenantAuth,
                                            globex: TenantAuth, names: dict[str, str]) -> None:
@@ -798,6 +906,24 @@ class TestListOptions:
         response = client.get(f"/api/ring_groups?{query}", headers=acme.headers)
         assert response.status_code == 400
         assert error_of(response)["code"] == "VALIDATE_FAILED"
+
+    @pytest.mark.parametrize("query, message", [
+        ("top=0", "top: must be between 1 and 100, not 0"),
+        ("$top=101", "top: must be between 1 and 100, not 101"),
+        ("top=abc", "top: must be a whole number, not 'abc'"),
+        ("top=%C2%B2", "top: must be a whole number, not '\u00b2'"),
+        ("skip=-1", "skip: must be at least 0, not -1"),
+        ("$skip=1&skip=2", "$skip: 'skip' was given too, with a different value; give only one"),
+        ("$expand=agents",
+         "$expand: unknown query option; supported: $filter, $search, $orderby, $skip, $top"),
+    ])
+    def test_bad_skip_top_and_dollar_options_say_why(self, client: FlaskClient,
+                                                    acme: TenantAuth, query: str,
+                                                    message: str) -> None:
+        response = client.get(f"/api/ring_groups?{query}", headers=acme.headers)
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "VALIDATE_FAILED"
+        assert error_of(response)["message"] == message
 
     @pytest.mark.parametrize("query", [
         "filter=name eq 'x'' or ''1''=''1'",

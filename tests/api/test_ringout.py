@@ -18,7 +18,12 @@ from bridge.store.ids import encode_id
 from bridge.store.models import RingOut
 from bridge.store.session import Database
 from bridge.telephony.ringout import CancelOutcome
-from tests.api.conftest import RecordingProvisioner, TenantAuth, assert_no_body
+from tests.api.conftest import (
+    NON_ASCII_DIGIT_IDS,
+    RecordingProvisioner,
+    TenantAuth,
+    assert_no_body,
+)
 
 OWN = "/restapi/v1.0/account/~/extension/~/ring-out"
 BODY = {"from": {"phoneNumber": "3001"}, "to": {"phoneNumber": "+14155550123"}}
@@ -125,6 +130,23 @@ def test_another_tenants_account_extension_and_ringout_are_not_found(
                  "CMN-102")
     assert_error(client.delete(f"{theirs}/{ringout_id}", headers=globex.headers), 404,
                  "CMN-102")
+
+
+@pytest.mark.parametrize("bad_id", NON_ASCII_DIGIT_IDS)
+def test_ids_of_non_ascii_digits_are_not_found(
+    client: FlaskClient, acme: TenantAuth, office: dict[str, Any], bad_id: str,
+) -> None:
+    """Ids are ASCII digits: '²' passes str.isdigit() but not int() (it was a 500)."""
+    account = f"/restapi/v1.0/account/{bad_id}/extension/~/ring-out"
+    assert_error(post(client, acme, path=account), 404, "CMN-102", "accountId")
+    extension = f"/restapi/v1.0/account/~/extension/{bad_id}/ring-out"
+    assert_error(post(client, acme, path=extension), 404, "CMN-102", "extensionId")
+    body = {**BODY, "from": {"forwardingNumberId": bad_id}}
+    assert_error(post(client, acme, body), 400, "CMN-101", "from.forwardingNumberId")
+    for ringout_id in (bad_id, "%C2%B2", "%D9%A1%D9%A2"):  # also the decimal ids: ², ١٢
+        assert_error(client.get(f"{OWN}/{ringout_id}", headers=acme.headers), 404, "CMN-102")
+        assert_error(client.delete(f"{OWN}/{ringout_id}", headers=acme.headers), 404,
+                     "CMN-102")
 
 
 @pytest.mark.parametrize("body, status, parameter", [

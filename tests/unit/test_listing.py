@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from marshmallow import ValidationError
 from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
 
@@ -19,6 +21,7 @@ from bridge.api.listing import (
     page,
     parse_list_query,
 )
+from bridge.api.schemas import ListArgsIn
 
 
 class Base(DeclarativeBase):
@@ -92,11 +95,16 @@ def make_engine() -> Engine:
     return engine
 
 
+def parse(args: Mapping[str, str], fields: Mapping[str, ListField] = FIELDS) -> ListQuery:
+    """The query `args` ask for, read as the API reads them: loaded by ListArgsIn (plain
+    names, skip and top checked), then parsed."""
+    return parse_list_query(ListArgsIn().load(args), fields, tie_breaker=Ext.id)
+
+
 def run(session: Session, args: Mapping[str, str], fields: Mapping[str, ListField] = FIELDS,
         ) -> tuple[int, list[int]]:
     """(count, ids of the page in order) for `args` over the whole table."""
-    query = parse_list_query(args, fields, tie_breaker=Ext.id)
-    count, rows = page(session, select(Ext), query)
+    count, rows = page(session, select(Ext), parse(args, fields))
     return count, [row.id for row in rows]
 
 
@@ -105,8 +113,13 @@ def where(predicate: Callable[[Row], bool]) -> list[int]:
 
 
 def error(args: Mapping[str, str]) -> str:
-    with pytest.raises(ListQueryError) as info:
-        parse_list_query(args, FIELDS, tie_breaker=Ext.id)
+    """The message of the schema's error ("name: problem") or of the parser's."""
+    with pytest.raises((ValidationError, ListQueryError)) as info:
+        parse(args)
+    if isinstance(info.value, ValidationError):
+        assert isinstance(info.value.messages, dict)
+        return "; ".join(f"{name}: {' '.join(problems)}"
+                         for name, problems in info.value.messages.items())
     return str(info.value)
 
 
@@ -303,13 +316,13 @@ def test_search_and_filter_must_both_hold(session: Session) -> None:
 def test_search_without_searchable_fields_is_an_error() -> None:
     fields = {"name": ListField(Ext.name, "string")}
     with pytest.raises(ListQueryError) as info:
-        parse_list_query({"search": "x"}, fields, tie_breaker=Ext.id)
+        parse({"search": "x"}, fields)
     assert str(info.value) == "search is not supported by this list"
-    assert parse_list_query({"search": ""}, fields, tie_breaker=Ext.id).where is None
+    assert parse({"search": ""}, fields).where is None
 
 
 def test_overlong_search_is_an_error() -> None:
-    assert parse_list_query({"search": "x" * 200}, FIELDS, tie_breaker=Ext.id).where is not None
+    assert parse({"search": "x" * 200}).where is not None
     assert error({"search": "x" * 201}) == "search is longer than 200 characters"
 
 
@@ -322,7 +335,7 @@ def by(*keys: Callable[[Row], Any]) -> list[int]:
 
 def test_default_order_is_the_tie_breaker(session: Session) -> None:
     assert run(session, {})[1] == ALL
-    query = parse_list_query({}, FIELDS, tie_breaker=Ext.id)
+    query = parse({})
     assert query == ListQuery(where=None, order_by=query.order_by, skip=0, top=100)
     assert len(query.order_by) == 1
 
@@ -344,6 +357,18 @@ def test_orderby(session: Session, orderby: str, expected: list[int]) -> None:
     assert run(session, {"orderby": orderby})[1] == expected
 
 
+def test_the_order_is_explicit_about_nulls_and_collation_on_postgresql() -> None:
+    """PostgreSQL sorts NULLs last ascending and text by the database's locale; the order
+    asked for is SQLite's: NULLs first ascending, last descending, text by code point."""
+    query = parse({"orderby": "dept desc, prio, name"})
+    sql = str(select(Ext.id).order_by(*query.order_by).compile(dialect=postgresql.dialect()))
+    assert sql.endswith('ORDER BY ext.dept COLLATE "C" DESC NULLS LAST, ext.prio ASC NULLS '
+                        'FIRST, ext.name COLLATE "C" ASC NULLS FIRST, ext.id ASC')
+    sql = str(select(Ext.id).order_by(*query.order_by).compile(dialect=sqlite.dialect()))
+    assert sql.endswith("ORDER BY ext.dept DESC NULLS LAST, ext.prio ASC NULLS FIRST, "
+                        "ext.name ASC NULLS FIRST, ext.id ASC")
+
+
 def test_ties_are_broken_by_the_tie_breaker_ascending(session: Session) -> None:
     ids = run(session, {"orderby": "prio desc"})[1]
     # ... prio 2 (five ties), prio 1 (three ties), prio 0, prio -5
@@ -351,8 +376,8 @@ def test_ties_are_broken_by_the_tie_breaker_ascending(session: Session) -> None:
 
 
 def test_the_tie_breaker_is_not_repeated_when_already_ordered_by() -> None:
-    assert len(parse_list_query({"orderby": "id desc"}, FIELDS, tie_breaker=Ext.id).order_by) == 1
-    assert len(parse_list_query({"orderby": "prio"}, FIELDS, tie_breaker=Ext.id).order_by) == 2
+    assert len(parse({"orderby": "id desc"}).order_by) == 1
+    assert len(parse({"orderby": "prio"}).order_by) == 2
 
 
 @pytest.mark.parametrize("orderby", ["prio", "prio desc", "dept desc, prio", "enabled"])
@@ -410,15 +435,14 @@ def test_skip_and_top(session: Session, args: dict[str, str], expected: list[int
 
 
 def test_top_defaults_to_100_and_skip_to_0() -> None:
-    query = parse_list_query({}, FIELDS, tie_breaker=Ext.id)
+    query = parse({})
     assert (query.skip, query.top) == (0, 100)
-    query = parse_list_query({"skip": "3", "top": "7"}, FIELDS, tie_breaker=Ext.id)
+    query = parse({"skip": "3", "top": "7"})
     assert (query.skip, query.top) == (3, 7)
 
 
 def test_page_count_is_over_the_restricted_base_and_ignores_its_order(session: Session) -> None:
-    query = parse_list_query({"filter": "prio le 2", "top": "2", "orderby": "prio desc"},
-                             FIELDS, tie_breaker=Ext.id)
+    query = parse({"filter": "prio le 2", "top": "2", "orderby": "prio desc"})
     base = select(Ext).where(Ext.enabled.is_(True)).order_by(Ext.name)
     count, rows = page(session, base, query)
     assert count == len(where(lambda r: r.enabled and r.prio <= 2)) == 5
@@ -426,23 +450,26 @@ def test_page_count_is_over_the_restricted_base_and_ignores_its_order(session: S
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    ({"top": "0"}, "top must be between 1 and 100, not 0"),
-    ({"top": "101"}, "top must be between 1 and 100, not 101"),
-    ({"top": "-1"}, "top must be between 1 and 100, not -1"),
-    ({"top": "x"}, "top must be a whole number, not 'x'"),
-    ({"top": "1.5"}, "top must be a whole number, not '1.5'"),
-    ({"top": "1e3"}, "top must be a whole number, not '1e3'"),
-    ({"top": ""}, "top must be a whole number, not ''"),
-    ({"top": " 5"}, "top must be a whole number, not ' 5'"),
-    ({"top": "5\n"}, "top must be a whole number, not '5\n'"),
-    ({"top": "+5"}, "top must be a whole number, not '+5'"),
-    ({"top": "\u0665"}, "top must be a whole number, not '\u0665'"),  # an Arabic-Indic five
-    ({"skip": "-1"}, "skip must be at least 0, not -1"),
-    ({"skip": "abc"}, "skip must be a whole number, not 'abc'"),
-    ({"skip": "1.0"}, "skip must be a whole number, not '1.0'"),
-    ({"skip": ""}, "skip must be a whole number, not ''"),
-    ({"skip": "9223372036854775808"}, "skip must be at least 0, not 9223372036854775808"),
-    ({"skip": "9" * 5000}, f"skip must be at least 0, not {'9' * 40}"),
+    ({"top": "0"}, "top: must be between 1 and 100, not 0"),
+    ({"top": "101"}, "top: must be between 1 and 100, not 101"),
+    ({"top": "-1"}, "top: must be between 1 and 100, not -1"),
+    ({"top": "x"}, "top: must be a whole number, not 'x'"),
+    ({"top": "1.5"}, "top: must be a whole number, not '1.5'"),
+    ({"top": "1e3"}, "top: must be a whole number, not '1e3'"),
+    ({"top": ""}, "top: must be a whole number, not ''"),
+    ({"top": " 5"}, "top: must be a whole number, not ' 5'"),
+    ({"top": "5\n"}, "top: must be a whole number, not '5\n'"),
+    ({"top": "+5"}, "top: must be a whole number, not '+5'"),
+    ({"top": "1_0"}, "top: must be a whole number, not '1_0'"),
+    ({"top": "\u0665"}, "top: must be a whole number, not '\u0665'"),  # an Arabic-Indic five
+    ({"$top": "\u00b2"}, "top: must be a whole number, not '\u00b2'"),  # a superscript two
+    ({"skip": "-1"}, "skip: must be at least 0, not -1"),
+    ({"skip": "abc"}, "skip: must be a whole number, not 'abc'"),
+    ({"skip": "1.0"}, "skip: must be a whole number, not '1.0'"),
+    ({"skip": ""}, "skip: must be a whole number, not ''"),
+    ({"skip": "9223372036854775808"}, "skip: must be at least 0, not 9223372036854775808"),
+    ({"skip": "9" * 5000}, f"skip: must be at least 0, not 1{'0' * 19}"),
+    ({"skip": "-" + "9" * 5000}, f"skip: must be at least 0, not -1{'0' * 19}"),
 ])
 def test_skip_and_top_errors(args: dict[str, str], message: str) -> None:
     assert error(args) == message
@@ -465,13 +492,13 @@ def test_both_forms_with_the_same_value_are_accepted(session: Session) -> None:
 @pytest.mark.parametrize("name", ["filter", "search", "orderby", "skip", "top"])
 def test_both_forms_with_different_values_are_an_error(name: str) -> None:
     assert error({name: "1", f"${name}": "2"}) == (
-        f"'{name}' and '${name}' were both given with different values; give only one")
+        f"${name}: '{name}' was given too, with a different value; give only one")
 
 
 def test_unknown_dollar_options_are_errors_and_other_arguments_are_ignored() -> None:
     assert error({"$fitler": "x"}) == (
-        "unknown query option '$fitler'; supported: $filter, $search, $orderby, $skip, $top")
-    assert parse_list_query({"tenant": "7", "Filter": "??"}, FIELDS, tie_breaker=Ext.id).where \
+        "$fitler: unknown query option; supported: $filter, $search, $orderby, $skip, $top")
+    assert parse({"tenant": "7", "Filter": "??"}).where \
         is None
 
 
@@ -482,9 +509,11 @@ def test_flask_style_multidict_takes_the_first_value(session: Session) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    ({"filter": "name eq 'a\x00'"}, "filter must not contain NUL characters"),
-    ({"$search": "\ud800"}, "$search is not valid Unicode text"),
-    ({"orderby": "name\udcff"}, "orderby is not valid Unicode text"),
+    ({"filter": "name eq 'a\x00'"}, "filter: must not contain NUL or unpaired surrogate "
+                                    "characters"),
+    ({"search": "\ud800"}, "search: must not contain NUL or unpaired surrogate characters"),
+    ({"orderby": "name\udcff"}, "orderby: must not contain NUL or unpaired surrogate "
+                                "characters"),
 ])
 def test_text_that_no_database_can_take_is_an_error(args: dict[str, str], message: str) -> None:
     assert error(args) == message
@@ -627,7 +656,7 @@ def test_injection_attempts_fail_cleanly_or_match_literally(session: Session,
                                                             args: dict[str, str]) -> None:
     try:
         result = run(session, args)
-    except ListQueryError:
+    except (ValidationError, ListQueryError):
         pass
     else:
         assert result == (0, [])  # the text was taken literally: no row has it

@@ -1,4 +1,5 @@
-"""Property tests of the list query options: no input escapes as anything but ListQueryError,
+"""Property tests of the list query options: no input escapes as anything but the schema's
+ValidationError or ListQueryError,
 and filters, search, ordering and paging built from the grammar select exactly what a plain
 Python model of the same rows selects."""
 
@@ -12,10 +13,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from marshmallow import ValidationError
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session
 
 from bridge.api.listing import ListField, ListQueryError, page, parse_list_query
+from bridge.api.schemas import ListArgsIn
 from tests.unit.test_listing import FIELDS, ROWS, Ext, Row, make_engine
 
 SETTINGS = settings(max_examples=300, deadline=None,
@@ -32,9 +35,13 @@ def engine() -> Engine:
 
 
 def execute(args: dict[str, str]) -> tuple[int, list[int]] | None:
-    """The (count, ids) of `args`, or None when they are rejected with a ListQueryError."""
+    """The (count, ids) of `args`, or None when they are rejected: by the schema
+    ListArgsIn (a ValidationError) or the parser (a ListQueryError), with a message."""
     try:
-        query = parse_list_query(args, SORTABLE, tie_breaker=Ext.id)
+        query = parse_list_query(ListArgsIn().load(args), SORTABLE, tie_breaker=Ext.id)
+    except ValidationError as exc:
+        assert exc.messages
+        return None
     except ListQueryError as exc:
         assert str(exc)
         return None
