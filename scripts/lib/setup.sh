@@ -1,4 +1,4 @@
-# Project set-up shared by scripts/setup, scripts/up and scripts/test. Sourced.
+# Project set-up shared by scripts/setup, scripts/up, scripts/compose and scripts/test. Sourced.
 # shellcheck source=scripts/lib/docker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/docker.sh"
 
