@@ -1,11 +1,14 @@
 # Docker helpers for scripts/setup, scripts/up, scripts/test and scripts/bench (through
-# scripts/lib/setup.sh) and for the integration tests (tests/support/asterisk.py).
+# scripts/lib/setup.sh), scripts/compose and the integration tests (tests/support/asterisk.py).
 # Sourced, not run. Everything here is idempotent: a second run reuses what exists.
 
 RINGBRIDGE_CACHE=${RINGBRIDGE_CACHE:-/var/cache/ringbridge}
 ASTERISK_BASE_IMAGE=${ASTERISK_BASE_IMAGE:-}
 PUBLIC_BASE_IMAGE=debian:sid-slim
 LOCAL_BASE_IMAGE=ringbridge/debian-sid-asterisk:base
+BRIDGE_BASE_IMAGE=${BRIDGE_BASE_IMAGE:-}
+BRIDGE_PUBLIC_BASE_IMAGE=python:3.11-slim
+BRIDGE_LOCAL_BASE_IMAGE=ringbridge/debian-bookworm-python:base
 BASE_PULL_TIMEOUT=${BASE_PULL_TIMEOUT:-20}
 ASTERISK_IMAGE=${ASTERISK_IMAGE:-ringbridge/asterisk:22}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -50,44 +53,74 @@ ensure_docker_engine() {
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
-# Without a registry there is no debian:sid image to pull: build one from a minimal
-# debootstrap root that already carries Asterisk, so the image build installs nothing.
-make_local_base_image() {
-    local root="$RINGBRIDGE_CACHE/sid-root"
+# A root made here trusts the CA certificates this host added to its own store
+# (/usr/local/share/ca-certificates): behind a TLS-inspecting proxy, pip in an image
+# build reaches PyPI only so (Debian's pip uses the system store).
+trust_host_cas() {
+    local root=$1 host_cas=/usr/local/share/ca-certificates
+    compgen -G "$host_cas/*.crt" >/dev/null || return 0
+    as_root cp "$host_cas"/*.crt "$root$host_cas/"
+    as_root chroot "$root" update-ca-certificates >/dev/null 2>&1 \
+        || die "update-ca-certificates failed in $root"
+}
+
+# Without a registry there is no public base to pull: make one from a minimal
+# debootstrap root of SUITE with PACKAGES (comma-separated) in it, kept in
+# $RINGBRIDGE_CACHE/ROOT_NAME, and `docker import` it as IMAGE.
+make_debootstrap_image() {
+    local image=$1 suite=$2 root=$RINGBRIDGE_CACHE/$3 packages=$4
+    local logfile=$RINGBRIDGE_CACHE/debootstrap-$3.log
     ensure_debs debootstrap
     as_root mkdir -p "$RINGBRIDGE_CACHE"
     # The stamp is written once debootstrap has finished: a root it left half made
     # (interrupted, or failed) is made again.
     if [ ! -f "$root.complete" ]; then
-        log "debootstrapping a minimal Debian sid root with Asterisk (about a minute)"
+        log "debootstrapping a minimal Debian $suite root with $packages (about a minute)"
         as_root rm -rf "$root"
-        as_root debootstrap --variant=minbase --include=asterisk,asterisk-modules,asterisk-moh-opsound-gsm,ca-certificates \
-            sid "$root" "$DEBIAN_MIRROR" >"$RINGBRIDGE_CACHE/debootstrap.log" 2>&1 \
-            || die "debootstrap failed; see $RINGBRIDGE_CACHE/debootstrap.log"
+        as_root debootstrap --variant=minbase "--include=$packages" \
+            "$suite" "$root" "$DEBIAN_MIRROR" >"$logfile" 2>&1 \
+            || die "debootstrap failed; see $logfile"
         as_root touch "$root.complete"
     fi
-    log "importing $root as $LOCAL_BASE_IMAGE"
-    as_root tar -C "$root" -c . | docker import - "$LOCAL_BASE_IMAGE" >/dev/null
-    echo "$LOCAL_BASE_IMAGE"
+    trust_host_cas "$root"
+    log "importing $root as $image"
+    as_root tar -C "$root" -c . | docker import - "$image" >/dev/null
+    echo "$image"
 }
 
-# The Asterisk image's base; the first that applies wins:
-#   1. ASTERISK_BASE_IMAGE, when set;
-#   2. debian:sid-slim, when it is already local;
-#   3. the local debootstrap base, when it exists: a machine that once found no
+# A build's base; the first that applies wins:
+#   1. EXPLICIT (the *_BASE_IMAGE variable), when set;
+#   2. PUBLIC, when it is already local;
+#   3. LOCAL (the debootstrap base), when it exists: a machine that once found no
 #      registry keeps it, and later runs try no pull (they stay fast);
-#   4. debian:sid-slim pulled, giving up after BASE_PULL_TIMEOUT seconds (20);
-#   5. a new local debootstrap base (about a minute), when the pull failed.
-asterisk_base_image() {
-    if [ -n "$ASTERISK_BASE_IMAGE" ]; then echo "$ASTERISK_BASE_IMAGE"; return 0; fi
-    if image_exists "$PUBLIC_BASE_IMAGE"; then echo "$PUBLIC_BASE_IMAGE"; return 0; fi
-    if image_exists "$LOCAL_BASE_IMAGE"; then echo "$LOCAL_BASE_IMAGE"; return 0; fi
-    log "pulling $PUBLIC_BASE_IMAGE (giving up after ${BASE_PULL_TIMEOUT} s)"
-    if timeout "$BASE_PULL_TIMEOUT" docker pull -q "$PUBLIC_BASE_IMAGE" >/dev/null 2>&1; then
-        echo "$PUBLIC_BASE_IMAGE"; return 0
+#   4. PUBLIC pulled, giving up after BASE_PULL_TIMEOUT seconds (20);
+#   5. a new LOCAL from make_debootstrap_image (about a minute), when the pull failed.
+# Arguments: EXPLICIT PUBLIC LOCAL, then those of make_debootstrap_image after IMAGE.
+choose_base_image() {
+    local explicit=$1 public=$2 local_image=$3
+    shift 3
+    if [ -n "$explicit" ]; then echo "$explicit"; return 0; fi
+    if image_exists "$public"; then echo "$public"; return 0; fi
+    if image_exists "$local_image"; then echo "$local_image"; return 0; fi
+    log "pulling $public (giving up after ${BASE_PULL_TIMEOUT} s)"
+    if timeout "$BASE_PULL_TIMEOUT" docker pull -q "$public" >/dev/null 2>&1; then
+        echo "$public"; return 0
     fi
-    log "could not pull $PUBLIC_BASE_IMAGE: making a local base instead"
-    make_local_base_image
+    log "could not pull $public: making a local base instead"
+    make_debootstrap_image "$local_image" "$@"
+}
+
+# The Asterisk image's base: a sid root that already carries Asterisk, so the image
+# build installs nothing.
+asterisk_base_image() {
+    choose_base_image "$ASTERISK_BASE_IMAGE" "$PUBLIC_BASE_IMAGE" "$LOCAL_BASE_IMAGE" \
+        sid sid-root asterisk,asterisk-modules,asterisk-moh-opsound-gsm,ca-certificates
+}
+
+# ringbridge's image base (docker/bridge/Dockerfile): Debian 12's Python 3.11 with venv.
+bridge_base_image() {
+    choose_base_image "$BRIDGE_BASE_IMAGE" "$BRIDGE_PUBLIC_BASE_IMAGE" "$BRIDGE_LOCAL_BASE_IMAGE" \
+        bookworm bookworm-python-root python3,python3-venv,ca-certificates
 }
 
 # Build ringbridge/asterisk:22; docker's layer cache makes a second run take seconds.

@@ -1,4 +1,4 @@
-# Project set-up shared by scripts/setup, scripts/up and scripts/test. Sourced.
+# Project set-up shared by scripts/setup, scripts/up, scripts/compose and scripts/test. Sourced.
 # shellcheck source=scripts/lib/docker.sh
 source "$(dirname "${BASH_SOURCE[0]}")/docker.sh"
 
@@ -48,4 +48,44 @@ setup_all() {
     build_asterisk_image "$top"
     ensure_venv "$top"
     ensure_secrets "$top"
+}
+
+# Wait until GET /health on PORT answers 200, at most SECONDS; else die with HINT.
+wait_healthy() {
+    local port=$1 seconds=$2 hint=$3 code=""
+    for _ in $(seq 1 $((seconds * 2))); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" || true)
+        [ "$code" = 200 ] && return 0
+        sleep 0.5
+    done
+    die "ringbridge is not healthy after $seconds s (GET /health: ${code:-no answer}); $hint"
+}
+
+# What scripts/up and scripts/compose print once ringbridge is healthy: where the API
+# and the registrar are, LOGS and STOP (how to read the logs, how to stop), and the
+# demo extensions with their passwords.
+print_up_info() {
+    local top=$1 port=$2 logs=$3 stop=$4 sip_port
+    sip_port=$(grep -oP '^SIP_PORT=\K.*' "$top/var/asterisk.env" || echo 5060)
+    cat <<INFO
+
+ringbridge is up.
+  API:        http://127.0.0.1:$port  (health: /health, OpenAPI: /openapi.json, docs: /docs)
+  SIP:        registrar <this machine's address>:$sip_port, UDP
+  Log:        $logs
+  Stop:       $stop
+
+Demo extensions (username = extension, domain = the registrar's address):
+INFO
+    grep -oP '^SIP_SECRETS=\K.*' "$top/var/asterisk.env" | tr ' ' '\n' | grep -v '^carrier=' \
+        | sed 's/=/   password: /; s/^/  /'
+}
+
+# Refuse to start when a container of the other deployment (scripts/up's or
+# scripts/compose's) runs: both use the same SIP, ARI, AMI and API ports.
+refuse_if_running() {
+    local container=$1 stop=$2
+    if [ -n "$(docker ps -q --filter "name=^${container}\$")" ]; then
+        die "container $container is running and uses the same ports; stop it first ($stop)"
+    fi
 }
