@@ -30,9 +30,11 @@ from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/extensions",
                                     tag="Extensions")
 
-# \Z, not $: "$" also matches before a trailing newline ("1001\n" would pass).
-NUMBER = Regexp(r"\A[0-9]{3,64}\Z", error="must be 3 to 64 digits")
-NO_SPACES = Regexp(r"\A\S+\Z", error="must not contain spaces")
+# Written to mean the same to Python's re.match and to ECMA-262 (the OpenAPI document's
+# regex dialect, which has no \A or \Z): Python's "$" also matches before a trailing
+# newline ("1001\n" would pass), the lookahead refuses that; in ECMA it is a no-op.
+NUMBER = Regexp(r"^[0-9]{3,64}$(?!\n)", error="must be 3 to 64 digits")
+NO_SPACES = Regexp(r"^\S+$(?!\n)", error="must not contain spaces")
 UPDATED: Responses = {200: no_body("Done; no body"),
                       404: error_body("No such extension", PORTSIP_ERROR_SCHEMA)}
 NAME_UNSAFE = 'control characters (CR, LF, tab, ...) or any of " \\ < > ;'
