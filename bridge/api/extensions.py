@@ -65,8 +65,12 @@ class ExtensionUpdateIn(InputSchema):
     password = String(allow_none=True, validate=[Length(8, 128), NO_SPACES],
                       metadata={"description": "SIP password; generated when left out or null"})
     user_id = String(allow_none=True)
-    forwarding_numbers = List(Nested(ForwardingNumberIn), validate=Length(max=10))
-    caller_ids = List(String(metadata={"description": NUMBER_TEXT}), validate=Length(max=20))
+    forwarding_numbers = List(Nested(ForwardingNumberIn), allow_none=True,
+                              validate=Length(max=10),
+                              metadata={"description": "at most 10; null is the empty list"})
+    caller_ids = List(String(metadata={"description": NUMBER_TEXT}), allow_none=True,
+                      validate=Length(max=20),
+                      metadata={"description": "at most 20; null is the empty list"})
     extension_number = String(metadata={"description": "not allowed: set at create only"})
 
 

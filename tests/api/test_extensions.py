@@ -275,11 +275,22 @@ class TestUpdateAndDestroy:
         assert shown["caller_ids"] == ["+14155550110", "+442079460958"]
         assert [(f["number"], f["default"]) for f in shown["forwarding_numbers"]] == [
             ("+14155550111", False), ("+14155550112", True)]
-        for cleared in ([], None):
-            client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
-                        json={"caller_ids": cleared, "forwarding_numbers": cleared})
+        numbers = {"caller_ids": ["+14155550100"],
+                   "forwarding_numbers": [{"number": "+14155550101"}]}
+        for cleared in ([], None):  # PortSIP's explicit null is the empty list
+            assert client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                               json=numbers).status_code == 200
+            assert_no_body(client.post(
+                f"/api/extensions/{extension_id}", headers=acme.headers,
+                json={"caller_ids": cleared, "forwarding_numbers": cleared}), 200)
             shown = show(client, acme, extension_id)
             assert shown["caller_ids"] == [] and shown["forwarding_numbers"] == []
+
+    def test_null_number_lists_on_create_are_empty(self, client: FlaskClient,
+                                                   acme: TenantAuth) -> None:
+        shown = show(client, acme, create(client, acme, caller_ids=None,
+                                          forwarding_numbers=None))
+        assert shown["caller_ids"] == [] and shown["forwarding_numbers"] == []
 
     def test_update_sets_and_clears_the_user(
         self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth
