@@ -15,6 +15,7 @@ from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
 from bridge.api.schemas import (
     PORTSIP_ERROR_SCHEMA,
+    Flag,
     InputSchema,
     ListArgsIn,
     Responses,
@@ -52,7 +53,7 @@ NUMBER_TEXT = ("E.164, or national in the tenant's region; spaces, dashes, dots 
 
 class ForwardingNumberIn(InputSchema):
     number = String(required=True, metadata={"description": NUMBER_TEXT})
-    default = Boolean(load_default=False)
+    default = Flag(load_default=False)
 
 
 class ExtensionUpdateIn(InputSchema):

@@ -249,6 +249,7 @@ class TestValidation:
         ({"ring_time": 1.5}, "ring_time"),
         ({"ring_time": None}, "ring_time"),
         ({"skip_busy_member": "yes"}, "skip_busy_member"),
+        ({"skip_busy_member": 1}, "skip_busy_member"),
         ({"skip_busy_member": None}, "skip_busy_member"),
         ({"enable_paid": "true"}, "enable_paid"),
         ({"enable_prid": "on"}, "enable_prid"),
