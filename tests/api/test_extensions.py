@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
@@ -571,3 +571,32 @@ def test_a_create_racing_past_the_checks_is_a_409_not_a_500(
                            headers=acme.headers)
     assert response.status_code == 409
     assert error_of(response)["code"] == "CONFLICT"
+
+
+@pytest.mark.parametrize("change", [{"display_name": "New"}, {"caller_ids": ["+14155550100"]}])
+@pytest.mark.parametrize("reloaded", [False, True], ids=["stale", "reloaded"])
+def test_an_update_racing_a_destroy_is_a_404_not_a_500(
+    client: FlaskClient, database: Database, acme: TenantAuth,
+    provisioner: RecordingProvisioner, monkeypatch: pytest.MonkeyPatch,
+    change: dict[str, Any], reloaded: bool,
+) -> None:
+    """The UPDATE matches no row (StaleDataError), or reloading the object finds none
+    (ObjectDeletedError)."""
+    extension_id = create(client, acme)
+    apply = ExtensionsService._apply
+
+    def destroyed_meanwhile(self: ExtensionsService, extension: Extension,
+                            data: dict[str, Any]) -> None:
+        # Another request deletes the row between this one's read and its flush.
+        with database.session() as other:
+            other.execute(delete(Extension).where(Extension.id == extension.id))
+        if reloaded:
+            self.session.expire(extension)
+        apply(self, extension, data)
+
+    monkeypatch.setattr(ExtensionsService, "_apply", destroyed_meanwhile)
+    response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                           json=change)
+    assert response.status_code == 404, response.json
+    assert error_of(response)["code"] == "NOT_FOUND"
+    assert len(provisioner.pushed) == 1  # the create's only
