@@ -167,7 +167,7 @@ def list_extensions(query_data: dict[str, str]) -> dict[str, Any]:
 def create_extension(json_data: dict[str, Any]) -> dict[str, str]:
     with tenant_context() as ctx:
         service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
-        extension = service.create(_with_ids(json_data))
+        extension = service.create(_with_ids(json_data), ctx.parking)
         return {"id": encode_id(extension.id)}
 
 

@@ -254,7 +254,7 @@ def list_ring_groups(query_data: dict[str, str]) -> dict[str, Any]:
                                        "the lists empty, the rest null.")
 def create_ring_group(json_data: dict[str, Any]) -> dict[str, str]:
     with tenant_context() as ctx:
-        group = RingGroupsService(ctx.session, ctx.tenant).create(json_data)
+        group = RingGroupsService(ctx.session, ctx.tenant).create(json_data, ctx.parking)
         return {"id": encode_id(group.id)}
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, update
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
+from bridge.config import Settings
 from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.services.tenants import revoke_token
@@ -600,3 +601,35 @@ def test_an_update_racing_a_destroy_is_a_404_not_a_500(
     assert response.status_code == 404, response.json
     assert error_of(response)["code"] == "NOT_FOUND"
     assert len(provisioner.pushed) == 1  # the create's only
+
+
+class TestParkingPositions:
+    """A phone dialling a parking position parks its call: an extension with that
+    number could register but never be called."""
+
+    @pytest.mark.parametrize("number", ["701", "710", "720"])
+    def test_a_parking_position_is_refused(self, client: FlaskClient, acme: TenantAuth,
+                                           number: str) -> None:
+        response = client.post("/api/extensions", json={"extension_number": number},
+                               headers=acme.headers)
+        assert response.status_code == 400
+        error = error_of(response)
+        assert error["code"] == "VALIDATE_FAILED"
+        assert error["detail"] == {"field": "extension_number"}
+        assert "701-720" in error["message"], error
+
+    def test_numbers_beside_the_range_are_taken(self, client: FlaskClient,
+                                                acme: TenantAuth) -> None:
+        create(client, acme, extension_number="700")
+        create(client, acme, extension_number="721")
+        create(client, acme, extension_number="7010")
+
+    def test_the_range_is_the_parking_positions_setting(
+        self, database: Database, provisioner: RecordingProvisioner, acme: TenantAuth
+    ) -> None:
+        client = create_app(database, provisioner, lambda: Readiness(True, True, True),
+                            Settings(parking_positions="801-805")).test_client()
+        create(client, acme, extension_number="701")
+        response = client.post("/api/extensions", json={"extension_number": "803"},
+                               headers=acme.headers)
+        assert response.status_code == 400 and "801-805" in error_of(response)["message"]
