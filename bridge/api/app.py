@@ -23,15 +23,18 @@ from bridge.api.schemas import PORTSIP_ERROR_SCHEMA
 from bridge.config import Settings
 from bridge.services.extensions import Provisioner
 from bridge.store.session import Database
+from bridge.telephony.parking import Positions
 
 
 def create_app(database: Database, provisioner: Provisioner,
                readiness: Callable[[], Readiness], settings: Settings | None = None
                ) -> APIFlask:
+    settings = settings or Settings()
     app = APIFlask("ringbridge", title="ringbridge", version=__version__, docs_path="/docs",
                    spec_path="/openapi.json")
     app.config.update(
         DATABASE=database, PROVISIONER=provisioner, READINESS=readiness,
+        PARKING_POSITIONS=Positions.parse(settings.parking_positions),
         VALIDATION_ERROR_STATUS_CODE=400, MAX_CONTENT_LENGTH=1024 * 1024,
         **docs.SETTINGS,
         HTTP_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA,
@@ -46,7 +49,7 @@ def create_app(database: Database, provisioner: Provisioner,
     app.register_blueprint(oauth_blueprint)
     app.register_blueprint(dispatch_blueprint)
     app.register_blueprint(call_records_blueprint)
-    configure_ringout(app, settings or Settings())
+    configure_ringout(app, settings)
     app.register_blueprint(ringout_blueprint)
     app.register_blueprint(ringcentral_oauth_blueprint)
     app.register_blueprint(phone_calls_blueprint)

@@ -20,6 +20,7 @@ from bridge.services.tenants import Principal
 from bridge.store.models import Tenant
 from bridge.store.session import Database
 from bridge.telephony.endpoints import SipEndpoint
+from bridge.telephony.parking import Positions
 
 
 class AfterCommit:
@@ -49,6 +50,7 @@ class RequestContext:
     tenant: Tenant
     principal: Principal
     provisioner: Provisioner
+    parking: Positions  # the `parking_positions` setting: no extension may take one
 
 
 @contextmanager
@@ -61,7 +63,8 @@ def tenant_context() -> Iterator[RequestContext]:
     with database.session() as session:
         tenant = session.get(Tenant, who.tenant_id)
         assert tenant is not None, "tokens are deleted with their tenant"
-        yield RequestContext(session, tenant, who, provisioner)
+        yield RequestContext(session, tenant, who, provisioner,
+                             current_app.config["PARKING_POSITIONS"])
     provisioner.apply()
 
 

@@ -16,6 +16,7 @@ from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import request
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from bridge.api.schemas import RINGCENTRAL_ERROR_SCHEMA
@@ -179,6 +180,13 @@ def register(app: APIFlask) -> None:
         log.info("conflict on %s %s: %s", request.method, request.path, error.orig)
         return render(409, "CONFLICT", "the object clashes with one created at the same "
                       "time; read it back and retry")
+
+    @app.errorhandler(StaleDataError)
+    @app.errorhandler(ObjectDeletedError)
+    def deleted_meanwhile(error: Exception) -> tuple[Body, int, Any]:
+        # A request deleted the row between this one's read and its write.
+        log.info("object deleted meanwhile on %s %s: %s", request.method, request.path, error)
+        return render(404, "NOT_FOUND", "the object was deleted by another request")
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[Body, int, Any]:

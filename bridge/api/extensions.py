@@ -15,6 +15,7 @@ from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
 from bridge.api.schemas import (
     PORTSIP_ERROR_SCHEMA,
+    Flag,
     InputSchema,
     ListArgsIn,
     Responses,
@@ -30,9 +31,11 @@ from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/extensions",
                                     tag="Extensions")
 
-# \Z, not $: "$" also matches before a trailing newline ("1001\n" would pass).
-NUMBER = Regexp(r"\A[0-9]{3,64}\Z", error="must be 3 to 64 digits")
-NO_SPACES = Regexp(r"\A\S+\Z", error="must not contain spaces")
+# Written to mean the same to Python's re.match and to ECMA-262 (the OpenAPI document's
+# regex dialect, which has no \A or \Z): Python's "$" also matches before a trailing
+# newline ("1001\n" would pass), the lookahead refuses that; in ECMA it is a no-op.
+NUMBER = Regexp(r"^[0-9]{3,64}$(?!\n)", error="must be 3 to 64 digits")
+NO_SPACES = Regexp(r"^\S+$(?!\n)", error="must not contain spaces")
 UPDATED: Responses = {200: no_body("Done; no body"),
                       404: error_body("No such extension", PORTSIP_ERROR_SCHEMA)}
 NAME_UNSAFE = 'control characters (CR, LF, tab, ...) or any of " \\ < > ;'
@@ -50,7 +53,7 @@ NUMBER_TEXT = ("E.164, or national in the tenant's region; spaces, dashes, dots 
 
 class ForwardingNumberIn(InputSchema):
     number = String(required=True, metadata={"description": NUMBER_TEXT})
-    default = Boolean(load_default=False)
+    default = Flag(load_default=False)
 
 
 class ExtensionUpdateIn(InputSchema):
@@ -63,8 +66,12 @@ class ExtensionUpdateIn(InputSchema):
     password = String(allow_none=True, validate=[Length(8, 128), NO_SPACES],
                       metadata={"description": "SIP password; generated when left out or null"})
     user_id = String(allow_none=True)
-    forwarding_numbers = List(Nested(ForwardingNumberIn), validate=Length(max=10))
-    caller_ids = List(String(metadata={"description": NUMBER_TEXT}), validate=Length(max=20))
+    forwarding_numbers = List(Nested(ForwardingNumberIn), allow_none=True,
+                              validate=Length(max=10),
+                              metadata={"description": "at most 10; null is the empty list"})
+    caller_ids = List(String(metadata={"description": NUMBER_TEXT}), allow_none=True,
+                      validate=Length(max=20),
+                      metadata={"description": "at most 20; null is the empty list"})
     extension_number = String(metadata={"description": "not allowed: set at create only"})
 
 
@@ -160,7 +167,7 @@ def list_extensions(query_data: dict[str, Any]) -> dict[str, Any]:
 def create_extension(json_data: dict[str, Any]) -> dict[str, str]:
     with tenant_context() as ctx:
         service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
-        extension = service.create(_with_ids(json_data))
+        extension = service.create(_with_ids(json_data), ctx.parking)
         return {"id": encode_id(extension.id)}
 
 

@@ -22,6 +22,7 @@ from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
 from bridge.api.schemas import (
     PORTSIP_ERROR_SCHEMA,
+    Flag,
     InputSchema,
     ListArgsIn,
     Responses,
@@ -46,11 +47,6 @@ MAX_MEMBERS = 100
 NOT_FOUND = {404: "No such ring group in the caller's tenant (NOT_FOUND)"}
 NO_BODY: Responses = {200: no_body("Done; no body"),
                       404: error_body(NOT_FOUND[404], PORTSIP_ERROR_SCHEMA)}
-
-
-def flag(**kwargs: Any) -> Boolean:
-    """A JSON boolean only (marshmallow would also take "yes", "on", "1", ...)."""
-    return Boolean(truthy={True}, falsy={False}, **kwargs)
 
 
 def whole(**kwargs: Any) -> Integer:
@@ -97,11 +93,11 @@ class RingGroupUpdateIn(ReadOnlyDropped):
                       metadata={"description": "seconds each member rings per attempt; "
                                                "20 when a group is created without it"})
     ring_strategy = String(validate=OneOf(STRATEGIES))
-    skip_busy_member = flag(metadata={"description": "do not ring members already on a "
+    skip_busy_member = Flag(metadata={"description": "do not ring members already on a "
                                                      "call, nor the calling member"})
-    enable_paid = flag(metadata={"description": "group identity in P-Asserted-Identity"})
-    enable_prid = flag(metadata={"description": "group identity in Remote-Party-ID"})
-    extension_number_as_to_header = flag(metadata={"description": "INVITE To carries the "
+    enable_paid = Flag(metadata={"description": "group identity in P-Asserted-Identity"})
+    enable_prid = Flag(metadata={"description": "group identity in Remote-Party-ID"})
+    extension_number_as_to_header = Flag(metadata={"description": "INVITE To carries the "
                                                                   "group's number"})
     no_answer_forward_rule = Nested(NoAnswerRuleIn, allow_none=True)
     outbound_caller_ids = List(Nested(OutboundCallerIdIn), validate=Length(max=20))
@@ -258,7 +254,7 @@ def list_ring_groups(query_data: dict[str, Any]) -> dict[str, Any]:
                                        "the lists empty, the rest null.")
 def create_ring_group(json_data: dict[str, Any]) -> dict[str, str]:
     with tenant_context() as ctx:
-        group = RingGroupsService(ctx.session, ctx.tenant).create(json_data)
+        group = RingGroupsService(ctx.session, ctx.tenant).create(json_data, ctx.parking)
         return {"id": encode_id(group.id)}
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import Integer, String
+from apiflask.fields import Boolean, Integer, String
 from apiflask.validators import Range
 from marshmallow import EXCLUDE, ValidationError, pre_load
 
@@ -43,6 +43,15 @@ def _unstorable(value: Any, path: str) -> list[tuple[str, list[str]]]:
         return [found for index, item in enumerate(value)
                 for found in _unstorable(item, f"{path}.{index}" if path else str(index))]
     return []
+
+
+class Flag(Boolean):
+    """A JSON boolean only: marshmallow's Boolean also takes "yes", "on", "1", 1, 0..."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 # `doc(responses=...)` with complete response objects. (Given as plain descriptions,

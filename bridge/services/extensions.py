@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from bridge.phone_numbers import InvalidNumber, to_e164
 from bridge.services.errors import NotFound, ValidationFailed
-from bridge.services.ring_groups import ring_group_id_by_number
+from bridge.services.ring_groups import refuse_parking_position, ring_group_id_by_number
 from bridge.store.models import Extension, ForwardingNumber, Tenant, User
 from bridge.telephony.endpoints import SipEndpoint
+from bridge.telephony.parking import Positions
 
 
 class Provisioner(Protocol):
@@ -41,8 +42,9 @@ class ExtensionsService:
         return self.session.scalar(select(Extension).where(
             Extension.tenant_id == self.tenant.id, Extension.extension_number == number))
 
-    def create(self, data: dict[str, Any]) -> Extension:
+    def create(self, data: dict[str, Any], parking: Positions) -> Extension:
         number = data["extension_number"]
+        refuse_parking_position(number, parking)
         if self.by_number(number) is not None:
             raise ValidationFailed(f"extension {number} exists", field="extension_number")
         if ring_group_id_by_number(self.session, self.tenant.id, number) is not None:

@@ -13,6 +13,7 @@ from bridge.phone_numbers import InvalidNumber, to_e164
 from bridge.services.errors import NotFound, ValidationFailed
 from bridge.store.models import Extension, RingGroup, RingGroupMember, Tenant, utcnow
 from bridge.telephony import hunt_order
+from bridge.telephony.parking import Positions
 
 # The strategies the engine knows (bridge/telephony/hunt_order.py), named for the API.
 STRATEGIES = hunt_order.STRATEGIES
@@ -35,8 +36,9 @@ class RingGroupsService:
             raise NotFound("ring group not found")
         return group
 
-    def create(self, data: dict[str, Any]) -> RingGroup:
+    def create(self, data: dict[str, Any], parking: Positions) -> RingGroup:
         number = data["extension_number"]
+        refuse_parking_position(number, parking)
         if self._extension(number) is not None:
             raise ValidationFailed(f"extension {number} exists", field="extension_number")
         if ring_group_id_by_number(self.session, self.tenant.id, number) is not None:
@@ -153,6 +155,14 @@ class RingGroupsService:
         return self.session.scalar(select(Extension).where(
             Extension.tenant_id == self.tenant.id, Extension.extension_number == number))
 
+
+
+def refuse_parking_position(number: str, parking: Positions) -> None:
+    """A phone dialling a parking position parks its call there: an extension or a ring
+    group with that number could never be called."""
+    if number in parking:
+        raise ValidationFailed(f"{number} is one of the parking positions {parking}",
+                               field="extension_number")
 
 
 def ring_group_id_by_number(session: Session, tenant_id: int, number: str) -> int | None:

@@ -87,11 +87,18 @@ def _decoy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
+def _at_most(value: str, length: int, field: str) -> None:
+    """The column's length: past it PostgreSQL refuses the row (SQLite would keep it)."""
+    if len(value) > length:
+        raise ValidationFailed(f"{field} must be at most {length} characters", field=field)
+
+
 def create_tenant(session: Session, company_id: str, name: str, sip_domain: str,
                   region: str = "US") -> Tenant:
     company_id, sip_domain = company_id.strip(), sip_domain.strip().lower()
     if not 1 <= len(company_id) <= 64:
         raise ValidationFailed("company id must be 1..64 characters", field="company_id")
+    _at_most(name, 128, "name")
     if not _DOMAIN.fullmatch(sip_domain):
         raise ValidationFailed(f"{sip_domain!r} is not a DNS domain name", field="sip_domain")
     if not is_region(region):
@@ -122,6 +129,7 @@ def create_user(session: Session, tenant: Tenant, username: str, name: str = "",
                 password_hash: str | None = None) -> User:
     if not 1 <= len(username) <= 128:
         raise ValidationFailed("username must be 1..128 characters", field="username")
+    _at_most(name, 128, "name")
     exists = select(User.id).where(User.tenant_id == tenant.id, User.username == username)
     if session.scalar(exists) is not None:
         raise ValidationFailed(f"user {username!r} exists in this tenant", field="username")
@@ -143,6 +151,7 @@ def find_user(session: Session, tenant: Tenant, username: str) -> User:
 def issue_token(session: Session, tenant_id: int, user_id: int | None, *, kind: str = "api",
                 label: str = "", lifetime: timedelta | None = None) -> tuple[ApiToken, str]:
     """A new token: the row, and the token itself (shown once, never stored)."""
+    _at_most(label, 128, "label")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = datetime.now(UTC) + lifetime if lifetime else None
     row = ApiToken(tenant_id=tenant_id, user_id=user_id, token_hash=hash_token(token),

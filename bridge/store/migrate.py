@@ -21,9 +21,20 @@ def alembic_config(database: Database) -> Config:
     return config
 
 
+# pg_advisory_xact_lock's key for migrations: any fixed number, the same on every node.
+MIGRATION_LOCK = 0x72696E67  # "ring"
+
+
 def upgrade(database: Database, revision: str = "head") -> None:
+    """Migrate to `revision`. On PostgreSQL, nodes starting at once take turns: each waits
+    for an advisory lock in the migration's own transaction (held to its commit or
+    rollback, so no pooled connection keeps it); the later ones then find nothing to do.
+    An SQLite file belongs to one node: it takes none."""
     config = alembic_config(database)
     with database.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

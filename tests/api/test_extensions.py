@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
+from bridge.config import Settings
 from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.services.tenants import revoke_token
@@ -39,6 +40,10 @@ def show(client: FlaskClient, who: TenantAuth, extension_id: str) -> dict[str, A
     response = client.get(f"/api/extensions/{extension_id}", headers=who.headers)
     assert response.status_code == 200, response.json
     return dict(response.json)
+
+
+def us_numbers(count: int) -> list[str]:
+    return [f"+1415555{100 + i:04d}" for i in range(count)]
 
 
 def error_of(response: Any) -> dict[str, Any]:
@@ -196,6 +201,15 @@ class TestValidation:
         ({"extension_number": "1001", "forwarding_numbers": [{"default": True}]},
          "forwarding_numbers"),
         ({"extension_number": "1001", "colour": "red"}, "colour"),
+        ({"extension_number": "1001", "agent_id": "a" * 255}, "agent_id"),
+        ({"extension_number": "1001", "password": "p" * 129}, "password"),
+        ({"extension_number": "1001", "caller_ids": us_numbers(21)}, "caller_ids"),
+        ({"extension_number": "1001", "forwarding_numbers": [
+            {"number": number} for number in us_numbers(11)]}, "forwarding_numbers"),
+        # JSON booleans only: marshmallow's Boolean took "yes" (and 1) as true.
+        *(({"extension_number": "1001", "forwarding_numbers": [
+            {"number": "+14155550100", "default": flag}]}, "forwarding_numbers")
+          for flag in ("yes", "true", 1, 0, None)),
         # PostgreSQL refuses NUL in text: it was a 500 there before (found by the fuzz test).
         ({"extension_number": "1001", "password": "nul\x00inside"}, "password"),
         ({"extension_number": "1001", "forwarding_numbers": [{"number": "+1\x00"}]},
@@ -220,6 +234,9 @@ class TestValidation:
         ({"forwarding_numbers": [{"number": "+14155550100", "default": True},
                                  {"number": "+14155550101", "default": True}]},
          "forwarding_numbers"),
+        ({"forwarding_numbers": [{"number": "123"}]}, "forwarding_numbers"),
+        ({"forwarding_numbers": [{"number": "+1 415 555 0100"}, {"number": "4155550100"}]},
+         "forwarding_numbers"),
     ])
     def test_number_rules(self, client: FlaskClient, acme: TenantAuth,
                           body: dict[str, Any], field: str) -> None:
@@ -227,6 +244,22 @@ class TestValidation:
                                headers=acme.headers)
         assert response.status_code == 400
         assert error_of(response)["detail"] == {"field": field}
+
+    def test_the_longest_values_and_lists_are_taken(self, client: FlaskClient,
+                                                     acme: TenantAuth) -> None:
+        extension_id = create(client, acme, agent_id="a" * 254, password="p" * 128,
+                              caller_ids=us_numbers(20), forwarding_numbers=[
+                                  {"number": number} for number in us_numbers(10)])
+        shown = show(client, acme, extension_id)
+        assert shown["agent_id"] == "a" * 254 and shown["password"] == "p" * 128
+        assert len(shown["caller_ids"]) == 20 and len(shown["forwarding_numbers"]) == 10
+
+    def test_null_password_and_display_name_on_create(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
+    ) -> None:
+        shown = show(client, acme, create(client, acme, password=None, display_name=None))
+        assert len(shown["password"]) >= 20 and shown["display_name"] is None
+        assert provisioner.pushed[-1].caller_name == "1001"
 
     def test_extension_number_and_agent_id_are_unique_in_a_tenant(
         self, client: FlaskClient, acme: TenantAuth
@@ -298,11 +331,51 @@ class TestUpdateAndDestroy:
         assert shown["caller_ids"] == ["+14155550110", "+442079460958"]
         assert [(f["number"], f["default"]) for f in shown["forwarding_numbers"]] == [
             ("+14155550111", False), ("+14155550112", True)]
-        for cleared in ([], None):
-            client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
-                        json={"caller_ids": cleared, "forwarding_numbers": cleared})
+        numbers = {"caller_ids": ["+14155550100"],
+                   "forwarding_numbers": [{"number": "+14155550101"}]}
+        for cleared in ([], None):  # PortSIP's explicit null is the empty list
+            assert client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                               json=numbers).status_code == 200
+            assert_no_body(client.post(
+                f"/api/extensions/{extension_id}", headers=acme.headers,
+                json={"caller_ids": cleared, "forwarding_numbers": cleared}), 200)
             shown = show(client, acme, extension_id)
             assert shown["caller_ids"] == [] and shown["forwarding_numbers"] == []
+
+    def test_null_number_lists_on_create_are_empty(self, client: FlaskClient,
+                                                   acme: TenantAuth) -> None:
+        shown = show(client, acme, create(client, acme, caller_ids=None,
+                                          forwarding_numbers=None))
+        assert shown["caller_ids"] == [] and shown["forwarding_numbers"] == []
+
+    def test_null_password_on_update_generates_a_new_one(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
+    ) -> None:
+        extension_id = create(client, acme, password="old-password-1")
+        assert_no_body(client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                                   json={"password": None}), 200)
+        password = show(client, acme, extension_id)["password"]
+        assert password != "old-password-1" and len(password) >= 20
+        assert provisioner.pushed[-1].password == password
+
+    def test_null_display_name_on_update_clears_it(
+        self, client: FlaskClient, acme: TenantAuth, provisioner: RecordingProvisioner
+    ) -> None:
+        extension_id = create(client, acme, display_name="John")
+        assert_no_body(client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                                   json={"display_name": None}), 200)
+        assert show(client, acme, extension_id)["display_name"] is None
+        assert provisioner.pushed[-1].caller_name == "1001"
+
+    def test_an_unknown_field_on_update_is_400_and_changes_nothing(
+        self, client: FlaskClient, acme: TenantAuth
+    ) -> None:
+        extension_id = create(client, acme, display_name="Old")
+        response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                               json={"display_name": "New", "colour": "red"})
+        assert response.status_code == 400
+        assert error_of(response)["message"].startswith("colour:"), error_of(response)
+        assert show(client, acme, extension_id)["display_name"] == "Old"
 
     def test_update_sets_and_clears_the_user(
         self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth
@@ -484,6 +557,23 @@ class TestListOptions:
         assert numbers("search=bo") == (1, ["2001"])
         assert numbers("$orderby=extension_number desc&$top=2&$skip=1") == (3, ["1002", "1001"])
 
+    def test_filter_search_and_orderby_on_agent_id(self, client: FlaskClient,
+                                                   acme: TenantAuth) -> None:
+        for number, agent in [("1001", "zed@example.com"), ("1002", "amy@example.com"),
+                              ("1003", "bob@other.example")]:
+            create(client, acme, extension_number=number, agent_id=agent)
+
+        def numbers(query: str) -> tuple[int, list[str]]:
+            response = client.get(f"/api/extensions?{query}", headers=acme.headers)
+            assert response.status_code == 200, response.json
+            return response.json["count"], [i["extension_number"] for i in response.json["items"]]
+
+        assert numbers("filter=agent_id eq 'amy@example.com'") == (1, ["1002"])
+        assert numbers("search=other.example") == (1, ["1003"])
+        assert numbers("orderby=agent_id") == (3, ["1002", "1003", "1001"])
+        assert numbers("orderby=agent_id desc&filter=endswith(agent_id,'@example.com')") == (
+            2, ["1001", "1002"])
+
     @pytest.mark.parametrize("query", ["filter=password eq 'x'", "filter=(", "top=0",
                                        "top=101", "skip=-1", "orderby=password"])
     def test_bad_options_are_400(self, client: FlaskClient, acme: TenantAuth,
@@ -510,3 +600,64 @@ def test_a_create_racing_past_the_checks_is_a_409_not_a_500(
                            headers=acme.headers)
     assert response.status_code == 409
     assert error_of(response)["code"] == "CONFLICT"
+
+
+@pytest.mark.parametrize("change", [{"display_name": "New"}, {"caller_ids": ["+14155550100"]}])
+@pytest.mark.parametrize("reloaded", [False, True], ids=["stale", "reloaded"])
+def test_an_update_racing_a_destroy_is_a_404_not_a_500(
+    client: FlaskClient, database: Database, acme: TenantAuth,
+    provisioner: RecordingProvisioner, monkeypatch: pytest.MonkeyPatch,
+    change: dict[str, Any], reloaded: bool,
+) -> None:
+    """The UPDATE matches no row (StaleDataError), or reloading the object finds none
+    (ObjectDeletedError)."""
+    extension_id = create(client, acme)
+    apply = ExtensionsService._apply
+
+    def destroyed_meanwhile(self: ExtensionsService, extension: Extension,
+                            data: dict[str, Any]) -> None:
+        # Another request deletes the row between this one's read and its flush.
+        with database.session() as other:
+            other.execute(delete(Extension).where(Extension.id == extension.id))
+        if reloaded:
+            self.session.expire(extension)
+        apply(self, extension, data)
+
+    monkeypatch.setattr(ExtensionsService, "_apply", destroyed_meanwhile)
+    response = client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
+                           json=change)
+    assert response.status_code == 404, response.json
+    assert error_of(response)["code"] == "NOT_FOUND"
+    assert len(provisioner.pushed) == 1  # the create's only
+
+
+class TestParkingPositions:
+    """A phone dialling a parking position parks its call: an extension with that
+    number could register but never be called."""
+
+    @pytest.mark.parametrize("number", ["701", "710", "720"])
+    def test_a_parking_position_is_refused(self, client: FlaskClient, acme: TenantAuth,
+                                           number: str) -> None:
+        response = client.post("/api/extensions", json={"extension_number": number},
+                               headers=acme.headers)
+        assert response.status_code == 400
+        error = error_of(response)
+        assert error["code"] == "VALIDATE_FAILED"
+        assert error["detail"] == {"field": "extension_number"}
+        assert "701-720" in error["message"], error
+
+    def test_numbers_beside_the_range_are_taken(self, client: FlaskClient,
+                                                acme: TenantAuth) -> None:
+        create(client, acme, extension_number="700")
+        create(client, acme, extension_number="721")
+        create(client, acme, extension_number="7010")
+
+    def test_the_range_is_the_parking_positions_setting(
+        self, database: Database, provisioner: RecordingProvisioner, acme: TenantAuth
+    ) -> None:
+        client = create_app(database, provisioner, lambda: Readiness(True, True, True),
+                            Settings(parking_positions="801-805")).test_client()
+        create(client, acme, extension_number="701")
+        response = client.post("/api/extensions", json={"extension_number": "803"},
+                               headers=acme.headers)
+        assert response.status_code == 400 and "801-805" in error_of(response)["message"]

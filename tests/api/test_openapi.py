@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import jsonschema_rs
 import pytest
 from flask.testing import FlaskClient
 
@@ -97,3 +99,24 @@ def test_answers_with_no_body_are_documented_without_content(
     for code, response in responses.items():
         if code.startswith("4"):
             assert response["content"]["application/json"]["schema"] in ERROR_SCHEMAS, code
+
+
+def _patterns(node: Any) -> list[str]:
+    """Every `pattern` keyword's value in a JSON Schema tree (a property that happens to
+    be called "pattern" holds a schema, not a string, and is walked into instead)."""
+    if isinstance(node, dict):
+        own = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        return own + [found for value in node.values() for found in _patterns(value)]
+    if isinstance(node, list):
+        return [found for value in node for found in _patterns(value)]
+    return []
+
+
+def test_every_pattern_is_an_ecma_262_regex(client: FlaskClient) -> None:
+    """OpenAPI's `pattern` is ECMA-262: JS clients (ajv) compile it as such, and Python's
+    \\A and \\Z anchors are not ECMA."""
+    patterns = _patterns(client.get("/openapi.json").json)
+    assert patterns, "the document has patterns (extension numbers at least)"
+    ecma = jsonschema_rs.validator_for({"type": "string", "format": "regex"},
+                                       validate_formats=True)
+    assert [p for p in patterns if not ecma.is_valid(p)] == []

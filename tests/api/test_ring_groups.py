@@ -287,6 +287,7 @@ class TestValidation:
         ({"ring_time": 1.5}, "ring_time"),
         ({"ring_time": None}, "ring_time"),
         ({"skip_busy_member": "yes"}, "skip_busy_member"),
+        ({"skip_busy_member": 1}, "skip_busy_member"),
         ({"skip_busy_member": None}, "skip_busy_member"),
         ({"enable_paid": "true"}, "enable_paid"),
         ({"enable_prid": "on"}, "enable_prid"),
@@ -951,3 +952,14 @@ class TestListOptions:
         response = client.get(f"/api/ring_groups?{query}", headers=acme.headers)
         assert response.status_code == 400
         assert self.query(client, acme, "top=1")[0] == 6
+
+
+@pytest.mark.parametrize("number", ["701", "720"])
+def test_a_parking_position_is_not_a_ring_group_number(client: FlaskClient, acme: TenantAuth,
+                                                       number: str) -> None:
+    """A phone dialling a parking position parks its call: the group would never ring."""
+    response = client.post("/api/ring_groups", json={**GROUP, "extension_number": number},
+                           headers=acme.headers)
+    assert field_error(response) == "extension_number"
+    assert "parking positions 701-720" in error_of(response)["message"]
+    create(client, acme, extension_number="721")

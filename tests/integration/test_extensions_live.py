@@ -10,6 +10,7 @@ import pytest
 from bridge.store.migrate import drop_schema
 from bridge.store.session import Database
 from tests.integration.conftest import PhoneFactory
+from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 from tests.support.postgres import postgres_url
 from tests.support.softphone import RegistrationError
@@ -94,17 +95,32 @@ def test_password_change_applies_to_the_next_registration(
     assert phone("2003", password="brand-new-secret-1", domain=domain).registered
 
 
+def contacts_of(asterisk: Asterisk, endpoint_id: str) -> list[dict[str, str]]:
+    """The registered contacts Asterisk has for the endpoint's AOR (of the same name):
+    a contact is named `<aor>;@<hash>`."""
+    answer = asterisk.ami({"Action": "PJSIPShowContacts"})
+    return [event for event in answer if event.get("Event") == "ContactList"
+            and event.get("ObjectName", "").partition(";@")[0] == endpoint_id]
+
+
 def test_destroyed_extension_can_no_longer_register_or_call(
-    bridge: BridgeProcess, phone: PhoneFactory, tenants: dict[str, str]
+    bridge: BridgeProcess, asterisk: Asterisk, phone: PhoneFactory, tenants: dict[str, str]
 ) -> None:
     token, domain = tenants["acme.test"], tenants["acme.test:domain"]
     extension_id, password = make_extension(bridge, token, "2004")
     _, callee_password = make_extension(bridge, token, "2005")
     callee = phone("2005", password=callee_password, domain=domain)
     doomed = phone("2004", password=password, domain=domain)
+    endpoint_id = f"2004@{domain}"
+    assert asterisk.ari("GET", f"/endpoints/PJSIP/{endpoint_id}").status_code == 200
+    assert len(contacts_of(asterisk, endpoint_id)) == 1
 
     response = bridge.api("POST", f"/api/extensions/{extension_id}/destroy", token)
     assert response.status_code == 204
+    # The phone's registration is gone with the endpoint, not just new ones refused.
+    gone = asterisk.ari("GET", f"/endpoints/PJSIP/{endpoint_id}")
+    assert gone.status_code == 404, gone.text
+    assert contacts_of(asterisk, endpoint_id) == []
     attempt = doomed.call("2005")
     attempt.wait_disconnected()
     assert attempt.last_status in (401, 403, 404)

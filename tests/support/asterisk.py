@@ -11,9 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from io import BufferedIOBase
 from pathlib import Path
 
 import docker
@@ -111,7 +114,40 @@ class Asterisk:
         return httpx.request(method, self.ari_url + path,
                              auth=("ringbridge", self.ari_password), timeout=5, **kwargs)
 
+    def ami(self, action: Mapping[str, str]) -> list[dict[str, str]]:
+        """One AMI action on a connection of its own: its response (`Response: Error` too),
+        and for an event list (`PJSIPShowContacts`...) the events up to the `...Complete`
+        one."""
+        with socket.create_connection(("127.0.0.1", self.ami_port), timeout=5) as sock:
+            stream = sock.makefile("rwb")
+            stream.readline()  # the banner
+            login = _ami_send(stream, {"Action": "Login", "Username": "ringbridge",
+                                       "Secret": self.ami_secret})
+            assert login[0].get("Response") == "Success", login
+            return _ami_send(stream, action)
+
     def cli(self, command: str) -> str:
         assert self.container is not None
         result = self.container.exec_run(["asterisk", "-rx", command])
         return result.output.decode(errors="replace")
+
+
+def _ami_send(stream: BufferedIOBase, action: Mapping[str, str]) -> list[dict[str, str]]:
+    """Send `action`; the messages answering it (other traffic, such as events, skipped)."""
+    action_id = secrets.token_hex(4)
+    stream.write("".join(f"{k}: {v}\r\n" for k, v in {**action, "ActionID": action_id}
+                         .items()).encode() + b"\r\n")
+    stream.flush()
+    answer: list[dict[str, str]] = []
+    while True:
+        message: dict[str, str] = {}
+        for line in iter(stream.readline, b"\r\n"):
+            if not line:
+                raise ConnectionError(f"AMI closed the connection; read {answer}")
+            name, _, value = line.decode(errors="replace").partition(":")
+            message[name.strip()] = value.strip()
+        if message.get("ActionID") != action_id:
+            continue
+        answer.append(message)
+        if answer[0].get("EventList") != "start" or message.get("EventList") == "Complete":
+            return answer

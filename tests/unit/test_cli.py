@@ -1,4 +1,5 @@
-"""The `ringbridge` command on a temporary SQLite file: outputs, exit codes, clean errors."""
+"""The `ringbridge` command on a temporary SQLite file and on PostgreSQL (a schema of its
+own in the API tests' database): outputs, exit codes, clean errors."""
 
 from __future__ import annotations
 
@@ -11,15 +12,24 @@ from sqlalchemy import inspect, select
 
 from bridge.cli import main
 from bridge.services.tenants import authenticate
+from bridge.store.migrate import drop_schema
 from bridge.store.models import ApiToken, User
 from bridge.store.session import Database
+from tests.support.postgres import postgres_schema_url
 
 Cli = Callable[..., Result]
 
 
-@pytest.fixture
-def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cli.db'}"
+    else:
+        url = postgres_schema_url("RINGBRIDGE_TEST_POSTGRES_URL", "ringbridge_cli")
+        database = Database(url)
+        drop_schema(database)
+        database.dispose()
     monkeypatch.delenv("RINGBRIDGE_CONFIG", raising=False)
     monkeypatch.setenv("RINGBRIDGE_DATABASE_URL", url)
     return url
@@ -148,3 +158,77 @@ def test_dispatch_destroy_refuses_cleanly(cli: Cli, tenant: str) -> None:
     both = cli("dispatch", "set", "--tenant", tenant, "--clear-headers", "--header", "A: b")
     assert both.exit_code == 2
     assert "--clear-headers and --header do not go together" in both.stderr
+
+
+def tenants_create(cli: Cli, *extra: str, company_id: str = "ACME",
+                   sip_domain: str = "acme.example") -> Result:
+    return cli("tenants", "create", "--company-id", company_id, "--sip-domain", sip_domain,
+               *extra)
+
+
+@pytest.mark.parametrize("extra, options, message", [
+    ((), {"sip_domain": "not a domain"}, "'not a domain' is not a DNS domain name"),
+    ((), {"sip_domain": "acme"}, "'acme' is not a DNS domain name"),
+    ((), {"sip_domain": "-acme.example"}, "'-acme.example' is not a DNS domain name"),
+    ((), {"sip_domain": f"{'a' * 64}.example"}, f"'{'a' * 64}.example' is not a DNS domain"),
+    (("--region", "XK1"), {}, "'XK1' is not an ISO 3166 region code"),
+    (("--region", "ZZ"), {}, "'ZZ' is not an ISO 3166 region code"),
+    ((), {"company_id": "  "}, "company id must be 1..64 characters"),
+    ((), {"company_id": "c" * 65}, "company id must be 1..64 characters"),
+    # The column is String(128): PostgreSQL refused a longer name with a traceback.
+    (("--name", "n" * 129), {}, "name must be at most 128 characters"),
+])
+def test_tenants_create_refuses_bad_values_cleanly(
+    cli: Cli, extra: tuple[str, ...], options: dict[str, str], message: str
+) -> None:
+    result = tenants_create(cli, *extra, **options)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"Error: {message}"), result.stderr
+    assert cli("tenants", "list").stdout == ""
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"sip_domain": "other.example"}, "a tenant with company_id 'ACME' exists"),
+    ({"company_id": " ACME "}, "a tenant with company_id 'ACME' exists"),
+    ({"company_id": "Other"}, "a tenant with sip_domain 'acme.example' exists"),
+    ({"company_id": "Other", "sip_domain": "ACME.Example"},
+     "a tenant with sip_domain 'acme.example' exists"),
+])
+def test_tenants_create_refuses_a_duplicate(cli: Cli, options: dict[str, str],
+                                            message: str) -> None:
+    assert tenants_create(cli).exit_code == 0
+    result = tenants_create(cli, **options)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {message}\n"
+    assert len(cli("tenants", "list").stdout.splitlines()) == 1
+
+
+def test_the_longest_tenant_and_user_values_are_taken(cli: Cli) -> None:
+    company_id, name = "c" * 64, "n" * 128
+    assert tenants_create(cli, "--name", name, company_id=company_id,
+                          sip_domain=f"{'a' * 63}.example").exit_code == 0
+    assert cli("tenants", "list").stdout.split("\t")[:2] == [company_id, name]
+    result = cli("users", "create", "--tenant", company_id, "--username", "u" * 128,
+                 "--name", name)
+    assert result.exit_code == 0, result.output
+    assert cli("tokens", "create", "--tenant", company_id, "--label", "l" * 128
+               ).exit_code == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--username", "u" * 129), "username must be 1..128 characters"),
+    (("--username", ""), "username must be 1..128 characters"),
+    (("--username", "admin"), "user 'admin' exists in this tenant"),
+    (("--username", "mary", "--name", "n" * 129), "name must be at most 128 characters"),
+])
+def test_users_create_refuses_bad_values_cleanly(cli: Cli, tenant: str,
+                                                 args: tuple[str, ...], message: str) -> None:
+    result = cli("users", "create", "--tenant", tenant, *args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"Error: {message}\n"
+
+
+def test_tokens_create_refuses_a_label_over_128_characters(cli: Cli, tenant: str) -> None:
+    result = cli("tokens", "create", "--tenant", tenant, "--label", "l" * 129)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == "Error: label must be at most 128 characters\n"
