@@ -3,12 +3,12 @@ filterOp, filterValue, sortOrder. Pure: checked here, applied to live call snaps
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from bridge.services.errors import ServiceError
+from bridge.store.ids import decimal_id
 from bridge.store.models import aware
 from bridge.telephony.live_calls import LiveCall
 
@@ -74,10 +74,10 @@ def _integer(text: str | None, default: int, low: int, high: int, code: str,
              name: str) -> int:
     if text is None:
         return default
-    # ASCII digits only (str.isdigit() takes '²', which int() refuses); 19 fit any bound
-    if not re.fullmatch(r"[0-9]{1,19}", text) or not low <= int(text) <= high:
+    value = decimal_id(text)
+    if value is None or not low <= value <= high:
         raise ListOptionError(code, f"{name} must be a whole number {low}..{high}")
-    return int(text)
+    return value
 
 
 def _check_value(field: str, op: str, value: str | None) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.notifier import DispatchNotifier
-from bridge.phone_numbers import InvalidNumber, to_e164
+from bridge.phone_numbers import to_e164
 from bridge.services.call_records import Step
 from bridge.services.dispatch import dispatch_config
 from bridge.services.extensions import sip_endpoint
@@ -167,7 +167,7 @@ class DatabaseDirectory:
             Extension.tenant_id == tenant.id, Extension.extension_number == number))
         if extension is not None:
             return extension_target(extension)
-        if not _is_e164(number):
+        if not number.startswith("+"):  # stored numbers are E.164; extensions have no +
             return None
         caller_ids = [c.get("caller_id") for c in group.outbound_caller_ids or []]
         return Target(key=0, dial=f"PJSIP/{number}@carrier", label=number,
@@ -227,13 +227,6 @@ def _headers(tenant: Tenant, group: RingGroup) -> dict[str, str]:
         headers["Call-Info"] = f"<sip:{tenant.sip_domain}>;answer-after=0"
         headers.update(PAGING_HEADERS)
     return headers
-
-
-def _is_e164(number: str) -> bool:
-    try:
-        return to_e164(number, formatted=False) == number
-    except InvalidNumber:
-        return False
 
 
 def _e164_or_raw(number: str, tenant: Tenant) -> str:

@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from bridge.phone_numbers import is_region
 from bridge.services.errors import NotFound, Unauthorized, ValidationFailed
+from bridge.store.ids import decimal_id
 from bridge.store.models import ApiToken, Tenant, User, aware
 
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 TOKEN_PREFIX = "rb_"
-_TOKEN_ID = re.compile(r"[0-9]{1,19}")
 BEARER_KINDS = ("api", "access")  # a refresh token is only good at the token endpoint
 OAUTH_KINDS = ("access", "refresh")
 ACCESS_LIFETIME = timedelta(hours=1)
@@ -167,18 +167,12 @@ def revoke_token(session: Session, token_or_id: str) -> ApiToken:
         row = session.scalar(select(ApiToken).where(
             ApiToken.token_hash == hash_token(token_or_id)))
     else:
-        token_id = _token_id(token_or_id)
+        token_id = decimal_id(token_or_id)  # an id as `tokens create` prints it
         row = session.get(ApiToken, token_id) if token_id is not None else None
     if row is None:
         raise NotFound("no such token")
     row.revoked_at = row.revoked_at or datetime.now(UTC)
     return row
-
-
-def _token_id(text: str) -> int | None:
-    """A token id as `tokens create` prints it; None for other text or beyond BIGINT."""
-    value = int(text) if _TOKEN_ID.fullmatch(text) else None
-    return value if value is not None and value < 2**63 else None
 
 
 def authenticate(session: Session, token: str) -> Principal | None:

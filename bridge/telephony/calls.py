@@ -113,9 +113,9 @@ class CallFlow:
         self.done = True
         self.step("ended", f"ending ({why})", cause=cause)
         for channel_id in list(self.channels):
-            await _quietly(self.ari.delete(f"/channels/{channel_id}", {"reason_code": cause}))
+            await quietly(self.ari.delete(f"/channels/{channel_id}", {"reason_code": cause}))
         if self.bridge_id:
-            await _quietly(self.ari.delete(f"/bridges/{self.bridge_id}"))
+            await quietly(self.ari.delete(f"/bridges/{self.bridge_id}"))
         self.flows.finished(self)
 
     async def resync(self, live_channels: set[str]) -> None:
@@ -144,7 +144,7 @@ class AdoptedCall(CallFlow):
                 await self.end(f"{channel_id} hung up")
 
 
-async def _quietly(request: Awaitable[Any]) -> None:
+async def quietly(request: Awaitable[Any]) -> None:
     """Cleanup requests race with Asterisk's own teardown: a 404 there is expected."""
     try:
         await request

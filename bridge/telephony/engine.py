@@ -13,19 +13,23 @@ from bridge.telephony.ami import AmiClient
 from bridge.telephony.ari import AriClient, AriError
 from bridge.telephony.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
 from bridge.telephony.call_log import CallLog
-from bridge.telephony.calls import NORMAL_CLEARING, AdoptedCall, CallFlow, Event, new_call_id
+from bridge.telephony.calls import (
+    NORMAL_CLEARING,
+    AdoptedCall,
+    CallFlow,
+    Event,
+    new_call_id,
+    quietly,
+)
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
 from bridge.telephony.orphans import Orphan, find_orphans
-from bridge.telephony.parking import ParkingLots, Positions
+from bridge.telephony.parking import CALL_VARIABLE, ParkingLots, Positions
 from bridge.telephony.provisioning import Provisioning
 from bridge.telephony.routing import Directory
 from bridge.telephony.waiting_line import WaitingLines
 
 log = logging.getLogger(__name__)
-
-# The channel variable naming a caller's call (also set on parked calls: parking.py).
-CALL_VARIABLE = "RB_CALL"
 
 
 class LoopService(Protocol):
@@ -280,9 +284,7 @@ class Engine:
             await flow.resync(set(live))
         adopted = await self._adopt_bridged(live)
         orphans = find_orphans(channels, {*self._flows_by_channel, *self._pending}, self.app)
-        closed: set[str] = set()
-        for orphan in orphans:
-            await self._take_up(orphan, closed)
+        await self._take_up(orphans)
         log.info("ARI connected: %d live channels, %d calls in progress, %d adopted, "
                  "%d channels taken up again", len(live), len(self._flows), adopted,
                  len(orphans))
@@ -303,49 +305,52 @@ class Engine:
                 adopted += 1
         return adopted
 
-    async def _take_up(self, orphan: Orphan, closed: set[str]) -> None:
-        """A call being set up when ringbridge stopped: its legs are hung up (the phones
-        stop ringing for nobody) and its caller starts again as a new call, as though it
-        had just entered Stasis. A caller already answered (voicemail, a prompt) cannot
-        be put back where it was, and is hung up. The old call's record is closed (once:
-        `closed` has the calls closed so far)."""
-        if orphan.args is None:
+    async def _take_up(self, orphans: list[Orphan]) -> None:
+        """Calls that were being set up when ringbridge stopped. First their legs are
+        hung up (the phones stop ringing for nobody, and are free for the new calls);
+        then each caller starts again as a new call, as though it had just entered
+        Stasis. A caller that cannot be put back where it was (already answered by
+        voicemail or a prompt; a park that failed) is hung up. The old calls' records
+        are closed."""
+        legs = [orphan for orphan in orphans if orphan.args is None]
+        for leg in legs:
             log.info("channel %s: a leg of call %s, which no flow runs any more; hanging up",
-                     orphan.id, orphan.leg_of)
-            self._close_record(orphan.leg_of, closed)
-            await self._hang_up(orphan.id)
-            return
-        self._close_record(await self._call_of(orphan.id), closed)
-        if orphan.answered and orphan.args[:1] in (("dial",), ("inbound",)):
-            log.info("channel %s: an answered caller (%s) no flow runs any more; hanging up",
-                     orphan.id, " ".join(orphan.args))
-            await self._hang_up(orphan.id)
-            return
-        log.info("channel %s: a caller (%s) no flow runs any more; starting its call again",
-                 orphan.id, " ".join(orphan.args))
-        await self.on_event({"type": "StasisStart", "channel": orphan.channel,
-                             "args": list(orphan.args)})
+                     leg.id, leg.leg_of)
+        await asyncio.gather(*(self._hang_up(leg.id) for leg in legs))
+        old_calls = {leg.leg_of for leg in legs}
+        for caller in (orphan for orphan in orphans if orphan.args is not None):
+            call_id = await self._call_of(caller.id)
+            if call_id is None:
+                continue  # it hung up meanwhile
+            old_calls.add(call_id)
+            what = " ".join(caller.args or ())
+            if caller.starts_again:
+                log.info("channel %s: a caller (%s) no flow runs any more; starting its "
+                         "call again", caller.id, what)
+                await self.on_event({"type": "StasisStart", "channel": caller.channel,
+                                     "args": list(caller.args or ())})
+            else:
+                log.info("channel %s: a caller (%s, %s) no flow runs any more and that "
+                         "cannot start again; hanging up", caller.id, what, caller.state)
+                await self._hang_up(caller.id)
+        for call_id in old_calls - {""}:
+            self.call_log.step(call_id, "ended", "ringbridge restarted while the call was "
+                               "being set up; its caller was taken up again as a new call "
+                               "(or hung up when that could not be)")
 
-    async def _call_of(self, channel_id: str) -> str:
+    async def _call_of(self, channel_id: str) -> str | None:
+        """The call id on a caller's channel ("" when it has none); None when the channel
+        is gone."""
         try:
             answer = await self.ari.get(f"/channels/{channel_id}/variable",
                                         {"variable": CALL_VARIABLE})
-        except AriError:
-            return ""
+        except AriError as exc:
+            return None if exc.status == 404 else ""
         return str(answer.get("value", ""))
 
-    def _close_record(self, call_id: str, closed: set[str]) -> None:
-        if call_id and call_id not in closed:
-            closed.add(call_id)
-            self.call_log.step(call_id, "ended", "ringbridge restarted while the call was "
-                               "being set up; its caller was taken up again as a new call "
-                               "(or hung up when already answered)")
-
     async def _hang_up(self, channel_id: str) -> None:
-        try:
-            await self.ari.delete(f"/channels/{channel_id}", {"reason_code": NORMAL_CLEARING})
-        except AriError as exc:  # gone meanwhile
-            log.debug("channel %s: not hung up: %s", channel_id, exc)
+        await quietly(self.ari.delete(f"/channels/{channel_id}",
+                                      {"reason_code": NORMAL_CLEARING}))
 
 
 def _channel_of(event: Event) -> str:

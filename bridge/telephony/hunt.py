@@ -159,8 +159,8 @@ class Hunt(CallFlow):
                 self.priority = self._priority_in(snapshot)
                 self.step("invited", f"dispatch knows the caller: {snapshot}",
                           snapshot=snapshot)
-            if self.done:  # the caller hung up while dispatch was asked
-                return
+            if self.done or self.wave_index != -1:
+                return  # the caller hung up, or a pick-up took the call, while dispatch was asked
         self.step("hunting", f"hunting {self.plan.label}: {len(self.plan.waves)} wave(s), "
                   f"{self.plan.ring_time} s each")
         if self._others_waiting():

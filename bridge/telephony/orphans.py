@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.telephony.call_control import PARKING_TIMEOUT, UNPARKED
 from bridge.telephony.calls import HUNT_LEG, RINGOUT_LEG
 
 
@@ -30,8 +31,18 @@ class Orphan:
         return str(self.channel["id"])
 
     @property
-    def answered(self) -> bool:
-        return self.channel.get("state") == "Up"
+    def state(self) -> str:
+        return str(self.channel.get("state", ""))
+
+    @property
+    def starts_again(self) -> bool:
+        """A caller that can start again as a new call: a phone's or the carrier's not
+        answered yet, a parked call ringing back its parker or being taken out of its
+        lot. Not one already answered by ringbridge (voicemail), nor a failed park."""
+        purpose = (self.args or ("",))[0]
+        if purpose in ("dial", "inbound"):
+            return self.state != "Up"
+        return purpose in (PARKING_TIMEOUT, UNPARKED)
 
 
 def find_orphans(channels: list[dict[str, Any]], owned: Collection[str],

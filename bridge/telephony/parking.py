@@ -28,6 +28,10 @@ PARKER_DIAL_VAR = "RB_PARKER_DIAL"
 CARRIER_ENDPOINT = "carrier"
 
 
+# The channel variable naming the call a channel belongs to: set on every caller when
+# its call starts (bridge/telephony/engine.py) and on a parked channel.
+CALL_VARIABLE = "RB_CALL"
+
 @dataclass(frozen=True)
 class Kept:
     """What ringbridge keeps on a parked channel, in channel variables (so it survives
@@ -38,7 +42,7 @@ class Kept:
     direction: str = ""  # RB_DIRECTION: "in" from the carrier, "out" to it, "" local
     started: str = ""  # RB_STARTED: when that call entered the system (POSIX seconds)
 
-    VARIABLES = ("RB_CALL", "RB_PARKER", "RB_DIRECTION", "RB_STARTED")
+    VARIABLES = (CALL_VARIABLE, "RB_PARKER", "RB_DIRECTION", "RB_STARTED")
 
     def variables(self) -> dict[str, str]:
         values = (self.call_id, self.parker, self.direction, self.started)
@@ -78,7 +82,8 @@ class Positions:
         return self.last - self.first + 1
 
     def __contains__(self, slot: object) -> bool:
-        return isinstance(slot, str) and slot.isdigit() and self.first <= int(slot) <= self.last
+        return (isinstance(slot, str) and slot.isascii() and slot.isdigit()
+                and self.first <= int(slot) <= self.last)
 
     def __str__(self) -> str:
         return f"{self.first}-{self.last}"

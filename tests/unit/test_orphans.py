@@ -43,10 +43,22 @@ def test_unowned_callers_and_legs_are_orphans_owned_ones_are_not() -> None:
         channel("1733.5", "Stasis", "ringbridge"),  # no arguments: not a channel we made
     ]
     orphans = find_orphans(channels, {"1733.3", "rb-Xyz-1"}, "ringbridge")
-    assert [(o.id, o.args, o.leg_of, o.answered) for o in orphans] == [
-        ("1733.1", ("dial", "6000"), "", False),
-        ("1733.2", ("inbound", "+442079460958"), "", True),
-        ("rb-AbC123-2", None, "AbC123", False),
-        ("rb-4172586-1", None, "4172586", False),
-        ("rb-Back-1", ("parking-timeout", "rb-a", "1001", "PJSIP/1001", "c1"), "", True),
+    assert [(o.id, o.args, o.leg_of, o.state) for o in orphans] == [
+        ("1733.1", ("dial", "6000"), "", "Ring"),
+        ("1733.2", ("inbound", "+442079460958"), "", "Up"),
+        ("rb-AbC123-2", None, "AbC123", "Ring"),
+        ("rb-4172586-1", None, "4172586", "Ring"),
+        ("rb-Back-1", ("parking-timeout", "rb-a", "1001", "PJSIP/1001", "c1"), "", "Up"),
     ]
+
+
+def test_callers_that_start_again_and_those_hung_up() -> None:
+    def orphan(app_data: str, state: str = "Ring") -> bool:
+        (found,) = find_orphans([channel("c", "Stasis", app_data, state)], (), "ringbridge")
+        return found.starts_again
+
+    assert orphan("ringbridge,dial,6000") and orphan("ringbridge,inbound,+14155550100")
+    assert not orphan("ringbridge,dial,6000", "Up")  # voicemail, a prompt: answered
+    assert orphan("ringbridge,parking-timeout,rb-a,1001,PJSIP/1001,c1", "Up")
+    assert orphan("ringbridge,unparked", "Up")  # back to its lot (call_control)
+    assert not orphan("ringbridge,park-failed,c1", "Up")

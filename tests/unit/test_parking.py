@@ -50,6 +50,7 @@ def test_positions_parse_and_capacity() -> None:
     positions = Positions.parse("701-720")
     assert (positions.capacity, str(positions)) == (20, "701-720")
     assert "720" in positions and "721" not in positions and "7a1" not in positions
+    assert "70²" not in positions  # a digit to str.isdigit(), not to int()
     for bad in ("", "abc", "720-701", "0-3"):
         with pytest.raises(ValueError, match="parking positions"):
             Positions.parse(bad)

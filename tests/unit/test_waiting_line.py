@@ -453,6 +453,41 @@ def test_a_pick_up_is_handled_on_the_calls_own_queue() -> None:
 
 
 
+class SlowInvite(RecordedEvents):
+    """A dispatcher that answers the invite only once the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def invite(self, call_id: str, queue: Any) -> dict[str, Any] | None:
+        await self.release.wait()
+        return None
+
+
+def test_a_pick_up_while_dispatch_is_asked_is_not_undone_when_it_answers() -> None:
+    """The hunt does not start after the invite once a pick-up has rung the picker (it
+    went past the pick-up's one wave and ended the call as not answered)."""
+    async def scenario() -> None:
+        ari = BusyAri()
+        engine = engine_with(ari)
+        events = SlowInvite()
+        plan = HuntPlan(label="ring group 6000", waves=((MEMBER,),), ring_time=20,
+                        group_id=GROUP, tenant_id=1, domain="acme.example", events=events)
+        hunt = Hunt(ari, engine, "A", "caller-A", plan)  # type: ignore[arg-type]
+        starting = asyncio.create_task(hunt.start())
+        await engine.control.pick_up("acme.example", "A", PICKER, 30)
+        events.release.set()
+        await starting
+        await settle(engine)
+        assert not hunt.done and ari.rang("A")
+        created = [p["endpoint"] for _, path, p in ari.requests if path == "/channels/create"]
+        assert created == [PICKER.dial]
+        await engine.waiting_lines.close()
+
+    run(scenario())
+
+
 class SlowHangupAri(BusyAri):
     """Every member free; a hangup request takes a moment, as Asterisk's answer does."""
 
