@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from bridge.dispatch.client import DispatchClient
+from bridge.dispatch.client import TENANT_LIMITS, DispatchClient
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.deliveries import Delivery, Outcome
 from tests.support.dispatch_receiver import DispatchReceiver
@@ -50,6 +50,20 @@ async def running(store: MemoryStore, **retry: float) -> AsyncIterator[DispatchC
         yield client
     finally:
         await client.close()
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def serving(handle: Handler) -> AsyncIterator[str]:
+    """A local asyncio HTTP server answering each connection with `handle`; its URL."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def config_for(receiver: DispatchReceiver, **overrides: object) -> DispatchConfig:
@@ -192,4 +206,56 @@ def test_a_later_event_is_stored_at_once_while_an_earlier_one_is_retried(
             assert [d.event for d, _, _ in store.rows.values()] == ["missed", "cleared"]
             await asyncio.to_thread(receiver.wait_for, "/telephony/missed")
             assert [r.path for r in receiver.requests] == ["/telephony/missed"]
+    run(scenario())
+
+
+def test_a_hung_dispatcher_of_one_tenant_does_not_hold_up_another_tenants_ringing(
+        receiver: DispatchReceiver) -> None:
+    """Tenant 1's dispatcher takes connections and never answers, more of them than a
+    pool holds; tenant 2's `ringing` still goes out at once."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read()  # until the client hangs up
+        writer.close()
+
+    async def scenario() -> None:
+        async with serving(never_answer) as hung_url, running(MemoryStore()) as client:
+            hung = DispatchConfig(tenant_id=1, company_id="A", base_url=hung_url,
+                                  delivery_timeout=10)
+            for n in range(TENANT_LIMITS.max_connections + 20):
+                client.spawn(client.once(hung, post(hung, "ringing", f"A{n}"), deadline=10))
+            await eventually(lambda: len(held) == TENANT_LIMITS.max_connections, 5)
+            other = config_for(receiver, tenant_id=2)
+            started = asyncio.get_running_loop().time()
+            outcome = await client.once(other, post(other, "ringing"), deadline=1.5)
+            assert outcome is not None and outcome.http_status == 200
+            assert asyncio.get_running_loop().time() - started < 1.0
+    run(scenario())
+
+
+def test_a_dispatcher_trickling_its_answer_is_cut_at_the_delivery_timeout() -> None:
+    """A byte every 50 ms keeps each read inside httpx's timeout; the whole request is
+    still given up at `delivery_timeout_ms`."""
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        try:
+            while not writer.is_closing():
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+        except ConnectionError:
+            pass
+        writer.close()
+
+    async def scenario() -> None:
+        async with serving(trickle) as url, running(MemoryStore()) as client:
+            config = DispatchConfig(tenant_id=1, company_id="A", base_url=url,
+                                    delivery_timeout=0.5)
+            outcome = await client.once(config, post(config, "ringing"), deadline=5)
+            assert outcome is not None and outcome.http_status is None
+            assert outcome.error == "no whole answer within 0.5 s"
+            assert 450 <= outcome.latency_ms < 1500
     run(scenario())
