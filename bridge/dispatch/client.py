@@ -5,6 +5,10 @@
 their first attempt and retried with backoff until the tenant's retry window closes,
 in order per call, and resumed after a restart. Every attempt lands in the log.
 
+Nodes sharing one database each send only the deliveries they claim: their own, whose
+claims they renew, and those whose node stopped renewing (looked for at start and on
+every renewal).
+
 Each tenant has its own connection pool, so a dispatcher that never answers holds up
 only its own tenant's events, and every request is cut at `delivery_timeout` as a whole
 (httpx's timeout bounds each read, not a dispatcher trickling bytes).
@@ -22,7 +26,13 @@ from typing import Any
 import httpx
 
 from bridge.dispatch.config import DispatchConfig
-from bridge.dispatch.deliveries import READ_LIMIT, Delivery, DeliveryStore, Outcome
+from bridge.dispatch.deliveries import (
+    CLAIM_LEASE,
+    READ_LIMIT,
+    Delivery,
+    DeliveryStore,
+    Outcome,
+)
 from bridge.dispatch.signing import signature_headers
 from bridge.telephony.backoff import Backoff
 
@@ -33,8 +43,9 @@ TENANT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 
 class DispatchClient:
     def __init__(self, store: DeliveryStore, retry_initial: float = 1.0,
-                 retry_maximum: float = 60.0) -> None:
+                 retry_maximum: float = 60.0, renew_every: float = CLAIM_LEASE / 3) -> None:
         self.store = store
+        self.renew_every = renew_every
         self.retry_initial = retry_initial
         self.retry_maximum = retry_maximum
         self._http: dict[int, httpx.AsyncClient] = {}  # per tenant, made on first use
@@ -44,20 +55,36 @@ class DispatchClient:
         self._stores: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Resume stored deliveries."""
+        """Resume stored deliveries no live node claims, then keep claims up to date."""
+        await self._resume()
+        self.spawn(self._keep_claims())
+
+    async def _resume(self) -> None:
         pending = await asyncio.to_thread(self.store.pending)
         if pending:
             log.info("dispatch: resuming %d stored deliveries", len(pending))
         for delivery, config in pending:
             self._in_order(delivery.call_id, self._deliver(delivery, config))
 
+    async def _keep_claims(self) -> None:
+        """Renew this node's claims, and take over those of nodes that stopped renewing."""
+        while True:
+            await asyncio.sleep(self.renew_every)
+            try:
+                await asyncio.to_thread(self.store.renew)
+                await self._resume()
+            except Exception:  # the database may be away for a while: try again later
+                log.exception("dispatch: could not renew claims on stored deliveries")
+
     async def close(self) -> None:
-        """Finish storing what is being stored (so a restart resumes it), cancel the rest."""
+        """Finish storing what is being stored (so a restart resumes it), cancel the rest,
+        and give up this node's claims."""
         if self._stores:
             await asyncio.wait(self._stores, timeout=STORE_GRACE)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.to_thread(self.store.release)
         await asyncio.gather(*(http.aclose() for http in self._http.values()))
         self._http.clear()
 

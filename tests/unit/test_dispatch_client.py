@@ -34,8 +34,19 @@ class MemoryStore:
     def log(self, delivery: Delivery, outcome: Outcome, state: str) -> None:
         self.logged.append((delivery, outcome, state))
 
+    renewals: int = 0
+    released: bool = False
+
     def pending(self) -> list[tuple[Delivery, DispatchConfig]]:
-        return self.resumable
+        """Each resumable delivery once: it is claimed by whoever asks first."""
+        found, self.resumable = self.resumable, []
+        return found
+
+    def renew(self) -> None:
+        self.renewals += 1
+
+    def release(self) -> None:
+        self.released = True
 
     def states(self) -> list[str]:
         return [state for _, state, _ in self.rows.values()]
@@ -258,4 +269,27 @@ def test_a_dispatcher_trickling_its_answer_is_cut_at_the_delivery_timeout() -> N
             assert outcome is not None and outcome.http_status is None
             assert outcome.error == "no whole answer within 0.5 s"
             assert 450 <= outcome.latency_ms < 1500
+    run(scenario())
+
+
+def test_deliveries_whose_claim_lapses_later_are_taken_over_once_and_claims_renewed(
+        receiver: DispatchReceiver) -> None:
+    """A node that stopped renewing (e.g. killed) leaves its deliveries to the others,
+    which look for them on every renewal; closing down gives up this node's claims."""
+    async def scenario() -> None:
+        store = MemoryStore()
+        config = config_for(receiver)
+        async with running(store, renew_every=0.05):
+            await eventually(lambda: store.renewals >= 1, 3)
+            assert receiver.requests == []
+            stored = post(config, "missed", call_id="C8")
+            stored.id = 4
+            store.rows[4] = (stored, "pending", None)
+            store.resumable = [(stored, config)]
+            await eventually(lambda: store.rows[4][1] == "delivered", 3)
+            renewals = store.renewals
+            await eventually(lambda: store.renewals >= renewals + 2, 3)
+            assert [r.path for r in receiver.requests] == ["/telephony/missed"]
+            assert not store.released
+        assert store.released
     run(scenario())
