@@ -42,7 +42,12 @@ class MemoryStore:
         found, self.resumable = self.resumable, []
         return found
 
+    renew_failures: int = 0  # renewals to fail first, as with the database away
+
     def renew(self) -> None:
+        if self.renew_failures:
+            self.renew_failures -= 1
+            raise ConnectionError("database away")
         self.renewals += 1
 
     def release(self) -> None:
@@ -292,4 +297,13 @@ def test_deliveries_whose_claim_lapses_later_are_taken_over_once_and_claims_rene
             assert [r.path for r in receiver.requests] == ["/telephony/missed"]
             assert not store.released
         assert store.released
+    run(scenario())
+
+
+def test_claims_are_renewed_again_after_the_database_was_away() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(renew_failures=2)
+        async with running(store, renew_every=0.02):
+            await eventually(lambda: store.renewals >= 1, 3)
+            assert store.renew_failures == 0
     run(scenario())
