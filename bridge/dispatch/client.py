@@ -4,6 +4,14 @@
 (the call goes on without them). `connected`, `cleared` and `missed` are stored before
 their first attempt and retried with backoff until the tenant's retry window closes,
 in order per call, and resumed after a restart. Every attempt lands in the log.
+
+Nodes sharing one database each send only the deliveries they claim: their own, whose
+claims they renew, and those whose node stopped renewing (looked for at start and on
+every renewal).
+
+Each tenant has its own connection pool, so a dispatcher that never answers holds up
+only its own tenant's events, and every request is cut at `delivery_timeout` as a whole
+(httpx's timeout bounds each read, not a dispatcher trickling bytes).
 """
 
 from __future__ import annotations
@@ -18,47 +26,67 @@ from typing import Any
 import httpx
 
 from bridge.dispatch.config import DispatchConfig
-from bridge.dispatch.deliveries import READ_LIMIT, Delivery, DeliveryStore, Outcome
+from bridge.dispatch.deliveries import (
+    CLAIM_LEASE,
+    READ_LIMIT,
+    Delivery,
+    DeliveryStore,
+    Outcome,
+)
 from bridge.dispatch.signing import signature_headers
 from bridge.telephony.backoff import Backoff
 
 log = logging.getLogger(__name__)
 STORE_GRACE = 3.0  # seconds close() waits for events still being stored
+TENANT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 
 
 class DispatchClient:
     def __init__(self, store: DeliveryStore, retry_initial: float = 1.0,
-                 retry_maximum: float = 60.0) -> None:
+                 retry_maximum: float = 60.0, renew_every: float = CLAIM_LEASE / 3) -> None:
         self.store = store
+        self.renew_every = renew_every
         self.retry_initial = retry_initial
         self.retry_maximum = retry_maximum
-        self._http: httpx.AsyncClient | None = None
+        self._http: dict[int, httpx.AsyncClient] = {}  # per tenant, made on first use
         self._tails: dict[str, asyncio.Task[None]] = {}  # the last delivery queued per call
         self._tasks: set[asyncio.Future[Any]] = set()
         self._storing = asyncio.Lock()
         self._stores: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Open the HTTP client on the running loop and resume stored deliveries."""
-        self._http = httpx.AsyncClient(
-            follow_redirects=False,  # a 307 to `ringing` is an instruction, not a redirect
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        )
+        """Resume stored deliveries no live node claims, then keep claims up to date."""
+        await self._resume()
+        self.spawn(self._keep_claims())
+
+    async def _resume(self) -> None:
         pending = await asyncio.to_thread(self.store.pending)
         if pending:
             log.info("dispatch: resuming %d stored deliveries", len(pending))
         for delivery, config in pending:
             self._in_order(delivery.call_id, self._deliver(delivery, config))
 
+    async def _keep_claims(self) -> None:
+        """Renew this node's claims, and take over those of nodes that stopped renewing."""
+        while True:
+            await asyncio.sleep(self.renew_every)
+            try:
+                await asyncio.to_thread(self.store.renew)
+                await self._resume()
+            except Exception:  # the database may be away for a while: try again later
+                log.exception("dispatch: could not renew claims on stored deliveries")
+
     async def close(self) -> None:
-        """Finish storing what is being stored (so a restart resumes it), cancel the rest."""
+        """Finish storing what is being stored (so a restart resumes it), cancel the rest,
+        and give up this node's claims."""
         if self._stores:
             await asyncio.wait(self._stores, timeout=STORE_GRACE)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._http is not None:
-            await self._http.aclose()
+        await asyncio.to_thread(self.store.release)
+        await asyncio.gather(*(http.aclose() for http in self._http.values()))
+        self._http.clear()
 
     async def once(self, config: DispatchConfig, delivery: Delivery,
                    deadline: float) -> Outcome | None:
@@ -121,8 +149,15 @@ class DispatchClient:
                 return
             await asyncio.sleep(delay)
 
+    def _client_for(self, tenant_id: int) -> httpx.AsyncClient:
+        http = self._http.get(tenant_id)
+        if http is None:
+            http = self._http[tenant_id] = httpx.AsyncClient(
+                follow_redirects=False,  # a 307 to `ringing` is an instruction, not a redirect
+                limits=TENANT_LIMITS)
+        return http
+
     async def _attempt(self, config: DispatchConfig, delivery: Delivery) -> Outcome:
-        assert self._http is not None, "DispatchClient.start() was not awaited"
         headers = dict(config.headers)
         if delivery.body is not None:
             headers["Content-Type"] = "application/json"
@@ -131,10 +166,14 @@ class DispatchClient:
                                              delivery.body or ""))
         started = time.perf_counter()
         try:
-            async with self._http.stream(
-                    delivery.method, delivery.url, content=delivery.body, headers=headers,
-                    timeout=config.delivery_timeout) as response:
+            async with asyncio.timeout(config.delivery_timeout), \
+                    self._client_for(config.tenant_id).stream(
+                        delivery.method, delivery.url, content=delivery.body,
+                        headers=headers, timeout=config.delivery_timeout) as response:
                 body, oversized = await _read_capped(response, READ_LIMIT)
+        except TimeoutError:
+            return Outcome(None, _ms_since(started),
+                           error=f"no whole answer within {config.delivery_timeout:g} s")
         except httpx.HTTPError as exc:
             return Outcome(None, _ms_since(started), error=_describe(exc))
         answer = body.decode(response.encoding or "utf-8", errors="replace")

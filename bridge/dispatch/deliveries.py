@@ -11,6 +11,8 @@ from bridge.dispatch.config import DispatchConfig
 
 ANSWER_LIMIT = 2048  # characters of an answer kept in the delivery log
 READ_LIMIT = 64 * 1024  # bytes of an answer read: an invite snapshot is parsed from these
+# Seconds a node's claim on its stored deliveries lasts; it renews them every third of it.
+CLAIM_LEASE = 60.0
 
 
 @dataclass
@@ -65,7 +67,8 @@ class DeliveryStore(Protocol):
     worker thread."""
 
     def add(self, delivery: Delivery) -> int:
-        """Store a delivery before its first attempt (state pending); its id."""
+        """Store a delivery before its first attempt (state pending, claimed by this
+        node); its id."""
 
     def attempted(self, delivery: Delivery, outcome: Outcome, state: str,
                   next_attempt_at: datetime | None) -> None:
@@ -75,4 +78,12 @@ class DeliveryStore(Protocol):
         """Record a delivery that is tried once (invite, ringing)."""
 
     def pending(self) -> list[tuple[Delivery, DispatchConfig]]:
-        """Stored deliveries still to be retried, with their tenant's current settings."""
+        """Stored deliveries still to be retried that no live node claims (the claim of
+        the node that stored them has lapsed), with their tenant's current settings;
+        claimed for this node in the same step, so each is resumed by one node once."""
+
+    def renew(self) -> None:
+        """Extend this node's claims on its pending deliveries by CLAIM_LEASE."""
+
+    def release(self) -> None:
+        """Give up this node's claims (closing down): a restart resumes them at once."""

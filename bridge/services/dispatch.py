@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from bridge.dispatch.config import (
@@ -20,7 +21,7 @@ from bridge.dispatch.config import (
     EVENTS,
     DispatchConfig,
 )
-from bridge.dispatch.deliveries import ANSWER_LIMIT, Delivery, Outcome
+from bridge.dispatch.deliveries import ANSWER_LIMIT, CLAIM_LEASE, Delivery, Outcome
 from bridge.dispatch.signing import is_valid_secret, new_secret
 from bridge.services.call_records import tenant_call_record
 from bridge.services.errors import NotFound, ValidationFailed
@@ -145,14 +146,21 @@ def call_deliveries(session: Session, tenant_id: int, call_id: str) -> list[Disp
 
 
 class DatabaseDeliveryStore:
-    """The dispatch client's outbox and log (bridge.dispatch.deliveries.DeliveryStore)."""
+    """The dispatch client's outbox and log (bridge.dispatch.deliveries.DeliveryStore).
 
-    def __init__(self, database: Database) -> None:
+    `node_id` names this process in the claims on its pending deliveries, so nodes
+    sharing the database do not send each other's."""
+
+    def __init__(self, database: Database, node_id: str | None = None,
+                 lease: float = CLAIM_LEASE) -> None:
         self.database = database
+        self.node_id = node_id or secrets.token_hex(8)
+        self.lease = timedelta(seconds=lease)
 
     def add(self, delivery: Delivery) -> int:
         with self.database.session() as session:
             row = _row(delivery, "pending")
+            row.claimed_by, row.claimed_until = self.node_id, datetime.now(UTC) + self.lease
             session.add(row)
             session.flush()
             return row.id
@@ -172,11 +180,18 @@ class DatabaseDeliveryStore:
             session.add(row)
 
     def pending(self) -> list[tuple[Delivery, DispatchConfig]]:
+        """Rows another node is claiming at this moment are skipped (locked, on
+        PostgreSQL), then found claimed once it commits."""
+        now = datetime.now(UTC)
         with self.database.session() as session:
             rows = session.scalars(select(DispatchDelivery).where(
-                DispatchDelivery.state == "pending").order_by(DispatchDelivery.id)).all()
+                DispatchDelivery.state == "pending", _unclaimed(now),
+                or_(DispatchDelivery.claimed_by.is_(None),
+                    DispatchDelivery.claimed_by != self.node_id),
+            ).order_by(DispatchDelivery.id).with_for_update(skip_locked=True)).all()
             found = []
             for row in rows:
+                row.claimed_by, row.claimed_until = self.node_id, now + self.lease
                 settings, tenant = (session.get(DispatchSettings, row.tenant_id),
                                     session.get(Tenant, row.tenant_id))
                 if settings is None or tenant is None:
@@ -188,6 +203,22 @@ class DatabaseDeliveryStore:
                     webhook_id=row.webhook_id, attempts=row.attempts, id=row.id),
                     _config(settings, tenant)))
             return found
+
+    def renew(self) -> None:
+        self._claim_mine_until(datetime.now(UTC) + self.lease)
+
+    def release(self) -> None:
+        self._claim_mine_until(None)
+
+    def _claim_mine_until(self, until: datetime | None) -> None:
+        with self.database.session() as session:
+            session.execute(update(DispatchDelivery).where(
+                DispatchDelivery.claimed_by == self.node_id,
+                DispatchDelivery.state == "pending").values(claimed_until=until))
+
+
+def _unclaimed(now: datetime) -> ColumnElement[bool]:
+    return or_(DispatchDelivery.claimed_until.is_(None), DispatchDelivery.claimed_until < now)
 
 
 def _row(delivery: Delivery, state: str) -> DispatchDelivery:

@@ -262,7 +262,7 @@ class DispatchDelivery(Base):
     """One event sent (or being sent) to a dispatch system: the delivery log and outbox.
 
     Events that are retried are stored before their first attempt, so a restart of
-    ringbridge resumes them (`state` pending).
+    ringbridge resumes them (`state` pending), or another node once their claim lapses.
     """
 
     __tablename__ = "dispatch_deliveries"
@@ -288,6 +288,10 @@ class DispatchDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     give_up_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The node (ringbridge process) sending a pending delivery, while its claim is
+    # renewed; another node resumes the delivery only once `claimed_until` has passed.
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RingOut(Base):

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.deliveries import ANSWER_LIMIT, Delivery, Outcome
 from bridge.dispatch.signing import is_valid_secret
-from bridge.services.dispatch import DatabaseDeliveryStore
+from bridge.services.dispatch import DatabaseDeliveryStore, update_settings
 from bridge.store.models import CallRecord, DispatchDelivery
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth, assert_no_body
@@ -107,3 +107,60 @@ def test_a_long_answer_is_cut_in_the_delivery_log(database: Database, acme: Tena
         stored = session.scalars(select(DispatchDelivery.answer).where(
             DispatchDelivery.event == "invite")).one()
     assert stored == answer[:ANSWER_LIMIT]
+
+
+def _dispatch_for(database: Database, tenant: TenantAuth) -> DispatchConfig:
+    with database.session() as session:
+        update_settings(session, tenant.tenant_id, {"base_url": "http://d.example"})
+    return DispatchConfig(tenant_id=tenant.tenant_id, company_id=tenant.company_id,
+                          base_url="http://d.example")
+
+
+def _store(store: DatabaseDeliveryStore, config: DispatchConfig, *events: str) -> list[int]:
+    return [store.add(Delivery.new(config, "CALLnode1", event, "POST", config.url(event), "{}"))
+            for event in events]
+
+
+def _resumed(store: DatabaseDeliveryStore) -> list[int | None]:
+    return [delivery.id for delivery, _ in store.pending()]
+
+
+def test_a_node_resumes_another_live_nodes_deliveries_only_once_its_claims_lapse(
+        database: Database, acme: TenantAuth) -> None:
+    """Two nodes on one database: B starting while A sends resumed (and sent) A's
+    deliveries too."""
+    config = _dispatch_for(database, acme)
+    node_a, node_b, node_c = (DatabaseDeliveryStore(database, node_id=name)
+                              for name in ("node-a", "node-b", "node-c"))
+    stored = _store(node_a, config, "connected", "cleared")
+    assert _resumed(node_b) == []
+    node_a.renew()
+    assert _resumed(node_b) == []
+    with database.session() as session:  # A stopped renewing a lease ago
+        session.execute(update(DispatchDelivery).values(
+            claimed_until=datetime.now(UTC) - timedelta(seconds=1)))
+    assert _resumed(node_b) == stored
+    assert _resumed(node_b) == _resumed(node_c) == _resumed(node_a) == []
+    with database.session() as session:
+        assert set(session.scalars(select(DispatchDelivery.claimed_by))) == {"node-b"}
+
+
+def test_unclaimed_rows_and_released_claims_are_resumed_at_once(
+        database: Database, acme: TenantAuth) -> None:
+    """Rows stored before claims existed (the migration leaves them unclaimed), and
+    those of a node that closed down (a restart is a new node)."""
+    config = _dispatch_for(database, acme)
+    now = datetime.now(UTC)
+    with database.session() as session:
+        old = DispatchDelivery(
+            webhook_id="msg_old", tenant_id=acme.tenant_id, call_id="CALLnode1",
+            event="missed", method="POST", url=config.url("missed"), body="{}",
+            state="pending", attempts=1, created_at=now, give_up_at=now + timedelta(1))
+        session.add(old)
+        session.flush()
+        old_id = old.id
+    before_restart = DatabaseDeliveryStore(database)
+    stored = _store(before_restart, config, "cleared")
+    before_restart.release()
+    after_restart = DatabaseDeliveryStore(database)
+    assert _resumed(after_restart) == [old_id, *stored]

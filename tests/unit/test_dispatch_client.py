@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from bridge.dispatch.client import DispatchClient
+from bridge.dispatch.client import TENANT_LIMITS, DispatchClient
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.deliveries import Delivery, Outcome
 from tests.support.dispatch_receiver import DispatchReceiver
@@ -34,8 +34,24 @@ class MemoryStore:
     def log(self, delivery: Delivery, outcome: Outcome, state: str) -> None:
         self.logged.append((delivery, outcome, state))
 
+    renewals: int = 0
+    released: bool = False
+
     def pending(self) -> list[tuple[Delivery, DispatchConfig]]:
-        return self.resumable
+        """Each resumable delivery once: it is claimed by whoever asks first."""
+        found, self.resumable = self.resumable, []
+        return found
+
+    renew_failures: int = 0  # renewals to fail first, as with the database away
+
+    def renew(self) -> None:
+        if self.renew_failures:
+            self.renew_failures -= 1
+            raise ConnectionError("database away")
+        self.renewals += 1
+
+    def release(self) -> None:
+        self.released = True
 
     def states(self) -> list[str]:
         return [state for _, state, _ in self.rows.values()]
@@ -50,6 +66,20 @@ async def running(store: MemoryStore, **retry: float) -> AsyncIterator[DispatchC
         yield client
     finally:
         await client.close()
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def serving(handle: Handler) -> AsyncIterator[str]:
+    """A local asyncio HTTP server answering each connection with `handle`; its URL."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def config_for(receiver: DispatchReceiver, **overrides: object) -> DispatchConfig:
@@ -192,4 +222,88 @@ def test_a_later_event_is_stored_at_once_while_an_earlier_one_is_retried(
             assert [d.event for d, _, _ in store.rows.values()] == ["missed", "cleared"]
             await asyncio.to_thread(receiver.wait_for, "/telephony/missed")
             assert [r.path for r in receiver.requests] == ["/telephony/missed"]
+    run(scenario())
+
+
+def test_a_hung_dispatcher_of_one_tenant_does_not_hold_up_another_tenants_ringing(
+        receiver: DispatchReceiver) -> None:
+    """Tenant 1's dispatcher takes connections and never answers, more of them than a
+    pool holds; tenant 2's `ringing` still goes out at once."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read()  # until the client hangs up
+        writer.close()
+
+    async def scenario() -> None:
+        async with serving(never_answer) as hung_url, running(MemoryStore()) as client:
+            hung = DispatchConfig(tenant_id=1, company_id="A", base_url=hung_url,
+                                  delivery_timeout=10)
+            for n in range(TENANT_LIMITS.max_connections + 20):
+                client.spawn(client.once(hung, post(hung, "ringing", f"A{n}"), deadline=10))
+            await eventually(lambda: len(held) == TENANT_LIMITS.max_connections, 5)
+            other = config_for(receiver, tenant_id=2)
+            started = asyncio.get_running_loop().time()
+            outcome = await client.once(other, post(other, "ringing"), deadline=1.5)
+            assert outcome is not None and outcome.http_status == 200
+            assert asyncio.get_running_loop().time() - started < 1.0
+    run(scenario())
+
+
+def test_a_dispatcher_trickling_its_answer_is_cut_at_the_delivery_timeout() -> None:
+    """A byte every 50 ms keeps each read inside httpx's timeout; the whole request is
+    still given up at `delivery_timeout_ms`."""
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        try:
+            while not writer.is_closing():
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+        except ConnectionError:
+            pass
+        writer.close()
+
+    async def scenario() -> None:
+        async with serving(trickle) as url, running(MemoryStore()) as client:
+            config = DispatchConfig(tenant_id=1, company_id="A", base_url=url,
+                                    delivery_timeout=0.5)
+            outcome = await client.once(config, post(config, "ringing"), deadline=5)
+            assert outcome is not None and outcome.http_status is None
+            assert outcome.error == "no whole answer within 0.5 s"
+            assert 450 <= outcome.latency_ms < 1500
+    run(scenario())
+
+
+def test_deliveries_whose_claim_lapses_later_are_taken_over_once_and_claims_renewed(
+        receiver: DispatchReceiver) -> None:
+    """A node that stopped renewing (e.g. killed) leaves its deliveries to the others,
+    which look for them on every renewal; closing down gives up this node's claims."""
+    async def scenario() -> None:
+        store = MemoryStore()
+        config = config_for(receiver)
+        async with running(store, renew_every=0.05):
+            await eventually(lambda: store.renewals >= 1, 3)
+            assert receiver.requests == []
+            stored = post(config, "missed", call_id="C8")
+            stored.id = 4
+            store.rows[4] = (stored, "pending", None)
+            store.resumable = [(stored, config)]
+            await eventually(lambda: store.rows[4][1] == "delivered", 3)
+            renewals = store.renewals
+            await eventually(lambda: store.renewals >= renewals + 2, 3)
+            assert [r.path for r in receiver.requests] == ["/telephony/missed"]
+            assert not store.released
+        assert store.released
+    run(scenario())
+
+
+def test_claims_are_renewed_again_after_the_database_was_away() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(renew_failures=2)
+        async with running(store, renew_every=0.02):
+            await eventually(lambda: store.renewals >= 1, 3)
+            assert store.renew_failures == 0
     run(scenario())
