@@ -307,3 +307,16 @@ def test_claims_are_renewed_again_after_the_database_was_away() -> None:
             await eventually(lambda: store.renewals >= 1, 3)
             assert store.renew_failures == 0
     run(scenario())
+
+
+def test_closing_with_the_database_away_still_closes() -> None:
+    """The claims are not given up then: they lapse, and another node resumes them."""
+    class AwayAtStop(MemoryStore):
+        def release(self) -> None:
+            raise ConnectionError("database away")
+
+    async def scenario() -> None:
+        async with running(AwayAtStop()) as client:
+            assert client is not None
+
+    run(scenario())
