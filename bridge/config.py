@@ -39,6 +39,10 @@ class Settings:
     ringout_retention: int = 600
     ringout_heavy_per_minute: int = 10
     ringout_light_per_minute: int = 50
+    # Password grants (bridge/api/login_limits.py): failures per minute, 0 = no limit.
+    login_username_failures_per_minute: int = 5
+    login_address_failures_per_minute: int = 20
+    login_concurrent_checks: int = 4
     parking_positions: str = "701-720"
     log_level: str = "INFO"
     # Where clients reach this API: dispatch `callUrl`s point here.
@@ -70,7 +74,8 @@ def load_settings(
 
 _FIELD_TYPES = {field.name: field.type for field in fields(Settings)}
 _PORTS = {"http_port", "ami_port"}
-_MAY_BE_ZERO = {"ringout_retention", "ringout_heavy_per_minute", "ringout_light_per_minute"}
+_MAY_BE_ZERO = {"ringout_retention", "ringout_heavy_per_minute", "ringout_light_per_minute",
+                "login_username_failures_per_minute", "login_address_failures_per_minute"}
 
 
 def _from_file(path: Path) -> dict[str, int | str]:

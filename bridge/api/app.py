@@ -13,6 +13,7 @@ from bridge.api.call_records import call_records_blueprint
 from bridge.api.dispatch import dispatch_blueprint
 from bridge.api.extensions import extensions_blueprint
 from bridge.api.health import Readiness, health_blueprint
+from bridge.api.oauth import configure as configure_login
 from bridge.api.oauth import oauth_blueprint
 from bridge.api.phone_calls import phone_calls_blueprint
 from bridge.api.ring_groups import ring_groups_blueprint
@@ -46,6 +47,7 @@ def create_app(database: Database, provisioner: Provisioner,
     app.register_blueprint(docs.swagger_ui_assets())
     app.register_blueprint(extensions_blueprint)
     app.register_blueprint(ring_groups_blueprint)
+    configure_login(app, settings)
     app.register_blueprint(oauth_blueprint)
     app.register_blueprint(dispatch_blueprint)
     app.register_blueprint(call_records_blueprint)

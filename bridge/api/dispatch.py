@@ -17,7 +17,7 @@ from apiflask.validators import Length, OneOf
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context
 from bridge.api.formats import rfc3339
-from bridge.api.schemas import InputSchema
+from bridge.api.schemas import NOT_JSON_BODY, InputSchema
 from bridge.dispatch.config import EVENTS
 from bridge.services.dispatch import delete_settings, get_settings, update_settings
 from bridge.store.models import DispatchSettings
@@ -92,7 +92,8 @@ def show_settings() -> dict[str, Any]:
 @dispatch_blueprint.output(SettingsOut)
 @dispatch_blueprint.doc(summary="Set up or change dispatch (fields given are changed; "
                                 "base_url is needed the first time); applies to the next "
-                                "call")
+                                "call",
+                        responses=NOT_JSON_BODY)
 def change_settings(json_data: dict[str, Any]) -> dict[str, Any]:
     with tenant_context() as ctx:
         change = update_settings(ctx.session, ctx.tenant.id, json_data)

@@ -172,7 +172,7 @@ def register(app: APIFlask) -> None:
     def service_error(error: ServiceError) -> tuple[Body, int, Any]:
         detail = error.detail if error.detail is not None else (
             {"field": error.field} if error.field else None)
-        return render(error.status, error.code, error.message, detail)
+        return render(error.status, error.code, error.message, detail, error.headers)
 
     @app.errorhandler(IntegrityError)
     def integrity_error(error: IntegrityError) -> tuple[Body, int, Any]:

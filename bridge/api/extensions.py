@@ -14,6 +14,7 @@ from bridge.api.context import tenant_context, tenant_list
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
 from bridge.api.schemas import (
+    NOT_JSON_BODY,
     PORTSIP_ERROR_SCHEMA,
     Flag,
     InputSchema,
@@ -163,7 +164,8 @@ def list_extensions(query_data: dict[str, Any]) -> dict[str, Any]:
 @extensions_blueprint.auth_required(bearer)
 @extensions_blueprint.input(ExtensionCreateIn)
 @extensions_blueprint.output(IdOut)
-@extensions_blueprint.doc(summary="Create an extension (a SIP endpoint at once)")
+@extensions_blueprint.doc(summary="Create an extension (a SIP endpoint at once)",
+                          responses=NOT_JSON_BODY)
 def create_extension(json_data: dict[str, Any]) -> dict[str, str]:
     with tenant_context() as ctx:
         service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
@@ -185,7 +187,7 @@ def show_extension(extension_id: str) -> dict[str, Any]:
 @extensions_blueprint.auth_required(bearer)
 @extensions_blueprint.input(ExtensionUpdateIn)
 @extensions_blueprint.doc(summary="Update an extension (fields given are changed)",
-                          responses=UPDATED)
+                          responses={**UPDATED, **NOT_JSON_BODY})
 def update_extension(extension_id: str, json_data: dict[str, Any]) -> tuple[str, int]:
     with tenant_context() as ctx:
         service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)

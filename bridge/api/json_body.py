@@ -1,4 +1,6 @@
-"""Request bodies of `/api/` are JSON: one sent as anything else is refused with 415.
+"""Request bodies are JSON on every surface (`/api/`, `/restapi/`, `/uapi/`): one sent
+as anything else is refused with 415, in the surface's error body (bridge/api/errors.py:
+`UNSUPPORTED_MEDIA_TYPE`, `CMN-415`, `unsupported_media_type`).
 
 webargs, which loads every `input(..., location="json")` body, takes a body whose
 `Content-Type` is not JSON (none, `text/plain`, a form) as no body at all: an update
@@ -16,12 +18,12 @@ from apiflask import abort
 from apiflask.schema_adapters.marshmallow import parser
 from flask import Request
 
-PREFIX = "/api/"
+PREFIXES = ("/api/", "/restapi/", "/uapi/")
 MESSAGE = "the request body must be JSON, sent with Content-Type: application/json"
 
 
 def load_json_body(request: Request, schema: Any) -> Any:
-    if request.path.startswith(PREFIX) and not request.is_json and request.get_data(
+    if request.path.startswith(PREFIXES) and not request.is_json and request.get_data(
             cache=True):
         abort(415, MESSAGE)
     return parser.load_json(request, schema)

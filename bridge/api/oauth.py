@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiflask import APIBlueprint, Schema
+from apiflask import APIBlueprint, APIFlask, Schema
 from apiflask.fields import Integer, String
 from apiflask.validators import Length, OneOf
 from flask import current_app, request
 from marshmallow import EXCLUDE, ValidationError, validates_schema
 
+from bridge.api.login_limits import LoginThrottle
 from bridge.api.schemas import (
     PORTSIP_ERROR_SCHEMA,
     InputSchema,
@@ -23,6 +24,7 @@ from bridge.api.schemas import (
     error_body,
     no_body,
 )
+from bridge.config import Settings
 from bridge.services.errors import Unauthorized, ValidationFailed
 from bridge.services.tenants import (
     AmbiguousUsername,
@@ -97,8 +99,13 @@ class CurrentTokenRevokeIn(RevokeIn):
 @oauth_blueprint.doc(summary="Get tokens: password grant, or refresh_token grant",
                      description="A refresh rotates: the refresh token used is revoked and "
                                  "a new pair is answered. A wrong password or refresh token "
-                                 "is 401 UNAUTHORIZED.",
-                     responses={401: "Wrong username, password or refresh token"})
+                                 "is 401 UNAUTHORIZED. Password grants are throttled: "
+                                 "429 TOO_MANY_REQUESTS (with Retry-After) after too "
+                                 "many failures for the username or the client address "
+                                 "in a minute, or when too many are being checked at "
+                                 "once; the password is then not checked.",
+                     responses={401: "Wrong username, password or refresh token",
+                                429: "Too many password attempts (TOO_MANY_REQUESTS)"})
 def token(form_data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     try:
         pair = grant(form_data, _company_id(form_data), form_data.get("domain"))
@@ -121,13 +128,24 @@ def _company_id(form_data: dict[str, Any]) -> str | None:
 
 def grant(form_data: dict[str, Any], company_id: str | None,
           sip_domain: str | None = None) -> TokenPair:
-    """A token pair for a password or refresh_token grant (every surface's endpoint)."""
+    """A token pair for a password or refresh_token grant (every surface's endpoint);
+    password grants are throttled (bridge/api/login_limits.py)."""
     database: Database = current_app.config["DATABASE"]
-    with database.session() as session:
-        if form_data["grant_type"] == "password":
+    if form_data["grant_type"] == "password":
+        throttle: LoginThrottle = current_app.config["LOGIN_THROTTLE"]
+        with (throttle.attempt(form_data["username"], request.remote_addr or ""),
+              database.session() as session):
             return password_grant(session, form_data["username"], form_data["password"],
                                   company_id, sip_domain)
+    with database.session() as session:
         return refresh_grant(session, form_data["refresh_token"])
+
+
+def configure(app: APIFlask, settings: Settings) -> None:
+    app.config["LOGIN_THROTTLE"] = LoginThrottle(
+        per_username=settings.login_username_failures_per_minute,
+        per_address=settings.login_address_failures_per_minute,
+        concurrent=settings.login_concurrent_checks)
 
 
 def revoke_token(token: str) -> None:

@@ -18,7 +18,13 @@ from marshmallow import INCLUDE
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context
 from bridge.api.formats import rfc3339
-from bridge.api.schemas import VOIPNOW_ERROR_SCHEMA, InputSchema, Responses, error_body
+from bridge.api.schemas import (
+    NOT_JSON,
+    VOIPNOW_ERROR_SCHEMA,
+    InputSchema,
+    Responses,
+    error_body,
+)
 from bridge.services.call_list_query import parse_call_list_query
 from bridge.services.phone_calls import (
     Addressed,
@@ -43,6 +49,8 @@ ERRORS: Responses = {status: error_body(description, VOIPNOW_ERROR_SCHEMA)
     (401, "unauthorized"), (403, "forbidden: another user's extension"),
     (404, "extension_not_found, user_not_found"), (409, "pc_parkinglot_full"),
     (503, "engine_unavailable"))}
+ACTION_ERRORS: Responses = {**ERRORS, 415: error_body(
+    f"{NOT_JSON} (unsupported_media_type)", VOIPNOW_ERROR_SCHEMA)}
 ADDRESSING = ("userId: @me, @viewer (the token's user), @owner (the extension's owner) or a "
               "user id; extension: a number or @self (all the user's extensions)")
 
@@ -128,7 +136,7 @@ def show_call(user: str, extension: str, call_id: str) -> dict[str, Any]:
 @phone_calls_blueprint.input(CallActionIn)
 @phone_calls_blueprint.doc(summary="Park, take back or pick up all calls of the extension",
                            description=ADDRESSING,
-                           responses=ERRORS)
+                           responses=ACTION_ERRORS)
 def act_on_all(user: str, extension: str, json_data: dict[str, Any]) -> Any:
     return _act(user, extension, None, json_data)
 
@@ -138,7 +146,7 @@ def act_on_all(user: str, extension: str, json_data: dict[str, Any]) -> Any:
 @phone_calls_blueprint.input(CallActionIn)
 @phone_calls_blueprint.doc(summary="Park (a party), take back or pick up a call",
                            description=ADDRESSING,
-                           responses=ERRORS)
+                           responses=ACTION_ERRORS)
 def act_on_call(user: str, extension: str, call_id: str, json_data: dict[str, Any]) -> Any:
     check_call_id(call_id)
     return _act(user, extension, call_id, json_data)

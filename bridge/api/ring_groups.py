@@ -21,6 +21,7 @@ from bridge.api.extensions import NAME_UNSAFE, NUMBER, IdOut, safe_caller_name
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
 from bridge.api.schemas import (
+    NOT_JSON_BODY,
     PORTSIP_ERROR_SCHEMA,
     Flag,
     InputSchema,
@@ -251,7 +252,8 @@ def list_ring_groups(query_data: dict[str, Any]) -> dict[str, Any]:
 @ring_groups_blueprint.output(IdOut)
 @ring_groups_blueprint.doc(summary="Create a ring group (members: POST .../agents)",
                            description="Fields left out: ring_time 20, the booleans false, "
-                                       "the lists empty, the rest null.")
+                                       "the lists empty, the rest null.",
+                           responses=NOT_JSON_BODY)
 def create_ring_group(json_data: dict[str, Any]) -> dict[str, str]:
     with tenant_context() as ctx:
         group = RingGroupsService(ctx.session, ctx.tenant).create(json_data, ctx.parking)
@@ -271,7 +273,8 @@ def show_ring_group(ring_group_id: str) -> dict[str, Any]:
 @ring_groups_blueprint.auth_required(bearer)
 @ring_groups_blueprint.input(RingGroupUpdateIn)
 @ring_groups_blueprint.doc(summary="Update a ring group (fields given are changed; null "
-                                   "clears a nullable field)", responses=NO_BODY)
+                                   "clears a nullable field)",
+                           responses={**NO_BODY, **NOT_JSON_BODY})
 def update_ring_group(ring_group_id: str, json_data: dict[str, Any]) -> tuple[str, int]:
     with tenant_context() as ctx:
         service = RingGroupsService(ctx.session, ctx.tenant)
@@ -307,7 +310,7 @@ def list_agents(ring_group_id: str) -> dict[str, Any]:
                            description="Body `{\"items\": [{\"extension_number\", "
                                        "\"skill_level\"}]}` as the vendor's; each an "
                                        "extension of the tenant, once.",
-                           responses=NO_BODY)
+                           responses={**NO_BODY, **NOT_JSON_BODY})
 def replace_agents(ring_group_id: str, json_data: dict[str, Any]) -> tuple[str, int]:
     with tenant_context() as ctx:
         service = RingGroupsService(ctx.session, ctx.tenant)

@@ -62,8 +62,13 @@ class RingCentralTokenOut(Schema):
 @ringcentral_oauth_blueprint.output(RingCentralTokenOut)
 @ringcentral_oauth_blueprint.doc(
     summary="Get tokens: password grant, or refresh_token grant (client id in Basic auth)",
+    description="Password grants are throttled: 429 CMN-301 (with Retry-After) after too "
+                "many failures for the username or the client address in a minute, or "
+                "when too many are being checked at once; the password is then not "
+                "checked.",
     responses={400: "Wrong credentials (OAU-140, invalid_grant) or parameters (CMN-101)",
-               401: "No client credentials in Basic auth (OAU-123)"})
+               401: "No client credentials in Basic auth (OAU-123)",
+               429: "Too many password attempts (CMN-301)"})
 def token(form_data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     client = request.authorization
     if client is None or client.type != "basic" or not client.username:

@@ -21,7 +21,7 @@ from marshmallow import ValidationError, validates_schema
 from bridge.api.auth import bearer
 from bridge.api.context import RequestContext, tenant_context
 from bridge.api.rate_limits import Groups, RateLimits, add_headers
-from bridge.api.schemas import InputSchema
+from bridge.api.schemas import NOT_JSON, InputSchema
 from bridge.config import Settings
 from bridge.services.errors import ServiceError
 from bridge.services.ringout import RingOutEngine, RingOutRequest, RingOutService, RingOutSettings
@@ -111,10 +111,11 @@ def refuse_expired_token() -> None:
 
 
 def parsable_json(view: Callable[..., Any]) -> Callable[..., Any]:
-    """CMN-103 for a body that is not JSON (between the token check and validation)."""
+    """CMN-103 for a body sent as JSON that does not parse (between the token check and
+    validation); one not sent as JSON is left to the JSON loader's 415 (json_body.py)."""
     @functools.wraps(view)
     def checked(*args: Any, **kwargs: Any) -> Any:
-        if request.get_data() and request.get_json(silent=True) is None:
+        if request.is_json and request.get_data() and request.get_json(silent=True) is None:
             raise InvalidJson("the request body is not valid JSON")
         return view(*args, **kwargs)
 
@@ -150,6 +151,7 @@ def _render(ringout: RingOut, account_id: str, extension_id: str) -> dict[str, A
                        responses={400: "Invalid parameter (CMN-101) or JSON (CMN-103)",
                                   403: "callerId is not one of the extension's (CMN-101)",
                                   404: "Account or extension not found (CMN-102)",
+                                  415: f"{NOT_JSON} (CMN-415)",
                                   429: "Request rate exceeded (CMN-301)"})
 def create(account_id: str, extension_id: str, json_data: dict[str, Any]) -> dict[str, Any]:
     source = json_data.get("from_", {})

@@ -60,6 +60,10 @@ ResponseDoc = dict[str, str | dict[str, dict[str, Any]]]
 Responses = dict[int | str, ResponseDoc]
 
 
+# Every route that reads a JSON body documents it (bridge/api/json_body.py).
+NOT_JSON = "The body is not sent as JSON (Content-Type: application/json)"
+
+
 def no_body(description: str) -> ResponseDoc:
     """A success with nothing in it."""
     return {"description": description, "content": {}}
@@ -129,6 +133,9 @@ PORTSIP_ERROR_SCHEMA = {
                        "message": {"type": "string"}, "detail": {}},
     }}},
 }
+
+# The 415 of a PortSIP-style route that reads a JSON body.
+NOT_JSON_BODY: Responses = {415: error_body(NOT_JSON, PORTSIP_ERROR_SCHEMA)}
 
 
 RINGCENTRAL_ERROR_SCHEMA = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -9,11 +10,13 @@ class ServiceError(Exception):
     status = 400
     code = "VALIDATE_FAILED"
 
-    def __init__(self, message: str, *, field: str | None = None, detail: Any = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, detail: Any = None,
+                 headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.detail = detail
+        self.headers = dict(headers or {})  # of the answer (Retry-After...)
 
 
 class ValidationFailed(ServiceError):

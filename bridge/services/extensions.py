@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from bridge.phone_numbers import InvalidNumber, to_e164
 from bridge.services.errors import NotFound, ValidationFailed
 from bridge.services.ring_groups import refuse_parking_position, ring_group_id_by_number
+from bridge.store.locks import lock_numbers
 from bridge.store.models import Extension, ForwardingNumber, Tenant, User
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.parking import Positions
@@ -45,6 +46,7 @@ class ExtensionsService:
     def create(self, data: dict[str, Any], parking: Positions) -> Extension:
         number = data["extension_number"]
         refuse_parking_position(number, parking)
+        lock_numbers(self.session, self.tenant.id)
         if self.by_number(number) is not None:
             raise ValidationFailed(f"extension {number} exists", field="extension_number")
         if ring_group_id_by_number(self.session, self.tenant.id, number) is not None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bridge.phone_numbers import InvalidNumber, to_e164
 from bridge.services.errors import NotFound, ValidationFailed
+from bridge.store.locks import lock_numbers
 from bridge.store.models import Extension, RingGroup, RingGroupMember, Tenant, utcnow
 from bridge.telephony import hunt_order
 from bridge.telephony.parking import Positions
@@ -39,6 +40,7 @@ class RingGroupsService:
     def create(self, data: dict[str, Any], parking: Positions) -> RingGroup:
         number = data["extension_number"]
         refuse_parking_position(number, parking)
+        lock_numbers(self.session, self.tenant.id)
         if self._extension(number) is not None:
             raise ValidationFailed(f"extension {number} exists", field="extension_number")
         if ring_group_id_by_number(self.session, self.tenant.id, number) is not None:
@@ -138,6 +140,7 @@ class RingGroupsService:
         numbers = [self._e164(text, "did_numbers") for text in texts]
         if len(set(numbers)) != len(numbers):
             raise ValidationFailed("the same number is listed twice", field="did_numbers")
+        lock_numbers(self.session, self.tenant.id, dids=True)
         for number in numbers:
             holder = ring_group_by_did(self.session, number)
             if holder is not None and holder is not group:

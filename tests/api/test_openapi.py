@@ -9,7 +9,11 @@ import jsonschema_rs
 import pytest
 from flask.testing import FlaskClient
 
-from bridge.api.schemas import PORTSIP_ERROR_SCHEMA, RINGCENTRAL_ERROR_SCHEMA
+from bridge.api.schemas import (
+    PORTSIP_ERROR_SCHEMA,
+    RINGCENTRAL_ERROR_SCHEMA,
+    VOIPNOW_ERROR_SCHEMA,
+)
 
 ERROR_SCHEMAS = (PORTSIP_ERROR_SCHEMA, RINGCENTRAL_ERROR_SCHEMA,
                  {"$ref": "#/components/schemas/HTTPError"},
@@ -120,3 +124,24 @@ def test_every_pattern_is_an_ecma_262_regex(client: FlaskClient) -> None:
     ecma = jsonschema_rs.validator_for({"type": "string", "format": "regex"},
                                        validate_formats=True)
     assert [p for p in patterns if not ecma.is_valid(p)] == []
+
+
+def test_every_route_reading_a_json_body_documents_415(client: FlaskClient) -> None:
+    """415 (bridge/api/json_body.py), with the surface's error body."""
+    surfaces = {"/api/": PORTSIP_ERROR_SCHEMA, "/restapi/": RINGCENTRAL_ERROR_SCHEMA,
+                "/uapi/": VOIPNOW_ERROR_SCHEMA}
+    spec = client.get("/openapi.json").json
+    with_json = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if "application/json" not in operation.get("requestBody", {}).get("content", {}):
+                assert "415" not in responses, (method, path)
+                continue
+            with_json += 1
+            assert "415" in responses, (method, path)
+            (schema,) = [s for prefix, s in surfaces.items() if path.startswith(prefix)]
+            assert responses["415"]["content"] == {"application/json": {"schema": schema}}
+    # extensions and ring groups: create, update (and agents); dispatch settings; both
+    # RingOut spellings; the two phone call actions
+    assert with_json == 10

@@ -5,6 +5,7 @@ calls a test gives it; tests/integration/test_phone_calls_live.py runs real call
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -140,12 +141,20 @@ class TestErrors:
         response = client.put("/uapi/phoneCalls/@me/1001", headers=office.headers, json=body)
         assert error(response) == (400, "pc_action_invalid")
 
-    def test_a_body_that_is_not_json_is_a_clean_400(self, client: FlaskClient,
-                                                    office: TenantAuth) -> None:
-        response = client.put("/uapi/phoneCalls/@me/1001", headers=office.headers,
-                              data="action=Park", content_type="text/plain")
-        assert response.status_code in (400, 415)
-        assert set(response.json) == {"error"}
+    @pytest.mark.parametrize("content_type", [None, "text/plain",
+                                              "application/x-www-form-urlencoded"])
+    @pytest.mark.parametrize("path", ["/uapi/phoneCalls/@me/1001",
+                                      "/uapi/phoneCalls/@me/1001/1"])
+    def test_a_body_not_sent_as_json_is_415(self, client: FlaskClient, office: TenantAuth,
+                                            provisioner: RecordingProvisioner, path: str,
+                                            content_type: str | None) -> None:
+        headers = {**office.headers,
+                   **({"Content-Type": content_type} if content_type else {})}
+        response = client.put(path, headers=headers, data=json.dumps(
+            {"action": "PickUp", "sendCallTo": "1001"}))
+        assert error(response) == (415, "unsupported_media_type")
+        assert "Content-Type: application/json" in response.json["error"]["message"]
+        assert provisioner.actions == []
 
 
 class TestWithCalls:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -244,6 +245,19 @@ def test_invalid_json_unknown_routes_and_methods(
     assert_error(client.get(f"{OWN}/abc", headers=acme.headers), 404, "CMN-102")
     assert_error(client.get(f"{OWN}/99999999999999999999", headers=acme.headers), 404,
                  "CMN-102")
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain",
+                                          "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_is_415(
+    client: FlaskClient, acme: TenantAuth, office: dict[str, Any], provisioner: Any,
+    content_type: str | None,
+) -> None:
+    headers = {**acme.headers, **({"Content-Type": content_type} if content_type else {})}
+    response = client.post(OWN, headers=headers, data=json.dumps(BODY))
+    assert_error(response, 415, "CMN-415")
+    assert "Content-Type: application/json" in response.json["message"]
+    assert provisioner.ringouts == []
 
 
 def set_statuses(database: Database, ringout_id: str, *statuses: str,

@@ -92,6 +92,8 @@ def test_an_integer_may_be_written_as_a_string_in_the_file(tmp_path: Path) -> No
     ("HTTP_THREADS", "0", "must be at least 1, got 0"),
     ("DIAL_TIMEOUT", "-5", "must be at least 1, got -5"),
     ("RINGOUT_HEAVY_PER_MINUTE", "-1", "must be at least 0, got -1"),
+    ("LOGIN_ADDRESS_FAILURES_PER_MINUTE", "-1", "must be at least 0, got -1"),
+    ("LOGIN_CONCURRENT_CHECKS", "0", "must be at least 1, got 0"),
 ])
 def test_integers_out_of_range_are_refused(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as failed:
@@ -102,6 +104,8 @@ def test_integers_out_of_range_are_refused(name: str, value: str, message: str) 
 def test_zero_turns_a_rate_limit_off() -> None:
     assert load_settings(environ={"RINGBRIDGE_RINGOUT_LIGHT_PER_MINUTE": "0"}
                          ).ringout_light_per_minute == 0
+    assert load_settings(environ={"RINGBRIDGE_LOGIN_USERNAME_FAILURES_PER_MINUTE": "0"}
+                         ).login_username_failures_per_minute == 0
 
 
 def test_a_string_setting_in_the_file_must_be_a_string(tmp_path: Path) -> None:
