@@ -49,6 +49,9 @@ class DispatchClient:
         self.retry_initial = retry_initial
         self.retry_maximum = retry_maximum
         self._http: dict[int, httpx.AsyncClient] = {}  # per tenant, made on first use
+        # Loading the CA certificates takes tens of ms: done once here, never on the
+        # engine's loop when a tenant's first event goes out.
+        self._tls = httpx.create_ssl_context()
         self._tails: dict[str, asyncio.Task[None]] = {}  # the last delivery queued per call
         self._tasks: set[asyncio.Future[Any]] = set()
         self._storing = asyncio.Lock()
@@ -156,6 +159,7 @@ class DispatchClient:
         http = self._http.get(tenant_id)
         if http is None:
             http = self._http[tenant_id] = httpx.AsyncClient(
+                verify=self._tls,
                 follow_redirects=False,  # a 307 to `ringing` is an instruction, not a redirect
                 limits=TENANT_LIMITS)
         return http
