@@ -96,6 +96,7 @@ class AriClient(Supervised):
         ``rest_over_websocket``: try REST on the websocket; each connection first checks
         that Asterisk answers one there within ``rest_probe_timeout`` seconds.
         """
+        self.refusing = False  # refuse_requests() was called
         self._events_url = _events_url(base_url, app)
         self._app = app
         self._on_event = on_event
@@ -136,6 +137,8 @@ class AriClient(Supervised):
         ``path`` is relative to the base URL (``"/channels/create"``). ARI takes operation
         parameters as query parameters; ``json`` is for bodies such as ``{"variables": {...}}``.
         """
+        if self.refusing:
+            raise AriError(0, method, path, "not sent: ringbridge is stopping")
         ws = self._ws
         if self._ws_rest and ws is not None:
             return await self._ws_request(ws, method, path, params, json)
@@ -182,6 +185,12 @@ class AriClient(Supervised):
             raise AriError(status, method, path, _error_message(
                 body, str(response.get("reason_phrase") or "no status")))
         return orjson.loads(body) if body else None
+
+    def refuse_requests(self) -> None:
+        """Send nothing more to Asterisk: ringbridge is stopping, and what its flows would
+        still ask (a hangup as their requests fail) must not reach the calls it leaves
+        to the next ringbridge."""
+        self.refusing = True
 
     async def get(self, path: str, params: Params | None = None) -> Any:
         return await self.request("GET", path, params=params)

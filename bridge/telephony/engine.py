@@ -93,6 +93,11 @@ class Engine:
             await self.dispatch.start()
         await asyncio.gather(self.ari.run(), self.ami.run())
 
+    def stop_calls(self) -> None:
+        """ringbridge is stopping: calls stay up in Asterisk, for the next ringbridge to
+        adopt or take up (see resync), so no flow acts on Asterisk any more."""
+        self.ari.refuse_requests()
+
     async def close(self) -> None:
         await self.waiting_lines.close()
         self.provisioning.close()
@@ -170,15 +175,22 @@ class Engine:
         """Handle an event now (queued ones, and those that came while a flow was set up)."""
         try:
             await flow.handle(event)
-        except AriError as exc:
-            # Usually a race with a hangup (404/400 "Channel not found"); either way the
-            # flow cannot go on as planned, so it ends and hangs up what is left.
+        except Exception as exc:
+            if self.ari.refusing:  # stopping: the call is left as it is in Asterisk
+                log.info("call %s: left to the next ringbridge (stopping while handling "
+                         "%s: %s)", flow.call_id, event["type"], exc)
+                return
+            await self._failed(flow, event, exc)
+
+    async def _failed(self, flow: CallFlow, event: Event, exc: Exception) -> None:
+        """The flow cannot go on as planned: it ends and hangs up what is left."""
+        if isinstance(exc, AriError):  # usually a race with a hangup ("Channel not found")
             log.warning("call %s: %s while handling %s; ending the call", flow.call_id, exc,
                         event["type"])
             await flow.end(f"ARI request failed: {exc.message}")
-        except Exception:
-            log.exception("call %s: handling %s failed; ending the call", flow.call_id,
-                          event["type"])
+        else:
+            log.error("call %s: handling %s failed; ending the call", flow.call_id,
+                      event["type"], exc_info=exc)
             await flow.end(f"internal error while handling {event['type']}")
 
     async def _start_call(self, event: Event) -> None:

@@ -117,9 +117,13 @@ class EngineThread:
     def _control(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.submit(coro).result(timeout=CONTROL_TIMEOUT)
 
+    def _shut_down(self, task: asyncio.Task[None]) -> None:
+        self.engine.stop_calls()  # before the connections close under the flows
+        task.cancel()
+
     def stop(self, timeout: float = 5.0) -> None:
         if self._task is not None:
-            self.loop.call_soon_threadsafe(self._task.cancel)
+            self.loop.call_soon_threadsafe(self._shut_down, self._task)
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("engine thread did not stop within %.0f s", timeout)

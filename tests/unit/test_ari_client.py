@@ -633,3 +633,22 @@ def test_a_request_waiting_on_the_websocket_fails_when_it_drops() -> None:
         await h.shut_down()
 
     run(scenario())
+
+
+def test_once_refusing_nothing_is_sent() -> None:
+    """While ringbridge stops, no request reaches Asterisk (a hangup included)."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(204)
+
+    async def scenario(client: AriClient) -> None:
+        await client.delete("/channels/c1")
+        client.refuse_requests()
+        with pytest.raises(AriError) as refused:
+            await client.delete("/channels/c2")
+        assert refused.value.status == 0 and "stopping" in refused.value.message
+
+    rest(handler, scenario)
+    assert [request.url.path for request in sent] == ["/ari/channels/c1"]

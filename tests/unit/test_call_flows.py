@@ -21,6 +21,10 @@ class FakeAri:
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self.failing = failing
         self.connected = True
+        self.refusing = False  # AriClient.refuse_requests()
+
+    def refuse_requests(self) -> None:
+        self.refusing = True
 
     async def _record(self, method: str, path: str, params: Any) -> Any:
         self.requests.append((method, path, dict(params or {})))
@@ -292,3 +296,22 @@ def test_a_wave_with_every_member_busy_moves_on_once() -> None:
         await engine.settled()
         assert ari.created() == [later.dial] and hunt.wave_index == 1
     asyncio.run(scenario())
+
+
+def test_a_request_failing_while_ringbridge_stops_leaves_the_call_up() -> None:
+    """The call is left to the next ringbridge: nothing is hung up (before, the request
+    that failed as the connection closed ended the call and hung up its caller)."""
+    async def scenario() -> tuple[Engine, FakeAri]:
+        ari = FakeAri(failing=("/addChannel",))
+        engine = engine_with(ari)
+        flow = await start_call(engine, ari)
+        await engine.on_event(event("StasisStart", flow.callee_id))
+        await engine.settled()
+        engine.stop_calls()
+        await engine.on_event(event("ChannelStateChange", flow.callee_id, state="Up"))
+        await engine.settled()
+        return engine, ari
+
+    engine, ari = asyncio.run(scenario())
+    assert engine.active_calls == 1
+    assert not any(method == "DELETE" for method, _, _ in ari.requests)
