@@ -12,9 +12,7 @@ limit is reached (at most `concurrent` of them) may still be counted past it.
 
 from __future__ import annotations
 
-import math
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +20,7 @@ from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from bridge.api.rate_limits import retry_after
 from bridge.services.errors import ServiceError, Unauthorized
 
 NAMESPACE = "password-grant"
@@ -58,7 +57,7 @@ class LoginThrottle:
                 raise TooManyAttempts(
                     f"too many failed password attempts for this {scope}: at most "
                     f"{item.amount} per 60 s",
-                    headers={"Retry-After": str(max(1, math.ceil(reset - time.time())))})
+                    headers={"Retry-After": retry_after(reset)})
         if not self.checks.acquire(timeout=self.wait):
             raise TooManyAttempts("too many password checks at once; retry in a second",
                                   headers={"Retry-After": "1"})

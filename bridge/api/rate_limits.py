@@ -51,11 +51,16 @@ class RateLimits:
                    "X-Rate-Limit-Remaining": str(stats.remaining),
                    "X-Rate-Limit-Window": str(WINDOW_SECONDS)}
         if not allowed:
-            headers["Retry-After"] = str(max(1, math.ceil(stats.reset_time - time.time())))
+            headers["Retry-After"] = retry_after(stats.reset_time)
         g.rate_limit_headers = headers
         if not allowed:
             raise RateLimited(f"Request rate exceeded: at most {item.amount} {group} "
                               f"requests per {WINDOW_SECONDS} s per extension")
+
+
+def retry_after(reset_time: float) -> str:
+    """`Retry-After` until a window's `reset_time` (seconds since the epoch): 1 at least."""
+    return str(max(1, math.ceil(reset_time - time.time())))
 
 
 def add_headers(response: Response) -> Response:
