@@ -15,6 +15,7 @@ from bridge.config import ConfigError, Settings, load_settings
 from bridge.services.dispatch import delete_settings, get_settings, update_settings
 from bridge.services.errors import ServiceError
 from bridge.services.tenants import (
+    ROLES,
     create_tenant,
     create_user,
     find_tenant,
@@ -22,7 +23,9 @@ from bridge.services.tenants import (
     hash_password,
     issue_token,
     list_tenants,
+    list_users,
     revoke_token,
+    set_role,
 )
 from bridge.store.ids import encode_id
 from bridge.store.migrate import upgrade
@@ -123,17 +126,25 @@ def tenants_list(settings: Settings) -> None:
 
 @main.group()
 def users() -> None:
-    """Users of a tenant (the VoIPNow @me; API users for the OAuth password grant)."""
+    """Users of a tenant (the VoIPNow @me; API users for the OAuth password grant).
+
+    A user's role decides what its tokens reach under /restapi/ and /uapi/: an admin
+    every extension of the tenant, a user only the extensions it owns."""
+
+
+ROLE = click.Choice(ROLES)
 
 
 @users.command("create")
 @click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
 @click.option("--username", required=True)
 @click.option("--name", default="")
+@click.option("--role", type=ROLE, default="user", show_default=True,
+              help="admin: reaches every extension of the tenant; user: only its own.")
 @click.option("--password", "ask_password", is_flag=True,
               help="Prompt (hidden, twice) for a password for the OAuth password grant.")
 @click.pass_obj
-def users_create(settings: Settings, company_id: str, username: str, name: str,
+def users_create(settings: Settings, company_id: str, username: str, name: str, role: str,
                  ask_password: bool) -> None:
     """Create a user."""
     password = (click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -141,8 +152,34 @@ def users_create(settings: Settings, company_id: str, username: str, name: str,
     with _session(settings) as session:
         password_hash = hash_password(password) if password is not None else None
         user = create_user(session, find_tenant(session, company_id), username, name,
-                           password_hash=password_hash)
-        click.echo(f"user {user.username!r} created (id {encode_id(user.id)})")
+                           password_hash=password_hash, role=role)
+        click.echo(f"user {user.username!r} created (id {encode_id(user.id)}, role "
+                   f"{user.role})")
+
+
+@users.command("list")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.pass_obj
+def users_list(settings: Settings, company_id: str) -> None:
+    """List a tenant's users: id, username, role, name, whether a password is set."""
+    with _session(settings) as session:
+        for user in list_users(session, find_tenant(session, company_id)):
+            password = "password" if user.password_hash else "no password"
+            click.echo(f"{encode_id(user.id)}\t{user.username}\t{user.role}\t{user.name}\t"
+                       f"{password}")
+
+
+@users.command("set-role")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.option("--username", required=True)
+@click.argument("role", type=ROLE)
+@click.pass_obj
+def users_set_role(settings: Settings, company_id: str, username: str, role: str) -> None:
+    """Make a user an admin or a plain user (its tokens follow at once)."""
+    with _session(settings) as session:
+        user = find_user(session, find_tenant(session, company_id), username)
+        set_role(user, role)
+        click.echo(f"user {user.username!r} is now {role}")
 
 
 @main.group()
@@ -152,12 +189,17 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
-@click.option("--user", "username", default=None, help="Username the token acts as.")
+@click.option("--user", "username", default=None,
+              help="Username the token acts as, with that user's role. Without it the "
+                   "token is a tenant-wide admin token: it reaches every extension.")
 @click.option("--label", default="", help="A note to recognise the token by.")
 @click.pass_obj
 def tokens_create(settings: Settings, company_id: str, username: str | None,
                   label: str) -> None:
-    """Create a token and print it once (only its hash is stored)."""
+    """Create a token and print it once (only its hash is stored).
+
+    Without --user it is a tenant-wide admin token; with --user it acts as that user
+    (an admin reaches every extension, a user only its own)."""
     with _session(settings) as session:
         tenant = find_tenant(session, company_id)
         user = find_user(session, tenant, username) if username else None

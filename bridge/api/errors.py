@@ -75,12 +75,18 @@ def ringcentral_body(status: int, code: str, message: str, detail: Any) -> Body:
     return {"errorCode": code, "message": errors[0]["message"], "errors": errors}
 
 
+# Errors of RFC 6749 and 7009 a service raises by name (as its code).
+_OAUTH_ERRORS = {"unsupported_token_type"}
+
+
 def ringcentral_oauth_body(status: int, code: str, message: str, detail: Any) -> Body:
     """The RingCentral body plus RFC 6749's `error` and `error_description`."""
     body = ringcentral_body(status, code, message, detail)
     error = "invalid_client" if status == 401 else "invalid_request"
     if body["errorCode"] == "OAU-140":
         error = "invalid_grant"
+    if code in _OAUTH_ERRORS:
+        error = code
     return {"error": error, "error_description": body["message"], **body}
 
 

@@ -1,19 +1,26 @@
 """Password grants, throttled before scrypt runs (every surface's token endpoint).
 
 Each password check costs about 0.1 s and 32 MiB (bridge/services/tenants.py). Failed
-attempts are counted per username and per client address in a moving one-minute
-window (`limits`, in this process's memory, as bridge/api/rate_limits.py does for
-RingOut): at the limit, further attempts are refused with 429 without checking the
-password, until the oldest failure is a minute old. At most `concurrent` checks run at
-once; a request that cannot start one within `wait` seconds is refused with 429 too.
-Each check counts its failure only when it ends, so attempts already running when the
-limit is reached (at most `concurrent` of them) may still be counted past it.
+attempts are counted per account (a tenant and a username) and per client address in a
+moving one-minute window (`limits`, in this process's memory, as
+bridge/api/rate_limits.py does for RingOut): at the limit, further attempts are refused
+with 429 without checking the password, until the oldest failure is a minute old.
+
+A grant naming no tenant is checked against the username in every tenant that has it:
+accounts at their limit are left out (their passwords are not checked), so failures
+against one tenant's user never refuse another tenant's; it is refused only when all
+are at the limit. Its failures count against each account checked.
+
+At most `concurrent` checks run at once; a request that cannot start one within `wait`
+seconds is refused with 429 too. Each check counts its failure only when it ends, so
+attempts already running when the limit is reached (at most `concurrent` of them) may
+still be counted past it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from limits import RateLimitItemPerMinute
@@ -34,38 +41,63 @@ class TooManyAttempts(ServiceError):
     code = "TOO_MANY_REQUESTS"
 
 
+def account(tenant: int | str | None, username: str) -> str:
+    """The key failures count against: a tenant (its id; what the request named when no
+    tenant has it; None when it named none and no tenant has the username) and a
+    username."""
+    return f"{'*' if tenant is None else tenant}/{username}"
+
+
 class LoginThrottle:
-    def __init__(self, per_username: int, per_address: int, concurrent: int,
+    def __init__(self, per_account: int, per_address: int, concurrent: int,
                  wait: float = WAIT_SECONDS) -> None:
-        """`per_username`, `per_address`: failed attempts per minute, 0 = no limit."""
+        """`per_account`, `per_address`: failed attempts per minute, 0 = no limit."""
         self.items = {scope: RateLimitItemPerMinute(limit)
-                      for scope, limit in (("username", per_username),
+                      for scope, limit in (("account", per_account),
                                            ("address", per_address)) if limit > 0}
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.checks = threading.BoundedSemaphore(concurrent)
         self.wait = wait
 
+    def open_accounts(self, address: str, accounts: Sequence[str]) -> list[str]:
+        """The accounts whose password may be checked now; 429 when the address is at
+        its limit, or every account is."""
+        self._refuse_when_all_limited("address", [address])
+        self._refuse_when_all_limited("account", accounts)
+        return [key for key in accounts if not self._limited("account", key)]
+
+    def _limited(self, scope: str, key: str) -> bool:
+        item = self.items.get(scope)
+        return item is not None and not self.limiter.test(item, NAMESPACE, scope, key)
+
+    def _refuse_when_all_limited(self, scope: str, keys: Sequence[str]) -> None:
+        item = self.items.get(scope)
+        if item is None or not keys or not all(self._limited(scope, key) for key in keys):
+            return
+        reset = min(self.limiter.get_window_stats(item, NAMESPACE, scope, key).reset_time
+                    for key in keys)
+        raise TooManyAttempts(f"too many failed password attempts for this {scope}: at "
+                              f"most {item.amount} per 60 s",
+                              headers={"Retry-After": retry_after(reset)})
+
     @contextmanager
-    def attempt(self, username: str, address: str) -> Iterator[None]:
-        """Around one password check: refused (429) while a limit is reached or no
-        check slot frees up in time; an Unauthorized raised inside counts as a failure."""
-        keys = {"username": username, "address": address}
-        counted = [(item, scope, keys[scope]) for scope, item in self.items.items()]
-        for item, scope, key in counted:
-            if not self.limiter.test(item, NAMESPACE, scope, key):
-                reset = self.limiter.get_window_stats(item, NAMESPACE, scope, key).reset_time
-                raise TooManyAttempts(
-                    f"too many failed password attempts for this {scope}: at most "
-                    f"{item.amount} per 60 s",
-                    headers={"Retry-After": retry_after(reset)})
+    def attempt(self, address: str, accounts: Sequence[str]) -> Iterator[None]:
+        """Around one grant's password checks: refused (429) when no check slot frees up
+        in time; an Unauthorized raised inside counts a failure against the address and
+        each account."""
         if not self.checks.acquire(timeout=self.wait):
             raise TooManyAttempts("too many password checks at once; retry in a second",
                                   headers={"Retry-After": "1"})
         try:
             yield
         except Unauthorized:
-            for item, scope, key in counted:
-                self.limiter.hit(item, NAMESPACE, scope, key)
+            self._count(("address", address), *(("account", key) for key in accounts))
             raise
         finally:
             self.checks.release()
+
+    def _count(self, *keys: tuple[str, str]) -> None:
+        for scope, key in keys:
+            item = self.items.get(scope)
+            if item is not None:
+                self.limiter.hit(item, NAMESPACE, scope, key)

@@ -15,8 +15,9 @@ from apiflask.fields import Integer, String
 from apiflask.validators import Length, OneOf
 from flask import current_app, request
 from marshmallow import EXCLUDE, ValidationError, validates_schema
+from sqlalchemy.orm import Session
 
-from bridge.api.login_limits import LoginThrottle
+from bridge.api.login_limits import LoginThrottle, account
 from bridge.api.schemas import (
     PORTSIP_ERROR_SCHEMA,
     InputSchema,
@@ -29,10 +30,14 @@ from bridge.services.errors import Unauthorized, ValidationFailed
 from bridge.services.tenants import (
     AmbiguousUsername,
     TokenPair,
+    check_password,
+    login_users,
+    named_tenant_id,
     password_grant,
     refresh_grant,
     revoke_oauth_token,
 )
+from bridge.store.models import User
 from bridge.store.session import Database
 
 oauth_blueprint = APIBlueprint("oauth", __name__, url_prefix="/api/login/oauth", tag="OAuth")
@@ -40,8 +45,13 @@ oauth_blueprint = APIBlueprint("oauth", __name__, url_prefix="/api/login/oauth",
 _GRANT_FIELDS = {"password": ("username", "password"), "refresh_token": ("refresh_token",)}
 # RFC 6749 5.1: token responses must not be cached
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-REVOKED: Responses = {200: no_body("Revoked; no body"), 401: error_body(
+REVOKED: Responses = {200: no_body("Revoked; no body"), 400: error_body(
+    "unsupported_token_type: a token made by `ringbridge tokens create`, or another "
+    "token_type_hint", PORTSIP_ERROR_SCHEMA), 401: error_body(
     "No token field and no bearer token", PORTSIP_ERROR_SCHEMA)}
+REVOKE_RULES = ("Revoking the access or the refresh token of a pair revokes both, and "
+                "every token refreshed from them (RFC 7009 2.1): it ends the login. "
+                "200 even for an unknown token (RFC 7009).")
 # The client_id PortSIP's documentation gives every client: it names no tenant.
 VENDOR_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 
@@ -83,9 +93,12 @@ class TokenOut(Schema):
 
 class RevokeIn(InputSchema):
     class Meta:
-        unknown = EXCLUDE  # e.g. token_type_hint: either kind is found without it
+        unknown = EXCLUDE  # OAuth clients add fields of their own (client_id, ...)
 
     token = String(required=True, validate=Length(1, 128))
+    token_type_hint = String(validate=Length(1, 64), metadata={
+        "description": "access_token or refresh_token (either is found without it); "
+                       "any other: unsupported_token_type"})
 
 
 class CurrentTokenRevokeIn(RevokeIn):
@@ -97,13 +110,14 @@ class CurrentTokenRevokeIn(RevokeIn):
 @oauth_blueprint.input(TokenIn, location="form")
 @oauth_blueprint.output(TokenOut)
 @oauth_blueprint.doc(summary="Get tokens: password grant, or refresh_token grant",
-                     description="A refresh rotates: the refresh token used is revoked and "
-                                 "a new pair is answered. A wrong password or refresh token "
-                                 "is 401 UNAUTHORIZED. Password grants are throttled: "
-                                 "429 TOO_MANY_REQUESTS (with Retry-After) after too "
-                                 "many failures for the username or the client address "
-                                 "in a minute, or when too many are being checked at "
-                                 "once; the password is then not checked.",
+                     description="A refresh rotates: the refresh token used and its "
+                                 "access token are revoked and a new pair is answered. "
+                                 "A wrong password or refresh token is 401 UNAUTHORIZED. "
+                                 "Password grants are throttled: 429 TOO_MANY_REQUESTS "
+                                 "(with Retry-After) after too many failures for the "
+                                 "username in the tenant, or for the client address, in "
+                                 "a minute, or when too many are being checked at once; "
+                                 "the password is then not checked.",
                      responses={401: "Wrong username, password or refresh token",
                                 429: "Too many password attempts (TOO_MANY_REQUESTS)"})
 def token(form_data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -132,26 +146,51 @@ def grant(form_data: dict[str, Any], company_id: str | None,
     password grants are throttled (bridge/api/login_limits.py)."""
     database: Database = current_app.config["DATABASE"]
     if form_data["grant_type"] == "password":
-        throttle: LoginThrottle = current_app.config["LOGIN_THROTTLE"]
-        with (throttle.attempt(form_data["username"], request.remote_addr or ""),
-              database.session() as session):
-            return password_grant(session, form_data["username"], form_data["password"],
-                                  company_id, sip_domain)
+        return _password_grant(database, form_data, company_id, sip_domain)
     with database.session() as session:
         return refresh_grant(session, form_data["refresh_token"])
 
 
+def _password_grant(database: Database, form_data: dict[str, Any], company_id: str | None,
+                    sip_domain: str | None) -> TokenPair:
+    """No database connection is held while waiting for a check slot or checking."""
+    throttle: LoginThrottle = current_app.config["LOGIN_THROTTLE"]
+    username, address = form_data["username"], request.remote_addr or ""
+    with database.session() as session:
+        users = login_users(session, username, company_id, sip_domain)
+        accounts: dict[str, User | None] = {account(user.tenant_id, username): user
+                                            for user in users}
+        if not users:
+            accounts[account(_unknown_account_tenant(session, company_id, sip_domain),
+                             username)] = None
+    checked = throttle.open_accounts(address, list(accounts))
+    with throttle.attempt(address, checked):
+        user = check_password([user for key in checked if (user := accounts[key])],
+                              form_data["password"], candidates=len(users))
+    with database.session() as session:
+        return password_grant(session, user)
+
+
+def _unknown_account_tenant(session: Session, company_id: str | None,
+                            sip_domain: str | None) -> int | str | None:
+    """What the failures of a username no tenant named has count against: the tenant
+    named (by its id), what the request named when no tenant has it, or None."""
+    if company_id is None and sip_domain is None:
+        return None
+    return named_tenant_id(session, company_id, sip_domain) or f"{company_id}|{sip_domain}"
+
+
 def configure(app: APIFlask, settings: Settings) -> None:
     app.config["LOGIN_THROTTLE"] = LoginThrottle(
-        per_username=settings.login_username_failures_per_minute,
+        per_account=settings.login_username_failures_per_minute,
         per_address=settings.login_address_failures_per_minute,
         concurrent=settings.login_concurrent_checks)
 
 
-def revoke_token(token: str) -> None:
+def revoke_token(token: str, hint: str | None) -> None:
     database: Database = current_app.config["DATABASE"]
     with database.session() as session:
-        revoke_oauth_token(session, token)
+        revoke_oauth_token(session, token, hint)
 
 
 @oauth_blueprint.post("/revoke")
@@ -159,11 +198,10 @@ def revoke_token(token: str) -> None:
 @oauth_blueprint.doc(summary="Revoke an access or refresh token, or the current one",
                      description="With `token`, that token; without, the request's own "
                                  "`Authorization: Bearer` token (PortSIP's \"revoke the "
-                                 "current access token\"). 200 even for an unknown token "
-                                 "(RFC 7009).",
+                                 "current access token\"). " + REVOKE_RULES,
                      responses=REVOKED)
 def revoke(form_data: dict[str, Any]) -> tuple[str, int]:
-    revoke_token(form_data.get("token") or _bearer_token())
+    revoke_token(form_data.get("token") or _bearer_token(), form_data.get("token_type_hint"))
     return "", 200
 
 

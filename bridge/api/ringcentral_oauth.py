@@ -17,8 +17,8 @@ from flask import current_app, request
 from marshmallow import EXCLUDE
 from sqlalchemy import select
 
-from bridge.api.oauth import NO_STORE, RevokeIn, TokenIn, grant, revoke_token
-from bridge.api.schemas import Responses, no_body
+from bridge.api.oauth import NO_STORE, REVOKE_RULES, RevokeIn, TokenIn, grant, revoke_token
+from bridge.api.schemas import RINGCENTRAL_ERROR_SCHEMA, Responses, error_body, no_body
 from bridge.services.errors import ServiceError, Unauthorized
 from bridge.services.tenants import REFRESH_LIFETIME
 from bridge.store.models import Tenant
@@ -28,7 +28,9 @@ ringcentral_oauth_blueprint = APIBlueprint("ringcentral_oauth", __name__,
                                            url_prefix="/restapi/oauth", tag="RingCentral OAuth")
 
 
-REVOKED: Responses = {200: no_body("Revoked; no body")}
+REVOKED: Responses = {200: no_body("Revoked; no body"), 400: error_body(
+    "unsupported_token_type: a token made by `ringbridge tokens create`, or another "
+    "token_type_hint", RINGCENTRAL_ERROR_SCHEMA)}
 
 
 class InvalidGrant(ServiceError):
@@ -62,10 +64,11 @@ class RingCentralTokenOut(Schema):
 @ringcentral_oauth_blueprint.output(RingCentralTokenOut)
 @ringcentral_oauth_blueprint.doc(
     summary="Get tokens: password grant, or refresh_token grant (client id in Basic auth)",
-    description="Password grants are throttled: 429 CMN-301 (with Retry-After) after too "
-                "many failures for the username or the client address in a minute, or "
-                "when too many are being checked at once; the password is then not "
-                "checked.",
+    description="A refresh revokes the refresh token used and its access token. "
+                "Password grants are throttled: 429 CMN-301 (with Retry-After) after too "
+                "many failures for the username in the tenant, or for the client "
+                "address, in a minute, or when too many are being checked at once; the "
+                "password is then not checked.",
     responses={400: "Wrong credentials (OAU-140, invalid_grant) or parameters (CMN-101)",
                401: "No client credentials in Basic auth (OAU-123)",
                429: "Too many password attempts (CMN-301)"})
@@ -87,10 +90,10 @@ def token(form_data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str
 @ringcentral_oauth_blueprint.post("/revoke")
 @ringcentral_oauth_blueprint.input(RevokeIn, location="form")
 @ringcentral_oauth_blueprint.doc(summary="Revoke an access or refresh token",
-                                 description="200 even for an unknown token (RFC 7009).",
+                                 description=REVOKE_RULES,
                                  responses=REVOKED)
 def revoke(form_data: dict[str, Any]) -> tuple[str, int]:
-    revoke_token(form_data["token"])
+    revoke_token(form_data["token"], form_data.get("token_type_hint"))
     return "", 200
 
 

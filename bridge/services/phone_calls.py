@@ -114,8 +114,8 @@ class PhoneCallsService:
             query = select(Extension).where(Extension.tenant_id == self.tenant.id)
             if user is not None:
                 query = query.where(Extension.user_id == user.id)
-            return Addressed(list(self.session.scalars(query.order_by(
-                Extension.extension_number))))
+            extensions = self.session.scalars(query.order_by(Extension.extension_number))
+            return Addressed([e for e in extensions if self._may_see(e)])
         extension = self.session.scalar(select(Extension).where(
             Extension.tenant_id == self.tenant.id,
             Extension.extension_number == extension_ref))
@@ -136,12 +136,13 @@ class PhoneCallsService:
         user = self.session.get(User, user_id) if user_id else None
         if user is None or user.tenant_id != self.tenant.id:
             raise PhoneCallError("user_not_found", f"no user {user_ref}", 404)
-        if self.principal.user_id not in (None, user.id):
-            raise PhoneCallError("forbidden", "a user's token acts for that user only", 403)
+        if not self.principal.reaches(user.id):
+            raise PhoneCallError("forbidden", "a user's token acts for that user only, "
+                                 "unless the user is an admin", 403)
         return user
 
     def _may_see(self, extension: Extension) -> bool:
-        return self.principal.user_id in (None, extension.user_id)
+        return self.principal.reaches(extension.user_id)
 
     def owner(self, number: str) -> User | None:
         extension = self._extension(number)

@@ -1,8 +1,9 @@
 """RingOut: who rings first, who is called, what they see; start, read and cancel.
 
-`~` in a path is the token's own account (its tenant) and extension: the extension of
-the token's user with the lowest number (a token without a user has none, so `~` as an
-extension answers not found for it; explicit ids always work).
+A user's token reaches only the user's own extensions; an admin's (or a token without a
+user) reaches every extension of the tenant. `~` in a path is the token's own account
+(its tenant) and extension: the extension of the token's user with the lowest number (a
+token without a user has none, so `~` as an extension answers not found for it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from bridge.telephony.ringout import CancelOutcome, LegPlan, RingOutPlan, Status
 
 OWN = "~"
 CARRIER_DIAL = "PJSIP/{number}@carrier"
+
+
+class NotPermitted(Forbidden):
+    """RingCentral's answer to a user acting on an extension its role does not reach."""
+
+    code = "CMN-408"
 
 
 class RingOutEngine(Protocol):
@@ -72,6 +79,10 @@ class RingOutService:
             extension = self.session.get(Extension, key) if key is not None else None
         if extension is None or extension.tenant_id != self.tenant.id:
             raise NotFound(f"extension {extension_id} not found", field="extensionId")
+        if not who.reaches(extension.user_id):
+            raise NotPermitted(f"extension {extension_id} is not this user's: a user's "
+                               "token reaches only the user's own extensions (an admin's "
+                               "reaches all)", field="extensionId")
         return extension
 
     def _own_extension(self, who: Principal) -> Extension | None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,15 +28,30 @@ REFRESH_LIFETIME = timedelta(days=30)
 # scrypt cost: 32 MiB and ~0.1 s per hash; stored in each hash, so it can be raised later.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
+# What a check against no password of ours costs: the same scrypt, on a random salt.
+_DECOY_SALT = secrets.token_bytes(16)
+ROLES = ("admin", "user")
+
+
+class UnsupportedTokenType(ValidationFailed):
+    """RFC 7009 2.2.1: the revocation endpoint does not handle this kind of token."""
+
+    code = "unsupported_token_type"
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts for: a tenant, and the user when the token names one."""
+    """Who a request acts for: a tenant, and the user when the token names one. `admin`:
+    a token without a user (`ringbridge tokens create` without --user), or an admin's."""
 
     tenant_id: int
     user_id: int | None
     token_id: int
+    admin: bool
+
+    def reaches(self, owner_id: int | None) -> bool:
+        """May act on an extension owned by `owner_id` (None: owned by nobody)."""
+        return self.admin or (self.user_id is not None and owner_id == self.user_id)
 
 
 @dataclass(frozen=True)
@@ -63,28 +78,32 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, stored: str | None) -> bool:
-    parts = (stored or "").split("$")
-    if len(parts) != 6 or parts[0] != "scrypt":  # no password set, or not a hash of ours
-        return False
-    _, n, r, p, salt, digest = parts
+    """Always one scrypt of the password, whatever `stored` is (no password set, or not
+    a hash of ours, costs as much as a wrong password: timing tells no user apart)."""
     try:
-        expected = base64.b64decode(digest, validate=True)
-        actual = _scrypt(password, base64.b64decode(salt, validate=True), int(n), int(r),
-                         int(p))
+        n, r, p, salt, expected = _parse_hash(stored)
     except ValueError:
+        _scrypt(password, _DECOY_SALT, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
+        return False
+    try:
+        actual = _scrypt(password, salt, n, r, p)
+    except ValueError:  # parameters scrypt refuses
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def _parse_hash(stored: str | None) -> tuple[int, int, int, bytes, bytes]:
+    parts = (stored or "").split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        raise ValueError("not a password hash of ours")
+    _, n, r, p, salt, digest = parts
+    return (int(n), int(r), int(p), base64.b64decode(salt, validate=True),
+            base64.b64decode(digest, validate=True))
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM,
                           dklen=32)
-
-
-@functools.cache
-def _decoy_hash() -> str:
-    """Checked when no user matches, so an unknown username costs as much as a bad password."""
-    return hash_password(secrets.token_urlsafe(16))
 
 
 def _at_most(value: str, length: int, field: str) -> None:
@@ -126,18 +145,35 @@ def list_tenants(session: Session) -> list[Tenant]:
 
 
 def create_user(session: Session, tenant: Tenant, username: str, name: str = "",
-                password_hash: str | None = None) -> User:
+                password_hash: str | None = None, role: str = "user") -> User:
     if not 1 <= len(username) <= 128:
         raise ValidationFailed("username must be 1..128 characters", field="username")
     _at_most(name, 128, "name")
+    _check_role(role)
     exists = select(User.id).where(User.tenant_id == tenant.id, User.username == username)
     if session.scalar(exists) is not None:
         raise ValidationFailed(f"user {username!r} exists in this tenant", field="username")
     user = User(tenant_id=tenant.id, username=username, name=name or username,
-                password_hash=password_hash)
+                password_hash=password_hash, role=role)
     session.add(user)
     session.flush()
     return user
+
+
+def set_role(user: User, role: str) -> None:
+    """Takes effect on the user's next request: tokens are checked against it each time."""
+    _check_role(role)
+    user.role = role
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
+
+
+def list_users(session: Session, tenant: Tenant) -> list[User]:
+    return list(session.scalars(select(User).where(User.tenant_id == tenant.id)
+                                .order_by(User.username)))
 
 
 def find_user(session: Session, tenant: Tenant, username: str) -> User:
@@ -149,13 +185,14 @@ def find_user(session: Session, tenant: Tenant, username: str) -> User:
 
 
 def issue_token(session: Session, tenant_id: int, user_id: int | None, *, kind: str = "api",
-                label: str = "", lifetime: timedelta | None = None) -> tuple[ApiToken, str]:
+                label: str = "", lifetime: timedelta | None = None,
+                family_id: int | None = None) -> tuple[ApiToken, str]:
     """A new token: the row, and the token itself (shown once, never stored)."""
     _at_most(label, 128, "label")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = datetime.now(UTC) + lifetime if lifetime else None
     row = ApiToken(tenant_id=tenant_id, user_id=user_id, token_hash=hash_token(token),
-                   kind=kind, label=label, expires_at=expires)
+                   kind=kind, label=label, expires_at=expires, family_id=family_id)
     session.add(row)
     session.flush()
     return row, token
@@ -181,7 +218,9 @@ def authenticate(session: Session, token: str) -> Principal | None:
     row = _live_token(session, token)
     if row is None or row.kind not in BEARER_KINDS:
         return None
-    return Principal(tenant_id=row.tenant_id, user_id=row.user_id, token_id=row.id)
+    user = session.get(User, row.user_id) if row.user_id is not None else None
+    return Principal(tenant_id=row.tenant_id, user_id=row.user_id, token_id=row.id,
+                     admin=user is None or user.role == "admin")
 
 
 def token_expired(session: Session, token: str) -> bool:
@@ -195,30 +234,56 @@ class AmbiguousUsername(ValidationFailed):
     """A right password for a username that several tenants have: name the tenant."""
 
 
-def password_grant(session: Session, username: str, password: str,
-                   company_id: str | None, sip_domain: str | None = None) -> TokenPair:
-    """OAuth password grant for an API user, in the tenant with `company_id` and/or
-    `sip_domain` when given. A username that several tenants have needs one of them;
-    that is said only to a caller who got a password right."""
+def login_users(session: Session, username: str, company_id: str | None,
+                sip_domain: str | None = None) -> list[User]:
+    """The users a password grant may be for: of that username, in the tenant with
+    `company_id` and/or `sip_domain` when given, else in any tenant."""
     query = select(User).join(Tenant, Tenant.id == User.tenant_id).where(
         User.username == username)
     if company_id is not None:
         query = query.where(Tenant.company_id == company_id)
     if sip_domain is not None:
         query = query.where(Tenant.sip_domain == sip_domain.strip().lower())
-    users = list(session.scalars(query))
+    return list(session.scalars(query.order_by(User.tenant_id)))
+
+
+def named_tenant_id(session: Session, company_id: str | None,
+                    sip_domain: str | None) -> int | None:
+    """The tenant a password grant names (None: it names none, or none exists)."""
+    if company_id is None and sip_domain is None:
+        return None
+    query = select(Tenant.id)
+    if company_id is not None:
+        query = query.where(Tenant.company_id == company_id)
+    if sip_domain is not None:
+        query = query.where(Tenant.sip_domain == sip_domain.strip().lower())
+    return session.scalar(query)
+
+
+def check_password(users: Sequence[User], password: str, candidates: int) -> User:
+    """The user of `users` (those of the username whose password may be checked now)
+    the password is right for: one password check each, or one against nothing when
+    there are none. A username that `candidates` > 1 tenants have needs the tenant
+    named; that is said only to a caller who got a password right."""
+    matched = [user for user in users if verify_password(password, user.password_hash)]
     if not users:
-        verify_password(password, _decoy_hash())
-    if not any(verify_password(password, user.password_hash) for user in users):
+        verify_password(password, None)
+    if not matched:
         raise Unauthorized("wrong username or password")
-    if len(users) > 1:
+    if candidates > 1:
         raise AmbiguousUsername("this username exists in more than one tenant: give "
                                 "client_id = the company id of the tenant", field="client_id")
-    return _issue_pair(session, users[0].tenant_id, users[0].id)
+    return matched[0]
+
+
+def password_grant(session: Session, user: User) -> TokenPair:
+    """The tokens of a new login (a new family) of a user whose password was right."""
+    return _issue_pair(session, user.tenant_id, user.id, family_id=None)
 
 
 def refresh_grant(session: Session, refresh_token: str) -> TokenPair:
-    """New tokens for a live refresh token, which is revoked: each one works once."""
+    """New tokens for a live refresh token. It and its access token are revoked: each
+    refresh token works once, and a refresh retires the access token of its pair."""
     row = _live_token(session, refresh_token)
     if row is None or row.kind != "refresh":
         raise Unauthorized("the refresh token is unknown, expired or revoked")
@@ -227,22 +292,45 @@ def refresh_grant(session: Session, refresh_token: str) -> TokenPair:
         revoked_at=datetime.now(UTC)))
     if used.rowcount != 1:  # a concurrent request rotated it first
         raise Unauthorized("the refresh token is unknown, expired or revoked")
-    return _issue_pair(session, row.tenant_id, row.user_id)
+    family_id = row.family_id if row.family_id is not None else row.id
+    _revoke_family(session, family_id)
+    return _issue_pair(session, row.tenant_id, row.user_id, family_id)
 
 
-def revoke_oauth_token(session: Session, token: str) -> None:
-    """Revoke an access or refresh token; unknown tokens are ignored (RFC 7009)."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
-                                                ApiToken.kind.in_(OAUTH_KINDS)))
-    if row is not None:
-        row.revoked_at = row.revoked_at or datetime.now(UTC)
+def revoke_oauth_token(session: Session, token: str, hint: str | None = None) -> None:
+    """Revoke an access or refresh token with every token of its login (the other of its
+    pair, and those refreshed from it: RFC 7009 2.1). Unknown tokens are ignored (RFC
+    7009 2.2); a CLI token, or a hint naming another type, is not handled here."""
+    if hint is not None and hint not in ("access_token", "refresh_token"):
+        raise UnsupportedTokenType(f"token_type_hint {hint!r}: only access_token and "
+                                   "refresh_token are revoked here", field="token_type_hint")
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None:
+        return
+    if row.kind not in OAUTH_KINDS:
+        raise UnsupportedTokenType("not an OAuth access or refresh token: revoke a token "
+                                   "made by `ringbridge tokens create` with `ringbridge "
+                                   "tokens revoke`", field="token")
+    row.revoked_at = row.revoked_at or datetime.now(UTC)
+    if row.family_id is not None:
+        _revoke_family(session, row.family_id)
 
 
-def _issue_pair(session: Session, tenant_id: int, user_id: int | None) -> TokenPair:
-    _, access = issue_token(session, tenant_id, user_id, kind="access", label="oauth",
-                            lifetime=ACCESS_LIFETIME)
+def _revoke_family(session: Session, family_id: int) -> None:
+    session.execute(update(ApiToken).where(
+        ApiToken.family_id == family_id, ApiToken.revoked_at.is_(None)).values(
+        revoked_at=datetime.now(UTC)).execution_options(synchronize_session=False))
+
+
+def _issue_pair(session: Session, tenant_id: int, user_id: int | None,
+                family_id: int | None) -> TokenPair:
+    """A new access and refresh token, in the family given (None: a new login's)."""
+    row, access = issue_token(session, tenant_id, user_id, kind="access", label="oauth",
+                              lifetime=ACCESS_LIFETIME, family_id=family_id)
+    if family_id is None:
+        row.family_id = family_id = row.id
     _, refresh = issue_token(session, tenant_id, user_id, kind="refresh", label="oauth",
-                             lifetime=REFRESH_LIFETIME)
+                             lifetime=REFRESH_LIFETIME, family_id=family_id)
     return TokenPair(access, refresh, int(ACCESS_LIFETIME.total_seconds()))
 
 

@@ -60,6 +60,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(128))
     password_hash: Mapped[str | None] = mapped_column(String(256))
+    # admin: reaches every extension of the tenant; user: only the extensions it owns.
+    role: Mapped[str] = mapped_column(String(8), default="user", server_default="user")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -78,6 +80,9 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The OAuth login an access or refresh token comes from (the id of its first token):
+    # every pair refreshed from it shares it, and revoking one token revokes them all.
+    family_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class Extension(Base):

@@ -137,7 +137,7 @@ def make_tenant(database: Database, company_id: str, sip_domain: str,
                 region: str = "US") -> TenantAuth:
     with database.session() as session:
         tenant = create_tenant(session, company_id, company_id, sip_domain, region)
-        user = create_user(session, tenant, f"admin@{sip_domain}")
+        user = create_user(session, tenant, f"admin@{sip_domain}", role="admin")
         _, token = issue_token(session, tenant.id, user.id)
         return TenantAuth(tenant.id, company_id, sip_domain, token, user.id)
 

@@ -1,5 +1,5 @@
 """Password grants are throttled on both token endpoints (PortSIP's and RingCentral's):
-failures per username and per client address, and concurrent password checks."""
+failures per (tenant, username) and per client address, and concurrent password checks."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class Surface:
 PORTSIP = Surface("/api/login/oauth/token", {}, 401, lambda r: r.json["errors"][0]["code"])
 RINGCENTRAL = Surface("/restapi/oauth/token", basic(), 400, lambda r: r.json["errorCode"])
 LIMITED = {id(PORTSIP): "TOO_MANY_REQUESTS", id(RINGCENTRAL): "CMN-301"}
+AMBIGUOUS = {id(PORTSIP): "VALIDATE_FAILED", id(RINGCENTRAL): "CMN-101"}
 
 
 @pytest.fixture(params=[PORTSIP, RINGCENTRAL], ids=["portsip", "ringcentral"])
@@ -160,3 +161,93 @@ def test_a_burst_past_the_concurrent_checks_is_refused(
         release.set()
         running.join(10)
     assert first[0].status_code == 200
+
+
+def named(surface: Surface, who: TenantAuth) -> dict[str, Any]:
+    """How the surface's client names the tenant: PortSIP by domain, RingCentral by the
+    company id as the client id in Basic auth."""
+    if surface is PORTSIP:
+        return {"data": {"domain": who.sip_domain}}
+    return {"headers": basic(who.company_id)}
+
+
+def attempt_in(client: FlaskClient, surface: Surface, who: TenantAuth | None,
+               password: str = PASSWORD, username: str = "api") -> Any:
+    naming = named(surface, who) if who is not None else {}
+    return client.post(surface.url, headers=naming.get("headers", surface.headers),
+                       data={"grant_type": "password", "username": username,
+                             "password": password, **naming.get("data", {})})
+
+
+def test_failures_in_one_tenant_never_lock_the_username_in_another(
+    database: Database, provisioner: RecordingProvisioner, acme: TenantAuth,
+    globex: TenantAuth, surface: Surface, checks: list[str],
+) -> None:
+    """5 failures against `admin` in tenant A locked tenant B's `admin` out (issue 13)."""
+    add_user(database, acme)
+    add_user(database, globex, password="globex password")
+    client = app_client(database, provisioner, login_username_failures_per_minute=3,
+                        login_address_failures_per_minute=0)
+    for _ in range(3):
+        assert attempt_in(client, surface, acme, "wrong guess").status_code == (
+            surface.wrong_status)
+    assert_limited(attempt_in(client, surface, acme), surface)
+    assert attempt_in(client, surface, globex, "globex password").status_code == 200
+    assert len(checks) == 4
+
+
+def test_naming_no_tenant_a_locked_account_is_passed_over_not_refused(
+    database: Database, provisioner: RecordingProvisioner, acme: TenantAuth,
+    globex: TenantAuth, surface: Surface, checks: list[str],
+) -> None:
+    add_user(database, acme)
+    add_user(database, globex, password="globex password")
+    client = app_client(database, provisioner, login_username_failures_per_minute=3,
+                        login_address_failures_per_minute=0)
+    for _ in range(3):
+        attempt_in(client, surface, acme, "wrong guess")
+    checks.clear()
+    # The other tenant's right password is checked (against it alone) and accepted: the
+    # answer asks for the tenant to be named, as for any username two tenants have.
+    ambiguous = attempt_in(client, surface, None, "globex password")
+    assert ambiguous.status_code == 400, ambiguous.json
+    assert surface.code(ambiguous) == AMBIGUOUS[id(surface)]
+    assert checks == ["globex password"]
+    # Its failures count against the accounts checked: once both are locked, it is 429.
+    for _ in range(3):
+        assert attempt_in(client, surface, None, "wrong guess").status_code == (
+            surface.wrong_status)
+    assert_limited(attempt_in(client, surface, None, "globex password"), surface)
+    assert_limited(attempt_in(client, surface, globex, "globex password"), surface)
+
+
+def test_naming_no_tenant_another_tenants_lock_on_an_unknown_name_does_not_count(
+    database: Database, provisioner: RecordingProvisioner, acme: TenantAuth,
+    globex: TenantAuth, surface: Surface,
+) -> None:
+    """Failures for a username a tenant does not have lock only that (tenant, name)."""
+    add_user(database, acme)
+    client = app_client(database, provisioner, login_username_failures_per_minute=2,
+                        login_address_failures_per_minute=0)
+    for _ in range(2):
+        assert attempt_in(client, surface, globex, "wrong guess").status_code == (
+            surface.wrong_status)
+    assert_limited(attempt_in(client, surface, globex), surface)
+    assert attempt_in(client, surface, None).status_code == 200
+    assert attempt_in(client, surface, acme).status_code == 200
+
+
+def test_unknown_usernames_are_limited_like_known_ones(
+    database: Database, provisioner: RecordingProvisioner, acme: TenantAuth,
+    surface: Surface,
+) -> None:
+    """Else the 429 would tell which usernames exist."""
+    add_user(database, acme)
+    add_user(database, acme, "other")
+    client = app_client(database, provisioner, login_username_failures_per_minute=2,
+                        login_address_failures_per_minute=0)
+    for who, username in ((None, "api"), (None, "ghost"), (acme, "other"), (acme, "ghost")):
+        for _ in range(2):
+            assert attempt_in(client, surface, who, "wrong guess", username).status_code == (
+                surface.wrong_status)
+        assert_limited(attempt_in(client, surface, who, "wrong guess", username), surface)

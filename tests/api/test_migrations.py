@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
-from bridge.store.migrate import drop_schema
+from bridge.store.migrate import drop_schema, upgrade
 from bridge.store.models import Base
 from bridge.store.session import Database
 from tests.support.postgres import postgres_schema_url
@@ -56,3 +60,31 @@ def test_nodes_upgrading_one_postgresql_at_once_all_succeed() -> None:
                                     Base.metadata) == []
     finally:
         database.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    url = (f"sqlite:///{tmp_path / 'roles.db'}" if request.param == "sqlite" else
+           postgres_schema_url("RINGBRIDGE_TEST_POSTGRES_URL", "ringbridge_roles"))
+    database = Database(url)
+    drop_schema(database)
+    yield database
+    database.dispose()
+
+
+def test_users_there_before_roles_become_admins_and_new_ones_users(
+        empty_database: Database) -> None:
+    """Existing users keep reaching every extension, as before roles (docs/security.md)."""
+    upgrade(empty_database, "0008")
+    user = ("INSERT INTO users (id, tenant_id, username, name, created_at) "
+            "VALUES (:id, 1, :name, :name, CURRENT_TIMESTAMP)")
+    with empty_database.engine.begin() as connection:
+        connection.execute(text("INSERT INTO tenants (id, company_id, name, region, "
+                                "sip_domain, created_at) VALUES (1, 'c', 'c', 'US', "
+                                "'c.example', CURRENT_TIMESTAMP)"))
+        connection.execute(text(user), {"id": 1, "name": "old"})
+    upgrade(empty_database)
+    with empty_database.engine.begin() as connection:
+        connection.execute(text(user), {"id": 2, "name": "new"})
+        roles = dict(connection.execute(text("SELECT username, role FROM users")).all())
+    assert roles == {"old": "admin", "new": "user"}

@@ -294,47 +294,90 @@ class TestRefreshAndRevoke:
         expire(database, tokens["refresh_token"])
         assert self.refresh(client, tokens["refresh_token"]).status_code == 401
 
-    def test_revoke_an_access_token(self, client: FlaskClient,
-                                    tokens: dict[str, Any]) -> None:
-        assert_no_body(client.post(REVOKE_URL, data={"token": tokens["access_token"]}), 200)
+    def assert_ended(self, client: FlaskClient, tokens: dict[str, Any]) -> None:
+        """Neither token of the pair works any more: the login is over."""
         assert client.get("/api/extensions",
                           headers=bearer(tokens["access_token"])).status_code == 401
-        assert self.refresh(client, tokens["refresh_token"]).status_code == 200
-
-    def test_revoke_a_refresh_token(self, client: FlaskClient,
-                                    tokens: dict[str, Any]) -> None:
-        response = client.post(REVOKE_URL, data={"token": tokens["refresh_token"],
-                                                 "token_type_hint": "refresh_token"})
-        assert response.status_code == 200
         assert self.refresh(client, tokens["refresh_token"]).status_code == 401
-        assert client.get("/api/extensions",
-                          headers=bearer(tokens["access_token"])).status_code == 200
 
-    def test_revoke_ignores_unknown_and_cli_tokens(self, client: FlaskClient,
-                                                   acme: TenantAuth,
-                                                   tokens: dict[str, Any]) -> None:
-        for token in ("rb_unknown", "1", acme.token):
+    @pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
+    @pytest.mark.parametrize("hinted", [False, True])
+    def test_revoking_either_token_of_a_pair_ends_both(
+        self, client: FlaskClient, tokens: dict[str, Any], kind: str, hinted: bool,
+    ) -> None:
+        """Logout (revoking the access token) left the refresh token working (issue 13)."""
+        form = {"token": tokens[kind], **({"token_type_hint": kind} if hinted else {})}
+        assert_no_body(client.post(REVOKE_URL, data=form), 200)
+        self.assert_ended(client, tokens)
+
+    @pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
+    def test_revoking_a_token_ends_every_token_refreshed_from_it(
+        self, client: FlaskClient, database: Database, tokens: dict[str, Any], kind: str,
+    ) -> None:
+        second = self.refresh(client, tokens["refresh_token"]).json
+        third = self.refresh(client, second["refresh_token"]).json
+        other_login = login(client)
+        assert client.post(REVOKE_URL, data={"token": tokens[kind]}).status_code == 200
+        for pair in (second, third):
+            self.assert_ended(client, pair)
+        assert client.get("/api/extensions",
+                          headers=bearer(other_login["access_token"])).status_code == 200
+
+    def test_a_refresh_retires_the_old_access_token(
+        self, client: FlaskClient, tokens: dict[str, Any],
+    ) -> None:
+        """The access token stayed valid after its refresh (issue 13)."""
+        fresh = self.refresh(client, tokens["refresh_token"]).json
+        assert client.get("/api/extensions",
+                          headers=bearer(tokens["access_token"])).status_code == 401
+        assert client.get("/api/extensions",
+                          headers=bearer(fresh["access_token"])).status_code == 200
+
+    def test_revoke_ignores_unknown_tokens(self, client: FlaskClient,
+                                           tokens: dict[str, Any]) -> None:
+        for token in ("rb_unknown", "1"):
             assert client.post(REVOKE_URL, data={"token": token}).status_code == 200
-        assert client.get("/api/extensions", headers=acme.headers).status_code == 200
         assert client.get("/api/extensions",
                           headers=bearer(tokens["access_token"])).status_code == 200
 
-    def test_revoke_with_only_the_bearer_header_revokes_that_token(
+    @pytest.mark.parametrize("hint", [None, "access_token"])
+    def test_a_cli_token_is_an_unsupported_token_type(
+        self, client: FlaskClient, acme: TenantAuth, hint: str | None,
+    ) -> None:
+        form = {"token": acme.token, **({"token_type_hint": hint} if hint else {})}
+        response = client.post(REVOKE_URL, data=form)
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "unsupported_token_type"
+        assert client.get("/api/extensions", headers=acme.headers).status_code == 200
+
+    @pytest.mark.parametrize("hint", ["id_token", "device_code", "ACCESS_TOKEN"])
+    def test_another_token_type_hint_is_an_unsupported_token_type(
+        self, client: FlaskClient, tokens: dict[str, Any], hint: str,
+    ) -> None:
+        response = client.post(REVOKE_URL, data={"token": tokens["access_token"],
+                                                 "token_type_hint": hint})
+        assert response.status_code == 400
+        assert error_of(response)["code"] == "unsupported_token_type"
+        assert client.get("/api/extensions",
+                          headers=bearer(tokens["access_token"])).status_code == 200
+
+    def test_revoke_with_only_the_bearer_header_ends_that_login(
         self, client: FlaskClient, tokens: dict[str, Any]
     ) -> None:
         assert_no_body(client.post(REVOKE_URL, headers=bearer(tokens["access_token"])), 200)
         for path in ("/api/extensions", "/restapi/v1.0/account/~/extension/~/ring-out/1",
                      "/uapi/phoneCalls/@me/@self"):
             assert client.get(path, headers=bearer(tokens["access_token"])).status_code == 401
-        assert self.refresh(client, tokens["refresh_token"]).status_code == 200
+        assert self.refresh(client, tokens["refresh_token"]).status_code == 401
 
     def test_a_token_field_wins_over_the_bearer_header(
         self, client: FlaskClient, tokens: dict[str, Any]
     ) -> None:
+        other = login(client)
         response = client.post(REVOKE_URL, headers=bearer(tokens["access_token"]),
-                               data={"token": tokens["refresh_token"]})
+                               data={"token": other["refresh_token"]})
         assert response.status_code == 200
-        assert self.refresh(client, tokens["refresh_token"]).status_code == 401
+        self.assert_ended(client, other)
         assert client.get("/api/extensions",
                           headers=bearer(tokens["access_token"])).status_code == 200
 

@@ -128,3 +128,37 @@ def test_bad_grants_name_the_parameter(client: FlaskClient, acme: TenantAuth,
     assert response.status_code == 400
     assert response.json["errorCode"] == "CMN-101"
     assert response.json["errors"][0]["parameterName"] == parameter
+
+
+@pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
+def test_revoking_either_token_ends_the_login(
+    client: FlaskClient, database: Database, acme: TenantAuth, kind: str,
+) -> None:
+    add_user(database, acme)
+    first = login(client)
+    second = token(client, grant_type="refresh_token",
+                   refresh_token=first["refresh_token"]).json
+    assert client.get(f"{RINGOUT}/1", headers=bearer(first["access_token"])).json[
+        "errorCode"] == "OAU-123"  # retired by the refresh
+    assert client.post(REVOKE_URL, data={"token": first[kind]},
+                       headers=basic()).status_code == 200
+    assert client.get(f"{RINGOUT}/1", headers=bearer(second["access_token"])).json[
+        "errorCode"] == "OAU-123"
+    refreshed = token(client, grant_type="refresh_token",
+                      refresh_token=second["refresh_token"])
+    assert (refreshed.status_code, refreshed.json["error"]) == (400, "invalid_grant")
+
+
+@pytest.mark.parametrize("hint", [None, "id_token"])
+def test_a_token_it_does_not_revoke_is_unsupported_token_type(
+    client: FlaskClient, database: Database, acme: TenantAuth, hint: str | None,
+) -> None:
+    add_user(database, acme)
+    access = login(client)["access_token"]
+    revoked = acme.token if hint is None else access
+    response = client.post(REVOKE_URL, headers=basic(), data={
+        "token": revoked, **({"token_type_hint": hint} if hint else {})})
+    assert response.status_code == 400
+    assert response.json["error"] == "unsupported_token_type"
+    assert response.json["errorCode"] == "CMN-101"
+    assert client.get(f"{RINGOUT}/1", headers=bearer(access)).json["errorCode"] == "CMN-102"

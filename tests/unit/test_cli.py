@@ -232,3 +232,60 @@ def test_tokens_create_refuses_a_label_over_128_characters(cli: Cli, tenant: str
     result = cli("tokens", "create", "--tenant", tenant, "--label", "l" * 129)
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr == "Error: label must be at most 128 characters\n"
+
+
+def test_users_have_a_role_set_at_creation_listed_and_changed(cli: Cli, tenant: str,
+                                                              database_url: str) -> None:
+    created = cli("users", "create", "--tenant", tenant, "--username", "boss", "--role",
+                  "admin", "--name", "The Boss")
+    assert created.exit_code == 0, created.output
+    assert created.stdout.endswith(", role admin)\n")
+    listed = cli("users", "list", "--tenant", tenant)
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert [row[1:] for row in rows] == [["admin", "user", "admin", "no password"],
+                                         ["boss", "admin", "The Boss", "no password"]]
+    changed = cli("users", "set-role", "--tenant", tenant, "--username", "boss", "user")
+    assert changed.exit_code == 0 and changed.stdout == "user 'boss' is now user\n"
+    promoted = cli("users", "set-role", "--tenant", tenant, "--username", "admin", "admin")
+    assert promoted.exit_code == 0, promoted.output
+    assert [line.split("\t")[2] for line in cli("users", "list", "--tenant", tenant
+                                                ).stdout.splitlines()] == ["admin", "user"]
+    token = cli("tokens", "create", "--tenant", tenant, "--user", "boss").stdout.strip()
+    db = Database(database_url)
+    with db.session() as session:
+        principal = authenticate(session, token)
+        assert principal is not None and not principal.admin
+    db.dispose()
+
+
+@pytest.mark.parametrize("args", [
+    ("users", "create", "--tenant", "ABC Taxis", "--username", "x", "--role", "root"),
+    ("users", "set-role", "--tenant", "ABC Taxis", "--username", "admin", "Admin"),
+])
+def test_an_unknown_role_is_refused(cli: Cli, tenant: str, args: tuple[str, ...]) -> None:
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert "'admin', 'user'" in result.stderr or "admin, user" in result.stderr
+    assert cli("users", "list", "--tenant", tenant).stdout.split("\t")[2] == "user"
+
+
+def test_set_role_of_an_unknown_user_or_tenant_fails_cleanly(cli: Cli, tenant: str) -> None:
+    ghost = cli("users", "set-role", "--tenant", tenant, "--username", "ghost", "admin")
+    assert ghost.exit_code == 1
+    assert ghost.stderr == "Error: no user 'ghost' in tenant 'ABC Taxis'\n"
+    nobody = cli("users", "list", "--tenant", "Nobody")
+    assert nobody.exit_code == 1
+    assert nobody.stderr == "Error: no tenant with company id 'Nobody'\n"
+
+
+def test_tokens_without_a_user_are_tenant_wide_admin_tokens(cli: Cli, tenant: str,
+                                                            database_url: str) -> None:
+    assert "tenant-wide admin token" in " ".join(
+        cli("tokens", "create", "--help").stdout.split())
+    token = cli("tokens", "create", "--tenant", tenant).stdout.strip()
+    db = Database(database_url)
+    with db.session() as session:
+        principal = authenticate(session, token)
+        assert principal is not None and principal.admin and principal.user_id is None
+    db.dispose()
