@@ -255,3 +255,30 @@ def test_a_ringout_ringing_across_a_restart_of_ringbridge_is_ended(
     office.bridge.start()
     ringing.wait_disconnected()  # nobody would connect it now: the phone stops ringing
     office.wait_status(ringout_id, "NoAnsweringMachine", "InProgress", "InProgress")
+
+
+def test_a_users_token_is_refused_another_users_extension(
+        office: RingOutOffice, carrier: Phone) -> None:
+    """A user's token could ring out from another user's extension (issue 13)."""
+    printed = office.bridge.cli("users", "create", "--tenant", office.company,
+                                "--username", "ann")
+    ann_id = re.search(r"\(id (\S+), role user\)", printed)
+    assert ann_id is not None, printed
+    ann_token = office.bridge.cli("tokens", "create", "--tenant", office.company,
+                                  "--user", "ann").strip()
+    office.extension("4101", user_id=ann_id.group(1))
+    ann_phone, bob_phone = office.phone("4101"), office.phone("4102")
+    body = {"from": {"phoneNumber": "4102"}, "to": {"phoneNumber": "+14155550199"}}
+    refused = office.bridge.api("POST", office.path(), ann_token,  # 4000: not ann's
+                                json={**body, "callerId": {"phoneNumber": CALLER_ID}})
+    assert refused.status_code == 403 and refused.json()["errorCode"] == "CMN-408"
+    # Her own extension (`~`) works: her phone rings first.
+    own = office.bridge.api("POST", "/restapi/v1.0/account/~/extension/~/ring-out",
+                            ann_token, json={**body, "from": {"phoneNumber": "4101"}})
+    assert own.status_code == 200, own.text
+    ann_phone.wait_incoming().reject()
+    # The tenant token reaches the other extension: Bob's phone rings, for it alone.
+    started = office.start("+14155550199", "4102")
+    bob_phone.wait_incoming().reject()
+    office.wait_status(started, "CannotReach", "Busy", "InProgress")
+    assert len(bob_phone.incoming) == 1 and carrier.incoming == []
