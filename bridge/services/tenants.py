@@ -287,12 +287,13 @@ def refresh_grant(session: Session, refresh_token: str) -> TokenPair:
     row = _live_token(session, refresh_token)
     if row is None or row.kind != "refresh":
         raise Unauthorized("the refresh token is unknown, expired or revoked")
+    family_id = row.family_id if row.family_id is not None else row.id
+    _lock_family(session, family_id)
     used = session.connection().execute(update(ApiToken).where(
         ApiToken.id == row.id, ApiToken.revoked_at.is_(None)).values(
         revoked_at=datetime.now(UTC)))
-    if used.rowcount != 1:  # a concurrent request rotated it first
+    if used.rowcount != 1:  # a concurrent request rotated or revoked it first
         raise Unauthorized("the refresh token is unknown, expired or revoked")
-    family_id = row.family_id if row.family_id is not None else row.id
     _revoke_family(session, family_id)
     return _issue_pair(session, row.tenant_id, row.user_id, family_id)
 
@@ -311,9 +312,18 @@ def revoke_oauth_token(session: Session, token: str, hint: str | None = None) ->
         raise UnsupportedTokenType("not an OAuth access or refresh token: revoke a token "
                                    "made by `ringbridge tokens create` with `ringbridge "
                                    "tokens revoke`", field="token")
-    row.revoked_at = row.revoked_at or datetime.now(UTC)
     if row.family_id is not None:
+        _lock_family(session, row.family_id)
         _revoke_family(session, row.family_id)
+    row.revoked_at = row.revoked_at or datetime.now(UTC)
+
+
+def _lock_family(session: Session, family_id: int) -> None:
+    """Refreshes and revocations of one family take turns (on PostgreSQL; SQLite runs one
+    writer at a time): a revocation running beside a refresh would not see the pair the
+    refresh adds, and that pair would outlive the logout. The lock is on the family's
+    first token, which every one of its tokens names."""
+    session.execute(select(ApiToken.id).where(ApiToken.id == family_id).with_for_update())
 
 
 def _revoke_family(session: Session, family_id: int) -> None:
