@@ -9,6 +9,7 @@ from flask import Response
 
 from bridge import __version__
 from bridge.api import docs, errors, json_body
+from bridge.api.auth import admins_only
 from bridge.api.call_records import call_records_blueprint
 from bridge.api.dispatch import dispatch_blueprint
 from bridge.api.extensions import extensions_blueprint
@@ -42,6 +43,7 @@ def create_app(database: Database, provisioner: Provisioner,
     )
     errors.register(app)
     json_body.register()
+    app.before_request(admins_only)
     app.after_request(no_type_without_body)
     app.register_blueprint(health_blueprint)
     app.register_blueprint(docs.swagger_ui_assets())

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from apiflask import HTTPTokenAuth
-from flask import current_app
+from flask import current_app, request
 
+from bridge.services.errors import Forbidden
 from bridge.services.tenants import Principal, authenticate
 from bridge.store.session import Database
+
+# The management API (PortSIP style, under /api/): its blueprints are for admins.
+MANAGEMENT = ("extensions", "ring_groups", "dispatch", "call_records")
 
 bearer = HTTPTokenAuth(scheme="Bearer",
                        description="A ringbridge token (`ringbridge tokens create`)")
@@ -25,3 +29,17 @@ def principal() -> Principal:
     current = bearer.current_user
     assert isinstance(current, Principal), "route is missing @auth_required(bearer)"
     return current
+
+
+def admins_only() -> None:
+    """Before each request: a user's token (role user) is 403 on the management API,
+    where it could make another user's extension its own and so reach it under
+    /restapi/ and /uapi/. Requests without a valid token get the route's own 401."""
+    credentials = request.authorization
+    if (request.blueprint not in MANAGEMENT or credentials is None
+            or credentials.type != "bearer" or not credentials.token):
+        return
+    who = verify(credentials.token)
+    if who is not None and not who.admin:
+        raise Forbidden("the management API is for admins: this token's user has the "
+                        "role user (`ringbridge users set-role`)")

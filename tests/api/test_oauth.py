@@ -32,10 +32,11 @@ REVOKE_URL = "/api/login/oauth/revoke"
 
 
 def add_user(database: Database, who: TenantAuth, username: str = "api",
-             password: str | None = PASSWORD) -> int:
+             password: str | None = PASSWORD, role: str = "user") -> int:
     with database.session() as session:
         return create_user(session, find_tenant(session, who.company_id), username,
-                           password_hash=hash_password(password) if password else None).id
+                           password_hash=hash_password(password) if password else None,
+                           role=role).id
 
 
 def vendor_login(who: TenantAuth, password: str = PASSWORD) -> dict[str, str]:
@@ -75,7 +76,7 @@ class TestPasswordGrant:
     def test_tokens_work_on_every_api_of_the_users_tenant(
         self, client: FlaskClient, database: Database, acme: TenantAuth, globex: TenantAuth
     ) -> None:
-        add_user(database, acme)
+        add_user(database, acme, role="admin")
         client.post("/api/extensions", json={"extension_number": "1001"}, headers=acme.headers)
         response = grant(client, grant_type="password", username="api", password=PASSWORD,
                          scope="all", client_id=acme.company_id)
@@ -179,8 +180,8 @@ class TestPasswordGrant:
 class TestUsernameInTwoTenants:
     @pytest.fixture(autouse=True)
     def users(self, database: Database, acme: TenantAuth, globex: TenantAuth) -> None:
-        add_user(database, acme)
-        add_user(database, globex, password="globex password")
+        add_user(database, acme, role="admin")
+        add_user(database, globex, password="globex password", role="admin")
 
     def test_client_id_picks_the_tenant(self, client: FlaskClient, acme: TenantAuth,
                                         globex: TenantAuth) -> None:
@@ -249,7 +250,7 @@ class TestRefreshAndRevoke:
     @pytest.fixture
     def tokens(self, client: FlaskClient, database: Database,
                acme: TenantAuth) -> dict[str, Any]:
-        add_user(database, acme)
+        add_user(database, acme, role="admin")
         return login(client)
 
     def refresh(self, client: FlaskClient, refresh_token: str) -> Any:

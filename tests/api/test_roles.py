@@ -172,3 +172,48 @@ class TestPhoneCalls:
             assert [call["id"] for call in listed.json["entry"]] == ["c2"], path
         assert client.get("/uapi/phoneCalls/@me/@self", headers=boss).json[
             "totalResults"] == 0  # the admin's own: it owns none
+
+
+class TestManagementApi:
+    """A user could give itself another user's extension under /api/, then reach it."""
+
+    @pytest.mark.parametrize("method, path", [
+        ("GET", "/api/extensions"), ("GET", "/api/ring_groups"),
+        ("GET", "/api/call_records/abc"), ("GET", "/api/dispatch/settings"),
+        ("POST", "/api/ring_groups"), ("POST", "/api/extensions"),
+    ])
+    def test_a_users_token_is_403_on_the_management_api(
+        self, client: FlaskClient, office: dict[str, Any], method: str, path: str,
+    ) -> None:
+        response = client.open(path, method=method, headers=office["ann"], json={})
+        assert response.status_code == 403, response.json
+        assert response.json["errors"][0]["code"] == "FORBIDDEN"
+
+    def test_a_user_cannot_take_another_users_extension(
+        self, client: FlaskClient, database: Database, acme: TenantAuth,
+        office: dict[str, Any],
+    ) -> None:
+        bobs = office["ids"]["3002"]
+        ann = encode_id(user_id(database, acme, "ann"))
+        taken = client.post(f"/api/extensions/{bobs}", headers=office["ann"],
+                            json={"user_id": ann})
+        assert taken.status_code == 403
+        shown = client.get(f"/api/extensions/{bobs}", headers=acme.headers).json
+        assert shown["user_id"] == encode_id(user_id(database, acme, "bob"))
+        assert_not_permitted(ring_out(client, office["ann"], bobs))
+
+    @pytest.mark.parametrize("username", ["boss", None], ids=["admin user", "no user"])
+    def test_admins_and_tokens_without_a_user_manage(
+        self, client: FlaskClient, database: Database, acme: TenantAuth,
+        office: dict[str, Any], username: str | None,
+    ) -> None:
+        admin = token_of(database, acme, username, role="admin")
+        listed = client.get("/api/extensions", headers=admin)
+        assert listed.status_code == 200 and listed.json["count"] == 3
+
+    @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer rb_unknown"}])
+    def test_without_a_valid_token_it_stays_401(self, client: FlaskClient,
+                                                headers: dict[str, str]) -> None:
+        response = client.get("/api/extensions", headers=headers)
+        assert response.status_code == 401
+        assert response.json["errors"][0]["code"] == "UNAUTHORIZED"
