@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from apiflask import APIFlask
 from flask import Response
 
 from bridge import __version__
 from bridge.api import docs, errors, json_body
-from bridge.api.auth import admins_only
+from bridge.api.auth import admins_only, document_admins_only
 from bridge.api.call_records import call_records_blueprint
 from bridge.api.dispatch import dispatch_blueprint
 from bridge.api.extensions import extensions_blueprint
@@ -42,6 +43,7 @@ def create_app(database: Database, provisioner: Provisioner,
         HTTP_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA,
     )
     errors.register(app)
+    app.spec_processor(document_spec)
     json_body.register()
     app.before_request(admins_only)
     app.after_request(no_type_without_body)
@@ -58,6 +60,11 @@ def create_app(database: Database, provisioner: Provisioner,
     app.register_blueprint(ringcentral_oauth_blueprint)
     app.register_blueprint(phone_calls_blueprint)
     return app
+
+
+def document_spec(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+    """Each surface's error bodies (errors.py), and the management API's 403."""
+    return document_admins_only(errors.document_error_bodies(spec))
 
 
 def no_type_without_body(response: Response) -> Response:

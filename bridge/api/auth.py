@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import HTTPTokenAuth
 from flask import current_app, request
 
@@ -43,3 +45,19 @@ def admins_only() -> None:
     if who is not None and not who.admin:
         raise Forbidden("the management API is for admins: this token's user has the "
                         "role user (`ringbridge users set-role`)")
+
+
+def document_admins_only(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+    """Spec processor step: every operation of the management API may answer 403."""
+    if isinstance(spec, str):
+        return spec
+    for path, operations in spec.get("paths", {}).items():
+        if not path.startswith("/api/") or path.startswith("/api/login/"):
+            continue
+        for operation in operations.values():
+            operation.setdefault("responses", {}).setdefault("403", {
+                "description": "A user's token (role user): the management API is for "
+                               "admins (FORBIDDEN)",
+                "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/HTTPError"}}}})
+    return spec

@@ -34,6 +34,7 @@ ringout_blueprint = APIBlueprint("ringout", __name__, tag="RingOut",
                                             "<extension_id>")
 ringout_blueprint.after_request(add_headers)
 SPELLINGS = ("ring-out", "ringout")
+NOT_PERMITTED = "A user's token on an extension it does not own (CMN-408)"
 NUMBER = Length(1, 32)
 
 
@@ -149,7 +150,9 @@ def _render(ringout: RingOut, account_id: str, extension_id: str) -> dict[str, A
 @ringout_blueprint.output(RingOutOut)
 @ringout_blueprint.doc(summary="Start a RingOut: ring `from`, then `to`, and connect them",
                        responses={400: "Invalid parameter (CMN-101) or JSON (CMN-103)",
-                                  403: "callerId is not one of the extension's (CMN-101)",
+                                  403: "callerId is not one of the extension's "
+                                       "(CMN-101), or a user's token on an extension "
+                                       "it does not own (CMN-408)",
                                   404: "Account or extension not found (CMN-102)",
                                   415: f"{NOT_JSON} (CMN-415)",
                                   429: "Request rate exceeded (CMN-301)"})
@@ -172,7 +175,8 @@ def create(account_id: str, extension_id: str, json_data: dict[str, Any]) -> dic
 @ringout_blueprint.auth_required(bearer)
 @ringout_blueprint.output(RingOutOut)
 @ringout_blueprint.doc(summary="A RingOut's status (404 some time after it ended)",
-                       responses={404: "Not found, or ended longer ago than the retention "
+                       responses={403: NOT_PERMITTED,
+                                  404: "Not found, or ended longer ago than the retention "
                                        "(CMN-102)",
                                   429: "Request rate exceeded (CMN-301)"})
 def get(account_id: str, extension_id: str, ringout_id: str) -> dict[str, Any]:
@@ -187,7 +191,8 @@ def get(account_id: str, extension_id: str, ringout_id: str) -> dict[str, Any]:
                        description="The legs still up are hung up and show Rejected. Once "
                                    "both legs are connected the call is not torn down: 409 "
                                    "(CMN-409), the call stays up.",
-                       responses={404: "Not found (CMN-102)",
+                       responses={403: NOT_PERMITTED,
+                                  404: "Not found (CMN-102)",
                                   409: "Connected: the call stays up (CMN-409)",
                                   429: "Request rate exceeded (CMN-301)"})
 def delete(account_id: str, extension_id: str, ringout_id: str) -> tuple[str, int]:

@@ -217,3 +217,13 @@ class TestManagementApi:
         response = client.get("/api/extensions", headers=headers)
         assert response.status_code == 401
         assert response.json["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+def test_the_openapi_document_lists_each_403(client: FlaskClient) -> None:
+    paths = client.get("/openapi.json").json["paths"]
+    role_checked = [(path, method) for path, operations in paths.items()
+                    for method in operations
+                    if path.startswith(("/api/", "/restapi/v1.0/", "/uapi/"))
+                    and not path.startswith("/api/login/")]
+    assert len(role_checked) > 20
+    assert [op for op in role_checked if "403" not in paths[op[0]][op[1]]["responses"]] == []
