@@ -74,7 +74,9 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[D
 
 def test_users_there_before_roles_become_admins_and_new_ones_users(
         empty_database: Database) -> None:
-    """Existing users keep reaching every extension, as before roles (docs/security.md)."""
+    """Existing users keep reaching every extension, as before roles (docs/security.md);
+    their tokens and extensions stay theirs (on SQLite, copying `users` to change a
+    column default dropped the old table, and foreign keys took both with it)."""
     upgrade(empty_database, "0008")
     user = ("INSERT INTO users (id, tenant_id, username, name, created_at) "
             "VALUES (:id, 1, :name, :name, CURRENT_TIMESTAMP)")
@@ -83,8 +85,18 @@ def test_users_there_before_roles_become_admins_and_new_ones_users(
                                 "sip_domain, created_at) VALUES (1, 'c', 'c', 'US', "
                                 "'c.example', CURRENT_TIMESTAMP)"))
         connection.execute(text(user), {"id": 1, "name": "old"})
+        connection.execute(text("INSERT INTO api_tokens (id, tenant_id, user_id, "
+                                "token_hash, kind, label, created_at) VALUES (1, 1, 1, "
+                                "'h', 'api', '', CURRENT_TIMESTAMP)"))
+        connection.execute(text("INSERT INTO extensions (id, tenant_id, user_id, "
+                                "extension_number, sip_password, caller_ids, created_at, "
+                                "updated_at) VALUES (1, 1, 1, '1001', 'p', '[]', "
+                                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
     upgrade(empty_database)
     with empty_database.engine.begin() as connection:
         connection.execute(text(user), {"id": 2, "name": "new"})
         roles = dict(connection.execute(text("SELECT username, role FROM users")).all())
+        tokens = connection.execute(text("SELECT user_id FROM api_tokens")).scalars().all()
+        owners = connection.execute(text("SELECT user_id FROM extensions")).scalars().all()
     assert roles == {"old": "admin", "new": "user"}
+    assert (tokens, owners) == ([1], [1])

@@ -21,20 +21,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("role", sa.String(8), nullable=False,
-                                   server_default="admin"))
-    with op.batch_alter_table("users") as batch:
-        batch.alter_column("role", existing_type=sa.String(8), existing_nullable=False,
-                           server_default="user")
-    with op.batch_alter_table("api_tokens") as batch:
-        batch.add_column(sa.Column("family_id", sa.BigInteger(), nullable=True))
-        batch.create_index("ix_api_tokens_family_id", ["family_id"])
+    # Columns are only added: on SQLite any other change copies the table, and dropping
+    # the old `users` would cascade to its tokens and extensions (foreign_keys is on).
+    op.add_column("users", sa.Column("role", sa.String(8), nullable=False,
+                                     server_default="user"))
+    op.execute(sa.text("UPDATE users SET role = 'admin'"))
+    op.add_column("api_tokens", sa.Column("family_id", sa.BigInteger(), nullable=True))
+    op.create_index("ix_api_tokens_family_id", "api_tokens", ["family_id"])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("api_tokens") as batch:
-        batch.drop_index("ix_api_tokens_family_id")
-        batch.drop_column("family_id")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("role")
+    op.drop_index("ix_api_tokens_family_id", "api_tokens")
+    op.drop_column("api_tokens", "family_id")
+    op.drop_column("users", "role")
