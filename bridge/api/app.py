@@ -41,7 +41,7 @@ def create_app(database: Database, provisioner: Provisioner,
         HTTP_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA,
     )
     errors.register(app)
-    json_body.register()
+    json_body.register(app)
     app.after_request(no_type_without_body)
     app.register_blueprint(health_blueprint)
     app.register_blueprint(docs.swagger_ui_assets())
