@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from bridge.telephony.call_events import CallEvents, Queue
+from bridge.telephony.call_events import CallEvents, GuardedEvents, Queue
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
     DIAL_STATUS_CAUSE,
@@ -140,7 +140,7 @@ class Hunt(CallFlow):
         self.answered_at: datetime | None = None
         self.origin = Origin()
         self.last_cause = NO_ANSWER
-        self.events = plan.events
+        self.events = GuardedEvents(plan.events) if plan.events is not None else None
         self.answered_by: Target | None = None
         self.redirected = 0  # dispatch redirects acted on
         self.priority = DEFAULT_PRIORITY  # the dispatcher's, orders waiting calls
