@@ -8,7 +8,7 @@ from apiflask import APIFlask
 from flask import Response
 
 from bridge import __version__
-from bridge.api import docs, errors, json_body
+from bridge.api import docs, errors, json_body, urls
 from bridge.api.call_records import call_records_blueprint
 from bridge.api.dispatch import dispatch_blueprint
 from bridge.api.extensions import extensions_blueprint
@@ -41,6 +41,7 @@ def create_app(database: Database, provisioner: Provisioner,
         HTTP_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA,
     )
     errors.register(app)
+    urls.configure(app, settings)
     json_body.register(app)
     app.after_request(no_type_without_body)
     app.register_blueprint(health_blueprint)

@@ -12,7 +12,7 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from apiflask.fields import Raw, String
-from flask import current_app, request, url_for
+from flask import current_app, request
 from marshmallow import INCLUDE
 
 from bridge.api.auth import bearer
@@ -25,6 +25,7 @@ from bridge.api.schemas import (
     Responses,
     error_body,
 )
+from bridge.api.urls import absolute_url
 from bridge.services.call_list_query import parse_call_list_query
 from bridge.services.phone_calls import (
     Addressed,
@@ -199,8 +200,8 @@ def render_call(calls: PhoneCallsService, call: LiveCall, user: str,
     charged = _charged(call)
     owner = calls.owner(charged) if charged else None
     flow = _flow(call)
-    link = url_for("phone_calls.show_call", user=user, extension=extension,
-                   call_id=call.call_id, _external=True)
+    link = absolute_url("phone_calls.show_call", user=user, extension=extension,
+                        call_id=call.call_id)
     return _without_nulls({
         "id": call.call_id, "extension": charged,
         "ownerId": encode_id(owner.id) if owner else None,

@@ -180,7 +180,15 @@ class TestWithCalls:
                           "destination": ["1002"], "callerId": "Ann <1001>", "flow": 2,
                           "status": 5, "answered": "2026-11-25T12:00:00.000Z"}
         assert callee["callerId"] == "<1002>" and "parked" not in callee
-        assert call["links"]["self"].endswith("/uapi/phoneCalls/@me/1001/first")
+        assert call["links"]["self"] == call["link"] == (
+            "http://127.0.0.1:8887/uapi/phoneCalls/@me/1001/first")
+
+    def test_links_never_come_from_the_host_header(
+            self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
+    ) -> None:
+        forged = {**office.headers, "Host": "evil.example"}
+        (call,) = client.get("/uapi/phoneCalls/@me/1001", headers=forged).json["entry"]
+        assert call["link"] == "http://127.0.0.1:8887/uapi/phoneCalls/@me/1001/first"
 
     def test_self_paging_sorting_and_filters(self, client: FlaskClient, office: TenantAuth,
                                              calls: RecordingProvisioner) -> None:
