@@ -84,7 +84,8 @@ class CallActionIn(InputSchema):
     maxInParking = _raw("seconds 10..3600, default 180 (Park)")
     sendCallTo = _raw("extension to ring (UnPark, PickUp)")
     waitForPickup = _raw("seconds 5..300, default 25")
-    callerId = _raw("number shown to sendCallTo")
+    callerId = _raw("shown to sendCallTo: a number, or Name <number> (the name under the "
+                    "rules of an extension's display_name); else pc_callerid_invalid")
 
 
 class HangUpArgs(InputSchema):

@@ -58,6 +58,14 @@ class Target:
     label: str  # for logs: the extension number or external number
     agent_id: str | None = None
     caller_number: str | None = None  # presented on this leg (forwards out of a trunk)
+    caller_name: str = ""  # with caller_number: the display name presented
+
+
+def presented(target: Target) -> str:
+    """The target's caller id as CONNECTEDLINE(all) reads it: `"name" <number>`. The
+    name was checked for what cannot stand in quotes (bridge/services/caller_ids.py)."""
+    name = f'"{target.caller_name}" ' if target.caller_name else ""
+    return f"{name}<{target.caller_number}>"
 
 
 @dataclass(frozen=True)
@@ -496,7 +504,7 @@ class Hunt(CallFlow):
         if leg.target.caller_number:
             # The leg's From comes from its connected line; `caller` would overwrite it
             # with the caller's own number.
-            variables["CONNECTEDLINE(all,i)"] = f"<{leg.target.caller_number}>"
+            variables["CONNECTEDLINE(all,i)"] = presented(leg.target)
         else:
             dial["caller"] = self.caller_id
         for name, value in variables.items():
