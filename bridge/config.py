@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from bridge.http_urls import http_url_problem
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it."""
@@ -45,12 +47,14 @@ class Settings:
     login_concurrent_checks: int = 4
     parking_positions: str = "701-720"
     log_level: str = "INFO"
-    # Where clients reach this API: dispatch `callUrl`s point here.
+    # Where clients reach this API: absolute URLs in answers (a RingOut's `uri`, a
+    # call's `link`) and dispatch `callUrl`s point here, never at the request's Host.
     public_url: str = ""
 
     @property
     def api_url(self) -> str:
-        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+        host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
+        return (self.public_url or f"http://{host}:{self.http_port}").rstrip("/")
 
     def require_secrets(self) -> None:
         missing = [name for name in ("ari_password", "ami_secret") if not getattr(self, name)]
@@ -109,6 +113,10 @@ def _checked(name: str, value: Any, where: str) -> int | str:
         return number
     if not isinstance(value, str):
         raise ConfigError(f"{where} must be a string, got {value!r}")
+    if name == "public_url" and value:
+        problem = http_url_problem(value)
+        if problem is not None:
+            raise ConfigError(f"{where} {problem}, e.g. https://pbx.example.com")
     return value
 
 

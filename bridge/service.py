@@ -12,6 +12,7 @@ from waitress.server import create_server
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
+from bridge.api.server_errors import answer_in_surface_format
 from bridge.config import Settings
 from bridge.dispatch.client import DispatchClient
 from bridge.services.call_records import DatabaseCallRecorder
@@ -60,6 +61,7 @@ def serve(settings: Settings) -> None:
     app = create_app(database, engine_thread, readiness, settings)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=settings.http_threads, ident="ringbridge")
+    answer_in_surface_format(server)
     stopping = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:

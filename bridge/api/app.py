@@ -9,7 +9,7 @@ from apiflask import APIFlask
 from flask import Response
 
 from bridge import __version__
-from bridge.api import docs, errors, json_body
+from bridge.api import docs, errors, json_body, urls
 from bridge.api.auth import admins_only, document_admins_only
 from bridge.api.call_records import call_records_blueprint
 from bridge.api.dispatch import dispatch_blueprint
@@ -44,7 +44,8 @@ def create_app(database: Database, provisioner: Provisioner,
     )
     errors.register(app)
     app.spec_processor(document_spec)
-    json_body.register()
+    urls.configure(app, settings)
+    json_body.register(app)
     app.before_request(admins_only)
     app.after_request(no_type_without_body)
     app.register_blueprint(health_blueprint)

@@ -29,7 +29,9 @@ dispatch_blueprint = APIBlueprint("dispatch", __name__, url_prefix="/api/dispatc
 class SettingsIn(InputSchema):
     base_url = String(validate=Length(1, 512), metadata={
         "description": "e.g. https://dispatch.example.com; events go to "
-                       "{base_url}[/{companyId}]/telephony/{event}"})
+                       "{base_url}[/{companyId}]/telephony/{event}. http or https, a host, "
+                       "an optional port and path; no credentials (use headers), query, "
+                       "fragment, whitespace or control characters"})
     company_in_path = Boolean(metadata={"description": "put the company id in the path"})
     company_in_query = Boolean(metadata={"description": "also send companyId as a query "
                                                         "parameter"})

@@ -30,7 +30,8 @@ Formatter = Callable[[int, str, str, Any], Body]
 _PORTSIP_CODES = {400: "VALIDATE_FAILED", 401: "UNAUTHORIZED", 403: "FORBIDDEN",
                   404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 409: "CONFLICT",
                   413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
-                  429: "TOO_MANY_REQUESTS"}
+                  429: "TOO_MANY_REQUESTS", 431: "REQUEST_HEADERS_TOO_LARGE",
+                  501: "NOT_IMPLEMENTED"}
 
 
 def portsip_body(status: int, code: str, message: str, detail: Any) -> Body:
@@ -41,7 +42,8 @@ def portsip_body(status: int, code: str, message: str, detail: Any) -> Body:
 _VOIPNOW_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden",
                   404: "not_found", 405: "method_not_allowed", 409: "conflict",
                   413: "request_too_large", 415: "unsupported_media_type",
-                  500: "internal_error"}
+                  431: "request_headers_too_large", 500: "internal_error",
+                  501: "not_implemented"}
 
 
 def voipnow_body(status: int, code: str, message: str, detail: Any) -> Body:

@@ -12,7 +12,7 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from apiflask.fields import Raw, String
-from flask import current_app, request, url_for
+from flask import current_app, request
 from marshmallow import INCLUDE
 
 from bridge.api.auth import bearer
@@ -25,6 +25,7 @@ from bridge.api.schemas import (
     Responses,
     error_body,
 )
+from bridge.api.urls import absolute_url
 from bridge.services.call_list_query import parse_call_list_query
 from bridge.services.phone_calls import (
     Addressed,
@@ -83,7 +84,8 @@ class CallActionIn(InputSchema):
     maxInParking = _raw("seconds 10..3600, default 180 (Park)")
     sendCallTo = _raw("extension to ring (UnPark, PickUp)")
     waitForPickup = _raw("seconds 5..300, default 25")
-    callerId = _raw("number shown to sendCallTo")
+    callerId = _raw("shown to sendCallTo: a number, or Name <number> (the name under the "
+                    "rules of an extension's display_name); else pc_callerid_invalid")
 
 
 class HangUpArgs(InputSchema):
@@ -199,8 +201,8 @@ def render_call(calls: PhoneCallsService, call: LiveCall, user: str,
     charged = _charged(call)
     owner = calls.owner(charged) if charged else None
     flow = _flow(call)
-    link = url_for("phone_calls.show_call", user=user, extension=extension,
-                   call_id=call.call_id, _external=True)
+    link = absolute_url("phone_calls.show_call", user=user, extension=extension,
+                        call_id=call.call_id)
     return _without_nulls({
         "id": call.call_id, "extension": charged,
         "ownerId": encode_id(owner.id) if owner else None,

@@ -15,13 +15,14 @@ from typing import Any
 from apiflask import APIBlueprint, APIFlask, Schema
 from apiflask.fields import Boolean, Nested, String
 from apiflask.validators import Length
-from flask import current_app, request, url_for
+from flask import current_app, request
 from marshmallow import ValidationError, validates_schema
 
 from bridge.api.auth import bearer
 from bridge.api.context import RequestContext, tenant_context
 from bridge.api.rate_limits import Groups, RateLimits, add_headers
 from bridge.api.schemas import NOT_JSON, InputSchema
+from bridge.api.urls import absolute_url
 from bridge.config import Settings
 from bridge.services.errors import ServiceError
 from bridge.services.ringout import RingOutEngine, RingOutRequest, RingOutService, RingOutSettings
@@ -137,8 +138,8 @@ def _extension(ctx: RequestContext, account_id: str, extension_id: str,
 def _render(ringout: RingOut, account_id: str, extension_id: str) -> dict[str, Any]:
     spelling = (request.endpoint or "").rsplit("_", 1)[-1]
     spelling = spelling if spelling in SPELLINGS else SPELLINGS[0]
-    uri = url_for(f"ringout.get_{spelling}", account_id=account_id, extension_id=extension_id,
-                  ringout_id=str(ringout.id), _external=True)
+    uri = absolute_url(f"ringout.get_{spelling}", account_id=account_id,
+                       extension_id=extension_id, ringout_id=str(ringout.id))
     return {"id": str(ringout.id), "uri": uri, "status": {
         "callStatus": ringout.call_status, "callerStatus": ringout.caller_status,
         "calleeStatus": ringout.callee_status}}

@@ -183,6 +183,12 @@ class DispatchClient:
                            error=f"no whole answer within {config.delivery_timeout:g} s")
         except httpx.HTTPError as exc:
             return Outcome(None, _ms_since(started), error=_describe(exc))
+        except httpx.InvalidURL as exc:  # a URL stored before base_url was checked strictly
+            return Outcome(None, _ms_since(started), error=_describe(exc), final=True)
+        except Exception as exc:  # the request could not be made: no retry helps
+            log.exception("dispatch %s for call %s: the request could not be made",
+                          delivery.event, delivery.call_id)
+            return Outcome(None, _ms_since(started), error=_describe(exc), final=True)
         answer = body.decode(response.encoding or "utf-8", errors="replace")
         return Outcome(response.status_code, _ms_since(started), answer=answer or None,
                        location=response.headers.get("location"), oversized=oversized)
@@ -236,6 +242,6 @@ def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-def _describe(exc: httpx.HTTPError) -> str:
+def _describe(exc: Exception) -> str:
     kind = type(exc).__name__
     return f"{kind}: {exc}" if str(exc) else kind

@@ -50,6 +50,7 @@ class Outcome:
     location: str | None = None
     error: str | None = None
     oversized: bool = False
+    final: bool = False  # the request could not even be made (a URL the client refuses)
 
     @property
     def delivered(self) -> bool:
@@ -58,6 +59,8 @@ class Outcome:
     @property
     def worth_retrying(self) -> bool:
         """No answer, a timeout, or the dispatcher saying it is overloaded or broken."""
+        if self.final:
+            return False
         return self.http_status is None or self.http_status in (408, 425, 429) \
             or self.http_status >= 500
 

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
@@ -23,6 +22,7 @@ from bridge.dispatch.config import (
 )
 from bridge.dispatch.deliveries import ANSWER_LIMIT, CLAIM_LEASE, Delivery, Outcome
 from bridge.dispatch.signing import is_valid_secret, new_secret
+from bridge.http_urls import http_url_problem
 from bridge.services.call_records import tenant_call_record
 from bridge.services.errors import NotFound, ValidationFailed
 from bridge.store.models import DispatchDelivery, DispatchSettings, Tenant, aware
@@ -104,11 +104,11 @@ def _check(name: str, value: Any) -> None:
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
-            or parts.fragment:
-        raise ValidationFailed("base_url must be an absolute http(s) URL without query or "
-                               "fragment, e.g. https://dispatch.example.com", field="base_url")
+    problem = http_url_problem(url)
+    if problem is not None:
+        hint = ("; send credentials with the headers setting" if "credentials" in problem
+                else ", e.g. https://dispatch.example.com")
+        raise ValidationFailed(f"base_url {problem}{hint}", field="base_url")
 
 
 def _check_headers(headers: Mapping[str, str]) -> None:

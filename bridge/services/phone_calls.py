@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bridge.services.caller_ids import FORMS, CallerId, CallerIdInvalid, parse_caller_id
 from bridge.services.errors import ServiceError
 from bridge.services.routing import extension_target
 from bridge.services.tenants import Principal
@@ -224,9 +225,8 @@ class PhoneCallsService:
         target = extension_target(extension)
         caller = body.get("callerId")
         if caller is not None:
-            if not isinstance(caller, str) or not caller.strip() or len(caller) > 64:
-                raise PhoneCallError("pc_callerid_invalid", "callerId must be a short text")
-            target = Target(target.key, target.dial, target.label, target.agent_id, caller)
+            shown = _caller_id(caller)
+            target = replace(target, caller_number=shown.number, caller_name=shown.name)
         return target
 
     def hang_up(self, addressed: Addressed, call_id: str | None,
@@ -269,6 +269,15 @@ def _engine(action: Callable[[], T]) -> T:
     except concurrent.futures.TimeoutError as exc:
         raise PhoneCallError("engine_unavailable", "the telephony engine did not answer in "
                              "time", 503) from exc
+
+
+def _caller_id(value: Any) -> CallerId:
+    try:
+        if not isinstance(value, str):
+            raise CallerIdInvalid(f"callerId must be a string: {FORMS}")
+        return parse_caller_id(value)
+    except CallerIdInvalid as exc:
+        raise PhoneCallError("pc_callerid_invalid", str(exc)) from exc
 
 
 def check_call_id(call_id: str) -> None:

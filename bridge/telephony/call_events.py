@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 Queue = tuple[str | None, str | None]  # (queue id, queue type) of the group being hunted
 Redirect = Callable[[str], Awaitable[None]]
@@ -27,3 +31,42 @@ class CallEvents(Protocol):
               connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
         """The call is over; `answered`: a member answered it (`agent_id` is that member's,
         None when it has none)."""
+
+
+class GuardedEvents:
+    """A hunt's CallEvents whose failures stay out of the call: whatever an event raises
+    is logged, and the call goes on as if it had not been sent (an invite then brings
+    no snapshot)."""
+
+    def __init__(self, events: CallEvents) -> None:
+        self.events = events
+
+    async def invite(self, call_id: str, queue: Queue) -> dict[str, Any] | None:
+        try:
+            return await self.events.invite(call_id, queue)
+        except Exception:
+            log.exception("call %s: dispatch invite failed; the call goes on", call_id)
+            return None
+
+    def ringing(self, call_id: str, queue: Queue, agent_id: str | None,
+                redirect: Redirect) -> None:
+        with _logged(call_id, "ringing"):
+            self.events.ringing(call_id, queue, agent_id, redirect)
+
+    def connected(self, call_id: str, queue: Queue, agent_id: str | None) -> None:
+        with _logged(call_id, "connected"):
+            self.events.connected(call_id, queue, agent_id)
+
+    def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
+              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+        with _logged(call_id, "missed/cleared"):
+            self.events.ended(call_id, queue, agent_id, received, connected, cleared,
+                              answered=answered)
+
+
+@contextmanager
+def _logged(call_id: str, event: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception:
+        log.exception("call %s: dispatch %s failed; the call goes on", call_id, event)

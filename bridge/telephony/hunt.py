@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from bridge.telephony.call_events import CallEvents, Queue
+from bridge.telephony.call_events import CallEvents, GuardedEvents, Queue
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
     DIAL_STATUS_CAUSE,
@@ -58,6 +58,14 @@ class Target:
     label: str  # for logs: the extension number or external number
     agent_id: str | None = None
     caller_number: str | None = None  # presented on this leg (forwards out of a trunk)
+    caller_name: str = ""  # with caller_number: the display name presented
+
+
+def presented(target: Target) -> str:
+    """The target's caller id as CONNECTEDLINE(all) reads it: `"name" <number>`. The
+    name was checked for what cannot stand in quotes (bridge/services/caller_ids.py)."""
+    name = f'"{target.caller_name}" ' if target.caller_name else ""
+    return f"{name}<{target.caller_number}>"
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,7 @@ class Hunt(CallFlow):
         self.answered_at: datetime | None = None
         self.origin = Origin()
         self.last_cause = NO_ANSWER
-        self.events = plan.events
+        self.events = GuardedEvents(plan.events) if plan.events is not None else None
         self.answered_by: Target | None = None
         self.redirected = 0  # dispatch redirects acted on
         self.priority = DEFAULT_PRIORITY  # the dispatcher's, orders waiting calls
@@ -496,7 +504,7 @@ class Hunt(CallFlow):
         if leg.target.caller_number:
             # The leg's From comes from its connected line; `caller` would overwrite it
             # with the caller's own number.
-            variables["CONNECTEDLINE(all,i)"] = f"<{leg.target.caller_number}>"
+            variables["CONNECTEDLINE(all,i)"] = presented(leg.target)
         else:
             dial["caller"] = self.caller_id
         for name, value in variables.items():

@@ -44,6 +44,16 @@ def test_set_up_then_change_dispatch(client: FlaskClient, acme: TenantAuth) -> N
     ({"company_in_path": True}, "base_url"),
     ({"base_url": "ftp://x.example"}, "base_url"),
     ({"base_url": "https://x.example/?a=1"}, "base_url"),
+    ({"base_url": "https://x.example/\n"}, "base_url"),
+    ({"base_url": "https://x.example\t/"}, "base_url"),
+    ({"base_url": "https://x.example/a\r\nX-Injected: 1"}, "base_url"),
+    ({"base_url": " https://x.example"}, "base_url"),
+    ({"base_url": "https://x.example:http/"}, "base_url"),
+    ({"base_url": "https://x.example:0/"}, "base_url"),
+    ({"base_url": "https://x.example:65536/"}, "base_url"),
+    ({"base_url": "https://user:secret@x.example/"}, "base_url"),
+    ({"base_url": "https://:443/"}, "base_url"),
+    ({"base_url": "https://x.example/#top"}, "base_url"),
     ({"base_url": "https://x.example", "invite_timeout_ms": 10}, "invite_timeout_ms"),
     ({"base_url": "https://x.example", "retry_seconds": -1}, "retry_seconds"),
     ({"base_url": "https://x.example", "events": ["rang"]}, "events"),
@@ -58,6 +68,25 @@ def test_bad_settings_are_400_naming_the_field(client: FlaskClient, acme: Tenant
     assert answer.status_code == 400
     error = answer.json["errors"][0]
     assert error["code"] == "VALIDATE_FAILED" and field in str(error)
+
+
+def test_credentials_in_base_url_are_refused_and_never_shown(client: FlaskClient,
+                                                             acme: TenantAuth) -> None:
+    answer = client.post(SETTINGS, headers=acme.headers,
+                         json={"base_url": "https://user:secret@x.example/"})
+    assert answer.status_code == 400 and "secret" not in answer.text
+    assert "headers" in answer.json["errors"][0]["message"]
+    assert client.get(SETTINGS, headers=acme.headers).status_code == 404
+
+
+@pytest.mark.parametrize("url", ["https://dispatch.example.com",
+                                 "http://127.0.0.1:8080/taxi/api/", "http://[::1]:9000",
+                                 "https://xn--bcher-kva.example"])
+def test_usable_base_urls_are_kept_as_given(client: FlaskClient, acme: TenantAuth,
+                                            url: str) -> None:
+    answer = client.post(SETTINGS, headers=acme.headers, json={"base_url": url})
+    assert answer.status_code == 200, answer.json
+    assert client.get(SETTINGS, headers=acme.headers).json["base_url"] == url
 
 
 def test_settings_need_a_token(client: FlaskClient) -> None:

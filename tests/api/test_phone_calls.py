@@ -180,7 +180,15 @@ class TestWithCalls:
                           "destination": ["1002"], "callerId": "Ann <1001>", "flow": 2,
                           "status": 5, "answered": "2026-11-25T12:00:00.000Z"}
         assert callee["callerId"] == "<1002>" and "parked" not in callee
-        assert call["links"]["self"].endswith("/uapi/phoneCalls/@me/1001/first")
+        assert call["links"]["self"] == call["link"] == (
+            "http://127.0.0.1:8887/uapi/phoneCalls/@me/1001/first")
+
+    def test_links_never_come_from_the_host_header(
+            self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
+    ) -> None:
+        forged = {**office.headers, "Host": "evil.example"}
+        (call,) = client.get("/uapi/phoneCalls/@me/1001", headers=forged).json["entry"]
+        assert call["link"] == "http://127.0.0.1:8887/uapi/phoneCalls/@me/1001/first"
 
     def test_self_paging_sorting_and_filters(self, client: FlaskClient, office: TenantAuth,
                                              calls: RecordingProvisioner) -> None:
@@ -241,6 +249,44 @@ class TestWithCalls:
         assert response.status_code == 200
         assert calls.actions == [("unpark", office.sip_domain, "first", "1002", 25),
                                  ("pick_up", office.sip_domain, "first", "1002", 10)]
+
+    @pytest.mark.parametrize("caller_id", [
+        "x\r\nX-Injected: 1", "1001\r\n", "Ann <1001>\n", 'Ann "boss" <1001>',
+        "Ann <1001>; tag=x", "<sip:1001@evil.example>", "John Doe <4242x>", "Ann <1001",
+        "Ann", "", " ", "<>", "1001 1002", "A\tB <1001>", "Ann;x <1001>", 42,
+        "+" + "1" * 33, "N" * 129 + " <1001>", ["1001"]])
+    @pytest.mark.parametrize("action", ["UnPark", "PickUp"])
+    def test_a_caller_id_that_is_no_number_or_name_and_number_is_refused(
+            self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner,
+            action: str, caller_id: Any) -> None:
+        response = client.put("/uapi/phoneCalls/@me/1001/first", headers=office.headers,
+                              json={"action": action, "sendCallTo": "1002",
+                                    "callerId": caller_id})
+        assert error(response) == (400, "pc_callerid_invalid")
+        assert calls.actions == []
+
+    @pytest.mark.parametrize(("caller_id", "number", "name"), [
+        ("42420042", "42420042", ""), ("+14155550100", "+14155550100", ""),
+        ("John Doe <42420042>", "42420042", "John Doe"),
+        ('"John Doe" <42420042>', "42420042", "John Doe"),
+        ("<42420042>", "42420042", ""), ("Zoë Ñandú-O'Brien (dispatch) <+441234567890>",
+                                         "+441234567890", "Zoë Ñandú-O'Brien (dispatch)")])
+    @pytest.mark.parametrize("action", ["UnPark", "PickUp"])
+    def test_a_number_or_name_and_number_is_presented_to_send_call_to(
+            self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner,
+            action: str, caller_id: str, number: str, name: str) -> None:
+        targets: list[Any] = []
+        for method in ("unpark", "pick_up"):
+            recorded = getattr(calls, method)
+            setattr(calls, method, lambda d, c, target, w, recorded=recorded: (
+                targets.append(target), recorded(d, c, target, w))[1])
+        response = client.put("/uapi/phoneCalls/@me/1001/first", headers=office.headers,
+                              json={"action": action, "sendCallTo": "1002",
+                                    "callerId": caller_id})
+        assert response.status_code == 200, response.json
+        (target,) = targets
+        assert (target.label, target.caller_number, target.caller_name) == ("1002", number,
+                                                                            name)
 
     def test_delete_a_call_or_one_party(self, client: FlaskClient, office: TenantAuth,
                                         calls: RecordingProvisioner) -> None:

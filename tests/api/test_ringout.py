@@ -70,7 +70,7 @@ def test_post_starts_a_ringout_and_get_reads_it(
     body = response.json
     assert body["status"] == {"callStatus": "InProgress", "callerStatus": "InProgress",
                               "calleeStatus": "InProgress"}
-    assert body["uri"] == f"http://localhost{OWN}/{body['id']}"
+    assert body["uri"] == f"http://127.0.0.1:8887{OWN}/{body['id']}"  # the listen address
     (plan,) = provisioner.ringouts
     assert plan.call_id == body["id"] and plan.play_prompt
     assert plan.caller.dial == "PJSIP/3001@3001@abc.example"
@@ -93,6 +93,24 @@ def test_the_older_spelling_and_explicit_ids_work(
     # Another extension's RingOut is not found under this one.
     assert_error(client.get(f"{OWN}/{response.json['id']}", headers=acme.headers), 404,
                  "CMN-102")
+
+
+def test_the_uri_comes_from_the_public_url_never_from_the_host_header(
+    database: Database, provisioner: RecordingProvisioner, acme: TenantAuth,
+) -> None:
+    """It echoed the request's Host (`http://evil.example/...`)."""
+    settings = Settings(public_url="https://pbx.example.com/rb/")
+    client = create_app(database, provisioner, lambda: Readiness(True, True, True),
+                        settings).test_client()
+    client.post("/api/extensions", headers=acme.headers, json={
+        "extension_number": "3001", "user_id": encode_id(acme.user_id),
+        "forwarding_numbers": [{"number": "+14155550112", "default": True}]})
+    forged = {**acme.headers, "Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    created = client.post(OWN, headers=forged, json=BODY)
+    assert created.status_code == 200, created.json
+    uri = f"https://pbx.example.com/rb{OWN}/{created.json['id']}"
+    assert created.json["uri"] == uri
+    assert client.get(f"{OWN}/{created.json['id']}", headers=forged).json["uri"] == uri
 
 
 def test_own_extension_is_the_users_lowest_number(

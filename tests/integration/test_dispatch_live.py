@@ -12,7 +12,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
+from bridge.store.models import DispatchSettings, Tenant
+from bridge.store.session import Database
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
@@ -363,6 +366,50 @@ def test_a_dispatcher_that_is_slow_then_down_never_holds_a_call(
     assert states["connected"][0] == "delivered" and states["connected"][1] >= 2
     # cleared waited behind connected (events of a call go in order), then met the 500
     assert states["cleared"][0] == "delivered" and states["cleared"][1] >= 2
+
+
+def store_base_url(bridge: BridgeProcess, company: str, base_url: str) -> None:
+    """Write `base_url` into the tenant's settings as an older ringbridge stored it,
+    past the API's checks."""
+    database = Database(bridge.database_url)
+    try:
+        with database.session() as session:
+            tenant_id = session.scalar(select(Tenant.id).where(Tenant.company_id == company))
+            session.execute(update(DispatchSettings).where(
+                DispatchSettings.tenant_id == tenant_id).values(base_url=base_url))
+    finally:
+        database.dispose()
+
+
+def test_a_dispatcher_url_the_client_refuses_never_holds_the_call(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    """The client raised on such a URL, out through the call's invite."""
+    members = agents(office, "3191")
+    caller = office.phone("3199")
+    office.group("6111", ["3191"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 queue_id=QUEUE, queue_type="customer")
+    dispatch_to(office, receiver, invite_timeout_ms=300)
+    store_base_url(bridge, office.company, receiver.url + ":abc")
+
+    started = time.monotonic()
+    outgoing = caller.call("6111")
+    ringing = members["3191"].wait_incoming()
+    assert time.monotonic() - started < 1.5, "the dispatch failure held the call"
+    assert "3199" in ringing.from_header
+    ringing.answer()
+    outgoing.wait_answered()
+    ringing.wait_rtp(5)
+    outgoing.hangup()
+    ringing.wait_disconnected()
+    call_id = bridge.call_record("6111").call_id
+    for event in ("invite", "ringing", "connected", "cleared"):
+        failed = delivery_when(office, call_id, event, lambda item: item["state"] != "pending",
+                               "ended")
+        assert failed["state"] == "failed" and failed["attempts"] == 1, failed
+        assert failed["error"].startswith("InvalidURL"), failed
+    assert receiver.requests == []
+    record = office.api("GET", f"/api/call_records/{call_id}")
+    assert record["dispatch_snapshot"] is None
 
 
 def test_events_stored_before_a_restart_are_delivered_after_it(

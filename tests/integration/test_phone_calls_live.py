@@ -11,7 +11,7 @@ from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
 from tests.support.polling import wait_until
-from tests.support.softphone import Call, IncomingPolicy, Phone
+from tests.support.softphone import Call, IncomingPolicy, Phone, sip_uri_user
 
 PARK_SECONDS = 10  # the shortest maxInParking the API takes
 
@@ -119,6 +119,37 @@ def test_a_parked_call_taken_to_a_third_phone(office: Office, action: str) -> No
                               if statuses(c) == {"4022": 5, "4023": 5}], 5, "third talking")
     assert now[0]["id"] == response.json()[0]["id"]
     assert all("parked" not in v for v in now[0]["phoneCallView"])
+    ring.wait_rtp(10)
+    ring.hangup()
+    incoming.wait_disconnected()
+
+
+@pytest.mark.parametrize(("action", "caller_id", "shown"), [
+    ("UnPark", "John Doe <42420042>", ('"John Doe"', "42420042")),
+    ("PickUp", "+14155550100", (None, "+14155550100"))])
+def test_the_caller_id_given_is_what_the_phone_taking_the_call_sees(
+        office: Office, action: str, caller_id: str, shown: tuple[str | None, str]) -> None:
+    """The vendor's `Name <number>` reached the phone as `"<John Doe" <sip:42420042%3e@…>`;
+    text with CR/LF was taken as it was."""
+    caller, callee, third = office.phone("4151"), office.phone("4152"), office.phone("4153")
+    out, incoming, call = talking(office, caller, callee)
+    assert park(office, "4151", call, view_of(call, "4152")["id"], 60).status_code == 200
+    out.wait_disconnected()
+    path = f"/uapi/phoneCalls/@me/4151/{call['id']}"
+    refused = office.bridge.api("PUT", path, office.token, json={
+        "action": action, "sendCallTo": "4153", "callerId": "x\r\nX-Injected: 1"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (
+        400, "pc_callerid_invalid")
+    response = office.bridge.api("PUT", path, office.token, json={
+        "action": action, "sendCallTo": "4153", "callerId": caller_id})
+    assert response.status_code == 200, response.text
+    ring = third.wait_incoming()
+    name, number = shown
+    display, _, address = ring.from_header.partition("<")
+    assert sip_uri_user(address.split(">", 1)[0]) == number, ring.from_header
+    assert display.strip() == (name or ""), ring.from_header
+    assert "X-Injected" not in ring.invite_headers
+    ring.answer()
     ring.wait_rtp(10)
     ring.hangup()
     incoming.wait_disconnected()

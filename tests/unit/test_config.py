@@ -131,3 +131,17 @@ def test_require_secrets_names_each_missing_secret(password: str, secret: str,
 def test_require_secrets_accepts_secrets_from_the_file(tmp_path: Path) -> None:
     path = config_file(tmp_path, 'ari_password = "p"\nami_secret = "s"\n')
     load_settings(path, {}).require_secrets()
+
+
+@pytest.mark.parametrize("url", ["https://pbx.example.com/\n", "pbx.example.com",
+                                 "https://user:secret@pbx.example.com", "http://h:port"])
+def test_a_public_url_that_cannot_work_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match="RINGBRIDGE_PUBLIC_URL"):
+        load_settings(environ={"RINGBRIDGE_PUBLIC_URL": url})
+
+
+def test_the_public_url_defaults_to_the_listen_address() -> None:
+    assert load_settings(environ={}).api_url == "http://127.0.0.1:8887"
+    assert load_settings(environ={"RINGBRIDGE_HTTP_HOST": "::1"}).api_url == "http://[::1]:8887"
+    given = load_settings(environ={"RINGBRIDGE_PUBLIC_URL": "https://pbx.example.com/rb/"})
+    assert given.api_url == "https://pbx.example.com/rb"

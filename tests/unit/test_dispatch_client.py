@@ -343,3 +343,23 @@ def test_a_tenants_first_event_loads_no_certificates_on_the_loop(
     monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
     assert client._client_for(1) is not client._client_for(2)
     assert loads == []
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:abc", "http://127.0.0.1/\nx"])
+def test_a_url_the_client_refuses_fails_the_event_at_once_and_is_not_retried(
+        base_url: str) -> None:
+    """A base_url stored before it was checked strictly: the client raised, out of the
+    call's invite (which ended the call)."""
+    async def scenario() -> None:
+        store = MemoryStore()
+        async with running(store, retry_initial=0.05) as client:
+            config = DispatchConfig(tenant_id=1, company_id="ABC Taxis", base_url=base_url)
+            outcome = await client.once(config, post(config, "invite"), 1)
+            assert outcome is not None and outcome.final
+            assert outcome.error is not None and outcome.error.startswith("InvalidURL")
+            await eventually(lambda: [s for _, _, s in store.logged] == ["failed"], 3)
+            client.reliably(config, post(config, "connected"))
+            await eventually(lambda: store.states() == ["failed"], 3)
+            await asyncio.sleep(0.2)
+            assert store.rows[1][0].attempts == 1
+    run(scenario())

@@ -129,3 +129,44 @@ def test_an_invite_answer_over_the_read_limit_keeps_no_snapshot(
 
     run(scenario())
     assert "call C1: dispatch invite answered more than 64 KiB; not kept" in caplog.text
+
+
+class FailingEvents(RecordedEvents):
+    """Events whose every call raises, as a dispatch path broken in any way would."""
+
+    async def invite(self, call_id: str, queue: Queue) -> dict[str, Any] | None:
+        raise RuntimeError("invite broke")
+
+    def ringing(self, call_id: str, queue: Queue, agent_id: str | None,
+                redirect: Redirect) -> None:
+        raise RuntimeError("ringing broke")
+
+    def connected(self, call_id: str, queue: Queue, agent_id: str | None) -> None:
+        raise RuntimeError("connected broke")
+
+    def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
+              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+        raise RuntimeError("ended broke")
+
+
+def test_a_dispatch_path_that_raises_never_ends_the_call(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        ari = FakeAri()
+        engine = engine_with(ari)
+        member = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
+        plan = HuntPlan(label="ring group 6000", waves=((member,),), ring_time=20,
+                        group_id=7, events=FailingEvents())
+        hunt = Hunt(ari, engine, "A", "caller-A", plan)  # type: ignore[arg-type]
+        await hunt.start()
+        for kind, state in (("StasisStart", "Down"), ("ChannelStateChange", "Ringing"),
+                            ("ChannelStateChange", "Up")):
+            await engine.on_event(event(kind, "rb-A-1", state=state))
+        await engine.settled()
+        assert hunt.connected and not hunt.done
+        await engine.on_event(event("ChannelHangupRequest", "caller-A"))
+        await engine.settled()
+
+    run(scenario())
+    for name in ("invite", "ringing", "connected", "missed/cleared"):
+        assert f"call A: dispatch {name} failed; the call goes on" in caplog.text
