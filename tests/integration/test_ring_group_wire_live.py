@@ -53,6 +53,7 @@ def test_a_direct_call_is_from_the_tenant_domain(office: Office) -> None:
     incoming = callee.wait_incoming()
     assert sip_uri_user(incoming.from_header) == "3319"
     assert uri_host(incoming.from_header) == office.domain
+    outgoing.wait_ringing()
     outgoing.hangup()
     incoming.wait_disconnected()
 
