@@ -92,14 +92,17 @@ class RingGroupUpdateIn(ReadOnlyDropped):
                        "of P-Asserted-Identity and Remote-Party-ID)"})
     ring_time = whole(validate=Range(0, MAX_RING_TIME),
                       metadata={"description": "seconds each member rings per attempt; "
-                                               "20 when a group is created without it"})
+                                               "20 when a group is created without it; 0: "
+                                               "no member is rung, the no-answer rule "
+                                               "applies at once"})
     ring_strategy = String(validate=OneOf(STRATEGIES))
     skip_busy_member = Flag(metadata={"description": "do not ring members already on a "
                                                      "call, nor the calling member"})
     enable_paid = Flag(metadata={"description": "group identity in P-Asserted-Identity"})
     enable_prid = Flag(metadata={"description": "group identity in Remote-Party-ID"})
-    extension_number_as_to_header = Flag(metadata={"description": "INVITE To carries the "
-                                                                  "group's number"})
+    extension_number_as_to_header = Flag(metadata={
+        "description": "stored for PortSIP clients; members' INVITEs keep their own "
+                       "Request-URI and To (see docs/ring-groups.md)"})
     no_answer_forward_rule = Nested(NoAnswerRuleIn, allow_none=True)
     outbound_caller_ids = List(Nested(OutboundCallerIdIn), validate=Length(max=20))
     queue_id = String(allow_none=True, validate=Length(1, 254),

@@ -131,8 +131,6 @@ class DatabaseDirectory:
             label=f"ring group {group.extension_number} ({group.name})",
             waves=tuple(tuple(targets[c.key] for c in wave) for wave in waves),
             ring_time=group.ring_time, headers=_headers(tenant, group),
-            request_user=group.extension_number if group.extension_number_as_to_header
-            else None,
             paging=group.ring_strategy == "PAGING_INTERCOM", group_id=group.id,
             tenant_id=tenant.id, domain=tenant.sip_domain, queue_id=group.queue_id,
             queue_type=group.queue_type,

@@ -34,6 +34,11 @@ class SipEndpoint:
     caller_name: str
     number: str
 
+    @property
+    def domain(self) -> str:
+        """The tenant's SIP domain: the host of the From of every INVITE to this phone."""
+        return self.endpoint_id.partition("@")[2]
+
 
 def _fields(pairs: dict[str, str]) -> dict[str, list[dict[str, str]]]:
     return {"fields": [{"attribute": k, "value": v} for k, v in pairs.items()]}
@@ -62,7 +67,7 @@ async def push(ari: AriClient, endpoint: SipEndpoint) -> None:
         "context": PHONE_CONTEXT, "auth": name, "aors": name, "allow": "!all,ulaw,alaw,gsm",
         "direct_media": "no", "rtp_symmetric": "yes", "force_rport": "yes",
         "rewrite_contact": "yes", "dtmf_mode": "rfc4733", "device_state_busy_at": "1",
-        "callerid": caller_id(endpoint),
+        "callerid": caller_id(endpoint), "from_domain": endpoint.domain,
     }))
 
 

@@ -235,7 +235,8 @@ class Engine:
         hunt = Hunt(self.ari, self, call_id, channel["id"], plan, self.directory,
                     self.call_log)
         hunt.origin = Origin(number=caller, name=channel.get("caller", {}).get("name", ""),
-                             dialled=number, inbound=purpose == "inbound")
+                             dialled=number, inbound=purpose == "inbound",
+                             endpoint=_caller_endpoint(channel.get("name", "")))
         await self._run(hunt, waiting)
 
     async def _label(self, channel_id: str, call_id: str) -> None:
@@ -376,7 +377,12 @@ def _channel_of(event: Event) -> str:
     return target.removeprefix("channel:") if target.startswith("channel:") else ""
 
 
+def _caller_endpoint(channel_name: str) -> str:
+    """`PJSIP/1001@acme.example-0000002a` → `1001@acme.example`."""
+    return channel_name.split("/", 1)[-1].rsplit("-", 1)[0]
+
+
 def _caller_domain(channel_name: str) -> str:
     """`PJSIP/1001@acme.example-0000002a` → `acme.example`; demo endpoints have none."""
-    resource = channel_name.split("/", 1)[-1].rsplit("-", 1)[0]
+    resource = _caller_endpoint(channel_name)
     return resource.split("@", 1)[1] if "@" in resource else ""

@@ -76,7 +76,6 @@ class HuntPlan:
     waves: tuple[tuple[Target, ...], ...]
     ring_time: int
     headers: dict[str, str] = field(default_factory=dict)
-    request_user: str | None = None  # extension_number_as_to_header: To/R-URI user
     paging: bool = False
     skip_busy: bool = False
     tenant_id: int | None = None
@@ -131,6 +130,7 @@ class Origin:
     name: str = ""
     dialled: str = ""
     inbound: bool = False  # from the carrier
+    endpoint: str = ""  # the caller's PJSIP endpoint ("2101@acme.example"), never rung
 
 
 class Hunt(CallFlow):
@@ -169,8 +169,11 @@ class Hunt(CallFlow):
                           snapshot=snapshot)
             if self.done or self.wave_index != -1:
                 return  # the caller hung up, or a pick-up took the call, while dispatch was asked
-        self.step("hunting", f"hunting {self.plan.label}: {len(self.plan.waves)} wave(s), "
-                  f"{self.plan.ring_time} s each")
+        if self.plan.ring_time <= 0:
+            self.step("hunting", f"not ringing {self.plan.label}: its ring_time is 0")
+        else:
+            self.step("hunting", f"hunting {self.plan.label}: {len(self.plan.waves)} "
+                      f"wave(s), {self.plan.ring_time} s each")
         if self._others_waiting():
             await self._wait_in_line("callers are waiting already")
             return
@@ -190,15 +193,19 @@ class Hunt(CallFlow):
         self.wave_index += 1
         if self.wave_index == 0:
             self._alerted_in_round = False
-        if self.wave_index >= len(self.plan.waves):
+        if self.wave_index >= len(self.plan.waves) or self.plan.ring_time <= 0:
             await self._nobody_answered()
             return
         await self._ring_wave(self.plan.waves[self.wave_index])
 
     async def _ring_wave(self, targets: tuple[Target, ...]) -> None:
         """Ring the wave's free targets; when none is free and nothing rings, go on to
-        the next wave. Every busy check is answered before anything is decided, so a
-        busy member answering first never ends a wave whose other member is free."""
+        the next wave. Every endpoint is read before anything is decided, so a busy
+        member answering first never ends a wave whose other member is free."""
+        if self.plan.ring_time <= 0:  # a redirect to a group that rings nobody
+            if not self.legs:
+                await self._nobody_answered()
+            return
         free = await self._free(targets)
         if self.connected or self.done:
             return
@@ -208,15 +215,44 @@ class Hunt(CallFlow):
         await asyncio.gather(*(self._ring(target) for target in free))
 
     async def _free(self, targets: tuple[Target, ...]) -> list[Target]:
-        """The targets not on a call (all of them without skip_busy)."""
-        if not self.plan.skip_busy:
-            return list(targets)
-        busy = await asyncio.gather(*(self._busy(target) for target in targets))
-        for target in (t for t, on_call in zip(targets, busy, strict=True) if on_call):
-            self._try_step("skipped", f"skipping {target.label}: already on a call",
+        """The targets to ring: never the caller, only registered phones, and with
+        skip_busy only those not on a call. The others are passed over before any
+        request to ring them (a step saying why; the cause the caller would get)."""
+        not_caller = [t for t in targets if not self._is_caller(t)]
+        for target in (t for t in targets if t not in not_caller):
+            self._try_step("skipped", f"passing over {target.label}: it is the caller",
                            target=target.label)
-            self.last_cause = DIAL_STATUS_CAUSE["BUSY"]
-        return [t for t, on_call in zip(targets, busy, strict=True) if not on_call]
+        found = await asyncio.gather(*(self._unavailable(t) for t in not_caller))
+        free = []
+        for target, (why, cause) in zip(not_caller, found, strict=True):
+            if why:
+                self._try_step("skipped", f"passing over {target.label}: {why}",
+                               target=target.label)
+                self.last_cause = cause
+            else:
+                free.append(target)
+        return free
+
+    def _is_caller(self, target: Target) -> bool:
+        """An extension of the tenant that is calling (a trunk is never "the caller": a
+        call from the carrier may be forwarded out through it)."""
+        return bool(target.key) and _endpoint_of(target) == self.origin.endpoint
+
+    async def _unavailable(self, target: Target) -> tuple[str, int]:
+        """Why `target` cannot be rung now ("" when it can), and the Q.850 cause of that:
+        its phone is not registered (no contact: Asterisk says `offline`), or it is on a
+        call and the plan skips busy members. An endpoint that cannot be read is tried."""
+        try:
+            endpoint = await self.ari.get(f"/endpoints/PJSIP/{_endpoint_of(target)}")
+        except Exception as exc:
+            log.debug("call %s: endpoint of %s not read (%s); ringing it", self.call_id,
+                      target.label, exc)
+            return "", 0
+        if endpoint.get("state") == "offline":
+            return "not registered", DIAL_STATUS_CAUSE["CHANUNAVAIL"]
+        if self.plan.skip_busy and endpoint.get("channel_ids"):
+            return "already on a call", DIAL_STATUS_CAUSE["BUSY"]
+        return "", 0
 
     async def repeat(self) -> bool:
         """Hunt the same waves again (the REPEAT rule); False when rounds are used up."""
@@ -256,7 +292,7 @@ class Hunt(CallFlow):
         call stays the tenant's, and leaves any waiting line."""
         self._leave_line()
         self.plan = replace(self.plan, label=label, waves=(targets,), ring_time=ring_time,
-                            headers={}, request_user=None, paging=False, skip_busy=False,
+                            headers={}, paging=False, skip_busy=False,
                             group_id=None, no_answer=None, max_wait=0)
         self.wave_index = -1
         await self.next_wave()
@@ -362,14 +398,11 @@ class Hunt(CallFlow):
     async def _ring(self, target: Target) -> None:
         channel_id = self.new_channel_id()
         self.legs[channel_id] = Leg(target, channel_id, view=f"{self._next_leg:02d}")
-        dial = target.dial
-        if self.plan.request_user and dial.startswith("PJSIP/") and target.key:
-            dial = f"PJSIP/{self.plan.request_user}@{dial.split('@', 1)[1]}"
         self._try_step("dialling", f"ringing {target.label} ({channel_id})",
                        target=target.label)
         try:
             await self.ari.post("/channels/create", {
-                "endpoint": dial, "app": self.flows.app, "channelId": channel_id,
+                "endpoint": target.dial, "app": self.flows.app, "channelId": channel_id,
                 "appArgs": f"{HUNT_LEG},{self.call_id}", "originator": self.caller_id,
             })
         except Exception as exc:  # an unreachable target is skipped
@@ -402,14 +435,6 @@ class Hunt(CallFlow):
         await self._stop_legs([leg for leg in self.legs.values() if not leg.up],
                               ANSWERED_ELSEWHERE)
 
-    async def _busy(self, target: Target) -> bool:
-        resource = target.dial.split("@", 1)[-1]
-        try:
-            endpoint = await self.ari.get(f"/endpoints/PJSIP/{resource}")
-        except Exception:  # an endpoint we cannot read is not known to be busy
-            return False
-        return bool(endpoint.get("channel_ids"))
-
     # Events.
 
     async def handle(self, event: Event) -> None:
@@ -441,9 +466,9 @@ class Hunt(CallFlow):
                 and self.flows.waiting_lines.occupied(self.plan.group_id))
 
     def _may_wait(self) -> bool:
-        return (self.plan.max_wait > 0 and self.plan.group_id is not None
-                and not self._alerted_in_round and not self.waited_out
-                and not self.connected)
+        return (self.plan.max_wait > 0 and self.plan.ring_time > 0
+                and self.plan.group_id is not None and not self._alerted_in_round
+                and not self.waited_out and not self.connected)
 
     async def _wait_in_line(self, why: str) -> None:
         if self.waiting_in is not None:
@@ -594,7 +619,11 @@ class Hunt(CallFlow):
                 self.channels.discard(self.caller_id)
                 what = "hung up" if self.connected else "gave up"
                 await self.end(f"caller {what} (cause {event.get('cause', NORMAL_CLEARING)})")
-        elif channel_id in self.legs:
+        elif channel_id in self.legs and (self.legs[channel_id].up
+                                          or event["type"] == "ChannelDestroyed"):
+            # A leg that rang is over when it is destroyed: ChannelDestroyed has the cause
+            # its SIP side sent or received (ChannelHangupRequest's "cause" is 32 when our
+            # own dial timeout ends it, StasisEnd has none).
             await self._leg_gone(channel_id, event.get("cause") or self.last_cause)
 
     async def _leg_gone(self, channel_id: str, cause: int) -> None:
@@ -607,7 +636,8 @@ class Hunt(CallFlow):
         if cause not in (NORMAL_CLEARING, ANSWERED_ELSEWHERE):
             self.last_cause = cause
         # The Dial event (NOANSWER, BUSY...) may come before or after the hangup.
-        self._try_step("rang", f"{leg.target.label} did not answer ({leg.status or cause})",
+        status = f"{leg.status}, " if leg.status else ""
+        self._try_step("rang", f"{leg.target.label} did not answer ({status}cause {cause})",
                        target=leg.target.label, cause=cause)
         if not self.connected and not self.legs and not self.done:
             await self.next_wave()
@@ -618,6 +648,12 @@ class Hunt(CallFlow):
         if self.plan.group_id is None or not leg.target.key:
             return {}
         return {"group_id": self.plan.group_id, "extension_id": leg.target.key}
+
+
+def _endpoint_of(target: Target) -> str:
+    """`PJSIP/2101@2101@acme.example` → `2101@acme.example`; `PJSIP/+44…@carrier` →
+    `carrier`; `PJSIP/1002@1002` → `1002`."""
+    return target.dial.split("@", 1)[-1]
 
 
 def _answer(reply: asyncio.Future[bool], value: bool) -> None:

@@ -963,3 +963,19 @@ def test_a_parking_position_is_not_a_ring_group_number(client: FlaskClient, acme
     assert field_error(response) == "extension_number"
     assert "parking positions 701-720" in error_of(response)["message"]
     create(client, acme, extension_number="721")
+
+
+def test_ring_time_zero_is_kept_and_its_meaning_documented(client: FlaskClient,
+                                                           acme: TenantAuth) -> None:
+    """0 is a ring time the spec allows: it rings nobody (the engine applies the no-answer
+    rule at once; tests/integration/test_ring_group_wire_live.py). The schema says so."""
+    group_id = create(client, acme, ring_time=0, no_answer_forward_rule={
+        "action": "FORWARD_TO_VOICEMAIL", "number": None})
+    assert show(client, acme, group_id)["ring_time"] == 0
+    schemas = client.get("/openapi.json").json["components"]["schemas"]
+    described = {schema["properties"]["ring_time"].get("description", "")
+                 for name, schema in schemas.items()
+                 if name.startswith("RingGroup") and name.endswith("In")
+                 and "ring_time" in schema.get("properties", {})}
+    assert described and all("0: no member is rung, the no-answer rule applies at once"
+                             in text for text in described)

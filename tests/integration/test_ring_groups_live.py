@@ -134,7 +134,9 @@ def test_headers_identify_the_group_at_the_phone(office: Office) -> None:
     headers = incoming.invite_headers
     assert headers["P-Asserted-Identity"] == f'"group 6005" <sip:6005@{office.domain}>'
     assert headers["Remote-Party-ID"].startswith(f'"group 6005" <sip:6005@{office.domain}>')
-    assert "sip:6005@" in incoming.to_header
+    # extension_number_as_to_header never moves the Request-URI off the phone's contact
+    # (Asterisk 22 can change To only together with it): the member's own line rings.
+    assert incoming.request_user == "3041" and f":{member.port}" in incoming.request_uri
     outgoing.hangup()
     incoming.wait_disconnected()
 

@@ -80,7 +80,7 @@ def test_callee_busy_is_passed_on_to_the_caller_as_cause_17() -> None:
         engine = engine_with(ari)
         flow = await start_call(engine, ari)
         await engine.on_event(event("StasisStart", flow.callee_id))
-        await engine.on_event(event("ChannelHangupRequest", flow.callee_id, cause=17))
+        await engine.on_event(event("ChannelDestroyed", flow.callee_id, cause=17))
         await engine.settled()
         assert engine.active_calls == 0
         return ari.requests
@@ -119,8 +119,9 @@ def test_ringing_callee_rings_the_caller_and_answer_bridges_both() -> None:
     ari, flow = asyncio.run(scenario())
     paths = [path for _, path, _ in ari.requests]
     assert paths == [
-        "/channels/create", f"/channels/{flow.callee_id}/dial", "/channels/caller/ring",
-        "/bridges/rb-CALL", "/bridges/rb-CALL/addChannel", "/channels/caller/answer",
+        "/endpoints/PJSIP/1002", "/channels/create", f"/channels/{flow.callee_id}/dial",
+        "/channels/caller/ring", "/bridges/rb-CALL", "/bridges/rb-CALL/addChannel",
+        "/channels/caller/answer",
     ]
     assert ari.requests[-2][2] == {"channel": f"caller,{flow.callee_id}"}
 

@@ -42,6 +42,7 @@ def test_push_writes_auth_aor_and_endpoint() -> None:
     assert endpoint["callerid"] == '"John Smith" <1001>'
     assert endpoint["auth"] == endpoint["aors"] == "1001@abc.example"
     assert endpoint["context"] == "from-phones"
+    assert endpoint["from_domain"] == "abc.example"  # INVITEs to it come from the tenant
 
 
 def test_a_name_stored_before_names_were_checked_loses_what_breaks_the_callerid() -> None:

@@ -175,7 +175,7 @@ async def refuse_last_leg(engine: Engine, ari: FakeAri) -> None:
     leg = [params["channelId"] for _, path, params in ari.requests
            if path == "/channels/create"][-1]
     await engine.on_event(event("StasisStart", leg))
-    await engine.on_event(event("ChannelHangupRequest", leg, cause=17))
+    await engine.on_event(event("ChannelDestroyed", leg, cause=17))
     await settle(engine)
 
 
@@ -290,7 +290,7 @@ def test_a_member_ringing_without_answer_is_not_a_reason_to_wait() -> None:
         hunt = await call(engine, ari, "A")
         await engine.on_event(event("StasisStart", "rb-A-1"))
         await engine.on_event(event("ChannelStateChange", "rb-A-1", state="Ringing"))
-        await engine.on_event(event("ChannelHangupRequest", "rb-A-1", cause=19))
+        await engine.on_event(event("ChannelDestroyed", "rb-A-1", cause=19))
         await engine.settled()
         assert hunt.done and engine.waiting_lines.calls(GROUP) == []
         assert ("DELETE", "/channels/caller-A", {"reason_code": 19}) in ari.requests

@@ -1,0 +1,155 @@
+"""Ring group calls as the phones see them on the wire: Request-URI, From, CANCEL causes,
+who is never rung, and what the call record says about it (issue 13, points 9-14)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.integration.conftest import PhoneFactory
+from tests.integration.ring_groups import Office
+from tests.support.bridge_process import BridgeProcess
+from tests.support.softphone import IncomingPolicy, sip_uri_user
+
+RING_TIME = 2
+
+
+@pytest.fixture
+def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
+    return Office(bridge, phone).create()
+
+
+def uri_host(header: str) -> str:
+    """The host of the URI in a From/To header value."""
+    match = re.search(r"<sips?:(?:[^@>]*@)?([^:;>]+)", header)
+    assert match, f"no SIP URI in {header!r}"
+    return match.group(1)
+
+
+def test_a_member_is_invited_at_its_own_contact_from_the_tenant_domain(
+    office: Office,
+) -> None:
+    member = office.phone("3301")
+    caller = office.phone("3309")
+    office.group("6301", ["3301"], ring_strategy="RING_SIMULTANEOUSLY",
+                 extension_number_as_to_header=True)
+    outgoing = caller.call("6301")
+    incoming = member.wait_incoming()
+    # The INVITE goes to the contact the phone registered (its own line), not to 6301.
+    assert sip_uri_user(incoming.request_uri) == "3301"
+    assert f":{member.port}" in incoming.request_uri
+    # The caller is presented at the tenant's SIP domain, not at Asterisk's address.
+    assert sip_uri_user(incoming.from_header) == "3309"
+    assert uri_host(incoming.from_header) == office.domain
+    outgoing.hangup()
+    incoming.wait_disconnected()
+
+
+def test_a_direct_call_is_from_the_tenant_domain(office: Office) -> None:
+    callee = office.phone("3311")
+    caller = office.phone("3319")
+    outgoing = caller.call("3311")
+    incoming = callee.wait_incoming()
+    assert sip_uri_user(incoming.from_header) == "3319"
+    assert uri_host(incoming.from_header) == office.domain
+    outgoing.wait_ringing()
+    outgoing.hangup()
+    incoming.wait_disconnected()
+
+
+def test_ring_time_zero_rings_nobody_and_applies_the_no_answer_rule_at_once(
+    office: Office,
+) -> None:
+    members = [office.phone(n) for n in ("3321", "3322")]
+    target = office.phone("3328")
+    caller = office.phone("3329")
+    office.group("6302", ["3321", "3322"], ring_strategy="PRIORITIZED_HUNT", ring_time=0,
+                 no_answer_forward_rule={"action": "FORWARD_TO_NUMBER", "number": "3328"})
+    outgoing = caller.call("6302")
+    forwarded = target.wait_incoming(timeout=3)
+    assert forwarded.arrived_at - outgoing.arrived_at < 1.5
+    assert [len(m.incoming) for m in members] == [0, 0]
+    forwarded.answer()
+    outgoing.wait_answered()
+    outgoing.hangup()
+    forwarded.wait_disconnected()
+    record = office.bridge.call_record("6302")
+    assert record.answered_by == "3328"
+    assert any("ring_time is 0" in s.detail for s in record.steps)
+
+
+def test_ring_time_zero_without_a_rule_hangs_up_at_once(office: Office) -> None:
+    member = office.phone("3331")
+    caller = office.phone("3339")
+    office.group("6303", ["3331"], ring_strategy="PRIORITIZED_HUNT", ring_time=0)
+    outgoing = caller.call("6303")
+    outgoing.wait_disconnected(timeout=3)
+    assert member.incoming == []
+    assert office.bridge.call_record("6303").ended_at is not None
+
+
+def test_a_forward_to_the_callers_own_extension_never_rings_the_caller(
+    office: Office,
+) -> None:
+    member = office.phone("3341")
+    caller = office.phone("3349")
+    office.group("6304", ["3341", "3349"], ring_strategy="PRIORITIZED_HUNT",
+                 ring_time=RING_TIME,
+                 no_answer_forward_rule={"action": "FORWARD_TO_NUMBER", "number": "3349"})
+    outgoing = caller.call("6304")
+    member.wait_incoming()
+    outgoing.wait_disconnected(timeout=RING_TIME + 3)
+    assert caller.incoming == []  # neither by the hunt nor by the forward
+    assert len(member.incoming) == 1
+    record = office.bridge.call_record("6304")
+    skipped = [s for s in record.steps if s.kind == "skipped"]
+    assert [s.target for s in skipped] == ["3349"]
+    assert "the caller" in skipped[0].detail
+    assert record.end_reason.startswith("ending (nobody answered forward to 3349")
+
+
+def test_an_unregistered_member_is_passed_over_without_a_request_or_a_warning(
+    office: Office,
+) -> None:
+    office.extension("3351")  # never registers
+    member = office.phone("3352")
+    caller = office.phone("3359")
+    office.group("6305", ["3351", "3352"], ring_strategy="RING_SIMULTANEOUSLY",
+                 ring_time=RING_TIME * 3)
+    seen = len(office.bridge.log())
+    outgoing = caller.call("6305")
+    incoming = member.wait_incoming()
+    incoming.answer()
+    outgoing.wait_answered()
+    outgoing.hangup()
+    incoming.wait_disconnected()
+    record = office.bridge.call_record("6305")
+    log = office.bridge.log()[seen:]
+    assert "WARNING" not in log and "cannot ring" not in log
+    assert re.search(r"INFO .*passing over 3351: not registered", log)
+    assert [(s.kind, s.target) for s in record.steps if s.kind == "skipped"] == [
+        ("skipped", "3351")]
+    assert record.answered_by == "3352"
+
+
+def test_the_record_has_the_cause_the_cancel_carried(office: Office) -> None:
+    first = office.phone("3361")
+    office.phone("3362", IncomingPolicy.ANSWER)
+    caller = office.phone("3369")
+    office.group("6306", ["3361", "3362"], ring_strategy="PRIORITIZED_HUNT",
+                 ring_time=RING_TIME)
+    outgoing = caller.call("6306")
+    unanswered = first.wait_incoming()
+    unanswered.wait_disconnected(timeout=RING_TIME + 3)
+    assert unanswered.ended_by is not None
+    method, headers = unanswered.ended_by
+    match = re.search(r"Q\.850;cause=(\d+)", headers.get("Reason", ""))
+    assert method == "CANCEL" and match, headers
+    outgoing.wait_answered()
+    outgoing.hangup()
+    record = office.bridge.call_record("6306")
+    assert record.answered_by == "3362"
+    (rang,) = [s for s in record.steps if s.kind == "rang" and s.target == "3361"]
+    assert rang.detail.startswith("3361 did not answer (")
+    assert rang.detail.endswith(f"cause {match.group(1)})")

@@ -1,0 +1,132 @@
+"""Whom a hunt never rings (the caller, unregistered phones) and ring_time 0, against a
+fake ARI whose endpoints say whether they are registered."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bridge.telephony.call_log import CallLog
+from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
+from tests.unit.test_call_flows import FakeAri, engine_with
+
+
+class EndpointsAri(FakeAri):
+    """Endpoint reads answer `offline` for the endpoints in `offline`, else `online`."""
+
+    def __init__(self, offline: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        super().__init__()
+        self.offline = offline
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        await super().get(path, params)
+        resource = path.removeprefix("/endpoints/PJSIP/")
+        return {"state": "offline" if resource in self.offline else "online",
+                "channel_ids": []}
+
+    def created(self) -> list[str]:
+        return [params["endpoint"] for _, path, params in self.requests
+                if path == "/channels/create"]
+
+
+class Steps(CallLog):
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[tuple[str, str, str]] = []
+
+    def step(self, call_id: str, kind: str, text: str, *, target: str = "",
+             **fields: Any) -> None:
+        self.kept.append((kind, target, text))
+
+
+def member(number: int) -> Target:
+    return Target(key=number, dial=f"PJSIP/{number}@{number}@acme.example", label=str(number))
+
+
+def run_hunt(ari: EndpointsAri, plan: HuntPlan, caller_endpoint: str = "") -> tuple[Hunt, Steps]:
+    async def scenario() -> tuple[Hunt, Steps]:
+        engine = engine_with(ari)
+        steps = Steps()
+        hunt = Hunt(ari, engine, "A", "caller-A", plan, call_log=steps)  # type: ignore[arg-type]
+        hunt.origin = Origin(number="2009", endpoint=caller_endpoint)
+        await hunt.start()
+        await engine.settled()
+        return hunt, steps
+    return asyncio.run(scenario())
+
+
+def test_an_unregistered_member_is_passed_over_before_any_request_to_ring_it() -> None:
+    ari = EndpointsAri(offline={"2002@acme.example"})
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002), member(2003)),),
+                    ring_time=20, group_id=7)
+    _, steps = run_hunt(ari, plan)
+    assert ari.created() == ["PJSIP/2003@2003@acme.example"]
+    assert ("skipped", "2002", "passing over 2002: not registered") in steps.kept
+
+
+def test_a_wave_of_unregistered_members_moves_on_and_the_caller_hears_cause_20() -> None:
+    ari = EndpointsAri(offline={"2002@acme.example"})
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002),),), ring_time=20)
+    hunt, _ = run_hunt(ari, plan)
+    assert ari.created() == [] and hunt.done
+    assert ("DELETE", "/channels/caller-A", {"reason_code": 20}) in ari.requests
+
+
+def test_the_caller_is_never_rung_by_a_forward_to_its_own_extension() -> None:
+    ari = EndpointsAri()
+    plan = HuntPlan(label="ring group 6000", waves=((member(2009),),), ring_time=20)
+    hunt, steps = run_hunt(ari, plan, caller_endpoint="2009@acme.example")
+    assert ari.created() == [] and hunt.done
+    assert ("skipped", "2009", "passing over 2009: it is the caller") in steps.kept
+    assert not any(path == "/endpoints/PJSIP/2009@acme.example"
+                   for _, path, _ in ari.requests)
+
+
+def test_a_call_from_the_trunk_may_be_forwarded_out_through_it() -> None:
+    ari = EndpointsAri()
+    out = Target(key=0, dial="PJSIP/+14155550177@carrier", label="+14155550177")
+    plan = HuntPlan(label="forward", waves=((out,),), ring_time=20)
+    run_hunt(ari, plan, caller_endpoint="carrier")
+    assert ari.created() == [out.dial]
+
+
+def test_ring_time_zero_rings_nobody_and_applies_the_no_answer_rule() -> None:
+    applied: list[str] = []
+
+    async def rule(hunt: Hunt) -> None:
+        applied.append(hunt.call_id)
+        await hunt.end("rule applied")
+
+    ari = EndpointsAri()
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002),), (member(2003),)),
+                    ring_time=0, group_id=7, max_wait=60, no_answer=rule)
+    hunt, steps = run_hunt(ari, plan)
+    assert ari.created() == [] and applied == ["A"] and hunt.done
+    assert ("hunting", "", "not ringing ring group 6000: its ring_time is 0") in steps.kept
+    assert hunt.waiting_in is None  # rings nobody, so never waits for a free member
+
+
+def test_a_leg_that_rang_out_is_recorded_with_the_cause_of_its_destruction() -> None:
+    """Our dial timeout ends a leg with ChannelHangupRequest cause 32 (not a Q.850 cause;
+    the phone's CANCEL says 19), then ChannelDestroyed cause 19: 19 is recorded."""
+    async def scenario() -> tuple[Hunt, Steps]:
+        ari = EndpointsAri()
+        engine = engine_with(ari)
+        steps = Steps()
+        plan = HuntPlan(label="ring group 6000", waves=((member(2002),), (member(2003),)),
+                        ring_time=20)
+        hunt = Hunt(ari, engine, "A", "caller-A", plan, call_log=steps)  # type: ignore[arg-type]
+        await hunt.start()
+        await engine.settled()
+        leg = {"type": "x", "channel": {"id": "rb-A-1", "state": "Ringing"}}
+        for kind, cause in (("ChannelHangupRequest", 32), ("StasisEnd", None),
+                            ("ChannelDestroyed", 19)):
+            await engine.on_event({**leg, "type": kind, "cause": cause})
+            await engine.settled()
+            if kind != "ChannelDestroyed":
+                assert ari.created() == [member(2002).dial]  # the next wave waits for it
+        assert ari.created() == [member(2002).dial, member(2003).dial]
+        return hunt, steps
+
+    _, steps = asyncio.run(scenario())
+    assert ("rang", "2002", "2002 did not answer (cause 19)") in steps.kept
