@@ -361,12 +361,17 @@ class SipStack:
         registrar: str | None = "127.0.0.1:5060",
         register: bool = True,
         policy: IncomingPolicy = IncomingPolicy.RING,
+        address: str = LOOPBACK,
+        port: int = 0,
     ) -> Phone:
         """A new phone on its own UDP port; registered (and waited for) unless told not to.
 
         ``registrar=None`` makes a phone that never registers: others call it at ``phone.uri``.
+        ``address`` and ``port`` place it (a carrier on its own address and port); port 0
+        is any free port.
         """
         phone = Phone(self, username, password, domain, registrar, policy)
+        phone.address, phone.port = address, port
         self._run_in_sip_thread(self._open_phone, phone)
         if register and registrar is not None:
             try:
@@ -531,14 +536,14 @@ class SipStack:
                 f"no longer needed (open: {open_phones})"
             )
         transport = pj.TransportConfig()
-        transport.boundAddress = LOOPBACK
-        transport.port = 0
+        transport.boundAddress = phone.address
+        transport.port = phone.port
         phone._transport_id = self._ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
         try:
             phone.port = int(
                 self._ep.transportGetInfo(phone._transport_id).localName.rsplit(":", 1)[1]
             )
-            phone.uri = f"sip:{phone.username}@{LOOPBACK}:{phone.port}"
+            phone.uri = f"sip:{phone.username}@{phone.address}:{phone.port}"
             account = _PjAccount(phone)
             account.create(_account_config(phone))
         except BaseException:
@@ -581,7 +586,7 @@ def _account_config(phone: Phone) -> Any:
     cfg.natConfig.sdpNatRewriteUse = 0
     cfg.natConfig.sipOutboundUse = 0
     cfg.natConfig.udpKaIntervalSec = 0
-    cfg.mediaConfig.transportConfig.boundAddress = LOOPBACK
+    cfg.mediaConfig.transportConfig.boundAddress = phone.address
     return cfg
 
 
@@ -614,6 +619,7 @@ class Phone:
         self.domain = domain
         self.registrar = registrar
         self.policy = policy  # read when an INVITE arrives, so it may be changed at any time
+        self.address = LOOPBACK
         self.port = 0
         self.uri = ""
         self.incoming: list[Call] = []
