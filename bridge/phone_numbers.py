@@ -21,6 +21,7 @@ _CALLING_CODE = re.compile(r"[0-9]{1,3}")
 PLAIN_RULE = "use digits with an optional leading +"
 FORMATTED_RULE = (f"{PLAIN_RULE} (spaces, dashes, dots and one pair of parentheses may "
                   "separate them)")
+ANONYMOUS = "anonymous"  # a trunk caller who withheld their number, or gave none
 
 
 class InvalidNumber(ValueError):
@@ -50,6 +51,25 @@ def to_e164(text: str, region: str = "US", *, formatted: bool = True,
         raise InvalidNumber(f"{text!r} is not a valid number (region {region.upper()}, "
                             "nor with a +)")
     raise InvalidNumber(f"{text!r} is not a valid number (region {region.upper()})")
+
+
+def trunk_caller(text: str, region: str) -> str:
+    """A carrier's caller: E.164 (national numbers read in `region`, digits that are no
+    number there as if written with a +), else ANONYMOUS: never a number that is none.
+
+    The network asserts the number, so one of a possible length for its country is
+    taken even where the library knows no assigned range (`+447700900123`, from the
+    UK's range kept for drama).
+    """
+    if not isinstance(text, str) or not _well_formed(text, formatted=True):
+        return ANONYMOUS
+    readings = [text] if text.startswith("+") else [text, f"+{text}"]
+    for reading in readings:
+        with contextlib.suppress(phonenumbers.NumberParseException):
+            number = phonenumbers.parse(reading, region.upper())
+            if phonenumbers.is_possible_number(number):
+                return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return ANONYMOUS
 
 
 def _well_formed(text: str, formatted: bool) -> bool:

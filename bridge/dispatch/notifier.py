@@ -24,8 +24,8 @@ class DispatchNotifier:
 
     def __init__(self, client: DispatchClient, config: DispatchConfig, phone_number: str,
                  call_url: Callable[[str], str]) -> None:
-        """`phone_number`: the caller, E.164 where it can be; `call_url(call_id)`: the
-        call's record in our API."""
+        """`phone_number`: a trunk caller's E.164 (or `anonymous`), an internal caller's
+        extension number as it is; `call_url(call_id)`: the call's record in our API."""
         self.client = client
         self.config = config
         self.phone_number = phone_number

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.notifier import DispatchNotifier
-from bridge.phone_numbers import to_e164
+from bridge.phone_numbers import trunk_caller
 from bridge.services.call_records import Step
 from bridge.services.dispatch import dispatch_config
 from bridge.services.extensions import sip_endpoint
@@ -68,10 +68,16 @@ class DatabaseDirectory:
         return None if group is None else self._plan_group(*group, caller_number)
 
     def route_did(self, number: str, caller_number: str) -> HuntPlan | None:
+        """The plan's `caller_number` is the trunk's caller as the tenant's E.164, or
+        `anonymous` (bridge/phone_numbers.py)."""
         with self.database.session() as session:
             group = ring_group_by_did(session, number)
-            found = None if group is None else (group.id, group.ring_strategy)
-        return None if found is None else self._plan_group(*found, caller_number)
+            if group is None:
+                return None
+            tenant = session.get(Tenant, group.tenant_id)
+            assert tenant is not None, "groups are deleted with their tenant"
+            found, region = (group.id, group.ring_strategy), tenant.region
+        return self._plan_group(*found, trunk_caller(caller_number, region))
 
     def route_redirect(self, tenant_id: int, location: str,
                        caller_number: str) -> HuntPlan | None:
@@ -150,7 +156,7 @@ class DatabaseDirectory:
         config = dispatch_config(session, tenant)
         if config is None:
             return None
-        return DispatchNotifier(self.dispatch, config, _e164_or_raw(caller_number, tenant),
+        return DispatchNotifier(self.dispatch, config, caller_number,
                                 lambda call_id: f"{self.api_url}/api/call_records/{call_id}")
 
     def _forward_target(self, session: Session, tenant: Tenant,
@@ -226,10 +232,3 @@ def _headers(tenant: Tenant, group: RingGroup) -> dict[str, str]:
         headers.update(PAGING_HEADERS)
     return headers
 
-
-def _e164_or_raw(number: str, tenant: Tenant) -> str:
-    """Dispatch wants E.164; an internal caller (a short extension number) stays as is."""
-    try:
-        return to_e164(number, tenant.region)
-    except ValueError:
-        return number

@@ -27,6 +27,7 @@ from bridge.telephony.orphans import Orphan, find_orphans
 from bridge.telephony.parking import CALL_VARIABLE, ParkingLots, Positions
 from bridge.telephony.provisioning import Provisioning
 from bridge.telephony.routing import Directory
+from bridge.telephony.trunk_callers import present_trunk_caller
 from bridge.telephony.waiting_line import WaitingLines
 
 log = logging.getLogger(__name__)
@@ -229,13 +230,17 @@ class Engine:
                 "context": "unknown-number", "extension": number, "priority": 1,
             })
             return
+        name = channel.get("caller", {}).get("name", "")
+        if purpose == "inbound":
+            caller = plan.caller_number
+            name = await present_trunk_caller(self.ari, call_id, channel, caller)
         self.call_log.step(call_id, "arrived", f"{caller} -> {number} ({plan.label}, channel "
                            f"{channel['id']})", caller=caller, dialled=number,
                            tenant_id=plan.tenant_id, ring_group_id=plan.group_id)
         hunt = Hunt(self.ari, self, call_id, channel["id"], plan, self.directory,
                     self.call_log)
-        hunt.origin = Origin(number=caller, name=channel.get("caller", {}).get("name", ""),
-                             dialled=number, inbound=purpose == "inbound",
+        hunt.origin = Origin(number=caller, name=name, dialled=number,
+                             inbound=purpose == "inbound",
                              endpoint=_caller_endpoint(channel.get("name", "")))
         await self._run(hunt, waiting)
 

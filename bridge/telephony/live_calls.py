@@ -14,7 +14,8 @@ from typing import Any
 
 from bridge.telephony.calls import AdoptedCall
 from bridge.telephony.hunt import Hunt, Leg
-from bridge.telephony.parking import CARRIER_ENDPOINT, ParkedCall
+from bridge.telephony.parking import ParkedCall
+from bridge.telephony.trunks import is_trunk
 
 
 class PartyState(Enum):
@@ -99,14 +100,14 @@ def _from_adopted(call: AdoptedCall) -> LiveCall:
     domains = [_resource(ch)[1] for ch in found.values() if _resource(ch)[1]]
     return LiveCall(call_id=call.call_id, domain=domains[0] if domains else "",
                     published=_created(caller) or call.started_at, answered=None,
-                    inbound=bool(caller) and _resource(caller)[0] == CARRIER_ENDPOINT,
+                    inbound=bool(caller) and is_trunk(_resource(caller)[0]),
                     dialled=caller.get("dialplan", {}).get("exten", ""), parties=parties)
 
 
 def _adopted_party(channel_id: str, channel: dict[str, Any]) -> Party:
     user, _ = _resource(channel)
     is_caller = not channel_id.startswith("rb-")
-    external = user == CARRIER_ENDPOINT
+    external = is_trunk(user)
     side = "caller" if is_caller else "connected"
     number = channel.get(side, {}).get("number", "") if external else user
     return Party(view="00" if is_caller else f"{int(channel_id.rsplit('-', 1)[1]):02d}",

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bridge.telephony.ami import AmiClient, AmiError, AmiEvent
+from bridge.telephony.trunks import is_trunk
 
 log = logging.getLogger(__name__)
 
 LOT_PREFIX = "rb-"
 CONFIRM_TIMEOUT = 5.0
 PARKER_DIAL_VAR = "RB_PARKER_DIAL"
-CARRIER_ENDPOINT = "carrier"
 
 
 # The channel variable naming the call a channel belongs to: set on every caller when
@@ -110,8 +110,8 @@ class ParkedCall:
 
     @property
     def external(self) -> bool:
-        """The parked party is outside, on the carrier trunk (`PJSIP/carrier-0000002a`)."""
-        return self.channel.split("/", 1)[-1].rsplit("-", 1)[0] == CARRIER_ENDPOINT
+        """The parked party is outside, on a carrier trunk (`PJSIP/carrier-0000002a`)."""
+        return is_trunk(self.channel.split("/", 1)[-1].rsplit("-", 1)[0])
 
 
 class ParkFailed(Exception):

@@ -17,4 +17,5 @@ class Directory(Redirects, Protocol):
         """A number dialled by a phone of the tenant whose SIP domain is `domain`."""
 
     def route_did(self, number: str, caller_number: str) -> HuntPlan | None:
-        """A number (DID) called from the carrier trunk."""
+        """A number (DID) called from a carrier trunk; the plan's `caller_number` is the
+        trunk's caller as the engine presents it (E.164, or `anonymous`)."""

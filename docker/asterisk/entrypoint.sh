@@ -6,6 +6,9 @@ set -eu
 : "${ARI_USER:=ringbridge}" "${AMI_USER:=ringbridge}" "${BRIDGE_APP:=ringbridge}"
 : "${ARI_PORT:=8088}" "${AMI_PORT:=5038}" "${SIP_PORT:=5060}" "${SIP_BIND:=0.0.0.0}"
 : "${RTP_START:=10000}" "${RTP_END:=20000}"
+# The carrier trunk (docs/carriers.md): the addresses its calls come from (PJSIP
+# identify `match`: addresses or networks, comma separated) and where calls to it go.
+: "${CARRIER_ADDRESSES:=127.0.0.2}" "${CARRIER_CONTACT:=sip:127.0.0.2:5080}"
 for required in ARI_PASSWORD AMI_SECRET SIP_SECRETS; do
     eval "value=\${$required:-}"
     if [ -z "$value" ]; then
@@ -27,10 +30,13 @@ for file in "$src"/*.conf; do
         -e "s|{{SIP_PORT}}|$SIP_PORT|g" -e "s|{{SIP_BIND}}|$SIP_BIND|g" \
         -e "s|{{RTP_START}}|$RTP_START|g" -e "s|{{RTP_END}}|$RTP_END|g" \
         -e "s|{{BRIDGE_APP}}|$(escape "$BRIDGE_APP")|g" \
+        -e "s|{{CARRIER_ADDRESSES}}|$(escape "$CARRIER_ADDRESSES")|g" \
+        -e "s|{{CARRIER_CONTACT}}|$(escape "$CARRIER_CONTACT")|g" \
         "$file" > "/etc/asterisk/$(basename "$file")"
 done
 
-# SIP_SECRETS: "name=password name=password ..." for the demo extensions and carrier.
+# SIP_SECRETS: "name=password name=password ..." for the demo extensions (and any
+# trunk that registers, docs/carriers.md).
 secrets=/etc/asterisk/pjsip_secrets.conf
 : > "$secrets"
 for pair in $SIP_SECRETS; do

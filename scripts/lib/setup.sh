@@ -32,7 +32,7 @@ ensure_secrets() {
     if [ -f "$var/asterisk.env" ] && [ -f "$var/ringbridge.env" ]; then return 0; fi
     log "generating ARI, AMI and SIP secrets into var/"
     ari=$(random_secret); ami=$(random_secret); sip=""
-    for name in 1001 1002 1003 1004 1005 1006 1007 1008 1009 1010 carrier; do
+    for name in 1001 1002 1003 1004 1005 1006 1007 1008 1009 1010; do
         sip="$sip $name=$(random_secret)"
     done
     ( umask 077

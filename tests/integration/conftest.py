@@ -89,3 +89,26 @@ def phone(sip_stack: SipStack, asterisk: Asterisk) -> Iterator[PhoneFactory]:
     yield make
     for each in made:
         each.close()
+
+
+@pytest.fixture
+def trunk(sip_stack: SipStack, asterisk: Asterisk) -> Iterator[PhoneFactory]:
+    """`trunk("+447700900123")`: the far end of the carrier trunk, sending calls the way
+    real carriers do: from the trunk's own address and port, never registering, the
+    caller in From (P-Asserted-Identity as the test adds it). Calls out through the
+    trunk arrive at it too. One at a time: they share that address and port."""
+    made: list[Phone] = []
+
+    def make(caller: str = "+14155550000", *, domain: str | None = None,
+             address: str | None = None) -> Phone:
+        """`address`: somewhere else than the trunk's (a caller that is no carrier)."""
+        phone = sip_stack.phone(
+            caller, domain=domain or asterisk.carrier_address, registrar=asterisk.registrar,
+            register=False, address=address or asterisk.carrier_address,
+            port=0 if address else asterisk.carrier_port)
+        made.append(phone)
+        return phone
+
+    yield make
+    for each in made:
+        each.close()

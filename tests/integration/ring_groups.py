@@ -21,6 +21,7 @@ class Office:
     token: str = ""
     passwords: dict[str, str] = field(default_factory=dict)
     sip_domain: str = ""
+    region: str = "US"
 
     @property
     def domain(self) -> str:
@@ -28,7 +29,7 @@ class Office:
 
     def create(self) -> Office:
         self.bridge.cli("tenants", "create", "--company-id", self.company, "--sip-domain",
-                        self.domain)
+                        self.domain, "--region", self.region)
         self.token = self.bridge.cli("tokens", "create", "--tenant", self.company).strip()
         return self
 

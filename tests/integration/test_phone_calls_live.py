@@ -353,11 +353,11 @@ def test_parked_calls_are_read_again_after_a_restart_of_ringbridge(
 
 
 def test_a_call_from_the_carrier_to_a_group_is_listed_and_parked(
-        office: Office, phone: PhoneFactory) -> None:
+        office: Office, trunk: PhoneFactory) -> None:
     member = office.phone("4121")
     office.group("6121", ["4121"], ring_strategy="RING_SIMULTANEOUSLY",
                  did_numbers=["+14155550188"])
-    carrier = phone("carrier")
+    carrier = trunk()
     outgoing = carrier.call("+14155550188")
     incoming = member.wait_incoming()
     (call,) = wait_until(lambda: calls_of(office, "4121"), 5, "the call listed")

@@ -73,14 +73,14 @@ def test_unknown_number_hears_an_announcement(bridge: BridgeProcess, phone: Phon
     ("tenant", "+14155550199", "+14155550199", "caller"),
 ])
 def test_an_e164_number_goes_out_through_the_carrier(
-    bridge: BridgeProcess, phone: PhoneFactory, caller: str, dialled: str, at_the_carrier: str,
-    who_hangs_up: str,
+    bridge: BridgeProcess, phone: PhoneFactory, trunk: PhoneFactory, caller: str, dialled: str,
+    at_the_carrier: str, who_hangs_up: str,
 ) -> None:
     """from-phones sends + and 00 numbers to [to-carrier]: the carrier trunk gets the INVITE
     for the number in E.164, answers, and a hangup on either side ends both."""
     calling: Phone = (phone("1006") if caller == "demo"
                       else Office(bridge, phone).create().phone("2601"))
-    carrier = phone("carrier")
+    carrier = trunk()
     outgoing = calling.call(dialled)
     incoming = carrier.wait_incoming_for(at_the_carrier)
     incoming.answer()

@@ -256,12 +256,12 @@ def test_concurrent_calls_into_a_cyclic_group_start_on_different_members(
 
 
 def test_a_did_from_the_carrier_reaches_its_group(
-    office: Office, phone: PhoneFactory
+    office: Office, trunk: PhoneFactory
 ) -> None:
     member = office.phone("3121")
     office.group("6013", ["3121"], ring_strategy="RING_SIMULTANEOUSLY",
                  did_numbers=["+14155550123"])
-    carrier = phone("carrier")
+    carrier = trunk()
     outgoing = carrier.call("+14155550123")
     incoming = member.wait_incoming()
     incoming.answer()
@@ -271,11 +271,11 @@ def test_a_did_from_the_carrier_reaches_its_group(
 
 
 def test_no_answer_forwards_out_through_the_carrier_with_the_groups_caller_id(
-    office: Office, phone: PhoneFactory
+    office: Office, trunk: PhoneFactory
 ) -> None:
     member = office.phone("3131")
     caller = office.phone("3139")
-    carrier = phone("carrier")
+    carrier = trunk()
     office.group("6014", ["3131"], ring_strategy="PRIORITIZED_HUNT", ring_time=RING_TIME,
                  no_answer_forward_rule={"action": "FORWARD_TO_NUMBER",
                                          "number": "+14155550177"},
@@ -284,7 +284,8 @@ def test_no_answer_forwards_out_through_the_carrier_with_the_groups_caller_id(
     outgoing = caller.call("6014")
     member.wait_incoming()
     out = carrier.wait_incoming_for("+14155550177", timeout=RING_TIME + 3)
-    assert "+14155550100" in out.from_header
+    assert "<sip:+14155550100@" in out.from_header
+    assert "<sip:+14155550100@" in out.invite_headers["P-Asserted-Identity"]
     out.answer()
     outgoing.wait_answered()
     outgoing.hangup()

@@ -58,8 +58,8 @@ def office(bridge: BridgeProcess, phone: PhoneFactory) -> RingOutOffice:
 
 
 @pytest.fixture
-def carrier(phone: PhoneFactory) -> Phone:
-    return phone("carrier")
+def carrier(trunk: PhoneFactory) -> Phone:
+    return trunk()
 
 
 def connect(office: RingOutOffice, caller: Phone, carrier: Phone, to: str) -> tuple[

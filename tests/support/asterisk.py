@@ -46,10 +46,14 @@ class Asterisk:
     ami_port: int = 5138 + 10 * SLOT
     app: str = "ringbridge"
     rtp_ports: tuple[int, int] = (31000 + 1000 * SLOT, 31999 + 1000 * SLOT)
+    # The carrier trunk's far end (the test carrier UA): an address of its own, as a
+    # real carrier's, and a fixed port, where Asterisk sends calls to the carrier.
+    carrier_address: str = f"127.0.0.{100 + SLOT}"
+    carrier_port: int = 5169 + 10 * SLOT
     ari_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     ami_secret: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     sip_secrets: dict[str, str] = field(default_factory=lambda: {
-        name: secrets.token_urlsafe(12) for name in [*DEMO_EXTENSIONS, "carrier"]
+        name: secrets.token_urlsafe(12) for name in DEMO_EXTENSIONS
     })
     container: Container | None = None
 
@@ -68,7 +72,8 @@ class Asterisk:
             "SIP_PORT": str(self.sip_port), "SIP_BIND": "127.0.0.1",
             "ARI_PORT": str(self.ari_port), "AMI_PORT": str(self.ami_port),
             "RTP_START": str(self.rtp_ports[0]), "RTP_END": str(self.rtp_ports[1]),
-            "BRIDGE_APP": self.app,
+            "BRIDGE_APP": self.app, "CARRIER_ADDRESSES": self.carrier_address,
+            "CARRIER_CONTACT": f"sip:{self.carrier_address}:{self.carrier_port}",
         }
 
     def start(self) -> None:

@@ -308,6 +308,10 @@ class SipStack:
         self._stopping = False
         self._ep: Any = None
         self._phones: dict[int, Phone] = {}  # by local port; touched in the SIP thread only
+        # Transports on a fixed address and port (a carrier's), kept until stop(): a
+        # closed transport stays bound while its transactions linger (up to 32 s), so a
+        # new one on the same port would fail with "Address already in use".
+        self._kept: dict[tuple[str, int], int] = {}
         self._calls: list[Call] = []  # every call, so that no pjsua2 wrapper dies early
 
     @classmethod
@@ -361,12 +365,17 @@ class SipStack:
         registrar: str | None = "127.0.0.1:5060",
         register: bool = True,
         policy: IncomingPolicy = IncomingPolicy.RING,
+        address: str = LOOPBACK,
+        port: int = 0,
     ) -> Phone:
         """A new phone on its own UDP port; registered (and waited for) unless told not to.
 
         ``registrar=None`` makes a phone that never registers: others call it at ``phone.uri``.
+        ``address`` and ``port`` place it (a carrier on its own address and port); port 0
+        is any free port.
         """
         phone = Phone(self, username, password, domain, registrar, policy)
+        phone.address, phone.port = address, port
         self._run_in_sip_thread(self._open_phone, phone)
         if register and registrar is not None:
             try:
@@ -518,31 +527,40 @@ class SipStack:
         self._calls.clear()
         for phone in list(self._phones.values()):
             self._close_phone(phone)
+        for transport_id in self._kept.values():
+            self._ep.transportClose(transport_id)
+        self._kept.clear()
         self._ep.libDestroy()
         self._ep = None
 
     # -- phones (SIP thread) ---------------------------------------------------------------
 
     def _open_phone(self, phone: Phone) -> None:
-        if len(self._phones) >= MAX_PHONES:
+        kept = (phone.address, phone.port) if phone.port else None
+        if kept is not None and phone.port in self._phones:
+            raise RuntimeError(f"{self._phones[phone.port]!r} is on port {phone.port} already")
+        transports = len(self._kept) + sum(
+            1 for p in self._phones.values() if p._transport_id not in self._kept.values())
+        if len(self._phones) >= MAX_PHONES or (kept not in self._kept
+                                               and transports >= MAX_PHONES):
             open_phones = ", ".join(repr(p) for p in self._phones.values())
             raise RuntimeError(
-                f"pjsua has room for {MAX_PHONES} phones at a time; close() phones that are "
-                f"no longer needed (open: {open_phones})"
+                f"pjsua has room for {MAX_PHONES} phones (and transports) at a time; close() "
+                f"phones that are no longer needed (open: {open_phones})"
             )
-        transport = pj.TransportConfig()
-        transport.boundAddress = LOOPBACK
-        transport.port = 0
-        phone._transport_id = self._ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
+        phone._transport_id = (self._kept[kept] if kept in self._kept
+                               else self._new_transport(phone))
+        if kept is not None:
+            self._kept[kept] = phone._transport_id
         try:
             phone.port = int(
                 self._ep.transportGetInfo(phone._transport_id).localName.rsplit(":", 1)[1]
             )
-            phone.uri = f"sip:{phone.username}@{LOOPBACK}:{phone.port}"
-            account = _PjAccount(phone)
-            account.create(_account_config(phone))
+            phone.uri = f"sip:{phone.username}@{phone.address}:{phone.port}"
+            account = self._add_account(phone)
         except BaseException:
-            self._ep.transportClose(phone._transport_id)
+            if kept is None:
+                self._ep.transportClose(phone._transport_id)
             raise
         phone._acc = account
         self._phones[phone.port] = phone
@@ -554,7 +572,30 @@ class SipStack:
             phone._acc.shutdown()  # also un-REGISTERs, without waiting for the answer
             phone._acc = None
             phone._registered = False
-        self._ep.transportClose(phone._transport_id)
+        if phone._transport_id not in self._kept.values():
+            self._ep.transportClose(phone._transport_id)
+
+    def _add_account(self, phone: Phone) -> _PjAccount:
+        """pjsua adds an account only while its transport 0 exists (else it aborts the
+        process); a phone on a kept transport made none, so one stands in meanwhile."""
+        stand_in = None
+        if 0 not in self._ep.transportEnum():
+            config = pj.TransportConfig()
+            config.boundAddress = LOOPBACK
+            stand_in = self._ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, config)
+        try:
+            account = _PjAccount(phone)
+            account.create(_account_config(phone))
+            return account
+        finally:
+            if stand_in is not None:
+                self._ep.transportClose(stand_in)
+
+    def _new_transport(self, phone: Phone) -> int:
+        transport = pj.TransportConfig()
+        transport.boundAddress = phone.address
+        transport.port = phone.port
+        return int(self._ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport))
 
     def _select_account(self, prm: Any) -> None:
         port = _request_uri_port(prm.rdata.wholeMsg)
@@ -581,7 +622,7 @@ def _account_config(phone: Phone) -> Any:
     cfg.natConfig.sdpNatRewriteUse = 0
     cfg.natConfig.sipOutboundUse = 0
     cfg.natConfig.udpKaIntervalSec = 0
-    cfg.mediaConfig.transportConfig.boundAddress = LOOPBACK
+    cfg.mediaConfig.transportConfig.boundAddress = phone.address
     return cfg
 
 
@@ -614,6 +655,7 @@ class Phone:
         self.domain = domain
         self.registrar = registrar
         self.policy = policy  # read when an INVITE arrives, so it may be changed at any time
+        self.address = LOOPBACK
         self.port = 0
         self.uri = ""
         self.incoming: list[Call] = []

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.phone_numbers import InvalidNumber, is_region, region_for_calling_code, to_e164
+from bridge.phone_numbers import (
+    ANONYMOUS,
+    InvalidNumber,
+    is_region,
+    region_for_calling_code,
+    to_e164,
+    trunk_caller,
+)
 
 
 @pytest.mark.parametrize("text, region, e164", [
@@ -96,3 +103,22 @@ def test_region_for_calling_code(code: str, region: str | None) -> None:
                                          ("ZZ", False), ("XX", False), ("", False)])
 def test_is_region(code: str, known: bool) -> None:
     assert is_region(code) is known
+
+
+@pytest.mark.parametrize("text, region, caller", [
+    ("+447700900123", "US", "+447700900123"),
+    ("07700900123", "GB", "+447700900123"),  # national, in the tenant's region
+    ("07700 900123", "GB", "+447700900123"),
+    ("00447700900123", "GB", "+447700900123"),
+    ("447700900123", "GB", "+447700900123"),  # international without its +
+    ("4155550100", "US", "+14155550100"),
+    ("anonymous", "GB", ANONYMOUS),
+    ("Anonymous", "US", ANONYMOUS),
+    ("", "GB", ANONYMOUS),
+    ("unknown", "GB", ANONYMOUS),
+    ("123", "GB", ANONYMOUS),  # no number in GB, nor with a +
+    ("+999123", "GB", ANONYMOUS),
+    ("carrier", "US", ANONYMOUS),
+])
+def test_a_trunk_caller_is_e164_or_anonymous(text: str, region: str, caller: str) -> None:
+    assert trunk_caller(text, region) == caller

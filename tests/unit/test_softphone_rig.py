@@ -441,3 +441,34 @@ def test_parse_sip_message_unfolds_joins_and_ignores_case() -> None:
 )
 def test_sip_uri_user(uri: str, user: str) -> None:
     assert sip_uri_user(uri) == user
+
+
+def free_udp_port(address: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_phone_on_a_fixed_address_and_port_can_follow_one_closed_there(
+    make_phone: PhoneFactory, alice: Phone,
+) -> None:
+    """The test carrier: each test's carrier sits on the trunk's address and port. The
+    first one's BYE transaction lingers (32 s on UDP); the next opens there at once."""
+    address = "127.0.0.99"
+    port = free_udp_port(address)
+    first = make_phone("+447700900123", address=address, port=port)
+    assert first.uri == f"sip:+447700900123@{address}:{port}"
+    outgoing = alice.call(f"sip:+442079460000@{address}:{port}")
+    incoming = first.wait_incoming()
+    incoming.answer()
+    outgoing.wait_answered()
+    outgoing.hangup()  # first answers alice's BYE
+    incoming.wait_disconnected()
+    first.close()
+    alice.close()  # the transport of the only other phone (pjsua's transport 0) goes too
+    second = make_phone("07700900123", address=address, port=port)
+    alice = make_phone("alice")
+    alice.call(f"sip:+442079460001@{address}:{port}")
+    assert second.wait_incoming().request_user == "+442079460001"
+    with pytest.raises(RuntimeError, match="on port"):
+        make_phone("third", address=address, port=port)
