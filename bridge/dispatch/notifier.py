@@ -12,7 +12,7 @@ import orjson
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.deliveries import READ_LIMIT, Delivery
-from bridge.dispatch.times import cleared_times
+from bridge.dispatch.times import cleared_times, time_zone
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ class DispatchNotifier:
             self.client.reliably(self.config, self._post(call_id, "missed", fields))
         if "cleared" in self.config.events:
             fields |= {"callUrl": self.call_url(call_id),
-                       "times": cleared_times(received, connected, cleared)}
+                       "times": cleared_times(received, connected, cleared,
+                                              time_zone(self.config.time_zone))}
             self.client.reliably(self.config, self._post(call_id, "cleared", fields))
 
     def _fields(self, call_id: str, queue: Queue, agent_id: str | None) -> dict[str, Any]:
