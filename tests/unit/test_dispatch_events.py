@@ -39,8 +39,10 @@ class RecordedEvents:
         self.sent.append(("connected", agent_id, None))
 
     def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
-              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+              connected: datetime | None, cleared: datetime, *, answered: bool,
+              recorded: bool = False) -> None:
         self.sent.append(("ended", agent_id, answered))
+        self.recorded = recorded
 
 
 class RecordingClient:
