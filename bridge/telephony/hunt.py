@@ -291,9 +291,12 @@ class Hunt(CallFlow):
                   target=location)
         self._leave_line()
         self.waited_out = False
+        # The group the call came to keeps its rules: its no-answer rule, queue and
+        # recording go with the call unless the new group has its own.
         self.plan = replace(plan, no_answer=plan.no_answer or self.plan.no_answer,
                             queue_id=plan.queue_id or self.plan.queue_id,
-                            queue_type=plan.queue_type or self.plan.queue_type)
+                            queue_type=plan.queue_type or self.plan.queue_type,
+                            record=plan.record or self.plan.record)
         if self._others_waiting():
             await self._stop_legs(list(self.legs.values()), NORMAL_CLEARING)
             await self._wait_in_line("callers are waiting already")

@@ -208,3 +208,38 @@ def test_cleared_carries_the_recording_url_after_the_call_url_when_recorded() ->
     assert list(recorded)[-3:] == ["callUrl", "recordingUrl", "times"]
     assert recorded["recordingUrl"] == "http://rb/api/call_records/C1/recording"
     assert "recordingUrl" not in plain
+
+
+class ToAgent:
+    """A dispatcher's 307 to an agent: that agent's extension, a plan that records nothing."""
+
+    def route_redirect(self, tenant_id: int, location: str,
+                       caller_number: str) -> HuntPlan | None:
+        agent = Target(key=5, dial="PJSIP/1005@1005@acme.example", label="1005")
+        return HuntPlan(label=f"agent {location}", waves=((agent,),), ring_time=20,
+                        tenant_id=tenant_id)
+
+
+def test_a_recorded_groups_call_redirected_to_an_agent_is_still_recorded() -> None:
+    async def scenario() -> None:
+        ari = FakeAri()
+        engine = engine_with(ari)
+        member = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
+        plan = HuntPlan(label="ring group 6000", waves=((member,),), ring_time=20,
+                        group_id=7, tenant_id=1, events=RecordedEvents(), record=True)
+        hunt = Hunt(ari, engine, "A", "caller-A", plan, ToAgent())  # type: ignore[arg-type]
+        await hunt.start()
+        await engine.on_event(event("StasisStart", "rb-A-1"))
+        await engine.on_event(event("ChannelStateChange", "rb-A-1", state="Ringing"))
+        await engine.settled()
+        await hunt.redirect("mary@example.com")
+        await engine.settled()
+        for kind, state in (("StasisStart", "Down"), ("ChannelStateChange", "Up")):
+            await engine.on_event(event(kind, "rb-A-2", state=state))
+        await engine.settled()
+        assert hunt.answered_by is not None and hunt.answered_by.label == "1005"
+        assert hunt.recording == "call-A"
+        assert ("POST", "/bridges/rb-A/record", {
+            "name": "call-A", "format": "wav", "ifExists": "fail"}) in ari.requests
+
+    run(scenario())
