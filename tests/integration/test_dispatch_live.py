@@ -46,7 +46,7 @@ def verify(request: RecordedRequest, secret: str) -> None:
     if request.method == "GET":
         Webhook(secret).verify(request.raw_query, headers, json_parse=False)
     else:
-        assert Webhook(secret).verify(request.body, headers) == request.json
+        Webhook(secret).verify(request.body, headers)  # raises unless the body is signed
     assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 30
 
 
