@@ -16,6 +16,7 @@ from bridge.services.dispatch import delete_settings, get_settings, update_setti
 from bridge.services.errors import ServiceError
 from bridge.services.tenants import (
     ROLES,
+    change_tenant,
     create_tenant,
     create_user,
     find_tenant,
@@ -105,13 +106,34 @@ def tenants() -> None:
 @click.option("--sip-domain", required=True, help="SIP domain its phones register with.")
 @click.option("--region", default="US", show_default=True,
               help="ISO country for numbers written without +.")
+@click.option("--time-zone", default="UTC", show_default=True,
+              help="IANA name (e.g. Europe/London): the offset of dispatch event times.")
+@click.option("--recording-retention-days", type=int, default=90, show_default=True,
+              help="Recordings and voicemails are deleted this many days after the call.")
 @click.pass_obj
 def tenants_create(settings: Settings, company_id: str, name: str, sip_domain: str,
-                   region: str) -> None:
+                   region: str, time_zone: str, recording_retention_days: int) -> None:
     """Create a tenant."""
     with _session(settings) as session:
-        tenant = create_tenant(session, company_id, name, sip_domain, region)
+        tenant = create_tenant(session, company_id, name, sip_domain, region, time_zone,
+                               recording_retention_days)
         click.echo(f"tenant {tenant.company_id!r} created (SIP domain {tenant.sip_domain})")
+
+
+@tenants.command("set")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.option("--time-zone", help="IANA name (e.g. Europe/London).")
+@click.option("--recording-retention-days", type=int,
+              help="Days recordings and voicemails are kept.")
+@click.pass_obj
+def tenants_set(settings: Settings, company_id: str, time_zone: str | None,
+                recording_retention_days: int | None) -> None:
+    """Change a tenant's time zone or recording retention (the options given)."""
+    with _session(settings) as session:
+        tenant = change_tenant(session, find_tenant(session, company_id), time_zone=time_zone,
+                               recording_retention_days=recording_retention_days)
+        click.echo(f"tenant {tenant.company_id!r}: time zone {tenant.time_zone}, recordings "
+                   f"kept {tenant.recording_retention_days} days")
 
 
 @tenants.command("list")

@@ -18,6 +18,7 @@ from bridge.dispatch.client import DispatchClient
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import DatabaseDeliveryStore
 from bridge.services.extensions import all_sip_endpoints
+from bridge.services.recordings import DatabaseRecordingIndex
 from bridge.services.ringout_records import apply_ringout_step
 from bridge.services.routing import DatabaseDirectory, apply_hunt_memory
 from bridge.store.db import database_ready
@@ -51,7 +52,8 @@ def serve(settings: Settings) -> None:
     directory = DatabaseDirectory(database, settings.dial_timeout, dispatch, settings.api_url)
     recorder = DatabaseCallRecorder(database, extra=[apply_ringout_step, apply_hunt_memory])
     engine_thread = EngineThread(Engine(settings, extension_endpoints, directory,
-                                        CallLog(recorder), dispatch))
+                                        CallLog(recorder), dispatch,
+                                        DatabaseRecordingIndex(database)))
 
     def readiness() -> Readiness:
         status = engine_thread.status()

@@ -12,6 +12,7 @@ from bridge import __version__
 from bridge.api import docs, errors, json_body, urls
 from bridge.api.auth import admins_only, document_admins_only
 from bridge.api.call_records import call_records_blueprint
+from bridge.api.call_records import configure as configure_call_records
 from bridge.api.dispatch import dispatch_blueprint
 from bridge.api.extensions import extensions_blueprint
 from bridge.api.health import Readiness, health_blueprint
@@ -55,6 +56,7 @@ def create_app(database: Database, provisioner: Provisioner,
     configure_login(app, settings)
     app.register_blueprint(oauth_blueprint)
     app.register_blueprint(dispatch_blueprint)
+    configure_call_records(app, settings)
     app.register_blueprint(call_records_blueprint)
     configure_ringout(app, settings)
     app.register_blueprint(ringout_blueprint)

@@ -1,7 +1,8 @@
 """`/api/ring_groups` in the PortSIP style (docs: /work/shared/spec/ring_groups.md).
 
 Our additions to the vendor's fields: `queue_id`, `queue_type` (for the dispatch events),
-`did_numbers` (carrier DIDs routed to the group) and `max_wait_time` (the waiting line).
+`did_numbers` (carrier DIDs routed to the group), `max_wait_time` (the waiting line) and
+`record_calls` (answered calls recorded; docs/recordings.md).
 An unknown or another tenant's id answers 404 NOT_FOUND, on destroy too (the vendor
 answers 400 there).
 """
@@ -117,6 +118,9 @@ class RingGroupUpdateIn(ReadOnlyDropped):
                        "come free when none is (callers wait in order of dispatch "
                        "priority, then arrival); 0 (the default): the no-answer rule "
                        "applies at once"})
+    record_calls = Flag(metadata={"description": "our addition: record answered calls (a "
+                                                 "WAV per call, fetched through the call "
+                                                 "record; default false)"})
     extension_number = String(metadata={"description": "set at create only: accepted when "
                                                        "it is the group's number"})
 
@@ -154,6 +158,7 @@ class RingGroupSummaryOut(Schema):
     queue_type = String(allow_none=True)
     did_numbers = List(String())
     max_wait_time = Integer()
+    record_calls = Boolean()
     created_at = String(metadata={"description": "RFC 3339, UTC"})
     updated_at = String(metadata={"description": "RFC 3339, UTC"})
 
@@ -207,6 +212,7 @@ LIST_FIELDS = {
     "queue_id": ListField(RingGroup.queue_id, "string"),
     "queue_type": ListField(RingGroup.queue_type, "string"),
     "max_wait_time": ListField(RingGroup.max_wait_time, "int"),
+    "record_calls": ListField(RingGroup.record_calls, "bool"),
 }
 
 
@@ -221,7 +227,7 @@ def summary(group: RingGroup) -> dict[str, Any]:
         "extension_number_as_to_header": group.extension_number_as_to_header,
         "no_answer_forward_rule": rule, "queue_id": group.queue_id,
         "queue_type": group.queue_type, "did_numbers": list(group.did_numbers),
-        "max_wait_time": group.max_wait_time,
+        "max_wait_time": group.max_wait_time, "record_calls": group.record_calls,
         "created_at": rfc3339(group.created_at), "updated_at": rfc3339(group.updated_at),
     }
 

@@ -33,7 +33,7 @@ from bridge.dispatch.deliveries import (
     DeliveryStore,
     Outcome,
 )
-from bridge.dispatch.signing import signature_headers
+from bridge.dispatch.signing import signature_headers, signed_content
 from bridge.telephony.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class DispatchClient:
             headers["Content-Type"] = "application/json"
         if config.signing_secret:
             headers.update(signature_headers(config.signing_secret, delivery.webhook_id,
-                                             delivery.body or ""))
+                                             signed_content(delivery.url, delivery.body)))
         started = time.perf_counter()
         try:
             async with asyncio.timeout(config.delivery_timeout), \

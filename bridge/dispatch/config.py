@@ -37,6 +37,7 @@ class DispatchConfig:
     retry_seconds: int = DEFAULT_RETRY_SECONDS
     signing_secret: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    time_zone: str = "UTC"  # the tenant's IANA zone: the offset of event times
 
     def url(self, method: str, query: Mapping[str, str] | None = None) -> str:
         """`{base}/telephony/{method}` or `{base}/{companyId}/telephony/{method}`.

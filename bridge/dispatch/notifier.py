@@ -12,7 +12,7 @@ import orjson
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.deliveries import READ_LIMIT, Delivery
-from bridge.dispatch.times import cleared_times
+from bridge.dispatch.times import cleared_times, time_zone
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +87,20 @@ class DispatchNotifier:
                 call_id, "connected", self._fields(call_id, queue, agent_id)))
 
     def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
-              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
-        """`missed` when no member answered, then `cleared` with the call's times."""
+              connected: datetime | None, cleared: datetime, *, answered: bool,
+              recorded: bool = False) -> None:
+        """`missed` when no member answered, then `cleared` with the call's times, and
+        `recordingUrl` (the call record's `/recording`) when the call or its voicemail
+        was recorded."""
         fields = self._fields(call_id, queue, agent_id)
         if not answered and "missed" in self.config.events:
             self.client.reliably(self.config, self._post(call_id, "missed", fields))
         if "cleared" in self.config.events:
-            fields |= {"callUrl": self.call_url(call_id),
-                       "times": cleared_times(received, connected, cleared)}
+            fields["callUrl"] = self.call_url(call_id)
+            if recorded:
+                fields["recordingUrl"] = f"{fields['callUrl']}/recording"
+            fields["times"] = cleared_times(received, connected, cleared,
+                                            time_zone(self.config.time_zone))
             self.client.reliably(self.config, self._post(call_id, "cleared", fields))
 
     def _fields(self, call_id: str, queue: Queue, agent_id: str | None) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """`ringbridge dispatch-receiver`: a reference dispatch system for trying the flow out.
 
-It prints each event as it arrives, checks signatures when given the secret, and can
-answer the first `ringing` of each call with `307 Location: <agent or queue id>`.
+It prints each event as it arrives, checks signatures when given the secret (as a
+dispatcher would, with the Standard Webhooks library: a GET's signature covers its query
+string, a POST's its body), and can answer the first `ringing` of each call with
+`307 Location: <agent or queue id>`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from standardwebhooks import Webhook
@@ -66,8 +69,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _signature(self, data: bytes) -> str:
         if self.server.webhook is None:
             return ""
+        signed = urlsplit(self.path).query if self.command == "GET" else data
         try:
-            self.server.webhook.verify(data, dict(self.headers), json_parse=False)
+            self.server.webhook.verify(signed, dict(self.headers), json_parse=False)
         except WebhookVerificationError as exc:
             return f" [signature BAD: {exc}]"
         return " [signature ok]"

@@ -1,4 +1,9 @@
-"""Standard Webhooks signatures (webhook-id, webhook-timestamp, webhook-signature)."""
+"""Standard Webhooks signatures (webhook-id, webhook-timestamp, webhook-signature).
+
+What is signed is what the dispatcher acts on: a POST's body, and the query string of
+the `invite` GET (whose data is all in its query; it has no body). docs/dispatch.md
+shows how a dispatcher verifies both with the Standard Webhooks library.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import base64
 import secrets
 from datetime import UTC, datetime
 
+import httpx
 from standardwebhooks import Webhook
 
 SECRET_PREFIX = "whsec_"
@@ -36,3 +42,11 @@ def signature_headers(secret: str, webhook_id: str, body: str,
         "webhook-timestamp": str(int(moment.timestamp())),
         "webhook-signature": Webhook(secret).sign(webhook_id, moment, body),
     }
+
+
+def signed_content(url: str, body: str | None) -> str:
+    """The payload a request's signature covers: its body when it has one, else its
+    query string exactly as sent (after `?`, percent-encoded; "" for none)."""
+    if body is not None:
+        return body
+    return httpx.URL(url).query.decode("ascii")

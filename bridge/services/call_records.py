@@ -105,6 +105,8 @@ def _apply(session: Session, step: Step) -> None:
         session.add(record)
     if step.kind == "invited":
         record.dispatch_snapshot = step.fields.get("snapshot")
+    elif step.kind == "recording":
+        record.recording = step.target[:128]
     elif step.kind == "answered" and record.answered_at is None:
         record.answered_at, record.answered_by = step.at, step.target
     elif step.kind == "ended":

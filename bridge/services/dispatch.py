@@ -135,7 +135,8 @@ def _config(row: DispatchSettings, tenant: Tenant) -> DispatchConfig:
         events=frozenset(row.events), invite_timeout=row.invite_timeout_ms / 1000,
         ringing_timeout=row.ringing_timeout_ms / 1000,
         delivery_timeout=row.delivery_timeout_ms / 1000, retry_seconds=row.retry_seconds,
-        signing_secret=row.signing_secret, headers=dict(row.headers))
+        signing_secret=row.signing_secret, headers=dict(row.headers),
+        time_zone=tenant.time_zone)
 
 
 def call_deliveries(session: Session, tenant_id: int, call_id: str) -> list[DispatchDelivery]:

@@ -45,3 +45,10 @@ class Forbidden(ServiceError):
 
     status = 403
     code = "FORBIDDEN"
+
+
+class ServiceUnavailable(ServiceError):
+    """Something the answer needs (Asterisk) cannot be reached now."""
+
+    status = 503
+    code = "SERVICE_UNAVAILABLE"

@@ -23,7 +23,7 @@ QUEUE_TYPES = ("customer", "driver")
 # Fields copied as given; the API schema has checked their type, range and enum.
 _PLAIN_FIELDS = ("name", "ring_time", "ring_strategy", "skip_busy_member", "enable_paid",
                  "enable_prid", "extension_number_as_to_header", "queue_id", "queue_type",
-                 "max_wait_time")
+                 "max_wait_time", "record_calls")
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,7 @@ class DatabaseDirectory:
             caller_number=caller_number,
             events=self._events(session, tenant, caller_number),
             skip_busy=group.skip_busy_member, max_wait=group.max_wait_time,
+            record=group.record_calls,
             no_answer=no_answer_rule(group.no_answer_action,
                                      self._forward_target(session, tenant, group),
                                      voicemail_box=f"voicemail-{group.id}",

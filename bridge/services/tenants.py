@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bridge.dispatch.times import is_time_zone
 from bridge.phone_numbers import is_region
 from bridge.services.errors import NotFound, Unauthorized, ValidationFailed
 from bridge.store.ids import decimal_id
@@ -112,8 +113,12 @@ def _at_most(value: str, length: int, field: str) -> None:
         raise ValidationFailed(f"{field} must be at most {length} characters", field=field)
 
 
+MAX_RETENTION_DAYS = 3650
+
+
 def create_tenant(session: Session, company_id: str, name: str, sip_domain: str,
-                  region: str = "US") -> Tenant:
+                  region: str = "US", time_zone: str = "UTC",
+                  recording_retention_days: int = 90) -> Tenant:
     company_id, sip_domain = company_id.strip(), sip_domain.strip().lower()
     if not 1 <= len(company_id) <= 64:
         raise ValidationFailed("company id must be 1..64 characters", field="company_id")
@@ -122,15 +127,43 @@ def create_tenant(session: Session, company_id: str, name: str, sip_domain: str,
         raise ValidationFailed(f"{sip_domain!r} is not a DNS domain name", field="sip_domain")
     if not is_region(region):
         raise ValidationFailed(f"{region!r} is not an ISO 3166 region code", field="region")
+    _check_time_zone(time_zone)
+    _check_retention(recording_retention_days)
     for column, value in ((Tenant.company_id, company_id), (Tenant.sip_domain, sip_domain)):
         if session.scalar(select(Tenant.id).where(column == value)) is not None:
             raise ValidationFailed(f"a tenant with {column.key} {value!r} exists",
                                    field=column.key)
     tenant = Tenant(company_id=company_id, name=name or company_id, sip_domain=sip_domain,
-                    region=region.upper())
+                    region=region.upper(), time_zone=time_zone,
+                    recording_retention_days=recording_retention_days)
     session.add(tenant)
     session.flush()
     return tenant
+
+
+def change_tenant(session: Session, tenant: Tenant, *, time_zone: str | None = None,
+                  recording_retention_days: int | None = None) -> Tenant:
+    """Change a tenant's time zone and/or recording retention (the ones given)."""
+    if time_zone is not None:
+        _check_time_zone(time_zone)
+        tenant.time_zone = time_zone
+    if recording_retention_days is not None:
+        _check_retention(recording_retention_days)
+        tenant.recording_retention_days = recording_retention_days
+    session.flush()
+    return tenant
+
+
+def _check_time_zone(name: str) -> None:
+    if not is_time_zone(name):
+        raise ValidationFailed(f"{name!r} is not an IANA time zone name (e.g. Europe/London, "
+                               "UTC)", field="time_zone")
+
+
+def _check_retention(days: int) -> None:
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise ValidationFailed(f"recording retention must be 1..{MAX_RETENTION_DAYS} days",
+                               field="recording_retention_days")
 
 
 def find_tenant(session: Session, company_id: str) -> Tenant:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -45,6 +46,11 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(128))
     region: Mapped[str] = mapped_column(String(2), default="US")
     sip_domain: Mapped[str] = mapped_column(String(253), unique=True)
+    # IANA name: the offset of the times in its dispatch events.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # Call recordings and voicemails are deleted this many days after the call.
+    recording_retention_days: Mapped[int] = mapped_column(Integer, default=90,
+                                                          server_default="90")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -161,6 +167,8 @@ class RingGroup(Base):
     # Seconds a call may wait in the group's waiting line when no member is free; 0: the
     # no-answer rule applies at once (bridge/telephony/waiting_line.py).
     max_wait_time: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Answered calls are recorded (Asterisk records the bridge; bridge/telephony/recording.py).
+    record_calls: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
@@ -223,6 +231,9 @@ class CallRecord(Base):
     end_cause: Mapped[int | None] = mapped_column(Integer)
     # What the dispatcher's `invite` answered (customer/driver ids, priority, tags...).
     dispatch_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The ARI stored recording of the call (a recorded call or a voicemail), until the
+    # tenant's retention deletes it.
+    recording: Mapped[str | None] = mapped_column(String(128))
 
     steps: Mapped[list[CallStep]] = relationship(
         order_by="CallStep.id", cascade="all, delete-orphan")

@@ -28,9 +28,10 @@ class CallEvents(Protocol):
         """A member answered; `agent_id` is None for a member without one."""
 
     def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
-              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+              connected: datetime | None, cleared: datetime, *, answered: bool,
+              recorded: bool = False) -> None:
         """The call is over; `answered`: a member answered it (`agent_id` is that member's,
-        None when it has none)."""
+        None when it has none); `recorded`: the call or its voicemail was recorded."""
 
 
 class GuardedEvents:
@@ -58,10 +59,11 @@ class GuardedEvents:
             self.events.connected(call_id, queue, agent_id)
 
     def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
-              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+              connected: datetime | None, cleared: datetime, *, answered: bool,
+              recorded: bool = False) -> None:
         with _logged(call_id, "missed/cleared"):
             self.events.ended(call_id, queue, agent_id, received, connected, cleared,
-                              answered=answered)
+                              answered=answered, recorded=recorded)
 
 
 @contextmanager

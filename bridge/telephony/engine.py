@@ -26,6 +26,7 @@ from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
 from bridge.telephony.orphans import Orphan, find_orphans
 from bridge.telephony.parking import CALL_VARIABLE, ParkingLots, Positions
 from bridge.telephony.provisioning import Provisioning
+from bridge.telephony.retention import RecordingIndex, RecordingRetention
 from bridge.telephony.routing import Directory
 from bridge.telephony.trunk_callers import present_trunk_caller
 from bridge.telephony.waiting_line import WaitingLines
@@ -56,10 +57,12 @@ class Engine:
     def __init__(self, settings: Settings,
                  extension_endpoints: Callable[[], list[SipEndpoint]],
                  directory: Directory, call_log: CallLog | None = None,
-                 dispatch: LoopService | None = None) -> None:
+                 dispatch: LoopService | None = None,
+                 recordings: RecordingIndex | None = None) -> None:
         """`extension_endpoints` reads every extension's endpoint from the database;
         `directory` turns dialled numbers into hunt plans; `call_log` records each step;
-        `dispatch` sends the dispatch events that the directory's plans ask for."""
+        `dispatch` sends the dispatch events that the directory's plans ask for;
+        `recordings` says which recordings are past their retention (deleted hourly)."""
         self.settings = settings
         self.dispatch = dispatch
         self.call_log = call_log or CallLog()
@@ -77,6 +80,8 @@ class Engine:
         self.provisioning = Provisioning(self.ari)
         self.parking = ParkingLots(self.ami)
         self.control = CallControl(self, Positions.parse(settings.parking_positions))
+        self.retention = None if recordings is None else RecordingRetention(self.ari,
+                                                                            recordings)
         self._flows_by_channel: dict[str, CallFlow] = {}
         self._flows: set[CallFlow] = set()
         # Callers whose call is being planned (database lookups in a worker thread):
@@ -92,7 +97,10 @@ class Engine:
     async def run(self) -> None:
         if self.dispatch is not None:
             await self.dispatch.start()
-        await asyncio.gather(self.ari.run(), self.ami.run())
+        jobs = [self.ari.run(), self.ami.run()]
+        if self.retention is not None:
+            jobs.append(self.retention.run())
+        await asyncio.gather(*jobs)
 
     def stop_calls(self) -> None:
         """ringbridge is stopping: calls stay up in Asterisk, for the next ringbridge to

@@ -87,6 +87,7 @@ class HuntPlan:
     no_answer: Callable[[Hunt], Awaitable[None]] | None = None
     events: CallEvents | None = None  # dispatch events, for ring group calls
     max_wait: float = 0  # seconds a call may wait for a free member (the group's line)
+    record: bool = False  # record the answered call (the group's record_calls)
 
     @property
     def queue(self) -> Queue:
@@ -157,6 +158,7 @@ class Hunt(CallFlow):
         self._alerted_in_round = False
         self._wait_timer: asyncio.TimerHandle | None = None
         self._caller_ringing = False
+        self.recording: str | None = None  # the stored recording (the call's, a voicemail)
 
     # The hunt's progress.
 
@@ -333,9 +335,12 @@ class Hunt(CallFlow):
                   target=location)
         self._leave_line()
         self.waited_out = False
+        # The group the call came to keeps its rules: its no-answer rule, queue and
+        # recording go with the call unless the new group has its own.
         self.plan = replace(plan, no_answer=plan.no_answer or self.plan.no_answer,
                             queue_id=plan.queue_id or self.plan.queue_id,
-                            queue_type=plan.queue_type or self.plan.queue_type)
+                            queue_type=plan.queue_type or self.plan.queue_type,
+                            record=plan.record or self.plan.record)
         if self._others_waiting():
             await self._stop_legs(list(self.legs.values()), NORMAL_CLEARING)
             await self._wait_in_line("callers are waiting already")
@@ -358,7 +363,8 @@ class Hunt(CallFlow):
             agent = self.answered_by.agent_id if self.answered_by else None
             self.events.ended(self.call_id, self.plan.queue, agent, self.started_at,
                               self.answered_at, datetime.now(UTC),
-                              answered=self.answered_by is not None)
+                              answered=self.answered_by is not None,
+                              recorded=self.recording is not None)
 
     async def take_message(self, recording: str) -> None:
         """Voicemail: answer, prompt, beep, record until the caller hangs up.
@@ -447,6 +453,8 @@ class Hunt(CallFlow):
                 await self._on_dial(event)
             case "ChannelHangupRequest" | "StasisEnd" | "ChannelDestroyed":
                 await self._on_gone(event)
+            case "RecordingStarted":
+                self._recorded(event["recording"]["name"])
             case "RecordingFinished":
                 await self.end(f"message {event['recording']['name']} recorded")
             case OwnEvent.YOUR_TURN:
@@ -589,6 +597,26 @@ class Hunt(CallFlow):
         await self.ari.post(f"/bridges/{self.bridge_id}", {"type": "mixing"})
         await self._add_to_bridge(f"{self.caller_id},{leg.channel_id}")
         await self.ari.post(f"/channels/{self.caller_id}/answer")
+        if self.plan.record:
+            await self._record_bridge()
+
+    async def _record_bridge(self) -> None:
+        """Record the call from its bridge: one WAV per call, stored by this node's
+        Asterisk, finished when the bridge goes. A recording that cannot start is
+        logged; the call goes on."""
+        name = f"call-{self.call_id}"
+        try:
+            await self.ari.post(f"/bridges/{self.bridge_id}/record", {
+                "name": name, "format": "wav", "ifExists": "fail"})
+        except Exception as exc:
+            self.step("recording-failed", f"the call cannot be recorded: {exc}", target=name)
+            return
+        self._recorded(name)
+
+    def _recorded(self, name: str) -> None:
+        """A recording of this call has started (the call's, or a voicemail's)."""
+        self.recording = name
+        self.step("recording", f"recording as {name}", target=name)
 
     async def _add_to_bridge(self, channels: str) -> None:
         await self.ari.post(f"/bridges/{self.bridge_id}/addChannel", {"channel": channels})

@@ -19,6 +19,7 @@ def test_a_calls_path_is_stored_step_by_step(database: Database, acme: TenantAut
     log.step("C1", "ringing", "3012 ringing", target="3012")
     log.step("C1", "rang", "3012 did not answer (NOANSWER)", target="3012")
     log.step("C1", "answered", "3011 answered; bridging", target="3011")
+    log.step("C1", "recording", "recording as call-C1", target="call-C1")
     log.step("C1", "ended", "ending (caller hung up)", cause=16)
     recorder.flush()
     recorder.close()
@@ -27,8 +28,9 @@ def test_a_calls_path_is_stored_step_by_step(database: Database, acme: TenantAut
         assert (record.caller, record.dialled, record.tenant_id) == ("3019", "6002",
                                                                        acme.tenant_id)
         assert record.answered_by == "3011" and record.end_cause == 16
+        assert record.recording == "call-C1"
         assert record.answered_at is not None and record.ended_at is not None
         assert record.received_at <= record.answered_at <= record.ended_at
         assert [(s.kind, s.target) for s in record.steps] == [
             ("arrived", ""), ("ringing", "3012"), ("rang", "3012"), ("answered", "3011"),
-            ("ended", "")]
+            ("recording", "call-C1"), ("ended", "")]

@@ -26,7 +26,7 @@ FULL_FIELDS = {
     "id", "name", "extension_number", "ring_time", "ring_strategy", "skip_busy_member",
     "enable_paid", "enable_prid", "extension_number_as_to_header", "no_answer_forward_rule",
     "outbound_caller_ids", "queue_id", "queue_type", "did_numbers", "max_wait_time",
-    "created_at", "updated_at",
+    "record_calls", "created_at", "updated_at",
 }
 
 
@@ -110,7 +110,7 @@ class TestCreateAndShow:
             "ring_strategy": "CYCLIC_HUNT", "skip_busy_member": False, "enable_paid": False,
             "enable_prid": False, "extension_number_as_to_header": False,
             "no_answer_forward_rule": None, "outbound_caller_ids": [], "queue_id": None,
-            "queue_type": None, "did_numbers": [], "max_wait_time": 0,
+            "queue_type": None, "did_numbers": [], "max_wait_time": 0, "record_calls": False,
         }
         assert shown["created_at"].endswith("Z") and shown["updated_at"].endswith("Z")
 
@@ -149,7 +149,7 @@ class TestCreateAndShow:
                 {"provider_id": "trunk-1", "caller_id": "02079460958", "description": "main"},
                 {"provider_id": "trunk-2", "caller_id": "+14155550100"}],
             queue_id="q-drivers", queue_type="driver", did_numbers=["02079460000"],
-            max_wait_time=3600,
+            max_wait_time=3600, record_calls=True,
         )
         shown = show(client, globex, group_id)
         assert shown["ring_time"] == 0 and shown["name"] == "Drivers desk"
@@ -163,7 +163,7 @@ class TestCreateAndShow:
             {"provider_id": "trunk-2", "caller_id": "+14155550100", "description": None}]
         assert (shown["queue_id"], shown["queue_type"]) == ("q-drivers", "driver")
         assert shown["did_numbers"] == ["+442079460000"]
-        assert shown["max_wait_time"] == 3600
+        assert shown["max_wait_time"] == 3600 and shown["record_calls"] is True
 
     def test_list_is_the_summary_form(self, client: FlaskClient, acme: TenantAuth) -> None:
         group_id = create(client, acme, outbound_caller_ids=[
@@ -319,6 +319,8 @@ class TestValidation:
         ({"max_wait_time": 3601}, "max_wait_time"),
         ({"max_wait_time": "30"}, "max_wait_time"),
         ({"max_wait_time": None}, "max_wait_time"),
+        ({"record_calls": "yes"}, "record_calls"),
+        ({"record_calls": None}, "record_calls"),
         ({"extension_number": "6001\n"}, "extension_number"),
         # The name is the display name of P-Asserted-Identity and Remote-Party-ID.
         *(({"name": name}, "name") for name in (

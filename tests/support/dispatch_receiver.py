@@ -28,6 +28,7 @@ class RecordedRequest:
     raw_path: str  # as on the request line, without the query
     path: str  # percent-decoded
     query: dict[str, list[str]]
+    raw_query: str  # as on the request line, after `?` (what a GET's signature covers)
     headers: email.message.Message  # case-insensitive: headers["content-type"]
     body: bytes
     json: Any  # the body parsed as JSON, or None if it is not JSON
@@ -226,6 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
             raw_path=split.path,
             path=unquote(split.path),
             query=parse_qs(split.query, keep_blank_values=True),
+            raw_query=split.query,
             headers=self.headers,
             body=body,
             json=_json_or_none(body),

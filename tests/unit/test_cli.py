@@ -13,7 +13,7 @@ from sqlalchemy import inspect, select
 from bridge.cli import main
 from bridge.services.tenants import authenticate
 from bridge.store.migrate import drop_schema
-from bridge.store.models import ApiToken, User
+from bridge.store.models import ApiToken, Tenant, User
 from bridge.store.session import Database
 from tests.support.postgres import postgres_schema_url
 
@@ -73,6 +73,42 @@ def test_tenants_list_prints_one_line_per_tenant_by_company_id(cli: Cli) -> None
     assert result.exit_code == 0
     assert result.stdout.splitlines() == ["ABC Taxis\tABC\tabc.example\tGB",
                                           "globex\tglobex\tglobex.example\tUS"]
+
+
+def test_a_tenants_time_zone_and_retention_are_set_checked_and_kept(
+        cli: Cli, database_url: str) -> None:
+    made = cli("tenants", "create", "--company-id", "ABC Taxis", "--sip-domain",
+               "abc.example", "--time-zone", "Europe/London")
+    assert made.exit_code == 0, made.output
+    changed = cli("tenants", "set", "--tenant", "ABC Taxis", "--recording-retention-days",
+                  "30")
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout == ("tenant 'ABC Taxis': time zone Europe/London, recordings "
+                              "kept 30 days\n")
+    bad_zone = cli("tenants", "set", "--tenant", "ABC Taxis", "--time-zone", "Europe/Londres")
+    assert bad_zone.exit_code == 1
+    assert "'Europe/Londres' is not an IANA time zone name" in bad_zone.output
+    bad_days = cli("tenants", "create", "--company-id", "globex", "--sip-domain",
+                   "globex.example", "--recording-retention-days", "0")
+    assert bad_days.exit_code == 1 and "1..3650 days" in bad_days.output
+    db = Database(database_url)
+    with db.session() as session:
+        tenants = {t.company_id: t for t in session.scalars(select(Tenant))}
+        assert set(tenants) == {"ABC Taxis"}
+        assert (tenants["ABC Taxis"].time_zone,
+                tenants["ABC Taxis"].recording_retention_days) == ("Europe/London", 30)
+    db.dispose()
+
+
+def test_a_new_tenant_is_in_utc_and_keeps_recordings_90_days(cli: Cli,
+                                                              database_url: str) -> None:
+    assert cli("tenants", "create", "--company-id", "globex", "--sip-domain",
+               "globex.example").exit_code == 0
+    db = Database(database_url)
+    with db.session() as session:
+        tenant = session.scalars(select(Tenant)).one()
+        assert (tenant.time_zone, tenant.recording_retention_days) == ("UTC", 90)
+    db.dispose()
 
 
 def test_tokens_create_with_a_user_acts_as_that_user(cli: Cli, tenant: str,

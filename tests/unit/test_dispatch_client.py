@@ -11,10 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from bridge.dispatch.client import TENANT_LIMITS, DispatchClient
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.deliveries import Delivery, Outcome
+from bridge.dispatch.signing import new_secret
 from tests.support.dispatch_receiver import DispatchReceiver
 from tests.unit.async_support import eventually, run
 
@@ -205,6 +208,38 @@ def test_signed_requests_carry_the_three_headers(receiver: DispatchReceiver) -> 
             assert headers["authorization"] == "Bearer t0k"
             assert abs(int(headers["webhook-timestamp"]) - datetime.now(UTC).timestamp()) < 5
     run(scenario())
+
+
+def test_a_dispatcher_verifies_the_invite_query_and_the_post_body_with_the_library(
+        receiver: DispatchReceiver) -> None:
+    """As a dispatcher writes it with the Standard Webhooks reference library: the GET's
+    signature covers its query string, a POST's its body. The invite's signature used to
+    cover only an empty body: its query could be changed (another phoneNumber) and the
+    headers replayed."""
+    secret = new_secret()
+
+    async def scenario() -> None:
+        async with running(MemoryStore()) as client:
+            config = config_for(receiver, signing_secret=secret, company_in_path=True)
+            query = {"companyId": "ABC Taxis", "phoneNumber": "+447700900123",
+                     "queueId": "main@exampletaxis.com", "callId": "C1"}
+            invite = Delivery.new(config, "C1", "invite", "GET", config.url("invite", query),
+                                  None)
+            for delivery in (invite, post(config, "ringing")):
+                outcome = await client.once(config, delivery, deadline=2)
+                assert outcome is not None and outcome.http_status == 200
+    run(scenario())
+    get, ringing = receiver.requests
+    webhook = Webhook(secret)
+    assert get.raw_query == ("companyId=ABC%20Taxis&phoneNumber=%2B447700900123"
+                             "&queueId=main%40exampletaxis.com&callId=C1")
+    assert webhook.verify(get.raw_query, dict(get.headers.items()), json_parse=False) is None
+    assert webhook.verify(ringing.body, dict(ringing.headers.items())) == {
+        "callId": "C1", "event": "ringing"}
+    replayed = get.raw_query.replace("900123", "900999")
+    for forged in (replayed, "", get.raw_query + "&agentId=x"):
+        with pytest.raises(WebhookVerificationError):
+            webhook.verify(forged, dict(get.headers.items()), json_parse=False)
 
 
 def test_give_up_time_comes_from_the_retry_window() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from bridge.dispatch.config import DispatchConfig
@@ -27,6 +28,7 @@ class RecordedEvents:
     def __init__(self, snapshot: dict[str, Any] | None = None) -> None:
         self.sent: list[tuple[str, str | None, bool | None]] = []
         self.snapshot = snapshot  # what invite answers
+        self.recorded: bool | None = None  # what ended was told
 
     async def invite(self, call_id: str, queue: Queue) -> dict[str, Any] | None:
         return self.snapshot
@@ -39,8 +41,10 @@ class RecordedEvents:
         self.sent.append(("connected", agent_id, None))
 
     def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
-              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+              connected: datetime | None, cleared: datetime, *, answered: bool,
+              recorded: bool = False) -> None:
         self.sent.append(("ended", agent_id, answered))
+        self.recorded = recorded
 
 
 class RecordingClient:
@@ -145,7 +149,8 @@ class FailingEvents(RecordedEvents):
         raise RuntimeError("connected broke")
 
     def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
-              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+              connected: datetime | None, cleared: datetime, *, answered: bool,
+              recorded: bool = False) -> None:
         raise RuntimeError("ended broke")
 
 
@@ -170,3 +175,113 @@ def test_a_dispatch_path_that_raises_never_ends_the_call(
     run(scenario())
     for name in ("invite", "ringing", "connected", "missed/cleared"):
         assert f"call A: dispatch {name} failed; the call goes on" in caplog.text
+
+
+def answered_call(ari: FakeAri, *, record: bool) -> tuple[Hunt, RecordedEvents]:
+    engine = engine_with(ari)
+    events = RecordedEvents()
+    member = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
+    plan = HuntPlan(label="ring group 6000", waves=((member,),), ring_time=20, group_id=7,
+                    events=events, record=record)
+    return Hunt(ari, engine, "A", "caller-A", plan), events  # type: ignore[arg-type]
+
+
+async def answer_then_hang_up(hunt: Hunt) -> None:
+    engine = hunt.flows
+    await hunt.start()
+    for kind, state in (("StasisStart", "Down"), ("ChannelStateChange", "Up")):
+        await engine.on_event(event(kind, "rb-A-1", state=state))  # type: ignore[attr-defined]
+    await engine.on_event(event("ChannelHangupRequest", "caller-A"))  # type: ignore[attr-defined]
+    await engine.settled()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_a_recorded_group_records_the_bridge_once_answered(record: bool) -> None:
+    ari = FakeAri()
+    hunt, events = answered_call(ari, record=record)
+    run(answer_then_hang_up(hunt))
+    posts = [(path, params) for method, path, params in ari.requests if method == "POST"]
+    recordings = [(path, params) for path, params in posts if path.endswith("/record")]
+    if record:
+        assert recordings == [("/bridges/rb-A/record", {
+            "name": "call-A", "format": "wav", "ifExists": "fail"})]
+        assert [path for path, _ in posts].index("/bridges/rb-A/record") > \
+            [path for path, _ in posts].index("/channels/caller-A/answer")
+    else:
+        assert recordings == []
+    assert events.recorded is record and hunt.recording == ("call-A" if record else None)
+
+
+def test_a_recording_that_cannot_start_leaves_the_call_up() -> None:
+    async def scenario() -> None:
+        ari = FakeAri(failing=("/record",))
+        hunt, events = answered_call(ari, record=True)
+        await hunt.start()
+        for kind, state in (("StasisStart", "Down"), ("ChannelStateChange", "Up")):
+            await hunt.flows.on_event(event(kind, "rb-A-1", state=state))  # type: ignore
+        await hunt.flows.settled()  # type: ignore[attr-defined]
+        assert not hunt.done and hunt.connected and hunt.recording is None
+        await hunt.end("caller hung up")
+        assert events.recorded is False
+
+    run(scenario())
+
+
+def test_a_voicemail_counts_as_recorded_once_its_recording_starts() -> None:
+    async def scenario() -> None:
+        ari = FakeAri()
+        hunt, events = answered_call(ari, record=False)
+        await hunt.take_message("voicemail-7-A")
+        assert hunt.recording is None  # the caller may hang up during the prompt
+        await hunt.handle({"type": "RecordingStarted", "recording": {
+            "name": "voicemail-7-A", "target_uri": "channel:caller-A"}})
+        await hunt.end("caller hung up")
+        assert hunt.recording == "voicemail-7-A" and events.recorded is True
+
+    run(scenario())
+
+
+def test_cleared_carries_the_recording_url_after_the_call_url_when_recorded() -> None:
+    client = RecordingClient()
+    now = datetime.now(UTC)
+    notifier(client).ended("C1", QUEUE, "a@x", now, now, now, answered=True, recorded=True)
+    notifier(client).ended("C2", QUEUE, "a@x", now, now, now, answered=True)
+    recorded, plain = (orjson.loads(body or "") for body in client.bodies)
+    assert list(recorded)[-3:] == ["callUrl", "recordingUrl", "times"]
+    assert recorded["recordingUrl"] == "http://rb/api/call_records/C1/recording"
+    assert "recordingUrl" not in plain
+
+
+class ToAgent:
+    """A dispatcher's 307 to an agent: that agent's extension, a plan that records nothing."""
+
+    def route_redirect(self, tenant_id: int, location: str,
+                       caller_number: str) -> HuntPlan | None:
+        agent = Target(key=5, dial="PJSIP/1005@1005@acme.example", label="1005")
+        return HuntPlan(label=f"agent {location}", waves=((agent,),), ring_time=20,
+                        tenant_id=tenant_id)
+
+
+def test_a_recorded_groups_call_redirected_to_an_agent_is_still_recorded() -> None:
+    async def scenario() -> None:
+        ari = FakeAri()
+        engine = engine_with(ari)
+        member = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
+        plan = HuntPlan(label="ring group 6000", waves=((member,),), ring_time=20,
+                        group_id=7, tenant_id=1, events=RecordedEvents(), record=True)
+        hunt = Hunt(ari, engine, "A", "caller-A", plan, ToAgent())  # type: ignore[arg-type]
+        await hunt.start()
+        await engine.on_event(event("StasisStart", "rb-A-1"))
+        await engine.on_event(event("ChannelStateChange", "rb-A-1", state="Ringing"))
+        await engine.settled()
+        await hunt.redirect("mary@example.com")
+        await engine.settled()
+        for kind, state in (("StasisStart", "Down"), ("ChannelStateChange", "Up")):
+            await engine.on_event(event(kind, "rb-A-2", state=state))
+        await engine.settled()
+        assert hunt.answered_by is not None and hunt.answered_by.label == "1005"
+        assert hunt.recording == "call-A"
+        assert ("POST", "/bridges/rb-A/record", {
+            "name": "call-A", "format": "wav", "ifExists": "fail"}) in ari.requests
+
+    run(scenario())

@@ -11,7 +11,7 @@ import pytest
 
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.signing import is_valid_secret, new_secret, signature_headers
-from bridge.dispatch.times import cleared_times, duration, instant
+from bridge.dispatch.times import cleared_times, duration, instant, is_time_zone, time_zone
 
 
 def config(**overrides: object) -> DispatchConfig:
@@ -73,6 +73,36 @@ def test_cleared_times_of_a_missed_call_wait_until_the_end() -> None:
     times = cleared_times(received, None, received + timedelta(seconds=25))
     assert times == {"received": "2026-01-01T12:00:00.000+00:00", "totalWait": "PT25S",
                      "cleared": "2026-01-01T12:00:25.000+00:00"}
+
+
+def test_cleared_times_carry_the_offset_of_the_tenants_zone_that_day() -> None:
+    """The spec's example: a London company's times in BST are +01:00; in winter +00:00.
+    The durations do not change."""
+    summer = datetime(2018, 4, 30, 14, 32, 46, 243000, tzinfo=UTC)
+    times = cleared_times(summer, summer + timedelta(seconds=10),
+                          summer + timedelta(seconds=273), time_zone("Europe/London"))
+    assert times == {"received": "2018-04-30T15:32:46.243+01:00", "totalWait": "PT10S",
+                     "connected": "2018-04-30T15:32:56.243+01:00", "duration": "PT4M23S",
+                     "cleared": "2018-04-30T15:37:19.243+01:00"}
+    winter = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert instant(winter, time_zone("Europe/London")) == "2026-01-01T12:00:00.000+00:00"
+    assert instant(winter, time_zone("America/New_York")) == "2026-01-01T07:00:00.000-05:00"
+    assert instant(winter, time_zone("Asia/Kolkata")) == "2026-01-01T17:30:00.000+05:30"
+
+
+@pytest.mark.parametrize(("name", "valid"), [
+    ("UTC", True), ("Europe/London", True), ("America/Argentina/Buenos_Aires", True),
+    ("Europe/Londres", False), ("", False), ("../../etc/passwd", False), ("/etc/localtime",
+                                                                         False),
+    ("+01:00", False), ("europe/london", False),
+])
+def test_time_zones_are_iana_names(name: str, valid: bool) -> None:
+    assert is_time_zone(name) is valid
+
+
+def test_a_zone_the_machine_lacks_reads_as_utc() -> None:
+    """Names are checked when set; zone data changing later must not break a call's end."""
+    assert time_zone("Mars/Olympus_Mons").utcoffset(None) == timedelta(0)
 
 
 def test_signature_is_standard_webhooks_hmac_of_id_timestamp_body() -> None:
