@@ -21,6 +21,7 @@ from bridge.telephony.calls import (
     new_call_id,
     quietly,
 )
+from bridge.telephony.comebacks import Comebacks
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
 from bridge.telephony.orphans import Orphan, find_orphans
@@ -75,6 +76,7 @@ class Engine:
         )
         self.provisioning = Provisioning(self.ari)
         self.parking = ParkingLots(self.ami)
+        self.comebacks = Comebacks(self.ami, self.call_log)
         self.control = CallControl(self, Positions.parse(settings.parking_positions))
         self._flows_by_channel: dict[str, CallFlow] = {}
         self._flows: set[CallFlow] = set()
@@ -127,6 +129,7 @@ class Engine:
 
     async def _ami_connected(self) -> None:
         await self.parking.reload()
+        await self.comebacks.record()
 
     async def on_event(self, event: Event) -> None:
         """Hand the event to its call's flow and return at once: each flow works through

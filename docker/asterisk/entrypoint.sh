@@ -6,6 +6,11 @@ set -eu
 : "${ARI_USER:=ringbridge}" "${AMI_USER:=ringbridge}" "${BRIDGE_APP:=ringbridge}"
 : "${ARI_PORT:=8088}" "${AMI_PORT:=5038}" "${SIP_PORT:=5060}" "${SIP_BIND:=0.0.0.0}"
 : "${RTP_START:=10000}" "${RTP_END:=20000}"
+# Seconds a caller is held, ringing, while no ringbridge has the Stasis app registered.
+: "${STASIS_WAIT:=20}"
+case $STASIS_WAIT in
+    ''|*[!0-9]*) echo "ringbridge-asterisk: STASIS_WAIT must be whole seconds" >&2; exit 64 ;;
+esac
 for required in ARI_PASSWORD AMI_SECRET SIP_SECRETS; do
     eval "value=\${$required:-}"
     if [ -z "$value" ]; then
@@ -26,7 +31,7 @@ for file in "$src"/*.conf; do
         -e "s|{{ARI_PORT}}|$ARI_PORT|g" -e "s|{{AMI_PORT}}|$AMI_PORT|g" \
         -e "s|{{SIP_PORT}}|$SIP_PORT|g" -e "s|{{SIP_BIND}}|$SIP_BIND|g" \
         -e "s|{{RTP_START}}|$RTP_START|g" -e "s|{{RTP_END}}|$RTP_END|g" \
-        -e "s|{{BRIDGE_APP}}|$(escape "$BRIDGE_APP")|g" \
+        -e "s|{{BRIDGE_APP}}|$(escape "$BRIDGE_APP")|g" -e "s|{{STASIS_WAIT}}|$STASIS_WAIT|g" \
         "$file" > "/etc/asterisk/$(basename "$file")"
 done
 
