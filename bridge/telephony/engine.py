@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bridge.config import Settings
-from bridge.telephony.ami import AmiClient
+from bridge.telephony.ami import AmiClient, AmiEvent
 from bridge.telephony.ari import AriClient, AriError
 from bridge.telephony.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
 from bridge.telephony.call_log import CallLog
@@ -77,6 +77,10 @@ class Engine:
         self.provisioning = Provisioning(self.ari)
         self.parking = ParkingLots(self.ami)
         self.comebacks = Comebacks(self.ami, self.call_log)
+        # From Asterisk's AMI Shutdown event until AMI connects again: Asterisk is going
+        # away, though its connections may stay open a while yet.
+        self._asterisk_stopping = False
+        self.ami.on("Shutdown", self._asterisk_shutting_down)
         self.control = CallControl(self, Positions.parse(settings.parking_positions))
         self._flows_by_channel: dict[str, CallFlow] = {}
         self._flows: set[CallFlow] = set()
@@ -88,7 +92,8 @@ class Engine:
         self.waiting_lines = WaitingLines()
 
     def status(self) -> EngineStatus:
-        return EngineStatus(ari=self.ari.ready, ami=self.ami.ready)
+        up = not self._asterisk_stopping
+        return EngineStatus(ari=self.ari.ready and up, ami=self.ami.ready and up)
 
     async def run(self) -> None:
         if self.dispatch is not None:
@@ -127,7 +132,13 @@ class Engine:
     def flows(self) -> list[CallFlow]:
         return list(self._flows)
 
+    def _asterisk_shutting_down(self, event: AmiEvent) -> None:
+        log.warning("Asterisk is shutting down (%s, restart: %s): not ready until it is back",
+                    event.get("Shutdown", "?"), event.get("Restart", "?"))
+        self._asterisk_stopping = True
+
     async def _ami_connected(self) -> None:
+        self._asterisk_stopping = False
         await self.parking.reload()
         await self.comebacks.record()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from bridge.stopping import STOP_BOUND
+from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 
 STOPS = 12  # the stop used to hang about one time in four
@@ -69,3 +71,45 @@ def test_sigterm_with_keep_alive_clients_stops_within_the_bound(
     assert 503 in answers, f"no 503 while stopping: {seen}"
     assert isinstance(seen[-1], str), f"the connection stayed open: {seen}"
     assert "Bad file descriptor" not in bridge.log()[seen_before:]
+
+
+def _wait_for_ami_event(asterisk: Asterisk, name: str, seen: threading.Event) -> None:
+    """Log in to AMI on a connection of our own and set `seen` when `name` arrives."""
+    with socket.create_connection(("127.0.0.1", asterisk.ami_port), timeout=30) as sock:
+        stream = sock.makefile("rwb")
+        stream.readline()  # the banner
+        stream.write(f"Action: Login\r\nUsername: ringbridge\r\nSecret: {asterisk.ami_secret}"
+                     "\r\nEvents: system\r\n\r\n".encode())
+        stream.flush()
+        for line in iter(stream.readline, b""):
+            if line.strip() == f"Event: {name}".encode():
+                seen.set()
+                return
+
+
+def test_health_answers_503_once_asterisk_announces_its_shutdown(
+    bridge: BridgeProcess, asterisk: Asterisk
+) -> None:
+    """Asterisk may close ARI and AMI a while after it announces its shutdown (from
+    nothing to 0.4 s here, 1.2 s in the issue): /health must not say 200 meanwhile."""
+    shutdown = threading.Event()
+    listener = threading.Thread(target=_wait_for_ami_event,
+                                args=(asterisk, "Shutdown", shutdown))
+    listener.start()
+    time.sleep(0.5)  # logged in
+    logged = len(bridge.log())
+    restart = threading.Thread(target=asterisk.restart)
+    # Plain HTTP on loopback: verify=False only spares loading the CA bundle.
+    with httpx.Client(base_url=bridge.url, timeout=2, verify=False) as client:
+        assert client.get("/health").status_code == 200
+        restart.start()
+        try:
+            assert shutdown.wait(15), "Asterisk never announced its shutdown"
+            time.sleep(0.05)  # ringbridge reads the same event on its own connection
+            answers = [client.get("/health").status_code for _ in range(20)]
+        finally:
+            restart.join()
+            listener.join()
+    assert 200 not in answers, answers
+    bridge.wait_log(r"ARI connected:", timeout=30, after=logged)
+    bridge.wait_healthy()
