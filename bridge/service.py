@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 from waitress.server import create_server
 
@@ -50,17 +51,18 @@ def serve(settings: Settings) -> None:
     engine_thread = EngineThread(Engine(settings, extension_endpoints, directory,
                                         CallLog(recorder), dispatch))
 
+    stopping = threading.Event()  # set on SIGTERM/SIGINT (bridge/stopping.py)
+
     def readiness() -> Readiness:
         status = engine_thread.status()
         return Readiness(ari=status.ari, ami=status.ami,
                          database=database_ready(database.engine),
-                         stopping=stopper.stopping.is_set())
+                         stopping=stopping.is_set())
 
-    app = create_app(database, engine_thread, readiness, settings,
-                     stopping=lambda: stopper.stopping.is_set())
+    app = create_app(database, engine_thread, readiness, settings, stopping=stopping.is_set)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=settings.http_threads, ident="ringbridge")
-    stopper = Stopper(server, engine_thread.stop)
+    stopper = Stopper(server, engine_thread.stop, stopping)
     stopper.install()
     engine_thread.start()
     log.info("API on http://%s:%d (ARI %s, app %s)", settings.http_host, settings.http_port,

@@ -41,11 +41,11 @@ class Stopper:
     """Installs the signal handlers and runs the stop in a thread of its own."""
 
     def __init__(self, server: BaseWSGIServer, stop_engine: Callable[[float], None],
-                 bound: float = STOP_BOUND) -> None:
+                 stopping: threading.Event, bound: float = STOP_BOUND) -> None:
         self.server = server
         self.stop_engine = stop_engine
+        self.stopping = stopping
         self.bound = bound
-        self.stopping = threading.Event()
         self.exited = threading.Event()  # set by serve() when everything is closed
 
     def install(self) -> None:
