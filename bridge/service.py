@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
-from types import FrameType
 
 from waitress.server import create_server
 
@@ -21,6 +19,7 @@ from bridge.services.extensions import all_sip_endpoints
 from bridge.services.recordings import DatabaseRecordingIndex
 from bridge.services.ringout_records import apply_ringout_step
 from bridge.services.routing import DatabaseDirectory, apply_hunt_memory
+from bridge.stopping import Stopper
 from bridge.store.db import database_ready
 from bridge.store.migrate import upgrade
 from bridge.store.session import Database
@@ -55,35 +54,28 @@ def serve(settings: Settings) -> None:
                                         CallLog(recorder), dispatch,
                                         DatabaseRecordingIndex(database)))
 
+    stopping = threading.Event()  # set on SIGTERM/SIGINT (bridge/stopping.py)
+
     def readiness() -> Readiness:
         status = engine_thread.status()
         return Readiness(ari=status.ari, ami=status.ami,
-                         database=database_ready(database.engine))
+                         database=database_ready(database.engine),
+                         stopping=stopping.is_set())
 
-    app = create_app(database, engine_thread, readiness, settings)
+    app = create_app(database, engine_thread, readiness, settings, stopping=stopping.is_set)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=settings.http_threads, ident="ringbridge")
     answer_in_surface_format(server)
-    stopping = threading.Event()
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            log.info("signal %s: stopping", signal.Signals(signum).name)
-            server.close()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopper = Stopper(server, engine_thread.stop, stopping)
+    stopper.install()
     engine_thread.start()
     log.info("API on http://%s:%d (ARI %s, app %s)", settings.http_host, settings.http_port,
              settings.ari_url, settings.ari_app)
     try:
         server.run()
-    except OSError:
-        if not stopping.is_set():
-            raise
     finally:
         engine_thread.stop()
         recorder.close()
         database.dispose()
         log.info("stopped")
+        stopper.exited.set()

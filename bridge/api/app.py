@@ -15,7 +15,7 @@ from bridge.api.call_records import call_records_blueprint
 from bridge.api.call_records import configure as configure_call_records
 from bridge.api.dispatch import dispatch_blueprint
 from bridge.api.extensions import extensions_blueprint
-from bridge.api.health import Readiness, health_blueprint
+from bridge.api.health import Readiness, health_blueprint, refuse_while_stopping
 from bridge.api.oauth import configure as configure_login
 from bridge.api.oauth import oauth_blueprint
 from bridge.api.phone_calls import phone_calls_blueprint
@@ -31,8 +31,8 @@ from bridge.telephony.parking import Positions
 
 
 def create_app(database: Database, provisioner: Provisioner,
-               readiness: Callable[[], Readiness], settings: Settings | None = None
-               ) -> APIFlask:
+               readiness: Callable[[], Readiness], settings: Settings | None = None,
+               stopping: Callable[[], bool] = lambda: False) -> APIFlask:
     settings = settings or Settings()
     app = APIFlask("ringbridge", title="ringbridge", version=__version__, docs_path="/docs",
                    spec_path="/openapi.json")
@@ -49,6 +49,7 @@ def create_app(database: Database, provisioner: Provisioner,
     json_body.register(app)
     app.before_request(admins_only)
     app.after_request(no_type_without_body)
+    app.before_request(refuse_while_stopping(stopping))
     app.register_blueprint(health_blueprint)
     app.register_blueprint(docs.swagger_ui_assets())
     app.register_blueprint(extensions_blueprint)

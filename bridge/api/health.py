@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from apiflask import APIBlueprint
-from flask import current_app
+from apiflask import APIBlueprint, abort
+from flask import current_app, request
 
 health_blueprint = APIBlueprint("health", __name__)
+STOPPING_RETRY_AFTER = "5"
 
 
 @dataclass(frozen=True)
@@ -15,16 +17,34 @@ class Readiness:
     ari: bool
     ami: bool
     database: bool
+    stopping: bool = False  # the process got SIGTERM (bridge/stopping.py)
 
     @property
     def ready(self) -> bool:
-        return self.ari and self.ami and self.database
+        return self.ari and self.ami and self.database and not self.stopping
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ready else "stopping" if self.stopping else "unavailable"
 
 
 @health_blueprint.get("/health")
 @health_blueprint.doc(summary="Readiness of ARI, AMI and the database",
-                      responses={200: "ready", 503: "not ready"})
+                      responses={200: "ready", 503: "not ready, or stopping"})
 def health() -> tuple[dict[str, object], int]:
     readiness: Readiness = current_app.config["READINESS"]()
-    body = {"status": "ok" if readiness.ready else "unavailable", **asdict(readiness)}
+    body = {"status": readiness.status, "ari": readiness.ari, "ami": readiness.ami,
+            "database": readiness.database}
     return body, 200 if readiness.ready else 503
+
+
+def refuse_while_stopping(stopping: Callable[[], bool]) -> Callable[[], None]:
+    """A before-request hook: once the process is stopping, a request on a connection
+    that is still open gets 503 (the next ringbridge will serve it); /health says so."""
+
+    def refuse() -> None:
+        if stopping() and request.endpoint != "health.health":
+            abort(503, message="ringbridge is stopping; retry shortly",
+                  headers={"Retry-After": STOPPING_RETRY_AFTER})
+
+    return refuse

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bridge.config import Settings
-from bridge.telephony.ami import AmiClient
+from bridge.telephony.ami import AmiClient, AmiEvent
 from bridge.telephony.ari import AriClient, AriError
 from bridge.telephony.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
 from bridge.telephony.call_log import CallLog
@@ -21,6 +21,7 @@ from bridge.telephony.calls import (
     new_call_id,
     quietly,
 )
+from bridge.telephony.comebacks import Comebacks
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
 from bridge.telephony.orphans import Orphan, find_orphans
@@ -79,6 +80,11 @@ class Engine:
         )
         self.provisioning = Provisioning(self.ari)
         self.parking = ParkingLots(self.ami)
+        self.comebacks = Comebacks(self.ami, self.call_log)
+        # From Asterisk's AMI Shutdown event until AMI connects again: Asterisk is going
+        # away, though its connections may stay open a while yet.
+        self._asterisk_stopping = False
+        self.ami.on("Shutdown", self._asterisk_shutting_down)
         self.control = CallControl(self, Positions.parse(settings.parking_positions))
         self.retention = None if recordings is None else RecordingRetention(self.ari,
                                                                             recordings)
@@ -92,7 +98,8 @@ class Engine:
         self.waiting_lines = WaitingLines()
 
     def status(self) -> EngineStatus:
-        return EngineStatus(ari=self.ari.ready, ami=self.ami.ready)
+        up = not self._asterisk_stopping
+        return EngineStatus(ari=self.ari.ready and up, ami=self.ami.ready and up)
 
     async def run(self) -> None:
         if self.dispatch is not None:
@@ -134,8 +141,15 @@ class Engine:
     def flows(self) -> list[CallFlow]:
         return list(self._flows)
 
+    def _asterisk_shutting_down(self, event: AmiEvent) -> None:
+        log.warning("Asterisk is shutting down (%s, restart: %s): not ready until it is back",
+                    event.get("Shutdown", "?"), event.get("Restart", "?"))
+        self._asterisk_stopping = True
+
     async def _ami_connected(self) -> None:
+        self._asterisk_stopping = False
         await self.parking.reload()
+        await self.comebacks.record()
 
     async def on_event(self, event: Event) -> None:
         """Hand the event to its call's flow and return at once: each flow works through

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Coroutine
@@ -122,8 +123,10 @@ class EngineThread:
         task.cancel()
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self._task is not None:
-            self.loop.call_soon_threadsafe(self._shut_down, self._task)
+        """Stop the engine and wait for its thread (at most `timeout`); again, a no-op."""
+        if self._task is not None and self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                self.loop.call_soon_threadsafe(self._shut_down, self._task)
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("engine thread did not stop within %.0f s", timeout)

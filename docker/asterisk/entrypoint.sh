@@ -9,6 +9,11 @@ set -eu
 # The carrier trunk (docs/carriers.md): the addresses its calls come from (PJSIP
 # identify `match`: addresses or networks, comma separated) and where calls to it go.
 : "${CARRIER_ADDRESSES:=127.0.0.2}" "${CARRIER_CONTACT:=sip:127.0.0.2:5080}"
+# Seconds a caller is held, ringing, while no ringbridge has the Stasis app registered.
+: "${STASIS_WAIT:=20}"
+case $STASIS_WAIT in
+    ''|*[!0-9]*) echo "ringbridge-asterisk: STASIS_WAIT must be whole seconds" >&2; exit 64 ;;
+esac
 for required in ARI_PASSWORD AMI_SECRET SIP_SECRETS; do
     eval "value=\${$required:-}"
     if [ -z "$value" ]; then
@@ -32,6 +37,7 @@ for file in "$src"/*.conf; do
         -e "s|{{BRIDGE_APP}}|$(escape "$BRIDGE_APP")|g" \
         -e "s|{{CARRIER_ADDRESSES}}|$(escape "$CARRIER_ADDRESSES")|g" \
         -e "s|{{CARRIER_CONTACT}}|$(escape "$CARRIER_CONTACT")|g" \
+        -e "s|{{STASIS_WAIT}}|$STASIS_WAIT|g" \
         "$file" > "/etc/asterisk/$(basename "$file")"
 done
 

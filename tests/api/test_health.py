@@ -50,3 +50,21 @@ def test_a_database_that_does_not_answer_is_not_ready() -> None:
 
 def test_a_working_database_is_ready(database: Database) -> None:
     assert database_ready(database.engine)
+
+
+def test_a_stopping_process_answers_503_stopping(database: Database) -> None:
+    stopping = Readiness(ari=True, ami=True, database=True, stopping=True)
+    assert health_with(database, stopping) == (
+        503, {"status": "stopping", "ari": True, "ami": True, "database": True})
+
+
+@pytest.mark.parametrize("path", ["/api/extensions", "/restapi/v1.0/account/~/extension/~",
+                                  "/nowhere"])
+def test_a_stopping_process_refuses_every_other_request(database: Database,
+                                                        path: str) -> None:
+    ready = Readiness(ari=True, ami=True, database=True)
+    app = create_app(database, RecordingProvisioner(), lambda: ready, stopping=lambda: True)
+    response = app.test_client().get(path)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "stopping" in response.get_data(as_text=True)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
-from tests.support.asterisk import Asterisk
+from tests.support.asterisk import STASIS_WAIT, Asterisk
 from tests.support.bridge_process import BridgeProcess
 from tests.support.softphone import IncomingPolicy
 
@@ -17,7 +17,7 @@ def test_without_ringbridge_extensions_fall_back_to_a_plain_dial(
     bridge.stop()
     caller, callee = phone("1006"), phone("1007")
     outgoing = caller.call("1007")
-    incoming = callee.wait_incoming()
+    incoming = callee.wait_incoming(timeout=STASIS_WAIT + 5)  # held STASIS_WAIT s first
     incoming.answer()
     outgoing.wait_answered()
     assert [b for b in asterisk.ari("GET", "/bridges").json() if b["id"].startswith("rb-")] == []
@@ -31,7 +31,7 @@ def test_without_ringbridge_other_numbers_hear_an_announcement(
 ) -> None:
     bridge.stop()
     outgoing = phone("1008").call("6999")
-    outgoing.wait_answered()
+    outgoing.wait_answered(timeout=STASIS_WAIT + 5)
     outgoing.wait_disconnected(timeout=10)
     assert outgoing.rtp_received() > 0
     assert "fallback for 1008 -> 6999" in asterisk.logs()
@@ -61,7 +61,7 @@ def test_without_ringbridge_tenant_extensions_fall_back_within_their_domain(
     callee = office.phone("2102", IncomingPolicy.ANSWER)
     bridge.stop()
     outgoing = caller.call("2102")
-    callee.wait_incoming()
+    callee.wait_incoming(timeout=STASIS_WAIT + 5)
     outgoing.wait_answered()
     outgoing.hangup()
     assert f'"PJSIP/2102@{office.domain},30"' in asterisk.logs()

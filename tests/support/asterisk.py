@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("ASTERISK_IMAGE", "ringbridge/asterisk:22")
 SLOT = int(os.environ.get("RINGBRIDGE_TEST_SLOT", "0"))
 DEMO_EXTENSIONS = [str(n) for n in range(1001, 1011)]
+# How long a caller is held while no ringbridge runs, before the fallback (20 s in
+# production): short, so that the fallback tests are quick; a test holding a caller
+# across a start of ringbridge sets it longer (Asterisk.set_global).
+STASIS_WAIT = 3
 
 
 def ensure_image() -> None:
@@ -74,6 +78,7 @@ class Asterisk:
             "RTP_START": str(self.rtp_ports[0]), "RTP_END": str(self.rtp_ports[1]),
             "BRIDGE_APP": self.app, "CARRIER_ADDRESSES": self.carrier_address,
             "CARRIER_CONTACT": f"sip:{self.carrier_address}:{self.carrier_port}",
+            "STASIS_WAIT": str(STASIS_WAIT),
         }
 
     def start(self) -> None:
@@ -130,6 +135,11 @@ class Asterisk:
                                        "Secret": self.ami_secret})
             assert login[0].get("Response") == "Success", login
             return _ami_send(stream, action)
+
+    def set_global(self, name: str, value: str) -> None:
+        """Set a dialplan global variable (e.g. STASIS_WAIT) until the container restarts."""
+        (answer,) = self.ami({"Action": "Setvar", "Variable": name, "Value": value})
+        assert answer.get("Response") == "Success", answer
 
     def cli(self, command: str) -> str:
         assert self.container is not None

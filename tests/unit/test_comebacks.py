@@ -1,0 +1,89 @@
+"""Ring backs Asterisk made itself while ringbridge was down, read from a fake AMI (the
+real dialplan and AstDB are in tests/integration/test_down_live.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.telephony.ami import AmiError
+from bridge.telephony.call_log import CallLog
+from bridge.telephony.comebacks import Comeback, Comebacks
+from tests.unit.async_support import run
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, str, str, str]] = []
+
+    def record(self, call_id: str, kind: str, target: str, detail: str,
+               fields: dict[str, Any]) -> None:
+        self.steps.append((call_id, kind, target, detail))
+
+
+class AstDb:
+    """AMI's DBGetTree and DBDel over a dict; `missing` answers as an empty family does."""
+
+    def __init__(self, entries: dict[str, str]) -> None:
+        self.entries = entries
+        self.handlers: dict[str, Any] = {}
+
+    def on(self, name: str, handler: Any) -> None:
+        self.handlers[name] = handler
+
+    async def action(self, action: dict[str, str]) -> Any:
+        if action["Action"] == "DBDel":
+            del self.entries[action["Key"]]
+            return {"Response": "Success"}
+        if not self.entries:
+            raise AmiError("DBGetTree", "Database entry not found")
+        return [{"Response": "Success"},
+                *({"Event": "DBGetTreeResponse", "Key": f"/rb-comeback/{key}", "Val": value}
+                  for key, value in self.entries.items()),
+                {"Event": "DBGetTreeComplete"}]
+
+
+def comebacks_over(entries: dict[str, str]) -> tuple[Comebacks, AstDb, Recorder]:
+    astdb, recorder = AstDb(entries), Recorder()
+    return Comebacks(astdb, CallLog(recorder)), astdb, recorder  # type: ignore[arg-type]
+
+
+def test_each_entry_goes_into_its_calls_record_once_and_out_of_astdb() -> None:
+    comebacks, astdb, recorder = comebacks_over({
+        "c1.ended": "ANSWER|1764790000|2201|42", "c1.rang": "RINGING|1764790000|2201|0",
+        "c2.ended": "NOANSWER|1764790100|2202|0"})
+
+    async def scenario() -> None:
+        await comebacks.record()
+        await comebacks.record()
+
+    run(scenario())
+    assert astdb.entries == {}
+    assert [(call, kind, target) for call, kind, target, _ in recorder.steps] == [
+        ("c1", "comeback", "2201"), ("c1", "comeback", "2201"), ("c2", "comeback", "2202")]
+    details = [detail for *_, detail in recorder.steps]
+    assert "while ringbridge was down: Asterisk rang back 2201 without the bridge" in details[0]
+    assert details[1].endswith("ended: answered, talked 42 s")
+    assert details[2].endswith("ended: not answered")
+
+
+def test_an_empty_family_records_nothing() -> None:
+    comebacks, _, recorder = comebacks_over({})
+    run(comebacks.record())
+    assert recorder.steps == []
+
+
+def test_the_dialplans_user_event_records_at_once() -> None:
+    _, astdb, recorder = comebacks_over({"c3.rang": "RINGING|1764790000|2203|0"})
+    run(astdb.handlers["UserEvent"]({"UserEvent": "RingbridgeComeback", "Call": "c3"}))
+    assert [call for call, *_ in recorder.steps] == ["c3"]
+    run(astdb.handlers["UserEvent"]({"UserEvent": "SomethingElse"}))
+    assert len(recorder.steps) == 1
+
+
+def test_entries_that_are_not_ring_backs_are_left_alone() -> None:
+    for key, value in [("c4.rang", "RINGING|soon|2201|0"), ("c4", "ANSWER|1|2201|0"),
+                       ("c4.ended", "ANSWER|1")]:
+        assert Comeback.parse(key, value) is None
+    comebacks, astdb, recorder = comebacks_over({"c4": "ANSWER|1|2201|0"})
+    run(comebacks.record())
+    assert (recorder.steps, astdb.entries) == ([], {"c4": "ANSWER|1|2201|0"})
