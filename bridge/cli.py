@@ -242,7 +242,7 @@ def tokens_revoke(settings: Settings, token_or_id: str) -> None:
 
 @main.group()
 def dispatch() -> None:
-    """A tenant's dispatch system: where call events go (docs: README, Dispatch events)."""
+    """A tenant's dispatch system: where call events go (docs/dispatch.md)."""
 
 
 def _header(_ctx: click.Context, _param: click.Parameter,
