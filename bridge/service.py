@@ -16,6 +16,7 @@ from bridge.config import Settings
 from bridge.dispatch.client import DispatchClient
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import DatabaseDeliveryStore
+from bridge.services.earlier_calls import DatabaseEarlierCalls
 from bridge.services.extensions import all_sip_endpoints
 from bridge.services.ringout_records import apply_ringout_step
 from bridge.services.routing import DatabaseDirectory, apply_hunt_memory
@@ -50,7 +51,8 @@ def serve(settings: Settings) -> None:
     directory = DatabaseDirectory(database, settings.dial_timeout, dispatch, settings.api_url)
     recorder = DatabaseCallRecorder(database, extra=[apply_ringout_step, apply_hunt_memory])
     engine_thread = EngineThread(Engine(settings, extension_endpoints, directory,
-                                        CallLog(recorder), dispatch))
+                                        CallLog(recorder), dispatch,
+                                        DatabaseEarlierCalls(database, directory)))
 
     def readiness() -> Readiness:
         status = engine_thread.status()

@@ -44,6 +44,11 @@ class Orphan:
             return self.state != "Up"
         return purpose in (PARKING_TIMEOUT, UNPARKED)
 
+    @property
+    def takes_a_leg(self) -> bool:
+        """A caller that a phone answering for it can still be connected to."""
+        return (self.args or ("",))[0] in ("dial", "inbound") and self.state != "Up"
+
 
 def find_orphans(channels: list[dict[str, Any]], owned: Collection[str],
                  app: str) -> list[Orphan]:
