@@ -52,16 +52,18 @@ class Takeover:
         """Take over what `channels` (ARI's list) hold; returns what became of them."""
         live = {channel["id"]: channel for channel in channels}
         outcome: Counter[str] = Counter()
+        ended: set[str] = set()  # parties of one-sided bridges, hung up
         for bridge in await self.ari.get("/bridges"):
             if bridge["id"].startswith("rb-"):
-                outcome[await self._bridge(bridge, live)] += 1
-        owned = {*self.engine.owned_channels(), *self.engine.pending_channels()}
+                outcome[await self._bridge(bridge, live, ended)] += 1
+        owned = {*self.engine.owned_channels(), *self.engine.pending_channels(), *ended}
         outcome.update(await self._take_up(find_orphans(channels, owned, self.engine.app)))
         return outcome
 
     # Bridged calls.
 
-    async def _bridge(self, bridge: dict[str, Any], live: dict[str, dict[str, Any]]) -> str:
+    async def _bridge(self, bridge: dict[str, Any], live: dict[str, dict[str, Any]],
+                      ended: set[str]) -> str:
         members = [c for c in bridge.get("channels", []) if c in live]
         if any(c in self.engine.owned_channels() for c in members):
             return "running"
@@ -71,6 +73,7 @@ class Takeover:
             return "adopted"
         await quietly(self.ari.delete(f"/bridges/{bridge['id']}"))
         if members:
+            ended.add(members[0])
             await self._end_one_sided(call_id, live[members[0]])
             return "one-sided"
         return "empty"

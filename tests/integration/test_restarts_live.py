@@ -72,6 +72,7 @@ def test_a_party_left_alone_while_ringbridge_was_down_is_hung_up_and_cleared(
     incoming.answer()
     outgoing.wait_answered()
     receiver.wait_for("/telephony/connected")
+    time.sleep(1)  # they talk a moment (ringbridge finishes bridging them)
     bridge.kill()
     incoming.hangup()  # the agent hangs up while ringbridge is down
     left_at = datetime.now(UTC)
