@@ -64,6 +64,10 @@ class Closer:
         self.call_log = call_log
         self._closed: set[str] = set()
 
+    def closed_by_its_flow(self, call_id: str) -> None:
+        """A flow ended this call (its record may not show it yet): not to close again."""
+        self._closed.add(call_id)
+
     async def find(self, call_id: str, answered_by: str | None = None) -> EarlierCall | None:
         try:
             return await asyncio.to_thread(self.calls.find, call_id, answered_by)
@@ -72,15 +76,17 @@ class Closer:
             return None
 
     async def close(self, call_id: str, why: str, *, at: datetime | None = None,
-                    cause: int | None = None) -> None:
-        """Record the end (`at`: when it happened, if known) and tell the dispatcher."""
+                    cause: int | None = None) -> bool:
+        """Record the end (`at`: when it happened, if known) and tell the dispatcher;
+        False when there was nothing to close."""
         if not call_id or call_id in self._closed:
-            return
+            return False
         self._closed.add(call_id)
         call = await self.find(call_id)
         if call is None or call.ended:
-            return
+            return False
         self.ended(call, why, at=at, cause=cause)
+        return True
 
     def ended(self, call: EarlierCall, why: str, *, at: datetime | None = None,
               cause: int | None = None, agent_id: str | None = None) -> None:
@@ -104,10 +110,10 @@ class Closer:
         except Exception:
             log.exception("the records of calls before the restart could not be read")
             return 0
-        left = [call_id for call_id in open_calls
-                if call_id not in running and call_id not in self._closed]
-        for call_id in left:
-            await self.close(call_id, "ended while ringbridge was down: none of its channels "
-                             "was left in Asterisk when ringbridge came back (the time "
-                             "recorded is when it came back)")
-        return len(left)
+        closed = 0
+        for call_id in (c for c in open_calls if c not in running):
+            closed += await self.close(
+                call_id, "ended while ringbridge was down: none of its channels was left "
+                "in Asterisk when ringbridge came back (the time recorded is when it came "
+                "back)")
+        return closed

@@ -85,7 +85,7 @@ class Engine:
         self.closer = Closer(earlier_calls or NoEarlierCalls(), self.call_log)
         self.takeover = Takeover(self, self.closer)
         self._asterisk_started: str | None = None
-        self._earlier_closed = False
+        self._earlier_closing = self._earlier_closed = False
 
     def status(self) -> EngineStatus:
         return EngineStatus(ari=self.ari.ready, ami=self.ami.ready)
@@ -118,6 +118,8 @@ class Engine:
             if self._flows_by_channel.get(channel_id) is flow:
                 del self._flows_by_channel[channel_id]
         self.waiting_lines.wake()  # the call's phones may be free for a waiting call now
+        if not self._earlier_closed:  # an adopted call ending before they are looked at
+            self.closer.closed_by_its_flow(flow.call_id)
 
     @property
     def active_calls(self) -> int:
@@ -300,9 +302,10 @@ class Engine:
         outcome = await self.takeover.run(channels)
         log.info("ARI connected: %d live channels, %d calls in progress; taken over: %s",
                  len(live), len(self._flows),
-                 ", ".join(f"{n} {what}" for what, n in sorted(outcome.items())) or "nothing")
-        if not self._earlier_closed:
-            self._earlier_closed = True
+                 ", ".join(f"{n} {what}" for what, n in sorted(outcome.items()) if n)
+                 or "nothing")
+        if not self._earlier_closing:
+            self._earlier_closing = True
             self._spawn(self._close_earlier())
 
     async def _asterisk_restarted(self) -> bool:
@@ -319,6 +322,7 @@ class Engine:
     async def _close_earlier(self) -> None:
         running = {flow.call_id for flow in self._flows}
         closed = await self.closer.close_open(self.started_at, running)
+        self._earlier_closed = True
         if closed:
             log.info("%d calls of the earlier ringbridge had ended while it was down; "
                      "their records are closed", closed)

@@ -24,6 +24,7 @@ from bridge.telephony.ari import AriClient, AriError
 from bridge.telephony.calls import (
     NORMAL_CLEARING,
     PEER_LEFT,
+    RINGOUT_LEG,
     AdoptedCall,
     note_departures,
     quietly,
@@ -140,10 +141,9 @@ class Takeover:
             outcome[await self._caller(caller, call_id, pairs.get(caller.id))] += 1
         outcome["legs hung up"] = len(legs) - len(paired)
         callers_seen = set(calls)
-        for call_id in {leg.leg_of for leg in legs} - callers_seen - {""}:
-            await self.closer.close(call_id, "the caller hung up while ringbridge was down "
-                                    "(phones were still ringing for it; they were hung up "
-                                    "when ringbridge came back)")
+        for leg in legs:
+            if leg.leg_of and leg.leg_of not in callers_seen:
+                await self.closer.close(leg.leg_of, _left_ringing(leg))
         return outcome
 
     async def _caller(self, caller: Orphan, call_id: str | None, leg: Orphan | None) -> str:
@@ -222,6 +222,15 @@ class Takeover:
                 return None if gone.status == 404 else ""
             return ""
         return str(answer.get("value", ""))
+
+
+def _left_ringing(leg: Orphan) -> str:
+    """Why a call whose phones rang on, with no caller of it left, is over."""
+    if leg.leg_kind == RINGOUT_LEG:
+        return ("ringbridge restarted while the RingOut was being set up; it is not "
+                "resumed (its legs were hung up)")
+    return ("the caller hung up while ringbridge was down (phones were still ringing for "
+            "it; they were hung up when ringbridge came back)")
 
 
 def parse_peer_left(value: str) -> tuple[datetime | None, int | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -193,3 +194,20 @@ def test_an_agent_who_answers_while_ringbridge_is_down_gets_the_caller(
     assert cleared["agentId"] == "agent3351@example.com"
     record = bridge.call_record("6306")
     assert (record.call_id, record.answered_by) == (call_id, "3351")
+
+
+def test_a_call_lost_with_asterisk_is_recorded_as_such_without_a_cause(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess,
+        asterisk_restart: Callable[[], None]) -> None:
+    members = group_with_dispatch(office, receiver, "6307", ["3361"])
+    caller = office.phone("3369")
+    outgoing, incoming, call_id = ringing_call(caller, "6307", members["3361"], receiver)
+    incoming.answer()
+    outgoing.wait_answered()
+    receiver.wait_for("/telephony/connected")
+    asterisk_restart()
+    assert the_end(receiver, call_id) == ["invite", "ringing", "connected", "cleared"]
+    record = bridge.call_record("6307")
+    assert record.call_id == call_id and record.end_cause is None
+    assert record.end_reason is not None
+    assert "Asterisk restarted and lost channels" in record.end_reason
