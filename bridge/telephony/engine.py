@@ -300,10 +300,10 @@ class Engine:
         for flow in list(self._flows):
             await flow.resync(live, restarted)
         outcome = await self.takeover.run(channels)
-        log.info("ARI connected: %d live channels, %d calls in progress; taken over: %s",
-                 len(live), len(self._flows),
-                 ", ".join(f"{n} {what}" for what, n in sorted(outcome.items()) if n)
-                 or "nothing")
+        log.info("ARI connected: %d live channels, %d calls in progress, %s", len(live),
+                 len(self._flows), ", ".join(f"{n} {what}" for what, n in
+                                             sorted(outcome.items()) if n)
+                 or "nothing to take over")
         if not self._earlier_closing:
             self._earlier_closing = True
             self._spawn(self._close_earlier())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.integration.test_dispatch_live import agents, dispatch_to, instant
+from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 from tests.support.dispatch_receiver import DispatchReceiver, RecordedRequest
 from tests.support.softphone import Call, Phone
@@ -196,16 +196,18 @@ def test_an_agent_who_answers_while_ringbridge_is_down_gets_the_caller(
     assert (record.call_id, record.answered_by) == (call_id, "3351")
 
 
-def test_a_call_lost_with_asterisk_is_recorded_as_such_without_a_cause(
+def test_a_call_lost_in_an_asterisk_crash_is_recorded_as_such_without_a_cause(
         office: Office, receiver: DispatchReceiver, bridge: BridgeProcess,
-        asterisk_restart: Callable[[], None]) -> None:
+        asterisk: Asterisk) -> None:
     members = group_with_dispatch(office, receiver, "6307", ["3361"])
     caller = office.phone("3369")
     outgoing, incoming, call_id = ringing_call(caller, "6307", members["3361"], receiver)
     incoming.answer()
     outgoing.wait_answered()
     receiver.wait_for("/telephony/connected")
-    asterisk_restart()
+    seen = len(bridge.log())
+    asterisk.crash()
+    bridge.wait_log(r"ARI connected:", timeout=30, after=seen)
     assert the_end(receiver, call_id) == ["invite", "ringing", "connected", "cleared"]
     record = bridge.call_record("6307")
     assert record.call_id == call_id and record.end_cause is None
