@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -47,17 +48,26 @@ def sipp_outcome(stats: Path) -> tuple[int, int]:
     return int(last["SuccessfulCall(C)"]), int(last["FailedCall(C)"])
 
 
-def records(database_url: str) -> tuple[int, int]:
-    """(all call records, records not closed)."""
+def records(database_url: str) -> tuple[int, list[str]]:
+    """(all call records, the records not closed: each with its last step)."""
     database = Database(database_url)
     try:
         with database.session() as session:
             total = session.scalar(select(func.count()).select_from(CallRecord)) or 0
-            open_ = session.scalar(select(func.count()).select_from(CallRecord).where(
-                CallRecord.ended_at.is_(None))) or 0
-        return total, open_
+            unclosed = session.scalars(select(CallRecord).where(
+                CallRecord.ended_at.is_(None))).all()
+            return total, [f"{r.call_id} received {r.received_at:%H:%M:%S.%f}: "
+                           f"{r.steps[-1].kind if r.steps else '-'} "
+                           f"{r.steps[-1].detail if r.steps else ''}" for r in unclosed]
     finally:
         database.dispose()
+
+
+def describe(channel: dict[str, Any]) -> str:
+    dialplan = channel.get("dialplan") or {}
+    return (f"{channel['id']} {channel.get('name')} {channel.get('state')} "
+            f"{dialplan.get('app_name')}({dialplan.get('app_data')}) "
+            f"created {channel.get('creationtime')}")
 
 
 def main() -> None:
@@ -67,7 +77,7 @@ def main() -> None:
     parser.add_argument("--down", type=float, default=2.0,
                         help="seconds between the kill and the restart")
     args = parser.parse_args()
-    with bench_rig() as rig:
+    with bench_rig({"LOG_LEVEL": "INFO"}) as rig:  # its log tells what became of each call
         rig.extension("4001")
         rig.extension("4002")
         rig.group("6400", ["4002"])
@@ -79,7 +89,7 @@ def main() -> None:
         uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(UAS_PORT),
                                 "-nostdin"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-        fallbacks_before = rig.asterisk.logs().count(FALLBACK)
+        fallbacks_before = _warnings(rig.asterisk.logs(), FALLBACK)
         try:
             uac = sipp_uac(rig, users, stats, args.rate, args.rate * args.seconds,
                            args.seconds)
@@ -92,18 +102,25 @@ def main() -> None:
                   f"{time.monotonic() - started:.2f} s after its start")
             uac.wait()
             time.sleep(5)  # the last calls' BYEs, and ringbridge's own work
-            stranded = len(rig.asterisk.ari("GET", "/channels").json())
+            stranded = rig.asterisk.ari("GET", "/channels").json()
         finally:
             uas.terminate()
             uas.wait()
         successful, failed = sipp_outcome(stats)
-        fallbacks = rig.asterisk.logs().count(FALLBACK) - fallbacks_before
+        fallbacks = _warnings(rig.asterisk.logs(), FALLBACK) - fallbacks_before
         total, unclosed = records(rig.bridge.database_url)
+        print(f"ringbridge's log: {rig.bridge.log_path}")
     print(f"{args.rate} calls/s x {args.seconds} s: {successful} succeeded, {failed} failed "
           f"({fallbacks} of them placed while no engine ran: Asterisk's fallback)")
-    print(f"stranded channels (still up 5 s after the last call): {stranded}")
-    print(f"call records: {total}, not closed: {unclosed}")
+    print(f"stranded channels (still up 5 s after the last call): {len(stranded)}",
+          *map(describe, stranded), sep="\n  ")
+    print(f"call records: {total}, not closed: {len(unclosed)}", *unclosed, sep="\n  ")
     print("target: failed == fallback calls, stranded 0, not closed 0")
+
+
+def _warnings(log: str, text: str) -> int:
+    """Asterisk's WARNING lines with `text` (its verbose lines repeat the text)."""
+    return sum(1 for line in log.splitlines() if "WARNING[" in line and text in line)
 
 
 if __name__ == "__main__":
