@@ -36,8 +36,11 @@ def sipp_uac(rig: BenchRig, users: Path, stats: Path, rate: int, calls: int,
         ["sipp", rig.asterisk.registrar, "-sf", str(SCENARIO), "-inf", str(users),
          "-au", "4001", "-ap", rig.passwords["4001"], "-s", "6400", "-i", "127.0.0.1",
          "-p", str(next(UAC_PORTS)), "-r", str(rate), "-m", str(calls),
-         "-l", str(rate * 4), "-nostdin", "-timeout", str(seconds + 60), "-timeout_error",
-         "-recv_timeout", "10000", "-trace_stat", "-stf", str(stats), "-fd", "1"],
+         "-l", str(rate * 4), "-nostdin", "-timeout", str(seconds + 120), "-timeout_error",
+         # A caller waits through the outage, as a phone would: sipp drops a call whose
+         # answer is late without a CANCEL, which would strand it in Asterisk.
+         "-recv_timeout", "60000", "-trace_stat", "-stf", str(stats), "-fd", "1",
+         "-trace_err", "-error_file", str(stats.with_name("errors.log"))],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
 
 
@@ -115,6 +118,7 @@ def main() -> None:
     print(f"stranded channels (still up 5 s after the last call): {len(stranded)}",
           *map(describe, stranded), sep="\n  ")
     print(f"call records: {total}, not closed: {len(unclosed)}", *unclosed, sep="\n  ")
+    print(f"sipp's errors: {stats.with_name('errors.log')}")
     print("target: failed == fallback calls, stranded 0, not closed 0")
 
 
