@@ -66,9 +66,10 @@ class Takeover:
     async def _bridge(self, bridge: dict[str, Any], live: dict[str, dict[str, Any]],
                       ended: set[str]) -> str:
         members = [c for c in bridge.get("channels", []) if c in live]
-        if any(c in self.engine.owned_channels() for c in members):
-            return "running"
         call_id = bridge["id"].removeprefix("rb-")
+        running = {flow.call_id for flow in self.engine.flows}
+        if call_id in running or any(c in self.engine.owned_channels() for c in members):
+            return "running"  # on a reconnect: its flow runs it (it may be parking a party)
         if len(members) >= 2:
             await self._adopt(call_id, bridge, [live[c] for c in members])
             return "adopted"
