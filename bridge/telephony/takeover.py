@@ -87,6 +87,7 @@ class Takeover:
         for channel in channels:
             call.adopt(channel["id"])
             call.found[channel["id"]] = channel
+        await self._finish_answer(call_id, channels)
         call.earlier = await self.closer.find(call_id)
         # The bridge is made when the call is answered.
         recorded = call.earlier.answered if call.earlier is not None else None
@@ -94,6 +95,18 @@ class Takeover:
         log.info("call %s: adopted (bridge %s: %s)", call_id, bridge["id"],
                  ", ".join(c["id"] for c in channels))
         return call
+
+    async def _finish_answer(self, call_id: str, channels: list[dict[str, Any]]) -> None:
+        """A ringbridge that died between bridging the parties and answering the caller
+        left the caller ringing in the bridge: answer it, as it would have."""
+        waiting = [c["id"] for c in channels if not c["id"].startswith("rb-")
+                   and c.get("state") != "Up"]
+        for caller in waiting:
+            log.info("call %s: the caller %s was bridged but not answered yet; answering",
+                     call_id, caller)
+            await quietly(self.ari.post(f"/channels/{caller}/answer"))
+        if waiting and len(channels) == 2:
+            await note_departures(self.ari, channels[0]["id"], channels[1]["id"])
 
     async def _end_one_sided(self, call_id: str, party: dict[str, Any]) -> None:
         """The other party hung up while ringbridge was down: this one hears silence."""

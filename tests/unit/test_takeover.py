@@ -115,3 +115,20 @@ def test_each_earlier_call_is_closed_once_and_its_dispatcher_told_once() -> None
     assert steps.steps[0][2] == {"cause": 16, "at": left}
     assert events.calls == [{"call_id": "RANG", "agent": None, "connected": None,
                              "cleared": left, "answered": False}]
+
+
+def test_a_caller_bridged_but_not_answered_when_ringbridge_died_is_answered() -> None:
+    """Seen in the restart-load bench: the kill fell between addChannel and answer, and
+    the caller, adopted as talking, never had its 200 OK."""
+    ari = FakeAri()
+    engine = engine_with(ari)
+    channels = [{"id": "caller", "state": "Ring"}, {"id": "rb-C-1", "state": "Up"}]
+
+    async def adopt() -> None:
+        await Takeover(engine, engine.closer)._adopt("C", {"id": "rb-C"}, channels)
+
+    asyncio.run(adopt())
+    assert [(method, path) for method, path, _ in ari.requests] == [
+        ("POST", "/channels/caller/answer"), ("POST", "/channels/caller/variable"),
+        ("POST", "/channels/rb-C-1/variable")]
+    assert engine.active_calls == 1
