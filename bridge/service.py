@@ -15,6 +15,7 @@ from bridge.config import Settings
 from bridge.dispatch.client import DispatchClient
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import DatabaseDeliveryStore
+from bridge.services.earlier_calls import DatabaseEarlierCalls
 from bridge.services.extensions import all_sip_endpoints
 from bridge.services.recordings import DatabaseRecordingIndex
 from bridge.services.ringout_records import apply_ringout_step
@@ -52,7 +53,8 @@ def serve(settings: Settings) -> None:
     recorder = DatabaseCallRecorder(database, extra=[apply_ringout_step, apply_hunt_memory])
     engine_thread = EngineThread(Engine(settings, extension_endpoints, directory,
                                         CallLog(recorder), dispatch,
-                                        DatabaseRecordingIndex(database)))
+                                        DatabaseRecordingIndex(database),
+                                        DatabaseEarlierCalls(database, directory)))
 
     stopping = threading.Event()  # set on SIGTERM/SIGINT (bridge/stopping.py)
 

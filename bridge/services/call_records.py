@@ -58,7 +58,10 @@ class DatabaseCallRecorder:
 
     def record(self, call_id: str, kind: str, target: str, detail: str,
                fields: dict[str, Any]) -> None:
-        self._queue.put(Step(call_id, datetime.now(UTC), kind, target, detail, fields))
+        """`fields["at"]`, when given, is when the step happened (a call that ended while
+        ringbridge was down); else it is now."""
+        at = fields.pop("at", None) or datetime.now(UTC)
+        self._queue.put(Step(call_id, at, kind, target, detail, fields))
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every step recorded so far is written (stop, tests)."""

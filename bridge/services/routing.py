@@ -141,7 +141,7 @@ class DatabaseDirectory:
             tenant_id=tenant.id, domain=tenant.sip_domain, queue_id=group.queue_id,
             queue_type=group.queue_type,
             caller_number=caller_number,
-            events=self._events(session, tenant, caller_number),
+            events=self.notifier(session, tenant, caller_number),
             skip_busy=group.skip_busy_member, max_wait=group.max_wait_time,
             record=group.record_calls,
             no_answer=no_answer_rule(group.no_answer_action,
@@ -150,8 +150,9 @@ class DatabaseDirectory:
                                      forward_number=group.no_answer_number),
         )
 
-    def _events(self, session: Session, tenant: Tenant,
-                caller_number: str) -> DispatchNotifier | None:
+    def notifier(self, session: Session, tenant: Tenant,
+                 caller_number: str) -> DispatchNotifier | None:
+        """Who sends a call's dispatch events; None when the tenant has no dispatch."""
         if self.dispatch is None:
             return None
         config = dispatch_config(session, tenant)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.telephony.ami import AmiError
 from bridge.telephony.ari import AriError
-from bridge.telephony.calls import Event, new_call_id
+from bridge.telephony.calls import AdoptedCall, Event, new_call_id
 from bridge.telephony.hunt import Hunt, HuntPlan, Leg, Origin, Target
 from bridge.telephony.live_calls import LiveCall, Party, PartyState, snapshot
 from bridge.telephony.parking import (
@@ -222,9 +222,9 @@ class CallControl:
         parties = [p for p in call.parties if view is None or p.view == view]
         if not parties:
             raise CallControlError(CallControlError.NO_VIEW, f"call {call_id} has no view {view}")
-        hunt = self._find_hunt(domain, call_id)
-        if hunt is not None and view is None:
-            await hunt.end("hung up through the API")
+        flow = self._find_hunt(domain, call_id) or self._find_adopted(call_id)
+        if flow is not None and view is None:
+            await flow.end("hung up through the API")
         else:
             for party in parties:
                 await self._hang_up_party(party)
@@ -256,6 +256,11 @@ class CallControl:
     def _find_hunt(self, domain: str, call_id: str) -> Hunt | None:
         return next((f for f in self.engine.flows if isinstance(f, Hunt) and not f.done
                      and f.call_id == call_id and f.plan.domain == domain), None)
+
+    def _find_adopted(self, call_id: str) -> AdoptedCall | None:
+        """An adopted call (the caller has checked it is the tenant's)."""
+        return next((f for f in self.engine.flows if isinstance(f, AdoptedCall)
+                     and not f.done and f.call_id == call_id), None)
 
     def _hunt(self, domain: str, call_id: str) -> Hunt:
         hunt = self._find_hunt(domain, call_id)

@@ -8,6 +8,7 @@ registered with the engine *before* the channel is created, so no early event
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import string
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bridge.telephony.call_log import CallLog
+from bridge.telephony.earlier_calls import EarlierCall
 from bridge.telephony.waiting_line import WaitingLines
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ DIAL_STATUS_CAUSE = {
     "CONGESTION": 34,
 }
 
+
+# Set on a bridged party when its peer hangs up (dialplan [rb-left]): "<epoch> <cause>".
+PEER_LEFT = "SHARED(RB_PEER_LEFT)"
 
 # The Stasis arguments of the channels the flows create (`appArgs`): `leg,<call id>` for
 # a hunt's legs, `ringout,<RingOut id>` for a RingOut's.
@@ -106,35 +111,58 @@ class CallFlow:
     async def handle(self, event: Event) -> None:
         raise NotImplementedError
 
-    async def end(self, why: str, cause: int = NORMAL_CLEARING) -> None:
-        """Hang up every channel still up with `cause`, destroy the bridge; idempotent."""
+    async def end(self, why: str, cause: int | None = NORMAL_CLEARING) -> None:
+        """Hang up every channel still up with `cause` (None: not known, e.g. Asterisk
+        lost the call), destroy the bridge; idempotent."""
         if self.done:
             return
         self.done = True
         self.step("ended", f"ending ({why})", cause=cause)
+        reason = {} if cause is None else {"reason_code": cause}
         for channel_id in list(self.channels):
-            await quietly(self.ari.delete(f"/channels/{channel_id}", {"reason_code": cause}))
+            await quietly(self.ari.delete(f"/channels/{channel_id}", reason))
         if self.bridge_id:
             await quietly(self.ari.delete(f"/bridges/{self.bridge_id}"))
         self.flows.finished(self)
 
-    async def resync(self, live_channels: set[str]) -> None:
-        """After a reconnect: a flow that lost a channel while we were away ends."""
+    async def resync(self, live_channels: set[str], asterisk_restarted: bool = False) -> None:
+        """After a reconnect: a flow that lost a channel while we were away ends. When
+        Asterisk restarted meanwhile it lost the call: no cause is known."""
         lost = self.channels - live_channels
-        if lost:
-            self.channels -= lost
-            await self.end(f"channels {', '.join(sorted(lost))} gone while disconnected")
+        if not lost:
+            return
+        self.channels -= lost
+        gone = ", ".join(sorted(lost))
+        if asterisk_restarted:
+            await self.end(f"Asterisk restarted and lost channels {gone}", None)
+        else:
+            await self.end(f"channels {gone} gone while disconnected")
 
 
 class AdoptedCall(CallFlow):
     """A bridged call found in Asterisk after a restart: keep it up, end it as a whole.
 
-    `found` keeps each channel as ARI described it then (for the phone calls list)."""
+    `found` keeps each channel as ARI described it then (for the phone calls list);
+    `earlier` is what the database knows of the call, whose dispatch `cleared` the end
+    sends."""
 
     def __init__(self, ari: Ari, flows: Flows, call_id: str,
                  call_log: CallLog | None = None) -> None:
         super().__init__(ari, flows, call_id, call_log)
         self.found: dict[str, dict[str, Any]] = {}
+        self.answered_at: datetime | None = None
+        self.earlier: EarlierCall | None = None
+
+    async def end(self, why: str, cause: int | None = NORMAL_CLEARING) -> None:
+        if self.done:
+            return
+        await super().end(why, cause)
+        earlier = self.earlier
+        if earlier is not None and earlier.events is not None:
+            connected = earlier.answered or self.answered_at
+            earlier.events.ended(self.call_id, earlier.queue, earlier.agent_id,
+                                 earlier.received, connected, datetime.now(UTC),
+                                 answered=connected is not None)
 
     async def handle(self, event: Event) -> None:
         if event["type"] in ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"):
@@ -142,6 +170,14 @@ class AdoptedCall(CallFlow):
             if channel_id in self.channels:
                 self.channels.discard(channel_id)
                 await self.end(f"{channel_id} hung up")
+
+
+async def note_departures(ari: Ari, first: str, second: str) -> None:
+    """Each party's hangup notes when and why on the other (dialplan [rb-left] sets
+    PEER_LEFT), so a ringbridge that was down then can close the call at that time."""
+    await asyncio.gather(*(quietly(ari.post(f"/channels/{party}/variable", {
+        "variable": "CHANNEL(hangup_handler_push)", "value": f"rb-left,s,1({peer})"}))
+        for party, peer in ((first, second), (second, first))))
 
 
 async def quietly(request: Awaitable[Any]) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bridge.config import Settings
@@ -14,21 +15,19 @@ from bridge.telephony.ari import AriClient, AriError
 from bridge.telephony.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
-    NORMAL_CLEARING,
-    AdoptedCall,
     CallFlow,
     Event,
     new_call_id,
-    quietly,
 )
 from bridge.telephony.comebacks import Comebacks
+from bridge.telephony.earlier_calls import Closer, EarlierCalls, NoEarlierCalls
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
-from bridge.telephony.orphans import Orphan, find_orphans
 from bridge.telephony.parking import CALL_VARIABLE, ParkingLots, Positions
 from bridge.telephony.provisioning import Provisioning
 from bridge.telephony.retention import RecordingIndex, RecordingRetention
 from bridge.telephony.routing import Directory
+from bridge.telephony.takeover import Takeover
 from bridge.telephony.trunk_callers import present_trunk_caller
 from bridge.telephony.waiting_line import WaitingLines
 
@@ -59,11 +58,13 @@ class Engine:
                  extension_endpoints: Callable[[], list[SipEndpoint]],
                  directory: Directory, call_log: CallLog | None = None,
                  dispatch: LoopService | None = None,
-                 recordings: RecordingIndex | None = None) -> None:
+                 recordings: RecordingIndex | None = None,
+                 earlier_calls: EarlierCalls | None = None) -> None:
         """`extension_endpoints` reads every extension's endpoint from the database;
         `directory` turns dialled numbers into hunt plans; `call_log` records each step;
         `dispatch` sends the dispatch events that the directory's plans ask for;
-        `recordings` says which recordings are past their retention (deleted hourly)."""
+        `recordings` says which recordings are past their retention (deleted hourly);
+        `earlier_calls` reads the records of calls an earlier ringbridge ran."""
         self.settings = settings
         self.dispatch = dispatch
         self.call_log = call_log or CallLog()
@@ -96,6 +97,11 @@ class Engine:
         self._starting: set[asyncio.Task[None]] = set()
         self._workers: dict[CallFlow, asyncio.Task[None]] = {}  # flows with events queued
         self.waiting_lines = WaitingLines()
+        self.started_at = datetime.now(UTC)
+        self.closer = Closer(earlier_calls or NoEarlierCalls(), self.call_log)
+        self.takeover = Takeover(self, self.closer)
+        self._asterisk_started: str | None = None
+        self._earlier_closing = self._earlier_closed = False
 
     def status(self) -> EngineStatus:
         up = not self._asterisk_stopping
@@ -132,6 +138,8 @@ class Engine:
             if self._flows_by_channel.get(channel_id) is flow:
                 del self._flows_by_channel[channel_id]
         self.waiting_lines.wake()  # the call's phones may be free for a waiting call now
+        if not self._earlier_closed:  # an adopted call ending before they are looked at
+            self.closer.closed_by_its_flow(flow.call_id)
 
     @property
     def active_calls(self) -> int:
@@ -166,9 +174,7 @@ class Engine:
             self._pending[channel_id].append(event)
         elif event["type"] == "StasisStart":
             self._pending[channel_id] = []
-            task = asyncio.create_task(self._start_call(event))
-            self._starting.add(task)
-            task.add_done_callback(self._started)
+            self._spawn(self._start_call(event))
 
     def _started(self, task: asyncio.Task[None]) -> None:
         self._starting.discard(task)
@@ -316,81 +322,54 @@ class Engine:
         await self._resync_calls()
 
     async def _resync_calls(self) -> None:
-        """Drop flows whose channels vanished while we were away, adopt bridged calls and
-        take up the calls that were being set up (bridge/telephony/orphans.py)."""
+        """Drop flows whose channels vanished while we were away, then take over what
+        no flow runs (bridge/telephony/takeover.py). After the first connect, the
+        records the earlier process left open are closed (calls that ended while no
+        ringbridge ran)."""
         channels = await self.ari.get("/channels")
-        live = {channel["id"]: channel for channel in channels}
+        restarted = await self._asterisk_restarted()
+        live = {channel["id"] for channel in channels}
         for flow in list(self._flows):
-            await flow.resync(set(live))
-        adopted = await self._adopt_bridged(live)
-        orphans = find_orphans(channels, {*self._flows_by_channel, *self._pending}, self.app)
-        await self._take_up(orphans)
-        log.info("ARI connected: %d live channels, %d calls in progress, %d adopted, "
-                 "%d channels taken up again", len(live), len(self._flows), adopted,
-                 len(orphans))
+            await flow.resync(live, restarted)
+        outcome = await self.takeover.run(channels)
+        log.info("ARI connected: %d live channels, %d calls in progress, %s", len(live),
+                 len(self._flows), ", ".join(f"{n} {what}" for what, n in
+                                             sorted(outcome.items()) if n)
+                 or "nothing to take over")
+        if not self._earlier_closing:
+            self._earlier_closing = True
+            self._spawn(self._close_earlier())
 
-    async def _adopt_bridged(self, live: dict[str, dict[str, Any]]) -> int:
-        """Keep up the bridged calls of an earlier ringbridge (bridges `rb-<call id>`)."""
-        known = set(self._flows_by_channel)
-        adopted = 0
-        for bridge in await self.ari.get("/bridges"):
-            members = [c for c in bridge.get("channels", []) if c in live and c not in known]
-            if bridge["id"].startswith("rb-") and members:
-                call = AdoptedCall(self.ari, self, bridge["id"].removeprefix("rb-"),
-                                   self.call_log)
-                call.bridge_id = bridge["id"]
-                for channel_id in members:
-                    call.adopt(channel_id)
-                    call.found[channel_id] = live[channel_id]
-                adopted += 1
-        return adopted
-
-    async def _take_up(self, orphans: list[Orphan]) -> None:
-        """Calls that were being set up when ringbridge stopped. First their legs are
-        hung up (the phones stop ringing for nobody, and are free for the new calls);
-        then each caller starts again as a new call, as though it had just entered
-        Stasis. A caller that cannot be put back where it was (already answered by
-        voicemail or a prompt; a park that failed) is hung up. The old calls' records
-        are closed."""
-        legs = [orphan for orphan in orphans if orphan.args is None]
-        for leg in legs:
-            log.info("channel %s: a leg of call %s, which no flow runs any more; hanging up",
-                     leg.id, leg.leg_of)
-        await asyncio.gather(*(self._hang_up(leg.id) for leg in legs))
-        old_calls = {leg.leg_of for leg in legs}
-        for caller in (orphan for orphan in orphans if orphan.args is not None):
-            call_id = await self._call_of(caller.id)
-            if call_id is None:
-                continue  # it hung up meanwhile
-            old_calls.add(call_id)
-            what = " ".join(caller.args or ())
-            if caller.starts_again:
-                log.info("channel %s: a caller (%s) no flow runs any more; starting its "
-                         "call again", caller.id, what)
-                await self.on_event({"type": "StasisStart", "channel": caller.channel,
-                                     "args": list(caller.args or ())})
-            else:
-                log.info("channel %s: a caller (%s, %s) no flow runs any more and that "
-                         "cannot start again; hanging up", caller.id, what, caller.state)
-                await self._hang_up(caller.id)
-        for call_id in old_calls - {""}:
-            self.call_log.step(call_id, "ended", "ringbridge restarted while the call was "
-                               "being set up; its caller was taken up again as a new call "
-                               "(or hung up when that could not be)")
-
-    async def _call_of(self, channel_id: str) -> str | None:
-        """The call id on a caller's channel ("" when it has none); None when the channel
-        is gone."""
+    async def _asterisk_restarted(self) -> bool:
+        """Whether Asterisk started again since the last connect (it lost every call)."""
         try:
-            answer = await self.ari.get(f"/channels/{channel_id}/variable",
-                                        {"variable": CALL_VARIABLE})
-        except AriError as exc:
-            return None if exc.status == 404 else ""
-        return str(answer.get("value", ""))
+            info = await self.ari.get("/asterisk/info", {"only": "status"})
+        except AriError:
+            return False
+        started = str((info or {}).get("status", {}).get("startup_time", ""))
+        restarted = self._asterisk_started not in (None, started)
+        self._asterisk_started = started
+        return restarted
 
-    async def _hang_up(self, channel_id: str) -> None:
-        await quietly(self.ari.delete(f"/channels/{channel_id}",
-                                      {"reason_code": NORMAL_CLEARING}))
+    async def _close_earlier(self) -> None:
+        running = {flow.call_id for flow in self._flows}
+        closed = await self.closer.close_open(self.started_at, running)
+        self._earlier_closed = True
+        if closed:
+            log.info("%d calls of the earlier ringbridge had ended while it was down; "
+                     "their records are closed", closed)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._starting.add(task)
+        task.add_done_callback(self._started)
+
+    def owned_channels(self) -> set[str]:
+        return set(self._flows_by_channel)
+
+    def pending_channels(self) -> set[str]:
+        """Callers whose call is being planned."""
+        return set(self._pending)
 
 
 def _channel_of(event: Event) -> str:

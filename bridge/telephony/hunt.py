@@ -26,6 +26,7 @@ from bridge.telephony.calls import (
     CallFlow,
     Event,
     Flows,
+    note_departures,
 )
 from bridge.telephony.waiting_line import DEFAULT_PRIORITY, PRIORITIES, known_priority
 
@@ -354,7 +355,7 @@ class Hunt(CallFlow):
         self._alerted_in_round = any(leg.alerting for leg in self.legs.values())
         await self._ring_wave(tuple(target for target in first if target.key not in ringing))
 
-    async def end(self, why: str, cause: int = NORMAL_CLEARING) -> None:
+    async def end(self, why: str, cause: int | None = NORMAL_CLEARING) -> None:
         if self.done:
             return
         self._leave_line()
@@ -597,6 +598,7 @@ class Hunt(CallFlow):
         await self.ari.post(f"/bridges/{self.bridge_id}", {"type": "mixing"})
         await self._add_to_bridge(f"{self.caller_id},{leg.channel_id}")
         await self.ari.post(f"/channels/{self.caller_id}/answer")
+        await note_departures(self.ari, self.caller_id, leg.channel_id)
         if self.plan.record:
             await self._record_bridge()
 

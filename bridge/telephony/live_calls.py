@@ -94,18 +94,21 @@ def _from_adopted(call: AdoptedCall) -> LiveCall:
     """What ARI told about the channels when the call was adopted: the caller's channel
     is Asterisk's (a unique id), the others are legs ringbridge made (`rb-<call>-<n>`)."""
     found = {cid: channel for cid, channel in call.found.items() if cid in call.channels}
-    parties = tuple(sorted((_adopted_party(cid, ch) for cid, ch in found.items()),
+    parties = tuple(sorted((_adopted_party(cid, ch, call.answered_at)
+                            for cid, ch in found.items()),
                            key=lambda party: party.view))
     caller = next((ch for cid, ch in found.items() if not cid.startswith("rb-")), {})
-    domains = [_resource(ch)[1] for ch in found.values() if _resource(ch)[1]]
+    domains = [channel_resource(ch)[1] for ch in found.values() if channel_resource(ch)[1]]
     return LiveCall(call_id=call.call_id, domain=domains[0] if domains else "",
-                    published=_created(caller) or call.started_at, answered=None,
-                    inbound=bool(caller) and is_trunk(_resource(caller)[0]),
+                    published=channel_created(caller) or call.started_at,
+                    answered=call.answered_at,
+                    inbound=bool(caller) and is_trunk(channel_resource(caller)[0]),
                     dialled=caller.get("dialplan", {}).get("exten", ""), parties=parties)
 
 
-def _adopted_party(channel_id: str, channel: dict[str, Any]) -> Party:
-    user, _ = _resource(channel)
+def _adopted_party(channel_id: str, channel: dict[str, Any],
+                   answered: datetime | None) -> Party:
+    user, _ = channel_resource(channel)
     is_caller = not channel_id.startswith("rb-")
     external = is_trunk(user)
     side = "caller" if is_caller else "connected"
@@ -113,10 +116,11 @@ def _adopted_party(channel_id: str, channel: dict[str, Any]) -> Party:
     return Party(view="00" if is_caller else f"{int(channel_id.rsplit('-', 1)[1]):02d}",
                  channel_id=channel_id, number=number,
                  name=channel.get("caller", {}).get("name", "") if is_caller else "",
-                 external=external, caller=is_caller, state=PartyState.UP)
+                 external=external, caller=is_caller, state=PartyState.UP,
+                 answered_at=answered)
 
 
-def _resource(channel: dict[str, Any]) -> tuple[str, str]:
+def channel_resource(channel: dict[str, Any]) -> tuple[str, str]:
     """`PJSIP/4001@acme.example-0000002a` → ("4001", "acme.example"); demo and carrier
     endpoints have no domain."""
     resource = str(channel.get("name", "")).split("/", 1)[-1].rsplit("-", 1)[0]
@@ -124,9 +128,10 @@ def _resource(channel: dict[str, Any]) -> tuple[str, str]:
     return user, domain
 
 
-def _created(channel: dict[str, Any]) -> datetime | None:
+def channel_created(resource: dict[str, Any]) -> datetime | None:
+    """ARI's `creationtime` of a channel or bridge."""
     try:
-        return datetime.strptime(str(channel.get("creationtime")), "%Y-%m-%dT%H:%M:%S.%f%z")
+        return datetime.strptime(str(resource.get("creationtime")), "%Y-%m-%dT%H:%M:%S.%f%z")
     except ValueError:
         return None
 

@@ -25,6 +25,7 @@ class Orphan:
     channel: dict[str, Any]
     args: tuple[str, ...] | None
     leg_of: str = ""
+    leg_kind: str = ""  # HUNT_LEG or RINGOUT_LEG
 
     @property
     def id(self) -> str:
@@ -44,6 +45,11 @@ class Orphan:
             return self.state != "Up"
         return purpose in (PARKING_TIMEOUT, UNPARKED)
 
+    @property
+    def takes_a_leg(self) -> bool:
+        """A caller that a phone answering for it can still be connected to."""
+        return (self.args or ("",))[0] in ("dial", "inbound") and self.state != "Up"
+
 
 def find_orphans(channels: list[dict[str, Any]], owned: Collection[str],
                  app: str) -> list[Orphan]:
@@ -57,7 +63,7 @@ def find_orphans(channels: list[dict[str, Any]], owned: Collection[str],
         if channel["id"] in owned or not args:
             continue
         if args[0] in (HUNT_LEG, RINGOUT_LEG):
-            found.append(Orphan(channel, None, args[1] if len(args) > 1 else ""))
+            found.append(Orphan(channel, None, args[1] if len(args) > 1 else "", args[0]))
         else:
             found.append(Orphan(channel, args))
     return found

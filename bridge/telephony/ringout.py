@@ -16,7 +16,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bridge.telephony.call_log import CallLog
-from bridge.telephony.calls import NORMAL_CLEARING, RINGOUT_LEG, Ari, CallFlow, Event, Flows
+from bridge.telephony.calls import (
+    NORMAL_CLEARING,
+    RINGOUT_LEG,
+    Ari,
+    CallFlow,
+    Event,
+    Flows,
+    note_departures,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +174,7 @@ class RingOut(CallFlow):
         await self.ari.post(f"/bridges/{self.bridge_id}", {"type": "mixing"})
         await self.ari.post(f"/bridges/{self.bridge_id}/addChannel",
                             {"channel": f"{self.caller_leg},{self.callee_leg}"})
+        await note_departures(self.ari, self.caller_leg, self.callee_leg)
 
     async def _caller_answered(self) -> None:
         self._report(f"{self.plan.caller.label} answered", target=self.plan.caller.label)
@@ -240,7 +249,7 @@ class RingOut(CallFlow):
 
     # Bookkeeping.
 
-    async def end(self, why: str, cause: int = NORMAL_CLEARING) -> None:
+    async def end(self, why: str, cause: int | None = NORMAL_CLEARING) -> None:
         for timer in self._timers:
             timer.cancel()
         await super().end(why, cause)

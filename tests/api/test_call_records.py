@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import select
 
 from bridge.services.call_records import DatabaseCallRecorder
-from bridge.store.models import CallRecord
+from bridge.store.models import CallRecord, aware
 from bridge.store.session import Database
 from bridge.telephony.call_log import CallLog
 from tests.api.conftest import TenantAuth
@@ -34,3 +36,20 @@ def test_a_calls_path_is_stored_step_by_step(database: Database, acme: TenantAut
         assert [(s.kind, s.target) for s in record.steps] == [
             ("arrived", ""), ("ringing", "3012"), ("rang", "3012"), ("answered", "3011"),
             ("recording", "call-C1"), ("ended", "")]
+
+
+def test_an_end_that_happened_while_ringbridge_was_down_is_stored_at_its_time(
+        database: Database, acme: TenantAuth) -> None:
+    recorder = DatabaseCallRecorder(database)
+    log = CallLog(recorder)
+    log.step("C2", "arrived", "3019 -> 6002", caller="3019", dialled="6002",
+             tenant_id=acme.tenant_id)
+    left = datetime.now(UTC) - timedelta(seconds=40)
+    log.step("C2", "ended", "the called party hung up while ringbridge was down", cause=17,
+             at=left)
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        record = session.get(CallRecord, "C2")
+        assert record is not None and record.ended_at is not None
+        assert (aware(record.ended_at), record.end_cause) == (left, 17)

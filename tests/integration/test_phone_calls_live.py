@@ -389,6 +389,9 @@ def test_a_call_talking_across_a_restart_of_ringbridge_is_listed_and_hung_up(
     assert (listed["id"], statuses(listed)) == (call["id"], {"4131": 5, "4132": 5})
     assert [v["id"] for v in listed["phoneCallView"]] == ["00", "01"]
     assert listed["phoneCallView"][0]["destination"] == ["4132"]
+    answered = [datetime.fromisoformat(c["answered"]) for c in (call, listed)]
+    assert abs((answered[1] - answered[0]).total_seconds()) < 1  # still answered
+    assert all(view["answered"] for view in listed["phoneCallView"])
     refused = park(office, "4132", listed, "00")
     assert (refused.status_code, refused.json()["error"]["code"]) == (
         400, "pc_phonecall_invalid")
@@ -398,6 +401,8 @@ def test_a_call_talking_across_a_restart_of_ringbridge_is_listed_and_hung_up(
     assert (response.status_code, response.json()) == (200, [{"id": call["id"]}])
     out.wait_disconnected()
     incoming.wait_disconnected()
+    record = office.bridge.call_record("4132")
+    assert (record.call_id, record.end_reason) == (call["id"], "ending (hung up through the API)")
 
 
 def test_a_parker_who_refuses_the_ring_back_ends_the_parked_call(office: Office) -> None:

@@ -112,6 +112,14 @@ class Asterisk:
         self.container.restart(timeout=5)
         self.wait_ready()
 
+    def crash(self) -> None:
+        """kill -9 of Asterisk (no shutdown: nothing is hung up, no event is sent), then
+        start it again."""
+        assert self.container is not None
+        self.container.kill()
+        self.container.start()
+        self.wait_ready()
+
     def stop(self) -> None:
         if self.container is not None:
             self.container.remove(force=True)

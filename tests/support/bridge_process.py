@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -143,6 +144,18 @@ class BridgeProcess:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def kill(self) -> None:
+        """kill -9: ringbridge dies at once, leaving its calls in Asterisk as they are."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process hangs with its connections open (events queue up unread)."""
+        assert self.process is not None, "ringbridge is not running"
+        self.process.send_signal(signal.SIGSTOP)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

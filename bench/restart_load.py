@@ -1,0 +1,131 @@
+"""Steady load with one kill -9 of ringbridge in the middle: failed calls, stranded
+channels and unclosed call records.
+
+sipp places 2-second calls (as extension 4001) into a one-member ring group whose member
+is a sipp UAS that answers everything (as in bench/call_load.py). Halfway through,
+ringbridge is killed (kill -9) and started again after `--down` seconds. Calls placed
+while no engine runs get Asterisk's fallback (an announcement: the group is not an
+endpoint), which sipp counts as failed: they are counted apart, from Asterisk's log.
+Calls that were talking lose their caller's BYE to the outage or not; either way no
+channel may stay up (a stranded phone) and every record must be closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bench.call_load import SCENARIO, UAC_PORTS, UAS_PORT, point_member_at_uas
+from bench.rig import DOMAIN, BenchRig, bench_rig
+from bridge.store.models import CallRecord
+from bridge.store.session import Database
+
+FALLBACK = "ringbridge app not registered: fallback"
+
+
+def sipp_uac(rig: BenchRig, users: Path, stats: Path, rate: int, calls: int,
+             seconds: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ["sipp", rig.asterisk.registrar, "-sf", str(SCENARIO), "-inf", str(users),
+         "-au", "4001", "-ap", rig.passwords["4001"], "-s", "6400", "-i", "127.0.0.1",
+         "-p", str(next(UAC_PORTS)), "-r", str(rate), "-m", str(calls),
+         "-l", str(rate * 4), "-nostdin", "-timeout", str(seconds + 120), "-timeout_error",
+         # A caller waits through the outage, as a phone would: sipp drops a call whose
+         # answer is late without a CANCEL, which would strand it in Asterisk.
+         "-recv_timeout", "60000", "-trace_stat", "-stf", str(stats), "-fd", "1",
+         "-trace_err", "-error_file", str(stats.with_name("errors.log"))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+
+
+def sipp_outcome(stats: Path) -> tuple[int, int]:
+    """(successful, failed) calls from sipp's last statistics row."""
+    rows = list(csv.DictReader(stats.read_text().splitlines(), delimiter=";"))
+    last = rows[-1]
+    return int(last["SuccessfulCall(C)"]), int(last["FailedCall(C)"])
+
+
+def records(database_url: str) -> tuple[int, list[str]]:
+    """(all call records, the records not closed: each with its last step)."""
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            total = session.scalar(select(func.count()).select_from(CallRecord)) or 0
+            unclosed = session.scalars(select(CallRecord).where(
+                CallRecord.ended_at.is_(None))).all()
+            return total, [f"{r.call_id} received {r.received_at:%H:%M:%S.%f}: "
+                           f"{r.steps[-1].kind if r.steps else '-'} "
+                           f"{r.steps[-1].detail if r.steps else ''}" for r in unclosed]
+    finally:
+        database.dispose()
+
+
+def describe(channel: dict[str, Any]) -> str:
+    dialplan = channel.get("dialplan") or {}
+    return (f"{channel['id']} {channel.get('name')} {channel.get('state')} "
+            f"{dialplan.get('app_name')}({dialplan.get('app_data')}) "
+            f"created {channel.get('creationtime')}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=20, help="calls per second")
+    parser.add_argument("--seconds", type=int, default=30, help="length of the load")
+    parser.add_argument("--down", type=float, default=2.0,
+                        help="seconds between the kill and the restart")
+    args = parser.parse_args()
+    with bench_rig({"LOG_LEVEL": "INFO"}) as rig:  # its log tells what became of each call
+        rig.extension("4001")
+        rig.extension("4002")
+        rig.group("6400", ["4002"])
+        point_member_at_uas(rig, "4002")
+        work = Path(tempfile.mkdtemp(prefix="ringbridge-restart-load-"))
+        users = work / "users.csv"
+        users.write_text(f"SEQUENTIAL\n4001;{DOMAIN}\n")
+        stats = work / "stats.csv"
+        uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(UAS_PORT),
+                                "-nostdin"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        fallbacks_before = _warnings(rig.asterisk.logs(), FALLBACK)
+        try:
+            uac = sipp_uac(rig, users, stats, args.rate, args.rate * args.seconds,
+                           args.seconds)
+            time.sleep(args.seconds / 2)
+            rig.bridge.kill()
+            time.sleep(args.down)
+            started = time.monotonic()
+            rig.bridge.start()
+            print(f"killed ringbridge for {args.down:.1f} s; healthy again "
+                  f"{time.monotonic() - started:.2f} s after its start")
+            uac.wait()
+            time.sleep(5)  # the last calls' BYEs, and ringbridge's own work
+            stranded = rig.asterisk.ari("GET", "/channels").json()
+        finally:
+            uas.terminate()
+            uas.wait()
+        successful, failed = sipp_outcome(stats)
+        fallbacks = _warnings(rig.asterisk.logs(), FALLBACK) - fallbacks_before
+        total, unclosed = records(rig.bridge.database_url)
+        print(f"ringbridge's log: {rig.bridge.log_path}")
+    print(f"{args.rate} calls/s x {args.seconds} s: {successful} succeeded, {failed} failed "
+          f"({fallbacks} of them placed while no engine ran: Asterisk's fallback)")
+    print(f"stranded channels (still up 5 s after the last call): {len(stranded)}",
+          *map(describe, stranded), sep="\n  ")
+    print(f"call records: {total}, not closed: {len(unclosed)}", *unclosed, sep="\n  ")
+    print(f"sipp's errors: {stats.with_name('errors.log')}")
+    print("target: failed == fallback calls, stranded 0, not closed 0")
+
+
+def _warnings(log: str, text: str) -> int:
+    """Asterisk's WARNING lines with `text` (its verbose lines repeat the text)."""
+    return sum(1 for line in log.splitlines() if "WARNING[" in line and text in line)
+
+
+if __name__ == "__main__":
+    main()

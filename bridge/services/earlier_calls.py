@@ -1,0 +1,71 @@
+"""The engine's view of the calls an earlier ringbridge ran (bridge.telephony.earlier_calls)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge.services.routing import DatabaseDirectory
+from bridge.store.models import CallRecord, DispatchDelivery, Extension, RingGroup, Tenant, aware
+from bridge.store.session import Database
+from bridge.telephony.call_events import Queue
+from bridge.telephony.earlier_calls import EarlierCall
+
+
+class DatabaseEarlierCalls:
+    def __init__(self, database: Database, directory: DatabaseDirectory) -> None:
+        self.database = database
+        self.directory = directory
+
+    def find(self, call_id: str, answered_by: str | None = None) -> EarlierCall | None:
+        with self.database.session() as session:
+            record = session.get(CallRecord, call_id)
+            if record is None:
+                return None
+            answered = aware(record.answered_at) if record.answered_at else None
+            call = EarlierCall(call_id, aware(record.received_at), answered,
+                               ended=record.ended_at is not None)
+            sent = _events_sent(session, call_id)
+            tenant = session.get(Tenant, record.tenant_id) if record.tenant_id else None
+            if not sent or "cleared" in sent or tenant is None:
+                return call  # the dispatcher never saw the call, or saw its end
+            events = self.directory.notifier(session, tenant, record.caller)
+            return EarlierCall(
+                call_id, call.received, answered, call.ended, events,
+                _queue(session, record, sent),
+                _agent(session, tenant.id, answered_by or record.answered_by))
+
+    def open_before(self, moment: datetime) -> list[str]:
+        with self.database.session() as session:
+            return list(session.scalars(select(CallRecord.call_id).where(
+                CallRecord.ended_at.is_(None), CallRecord.received_at < moment)))
+
+
+def _events_sent(session: Session, call_id: str) -> dict[str, str | None]:
+    """The call's dispatch events logged or stored so far, each with its latest body."""
+    rows = session.execute(select(DispatchDelivery.event, DispatchDelivery.body).where(
+        DispatchDelivery.call_id == call_id).order_by(DispatchDelivery.id))
+    return {event: body for event, body in rows}
+
+
+def _queue(session: Session, record: CallRecord, sent: dict[str, str | None]) -> Queue:
+    """The queue the call's last event named (a dispatcher's redirect may have changed
+    it), else its ring group's."""
+    for event in ("connected", "ringing"):
+        text = sent.get(event)
+        body: dict[str, Any] = orjson.loads(text) if text else {}
+        if body:
+            return body.get("queueId"), body.get("queueType")
+    group = session.get(RingGroup, record.ring_group_id) if record.ring_group_id else None
+    return (group.queue_id, group.queue_type) if group is not None else (None, None)
+
+
+def _agent(session: Session, tenant_id: int, number: str | None) -> str | None:
+    if not number:
+        return None
+    return session.scalar(select(Extension.agent_id).where(
+        Extension.tenant_id == tenant_id, Extension.extension_number == number))

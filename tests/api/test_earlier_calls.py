@@ -1,0 +1,76 @@
+"""What the database tells a restarted engine about the calls of the process before."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from bridge.dispatch.client import DispatchClient
+from bridge.services.dispatch import DatabaseDeliveryStore, update_settings
+from bridge.services.earlier_calls import DatabaseEarlierCalls
+from bridge.services.routing import DatabaseDirectory
+from bridge.store.models import CallRecord, DispatchDelivery, Extension
+from bridge.store.session import Database
+from tests.api.conftest import TenantAuth
+
+RECEIVED = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+
+
+def earlier_calls(database: Database) -> DatabaseEarlierCalls:
+    dispatch = DispatchClient(DatabaseDeliveryStore(database))
+    return DatabaseEarlierCalls(database, DatabaseDirectory(database, 30, dispatch, "http://rb"))
+
+
+def a_call(database: Database, tenant: TenantAuth, call_id: str, *events: str,
+           answered_by: str | None = None, ended: bool = False) -> None:
+    with database.session() as session:
+        session.add(CallRecord(
+            call_id=call_id, tenant_id=tenant.tenant_id, caller="3019", dialled="6002",
+            received_at=RECEIVED, answered_by=answered_by,
+            answered_at=RECEIVED + timedelta(seconds=3) if answered_by else None,
+            ended_at=RECEIVED + timedelta(seconds=9) if ended else None))
+        for event in events:
+            body = orjson.dumps({"queueId": "night@abc", "queueType": "customer",
+                                 "callId": call_id}).decode() if event != "invite" else None
+            session.add(DispatchDelivery(
+                webhook_id=f"msg_{secrets.token_hex(8)}", tenant_id=tenant.tenant_id,
+                call_id=call_id, event=event, method="POST", url="http://d/" + event,
+                body=body, state="delivered", created_at=RECEIVED,
+                give_up_at=RECEIVED + timedelta(minutes=10)))
+
+
+def test_a_call_the_dispatcher_saw_gets_its_end_from_the_queue_it_was_last_in(
+        database: Database, acme: TenantAuth) -> None:
+    with database.session() as session:
+        update_settings(session, acme.tenant_id, {"base_url": "http://dispatch.example"})
+        session.add(Extension(tenant_id=acme.tenant_id, extension_number="3011",
+                              agent_id="agent3011@abc", sip_password="x" * 20))
+    a_call(database, acme, "SEEN", "invite", "ringing", "connected", answered_by="3011")
+    call = earlier_calls(database).find("SEEN")
+    assert call is not None and call.events is not None and not call.ended
+    assert (call.received, call.answered) == (RECEIVED, RECEIVED + timedelta(seconds=3))
+    assert (call.queue, call.agent_id) == (("night@abc", "customer"), "agent3011@abc")
+    # An agent who answered while ringbridge was down, not yet in the record:
+    assert earlier_calls(database).find("SEEN", answered_by="3011").agent_id == "agent3011@abc"
+
+
+def test_nothing_is_sent_for_a_call_the_dispatcher_never_saw_or_saw_end(
+        database: Database, acme: TenantAuth) -> None:
+    with database.session() as session:
+        update_settings(session, acme.tenant_id, {"base_url": "http://dispatch.example"})
+    a_call(database, acme, "UNSEEN")
+    a_call(database, acme, "CLEARED", "invite", "missed", "cleared")
+    calls = earlier_calls(database)
+    assert [calls.find(c).events for c in ("UNSEEN", "CLEARED")] == [None, None]
+    assert calls.find("NONE") is None
+
+
+def test_the_open_records_of_calls_before_a_moment_are_listed(
+        database: Database, acme: TenantAuth) -> None:
+    a_call(database, acme, "OPEN")
+    a_call(database, acme, "CLOSED", ended=True)
+    calls = earlier_calls(database)
+    assert calls.open_before(RECEIVED + timedelta(seconds=1)) == ["OPEN"]
+    assert calls.open_before(RECEIVED) == []

@@ -1,0 +1,215 @@
+"""kill -9 of ringbridge around real calls: what the phones, the dispatcher and the
+call records see once it is back (docs/restarts.md)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.integration.conftest import PhoneFactory
+from tests.integration.ring_groups import Office
+from tests.integration.test_dispatch_live import agents, dispatch_to, instant
+from tests.support.asterisk import Asterisk
+from tests.support.bridge_process import BridgeProcess
+from tests.support.dispatch_receiver import DispatchReceiver, RecordedRequest
+from tests.support.softphone import Call, Phone
+
+QUEUE = "restarts@exampletaxis.com"
+
+
+@pytest.fixture
+def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
+    suffix = secrets.token_hex(3)
+    return Office(bridge, phone, company=f"Restart Taxis {suffix}",
+                  sip_domain=f"restart{suffix}.example").create()
+
+
+def group_with_dispatch(office: Office, receiver: DispatchReceiver, number: str,
+                        members: list[str], **fields: object) -> dict[str, Phone]:
+    phones = agents(office, *members)
+    office.group(number, members, ring_strategy="RING_SIMULTANEOUSLY", queue_id=QUEUE,
+                 queue_type="customer", **{"ring_time": 30, **fields})
+    dispatch_to(office, receiver)
+    return phones
+
+
+def ringing_call(caller: Phone, number: str, member: Phone,
+                 receiver: DispatchReceiver) -> tuple[Call, Call, str]:
+    outgoing = caller.call(number)
+    incoming = member.wait_incoming()
+    incoming.wait_ringing()
+    call_id = receiver.wait_for("/telephony/ringing")[0].json["callId"]
+    return outgoing, incoming, call_id
+
+
+def restart(bridge: BridgeProcess) -> int:
+    """Start ringbridge again; returns where its log was, for wait_log."""
+    seen = len(bridge.log())
+    bridge.start()
+    return seen
+
+
+def the_end(receiver: DispatchReceiver, call_id: str) -> list[str]:
+    """The call's events once `cleared` came, and a moment after (nothing more comes)."""
+    receiver.wait_for(lambda r: r.path.endswith("/cleared") and _call_of(r) == call_id,
+                      timeout=10)
+    time.sleep(1)
+    return [r.path.rsplit("/", 1)[1] for r in list(receiver.requests) if _call_of(r) == call_id]
+
+
+def _call_of(request: RecordedRequest) -> str:
+    body = request.json if isinstance(request.json, dict) else {}
+    return str(body.get("callId") or request.query.get("callId", [""])[0])
+
+
+def test_a_party_left_alone_while_ringbridge_was_down_is_hung_up_and_cleared(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    members = group_with_dispatch(office, receiver, "6301", ["3301"])
+    caller = office.phone("3309")
+    outgoing, incoming, call_id = ringing_call(caller, "6301", members["3301"], receiver)
+    incoming.answer()
+    outgoing.wait_answered()
+    receiver.wait_for("/telephony/connected")
+    time.sleep(1)  # they talk a moment (ringbridge finishes bridging them)
+    bridge.kill()
+    incoming.hangup()  # the agent hangs up while ringbridge is down
+    left_at = datetime.now(UTC)
+    time.sleep(2)
+    assert outgoing.state == "confirmed"  # nobody hangs the caller up yet: silence
+    seen = restart(bridge)
+    outgoing.wait_disconnected(timeout=5)
+    bridge.wait_log(rf"call {call_id}: the called party hung up while ringbridge was "
+                    "down; hung up", after=seen)
+    assert the_end(receiver, call_id) == ["invite", "ringing", "connected", "cleared"]
+    record = bridge.call_record("6301")
+    assert record.call_id == call_id and record.answered_by == "3301"
+    ended = record.ended_at.replace(tzinfo=UTC) if record.ended_at.tzinfo is None \
+        else record.ended_at
+    assert abs((ended - left_at).total_seconds()) < 1, (ended, left_at)
+    assert record.end_cause == 16
+    cleared = receiver.wait_for("/telephony/cleared")[0].json
+    assert abs((instant(cleared["times"]["cleared"]) - left_at).total_seconds()) < 1
+
+
+def test_a_caller_arriving_as_ringbridge_dies_is_taken_up(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    members = group_with_dispatch(office, receiver, "6302", ["3311"])
+    caller = office.phone("3319")
+    bridge.freeze()  # connected but deaf: the caller enters Stasis, nobody reads it
+    outgoing = caller.call("6302")
+    time.sleep(1)
+    bridge.kill()
+    seen = restart(bridge)
+    incoming = members["3311"].wait_incoming(timeout=10)
+    bridge.wait_log(r"a caller \(dial 6302, call not named yet\) no flow runs any more; "
+                    "taken up again as a new call", after=seen)
+    incoming.answer()
+    outgoing.wait_answered()
+    outgoing.hangup()
+    incoming.wait_disconnected()
+    call_id = receiver.wait_for("/telephony/invite")[0].query["callId"][0]
+    assert the_end(receiver, call_id) == ["invite", "ringing", "connected", "cleared"]
+    assert bridge.call_record("6302").answered_by == "3311"
+
+
+def test_an_adopted_call_is_cleared_when_it_ends(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    members = group_with_dispatch(office, receiver, "6303", ["3321"])
+    caller = office.phone("3329")
+    outgoing, incoming, call_id = ringing_call(caller, "6303", members["3321"], receiver)
+    incoming.answer()
+    outgoing.wait_answered()
+    receiver.wait_for("/telephony/connected")
+    bridge.kill()
+    seen = restart(bridge)
+    bridge.wait_log(rf"call {call_id}: adopted", after=seen)
+    outgoing.hangup()
+    incoming.wait_disconnected()
+    assert the_end(receiver, call_id) == ["invite", "ringing", "connected", "cleared"]
+    cleared = receiver.wait_for("/telephony/cleared")[0].json
+    assert cleared["agentId"] == "agent3321@example.com"
+    assert set(cleared["times"]) == {"received", "totalWait", "connected", "duration",
+                                     "cleared"}
+
+
+def test_a_caller_who_gives_up_while_ringbridge_is_down_is_missed_then_cleared(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    members = group_with_dispatch(office, receiver, "6304", ["3331"])
+    caller = office.phone("3339")
+    outgoing, incoming, call_id = ringing_call(caller, "6304", members["3331"], receiver)
+    bridge.kill()
+    outgoing.hangup()
+    time.sleep(1)
+    seen = restart(bridge)
+    incoming.wait_disconnected()  # the agent's phone stops ringing for nobody
+    bridge.wait_log(rf"channel \S+: a leg of call {call_id}, which no flow runs", after=seen)
+    assert the_end(receiver, call_id) == ["invite", "ringing", "missed", "cleared"]
+    record = bridge.call_record("6304")
+    assert record.call_id == call_id and record.answered_at is None
+    assert record.end_reason is not None and "caller hung up while ringbridge was down" \
+        in record.end_reason
+
+
+def test_a_call_that_ended_entirely_while_ringbridge_was_down_is_closed(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    members = group_with_dispatch(office, receiver, "6305", ["3341"], ring_time=5)
+    caller = office.phone("3349")
+    outgoing, incoming, call_id = ringing_call(caller, "6305", members["3341"], receiver)
+    bridge.kill()
+    outgoing.hangup()
+    incoming.wait_disconnected(timeout=10)  # Asterisk's own ring timeout ends the leg
+    seen = restart(bridge)
+    bridge.wait_log(r"1 calls of the earlier ringbridge had ended while it was down",
+                    after=seen)
+    assert the_end(receiver, call_id) == ["invite", "ringing", "missed", "cleared"]
+    record = bridge.call_record("6305")
+    assert record.call_id == call_id and record.end_reason is not None
+    assert "ended while ringbridge was down" in record.end_reason
+
+
+def test_an_agent_who_answers_while_ringbridge_is_down_gets_the_caller(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    members = group_with_dispatch(office, receiver, "6306", ["3351"])
+    caller = office.phone("3359")
+    outgoing, incoming, call_id = ringing_call(caller, "6306", members["3351"], receiver)
+    bridge.kill()
+    incoming.answer()
+    time.sleep(1)
+    seen = restart(bridge)
+    outgoing.wait_answered()
+    bridge.wait_log(rf"call {call_id}: 3351 answered while ringbridge was down; connected",
+                    after=seen)
+    incoming.wait_rtp(20)  # audio flows from the caller to the agent
+    outgoing.wait_rtp(20)
+    assert incoming.state == "confirmed"  # never dropped and rung again
+    with pytest.raises(TimeoutError):
+        members["3351"].wait_incoming(timeout=1)
+    outgoing.hangup()
+    incoming.wait_disconnected()
+    assert the_end(receiver, call_id) == ["invite", "ringing", "connected", "cleared"]
+    cleared = receiver.wait_for("/telephony/cleared")[0].json
+    assert cleared["agentId"] == "agent3351@example.com"
+    record = bridge.call_record("6306")
+    assert (record.call_id, record.answered_by) == (call_id, "3351")
+
+
+def test_a_call_lost_in_an_asterisk_crash_is_recorded_as_such_without_a_cause(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess,
+        asterisk: Asterisk) -> None:
+    members = group_with_dispatch(office, receiver, "6307", ["3361"])
+    caller = office.phone("3369")
+    outgoing, incoming, call_id = ringing_call(caller, "6307", members["3361"], receiver)
+    incoming.answer()
+    outgoing.wait_answered()
+    receiver.wait_for("/telephony/connected")
+    seen = len(bridge.log())
+    asterisk.crash()
+    bridge.wait_log(r"ARI connected:", timeout=30, after=seen)
+    assert the_end(receiver, call_id) == ["invite", "ringing", "connected", "cleared"]
+    record = bridge.call_record("6307")
+    assert record.call_id == call_id and record.end_cause is None
+    assert record.end_reason is not None
+    assert "Asterisk restarted and lost channels" in record.end_reason
