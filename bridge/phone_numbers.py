@@ -17,9 +17,14 @@ import phonenumbers
 # The forms numbers are taken in, as patterns that mean the same to Python's re.match
 # and to ECMA-262 (the OpenAPI document's regex dialect): "(?!\n)" stops Python's "$"
 # from matching before a trailing newline.
+# FORMATTED_PATTERN: at least one digit, in or out of the one pair of parentheses; no
+# lookahead, which generators of matching text (schemathesis) cannot do but by trial.
 PLAIN_PATTERN = r"^\+?[0-9]{2,20}$(?!\n)"
-FORMATTED_PATTERN = (r"^(?=[^\n]{1,32}$)(?=[^0-9]*[0-9])\+?[0-9 .-]*(?:\([0-9 .-]*\)[0-9 .-]*)?"
-                     r"$(?!\n)")
+_SEPARATED, _DIGITS = r"[0-9 .-]*", r"[0-9 .-]*[0-9][0-9 .-]*"
+FORMATTED_PATTERN = (
+    rf"^\+?(?:{_DIGITS}|{_DIGITS}\({_SEPARATED}\){_SEPARATED}|{_SEPARATED}\({_DIGITS}\)"
+    rf"{_SEPARATED}|{_SEPARATED}\({_SEPARATED}\){_DIGITS})$(?!\n)")
+FORMATTED_MAX_LENGTH = 32
 _PLAIN = re.compile(PLAIN_PATTERN)
 _FORMATTED = re.compile(FORMATTED_PATTERN)
 _CALLING_CODE = re.compile(r"[0-9]{1,3}")
@@ -58,7 +63,9 @@ def to_e164(text: str, region: str = "US", *, formatted: bool = True,
 
 
 def _well_formed(text: str, formatted: bool) -> bool:
-    return (_FORMATTED if formatted else _PLAIN).match(text) is not None
+    if not formatted:
+        return _PLAIN.match(text) is not None
+    return len(text) <= FORMATTED_MAX_LENGTH and _FORMATTED.match(text) is not None
 
 
 def is_region(code: str) -> bool:

@@ -81,7 +81,7 @@ class SettingsIn(InputSchema):
                                                  "characters, without CR, LF or NUL")),
                    validate=Length(max=MAX_HEADERS), metadata={
         "description": "extra request headers, e.g. {\"Authorization\": \"Bearer …\"}",
-        "maxProperties": MAX_HEADERS, "propertyNames": {"pattern": HEADER_NAME}})
+        "maxProperties": MAX_HEADERS})
 
 
 class SettingsOut(Schema):

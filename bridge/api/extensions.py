@@ -22,7 +22,7 @@ from bridge.api.schemas import (
     error_body,
     no_body,
 )
-from bridge.phone_numbers import FORMATTED_PATTERN
+from bridge.phone_numbers import FORMATTED_MAX_LENGTH, FORMATTED_PATTERN
 from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.store.ids import decode_id, encode_id
@@ -37,7 +37,8 @@ extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/ext
 # trailing newline ("1001\n" would pass), the lookahead refuses that; in ECMA it is a
 # no-op.
 NUMBER = Regexp(r"^[0-9]{3,64}$(?!\n)", error="must be 3 to 64 digits")
-NO_SPACES = Regexp(r"^[^\s\x00]+$(?!\n)", error="must not contain spaces")
+# Spaces to Python's \s or to ECMA's (which differ on \x1c-\x1f, \x85 and \ufeff).
+NO_SPACES = Regexp(r"^[^\s\x00\x1c-\x1f\x85\ufeff]+$(?!\n)", error="must not contain spaces")
 # Our ids (bridge/store/ids.py): base64 of the decimal digits.
 ID_PATTERN = r"^[A-Za-z0-9+/]+={0,2}$(?!\n)"
 UPDATED: Responses = {200: no_body("Done; no body"),
@@ -54,8 +55,8 @@ NUMBER_TEXT = ("E.164, or national in the tenant's region; spaces, dashes, dots 
 
 def phone_number(**kwargs: Any) -> String:
     """A phone number as people write it (bridge/phone_numbers.py checks it)."""
-    return String(metadata={"description": NUMBER_TEXT, "pattern": FORMATTED_PATTERN},
-                  **kwargs)
+    return String(metadata={"description": NUMBER_TEXT, "pattern": FORMATTED_PATTERN,
+                            "maxLength": FORMATTED_MAX_LENGTH}, **kwargs)
 
 
 class ForwardingNumberIn(InputSchema):

@@ -76,7 +76,8 @@ class CallActionIn(InputSchema):
                          "description": "extension to ring (UnPark, PickUp)"})
     waitForPickup = _field(_whole(MIN_PICKUP_WAIT, MAX_PICKUP_WAIT, "seconds (also taken "
                                   f"as a numeric string), default {DEFAULT_PICKUP_WAIT}"))
-    callerId = _field({"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S",
+    callerId = _field({"type": "string", "minLength": 1, "maxLength": 64,
+                       "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$",
                        "description": "number shown to sendCallTo"})
 
 

@@ -31,6 +31,7 @@ from bridge.api.schemas import (
     error_body,
     no_body,
 )
+from bridge.phone_numbers import FORMATTED_MAX_LENGTH, FORMATTED_PATTERN
 from bridge.services.ring_groups import (
     NO_ANSWER_ACTIONS,
     QUEUE_TYPES,
@@ -77,6 +78,7 @@ class NoAnswerRuleIn(InputSchema):
 
     action = String(required=True, validate=OneOf(NO_ANSWER_ACTIONS))
     number = String(allow_none=True, validate=Length(1, 64), metadata={
+        "pattern": FORMATTED_PATTERN, "maxLength": FORMATTED_MAX_LENGTH,
         "description": "FORWARD_TO_NUMBER only (and required there): an extension number "
                        "of the tenant, or a phone number with or without + (national "
                        "numbers are read in the tenant's region; stored E.164)"})

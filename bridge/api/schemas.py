@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from apiflask import Schema
 from apiflask.fields import Boolean, Integer, String
-from apiflask.validators import Range
+from apiflask.validators import Range, Regexp
 from apispec import APISpec, BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import EXCLUDE, ValidationError, fields, pre_load
@@ -44,23 +44,52 @@ STORABLE_TEXT = "^[^\\u0000]*$"
 def document_storable_text(self: Any, field: fields.Field, ret: dict[str, Any],
                            **_kwargs: Any) -> dict[str, Any]:
     """apispec attribute function: an input text field without a pattern is documented
-    with STORABLE_TEXT, as InputSchema refuses NUL in it."""
+    with STORABLE_TEXT, as InputSchema refuses NUL in it. (Parameters' fields come
+    unbound, from their schema's class: those are inputs too.)"""
     if not isinstance(field, fields.String) or "pattern" in ret or "enum" in ret:
         return {}
     owner: Any = field
     while owner is not None and not isinstance(owner, Schema):
         owner = owner.parent
-    return {"pattern": STORABLE_TEXT} if isinstance(owner, InputSchema) else {}
+    output = owner is not None and not isinstance(owner, InputSchema)
+    return {} if output else {"pattern": STORABLE_TEXT}
+
+
+def document_key_pattern(self: Any, field: fields.Field, ret: dict[str, Any],
+                         **_kwargs: Any) -> dict[str, Any]:
+    """apispec attribute function: a Dict's key pattern (apispec documents its values
+    only)."""
+    keys = field.key_field if isinstance(field, fields.Dict) else None
+    patterns = [v.regex.pattern for v in getattr(keys, "validators", [])
+                if isinstance(v, Regexp)]
+    return {"propertyNames": {"pattern": patterns[0]}} if patterns else {}
 
 
 class DocumentationPlugin(BasePlugin):
     """Adds the attribute functions above to the marshmallow plugin of the app's spec
-    (apiflask makes a MarshmallowPlugin per document; this one is initialised after)."""
+    (apiflask makes a MarshmallowPlugin per document; this one is initialised after),
+    the `json_schema` of input schemas, and `required` to request bodies that cannot be
+    left out (their schema requires a field: webargs reads no body as `{}`)."""
 
     def init_spec(self, spec: APISpec) -> None:
+        self.spec = spec
         marshmallow = next(p for p in spec.plugins if isinstance(p, MarshmallowPlugin))
         assert marshmallow.converter is not None
         marshmallow.converter.add_attribute_function(document_storable_text)
+        marshmallow.converter.add_attribute_function(document_key_pattern)
+
+    def operation_helper(self, path: str | None = None, operations: dict[str, Any] | None = None,
+                         **kwargs: Any) -> None:
+        for operation in (operations or {}).values():
+            body = operation.get("requestBody")
+            if body and any(self._requires(media["schema"])
+                            for media in body["content"].values()):
+                body["required"] = True
+
+    def _requires(self, schema: dict[str, Any]) -> bool:
+        if "$ref" in schema:
+            schema = self.spec.components.schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        return bool(schema.get("required"))
 
     def schema_helper(self, name: str, definition: dict[str, Any],
                       **kwargs: Any) -> dict[str, Any] | None:
