@@ -106,7 +106,10 @@ def _check(name: str, value: Any) -> None:
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. a bracketed host that is no IPv6 address
+        raise ValidationFailed(URL_RULE, field="base_url") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
             or parts.fragment:
         raise ValidationFailed(URL_RULE, field="base_url")

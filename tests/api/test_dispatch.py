@@ -44,6 +44,8 @@ def test_set_up_then_change_dispatch(client: FlaskClient, acme: TenantAuth) -> N
     ({"company_in_path": True}, "base_url"),
     ({"base_url": "ftp://x.example"}, "base_url"),
     ({"base_url": "https://x.example/?a=1"}, "base_url"),
+    ({"base_url": "http://[Ac5.D]/"}, "base_url"),  # urlsplit raised: was a 500
+    ({"base_url": "https://x.example", "invite_timeout_ms": 300.5}, "invite_timeout_ms"),
     ({"base_url": "https://x.example", "invite_timeout_ms": 10}, "invite_timeout_ms"),
     ({"base_url": "https://x.example", "retry_seconds": -1}, "retry_seconds"),
     ({"base_url": "https://x.example", "events": ["rang"]}, "events"),
@@ -58,6 +60,15 @@ def test_bad_settings_are_400_naming_the_field(client: FlaskClient, acme: Tenant
     assert answer.status_code == 400
     error = answer.json["errors"][0]
     assert error["code"] == "VALIDATE_FAILED" and field in str(error)
+
+
+def test_whole_numbers_may_be_written_as_json_floats(client: FlaskClient,
+                                                     acme: TenantAuth) -> None:
+    """300.0 is an integer to JSON Schema (the document says integer), so it is taken."""
+    answer = client.post(SETTINGS, headers=acme.headers,
+                         json={"base_url": "https://x.example", "invite_timeout_ms": 300.0})
+    assert answer.status_code == 200, answer.json
+    assert answer.json["invite_timeout_ms"] == 300
 
 
 def test_settings_need_a_token(client: FlaskClient) -> None:
