@@ -14,9 +14,19 @@ import re
 
 import phonenumbers
 
-_MAX_LENGTH = 32
-_PLAIN = re.compile(r"\+?[0-9]{2,20}")
-_FORMATTED = re.compile(r"\+?[0-9 .()-]*[0-9][0-9 .()-]*")
+# The forms numbers are taken in, as patterns that mean the same to Python's re.match
+# and to ECMA-262 (the OpenAPI document's regex dialect): "(?!\n)" stops Python's "$"
+# from matching before a trailing newline.
+# FORMATTED_PATTERN: at least one digit, in or out of the one pair of parentheses; no
+# lookahead, which generators of matching text (schemathesis) cannot do but by trial.
+PLAIN_PATTERN = r"^\+?[0-9]{2,20}$(?!\n)"
+_SEPARATED, _DIGITS = r"[0-9 .-]*", r"[0-9 .-]*[0-9][0-9 .-]*"
+FORMATTED_PATTERN = (
+    rf"^\+?(?:{_DIGITS}|{_DIGITS}\({_SEPARATED}\){_SEPARATED}|{_SEPARATED}\({_DIGITS}\)"
+    rf"{_SEPARATED}|{_SEPARATED}\({_SEPARATED}\){_DIGITS})$(?!\n)")
+FORMATTED_MAX_LENGTH = 32
+_PLAIN = re.compile(PLAIN_PATTERN)
+_FORMATTED = re.compile(FORMATTED_PATTERN)
 _CALLING_CODE = re.compile(r"[0-9]{1,3}")
 PLAIN_RULE = "use digits with an optional leading +"
 FORMATTED_RULE = (f"{PLAIN_RULE} (spaces, dashes, dots and one pair of parentheses may "
@@ -74,10 +84,8 @@ def trunk_caller(text: str, region: str) -> str:
 
 def _well_formed(text: str, formatted: bool) -> bool:
     if not formatted:
-        return _PLAIN.fullmatch(text) is not None
-    opening, closing = text.find("("), text.find(")")
-    return (len(text) <= _MAX_LENGTH and _FORMATTED.fullmatch(text) is not None
-            and text.count("(") == text.count(")") <= 1 and opening <= closing)
+        return _PLAIN.match(text) is not None
+    return len(text) <= FORMATTED_MAX_LENGTH and _FORMATTED.match(text) is not None
 
 
 def is_region(code: str) -> bool:

@@ -23,7 +23,7 @@ from bridge.api.ring_groups import ring_groups_blueprint
 from bridge.api.ringcentral_oauth import ringcentral_oauth_blueprint
 from bridge.api.ringout import configure as configure_ringout
 from bridge.api.ringout import ringout_blueprint
-from bridge.api.schemas import PORTSIP_ERROR_SCHEMA
+from bridge.api.schemas import MAX_BODY, PORTSIP_ERROR_SCHEMA, DocumentationPlugin
 from bridge.config import Settings
 from bridge.services.extensions import Provisioner
 from bridge.store.session import Database
@@ -35,11 +35,11 @@ def create_app(database: Database, provisioner: Provisioner,
                stopping: Callable[[], bool] = lambda: False) -> APIFlask:
     settings = settings or Settings()
     app = APIFlask("ringbridge", title="ringbridge", version=__version__, docs_path="/docs",
-                   spec_path="/openapi.json")
+                   spec_path="/openapi.json", spec_plugins=[DocumentationPlugin()])
     app.config.update(
         DATABASE=database, PROVISIONER=provisioner, READINESS=readiness,
         PARKING_POSITIONS=Positions.parse(settings.parking_positions),
-        VALIDATION_ERROR_STATUS_CODE=400, MAX_CONTENT_LENGTH=1024 * 1024,
+        VALIDATION_ERROR_STATUS_CODE=400, MAX_CONTENT_LENGTH=MAX_BODY,
         **docs.SETTINGS,
         HTTP_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA,
     )

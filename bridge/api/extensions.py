@@ -7,14 +7,13 @@ from typing import Any
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, Regexp
-from marshmallow import ValidationError
 
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context, tenant_list
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
 from bridge.api.schemas import (
-    NOT_JSON_BODY,
+    JSON_BODY_ERRORS,
     PORTSIP_ERROR_SCHEMA,
     Flag,
     InputSchema,
@@ -23,6 +22,7 @@ from bridge.api.schemas import (
     error_body,
     no_body,
 )
+from bridge.phone_numbers import FORMATTED_MAX_LENGTH, FORMATTED_PATTERN
 from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.store.ids import decode_id, encode_id
@@ -32,28 +32,35 @@ from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/extensions",
                                     tag="Extensions")
 
-# Written to mean the same to Python's re.match and to ECMA-262 (the OpenAPI document's
-# regex dialect, which has no \A or \Z): Python's "$" also matches before a trailing
-# newline ("1001\n" would pass), the lookahead refuses that; in ECMA it is a no-op.
+# Patterns written to mean the same to Python's re.match and to ECMA-262 (the OpenAPI
+# document's regex dialect, which has no \A or \Z): Python's "$" also matches before a
+# trailing newline ("1001\n" would pass), the lookahead refuses that; in ECMA it is a
+# no-op.
 NUMBER = Regexp(r"^[0-9]{3,64}$(?!\n)", error="must be 3 to 64 digits")
-NO_SPACES = Regexp(r"^\S+$(?!\n)", error="must not contain spaces")
+# Spaces to Python's \s or to ECMA's (which differ on \x1c-\x1f, \x85 and \ufeff).
+NO_SPACES = Regexp(r"^[^\s\x00\x1c-\x1f\x85\ufeff]+$(?!\n)", error="must not contain spaces")
+# Our ids (bridge/store/ids.py): base64 of the decimal digits.
+ID_PATTERN = r"^[A-Za-z0-9+/]+={0,2}$(?!\n)"
 UPDATED: Responses = {200: no_body("Done; no body"),
                       404: error_body("No such extension", PORTSIP_ERROR_SCHEMA)}
 NAME_UNSAFE = 'control characters (CR, LF, tab, ...) or any of " \\ < > ;'
-
-
-def safe_caller_name(value: str) -> None:
-    """A display name becomes the endpoint's callerid and the SIP display name."""
-    if UNSAFE_IN_CALLER_NAME.search(value):
-        raise ValidationError(f"must not contain {NAME_UNSAFE}")
+# A display name becomes the endpoint's callerid and the SIP display name.
+safe_caller_name = Regexp(f"^[^{UNSAFE_IN_CALLER_NAME.pattern[1:-1]}]*$(?!\\n)",
+                          error=f"must not contain {NAME_UNSAFE}")
 
 
 NUMBER_TEXT = ("E.164, or national in the tenant's region; spaces, dashes, dots and one "
                "pair of parentheses may separate the digits")
 
 
+def phone_number(**kwargs: Any) -> String:
+    """A phone number as people write it (bridge/phone_numbers.py checks it)."""
+    return String(metadata={"description": NUMBER_TEXT, "pattern": FORMATTED_PATTERN,
+                            "maxLength": FORMATTED_MAX_LENGTH}, **kwargs)
+
+
 class ForwardingNumberIn(InputSchema):
-    number = String(required=True, metadata={"description": NUMBER_TEXT})
+    number = phone_number(required=True)
     default = Flag(load_default=False)
 
 
@@ -66,11 +73,12 @@ class ExtensionUpdateIn(InputSchema):
                       metadata={"description": "dispatch agentId, e.g. john.smith@example.com"})
     password = String(allow_none=True, validate=[Length(8, 128), NO_SPACES],
                       metadata={"description": "SIP password; generated when left out or null"})
-    user_id = String(allow_none=True)
+    user_id = String(allow_none=True, metadata={"pattern": ID_PATTERN,
+                                                "description": "a user of the tenant"})
     forwarding_numbers = List(Nested(ForwardingNumberIn), allow_none=True,
                               validate=Length(max=10),
                               metadata={"description": "at most 10; null is the empty list"})
-    caller_ids = List(String(metadata={"description": NUMBER_TEXT}), allow_none=True,
+    caller_ids = List(phone_number(), allow_none=True,
                       validate=Length(max=20),
                       metadata={"description": "at most 20; null is the empty list"})
     extension_number = String(metadata={"description": "not allowed: set at create only"})
@@ -91,7 +99,8 @@ class ExtensionSummaryOut(Schema):
     extension_number = String()
     display_name = String(allow_none=True)
     agent_id = String(allow_none=True)
-    user_id = String(allow_none=True)
+    user_id = String(allow_none=True, metadata={"pattern": ID_PATTERN,
+                                                "description": "a user of the tenant"})
     sip_username = String()
     sip_domain = String()
     created_at = String(metadata={"description": "RFC 3339, UTC"})
@@ -165,7 +174,7 @@ def list_extensions(query_data: dict[str, Any]) -> dict[str, Any]:
 @extensions_blueprint.input(ExtensionCreateIn)
 @extensions_blueprint.output(IdOut)
 @extensions_blueprint.doc(summary="Create an extension (a SIP endpoint at once)",
-                          responses=NOT_JSON_BODY)
+                          responses=JSON_BODY_ERRORS)
 def create_extension(json_data: dict[str, Any]) -> dict[str, str]:
     with tenant_context() as ctx:
         service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
@@ -187,7 +196,7 @@ def show_extension(extension_id: str) -> dict[str, Any]:
 @extensions_blueprint.auth_required(bearer)
 @extensions_blueprint.input(ExtensionUpdateIn)
 @extensions_blueprint.doc(summary="Update an extension (fields given are changed)",
-                          responses={**UPDATED, **NOT_JSON_BODY})
+                          responses={**UPDATED, **JSON_BODY_ERRORS})
 def update_extension(extension_id: str, json_data: dict[str, Any]) -> tuple[str, int]:
     with tenant_context() as ctx:
         service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from apiflask import APIBlueprint, abort
+from apiflask import APIBlueprint, Schema, abort
+from apiflask.fields import Boolean, String
 from flask import current_app, request
+
+from bridge.api.schemas import Responses, error_body
 
 health_blueprint = APIBlueprint("health", __name__)
 STOPPING_RETRY_AFTER = "5"
@@ -28,9 +31,21 @@ class Readiness:
         return "ok" if self.ready else "stopping" if self.stopping else "unavailable"
 
 
+class HealthOut(Schema):
+    status = String(required=True, metadata={"enum": ["ok", "unavailable", "stopping"]})
+    ari = Boolean(required=True)
+    ami = Boolean(required=True)
+    database = Boolean(required=True)
+
+
+NOT_READY: Responses = {503: error_body("not ready, or stopping",
+                                        {"$ref": "#/components/schemas/HealthOut"})}
+
+
 @health_blueprint.get("/health")
+@health_blueprint.output(HealthOut, description="ready")
 @health_blueprint.doc(summary="Readiness of ARI, AMI and the database",
-                      responses={200: "ready", 503: "not ready, or stopping"})
+                      responses=NOT_READY)
 def health() -> tuple[dict[str, object], int]:
     readiness: Readiness = current_app.config["READINESS"]()
     body = {"status": readiness.status, "ari": readiness.ari, "ami": readiness.ami,

@@ -8,7 +8,7 @@ needs neither; when several tenants have it, one of them is required.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from apiflask import APIBlueprint, APIFlask, Schema
 from apiflask.fields import Integer, String
@@ -22,6 +22,7 @@ from bridge.api.schemas import (
     PORTSIP_ERROR_SCHEMA,
     InputSchema,
     Responses,
+    body_errors,
     error_body,
     no_body,
 )
@@ -45,10 +46,11 @@ oauth_blueprint = APIBlueprint("oauth", __name__, url_prefix="/api/login/oauth",
 _GRANT_FIELDS = {"password": ("username", "password"), "refresh_token": ("refresh_token",)}
 # RFC 6749 5.1: token responses must not be cached
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+FORM_ERRORS = body_errors(PORTSIP_ERROR_SCHEMA, json=False)
 REVOKED: Responses = {200: no_body("Revoked; no body"), 400: error_body(
     "unsupported_token_type: a token made by `ringbridge tokens create`, or another "
     "token_type_hint", PORTSIP_ERROR_SCHEMA), 401: error_body(
-    "No token field and no bearer token", PORTSIP_ERROR_SCHEMA)}
+    "No token field and no bearer token", PORTSIP_ERROR_SCHEMA), **FORM_ERRORS}
 REVOKE_RULES = ("Revoking the access or the refresh token of a pair revokes both, and "
                 "every token refreshed from them (RFC 7009 2.1): it ends the login. "
                 "200 even for an unknown token (RFC 7009).")
@@ -59,6 +61,10 @@ VENDOR_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 class TokenIn(InputSchema):
     class Meta:
         unknown = EXCLUDE  # OAuth clients add fields of their own (client_secret, ...)
+
+    json_schema: ClassVar[dict[str, Any]] = {"oneOf": [
+        {"properties": {"grant_type": {"const": grant}}, "required": list(fields)}
+        for grant, fields in _GRANT_FIELDS.items()]}
 
     grant_type = String(required=True, validate=OneOf(list(_GRANT_FIELDS)))
     username = String(validate=Length(1, 128), metadata={"description": "password grant"})
@@ -118,8 +124,12 @@ class CurrentTokenRevokeIn(RevokeIn):
                                  "username in the tenant, or for the client address, in "
                                  "a minute, or when too many are being checked at once; "
                                  "the password is then not checked.",
-                     responses={401: "Wrong username, password or refresh token",
-                                429: "Too many password attempts (TOO_MANY_REQUESTS)"})
+                     responses={
+                         401: error_body("Wrong username, password or refresh token",
+                                         PORTSIP_ERROR_SCHEMA),
+                         429: error_body("Too many password attempts (TOO_MANY_REQUESTS)",
+                                         PORTSIP_ERROR_SCHEMA),
+                         **FORM_ERRORS})
 def token(form_data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     try:
         pair = grant(form_data, _company_id(form_data), form_data.get("domain"))

@@ -11,19 +11,26 @@ from contextlib import contextmanager
 from typing import Any
 
 from apiflask import APIBlueprint
-from apiflask.fields import Raw, String
-from flask import current_app, request
-from marshmallow import INCLUDE
+from flask import Response, current_app, request
 
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context
 from bridge.api.formats import rfc3339
+from bridge.api.phone_call_schemas import (
+    ActedOnOut,
+    CallActionIn,
+    CallListArgs,
+    CallPath,
+    HangUpArgs,
+    PhoneCallListOut,
+)
 from bridge.api.schemas import (
     NOT_JSON,
     VOIPNOW_ERROR_SCHEMA,
-    InputSchema,
     Responses,
+    body_errors,
     error_body,
+    no_body,
 )
 from bridge.api.urls import absolute_url
 from bridge.services.call_list_query import parse_call_list_query
@@ -50,49 +57,11 @@ ERRORS: Responses = {status: error_body(description, VOIPNOW_ERROR_SCHEMA)
     (401, "unauthorized"), (403, "forbidden: another user's extension"),
     (404, "extension_not_found, user_not_found"), (409, "pc_parkinglot_full"),
     (503, "engine_unavailable"))}
-ACTION_ERRORS: Responses = {**ERRORS, 415: error_body(
-    f"{NOT_JSON} (unsupported_media_type)", VOIPNOW_ERROR_SCHEMA)}
+NONE: Responses = {204: no_body("No call to act on; no body")}
+ACTION_ERRORS: Responses = {**ERRORS, **NONE, **body_errors(
+    VOIPNOW_ERROR_SCHEMA, f"{NOT_JSON} (unsupported_media_type)")}
 ADDRESSING = ("userId: @me, @viewer (the token's user), @owner (the extension's owner) or a "
               "user id; extension: a number or @self (all the user's extensions)")
-
-
-class CallListArgs(InputSchema):
-    class Meta:
-        unknown = INCLUDE
-
-    count = String(metadata={"description": "page size 1..5000, default 20"})
-    startIndex = String(metadata={"description": "0-based offset, default 0"})
-    filterBy = String(metadata={"description": "id or published"})
-    filterOp = String(metadata={"description": "equals, greaterThan, lessThan, present, "
-                                               "startsWith, contains"})
-    filterValue = String()
-    sortOrder = String(metadata={"description": "ascending or descending (by published)"})
-
-
-def _raw(description: str) -> Raw:
-    return Raw(allow_none=True, metadata={"description": description})
-
-
-class CallActionIn(InputSchema):
-    """Checked by the service, so that each problem gets its VoIPNow code."""
-
-    class Meta:
-        unknown = INCLUDE
-
-    action = _raw("Park, UnPark or PickUp")
-    phoneCallViewId = _raw("the party to park (Park)")
-    maxInParking = _raw("seconds 10..3600, default 180 (Park)")
-    sendCallTo = _raw("extension to ring (UnPark, PickUp)")
-    waitForPickup = _raw("seconds 5..300, default 25")
-    callerId = _raw("shown to sendCallTo: a number, or Name <number> (the name under the "
-                    "rules of an extension's display_name); else pc_callerid_invalid")
-
-
-class HangUpArgs(InputSchema):
-    class Meta:
-        unknown = INCLUDE
-
-    phoneNumber = String(metadata={"description": "hang up only this party"})
 
 
 @contextmanager
@@ -108,6 +77,7 @@ def service(user: str, extension: str) -> Iterator[tuple[PhoneCallsService, Addr
 @phone_calls_blueprint.get("/<user>/<extension>")
 @phone_calls_blueprint.auth_required(bearer)
 @phone_calls_blueprint.input(CallListArgs, location="query")
+@phone_calls_blueprint.output(PhoneCallListOut)
 @phone_calls_blueprint.doc(summary="Live calls of an extension", description=ADDRESSING,
                            responses=ERRORS)
 def list_calls(user: str, extension: str, query_data: dict[str, str]) -> dict[str, Any]:
@@ -121,9 +91,11 @@ def list_calls(user: str, extension: str, query_data: dict[str, str]) -> dict[st
 
 @phone_calls_blueprint.get("/<user>/<extension>/<call_id>")
 @phone_calls_blueprint.auth_required(bearer)
+@phone_calls_blueprint.input(CallPath, location="path", validation=False)
+@phone_calls_blueprint.output(PhoneCallListOut)
 @phone_calls_blueprint.doc(summary="One live call", description=ADDRESSING,
                            responses=ERRORS)
-def show_call(user: str, extension: str, call_id: str) -> dict[str, Any]:
+def show_call(user: str, extension: str, call_id: str, path_data: Any) -> dict[str, Any]:
     check_call_id(call_id)
     with service(user, extension) as (calls, addressed):
         call = calls.call(addressed, call_id)
@@ -136,6 +108,7 @@ def show_call(user: str, extension: str, call_id: str) -> dict[str, Any]:
 @phone_calls_blueprint.put("/<user>/<extension>")
 @phone_calls_blueprint.auth_required(bearer)
 @phone_calls_blueprint.input(CallActionIn)
+@phone_calls_blueprint.output(ActedOnOut(many=True), description="The calls acted on")
 @phone_calls_blueprint.doc(summary="Park, take back or pick up all calls of the extension",
                            description=ADDRESSING,
                            responses=ACTION_ERRORS)
@@ -145,11 +118,14 @@ def act_on_all(user: str, extension: str, json_data: dict[str, Any]) -> Any:
 
 @phone_calls_blueprint.put("/<user>/<extension>/<call_id>")
 @phone_calls_blueprint.auth_required(bearer)
+@phone_calls_blueprint.input(CallPath, location="path", validation=False)
 @phone_calls_blueprint.input(CallActionIn)
+@phone_calls_blueprint.output(ActedOnOut(many=True), description="The call acted on")
 @phone_calls_blueprint.doc(summary="Park (a party), take back or pick up a call",
                            description=ADDRESSING,
                            responses=ACTION_ERRORS)
-def act_on_call(user: str, extension: str, call_id: str, json_data: dict[str, Any]) -> Any:
+def act_on_call(user: str, extension: str, call_id: str, path_data: Any,
+                json_data: dict[str, Any]) -> Any:
     check_call_id(call_id)
     return _act(user, extension, call_id, json_data)
 
@@ -160,30 +136,36 @@ def _act(user: str, extension: str, call_id: str | None, body: dict[str, Any]) -
         if action == "Park":
             parked = calls.park(addressed, call_id, body)
             if not parked:
-                return "", 204
+                return Response(status=204)
             live = {c.call_id: c for c in calls.calls(addressed)}
             return [render_call(calls, live[i], user, extension) if i in live else {"id": i}
                     for i in parked], 200
         taken = calls.take(addressed, call_id, body, action)
-        return ([{"id": i} for i in taken], 200) if taken else ("", 204)
+        return [{"id": i} for i in taken] if taken else Response(status=204)
 
 
 @phone_calls_blueprint.delete("/<user>/<extension>")
 @phone_calls_blueprint.auth_required(bearer)
 @phone_calls_blueprint.input(HangUpArgs, location="query")
+@phone_calls_blueprint.output(ActedOnOut(many=True), description="The calls hung up "
+                              "(their ids)")
 @phone_calls_blueprint.doc(summary="Hang up all calls of the extension (or one party)",
                            description=ADDRESSING,
-                           responses=ERRORS)
+                           responses={**ERRORS, **NONE})
 def hang_up_all(user: str, extension: str, query_data: dict[str, str]) -> Any:
     return _hang_up(user, extension, None, query_data.get("phoneNumber"))
 
 
 @phone_calls_blueprint.delete("/<user>/<extension>/<call_id>")
 @phone_calls_blueprint.auth_required(bearer)
+@phone_calls_blueprint.input(CallPath, location="path", validation=False)
 @phone_calls_blueprint.input(HangUpArgs, location="query")
+@phone_calls_blueprint.output(ActedOnOut(many=True), description="The call hung up (its "
+                              "id)")
 @phone_calls_blueprint.doc(summary="Hang up a call (or one party)", description=ADDRESSING,
-                           responses=ERRORS)
-def hang_up_call(user: str, extension: str, call_id: str, query_data: dict[str, str]) -> Any:
+                           responses={**ERRORS, **NONE})
+def hang_up_call(user: str, extension: str, call_id: str, path_data: Any,
+                 query_data: dict[str, str]) -> Any:
     check_call_id(call_id)
     return _hang_up(user, extension, call_id, query_data.get("phoneNumber"))
 
@@ -191,7 +173,7 @@ def hang_up_call(user: str, extension: str, call_id: str, query_data: dict[str, 
 def _hang_up(user: str, extension: str, call_id: str | None, number: str | None) -> Any:
     with service(user, extension) as (calls, addressed):
         done = calls.hang_up(addressed, call_id, number)
-    return ([{"id": i} for i in done], 200) if done else ("", 204)
+    return [{"id": i} for i in done] if done else Response(status=204)
 
 
 # Rendering.

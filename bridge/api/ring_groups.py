@@ -18,19 +18,21 @@ from marshmallow import post_load
 
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context, tenant_list
-from bridge.api.extensions import NAME_UNSAFE, NUMBER, IdOut, safe_caller_name
+from bridge.api.extensions import NAME_UNSAFE, NUMBER, IdOut, phone_number, safe_caller_name
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
 from bridge.api.schemas import (
-    NOT_JSON_BODY,
+    JSON_BODY_ERRORS,
     PORTSIP_ERROR_SCHEMA,
     Flag,
     InputSchema,
     ListArgsIn,
     Responses,
+    WholeJsonNumber,
     error_body,
     no_body,
 )
+from bridge.phone_numbers import FORMATTED_MAX_LENGTH, FORMATTED_PATTERN
 from bridge.services.ring_groups import (
     NO_ANSWER_ACTIONS,
     QUEUE_TYPES,
@@ -46,14 +48,14 @@ ring_groups_blueprint = APIBlueprint("ring_groups", __name__, url_prefix="/api/r
 MAX_RING_TIME = 3600
 MAX_WAIT_TIME = 3600
 MAX_MEMBERS = 100
+FORWARD = "FORWARD_TO_NUMBER"
 NOT_FOUND = {404: "No such ring group in the caller's tenant (NOT_FOUND)"}
 NO_BODY: Responses = {200: no_body("Done; no body"),
                       404: error_body(NOT_FOUND[404], PORTSIP_ERROR_SCHEMA)}
 
 
 def whole(**kwargs: Any) -> Integer:
-    """A JSON integer only (marshmallow would also take "20" and 20.0)."""
-    return Integer(strict=True, **kwargs)
+    return WholeJsonNumber(**kwargs)
 
 
 class ReadOnlyDropped(InputSchema):
@@ -68,8 +70,16 @@ class ReadOnlyDropped(InputSchema):
 
 
 class NoAnswerRuleIn(InputSchema):
+    json_schema: ClassVar[dict[str, Any]] = {"oneOf": [
+        {"properties": {"action": {"const": FORWARD}, "number": {"type": "string"}},
+         "required": ["number"]},
+        {"properties": {"action": {"enum": [a for a in NO_ANSWER_ACTIONS if a != FORWARD]},
+                        "number": {"type": "null"}}},
+    ]}
+
     action = String(required=True, validate=OneOf(NO_ANSWER_ACTIONS))
     number = String(allow_none=True, validate=Length(1, 64), metadata={
+        "pattern": FORMATTED_PATTERN, "maxLength": FORMATTED_MAX_LENGTH,
         "description": "FORWARD_TO_NUMBER only (and required there): an extension number "
                        "of the tenant, or a phone number with or without + (national "
                        "numbers are read in the tenant's region; stored E.164)"})
@@ -78,7 +88,7 @@ class NoAnswerRuleIn(InputSchema):
 class OutboundCallerIdIn(InputSchema):
     provider_id = String(required=True, validate=Length(1, 64),
                          metadata={"description": "the trunk provider"})
-    caller_id = String(required=True, metadata={"description": "stored E.164"})
+    caller_id = phone_number(required=True)
     description = String(allow_none=True, validate=Length(max=255))
 
 
@@ -110,7 +120,7 @@ class RingGroupUpdateIn(ReadOnlyDropped):
                       metadata={"description": "our addition, for the dispatch events"})
     queue_type = String(allow_none=True, validate=OneOf(QUEUE_TYPES),
                         metadata={"description": "our addition, for the dispatch events"})
-    did_numbers = List(String(), validate=Length(max=20), metadata={
+    did_numbers = List(phone_number(), validate=Length(max=20), metadata={
         "description": "our addition: carrier DIDs whose calls go to this group (stored "
                        "E.164); a DID can go to one ring group only"})
     max_wait_time = whole(validate=Range(0, MAX_WAIT_TIME), metadata={
@@ -262,7 +272,7 @@ def list_ring_groups(query_data: dict[str, Any]) -> dict[str, Any]:
 @ring_groups_blueprint.doc(summary="Create a ring group (members: POST .../agents)",
                            description="Fields left out: ring_time 20, the booleans false, "
                                        "the lists empty, the rest null.",
-                           responses=NOT_JSON_BODY)
+                           responses=JSON_BODY_ERRORS)
 def create_ring_group(json_data: dict[str, Any]) -> dict[str, str]:
     with tenant_context() as ctx:
         group = RingGroupsService(ctx.session, ctx.tenant).create(json_data, ctx.parking)
@@ -283,7 +293,7 @@ def show_ring_group(ring_group_id: str) -> dict[str, Any]:
 @ring_groups_blueprint.input(RingGroupUpdateIn)
 @ring_groups_blueprint.doc(summary="Update a ring group (fields given are changed; null "
                                    "clears a nullable field)",
-                           responses={**NO_BODY, **NOT_JSON_BODY})
+                           responses={**NO_BODY, **JSON_BODY_ERRORS})
 def update_ring_group(ring_group_id: str, json_data: dict[str, Any]) -> tuple[str, int]:
     with tenant_context() as ctx:
         service = RingGroupsService(ctx.session, ctx.tenant)
@@ -319,7 +329,7 @@ def list_agents(ring_group_id: str) -> dict[str, Any]:
                            description="Body `{\"items\": [{\"extension_number\", "
                                        "\"skill_level\"}]}` as the vendor's; each an "
                                        "extension of the tenant, once.",
-                           responses={**NO_BODY, **NOT_JSON_BODY})
+                           responses={**NO_BODY, **JSON_BODY_ERRORS})
 def replace_agents(ring_group_id: str, json_data: dict[str, Any]) -> tuple[str, int]:
     with tenant_context() as ctx:
         service = RingGroupsService(ctx.session, ctx.tenant)

@@ -18,7 +18,14 @@ from marshmallow import EXCLUDE
 from sqlalchemy import select
 
 from bridge.api.oauth import NO_STORE, REVOKE_RULES, RevokeIn, TokenIn, grant, revoke_token
-from bridge.api.schemas import RINGCENTRAL_ERROR_SCHEMA, Responses, error_body, no_body
+from bridge.api.schemas import (
+    RINGCENTRAL_ERROR_SCHEMA,
+    Responses,
+    body_errors,
+    error_bodies,
+    error_body,
+    no_body,
+)
 from bridge.services.errors import ServiceError, Unauthorized
 from bridge.services.tenants import REFRESH_LIFETIME
 from bridge.store.models import Tenant
@@ -28,9 +35,10 @@ ringcentral_oauth_blueprint = APIBlueprint("ringcentral_oauth", __name__,
                                            url_prefix="/restapi/oauth", tag="RingCentral OAuth")
 
 
+FORM_ERRORS = body_errors(RINGCENTRAL_ERROR_SCHEMA, json=False)
 REVOKED: Responses = {200: no_body("Revoked; no body"), 400: error_body(
     "unsupported_token_type: a token made by `ringbridge tokens create`, or another "
-    "token_type_hint", RINGCENTRAL_ERROR_SCHEMA)}
+    "token_type_hint", RINGCENTRAL_ERROR_SCHEMA), **FORM_ERRORS}
 
 
 class InvalidGrant(ServiceError):
@@ -69,9 +77,10 @@ class RingCentralTokenOut(Schema):
                 "many failures for the username in the tenant, or for the client "
                 "address, in a minute, or when too many are being checked at once; the "
                 "password is then not checked.",
-    responses={400: "Wrong credentials (OAU-140, invalid_grant) or parameters (CMN-101)",
-               401: "No client credentials in Basic auth (OAU-123)",
-               429: "Too many password attempts (CMN-301)"})
+    responses={**error_bodies(RINGCENTRAL_ERROR_SCHEMA, {
+        400: "Wrong credentials (OAU-140, invalid_grant) or parameters (CMN-101)",
+        401: "No client credentials in Basic auth (OAU-123)",
+        429: "Too many password attempts (CMN-301)"}), **FORM_ERRORS})
 def token(form_data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     client = request.authorization
     if client is None or client.type != "basic" or not client.username:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from apiflask import APIBlueprint, APIFlask, Schema
 from apiflask.fields import Boolean, Nested, String
@@ -20,8 +20,15 @@ from marshmallow import ValidationError, validates_schema
 
 from bridge.api.auth import bearer
 from bridge.api.context import RequestContext, tenant_context
+from bridge.api.extensions import ID_PATTERN
 from bridge.api.rate_limits import Groups, RateLimits, add_headers
-from bridge.api.schemas import NOT_JSON, InputSchema
+from bridge.api.schemas import (
+    NOT_JSON,
+    RINGCENTRAL_ERROR_SCHEMA,
+    InputSchema,
+    body_errors,
+    error_bodies,
+)
 from bridge.api.urls import absolute_url
 from bridge.config import Settings
 from bridge.services.errors import ServiceError
@@ -37,6 +44,8 @@ ringout_blueprint.after_request(add_headers)
 SPELLINGS = ("ring-out", "ringout")
 NOT_PERMITTED = "A user's token on an extension it does not own (CMN-408)"
 NUMBER = Length(1, 32)
+# A number in digits (bridge/phone_numbers.py), or an extension number of the tenant.
+NUMBER_PATTERN = r"^(?:\+?[0-9]{2,20}|[0-9]{21,32})$(?!\n)"
 
 
 class InvalidJson(ServiceError):
@@ -51,13 +60,18 @@ class TokenExpired(ServiceError):
 class PhoneIn(InputSchema):
     phoneNumber = String(required=True, validate=NUMBER, metadata={
         "description": "E.164 (`+14155550100`), national (read with `country.id` or the "
-                       "tenant's region), or an extension number of the tenant"})
+                       "tenant's region), or an extension number of the tenant",
+        "pattern": NUMBER_PATTERN})
 
 
 class FromIn(InputSchema):
-    phoneNumber = String(validate=NUMBER)
+    json_schema: ClassVar[dict[str, Any]] = {
+        "not": {"required": ["phoneNumber", "forwardingNumberId"]}}
+
+    phoneNumber = String(validate=NUMBER, metadata={"pattern": NUMBER_PATTERN})
     forwardingNumberId = String(validate=Length(1, 32), metadata={
-        "description": "one of the extension's forwarding numbers (its id)"})
+        "description": "one of the extension's forwarding numbers (its id)",
+        "pattern": ID_PATTERN})
 
     @validates_schema
     def one_of(self, data: dict[str, Any], **_: Any) -> None:
@@ -67,7 +81,8 @@ class FromIn(InputSchema):
 
 class CountryIn(InputSchema):
     id = String(required=True, validate=Length(1, 8), metadata={
-        "description": "ISO 3166 code (`GB`) or country calling code (`1`, `44`)"})
+        "description": "ISO 3166 code (`GB`) or country calling code (`1`, `44`)",
+        "pattern": r"^(?:[A-Za-z]{2}|[0-9]{1,3})$(?!\n)"})
 
 
 class RingOutIn(InputSchema):
@@ -150,13 +165,13 @@ def _render(ringout: RingOut, account_id: str, extension_id: str) -> dict[str, A
 @ringout_blueprint.input(RingOutIn)
 @ringout_blueprint.output(RingOutOut)
 @ringout_blueprint.doc(summary="Start a RingOut: ring `from`, then `to`, and connect them",
-                       responses={400: "Invalid parameter (CMN-101) or JSON (CMN-103)",
-                                  403: "callerId is not one of the extension's "
-                                       "(CMN-101), or a user's token on an extension "
-                                       "it does not own (CMN-408)",
-                                  404: "Account or extension not found (CMN-102)",
-                                  415: f"{NOT_JSON} (CMN-415)",
-                                  429: "Request rate exceeded (CMN-301)"})
+                       responses={**error_bodies(RINGCENTRAL_ERROR_SCHEMA, {
+                           400: "Invalid parameter (CMN-101) or JSON (CMN-103)",
+                           403: "callerId is not one of the extension's (CMN-101), or a "
+                                "user's token on an extension it does not own (CMN-408)",
+                           404: "Account or extension not found (CMN-102)",
+                           429: "Request rate exceeded (CMN-301)"}),
+                           **body_errors(RINGCENTRAL_ERROR_SCHEMA, f"{NOT_JSON} (CMN-415)")})
 def create(account_id: str, extension_id: str, json_data: dict[str, Any]) -> dict[str, Any]:
     source = json_data.get("from_", {})
     wanted = RingOutRequest(

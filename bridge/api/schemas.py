@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from apiflask import Schema
 from apiflask.fields import Boolean, Integer, String
-from apiflask.validators import Range
-from marshmallow import EXCLUDE, ValidationError, pre_load
+from apiflask.validators import Range, Regexp
+from apispec import APISpec, BasePlugin
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import EXCLUDE, ValidationError, fields, pre_load
 
 from bridge.api.listing import MAX_INT, MAX_TOP
 
@@ -17,7 +19,12 @@ from bridge.api.listing import MAX_INT, MAX_TOP
 class InputSchema(Schema):
     """Refuses text no database can store anywhere in the input: NUL (PostgreSQL rejects
     it) and unpaired UTF-16 surrogates (not encodable as UTF-8). No phone, name or
-    number contains either."""
+    number contains either.
+
+    `json_schema`: JSON Schema keywords added to the schema's OpenAPI definition, for
+    rules across fields that its validation (`validates_schema`) applies."""
+
+    json_schema: ClassVar[dict[str, Any]] = {}
 
     @pre_load
     def _storable_text(self, data: Any, **_kwargs: Any) -> Any:
@@ -28,6 +35,65 @@ class InputSchema(Schema):
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# The same rule as an OpenAPI (ECMA-262) pattern, for text fields with no pattern of
+# their own: JSON carries no unpaired surrogate a client could mean, so NUL is the one
+# character a generated value could hold.
+STORABLE_TEXT = "^[^\\u0000]*$"
+
+
+def document_storable_text(self: Any, field: fields.Field, ret: dict[str, Any],
+                           **_kwargs: Any) -> dict[str, Any]:
+    """apispec attribute function: an input text field without a pattern is documented
+    with STORABLE_TEXT, as InputSchema refuses NUL in it. (Parameters' fields come
+    unbound, from their schema's class: those are inputs too.)"""
+    if not isinstance(field, fields.String) or "pattern" in ret or "enum" in ret:
+        return {}
+    owner: Any = field
+    while owner is not None and not isinstance(owner, Schema):
+        owner = owner.parent
+    output = owner is not None and not isinstance(owner, InputSchema)
+    return {} if output else {"pattern": STORABLE_TEXT}
+
+
+def document_key_pattern(self: Any, field: fields.Field, ret: dict[str, Any],
+                         **_kwargs: Any) -> dict[str, Any]:
+    """apispec attribute function: a Dict's key pattern (apispec documents its values
+    only)."""
+    keys = field.key_field if isinstance(field, fields.Dict) else None
+    patterns = [v.regex.pattern for v in getattr(keys, "validators", [])
+                if isinstance(v, Regexp)]
+    return {"propertyNames": {"pattern": patterns[0]}} if patterns else {}
+
+
+class DocumentationPlugin(BasePlugin):
+    """Adds the attribute functions above to the marshmallow plugin of the app's spec
+    (apiflask makes a MarshmallowPlugin per document; this one is initialised after),
+    the `json_schema` of input schemas, and `required` to request bodies that cannot be
+    left out (their schema requires a field: webargs reads no body as `{}`)."""
+
+    def init_spec(self, spec: APISpec) -> None:
+        self.spec = spec
+        marshmallow = next(p for p in spec.plugins if isinstance(p, MarshmallowPlugin))
+        assert marshmallow.converter is not None
+        marshmallow.converter.add_attribute_function(document_storable_text)
+        marshmallow.converter.add_attribute_function(document_key_pattern)
+
+    def operation_helper(self, path: str | None = None, operations: dict[str, Any] | None = None,
+                         **kwargs: Any) -> None:
+        for operation in (operations or {}).values():
+            body = operation.get("requestBody")
+            if body and any(self._requires(media["schema"])
+                            for media in body["content"].values()):
+                body["required"] = True
+
+    def _requires(self, schema: dict[str, Any]) -> bool:
+        if "$ref" in schema:
+            schema = self.spec.components.schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        return bool(schema.get("required"))
+
+    def schema_helper(self, name: str, definition: dict[str, Any],
+                      **kwargs: Any) -> dict[str, Any] | None:
+        return dict(getattr(kwargs.get("schema"), "json_schema", None) or {})
 
 
 def _unstorable(value: Any, path: str) -> list[tuple[str, list[str]]]:
@@ -62,6 +128,8 @@ Responses = dict[int | str, ResponseDoc]
 
 # Every route that reads a JSON body documents it (bridge/api/json_body.py).
 NOT_JSON = "The body is not sent as JSON (Content-Type: application/json)"
+MAX_BODY = 1024 * 1024  # bytes; a larger body is answered 413 (Flask's MAX_CONTENT_LENGTH)
+TOO_LARGE = f"The body is larger than {MAX_BODY // 1024} KiB"
 
 
 def no_body(description: str) -> ResponseDoc:
@@ -71,6 +139,30 @@ def no_body(description: str) -> ResponseDoc:
 
 def error_body(description: str, schema: dict[str, Any]) -> ResponseDoc:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error_bodies(schema: dict[str, Any], descriptions: dict[int, str]) -> Responses:
+    """{status: description} as complete error answers with the `schema` body."""
+    return {status: error_body(text, schema) for status, text in descriptions.items()}
+
+
+def body_errors(schema: dict[str, Any], not_json: str = NOT_JSON,
+                json: bool = True) -> Responses:
+    """The answers of a route that reads a body: 413 when it is too large, and (a JSON
+    body) 415 when it is not sent as JSON; in the surface's error `schema`."""
+    errors: Responses = {413: error_body(TOO_LARGE, schema)}
+    return {**errors, 415: error_body(not_json, schema)} if json else errors
+
+
+class WholeJsonNumber(Integer):
+    """A JSON integer: 20, or 20.0 (an integer to JSON Schema too); not "20", true or
+    20.5, which marshmallow's Integer would take or round."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float) or (
+                isinstance(value, float) and not value.is_integer()):
+            raise self.make_error("invalid", input=value)
+        return int(value)
 
 
 class WholeNumber(Integer):
@@ -134,8 +226,8 @@ PORTSIP_ERROR_SCHEMA = {
     }}},
 }
 
-# The 415 of a PortSIP-style route that reads a JSON body.
-NOT_JSON_BODY: Responses = {415: error_body(NOT_JSON, PORTSIP_ERROR_SCHEMA)}
+# The 413 and 415 of a PortSIP-style route that reads a JSON body.
+JSON_BODY_ERRORS = body_errors(PORTSIP_ERROR_SCHEMA)
 
 
 RINGCENTRAL_ERROR_SCHEMA = {

@@ -13,6 +13,7 @@ from bridge.store.models import aware
 from bridge.telephony.live_calls import LiveCall
 
 DEFAULT_COUNT, MAX_COUNT = 20, 5000
+MAX_START_INDEX = 10**9
 FILTER_FIELDS = ("id", "published")
 FILTER_OPS = ("equals", "greaterThan", "lessThan", "present", "startsWith", "contains")
 SORT_ORDERS = ("ascending", "descending")
@@ -53,7 +54,8 @@ class CallListQuery:
 
 def parse_call_list_query(args: Mapping[str, str]) -> CallListQuery:
     count = _integer(args.get("count"), DEFAULT_COUNT, 1, MAX_COUNT, "count_invalid", "count")
-    start = _integer(args.get("startIndex"), 0, 0, 10**9, "startindex_invalid", "startIndex")
+    start = _integer(args.get("startIndex"), 0, 0, MAX_START_INDEX, "startindex_invalid",
+                     "startIndex")
     order = args.get("sortOrder", "ascending")
     if order not in SORT_ORDERS:
         raise ListOptionError("sortorder_invalid", "sortOrder must be ascending or descending")

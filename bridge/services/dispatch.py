@@ -40,9 +40,11 @@ DEFAULTS: dict[str, Any] = {
     "signing_secret": None, "headers": {},
 }
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
-_RESERVED_HEADERS = {"host", "content-type", "content-length", "transfer-encoding",
+RESERVED_HEADERS = {"host", "content-type", "content-length", "transfer-encoding",
                      "connection", "webhook-id", "webhook-timestamp", "webhook-signature"}
 MAX_HEADERS = 10
+URL_RULE = ("base_url must be an absolute http(s) URL without query or fragment, e.g. "
+            "https://dispatch.example.com")
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def _check_headers(headers: Mapping[str, str]) -> None:
     if len(headers) > MAX_HEADERS:
         raise ValidationFailed(f"at most {MAX_HEADERS} headers", field="headers")
     for name, value in headers.items():
-        if not _HEADER_NAME.fullmatch(name) or name.lower() in _RESERVED_HEADERS:
+        if not _HEADER_NAME.fullmatch(name) or name.lower() in RESERVED_HEADERS:
             raise ValidationFailed(f"header name {name!r} is not allowed", field="headers")
         if any(ch in value for ch in "\r\n\0") or len(value) > 1024:
             raise ValidationFailed(f"header {name} has a value that cannot be sent",

@@ -54,6 +54,8 @@ def test_set_up_then_change_dispatch(client: FlaskClient, acme: TenantAuth) -> N
     ({"base_url": "https://user:secret@x.example/"}, "base_url"),
     ({"base_url": "https://:443/"}, "base_url"),
     ({"base_url": "https://x.example/#top"}, "base_url"),
+    ({"base_url": "http://[Ac5.D]/"}, "base_url"),  # urlsplit raised: was a 500
+    ({"base_url": "https://x.example", "invite_timeout_ms": 300.5}, "invite_timeout_ms"),
     ({"base_url": "https://x.example", "invite_timeout_ms": 10}, "invite_timeout_ms"),
     ({"base_url": "https://x.example", "retry_seconds": -1}, "retry_seconds"),
     ({"base_url": "https://x.example", "events": ["rang"]}, "events"),
@@ -87,6 +89,15 @@ def test_usable_base_urls_are_kept_as_given(client: FlaskClient, acme: TenantAut
     answer = client.post(SETTINGS, headers=acme.headers, json={"base_url": url})
     assert answer.status_code == 200, answer.json
     assert client.get(SETTINGS, headers=acme.headers).json["base_url"] == url
+
+
+def test_whole_numbers_may_be_written_as_json_floats(client: FlaskClient,
+                                                     acme: TenantAuth) -> None:
+    """300.0 is an integer to JSON Schema (the document says integer), so it is taken."""
+    answer = client.post(SETTINGS, headers=acme.headers,
+                         json={"base_url": "https://x.example", "invite_timeout_ms": 300.0})
+    assert answer.status_code == 200, answer.json
+    assert answer.json["invite_timeout_ms"] == 300
 
 
 def test_settings_need_a_token(client: FlaskClient) -> None:

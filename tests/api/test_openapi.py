@@ -10,10 +10,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from bridge.api.schemas import (
+    MAX_BODY,
     PORTSIP_ERROR_SCHEMA,
     RINGCENTRAL_ERROR_SCHEMA,
     VOIPNOW_ERROR_SCHEMA,
 )
+from tests.api.conftest import TenantAuth
 
 ERROR_SCHEMAS = (PORTSIP_ERROR_SCHEMA, RINGCENTRAL_ERROR_SCHEMA,
                  {"$ref": "#/components/schemas/HTTPError"},
@@ -145,3 +147,66 @@ def test_every_route_reading_a_json_body_documents_415(client: FlaskClient) -> N
     # extensions and ring groups: create, update (and agents); dispatch settings; both
     # RingOut spellings; the two phone call actions
     assert with_json == 10
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method, path, operation) for path, operations in spec["paths"].items()
+            for method, operation in operations.items()]
+
+
+def _surface_schema(path: str) -> dict[str, Any]:
+    surfaces = {"/api/": PORTSIP_ERROR_SCHEMA, "/restapi/": RINGCENTRAL_ERROR_SCHEMA,
+                "/uapi/": VOIPNOW_ERROR_SCHEMA}
+    (schema,) = [s for prefix, s in surfaces.items() if path.startswith(prefix)]
+    return schema
+
+
+def test_every_route_reading_a_body_documents_and_answers_413(client: FlaskClient,
+                                                              acme: TenantAuth) -> None:
+    """A body over MAX_BODY is refused with 413 in the surface's error body, JSON and
+    form bodies alike, and the document says so."""
+    spec = client.get("/openapi.json").json
+    with_body = 0
+    for method, path, operation in _operations(spec):
+        if "requestBody" not in operation:
+            assert "413" not in operation["responses"], (method, path)
+            continue
+        with_body += 1
+        schema = _surface_schema(path)
+        assert operation["responses"]["413"]["content"] == {
+            "application/json": {"schema": schema}}, (method, path)
+        (content_type,) = operation["requestBody"]["content"]
+        url = re.sub(r"\{[^}]+\}", "1001", path)
+        response = client.open(url, method=method.upper(), headers=acme.headers,
+                               data=b"x" * (MAX_BODY + 1), content_type=content_type)
+        assert response.status_code == 413, (method, path, response.data[:200])
+        assert jsonschema_rs.validator_for(schema).is_valid(response.json), response.json
+    # the 10 JSON bodies of the 415 test, and the four OAuth forms
+    assert with_body == 14
+
+
+def test_every_operation_documents_a_success(client: FlaskClient) -> None:
+    """Each operation documents a 2xx; one with a body names a schema for it."""
+    spec = client.get("/openapi.json").json
+    for method, path, operation in _operations(spec):
+        successes = {code: answer for code, answer in operation["responses"].items()
+                     if code.startswith("2")}
+        assert successes, (method, path)
+        for code, answer in successes.items():
+            for content in answer.get("content", {}).values():
+                assert content["schema"], (method, path, code)
+
+
+def test_phone_calls_document_their_answers(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").json
+    schemas = spec["components"]["schemas"]
+    calls = spec["paths"]["/uapi/phoneCalls/{user}/{extension}"]
+    listed = calls["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed == {"$ref": "#/components/schemas/PhoneCallListOut"}
+    entry = schemas["PhoneCallListOut"]["properties"]["entry"]["items"]["$ref"]
+    call = schemas[entry.rsplit("/", 1)[-1]]
+    assert {"id", "published", "phoneCallView", "links"} <= set(call["properties"])
+    for method in ("put", "delete"):
+        responses = calls[method]["responses"]
+        assert responses["200"]["content"]["application/json"]["schema"]["type"] == "array"
+        assert responses["204"].get("content", {}) == {}, method
