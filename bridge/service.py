@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from datetime import datetime
 from types import FrameType
 
 from waitress.server import create_server
@@ -17,7 +18,7 @@ from bridge.dispatch.client import DispatchClient
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import DatabaseDeliveryStore
 from bridge.services.extensions import all_sip_endpoints
-from bridge.services.ringout_records import apply_ringout_step
+from bridge.services.ringout_records import apply_ringout_step, open_ringouts
 from bridge.services.routing import DatabaseDirectory, apply_hunt_memory
 from bridge.store.db import database_ready
 from bridge.store.migrate import upgrade
@@ -46,11 +47,15 @@ def serve(settings: Settings) -> None:
         with database.session() as session:
             return all_sip_endpoints(session)
 
+    def ringouts_not_ended(before: datetime) -> list[str]:
+        with database.session() as session:
+            return open_ringouts(session, before)
+
     dispatch = DispatchClient(DatabaseDeliveryStore(database))
     directory = DatabaseDirectory(database, settings.dial_timeout, dispatch, settings.api_url)
     recorder = DatabaseCallRecorder(database, extra=[apply_ringout_step, apply_hunt_memory])
     engine_thread = EngineThread(Engine(settings, extension_endpoints, directory,
-                                        CallLog(recorder), dispatch))
+                                        CallLog(recorder), dispatch, ringouts_not_ended))
 
     def readiness() -> Readiness:
         status = engine_thread.status()

@@ -7,6 +7,9 @@ restart of ringbridge) closes the row: a connected call's answered legs are Fini
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.services.call_records import Step
@@ -36,3 +39,9 @@ def apply_ringout_step(session: Session, step: Step) -> None:
 
 def _finished(status: str) -> str:
     return "Finished" if status == "Success" else status
+
+
+def open_ringouts(session: Session, before: datetime) -> list[str]:
+    """The ids of the RingOuts not ended yet, created before `before`."""
+    return [str(key) for key in session.scalars(select(RingOut.id).where(
+        RingOut.ended_at.is_(None), RingOut.created_at < before))]

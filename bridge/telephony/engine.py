@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bridge.config import Settings
@@ -26,6 +27,7 @@ from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
 from bridge.telephony.orphans import Orphan, find_orphans
 from bridge.telephony.parking import CALL_VARIABLE, ParkingLots, Positions
 from bridge.telephony.provisioning import Provisioning
+from bridge.telephony.ringouts_left import ringouts_left
 from bridge.telephony.routing import Directory
 from bridge.telephony.waiting_line import WaitingLines
 
@@ -55,10 +57,15 @@ class Engine:
     def __init__(self, settings: Settings,
                  extension_endpoints: Callable[[], list[SipEndpoint]],
                  directory: Directory, call_log: CallLog | None = None,
-                 dispatch: LoopService | None = None) -> None:
+                 dispatch: LoopService | None = None,
+                 open_ringouts: Callable[[datetime], list[str]] | None = None) -> None:
         """`extension_endpoints` reads every extension's endpoint from the database;
         `directory` turns dialled numbers into hunt plans; `call_log` records each step;
-        `dispatch` sends the dispatch events that the directory's plans ask for."""
+        `dispatch` sends the dispatch events that the directory's plans ask for;
+        `open_ringouts` reads the ids of the RingOuts not ended, created before a time."""
+        self.open_ringouts = open_ringouts
+        self.started_at = datetime.now(UTC)
+        self._ringouts_left_closed = False
         self.settings = settings
         self.dispatch = dispatch
         self.call_log = call_log or CallLog()
@@ -297,6 +304,7 @@ class Engine:
         adopted = await self._adopt_bridged(live)
         orphans = find_orphans(channels, {*self._flows_by_channel, *self._pending}, self.app)
         await self._take_up(orphans)
+        await self._close_ringouts_left(live, orphans)
         log.info("ARI connected: %d live channels, %d calls in progress, %d adopted, "
                  "%d channels taken up again", len(live), len(self._flows), adopted,
                  len(orphans))
@@ -349,6 +357,21 @@ class Engine:
             self.call_log.step(call_id, "ended", "ringbridge restarted while the call was "
                                "being set up; its caller was taken up again as a new call "
                                "(or hung up when that could not be)")
+
+    async def _close_ringouts_left(self, live: dict[str, dict[str, Any]],
+                                   orphans: list[Orphan]) -> None:
+        """On the first connect only: end the RingOuts an earlier ringbridge left that
+        nothing else closes (bridge/telephony/ringouts_left.py). Their `ended` step ends
+        a ringing one as NoAnsweringMachine, a connected one as Finished."""
+        if self.open_ringouts is None or self._ringouts_left_closed:
+            return
+        open_ids = await asyncio.to_thread(self.open_ringouts, self.started_at)
+        self._ringouts_left_closed = True
+        closed_elsewhere = {flow.call_id for flow in self._flows} | {
+            orphan.leg_of for orphan in orphans if orphan.args is None}
+        for call_id in ringouts_left(open_ids, live, closed_elsewhere):
+            self.call_log.step(call_id, "ended", "ringbridge restarted while the RingOut "
+                               "was up; Asterisk had none of its channels left")
 
     async def _call_of(self, channel_id: str) -> str | None:
         """The call id on a caller's channel ("" when it has none); None when the channel

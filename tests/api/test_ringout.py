@@ -13,7 +13,7 @@ from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.config import Settings
 from bridge.services.call_records import Step
-from bridge.services.ringout_records import apply_ringout_step
+from bridge.services.ringout_records import apply_ringout_step, open_ringouts
 from bridge.services.tenants import issue_token
 from bridge.store.ids import encode_id
 from bridge.store.models import RingOut
@@ -341,6 +341,18 @@ def test_engine_steps_update_the_row_and_retention_ends_get(
     assert status_of(client, acme, failed) == {
         "callStatus": "NoAnsweringMachine", "callerStatus": "InProgress",
         "calleeStatus": "InProgress"}
+
+
+def test_open_ringouts_are_those_not_ended_created_before_the_time(
+    client: FlaskClient, database: Database, acme: TenantAuth, office: dict[str, Any],
+) -> None:
+    before_any = datetime.now(UTC)
+    ended, ringing = post(client, acme).json["id"], post(client, acme).json["id"]
+    set_statuses(database, ended, "CannotReach", "NoAnswer", "InProgress",
+                 ended=datetime.now(UTC))
+    with database.session() as session:
+        assert open_ringouts(session, datetime.now(UTC)) == [ringing]
+        assert open_ringouts(session, before_any) == []
 
 
 def test_rate_limits_per_extension_with_headers(
