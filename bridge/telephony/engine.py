@@ -362,16 +362,20 @@ class Engine:
                                    orphans: list[Orphan]) -> None:
         """On the first connect only: end the RingOuts an earlier ringbridge left that
         nothing else closes (bridge/telephony/ringouts_left.py). Their `ended` step ends
-        a ringing one as NoAnsweringMachine, a connected one as Finished."""
+        a ringing one as NoAnsweringMachine, a connected one as Finished; the bridge of a
+        connected one, empty now, is destroyed."""
         if self.open_ringouts is None or self._ringouts_left_closed:
             return
         open_ids = await asyncio.to_thread(self.open_ringouts, self.started_at)
+        bridges = {bridge["id"] for bridge in await self.ari.get("/bridges")}
         self._ringouts_left_closed = True
         closed_elsewhere = {flow.call_id for flow in self._flows} | {
             orphan.leg_of for orphan in orphans if orphan.args is None}
         for call_id in ringouts_left(open_ids, live, closed_elsewhere):
             self.call_log.step(call_id, "ended", "ringbridge restarted while the RingOut "
                                "was up; Asterisk had none of its channels left")
+            if f"rb-{call_id}" in bridges:
+                await quietly(self.ari.delete(f"/bridges/rb-{call_id}"))
 
     async def _call_of(self, channel_id: str) -> str | None:
         """The call id on a caller's channel ("" when it has none); None when the channel

@@ -298,3 +298,20 @@ def test_a_ringout_whose_legs_asterisk_hung_up_while_ringbridge_was_down_is_ende
     record = office.bridge.call_record("+14155550195")
     assert record.call_id == ringout_id
     assert record.end_reason is not None and "none of its channels left" in record.end_reason
+
+
+def test_a_connected_ringout_whose_phones_hung_up_while_ringbridge_was_down_is_finished(
+    office: RingOutOffice, carrier: Phone, asterisk: Asterisk,
+) -> None:
+    caller = office.phone("4094")
+    ringout_id, first, second = connect(office, caller, carrier, "+14155550196")
+    office.bridge.kill()
+    for call in (first, second):
+        call.hangup()
+        call.wait_disconnected()
+    seen = len(office.bridge.log())
+    office.bridge.start()
+    office.bridge.wait_log(r"ARI connected:", after=seen)
+    office.wait_status(ringout_id, "Success", "Finished", "Finished")
+    assert [b for b in asterisk.ari("GET", "/bridges").json()
+            if b["id"] == f"rb-{ringout_id}"] == []

@@ -29,14 +29,15 @@ class Steps:
 
 
 class ChannelsAri:
-    """GET /channels answers the given channels, GET /bridges none."""
+    """GET /channels answers the given channels; 20's bridge is left, empty."""
 
     def __init__(self, channels: list[dict[str, Any]]) -> None:
         self.channels = channels
         self.deleted: list[str] = []
+        self.bridges: list[dict[str, Any]] = [{"id": "rb-20", "channels": []}]
 
     async def get(self, path: str, params: Any = None) -> Any:
-        return self.channels if path == "/channels" else []
+        return self.channels if path == "/channels" else self.bridges
 
     async def delete(self, path: str, params: Any = None) -> Any:
         self.deleted.append(path)
@@ -63,7 +64,7 @@ def test_the_first_connect_ends_each_ringout_whose_legs_are_gone_once() -> None:
         await engine._resync_calls()  # a reconnect later: nothing more to close
 
     asyncio.run(connects())
-    assert ari.deleted == ["/channels/rb-21-1"]
+    assert ari.deleted == ["/channels/rb-21-1", "/bridges/rb-20"]
     assert asked == [engine.started_at]
     # 21: closed once, by the take-up that hung its leg up; 20: by nobody else.
     assert steps.kinds == [("21", "ended"), ("20", "ended")]
