@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from bridge.telephony.ringout import BACKSTOP_SECONDS
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
@@ -244,16 +246,37 @@ def test_a_restart_of_ringbridge_keeps_the_call_and_its_status(
             if b["id"] == f"rb-{ringout_id}"] == []
 
 
+@pytest.fixture
+def legs_ringing_a_minute(bridge: BridgeProcess) -> Iterator[None]:
+    """RingOuts whose legs Asterisk gives up on only after a minute (its dial timeout is
+    the ring time plus a backstop): however slow the machine is to restart ringbridge,
+    the new one finds them still ringing."""
+    bridge.stop()
+    bridge.settings["RINGOUT_RING_TIME"] = "60"
+    try:
+        bridge.start()
+        yield
+    finally:
+        bridge.stop()
+        bridge.settings["RINGOUT_RING_TIME"] = str(RING_TIME)
+        bridge.start()
+
+
 def test_a_ringout_ringing_across_a_restart_of_ringbridge_is_ended(
-    office: RingOutOffice,
+    office: RingOutOffice, legs_ringing_a_minute: None,
 ) -> None:
     caller = office.phone("4092")
     ringout_id = office.start("+14155550194", "4092")
     ringing = caller.wait_incoming()
     ringing.wait_ringing()
     office.bridge.stop()
+    seen = len(office.bridge.log())
     office.bridge.start()
+    # The new ringbridge found the leg still ringing and hung it up itself.
+    office.bridge.wait_log(rf"channel rb-{ringout_id}-1: a leg of call {ringout_id}, "
+                           "which no flow runs any more; hanging up", after=seen)
     ringing.wait_disconnected()  # nobody would connect it now: the phone stops ringing
+    assert ringing.ended_by is not None and ringing.ended_by[0] == "CANCEL"
     office.wait_status(ringout_id, "NoAnsweringMachine", "InProgress", "InProgress")
 
 
@@ -282,3 +305,39 @@ def test_a_users_token_is_refused_another_users_extension(
     bob_phone.wait_incoming().reject()
     office.wait_status(started, "CannotReach", "Busy", "InProgress")
     assert len(bob_phone.incoming) == 1 and carrier.incoming == []
+
+
+def test_a_ringout_whose_legs_asterisk_hung_up_while_ringbridge_was_down_is_ended(
+    office: RingOutOffice,
+) -> None:
+    caller = office.phone("4093")
+    ringout_id = office.start("+14155550195", "4093")
+    ringing = caller.wait_incoming()
+    ringing.wait_ringing()
+    office.bridge.kill()
+    # Down longer than the leg's dial timeout: Asterisk itself gives up on the leg.
+    ringing.wait_disconnected(timeout=RING_TIME + BACKSTOP_SECONDS + 5)
+    assert ringing.ended_by is not None and ringing.ended_by[0] == "CANCEL"
+    seen = len(office.bridge.log())
+    office.bridge.start()
+    office.bridge.wait_log(r"ARI connected:", after=seen)
+    office.wait_status(ringout_id, "NoAnsweringMachine", "InProgress", "InProgress")
+    record = office.bridge.call_record("+14155550195")
+    assert record.call_id == ringout_id and record.end_reason is not None
+
+
+def test_a_connected_ringout_whose_phones_hung_up_while_ringbridge_was_down_is_finished(
+    office: RingOutOffice, carrier: Phone, asterisk: Asterisk,
+) -> None:
+    caller = office.phone("4094")
+    ringout_id, first, second = connect(office, caller, carrier, "+14155550196")
+    office.bridge.kill()
+    for call in (first, second):
+        call.hangup()
+        call.wait_disconnected()
+    seen = len(office.bridge.log())
+    office.bridge.start()
+    office.bridge.wait_log(r"ARI connected:", after=seen)
+    office.wait_status(ringout_id, "Success", "Finished", "Finished")
+    assert [b for b in asterisk.ari("GET", "/bridges").json()
+            if b["id"] == f"rb-{ringout_id}"] == []
