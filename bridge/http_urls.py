@@ -21,7 +21,10 @@ def http_url_problem(url: str) -> str | None:
     control characters."""
     if _UNSAFE.search(url):
         return "must not contain whitespace or control characters"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a bracketed host that is no IPv6 address
+        return "must name a host (an [IPv6] address in brackets)"
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return "must be an absolute http:// or https:// URL"
     if "@" in parts.netloc:

@@ -66,9 +66,10 @@ def test_sigterm_with_keep_alive_clients_stops_within_the_bound(
     elapsed, seen = _stop_once(bridge)
     assert elapsed < STOP_BOUND, f"the stop took {elapsed:.1f} s"
     answers = [status for status in seen if isinstance(status, int)]
-    # 200 until the signal, then 503 ("stopping"), then the connection is closed.
+    # 200 until the signal, then 503 ("stopping") for the requests that fall between the
+    # signal and the close (none, when the client is not scheduled in that short window:
+    # tests/api/test_health.py checks the 503 itself), then the connection is closed.
     assert answers == sorted(answers) and set(answers) <= {200, 503}, seen
-    assert 503 in answers, f"no 503 while stopping: {seen}"
     assert isinstance(seen[-1], str), f"the connection stayed open: {seen}"
     assert "Bad file descriptor" not in bridge.log()[seen_before:]
 
