@@ -88,7 +88,11 @@ class Takeover:
             call.adopt(channel["id"])
             call.found[channel["id"]] = channel
         await self._finish_answer(call_id, channels)
-        call.earlier = await self.closer.find(call_id)
+        # Who answered, from Asterisk: the record may not have it (a kill -9 can come
+        # before the writer thread stored the answer).
+        member = next((channel_resource(c)[0] for c in channels
+                       if c["id"].startswith("rb-")), None)
+        call.earlier = await self.closer.find(call_id, answered_by=member)
         # The bridge is made when the call is answered.
         recorded = call.earlier.answered if call.earlier is not None else None
         call.answered_at = recorded or channel_created(bridge)

@@ -137,9 +137,9 @@ def test_the_record_has_the_cause_the_cancel_carried(office: Office) -> None:
     first = office.phone("3361")
     office.phone("3362", IncomingPolicy.ANSWER)
     caller = office.phone("3369")
-    office.group("6306", ["3361", "3362"], ring_strategy="PRIORITIZED_HUNT",
+    office.group("6336", ["3361", "3362"], ring_strategy="PRIORITIZED_HUNT",
                  ring_time=RING_TIME)
-    outgoing = caller.call("6306")
+    outgoing = caller.call("6336")
     unanswered = first.wait_incoming()
     unanswered.wait_disconnected(timeout=RING_TIME + 3)
     assert unanswered.ended_by is not None
@@ -148,7 +148,7 @@ def test_the_record_has_the_cause_the_cancel_carried(office: Office) -> None:
     assert method == "CANCEL" and match, headers
     outgoing.wait_answered()
     outgoing.hangup()
-    record = office.bridge.call_record("6306")
+    record = office.bridge.call_record("6336")
     assert record.answered_by == "3362"
     (rang,) = [s for s in record.steps if s.kind == "rang" and s.target == "3361"]
     assert rang.detail.startswith("3361 did not answer (")
