@@ -13,11 +13,11 @@ from bridge.phone_numbers import InvalidNumber, to_e164
 from bridge.services.errors import NotFound, ValidationFailed
 from bridge.store.locks import lock_numbers
 from bridge.store.models import Extension, RingGroup, RingGroupMember, Tenant, utcnow
-from bridge.telephony import hunt_order
+from bridge.telephony import strategies
 from bridge.telephony.parking import Positions
 
-# The strategies the engine knows (bridge/telephony/hunt_order.py), named for the API.
-STRATEGIES = hunt_order.STRATEGIES
+# The strategies the engine knows (bridge/telephony/strategies.py), in the API's order.
+STRATEGIES = strategies.NAMES
 NO_ANSWER_ACTIONS = ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL", "REPEAT", "HANGUP")
 QUEUE_TYPES = ("customer", "driver")
 # Fields copied as given; the API schema has checked their type, range and enum.

@@ -29,18 +29,11 @@ from bridge.store.models import (
 from bridge.store.session import Database
 from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 from bridge.telephony.hunt import HuntPlan, Target
-from bridge.telephony.hunt_order import Candidate, hunt_waves
+from bridge.telephony.hunt_order import hunt_waves
 from bridge.telephony.no_answer import no_answer_rule
+from bridge.telephony.strategies import Candidate, Strategy, strategy_named
 
 log = logging.getLogger(__name__)
-
-CYCLIC = {"CYCLIC_HUNT", "SKILL_BASED_ROUTING_CYCLIC_HUNT"}
-USES_MEMORY = CYCLIC | {"LEAST_WORKED_HUNT", "SKILL_BASED_ROUTING_LEAST_WORKED_HUNT"}
-PAGING_HEADERS = {
-    # The usual vendor forms: RFC 5373, Polycom/Yealink/Snom, Cisco/Grandstream.
-    "Answer-Mode": "Auto",
-    "Alert-Info": "<http://127.0.0.1>;info=alert-autoanswer",
-}
 
 
 class DatabaseDirectory:
@@ -101,7 +94,7 @@ class DatabaseDirectory:
         a time in this process (SQLite would refuse the second of two interleaved
         writers) and under row locks across processes (PostgreSQL); the others only read,
         and go in parallel."""
-        uses_memory = strategy in USES_MEMORY
+        uses_memory = strategy_named(strategy).uses_memory
         with self._planning if uses_memory else nullcontext(), \
                 self.database.session() as session:
             group = session.get(RingGroup, group_id)
@@ -109,8 +102,8 @@ class DatabaseDirectory:
                 return None
             tenant = session.get(Tenant, group.tenant_id)
             assert tenant is not None, "groups are deleted with their tenant"
-            return self._group_plan(session, tenant, group, caller_number,
-                                    uses_memory and group.ring_strategy in USES_MEMORY)
+            memory_locked = uses_memory and strategy_named(group.ring_strategy).uses_memory
+            return self._group_plan(session, tenant, group, caller_number, memory_locked)
 
     def _direct(self, extension: Extension, tenant: Tenant) -> HuntPlan:
         return HuntPlan(label=f"extension {extension.extension_number}",
@@ -129,15 +122,16 @@ class DatabaseDirectory:
         members = [m for m in group.members if m.extension.extension_number != caller_number]
         stats = _locked_stats(session, group.id, members) if uses_memory else {}
         candidates = [_candidate(m, stats.get(m.extension_id)) for m in members]
-        waves = hunt_waves(group.ring_strategy, candidates)
-        if group.ring_strategy in CYCLIC and waves and stats:
+        strategy = strategy_named(group.ring_strategy)
+        waves = hunt_waves(strategy.name, candidates)
+        if strategy.marks_first_rung and waves and stats:
             stats[waves[0][0].key].last_rung_at = datetime.now(UTC)
         targets = {m.extension_id: extension_target(m.extension) for m in members}
         return HuntPlan(
             label=f"ring group {group.extension_number} ({group.name})",
             waves=tuple(tuple(targets[c.key] for c in wave) for wave in waves),
-            ring_time=group.ring_time, headers=_headers(tenant, group),
-            paging=group.ring_strategy == "PAGING_INTERCOM", group_id=group.id,
+            ring_time=group.ring_time, headers=_headers(tenant, group, strategy),
+            paging=strategy.paging, group_id=group.id,
             tenant_id=tenant.id, domain=tenant.sip_domain, queue_id=group.queue_id,
             queue_type=group.queue_type,
             caller_number=caller_number,
@@ -221,7 +215,7 @@ def _locked_stats(session: Session, group_id: int,
     return rows
 
 
-def _headers(tenant: Tenant, group: RingGroup) -> dict[str, str]:
+def _headers(tenant: Tenant, group: RingGroup, strategy: Strategy) -> dict[str, str]:
     name = UNSAFE_IN_CALLER_NAME.sub("", group.name)  # names stored before the API's rule
     identity = f'"{name}" <sip:{group.extension_number}@{tenant.sip_domain}>'
     headers = {}
@@ -229,8 +223,6 @@ def _headers(tenant: Tenant, group: RingGroup) -> dict[str, str]:
         headers["P-Asserted-Identity"] = identity
     if group.enable_prid:
         headers["Remote-Party-ID"] = f"{identity};party=calling;privacy=off;screen=no"
-    if group.ring_strategy == "PAGING_INTERCOM":
-        headers["Call-Info"] = f"<sip:{tenant.sip_domain}>;answer-after=0"
-        headers.update(PAGING_HEADERS)
+    headers.update(strategy.headers_for(tenant.sip_domain))
     return headers
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.telephony.hunt_order import STRATEGIES, Candidate, hunt_waves
+from bridge.telephony.hunt_order import hunt_waves
+from bridge.telephony.strategies import STRATEGIES, Candidate
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
