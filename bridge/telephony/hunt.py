@@ -14,8 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
+from bridge.telephony import hunt_pick_up, hunt_recordings
 from bridge.telephony.call_events import CallEvents, GuardedEvents, Queue
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
@@ -28,26 +29,15 @@ from bridge.telephony.calls import (
     Flows,
     note_departures,
 )
-from bridge.telephony.waiting_line import DEFAULT_PRIORITY, PRIORITIES, known_priority
+from bridge.telephony.hunt_line import HuntLine
+from bridge.telephony.hunt_redirects import HuntRedirects, NoRedirects, Redirects
 
 log = logging.getLogger(__name__)
 
 ANSWERED_ELSEWHERE = 26  # Q.850: CANCEL carries Reason "call completed elsewhere"
 NO_ANSWER = 19
 MAX_REPEAT_ROUNDS = 3
-MAX_MESSAGE_SECONDS = 180
-MAX_REDIRECTS = 3  # dispatch 307s acted on per call: a redirect loop ends here
 ALERTING_DIAL_STATUSES = ("RINGING", "PROGRESS")  # 180, and 183 from phones that never 180
-
-
-class OwnEvent:
-    """Events a hunt sends itself through its own queue (the waiting line's), so a
-    waiting call's turn never runs beside the handling of its caller's hangup."""
-
-    YOUR_TURN = "RingbridgeWaitingTurn"
-    WAIT_OVER = "RingbridgeWaitOver"
-    PICK_UP = "RingbridgePickUp"  # fields: target, wait, reply (see Hunt.pick_up)
-    REDIRECT = "RingbridgeRedirect"  # fields: location, plan (see Hunt.redirect)
 
 
 @dataclass(frozen=True)
@@ -95,22 +85,6 @@ class HuntPlan:
         return (self.queue_id, self.queue_type)
 
 
-class Redirects(Protocol):
-    """Where a hunt asks what a dispatcher's redirect target means (the database)."""
-
-    def route_redirect(self, tenant_id: int, location: str,
-                       caller_number: str) -> HuntPlan | None: ...
-
-
-class NoRedirects:
-    """For hunts outside ring groups (direct calls)."""
-
-    def route_redirect(self, tenant_id: int, location: str,
-                       caller_number: str) -> HuntPlan | None:
-        """No redirects outside ring groups."""
-        return None
-
-
 @dataclass
 class Leg:
     target: Target
@@ -136,12 +110,14 @@ class Origin:
 
 
 class Hunt(CallFlow):
+    """The hunt itself; its waiting line, redirects, pick-up and recordings are
+    collaborators beside this module."""
+
     def __init__(self, ari: Ari, flows: Flows, call_id: str, caller_id: str, plan: HuntPlan,
                  redirects: Redirects | None = None, call_log: CallLog | None = None) -> None:
         super().__init__(ari, flows, call_id, call_log)
         self.caller_id = caller_id
         self.plan = plan
-        self.redirects = redirects or NoRedirects()
         self.adopt(caller_id)
         self.legs: dict[str, Leg] = {}
         self.wave_index = -1
@@ -152,14 +128,11 @@ class Hunt(CallFlow):
         self.last_cause = NO_ANSWER
         self.events = GuardedEvents(plan.events) if plan.events is not None else None
         self.answered_by: Target | None = None
-        self.redirected = 0  # dispatch redirects acted on
-        self.priority = DEFAULT_PRIORITY  # the dispatcher's, orders waiting calls
-        self.waiting_in: int | None = None  # the group whose waiting line holds the call
-        self.waited_out = False  # max_wait is over: the no-answer rule applies
-        self._alerted_in_round = False
-        self._wait_timer: asyncio.TimerHandle | None = None
+        self.alerted_in_round = False  # a phone rang in this round of the waves
         self._caller_ringing = False
         self.recording: str | None = None  # the stored recording (the call's, a voicemail)
+        self.line = HuntLine(self)
+        self.redirector = HuntRedirects(self, redirects or NoRedirects())
 
     # The hunt's progress.
 
@@ -167,7 +140,7 @@ class Hunt(CallFlow):
         if self.events is not None:
             snapshot = await self.events.invite(self.call_id, self.plan.queue)
             if snapshot is not None:
-                self.priority = self._priority_in(snapshot)
+                self.line.take_priority(snapshot)
                 self.step("invited", f"dispatch knows the caller: {snapshot}",
                           snapshot=snapshot)
             if self.done or self.wave_index != -1:
@@ -177,31 +150,21 @@ class Hunt(CallFlow):
         else:
             self.step("hunting", f"hunting {self.plan.label}: {len(self.plan.waves)} "
                       f"wave(s), {self.plan.ring_time} s each")
-        if self._others_waiting():
-            await self._wait_in_line("callers are waiting already")
+        if self.line.others_waiting():
+            await self.line.wait("callers are waiting already")
             return
         await self.next_wave()
-
-    def _priority_in(self, snapshot: dict[str, Any]) -> str:
-        """The invite's `priority`; one that is none of the known ones counts as normal
-        (logged here, so once per call)."""
-        given = snapshot.get("priority")
-        priority = known_priority(given)
-        if priority is None and given is not None:
-            log.info("call %s: dispatch priority %r is none of %s; counted as normal",
-                     self.call_id, given, ", ".join(PRIORITIES))
-        return priority or DEFAULT_PRIORITY
 
     async def next_wave(self) -> None:
         self.wave_index += 1
         if self.wave_index == 0:
-            self._alerted_in_round = False
+            self.alerted_in_round = False
         if self.wave_index >= len(self.plan.waves) or self.plan.ring_time <= 0:
             await self._nobody_answered()
             return
-        await self._ring_wave(self.plan.waves[self.wave_index])
+        await self.ring_wave(self.plan.waves[self.wave_index])
 
-    async def _ring_wave(self, targets: tuple[Target, ...]) -> None:
+    async def ring_wave(self, targets: tuple[Target, ...]) -> None:
         """Ring the wave's free targets; when none is free and nothing rings, go on to
         the next wave. Every endpoint is read before anything is decided, so a busy
         member answering first never ends a wave whose other member is free."""
@@ -268,32 +231,12 @@ class Hunt(CallFlow):
         return True
 
     async def pick_up(self, target: Target, wait: int) -> bool:
-        """Stop ringing the call's targets and ring `target` instead, on the call's own
-        queue (after the events queued before it); False when the call was answered or
-        ended by then."""
-        reply: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.flows.enqueue(self, {"type": OwnEvent.PICK_UP, "target": target, "wait": wait,
-                                  "reply": reply})
-        return await reply
-
-    async def _picked_up(self, target: Target, wait: int, reply: asyncio.Future[bool]) -> None:
-        if self.connected or self.done:
-            _answer(reply, False)
-            return
-        try:
-            await self.cancel_ringing()
-            self.step("picked-up", f"picked up for {target.label}", target=target.label)
-            await self.ring_targets(f"pick-up by {target.label}", (target,), wait)
-        except Exception as exc:
-            if not reply.done():
-                reply.set_exception(exc)
-            raise
-        _answer(reply, True)
+        return await hunt_pick_up.pick_up(self, target, wait)
 
     async def ring_targets(self, label: str, targets: tuple[Target, ...], ring_time: int) -> None:
         """Replace what is left of the hunt with one wave (a forward, a pick-up); the
         call stays the tenant's, and leaves any waiting line."""
-        self._leave_line()
+        self.line.leave()
         self.plan = replace(self.plan, label=label, waves=(targets,), ring_time=ring_time,
                             headers={}, paging=False, skip_busy=False,
                             group_id=None, no_answer=None, max_wait=0)
@@ -301,64 +244,12 @@ class Hunt(CallFlow):
         await self.next_wave()
 
     async def redirect(self, location: str) -> None:
-        """Dispatch answered `307 Location: <agent or queue id>`: ring that instead.
-
-        A leg already ringing at the new target keeps ringing; the others stop. The
-        group's no-answer rule still applies after an agent redirect. A queue whose
-        line holds callers is never overtaken: the call stops ringing and joins the line
-        at its priority, with the new group's whole max_wait ahead of it.
-        """
-        if self.connected or self.done:
-            self.step("redirect", f"dispatch redirect to {location} ignored: the call is "
-                      "already answered or over", target=location)
-            return
-        if self.redirected >= MAX_REDIRECTS or self.plan.tenant_id is None:
-            self.step("redirect", f"dispatch redirect to {location} ignored: "
-                      f"{MAX_REDIRECTS} redirects already", target=location)
-            return
-        plan = await asyncio.to_thread(self.redirects.route_redirect, self.plan.tenant_id,
-                                       location, self.plan.caller_number)
-        if plan is None:
-            self.step("redirect", f"dispatch redirect to {location} ignored: no agent or "
-                      "queue has that id", target=location)
-            return
-        # The lookup ran beside the call; the change runs in its turn among its events.
-        self.flows.enqueue(self, {"type": OwnEvent.REDIRECT, "location": location,
-                                  "plan": plan})
-
-    async def _redirected(self, location: str, plan: HuntPlan) -> None:
-        if self.connected or self.done or self.redirected >= MAX_REDIRECTS:
-            self.step("redirect", f"dispatch redirect to {location} ignored: the call was "
-                      "answered, ended or redirected meanwhile", target=location)
-            return
-        self.redirected += 1
-        self.step("redirected", f"dispatch redirected the call to {location} ({plan.label})",
-                  target=location)
-        self._leave_line()
-        self.waited_out = False
-        # The group the call came to keeps its rules: its no-answer rule, queue and
-        # recording go with the call unless the new group has its own.
-        self.plan = replace(plan, no_answer=plan.no_answer or self.plan.no_answer,
-                            queue_id=plan.queue_id or self.plan.queue_id,
-                            queue_type=plan.queue_type or self.plan.queue_type,
-                            record=plan.record or self.plan.record)
-        if self._others_waiting():
-            await self._stop_legs(list(self.legs.values()), NORMAL_CLEARING)
-            await self._wait_in_line("callers are waiting already")
-            return
-        first = plan.waves[0] if plan.waves else ()
-        keys = {target.key for target in first if target.key}
-        await self._stop_legs([leg for leg in self.legs.values()
-                               if leg.target.key not in keys], NORMAL_CLEARING)
-        ringing = {leg.target.key for leg in self.legs.values()}
-        self.wave_index = 0
-        self._alerted_in_round = any(leg.alerting for leg in self.legs.values())
-        await self._ring_wave(tuple(target for target in first if target.key not in ringing))
+        await self.redirector.redirect(location)
 
     async def end(self, why: str, cause: int | None = NORMAL_CLEARING) -> None:
         if self.done:
             return
-        self._leave_line()
+        self.line.leave()
         await super().end(why, cause)
         if self.events is not None:
             agent = self.answered_by.agent_id if self.answered_by else None
@@ -368,20 +259,7 @@ class Hunt(CallFlow):
                               recorded=self.recording is not None)
 
     async def take_message(self, recording: str) -> None:
-        """Voicemail: answer, prompt, beep, record until the caller hangs up.
-
-        Stasis runs a channel's operations in order, so the recording starts when the
-        prompt has finished.
-        """
-        self.connected = True
-        caller = f"/channels/{self.caller_id}"
-        await self.ari.post(f"{caller}/answer")
-        await self.ari.post(f"{caller}/play", {"media": "sound:vm-intro"})
-        await self.ari.post(f"{caller}/record", {
-            "name": recording, "format": "wav", "beep": True,
-            "maxDurationSeconds": MAX_MESSAGE_SECONDS, "ifExists": "fail",
-            "terminateOn": "#",
-        })
+        await hunt_recordings.take_message(self, recording)
 
     async def _nobody_answered(self) -> None:
         """The no-answer rule decides (forward, repeat, hang up); without one, hang up.
@@ -390,13 +268,13 @@ class Hunt(CallFlow):
         waiting line, the call waits there first."""
         if self.done:
             return
-        if self._may_wait():
-            await self._wait_in_line("no member is free")
+        if self.line.may_wait():
+            await self.line.wait("no member is free")
             return
-        self._leave_line()
-        await self._apply_no_answer_rule()
+        self.line.leave()
+        await self.apply_no_answer_rule()
 
-    async def _apply_no_answer_rule(self) -> None:
+    async def apply_no_answer_rule(self) -> None:
         if self.plan.no_answer is not None:
             await self.plan.no_answer(self)
         else:
@@ -419,7 +297,7 @@ class Hunt(CallFlow):
     def _try_step(self, kind: str, text: str, *, target: str, **fields: Any) -> None:
         """A step of trying a member. A waiting call tries every 2 s: its retries are
         logged at DEBUG, not recorded, until a phone rings for it (it leaves the line)."""
-        if self.waiting_in is None:
+        if self.line.waiting_in is None:
             self.step(kind, text, target=target, **fields)
         else:
             log.debug("call %s: %s (waiting in line)", self.call_id, text)
@@ -439,7 +317,7 @@ class Hunt(CallFlow):
 
     async def cancel_ringing(self) -> None:
         """Stop ringing the legs not answered yet (the call is picked up elsewhere)."""
-        await self._stop_legs([leg for leg in self.legs.values() if not leg.up],
+        await self.stop_legs([leg for leg in self.legs.values() if not leg.up],
                               ANSWERED_ELSEWHERE)
 
     # Events.
@@ -455,75 +333,24 @@ class Hunt(CallFlow):
             case "ChannelHangupRequest" | "StasisEnd" | "ChannelDestroyed":
                 await self._on_gone(event)
             case "RecordingStarted":
-                self._recorded(event["recording"]["name"])
+                hunt_recordings.recorded(self, event["recording"]["name"])
             case "RecordingFinished":
                 await self.end(f"message {event['recording']['name']} recorded")
-            case OwnEvent.YOUR_TURN:
-                await self._try_again()
-            case OwnEvent.WAIT_OVER:
-                await self._wait_over()
-            case OwnEvent.PICK_UP:
-                await self._picked_up(event["target"], event["wait"], event["reply"])
-            case OwnEvent.REDIRECT:
-                await self._redirected(event["location"], event["plan"])
+            case HuntLine.YOUR_TURN:
+                await self.line.try_again()
+            case HuntLine.WAIT_OVER:
+                await self.line.wait_over()
+            case HuntRedirects.REDIRECT:
+                await self.redirector.redirected(event["location"], event["plan"])
+            case hunt_pick_up.PICK_UP:
+                await hunt_pick_up.picked_up(self, event["target"], event["wait"],
+                                             event["reply"])
 
-    # The waiting line (bridge/telephony/waiting_line.py).
-
-    def _others_waiting(self) -> bool:
-        """A call for a group whose line is not empty joins it: it never overtakes."""
-        return (self.plan.max_wait > 0 and self.plan.group_id is not None
-                and self.flows.waiting_lines.occupied(self.plan.group_id))
-
-    def _may_wait(self) -> bool:
-        return (self.plan.max_wait > 0 and self.plan.ring_time > 0
-                and self.plan.group_id is not None and not self._alerted_in_round
-                and not self.waited_out and not self.connected)
-
-    async def _wait_in_line(self, why: str) -> None:
-        if self.waiting_in is not None:
-            return  # tried again, still nobody free: stay where the call is in line
-        assert self.plan.group_id is not None
-        self.waiting_in = self.plan.group_id
-        place = self.flows.waiting_lines.join(self.waiting_in, self.call_id, self.priority,
-                                              self._your_turn)
-        self._wait_timer = asyncio.get_running_loop().call_later(
-            self.plan.max_wait, self.flows.enqueue, self, {"type": OwnEvent.WAIT_OVER})
-        self.step("waiting", f"{why} in {self.plan.label}: waiting, number {place} in line "
-                  f"(priority {self.priority}), up to {self.plan.max_wait} s")
+    async def ring_caller(self) -> None:
+        """The caller hears ringback (once)."""
         if not self._caller_ringing:
             self._caller_ringing = True
             await self.ari.post(f"/channels/{self.caller_id}/ring")
-
-    def _your_turn(self) -> None:
-        self.flows.enqueue(self, {"type": OwnEvent.YOUR_TURN})
-
-    async def _try_again(self) -> None:
-        """First in line: ring the members again. A turn that comes when the call is no
-        longer first (one more urgent came meanwhile), has left the line, or is trying
-        already, passes."""
-        if self.waiting_in is None or self.legs or self.connected or self.done:
-            return
-        if self.flows.waiting_lines.first(self.waiting_in) != self.call_id:
-            return
-        self.wave_index = -1
-        await self.next_wave()
-
-    async def _wait_over(self) -> None:
-        self.waited_out = True
-        if self.waiting_in is None or self.legs or self.done:
-            return  # a round is on: its end applies the rule
-        self._leave_line()
-        self.step("waited", f"no member of {self.plan.label} came free in "
-                  f"{self.plan.max_wait} s")
-        await self._apply_no_answer_rule()
-
-    def _leave_line(self) -> None:
-        if self._wait_timer is not None:
-            self._wait_timer.cancel()
-            self._wait_timer = None
-        if self.waiting_in is not None:
-            self.flows.waiting_lines.leave(self.waiting_in, self.call_id)
-            self.waiting_in = None
 
     async def _dial_leg(self, channel_id: str) -> None:
         leg = self.legs.get(channel_id)
@@ -561,16 +388,15 @@ class Hunt(CallFlow):
             return
         leg.alerting = True
         leg.ringing_at = datetime.now(UTC)
-        self._alerted_in_round = True
-        self._leave_line()
+        self.alerted_in_round = True
+        self.line.leave()
         if self.events is not None and not self.connected:  # first: the pop-up is urgent
             self.events.ringing(self.call_id, self.plan.queue, leg.target.agent_id,
                                 self.redirect)
         self.step("ringing", f"{leg.target.label} ringing", target=leg.target.label,
                   **self._memory(leg))
-        if not self._caller_ringing and not self.connected:
-            self._caller_ringing = True
-            await self.ari.post(f"/channels/{self.caller_id}/ring")
+        if not self.connected:
+            await self.ring_caller()
 
     async def _answered(self, leg: Leg) -> None:
         leg.up = True
@@ -582,7 +408,7 @@ class Hunt(CallFlow):
                 await self._add_to_bridge(leg.channel_id)
             return
         self.connected = True
-        self._leave_line()
+        self.line.leave()
         self.answered_at = leg.answered_at
         self.answered_by = leg.target
         self.step("answered", f"{leg.target.label} answered; bridging",
@@ -590,7 +416,7 @@ class Hunt(CallFlow):
         if self.events is not None:
             self.events.connected(self.call_id, self.plan.queue, leg.target.agent_id)
         if not self.plan.paging:
-            await self._stop_legs([other for other in self.legs.values() if other is not leg],
+            await self.stop_legs([other for other in self.legs.values() if other is not leg],
                                   ANSWERED_ELSEWHERE)
         # Bridge first, then answer: the caller's 200 OK comes with the path to the
         # member already in place, never with a moment of dead air.
@@ -600,30 +426,12 @@ class Hunt(CallFlow):
         await self.ari.post(f"/channels/{self.caller_id}/answer")
         await note_departures(self.ari, self.caller_id, leg.channel_id)
         if self.plan.record:
-            await self._record_bridge()
-
-    async def _record_bridge(self) -> None:
-        """Record the call from its bridge: one WAV per call, stored by this node's
-        Asterisk, finished when the bridge goes. A recording that cannot start is
-        logged; the call goes on."""
-        name = f"call-{self.call_id}"
-        try:
-            await self.ari.post(f"/bridges/{self.bridge_id}/record", {
-                "name": name, "format": "wav", "ifExists": "fail"})
-        except Exception as exc:
-            self.step("recording-failed", f"the call cannot be recorded: {exc}", target=name)
-            return
-        self._recorded(name)
-
-    def _recorded(self, name: str) -> None:
-        """A recording of this call has started (the call's, or a voicemail's)."""
-        self.recording = name
-        self.step("recording", f"recording as {name}", target=name)
+            await hunt_recordings.record_call(self)
 
     async def _add_to_bridge(self, channels: str) -> None:
         await self.ari.post(f"/bridges/{self.bridge_id}/addChannel", {"channel": channels})
 
-    async def _stop_legs(self, legs: list[Leg], cause: int) -> None:
+    async def stop_legs(self, legs: list[Leg], cause: int) -> None:
         """Hang these legs up with `cause`; they are forgotten first, so their hangup
         events do not move the hunt on."""
         for leg in legs:
@@ -685,8 +493,3 @@ def _endpoint_of(target: Target) -> str:
     `carrier`; `PJSIP/1002@1002` → `1002`."""
     return target.dial.split("@", 1)[-1]
 
-
-def _answer(reply: asyncio.Future[bool], value: bool) -> None:
-    """Answer whoever waits for `reply`, unless it stopped waiting."""
-    if not reply.done():
-        reply.set_result(value)

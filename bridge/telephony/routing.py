@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bridge.telephony.hunt import HuntPlan, Redirects
+from bridge.telephony.hunt import HuntPlan
+from bridge.telephony.hunt_redirects import Redirects
 
 
 class Directory(Redirects, Protocol):

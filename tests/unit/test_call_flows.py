@@ -11,7 +11,8 @@ import pytest
 from bridge.config import Settings
 from bridge.telephony.ari import AriError
 from bridge.telephony.engine import Engine, _caller_domain
-from bridge.telephony.hunt import Hunt, HuntPlan, NoRedirects, Target
+from bridge.telephony.hunt import Hunt, HuntPlan, Target
+from bridge.telephony.hunt_redirects import NoRedirects
 
 
 class FakeAri:

@@ -10,7 +10,7 @@ from bridge.config import Settings
 from bridge.telephony.ami import AmiClient
 from bridge.telephony.ari import AriClient
 from bridge.telephony.engine import Engine
-from bridge.telephony.hunt import NoRedirects
+from bridge.telephony.hunt_redirects import NoRedirects
 
 
 @pytest.fixture

@@ -103,7 +103,7 @@ def test_ring_time_zero_rings_nobody_and_applies_the_no_answer_rule() -> None:
     hunt, steps = run_hunt(ari, plan)
     assert ari.created() == [] and applied == ["A"] and hunt.done
     assert ("hunting", "", "not ringing ring group 6000: its ring_time is 0") in steps.kept
-    assert hunt.waiting_in is None  # rings nobody, so never waits for a free member
+    assert hunt.line.waiting_in is None  # rings nobody, so never waits for a free member
 
 
 def test_a_leg_that_rang_out_is_recorded_with_the_cause_of_its_destruction() -> None:

@@ -13,7 +13,7 @@ from bridge.config import Settings
 from bridge.telephony.backoff import Backoff
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.engine import Engine
-from bridge.telephony.hunt import NoRedirects
+from bridge.telephony.hunt_redirects import NoRedirects
 from bridge.telephony.provisioning import Provisioning
 from bridge.telephony.runner import EngineThread
 from tests.unit.async_support import eventually, run

@@ -62,7 +62,7 @@ async def call(engine: Engine, ari: FakeAri, call_id: str, priority: str = "norm
     """A call arrives; returns once it and the turns it caused are handled."""
     hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", plan(max_wait),  # type: ignore[arg-type]
                 call_log=CallLog(steps))
-    hunt.priority = priority
+    hunt.line.priority = priority
     await hunt.start()
     await settle(engine)
     return hunt
@@ -126,7 +126,7 @@ def test_the_dispatchers_priority_is_normalised_and_an_unknown_one_logged_once(
         for _ in range(3):
             engine.waiting_lines.wake()
             await settle(engine)
-        assert (shouted.priority, odd.priority) == ("urgent", "normal")
+        assert (shouted.line.priority, odd.line.priority) == ("urgent", "normal")
         assert engine.waiting_lines.calls(GROUP) == ["B", "A", "C"]
         await engine.waiting_lines.close()
 
@@ -319,7 +319,7 @@ async def ringing_in_first_group(engine: Engine, ari: FakeAri, call_id: str,
     first = HuntPlan(label="ring group 6000", waves=((MEMBER,),), ring_time=20,
                      group_id=GROUP, tenant_id=1)
     hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", first, queue)  # type: ignore[arg-type]
-    hunt.priority = priority
+    hunt.line.priority = priority
     await hunt.start()
     await engine.on_event(event("StasisStart", f"rb-{call_id}-1"))
     await engine.on_event(event("ChannelStateChange", f"rb-{call_id}-1", state="Ringing"))
@@ -361,7 +361,7 @@ def test_a_redirected_call_joins_the_new_groups_line_at_its_priority() -> None:
         for call_id, priority in (("B", "urgent"), ("C", "high"), ("D", "normal")):
             waiting = Hunt(ari, engine, call_id, f"caller-{call_id}",  # type: ignore[arg-type]
                            second)
-            waiting.priority = priority
+            waiting.line.priority = priority
             await waiting.start()
         await settle(engine)
         assert engine.waiting_lines.calls(GROUP + 1) == ["B", "C", "D"]
@@ -393,7 +393,7 @@ def test_a_call_that_waited_out_one_group_waits_its_full_time_in_the_next() -> N
         ari.busy.clear()
         engine.waiting_lines.wake()
         await eventually(lambda: ari.rang("A"))  # 1002 came free: its leg is being set up
-        await eventually(lambda: hunt.waited_out)  # ... when the 0.05 s are over
+        await eventually(lambda: hunt.line.waited_out)  # ... when the 0.05 s are over
         ari.busy = {"1003@acme.example"}
         await engine.on_event(event("StasisStart", "rb-A-1"))
         await engine.on_event(event("ChannelStateChange", "rb-A-1", state="Ringing"))
@@ -429,7 +429,7 @@ def test_a_waiting_call_picked_up_leaves_the_line_and_its_wait_timer() -> None:
             "appArgs": "leg,A", "originator": "caller-A"}) in ari.requests
         await asyncio.sleep(0.2)  # past A's max_wait: its timer is gone
         await settle(engine)
-        assert not picked.waited_out and not picked.done
+        assert not picked.line.waited_out and not picked.done
         await engine.waiting_lines.close()
 
     run(scenario())
