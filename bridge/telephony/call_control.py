@@ -128,9 +128,8 @@ class CallControl:
         plan = HuntPlan(label=f"parked call {parked.slot} to {target.label}",
                         waves=((target,),), ring_time=wait, domain=domain,
                         no_answer=self._back_to_lot)
-        self._retrievals[parked.channel_id] = lambda channel_id: Hunt(
-            self.engine.ari, self.engine, new_id, channel_id, plan,
-            call_log=self.engine.call_log)
+        self._retrievals[parked.channel_id] = lambda channel_id: self.engine.new_hunt(
+            new_id, channel_id, plan)
         try:
             await self._redirect(parked)
         except AmiError:  # it left the lot meanwhile (hung up, timed out)
@@ -155,9 +154,8 @@ class CallControl:
     async def retrieve(self, channel: dict[str, Any], parked: ParkedCall,
                        early: list[Event]) -> None:
         """A phone of the tenant dialled the slot: connect it to the parked call."""
-        hunt = Hunt(self.engine.ari, self.engine, new_call_id(), channel["id"],
-                    HuntPlan(label=f"parked call {parked.slot}", waves=(), ring_time=0,
-                             domain=parked.domain), call_log=self.engine.call_log)
+        hunt = self.engine.new_hunt(new_call_id(), channel["id"], HuntPlan(
+            label=f"parked call {parked.slot}", waves=(), ring_time=0, domain=parked.domain))
         hunt.origin = Origin(number=channel.get("caller", {}).get("number", ""),
                              name=channel.get("caller", {}).get("name", ""),
                              dialled=parked.slot)
@@ -192,8 +190,7 @@ class CallControl:
         plan = HuntPlan(label=f"ring back {parker} (parking time out)", waves=((target,),),
                         ring_time=self.engine.settings.dial_timeout,
                         domain=lot.removeprefix("rb-"))
-        hunt = Hunt(self.engine.ari, self.engine, new_call_id(), channel["id"], plan,
-                    call_log=self.engine.call_log)
+        hunt = self.engine.new_hunt(new_call_id(), channel["id"], plan)
         hunt.origin = _origin(channel)
         hunt.step("arrived", f"parked call {call_id} timed out; ringing back {parker}",
                   caller=hunt.origin.number, dialled=parker)

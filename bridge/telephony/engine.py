@@ -265,12 +265,16 @@ class Engine:
         self.call_log.step(call_id, "arrived", f"{caller} -> {number} ({plan.label}, channel "
                            f"{channel['id']})", caller=caller, dialled=number,
                            tenant_id=plan.tenant_id, ring_group_id=plan.group_id)
-        hunt = Hunt(self.ari, self, call_id, channel["id"], plan, self.directory,
-                    self.call_log)
+        hunt = self.new_hunt(call_id, channel["id"], plan)
         hunt.origin = Origin(number=caller, name=name, dialled=number,
                              inbound=purpose == "inbound",
                              endpoint=_caller_endpoint(channel.get("name", "")))
         await self._run(hunt, waiting)
+
+    def new_hunt(self, call_id: str, caller_id: str, plan: HuntPlan) -> Hunt:
+        """Every hunt this engine runs, made here: its ARI, call log and directory (for
+        dispatch redirects) are the engine's."""
+        return Hunt(self.ari, self, call_id, caller_id, plan, self.directory, self.call_log)
 
     async def _label(self, channel_id: str, call_id: str) -> None:
         """Name the call on its caller's channel (RB_CALL), so that a restarted ringbridge
