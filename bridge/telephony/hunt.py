@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from bridge.telephony.call_events import CallEvents, GuardedEvents, Queue
+from bridge.telephony.call_events import CallEvents, GuardedEvents, Queue, tell_dispatch
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
     DIAL_STATUS_CAUSE,
@@ -27,6 +27,28 @@ from bridge.telephony.calls import (
     Event,
     Flows,
     note_departures,
+)
+from bridge.telephony.events import (
+    CallEnded,
+    CallerKnown,
+    CallEvent,
+    CallWaiting,
+    Ending,
+    HuntMemoryKeys,
+    HuntRepeated,
+    HuntStarted,
+    MemberAnswered,
+    MemberDialled,
+    MemberNotAnswered,
+    MemberRinging,
+    MemberSkipped,
+    PageAnswered,
+    PickedUp,
+    RecordingFailed,
+    RecordingStarted,
+    Redirected,
+    RedirectIgnored,
+    WaitOver,
 )
 from bridge.telephony.waiting_line import DEFAULT_PRIORITY, PRIORITIES, known_priority
 
@@ -151,6 +173,8 @@ class Hunt(CallFlow):
         self.origin = Origin()
         self.last_cause = NO_ANSWER
         self.events = GuardedEvents(plan.events) if plan.events is not None else None
+        if self.events is not None:
+            tell_dispatch(self.call_log, call_id, self.events)
         self.answered_by: Target | None = None
         self.redirected = 0  # dispatch redirects acted on
         self.priority = DEFAULT_PRIORITY  # the dispatcher's, orders waiting calls
@@ -168,15 +192,12 @@ class Hunt(CallFlow):
             snapshot = await self.events.invite(self.call_id, self.plan.queue)
             if snapshot is not None:
                 self.priority = self._priority_in(snapshot)
-                self.step("invited", f"dispatch knows the caller: {snapshot}",
-                          snapshot=snapshot)
+                self.publish(CallerKnown(call_id=self.call_id,
+                                         snapshot=snapshot))
             if self.done or self.wave_index != -1:
                 return  # the caller hung up, or a pick-up took the call, while dispatch was asked
-        if self.plan.ring_time <= 0:
-            self.step("hunting", f"not ringing {self.plan.label}: its ring_time is 0")
-        else:
-            self.step("hunting", f"hunting {self.plan.label}: {len(self.plan.waves)} "
-                      f"wave(s), {self.plan.ring_time} s each")
+        self.publish(HuntStarted(call_id=self.call_id, label=self.plan.label,
+                                 waves=len(self.plan.waves), ring_time=self.plan.ring_time))
         if self._others_waiting():
             await self._wait_in_line("callers are waiting already")
             return
@@ -223,14 +244,14 @@ class Hunt(CallFlow):
         request to ring them (a step saying why; the cause the caller would get)."""
         not_caller = [t for t in targets if not self._is_caller(t)]
         for target in (t for t in targets if t not in not_caller):
-            self._try_step("skipped", f"passing over {target.label}: it is the caller",
-                           target=target.label)
+            self._try_publish(MemberSkipped(call_id=self.call_id, member=target.label,
+                                            why="it is the caller"))
         found = await asyncio.gather(*(self._unavailable(t) for t in not_caller))
         free = []
         for target, (why, cause) in zip(not_caller, found, strict=True):
             if why:
-                self._try_step("skipped", f"passing over {target.label}: {why}",
-                               target=target.label)
+                self._try_publish(MemberSkipped(call_id=self.call_id, member=target.label,
+                                                why=why))
                 self.last_cause = cause
             else:
                 free.append(target)
@@ -263,7 +284,8 @@ class Hunt(CallFlow):
             return False
         self.rounds += 1
         self.wave_index = -1
-        self.step("repeated", f"nobody answered; round {self.rounds} of {MAX_REPEAT_ROUNDS}")
+        self.publish(HuntRepeated(call_id=self.call_id, round=self.rounds,
+                                  rounds=MAX_REPEAT_ROUNDS))
         await self.next_wave()
         return True
 
@@ -282,7 +304,7 @@ class Hunt(CallFlow):
             return
         try:
             await self.cancel_ringing()
-            self.step("picked-up", f"picked up for {target.label}", target=target.label)
+            self.publish(PickedUp(call_id=self.call_id, member=target.label))
             await self.ring_targets(f"pick-up by {target.label}", (target,), wait)
         except Exception as exc:
             if not reply.done():
@@ -309,18 +331,18 @@ class Hunt(CallFlow):
         at its priority, with the new group's whole max_wait ahead of it.
         """
         if self.connected or self.done:
-            self.step("redirect", f"dispatch redirect to {location} ignored: the call is "
-                      "already answered or over", target=location)
+            self.publish(RedirectIgnored(call_id=self.call_id, location=location, why="the "
+                                         "call is already answered or over"))
             return
         if self.redirected >= MAX_REDIRECTS or self.plan.tenant_id is None:
-            self.step("redirect", f"dispatch redirect to {location} ignored: "
-                      f"{MAX_REDIRECTS} redirects already", target=location)
+            self.publish(RedirectIgnored(call_id=self.call_id, location=location,
+                                         why=f"{MAX_REDIRECTS} redirects already"))
             return
         plan = await asyncio.to_thread(self.redirects.route_redirect, self.plan.tenant_id,
                                        location, self.plan.caller_number)
         if plan is None:
-            self.step("redirect", f"dispatch redirect to {location} ignored: no agent or "
-                      "queue has that id", target=location)
+            self.publish(RedirectIgnored(call_id=self.call_id, location=location,
+                                         why="no agent or queue has that id"))
             return
         # The lookup ran beside the call; the change runs in its turn among its events.
         self.flows.enqueue(self, {"type": OwnEvent.REDIRECT, "location": location,
@@ -328,12 +350,12 @@ class Hunt(CallFlow):
 
     async def _redirected(self, location: str, plan: HuntPlan) -> None:
         if self.connected or self.done or self.redirected >= MAX_REDIRECTS:
-            self.step("redirect", f"dispatch redirect to {location} ignored: the call was "
-                      "answered, ended or redirected meanwhile", target=location)
+            self.publish(RedirectIgnored(call_id=self.call_id, location=location, why="the "
+                                         "call was answered, ended or redirected meanwhile"))
             return
         self.redirected += 1
-        self.step("redirected", f"dispatch redirected the call to {location} ({plan.label})",
-                  target=location)
+        self.publish(Redirected(call_id=self.call_id, location=location,
+                                label=plan.label))
         self._leave_line()
         self.waited_out = False
         # The group the call came to keeps its rules: its no-answer rule, queue and
@@ -360,12 +382,13 @@ class Hunt(CallFlow):
             return
         self._leave_line()
         await super().end(why, cause)
-        if self.events is not None:
-            agent = self.answered_by.agent_id if self.answered_by else None
-            self.events.ended(self.call_id, self.plan.queue, agent, self.started_at,
-                              self.answered_at, datetime.now(UTC),
-                              answered=self.answered_by is not None,
-                              recorded=self.recording is not None)
+
+    def ending(self, why: str, cause: int | None) -> Ending:
+        agent = self.answered_by.agent_id if self.answered_by else None
+        return CallEnded(call_id=self.call_id, why=why, cause=cause,
+                         received=self.started_at, answered_at=self.answered_at,
+                         queue=self.plan.queue, agent_id=agent,
+                         recorded=self.recording is not None)
 
     async def take_message(self, recording: str) -> None:
         """Voicemail: answer, prompt, beep, record until the caller hangs up.
@@ -405,8 +428,8 @@ class Hunt(CallFlow):
     async def _ring(self, target: Target) -> None:
         channel_id = self.new_channel_id()
         self.legs[channel_id] = Leg(target, channel_id, view=f"{self._next_leg:02d}")
-        self._try_step("dialling", f"ringing {target.label} ({channel_id})",
-                       target=target.label)
+        self._try_publish(MemberDialled(call_id=self.call_id, member=target.label,
+                                        channel_id=channel_id))
         try:
             await self.ari.post("/channels/create", {
                 "endpoint": target.dial, "app": self.flows.app, "channelId": channel_id,
@@ -416,13 +439,13 @@ class Hunt(CallFlow):
             log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
             await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
 
-    def _try_step(self, kind: str, text: str, *, target: str, **fields: Any) -> None:
+    def _try_publish(self, event: CallEvent) -> None:
         """A step of trying a member. A waiting call tries every 2 s: its retries are
         logged at DEBUG, not recorded, until a phone rings for it (it leaves the line)."""
         if self.waiting_in is None:
-            self.step(kind, text, target=target, **fields)
+            self.publish(event)
         else:
-            log.debug("call %s: %s (waiting in line)", self.call_id, text)
+            log.debug("call %s: %s (waiting in line)", self.call_id, event.text)
 
     def take_over(self, channel_id: str, label: str) -> None:
         """Make a channel that is up already (a parked call) this caller's answered leg,
@@ -488,8 +511,9 @@ class Hunt(CallFlow):
                                               self._your_turn)
         self._wait_timer = asyncio.get_running_loop().call_later(
             self.plan.max_wait, self.flows.enqueue, self, {"type": OwnEvent.WAIT_OVER})
-        self.step("waiting", f"{why} in {self.plan.label}: waiting, number {place} in line "
-                  f"(priority {self.priority}), up to {self.plan.max_wait} s")
+        self.publish(CallWaiting(call_id=self.call_id, why=why, label=self.plan.label,
+                                 place=place, priority=self.priority,
+                                 max_wait=self.plan.max_wait))
         if not self._caller_ringing:
             self._caller_ringing = True
             await self.ari.post(f"/channels/{self.caller_id}/ring")
@@ -513,8 +537,8 @@ class Hunt(CallFlow):
         if self.waiting_in is None or self.legs or self.done:
             return  # a round is on: its end applies the rule
         self._leave_line()
-        self.step("waited", f"no member of {self.plan.label} came free in "
-                  f"{self.plan.max_wait} s")
+        self.publish(WaitOver(call_id=self.call_id, label=self.plan.label,
+                              max_wait=self.plan.max_wait))
         await self._apply_no_answer_rule()
 
     def _leave_line(self) -> None:
@@ -566,8 +590,8 @@ class Hunt(CallFlow):
         if self.events is not None and not self.connected:  # first: the pop-up is urgent
             self.events.ringing(self.call_id, self.plan.queue, leg.target.agent_id,
                                 self.redirect)
-        self.step("ringing", f"{leg.target.label} ringing", target=leg.target.label,
-                  **self._memory(leg))
+        self.publish(MemberRinging(call_id=self.call_id, member=leg.target.label,
+                                   **self._memory(leg)))
         if not self._caller_ringing and not self.connected:
             self._caller_ringing = True
             await self.ari.post(f"/channels/{self.caller_id}/ring")
@@ -577,18 +601,17 @@ class Hunt(CallFlow):
         leg.answered_at = datetime.now(UTC)
         if self.connected:
             if self.plan.paging:
-                self.step("answered", f"{leg.target.label} answered the page too",
-                          target=leg.target.label, **self._memory(leg))
+                self.publish(PageAnswered(call_id=self.call_id, member=leg.target.label,
+                                          **self._memory(leg)))
                 await self._add_to_bridge(leg.channel_id)
             return
         self.connected = True
         self._leave_line()
         self.answered_at = leg.answered_at
         self.answered_by = leg.target
-        self.step("answered", f"{leg.target.label} answered; bridging",
-                  target=leg.target.label, **self._memory(leg))
-        if self.events is not None:
-            self.events.connected(self.call_id, self.plan.queue, leg.target.agent_id)
+        self.publish(MemberAnswered(call_id=self.call_id, member=leg.target.label,
+                                    agent_id=leg.target.agent_id, queue=self.plan.queue,
+                                    **self._memory(leg)))
         if not self.plan.paging:
             await self._stop_legs([other for other in self.legs.values() if other is not leg],
                                   ANSWERED_ELSEWHERE)
@@ -611,14 +634,14 @@ class Hunt(CallFlow):
             await self.ari.post(f"/bridges/{self.bridge_id}/record", {
                 "name": name, "format": "wav", "ifExists": "fail"})
         except Exception as exc:
-            self.step("recording-failed", f"the call cannot be recorded: {exc}", target=name)
+            self.publish(RecordingFailed(call_id=self.call_id, name=name, error=str(exc)))
             return
         self._recorded(name)
 
     def _recorded(self, name: str) -> None:
         """A recording of this call has started (the call's, or a voicemail's)."""
         self.recording = name
-        self.step("recording", f"recording as {name}", target=name)
+        self.publish(RecordingStarted(call_id=self.call_id, name=name))
 
     async def _add_to_bridge(self, channels: str) -> None:
         await self.ari.post(f"/bridges/{self.bridge_id}/addChannel", {"channel": channels})
@@ -666,13 +689,12 @@ class Hunt(CallFlow):
         if cause not in (NORMAL_CLEARING, ANSWERED_ELSEWHERE):
             self.last_cause = cause
         # The Dial event (NOANSWER, BUSY...) may come before or after the hangup.
-        status = f"{leg.status}, " if leg.status else ""
-        self._try_step("rang", f"{leg.target.label} did not answer ({status}cause {cause})",
-                       target=leg.target.label, cause=cause)
+        self._try_publish(MemberNotAnswered(call_id=self.call_id, member=leg.target.label,
+                                            dial_status=leg.status, cause=cause))
         if not self.connected and not self.legs and not self.done:
             await self.next_wave()
 
-    def _memory(self, leg: Leg) -> dict[str, int]:
+    def _memory(self, leg: Leg) -> HuntMemoryKeys:
         """Fields that make a ringing/answered step update the group's hunt memory
         (written with the call's steps, off the event loop)."""
         if self.plan.group_id is None or not leg.target.key:

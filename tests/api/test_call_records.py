@@ -10,19 +10,30 @@ from bridge.services.call_records import DatabaseCallRecorder
 from bridge.store.models import CallRecord, aware
 from bridge.store.session import Database
 from bridge.telephony.call_log import CallLog
+from bridge.telephony.events import (
+    CallArrived,
+    CallEnded,
+    EndedWhileDown,
+    MemberAnswered,
+    MemberNotAnswered,
+    MemberRinging,
+    RecordingStarted,
+)
 from tests.api.conftest import TenantAuth
 
 
 def test_a_calls_path_is_stored_step_by_step(database: Database, acme: TenantAuth) -> None:
-    recorder = DatabaseCallRecorder(database)
-    log = CallLog(recorder)
-    log.step("C1", "arrived", "3019 -> 6002 (ring group 6002)", caller="3019",
-             dialled="6002", tenant_id=acme.tenant_id, ring_group_id=None)
-    log.step("C1", "ringing", "3012 ringing", target="3012")
-    log.step("C1", "rang", "3012 did not answer (NOANSWER)", target="3012")
-    log.step("C1", "answered", "3011 answered; bridging", target="3011")
-    log.step("C1", "recording", "recording as call-C1", target="call-C1")
-    log.step("C1", "ended", "ending (caller hung up)", cause=16)
+    recorder, log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(log)
+    log.publish(CallArrived(call_id="C1", caller="3019", dialled="6002",
+                            label="ring group 6002", channel_id="ch-1",
+                            tenant_id=acme.tenant_id, ring_group_id=None))
+    log.publish(MemberRinging(call_id="C1", member="3012"))
+    log.publish(MemberNotAnswered(call_id="C1", member="3012", dial_status="NOANSWER",
+                                  cause=19))
+    log.publish(MemberAnswered(call_id="C1", member="3011"))
+    log.publish(RecordingStarted(call_id="C1", name="call-C1"))
+    log.publish(CallEnded(call_id="C1", why="caller hung up", cause=16))
     recorder.flush()
     recorder.close()
     with database.session() as session:
@@ -40,13 +51,13 @@ def test_a_calls_path_is_stored_step_by_step(database: Database, acme: TenantAut
 
 def test_an_end_that_happened_while_ringbridge_was_down_is_stored_at_its_time(
         database: Database, acme: TenantAuth) -> None:
-    recorder = DatabaseCallRecorder(database)
-    log = CallLog(recorder)
-    log.step("C2", "arrived", "3019 -> 6002", caller="3019", dialled="6002",
-             tenant_id=acme.tenant_id)
+    recorder, log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(log)
+    log.publish(CallArrived(call_id="C2", caller="3019", dialled="6002", label="ring group",
+                            channel_id="ch-2", tenant_id=acme.tenant_id))
     left = datetime.now(UTC) - timedelta(seconds=40)
-    log.step("C2", "ended", "the called party hung up while ringbridge was down", cause=17,
-             at=left)
+    log.publish(EndedWhileDown(call_id="C2", why="the called party hung up while ringbridge "
+                               "was down", cause=17, at=left))
     recorder.flush()
     recorder.close()
     with database.session() as session:
