@@ -192,8 +192,7 @@ class Hunt(CallFlow):
             snapshot = await self.events.invite(self.call_id, self.plan.queue)
             if snapshot is not None:
                 self.priority = self._priority_in(snapshot)
-                self.publish(CallerKnown(call_id=self.call_id,
-                                         snapshot=snapshot))
+                self.publish(CallerKnown(call_id=self.call_id, snapshot=snapshot))
             if self.done or self.wave_index != -1:
                 return  # the caller hung up, or a pick-up took the call, while dispatch was asked
         self.publish(HuntStarted(call_id=self.call_id, label=self.plan.label,
@@ -331,8 +330,8 @@ class Hunt(CallFlow):
         at its priority, with the new group's whole max_wait ahead of it.
         """
         if self.connected or self.done:
-            self.publish(RedirectIgnored(call_id=self.call_id, location=location, why="the "
-                                         "call is already answered or over"))
+            self.publish(RedirectIgnored(call_id=self.call_id, location=location,
+                                         why="the call is already answered or over"))
             return
         if self.redirected >= MAX_REDIRECTS or self.plan.tenant_id is None:
             self.publish(RedirectIgnored(call_id=self.call_id, location=location,
@@ -350,8 +349,9 @@ class Hunt(CallFlow):
 
     async def _redirected(self, location: str, plan: HuntPlan) -> None:
         if self.connected or self.done or self.redirected >= MAX_REDIRECTS:
-            self.publish(RedirectIgnored(call_id=self.call_id, location=location, why="the "
-                                         "call was answered, ended or redirected meanwhile"))
+            self.publish(RedirectIgnored(
+                call_id=self.call_id, location=location,
+                why="the call was answered, ended or redirected meanwhile"))
             return
         self.redirected += 1
         self.publish(Redirected(call_id=self.call_id, location=location,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bridge.services.call_records import DatabaseCallRecorder
-from bridge.store.models import CallRecord, aware
+from bridge.services.routing import subscribe_hunt_memory
+from bridge.store.ids import decode_id
+from bridge.store.models import CallRecord, HuntStat, aware
 from bridge.store.session import Database
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.events import (
@@ -20,6 +23,8 @@ from bridge.telephony.events import (
     RecordingStarted,
 )
 from tests.api.conftest import TenantAuth
+from tests.api.test_ring_groups import create as create_group
+from tests.api.test_ring_groups import extension
 
 
 def test_a_calls_path_is_stored_step_by_step(database: Database, acme: TenantAuth) -> None:
@@ -64,3 +69,27 @@ def test_an_end_that_happened_while_ringbridge_was_down_is_stored_at_its_time(
         record = session.get(CallRecord, "C2")
         assert record is not None and record.ended_at is not None
         assert (aware(record.ended_at), record.end_cause) == (left, 17)
+
+
+def test_the_hunt_memory_hears_ringing_and_answers_of_its_members(
+        client: FlaskClient, database: Database, acme: TenantAuth) -> None:
+    group = decode_id(create_group(client, acme))
+    member = decode_id(extension(client, acme, "2001"))
+    assert group is not None and member is not None
+    with database.session() as session:
+        session.add(HuntStat(ring_group_id=group, extension_id=member))
+    recorder, log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(log)
+    subscribe_hunt_memory(recorder)
+    rang = datetime.now(UTC) - timedelta(seconds=30)
+    log.publish(MemberRinging(call_id="C3", member="2001", at=rang, group_id=group,
+                              extension_id=member))
+    log.publish(MemberRinging(call_id="C3", member="2001"))  # a direct call: no memory
+    log.publish(MemberAnswered(call_id="C3", member="2001", group_id=group,
+                               extension_id=member))
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        stat = session.get(HuntStat, (group, member))
+        assert stat is not None and stat.last_rung_at and stat.last_answered_at
+        assert aware(stat.last_rung_at) == rang < aware(stat.last_answered_at)
