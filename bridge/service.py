@@ -18,8 +18,8 @@ from bridge.services.dispatch import DatabaseDeliveryStore
 from bridge.services.earlier_calls import DatabaseEarlierCalls
 from bridge.services.extensions import all_sip_endpoints
 from bridge.services.recordings import DatabaseRecordingIndex
-from bridge.services.ringout_records import apply_ringout_step
-from bridge.services.routing import DatabaseDirectory, apply_hunt_memory
+from bridge.services.ringout_records import subscribe_ringout_statuses
+from bridge.services.routing import DatabaseDirectory, subscribe_hunt_memory
 from bridge.stopping import Stopper
 from bridge.store.db import database_ready
 from bridge.store.migrate import upgrade
@@ -50,9 +50,12 @@ def serve(settings: Settings) -> None:
 
     dispatch = DispatchClient(DatabaseDeliveryStore(database))
     directory = DatabaseDirectory(database, settings.dial_timeout, dispatch, settings.api_url)
-    recorder = DatabaseCallRecorder(database, extra=[apply_ringout_step, apply_hunt_memory])
+    call_log, recorder = CallLog(), DatabaseCallRecorder(database)
+    recorder.follow(call_log)
+    subscribe_ringout_statuses(recorder)
+    subscribe_hunt_memory(recorder)
     engine_thread = EngineThread(Engine(settings, extension_endpoints, directory,
-                                        CallLog(recorder), dispatch,
+                                        call_log, dispatch,
                                         DatabaseRecordingIndex(database),
                                         DatabaseEarlierCalls(database, directory)))
 

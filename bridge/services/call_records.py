@@ -1,9 +1,10 @@
-"""Call records: the engine's steps written to the database by one worker thread.
+"""Call records: the engine's call events written to the database by one worker thread.
 
-The engine never waits for the database: steps go into a queue, and a single thread
-writes them in order (a batch per transaction). A step that cannot be written is
-logged; the call itself is never affected. Other stores fed by the same steps (RingOut
-statuses) plug in as extra appliers, so they share the thread and its ordering.
+The engine never waits for the database: events go into a queue, and a single thread
+writes them in order (a batch per transaction), each as a step of its call's record.
+A step that cannot be written is logged; the call itself is never affected. Other
+stores fed by the same events (RingOut statuses, hunt memory) subscribe to the types
+they need here, so they share the thread, its transaction and its ordering.
 """
 
 from __future__ import annotations
@@ -11,18 +12,28 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
 from bridge.services.errors import NotFound
 from bridge.store.models import CallRecord, CallStep
 from bridge.store.session import Database
+from bridge.telephony.call_log import CallLog
+from bridge.telephony.events import (
+    Answer,
+    CallerKnown,
+    CallEvent,
+    Ending,
+    RecordingStarted,
+    RecordOrigin,
+)
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", bound=CallEvent)
+Applier = Callable[[Session, Any], None]
 _STOP = object()
 
 
@@ -34,34 +45,25 @@ def tenant_call_record(session: Session, tenant_id: int, call_id: str) -> CallRe
     return record
 
 
-@dataclass(frozen=True)
-class Step:
-    call_id: str
-    at: datetime
-    kind: str
-    target: str
-    detail: str
-    fields: dict[str, Any]
-
-
-Applier = Callable[[Session, Step], None]
-
-
 class DatabaseCallRecorder:
-    def __init__(self, database: Database, extra: Sequence[Applier] = ()) -> None:
-        """`extra`: more writers of each step, run in the same transaction after ours."""
+    def __init__(self, database: Database) -> None:
         self.database = database
-        self.appliers: tuple[Applier, ...] = (_apply, *extra)
+        self._appliers: dict[type, list[Applier]] = defaultdict(list)
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="call-records", daemon=True)
         self._thread.start()
 
-    def record(self, call_id: str, kind: str, target: str, detail: str,
-               fields: dict[str, Any]) -> None:
-        """`fields["at"]`, when given, is when the step happened (a call that ended while
-        ringbridge was down); else it is now."""
-        at = fields.pop("at", None) or datetime.now(UTC)
-        self._queue.put(Step(call_id, at, kind, target, detail, fields))
+    def follow(self, call_log: CallLog) -> None:
+        """Record every event the engine publishes."""
+        call_log.subscribe(CallEvent, self.record)
+
+    def subscribe(self, kind: type[E], apply: Callable[[Session, E], None]) -> None:
+        """`apply(session, event)` for each event of type `kind`, in this writer's thread
+        and transaction, after the event's step is stored."""
+        self._appliers[kind].append(apply)
+
+    def record(self, event: CallEvent) -> None:
+        self._queue.put(event)
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every step recorded so far is written (stop, tests)."""
@@ -78,43 +80,44 @@ class DatabaseCallRecorder:
             batch = [self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            steps = [item for item in batch if isinstance(item, Step)]
-            if steps:
-                self._write(steps)
+            events = [item for item in batch if isinstance(item, CallEvent)]
+            if events:
+                self._write(events)
             for item in batch:
                 if isinstance(item, threading.Event):
                     item.set()
             if any(item is _STOP for item in batch):
                 return
 
-    def _write(self, steps: list[Step]) -> None:
+    def _write(self, events: list[CallEvent]) -> None:
         try:
             with self.database.session() as session:
-                for step in steps:
-                    for apply in self.appliers:
-                        apply(session, step)
+                for event in events:
+                    _store(session, event)
+                    for kind in type(event).__mro__:
+                        for apply in self._appliers.get(kind, ()):
+                            apply(session, event)
         except Exception:  # a record lost is logged; the call is never affected
-            log.exception("%d call record step(s) not written", len(steps))
+            log.exception("%d call record step(s) not written", len(events))
 
 
-def _apply(session: Session, step: Step) -> None:
-    record = session.get(CallRecord, step.call_id)
+def _store(session: Session, event: CallEvent) -> None:
+    record = session.get(CallRecord, event.call_id)
     if record is None:
-        record = CallRecord(call_id=step.call_id, received_at=step.at,
-                            caller=str(step.fields.get("caller", ""))[:64],
-                            dialled=str(step.fields.get("dialled", ""))[:64],
-                            tenant_id=step.fields.get("tenant_id"),
-                            ring_group_id=step.fields.get("ring_group_id"))
+        origin = event.origin() or RecordOrigin(caller="", dialled="")
+        record = CallRecord(call_id=event.call_id, received_at=event.at,
+                            caller=origin.caller[:64], dialled=origin.dialled[:64],
+                            tenant_id=origin.tenant_id, ring_group_id=origin.ring_group_id)
         session.add(record)
-    if step.kind == "invited":
-        record.dispatch_snapshot = step.fields.get("snapshot")
-    elif step.kind == "recording":
-        record.recording = step.target[:128]
-    elif step.kind == "answered" and record.answered_at is None:
-        record.answered_at, record.answered_by = step.at, step.target
-    elif step.kind == "ended":
-        record.ended_at, record.end_reason = step.at, step.detail[:256]
-        record.end_cause = step.fields.get("cause")
-    session.add(CallStep(call_id=step.call_id, at=step.at, kind=step.kind,
-                         target=step.target[:64], detail=step.detail[:512]))
+    if isinstance(event, CallerKnown):
+        record.dispatch_snapshot = event.snapshot
+    elif isinstance(event, RecordingStarted):
+        record.recording = event.name[:128]
+    elif isinstance(event, Answer) and record.answered_at is None:
+        record.answered_at, record.answered_by = event.at, event.member
+    elif isinstance(event, Ending):
+        record.ended_at, record.end_reason = event.at, event.text[:256]
+        record.end_cause = event.cause
+    session.add(CallStep(call_id=event.call_id, at=event.at, kind=event.kind,
+                         target=event.target[:64], detail=event.text[:512]))
     session.flush()

@@ -10,7 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.services.routing import DatabaseDirectory
-from bridge.store.models import CallRecord, DispatchDelivery, Extension, RingGroup, Tenant, aware
+from bridge.store.ids import decimal_id
+from bridge.store.models import (
+    CallRecord,
+    DispatchDelivery,
+    Extension,
+    RingGroup,
+    RingOut,
+    Tenant,
+    aware,
+)
 from bridge.store.session import Database
 from bridge.telephony.call_events import Queue
 from bridge.telephony.earlier_calls import EarlierCall
@@ -28,7 +37,8 @@ class DatabaseEarlierCalls:
                 return None
             answered = aware(record.answered_at) if record.answered_at else None
             call = EarlierCall(call_id, aware(record.received_at), answered,
-                               ended=record.ended_at is not None)
+                               ended=record.ended_at is not None,
+                               ringout=_is_ringout(session, call_id))
             sent = _events_sent(session, call_id)
             tenant = session.get(Tenant, record.tenant_id) if record.tenant_id else None
             if not sent or "cleared" in sent or tenant is None:
@@ -37,12 +47,18 @@ class DatabaseEarlierCalls:
             return EarlierCall(
                 call_id, call.received, answered, call.ended, events,
                 _queue(session, record, sent),
-                _agent(session, tenant.id, answered_by or record.answered_by))
+                _agent(session, tenant.id, answered_by or record.answered_by), call.ringout)
 
     def open_before(self, moment: datetime) -> list[str]:
         with self.database.session() as session:
             return list(session.scalars(select(CallRecord.call_id).where(
                 CallRecord.ended_at.is_(None), CallRecord.received_at < moment)))
+
+
+def _is_ringout(session: Session, call_id: str) -> bool:
+    """A RingOut's call id is its row's (bridge/store/models.py)."""
+    key = decimal_id(call_id)
+    return key is not None and session.get(RingOut, key) is not None
 
 
 def _events_sent(session: Session, call_id: str) -> dict[str, str | None]:

@@ -21,7 +21,8 @@ from bridge.services.routing import extension_target
 from bridge.services.tenants import Principal
 from bridge.store.ids import decimal_id, decode_id, new_id
 from bridge.store.models import Extension, RingOut, Tenant
-from bridge.telephony.ringout import CancelOutcome, LegPlan, RingOutPlan, Statuses
+from bridge.surfaces.ringcentral.statuses import Statuses, statuses
+from bridge.telephony.ringout import CancelOutcome, LegPlan, RingOutPlan
 
 OWN = "~"
 CARRIER_DIAL = "PJSIP/{number}@carrier"
@@ -130,9 +131,11 @@ class RingOutService:
             raise _connected(ringout_id)
         # Written here too (the engine's own report follows through the writer, with the
         # same statuses), so a GET right after the DELETE reads them.
-        statuses = outcome.statuses or _cancelled_unattended(ringout)
-        ringout.call_status = statuses.call
-        ringout.caller_status, ringout.callee_status = statuses.caller, statuses.callee
+        states = outcome.states
+        left = (statuses(states.call, states.caller, states.callee) if states is not None
+                else _cancelled_unattended(ringout))
+        ringout.call_status = left.call
+        ringout.caller_status, ringout.callee_status = left.caller, left.callee
         ringout.ended_at = datetime.now(UTC)
 
     def _expired(self, ringout: RingOut) -> bool:

@@ -1,38 +1,54 @@
-"""RingOut statuses from the engine's steps, written by the call-record writer thread.
+"""RingOut statuses from the engine's RingOut events, written by the call-record writer.
 
-The RingOut flow reports every change as a `ringout` step carrying the three
-statuses. The `ended` step of a call (the flow's own, or that of a call adopted after a
-restart of ringbridge) closes the row: a connected call's answered legs are Finished.
+Every change of a RingOut is a `RingOutStatusChanged` carrying the neutral states of the
+call and its legs, stored in RingCentral's words. Its end (the flow's own, or that of a
+RingOut adopted after a restart of ringbridge) closes the row: a connected call's
+answered legs are Finished.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bridge.services.call_records import Step
+from bridge.services.call_records import DatabaseCallRecorder
 from bridge.store.ids import decimal_id
 from bridge.store.models import RingOut
+from bridge.surfaces.ringcentral.statuses import Statuses, closed, statuses
+from bridge.telephony.events import (
+    CallEvent,
+    RingOutEnded,
+    RingOutEndedWhileDown,
+    RingOutStatusChanged,
+)
 
 
-def apply_ringout_step(session: Session, step: Step) -> None:
-    key = decimal_id(step.call_id)  # hunt call ids are letters and digits; RingOut's digits
-    if step.kind not in ("ringout", "ended") or key is None:
-        return
-    ringout = session.get(RingOut, key)
+def subscribe_ringout_statuses(recorder: DatabaseCallRecorder) -> None:
+    recorder.subscribe(RingOutStatusChanged, apply_ringout_change)
+    recorder.subscribe(RingOutEnded, apply_ringout_end)
+    recorder.subscribe(RingOutEndedWhileDown, apply_ringout_end)
+
+
+def apply_ringout_change(session: Session, event: RingOutStatusChanged) -> None:
+    ringout = _ringout(session, event)
+    if ringout is not None:
+        _write(ringout, statuses(event.call, event.caller, event.callee))
+
+
+def apply_ringout_end(session: Session, event: RingOutEnded | RingOutEndedWhileDown) -> None:
+    ringout = _ringout(session, event)
     if ringout is None:
         return
-    if step.kind == "ringout":
-        ringout.call_status = step.fields["call_status"]
-        ringout.caller_status = step.fields["caller_status"]
-        ringout.callee_status = step.fields["callee_status"]
-        return
-    if ringout.call_status == "Success":
-        ringout.caller_status = _finished(ringout.caller_status)
-        ringout.callee_status = _finished(ringout.callee_status)
-    elif ringout.call_status == "InProgress":  # the flow failed (an ARI request did)
-        ringout.call_status = "NoAnsweringMachine"  # the vendor's "internal failure"
-    ringout.ended_at = ringout.ended_at or step.at
+    _write(ringout, closed(Statuses(ringout.call_status, ringout.caller_status,
+                                    ringout.callee_status)))
+    ringout.ended_at = ringout.ended_at or event.at
 
 
-def _finished(status: str) -> str:
-    return "Finished" if status == "Success" else status
+def _ringout(session: Session, event: CallEvent) -> RingOut | None:
+    """The RingOut's row (its id is the call's), None when it was deleted meanwhile."""
+    key = decimal_id(event.call_id)
+    return session.get(RingOut, key) if key is not None else None
+
+
+def _write(ringout: RingOut, statuses: Statuses) -> None:
+    ringout.call_status = statuses.call
+    ringout.caller_status, ringout.callee_status = statuses.caller, statuses.callee

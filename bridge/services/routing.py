@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.notifier import DispatchNotifier
 from bridge.phone_numbers import trunk_caller
-from bridge.services.call_records import Step
+from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import dispatch_config
 from bridge.services.extensions import sip_endpoint
 from bridge.services.ring_groups import ring_group_by_did
@@ -28,6 +28,7 @@ from bridge.store.models import (
 )
 from bridge.store.session import Database
 from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
+from bridge.telephony.events import MemberAnswered, MemberRinging, PageAnswered
 from bridge.telephony.hunt import HuntPlan, Target
 from bridge.telephony.hunt_order import hunt_waves
 from bridge.telephony.no_answer import no_answer_rule
@@ -191,15 +192,21 @@ def _known(moment: datetime | None) -> datetime | None:
     return None if moment is None else aware(moment)
 
 
-def apply_hunt_memory(session: Session, step: Step) -> None:
+def subscribe_hunt_memory(recorder: DatabaseCallRecorder) -> None:
     """The call-record writer keeps the hunt memory: who rang and who answered, per
-    member per group (steps that carry `group_id` and `extension_id`)."""
-    column = {"ringing": "last_rung_at", "answered": "last_answered_at"}.get(step.kind)
-    group_id, extension_id = step.fields.get("group_id"), step.fields.get("extension_id")
-    if column and group_id and extension_id:
-        stat = session.get(HuntStat, (group_id, extension_id))
+    member per group (the events that name a group and an extension)."""
+    recorder.subscribe(MemberRinging, apply_hunt_memory)
+    recorder.subscribe(MemberAnswered, apply_hunt_memory)
+    recorder.subscribe(PageAnswered, apply_hunt_memory)
+
+
+def apply_hunt_memory(session: Session,
+                      event: MemberRinging | MemberAnswered | PageAnswered) -> None:
+    column = "last_rung_at" if isinstance(event, MemberRinging) else "last_answered_at"
+    if event.group_id and event.extension_id:
+        stat = session.get(HuntStat, (event.group_id, event.extension_id))
         if stat is not None:
-            setattr(stat, column, step.at)
+            setattr(stat, column, event.at)
 
 
 def _locked_stats(session: Session, group_id: int,

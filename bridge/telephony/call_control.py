@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.telephony.ami import AmiError
 from bridge.telephony.ari import AriError
 from bridge.telephony.calls import AdoptedCall, Event, new_call_id
+from bridge.telephony.events import ParkedCallRingingBack, ParkedCallTakenBack, ParkingFailed
 from bridge.telephony.hunt import Hunt, HuntPlan, Leg, Origin, Target
 from bridge.telephony.live_calls import LiveCall, Party, PartyState, snapshot
 from bridge.telephony.parking import (
@@ -116,7 +117,7 @@ class CallControl:
             hunt.legs[channel_id] = leg
         await self.engine.ari.post(f"/bridges/{hunt.bridge_id}/addChannel",
                                    {"channel": channel_id})
-        hunt.step("park-failed", f"{channel_id} could not be parked; back in the call")
+        hunt.publish(ParkingFailed(call_id=hunt.call_id, channel_id=channel_id))
 
     # Taking calls back.
 
@@ -159,9 +160,8 @@ class CallControl:
         hunt.origin = Origin(number=channel.get("caller", {}).get("number", ""),
                              name=channel.get("caller", {}).get("name", ""),
                              dialled=parked.slot)
-        hunt.step("arrived", f"{hunt.origin.number} takes back the call parked at "
-                  f"{parked.slot} ({parked.call_id})", caller=hunt.origin.number,
-                  dialled=parked.slot)
+        hunt.publish(ParkedCallTakenBack(call_id=hunt.call_id, caller=hunt.origin.number,
+                                         dialled=parked.slot, parked_call_id=parked.call_id))
         for event in early:
             await self.engine.deliver(hunt, event)
         if hunt.done:
@@ -192,8 +192,8 @@ class CallControl:
                         domain=lot.removeprefix("rb-"))
         hunt = self.engine.new_hunt(new_call_id(), channel["id"], plan)
         hunt.origin = _origin(channel)
-        hunt.step("arrived", f"parked call {call_id} timed out; ringing back {parker}",
-                  caller=hunt.origin.number, dialled=parker)
+        hunt.publish(ParkedCallRingingBack(call_id=hunt.call_id, caller=hunt.origin.number,
+                                           dialled=parker, parked_call_id=call_id))
         return hunt
 
     async def _back_to_lot(self, hunt: Hunt) -> None:

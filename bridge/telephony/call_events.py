@@ -1,4 +1,10 @@
-"""What a hunt tells the outside world about its call (dispatch events, in production)."""
+"""What a hunt tells the outside world about its call (dispatch events, in production).
+
+`invite` is a question the hunt awaits (what dispatch knows of the caller: the answer
+orders the waiting line) and `ringing` may be answered by a redirect the hunt acts on:
+both are direct calls with an answer path, not events. `connected` and `ended` (missed,
+cleared) follow from the call's events: `tell_dispatch` subscribes them for one call.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
+from bridge.telephony.call_log import CallLog
+from bridge.telephony.events import AnsweredWhileDown, Ending, MemberAnswered, Queue
+
 log = logging.getLogger(__name__)
 
-Queue = tuple[str | None, str | None]  # (queue id, queue type) of the group being hunted
+__all__ = ["CallEvents", "GuardedEvents", "Queue", "Redirect", "tell_dispatch"]
 Redirect = Callable[[str], Awaitable[None]]
 
 
@@ -64,6 +73,22 @@ class GuardedEvents:
         with _logged(call_id, "missed/cleared"):
             self.events.ended(call_id, queue, agent_id, received, connected, cleared,
                               answered=answered, recorded=recorded)
+
+
+def tell_dispatch(call_log: CallLog, call_id: str, events: CallEvents) -> None:
+    """Send the call's `connected` when a member answers, its end when it ends."""
+    def connected(event: MemberAnswered | AnsweredWhileDown) -> None:
+        events.connected(event.call_id, event.queue, event.agent_id)
+
+    def ended(event: Ending) -> None:
+        events.ended(event.call_id, event.queue, event.agent_id,
+                     event.received or event.at, event.answered_at,
+                     max(event.at, event.received or event.at),
+                     answered=event.answered_at is not None, recorded=event.recorded)
+
+    call_log.subscribe(MemberAnswered, connected, call_id=call_id)
+    call_log.subscribe(AnsweredWhileDown, connected, call_id=call_id)
+    call_log.subscribe(Ending, ended, call_id=call_id)
 
 
 @contextmanager

@@ -17,8 +17,10 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bridge.telephony.call_events import tell_dispatch
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.earlier_calls import EarlierCall
+from bridge.telephony.events import CallEnded, CallEvent, Ending, RingOutEnded
 from bridge.telephony.waiting_line import WaitingLines
 
 log = logging.getLogger(__name__)
@@ -91,9 +93,13 @@ class CallFlow:
         self.started_at = datetime.now(UTC)
         self._next_leg = 0
 
-    def step(self, kind: str, text: str, *, target: str = "", **fields: Any) -> None:
+    def publish(self, event: CallEvent) -> None:
         """Log and record one step of this call's path."""
-        self.call_log.step(self.call_id, kind, text, target=target, **fields)
+        self.call_log.publish(event)
+
+    def ending(self, why: str, cause: int | None) -> Ending:
+        """The event that ends this call (flows add what their subscribers need)."""
+        return CallEnded(call_id=self.call_id, why=why, cause=cause, received=self.started_at)
 
     def new_channel_id(self) -> str:
         self._next_leg += 1
@@ -117,7 +123,7 @@ class CallFlow:
         if self.done:
             return
         self.done = True
-        self.step("ended", f"ending ({why})", cause=cause)
+        self.publish(self.ending(why, cause))
         reason = {} if cause is None else {"reason_code": cause}
         for channel_id in list(self.channels):
             await quietly(self.ari.delete(f"/channels/{channel_id}", reason))
@@ -153,16 +159,21 @@ class AdoptedCall(CallFlow):
         self.answered_at: datetime | None = None
         self.earlier: EarlierCall | None = None
 
-    async def end(self, why: str, cause: int | None = NORMAL_CLEARING) -> None:
-        if self.done:
-            return
-        await super().end(why, cause)
-        earlier = self.earlier
+    def follow(self, earlier: EarlierCall | None) -> None:
+        """What the database knows of the call: its dispatcher hears of its answer (if
+        still to come) and its end."""
+        self.earlier = earlier
         if earlier is not None and earlier.events is not None:
-            connected = earlier.answered or self.answered_at
-            earlier.events.ended(self.call_id, earlier.queue, earlier.agent_id,
-                                 earlier.received, connected, datetime.now(UTC),
-                                 answered=connected is not None)
+            tell_dispatch(self.call_log, self.call_id, earlier.events)
+
+    def ending(self, why: str, cause: int | None) -> Ending:
+        earlier = self.earlier
+        if earlier is None:
+            return super().ending(why, cause)
+        kind = RingOutEnded if earlier.ringout else CallEnded
+        return kind(call_id=self.call_id, why=why, cause=cause, received=earlier.received,
+                    answered_at=earlier.answered or self.answered_at, queue=earlier.queue,
+                    agent_id=earlier.agent_id)
 
     async def handle(self, event: Event) -> None:
         if event["type"] in ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"):

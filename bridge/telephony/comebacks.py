@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from bridge.telephony.ami import AmiClient, AmiError, AmiEvent
 from bridge.telephony.call_log import CallLog
+from bridge.telephony.events import ParkedCallCameBack
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,9 @@ class Comebacks:
         """Every entry Asterisk keeps: into its call's record, then out of AstDB."""
         async with self._lock:
             for comeback in await self._read():
-                self.call_log.step(comeback.call_id, "comeback", comeback.describe(),
-                                   target=comeback.parker)
+                self.call_log.publish(ParkedCallCameBack(
+                    call_id=comeback.call_id, member=comeback.parker,
+                    description=comeback.describe()))
                 try:
                     await self.ami.action({"Action": "DBDel", "Family": FAMILY,
                                            "Key": comeback.key})

@@ -13,10 +13,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from bridge.telephony.call_events import CallEvents, Queue
+from bridge.telephony.call_events import CallEvents, Queue, tell_dispatch
 from bridge.telephony.call_log import CallLog
+from bridge.telephony.events import EndedWhileDown, RingOutEndedWhileDown
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class EarlierCall:
     events: CallEvents | None = None
     queue: Queue = (None, None)
     agent_id: str | None = None
+    ringout: bool = False  # the call is a RingOut (its status row closes with it)
 
 
 class EarlierCalls(Protocol):
@@ -92,15 +94,13 @@ class Closer:
               cause: int | None = None, agent_id: str | None = None) -> None:
         """The call's end, recorded and sent (its `missed` too when nobody answered)."""
         self._closed.add(call.call_id)
-        cleared = at or datetime.now(UTC)
-        fields: dict[str, Any] = {"cause": cause}
-        if at is not None:
-            fields["at"] = at
-        self.call_log.step(call.call_id, "ended", why, **fields)
         if call.events is not None:
-            call.events.ended(call.call_id, call.queue, agent_id or call.agent_id,
-                              call.received, call.answered, max(cleared, call.received),
-                              answered=call.answered is not None)
+            tell_dispatch(self.call_log, call.call_id, call.events)
+        kind = RingOutEndedWhileDown if call.ringout else EndedWhileDown
+        self.call_log.publish(kind(
+            call_id=call.call_id, at=at or datetime.now(UTC), why=why, cause=cause,
+            received=call.received, answered_at=call.answered, queue=call.queue,
+            agent_id=agent_id or call.agent_id))
 
     async def close_open(self, before: datetime, running: set[str]) -> int:
         """Close every record left open by calls received before `before` (the earlier

@@ -22,6 +22,7 @@ from bridge.telephony.calls import (
 from bridge.telephony.comebacks import Comebacks
 from bridge.telephony.earlier_calls import Closer, EarlierCalls, NoEarlierCalls
 from bridge.telephony.endpoints import SipEndpoint
+from bridge.telephony.events import CallArrived, UnknownNumber
 from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
 from bridge.telephony.parking import CALL_VARIABLE, ParkingLots, Positions
 from bridge.telephony.provisioning import Provisioning
@@ -252,8 +253,7 @@ class Engine:
                                        self._label(channel["id"], call_id))
         waiting = self._pending.pop(channel["id"])
         if plan is None:
-            self.call_log.step(call_id, "unknown", f"{caller} -> {number}: not a number we "
-                               "know; announcing", caller=caller, dialled=number)
+            self.call_log.publish(UnknownNumber(call_id=call_id, caller=caller, dialled=number))
             await self.ari.post(f"/channels/{channel['id']}/continue", {
                 "context": "unknown-number", "extension": number, "priority": 1,
             })
@@ -262,9 +262,9 @@ class Engine:
         if purpose == "inbound":
             caller = plan.caller_number
             name = await present_trunk_caller(self.ari, call_id, channel, caller)
-        self.call_log.step(call_id, "arrived", f"{caller} -> {number} ({plan.label}, channel "
-                           f"{channel['id']})", caller=caller, dialled=number,
-                           tenant_id=plan.tenant_id, ring_group_id=plan.group_id)
+        self.call_log.publish(CallArrived(
+            call_id=call_id, caller=caller, dialled=number, label=plan.label,
+            channel_id=channel["id"], tenant_id=plan.tenant_id, ring_group_id=plan.group_id))
         hunt = self.new_hunt(call_id, channel["id"], plan)
         hunt.origin = Origin(number=caller, name=name, dialled=number,
                              inbound=purpose == "inbound",

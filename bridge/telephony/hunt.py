@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.telephony import hunt_pick_up, hunt_recordings
-from bridge.telephony.call_events import CallEvents, GuardedEvents, Queue
+from bridge.telephony.call_events import CallEvents, GuardedEvents, Queue, tell_dispatch
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
     DIAL_STATUS_CAUSE,
@@ -28,6 +28,21 @@ from bridge.telephony.calls import (
     Event,
     Flows,
     note_departures,
+)
+from bridge.telephony.events import (
+    CallEnded,
+    CallerKnown,
+    CallEvent,
+    Ending,
+    HuntMemoryKeys,
+    HuntRepeated,
+    HuntStarted,
+    MemberAnswered,
+    MemberDialled,
+    MemberNotAnswered,
+    MemberRinging,
+    MemberSkipped,
+    PageAnswered,
 )
 from bridge.telephony.hunt_line import HuntLine
 from bridge.telephony.hunt_redirects import HuntRedirects, NoRedirects, Redirects
@@ -127,6 +142,8 @@ class Hunt(CallFlow):
         self.origin = Origin()
         self.last_cause = NO_ANSWER
         self.events = GuardedEvents(plan.events) if plan.events is not None else None
+        if self.events is not None:
+            tell_dispatch(self.call_log, call_id, self.events)
         self.answered_by: Target | None = None
         self.alerted_in_round = False  # a phone rang in this round of the waves
         self._caller_ringing = False
@@ -141,15 +158,11 @@ class Hunt(CallFlow):
             snapshot = await self.events.invite(self.call_id, self.plan.queue)
             if snapshot is not None:
                 self.line.take_priority(snapshot)
-                self.step("invited", f"dispatch knows the caller: {snapshot}",
-                          snapshot=snapshot)
+                self.publish(CallerKnown(call_id=self.call_id, snapshot=snapshot))
             if self.done or self.wave_index != -1:
                 return  # the caller hung up, or a pick-up took the call, while dispatch was asked
-        if self.plan.ring_time <= 0:
-            self.step("hunting", f"not ringing {self.plan.label}: its ring_time is 0")
-        else:
-            self.step("hunting", f"hunting {self.plan.label}: {len(self.plan.waves)} "
-                      f"wave(s), {self.plan.ring_time} s each")
+        self.publish(HuntStarted(call_id=self.call_id, label=self.plan.label,
+                                 waves=len(self.plan.waves), ring_time=self.plan.ring_time))
         if self.line.others_waiting():
             await self.line.wait("callers are waiting already")
             return
@@ -186,14 +199,14 @@ class Hunt(CallFlow):
         request to ring them (a step saying why; the cause the caller would get)."""
         not_caller = [t for t in targets if not self._is_caller(t)]
         for target in (t for t in targets if t not in not_caller):
-            self._try_step("skipped", f"passing over {target.label}: it is the caller",
-                           target=target.label)
+            self._try_publish(MemberSkipped(call_id=self.call_id, member=target.label,
+                                            why="it is the caller"))
         found = await asyncio.gather(*(self._unavailable(t) for t in not_caller))
         free = []
         for target, (why, cause) in zip(not_caller, found, strict=True):
             if why:
-                self._try_step("skipped", f"passing over {target.label}: {why}",
-                               target=target.label)
+                self._try_publish(MemberSkipped(call_id=self.call_id, member=target.label,
+                                                why=why))
                 self.last_cause = cause
             else:
                 free.append(target)
@@ -226,7 +239,8 @@ class Hunt(CallFlow):
             return False
         self.rounds += 1
         self.wave_index = -1
-        self.step("repeated", f"nobody answered; round {self.rounds} of {MAX_REPEAT_ROUNDS}")
+        self.publish(HuntRepeated(call_id=self.call_id, round=self.rounds,
+                                  rounds=MAX_REPEAT_ROUNDS))
         await self.next_wave()
         return True
 
@@ -251,12 +265,13 @@ class Hunt(CallFlow):
             return
         self.line.leave()
         await super().end(why, cause)
-        if self.events is not None:
-            agent = self.answered_by.agent_id if self.answered_by else None
-            self.events.ended(self.call_id, self.plan.queue, agent, self.started_at,
-                              self.answered_at, datetime.now(UTC),
-                              answered=self.answered_by is not None,
-                              recorded=self.recording is not None)
+
+    def ending(self, why: str, cause: int | None) -> Ending:
+        agent = self.answered_by.agent_id if self.answered_by else None
+        return CallEnded(call_id=self.call_id, why=why, cause=cause,
+                         received=self.started_at, answered_at=self.answered_at,
+                         queue=self.plan.queue, agent_id=agent,
+                         recorded=self.recording is not None)
 
     async def take_message(self, recording: str) -> None:
         await hunt_recordings.take_message(self, recording)
@@ -283,8 +298,8 @@ class Hunt(CallFlow):
     async def _ring(self, target: Target) -> None:
         channel_id = self.new_channel_id()
         self.legs[channel_id] = Leg(target, channel_id, view=f"{self._next_leg:02d}")
-        self._try_step("dialling", f"ringing {target.label} ({channel_id})",
-                       target=target.label)
+        self._try_publish(MemberDialled(call_id=self.call_id, member=target.label,
+                                        channel_id=channel_id))
         try:
             await self.ari.post("/channels/create", {
                 "endpoint": target.dial, "app": self.flows.app, "channelId": channel_id,
@@ -294,13 +309,13 @@ class Hunt(CallFlow):
             log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
             await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
 
-    def _try_step(self, kind: str, text: str, *, target: str, **fields: Any) -> None:
+    def _try_publish(self, event: CallEvent) -> None:
         """A step of trying a member. A waiting call tries every 2 s: its retries are
         logged at DEBUG, not recorded, until a phone rings for it (it leaves the line)."""
         if self.line.waiting_in is None:
-            self.step(kind, text, target=target, **fields)
+            self.publish(event)
         else:
-            log.debug("call %s: %s (waiting in line)", self.call_id, text)
+            log.debug("call %s: %s (waiting in line)", self.call_id, event.text)
 
     def take_over(self, channel_id: str, label: str) -> None:
         """Make a channel that is up already (a parked call) this caller's answered leg,
@@ -393,8 +408,8 @@ class Hunt(CallFlow):
         if self.events is not None and not self.connected:  # first: the pop-up is urgent
             self.events.ringing(self.call_id, self.plan.queue, leg.target.agent_id,
                                 self.redirect)
-        self.step("ringing", f"{leg.target.label} ringing", target=leg.target.label,
-                  **self._memory(leg))
+        self.publish(MemberRinging(call_id=self.call_id, member=leg.target.label,
+                                   **self._memory(leg)))
         if not self.connected:
             await self.ring_caller()
 
@@ -403,18 +418,17 @@ class Hunt(CallFlow):
         leg.answered_at = datetime.now(UTC)
         if self.connected:
             if self.plan.paging:
-                self.step("answered", f"{leg.target.label} answered the page too",
-                          target=leg.target.label, **self._memory(leg))
+                self.publish(PageAnswered(call_id=self.call_id, member=leg.target.label,
+                                          **self._memory(leg)))
                 await self._add_to_bridge(leg.channel_id)
             return
         self.connected = True
         self.line.leave()
         self.answered_at = leg.answered_at
         self.answered_by = leg.target
-        self.step("answered", f"{leg.target.label} answered; bridging",
-                  target=leg.target.label, **self._memory(leg))
-        if self.events is not None:
-            self.events.connected(self.call_id, self.plan.queue, leg.target.agent_id)
+        self.publish(MemberAnswered(call_id=self.call_id, member=leg.target.label,
+                                    agent_id=leg.target.agent_id, queue=self.plan.queue,
+                                    **self._memory(leg)))
         if not self.plan.paging:
             await self.stop_legs([other for other in self.legs.values() if other is not leg],
                                   ANSWERED_ELSEWHERE)
@@ -474,13 +488,12 @@ class Hunt(CallFlow):
         if cause not in (NORMAL_CLEARING, ANSWERED_ELSEWHERE):
             self.last_cause = cause
         # The Dial event (NOANSWER, BUSY...) may come before or after the hangup.
-        status = f"{leg.status}, " if leg.status else ""
-        self._try_step("rang", f"{leg.target.label} did not answer ({status}cause {cause})",
-                       target=leg.target.label, cause=cause)
+        self._try_publish(MemberNotAnswered(call_id=self.call_id, member=leg.target.label,
+                                            dial_status=leg.status, cause=cause))
         if not self.connected and not self.legs and not self.done:
             await self.next_wave()
 
-    def _memory(self, leg: Leg) -> dict[str, int]:
+    def _memory(self, leg: Leg) -> HuntMemoryKeys:
         """Fields that make a ringing/answered step update the group's hunt memory
         (written with the call's steps, off the event loop)."""
         if self.plan.group_id is None or not leg.target.key:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from bridge.telephony.events import CallWaiting, WaitOver
 from bridge.telephony.waiting_line import DEFAULT_PRIORITY, PRIORITIES, known_priority
 
 if TYPE_CHECKING:
@@ -60,8 +61,9 @@ class HuntLine:
                                               self._your_turn)
         self._wait_timer = asyncio.get_running_loop().call_later(
             hunt.plan.max_wait, hunt.flows.enqueue, hunt, {"type": self.WAIT_OVER})
-        hunt.step("waiting", f"{why} in {hunt.plan.label}: waiting, number {place} in line "
-                  f"(priority {self.priority}), up to {hunt.plan.max_wait} s")
+        hunt.publish(CallWaiting(call_id=hunt.call_id, why=why, label=hunt.plan.label,
+                                 place=place, priority=self.priority,
+                                 max_wait=hunt.plan.max_wait))
         await hunt.ring_caller()
 
     def _your_turn(self) -> None:
@@ -85,8 +87,8 @@ class HuntLine:
         if self.waiting_in is None or hunt.legs or hunt.done:
             return  # a round is on: its end applies the rule
         self.leave()
-        hunt.step("waited", f"no member of {hunt.plan.label} came free in "
-                  f"{hunt.plan.max_wait} s")
+        hunt.publish(WaitOver(call_id=hunt.call_id, label=hunt.plan.label,
+                              max_wait=hunt.plan.max_wait))
         await hunt.apply_no_answer_rule()
 
     def leave(self) -> None:

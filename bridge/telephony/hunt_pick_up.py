@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from bridge.telephony.events import PickedUp
+
 if TYPE_CHECKING:
     from bridge.telephony.hunt import Hunt, Target
 
@@ -29,7 +31,7 @@ async def picked_up(hunt: Hunt, target: Target, wait: int,
         return
     try:
         await hunt.cancel_ringing()
-        hunt.step("picked-up", f"picked up for {target.label}", target=target.label)
+        hunt.publish(PickedUp(call_id=hunt.call_id, member=target.label))
         await hunt.ring_targets(f"pick-up by {target.label}", (target,), wait)
     except Exception as exc:
         if not reply.done():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bridge.telephony.events import RecordingFailed, RecordingStarted
+
 if TYPE_CHECKING:
     from bridge.telephony.hunt import Hunt
 
@@ -19,7 +21,7 @@ async def record_call(hunt: Hunt) -> None:
         await hunt.ari.post(f"/bridges/{hunt.bridge_id}/record", {
             "name": name, "format": "wav", "ifExists": "fail"})
     except Exception as exc:
-        hunt.step("recording-failed", f"the call cannot be recorded: {exc}", target=name)
+        hunt.publish(RecordingFailed(call_id=hunt.call_id, name=name, error=str(exc)))
         return
     recorded(hunt, name)
 
@@ -27,7 +29,7 @@ async def record_call(hunt: Hunt) -> None:
 def recorded(hunt: Hunt, name: str) -> None:
     """A recording of this call has started (the call's, or a voicemail's)."""
     hunt.recording = name
-    hunt.step("recording", f"recording as {name}", target=name)
+    hunt.publish(RecordingStarted(call_id=hunt.call_id, name=name))
 
 
 async def take_message(hunt: Hunt, recording: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from bridge.telephony.calls import NORMAL_CLEARING
+from bridge.telephony.events import Redirected, RedirectIgnored
 
 if TYPE_CHECKING:
     from bridge.telephony.hunt import Hunt, HuntPlan
@@ -49,18 +50,18 @@ class HuntRedirects:
         """
         hunt = self.hunt
         if hunt.connected or hunt.done:
-            hunt.step("redirect", f"dispatch redirect to {location} ignored: the call is "
-                      "already answered or over", target=location)
+            hunt.publish(RedirectIgnored(call_id=hunt.call_id, location=location,
+                                         why="the call is already answered or over"))
             return
         if self.count >= MAX_REDIRECTS or hunt.plan.tenant_id is None:
-            hunt.step("redirect", f"dispatch redirect to {location} ignored: "
-                      f"{MAX_REDIRECTS} redirects already", target=location)
+            hunt.publish(RedirectIgnored(call_id=hunt.call_id, location=location,
+                                         why=f"{MAX_REDIRECTS} redirects already"))
             return
         plan = await asyncio.to_thread(self.redirects.route_redirect, hunt.plan.tenant_id,
                                        location, hunt.plan.caller_number)
         if plan is None:
-            hunt.step("redirect", f"dispatch redirect to {location} ignored: no agent or "
-                      "queue has that id", target=location)
+            hunt.publish(RedirectIgnored(call_id=hunt.call_id, location=location,
+                                         why="no agent or queue has that id"))
             return
         # The lookup ran beside the call; the change runs in its turn among its events.
         hunt.flows.enqueue(hunt, {"type": self.REDIRECT, "location": location,
@@ -69,12 +70,12 @@ class HuntRedirects:
     async def redirected(self, location: str, plan: HuntPlan) -> None:
         hunt = self.hunt
         if hunt.connected or hunt.done or self.count >= MAX_REDIRECTS:
-            hunt.step("redirect", f"dispatch redirect to {location} ignored: the call was "
-                      "answered, ended or redirected meanwhile", target=location)
+            hunt.publish(RedirectIgnored(
+                call_id=hunt.call_id, location=location,
+                why="the call was answered, ended or redirected meanwhile"))
             return
         self.count += 1
-        hunt.step("redirected", f"dispatch redirected the call to {location} ({plan.label})",
-                  target=location)
+        hunt.publish(Redirected(call_id=hunt.call_id, location=location, label=plan.label))
         hunt.line.leave()
         hunt.line.waited_out = False
         # The group the call came to keeps its rules: its no-answer rule, queue and

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from bridge.telephony.events import Forwarded, VoicemailStarted
 from bridge.telephony.hunt import NO_ANSWER, Hunt, Target
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ async def _repeat(hunt: Hunt) -> None:
 
 def _forward(target: Target) -> Rule:
     async def forward(hunt: Hunt) -> None:
-        hunt.step("forwarded", f"nobody answered {hunt.plan.label}; forwarding to "
-                  f"{target.label}", target=target.label)
+        hunt.publish(Forwarded(call_id=hunt.call_id, label=hunt.plan.label,
+                               member=target.label))
         await hunt.ring_targets(f"forward to {target.label}", (target,), FORWARD_RING_TIME)
 
     return forward
@@ -68,8 +69,8 @@ def _cannot_forward(number: str | None) -> Rule:
 def _voicemail(box: str) -> Rule:
     async def take_message(hunt: Hunt) -> None:
         recording = f"{box}-{hunt.call_id}"
-        hunt.step("voicemail", f"nobody answered {hunt.plan.label}; recording a message as "
-                  f"{recording}", target=recording)
+        hunt.publish(VoicemailStarted(call_id=hunt.call_id, label=hunt.plan.label,
+                                      name=recording))
         await hunt.take_message(recording)
 
     return take_message

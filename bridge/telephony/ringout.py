@@ -3,8 +3,9 @@
 Both legs are created with ids we choose (`rb-<call>-1`, `rb-<call>-2`), claimed before
 creation and dialled on their StasisStart, like the hunt's legs. The bridge is named
 `rb-<call>`, so after a restart of ringbridge the engine's resync adopts a connected
-RingOut like any other bridged call. Each status change is reported as a `ringout`
-step of the call's log (services store it off the event loop).
+RingOut like any other bridged call. Each change is published as a
+`RingOutStatusChanged` event with the neutral states of the call and of each leg (a
+surface names them in its own vocabulary: bridge/surfaces/ringcentral/statuses.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
@@ -25,6 +26,21 @@ from bridge.telephony.calls import (
     Flows,
     note_departures,
 )
+from bridge.telephony.events import (
+    CallState,
+    Ending,
+    LegState,
+    RingOutCalleeRinging,
+    RingOutCallerAnswered,
+    RingOutCancelled,
+    RingOutConnected,
+    RingOutEnded,
+    RingOutHungUp,
+    RingOutLegFailed,
+    RingOutNotConfirmed,
+    RingOutStarted,
+    RingOutStatusChanged,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +49,13 @@ RINGBACK = "tone:ring"
 LEG_FORMATS = "ulaw,alaw,gsm"
 BACKSTOP_SECONDS = 5
 
-# Dial statuses (the Dial event) and Q.850 causes (the hangup) → a leg's status.
-DIAL_STATUS = {"BUSY": "Busy", "NOANSWER": "NoAnswer", "CHANUNAVAIL": "GenericError",
-               "CONGESTION": "GenericError"}
-CAUSE_STATUS = {17: "Busy", 21: "Busy", 18: "NoAnswer", 19: "NoAnswer"}
+# Dial statuses (the Dial event) and Q.850 causes (the hangup) → a leg's failure.
+DIAL_STATUS = {"BUSY": LegState.BUSY, "NOANSWER": LegState.NO_ANSWER,
+               "CHANUNAVAIL": LegState.UNREACHABLE, "CONGESTION": LegState.UNREACHABLE}
+CAUSE_STATUS = {17: LegState.BUSY, 21: LegState.BUSY, 18: LegState.NO_ANSWER,
+                19: LegState.NO_ANSWER}
+
+Change = TypeVar("Change", bound=RingOutStatusChanged)
 
 
 @dataclass(frozen=True)
@@ -60,26 +79,26 @@ class RingOutPlan:
 
 
 @dataclass
-class Statuses:
-    call: str = "InProgress"
-    caller: str = "InProgress"
-    callee: str = "InProgress"
+class RingOutStates:
+    call: CallState = CallState.TRYING
+    caller: LegState = LegState.CALLING
+    callee: LegState = LegState.CALLING
 
 
 @dataclass(frozen=True)
 class CancelOutcome:
-    """What a cancel did: refused (connected), or the statuses it left (None: no flow
+    """What a cancel did: refused (connected), or the states it left (None: no flow
     of this RingOut runs here, e.g. it was started before a restart)."""
 
     connected: bool = False
-    statuses: Statuses | None = None
+    states: RingOutStates | None = None
 
 
-def leg_failure(dial_status: str, cause: int | None) -> str:
-    """Why a leg that never answered failed, as a RingOut leg status."""
+def leg_failure(dial_status: str, cause: int | None) -> LegState:
+    """Why a leg that never answered failed."""
     if dial_status in DIAL_STATUS:
         return DIAL_STATUS[dial_status]
-    return CAUSE_STATUS.get(cause or 0, "GenericError")
+    return CAUSE_STATUS.get(cause or 0, LegState.UNREACHABLE)
 
 
 class RingOut(CallFlow):
@@ -87,7 +106,7 @@ class RingOut(CallFlow):
                  call_log: CallLog | None = None) -> None:
         super().__init__(ari, flows, plan.call_id, call_log)
         self.plan = plan
-        self.status = Statuses()
+        self.status = RingOutStates()
         self.caller_leg = self.new_channel_id()
         self.callee_leg = ""
         self.up: set[str] = set()
@@ -98,9 +117,8 @@ class RingOut(CallFlow):
         self._running: set[asyncio.Future[None]] = set()
 
     async def start(self) -> None:
-        self._report(f"ringing {self.plan.caller.label} first, then {self.plan.callee.label}",
-                     caller=self.plan.caller.label, dialled=self.plan.callee.label,
-                     tenant_id=self.plan.tenant_id)
+        self._report(RingOutStarted, caller_number=self.plan.caller.label,
+                     callee_number=self.plan.callee.label, tenant_id=self.plan.tenant_id)
         await self._create(self.caller_leg, self.plan.caller, {"formats": LEG_FORMATS})
 
     async def cancel(self) -> CancelOutcome:
@@ -110,11 +128,11 @@ class RingOut(CallFlow):
         if not self.done:
             for leg in (self.caller_leg, self.callee_leg):
                 if leg and leg in self.channels:
-                    self._set(leg, "Rejected")
-            self.status.call = "CannotReach"
-            self._report("cancelled through the API")
+                    self._set(leg, LegState.CANCELLED)
+            self.status.call = CallState.NOT_REACHED
+            self._report(RingOutCancelled)
             await self.end("cancelled through the API")
-        return CancelOutcome(statuses=replace(self.status))
+        return CancelOutcome(states=replace(self.status))
 
     # Events.
 
@@ -140,7 +158,7 @@ class RingOut(CallFlow):
         except Exception as exc:  # an endpoint Asterisk cannot reach at all
             log.warning("call %s: cannot ring %s: %s", self.call_id, leg.label, exc)
             self.channels.discard(channel_id)
-            await self._failed(channel_id, "GenericError")
+            await self._failed(channel_id, LegState.UNREACHABLE)
 
     async def _dial(self, channel_id: str) -> None:
         leg = self.plan.caller if channel_id == self.caller_leg else self.plan.callee
@@ -155,20 +173,19 @@ class RingOut(CallFlow):
 
     async def _ring_timeout(self, channel_id: str) -> None:
         if channel_id in self.channels and channel_id not in self.up and not self.done:
-            await self._failed(channel_id, "NoAnswer")  # the end hangs the leg up
+            await self._failed(channel_id, LegState.NO_ANSWER)  # the end hangs the leg up
 
     async def _answered(self, channel_id: str) -> None:
         if channel_id in self.up or self.done:
             return
         self.up.add(channel_id)
-        self._set(channel_id, "Success")
+        self._set(channel_id, LegState.ANSWERED)
         if channel_id == self.caller_leg:
             await self._caller_answered()
             return
         self.connected = True
-        self.status.call = "Success"
-        label = self.plan.callee.label
-        self._report(f"{label} answered; connecting", target=label)
+        self.status.call = CallState.CONNECTED
+        self._report(RingOutConnected, leg=self.plan.callee.label)
         await self._quietly(f"/playbacks/{self.call_id}-ringback", "DELETE")
         self.bridge_id = f"rb-{self.call_id}"
         await self.ari.post(f"/bridges/{self.bridge_id}", {"type": "mixing"})
@@ -177,7 +194,7 @@ class RingOut(CallFlow):
         await note_departures(self.ari, self.caller_leg, self.callee_leg)
 
     async def _caller_answered(self) -> None:
-        self._report(f"{self.plan.caller.label} answered", target=self.plan.caller.label)
+        self._report(RingOutCallerAnswered, leg=self.plan.caller.label)
         if not self.plan.play_prompt:
             await self._ring_callee()
             return
@@ -191,8 +208,8 @@ class RingOut(CallFlow):
             return
         self.awaiting_key = False
         # The user did not confirm (a voicemail may have answered): a leg not answered.
-        self.status.caller, self.status.call = "NoAnswer", "CannotReach"
-        self._report(f"no key pressed within {self.plan.prompt_timeout} s")
+        self.status.caller, self.status.call = LegState.NO_ANSWER, CallState.NOT_REACHED
+        self._report(RingOutNotConfirmed, prompt_timeout=self.plan.prompt_timeout)
         await self.end("no key pressed")
 
     async def _key(self, channel_id: str, digit: str) -> None:
@@ -204,7 +221,7 @@ class RingOut(CallFlow):
 
     async def _ring_callee(self) -> None:
         self.callee_leg = self.new_channel_id()
-        self._report(f"ringing {self.plan.callee.label}", target=self.plan.callee.label)
+        self._report(RingOutCalleeRinging, leg=self.plan.callee.label)
         await self._quietly(f"/channels/{self.caller_leg}/play/{self.call_id}-ringback",
                             "POST", {"media": RINGBACK})
         await self._create(self.callee_leg, self.plan.callee,
@@ -227,24 +244,24 @@ class RingOut(CallFlow):
                                                        cause))
 
     async def _hung_up(self, channel_id: str) -> None:
-        """An answered leg hung up: afterwards (Finished), or before leg 2 answered."""
+        """An answered leg hung up: afterwards, or before leg 2 answered."""
         who = "caller" if channel_id == self.caller_leg else "callee"
         if self.connected:
-            self.status.caller = self.status.callee = "Finished"
+            self.status.caller = self.status.callee = LegState.HUNG_UP
         else:
-            self.status.caller = "Finished"
+            self.status.caller = LegState.HUNG_UP
             if self.callee_leg in self.channels:
-                self.status.callee = "Rejected"
-            self.status.call = "CannotReach"
-        self._report(f"{who} hung up")
+                self.status.callee = LegState.CANCELLED
+            self.status.call = CallState.NOT_REACHED
+        self._report(RingOutHungUp, party=who)
         await self.end(f"{who} hung up")
 
-    async def _failed(self, channel_id: str, status: str) -> None:
+    async def _failed(self, channel_id: str, status: LegState) -> None:
         """A leg ended before answering: the attempt cannot reach its target."""
         self._set(channel_id, status)
-        self.status.call = "CannotReach"
+        self.status.call = CallState.NOT_REACHED
         label = self.plan.caller.label if channel_id == self.caller_leg else self.plan.callee.label
-        self._report(f"{label}: {status}", target=label)
+        self._report(RingOutLegFailed, leg=label, failure=status)
         await self.end(f"{label} not reached ({status})")
 
     # Bookkeeping.
@@ -253,6 +270,10 @@ class RingOut(CallFlow):
         for timer in self._timers:
             timer.cancel()
         await super().end(why, cause)
+
+    def ending(self, why: str, cause: int | None) -> Ending:
+        return RingOutEnded(call_id=self.call_id, why=why, cause=cause,
+                            received=self.started_at)
 
     def _after(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
         """Run `action` on the loop in `seconds` unless the call ends first."""
@@ -268,16 +289,16 @@ class RingOut(CallFlow):
         if not task.cancelled() and task.exception() is not None:
             log.error("call %s: a timer failed", self.call_id, exc_info=task.exception())
 
-    def _set(self, channel_id: str, status: str) -> None:
+    def _set(self, channel_id: str, status: LegState) -> None:
         if channel_id == self.caller_leg:
             self.status.caller = status
         else:
             self.status.callee = status
 
-    def _report(self, text: str, *, target: str = "", **fields: Any) -> None:
-        self.step("ringout", text, target=target, call_status=self.status.call,
-                  caller_status=self.status.caller, callee_status=self.status.callee,
-                  **fields)
+    def _report(self, change: type[Change], **fields: Any) -> None:
+        """Publish `change` with the states as they are now."""
+        self.publish(change(call_id=self.call_id, call=self.status.call,
+                            caller=self.status.caller, callee=self.status.callee, **fields))
 
     async def _quietly(self, path: str, method: str, params: dict[str, Any] | None = None
                        ) -> None:

@@ -30,6 +30,7 @@ from bridge.telephony.calls import (
     quietly,
 )
 from bridge.telephony.earlier_calls import Closer
+from bridge.telephony.events import AnsweredWhileDown
 from bridge.telephony.live_calls import channel_created, channel_resource
 from bridge.telephony.orphans import Orphan, find_orphans
 from bridge.telephony.parking import CALL_VARIABLE
@@ -92,7 +93,7 @@ class Takeover:
         # before the writer thread stored the answer).
         member = next((channel_resource(c)[0] for c in channels
                        if c["id"].startswith("rb-")), None)
-        call.earlier = await self.closer.find(call_id, answered_by=member)
+        call.follow(await self.closer.find(call_id, answered_by=member))
         # The bridge is made when the call is answered.
         recorded = call.earlier.answered if call.earlier is not None else None
         call.answered_at = recorded or channel_created(bridge)
@@ -215,11 +216,11 @@ class Takeover:
         for channel in (caller.channel, leg.channel):
             call.adopt(channel["id"])
             call.found[channel["id"]] = channel
-        call.step("answered", f"{number} answered while ringbridge was down; connected to "
-                  "the caller when it came back", target=number)
-        call.earlier = earlier = await self.closer.find(call_id, answered_by=number)
-        if earlier is not None and earlier.events is not None:
-            earlier.events.connected(call_id, earlier.queue, earlier.agent_id)
+        earlier = await self.closer.find(call_id, answered_by=number)
+        call.follow(earlier)
+        call.publish(AnsweredWhileDown(
+            call_id=call_id, member=number, queue=earlier.queue if earlier else (None, None),
+            agent_id=earlier.agent_id if earlier else None))
         log.info("call %s: %s answered while ringbridge was down; connected to caller %s",
                  call_id, number, caller.id)
 

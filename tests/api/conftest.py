@@ -20,10 +20,11 @@ from bridge.store.models import Base
 from bridge.store.session import Database
 from bridge.telephony.call_control import CallControlError
 from bridge.telephony.endpoints import SipEndpoint
+from bridge.telephony.events import CallState, LegState
 from bridge.telephony.hunt import Target
 from bridge.telephony.live_calls import LiveCall
 from bridge.telephony.parking import ParkedCall
-from bridge.telephony.ringout import CancelOutcome, RingOutPlan, Statuses
+from bridge.telephony.ringout import CancelOutcome, RingOutPlan, RingOutStates
 from tests.support.postgres import postgres_url
 
 
@@ -37,7 +38,7 @@ class RecordingProvisioner:
     ringouts: list[RingOutPlan] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     cancel_outcome: CancelOutcome = field(default_factory=lambda: CancelOutcome(
-        statuses=Statuses("CannotReach", "Rejected", "Rejected")))
+        states=RingOutStates(CallState.NOT_REACHED, LegState.CANCELLED, LegState.CANCELLED)))
     calls: list[LiveCall] = field(default_factory=list)
     actions: list[tuple[object, ...]] = field(default_factory=list)
 

@@ -12,12 +12,24 @@ from flask.testing import FlaskClient
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.config import Settings
-from bridge.services.call_records import Step
-from bridge.services.ringout_records import apply_ringout_step
+from bridge.services.call_records import DatabaseCallRecorder
+from bridge.services.ringout_records import (
+    apply_ringout_change,
+    apply_ringout_end,
+    subscribe_ringout_statuses,
+)
 from bridge.services.tenants import issue_token
 from bridge.store.ids import encode_id
 from bridge.store.models import RingOut
 from bridge.store.session import Database
+from bridge.telephony.call_log import CallLog
+from bridge.telephony.events import (
+    CallEnded,
+    CallState,
+    LegState,
+    RingOutConnected,
+    RingOutEnded,
+)
 from bridge.telephony.ringout import CancelOutcome
 from tests.api.conftest import (
     NON_ASCII_DIGIT_IDS,
@@ -342,12 +354,11 @@ def test_engine_steps_update_the_row_and_retention_ends_get(
 ) -> None:
     ringout_id = post(client, acme).json["id"]
     now = datetime.now(UTC)
-    steps = [Step(ringout_id, now, "ringout", "", "", {
-        "call_status": "Success", "caller_status": "Success", "callee_status": "Success"}),
-        Step(ringout_id, now, "ended", "", "", {})]
     with database.session() as session:
-        for step in steps:
-            apply_ringout_step(session, step)
+        apply_ringout_change(session, RingOutConnected(
+            call_id=ringout_id, at=now, call=CallState.CONNECTED, caller=LegState.ANSWERED,
+            callee=LegState.ANSWERED, leg="+14155550123"))
+        apply_ringout_end(session, RingOutEnded(call_id=ringout_id, at=now, why="done"))
     assert status_of(client, acme, ringout_id) == {
         "callStatus": "Success", "callerStatus": "Finished", "calleeStatus": "Finished"}
     set_statuses(database, ringout_id, "Success", "Finished", "Finished",
@@ -355,10 +366,33 @@ def test_engine_steps_update_the_row_and_retention_ends_get(
     assert_error(client.get(f"{OWN}/{ringout_id}", headers=acme.headers), 404, "CMN-102")
     failed = post(client, acme).json["id"]
     with database.session() as session:
-        apply_ringout_step(session, Step(failed, now, "ended", "", "", {}))
+        apply_ringout_end(session, RingOutEnded(call_id=failed, at=now, why="broke"))
     assert status_of(client, acme, failed) == {
         "callStatus": "NoAnsweringMachine", "callerStatus": "InProgress",
         "calleeStatus": "InProgress"}
+
+
+def test_the_status_writer_hears_ringout_events_only(
+    client: FlaskClient, database: Database, acme: TenantAuth, office: dict[str, Any],
+) -> None:
+    """Through the publisher and the writer thread, as in `ringbridge serve`: a RingOut's
+    changes and end reach its row; another call's end does not, whatever its id."""
+    ringout_id = post(client, acme).json["id"]
+    recorder, call_log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(call_log)
+    subscribe_ringout_statuses(recorder)
+    call_log.publish(RingOutConnected(
+        call_id=ringout_id, call=CallState.CONNECTED, caller=LegState.ANSWERED,
+        callee=LegState.ANSWERED, leg="+14155550123"))
+    call_log.publish(CallEnded(call_id=ringout_id, why="not a RingOut's end"))
+    recorder.flush()
+    assert status_of(client, acme, ringout_id) == {
+        "callStatus": "Success", "callerStatus": "Success", "calleeStatus": "Success"}
+    call_log.publish(RingOutEnded(call_id=ringout_id, why="callee hung up"))
+    recorder.flush()
+    recorder.close()
+    assert status_of(client, acme, ringout_id) == {
+        "callStatus": "Success", "callerStatus": "Finished", "calleeStatus": "Finished"}
 
 
 def test_rate_limits_per_extension_with_headers(

@@ -6,18 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.telephony.ami import AmiError
-from bridge.telephony.call_log import CallLog
 from bridge.telephony.comebacks import Comeback, Comebacks
+from bridge.telephony.events import CallEvent
 from tests.unit.async_support import run
+from tests.unit.call_logs import call_log_into
 
 
 class Recorder:
     def __init__(self) -> None:
         self.steps: list[tuple[str, str, str, str]] = []
 
-    def record(self, call_id: str, kind: str, target: str, detail: str,
-               fields: dict[str, Any]) -> None:
-        self.steps.append((call_id, kind, target, detail))
+    def record(self, event: CallEvent) -> None:
+        self.steps.append((event.call_id, event.kind, event.target, event.text))
 
 
 class AstDb:
@@ -44,7 +44,7 @@ class AstDb:
 
 def comebacks_over(entries: dict[str, str]) -> tuple[Comebacks, AstDb, Recorder]:
     astdb, recorder = AstDb(entries), Recorder()
-    return Comebacks(astdb, CallLog(recorder)), astdb, recorder  # type: ignore[arg-type]
+    return Comebacks(astdb, call_log_into(recorder.record)), astdb, recorder  # type: ignore[arg-type]
 
 
 def test_each_entry_goes_into_its_calls_record_once_and_out_of_astdb() -> None:

@@ -35,7 +35,7 @@ class FakeHunt:
     async def end(self, why: str, cause: int) -> None:
         self.ended.append((why, cause))
 
-    def step(self, *_: Any, **__: Any) -> None:
+    def publish(self, *_: Any, **__: Any) -> None:
         pass
 
     async def ring_targets(self, _why: str, targets: tuple[Target, ...], _time: int) -> None:

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from bridge.telephony.call_log import CallLog
+from bridge.telephony.events import CallEvent
 from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
 from tests.unit.test_call_flows import FakeAri, engine_with
 
@@ -34,9 +35,8 @@ class Steps(CallLog):
         super().__init__()
         self.kept: list[tuple[str, str, str]] = []
 
-    def step(self, call_id: str, kind: str, text: str, *, target: str = "",
-             **fields: Any) -> None:
-        self.kept.append((kind, target, text))
+    def publish(self, event: CallEvent) -> None:
+        self.kept.append((event.kind, event.target, event.text))
 
 
 def member(number: int) -> Target:

@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
+from bridge.surfaces.ringcentral.statuses import LEG_STATUS, Statuses, statuses
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.engine import Engine
+from bridge.telephony.events import CallEvent, RingOutStatusChanged
 from bridge.telephony.ringout import (
     CancelOutcome,
     LegPlan,
     RingOut,
     RingOutPlan,
-    Statuses,
     leg_failure,
 )
 from tests.unit.async_support import TIMEOUT, eventually
@@ -25,18 +26,23 @@ CALLER, CALLEE = "rb-77-1", "rb-77-2"
 
 
 class Steps:
-    """Records the flow's reports (what the database writer would get)."""
+    """Records the flow's events (what the database writers would get), its statuses
+    in RingCentral's words."""
 
     def __init__(self) -> None:
         self.statuses: list[tuple[str, str, str]] = []
         self.kinds: list[str] = []
 
-    def record(self, call_id: str, kind: str, target: str, detail: str,
-               fields: dict[str, Any]) -> None:
-        self.kinds.append(kind)
-        if kind == "ringout":
-            self.statuses.append((fields["call_status"], fields["caller_status"],
-                                  fields["callee_status"]))
+    def record(self, event: CallEvent) -> None:
+        self.kinds.append(event.kind)
+        if isinstance(event, RingOutStatusChanged):
+            named = statuses(event.call, event.caller, event.callee)
+            self.statuses.append((named.call, named.caller, named.callee))
+
+    def log(self) -> CallLog:
+        call_log = CallLog()
+        call_log.subscribe(CallEvent, self.record)
+        return call_log
 
 
 def plan(play_prompt: bool = False, prompt_timeout: int = 10, ring_time: int = 30
@@ -55,7 +61,7 @@ def run(scenario: Scenario, **plan_fields: Any) -> tuple[FakeAri, RingOut, Steps
     async def go() -> tuple[FakeAri, RingOut, Steps]:
         ari, steps = FakeAri(), Steps()
         engine = engine_with(ari)
-        flow = RingOut(ari, engine, plan(**plan_fields), CallLog(steps))  # type: ignore[arg-type]
+        flow = RingOut(ari, engine, plan(**plan_fields), steps.log())  # type: ignore[arg-type]
         await flow.start()
         await scenario(engine, flow)
         return ari, flow, steps
@@ -132,7 +138,7 @@ def test_caller_busy_never_dials_the_callee() -> None:
 def test_a_failed_create_is_a_generic_error() -> None:
     async def go() -> tuple[RingOut, Steps]:
         ari, steps = FakeAri(failing=("/channels/create",)), Steps()
-        flow = RingOut(ari, engine_with(ari), plan(), CallLog(steps))  # type: ignore[arg-type]
+        flow = RingOut(ari, engine_with(ari), plan(), steps.log())  # type: ignore[arg-type]
         await flow.start()
         return flow, steps
 
@@ -187,8 +193,9 @@ def test_cancel_rejects_live_legs_but_not_a_connected_call() -> None:
         await caller_answers(engine, flow)
         await deliver(engine, event("StasisStart", CALLEE))
         outcome = await flow.cancel()
-        assert outcome == CancelOutcome(statuses=Statuses("CannotReach", "Rejected",
-                                                          "Rejected"))
+        assert not outcome.connected and outcome.states is not None
+        left = statuses(outcome.states.call, outcome.states.caller, outcome.states.callee)
+        assert left == Statuses("CannotReach", "Rejected", "Rejected")
 
     ari, flow, steps = run(ringing)
     assert steps.statuses[-1] == ("CannotReach", "Rejected", "Rejected")
@@ -214,5 +221,5 @@ def test_caller_hanging_up_while_the_callee_rings_rejects_leg_2() -> None:
 
 
 def test_leg_failure_prefers_the_dial_status() -> None:
-    assert leg_failure("NOANSWER", 17) == "NoAnswer"
-    assert leg_failure("", None) == "GenericError"
+    assert LEG_STATUS[leg_failure("NOANSWER", 17)] == "NoAnswer"
+    assert LEG_STATUS[leg_failure("", None)] == "GenericError"

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.telephony.ari import AriError
-from bridge.telephony.call_log import CallLog
 from bridge.telephony.earlier_calls import Closer, EarlierCall
+from bridge.telephony.events import CallEvent, Ending
 from bridge.telephony.orphans import Orphan
 from bridge.telephony.takeover import Takeover, parse_peer_left
+from tests.unit.call_logs import call_log_into
 from tests.unit.test_call_flows import FakeAri, engine_with
 
 
@@ -71,11 +72,10 @@ class Book:
 
 class Steps:
     def __init__(self) -> None:
-        self.steps: list[tuple[str, str, dict[str, Any]]] = []
+        self.steps: list[tuple[str, str, CallEvent]] = []
 
-    def record(self, call_id: str, kind: str, target: str, detail: str,
-               fields: dict[str, Any]) -> None:
-        self.steps.append((call_id, kind, fields))
+    def record(self, event: CallEvent) -> None:
+        self.steps.append((event.call_id, event.kind, event))
 
 
 class Ended:
@@ -85,7 +85,8 @@ class Ended:
         self.calls: list[dict[str, Any]] = []
 
     def ended(self, call_id: str, queue: Any, agent_id: str | None, received: datetime,
-              connected: datetime | None, cleared: datetime, *, answered: bool) -> None:
+              connected: datetime | None, cleared: datetime, *, answered: bool,
+              recorded: bool = False) -> None:
         self.calls.append({"call_id": call_id, "agent": agent_id, "connected": connected,
                            "cleared": cleared, "answered": answered})
 
@@ -101,7 +102,7 @@ def test_each_earlier_call_is_closed_once_and_its_dispatcher_told_once() -> None
         "RUNNING": EarlierCall("RUNNING", received, None, False, events),  # type: ignore[arg-type]
     })
     steps = Steps()
-    closer = Closer(book, CallLog(steps))
+    closer = Closer(book, call_log_into(steps.record))
 
     async def scenario() -> int:
         await closer.close("RANG", "the caller hung up while ringbridge was down", at=left,
@@ -112,7 +113,8 @@ def test_each_earlier_call_is_closed_once_and_its_dispatcher_told_once() -> None
     assert asyncio.run(scenario()) == 1  # QUIET; DONE is listed but closed already
     assert [(call_id, kind) for call_id, kind, _ in steps.steps] == [
         ("RANG", "ended"), ("QUIET", "ended")]
-    assert steps.steps[0][2] == {"cause": 16, "at": left}
+    first = steps.steps[0][2]
+    assert isinstance(first, Ending) and (first.cause, first.at) == (16, left)
     assert events.calls == [{"call_id": "RANG", "agent": None, "connected": None,
                              "cleared": left, "answered": False}]
 

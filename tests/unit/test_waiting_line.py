@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from bridge.telephony.call_control import CallControlError
-from bridge.telephony.call_log import CallLog
 from bridge.telephony.engine import Engine
+from bridge.telephony.events import CallEvent
 from bridge.telephony.hunt import Hunt, HuntPlan, Target
 from bridge.telephony.waiting_line import WaitingLines, rank
 from tests.unit.async_support import eventually, run
+from tests.unit.call_logs import call_log_into
 from tests.unit.test_call_flows import FakeAri, engine_with, event
 from tests.unit.test_dispatch_events import RecordedEvents
 
@@ -52,16 +53,15 @@ class Steps:
     def __init__(self) -> None:
         self.kinds: list[str] = []
 
-    def record(self, call_id: str, kind: str, target: str, detail: str,
-               fields: dict[str, Any]) -> None:
-        self.kinds.append(kind)
+    def record(self, event: CallEvent) -> None:
+        self.kinds.append(event.kind)
 
 
 async def call(engine: Engine, ari: FakeAri, call_id: str, priority: str = "normal",
                max_wait: float = 30, steps: Steps | None = None) -> Hunt:
     """A call arrives; returns once it and the turns it caused are handled."""
     hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", plan(max_wait),  # type: ignore[arg-type]
-                call_log=CallLog(steps))
+                call_log=call_log_into(steps.record) if steps else None)
     hunt.line.priority = priority
     await hunt.start()
     await settle(engine)
@@ -186,7 +186,7 @@ def test_retries_that_ring_busy_phones_are_not_recorded_as_steps() -> None:
         engine.waiting_lines.retry_seconds = 60  # turns come only from wake-ups here
         steps = Steps()
         hunt = Hunt(ari, engine, "A", "caller-A", replace(plan(), skip_busy=False),  # type: ignore[arg-type]
-                    call_log=CallLog(steps))
+                    call_log=call_log_into(steps.record))
         await hunt.start()
         await refuse_last_leg(engine, ari)
         assert engine.waiting_lines.calls(GROUP) == ["A"]
@@ -387,7 +387,7 @@ def test_a_call_that_waited_out_one_group_waits_its_full_time_in_the_next() -> N
         steps = Steps()
         first = replace(plan(max_wait=0.05), tenant_id=1)
         hunt = Hunt(ari, engine, "A", "caller-A", first, ToBusyQueue(max_wait=0.3),  # type: ignore[arg-type]
-                    call_log=CallLog(steps))
+                    call_log=call_log_into(steps.record))
         await hunt.start()
         await settle(engine)
         ari.busy.clear()

@@ -1,0 +1,1 @@
+"""The RingCentral surface: RingOut and its OAuth, in RingCentral's own vocabulary."""
