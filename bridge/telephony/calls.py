@@ -186,9 +186,15 @@ class AdoptedCall(CallFlow):
 async def note_departures(ari: Ari, first: str, second: str) -> None:
     """Each party's hangup notes when and why on the other (dialplan [rb-left] sets
     PEER_LEFT), so a ringbridge that was down then can close the call at that time."""
-    await asyncio.gather(*(quietly(ari.post(f"/channels/{party}/variable", {
+    await asyncio.gather(note_departure(ari, first, second),
+                         note_departure(ari, second, first))
+
+
+async def note_departure(ari: Ari, party: str, peer: str) -> None:
+    """`party`'s hangup notes when and why on `peer` (PEER_LEFT), if `peer` is still
+    there then: a phone ringing for a caller learns when the caller left."""
+    await quietly(ari.post(f"/channels/{party}/variable", {
         "variable": "CHANNEL(hangup_handler_push)", "value": f"rb-left,s,1({peer})"}))
-        for party, peer in ((first, second), (second, first))))
 
 
 async def quietly(request: Awaitable[Any]) -> None:

@@ -27,6 +27,7 @@ from bridge.telephony.calls import (
     CallFlow,
     Event,
     Flows,
+    note_departure,
     note_departures,
 )
 from bridge.telephony.events import (
@@ -308,6 +309,9 @@ class Hunt(CallFlow):
         except Exception as exc:  # an unreachable target is skipped
             log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
             await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
+            return
+        # Should ringbridge die while this rings, the caller hanging up notes when on it.
+        await note_departure(self.ari, self.caller_id, channel_id)
 
     def _try_publish(self, event: CallEvent) -> None:
         """A step of trying a member. A waiting call tries every 2 s: its retries are

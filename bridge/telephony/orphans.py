@@ -51,6 +51,18 @@ class Orphan:
         return (self.args or ("",))[0] in ("dial", "inbound") and self.state != "Up"
 
 
+def left_ringing(legs: list[Orphan], callers: Collection[str],
+                 running: Collection[str]) -> dict[str, list[Orphan]]:
+    """The legs of each call that has no caller any more (it hung up while no flow ran
+    the call): calls neither among `callers` (those of the callers found) nor `running`
+    (a flow of this process runs it)."""
+    gone: dict[str, list[Orphan]] = {}
+    for leg in legs:
+        if leg.leg_of and leg.leg_of not in callers and leg.leg_of not in running:
+            gone.setdefault(leg.leg_of, []).append(leg)
+    return gone
+
+
 def find_orphans(channels: list[dict[str, Any]], owned: Collection[str],
                  app: str) -> list[Orphan]:
     """The channels in `app`'s Stasis() that no flow owns: callers (the dialplan gave

@@ -9,7 +9,8 @@ dispatcher told, and the log says which.
 - A caller whose phone was answered while ringbridge was down: connected to it.
 - Any other caller in our app: started again as a new call, or hung up when it cannot
   be (bridge/telephony/orphans.py); the old call is closed either way.
-- The legs of calls being set up: hung up; a call whose caller left meanwhile is closed.
+- The legs of calls being set up: hung up; a call whose caller left meanwhile is closed,
+  at the time the caller left (dialplan [rb-left] noted it on each phone it rang).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.telephony.ari import AriClient, AriError
 from bridge.telephony.calls import (
+    HUNT_LEG,
     NORMAL_CLEARING,
     PEER_LEFT,
     RINGOUT_LEG,
@@ -32,7 +34,7 @@ from bridge.telephony.calls import (
 from bridge.telephony.earlier_calls import Closer
 from bridge.telephony.events import AnsweredWhileDown
 from bridge.telephony.live_calls import channel_created, channel_resource
-from bridge.telephony.orphans import Orphan, find_orphans
+from bridge.telephony.orphans import Orphan, find_orphans, left_ringing
 from bridge.telephony.parking import CALL_VARIABLE
 
 if TYPE_CHECKING:
@@ -150,6 +152,11 @@ class Takeover:
                                                                         strict=True)
                  if call_id and call_id in answered and caller.takes_a_leg}
         paired = {leg.id for leg in pairs.values()}
+        gone = left_ringing(legs, {c for c in calls if c},
+                            {flow.call_id for flow in self.engine.flows})
+        # Read before the legs are hung up: the note is on them.
+        departures = await asyncio.gather(*(self._caller_left(its_legs)
+                                            for its_legs in gone.values()))
         for leg in legs:
             if leg.id not in paired:
                 log.info("channel %s: a leg of call %s, which no flow runs any more; "
@@ -159,11 +166,36 @@ class Takeover:
         for caller, call_id in zip(callers, calls, strict=True):
             outcome[await self._caller(caller, call_id, pairs.get(caller.id))] += 1
         outcome["legs hung up"] = len(legs) - len(paired)
-        callers_seen = set(calls)
-        for leg in legs:
-            if leg.leg_of and leg.leg_of not in callers_seen:
-                await self.closer.close(leg.leg_of, _left_ringing(leg))
+        for (call_id, its_legs), (left_at, cause) in zip(gone.items(), departures,
+                                                         strict=True):
+            await self._end_left_ringing(call_id, its_legs, left_at, cause)
         return outcome
+
+    async def _caller_left(self, legs: list[Orphan]) -> tuple[datetime | None, int | None]:
+        """When and why the caller these legs rang for hung up, as noted on them (the
+        hunt has each phone it rings told so: dialplan [rb-left])."""
+        for leg in legs:
+            if leg.leg_kind == HUNT_LEG:
+                left_at, cause = await self._peer_left(leg.id)
+                if left_at is not None:
+                    return left_at, cause
+        return None, None
+
+    async def _end_left_ringing(self, call_id: str, legs: list[Orphan],
+                                left_at: datetime | None, cause: int | None) -> None:
+        """The legs of a call with no caller left have been hung up: close the call."""
+        if legs[0].leg_kind == RINGOUT_LEG:
+            await self.closer.close(call_id, "ringbridge restarted while the RingOut was "
+                                    "being set up; it is not resumed (its legs were hung up)")
+            return
+        noted = f" (cause {cause})" if left_at else " (when is not known: the time " \
+            "recorded is now)"
+        log.info("call %s: the caller hung up while ringbridge was down%s; hung up %s, "
+                 "still ringing for it", call_id, noted, ", ".join(leg.id for leg in legs))
+        # Recorded as a caller giving up is when ringbridge is up: the phones' cause.
+        await self.closer.close(call_id, f"the caller hung up while ringbridge was down{noted}; "
+                                "the phones still ringing for it were hung up when "
+                                "ringbridge came back", at=left_at, cause=NORMAL_CLEARING)
 
     async def _caller(self, caller: Orphan, call_id: str | None, leg: Orphan | None) -> str:
         what = " ".join(caller.args or ())
@@ -241,15 +273,6 @@ class Takeover:
                 return None if gone.status == 404 else ""
             return ""
         return str(answer.get("value", ""))
-
-
-def _left_ringing(leg: Orphan) -> str:
-    """Why a call whose phones rang on, with no caller of it left, is over."""
-    if leg.leg_kind == RINGOUT_LEG:
-        return ("ringbridge restarted while the RingOut was being set up; it is not "
-                "resumed (its legs were hung up)")
-    return ("the caller hung up while ringbridge was down (phones were still ringing for "
-            "it; they were hung up when ringbridge came back)")
 
 
 def parse_peer_left(value: str) -> tuple[datetime | None, int | None]:

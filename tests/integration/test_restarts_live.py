@@ -30,8 +30,8 @@ def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
 def group_with_dispatch(office: Office, receiver: DispatchReceiver, number: str,
                         members: list[str], **fields: object) -> dict[str, Phone]:
     phones = agents(office, *members)
-    office.group(number, members, ring_strategy="RING_SIMULTANEOUSLY", queue_id=QUEUE,
-                 queue_type="customer", **{"ring_time": 30, **fields})
+    office.group(number, members, queue_id=QUEUE, queue_type="customer",
+                 **{"ring_strategy": "RING_SIMULTANEOUSLY", "ring_time": 30, **fields})
     dispatch_to(office, receiver)
     return phones
 
@@ -213,3 +213,58 @@ def test_a_call_lost_in_an_asterisk_crash_is_recorded_as_such_without_a_cause(
     assert record.call_id == call_id and record.end_cause is None
     assert record.end_reason is not None
     assert "Asterisk restarted and lost channels" in record.end_reason
+
+
+def _stops_ringing_for_a_caller_gone(office: Office, receiver: DispatchReceiver,
+                                     bridge: BridgeProcess, number: str, caller: Phone,
+                                     ringing_phones: list[Phone]) -> None:
+    """The caller hangs up while ringbridge is down and `ringing_phones` ring for it:
+    once ringbridge is back they stop (a CANCEL, as when a caller gives up), the record
+    closes at the moment the caller left and the dispatcher gets the one end."""
+    outgoing = caller.call(number)
+    ringing = [phone.wait_incoming() for phone in ringing_phones]
+    for call in ringing:
+        call.wait_ringing()
+    call_id = receiver.wait_for("/telephony/ringing")[0].json["callId"]
+    bridge.kill()
+    outgoing.hangup()
+    left_at = datetime.now(UTC)
+    time.sleep(2)
+    assert [call.state for call in ringing] == ["early"] * len(ringing)  # ringing on
+    seen = restart(bridge)
+    back = time.monotonic()
+    for call in ringing:
+        call.wait_disconnected(timeout=2)  # a missed call on the phone, nobody answered
+        assert call.ended_by is not None and call.ended_by[0] == "CANCEL"
+        assert call.ended_by[1].get("Reason") == "Q.850;cause=16"
+    assert time.monotonic() - back < 2
+    bridge.wait_log(rf"call {call_id}: the caller hung up while ringbridge was down "
+                    r"\(cause \d+\); hung up", after=seen)
+    assert the_end(receiver, call_id) == ["invite", "ringing", "missed", "cleared"]
+    record = bridge.call_record(number)
+    assert record.call_id == call_id and record.answered_at is None
+    assert record.end_reason is not None and "caller hung up while ringbridge was down" \
+        in record.end_reason
+    ended = record.ended_at.replace(tzinfo=UTC) if record.ended_at.tzinfo is None \
+        else record.ended_at
+    assert abs((ended - left_at).total_seconds()) < 1, (ended, left_at)
+    assert record.end_cause == 16  # as when a caller gives up while ringbridge runs
+    cleared = receiver.wait_for("/telephony/cleared")[0].json
+    assert abs((instant(cleared["times"]["cleared"]) - left_at).total_seconds()) < 1
+
+
+def test_phones_ringing_for_a_caller_who_left_while_ringbridge_was_down_stop(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    members = group_with_dispatch(office, receiver, "6308", ["3371", "3372"])
+    _stops_ringing_for_a_caller_gone(office, receiver, bridge, "6308", office.phone("3379"),
+                                     [members["3371"], members["3372"]])
+
+
+def test_a_hunt_whose_caller_left_while_ringbridge_was_down_rings_nobody_else(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    members = group_with_dispatch(office, receiver, "6309", ["3381", "3382"],
+                                  ring_strategy="PRIORITIZED_HUNT")
+    _stops_ringing_for_a_caller_gone(office, receiver, bridge, "6309", office.phone("3389"),
+                                     [members["3381"]])
+    with pytest.raises(TimeoutError):
+        members["3382"].wait_incoming(timeout=2)  # the hunt does not go on for nobody

@@ -121,11 +121,16 @@ def test_ringing_callee_rings_the_caller_and_answer_bridges_both() -> None:
     paths = [path for _, path, _ in ari.requests]
     assert paths == [
         "/endpoints/PJSIP/1002",
-        "/channels/create", f"/channels/{flow.callee_id}/dial", "/channels/caller/ring",
+        "/channels/create", "/channels/caller/variable", f"/channels/{flow.callee_id}/dial",
+        "/channels/caller/ring",
         "/bridges/rb-CALL", "/bridges/rb-CALL/addChannel", "/channels/caller/answer",
         "/channels/caller/variable", f"/channels/{flow.callee_id}/variable",
     ]
     assert ari.requests[-4][2] == {"channel": f"caller,{flow.callee_id}"}
+    # From the moment it rings, the caller's hangup notes the time on the callee (for a
+    # ringbridge that was down then: docs/restarts.md).
+    assert ari.requests[2][2] == {"variable": "CHANNEL(hangup_handler_push)",
+                                  "value": f"rb-left,s,1({flow.callee_id})"}
     # Each party's hangup notes the time on the other (for a ringbridge that was down).
     assert [params for _, _, params in ari.requests[-2:]] == [
         {"variable": "CHANNEL(hangup_handler_push)", "value": f"rb-left,s,1({flow.callee_id})"},

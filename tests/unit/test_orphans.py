@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.telephony.orphans import find_orphans, stasis_args
+from bridge.telephony.orphans import find_orphans, left_ringing, stasis_args
 
 
 def channel(channel_id: str, app_name: str = "", app_data: str = "",
@@ -62,3 +62,18 @@ def test_callers_that_start_again_and_those_hung_up() -> None:
     assert orphan("ringbridge,parking-timeout,rb-a,1001,PJSIP/1001,c1", "Up")
     assert orphan("ringbridge,unparked", "Up")  # back to its lot (call_control)
     assert not orphan("ringbridge,park-failed,c1", "Up")
+
+
+def test_legs_of_a_call_whose_caller_is_gone_are_told_apart() -> None:
+    channels = [
+        channel("rb-Gone-1", "Stasis", "ringbridge,leg,Gone"),
+        channel("rb-Gone-2", "Stasis", "ringbridge,leg,Gone", state="Ringing"),
+        channel("rb-Here-3", "Stasis", "ringbridge,leg,Here"),  # its caller was found
+        channel("rb-Runs-1", "Stasis", "ringbridge,leg,Runs"),  # a flow runs its call
+        channel("rb-4172586-1", "Stasis", "ringbridge,ringout,4172586"),
+        channel("rb-leg-1", "Stasis", "ringbridge,leg"),  # names no call
+    ]
+    legs = find_orphans(channels, (), "ringbridge")
+    gone = left_ringing(legs, callers={"Here"}, running={"Runs"})
+    assert {call: [leg.id for leg in its] for call, its in gone.items()} == {
+        "Gone": ["rb-Gone-1", "rb-Gone-2"], "4172586": ["rb-4172586-1"]}

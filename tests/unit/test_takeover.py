@@ -134,3 +134,72 @@ def test_a_caller_bridged_but_not_answered_when_ringbridge_died_is_answered() ->
         ("POST", "/channels/caller/answer"), ("POST", "/channels/caller/variable"),
         ("POST", "/channels/rb-C-1/variable")]
     assert engine.active_calls == 1
+
+
+class NotedAri(FakeAri):
+    """Legs whose caller's hangup was noted on them (dialplan [rb-left]), or not."""
+
+    def __init__(self, notes: dict[str, str]) -> None:
+        super().__init__()
+        self.notes = notes
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        await super().get(path, params)
+        channel_id = path.split("/")[2]
+        if channel_id not in self.notes:
+            raise AriError(404, "GET", path, "Provided variable was not found")
+        return {"value": self.notes[channel_id]}
+
+
+def leg(channel_id: str, kind: str = "leg") -> Orphan:
+    return Orphan({"id": channel_id, "state": "Ringing"}, None,
+                  channel_id.split("-")[1], kind)
+
+
+def take_up(ari: NotedAri, book: Book, steps: Steps, orphans: list[Orphan]) -> None:
+    engine = engine_with(ari)
+    asyncio.run(Takeover(engine, Closer(book, call_log_into(steps.record)))._take_up(orphans))
+
+
+def test_phones_ringing_for_a_caller_gone_stop_and_the_call_ends_when_it_left() -> None:
+    received = datetime(2026, 12, 3, 23, 50, tzinfo=UTC)
+    left = datetime(2026, 12, 3, 23, 51, 44, 250000, UTC)
+    events = Ended()
+    book = Book({"Gone": EarlierCall("Gone", received, None, False, events),  # type: ignore[arg-type]
+                 "4172586": EarlierCall("4172586", received, None, False)})
+    note = f"{left.timestamp():.3f} 127"  # a caller's CANCEL
+    ari = NotedAri({"rb-Gone-1": note, "rb-Gone-2": note})
+    steps = Steps()
+    take_up(ari, book, steps, [leg("rb-Gone-1"), leg("rb-Gone-2"),
+                               leg("rb-4172586-1", "ringout")])
+    hung_up = [(path, params) for method, path, params in ari.requests if method == "DELETE"]
+    assert sorted(hung_up) == [(f"/channels/{c}", {"reason_code": 16})
+                               for c in ("rb-4172586-1", "rb-Gone-1", "rb-Gone-2")]
+    methods = [method for method, _, _ in ari.requests]
+    assert methods.index("DELETE") > max(i for i, m in enumerate(methods) if m == "GET")
+    assert ("GET", "/channels/rb-4172586-1/variable") not in [
+        (method, path) for method, path, _ in ari.requests]  # a RingOut has no caller
+    assert [(call_id, kind) for call_id, kind, _ in steps.steps] == [
+        ("Gone", "ended"), ("4172586", "ended")]
+    gone, ringout = (event for _, _, event in steps.steps)
+    assert isinstance(gone, Ending) and (gone.cause, gone.at) == (16, left)
+    assert isinstance(ringout, Ending) and ringout.cause is None
+    assert gone.text.startswith("the caller hung up while ringbridge was down (cause "
+                                "127); the phones still ringing for it were hung up")
+    assert events.calls == [{"call_id": "Gone", "agent": None, "connected": None,
+                             "cleared": left, "answered": False}]
+
+
+def test_a_caller_gone_without_a_note_is_closed_at_the_time_ringbridge_is_back() -> None:
+    """Phones rung by a ringbridge that died before telling them (or an older one)."""
+    events = Ended()
+    book = Book({"Gone": EarlierCall("Gone", datetime(2026, 12, 3, 23, 50, tzinfo=UTC),
+                                     None, False, events)})  # type: ignore[arg-type]
+    steps = Steps()
+    before = datetime.now(UTC)
+    take_up(NotedAri({}), book, steps, [leg("rb-Gone-1")])
+    assert [(call_id, kind) for call_id, kind, _ in steps.steps] == [("Gone", "ended")]
+    gone = steps.steps[0][2]
+    assert isinstance(gone, Ending) and gone.cause == 16
+    assert "when is not known: the time recorded is now" in gone.text
+    assert len(events.calls) == 1 and events.calls[0]["cleared"] >= before
