@@ -13,6 +13,7 @@ from bridge.api.health import Readiness
 from bridge.api.server_errors import answer_in_surface_format
 from bridge.config import Settings
 from bridge.dispatch.client import DispatchClient
+from bridge.gateway import SipEndpoint
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import DatabaseDeliveryStore
 from bridge.services.earlier_calls import DatabaseEarlierCalls
@@ -25,7 +26,6 @@ from bridge.store.db import database_ready
 from bridge.store.migrate import upgrade
 from bridge.store.session import Database
 from bridge.telephony.call_log import CallLog
-from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.engine import Engine
 from bridge.telephony.runner import EngineThread
 

@@ -13,6 +13,7 @@ from bridge.api import docs, errors, json_body, urls
 from bridge.api.auth import admins_only, document_admins_only
 from bridge.api.call_records import call_records_blueprint
 from bridge.api.call_records import configure as configure_call_records
+from bridge.api.deps import Deps, install
 from bridge.api.dispatch import dispatch_blueprint
 from bridge.api.extensions import extensions_blueprint
 from bridge.api.health import Readiness, health_blueprint, refuse_while_stopping
@@ -25,24 +26,24 @@ from bridge.api.ringout import configure as configure_ringout
 from bridge.api.ringout import ringout_blueprint
 from bridge.api.schemas import MAX_BODY, PORTSIP_ERROR_SCHEMA, DocumentationPlugin
 from bridge.config import Settings
-from bridge.services.extensions import Provisioner
+from bridge.gateway import EngineGateway, Positions
 from bridge.store.session import Database
-from bridge.telephony.parking import Positions
 
 
-def create_app(database: Database, provisioner: Provisioner,
+def create_app(database: Database, gateway: EngineGateway,
                readiness: Callable[[], Readiness], settings: Settings | None = None,
                stopping: Callable[[], bool] = lambda: False) -> APIFlask:
     settings = settings or Settings()
     app = APIFlask("ringbridge", title="ringbridge", version=__version__, docs_path="/docs",
                    spec_path="/openapi.json", spec_plugins=[DocumentationPlugin()])
     app.config.update(
-        DATABASE=database, PROVISIONER=provisioner, READINESS=readiness,
-        PARKING_POSITIONS=Positions.parse(settings.parking_positions),
+        DATABASE=database, READINESS=readiness,
         VALIDATION_ERROR_STATUS_CODE=400, MAX_CONTENT_LENGTH=MAX_BODY,
         **docs.SETTINGS,
         HTTP_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA,
     )
+    install(app.extensions, Deps(database, gateway, settings,
+                                 Positions.parse(settings.parking_positions)))
     errors.register(app)
     app.spec_processor(document_spec)
     urls.configure(app, settings)

@@ -22,7 +22,7 @@ from bridge.services.dispatch import call_deliveries
 from bridge.services.recordings import open_recording, recording_path
 from bridge.store.ids import encode_id
 from bridge.store.models import CallRecord, CallStep, DispatchDelivery
-from bridge.telephony.stored_recordings import StoredRecordings
+from bridge.stored_recordings import StoredRecordings
 
 call_records_blueprint = APIBlueprint("call_records", __name__,
                                       url_prefix="/api/call_records", tag="Call records")

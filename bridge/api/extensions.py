@@ -22,12 +22,12 @@ from bridge.api.schemas import (
     error_body,
     no_body,
 )
+from bridge.gateway import UNSAFE_IN_CALLER_NAME
 from bridge.phone_numbers import FORMATTED_MAX_LENGTH, FORMATTED_PATTERN
 from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import Extension
-from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 
 extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/extensions",
                                     tag="Extensions")
@@ -177,7 +177,7 @@ def list_extensions(query_data: dict[str, Any]) -> dict[str, Any]:
                           responses=JSON_BODY_ERRORS)
 def create_extension(json_data: dict[str, Any]) -> dict[str, str]:
     with tenant_context() as ctx:
-        service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
+        service = ExtensionsService(ctx.session, ctx.tenant, ctx.gateway)
         extension = service.create(_with_ids(json_data), ctx.parking)
         return {"id": encode_id(extension.id)}
 
@@ -188,7 +188,7 @@ def create_extension(json_data: dict[str, Any]) -> dict[str, str]:
 @extensions_blueprint.doc(summary="Show an extension")
 def show_extension(extension_id: str) -> dict[str, Any]:
     with tenant_context() as ctx:
-        service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
+        service = ExtensionsService(ctx.session, ctx.tenant, ctx.gateway)
         return full(service.get(decode_id(extension_id)))
 
 
@@ -199,7 +199,7 @@ def show_extension(extension_id: str) -> dict[str, Any]:
                           responses={**UPDATED, **JSON_BODY_ERRORS})
 def update_extension(extension_id: str, json_data: dict[str, Any]) -> tuple[str, int]:
     with tenant_context() as ctx:
-        service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
+        service = ExtensionsService(ctx.session, ctx.tenant, ctx.gateway)
         service.update(service.get(decode_id(extension_id)), _with_ids(json_data))
     return "", 200
 
@@ -210,6 +210,6 @@ def update_extension(extension_id: str, json_data: dict[str, Any]) -> tuple[str,
                           responses={204: "Deleted; no body", 404: "No such extension"})
 def destroy_extension(extension_id: str) -> tuple[str, int]:
     with tenant_context() as ctx:
-        service = ExtensionsService(ctx.session, ctx.tenant, ctx.provisioner)
+        service = ExtensionsService(ctx.session, ctx.tenant, ctx.gateway)
         service.delete(service.get(decode_id(extension_id)))
     return "", 204

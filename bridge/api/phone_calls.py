@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, request
+from flask import Response, request
 
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context
@@ -33,16 +33,15 @@ from bridge.api.schemas import (
     no_body,
 )
 from bridge.api.urls import absolute_url
+from bridge.gateway import LiveCall, Party, PartyState
 from bridge.services.call_list_query import parse_call_list_query
 from bridge.services.phone_calls import (
     Addressed,
-    CallEngine,
     PhoneCallsService,
     check_action,
     check_call_id,
 )
 from bridge.store.ids import encode_id
-from bridge.telephony.live_calls import LiveCall, Party, PartyState
 
 phone_calls_blueprint = APIBlueprint("phone_calls", __name__, url_prefix="/uapi/phoneCalls",
                                      tag="Phone calls")
@@ -67,8 +66,7 @@ ADDRESSING = ("userId: @me, @viewer (the token's user), @owner (the extension's 
 @contextmanager
 def service(user: str, extension: str) -> Iterator[tuple[PhoneCallsService, Addressed]]:
     with tenant_context() as ctx:
-        engine: CallEngine = current_app.config["PROVISIONER"]
-        calls = PhoneCallsService(ctx.session, ctx.tenant, ctx.principal, engine)
+        calls = PhoneCallsService(ctx.session, ctx.tenant, ctx.principal, ctx.gateway)
         yield calls, calls.address(user, extension)
 
 

@@ -32,7 +32,7 @@ from bridge.api.schemas import (
 from bridge.api.urls import absolute_url
 from bridge.config import Settings
 from bridge.services.errors import ServiceError
-from bridge.services.ringout import RingOutEngine, RingOutRequest, RingOutService, RingOutSettings
+from bridge.services.ringout import RingOutRequest, RingOutService, RingOutSettings
 from bridge.services.tenants import token_expired
 from bridge.store.models import Extension, RingOut
 from bridge.store.session import Database
@@ -140,7 +140,7 @@ def parsable_json(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _service(ctx: RequestContext) -> RingOutService:
-    return RingOutService(ctx.session, ctx.tenant, current_app.config["RINGOUT"])
+    return RingOutService(ctx.session, ctx.tenant, current_app.config["RINGOUT"], ctx.gateway)
 
 
 def _extension(ctx: RequestContext, account_id: str, extension_id: str,
@@ -181,11 +181,7 @@ def create(account_id: str, extension_id: str, json_data: dict[str, Any]) -> dic
         play_prompt=json_data["playPrompt"], country=json_data.get("country", {}).get("id"))
     with tenant_context() as ctx:
         extension = _extension(ctx, account_id, extension_id, "Heavy")
-        ringout, plan = _service(ctx).create(extension, wanted)
-        body = _render(ringout, account_id, extension_id)
-    engine: RingOutEngine = current_app.config["PROVISIONER"]
-    engine.start_ringout(plan)  # after the commit: the engine's reports update this row
-    return body
+        return _render(_service(ctx).create(extension, wanted), account_id, extension_id)
 
 
 @ringout_blueprint.auth_required(bearer)
@@ -214,7 +210,7 @@ def get(account_id: str, extension_id: str, ringout_id: str) -> dict[str, Any]:
 def delete(account_id: str, extension_id: str, ringout_id: str) -> tuple[str, int]:
     with tenant_context() as ctx:
         extension = _extension(ctx, account_id, extension_id, "Heavy")
-        _service(ctx).cancel(extension, ringout_id, current_app.config["PROVISIONER"])
+        _service(ctx).cancel(extension, ringout_id)
     return "", 204
 
 

@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bridge.gateway import LiveCall
 from bridge.services.errors import ServiceError
 from bridge.store.ids import decimal_id
 from bridge.store.models import aware
-from bridge.telephony.live_calls import LiveCall
 
 DEFAULT_COUNT, MAX_COUNT = 20, 5000
 MAX_START_INDEX = 10**9

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
+from bridge.gateway import UNSAFE_IN_CALLER_NAME
 
 NAME_MAX = 128  # as an extension's display_name
 _NUMBER = r"\+?[0-9]{1,32}"

@@ -8,48 +8,35 @@ domain (its calls and its parking lot) and the targets to ring.
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bridge.gateway import (
+    CallChanged,
+    CallRefused,
+    EngineGateway,
+    EngineUnavailable,
+    LiveCall,
+    Party,
+    Target,
+)
 from bridge.services.caller_ids import FORMS, CallerId, CallerIdInvalid, parse_caller_id
 from bridge.services.errors import ServiceError
 from bridge.services.routing import extension_target
 from bridge.services.tenants import Principal
 from bridge.store.ids import decode_id
 from bridge.store.models import Extension, Tenant, User
-from bridge.telephony.ami import AmiError
-from bridge.telephony.ari import AriError
-from bridge.telephony.call_control import CallControlError
-from bridge.telephony.hunt import Target
-from bridge.telephony.live_calls import LiveCall, Party
-from bridge.telephony.parking import ParkedCall
 
 T = TypeVar("T")
 SELF_USERS = ("@me", "@viewer")
 DEFAULT_PARK_SECONDS, MIN_PARK_SECONDS, MAX_PARK_SECONDS = 180, 10, 3600
 DEFAULT_PICKUP_WAIT, MIN_PICKUP_WAIT, MAX_PICKUP_WAIT = 25, 5, 300
 ACTIONS = ("Park", "UnPark", "PickUp")
-
-
-class CallEngine(Protocol):
-    """What phone calls need from the engine (EngineThread, from API threads)."""
-
-    def live_calls(self, domain: str) -> list[LiveCall]: ...
-
-    def park(self, domain: str, call_id: str, view: str, parker: Target,
-             timeout: int) -> ParkedCall: ...
-
-    def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str: ...
-
-    def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str: ...
-
-    def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]: ...
 
 
 class PhoneCallError(ServiceError):
@@ -74,8 +61,8 @@ def lot_full(message: str) -> PhoneCallError:
 
 
 ENGINE_ERRORS: dict[str, Callable[[str], PhoneCallError]] = {
-    CallControlError.NO_VIEW: view_invalid,
-    CallControlError.LOT_FULL: lot_full,
+    CallRefused.NO_VIEW: view_invalid,
+    CallRefused.LOT_FULL: lot_full,
 }
 
 
@@ -105,7 +92,7 @@ class PhoneCallsService:
     session: Session
     tenant: Tenant
     principal: Principal
-    engine: CallEngine
+    engine: EngineGateway
 
     # Addressing.
 
@@ -262,13 +249,12 @@ def _engine(action: Callable[[], T]) -> T:
     in a state that does not allow the action: pc_phonecall_invalid)."""
     try:
         return action()
-    except CallControlError as exc:
+    except CallRefused as exc:
         raise ENGINE_ERRORS.get(exc.reason, call_invalid)(exc.message) from exc
-    except (AriError, AmiError) as exc:  # e.g. a party hung up at that very moment
+    except CallChanged as exc:  # e.g. a party hung up at that very moment
         raise call_invalid(f"the call changed while acting on it ({exc})") from exc
-    except concurrent.futures.TimeoutError as exc:
-        raise PhoneCallError("engine_unavailable", "the telephony engine did not answer in "
-                             "time", 503) from exc
+    except EngineUnavailable as exc:
+        raise PhoneCallError("engine_unavailable", exc.message, 503) from exc
 
 
 def _caller_id(value: Any) -> CallerId:

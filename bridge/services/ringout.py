@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bridge.gateway import EngineGateway, LegPlan, RingOutPlan
 from bridge.phone_numbers import InvalidNumber, is_region, region_for_calling_code, to_e164
+from bridge.services.after_commit import after_commit
 from bridge.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from bridge.services.routing import extension_target
 from bridge.services.tenants import Principal
 from bridge.store.ids import decimal_id, decode_id, new_id
 from bridge.store.models import Extension, RingOut, Tenant
-from bridge.telephony.ringout import CancelOutcome, LegPlan, RingOutPlan, Statuses
+from bridge.telephony.ringout import Statuses
 
 OWN = "~"
 CARRIER_DIAL = "PJSIP/{number}@carrier"
@@ -31,16 +33,6 @@ class NotPermitted(Forbidden):
     """RingCentral's answer to a user acting on an extension its role does not reach."""
 
     code = "CMN-408"
-
-
-class RingOutEngine(Protocol):
-    """What RingOut needs from the telephony engine (its thread, in `ringbridge serve`)."""
-
-    def start_ringout(self, plan: RingOutPlan) -> None:
-        """Hand the call to the engine; returns at once."""
-
-    def cancel_ringout(self, call_id: str) -> CancelOutcome:
-        """End the attempt unless connected; blocks until the engine answers."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +59,7 @@ class RingOutService:
     session: Session
     tenant: Tenant
     settings: RingOutSettings
+    gateway: EngineGateway
 
     def extension(self, who: Principal, account_id: str, extension_id: str) -> Extension:
         """The extension a path names; another tenant's (or none) is not found."""
@@ -92,8 +85,9 @@ class RingOutService:
             Extension.tenant_id == self.tenant.id, Extension.user_id == who.user_id)
             .order_by(Extension.extension_number)).first()
 
-    def create(self, extension: Extension, request: RingOutRequest) -> tuple[RingOut, RingOutPlan]:
-        """Store a new RingOut and the plan for the engine (start it once this commits)."""
+    def create(self, extension: Extension, request: RingOutRequest) -> RingOut:
+        """Store a new RingOut; the engine starts it once this commits (its reports
+        update the row)."""
         region = self._region(request.country)
         callee = self._leg(request.to, region, "to.phoneNumber")
         caller = self._caller(extension, request, region)
@@ -109,7 +103,8 @@ class RingOutService:
             callee=LegPlan(callee.dial, callee.label, presented=presented),
             play_prompt=request.play_prompt, ring_time=self.settings.ring_time,
             prompt_timeout=self.settings.prompt_timeout)
-        return ringout, plan
+        after_commit(self.session, partial(self.gateway.start_ringout, plan))
+        return ringout
 
     def get(self, extension: Extension, ringout_id: str) -> RingOut:
         key = decimal_id(ringout_id)
@@ -118,14 +113,15 @@ class RingOutService:
             raise NotFound(f"RingOut {ringout_id} not found", field="ringoutId")
         return ringout
 
-    def cancel(self, extension: Extension, ringout_id: str, engine: RingOutEngine) -> None:
-        """End the attempt while not connected; a connected call is left up (Conflict)."""
+    def cancel(self, extension: Extension, ringout_id: str) -> None:
+        """End the attempt while not connected; a connected call is left up (Conflict).
+        The engine is asked at once, inside the transaction: its answer is written."""
         ringout = self.get(extension, ringout_id)
         if ringout.call_status == "Success":
             raise _connected(ringout_id)
         if ringout.ended_at is not None:
             return  # failed or cancelled already: nothing left to end
-        outcome = engine.cancel_ringout(str(ringout.id))
+        outcome = self.gateway.cancel_ringout(str(ringout.id))
         if outcome.connected:
             raise _connected(ringout_id)
         # Written here too (the engine's own report follows through the writer, with the

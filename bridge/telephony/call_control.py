@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bridge.gateway import CallRefused, Positions
 from bridge.telephony.ami import AmiError
 from bridge.telephony.ari import AriError
 from bridge.telephony.calls import AdoptedCall, Event, new_call_id
@@ -26,8 +27,8 @@ from bridge.telephony.parking import (
     Kept,
     ParkedCall,
     ParkFailed,
-    Positions,
     lot_name,
+    parked_domain,
 )
 
 if TYPE_CHECKING:
@@ -39,20 +40,8 @@ log = logging.getLogger(__name__)
 PARKING_TIMEOUT, UNPARKED, PARK_FAILED = "parking-timeout", "unparked", "park-failed"
 
 
-class CallControlError(Exception):
-    """An action the call's state does not allow; `reason` is one of the constants."""
-
-    NO_CALL = "no_call"
-    NO_VIEW = "no_view"
-    NOT_CONNECTED = "not_connected"
-    ANSWERED = "answered"
-    ADOPTED = "adopted"
-    LOT_FULL = "lot_full"
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+class CallControlError(CallRefused):
+    """An action the call's state does not allow (the gateway's CallRefused)."""
 
 
 class CallControl:
@@ -157,7 +146,7 @@ class CallControl:
         """A phone of the tenant dialled the slot: connect it to the parked call."""
         hunt = Hunt(self.engine.ari, self.engine, new_call_id(), channel["id"],
                     HuntPlan(label=f"parked call {parked.slot}", waves=(), ring_time=0,
-                             domain=parked.domain), call_log=self.engine.call_log)
+                             domain=parked_domain(parked)), call_log=self.engine.call_log)
         hunt.origin = Origin(number=channel.get("caller", {}).get("number", ""),
                              name=channel.get("caller", {}).get("name", ""),
                              dialled=parked.slot)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bridge.gateway import Target
 from bridge.telephony.call_events import CallEvents, GuardedEvents, Queue
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
@@ -48,18 +49,6 @@ class OwnEvent:
     WAIT_OVER = "RingbridgeWaitOver"
     PICK_UP = "RingbridgePickUp"  # fields: target, wait, reply (see Hunt.pick_up)
     REDIRECT = "RingbridgeRedirect"  # fields: location, plan (see Hunt.redirect)
-
-
-@dataclass(frozen=True)
-class Target:
-    """One phone to ring."""
-
-    key: int  # extension id (hunt memory is kept per extension); 0 for ad hoc targets
-    dial: str  # ARI endpoint, e.g. "PJSIP/2002@2002@acme.example" or "PJSIP/+44...@carrier"
-    label: str  # for logs: the extension number or external number
-    agent_id: str | None = None
-    caller_number: str | None = None  # presented on this leg (forwards out of a trunk)
-    caller_name: str = ""  # with caller_number: the display name presented
 
 
 def presented(target: Target) -> str:

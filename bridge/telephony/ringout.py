@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bridge.gateway import CancelOutcome, LegPlan, RingOutPlan
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
     NORMAL_CLEARING,
@@ -39,40 +40,11 @@ DIAL_STATUS = {"BUSY": "Busy", "NOANSWER": "NoAnswer", "CHANUNAVAIL": "GenericEr
 CAUSE_STATUS = {17: "Busy", 21: "Busy", 18: "NoAnswer", 19: "NoAnswer"}
 
 
-@dataclass(frozen=True)
-class LegPlan:
-    dial: str  # ARI endpoint: "PJSIP/3001@3001@acme.example" or "PJSIP/+4420...@carrier"
-    label: str  # extension number or E.164, for logs and call records
-    presented: str  # the number this leg's phone sees as the caller (its From)
-
-
-@dataclass(frozen=True)
-class RingOutPlan:
-    """Everything the engine needs to run one RingOut (built by the RingOut service)."""
-
-    call_id: str
-    tenant_id: int
-    caller: LegPlan
-    callee: LegPlan
-    play_prompt: bool
-    ring_time: int
-    prompt_timeout: int
-
-
 @dataclass
 class Statuses:
     call: str = "InProgress"
     caller: str = "InProgress"
     callee: str = "InProgress"
-
-
-@dataclass(frozen=True)
-class CancelOutcome:
-    """What a cancel did: refused (connected), or the statuses it left (None: no flow
-    of this RingOut runs here, e.g. it was started before a restart)."""
-
-    connected: bool = False
-    statuses: Statuses | None = None
 
 
 def leg_failure(dial_status: str, cause: int | None) -> str:

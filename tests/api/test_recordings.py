@@ -15,7 +15,7 @@ from bridge.services.recordings import DatabaseRecordingIndex
 from bridge.services.tenants import change_tenant
 from bridge.store.models import CallRecord, CallStep, Tenant
 from bridge.store.session import Database
-from bridge.telephony.stored_recordings import RecordingFile, RecordingUnavailable
+from bridge.stored_recordings import RecordingFile, RecordingUnavailable
 from tests.api.conftest import TenantAuth
 
 WAV = b"RIFF" + b"\x00" * 40 + b"\x01\x02" * 4000
