@@ -9,6 +9,7 @@ import threading
 from waitress.server import create_server
 
 from bridge.api.app import create_app
+from bridge.api.errors import error_formats
 from bridge.api.health import Readiness
 from bridge.api.server_errors import answer_in_surface_format
 from bridge.config import Settings
@@ -67,7 +68,7 @@ def serve(settings: Settings) -> None:
     app = create_app(database, engine_thread, readiness, settings, stopping=stopping.is_set)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=settings.http_threads, ident="ringbridge")
-    answer_in_surface_format(server)
+    answer_in_surface_format(server, error_formats(app))
     stopper = Stopper(server, engine_thread.stop, stopping)
     stopper.install()
     engine_thread.start()

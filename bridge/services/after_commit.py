@@ -3,7 +3,8 @@
 The database is the truth: an endpoint is pushed, a RingOut started, only once the
 transaction that wrote it has committed, and a failed request (rolled back) changes
 neither. Services queue the command on their session; the session runs the queue
-after its commit and drops it on a rollback.
+when its transaction has ended with a commit (its connection back in the pool: a push
+may wait seconds for Asterisk) and drops it otherwise.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
-_HELD = "ringbridge.after_commit"
+_HELD, _COMMITTED = "ringbridge.after_commit", "ringbridge.committed"
 
 
 def after_commit(session: Session, command: Callable[[], None]) -> None:
@@ -21,16 +22,20 @@ def after_commit(session: Session, command: Callable[[], None]) -> None:
     back."""
     if _HELD not in session.info:
         session.info[_HELD] = []
-        event.listen(session, "after_commit", _run_held)
-        event.listen(session, "after_rollback", _drop_held)
+        event.listen(session, "after_commit", _note_commit)
+        event.listen(session, "after_transaction_end", _run_or_drop)
     session.info[_HELD].append(command)
 
 
-def _run_held(session: Session) -> None:
+def _note_commit(session: Session) -> None:
+    if not session.in_nested_transaction():  # a savepoint's commit is not the commit
+        session.info[_COMMITTED] = True
+
+
+def _run_or_drop(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:  # a savepoint's, or a subtransaction's
+        return
     held, session.info[_HELD] = session.info[_HELD], []
-    for command in held:
-        command()
-
-
-def _drop_held(session: Session) -> None:
-    session.info[_HELD] = []
+    if session.info.pop(_COMMITTED, False):
+        for command in held:
+            command()

@@ -53,7 +53,7 @@ class OwnEvent:
 
 def presented(target: Target) -> str:
     """The target's caller id as CONNECTEDLINE(all) reads it: `"name" <number>`. The
-    name was checked for what cannot stand in quotes (bridge/services/caller_ids.py)."""
+    name was checked for what cannot stand in quotes (bridge/surfaces/voipnow/caller_ids.py)."""
     name = f'"{target.caller_name}" ' if target.caller_name else ""
     return f"{name}<{target.caller_number}>"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.services.caller_ids import CallerId, CallerIdInvalid, parse_caller_id
+from bridge.surfaces.voipnow.caller_ids import CallerId, CallerIdInvalid, parse_caller_id
 from bridge.telephony.hunt import Target, presented
 
 

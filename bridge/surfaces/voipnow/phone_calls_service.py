@@ -25,12 +25,12 @@ from bridge.gateway import (
     Party,
     Target,
 )
-from bridge.services.caller_ids import FORMS, CallerId, CallerIdInvalid, parse_caller_id
 from bridge.services.errors import ServiceError
 from bridge.services.routing import extension_target
 from bridge.services.tenants import Principal
 from bridge.store.ids import decode_id
 from bridge.store.models import Extension, Tenant, User
+from bridge.surfaces.voipnow.caller_ids import FORMS, CallerId, CallerIdInvalid, parse_caller_id
 
 T = TypeVar("T")
 SELF_USERS = ("@me", "@viewer")

@@ -15,7 +15,7 @@ from flask import Response, current_app, stream_with_context
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context
 from bridge.api.formats import rfc3339
-from bridge.api.schemas import PORTSIP_ERROR_SCHEMA, Responses, error_body
+from bridge.api.schemas import Responses, error_body
 from bridge.config import Settings
 from bridge.services.call_records import tenant_call_record
 from bridge.services.dispatch import call_deliveries
@@ -23,6 +23,7 @@ from bridge.services.recordings import open_recording, recording_path
 from bridge.store.ids import encode_id
 from bridge.store.models import CallRecord, CallStep, DispatchDelivery
 from bridge.stored_recordings import StoredRecordings
+from bridge.surfaces.portsip.errors import PORTSIP_ERROR_SCHEMA
 
 call_records_blueprint = APIBlueprint("call_records", __name__,
                                       url_prefix="/api/call_records", tag="Call records")

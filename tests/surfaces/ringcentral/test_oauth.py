@@ -12,7 +12,7 @@ from bridge.services.tenants import find_tenant, find_user
 from bridge.store.ids import encode_id
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth
-from tests.api.test_oauth import PASSWORD, add_user, bearer, expire
+from tests.surfaces.portsip.test_oauth import PASSWORD, add_user, bearer, expire
 
 TOKEN_URL = "/restapi/oauth/token"
 REVOKE_URL = "/restapi/oauth/revoke"

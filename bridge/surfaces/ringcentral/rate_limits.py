@@ -6,8 +6,6 @@ memory: each ringbridge node counts its own requests.
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 
 from flask import Response, g
@@ -15,6 +13,7 @@ from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from bridge.api.login_limits import retry_after
 from bridge.services.errors import ServiceError
 
 WINDOW_SECONDS = 60
@@ -56,11 +55,6 @@ class RateLimits:
         if not allowed:
             raise RateLimited(f"Request rate exceeded: at most {item.amount} {group} "
                               f"requests per {WINDOW_SECONDS} s per extension")
-
-
-def retry_after(reset_time: float) -> str:
-    """`Retry-After` until a window's `reset_time` (seconds since the epoch): 1 at least."""
-    return str(max(1, math.ceil(reset_time - time.time())))
 
 
 def add_headers(response: Response) -> Response:

@@ -18,12 +18,9 @@ from marshmallow import post_load
 
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context, tenant_list
-from bridge.api.extensions import NAME_UNSAFE, NUMBER, IdOut, phone_number, safe_caller_name
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
 from bridge.api.schemas import (
-    JSON_BODY_ERRORS,
-    PORTSIP_ERROR_SCHEMA,
     Flag,
     InputSchema,
     ListArgsIn,
@@ -41,6 +38,14 @@ from bridge.services.ring_groups import (
 )
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import RingGroup, RingGroupMember
+from bridge.surfaces.portsip.errors import JSON_BODY_ERRORS, PORTSIP_ERROR_SCHEMA
+from bridge.surfaces.portsip.extensions import (
+    NAME_UNSAFE,
+    NUMBER,
+    IdOut,
+    phone_number,
+    safe_caller_name,
+)
 
 ring_groups_blueprint = APIBlueprint("ring_groups", __name__, url_prefix="/api/ring_groups",
                                      tag="Ring groups")

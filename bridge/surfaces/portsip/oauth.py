@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from bridge.api.login_limits import LoginThrottle, account
 from bridge.api.schemas import (
-    PORTSIP_ERROR_SCHEMA,
     InputSchema,
     Responses,
     body_errors,
@@ -40,6 +39,7 @@ from bridge.services.tenants import (
 )
 from bridge.store.models import User
 from bridge.store.session import Database
+from bridge.surfaces.portsip.errors import PORTSIP_ERROR_SCHEMA
 
 oauth_blueprint = APIBlueprint("oauth", __name__, url_prefix="/api/login/oauth", tag="OAuth")
 

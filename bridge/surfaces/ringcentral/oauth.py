@@ -17,9 +17,7 @@ from flask import current_app, request
 from marshmallow import EXCLUDE
 from sqlalchemy import select
 
-from bridge.api.oauth import NO_STORE, REVOKE_RULES, RevokeIn, TokenIn, grant, revoke_token
 from bridge.api.schemas import (
-    RINGCENTRAL_ERROR_SCHEMA,
     Responses,
     body_errors,
     error_bodies,
@@ -30,6 +28,15 @@ from bridge.services.errors import ServiceError, Unauthorized
 from bridge.services.tenants import REFRESH_LIFETIME
 from bridge.store.models import Tenant
 from bridge.store.session import Database
+from bridge.surfaces.portsip.oauth import (
+    NO_STORE,
+    REVOKE_RULES,
+    RevokeIn,
+    TokenIn,
+    grant,
+    revoke_token,
+)
+from bridge.surfaces.ringcentral.errors import RINGCENTRAL_ERROR_SCHEMA
 
 ringcentral_oauth_blueprint = APIBlueprint("ringcentral_oauth", __name__,
                                            url_prefix="/restapi/oauth", tag="RingCentral OAuth")

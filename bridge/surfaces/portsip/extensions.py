@@ -13,8 +13,8 @@ from bridge.api.context import tenant_context, tenant_list
 from bridge.api.formats import rfc3339
 from bridge.api.listing import ListField
 from bridge.api.schemas import (
-    JSON_BODY_ERRORS,
-    PORTSIP_ERROR_SCHEMA,
+    ID_PATTERN,
+    NUMBER,
     Flag,
     InputSchema,
     ListArgsIn,
@@ -28,19 +28,14 @@ from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import Extension
+from bridge.surfaces.portsip.errors import JSON_BODY_ERRORS, PORTSIP_ERROR_SCHEMA
 
 extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/extensions",
                                     tag="Extensions")
 
-# Patterns written to mean the same to Python's re.match and to ECMA-262 (the OpenAPI
-# document's regex dialect, which has no \A or \Z): Python's "$" also matches before a
-# trailing newline ("1001\n" would pass), the lookahead refuses that; in ECMA it is a
-# no-op.
-NUMBER = Regexp(r"^[0-9]{3,64}$(?!\n)", error="must be 3 to 64 digits")
-# Spaces to Python's \s or to ECMA's (which differ on \x1c-\x1f, \x85 and \ufeff).
+# Spaces to Python's \s or to ECMA's (which differ on \x1c-\x1f, \x85 and \ufeff); the
+# pattern as NUMBER's (bridge/api/schemas.py).
 NO_SPACES = Regexp(r"^[^\s\x00\x1c-\x1f\x85\ufeff]+$(?!\n)", error="must not contain spaces")
-# Our ids (bridge/store/ids.py): base64 of the decimal digits.
-ID_PATTERN = r"^[A-Za-z0-9+/]+={0,2}$(?!\n)"
 UPDATED: Responses = {200: no_body("Done; no body"),
                       404: error_body("No such extension", PORTSIP_ERROR_SCHEMA)}
 NAME_UNSAFE = 'control characters (CR, LF, tab, ...) or any of " \\ < > ;'

@@ -10,9 +10,8 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Integer, List, Nested, Raw, String
 from marshmallow import INCLUDE
 
-from bridge.api.extensions import NUMBER
-from bridge.api.schemas import InputSchema
-from bridge.services.call_list_query import (
+from bridge.api.schemas import NUMBER, InputSchema
+from bridge.surfaces.voipnow.call_list_query import (
     DEFAULT_COUNT,
     FILTER_FIELDS,
     FILTER_OPS,
@@ -20,8 +19,8 @@ from bridge.services.call_list_query import (
     MAX_START_INDEX,
     SORT_ORDERS,
 )
-from bridge.services.caller_ids import NAME_MAX, UNSAFE_IN_CALLER_NAME
-from bridge.services.phone_calls import (
+from bridge.surfaces.voipnow.caller_ids import NAME_MAX, UNSAFE_IN_CALLER_NAME
+from bridge.surfaces.voipnow.phone_calls_service import (
     ACTIONS,
     DEFAULT_PARK_SECONDS,
     DEFAULT_PICKUP_WAIT,
@@ -67,7 +66,7 @@ def _field(schema: dict[str, Any]) -> Raw:
     return ServiceChecked(metadata=schema)
 
 
-# What parse_caller_id (bridge/services/caller_ids.py) takes: a number, or a name of at
+# What parse_caller_id (bridge/surfaces/voipnow/caller_ids.py) takes: a number, or a name of at
 # most NAME_MAX safe characters (quoted or not) and <number>.
 _NAME = f"[^{UNSAFE_IN_CALLER_NAME.pattern[1:-1]}]{{0,{NAME_MAX}}}"
 CALLER_ID_PATTERN = (rf'^(?:\+?[0-9]{{1,32}}|(?: *"{_NAME}" *|{_NAME})<\+?[0-9]{{1,32}}>)$(?!\n)')

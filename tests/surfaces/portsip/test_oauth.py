@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from bridge.api.oauth import VENDOR_CLIENT_ID
 from bridge.cli import main
 from bridge.services.errors import ValidationFailed
 from bridge.services.tenants import (
@@ -24,6 +23,7 @@ from bridge.services.tenants import (
 from bridge.store.ids import encode_id
 from bridge.store.models import ApiToken, User
 from bridge.store.session import Database
+from bridge.surfaces.portsip.oauth import VENDOR_CLIENT_ID
 from tests.api.conftest import TenantAuth, assert_no_body
 
 PASSWORD = "correct horse battery"

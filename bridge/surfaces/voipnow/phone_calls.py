@@ -16,17 +16,8 @@ from flask import Response, request
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context
 from bridge.api.formats import rfc3339
-from bridge.api.phone_call_schemas import (
-    ActedOnOut,
-    CallActionIn,
-    CallListArgs,
-    CallPath,
-    HangUpArgs,
-    PhoneCallListOut,
-)
 from bridge.api.schemas import (
     NOT_JSON,
-    VOIPNOW_ERROR_SCHEMA,
     Responses,
     body_errors,
     error_body,
@@ -34,14 +25,23 @@ from bridge.api.schemas import (
 )
 from bridge.api.urls import absolute_url
 from bridge.gateway import LiveCall, Party, PartyState
-from bridge.services.call_list_query import parse_call_list_query
-from bridge.services.phone_calls import (
+from bridge.store.ids import encode_id
+from bridge.surfaces.voipnow.call_list_query import parse_call_list_query
+from bridge.surfaces.voipnow.errors import VOIPNOW_ERROR_SCHEMA
+from bridge.surfaces.voipnow.phone_call_schemas import (
+    ActedOnOut,
+    CallActionIn,
+    CallListArgs,
+    CallPath,
+    HangUpArgs,
+    PhoneCallListOut,
+)
+from bridge.surfaces.voipnow.phone_calls_service import (
     Addressed,
     PhoneCallsService,
     check_action,
     check_call_id,
 )
-from bridge.store.ids import encode_id
 
 phone_calls_blueprint = APIBlueprint("phone_calls", __name__, url_prefix="/uapi/phoneCalls",
                                      tag="Phone calls")

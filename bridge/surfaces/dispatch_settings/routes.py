@@ -17,7 +17,7 @@ from apiflask.validators import Length, OneOf, Range, Regexp
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context
 from bridge.api.formats import rfc3339
-from bridge.api.schemas import JSON_BODY_ERRORS, Flag, InputSchema, WholeJsonNumber
+from bridge.api.schemas import Flag, InputSchema, WholeJsonNumber
 from bridge.dispatch.config import EVENTS
 from bridge.services.dispatch import (
     DEFAULTS,
@@ -29,6 +29,7 @@ from bridge.services.dispatch import (
     update_settings,
 )
 from bridge.store.models import DispatchSettings
+from bridge.surfaces.portsip.errors import JSON_BODY_ERRORS
 
 dispatch_blueprint = APIBlueprint("dispatch", __name__, url_prefix="/api/dispatch",
                                   tag="Dispatch")

@@ -20,22 +20,20 @@ from marshmallow import ValidationError, validates_schema
 
 from bridge.api.auth import bearer
 from bridge.api.context import RequestContext, tenant_context
-from bridge.api.extensions import ID_PATTERN
-from bridge.api.rate_limits import Groups, RateLimits, add_headers
-from bridge.api.schemas import (
-    NOT_JSON,
-    RINGCENTRAL_ERROR_SCHEMA,
-    InputSchema,
-    body_errors,
-    error_bodies,
-)
+from bridge.api.schemas import ID_PATTERN, NOT_JSON, InputSchema, body_errors, error_bodies
 from bridge.api.urls import absolute_url
 from bridge.config import Settings
 from bridge.services.errors import ServiceError
-from bridge.services.ringout import RingOutRequest, RingOutService, RingOutSettings
 from bridge.services.tenants import token_expired
 from bridge.store.models import Extension, RingOut
 from bridge.store.session import Database
+from bridge.surfaces.ringcentral.errors import RINGCENTRAL_ERROR_SCHEMA
+from bridge.surfaces.ringcentral.rate_limits import Groups, RateLimits, add_headers
+from bridge.surfaces.ringcentral.ringout_service import (
+    RingOutRequest,
+    RingOutService,
+    RingOutSettings,
+)
 
 ringout_blueprint = APIBlueprint("ringout", __name__, tag="RingOut",
                                  url_prefix="/restapi/v1.0/account/<account_id>/extension/"

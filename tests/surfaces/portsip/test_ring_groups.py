@@ -14,11 +14,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from bridge.api.ring_groups import LIST_FIELDS
 from bridge.services.ring_groups import STRATEGIES
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import RingGroup, RingGroupMember
 from bridge.store.session import Database
+from bridge.surfaces.portsip.ring_groups import LIST_FIELDS
 from tests.api.conftest import NON_ASCII_DIGIT_IDS, TenantAuth, assert_no_body
 
 GROUP = {"name": "Sales", "extension_number": "6000", "ring_strategy": "CYCLIC_HUNT"}

@@ -1,0 +1,1 @@
+"""The RingCentral-style surface: RingOut, its OAuth endpoints, its rate limits."""
