@@ -1,7 +1,7 @@
 """RingOut in the RingCentral style: `/restapi/v1.0/account/{a}/extension/{e}/ring-out`.
 
 Both spellings (`ring-out`, and the older `ringout`) answer the same. Errors come in
-RingCentral's body (bridge/api/errors.py), requests are rate limited per extension in
+RingCentral's body (errors.py here), requests are rate limited per extension in
 its groups (POST and DELETE Heavy, GET Light).
 """
 

@@ -1,6 +1,6 @@
 """`/uapi/phoneCalls` in the VoIPNow UnifiedAPI style (shared/spec/phone_calls.md).
 
-Errors are `{"error": {"code", "message"}}` (bridge/api/errors.py); null fields are left
+Errors are `{"error": {"code", "message"}}` (errors.py here); null fields are left
 out of every answer.
 """
 
