@@ -852,7 +852,7 @@ class TestListOptions:
         assert self.query(client, acme, "orderby=name desc")[1] == expected[::-1]
 
     def test_the_docs_name_the_list_fields(self) -> None:
-        readme = (Path(__file__).parents[2] / "docs" / "ring-groups.md").read_text()
+        readme = (Path(__file__).parents[3] / "docs" / "ring-groups.md").read_text()
         sentence = readme.split("(`GET /api/ring_groups`, without `outbound_caller_ids`)")[1]
         sortable, searchable = sentence.split("are not list fields")[0].split("`search`")[:2]
         assert re.findall(r"`(\w+)`", sortable.split("(`orderby`")[0]) == list(LIST_FIELDS)
