@@ -9,10 +9,12 @@ import threading
 from waitress.server import create_server
 
 from bridge.api.app import create_app
+from bridge.api.errors import error_formats
 from bridge.api.health import Readiness
 from bridge.api.server_errors import answer_in_surface_format
 from bridge.config import Settings
 from bridge.dispatch.client import DispatchClient
+from bridge.gateway import SipEndpoint
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import DatabaseDeliveryStore
 from bridge.services.earlier_calls import DatabaseEarlierCalls
@@ -25,7 +27,6 @@ from bridge.store.db import database_ready
 from bridge.store.migrate import upgrade
 from bridge.store.session import Database
 from bridge.telephony.call_log import CallLog
-from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.engine import Engine
 from bridge.telephony.runner import EngineThread
 
@@ -70,7 +71,7 @@ def serve(settings: Settings) -> None:
     app = create_app(database, engine_thread, readiness, settings, stopping=stopping.is_set)
     server = create_server(app, host=settings.http_host, port=settings.http_port,
                            threads=settings.http_threads, ident="ringbridge")
-    answer_in_surface_format(server)
+    answer_in_surface_format(server, error_formats(app))
     stopper = Stopper(server, engine_thread.stop, stopping)
     stopper.install()
     engine_thread.start()

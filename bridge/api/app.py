@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from apiflask import APIFlask
@@ -11,40 +12,36 @@ from flask import Response
 from bridge import __version__
 from bridge.api import docs, errors, json_body, urls
 from bridge.api.auth import admins_only, document_admins_only
-from bridge.api.call_records import call_records_blueprint
-from bridge.api.call_records import configure as configure_call_records
-from bridge.api.dispatch import dispatch_blueprint
-from bridge.api.extensions import extensions_blueprint
+from bridge.api.deps import Deps, install
 from bridge.api.health import Readiness, health_blueprint, refuse_while_stopping
-from bridge.api.oauth import configure as configure_login
-from bridge.api.oauth import oauth_blueprint
-from bridge.api.phone_calls import phone_calls_blueprint
-from bridge.api.ring_groups import ring_groups_blueprint
-from bridge.api.ringcentral_oauth import ringcentral_oauth_blueprint
-from bridge.api.ringout import configure as configure_ringout
-from bridge.api.ringout import ringout_blueprint
-from bridge.api.schemas import MAX_BODY, PORTSIP_ERROR_SCHEMA, DocumentationPlugin
+from bridge.api.schemas import MAX_BODY, DocumentationPlugin
 from bridge.config import Settings
-from bridge.services.extensions import Provisioner
+from bridge.gateway import EngineGateway, Positions
 from bridge.store.session import Database
-from bridge.telephony.parking import Positions
+from bridge.surfaces.call_records import surface as call_records
+from bridge.surfaces.dispatch_settings import surface as dispatch_settings
+from bridge.surfaces.portsip import surface as portsip
+from bridge.surfaces.ringcentral import surface as ringcentral
+from bridge.surfaces.voipnow import surface as voipnow
 
+# The API's surfaces, in the order their routes appear in /openapi.json.
+SURFACES = (portsip, dispatch_settings, call_records, ringcentral, voipnow)
 
-def create_app(database: Database, provisioner: Provisioner,
+def create_app(database: Database, gateway: EngineGateway,
                readiness: Callable[[], Readiness], settings: Settings | None = None,
                stopping: Callable[[], bool] = lambda: False) -> APIFlask:
     settings = settings or Settings()
     app = APIFlask("ringbridge", title="ringbridge", version=__version__, docs_path="/docs",
                    spec_path="/openapi.json", spec_plugins=[DocumentationPlugin()])
     app.config.update(
-        DATABASE=database, PROVISIONER=provisioner, READINESS=readiness,
-        PARKING_POSITIONS=Positions.parse(settings.parking_positions),
+        DATABASE=database, READINESS=readiness,
         VALIDATION_ERROR_STATUS_CODE=400, MAX_CONTENT_LENGTH=MAX_BODY,
         **docs.SETTINGS,
-        HTTP_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA=PORTSIP_ERROR_SCHEMA,
     )
+    deps = Deps(database, gateway, settings, Positions.parse(settings.parking_positions))
+    install(app.extensions, deps)
     errors.register(app)
-    app.spec_processor(document_spec)
+    app.spec_processor(partial(document_spec, app))
     urls.configure(app, settings)
     json_body.register(app)
     app.before_request(admins_only)
@@ -52,23 +49,14 @@ def create_app(database: Database, provisioner: Provisioner,
     app.before_request(refuse_while_stopping(stopping))
     app.register_blueprint(health_blueprint)
     app.register_blueprint(docs.swagger_ui_assets())
-    app.register_blueprint(extensions_blueprint)
-    app.register_blueprint(ring_groups_blueprint)
-    configure_login(app, settings)
-    app.register_blueprint(oauth_blueprint)
-    app.register_blueprint(dispatch_blueprint)
-    configure_call_records(app, settings)
-    app.register_blueprint(call_records_blueprint)
-    configure_ringout(app, settings)
-    app.register_blueprint(ringout_blueprint)
-    app.register_blueprint(ringcentral_oauth_blueprint)
-    app.register_blueprint(phone_calls_blueprint)
+    for surface in SURFACES:
+        surface.register(app, deps)
     return app
 
 
-def document_spec(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+def document_spec(app: APIFlask, spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
     """Each surface's error bodies (errors.py), and the management API's 403."""
-    return document_admins_only(errors.document_error_bodies(spec))
+    return document_admins_only(errors.document_error_bodies(spec, errors.error_formats(app)))
 
 
 def no_type_without_body(response: Response) -> Response:

@@ -1,47 +1,22 @@
-"""What a handler needs from the application: the database, the provisioner, the tenant."""
+"""What a handler needs from the application: a database session, the engine, the tenant."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.api.auth import principal
+from bridge.api.deps import current_deps
 from bridge.api.listing import ListField, ListQueryError, page, parse_list_query
+from bridge.gateway import EngineGateway, Positions
 from bridge.services.errors import ValidationFailed
-from bridge.services.extensions import Provisioner
 from bridge.services.tenants import Principal
 from bridge.store.models import Tenant
-from bridge.store.session import Database
-from bridge.telephony.endpoints import SipEndpoint
-from bridge.telephony.parking import Positions
-
-
-class AfterCommit:
-    """The engine's provisioner, holding pushes and removals until `apply()`: they go to
-    Asterisk only once the transaction that made them has committed (the database is the
-    truth; a failed request changes neither)."""
-
-    def __init__(self, target: Provisioner) -> None:
-        self._target = target
-        self._held: list[Callable[[], None]] = []
-
-    def push(self, endpoint: SipEndpoint) -> None:
-        self._held.append(partial(self._target.push, endpoint))
-
-    def remove(self, endpoint_id: str) -> None:
-        self._held.append(partial(self._target.remove, endpoint_id))
-
-    def apply(self) -> None:
-        held, self._held = self._held, []
-        for action in held:
-            action()
 
 
 @dataclass(frozen=True)
@@ -49,23 +24,21 @@ class RequestContext:
     session: Session
     tenant: Tenant
     principal: Principal
-    provisioner: Provisioner
+    gateway: EngineGateway
     parking: Positions  # the `parking_positions` setting: no extension may take one
 
 
 @contextmanager
 def tenant_context() -> Iterator[RequestContext]:
-    """A database session (committed when the handler succeeds) and the caller's tenant;
-    endpoint changes reach Asterisk after the commit."""
-    database: Database = current_app.config["DATABASE"]
+    """A database session (committed when the handler succeeds; engine commands queued
+    on it run after the commit, bridge/services/after_commit.py) and the caller's
+    tenant."""
+    deps = current_deps()
     who = principal()
-    provisioner = AfterCommit(current_app.config["PROVISIONER"])
-    with database.session() as session:
+    with deps.database.session() as session:
         tenant = session.get(Tenant, who.tenant_id)
         assert tenant is not None, "tokens are deleted with their tenant"
-        yield RequestContext(session, tenant, who, provisioner,
-                             current_app.config["PARKING_POSITIONS"])
-    provisioner.apply()
+        yield RequestContext(session, tenant, who, deps.gateway, deps.parking)
 
 
 def tenant_list(ctx: RequestContext, model: Any, fields: Mapping[str, ListField],

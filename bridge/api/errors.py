@@ -1,95 +1,35 @@
 """Error bodies: each API surface answers in its own vendor's format, for every failure.
 
-The surface is known from the path prefix; validation errors, auth errors, unknown
-routes, service errors and unexpected exceptions all come through here, so a client
-of one surface never sees another surface's (or Flask's) error shape.
+The surface is known from the path prefix (each slice adds its ErrorFormat);
+validation errors, auth errors, unknown routes, service errors and unexpected
+exceptions all come through here, so a client of one surface never sees another
+surface's (or Flask's) error shape.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import request
+from flask import Flask, current_app, request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from bridge.api.schemas import RINGCENTRAL_ERROR_SCHEMA
 from bridge.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
 Body = dict[str, Any]
 Formatter = Callable[[int, str, str, Any], Body]
-
-_PORTSIP_CODES = {400: "VALIDATE_FAILED", 401: "UNAUTHORIZED", 403: "FORBIDDEN",
-                  404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 409: "CONFLICT",
-                  413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
-                  429: "TOO_MANY_REQUESTS", 431: "REQUEST_HEADERS_TOO_LARGE",
-                  501: "NOT_IMPLEMENTED"}
-
-
-def portsip_body(status: int, code: str, message: str, detail: Any) -> Body:
-    return {"errors": [{"code": code or _PORTSIP_CODES.get(status, "UNKNOWN"),
-                        "message": message, "detail": detail}]}
-
-
-_VOIPNOW_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden",
-                  404: "not_found", 405: "method_not_allowed", 409: "conflict",
-                  413: "request_too_large", 415: "unsupported_media_type",
-                  431: "request_headers_too_large", 500: "internal_error",
-                  501: "not_implemented"}
-
-
-def voipnow_body(status: int, code: str, message: str, detail: Any) -> Body:
-    """VoIPNow UnifiedAPI: `{"error": {"code", "message"}}`, codes in lower case; the
-    PortSIP-style codes of shared services (NOT_FOUND...) give way to the status's."""
-    if not code or code.isupper():
-        code = _VOIPNOW_CODES.get(status, "error")
-    return {"error": {"code": code, "message": message}}
-
+_FORMATS = "ringbridge.error_formats"
 
 def plain_body(status: int, code: str, message: str, detail: Any) -> Body:
     return {"code": code or str(status), "message": message, "detail": detail}
-
-
-# RingCentral: the codes its documentation names; statuses it names none for get ours.
-_RINGCENTRAL_CODES = {400: "CMN-101", 401: "OAU-123", 403: "CMN-101", 404: "CMN-102",
-                      429: "CMN-301"}
-_RINGCENTRAL_CODE = re.compile(r"[A-Z]{3}-[0-9]{3}")
-
-
-def ringcentral_body(status: int, code: str, message: str, detail: Any) -> Body:
-    """`{errorCode, message, errors: [{errorCode, message, parameterName}]}`."""
-    if not _RINGCENTRAL_CODE.fullmatch(code or ""):
-        code = _RINGCENTRAL_CODES.get(status, f"CMN-{status}")
-    problems = validation_problems(detail)
-    if isinstance(detail, dict) and isinstance(detail.get("field"), str):
-        problems = [(detail["field"], message)]
-    errors = [{"errorCode": code, "message": f"Parameter [{name}] value is invalid: {problem}"
-               if status == 400 else problem, "parameterName": name}
-              for name, problem in problems] or [{"errorCode": code, "message": message}]
-    return {"errorCode": code, "message": errors[0]["message"], "errors": errors}
-
-
-# Errors of RFC 6749 and 7009 a service raises by name (as its code).
-_OAUTH_ERRORS = {"unsupported_token_type"}
-
-
-def ringcentral_oauth_body(status: int, code: str, message: str, detail: Any) -> Body:
-    """The RingCentral body plus RFC 6749's `error` and `error_description`."""
-    body = ringcentral_body(status, code, message, detail)
-    error = "invalid_client" if status == 401 else "invalid_request"
-    if body["errorCode"] == "OAU-140":
-        error = "invalid_grant"
-    if code in _OAUTH_ERRORS:
-        error = code
-    return {"error": error, "error_description": body["message"], **body}
 
 
 def validation_problems(detail: Any) -> list[tuple[str, str]]:
@@ -112,14 +52,29 @@ def _dotted(problems: Any, path: str) -> list[tuple[str, str]]:
     return [(path or "body", str(problems))] if problems is not None else []
 
 
-SURFACES: list[tuple[str, Formatter]] = [("/api/", portsip_body),
-                                         ("/restapi/oauth/", ringcentral_oauth_body),
-                                         ("/restapi/", ringcentral_body),
-                                         ("/uapi/", voipnow_body)]
+@dataclass(frozen=True)
+class ErrorFormat:
+    """A surface's errors: every path under `prefix` answers in `body`'s shape. `schema`
+    documents its error responses in /openapi.json; None leaves the app-wide error
+    schema (or what its routes document themselves)."""
+
+    prefix: str
+    body: Formatter
+    schema: dict[str, Any] | None = None
 
 
-def formatter_for(path: str) -> Formatter:
-    return next((fmt for prefix, fmt in SURFACES if path.startswith(prefix)), plain_body)
+def add_format(app: APIFlask, error_format: ErrorFormat) -> None:
+    """A slice's; the longest prefix that matches a path wins."""
+    formats = [*error_formats(app), error_format]
+    app.extensions[_FORMATS] = sorted(formats, key=lambda f: len(f.prefix), reverse=True)
+
+
+def error_formats(app: Flask) -> list[ErrorFormat]:
+    return list(app.extensions.get(_FORMATS, []))
+
+
+def formatter_for(path: str, formats: Sequence[ErrorFormat]) -> Formatter:
+    return next((f.body for f in formats if path.startswith(f.prefix)), plain_body)
 
 
 def describe_validation(detail: Any) -> str:
@@ -143,20 +98,17 @@ def _flatten(problems: Any) -> str:
 
 def render(status: int, code: str, message: str, detail: Any = None,
            headers: Any = None) -> tuple[Body, int, Any]:
-    return formatter_for(request.path)(status, code, message, detail), status, headers or {}
+    formatter = formatter_for(request.path, error_formats(current_app))
+    return formatter(status, code, message, detail), status, headers or {}
 
 
-# The OpenAPI error schema of surfaces whose body differs from the app-wide one.
-DOCUMENTED_SURFACES = {"/restapi/": RINGCENTRAL_ERROR_SCHEMA}
-
-
-def document_error_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
+def document_error_bodies(spec: dict[Any, Any] | str,
+                          formats: list[ErrorFormat]) -> dict[Any, Any] | str:
     """Spec processor: error responses under a surface's prefix get its body schema."""
     if isinstance(spec, str):
         return spec
     for path, operations in spec.get("paths", {}).items():
-        schema = next((s for prefix, s in DOCUMENTED_SURFACES.items()
-                       if path.startswith(prefix)), None)
+        schema = next((f.schema for f in formats if path.startswith(f.prefix)), None)
         if schema is None:
             continue
         for operation in operations.values():
@@ -167,8 +119,6 @@ def document_error_bodies(spec: dict[Any, Any] | str) -> dict[Any, Any] | str:
 
 
 def register(app: APIFlask) -> None:
-    app.spec_processor(document_error_bodies)
-
     @app.error_processor
     def http_error(error: HTTPError) -> tuple[Body, int, Any]:
         is_validation = error.status_code == 400 and isinstance(error.detail, dict) and any(

@@ -3,8 +3,9 @@
 Each password check costs about 0.1 s and 32 MiB (bridge/services/tenants.py). Failed
 attempts are counted per account (a tenant and a username) and per client address in a
 moving one-minute window (`limits`, in this process's memory, as
-bridge/api/rate_limits.py does for RingOut): at the limit, further attempts are refused
-with 429 without checking the password, until the oldest failure is a minute old.
+bridge/surfaces/ringcentral/rate_limits.py does for RingOut): at the limit, further
+attempts are refused with 429 without checking the password, until the oldest failure
+is a minute old.
 
 A grant naming no tenant is checked against the username in every tenant that has it:
 accounts at their limit are left out (their passwords are not checked), so failures
@@ -19,7 +20,9 @@ still be counted past it.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -27,12 +30,16 @@ from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from bridge.api.rate_limits import retry_after
 from bridge.services.errors import ServiceError, Unauthorized
 
 NAMESPACE = "password-grant"
 WAIT_SECONDS = 1.0
 
+
+
+def retry_after(reset_time: float) -> str:
+    """`Retry-After` until a window's `reset_time` (seconds since the epoch): 1 at least."""
+    return str(max(1, math.ceil(reset_time - time.time())))
 
 class TooManyAttempts(ServiceError):
     """RingCentral's surface renders it as CMN-301 (bridge/api/errors.py)."""

@@ -15,6 +15,14 @@ from marshmallow import EXCLUDE, ValidationError, fields, pre_load
 
 from bridge.api.listing import MAX_INT, MAX_TOP
 
+# Patterns written to mean the same to Python's re.match and to ECMA-262 (the OpenAPI
+# document's regex dialect, which has no \A or \Z): Python's "$" also matches before a
+# trailing newline ("1001\n" would pass), the lookahead refuses that; in ECMA it is a
+# no-op.
+NUMBER = Regexp(r"^[0-9]{3,64}$(?!\n)", error="must be 3 to 64 digits")  # an extension's
+# Our ids (bridge/store/ids.py): base64 of the decimal digits.
+ID_PATTERN = r"^[A-Za-z0-9+/]+={0,2}$(?!\n)"
+
 
 class InputSchema(Schema):
     """Refuses text no database can store anywhere in the input: NUL (PostgreSQL rejects
@@ -214,44 +222,3 @@ class ListArgsIn(InputSchema):
         if problems:
             raise ValidationError(problems)
         return options
-
-
-PORTSIP_ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["errors"],
-    "properties": {"errors": {"type": "array", "items": {
-        "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string", "example": "VALIDATE_FAILED"},
-                       "message": {"type": "string"}, "detail": {}},
-    }}},
-}
-
-# The 413 and 415 of a PortSIP-style route that reads a JSON body.
-JSON_BODY_ERRORS = body_errors(PORTSIP_ERROR_SCHEMA)
-
-
-RINGCENTRAL_ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["errorCode", "message", "errors"],
-    "properties": {
-        "errorCode": {"type": "string", "example": "CMN-101"},
-        "message": {"type": "string"},
-        "errors": {"type": "array", "items": {
-            "type": "object", "required": ["errorCode", "message"],
-            "properties": {"errorCode": {"type": "string"}, "message": {"type": "string"},
-                           "parameterName": {"type": "string"}},
-        }},
-        "error": {"type": "string", "description": "OAuth endpoints: RFC 6749 error"},
-        "error_description": {"type": "string"},
-    },
-}
-
-VOIPNOW_ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string", "example": "pc_phonecall_invalid"},
-                       "message": {"type": "string"}},
-    }},
-}

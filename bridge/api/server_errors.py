@@ -10,7 +10,7 @@ request line's target as the bytes arrive.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from waitress.channel import HTTPChannel
@@ -18,7 +18,7 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 
-from bridge.api.errors import formatter_for
+from bridge.api.errors import ErrorFormat, formatter_for
 
 REQUEST_LINE_LIMIT = 8192  # bytes kept to find the request line's target
 
@@ -38,11 +38,14 @@ class TargetKeepingParser(HTTPRequestParser):
 
 
 class SurfaceErrorTask(ErrorTask):
+    formats: ClassVar[tuple[ErrorFormat, ...]] = ()  # the app's (answer_in_surface_format)
+
     def execute(self) -> None:
         error = self.request.error
         path = urlsplit(getattr(self.request, "target", "") or "/").path
         message = f"{error.reason}: {error.body}"
-        body = json.dumps(formatter_for(path)(error.code, "", message, None)).encode()
+        formatter = formatter_for(path, self.formats)
+        body = json.dumps(formatter(error.code, "", message, None)).encode()
         self.status = f"{error.code} {error.reason}"
         self.response_headers.append(("Content-Type", "application/json"))
         self.set_close_on_finish()
@@ -55,9 +58,11 @@ class SurfaceChannel(HTTPChannel):
     error_task_class = SurfaceErrorTask
 
 
-def answer_in_surface_format(server: Any) -> None:
+def answer_in_surface_format(server: Any, formats: list[ErrorFormat]) -> None:
     """Make `server` (what waitress.create_server returned: one listening socket, or
-    several) answer its own errors in the surfaces' bodies."""
+    several) answer its own errors in the bodies of the app's surfaces (`formats`)."""
+    task = type("AppErrorTask", (SurfaceErrorTask,), {"formats": tuple(formats)})
+    channel = type("AppChannel", (SurfaceChannel,), {"error_task_class": task})
     for dispatcher in [server, *getattr(server, "map", {}).values()]:
         if isinstance(dispatcher, BaseWSGIServer):
-            dispatcher.channel_class = SurfaceChannel
+            dispatcher.channel_class = channel

@@ -5,33 +5,26 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import partial
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bridge.gateway import EngineGateway, Positions, SipEndpoint
 from bridge.phone_numbers import InvalidNumber, to_e164
+from bridge.services.after_commit import after_commit
 from bridge.services.errors import NotFound, ValidationFailed
 from bridge.services.ring_groups import refuse_parking_position, ring_group_id_by_number
 from bridge.store.locks import lock_numbers
 from bridge.store.models import Extension, ForwardingNumber, Tenant, User
-from bridge.telephony.endpoints import SipEndpoint
-from bridge.telephony.parking import Positions
-
-
-class Provisioner(Protocol):
-    """Makes extensions real in Asterisk (the engine, or a fake in tests)."""
-
-    def push(self, endpoint: SipEndpoint) -> None: ...
-
-    def remove(self, endpoint_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
 class ExtensionsService:
     session: Session
     tenant: Tenant
-    provisioner: Provisioner
+    gateway: EngineGateway  # endpoint changes reach it after the commit
 
     def get(self, extension_id: int | None) -> Extension:
         extension = self.session.get(Extension, extension_id) if extension_id else None
@@ -56,7 +49,7 @@ class ExtensionsService:
         self._apply(extension, data)
         self.session.add(extension)
         self.session.flush()
-        self.provisioner.push(sip_endpoint(extension))
+        after_commit(self.session, partial(self.gateway.push, sip_endpoint(extension)))
         return extension
 
     def update(self, extension: Extension, data: dict[str, Any]) -> None:
@@ -67,13 +60,13 @@ class ExtensionsService:
             extension.sip_password = data["password"] or new_sip_password()
         self._apply(extension, data)
         self.session.flush()
-        self.provisioner.push(sip_endpoint(extension))
+        after_commit(self.session, partial(self.gateway.push, sip_endpoint(extension)))
 
     def delete(self, extension: Extension) -> None:
         endpoint_id = sip_endpoint(extension).endpoint_id
         self.session.delete(extension)
         self.session.flush()
-        self.provisioner.remove(endpoint_id)
+        after_commit(self.session, partial(self.gateway.remove, endpoint_id))
 
     def _apply(self, extension: Extension, data: dict[str, Any]) -> None:
         setters: dict[str, Callable[[Any], None]] = {

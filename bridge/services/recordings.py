@@ -15,7 +15,7 @@ from bridge.services.call_records import tenant_call_record
 from bridge.services.errors import NotFound, ServiceUnavailable
 from bridge.store.models import CallRecord, CallStep, Tenant
 from bridge.store.session import Database
-from bridge.telephony.stored_recordings import (
+from bridge.stored_recordings import (
     RecordingFile,
     RecordingUnavailable,
     StoredRecordings,

@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
+from bridge.gateway import Positions
 from bridge.phone_numbers import InvalidNumber, to_e164
 from bridge.services.errors import NotFound, ValidationFailed
 from bridge.store.locks import lock_numbers
 from bridge.store.models import Extension, RingGroup, RingGroupMember, Tenant, utcnow
 from bridge.telephony import strategies
-from bridge.telephony.parking import Positions
 
 # The strategies the engine knows (bridge/telephony/strategies.py), in the API's order.
 STRATEGIES = strategies.NAMES

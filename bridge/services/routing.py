@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.notifier import DispatchNotifier
+from bridge.gateway import Target
 from bridge.phone_numbers import trunk_caller
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import dispatch_config
@@ -29,7 +30,7 @@ from bridge.store.models import (
 from bridge.store.session import Database
 from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 from bridge.telephony.events import MemberAnswered, MemberRinging, PageAnswered
-from bridge.telephony.hunt import HuntPlan, Target
+from bridge.telephony.hunt import HuntPlan
 from bridge.telephony.hunt_order import hunt_waves
 from bridge.telephony.no_answer import no_answer_rule
 from bridge.telephony.strategies import Candidate, Strategy, strategy_named

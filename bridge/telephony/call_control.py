@@ -15,11 +15,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bridge.gateway import CallRefused, Positions, Target
 from bridge.telephony.ami import AmiError
 from bridge.telephony.ari import AriError
 from bridge.telephony.calls import AdoptedCall, Event, new_call_id
 from bridge.telephony.events import ParkedCallRingingBack, ParkedCallTakenBack, ParkingFailed
-from bridge.telephony.hunt import Hunt, HuntPlan, Leg, Origin, Target
+from bridge.telephony.hunt import Hunt, HuntPlan, Leg, Origin
 from bridge.telephony.live_calls import LiveCall, Party, PartyState, snapshot
 from bridge.telephony.parking import (
     CONFIRM_TIMEOUT,
@@ -27,8 +28,8 @@ from bridge.telephony.parking import (
     Kept,
     ParkedCall,
     ParkFailed,
-    Positions,
     lot_name,
+    parked_domain,
 )
 
 if TYPE_CHECKING:
@@ -40,20 +41,8 @@ log = logging.getLogger(__name__)
 PARKING_TIMEOUT, UNPARKED, PARK_FAILED = "parking-timeout", "unparked", "park-failed"
 
 
-class CallControlError(Exception):
-    """An action the call's state does not allow; `reason` is one of the constants."""
-
-    NO_CALL = "no_call"
-    NO_VIEW = "no_view"
-    NOT_CONNECTED = "not_connected"
-    ANSWERED = "answered"
-    ADOPTED = "adopted"
-    LOT_FULL = "lot_full"
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+class CallControlError(CallRefused):
+    """An action the call's state does not allow (the gateway's CallRefused)."""
 
 
 class CallControl:
@@ -155,8 +144,9 @@ class CallControl:
     async def retrieve(self, channel: dict[str, Any], parked: ParkedCall,
                        early: list[Event]) -> None:
         """A phone of the tenant dialled the slot: connect it to the parked call."""
-        hunt = self.engine.new_hunt(new_call_id(), channel["id"], HuntPlan(
-            label=f"parked call {parked.slot}", waves=(), ring_time=0, domain=parked.domain))
+        plan = HuntPlan(label=f"parked call {parked.slot}", waves=(), ring_time=0,
+                        domain=parked_domain(parked))
+        hunt = self.engine.new_hunt(new_call_id(), channel["id"], plan)
         hunt.origin = Origin(number=channel.get("caller", {}).get("number", ""),
                              name=channel.get("caller", {}).get("name", ""),
                              dialled=parked.slot)

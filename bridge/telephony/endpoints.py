@@ -9,35 +9,15 @@ that the database no longer has. The database is the source of truth.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
 from urllib.parse import quote
 
+from bridge.gateway import UNSAFE_IN_CALLER_NAME, SipEndpoint
 from bridge.telephony.ari import AriClient, AriError
 
 log = logging.getLogger(__name__)
 DYNAMIC = "/asterisk/config/dynamic/res_pjsip"
 PHONE_CONTEXT = "from-phones"
-# What a caller name cannot carry into a PJSIP callerid (`"name" <number>`) and a SIP
-# display name: control characters (CR/LF end a header), the quote that closes the
-# name, the backslash that escapes inside it, the angle brackets of the address and the
-# semicolon that starts a parameter.
-UNSAFE_IN_CALLER_NAME = re.compile(r'[\x00-\x1f\x7f-\x9f"\\<>;]')
-
-
-@dataclass(frozen=True)
-class SipEndpoint:
-    endpoint_id: str  # "<extension number>@<tenant SIP domain>"
-    username: str
-    password: str
-    caller_name: str
-    number: str
-
-    @property
-    def domain(self) -> str:
-        """The tenant's SIP domain: the host of the From of every INVITE to this phone."""
-        return self.endpoint_id.partition("@")[2]
 
 
 def _fields(pairs: dict[str, str]) -> dict[str, list[dict[str, str]]]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bridge.config import Settings
+from bridge.gateway import Positions, Target
 from bridge.telephony.ami import AmiClient, AmiEvent
 from bridge.telephony.ari import AriClient, AriError
 from bridge.telephony.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
@@ -23,8 +24,8 @@ from bridge.telephony.comebacks import Comebacks
 from bridge.telephony.earlier_calls import Closer, EarlierCalls, NoEarlierCalls
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.events import CallArrived, UnknownNumber
-from bridge.telephony.hunt import Hunt, HuntPlan, Origin, Target
-from bridge.telephony.parking import CALL_VARIABLE, ParkingLots, Positions
+from bridge.telephony.hunt import Hunt, HuntPlan, Origin
+from bridge.telephony.parking import CALL_VARIABLE, ParkingLots
 from bridge.telephony.provisioning import Provisioning
 from bridge.telephony.retention import RecordingIndex, RecordingRetention
 from bridge.telephony.routing import Directory

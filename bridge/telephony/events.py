@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any, ClassVar, TypedDict
+
+from bridge.gateway import CallState, LegState
 
 Queue = tuple[str | None, str | None]  # (queue id, queue type) of the group being hunted
 
@@ -434,22 +435,6 @@ class HuntMemoryKeys(TypedDict, total=False):
     extension_id: int
 
 
-# RingOut: neutral states (a surface names them in its own vocabulary).
-
-class CallState(StrEnum):
-    TRYING = "trying"
-    CONNECTED = "connected"  # both legs answered
-    NOT_REACHED = "not-reached"  # a leg failed, was cancelled, or hung up first
-
-
-class LegState(StrEnum):
-    CALLING = "calling"  # not answered yet (or not dialled yet)
-    ANSWERED = "answered"
-    HUNG_UP = "hung-up"  # answered, then hung up
-    BUSY = "busy"
-    NO_ANSWER = "no-answer"
-    UNREACHABLE = "unreachable"
-    CANCELLED = "cancelled"
 
 
 # The words a failed leg's step has always shown in call records.

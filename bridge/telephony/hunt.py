@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.gateway import Target
 from bridge.telephony import hunt_pick_up, hunt_recordings
 from bridge.telephony.call_events import CallEvents, GuardedEvents, Queue, tell_dispatch
 from bridge.telephony.call_log import CallLog
@@ -56,21 +57,11 @@ MAX_REPEAT_ROUNDS = 3
 ALERTING_DIAL_STATUSES = ("RINGING", "PROGRESS")  # 180, and 183 from phones that never 180
 
 
-@dataclass(frozen=True)
-class Target:
-    """One phone to ring."""
-
-    key: int  # extension id (hunt memory is kept per extension); 0 for ad hoc targets
-    dial: str  # ARI endpoint, e.g. "PJSIP/2002@2002@acme.example" or "PJSIP/+44...@carrier"
-    label: str  # for logs: the extension number or external number
-    agent_id: str | None = None
-    caller_number: str | None = None  # presented on this leg (forwards out of a trunk)
-    caller_name: str = ""  # with caller_number: the display name presented
 
 
 def presented(target: Target) -> str:
     """The target's caller id as CONNECTEDLINE(all) reads it: `"name" <number>`. The
-    name was checked for what cannot stand in quotes (bridge/services/caller_ids.py)."""
+    name was checked for what cannot stand in quotes (bridge/surfaces/voipnow/caller_ids.py)."""
     name = f'"{target.caller_name}" ' if target.caller_name else ""
     return f"{name}<{target.caller_number}>"
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from bridge.telephony.events import PickedUp
 
 if TYPE_CHECKING:
-    from bridge.telephony.hunt import Hunt, Target
+    from bridge.gateway import Target
+    from bridge.telephony.hunt import Hunt
 
 # The event that carries a pick-up into the hunt's own queue; fields: target, wait, reply.
 PICK_UP = "RingbridgePickUp"

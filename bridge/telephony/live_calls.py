@@ -7,50 +7,14 @@ lots), then handed to other threads: every object here is frozen.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
+from bridge.gateway import LiveCall, ParkedCall, Party, PartyState
 from bridge.telephony.calls import AdoptedCall
 from bridge.telephony.hunt import Hunt, Leg
-from bridge.telephony.parking import ParkedCall
+from bridge.telephony.parking import parked_domain, parked_outside
 from bridge.telephony.trunks import is_trunk
-
-
-class PartyState(Enum):
-    TRYING = "trying"  # a leg being set up
-    RINGING = "ringing"  # a leg whose phone rings
-    OTHER_SIDE_RINGING = "other side ringing"  # a caller hearing ringback
-    UP = "up"  # talking, or parked
-
-
-@dataclass(frozen=True)
-class Party:
-    view: str  # "00" the caller, "01"... the parties rung for it
-    channel_id: str
-    number: str  # extension number or external (E.164) number
-    name: str
-    external: bool  # reached through the carrier
-    caller: bool
-    state: PartyState
-    ringing_at: datetime | None = None
-    answered_at: datetime | None = None
-    parked: ParkedCall | None = None
-
-
-@dataclass(frozen=True)
-class LiveCall:
-    call_id: str
-    domain: str  # the tenant's SIP domain
-    published: datetime
-    answered: datetime | None
-    inbound: bool  # from the carrier
-    dialled: str
-    parties: tuple[Party, ...]
-
-    def party(self, view: str) -> Party | None:
-        return next((p for p in self.parties if p.view == view), None)
 
 
 def snapshot(domain: str, flows: Iterable[object], parked: Iterable[ParkedCall]
@@ -137,10 +101,10 @@ def channel_created(resource: dict[str, Any]) -> datetime | None:
 
 
 def _from_parked(call: ParkedCall) -> LiveCall:
-    called_out = call.direction == "out" and call.external  # the one we rang outside
+    called_out = call.direction == "out" and parked_outside(call)  # the one we rang outside
     party = Party(view="00", channel_id=call.channel_id, number=call.number, name=call.name,
-                  external=call.external, caller=not called_out, state=PartyState.UP,
+                  external=parked_outside(call), caller=not called_out, state=PartyState.UP,
                   parked=call)
-    return LiveCall(call_id=call.call_id or call.channel_id, domain=call.domain,
+    return LiveCall(call_id=call.call_id or call.channel_id, domain=parked_domain(call),
                     published=call.published or call.parked_at, answered=None,
                     inbound=call.direction == "in", dialled=call.slot, parties=(party,))

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bridge.gateway import ParkedCall
 from bridge.telephony.ami import AmiClient, AmiError, AmiEvent
 from bridge.telephony.trunks import is_trunk
 
@@ -59,59 +60,13 @@ def lot_name(domain: str) -> str:
     return f"{LOT_PREFIX}{domain}"
 
 
-@dataclass(frozen=True)
-class Positions:
-    """A lot's slots, e.g. 701-720."""
-
-    first: int
-    last: int
-
-    @classmethod
-    def parse(cls, text: str) -> Positions:
-        first, _, last = text.partition("-")
-        try:
-            positions = cls(int(first), int(last or first))
-        except ValueError as exc:
-            raise ValueError(f"parking positions must look like 701-720, got {text!r}") from exc
-        if not 0 < positions.first <= positions.last:
-            raise ValueError(f"parking positions {text!r} are not a range")
-        return positions
-
-    @property
-    def capacity(self) -> int:
-        return self.last - self.first + 1
-
-    def __contains__(self, slot: object) -> bool:
-        return (isinstance(slot, str) and slot.isascii() and slot.isdigit()
-                and self.first <= int(slot) <= self.last)
-
-    def __str__(self) -> str:
-        return f"{self.first}-{self.last}"
+def parked_domain(parked: ParkedCall) -> str:
+    return parked.lot.removeprefix(LOT_PREFIX)
 
 
-@dataclass(frozen=True)
-class ParkedCall:
-    channel_id: str  # the parked channel's unique id (= its ARI channel id)
-    channel: str  # its name, for AMI actions
-    lot: str
-    slot: str
-    number: str  # the parked party's number
-    name: str
-    parked_at: datetime
-    timeout: int  # seconds in the lot before it rings back the parker
-    call_id: str  # ringbridge's id of the call it was parked from
-    parker: str  # the extension that parked it (rung back at the timeout)
-    direction: str = ""  # of the call it was parked from (Kept.direction)
-    published: datetime | None = None  # when the call it was parked from began
-
-    @property
-    def domain(self) -> str:
-        return self.lot.removeprefix(LOT_PREFIX)
-
-    @property
-    def external(self) -> bool:
-        """The parked party is outside, on a carrier trunk (`PJSIP/carrier-0000002a`)."""
-        return is_trunk(self.channel.split("/", 1)[-1].rsplit("-", 1)[0])
+def parked_outside(parked: ParkedCall) -> bool:
+    """The parked party is outside, on a carrier trunk (`PJSIP/carrier-0000002a`)."""
+    return is_trunk(parked.channel.split("/", 1)[-1].rsplit("-", 1)[0])
 
 
 class ParkFailed(Exception):

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
+from bridge.gateway import CallState, CancelOutcome, LegPlan, LegState, RingOutPlan, RingOutStates
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (
     NORMAL_CLEARING,
@@ -27,9 +28,7 @@ from bridge.telephony.calls import (
     note_departures,
 )
 from bridge.telephony.events import (
-    CallState,
     Ending,
-    LegState,
     RingOutCalleeRinging,
     RingOutCallerAnswered,
     RingOutCancelled,
@@ -56,42 +55,6 @@ CAUSE_STATUS = {17: LegState.BUSY, 21: LegState.BUSY, 18: LegState.NO_ANSWER,
                 19: LegState.NO_ANSWER}
 
 Change = TypeVar("Change", bound=RingOutStatusChanged)
-
-
-@dataclass(frozen=True)
-class LegPlan:
-    dial: str  # ARI endpoint: "PJSIP/3001@3001@acme.example" or "PJSIP/+4420...@carrier"
-    label: str  # extension number or E.164, for logs and call records
-    presented: str  # the number this leg's phone sees as the caller (its From)
-
-
-@dataclass(frozen=True)
-class RingOutPlan:
-    """Everything the engine needs to run one RingOut (built by the RingOut service)."""
-
-    call_id: str
-    tenant_id: int
-    caller: LegPlan
-    callee: LegPlan
-    play_prompt: bool
-    ring_time: int
-    prompt_timeout: int
-
-
-@dataclass
-class RingOutStates:
-    call: CallState = CallState.TRYING
-    caller: LegState = LegState.CALLING
-    callee: LegState = LegState.CALLING
-
-
-@dataclass(frozen=True)
-class CancelOutcome:
-    """What a cancel did: refused (connected), or the states it left (None: no flow
-    of this RingOut runs here, e.g. it was started before a restart)."""
-
-    connected: bool = False
-    states: RingOutStates | None = None
 
 
 def leg_failure(dial_status: str, cause: int | None) -> LegState:

@@ -10,12 +10,20 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from bridge.telephony.endpoints import SipEndpoint
+from bridge.gateway import (
+    CallChanged,
+    CancelOutcome,
+    EngineUnavailable,
+    LiveCall,
+    ParkedCall,
+    RingOutPlan,
+    SipEndpoint,
+    Target,
+)
+from bridge.telephony.ami import AmiError
+from bridge.telephony.ari import AriError
 from bridge.telephony.engine import Engine, EngineStatus
-from bridge.telephony.hunt import Target
-from bridge.telephony.live_calls import LiveCall
-from bridge.telephony.parking import ParkedCall
-from bridge.telephony.ringout import CancelOutcome, RingOut, RingOutPlan
+from bridge.telephony.ringout import RingOut
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -25,7 +33,8 @@ CONTROL_TIMEOUT = 15.0  # a park waits for Asterisk's confirmation (5 s at most)
 
 
 class EngineThread:
-    """Thread-safe hand-over from API threads into the engine's loop."""
+    """Thread-safe hand-over from API threads into the engine's loop: the engine's side
+    of bridge.gateway.EngineGateway."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -116,7 +125,14 @@ class EngineThread:
         return self._control(self.engine.control.hang_up(domain, call_id, view))
 
     def _control(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.submit(coro).result(timeout=CONTROL_TIMEOUT)
+        """Run a live-call action; Asterisk's refusals and a silent engine become the
+        gateway's errors (the call control's own refusals are the gateway's already)."""
+        try:
+            return self.submit(coro).result(timeout=CONTROL_TIMEOUT)
+        except (AriError, AmiError) as exc:  # e.g. a party hung up at that very moment
+            raise CallChanged(str(exc)) from exc
+        except concurrent.futures.TimeoutError as exc:
+            raise EngineUnavailable("the telephony engine did not answer in time") from exc
 
     def _shut_down(self, task: asyncio.Task[None]) -> None:
         self.engine.stop_calls()  # before the connections close under the flows

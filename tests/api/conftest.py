@@ -14,17 +14,22 @@ from flask.testing import FlaskClient
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
+from bridge.gateway import (
+    CallState,
+    CancelOutcome,
+    LegState,
+    LiveCall,
+    ParkedCall,
+    RingOutPlan,
+    RingOutStates,
+    SipEndpoint,
+    Target,
+)
 from bridge.services.tenants import create_tenant, create_user, issue_token
 from bridge.store.migrate import drop_schema, upgrade
 from bridge.store.models import Base
 from bridge.store.session import Database
 from bridge.telephony.call_control import CallControlError
-from bridge.telephony.endpoints import SipEndpoint
-from bridge.telephony.events import CallState, LegState
-from bridge.telephony.hunt import Target
-from bridge.telephony.live_calls import LiveCall
-from bridge.telephony.parking import ParkedCall
-from bridge.telephony.ringout import CancelOutcome, RingOutPlan, RingOutStates
 from tests.support.postgres import postgres_url
 
 

@@ -19,8 +19,8 @@ from bridge.config import Settings
 from bridge.services import tenants
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
-from tests.api.test_oauth import PASSWORD, add_user
-from tests.api.test_ringcentral_oauth import basic
+from tests.surfaces.portsip.test_oauth import PASSWORD, add_user
+from tests.surfaces.ringcentral.test_oauth import basic
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,10 @@ import jsonschema_rs
 import pytest
 from flask.testing import FlaskClient
 
-from bridge.api.schemas import (
-    MAX_BODY,
-    PORTSIP_ERROR_SCHEMA,
-    RINGCENTRAL_ERROR_SCHEMA,
-    VOIPNOW_ERROR_SCHEMA,
-)
+from bridge.api.schemas import MAX_BODY
+from bridge.surfaces.portsip.errors import PORTSIP_ERROR_SCHEMA
+from bridge.surfaces.ringcentral.errors import RINGCENTRAL_ERROR_SCHEMA
+from bridge.surfaces.voipnow.errors import VOIPNOW_ERROR_SCHEMA
 from tests.api.conftest import TenantAuth
 
 ERROR_SCHEMAS = (PORTSIP_ERROR_SCHEMA, RINGCENTRAL_ERROR_SCHEMA,

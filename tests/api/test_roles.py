@@ -12,7 +12,7 @@ from bridge.services.tenants import create_user, find_tenant, find_user, issue_t
 from bridge.store.ids import encode_id
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
-from tests.api.test_phone_calls import live_call
+from tests.surfaces.voipnow.test_phone_calls import live_call
 
 RINGOUT = "/restapi/v1.0/account/~/extension/{}/ring-out"
 

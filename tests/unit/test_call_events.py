@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bridge.gateway import Target
 from bridge.surfaces.ringcentral.statuses import Statuses, closed, statuses
 from bridge.telephony.call_events import tell_dispatch
 from bridge.telephony.call_log import CallLog
@@ -55,7 +56,7 @@ from bridge.telephony.events import (
     VoicemailStarted,
     WaitOver,
 )
-from bridge.telephony.hunt import Hunt, HuntPlan, Target
+from bridge.telephony.hunt import Hunt, HuntPlan
 from tests.unit.async_support import run
 from tests.unit.test_call_flows import FakeAri, engine_with, event
 from tests.unit.test_dispatch_events import RecordedEvents

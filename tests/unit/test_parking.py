@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from bridge.gateway import Positions, Target
 from bridge.telephony.ari import AriError
 from bridge.telephony.call_control import CallControlError
 from bridge.telephony.calls import AdoptedCall
-from bridge.telephony.hunt import Hunt, HuntPlan, Target
-from bridge.telephony.parking import Kept, ParkingLots, Positions
+from bridge.telephony.hunt import Hunt, HuntPlan
+from bridge.telephony.parking import Kept, ParkingLots
 from tests.unit.test_call_flows import FakeAri, deliver, engine_with, event
 
 

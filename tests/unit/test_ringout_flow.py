@@ -8,17 +8,12 @@ from typing import Any
 
 import pytest
 
+from bridge.gateway import CancelOutcome, LegPlan, RingOutPlan
 from bridge.surfaces.ringcentral.statuses import LEG_STATUS, Statuses, statuses
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.engine import Engine
 from bridge.telephony.events import CallEvent, RingOutStatusChanged
-from bridge.telephony.ringout import (
-    CancelOutcome,
-    LegPlan,
-    RingOut,
-    RingOutPlan,
-    leg_failure,
-)
+from bridge.telephony.ringout import RingOut, leg_failure
 from tests.unit.async_support import TIMEOUT, eventually
 from tests.unit.test_call_flows import FakeAri, deliver, engine_with, event
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bridge.telephony.parking import ParkedCall
+from bridge.telephony.parking import ParkedCall, parked_outside
 from bridge.telephony.trunks import is_trunk
 
 
@@ -32,4 +32,4 @@ def test_a_party_parked_from_a_trunk_is_outside(channel: str, external: bool) ->
     parked = ParkedCall(channel_id="1.2", channel=channel, lot="rb-acme.example", slot="701",
                         number="+447700900123", name="", parked_at=datetime.now(UTC),
                         timeout=60, call_id="c1", parker="4001")
-    assert parked.external is external
+    assert parked_outside(parked) is external

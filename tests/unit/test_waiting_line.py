@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from bridge.gateway import Target
 from bridge.telephony.call_control import CallControlError
 from bridge.telephony.engine import Engine
 from bridge.telephony.events import CallEvent
-from bridge.telephony.hunt import Hunt, HuntPlan, Target
+from bridge.telephony.hunt import Hunt, HuntPlan
 from bridge.telephony.waiting_line import WaitingLines, rank
 from tests.unit.async_support import eventually, run
 from tests.unit.call_logs import call_log_into

@@ -1,1 +1,2 @@
-"""The RingCentral surface: RingOut and its OAuth, in RingCentral's own vocabulary."""
+"""The RingCentral-style surface: RingOut, its OAuth endpoints, its rate limits and
+its vocabulary (statuses.py)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bridge.telephony.events import CallState, LegState
+from bridge.gateway import CallState, LegState
 
 IN_PROGRESS, SUCCESS, FINISHED = "InProgress", "Success", "Finished"
 INTERNAL_FAILURE = "NoAnsweringMachine"  # RingCentral's name for "the attempt broke"

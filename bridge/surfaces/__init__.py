@@ -1,0 +1,1 @@
+"""One package per API surface; each exposes `surface.register(app, deps)`."""

@@ -1,0 +1,1 @@
+"""/api/dispatch: a tenant's dispatch (webhook) settings."""

@@ -1,0 +1,1 @@
+"""The PortSIP-style management API: extensions, ring groups, /api/login/oauth."""

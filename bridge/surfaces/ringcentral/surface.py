@@ -1,0 +1,19 @@
+"""Registers the RingCentral-style surface under /restapi/."""
+
+from __future__ import annotations
+
+from apiflask import APIFlask
+
+from bridge.api.deps import Deps
+from bridge.api.errors import add_format
+from bridge.surfaces.ringcentral.errors import ERROR_FORMATS
+from bridge.surfaces.ringcentral.oauth import ringcentral_oauth_blueprint
+from bridge.surfaces.ringcentral.ringout import configure, ringout_blueprint
+
+
+def register(app: APIFlask, deps: Deps) -> None:
+    for error_format in ERROR_FORMATS:
+        add_format(app, error_format)
+    configure(app, deps.settings)
+    app.register_blueprint(ringout_blueprint)
+    app.register_blueprint(ringcentral_oauth_blueprint)

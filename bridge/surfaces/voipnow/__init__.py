@@ -1,0 +1,1 @@
+"""The VoIPNow UnifiedAPI-style surface: live phone calls and parking."""

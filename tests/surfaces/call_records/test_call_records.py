@@ -1,0 +1,95 @@
+"""Call records: the engine's steps land in the database in order, off the call's path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from bridge.services.call_records import DatabaseCallRecorder
+from bridge.services.routing import subscribe_hunt_memory
+from bridge.store.ids import decode_id
+from bridge.store.models import CallRecord, HuntStat, aware
+from bridge.store.session import Database
+from bridge.telephony.call_log import CallLog
+from bridge.telephony.events import (
+    CallArrived,
+    CallEnded,
+    EndedWhileDown,
+    MemberAnswered,
+    MemberNotAnswered,
+    MemberRinging,
+    RecordingStarted,
+)
+from tests.api.conftest import TenantAuth
+from tests.surfaces.portsip.test_ring_groups import create as create_group
+from tests.surfaces.portsip.test_ring_groups import extension
+
+
+def test_a_calls_path_is_stored_step_by_step(database: Database, acme: TenantAuth) -> None:
+    recorder, log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(log)
+    log.publish(CallArrived(call_id="C1", caller="3019", dialled="6002",
+                            label="ring group 6002", channel_id="ch-1",
+                            tenant_id=acme.tenant_id, ring_group_id=None))
+    log.publish(MemberRinging(call_id="C1", member="3012"))
+    log.publish(MemberNotAnswered(call_id="C1", member="3012", dial_status="NOANSWER",
+                                  cause=19))
+    log.publish(MemberAnswered(call_id="C1", member="3011"))
+    log.publish(RecordingStarted(call_id="C1", name="call-C1"))
+    log.publish(CallEnded(call_id="C1", why="caller hung up", cause=16))
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        record = session.scalars(select(CallRecord)).one()
+        assert (record.caller, record.dialled, record.tenant_id) == ("3019", "6002",
+                                                                       acme.tenant_id)
+        assert record.answered_by == "3011" and record.end_cause == 16
+        assert record.recording == "call-C1"
+        assert record.answered_at is not None and record.ended_at is not None
+        assert record.received_at <= record.answered_at <= record.ended_at
+        assert [(s.kind, s.target) for s in record.steps] == [
+            ("arrived", ""), ("ringing", "3012"), ("rang", "3012"), ("answered", "3011"),
+            ("recording", "call-C1"), ("ended", "")]
+
+
+def test_an_end_that_happened_while_ringbridge_was_down_is_stored_at_its_time(
+        database: Database, acme: TenantAuth) -> None:
+    recorder, log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(log)
+    log.publish(CallArrived(call_id="C2", caller="3019", dialled="6002", label="ring group",
+                            channel_id="ch-2", tenant_id=acme.tenant_id))
+    left = datetime.now(UTC) - timedelta(seconds=40)
+    log.publish(EndedWhileDown(call_id="C2", why="the called party hung up while ringbridge "
+                               "was down", cause=17, at=left))
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        record = session.get(CallRecord, "C2")
+        assert record is not None and record.ended_at is not None
+        assert (aware(record.ended_at), record.end_cause) == (left, 17)
+
+
+def test_the_hunt_memory_hears_ringing_and_answers_of_its_members(
+        client: FlaskClient, database: Database, acme: TenantAuth) -> None:
+    group = decode_id(create_group(client, acme))
+    member = decode_id(extension(client, acme, "2001"))
+    assert group is not None and member is not None
+    with database.session() as session:
+        session.add(HuntStat(ring_group_id=group, extension_id=member))
+    recorder, log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(log)
+    subscribe_hunt_memory(recorder)
+    rang = datetime.now(UTC) - timedelta(seconds=30)
+    log.publish(MemberRinging(call_id="C3", member="2001", at=rang, group_id=group,
+                              extension_id=member))
+    log.publish(MemberRinging(call_id="C3", member="2001"))  # a direct call: no memory
+    log.publish(MemberAnswered(call_id="C3", member="2001", group_id=group,
+                               extension_id=member))
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        stat = session.get(HuntStat, (group, member))
+        assert stat is not None and stat.last_rung_at and stat.last_answered_at
+        assert aware(stat.last_rung_at) == rang < aware(stat.last_answered_at)
