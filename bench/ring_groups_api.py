@@ -29,13 +29,21 @@ from waitress.server import create_server
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
+from bridge.gateway import (
+    CancelOutcome,
+    EngineUnavailable,
+    LiveCall,
+    ParkedCall,
+    RingOutPlan,
+    SipEndpoint,
+    Target,
+)
 from bridge.services.ring_groups import STRATEGIES
 from bridge.services.tenants import create_tenant, issue_token
 from bridge.store.ids import encode_id, new_id
 from bridge.store.migrate import drop_schema, upgrade
 from bridge.store.models import RingGroup, utcnow
 from bridge.store.session import Database
-from bridge.telephony.endpoints import SipEndpoint
 
 FILTERED_PAGE = ("/api/ring_groups?filter=ring_strategy eq 'CYCLIC_HUNT' and "
                  "startswith(extension_number,'6')&orderby=name&top=100")
@@ -43,11 +51,40 @@ FILTERED_LABEL = "filtered page of 100"
 TARGET_P99_MS = 20.0
 WARM_UP = 20
 
+NO_ENGINE = "this benchmark runs the API without an engine"
 
-class NoProvisioner:
-    def push(self, endpoint: SipEndpoint) -> None: ...
 
-    def remove(self, endpoint_id: str) -> None: ...
+class NoEngine:
+    """The gateway of an API measured alone: extensions are taken and dropped, and
+    anything that needs a live call is refused as it is while no engine answers."""
+
+    def push(self, endpoint: SipEndpoint) -> None:
+        """Nothing to push to."""
+
+    def remove(self, endpoint_id: str) -> None:
+        """Nothing to remove from."""
+
+    def start_ringout(self, plan: RingOutPlan) -> None:
+        raise EngineUnavailable(NO_ENGINE)
+
+    def cancel_ringout(self, call_id: str) -> CancelOutcome:
+        raise EngineUnavailable(NO_ENGINE)
+
+    def live_calls(self, domain: str) -> list[LiveCall]:
+        raise EngineUnavailable(NO_ENGINE)
+
+    def park(self, domain: str, call_id: str, view: str, parker: Target,
+             timeout: int) -> ParkedCall:
+        raise EngineUnavailable(NO_ENGINE)
+
+    def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        raise EngineUnavailable(NO_ENGINE)
+
+    def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        raise EngineUnavailable(NO_ENGINE)
+
+    def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
+        raise EngineUnavailable(NO_ENGINE)
 
 
 @dataclass(frozen=True)
@@ -117,7 +154,7 @@ def expect_200(get: Get, path: str) -> None:
 
 
 def api_app(database: Database) -> Any:
-    return create_app(database, NoProvisioner(), lambda: Readiness(True, True, True))
+    return create_app(database, NoEngine(), lambda: Readiness(True, True, True))
 
 
 def serve_http(url: str, port: int) -> None:

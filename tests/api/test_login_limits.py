@@ -39,7 +39,7 @@ AMBIGUOUS = {id(PORTSIP): "VALIDATE_FAILED", id(RINGCENTRAL): "CMN-101"}
 
 @pytest.fixture(params=[PORTSIP, RINGCENTRAL], ids=["portsip", "ringcentral"])
 def surface(request: pytest.FixtureRequest) -> Surface:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
 @pytest.fixture

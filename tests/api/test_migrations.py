@@ -95,7 +95,8 @@ def test_users_there_before_roles_become_admins_and_new_ones_users(
     upgrade(empty_database)
     with empty_database.engine.begin() as connection:
         connection.execute(text(user), {"id": 2, "name": "new"})
-        roles = dict(connection.execute(text("SELECT username, role FROM users")).all())
+        roles: dict[str, str] = dict(
+            connection.execute(text("SELECT username, role FROM users")).all())
         tokens = connection.execute(text("SELECT user_id FROM api_tokens")).scalars().all()
         owners = connection.execute(text("SELECT user_id FROM extensions")).scalars().all()
     assert roles == {"old": "admin", "new": "user"}

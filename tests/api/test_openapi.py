@@ -14,6 +14,7 @@ from bridge.surfaces.portsip.errors import PORTSIP_ERROR_SCHEMA
 from bridge.surfaces.ringcentral.errors import RINGCENTRAL_ERROR_SCHEMA
 from bridge.surfaces.voipnow.errors import VOIPNOW_ERROR_SCHEMA
 from tests.api.conftest import TenantAuth
+from tests.support.json_answers import json_of
 
 ERROR_SCHEMAS = (PORTSIP_ERROR_SCHEMA, RINGCENTRAL_ERROR_SCHEMA,
                  {"$ref": "#/components/schemas/HTTPError"},
@@ -21,7 +22,7 @@ ERROR_SCHEMAS = (PORTSIP_ERROR_SCHEMA, RINGCENTRAL_ERROR_SCHEMA,
 
 
 def test_openapi_document_describes_every_surface(client: FlaskClient) -> None:
-    spec = client.get("/openapi.json").json
+    spec = json_of(client.get("/openapi.json"))
     assert spec["openapi"].startswith("3.")
     for path in ("/api/extensions", "/api/extensions/{extension_id}", "/api/ring_groups",
                  "/api/ring_groups/{ring_group_id}/agents", "/api/login/oauth/token",
@@ -39,7 +40,7 @@ def test_openapi_document_describes_every_surface(client: FlaskClient) -> None:
 @pytest.mark.parametrize("path", ["/api/ring_groups", "/api/extensions"])
 def test_skip_and_top_are_documented_as_bounded_integers(client: FlaskClient,
                                                          path: str) -> None:
-    spec = client.get("/openapi.json").json
+    spec = json_of(client.get("/openapi.json"))
     schemas = {p["name"]: p["schema"] for p in spec["paths"][path]["get"]["parameters"]}
     assert schemas["top"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}
     assert schemas["skip"] == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1,
@@ -48,7 +49,7 @@ def test_skip_and_top_are_documented_as_bounded_integers(client: FlaskClient,
 
 def test_restapi_errors_are_documented_in_the_ringcentral_shape(client: FlaskClient
                                                                    ) -> None:
-    spec = client.get("/openapi.json").json
+    spec = json_of(client.get("/openapi.json"))
     ringout = spec["paths"]["/restapi/v1.0/account/{account_id}/extension/{extension_id}/"
                             "ring-out"]["post"]["responses"]
     for status in ("400", "401", "404"):
@@ -77,7 +78,7 @@ def test_docs_page_loads_swagger_ui_from_ringbridge_not_a_cdn(client: FlaskClien
 
 
 def test_phone_calls_document_the_voipnow_error_body(client: FlaskClient) -> None:
-    spec = client.get("/openapi.json").json
+    spec = json_of(client.get("/openapi.json"))
     operation = spec["paths"]["/uapi/phoneCalls/{user}/{extension}/{call_id}"]["put"]
     for status in ("400", "401", "404", "409"):
         schema = operation["responses"][status]["content"]["application/json"]["schema"]
@@ -98,7 +99,7 @@ def test_phone_calls_document_the_voipnow_error_body(client: FlaskClient) -> Non
 def test_answers_with_no_body_are_documented_without_content(
     client: FlaskClient, path: str, status: str
 ) -> None:
-    responses = client.get("/openapi.json").json["paths"][path]["post"]["responses"]
+    responses = json_of(client.get("/openapi.json"))["paths"][path]["post"]["responses"]
     assert responses[status].get("content", {}) == {}
     for code, response in responses.items():
         if code.startswith("4"):
@@ -130,7 +131,7 @@ def test_every_route_reading_a_json_body_documents_415(client: FlaskClient) -> N
     """415 (bridge/api/json_body.py), with the surface's error body."""
     surfaces = {"/api/": PORTSIP_ERROR_SCHEMA, "/restapi/": RINGCENTRAL_ERROR_SCHEMA,
                 "/uapi/": VOIPNOW_ERROR_SCHEMA}
-    spec = client.get("/openapi.json").json
+    spec = json_of(client.get("/openapi.json"))
     with_json = 0
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
@@ -163,7 +164,7 @@ def test_every_route_reading_a_body_documents_and_answers_413(client: FlaskClien
                                                               acme: TenantAuth) -> None:
     """A body over MAX_BODY is refused with 413 in the surface's error body, JSON and
     form bodies alike, and the document says so."""
-    spec = client.get("/openapi.json").json
+    spec = json_of(client.get("/openapi.json"))
     with_body = 0
     for method, path, operation in _operations(spec):
         if "requestBody" not in operation:
@@ -185,7 +186,7 @@ def test_every_route_reading_a_body_documents_and_answers_413(client: FlaskClien
 
 def test_every_operation_documents_a_success(client: FlaskClient) -> None:
     """Each operation documents a 2xx; one with a body names a schema for it."""
-    spec = client.get("/openapi.json").json
+    spec = json_of(client.get("/openapi.json"))
     for method, path, operation in _operations(spec):
         successes = {code: answer for code, answer in operation["responses"].items()
                      if code.startswith("2")}
@@ -196,7 +197,7 @@ def test_every_operation_documents_a_success(client: FlaskClient) -> None:
 
 
 def test_phone_calls_document_their_answers(client: FlaskClient) -> None:
-    spec = client.get("/openapi.json").json
+    spec = json_of(client.get("/openapi.json"))
     schemas = spec["components"]["schemas"]
     calls = spec["paths"]["/uapi/phoneCalls/{user}/{extension}"]
     listed = calls["get"]["responses"]["200"]["content"]["application/json"]["schema"]

@@ -20,7 +20,7 @@ from tests.surfaces.portsip.test_oauth import PASSWORD, add_user
 
 @pytest.fixture(params=[PORTSIP, RINGCENTRAL], ids=["portsip", "ringcentral"])
 def surface(request: pytest.FixtureRequest) -> Surface:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
 @pytest.fixture
@@ -86,8 +86,11 @@ def test_verifying_against_no_hash_of_ours_runs_scrypt_at_full_cost(
         scrypt_calls: list[bytes], stored: str | None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     costs: list[Any] = []
-    monkeypatch.setattr(tenants.hashlib, "scrypt",
-                        lambda *args, **kwargs: costs.append(kwargs) or b"\0" * 32)
+
+    def scrypt(*args: object, **kwargs: object) -> bytes:
+        costs.append(kwargs)
+        return b"\0" * 32
+    monkeypatch.setattr(tenants.hashlib, "scrypt", scrypt)
     assert not tenants.verify_password(PASSWORD, stored)
     assert len(scrypt_calls) == 1
     (cost,) = costs

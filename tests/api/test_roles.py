@@ -12,6 +12,7 @@ from bridge.services.tenants import create_user, find_tenant, find_user, issue_t
 from bridge.store.ids import encode_id
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
+from tests.support.json_answers import json_of
 from tests.surfaces.voipnow.test_phone_calls import live_call
 
 RINGOUT = "/restapi/v1.0/account/~/extension/{}/ring-out"
@@ -40,7 +41,7 @@ def add_extension(client: FlaskClient, who: TenantAuth, number: str,
         body["user_id"] = encode_id(owner)
     response = client.post("/api/extensions", headers=who.headers, json=body)
     assert response.status_code == 200, response.json
-    return str(response.json["id"])
+    return str(json_of(response)["id"])
 
 
 @pytest.fixture
@@ -154,7 +155,7 @@ class TestPhoneCalls:
         provisioner.calls = [live_call(acme, "c1", "3001", "3003"),
                              live_call(acme, "c2", "3002", "3003")]
         listed = client.get("/uapi/phoneCalls/@owner/@self", headers=office["ann"])
-        assert [call["id"] for call in listed.json["entry"]] == ["c1"]
+        assert [call["id"] for call in json_of(listed)["entry"]] == ["c1"]
         assert client.delete("/uapi/phoneCalls/@owner/@self",
                              headers=office["ann"]).json == [{"id": "c1"}]
         assert [action[2] for action in provisioner.actions] == ["c1"]
@@ -169,8 +170,8 @@ class TestPhoneCalls:
         for path in ("@owner/3002", f"{bob_id}/3002", f"{bob_id}/@self", "@owner/@self"):
             listed = client.get(f"/uapi/phoneCalls/{path}", headers=boss)
             assert listed.status_code == 200, (path, listed.json)
-            assert [call["id"] for call in listed.json["entry"]] == ["c2"], path
-        assert client.get("/uapi/phoneCalls/@me/@self", headers=boss).json[
+            assert [call["id"] for call in json_of(listed)["entry"]] == ["c2"], path
+        assert json_of(client.get("/uapi/phoneCalls/@me/@self", headers=boss))[
             "totalResults"] == 0  # the admin's own: it owns none
 
 
@@ -187,7 +188,7 @@ class TestManagementApi:
     ) -> None:
         response = client.open(path, method=method, headers=office["ann"], json={})
         assert response.status_code == 403, response.json
-        assert response.json["errors"][0]["code"] == "FORBIDDEN"
+        assert json_of(response)["errors"][0]["code"] == "FORBIDDEN"
 
     def test_a_user_cannot_take_another_users_extension(
         self, client: FlaskClient, database: Database, acme: TenantAuth,
@@ -198,7 +199,7 @@ class TestManagementApi:
         taken = client.post(f"/api/extensions/{bobs}", headers=office["ann"],
                             json={"user_id": ann})
         assert taken.status_code == 403
-        shown = client.get(f"/api/extensions/{bobs}", headers=acme.headers).json
+        shown = json_of(client.get(f"/api/extensions/{bobs}", headers=acme.headers))
         assert shown["user_id"] == encode_id(user_id(database, acme, "bob"))
         assert_not_permitted(ring_out(client, office["ann"], bobs))
 
@@ -209,18 +210,18 @@ class TestManagementApi:
     ) -> None:
         admin = token_of(database, acme, username, role="admin")
         listed = client.get("/api/extensions", headers=admin)
-        assert listed.status_code == 200 and listed.json["count"] == 3
+        assert listed.status_code == 200 and json_of(listed)["count"] == 3
 
     @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer rb_unknown"}])
     def test_without_a_valid_token_it_stays_401(self, client: FlaskClient,
                                                 headers: dict[str, str]) -> None:
         response = client.get("/api/extensions", headers=headers)
         assert response.status_code == 401
-        assert response.json["errors"][0]["code"] == "UNAUTHORIZED"
+        assert json_of(response)["errors"][0]["code"] == "UNAUTHORIZED"
 
 
 def test_the_openapi_document_lists_each_403(client: FlaskClient) -> None:
-    paths = client.get("/openapi.json").json["paths"]
+    paths = json_of(client.get("/openapi.json"))["paths"]
     role_checked = [(path, method) for path, operations in paths.items()
                     for method in operations
                     if path.startswith(("/api/", "/restapi/v1.0/", "/uapi/"))

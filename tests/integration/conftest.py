@@ -81,7 +81,7 @@ def phone(sip_stack: SipStack, asterisk: Asterisk) -> Iterator[PhoneFactory]:
         phone = sip_stack.phone(
             username, password or asterisk.sip_secrets[username], domain=domain,
             registrar=asterisk.registrar, register=register,
-            **({"policy": policy} if policy is not None else {}),
+            policy=IncomingPolicy.RING if policy is None else policy,
         )
         made.append(phone)
         return phone

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from tests.integration.conftest import PhoneFactory
 from tests.support.bridge_process import BridgeProcess
@@ -27,7 +27,7 @@ class Office:
     def domain(self) -> str:
         return self.sip_domain or f"{self.company}.example"
 
-    def create(self) -> Office:
+    def create(self) -> Self:
         self.bridge.cli("tenants", "create", "--company-id", self.company, "--sip-domain",
                         self.domain, "--region", self.region)
         self.token = self.bridge.cli("tokens", "create", "--tenant", self.company).strip()

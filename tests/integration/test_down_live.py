@@ -89,7 +89,7 @@ def test_a_park_timing_out_while_ringbridge_is_down_rings_the_parker(
     incoming.wait_disconnected()
     assert "parked call" in asterisk.logs() and "rings back 4311 directly" in asterisk.logs()
     bridge.start()
-    steps = wait_until(lambda: (s := comeback_steps(bridge, "4312")) and len(s) == 2 and s,
+    steps = wait_until(lambda: s if len(s := comeback_steps(bridge, "4312")) == 2 else None,
                        10, "the ring back in the parked call's record")
     assert "while ringbridge was down: Asterisk rang back 4311 without the bridge" in steps[0]
     assert "ended: answered, talked" in steps[1], steps

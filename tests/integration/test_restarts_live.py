@@ -86,6 +86,8 @@ def test_a_party_left_alone_while_ringbridge_was_down_is_hung_up_and_cleared(
     assert the_end(receiver, call_id) == ["invite", "ringing", "connected", "cleared"]
     record = bridge.call_record("6301")
     assert record.call_id == call_id and record.answered_by == "3301"
+    assert record.ended_at is not None
+    assert record.ended_at is not None
     ended = record.ended_at.replace(tzinfo=UTC) if record.ended_at.tzinfo is None \
         else record.ended_at
     assert abs((ended - left_at).total_seconds()) < 1, (ended, left_at)
@@ -245,6 +247,7 @@ def _stops_ringing_for_a_caller_gone(office: Office, receiver: DispatchReceiver,
     assert record.call_id == call_id and record.answered_at is None
     assert record.end_reason is not None and "caller hung up while ringbridge was down" \
         in record.end_reason
+    assert record.ended_at is not None
     ended = record.ended_at.replace(tzinfo=UTC) if record.ended_at.tzinfo is None \
         else record.ended_at
     assert abs((ended - left_at).total_seconds()) < 1, (ended, left_at)

@@ -106,6 +106,7 @@ def test_a_forward_to_the_callers_own_extension_never_rings_the_caller(
     skipped = [s for s in record.steps if s.kind == "skipped"]
     assert [s.target for s in skipped] == ["3349"]
     assert "the caller" in skipped[0].detail
+    assert record.end_reason is not None
     assert record.end_reason.startswith("ending (nobody answered forward to 3349")
 
 

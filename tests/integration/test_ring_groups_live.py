@@ -34,6 +34,7 @@ def recorded_bytes(asterisk: Asterisk, recording: str) -> int:
     assert asterisk.container is not None
     found = asterisk.container.exec_run(
         ["stat", "-c", "%s", f"/var/spool/asterisk/recording/{recording}.wav"])
+    assert isinstance(found.output, bytes)  # not streamed: the whole output at once
     return int(found.output) if found.exit_code == 0 else 0
 
 
@@ -55,8 +56,9 @@ def test_simultaneous_rings_all_and_the_first_answer_wins(office: Office) -> Non
     for number in ("3001", "3003"):
         ringing[number].wait_disconnected()
         assert ringing[number].state == "disconnected"
-        assert ringing[number].ended_by is not None
-        method, headers = ringing[number].ended_by
+        ended_by = ringing[number].ended_by
+        assert ended_by is not None
+        method, headers = ended_by
         assert method == "CANCEL"
         assert 'cause=200;text="Call completed elsewhere"' in headers.get("Reason", "")
     assert ringing["3002"].state == "confirmed"

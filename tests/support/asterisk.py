@@ -128,9 +128,9 @@ class Asterisk:
     def logs(self) -> str:
         return self.container.logs().decode(errors="replace") if self.container else ""
 
-    def ari(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+    def ari(self, method: str, path: str, json: object = None) -> httpx.Response:
         return httpx.request(method, self.ari_url + path,
-                             auth=("ringbridge", self.ari_password), timeout=5, **kwargs)
+                             auth=("ringbridge", self.ari_password), timeout=5, json=json)
 
     def ami(self, action: Mapping[str, str]) -> list[dict[str, str]]:
         """One AMI action on a connection of its own: its response (`Response: Error` too),
@@ -151,8 +151,9 @@ class Asterisk:
 
     def cli(self, command: str) -> str:
         assert self.container is not None
-        result = self.container.exec_run(["asterisk", "-rx", command])
-        return result.output.decode(errors="replace")
+        output = self.container.exec_run(["asterisk", "-rx", command]).output
+        assert isinstance(output, bytes)  # not streamed: the whole output at once
+        return output.decode(errors="replace")
 
 
 def _ami_send(stream: BufferedIOBase, action: Mapping[str, str]) -> list[dict[str, str]]:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -90,9 +91,10 @@ class BridgeProcess:
             raise RuntimeError(f"ringbridge {' '.join(args)} failed: {result.stderr}")
         return result.stdout
 
-    def api(self, method: str, path: str, token: str, **kwargs: object) -> httpx.Response:
-        return httpx.request(method, self.url + path, timeout=10,
-                             headers={"Authorization": f"Bearer {token}"}, **kwargs)
+    def api(self, method: str, path: str, token: str, json: object = None,
+            params: Mapping[str, str] | None = None) -> httpx.Response:
+        return httpx.request(method, self.url + path, timeout=10, json=json, params=params,
+                             headers={"Authorization": f"Bearer {token}"})
 
     def call_record(self, dialled: str, timeout: float = 5,
                     before: datetime | None = None) -> CallRecord:

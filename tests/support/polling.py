@@ -10,8 +10,8 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], timeout: float, what: str) -> T:
-    """The first true value `condition` returns within `timeout` seconds."""
+def wait_until(condition: Callable[[], T | None], timeout: float, what: str) -> T:
+    """The first true value `condition` returns within `timeout` seconds (never None)."""
     deadline = time.monotonic() + timeout
     while not (result := condition()):
         if time.monotonic() > deadline:

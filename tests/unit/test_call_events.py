@@ -185,7 +185,8 @@ def test_each_subscriber_gets_the_types_it_subscribed_to_and_their_subclasses() 
 
 
 def test_a_calls_own_subscription_hears_only_that_call_and_ends_with_it() -> None:
-    call_log, heard = CallLog(), []
+    call_log = CallLog()
+    heard: list[tuple[str, str]] = []
     call_log.subscribe(CallEvent, lambda e: heard.append((e.call_id, e.kind)), call_id="A")
     call_log.publish(MemberRinging(call_id="B", member="2002"))
     call_log.publish(MemberRinging(call_id="A", member="2002"))
@@ -197,7 +198,8 @@ def test_a_calls_own_subscription_hears_only_that_call_and_ends_with_it() -> Non
 def test_a_subscriber_that_raises_is_logged_and_the_others_still_hear(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "bridge.calls")
-    call_log, heard = CallLog(), []
+    call_log = CallLog()
+    heard: list[CallEvent] = []
 
     def broken(_: CallEvent) -> None:
         raise RuntimeError("broken")
@@ -213,7 +215,7 @@ def test_a_subscriber_that_raises_is_logged_and_the_others_still_hear(
 
 def test_dispatch_hears_connected_and_the_end_from_the_calls_events() -> None:
     call_log, events = CallLog(), RecordedEvents()
-    tell_dispatch(call_log, "A", events)  # type: ignore[arg-type]
+    tell_dispatch(call_log, "A", events)
     received = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
     call_log.publish(MemberRinging(call_id="A", member="2002"))
     call_log.publish(PageAnswered(call_id="A", member="2003"))
@@ -234,7 +236,7 @@ def test_a_hunts_end_tells_dispatch_nobody_answered_once_the_caller_gives_up() -
         member = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
         plan = HuntPlan(label="ring group 6000", waves=((member,),), ring_time=20,
                         group_id=7, events=events)
-        hunt = Hunt(ari, engine, "A", "caller-A", plan)  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", plan)
         await hunt.start()
         await engine.on_event(event("ChannelHangupRequest", "caller-A"))
         await engine.settled()

@@ -71,7 +71,7 @@ class DirectCall(Hunt):
 async def start_call(engine: Engine, ari: FakeAri) -> DirectCall:
     target = Target(key=0, dial="PJSIP/1002@1002", label="1002")
     plan = HuntPlan(label="extension 1002", waves=((target,),), ring_time=30)
-    flow = DirectCall(ari, engine, "CALL", "caller", plan)  # type: ignore[arg-type]
+    flow = DirectCall(ari, engine, "CALL", "caller", plan)
     await flow.start()
     return flow
 
@@ -233,8 +233,8 @@ def test_a_call_waiting_on_asterisk_does_not_hold_up_another_calls_events() -> N
         engine = engine_with(ari)
         target = Target(key=0, dial="PJSIP/1002@1002", label="1002")
         plan = HuntPlan(label="extension 1002", waves=((target,),), ring_time=30)
-        slow = Hunt(ari, engine, "SLOW", "caller-a", plan)  # type: ignore[arg-type]
-        fast = Hunt(ari, engine, "FAST", "caller-b", plan)  # type: ignore[arg-type]
+        slow = Hunt(ari, engine, "SLOW", "caller-a", plan)
+        fast = Hunt(ari, engine, "FAST", "caller-b", plan)
         await slow.start()
         await fast.start()
         await engine.on_event(event("StasisStart", "rb-SLOW-1"))  # its dial hangs
@@ -281,7 +281,7 @@ def test_a_busy_member_answering_first_does_not_end_a_simultaneous_wave() -> Non
                              for n in (2002, 2003, 2004))
         plan = HuntPlan(label="ring group 6000", waves=((busy, free), (later,)),
                         ring_time=20, skip_busy=True, group_id=7)
-        hunt = Hunt(ari, engine, "A", "caller-A", plan)  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", plan)
         starting = asyncio.create_task(hunt.start())
         async with asyncio.timeout(2):
             while sum(method == "GET" for method, _, _ in ari.requests) < 2:
@@ -305,7 +305,7 @@ def test_a_wave_with_every_member_busy_moves_on_once() -> None:
                                        label=str(n)) for n in (2002, 2003, 2004))
         plan = HuntPlan(label="ring group 6000", waves=((first, second), (later,)),
                         ring_time=20, skip_busy=True, group_id=7)
-        hunt = Hunt(ari, engine, "A", "caller-A", plan)  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", plan)
         await hunt.start()
         await engine.settled()
         assert ari.created() == [later.dial] and hunt.wave_index == 1

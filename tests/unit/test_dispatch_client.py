@@ -281,6 +281,7 @@ def test_a_hung_dispatcher_of_one_tenant_does_not_hold_up_another_tenants_ringin
         async with serving(never_answer) as hung_url, running(MemoryStore()) as client:
             hung = DispatchConfig(tenant_id=1, company_id="A", base_url=hung_url,
                                   delivery_timeout=10)
+            assert TENANT_LIMITS.max_connections is not None
             for n in range(TENANT_LIMITS.max_connections + 20):
                 client.spawn(client.once(hung, post(hung, "ringing", f"A{n}"), deadline=10))
             await eventually(lambda: len(held) == TENANT_LIMITS.max_connections, 5)

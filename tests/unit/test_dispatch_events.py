@@ -68,7 +68,7 @@ def test_a_member_without_agent_id_who_answers_is_connected_not_missed() -> None
         member = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
         plan = HuntPlan(label="ring group 6000", waves=((member,),), ring_time=20,
                         group_id=7, queue_id=QUEUE[0], queue_type=QUEUE[1], events=events)
-        hunt = Hunt(ari, engine, "A", "caller-A", plan)  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", plan)
         await hunt.start()
         for kind, state in (("StasisStart", "Down"), ("ChannelStateChange", "Ringing"),
                             ("ChannelStateChange", "Up")):
@@ -163,7 +163,7 @@ def test_a_dispatch_path_that_raises_never_ends_the_call(
         member = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
         plan = HuntPlan(label="ring group 6000", waves=((member,),), ring_time=20,
                         group_id=7, events=FailingEvents())
-        hunt = Hunt(ari, engine, "A", "caller-A", plan)  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", plan)
         await hunt.start()
         for kind, state in (("StasisStart", "Down"), ("ChannelStateChange", "Ringing"),
                             ("ChannelStateChange", "Up")):
@@ -184,7 +184,7 @@ def answered_call(ari: FakeAri, *, record: bool) -> tuple[Hunt, RecordedEvents]:
     member = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
     plan = HuntPlan(label="ring group 6000", waves=((member,),), ring_time=20, group_id=7,
                     events=events, record=record)
-    return Hunt(ari, engine, "A", "caller-A", plan), events  # type: ignore[arg-type]
+    return Hunt(ari, engine, "A", "caller-A", plan), events
 
 
 async def answer_then_hang_up(hunt: Hunt) -> None:
@@ -270,7 +270,7 @@ def test_a_recorded_groups_call_redirected_to_an_agent_is_still_recorded() -> No
         member = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
         plan = HuntPlan(label="ring group 6000", waves=((member,),), ring_time=20,
                         group_id=7, tenant_id=1, events=RecordedEvents(), record=True)
-        hunt = Hunt(ari, engine, "A", "caller-A", plan, ToAgent())  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", plan, ToAgent())
         await hunt.start()
         await engine.on_event(event("StasisStart", "rb-A-1"))
         await engine.on_event(event("ChannelStateChange", "rb-A-1", state="Ringing"))

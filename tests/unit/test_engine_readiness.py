@@ -10,7 +10,18 @@ from bridge.config import Settings
 from bridge.telephony.ami import AmiClient
 from bridge.telephony.ari import AriClient
 from bridge.telephony.engine import Engine
+from bridge.telephony.hunt import HuntPlan
 from bridge.telephony.hunt_redirects import NoRedirects
+
+
+class NoNumbers(NoRedirects):
+    """A directory that knows no number: these tests route no call."""
+
+    def route_dial(self, domain: str, number: str, caller_number: str) -> HuntPlan | None:
+        return None
+
+    def route_did(self, number: str, caller_number: str) -> HuntPlan | None:
+        return None
 
 
 @pytest.fixture
@@ -23,7 +34,7 @@ def connected(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_shutdown_event_makes_the_engine_not_ready_until_ami_connects_again(
     connected: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [], NoRedirects())
+    engine = Engine(Settings(ari_password="x", ami_secret="y"), lambda: [], NoNumbers())
     assert engine.status().ari and engine.status().ami
     (handler,) = engine.ami._handlers["Shutdown"]
     handler({"Event": "Shutdown", "Shutdown": "Cleanly", "Restart": "True"})

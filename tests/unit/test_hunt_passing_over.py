@@ -48,7 +48,7 @@ def run_hunt(ari: EndpointsAri, plan: HuntPlan, caller_endpoint: str = "") -> tu
     async def scenario() -> tuple[Hunt, Steps]:
         engine = engine_with(ari)
         steps = Steps()
-        hunt = Hunt(ari, engine, "A", "caller-A", plan, call_log=steps)  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", plan, call_log=steps)
         hunt.origin = Origin(number="2009", endpoint=caller_endpoint)
         await hunt.start()
         await engine.settled()
@@ -116,7 +116,7 @@ def test_a_leg_that_rang_out_is_recorded_with_the_cause_of_its_destruction() -> 
         steps = Steps()
         plan = HuntPlan(label="ring group 6000", waves=((member(2002),), (member(2003),)),
                         ring_time=20)
-        hunt = Hunt(ari, engine, "A", "caller-A", plan, call_log=steps)  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", plan, call_log=steps)
         await hunt.start()
         await engine.settled()
         leg = {"type": "x", "channel": {"id": "rb-A-1", "state": "Ringing"}}

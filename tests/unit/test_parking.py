@@ -88,7 +88,7 @@ async def connected_call() -> tuple[Any, FakeAri, Hunt]:
     ari = FakeAri()
     engine = engine_with(ari)
     target = Target(key=0, dial="PJSIP/1002@1002@acme.example", label="1002")
-    hunt = Hunt(ari, engine, "CALL", "caller",  # type: ignore[arg-type]
+    hunt = Hunt(ari, engine, "CALL", "caller",
                 HuntPlan(label="1002", waves=((target,),), ring_time=30, domain="acme.example"))
     await hunt.start()
     await deliver(engine, event("StasisStart", "rb-CALL-1"))
@@ -150,7 +150,7 @@ def test_hanging_up_an_adopted_call_whose_other_party_is_gone_already_succeeds()
     async def scenario() -> list[str]:
         ari = PartyGoneAri()
         engine = engine_with(ari)
-        call = AdoptedCall(ari, engine, "CALL")  # type: ignore[arg-type]
+        call = AdoptedCall(ari, engine, "CALL")
         for channel_id, name in (("1795.1", "PJSIP/1001@acme.example-0001"),
                                  ("rb-CALL-1", "PJSIP/1002@acme.example-0002")):
             call.adopt(channel_id)

@@ -56,7 +56,7 @@ def run(scenario: Scenario, **plan_fields: Any) -> tuple[FakeAri, RingOut, Steps
     async def go() -> tuple[FakeAri, RingOut, Steps]:
         ari, steps = FakeAri(), Steps()
         engine = engine_with(ari)
-        flow = RingOut(ari, engine, plan(**plan_fields), steps.log())  # type: ignore[arg-type]
+        flow = RingOut(ari, engine, plan(**plan_fields), steps.log())
         await flow.start()
         await scenario(engine, flow)
         return ari, flow, steps
@@ -133,7 +133,7 @@ def test_caller_busy_never_dials_the_callee() -> None:
 def test_a_failed_create_is_a_generic_error() -> None:
     async def go() -> tuple[RingOut, Steps]:
         ari, steps = FakeAri(failing=("/channels/create",)), Steps()
-        flow = RingOut(ari, engine_with(ari), plan(), steps.log())  # type: ignore[arg-type]
+        flow = RingOut(ari, engine_with(ari), plan(), steps.log())
         await flow.start()
         return flow, steps
 

@@ -42,7 +42,7 @@ class VariableAri(FakeAri):
 
 def test_a_caller_without_a_call_name_is_told_apart_from_one_that_is_gone() -> None:
     async def call_of(channel_id: str) -> str | None:
-        engine = engine_with(VariableAri({"here"}))  # type: ignore[arg-type]
+        engine = engine_with(VariableAri({"here"}))
         return await Takeover(engine, engine.closer)._call_of(channel_id)
 
     assert asyncio.run(call_of("here")) == ""

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import threading
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import pytest
@@ -61,7 +62,7 @@ class Steps:
 async def call(engine: Engine, ari: FakeAri, call_id: str, priority: str = "normal",
                max_wait: float = 30, steps: Steps | None = None) -> Hunt:
     """A call arrives; returns once it and the turns it caused are handled."""
-    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", plan(max_wait),  # type: ignore[arg-type]
+    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", plan(max_wait),
                 call_log=call_log_into(steps.record) if steps else None)
     hunt.line.priority = priority
     await hunt.start()
@@ -86,7 +87,7 @@ def test_priority_orders_the_line_then_arrival() -> None:
         turns: list[str] = []
         for call_id, priority in [("a", "normal"), ("b", "low"), ("c", "urgent"),
                                   ("d", "normal"), ("e", "bogus"), ("f", "high")]:
-            lines.join(GROUP, call_id, priority, lambda c=call_id: turns.append(c))
+            lines.join(GROUP, call_id, priority, partial(turns.append, call_id))
         assert lines.calls(GROUP) == ["c", "f", "a", "d", "e", "b"]
         await eventually(lambda: turns == ["c"])  # only the first in line gets a turn
         lines.leave(GROUP, "c")
@@ -109,7 +110,7 @@ def test_priorities_are_read_without_case_or_spaces() -> None:
 async def invited(engine: Engine, ari: FakeAri, call_id: str, given: object) -> Hunt:
     """A call whose invite answered `{"priority": given}`; it waits (1002 is busy)."""
     events = RecordedEvents({"priority": given})
-    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}",  # type: ignore[arg-type]
+    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}",
                 replace(plan(), events=events))
     await hunt.start()
     await settle(engine)
@@ -186,7 +187,7 @@ def test_retries_that_ring_busy_phones_are_not_recorded_as_steps() -> None:
         engine = engine_with(ari)
         engine.waiting_lines.retry_seconds = 60  # turns come only from wake-ups here
         steps = Steps()
-        hunt = Hunt(ari, engine, "A", "caller-A", replace(plan(), skip_busy=False),  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", replace(plan(), skip_busy=False),
                     call_log=call_log_into(steps.record))
         await hunt.start()
         await refuse_last_leg(engine, ari)
@@ -319,7 +320,7 @@ async def ringing_in_first_group(engine: Engine, ari: FakeAri, call_id: str,
     """A call for GROUP whose member 1002 rings, so that dispatch can redirect it."""
     first = HuntPlan(label="ring group 6000", waves=((MEMBER,),), ring_time=20,
                      group_id=GROUP, tenant_id=1)
-    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", first, queue)  # type: ignore[arg-type]
+    hunt = Hunt(ari, engine, call_id, f"caller-{call_id}", first, queue)
     hunt.line.priority = priority
     await hunt.start()
     await engine.on_event(event("StasisStart", f"rb-{call_id}-1"))
@@ -335,7 +336,7 @@ def test_a_call_redirected_to_a_busy_queue_waits_in_that_queues_line() -> None:
         engine = engine_with(ari)
         first = HuntPlan(label="ring group 6000", waves=((MEMBER,),), ring_time=20,
                          group_id=GROUP, tenant_id=1)
-        hunt = Hunt(ari, engine, "A", "caller-A", first, ToBusyQueue())  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", first, ToBusyQueue())
         await hunt.start()
         await engine.on_event(event("StasisStart", "rb-A-1"))
         await engine.on_event(event("ChannelStateChange", "rb-A-1", state="Ringing"))
@@ -360,7 +361,7 @@ def test_a_redirected_call_joins_the_new_groups_line_at_its_priority() -> None:
         second = queue.route_redirect(1, "drivers", "")
         assert second is not None
         for call_id, priority in (("B", "urgent"), ("C", "high"), ("D", "normal")):
-            waiting = Hunt(ari, engine, call_id, f"caller-{call_id}",  # type: ignore[arg-type]
+            waiting = Hunt(ari, engine, call_id, f"caller-{call_id}",
                            second)
             waiting.line.priority = priority
             await waiting.start()
@@ -387,7 +388,7 @@ def test_a_call_that_waited_out_one_group_waits_its_full_time_in_the_next() -> N
         engine = engine_with(ari)
         steps = Steps()
         first = replace(plan(max_wait=0.05), tenant_id=1)
-        hunt = Hunt(ari, engine, "A", "caller-A", first, ToBusyQueue(max_wait=0.3),  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", first, ToBusyQueue(max_wait=0.3),
                     call_log=call_log_into(steps.record))
         await hunt.start()
         await settle(engine)
@@ -475,7 +476,7 @@ def test_a_pick_up_while_dispatch_is_asked_is_not_undone_when_it_answers() -> No
         events = SlowInvite()
         plan = HuntPlan(label="ring group 6000", waves=((MEMBER,),), ring_time=20,
                         group_id=GROUP, tenant_id=1, domain="acme.example", events=events)
-        hunt = Hunt(ari, engine, "A", "caller-A", plan)  # type: ignore[arg-type]
+        hunt = Hunt(ari, engine, "A", "caller-A", plan)
         starting = asyncio.create_task(hunt.start())
         await engine.control.pick_up("acme.example", "A", PICKER, 30)
         events.release.set()

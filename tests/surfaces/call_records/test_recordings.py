@@ -17,6 +17,7 @@ from bridge.store.models import CallRecord, CallStep, Tenant
 from bridge.store.session import Database
 from bridge.stored_recordings import RecordingFile, RecordingUnavailable
 from tests.api.conftest import TenantAuth
+from tests.support.json_answers import json_of
 
 WAV = b"RIFF" + b"\x00" * 40 + b"\x01\x02" * 4000
 
@@ -66,7 +67,7 @@ def test_a_calls_recording_is_streamed_as_wav(client: FlaskClient, database: Dat
     assert response.status_code == 200
     assert response.mimetype == "audio/wav"
     assert response.content_length == len(WAV) and response.data == WAV
-    shown = client.get("/api/call_records/C1", headers=acme.headers).json
+    shown = json_of(client.get("/api/call_records/C1", headers=acme.headers))
     assert shown["recording_url"] == "http://127.0.0.1:8887/api/call_records/C1/recording"
 
 
@@ -77,7 +78,7 @@ def test_another_tenants_recording_is_not_found(client: FlaskClient, database: D
     stored.files["call-C1"] = WAV
     response = client.get("/api/call_records/C1/recording", headers=globex.headers)
     assert response.status_code == 404
-    assert response.json["errors"][0]["code"] == "NOT_FOUND"
+    assert json_of(response)["errors"][0]["code"] == "NOT_FOUND"
     assert stored.opened == []
 
 
@@ -91,8 +92,8 @@ def test_no_recording_is_not_found(client: FlaskClient, database: Database, acme
     add_call(database, acme.tenant_id, "C1", recording)
     response = client.get("/api/call_records/C1/recording", headers=acme.headers)
     assert response.status_code == 404
-    assert response.json["errors"][0]["message"] == message
-    assert client.get("/api/call_records/C1", headers=acme.headers).json["recording_url"] == (
+    assert json_of(response)["errors"][0]["message"] == message
+    assert json_of(client.get("/api/call_records/C1", headers=acme.headers))["recording_url"] == (
         None if recording is None else "http://127.0.0.1:8887/api/call_records/C1/recording")
 
 
@@ -103,7 +104,7 @@ def test_asterisk_away_is_503_in_the_surfaces_format(client: FlaskClient,
     stored.down = True
     response = client.get("/api/call_records/C1/recording", headers=acme.headers)
     assert response.status_code == 503
-    assert response.json["errors"][0]["code"] == "SERVICE_UNAVAILABLE"
+    assert json_of(response)["errors"][0]["code"] == "SERVICE_UNAVAILABLE"
 
 
 def test_without_a_token_there_is_no_recording(client: FlaskClient, database: Database,
@@ -118,8 +119,9 @@ def test_recordings_expire_by_their_tenants_retention(database: Database, acme: 
                                                       globex: TenantAuth) -> None:
     now = datetime.now(UTC)
     with database.session() as session:
-        change_tenant(session, session.get(Tenant, globex.tenant_id),
-                      recording_retention_days=7)
+        tenant = session.get(Tenant, globex.tenant_id)
+        assert tenant is not None
+        change_tenant(session, tenant, recording_retention_days=7)
     add_call(database, acme.tenant_id, "A-old", "call-A-old", now - timedelta(days=91))
     add_call(database, acme.tenant_id, "A-new", "call-A-new", now - timedelta(days=89))
     add_call(database, acme.tenant_id, "A-none", None, now - timedelta(days=200))

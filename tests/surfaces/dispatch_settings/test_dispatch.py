@@ -15,6 +15,7 @@ from bridge.services.dispatch import DatabaseDeliveryStore, update_settings
 from bridge.store.models import CallRecord, DispatchDelivery
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth, assert_no_body
+from tests.support.json_answers import json_of
 
 SETTINGS = "/api/dispatch/settings"
 
@@ -25,15 +26,15 @@ def test_set_up_then_change_dispatch(client: FlaskClient, acme: TenantAuth) -> N
         "base_url": "https://dispatch.example.com", "company_in_path": True,
         "signing_secret": "generate", "headers": {"Authorization": "Bearer secret-value"}})
     assert answer.status_code == 200, answer.json
-    body = answer.json
+    body = json_of(answer)
     assert is_valid_secret(body["signing_secret"]) and body["signing_secret_set"] is True
     assert body["events"] == ["invite", "ringing", "connected", "cleared", "missed"]
     assert (body["invite_timeout_ms"], body["ringing_timeout_ms"]) == (300, 1500)
     assert body["header_names"] == ["Authorization"]
-    shown = client.get(SETTINGS, headers=acme.headers).json
+    shown = json_of(client.get(SETTINGS, headers=acme.headers))
     assert "signing_secret" not in shown and "secret-value" not in str(shown)
-    changed = client.post(SETTINGS, headers=acme.headers, json={
-        "events": ["ringing"], "invite_timeout_ms": 150, "signing_secret": None}).json
+    changed = json_of(client.post(SETTINGS, headers=acme.headers, json={
+        "events": ["ringing"], "invite_timeout_ms": 150, "signing_secret": None}))
     assert changed["events"] == ["ringing"] and changed["invite_timeout_ms"] == 150
     assert changed["signing_secret_set"] is False and changed["company_in_path"] is True
     assert_no_body(client.post(f"{SETTINGS}/destroy", headers=acme.headers), 204)
@@ -68,7 +69,7 @@ def test_bad_settings_are_400_naming_the_field(client: FlaskClient, acme: Tenant
                                                body: dict[str, object], field: str) -> None:
     answer = client.post(SETTINGS, headers=acme.headers, json=body)
     assert answer.status_code == 400
-    error = answer.json["errors"][0]
+    error = json_of(answer)["errors"][0]
     assert error["code"] == "VALIDATE_FAILED" and field in str(error)
 
 
@@ -77,7 +78,7 @@ def test_credentials_in_base_url_are_refused_and_never_shown(client: FlaskClient
     answer = client.post(SETTINGS, headers=acme.headers,
                          json={"base_url": "https://user:secret@x.example/"})
     assert answer.status_code == 400 and "secret" not in answer.text
-    assert "headers" in answer.json["errors"][0]["message"]
+    assert "headers" in json_of(answer)["errors"][0]["message"]
     assert client.get(SETTINGS, headers=acme.headers).status_code == 404
 
 
@@ -88,7 +89,7 @@ def test_usable_base_urls_are_kept_as_given(client: FlaskClient, acme: TenantAut
                                             url: str) -> None:
     answer = client.post(SETTINGS, headers=acme.headers, json={"base_url": url})
     assert answer.status_code == 200, answer.json
-    assert client.get(SETTINGS, headers=acme.headers).json["base_url"] == url
+    assert json_of(client.get(SETTINGS, headers=acme.headers))["base_url"] == url
 
 
 def test_whole_numbers_may_be_written_as_json_floats(client: FlaskClient,
@@ -97,7 +98,7 @@ def test_whole_numbers_may_be_written_as_json_floats(client: FlaskClient,
     answer = client.post(SETTINGS, headers=acme.headers,
                          json={"base_url": "https://x.example", "invite_timeout_ms": 300.0})
     assert answer.status_code == 200, answer.json
-    assert answer.json["invite_timeout_ms"] == 300
+    assert json_of(answer)["invite_timeout_ms"] == 300
 
 
 def test_settings_need_a_token(client: FlaskClient) -> None:
@@ -121,10 +122,10 @@ def _call(database: Database, tenant: TenantAuth, call_id: str) -> None:
 def test_a_calls_record_and_its_deliveries(client: FlaskClient, database: Database,
                                            acme: TenantAuth, globex: TenantAuth) -> None:
     _call(database, acme, "CALLacme1")
-    record = client.get("/api/call_records/CALLacme1", headers=acme.headers).json
+    record = json_of(client.get("/api/call_records/CALLacme1", headers=acme.headers))
     assert record["dispatch_snapshot"] == {"customerId": "C-7", "priority": "high"}
-    deliveries = client.get("/api/call_records/CALLacme1/dispatch_deliveries",
-                            headers=acme.headers).json
+    deliveries = json_of(client.get("/api/call_records/CALLacme1/dispatch_deliveries",
+                                    headers=acme.headers))
     assert deliveries["count"] == 1
     item = deliveries["items"][0]
     assert (item["event"], item["http_status"], item["location"], item["state"]) == (
@@ -132,7 +133,7 @@ def test_a_calls_record_and_its_deliveries(client: FlaskClient, database: Databa
     for path in ("/api/call_records/CALLacme1", "/api/call_records/CALLacme1/dispatch_deliveries",
                  "/api/call_records/nope"):
         answer = client.get(path, headers=globex.headers)
-        assert answer.status_code == 404 and answer.json["errors"][0]["code"] == "NOT_FOUND"
+        assert answer.status_code == 404 and json_of(answer)["errors"][0]["code"] == "NOT_FOUND"
 
 
 def test_a_long_answer_is_cut_in_the_delivery_log(database: Database, acme: TenantAuth) -> None:

@@ -27,19 +27,20 @@ from tests.api.conftest import (
     TenantAuth,
     assert_no_body,
 )
+from tests.support.json_answers import json_of
 
 
 def create(client: FlaskClient, who: TenantAuth, **body: Any) -> str:
     response = client.post("/api/extensions", json={"extension_number": "1001", **body},
                            headers=who.headers)
     assert response.status_code == 200, response.json
-    return str(response.json["id"])
+    return str(json_of(response)["id"])
 
 
 def show(client: FlaskClient, who: TenantAuth, extension_id: str) -> dict[str, Any]:
     response = client.get(f"/api/extensions/{extension_id}", headers=who.headers)
     assert response.status_code == 200, response.json
-    return dict(response.json)
+    return dict(json_of(response))
 
 
 def us_numbers(count: int) -> list[str]:
@@ -95,7 +96,7 @@ class TestAuth:
         assert response.status_code == 401
         assert error_of(response)["code"] == "UNAUTHORIZED"
         assert len(provisioner.pushed) == 1 and provisioner.removed == []
-        listed = client.get("/api/extensions", headers=acme.headers).json
+        listed = json_of(client.get("/api/extensions", headers=acme.headers))
         assert [item["display_name"] for item in listed["items"]] == ["Kept"]
 
     def test_health_needs_no_token(self, client: FlaskClient) -> None:
@@ -112,7 +113,7 @@ class TestCreateAndShow:
         assert endpoint.endpoint_id == "1001@abc.example"
         assert endpoint.username == "1001"
         assert len(endpoint.password) >= 20
-        shown = client.get(f"/api/extensions/{extension_id}", headers=acme.headers).json
+        shown = json_of(client.get(f"/api/extensions/{extension_id}", headers=acme.headers))
         assert shown["password"] == endpoint.password
         assert shown["display_name"] is None and shown["agent_id"] is None
         assert shown["sip_username"] == "1001" and shown["sip_domain"] == "abc.example"
@@ -128,7 +129,7 @@ class TestCreateAndShow:
             forwarding_numbers=[{"number": "07400123456"},
                                 {"number": "+14155550199", "default": True}],
         )
-        shown = client.get(f"/api/extensions/{extension_id}", headers=globex.headers).json
+        shown = json_of(client.get(f"/api/extensions/{extension_id}", headers=globex.headers))
         assert shown["caller_ids"] == ["+442079460958", "+14155550100"]
         assert [(f["number"], f["default"]) for f in shown["forwarding_numbers"]] == [
             ("+447400123456", False), ("+14155550199", True)]
@@ -151,7 +152,7 @@ class TestCreateAndShow:
         self, client: FlaskClient, acme: TenantAuth
     ) -> None:
         create(client, acme, display_name="A")
-        body = client.get("/api/extensions", headers=acme.headers).json
+        body = json_of(client.get("/api/extensions", headers=acme.headers))
         assert body["count"] == 1
         (item,) = body["items"]
         assert "password" not in item and "forwarding_numbers" not in item
@@ -162,15 +163,15 @@ class TestCreateAndShow:
     ) -> None:
         name = "José Müller-Øster (Sales) 'Bob', #1 & co. 王小明"
         extension_id = create(client, acme, display_name=name)
-        assert client.get(f"/api/extensions/{extension_id}",
-                          headers=acme.headers).json["display_name"] == name
+        assert json_of(client.get(f"/api/extensions/{extension_id}",
+                                  headers=acme.headers))["display_name"] == name
         assert provisioner.pushed[-1].caller_name == name
 
     def test_user_id_must_be_a_user_of_the_tenant(
         self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth
     ) -> None:
         own = create(client, acme, user_id=encode_id(acme.user_id))
-        assert client.get(f"/api/extensions/{own}", headers=acme.headers).json[
+        assert json_of(client.get(f"/api/extensions/{own}", headers=acme.headers))[
             "user_id"] == encode_id(acme.user_id)
         response = client.post("/api/extensions", headers=acme.headers, json={
             "extension_number": "1002", "user_id": encode_id(globex.user_id)})
@@ -286,7 +287,7 @@ class TestValidation:
             assert response.status_code == 415, (path, response.json)
             assert error_of(response)["code"] == "UNSUPPORTED_MEDIA_TYPE"
             assert "Content-Type: application/json" in error_of(response)["message"]
-        listed = client.get("/api/extensions", headers=acme.headers).json
+        listed = json_of(client.get("/api/extensions", headers=acme.headers))
         assert [(e["extension_number"], e["display_name"]) for e in listed["items"]] == [
             ("1001", "Before")]
 
@@ -305,7 +306,7 @@ class TestUpdateAndDestroy:
         assert_no_body(client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
                                    json={"display_name": "New",
                                          "password": "new-password-1"}), 200)
-        shown = client.get(f"/api/extensions/{extension_id}", headers=acme.headers).json
+        shown = json_of(client.get(f"/api/extensions/{extension_id}", headers=acme.headers))
         assert shown["display_name"] == "New" and shown["agent_id"] == "a@example.com"
         assert provisioner.pushed[-1].password == "new-password-1"
         assert provisioner.pushed[-1].caller_name == "New"
@@ -314,7 +315,7 @@ class TestUpdateAndDestroy:
         extension_id = create(client, acme, agent_id="a@example.com")
         client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
                     json={"agent_id": None})
-        shown = client.get(f"/api/extensions/{extension_id}", headers=acme.headers).json
+        shown = json_of(client.get(f"/api/extensions/{extension_id}", headers=acme.headers))
         assert shown["agent_id"] is None
 
     def test_update_replaces_forwarding_numbers_and_caller_ids(
@@ -333,6 +334,7 @@ class TestUpdateAndDestroy:
             ("+14155550111", False), ("+14155550112", True)]
         numbers = {"caller_ids": ["+14155550100"],
                    "forwarding_numbers": [{"number": "+14155550101"}]}
+        cleared: list[str] | None
         for cleared in ([], None):  # PortSIP's explicit null is the empty list
             assert client.post(f"/api/extensions/{extension_id}", headers=acme.headers,
                                json=numbers).status_code == 200
@@ -502,8 +504,8 @@ class TestProvisioningAfterCommit:
                                json={"display_name": "New"})
         assert response.status_code == 400
         assert len(provisioner.pushed) == 1
-        assert client.get(f"/api/extensions/{extension_id}",
-                          headers=acme.headers).json["display_name"] == "Old"
+        assert json_of(client.get(f"/api/extensions/{extension_id}",
+                                  headers=acme.headers))["display_name"] == "Old"
 
 
 class TestTenantIsolation:
@@ -549,7 +551,7 @@ class TestListOptions:
             create(client, acme, extension_number=number, display_name=name)
 
         def numbers(query: str) -> tuple[int, list[str]]:
-            body = client.get(f"/api/extensions?{query}", headers=acme.headers).json
+            body = json_of(client.get(f"/api/extensions?{query}", headers=acme.headers))
             return body["count"], [item["extension_number"] for item in body["items"]]
 
         assert numbers("filter=startswith(extension_number,'1')&orderby=display_name") == (
@@ -566,7 +568,8 @@ class TestListOptions:
         def numbers(query: str) -> tuple[int, list[str]]:
             response = client.get(f"/api/extensions?{query}", headers=acme.headers)
             assert response.status_code == 200, response.json
-            return response.json["count"], [i["extension_number"] for i in response.json["items"]]
+            body = json_of(response)
+            return body["count"], [i["extension_number"] for i in body["items"]]
 
         assert numbers("filter=agent_id eq 'amy@example.com'") == (1, ["1002"])
         assert numbers("search=other.example") == (1, ["1003"])

@@ -25,6 +25,7 @@ from bridge.store.models import ApiToken, User
 from bridge.store.session import Database
 from bridge.surfaces.portsip.oauth import VENDOR_CLIENT_ID
 from tests.api.conftest import TenantAuth, assert_no_body
+from tests.support.json_answers import json_of
 
 PASSWORD = "correct horse battery"
 TOKEN_URL = "/api/login/oauth/token"
@@ -87,12 +88,12 @@ class TestPasswordGrant:
         assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
         assert body["access_token"] != body["refresh_token"]
         extensions = client.get("/api/extensions", headers=bearer(body["access_token"]))
-        assert extensions.status_code == 200 and extensions.json["count"] == 1
+        assert extensions.status_code == 200 and json_of(extensions)["count"] == 1
         created = client.post("/api/ring_groups", headers=bearer(body["access_token"]), json={
             "name": "Sales", "extension_number": "6000", "ring_strategy": "CYCLIC_HUNT"})
         assert created.status_code == 200
-        assert client.get("/api/ring_groups", headers=acme.headers).json["count"] == 1
-        assert client.get("/api/ring_groups", headers=globex.headers).json["count"] == 0
+        assert json_of(client.get("/api/ring_groups", headers=acme.headers))["count"] == 1
+        assert json_of(client.get("/api/ring_groups", headers=globex.headers))["count"] == 0
 
     def test_a_vendor_login_token_works_on_ringout_and_phone_calls(
         self, client: FlaskClient, database: Database, acme: TenantAuth
@@ -107,10 +108,10 @@ class TestPasswordGrant:
                                   "to": {"phoneNumber": "+14155550123"}})
         assert ringout.status_code == 200, ringout.json
         shown = client.get(f"/restapi/v1.0/account/~/extension/~/ring-out/"
-                           f"{ringout.json['id']}", headers=bearer(token))
+                           f"{json_of(ringout)['id']}", headers=bearer(token))
         assert shown.status_code == 200
         calls = client.get("/uapi/phoneCalls/@me/3001", headers=bearer(token))
-        assert calls.status_code == 200 and calls.json["totalResults"] == 0
+        assert calls.status_code == 200 and json_of(calls)["totalResults"] == 0
         assert client.get("/uapi/phoneCalls/@me/@self", headers=bearer(token)).status_code == 200
 
     def test_the_vendors_client_id_names_no_tenant(self, client: FlaskClient,
@@ -189,8 +190,8 @@ class TestUsernameInTwoTenants:
         acme_token = login(client, client_id=acme.company_id)["access_token"]
         globex_token = login(client, password="globex password",
                              client_id=globex.company_id)["access_token"]
-        assert client.get("/api/extensions", headers=bearer(acme_token)).json["count"] == 1
-        assert client.get("/api/extensions", headers=bearer(globex_token)).json["count"] == 0
+        assert json_of(client.get("/api/extensions", headers=bearer(acme_token)))["count"] == 1
+        assert json_of(client.get("/api/extensions", headers=bearer(globex_token)))["count"] == 0
 
     @pytest.mark.parametrize("client_id", [None, VENDOR_CLIENT_ID])
     def test_naming_no_tenant_a_right_password_is_told_to_give_the_domain(
@@ -209,8 +210,8 @@ class TestUsernameInTwoTenants:
         acme_token = grant(client, **vendor_login(acme)).json["access_token"]
         globex_token = grant(client, **vendor_login(globex, "globex password")).json[
             "access_token"]
-        assert client.get("/api/extensions", headers=bearer(acme_token)).json["count"] == 1
-        assert client.get("/api/extensions", headers=bearer(globex_token)).json["count"] == 0
+        assert json_of(client.get("/api/extensions", headers=bearer(acme_token)))["count"] == 1
+        assert json_of(client.get("/api/extensions", headers=bearer(globex_token)))["count"] == 0
 
     def test_the_domain_is_read_in_any_case_and_wins_over_a_company_id(
         self, client: FlaskClient, acme: TenantAuth, globex: TenantAuth

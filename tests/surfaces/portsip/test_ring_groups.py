@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
 
 from bridge.services.ring_groups import STRATEGIES
 from bridge.store.ids import decode_id, encode_id
@@ -20,6 +21,7 @@ from bridge.store.models import RingGroup, RingGroupMember
 from bridge.store.session import Database
 from bridge.surfaces.portsip.ring_groups import LIST_FIELDS
 from tests.api.conftest import NON_ASCII_DIGIT_IDS, TenantAuth, assert_no_body
+from tests.support.json_answers import json_of
 
 GROUP = {"name": "Sales", "extension_number": "6000", "ring_strategy": "CYCLIC_HUNT"}
 FULL_FIELDS = {
@@ -33,13 +35,13 @@ FULL_FIELDS = {
 def create(client: FlaskClient, who: TenantAuth, **body: Any) -> str:
     response = client.post("/api/ring_groups", json={**GROUP, **body}, headers=who.headers)
     assert response.status_code == 200, response.json
-    return str(response.json["id"])
+    return str(json_of(response)["id"])
 
 
 def show(client: FlaskClient, who: TenantAuth, group_id: str) -> dict[str, Any]:
     response = client.get(f"/api/ring_groups/{group_id}", headers=who.headers)
     assert response.status_code == 200, response.json
-    return dict(response.json)
+    return dict(json_of(response))
 
 
 def update(client: FlaskClient, who: TenantAuth, group_id: str, **body: Any) -> Any:
@@ -51,7 +53,7 @@ def extension(client: FlaskClient, who: TenantAuth, number: str,
     response = client.post("/api/extensions", headers=who.headers, json={
         "extension_number": number, "display_name": display_name})
     assert response.status_code == 200, response.json
-    return str(response.json["id"])
+    return str(json_of(response)["id"])
 
 
 def set_agents(client: FlaskClient, who: TenantAuth, group_id: str, body: Any) -> Any:
@@ -61,7 +63,7 @@ def set_agents(client: FlaskClient, who: TenantAuth, group_id: str, body: Any) -
 def agents(client: FlaskClient, who: TenantAuth, group_id: str) -> list[tuple[str, int]]:
     response = client.get(f"/api/ring_groups/{group_id}/agents", headers=who.headers)
     assert response.status_code == 200, response.json
-    return [(a["extension_number"], a["skill_level"]) for a in response.json["items"]]
+    return [(a["extension_number"], a["skill_level"]) for a in json_of(response)["items"]]
 
 
 def error_of(response: Any) -> dict[str, Any]:
@@ -132,7 +134,7 @@ class TestCreateAndShow:
         group_id = create(client, acme)
         old_id = 8_123_456_789_012_345_678
         with database.engine.begin() as connection:
-            connection.execute(RingGroup.__table__.update().values(id=old_id))
+            connection.execute(sql_update(RingGroup).values(id=old_id))
         assert encode_id(old_id).endswith("==")
         assert show(client, acme, encode_id(old_id))["id"] == encode_id(old_id)
         assert client.get(f"/api/ring_groups/{group_id}", headers=acme.headers).status_code == 404
@@ -168,7 +170,7 @@ class TestCreateAndShow:
     def test_list_is_the_summary_form(self, client: FlaskClient, acme: TenantAuth) -> None:
         group_id = create(client, acme, outbound_caller_ids=[
             {"provider_id": "p", "caller_id": "+14155550100"}])
-        body = client.get("/api/ring_groups", headers=acme.headers).json
+        body = json_of(client.get("/api/ring_groups", headers=acme.headers))
         assert body["count"] == 1
         (item,) = body["items"]
         assert set(item) == FULL_FIELDS - {"outbound_caller_ids"}
@@ -331,7 +333,7 @@ class TestValidation:
                                     body: dict[str, Any], field: str) -> None:
         response = client.post("/api/ring_groups", json={**GROUP, **body}, headers=acme.headers)
         assert field_error(response) == field
-        assert client.get("/api/ring_groups", headers=acme.headers).json["count"] == 0
+        assert json_of(client.get("/api/ring_groups", headers=acme.headers))["count"] == 0
 
     @pytest.mark.parametrize("missing", ["name", "extension_number", "ring_strategy"])
     def test_required_on_create(self, client: FlaskClient, acme: TenantAuth,
@@ -422,7 +424,7 @@ class TestBodyNotJson:
                 "the request body must be JSON, sent with Content-Type: application/json"}
         assert show(client, acme, group_id) == before
         assert agents(client, acme, group_id) == []
-        assert client.get("/api/ring_groups", headers=acme.headers).json["count"] == 1
+        assert json_of(client.get("/api/ring_groups", headers=acme.headers))["count"] == 1
 
     def test_the_token_is_checked_first(self, client: FlaskClient, acme: TenantAuth) -> None:
         response = client.post("/api/ring_groups", data=json.dumps(GROUP),
@@ -435,7 +437,7 @@ class TestBodyNotJson:
         json_utf8 = {**acme.headers, "Content-Type": "application/json; charset=utf-8"}
         response = client.post("/api/ring_groups", data=json.dumps(GROUP), headers=json_utf8)
         assert response.status_code == 200, response.json
-        group_id = response.json["id"]
+        group_id = json_of(response)["id"]
         assert_no_body(client.post(f"/api/ring_groups/{group_id}", headers=acme.headers), 200)
         assert_no_body(client.post(f"/api/ring_groups/{group_id}/destroy", data="",
                                    headers=acme.headers), 204)
@@ -555,7 +557,7 @@ class TestUpdateAndDestroy:
         before = show(client, globex, group_id)
         assert update(client, globex, group_id, **before).status_code == 200
         assert show(client, globex, group_id) == before
-        (listed,) = client.get("/api/ring_groups", headers=globex.headers).json["items"]
+        (listed,) = json_of(client.get("/api/ring_groups", headers=globex.headers))["items"]
         assert update(client, globex, group_id, **listed).status_code == 200
         assert show(client, globex, group_id) == before
 
@@ -595,7 +597,7 @@ class TestUpdateAndDestroy:
         assert again.status_code == 404
         with database.session() as session:
             assert session.scalar(select(func.count()).select_from(RingGroupMember)) == 0
-        assert client.get("/api/extensions", headers=acme.headers).json["count"] == 1
+        assert json_of(client.get("/api/extensions", headers=acme.headers))["count"] == 1
         create(client, acme)  # the number is free again
 
 
@@ -618,7 +620,7 @@ class TestAgents:
             {"extension_number": "1003", "skill_level": 2},
             {"extension_number": "1001"},
             {"extension_number": "1002", "skill_level": 100}]}), 200)
-        body = client.get(f"/api/ring_groups/{group_id}/agents", headers=acme.headers).json
+        body = json_of(client.get(f"/api/ring_groups/{group_id}/agents", headers=acme.headers))
         assert body == {"items": [
             {"extension_number": "1003", "display_name": "Cy", "skill_level": 2},
             {"extension_number": "1001", "display_name": "Ann", "skill_level": 1},
@@ -641,7 +643,7 @@ class TestAgents:
         set_agents(client, acme, group_id, {"items": [
             {"extension_number": "1003", "skill_level": 2}, {"extension_number": "1002"}]})
         path = f"/api/ring_groups/{group_id}/agents"
-        before = client.get(path, headers=acme.headers).json
+        before = json_of(client.get(path, headers=acme.headers))
         assert before["items"][0]["display_name"] == "Cy"
         assert set_agents(client, acme, group_id, before).status_code == 200
         assert client.get(path, headers=acme.headers).json == before
@@ -650,14 +652,14 @@ class TestAgents:
                                                 group_id: str) -> None:
         assert set_agents(client, acme, group_id, {"items": [
             {"extension_number": "1001", "display_name": "Someone else"}]}).status_code == 200
-        assert client.get(f"/api/ring_groups/{group_id}/agents/1001",
-                          headers=acme.headers).json["display_name"] == "Ann"
+        assert json_of(client.get(f"/api/ring_groups/{group_id}/agents/1001",
+                                  headers=acme.headers))["display_name"] == "Ann"
 
     def test_display_name_follows_the_extension(self, client: FlaskClient, acme: TenantAuth,
                                                 group_id: str) -> None:
         set_agents(client, acme, group_id, {"items": [{"extension_number": "1001"}]})
-        extensions = client.get("/api/extensions?filter=extension_number eq '1001'",
-                                headers=acme.headers).json["items"]
+        extensions = json_of(client.get("/api/extensions?filter=extension_number eq '1001'",
+                                        headers=acme.headers))["items"]
         client.post(f"/api/extensions/{extensions[0]['id']}", json={"display_name": "Anna"},
                     headers=acme.headers)
         assert client.get(f"/api/ring_groups/{group_id}/agents/1001",
@@ -721,8 +723,8 @@ class TestAgents:
         items = {"items": [{"extension_number": n} for n in ("1001", "1002", "1003")]}
         set_agents(client, acme, group_id, items)
         set_agents(client, acme, other, items)
-        listed = client.get("/api/extensions?filter=extension_number eq '1002'",
-                            headers=acme.headers).json["items"]
+        listed = json_of(client.get("/api/extensions?filter=extension_number eq '1002'",
+                                    headers=acme.headers))["items"]
         client.post(f"/api/extensions/{listed[0]['id']}/destroy", headers=acme.headers)
         for gid in (group_id, other):
             assert agents(client, acme, gid) == [("1001", 1), ("1003", 1)]
@@ -799,7 +801,7 @@ class TestListOptions:
     def query(self, client: FlaskClient, who: TenantAuth, query: str) -> tuple[int, list[str]]:
         response = client.get(f"/api/ring_groups?{query}", headers=who.headers)
         assert response.status_code == 200, response.json
-        return response.json["count"], [item["name"] for item in response.json["items"]]
+        return json_of(response)["count"], [item["name"] for item in json_of(response)["items"]]
 
     @pytest.mark.parametrize("query, expected", [
         ("filter=ring_strategy eq 'CYCLIC_HUNT' and startswith(extension_number,'6')"
@@ -868,11 +870,12 @@ class TestListOptions:
 
     def test_ties_are_broken_by_id(self, client: FlaskClient, acme: TenantAuth,
                                    names: dict[str, str]) -> None:
-        body = client.get("/api/ring_groups?orderby=ring_time", headers=acme.headers).json
-        keys = [(item["ring_time"], decode_id(item["id"])) for item in body["items"]]
+        body = json_of(client.get("/api/ring_groups?orderby=ring_time", headers=acme.headers))
+        keys: list[tuple[object, ...]] = [(item["ring_time"], decode_id(item["id"]))
+                                         for item in body["items"]]
         assert keys == sorted(keys)
-        body = client.get("/api/ring_groups?orderby=ring_time desc, ring_strategy",
-                          headers=acme.headers).json
+        body = json_of(client.get("/api/ring_groups?orderby=ring_time desc, ring_strategy",
+                                  headers=acme.headers))
         keys = [(-item["ring_time"], item["ring_strategy"], decode_id(item["id"]))
                 for item in body["items"]]
         assert keys == sorted(keys)
@@ -974,7 +977,7 @@ def test_ring_time_zero_is_kept_and_its_meaning_documented(client: FlaskClient,
     group_id = create(client, acme, ring_time=0, no_answer_forward_rule={
         "action": "FORWARD_TO_VOICEMAIL", "number": None})
     assert show(client, acme, group_id)["ring_time"] == 0
-    schemas = client.get("/openapi.json").json["components"]["schemas"]
+    schemas = json_of(client.get("/openapi.json"))["components"]["schemas"]
     described = {schema["properties"]["ring_time"].get("description", "")
                  for name, schema in schemas.items()
                  if name.startswith("RingGroup") and name.endswith("In")

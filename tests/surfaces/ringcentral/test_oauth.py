@@ -12,6 +12,7 @@ from bridge.services.tenants import find_tenant, find_user
 from bridge.store.ids import encode_id
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth
+from tests.support.json_answers import json_of
 from tests.surfaces.portsip.test_oauth import PASSWORD, add_user, bearer, expire
 
 TOKEN_URL = "/restapi/oauth/token"
@@ -29,8 +30,8 @@ def token(client: FlaskClient, headers: dict[str, str] | None = None, **form: st
 
 
 def login(client: FlaskClient, **extra: str) -> dict[str, Any]:
-    response = token(client, grant_type="password", username="api", password=PASSWORD,
-                     **extra)
+    response = token(client, headers=None, grant_type="password", username="api",
+                     password=PASSWORD, **extra)
     assert response.status_code == 200, response.json
     return dict(response.json)
 
@@ -66,9 +67,9 @@ def test_refresh_rotates_and_revoke_ends_the_access_token(
     assert reused.status_code == 400
     assert (reused.json["error"], reused.json["errorCode"]) == ("invalid_grant", "OAU-140")
     access = second.json["access_token"]
-    assert client.get(f"{RINGOUT}/1", headers=bearer(access)).json["errorCode"] == "CMN-102"
+    assert json_of(client.get(f"{RINGOUT}/1", headers=bearer(access)))["errorCode"] == "CMN-102"
     assert client.post(REVOKE_URL, data={"token": access}, headers=basic()).status_code == 200
-    assert client.get(f"{RINGOUT}/1", headers=bearer(access)).json["errorCode"] == "OAU-123"
+    assert json_of(client.get(f"{RINGOUT}/1", headers=bearer(access)))["errorCode"] == "OAU-123"
 
 
 def test_an_expired_access_token_is_oau_128(
@@ -78,7 +79,7 @@ def test_an_expired_access_token_is_oau_128(
     access = login(client)["access_token"]
     expire(database, access)
     response = client.get(f"{RINGOUT}/1", headers=bearer(access))
-    assert response.status_code == 401 and response.json["errorCode"] == "OAU-128"
+    assert response.status_code == 401 and json_of(response)["errorCode"] == "OAU-128"
 
 
 @pytest.mark.parametrize("username, password", [("api", "wrong password"),
@@ -124,7 +125,7 @@ def test_a_client_id_naming_a_tenant_picks_the_username_in_it(
 ])
 def test_bad_grants_name_the_parameter(client: FlaskClient, acme: TenantAuth,
                                        form: dict[str, str], parameter: str) -> None:
-    response = token(client, **form)
+    response = token(client, headers=None, **form)
     assert response.status_code == 400
     assert response.json["errorCode"] == "CMN-101"
     assert response.json["errors"][0]["parameterName"] == parameter
@@ -136,13 +137,13 @@ def test_revoking_either_token_ends_the_login(
 ) -> None:
     add_user(database, acme)
     first = login(client)
-    second = token(client, grant_type="refresh_token",
-                   refresh_token=first["refresh_token"]).json
-    assert client.get(f"{RINGOUT}/1", headers=bearer(first["access_token"])).json[
+    second = json_of(token(client, grant_type="refresh_token",
+                           refresh_token=first["refresh_token"]))
+    assert json_of(client.get(f"{RINGOUT}/1", headers=bearer(first["access_token"])))[
         "errorCode"] == "OAU-123"  # retired by the refresh
     assert client.post(REVOKE_URL, data={"token": first[kind]},
                        headers=basic()).status_code == 200
-    assert client.get(f"{RINGOUT}/1", headers=bearer(second["access_token"])).json[
+    assert json_of(client.get(f"{RINGOUT}/1", headers=bearer(second["access_token"])))[
         "errorCode"] == "OAU-123"
     refreshed = token(client, grant_type="refresh_token",
                       refresh_token=second["refresh_token"])
@@ -159,6 +160,6 @@ def test_a_token_it_does_not_revoke_is_unsupported_token_type(
     response = client.post(REVOKE_URL, headers=basic(), data={
         "token": revoked, **({"token_type_hint": hint} if hint else {})})
     assert response.status_code == 400
-    assert response.json["error"] == "unsupported_token_type"
-    assert response.json["errorCode"] == "CMN-101"
-    assert client.get(f"{RINGOUT}/1", headers=bearer(access)).json["errorCode"] == "CMN-102"
+    assert json_of(response)["error"] == "unsupported_token_type"
+    assert json_of(response)["errorCode"] == "CMN-101"
+    assert json_of(client.get(f"{RINGOUT}/1", headers=bearer(access)))["errorCode"] == "CMN-102"

@@ -37,6 +37,7 @@ from tests.api.conftest import (
     TenantAuth,
     assert_no_body,
 )
+from tests.support.json_answers import json_of
 
 OWN = "/restapi/v1.0/account/~/extension/~/ring-out"
 BODY = {"from": {"phoneNumber": "3001"}, "to": {"phoneNumber": "+14155550123"}}
@@ -46,14 +47,14 @@ BODY = {"from": {"phoneNumber": "3001"}, "to": {"phoneNumber": "+14155550123"}}
 def office(client: FlaskClient, acme: TenantAuth) -> dict[str, Any]:
     """Extension 3001 of the token's user (caller ids, a default forwarding number) and
     extension 3002 of nobody."""
-    own = client.post("/api/extensions", headers=acme.headers, json={
+    own = json_of(client.post("/api/extensions", headers=acme.headers, json={
         "extension_number": "3001", "user_id": encode_id(acme.user_id),
         "caller_ids": ["+14155550100", "+14155550101"],
         "forwarding_numbers": [{"number": "+14155550111"},
-                               {"number": "+14155550112", "default": True}]}).json["id"]
-    other = client.post("/api/extensions", headers=acme.headers,
-                        json={"extension_number": "3002"}).json["id"]
-    shown = client.get(f"/api/extensions/{own}", headers=acme.headers).json
+                               {"number": "+14155550112", "default": True}]}))["id"]
+    other = json_of(client.post("/api/extensions", headers=acme.headers,
+                                json={"extension_number": "3002"}))["id"]
+    shown = json_of(client.get(f"/api/extensions/{own}", headers=acme.headers))
     return {"own": own, "other": other, "forwarding": shown["forwarding_numbers"]}
 
 
@@ -120,9 +121,9 @@ def test_the_uri_comes_from_the_public_url_never_from_the_host_header(
     forged = {**acme.headers, "Host": "evil.example", "X-Forwarded-Host": "evil.example"}
     created = client.post(OWN, headers=forged, json=BODY)
     assert created.status_code == 200, created.json
-    uri = f"https://pbx.example.com/rb{OWN}/{created.json['id']}"
-    assert created.json["uri"] == uri
-    assert client.get(f"{OWN}/{created.json['id']}", headers=forged).json["uri"] == uri
+    uri = f"https://pbx.example.com/rb{OWN}/{json_of(created)['id']}"
+    assert json_of(created)["uri"] == uri
+    assert json_of(client.get(f"{OWN}/{json_of(created)['id']}", headers=forged))["uri"] == uri
 
 
 def test_own_extension_is_the_users_lowest_number(
@@ -286,7 +287,7 @@ def test_a_body_not_sent_as_json_is_415(
     headers = {**acme.headers, **({"Content-Type": content_type} if content_type else {})}
     response = client.post(OWN, headers=headers, data=json.dumps(BODY))
     assert_error(response, 415, "CMN-415")
-    assert "Content-Type: application/json" in response.json["message"]
+    assert "Content-Type: application/json" in json_of(response)["message"]
     assert provisioner.ringouts == []
 
 
@@ -300,7 +301,7 @@ def set_statuses(database: Database, ringout_id: str, *statuses: str,
 
 
 def status_of(client: FlaskClient, who: TenantAuth, ringout_id: str) -> Any:
-    return client.get(f"{OWN}/{ringout_id}", headers=who.headers).json["status"]
+    return json_of(client.get(f"{OWN}/{ringout_id}", headers=who.headers))["status"]
 
 
 def test_delete_before_connect_cancels_and_shows_rejected(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from bridge.services.tenants import create_user, issue_token
 from bridge.store.ids import encode_id
 from bridge.store.models import Tenant
 from bridge.store.session import Database
+from bridge.telephony.hunt import Target
 from bridge.telephony.live_calls import LiveCall, Party, PartyState
 from tests.api.conftest import (
     NON_ASCII_DIGIT_IDS,
@@ -23,6 +25,7 @@ from tests.api.conftest import (
     TenantAuth,
     assert_no_body,
 )
+from tests.support.json_answers import json_of
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -90,7 +93,7 @@ class TestErrors:
             403, "forbidden")
         assert error(client.get(f"/uapi/phoneCalls/{encode_id(office.user_id)}/1001",
                                 headers=theirs)) == (403, "forbidden")
-        assert client.get("/uapi/phoneCalls/@me/@self", headers=theirs).json[
+        assert json_of(client.get("/uapi/phoneCalls/@me/@self", headers=theirs))[
             "totalResults"] == 0
 
     @pytest.mark.parametrize("bad_id", NON_ASCII_DIGIT_IDS)
@@ -153,7 +156,7 @@ class TestErrors:
         response = client.put(path, headers=headers, data=json.dumps(
             {"action": "PickUp", "sendCallTo": "1001"}))
         assert error(response) == (415, "unsupported_media_type")
-        assert "Content-Type: application/json" in response.json["error"]["message"]
+        assert "Content-Type: application/json" in json_of(response)["error"]["message"]
         assert provisioner.actions == []
 
 
@@ -170,7 +173,7 @@ class TestWithCalls:
     def test_the_list_shows_phone_calls_with_their_views(
             self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
     ) -> None:
-        body = client.get("/uapi/phoneCalls/@me/1001", headers=office.headers).json
+        body = json_of(client.get("/uapi/phoneCalls/@me/1001", headers=office.headers))
         assert (body["totalResults"], body["startIndex"], body["itemsPerPage"]) == (1, 0, 20)
         (call,) = body["entry"]
         assert (call["id"], call["extension"], call["ownerId"]) == (
@@ -187,7 +190,7 @@ class TestWithCalls:
             self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
     ) -> None:
         forged = {**office.headers, "Host": "evil.example"}
-        (call,) = client.get("/uapi/phoneCalls/@me/1001", headers=forged).json["entry"]
+        (call,) = json_of(client.get("/uapi/phoneCalls/@me/1001", headers=forged))["entry"]
         assert call["link"] == "http://127.0.0.1:8887/uapi/phoneCalls/@me/1001/first"
 
     def test_self_paging_sorting_and_filters(self, client: FlaskClient, office: TenantAuth,
@@ -195,7 +198,7 @@ class TestWithCalls:
         def ids(query: str) -> list[str]:
             response = client.get(f"/uapi/phoneCalls/@me/@self?{query}", headers=office.headers)
             assert response.status_code == 200, response.json
-            return [c["id"] for c in response.json["entry"]]
+            return [c["id"] for c in json_of(response)["entry"]]
 
         assert ids("") == ["first", "second"]
         assert ids("sortOrder=descending") == ["second", "first"]
@@ -209,7 +212,7 @@ class TestWithCalls:
             self, client: FlaskClient, office: TenantAuth, globex: TenantAuth,
             calls: RecordingProvisioner) -> None:
         extension(client, globex, "1001")
-        listed = client.get("/uapi/phoneCalls/@me/1001", headers=globex.headers).json
+        listed = json_of(client.get("/uapi/phoneCalls/@me/1001", headers=globex.headers))
         assert [c["id"] for c in listed["entry"]] == ["theirs"]
         response = client.delete("/uapi/phoneCalls/@me/1001/first", headers=globex.headers)
         assert error(response) == (400, "pc_phonecall_invalid")
@@ -278,8 +281,12 @@ class TestWithCalls:
         targets: list[Any] = []
         for method in ("unpark", "pick_up"):
             recorded = getattr(calls, method)
-            setattr(calls, method, lambda d, c, target, w, recorded=recorded: (
-                targets.append(target), recorded(d, c, target, w))[1])
+
+            def recording(d: str, c: str, target: Target, w: int,
+                          recorded: Callable[[str, str, Target, int], str] = recorded) -> str:
+                targets.append(target)
+                return recorded(d, c, target, w)
+            setattr(calls, method, recording)
         response = client.put("/uapi/phoneCalls/@me/1001/first", headers=office.headers,
                               json={"action": action, "sendCallTo": "1002",
                                     "callerId": caller_id})
