@@ -31,9 +31,9 @@ def test_a_group_caller_rings_while_no_ringbridge_runs_and_is_taken_when_one_sta
 ) -> None:
     office = Office(bridge, phone).create()
     member, caller = office.phone("2301"), office.phone("2309")
-    office.group("6301", ["2301"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=30)
+    office.group("6351", ["2301"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=30)
     bridge.stop()
-    outgoing = caller.call("6301")
+    outgoing = caller.call("6351")
     outgoing.wait_ringing()
     bridge.start(timeout=long_hold)
     incoming = member.wait_incoming(timeout=10)
@@ -42,9 +42,9 @@ def test_a_group_caller_rings_while_no_ringbridge_runs_and_is_taken_when_one_sta
     outgoing.wait_answered()
     outgoing.hangup()
     incoming.wait_disconnected()
-    assert "ringbridge app not registered: holding 2309 -> 6301" in asterisk.logs()
-    assert "fallback for 2309 -> 6301" not in asterisk.logs()
-    assert bridge.call_record("6301").answered_by == "2301"
+    assert "ringbridge app not registered: holding 2309 -> 6351" in asterisk.logs()
+    assert "fallback for 2309 -> 6351" not in asterisk.logs()
+    assert bridge.call_record("6351").answered_by == "2301"
 
 
 def test_a_caller_is_held_ringing_for_the_bound_then_falls_back(

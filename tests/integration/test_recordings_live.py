@@ -48,13 +48,13 @@ def test_a_recorded_call_reaches_the_dispatcher_and_is_fetched_as_wav(
         phone: PhoneFactory) -> None:
     office.extension("3201", agent_id="agent3201@example.com")
     member, caller = office.phone("3201"), office.phone("3209")
-    office.group("6201", ["3201"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+    office.group("6261", ["3201"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
                  queue_id="rec@exampletaxis.com", queue_type="customer", record_calls=True)
     bridge.cli("tenants", "set", "--tenant", office.company, "--time-zone", "Asia/Kolkata")
     secret = office.api("POST", "/api/dispatch/settings", json={
         "base_url": receiver.url, "signing_secret": "generate"})["signing_secret"]
 
-    outgoing = caller.call("6201")
+    outgoing = caller.call("6261")
     member.wait_incoming().answer()
     outgoing.wait_answered()
     outgoing.wait_rtp(20)
@@ -89,12 +89,12 @@ def test_a_voicemail_reaches_the_dispatcher_as_its_recording(
         office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
     office.phone("3211", IncomingPolicy.RING)
     caller = office.phone("3219")
-    group_id = office.group("6211", ["3211"], ring_strategy="PRIORITIZED_HUNT", ring_time=2,
+    group_id = office.group("6271", ["3211"], ring_strategy="PRIORITIZED_HUNT", ring_time=2,
                             no_answer_forward_rule={"action": "FORWARD_TO_VOICEMAIL",
                                                     "number": None})
     office.api("POST", "/api/dispatch/settings", json={"base_url": receiver.url})
 
-    outgoing = caller.call("6211")
+    outgoing = caller.call("6271")
     outgoing.wait_answered(timeout=6)
     # After the prompt and the beep (the log is the session's: this group's box only).
     started = bridge.wait_log(rf"call (\S+): recording as voicemail-{decode_id(group_id)}-",

@@ -72,8 +72,8 @@ def test_a_group_call_ringing_across_a_restart_of_ringbridge_rings_again(
 ) -> None:
     office = Office(bridge, phone).create()
     member, caller = office.phone("2201"), office.phone("2209")
-    office.group("6201", ["2201"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=30)
-    outgoing = caller.call("6201")
+    office.group("6251", ["2201"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=30)
+    outgoing = caller.call("6251")
     rung_before = member.wait_incoming()
     rung_before.wait_ringing()
     bridge.stop()
@@ -84,8 +84,8 @@ def test_a_group_call_ringing_across_a_restart_of_ringbridge_rings_again(
     outgoing.wait_answered()
     outgoing.hangup()
     rung_again.wait_disconnected()
-    second = bridge.call_record("6201")
-    first = bridge.call_record("6201", before=second.received_at)
+    second = bridge.call_record("6251")
+    first = bridge.call_record("6251", before=second.received_at)
     assert second.answered_by == "2201"
     assert first.answered_at is None
     assert first.end_reason is not None and "ringbridge restarted" in first.end_reason

@@ -32,11 +32,11 @@ def test_a_member_is_invited_at_its_own_contact_from_the_tenant_domain(
 ) -> None:
     member = office.phone("3301")
     caller = office.phone("3309")
-    office.group("6301", ["3301"], ring_strategy="RING_SIMULTANEOUSLY",
+    office.group("6401", ["3301"], ring_strategy="RING_SIMULTANEOUSLY",
                  extension_number_as_to_header=True)
-    outgoing = caller.call("6301")
+    outgoing = caller.call("6401")
     incoming = member.wait_incoming()
-    # The INVITE goes to the contact the phone registered (its own line), not to 6301.
+    # The INVITE goes to the contact the phone registered (its own line), not to 6401.
     assert sip_uri_user(incoming.request_uri) == "3301"
     assert f":{member.port}" in incoming.request_uri
     # The caller is presented at the tenant's SIP domain, not at Asterisk's address.
@@ -64,9 +64,9 @@ def test_ring_time_zero_rings_nobody_and_applies_the_no_answer_rule_at_once(
     members = [office.phone(n) for n in ("3321", "3322")]
     target = office.phone("3328")
     caller = office.phone("3329")
-    office.group("6302", ["3321", "3322"], ring_strategy="PRIORITIZED_HUNT", ring_time=0,
+    office.group("6402", ["3321", "3322"], ring_strategy="PRIORITIZED_HUNT", ring_time=0,
                  no_answer_forward_rule={"action": "FORWARD_TO_NUMBER", "number": "3328"})
-    outgoing = caller.call("6302")
+    outgoing = caller.call("6402")
     forwarded = target.wait_incoming(timeout=3)
     assert forwarded.arrived_at - outgoing.arrived_at < 1.5
     assert [len(m.incoming) for m in members] == [0, 0]
@@ -74,7 +74,7 @@ def test_ring_time_zero_rings_nobody_and_applies_the_no_answer_rule_at_once(
     outgoing.wait_answered()
     outgoing.hangup()
     forwarded.wait_disconnected()
-    record = office.bridge.call_record("6302")
+    record = office.bridge.call_record("6402")
     assert record.answered_by == "3328"
     assert any("ring_time is 0" in s.detail for s in record.steps)
 
@@ -82,11 +82,11 @@ def test_ring_time_zero_rings_nobody_and_applies_the_no_answer_rule_at_once(
 def test_ring_time_zero_without_a_rule_hangs_up_at_once(office: Office) -> None:
     member = office.phone("3331")
     caller = office.phone("3339")
-    office.group("6303", ["3331"], ring_strategy="PRIORITIZED_HUNT", ring_time=0)
-    outgoing = caller.call("6303")
+    office.group("6403", ["3331"], ring_strategy="PRIORITIZED_HUNT", ring_time=0)
+    outgoing = caller.call("6403")
     outgoing.wait_disconnected(timeout=3)
     assert member.incoming == []
-    assert office.bridge.call_record("6303").ended_at is not None
+    assert office.bridge.call_record("6403").ended_at is not None
 
 
 def test_a_forward_to_the_callers_own_extension_never_rings_the_caller(
@@ -94,15 +94,15 @@ def test_a_forward_to_the_callers_own_extension_never_rings_the_caller(
 ) -> None:
     member = office.phone("3341")
     caller = office.phone("3349")
-    office.group("6304", ["3341", "3349"], ring_strategy="PRIORITIZED_HUNT",
+    office.group("6404", ["3341", "3349"], ring_strategy="PRIORITIZED_HUNT",
                  ring_time=RING_TIME,
                  no_answer_forward_rule={"action": "FORWARD_TO_NUMBER", "number": "3349"})
-    outgoing = caller.call("6304")
+    outgoing = caller.call("6404")
     member.wait_incoming()
     outgoing.wait_disconnected(timeout=RING_TIME + 3)
     assert caller.incoming == []  # neither by the hunt nor by the forward
     assert len(member.incoming) == 1
-    record = office.bridge.call_record("6304")
+    record = office.bridge.call_record("6404")
     skipped = [s for s in record.steps if s.kind == "skipped"]
     assert [s.target for s in skipped] == ["3349"]
     assert "the caller" in skipped[0].detail
@@ -116,16 +116,16 @@ def test_an_unregistered_member_is_passed_over_without_a_request_or_a_warning(
     office.extension("3351")  # never registers
     member = office.phone("3352")
     caller = office.phone("3359")
-    office.group("6305", ["3351", "3352"], ring_strategy="RING_SIMULTANEOUSLY",
+    office.group("6405", ["3351", "3352"], ring_strategy="RING_SIMULTANEOUSLY",
                  ring_time=RING_TIME * 3)
     seen = len(office.bridge.log())
-    outgoing = caller.call("6305")
+    outgoing = caller.call("6405")
     incoming = member.wait_incoming()
     incoming.answer()
     outgoing.wait_answered()
     outgoing.hangup()
     incoming.wait_disconnected()
-    record = office.bridge.call_record("6305")
+    record = office.bridge.call_record("6405")
     log = office.bridge.log()[seen:]
     assert "WARNING" not in log and "cannot ring" not in log
     assert re.search(r"INFO .*passing over 3351: not registered", log)
@@ -138,9 +138,9 @@ def test_the_record_has_the_cause_the_cancel_carried(office: Office) -> None:
     first = office.phone("3361")
     office.phone("3362", IncomingPolicy.ANSWER)
     caller = office.phone("3369")
-    office.group("6336", ["3361", "3362"], ring_strategy="PRIORITIZED_HUNT",
+    office.group("6436", ["3361", "3362"], ring_strategy="PRIORITIZED_HUNT",
                  ring_time=RING_TIME)
-    outgoing = caller.call("6336")
+    outgoing = caller.call("6436")
     unanswered = first.wait_incoming()
     unanswered.wait_disconnected(timeout=RING_TIME + 3)
     assert unanswered.ended_by is not None
@@ -149,7 +149,7 @@ def test_the_record_has_the_cause_the_cancel_carried(office: Office) -> None:
     assert method == "CANCEL" and match, headers
     outgoing.wait_answered()
     outgoing.hangup()
-    record = office.bridge.call_record("6336")
+    record = office.bridge.call_record("6436")
     assert record.answered_by == "3362"
     (rang,) = [s for s in record.steps if s.kind == "rang" and s.target == "3361"]
     assert rang.detail.startswith("3361 did not answer (")
