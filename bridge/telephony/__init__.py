@@ -1,1 +1,1 @@
-"""Clients for Asterisk's control interfaces (ARI and AMI)."""
+"""Call flows and the engine that runs them on Asterisk."""

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bridge.asterisk.ami import AmiError
+from bridge.asterisk.ari import AriError
 from bridge.gateway import CallRefused, Positions, Target
-from bridge.telephony.ami import AmiError
-from bridge.telephony.ari import AriError
 from bridge.telephony.calls import AdoptedCall, Event, new_call_id
 from bridge.telephony.events import ParkedCallRingingBack, ParkedCallTakenBack, ParkingFailed
 from bridge.telephony.hunt import Hunt, HuntPlan, Leg, Origin

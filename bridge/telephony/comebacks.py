@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bridge.telephony.ami import AmiClient, AmiError, AmiEvent
+from bridge.asterisk.ami import AmiClient, AmiError, AmiEvent
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.events import ParkedCallCameBack
 

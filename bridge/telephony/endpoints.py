@@ -12,8 +12,8 @@ import logging
 from collections.abc import Awaitable, Iterable
 from urllib.parse import quote
 
+from bridge.asterisk.ari import AriClient, AriError
 from bridge.gateway import UNSAFE_IN_CALLER_NAME, SipEndpoint
-from bridge.telephony.ari import AriClient, AriError
 
 log = logging.getLogger(__name__)
 DYNAMIC = "/asterisk/config/dynamic/res_pjsip"

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bridge.asterisk.ami import AmiClient, AmiEvent
+from bridge.asterisk.ari import AriClient, AriError
 from bridge.config import Settings
 from bridge.gateway import Positions, Target
-from bridge.telephony.ami import AmiClient, AmiEvent
-from bridge.telephony.ari import AriClient, AriError
 from bridge.telephony.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
 from bridge.telephony.call_log import CallLog
 from bridge.telephony.calls import (

@@ -18,8 +18,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bridge.asterisk.ami import AmiClient, AmiError, AmiEvent
 from bridge.gateway import ParkedCall
-from bridge.telephony.ami import AmiClient, AmiError, AmiEvent
 from bridge.telephony.trunks import is_trunk
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 
+from bridge.asterisk.ari import AriClient, AriError
+from bridge.asterisk.backoff import Backoff
 from bridge.telephony import endpoints
-from bridge.telephony.ari import AriClient, AriError
-from bridge.telephony.backoff import Backoff
 from bridge.telephony.endpoints import SipEndpoint
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import logging
 from typing import Protocol
 from urllib.parse import quote
 
-from bridge.telephony.ari import AriError
+from bridge.asterisk.ari import AriError
 from bridge.telephony.calls import Ari
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from bridge.asterisk.ami import AmiError
+from bridge.asterisk.ari import AriError
 from bridge.gateway import (
     CallChanged,
     CancelOutcome,
@@ -20,8 +22,6 @@ from bridge.gateway import (
     SipEndpoint,
     Target,
 )
-from bridge.telephony.ami import AmiError
-from bridge.telephony.ari import AriError
 from bridge.telephony.engine import Engine, EngineStatus
 from bridge.telephony.ringout import RingOut
 

@@ -21,7 +21,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bridge.telephony.ari import AriClient, AriError
+from bridge.asterisk.ari import AriClient, AriError
 from bridge.telephony.calls import (
     HUNT_LEG,
     NORMAL_CLEARING,

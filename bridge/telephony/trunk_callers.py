@@ -12,8 +12,8 @@ import logging
 import re
 from typing import Any
 
+from bridge.asterisk.ari import AriError
 from bridge.phone_numbers import ANONYMOUS
-from bridge.telephony.ari import AriError
 from bridge.telephony.calls import Ari
 from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from bridge.telephony.ari import AriError
+from bridge.asterisk.ari import AriError
 from bridge.telephony.endpoints import DYNAMIC
 
 FOREVER = 10**9

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from bridge.asterisk.ari import AriError
 from bridge.config import Settings
 from bridge.gateway import Target
-from bridge.telephony.ari import AriError
 from bridge.telephony.engine import Engine, _caller_domain
 from bridge.telephony.hunt import Hunt, HuntPlan
 from bridge.telephony.hunt_redirects import NoRedirects

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.telephony.ami import AmiError
+from bridge.asterisk.ami import AmiError
 from bridge.telephony.comebacks import Comeback, Comebacks
 from bridge.telephony.events import CallEvent
 from tests.unit.async_support import run

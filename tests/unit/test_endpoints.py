@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from bridge.asterisk.ari import AriError
 from bridge.telephony import endpoints
-from bridge.telephony.ari import AriError
 from bridge.telephony.endpoints import SipEndpoint
 from tests.unit.async_support import run
 from tests.unit.fake_config_ari import FOREVER, REFUSAL, FakeConfigAri

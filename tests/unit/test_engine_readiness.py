@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from bridge.asterisk.ami import AmiClient
+from bridge.asterisk.ari import AriClient
 from bridge.config import Settings
-from bridge.telephony.ami import AmiClient
-from bridge.telephony.ari import AriClient
 from bridge.telephony.engine import Engine
 from bridge.telephony.hunt import HuntPlan
 from bridge.telephony.hunt_redirects import NoRedirects

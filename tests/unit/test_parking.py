@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from bridge.asterisk.ari import AriError
 from bridge.gateway import Positions, Target
-from bridge.telephony.ari import AriError
 from bridge.telephony.call_control import CallControlError
 from bridge.telephony.calls import AdoptedCall
 from bridge.telephony.hunt import Hunt, HuntPlan

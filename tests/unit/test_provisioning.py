@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from bridge.asterisk.backoff import Backoff
 from bridge.config import Settings
-from bridge.telephony.backoff import Backoff
 from bridge.telephony.endpoints import SipEndpoint
 from bridge.telephony.engine import Engine
 from bridge.telephony.hunt_redirects import NoRedirects

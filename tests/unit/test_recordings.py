@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from bridge.asterisk.ari import AriError
 from bridge.stored_recordings import RecordingUnavailable, StoredRecordings
-from bridge.telephony.ari import AriError
 from bridge.telephony.retention import RecordingRetention
 from tests.support.dispatch_receiver import DispatchReceiver
 

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.telephony.ari import AriError
+from bridge.asterisk.ari import AriError
 from bridge.telephony.earlier_calls import Closer, EarlierCall
 from bridge.telephony.events import CallEvent, Ending
 from bridge.telephony.orphans import Orphan

@@ -25,8 +25,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.protocol import State
 
-from bridge.telephony.backoff import Backoff
-from bridge.telephony.supervised import Supervised
+from bridge.asterisk.backoff import Backoff
+from bridge.asterisk.supervised import Supervised
 
 log = logging.getLogger(__name__)
 

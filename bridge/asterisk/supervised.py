@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bridge.telephony.backoff import Backoff
+from bridge.asterisk.backoff import Backoff
 
 
 class Supervised:
@@ -30,7 +30,7 @@ class Supervised:
         self._opened_at: float | None = None
         self._outage_since: float | None = None
         self._resynced = False  # on_connected succeeded on the current connection
-        # Log under the client's own module (bridge.telephony.ari / .ami).
+        # Log under the client's own module (bridge.asterisk.ari / .ami).
         self._log = logging.getLogger(type(self).__module__)
 
     @property

@@ -32,8 +32,8 @@ from typing import Any
 
 from panoramisk import Manager
 
-from bridge.telephony.backoff import Backoff
-from bridge.telephony.supervised import Supervised
+from bridge.asterisk.backoff import Backoff
+from bridge.asterisk.supervised import Supervised
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Clients for Asterisk's control interfaces (ARI and AMI)."""
