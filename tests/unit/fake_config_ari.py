@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from bridge.asterisk.ari import AriError
-from bridge.telephony.endpoints import DYNAMIC
+from bridge.engine.endpoints import DYNAMIC
 
 FOREVER = 10**9
 REFUSAL = "Unable to create or update the object: invalid field"

@@ -10,10 +10,10 @@ import pytest
 
 from bridge.asterisk.ari import AriError
 from bridge.config import Settings
+from bridge.engine.engine import Engine, _caller_domain
+from bridge.flows.hunt import Hunt, HuntPlan
+from bridge.flows.hunt_redirects import NoRedirects
 from bridge.gateway import Target
-from bridge.telephony.engine import Engine, _caller_domain
-from bridge.telephony.hunt import Hunt, HuntPlan
-from bridge.telephony.hunt_redirects import NoRedirects
 
 
 class FakeAri:

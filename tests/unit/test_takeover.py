@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.asterisk.ari import AriError
-from bridge.telephony.earlier_calls import Closer, EarlierCall
-from bridge.telephony.events import CallEvent, Ending
-from bridge.telephony.orphans import Orphan
-from bridge.telephony.takeover import Takeover, parse_peer_left
+from bridge.engine.orphans import Orphan
+from bridge.engine.takeover import Takeover, parse_peer_left
+from bridge.flows.earlier_calls import Closer, EarlierCall
+from bridge.flows.events import CallEvent, Ending
 from tests.unit.call_logs import call_log_into
 from tests.unit.test_call_flows import FakeAri, engine_with
 

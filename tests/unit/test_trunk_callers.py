@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bridge.telephony.trunk_callers import present_trunk_caller, presented_name
+from bridge.engine.trunk_callers import present_trunk_caller, presented_name
 from tests.unit.test_call_flows import FakeAri
 
 

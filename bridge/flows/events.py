@@ -3,7 +3,7 @@
 Each event is plain data (its call, when, and typed fields). `kind` is the step it is
 stored as in the call's record and `text` the line logged and stored with it; both are
 what the string steps before them were, word for word. Subscribers choose events by
-type (bridge/telephony/call_log.py), a base class taking in all its subclasses.
+type (bridge/flows/call_log.py), a base class taking in all its subclasses.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ dispatcher told, and the log says which.
   noted it on the party left); an empty bridge is destroyed.
 - A caller whose phone was answered while ringbridge was down: connected to it.
 - Any other caller in our app: started again as a new call, or hung up when it cannot
-  be (bridge/telephony/orphans.py); the old call is closed either way.
+  be (bridge/engine/orphans.py); the old call is closed either way.
 - The legs of calls being set up: hung up; a call whose caller left meanwhile is closed,
   at the time the caller left (dialplan [rb-left] noted it on each phone it rang).
 """
@@ -22,7 +22,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bridge.asterisk.ari import AriClient, AriError
-from bridge.telephony.calls import (
+from bridge.engine.live_calls import channel_created, channel_resource
+from bridge.engine.orphans import Orphan, find_orphans, left_ringing
+from bridge.engine.parking import CALL_VARIABLE
+from bridge.flows.calls import (
     HUNT_LEG,
     NORMAL_CLEARING,
     PEER_LEFT,
@@ -31,14 +34,11 @@ from bridge.telephony.calls import (
     note_departures,
     quietly,
 )
-from bridge.telephony.earlier_calls import Closer
-from bridge.telephony.events import AnsweredWhileDown
-from bridge.telephony.live_calls import channel_created, channel_resource
-from bridge.telephony.orphans import Orphan, find_orphans, left_ringing
-from bridge.telephony.parking import CALL_VARIABLE
+from bridge.flows.earlier_calls import Closer
+from bridge.flows.events import AnsweredWhileDown
 
 if TYPE_CHECKING:
-    from bridge.telephony.engine import Engine
+    from bridge.engine.engine import Engine
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.asterisk.ami import AmiError
 from bridge.asterisk.ari import AriError
-from bridge.gateway import CallRefused, Positions, Target
-from bridge.telephony.calls import AdoptedCall, Event, new_call_id
-from bridge.telephony.events import ParkedCallRingingBack, ParkedCallTakenBack, ParkingFailed
-from bridge.telephony.hunt import Hunt, HuntPlan, Leg, Origin
-from bridge.telephony.live_calls import LiveCall, Party, PartyState, snapshot
-from bridge.telephony.parking import (
+from bridge.engine.live_calls import LiveCall, Party, PartyState, snapshot
+from bridge.engine.parking import (
     CONFIRM_TIMEOUT,
     PARKER_DIAL_VAR,
     Kept,
@@ -31,9 +27,13 @@ from bridge.telephony.parking import (
     lot_name,
     parked_domain,
 )
+from bridge.flows.calls import AdoptedCall, Event, new_call_id
+from bridge.flows.events import ParkedCallRingingBack, ParkedCallTakenBack, ParkingFailed
+from bridge.flows.hunt import Hunt, HuntPlan, Leg, Origin
+from bridge.gateway import CallRefused, Positions, Target
 
 if TYPE_CHECKING:
-    from bridge.telephony.engine import Engine
+    from bridge.engine.engine import Engine
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from bridge.flows.events import Forwarded, VoicemailStarted
+from bridge.flows.hunt import NO_ANSWER, Hunt
 from bridge.gateway import Target
-from bridge.telephony.events import Forwarded, VoicemailStarted
-from bridge.telephony.hunt import NO_ANSWER, Hunt
 
 log = logging.getLogger(__name__)
 

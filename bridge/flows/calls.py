@@ -17,11 +17,11 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from bridge.telephony.call_events import tell_dispatch
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.earlier_calls import EarlierCall
-from bridge.telephony.events import CallEnded, CallEvent, Ending, RingOutEnded
-from bridge.telephony.waiting_line import WaitingLines
+from bridge.flows.call_events import tell_dispatch
+from bridge.flows.call_log import CallLog
+from bridge.flows.earlier_calls import EarlierCall
+from bridge.flows.events import CallEnded, CallEvent, Ending, RingOutEnded
+from bridge.flows.waiting_line import WaitingLines
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 When ringbridge restarts (or its events connection drops and an event is lost), calls
 that were being set up stay in Asterisk with nobody running them: a caller in our Stasis
 app hearing ringback, and the phones ringbridge was ringing for it. Bridged calls are
-adopted elsewhere (bridge/telephony/engine.py); this module tells the rest apart so the
+adopted elsewhere (bridge/engine/engine.py); this module tells the rest apart so the
 engine can take them up again: a caller is handed to a new flow, a leg is hung up.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.telephony.call_control import PARKING_TIMEOUT, UNPARKED
-from bridge.telephony.calls import HUNT_LEG, RINGOUT_LEG
+from bridge.engine.call_control import PARKING_TIMEOUT, UNPARKED
+from bridge.flows.calls import HUNT_LEG, RINGOUT_LEG
 
 
 @dataclass(frozen=True)

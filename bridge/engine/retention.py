@@ -14,7 +14,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from bridge.asterisk.ari import AriError
-from bridge.telephony.calls import Ari
+from bridge.flows.calls import Ari
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import re
 from typing import Any
 
 from bridge.asterisk.ari import AriError
+from bridge.engine.endpoints import UNSAFE_IN_CALLER_NAME
+from bridge.flows.calls import Ari
 from bridge.phone_numbers import ANONYMOUS
-from bridge.telephony.calls import Ari
-from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from bridge.gateway import CallState, CancelOutcome, LegPlan, LegState, RingOutPlan, RingOutStates
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.calls import (
+from bridge.flows.call_log import CallLog
+from bridge.flows.calls import (
     NORMAL_CLEARING,
     RINGOUT_LEG,
     Ari,
@@ -27,7 +26,7 @@ from bridge.telephony.calls import (
     Flows,
     note_departures,
 )
-from bridge.telephony.events import (
+from bridge.flows.events import (
     Ending,
     RingOutCalleeRinging,
     RingOutCallerAnswered,
@@ -40,6 +39,7 @@ from bridge.telephony.events import (
     RingOutStarted,
     RingOutStatusChanged,
 )
+from bridge.gateway import CallState, CancelOutcome, LegPlan, LegState, RingOutPlan, RingOutStates
 
 log = logging.getLogger(__name__)
 

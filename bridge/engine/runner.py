@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 from bridge.asterisk.ami import AmiError
 from bridge.asterisk.ari import AriError
+from bridge.engine.engine import Engine, EngineStatus
+from bridge.flows.ringout import RingOut
 from bridge.gateway import (
     CallChanged,
     CancelOutcome,
@@ -22,8 +24,6 @@ from bridge.gateway import (
     SipEndpoint,
     Target,
 )
-from bridge.telephony.engine import Engine, EngineStatus
-from bridge.telephony.ringout import RingOut
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,8 +17,8 @@ from functools import partial
 
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.asterisk.backoff import Backoff
-from bridge.telephony import endpoints
-from bridge.telephony.endpoints import SipEndpoint
+from bridge.engine import endpoints
+from bridge.engine.endpoints import SipEndpoint
 
 log = logging.getLogger(__name__)
 Step = Callable[[], Awaitable[None]]

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bridge.asterisk.ami import AmiClient, AmiError, AmiEvent
+from bridge.engine.trunks import is_trunk
 from bridge.gateway import ParkedCall
-from bridge.telephony.trunks import is_trunk
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ PARKER_DIAL_VAR = "RB_PARKER_DIAL"
 
 
 # The channel variable naming the call a channel belongs to: set on every caller when
-# its call starts (bridge/telephony/engine.py) and on a parked channel.
+# its call starts (bridge/engine/engine.py) and on a parked channel.
 CALL_VARIABLE = "RB_CALL"
 
 @dataclass(frozen=True)

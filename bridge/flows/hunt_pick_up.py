@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from bridge.telephony.events import PickedUp
+from bridge.flows.events import PickedUp
 
 if TYPE_CHECKING:
+    from bridge.flows.hunt import Hunt
     from bridge.gateway import Target
-    from bridge.telephony.hunt import Hunt
 
 # The event that carries a pick-up into the hunt's own queue; fields: target, wait, reply.
 PICK_UP = "RingbridgePickUp"

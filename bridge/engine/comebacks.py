@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bridge.asterisk.ami import AmiClient, AmiError, AmiEvent
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.events import ParkedCallCameBack
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import ParkedCallCameBack
 
 log = logging.getLogger(__name__)
 

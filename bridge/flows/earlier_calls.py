@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from bridge.telephony.call_events import CallEvents, Queue, tell_dispatch
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.events import EndedWhileDown, RingOutEndedWhileDown
+from bridge.flows.call_events import CallEvents, Queue, tell_dispatch
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import EndedWhileDown, RingOutEndedWhileDown
 
 log = logging.getLogger(__name__)
 

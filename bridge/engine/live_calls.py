@@ -10,11 +10,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from bridge.engine.parking import parked_domain, parked_outside
+from bridge.engine.trunks import is_trunk
+from bridge.flows.calls import AdoptedCall
+from bridge.flows.hunt import Hunt, Leg
 from bridge.gateway import LiveCall, ParkedCall, Party, PartyState
-from bridge.telephony.calls import AdoptedCall
-from bridge.telephony.hunt import Hunt, Leg
-from bridge.telephony.parking import parked_domain, parked_outside
-from bridge.telephony.trunks import is_trunk
 
 
 def snapshot(domain: str, flows: Iterable[object], parked: Iterable[ParkedCall]

@@ -1,6 +1,6 @@
 """A call's path, event by event: one log line per event, then its subscribers.
 
-Subscribers choose events by type; a base class (bridge/telephony/events.py) takes in
+Subscribers choose events by type; a base class (bridge/flows/events.py) takes in
 all its subclasses. A subscription may be for one call only: it ends with that call's
 `Ending`. Subscribers run on the engine's loop and must not block it (the database
 writers queue what they get). One that raises is logged; the call goes on.
@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bridge.telephony.events import CallEvent, Ending
+from bridge.flows.events import CallEvent, Ending
 
 log = logging.getLogger("bridge.calls")
 

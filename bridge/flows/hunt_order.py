@@ -1,5 +1,5 @@
 """Who a ring group rings, in what order, as pure logic; each strategy's row
-(bridge/telephony/strategies.py) says how.
+(bridge/flows/strategies.py) says how.
 
 A hunt is a list of *waves*: every member of a wave rings at the same time, for
 `ring_time` seconds; the next wave starts when the previous one rang out. Serial
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import groupby
 
-from bridge.telephony.strategies import Candidate, strategy_named
+from bridge.flows.strategies import Candidate, strategy_named
 
 
 def hunt_waves(strategy: str, members: Sequence[Candidate]) -> list[list[Candidate]]:

@@ -1,4 +1,4 @@
-"""A hunt's place in its ring group's waiting line (bridge/telephony/waiting_line.py):
+"""A hunt's place in its ring group's waiting line (bridge/flows/waiting_line.py):
 when it joins, its turns to try the members again, and its max_wait."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from bridge.telephony.events import CallWaiting, WaitOver
-from bridge.telephony.waiting_line import DEFAULT_PRIORITY, PRIORITIES, known_priority
+from bridge.flows.events import CallWaiting, WaitOver
+from bridge.flows.waiting_line import DEFAULT_PRIORITY, PRIORITIES, known_priority
 
 if TYPE_CHECKING:
-    from bridge.telephony.hunt import Hunt
+    from bridge.flows.hunt import Hunt
 
-log = logging.getLogger("bridge.telephony.hunt.line")  # under the hunt's: set with it
+log = logging.getLogger("bridge.flows.hunt.line")  # under the hunt's: set with it
 
 
 class HuntLine:

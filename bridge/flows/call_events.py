@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.events import AnsweredWhileDown, Ending, MemberAnswered, Queue
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import AnsweredWhileDown, Ending, MemberAnswered, Queue
 
 log = logging.getLogger(__name__)
 

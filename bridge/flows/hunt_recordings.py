@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bridge.telephony.events import RecordingFailed, RecordingStarted
+from bridge.flows.events import RecordingFailed, RecordingStarted
 
 if TYPE_CHECKING:
-    from bridge.telephony.hunt import Hunt
+    from bridge.flows.hunt import Hunt
 
 MAX_MESSAGE_SECONDS = 180
 

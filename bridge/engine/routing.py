@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bridge.telephony.hunt import HuntPlan
-from bridge.telephony.hunt_redirects import Redirects
+from bridge.flows.hunt import HuntPlan
+from bridge.flows.hunt_redirects import Redirects
 
 
 class Directory(Redirects, Protocol):

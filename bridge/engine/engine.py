@@ -12,26 +12,26 @@ from typing import Any, Protocol
 from bridge.asterisk.ami import AmiClient, AmiEvent
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.config import Settings
-from bridge.gateway import Positions, Target
-from bridge.telephony.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.calls import (
+from bridge.engine.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
+from bridge.engine.comebacks import Comebacks
+from bridge.engine.endpoints import SipEndpoint
+from bridge.engine.parking import CALL_VARIABLE, ParkingLots
+from bridge.engine.provisioning import Provisioning
+from bridge.engine.retention import RecordingIndex, RecordingRetention
+from bridge.engine.routing import Directory
+from bridge.engine.takeover import Takeover
+from bridge.engine.trunk_callers import present_trunk_caller
+from bridge.flows.call_log import CallLog
+from bridge.flows.calls import (
     CallFlow,
     Event,
     new_call_id,
 )
-from bridge.telephony.comebacks import Comebacks
-from bridge.telephony.earlier_calls import Closer, EarlierCalls, NoEarlierCalls
-from bridge.telephony.endpoints import SipEndpoint
-from bridge.telephony.events import CallArrived, UnknownNumber
-from bridge.telephony.hunt import Hunt, HuntPlan, Origin
-from bridge.telephony.parking import CALL_VARIABLE, ParkingLots
-from bridge.telephony.provisioning import Provisioning
-from bridge.telephony.retention import RecordingIndex, RecordingRetention
-from bridge.telephony.routing import Directory
-from bridge.telephony.takeover import Takeover
-from bridge.telephony.trunk_callers import present_trunk_caller
-from bridge.telephony.waiting_line import WaitingLines
+from bridge.flows.earlier_calls import Closer, EarlierCalls, NoEarlierCalls
+from bridge.flows.events import CallArrived, UnknownNumber
+from bridge.flows.hunt import Hunt, HuntPlan, Origin
+from bridge.flows.waiting_line import WaitingLines
+from bridge.gateway import Positions, Target
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ class Engine:
             log.debug("call %s: RB_CALL not set on %s: %s", call_id, channel_id, exc)
 
     async def _take_back(self, channel: dict[str, Any], args: list[str]) -> None:
-        """A parked call timed out, or is being taken back (bridge/telephony/call_control)."""
+        """A parked call timed out, or is being taken back (bridge/engine/call_control)."""
         waiting = self._pending.pop(channel["id"])
         hunt = await self.control.start(channel, args)
         if hunt is not None:
@@ -328,7 +328,7 @@ class Engine:
 
     async def _resync_calls(self) -> None:
         """Drop flows whose channels vanished while we were away, then take over what
-        no flow runs (bridge/telephony/takeover.py). After the first connect, the
+        no flow runs (bridge/engine/takeover.py). After the first connect, the
         records the earlier process left open are closed (calls that ended while no
         ringbridge ran)."""
         channels = await self.ari.get("/channels")

@@ -2,7 +2,7 @@
 
 One flow covers every way the bridge rings phones for a caller in Stasis: a direct
 call to an extension is a hunt of one target, a ring group is a hunt of its members in
-the order of its strategy (bridge/telephony/hunt_order.py). Legs are created with ids
+the order of its strategy (bridge/flows/hunt_order.py). Legs are created with ids
 we choose, claimed before creation and dialled on their StasisStart, so no early
 event is lost. Asterisk times each leg out (`dial` timeout = ring_time).
 """
@@ -16,11 +16,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.gateway import Target
-from bridge.telephony import hunt_pick_up, hunt_recordings
-from bridge.telephony.call_events import CallEvents, GuardedEvents, Queue, tell_dispatch
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.calls import (
+from bridge.flows import hunt_pick_up, hunt_recordings
+from bridge.flows.call_events import CallEvents, GuardedEvents, Queue, tell_dispatch
+from bridge.flows.call_log import CallLog
+from bridge.flows.calls import (
     DIAL_STATUS_CAUSE,
     HUNT_LEG,
     NORMAL_CLEARING,
@@ -31,7 +30,7 @@ from bridge.telephony.calls import (
     note_departure,
     note_departures,
 )
-from bridge.telephony.events import (
+from bridge.flows.events import (
     CallEnded,
     CallerKnown,
     CallEvent,
@@ -46,8 +45,9 @@ from bridge.telephony.events import (
     MemberSkipped,
     PageAnswered,
 )
-from bridge.telephony.hunt_line import HuntLine
-from bridge.telephony.hunt_redirects import HuntRedirects, NoRedirects, Redirects
+from bridge.flows.hunt_line import HuntLine
+from bridge.flows.hunt_redirects import HuntRedirects, NoRedirects, Redirects
+from bridge.gateway import Target
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import asyncio
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
-from bridge.telephony.calls import NORMAL_CLEARING
-from bridge.telephony.events import Redirected, RedirectIgnored
+from bridge.flows.calls import NORMAL_CLEARING
+from bridge.flows.events import Redirected, RedirectIgnored
 
 if TYPE_CHECKING:
-    from bridge.telephony.hunt import Hunt, HuntPlan
+    from bridge.flows.hunt import Hunt, HuntPlan
 
 MAX_REDIRECTS = 3  # dispatch 307s acted on per call: a redirect loop ends here
 

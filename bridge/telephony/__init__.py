@@ -1,1 +1,0 @@
-"""Call flows and the engine that runs them on Asterisk."""
