@@ -13,32 +13,46 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from bridge.asterisk.ami import AmiError
-from bridge.asterisk.ari import AriError
+from bridge.asterisk.ami import AmiClient, AmiError
+from bridge.asterisk.ari import AriClient, AriError
+from bridge.config import Settings
 from bridge.engine.live_calls import LiveCall, Party, PartyState, snapshot
 from bridge.engine.parking import (
     CONFIRM_TIMEOUT,
     PARKER_DIAL_VAR,
+    PARKING_TIMEOUT,
     Kept,
     ParkedCall,
     ParkFailed,
+    ParkingLots,
     lot_name,
     parked_domain,
 )
-from bridge.flows.calls import AdoptedCall, Event, new_call_id
+from bridge.flows.calls import AdoptedCall, CallFlow, Event, new_call_id
 from bridge.flows.events import ParkedCallRingingBack, ParkedCallTakenBack, ParkingFailed
 from bridge.flows.hunt import Hunt, HuntPlan, Leg, Origin
 from bridge.gateway import CallRefused, Positions, Target
 
-if TYPE_CHECKING:
-    from bridge.engine.engine import Engine
-
 log = logging.getLogger(__name__)
 
-# Stasis arguments of channels the dialplan hands back to the bridge.
-PARKING_TIMEOUT, UNPARKED, PARK_FAILED = "parking-timeout", "unparked", "park-failed"
+
+class EngineForControl(Protocol):
+    """The engine as call control sees it: its connections and parking lots, the flows
+    it runs, and how it makes a hunt and hands it an event."""
+
+    settings: Settings
+    ari: AriClient
+    ami: AmiClient
+    parking: ParkingLots
+
+    @property
+    def flows(self) -> list[CallFlow]: ...
+
+    def new_hunt(self, call_id: str, caller_id: str, plan: HuntPlan) -> Hunt: ...
+
+    async def deliver(self, flow: CallFlow, event: Event) -> None: ...
 
 
 class CallControlError(CallRefused):
@@ -46,7 +60,7 @@ class CallControlError(CallRefused):
 
 
 class CallControl:
-    def __init__(self, engine: Engine, positions: Positions) -> None:
+    def __init__(self, engine: EngineForControl, positions: Positions) -> None:
         self.engine = engine
         self.positions = positions
         self._locks: dict[str, asyncio.Lock] = {}

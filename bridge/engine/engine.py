@@ -12,10 +12,16 @@ from typing import Any, Protocol
 from bridge.asterisk.ami import AmiClient, AmiEvent
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.config import Settings
-from bridge.engine.call_control import PARK_FAILED, PARKING_TIMEOUT, UNPARKED, CallControl
+from bridge.engine.call_control import CallControl
 from bridge.engine.comebacks import Comebacks
 from bridge.engine.endpoints import SipEndpoint
-from bridge.engine.parking import CALL_VARIABLE, ParkingLots
+from bridge.engine.parking import (
+    CALL_VARIABLE,
+    PARK_FAILED,
+    PARKING_TIMEOUT,
+    UNPARKED,
+    ParkingLots,
+)
 from bridge.engine.provisioning import Provisioning
 from bridge.engine.retention import RecordingIndex, RecordingRetention
 from bridge.engine.routing import Directory

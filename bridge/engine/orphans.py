@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.engine.call_control import PARKING_TIMEOUT, UNPARKED
+from bridge.engine.parking import PARKING_TIMEOUT, UNPARKED
 from bridge.flows.calls import HUNT_LEG, RINGOUT_LEG
 
 

@@ -33,6 +33,10 @@ PARKER_DIAL_VAR = "RB_PARKER_DIAL"
 # its call starts (bridge/engine/engine.py) and on a parked channel.
 CALL_VARIABLE = "RB_CALL"
 
+# Stasis arguments of channels the dialplan hands back to the bridge.
+PARKING_TIMEOUT, UNPARKED, PARK_FAILED = "parking-timeout", "unparked", "park-failed"
+
+
 @dataclass(frozen=True)
 class Kept:
     """What ringbridge keeps on a parked channel, in channel variables (so it survives

@@ -19,32 +19,51 @@ import asyncio
 import logging
 from collections import Counter
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.engine.live_calls import channel_created, channel_resource
 from bridge.engine.orphans import Orphan, find_orphans, left_ringing
 from bridge.engine.parking import CALL_VARIABLE
+from bridge.flows.call_log import CallLog
 from bridge.flows.calls import (
     HUNT_LEG,
     NORMAL_CLEARING,
     PEER_LEFT,
     RINGOUT_LEG,
     AdoptedCall,
+    CallFlow,
+    Event,
+    Flows,
     note_departures,
     quietly,
 )
 from bridge.flows.earlier_calls import Closer
 from bridge.flows.events import AnsweredWhileDown
 
-if TYPE_CHECKING:
-    from bridge.engine.engine import Engine
-
 log = logging.getLogger(__name__)
 
 
+class EngineForTakeover(Flows, Protocol):
+    """The engine as the takeover sees it: the flows' side of it (an adopted call is one
+    of its flows), its ARI and call log, the channels it knows, and its way in for a
+    caller that starts again."""
+
+    ari: AriClient
+    call_log: CallLog
+
+    @property
+    def flows(self) -> list[CallFlow]: ...
+
+    def owned_channels(self) -> set[str]: ...
+
+    def pending_channels(self) -> set[str]: ...
+
+    async def on_event(self, event: Event) -> None: ...
+
+
 class Takeover:
-    def __init__(self, engine: Engine, closer: Closer) -> None:
+    def __init__(self, engine: EngineForTakeover, closer: Closer) -> None:
         self.engine = engine
         self.closer = closer
 
