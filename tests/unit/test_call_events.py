@@ -58,7 +58,7 @@ from bridge.flows.hunt import Hunt, HuntPlan
 from bridge.gateway import Target
 from bridge.surfaces.ringcentral.statuses import Statuses, closed, statuses
 from tests.unit.async_support import run
-from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.fake_ari import FakeAri, engine_with, event
 from tests.unit.test_dispatch_events import RecordedEvents
 
 STATES: dict[str, Any] = {"call": CallState.TRYING, "caller": LegState.CALLING,

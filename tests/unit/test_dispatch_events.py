@@ -17,7 +17,7 @@ from bridge.flows.hunt import Hunt, HuntPlan
 from bridge.gateway import Target
 from tests.support.dispatch_receiver import DispatchReceiver
 from tests.unit.async_support import eventually, run
-from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.fake_ari import FakeAri, engine_with, event
 from tests.unit.test_dispatch_client import MemoryStore, config_for, running
 
 QUEUE: Queue = ("main@exampletaxis.com", "customer")

@@ -10,7 +10,7 @@ from bridge.flows.call_log import CallLog
 from bridge.flows.events import CallEvent
 from bridge.flows.hunt import Hunt, HuntPlan, Origin
 from bridge.gateway import Target
-from tests.unit.test_call_flows import FakeAri, engine_with
+from tests.unit.fake_ari import FakeAri, engine_with
 
 
 class EndpointsAri(FakeAri):

@@ -15,7 +15,7 @@ from bridge.engine.parking import Kept, ParkingLots
 from bridge.flows.calls import AdoptedCall
 from bridge.flows.hunt import Hunt, HuntPlan
 from bridge.gateway import Positions, Target
-from tests.unit.test_call_flows import FakeAri, deliver, engine_with, event
+from tests.unit.fake_ari import FakeAri, deliver, engine_with, event
 
 
 class FakeAmi:

@@ -15,7 +15,7 @@ from bridge.flows.ringout import RingOut, leg_failure
 from bridge.gateway import CancelOutcome, LegPlan, RingOutPlan
 from bridge.surfaces.ringcentral.statuses import LEG_STATUS, Statuses, statuses
 from tests.unit.async_support import TIMEOUT, eventually
-from tests.unit.test_call_flows import FakeAri, deliver, engine_with, event
+from tests.unit.fake_ari import FakeAri, deliver, engine_with, event
 
 CALLER, CALLEE = "rb-77-1", "rb-77-2"
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bridge.engine.trunk_callers import present_trunk_caller, presented_name
-from tests.unit.test_call_flows import FakeAri
+from tests.unit.fake_ari import FakeAri
 
 
 @pytest.mark.parametrize("given, number, name", [

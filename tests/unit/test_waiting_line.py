@@ -20,7 +20,7 @@ from bridge.flows.waiting_line import WaitingLines, rank
 from bridge.gateway import Target
 from tests.unit.async_support import eventually, run
 from tests.unit.call_logs import call_log_into
-from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.fake_ari import FakeAri, engine_with, event
 from tests.unit.test_dispatch_events import RecordedEvents
 
 GROUP = 7
