@@ -14,6 +14,9 @@ from bridge.api.health import Readiness
 from bridge.api.server_errors import answer_in_surface_format
 from bridge.config import Settings
 from bridge.dispatch.client import DispatchClient
+from bridge.engine.engine import Engine
+from bridge.engine.runner import EngineThread
+from bridge.flows.call_log import CallLog
 from bridge.gateway import SipEndpoint
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import DatabaseDeliveryStore
@@ -26,9 +29,6 @@ from bridge.stopping import Stopper
 from bridge.store.db import database_ready
 from bridge.store.migrate import upgrade
 from bridge.store.session import Database
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.engine import Engine
-from bridge.telephony.runner import EngineThread
 
 log = logging.getLogger(__name__)
 

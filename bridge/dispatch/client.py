@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from bridge.asterisk.backoff import Backoff
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.deliveries import (
     CLAIM_LEASE,
@@ -34,7 +35,6 @@ from bridge.dispatch.deliveries import (
     Outcome,
 )
 from bridge.dispatch.signing import signature_headers, signed_content
-from bridge.telephony.backoff import Backoff
 
 log = logging.getLogger(__name__)
 STORE_GRACE = 3.0  # seconds close() waits for events still being stored

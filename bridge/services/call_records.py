@@ -18,11 +18,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from bridge.services.errors import NotFound
-from bridge.store.models import CallRecord, CallStep
-from bridge.store.session import Database
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.events import (
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import (
     Answer,
     CallerKnown,
     CallEvent,
@@ -30,6 +27,9 @@ from bridge.telephony.events import (
     RecordingStarted,
     RecordOrigin,
 )
+from bridge.services.errors import NotFound
+from bridge.store.models import CallRecord, CallStep
+from bridge.store.session import Database
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=CallEvent)

@@ -1,4 +1,4 @@
-"""The engine's view of the calls an earlier ringbridge ran (bridge.telephony.earlier_calls)."""
+"""The engine's view of the calls an earlier ringbridge ran (bridge.flows.earlier_calls)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bridge.flows.call_events import Queue
+from bridge.flows.earlier_calls import EarlierCall
 from bridge.services.routing import DatabaseDirectory
 from bridge.store.ids import decimal_id
 from bridge.store.models import (
@@ -21,8 +23,6 @@ from bridge.store.models import (
     aware,
 )
 from bridge.store.session import Database
-from bridge.telephony.call_events import Queue
-from bridge.telephony.earlier_calls import EarlierCall
 
 
 class DatabaseEarlierCalls:

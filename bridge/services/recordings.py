@@ -46,7 +46,7 @@ def open_recording(session: Session, files: StoredRecordings, tenant_id: int,
 
 
 class DatabaseRecordingIndex:
-    """The retention job's view of the database (bridge.telephony.retention)."""
+    """The retention job's view of the database (bridge.engine.retention)."""
 
     def __init__(self, database: Database) -> None:
         self.database = database

@@ -9,14 +9,14 @@ from typing import Any
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
+from bridge.flows import strategies
 from bridge.gateway import Positions
 from bridge.phone_numbers import InvalidNumber, to_e164
 from bridge.services.errors import NotFound, ValidationFailed
 from bridge.store.locks import lock_numbers
 from bridge.store.models import Extension, RingGroup, RingGroupMember, Tenant, utcnow
-from bridge.telephony import strategies
 
-# The strategies the engine knows (bridge/telephony/strategies.py), in the API's order.
+# The strategies the engine knows (bridge/flows/strategies.py), in the API's order.
 STRATEGIES = strategies.NAMES
 NO_ANSWER_ACTIONS = ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL", "REPEAT", "HANGUP")
 QUEUE_TYPES = ("customer", "driver")

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bridge.services.call_records import DatabaseCallRecorder
-from bridge.store.ids import decimal_id
-from bridge.store.models import RingOut
-from bridge.surfaces.ringcentral.statuses import Statuses, closed, statuses
-from bridge.telephony.events import (
+from bridge.flows.events import (
     CallEvent,
     RingOutEnded,
     RingOutEndedWhileDown,
     RingOutStatusChanged,
 )
+from bridge.services.call_records import DatabaseCallRecorder
+from bridge.store.ids import decimal_id
+from bridge.store.models import RingOut
+from bridge.surfaces.ringcentral.statuses import Statuses, closed, statuses
 
 
 def subscribe_ringout_statuses(recorder: DatabaseCallRecorder) -> None:

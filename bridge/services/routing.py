@@ -13,6 +13,12 @@ from sqlalchemy.orm import Session
 
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.notifier import DispatchNotifier
+from bridge.engine.endpoints import UNSAFE_IN_CALLER_NAME
+from bridge.flows.events import MemberAnswered, MemberRinging, PageAnswered
+from bridge.flows.hunt import HuntPlan
+from bridge.flows.hunt_order import hunt_waves
+from bridge.flows.no_answer import no_answer_rule
+from bridge.flows.strategies import Candidate, Strategy, strategy_named
 from bridge.gateway import Target
 from bridge.phone_numbers import trunk_caller
 from bridge.services.call_records import DatabaseCallRecorder
@@ -28,12 +34,6 @@ from bridge.store.models import (
     aware,
 )
 from bridge.store.session import Database
-from bridge.telephony.endpoints import UNSAFE_IN_CALLER_NAME
-from bridge.telephony.events import MemberAnswered, MemberRinging, PageAnswered
-from bridge.telephony.hunt import HuntPlan
-from bridge.telephony.hunt_order import hunt_waves
-from bridge.telephony.no_answer import no_answer_rule
-from bridge.telephony.strategies import Candidate, Strategy, strategy_named
 
 log = logging.getLogger(__name__)
 

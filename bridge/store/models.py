@@ -165,9 +165,9 @@ class RingGroup(Base):
     queue_type: Mapped[str | None] = mapped_column(String(16))
     did_numbers: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Seconds a call may wait in the group's waiting line when no member is free; 0: the
-    # no-answer rule applies at once (bridge/telephony/waiting_line.py).
+    # no-answer rule applies at once (bridge/flows/waiting_line.py).
     max_wait_time: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Answered calls are recorded (Asterisk records the bridge; bridge/telephony/recording.py).
+    # Answered calls are recorded (Asterisk records the bridge; bridge/flows/hunt_recordings.py).
     record_calls: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
+from bridge.engine.call_control import CallControlError
 from bridge.gateway import (
     CallState,
     CancelOutcome,
@@ -29,7 +30,6 @@ from bridge.services.tenants import create_tenant, create_user, issue_token
 from bridge.store.migrate import drop_schema, upgrade
 from bridge.store.models import Base
 from bridge.store.session import Database
-from bridge.telephony.call_control import CallControlError
 from tests.support.postgres import postgres_url
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bridge.telephony.ringout import BACKSTOP_SECONDS
+from bridge.flows.ringout import BACKSTOP_SECONDS
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk

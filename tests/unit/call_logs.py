@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.events import CallEvent
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import CallEvent
 
 
 def call_log_into(record: Callable[[CallEvent], object]) -> CallLog:

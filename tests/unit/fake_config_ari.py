@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from bridge.telephony.ari import AriError
-from bridge.telephony.endpoints import DYNAMIC
+from bridge.asterisk.ari import AriError
+from bridge.engine.endpoints import DYNAMIC
 
 FOREVER = 10**9
 REFUSAL = "Unable to create or update the object: invalid field"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bridge.telephony.ami import AmiClient, AmiError, AmiEvent
-from bridge.telephony.backoff import Backoff
+from bridge.asterisk.ami import AmiClient, AmiError, AmiEvent
+from bridge.asterisk.backoff import Backoff
 from tests.unit.async_support import Waiter, eventually, run
 
 USER, SECRET = "ringbridge", "s3cret"
@@ -352,9 +352,9 @@ def test_events_reach_named_and_wildcard_handlers_in_order(
         assert h.events[-1]["ChanVariable"] == "RB_CALL=abc\nRB_LEG=callee"
         await h.shut_down()
 
-    with caplog.at_level(logging.ERROR, logger="bridge.telephony.ami"):
+    with caplog.at_level(logging.ERROR, logger="bridge.asterisk.ami"):
         run(scenario())
-    [record] = [r for r in caplog.records if r.name == "bridge.telephony.ami"]
+    [record] = [r for r in caplog.records if r.name == "bridge.asterisk.ami"]
     assert "ParkedCall" in record.getMessage()
     assert record.exc_info is not None
 
@@ -389,9 +389,9 @@ def test_reconnects_after_the_server_closes_the_connection(
         for gap, delay in zip(gaps, backoff.delays[1:], strict=False):
             assert gap >= delay - 0.002
 
-    with caplog.at_level(logging.WARNING, logger="bridge.telephony.ami"):
+    with caplog.at_level(logging.WARNING, logger="bridge.asterisk.ami"):
         run(scenario())
-    warnings = [r.getMessage() for r in caplog.records if r.name == "bridge.telephony.ami"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bridge.asterisk.ami"]
     assert len(warnings) == 1, f"one warning per outage, not one per retry: {warnings}"
     assert "lost" in warnings[0]
 
@@ -413,9 +413,9 @@ def test_unanswered_ping_drops_a_dead_connection_within_interval_plus_timeout(
         assert h.client.connected
         await h.shut_down()
 
-    with caplog.at_level(logging.WARNING, logger="bridge.telephony.ami"):
+    with caplog.at_level(logging.WARNING, logger="bridge.asterisk.ami"):
         run(scenario())
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "bridge.telephony.ami"]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "bridge.asterisk.ami"]
     assert "Ping unanswered" in warning
 
 
@@ -492,7 +492,7 @@ def test_refused_connections_are_retried_by_us_not_by_panoramisk(
         run(scenario())
     assert not [r for r in caplog.records if r.name.startswith(("panoramisk", "asyncio"))
                 and r.levelno >= logging.WARNING]
-    warnings = [r.getMessage() for r in caplog.records if r.name == "bridge.telephony.ami"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bridge.asterisk.ami"
                 and r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "unavailable" in warnings[0]
@@ -510,7 +510,7 @@ def test_shutdown_event_reaches_handlers_then_the_client_reconnects(
         assert h.log == ["connected", "FullyBooted", "Shutdown", "connected", "FullyBooted"]
         await h.shut_down()
 
-    with caplog.at_level(logging.WARNING, logger="bridge.telephony.ami"):
+    with caplog.at_level(logging.WARNING, logger="bridge.asterisk.ami"):
         run(scenario())
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "bridge.telephony.ami"]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "bridge.asterisk.ami"]
     assert "Asterisk shut down" in warning

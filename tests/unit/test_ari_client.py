@@ -19,8 +19,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from bridge.telephony.ari import AriClient, AriError, Event
-from bridge.telephony.backoff import Backoff
+from bridge.asterisk.ari import AriClient, AriError, Event
+from bridge.asterisk.backoff import Backoff
 from tests.unit.async_support import TIMEOUT, Waiter, eventually, run
 
 USER, PASSWORD, APP = "ringbridge", "s3cret", "rbapp"
@@ -251,7 +251,7 @@ def test_an_exception_in_on_event_is_logged_and_later_events_still_arrive(
         assert h.recorder.connects == 1, "a failing handler must not cost a reconnect"
         await h.shut_down()
 
-    with caplog.at_level(logging.ERROR, logger="bridge.telephony.ari"):
+    with caplog.at_level(logging.ERROR, logger="bridge.asterisk.ari"):
         run(scenario())
     [record] = caplog.records
     assert "ChannelStateChange" in record.getMessage()
@@ -291,7 +291,7 @@ def test_reconnects_with_backoff_after_the_server_drops_the_socket(
             assert gap >= delay - 0.002
         await h.shut_down()
 
-    with caplog.at_level(logging.DEBUG, logger="bridge.telephony.ari"):
+    with caplog.at_level(logging.DEBUG, logger="bridge.asterisk.ari"):
         run(scenario())
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, "one warning per outage, not one per retry"
@@ -364,7 +364,7 @@ def test_wrong_credentials_are_refused_and_retried_without_connecting(
         assert h.recorder.connects == h.recorder.disconnects == 0
         await h.shut_down()
 
-    with caplog.at_level(logging.WARNING, logger="bridge.telephony.ari"):
+    with caplog.at_level(logging.WARNING, logger="bridge.asterisk.ari"):
         run(scenario())
     [warning] = caplog.records
     assert "unavailable" in warning.getMessage()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bridge.telephony.backoff import Backoff
+from bridge.asterisk.backoff import Backoff
 
 
 def test_delays_grow_by_factor_until_the_cap() -> None:

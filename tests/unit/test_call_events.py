@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 
-from bridge.gateway import Target
-from bridge.surfaces.ringcentral.statuses import Statuses, closed, statuses
-from bridge.telephony.call_events import tell_dispatch
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.events import (
+from bridge.flows.call_events import tell_dispatch
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import (
     Answer,
     AnsweredWhileDown,
     CallArrived,
@@ -56,9 +54,11 @@ from bridge.telephony.events import (
     VoicemailStarted,
     WaitOver,
 )
-from bridge.telephony.hunt import Hunt, HuntPlan
+from bridge.flows.hunt import Hunt, HuntPlan
+from bridge.gateway import Target
+from bridge.surfaces.ringcentral.statuses import Statuses, closed, statuses
 from tests.unit.async_support import run
-from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.fake_ari import FakeAri, engine_with, event
 from tests.unit.test_dispatch_events import RecordedEvents
 
 STATES: dict[str, Any] = {"call": CallState.TRYING, "caller": LegState.CALLING,

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.flows.hunt import presented
 from bridge.gateway import Target
 from bridge.surfaces.voipnow.caller_ids import CallerId, CallerIdInvalid, parse_caller_id
-from bridge.telephony.hunt import presented
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from bridge.dispatch.notifier import DispatchNotifier
+from bridge.flows.hunt import HuntPlan
 from bridge.services.routing import DatabaseDirectory
 from bridge.services.tenants import create_tenant
 from bridge.store.migrate import upgrade
 from bridge.store.models import DispatchSettings, Extension, RingGroup, RingGroupMember
 from bridge.store.session import Database
-from bridge.telephony.hunt import HuntPlan
 
 DOMAIN = "gb.example"
 DID = "+442079460000"

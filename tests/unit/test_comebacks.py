@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.telephony.ami import AmiError
-from bridge.telephony.comebacks import Comeback, Comebacks
-from bridge.telephony.events import CallEvent
+from bridge.asterisk.ami import AmiError
+from bridge.engine.comebacks import Comeback, Comebacks
+from bridge.flows.events import CallEvent
 from tests.unit.async_support import run
 from tests.unit.call_logs import call_log_into
 

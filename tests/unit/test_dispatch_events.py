@@ -12,12 +12,12 @@ import pytest
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.deliveries import ANSWER_LIMIT, READ_LIMIT, Delivery
 from bridge.dispatch.notifier import DispatchNotifier
+from bridge.flows.call_events import Queue, Redirect
+from bridge.flows.hunt import Hunt, HuntPlan
 from bridge.gateway import Target
-from bridge.telephony.call_events import Queue, Redirect
-from bridge.telephony.hunt import Hunt, HuntPlan
 from tests.support.dispatch_receiver import DispatchReceiver
 from tests.unit.async_support import eventually, run
-from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.fake_ari import FakeAri, engine_with, event
 from tests.unit.test_dispatch_client import MemoryStore, config_for, running
 
 QUEUE: Queue = ("main@exampletaxis.com", "customer")

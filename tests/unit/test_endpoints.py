@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from bridge.telephony import endpoints
-from bridge.telephony.ari import AriError
-from bridge.telephony.endpoints import SipEndpoint
+from bridge.asterisk.ari import AriError
+from bridge.engine import endpoints
+from bridge.engine.endpoints import SipEndpoint
 from tests.unit.async_support import run
 from tests.unit.fake_config_ari import FOREVER, REFUSAL, FakeConfigAri
 
@@ -87,7 +87,7 @@ def test_one_refused_extension_does_not_stop_the_others(caplog: pytest.LogCaptur
     push(ari, extension("3001", "gone.example"))
     ari.refuse.update({"1002@abc.example": FOREVER, "3001@gone.example": FOREVER})
     wanted = [extension("1001"), extension("1002"), extension("1003")]
-    with caplog.at_level(logging.INFO, logger="bridge.telephony.endpoints"):
+    with caplog.at_level(logging.INFO, logger="bridge.engine.endpoints"):
         sync_all(ari, wanted)
     assert sorted(ari.endpoints()) == ["1001@abc.example", "1003@abc.example",
                                        "3001@gone.example"]

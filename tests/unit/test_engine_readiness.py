@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
+from bridge.asterisk.ami import AmiClient
+from bridge.asterisk.ari import AriClient
 from bridge.config import Settings
-from bridge.telephony.ami import AmiClient
-from bridge.telephony.ari import AriClient
-from bridge.telephony.engine import Engine
-from bridge.telephony.hunt import HuntPlan
-from bridge.telephony.hunt_redirects import NoRedirects
+from bridge.engine.engine import Engine
+from bridge.flows.hunt import HuntPlan
+from bridge.flows.hunt_redirects import NoRedirects
 
 
 class NoNumbers(NoRedirects):

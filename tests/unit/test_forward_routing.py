@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from bridge.flows.hunt import NO_ANSWER, HuntPlan
 from bridge.gateway import Target
 from bridge.services.routing import DatabaseDirectory
 from bridge.services.tenants import create_tenant
 from bridge.store.migrate import upgrade
 from bridge.store.models import Extension, RingGroup
 from bridge.store.session import Database
-from bridge.telephony.hunt import NO_ANSWER, HuntPlan
 from tests.unit.async_support import run
 
 DOMAIN = "abc.example"

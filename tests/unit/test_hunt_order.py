@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.telephony.hunt_order import hunt_waves
-from bridge.telephony.strategies import STRATEGIES, Candidate
+from bridge.flows.hunt_order import hunt_waves
+from bridge.flows.strategies import STRATEGIES, Candidate
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

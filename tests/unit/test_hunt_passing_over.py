@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import CallEvent
+from bridge.flows.hunt import Hunt, HuntPlan, Origin
 from bridge.gateway import Target
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.events import CallEvent
-from bridge.telephony.hunt import Hunt, HuntPlan, Origin
-from tests.unit.test_call_flows import FakeAri, engine_with
+from tests.unit.fake_ari import FakeAri, engine_with
 
 
 class EndpointsAri(FakeAri):

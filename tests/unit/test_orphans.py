@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.telephony.orphans import find_orphans, left_ringing, stasis_args
+from bridge.engine.orphans import find_orphans, left_ringing, stasis_args
 
 
 def channel(channel_id: str, app_name: str = "", app_data: str = "",

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from bridge.asterisk.ari import AriError
+from bridge.engine.call_control import CallControlError
+from bridge.engine.parking import Kept, ParkingLots
+from bridge.flows.calls import AdoptedCall
+from bridge.flows.hunt import Hunt, HuntPlan
 from bridge.gateway import Positions, Target
-from bridge.telephony.ari import AriError
-from bridge.telephony.call_control import CallControlError
-from bridge.telephony.calls import AdoptedCall
-from bridge.telephony.hunt import Hunt, HuntPlan
-from bridge.telephony.parking import Kept, ParkingLots
-from tests.unit.test_call_flows import FakeAri, deliver, engine_with, event
+from tests.unit.fake_ari import FakeAri, deliver, engine_with, event
 
 
 class FakeAmi:

@@ -9,19 +9,19 @@ from collections.abc import Iterator
 
 import pytest
 
+from bridge.asterisk.backoff import Backoff
 from bridge.config import Settings
-from bridge.telephony.backoff import Backoff
-from bridge.telephony.endpoints import SipEndpoint
-from bridge.telephony.engine import Engine
-from bridge.telephony.hunt_redirects import NoRedirects
-from bridge.telephony.provisioning import Provisioning
-from bridge.telephony.runner import EngineThread
+from bridge.engine.endpoints import SipEndpoint
+from bridge.engine.engine import Engine
+from bridge.engine.provisioning import Provisioning
+from bridge.engine.runner import EngineThread
+from bridge.flows.hunt_redirects import NoRedirects
 from tests.unit.async_support import eventually, run
 from tests.unit.fake_config_ari import FOREVER, REFUSAL, FakeConfigAri
 
 ENDPOINT = SipEndpoint(endpoint_id="1001@abc.example", username="1001", password="secret",
                        caller_name="John", number="1001")
-LOGGER = "bridge.telephony.provisioning"
+LOGGER = "bridge.engine.provisioning"
 
 
 def provisioning(ari: FakeConfigAri, delay: float = 0.01) -> Provisioning:

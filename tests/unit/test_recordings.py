@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from bridge.asterisk.ari import AriError
+from bridge.engine.retention import RecordingRetention
 from bridge.stored_recordings import RecordingUnavailable, StoredRecordings
-from bridge.telephony.ari import AriError
-from bridge.telephony.retention import RecordingRetention
 from tests.support.dispatch_receiver import DispatchReceiver
 
 WAV = b"RIFF" + bytes(range(256)) * 600  # spans several chunks

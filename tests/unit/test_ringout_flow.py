@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
+from bridge.engine.engine import Engine
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import CallEvent, RingOutStatusChanged
+from bridge.flows.ringout import RingOut, leg_failure
 from bridge.gateway import CancelOutcome, LegPlan, RingOutPlan
 from bridge.surfaces.ringcentral.statuses import LEG_STATUS, Statuses, statuses
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.engine import Engine
-from bridge.telephony.events import CallEvent, RingOutStatusChanged
-from bridge.telephony.ringout import RingOut, leg_failure
 from tests.unit.async_support import TIMEOUT, eventually
-from tests.unit.test_call_flows import FakeAri, deliver, engine_with, event
+from tests.unit.fake_ari import FakeAri, deliver, engine_with, event
 
 CALLER, CALLEE = "rb-77-1", "rb-77-2"
 

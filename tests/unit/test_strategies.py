@@ -1,4 +1,4 @@
-"""The strategy table (bridge/telephony/strategies.py): each row as docs/ring-groups.md
+"""The strategy table (bridge/flows/strategies.py): each row as docs/ring-groups.md
 describes it, and the planner (bridge/services/routing.py) doing what the row says."""
 
 from __future__ import annotations
@@ -9,12 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bridge.services.routing import DatabaseDirectory
-from bridge.services.tenants import create_tenant
-from bridge.store.migrate import upgrade
-from bridge.store.models import Extension, HuntStat, RingGroup, RingGroupMember
-from bridge.store.session import Database
-from bridge.telephony.strategies import (
+from bridge.flows.strategies import (
     NAMES,
     STRATEGIES,
     in_list_order,
@@ -22,6 +17,11 @@ from bridge.telephony.strategies import (
     longest_since_rung,
     strategy_named,
 )
+from bridge.services.routing import DatabaseDirectory
+from bridge.services.tenants import create_tenant
+from bridge.store.migrate import upgrade
+from bridge.store.models import Extension, HuntStat, RingGroup, RingGroupMember
+from bridge.store.session import Database
 
 DOMAIN = "acme.example"
 PAGING = {"Call-Info": f"<sip:{DOMAIN}>;answer-after=0", "Answer-Mode": "Auto",

@@ -6,13 +6,13 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.telephony.ari import AriError
-from bridge.telephony.earlier_calls import Closer, EarlierCall
-from bridge.telephony.events import CallEvent, Ending
-from bridge.telephony.orphans import Orphan
-from bridge.telephony.takeover import Takeover, parse_peer_left
+from bridge.asterisk.ari import AriError
+from bridge.engine.orphans import Orphan
+from bridge.engine.takeover import Takeover, parse_peer_left
+from bridge.flows.earlier_calls import Closer, EarlierCall
+from bridge.flows.events import CallEvent, Ending
 from tests.unit.call_logs import call_log_into
-from tests.unit.test_call_flows import FakeAri, engine_with
+from tests.unit.fake_ari import FakeAri, engine_with
 
 
 def test_the_note_of_a_peer_leaving_gives_its_time_and_cause() -> None:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from bridge.telephony.trunk_callers import present_trunk_caller, presented_name
-from tests.unit.test_call_flows import FakeAri
+from bridge.engine.trunk_callers import present_trunk_caller, presented_name
+from tests.unit.fake_ari import FakeAri
 
 
 @pytest.mark.parametrize("given, number, name", [

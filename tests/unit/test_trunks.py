@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bridge.telephony.parking import ParkedCall, parked_outside
-from bridge.telephony.trunks import is_trunk
+from bridge.engine.parking import ParkedCall, parked_outside
+from bridge.engine.trunks import is_trunk
 
 
 @pytest.mark.parametrize("endpoint, trunk", [

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
+from bridge.engine.call_control import CallControlError
+from bridge.engine.engine import Engine
+from bridge.flows.events import CallEvent
+from bridge.flows.hunt import Hunt, HuntPlan
+from bridge.flows.waiting_line import WaitingLines, rank
 from bridge.gateway import Target
-from bridge.telephony.call_control import CallControlError
-from bridge.telephony.engine import Engine
-from bridge.telephony.events import CallEvent
-from bridge.telephony.hunt import Hunt, HuntPlan
-from bridge.telephony.waiting_line import WaitingLines, rank
 from tests.unit.async_support import eventually, run
 from tests.unit.call_logs import call_log_into
-from tests.unit.test_call_flows import FakeAri, engine_with, event
+from tests.unit.fake_ari import FakeAri, engine_with, event
 from tests.unit.test_dispatch_events import RecordedEvents
 
 GROUP = 7
@@ -132,7 +132,7 @@ def test_the_dispatchers_priority_is_normalised_and_an_unknown_one_logged_once(
         assert engine.waiting_lines.calls(GROUP) == ["B", "A", "C"]
         await engine.waiting_lines.close()
 
-    with caplog.at_level(logging.INFO, logger="bridge.telephony.hunt"):
+    with caplog.at_level(logging.INFO, logger="bridge.flows.hunt"):
         run(scenario())
     unknown = [r for r in caplog.records if "priority" in r.getMessage()]
     assert [r.getMessage() for r in unknown] == [

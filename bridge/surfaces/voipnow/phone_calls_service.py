@@ -1,6 +1,6 @@
 """Phone calls and parking (VoIPNow UnifiedAPI style): who may see and act on which call.
 
-The engine owns the calls (bridge/telephony/call_control.py); this module resolves the
+The engine owns the calls (bridge/engine/call_control.py); this module resolves the
 API's addressing (`@me`, `@owner`, a user id; an extension or `@self`) against the
 database, checks the request and hands the engine what it needs: the tenant's SIP
 domain (its calls and its parking lot) and the targets to ring.

@@ -7,13 +7,8 @@ from datetime import UTC, datetime, timedelta
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from bridge.services.call_records import DatabaseCallRecorder
-from bridge.services.routing import subscribe_hunt_memory
-from bridge.store.ids import decode_id
-from bridge.store.models import CallRecord, HuntStat, aware
-from bridge.store.session import Database
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.events import (
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import (
     CallArrived,
     CallEnded,
     EndedWhileDown,
@@ -22,6 +17,11 @@ from bridge.telephony.events import (
     MemberRinging,
     RecordingStarted,
 )
+from bridge.services.call_records import DatabaseCallRecorder
+from bridge.services.routing import subscribe_hunt_memory
+from bridge.store.ids import decode_id
+from bridge.store.models import CallRecord, HuntStat, aware
+from bridge.store.session import Database
 from tests.api.conftest import TenantAuth
 from tests.surfaces.portsip.test_ring_groups import create as create_group
 from tests.surfaces.portsip.test_ring_groups import extension

@@ -14,13 +14,13 @@ from sqlalchemy import delete, select, update
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.config import Settings
+from bridge.engine.endpoints import SipEndpoint
 from bridge.services.errors import ValidationFailed
 from bridge.services.extensions import ExtensionsService
 from bridge.services.tenants import revoke_token
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import ApiToken, Extension
 from bridge.store.session import Database
-from bridge.telephony.endpoints import SipEndpoint
 from tests.api.conftest import (
     NON_ASCII_DIGIT_IDS,
     RecordingProvisioner,

@@ -7,8 +7,8 @@ from flask.testing import FlaskClient
 from marshmallow import Schema
 from marshmallow.validate import OneOf
 
+from bridge.flows.strategies import NAMES
 from bridge.surfaces.portsip.ring_groups import RingGroupCreateIn, RingGroupUpdateIn
-from bridge.telephony.strategies import NAMES
 from tests.support.json_answers import json_of
 
 

@@ -12,6 +12,14 @@ from flask.testing import FlaskClient
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.config import Settings
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import (
+    CallEnded,
+    CallState,
+    LegState,
+    RingOutConnected,
+    RingOutEnded,
+)
 from bridge.gateway import CancelOutcome
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.ringout_records import (
@@ -23,14 +31,6 @@ from bridge.services.tenants import issue_token
 from bridge.store.ids import encode_id
 from bridge.store.models import RingOut
 from bridge.store.session import Database
-from bridge.telephony.call_log import CallLog
-from bridge.telephony.events import (
-    CallEnded,
-    CallState,
-    LegState,
-    RingOutConnected,
-    RingOutEnded,
-)
 from tests.api.conftest import (
     NON_ASCII_DIGIT_IDS,
     RecordingProvisioner,

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from bridge.engine.live_calls import LiveCall, Party, PartyState
+from bridge.flows.hunt import Target
 from bridge.services.tenants import create_user, issue_token
 from bridge.store.ids import encode_id
 from bridge.store.models import Tenant
 from bridge.store.session import Database
-from bridge.telephony.hunt import Target
-from bridge.telephony.live_calls import LiveCall, Party, PartyState
 from tests.api.conftest import (
     NON_ASCII_DIGIT_IDS,
     RecordingProvisioner,

@@ -1,0 +1,341 @@
+"""Thin Asterisk REST Interface (ARI) client: Stasis events and REST over one websocket.
+
+The Python ARI libraries are unmaintained or do not reconnect, so this is our own small
+layer. It is on the hot path (every call is a handful of requests and a dozen events).
+Asterisk 22.4+ takes REST requests on the events websocket ("ARI REST over WebSocket":
+`RESTRequest` out, a `RESTResponse` event back), which costs a fraction of an HTTP
+request; the client uses it whenever the connection offers it and falls back to its
+pooled keep-alive HTTP client otherwise. JSON is parsed with orjson straight from bytes
+and events are handed on as the plain dicts Asterisk sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NoReturn
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+import httpx
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+from websockets.protocol import State
+
+from bridge.asterisk.backoff import Backoff
+from bridge.asterisk.supervised import Supervised
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+"""An ARI event exactly as Asterisk sent it (``type``, ``channel``, ``bridge``, ...)."""
+
+Params = Mapping[str, Any]
+"""Query parameters: str/int/float values, bools, lists (sent comma-separated), None (omitted)."""
+
+# Asterisk's HTTP server allows 100 sessions by default (http.conf sessionlimit), websockets
+# included, and drops idle keep-alive sessions after 15 s (session_keep_alive): stay below both.
+_POOL_LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=50, keepalive_expiry=10.0)
+_JSON_HEADERS = {"Content-Type": "application/json"}
+# Asterisk answers websocket pings, so a silently dead peer is noticed within about 10 s.
+_WS_PING_INTERVAL = 5.0
+_WS_PING_TIMEOUT = 5.0
+_WS_CLOSE_TIMEOUT = 2.0
+_CLOSED = object()  # ends a connection's event queue
+
+
+class AriError(Exception):
+    """An ARI request failed.
+
+    ``status`` is the HTTP status (>= 400), or 0 when no response arrived at all
+    (connection refused, timeout); ``message`` is Asterisk's own explanation when it gave one.
+    """
+
+    def __init__(self, status: int, method: str, path: str, message: str) -> None:
+        super().__init__(f"{method} {path} failed: {status} {message}")
+        self.status = status
+        self.method = method
+        self.path = path
+        self.message = message
+
+
+class AriClient(Supervised):
+    """REST requests plus a supervised event websocket for one Stasis application.
+
+    ``run()`` keeps the websocket up: after each successful connect it awaits
+    ``on_connected`` (where the caller resyncs its state) and then awaits ``on_event`` for
+    every event, one at a time and in Asterisk's order. A slow ``on_event`` therefore
+    delays later events rather than reordering them. The websocket is read all the while
+    (responses to REST requests never wait behind events), so ``on_connected`` and
+    ``on_event`` may make requests.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        app: str,
+        *,
+        on_event: Callable[[Event], Awaitable[None]],
+        on_connected: Callable[[], Awaitable[None]] | None = None,
+        on_disconnected: Callable[[], Awaitable[None]] | None = None,
+        backoff: Backoff | None = None,
+        request_timeout: float = 5.0,
+        stable_after: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rest_over_websocket: bool = True,
+        rest_probe_timeout: float = 2.0,
+    ) -> None:
+        """``stable_after``: a connection that lasted this long resets the backoff.
+
+        ``transport`` replaces httpx's network transport (tests use ``httpx.MockTransport``).
+        ``rest_over_websocket``: try REST on the websocket; each connection first checks
+        that Asterisk answers one there within ``rest_probe_timeout`` seconds.
+        """
+        self.refusing = False  # refuse_requests() was called
+        self._events_url = _events_url(base_url, app)
+        self._app = app
+        self._on_event = on_event
+        self._on_disconnected = on_disconnected
+        super().__init__(backoff, on_connected, stable_after)
+        self._open_timeout = request_timeout
+        credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._auth_headers = {"Authorization": f"Basic {credentials}"}
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers=self._auth_headers,
+            timeout=request_timeout,
+            limits=_POOL_LIMITS,
+            transport=transport,
+            trust_env=False,  # Asterisk is reached directly, never through an HTTP proxy
+        )
+        self._ws: ClientConnection | None = None
+        self._ws_rest = False  # this connection answers RESTRequest messages
+        self._responses: dict[str, asyncio.Future[Event]] = {}
+        self._request_ids = itertools.count()
+        self._request_timeout = request_timeout
+        self._try_ws_rest = rest_over_websocket
+        self._rest_probe_timeout = rest_probe_timeout
+
+    @property
+    def connected(self) -> bool:
+        """True while the event websocket is open (safe to read from other threads)."""
+        ws = self._ws
+        return ws is not None and ws.state is State.OPEN
+
+    # REST
+
+    async def request(
+        self, method: str, path: str, *, params: Params | None = None, json: Any = None
+    ) -> Any:
+        """Send one ARI request; return its parsed JSON body, or None when it has none.
+
+        ``path`` is relative to the base URL (``"/channels/create"``). ARI takes operation
+        parameters as query parameters; ``json`` is for bodies such as ``{"variables": {...}}``.
+        """
+        if self.refusing:
+            raise AriError(0, method, path, "not sent: ringbridge is stopping")
+        ws = self._ws
+        if self._ws_rest and ws is not None:
+            return await self._ws_request(ws, method, path, params, json)
+        try:
+            response = await self._http.request(
+                method,
+                path,
+                params=_query(params) if params else None,
+                content=None if json is None else orjson.dumps(json),
+                headers=None if json is None else _JSON_HEADERS,
+            )
+        except httpx.TransportError as exc:
+            raise AriError(0, method, path, f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            raise AriError(response.status_code, method, path, _error_message(
+                response.content, response.text or response.reason_phrase))
+        return orjson.loads(response.content) if response.content else None
+
+    async def _ws_request(self, ws: ClientConnection, method: str, path: str,
+                          params: Params | None, json: Any) -> Any:
+        request_id = f"r{next(self._request_ids)}"
+        uri = path.lstrip("/")
+        if params:
+            uri += "?" + urlencode(_query(params), quote_via=quote)
+        message: dict[str, Any] = {"type": "RESTRequest", "request_id": request_id,
+                                   "method": method, "uri": uri}
+        if json is not None:
+            message |= {"content_type": "application/json",
+                        "message_body": orjson.dumps(json).decode()}
+        answer: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._responses[request_id] = answer
+        try:
+            await ws.send(orjson.dumps(message).decode())
+            response = await asyncio.wait_for(answer, self._request_timeout)
+        except TimeoutError as exc:
+            raise AriError(0, method, path, "no response on the websocket in time") from exc
+        except ConnectionClosed as exc:
+            raise AriError(0, method, path, f"websocket closed: {exc}") from exc
+        finally:
+            self._responses.pop(request_id, None)
+        body = response.get("message_body")
+        status = int(response.get("status_code", 0))
+        if status >= 400 or status == 0:
+            raise AriError(status, method, path, _error_message(
+                body, str(response.get("reason_phrase") or "no status")))
+        return orjson.loads(body) if body else None
+
+    def refuse_requests(self) -> None:
+        """Send nothing more to Asterisk: ringbridge is stopping, and what its flows would
+        still ask (a hangup as their requests fail) must not reach the calls it leaves
+        to the next ringbridge."""
+        self.refusing = True
+
+    async def get(self, path: str, params: Params | None = None) -> Any:
+        return await self.request("GET", path, params=params)
+
+    async def post(self, path: str, params: Params | None = None, json: Any = None) -> Any:
+        return await self.request("POST", path, params=params, json=json)
+
+    async def delete(self, path: str, params: Params | None = None) -> Any:
+        return await self.request("DELETE", path, params=params)
+
+    # Events
+
+    async def close(self) -> None:
+        """Stop ``run()`` (interrupting a connect, resync or backoff wait) and the HTTP pool.
+
+        Not from inside ``run()``'s callbacks, which run() would then wait for: use
+        ``asyncio.create_task(client.close())`` there.
+        """
+        await self._stop_running()
+        await self._http.aclose()
+
+    async def _connection(self) -> None:
+        """One websocket connection, from connect to loss. Only cancellation escapes."""
+        try:
+            await self._connect_and_pump()
+        except Exception as exc:
+            await self._connection_ended(exc)
+
+    async def _connect_and_pump(self) -> NoReturn:
+        async with connect(
+            self._events_url,
+            additional_headers=self._auth_headers,
+            open_timeout=self._open_timeout,
+            ping_interval=_WS_PING_INTERVAL,
+            ping_timeout=_WS_PING_TIMEOUT,
+            close_timeout=_WS_CLOSE_TIMEOUT,
+            compression=None,
+            proxy=None,
+        ) as ws:
+            events: asyncio.Queue[Any] = asyncio.Queue()
+            reader = asyncio.create_task(self._read(ws, events))
+            self._ws = ws
+            try:
+                self._ws_rest = await self._offers_rest(ws)
+                await self._opened()
+                while (event := await events.get()) is not _CLOSED:
+                    await self._deliver(event)
+                await reader  # raises what ended the connection (ConnectionClosed...)
+            finally:
+                self._ws, self._ws_rest = None, False
+                reader.cancel()
+                self._fail_waiting_requests()
+
+    async def _read(self, ws: ClientConnection, events: asyncio.Queue[Any]) -> NoReturn:
+        """Read every message: responses go to their requests, events into `events`."""
+        try:
+            while True:
+                message = orjson.loads(await ws.recv(decode=False))
+                if message.get("type") == "RESTResponse":
+                    answer = self._responses.get(str(message.get("request_id")))
+                    if answer is not None and not answer.done():
+                        answer.set_result(message)
+                else:
+                    events.put_nowait(message)
+        finally:
+            events.put_nowait(_CLOSED)
+
+    async def _offers_rest(self, ws: ClientConnection) -> bool:
+        """Does this Asterisk take REST requests on the websocket (22.4 and later)?"""
+        if not self._try_ws_rest:
+            return False
+        self._ws_rest = True
+        try:
+            await asyncio.wait_for(self.get("/asterisk/ping"), self._rest_probe_timeout)
+        except (AriError, TimeoutError) as exc:
+            log.warning("ARI: REST requests go over HTTP: the websocket did not answer one "
+                        "in %.1f s (%s)", self._rest_probe_timeout, exc or "timeout")
+            return False
+        return True
+
+    def _fail_waiting_requests(self) -> None:
+        for answer in self._responses.values():
+            if not answer.done():
+                answer.set_exception(ConnectionClosedOK(None, None))
+        self._responses.clear()
+
+    def _describe_target(self) -> str:
+        return f"ARI events websocket for app {self._app}"
+
+    async def _deliver(self, event: Event) -> None:
+        try:
+            await self._on_event(event)
+        except Exception:
+            log.exception(
+                "ARI on_event failed for %s event (channel %s); continuing with the next event",
+                event.get("type"), _channel_id(event),
+            )
+
+    async def _connection_ended(self, exc: Exception) -> None:
+        if self._lost(exc) and self._on_disconnected is not None:
+            try:
+                await self._on_disconnected()
+            except Exception:
+                log.exception("ARI on_disconnected failed")
+
+def _events_url(base_url: str, app: str) -> str:
+    """``http://host:8088/ari`` -> ``ws://host:8088/ari/events?app=<app>&subscribeAll=false``."""
+    parts = urlsplit(base_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    query = urlencode({"app": app, "subscribeAll": "false"})
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/events", query, ""))
+
+
+def _query(params: Params) -> dict[str, str | int | float]:
+    """Render parameters the way ARI parses them.
+
+    Booleans become ``true``/``false``; lists are joined with commas because ARI keeps only
+    the last of repeated parameters (``channel=a&channel=b`` would add just ``b``); None
+    values are left out so callers can pass optional arguments unconditionally.
+    """
+    query: dict[str, str | int | float] = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            query[name] = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            query[name] = ",".join(value)
+        else:
+            query[name] = value
+    return query
+
+
+def _error_message(body: bytes | str | None, otherwise: str) -> str:
+    """Asterisk's ``{"message": ...}`` when the body has one, else ``otherwise``."""
+    try:
+        parsed = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and "message" in parsed:
+        return str(parsed["message"])
+    return otherwise
+
+
+def _channel_id(event: Event) -> str | None:
+    channel = event.get("channel")
+    return channel.get("id") if isinstance(channel, dict) else None
+

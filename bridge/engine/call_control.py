@@ -1,0 +1,303 @@
+"""Acting on live calls for the phone calls API: park, take back, pick up, hang up.
+
+Runs on the engine's loop. A call is parked by sending its channel (ARI `continue`)
+into the dialplan's [rb-park], which runs res_parking's Park() in the tenant's lot with
+music on hold and the timeout asked for; the peer is hung up once Asterisk confirms the
+park (AMI ParkedCall), so a refused park (full lot) puts the channel back into its call.
+A parked call is taken back by moving it (AMI Redirect) into [rb-unpark], which enters
+Stasis again, where a hunt flow connects it to whoever takes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from bridge.asterisk.ami import AmiClient, AmiError
+from bridge.asterisk.ari import AriClient, AriError
+from bridge.config import Settings
+from bridge.engine.live_calls import LiveCall, Party, PartyState, snapshot
+from bridge.engine.parking import (
+    CONFIRM_TIMEOUT,
+    PARKER_DIAL_VAR,
+    PARKING_TIMEOUT,
+    Kept,
+    ParkedCall,
+    ParkFailed,
+    ParkingLots,
+    lot_name,
+    parked_domain,
+)
+from bridge.flows.calls import AdoptedCall, CallFlow, Event, new_call_id
+from bridge.flows.events import ParkedCallRingingBack, ParkedCallTakenBack, ParkingFailed
+from bridge.flows.hunt import Hunt, HuntPlan, Leg, Origin
+from bridge.gateway import CallRefused, Positions, Target
+
+log = logging.getLogger(__name__)
+
+
+class EngineForControl(Protocol):
+    """The engine as call control sees it: its connections and parking lots, the flows
+    it runs, and how it makes a hunt and hands it an event."""
+
+    settings: Settings
+    ari: AriClient
+    ami: AmiClient
+    parking: ParkingLots
+
+    @property
+    def flows(self) -> list[CallFlow]: ...
+
+    def new_hunt(self, call_id: str, caller_id: str, plan: HuntPlan) -> Hunt: ...
+
+    async def deliver(self, flow: CallFlow, event: Event) -> None: ...
+
+
+class CallControlError(CallRefused):
+    """An action the call's state does not allow (the gateway's CallRefused)."""
+
+
+class CallControl:
+    def __init__(self, engine: EngineForControl, positions: Positions) -> None:
+        self.engine = engine
+        self.positions = positions
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._retrievals: dict[str, Callable[[str], Hunt]] = {}
+
+    def live_calls(self, domain: str) -> list[LiveCall]:
+        return snapshot(domain, self.engine.flows, self.engine.parking.in_lot(domain))
+
+    # Parking.
+
+    async def park(self, domain: str, call_id: str, view: str, parker: Target,
+                   timeout: int) -> ParkedCall:
+        """Park one party of a bridged call; its peer is hung up once it is parked."""
+        hunt = self._hunt(domain, call_id)
+        party = self._party(domain, call_id, view)
+        if not hunt.connected or party.state is not PartyState.UP:
+            raise CallControlError(CallControlError.NOT_CONNECTED,
+                                   "only a party of an answered call can be parked")
+        lock = self._locks.setdefault(domain, asyncio.Lock())
+        async with lock:
+            if hunt.done:  # ended (or parked by another request) while this one waited
+                raise CallControlError(CallControlError.NO_CALL, f"call {call_id} has ended")
+            if len(self.engine.parking.in_lot(domain)) >= self.positions.capacity:
+                raise CallControlError(CallControlError.LOT_FULL,
+                                       f"the parking lot is full ({self.positions})")
+            parked = await self._send_to_lot(hunt, party.channel_id, domain, parker, timeout)
+        await hunt.end(f"{party.number} parked at {parked.slot} by {parker.label}")
+        return parked
+
+    async def _send_to_lot(self, hunt: Hunt, channel_id: str, domain: str, parker: Target,
+                           timeout: int) -> ParkedCall:
+        kept = Kept(hunt.call_id, parker.label, _direction(hunt),
+                    f"{hunt.started_at.timestamp():.6f}")
+        variables = {"RB_LOT": lot_name(domain), "RB_POSITIONS": str(self.positions),
+                     "RB_PARK_TIMEOUT": str(timeout), PARKER_DIAL_VAR: parker.dial,
+                     **kept.variables()}
+        ari = self.engine.ari
+        for name, value in variables.items():
+            await ari.post(f"/channels/{channel_id}/variable", {"variable": name, "value": value})
+        confirmed = self.engine.parking.expect(channel_id, kept)
+        leg = hunt.legs.get(channel_id)
+        hunt.release(channel_id)
+        try:
+            await ari.post(f"/channels/{channel_id}/continue",
+                           {"context": "rb-park", "extension": "park", "priority": 1})
+            return await asyncio.wait_for(confirmed, CONFIRM_TIMEOUT)
+        except ParkFailed as exc:
+            await self._put_back(hunt, channel_id, leg)
+            raise CallControlError(CallControlError.LOT_FULL, str(exc)) from exc
+        finally:
+            self.engine.parking.forget(channel_id)
+
+    async def _put_back(self, hunt: Hunt, channel_id: str, leg: Leg | None) -> None:
+        """Park() refused the channel and gave it back: into its call again."""
+        hunt.channels.add(channel_id)
+        if leg is not None:
+            hunt.legs[channel_id] = leg
+        await self.engine.ari.post(f"/bridges/{hunt.bridge_id}/addChannel",
+                                   {"channel": channel_id})
+        hunt.publish(ParkingFailed(call_id=hunt.call_id, channel_id=channel_id))
+
+    # Taking calls back.
+
+    async def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        """Ring `target` for the parked call; on answer it gets the parked party, else the
+        call goes back to the lot. Returns the id the call continues under."""
+        parked = self._parked(domain, call_id)
+        new_id = new_call_id()
+        plan = HuntPlan(label=f"parked call {parked.slot} to {target.label}",
+                        waves=((target,),), ring_time=wait, domain=domain,
+                        no_answer=self._back_to_lot)
+        self._retrievals[parked.channel_id] = lambda channel_id: self.engine.new_hunt(
+            new_id, channel_id, plan)
+        try:
+            await self._redirect(parked)
+        except AmiError:  # it left the lot meanwhile (hung up, timed out)
+            self._retrievals.pop(parked.channel_id, None)
+            raise
+        return new_id
+
+    async def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        """A parked call as `unpark`; a ringing one stops ringing its targets and rings
+        `target` instead."""
+        if any(_id_of(c) == call_id for c in self.engine.parking.in_lot(domain)):
+            return await self.unpark(domain, call_id, target, wait)
+        hunt = self._hunt(domain, call_id)
+        if not await hunt.pick_up(target, wait):
+            if hunt.done:
+                raise CallControlError(CallControlError.NO_CALL, f"call {call_id} has ended")
+            raise CallControlError(CallControlError.ANSWERED,
+                                   "the call is answered already; only a ringing or parked "
+                                   "call can be picked up")
+        return call_id
+
+    async def retrieve(self, channel: dict[str, Any], parked: ParkedCall,
+                       early: list[Event]) -> None:
+        """A phone of the tenant dialled the slot: connect it to the parked call."""
+        plan = HuntPlan(label=f"parked call {parked.slot}", waves=(), ring_time=0,
+                        domain=parked_domain(parked))
+        hunt = self.engine.new_hunt(new_call_id(), channel["id"], plan)
+        hunt.origin = Origin(number=channel.get("caller", {}).get("number", ""),
+                             name=channel.get("caller", {}).get("name", ""),
+                             dialled=parked.slot)
+        hunt.publish(ParkedCallTakenBack(call_id=hunt.call_id, caller=hunt.origin.number,
+                                         dialled=parked.slot, parked_call_id=parked.call_id))
+        for event in early:
+            await self.engine.deliver(hunt, event)
+        if hunt.done:
+            return
+        hunt.take_over(parked.channel_id, parked.number)
+        try:
+            await self._redirect(parked)
+        except AmiError as exc:
+            await hunt.end(f"the parked call could not be taken back: {exc.message}")
+
+    async def start(self, channel: dict[str, Any], args: list[str]) -> Hunt | None:
+        """A channel the dialplan handed back: a timed-out park or a call taken back."""
+        if args[0] == PARKING_TIMEOUT:
+            return self._ring_back(channel, [*args[1:], "", "", "", ""][:4])
+        make = self._retrievals.pop(channel["id"], None)
+        if make is None:  # e.g. ringbridge restarted meanwhile: back to the lot
+            await self._to_lot(channel["id"])
+            return None
+        hunt = make(channel["id"])
+        hunt.origin = _origin(channel)
+        return hunt
+
+    def _ring_back(self, channel: dict[str, Any], args: list[str]) -> Hunt:
+        lot, parker, dial, call_id = args
+        target = Target(key=0, dial=dial, label=parker)
+        plan = HuntPlan(label=f"ring back {parker} (parking time out)", waves=((target,),),
+                        ring_time=self.engine.settings.dial_timeout,
+                        domain=lot.removeprefix("rb-"))
+        hunt = self.engine.new_hunt(new_call_id(), channel["id"], plan)
+        hunt.origin = _origin(channel)
+        hunt.publish(ParkedCallRingingBack(call_id=hunt.call_id, caller=hunt.origin.number,
+                                           dialled=parker, parked_call_id=call_id))
+        return hunt
+
+    async def _back_to_lot(self, hunt: Hunt) -> None:
+        """UnPark not answered: the parked party goes back to its lot."""
+        caller = hunt.caller_id
+        hunt.release(caller)
+        await self._to_lot(caller)
+        await hunt.end(f"nobody answered {hunt.plan.label}; back to the lot")
+
+    async def _to_lot(self, channel_id: str) -> None:
+        await self.engine.ari.post(f"/channels/{channel_id}/continue",
+                                   {"context": "rb-park", "extension": "park", "priority": 1})
+
+    async def _redirect(self, parked: ParkedCall) -> None:
+        await self.engine.ami.action({"Action": "Redirect", "Channel": parked.channel,
+                                      "Context": "rb-unpark", "Exten": "s", "Priority": "1"})
+
+    # Hanging up.
+
+    async def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
+        """Hang up the whole call, or one party; returns the views hung up."""
+        call = self._call(domain, call_id)
+        parties = [p for p in call.parties if view is None or p.view == view]
+        if not parties:
+            raise CallControlError(CallControlError.NO_VIEW, f"call {call_id} has no view {view}")
+        flow = self._find_hunt(domain, call_id) or self._find_adopted(call_id)
+        if flow is not None and view is None:
+            await flow.end("hung up through the API")
+        else:
+            for party in parties:
+                await self._hang_up_party(party)
+        return [p.view for p in parties]
+
+    async def _hang_up_party(self, party: Party) -> None:
+        """A party's hangup ends the call its flow runs, which hangs up the others: one
+        gone by the time its turn comes is what was asked for."""
+        try:
+            await self.engine.ari.delete(f"/channels/{party.channel_id}")
+        except AriError as exc:
+            if exc.status != 404:
+                raise
+
+    # Lookups.
+
+    def _call(self, domain: str, call_id: str) -> LiveCall:
+        call = next((c for c in self.live_calls(domain) if c.call_id == call_id), None)
+        if call is None:
+            raise CallControlError(CallControlError.NO_CALL, f"no live call {call_id}")
+        return call
+
+    def _party(self, domain: str, call_id: str, view: str) -> Party:
+        party = self._call(domain, call_id).party(view)
+        if party is None:
+            raise CallControlError(CallControlError.NO_VIEW, f"call {call_id} has no view {view}")
+        return party
+
+    def _find_hunt(self, domain: str, call_id: str) -> Hunt | None:
+        return next((f for f in self.engine.flows if isinstance(f, Hunt) and not f.done
+                     and f.call_id == call_id and f.plan.domain == domain), None)
+
+    def _find_adopted(self, call_id: str) -> AdoptedCall | None:
+        """An adopted call (the caller has checked it is the tenant's)."""
+        return next((f for f in self.engine.flows if isinstance(f, AdoptedCall)
+                     and not f.done and f.call_id == call_id), None)
+
+    def _hunt(self, domain: str, call_id: str) -> Hunt:
+        hunt = self._find_hunt(domain, call_id)
+        if hunt is None:
+            self._refuse_if_parked(domain, call_id)
+            self._call(domain, call_id)  # no such call at all: NO_CALL
+            raise CallControlError(CallControlError.ADOPTED,
+                                   f"call {call_id} was taken over after a restart of "
+                                   "ringbridge: it can be hung up, not parked or picked up")
+        return hunt
+
+    def _refuse_if_parked(self, domain: str, call_id: str) -> None:
+        if any(_id_of(c) == call_id for c in self.engine.parking.in_lot(domain)):
+            raise CallControlError(CallControlError.NOT_CONNECTED, f"call {call_id} is parked")
+
+    def _parked(self, domain: str, call_id: str) -> ParkedCall:
+        parked = next((c for c in self.engine.parking.in_lot(domain)
+                       if _id_of(c) == call_id), None)
+        if parked is None:
+            self._call(domain, call_id)  # no such call at all: NO_CALL
+            raise CallControlError(CallControlError.NOT_CONNECTED,
+                                   f"call {call_id} is not parked")
+        return parked
+
+
+def _direction(hunt: Hunt) -> str:
+    if hunt.origin.inbound:
+        return "in"
+    return "out" if any(leg.target.dial.endswith("@carrier") for leg in hunt.legs.values()) \
+        else ""
+
+
+def _id_of(parked: ParkedCall) -> str:
+    return parked.call_id or parked.channel_id
+
+
+def _origin(channel: dict[str, Any]) -> Origin:
+    caller = channel.get("caller", {})
+    return Origin(number=caller.get("number", ""), name=caller.get("name", ""))

@@ -1,0 +1,89 @@
+"""Extensions as PJSIP endpoints, made at run time through ARI's dynamic configuration.
+
+Asterisk keeps these objects in memory (sorcery.conf maps endpoint/aor/auth to the
+memory wizard beside pjsip.conf), so they vanish when Asterisk restarts: the engine
+pushes every extension again after each ARI (re)connect, and removes tenant endpoints
+that the database no longer has. The database is the source of truth.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Iterable
+from urllib.parse import quote
+
+from bridge.asterisk.ari import AriClient, AriError
+from bridge.gateway import UNSAFE_IN_CALLER_NAME, SipEndpoint
+
+log = logging.getLogger(__name__)
+DYNAMIC = "/asterisk/config/dynamic/res_pjsip"
+PHONE_CONTEXT = "from-phones"
+
+
+def _fields(pairs: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    return {"fields": [{"attribute": k, "value": v} for k, v in pairs.items()]}
+
+
+def _path(kind: str, object_id: str) -> str:
+    return f"{DYNAMIC}/{kind}/{quote(object_id, safe='')}"
+
+
+def caller_id(endpoint: SipEndpoint) -> str:
+    """`"name" <number>`; a name stored before the API checked names loses what is unsafe."""
+    name = UNSAFE_IN_CALLER_NAME.sub("", endpoint.caller_name)
+    return f'"{name}" <{endpoint.number}>'
+
+
+async def push(ari: AriClient, endpoint: SipEndpoint) -> None:
+    """Create or replace auth, aor and endpoint (idempotent)."""
+    name = endpoint.endpoint_id
+    await ari.request("PUT", _path("auth", name), json=_fields({
+        "auth_type": "digest", "username": endpoint.username, "password": endpoint.password,
+    }))
+    await ari.request("PUT", _path("aor", name), json=_fields({
+        "max_contacts": "1", "remove_existing": "yes",
+    }))
+    await ari.request("PUT", _path("endpoint", name), json=_fields({
+        "context": PHONE_CONTEXT, "auth": name, "aors": name, "allow": "!all,ulaw,alaw,gsm",
+        "direct_media": "no", "rtp_symmetric": "yes", "force_rport": "yes",
+        "rewrite_contact": "yes", "dtmf_mode": "rfc4733", "device_state_busy_at": "1",
+        "callerid": caller_id(endpoint), "from_domain": endpoint.domain,
+    }))
+
+
+async def remove(ari: AriClient, endpoint_id: str) -> None:
+    """Delete endpoint, aor and auth: the phone can no longer register or call."""
+    for kind in ("endpoint", "aor", "auth"):
+        try:
+            await ari.request("DELETE", _path(kind, endpoint_id))
+        except AriError as exc:
+            if exc.status != 404:
+                raise
+
+
+async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint]) -> None:
+    """Push every extension; remove tenant endpoints (`x@domain`) the database lacks.
+
+    Each push and removal stands alone: one that Asterisk refuses is logged (extension,
+    tenant domain, Asterisk's answer) and the others go on, so one bad extension never
+    fails the connect.
+    """
+    wanted = {endpoint.endpoint_id: endpoint for endpoint in endpoints}
+    present = await ari.get("/endpoints/PJSIP")
+    for stale in sorted({e["resource"] for e in present if "@" in e["resource"]} - set(wanted)):
+        log.info("removing endpoint %s: no such extension any more", stale)
+        await _alone(remove(ari, stale), stale, "removed from")
+    pushed = [await _alone(push(ari, endpoint), name, "pushed to")
+              for name, endpoint in wanted.items()]
+    log.info("pushed %d of %d extension endpoints to Asterisk", sum(pushed), len(wanted))
+
+
+async def _alone(step: Awaitable[None], endpoint_id: str, what: str) -> bool:
+    """Await one endpoint's step; True when it worked, else log why and carry on."""
+    try:
+        await step
+    except AriError as exc:
+        number, _, domain = endpoint_id.partition("@")
+        log.error("extension %s of tenant %s not %s Asterisk: %s", number, domain, what, exc)
+        return False
+    return True

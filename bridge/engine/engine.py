@@ -1,0 +1,405 @@
+"""The telephony engine: one asyncio loop that owns ARI, AMI and every call flow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from bridge.asterisk.ami import AmiClient, AmiEvent
+from bridge.asterisk.ari import AriClient, AriError
+from bridge.config import Settings
+from bridge.engine.call_control import CallControl
+from bridge.engine.comebacks import Comebacks
+from bridge.engine.endpoints import SipEndpoint
+from bridge.engine.parking import (
+    CALL_VARIABLE,
+    PARK_FAILED,
+    PARKING_TIMEOUT,
+    UNPARKED,
+    ParkingLots,
+)
+from bridge.engine.provisioning import Provisioning
+from bridge.engine.retention import RecordingIndex, RecordingRetention
+from bridge.engine.routing import Directory
+from bridge.engine.takeover import Takeover
+from bridge.engine.trunk_callers import present_trunk_caller
+from bridge.flows.call_log import CallLog
+from bridge.flows.calls import (
+    CallFlow,
+    Event,
+    new_call_id,
+)
+from bridge.flows.earlier_calls import Closer, EarlierCalls, NoEarlierCalls
+from bridge.flows.events import CallArrived, UnknownNumber
+from bridge.flows.hunt import Hunt, HuntPlan, Origin
+from bridge.flows.waiting_line import WaitingLines
+from bridge.gateway import Positions, Target
+
+log = logging.getLogger(__name__)
+
+
+class LoopService(Protocol):
+    """Something that lives on the engine's loop beside ARI and AMI (dispatch delivery)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """Each connection is ready once connected and resynced (endpoints pushed, calls
+    adopted; parking lots read)."""
+
+    ari: bool
+    ami: bool
+
+
+class Engine:
+    """Routes ARI events to call flows and starts a flow for each call entering Stasis."""
+
+    def __init__(self, settings: Settings,
+                 extension_endpoints: Callable[[], list[SipEndpoint]],
+                 directory: Directory, call_log: CallLog | None = None,
+                 dispatch: LoopService | None = None,
+                 recordings: RecordingIndex | None = None,
+                 earlier_calls: EarlierCalls | None = None) -> None:
+        """`extension_endpoints` reads every extension's endpoint from the database;
+        `directory` turns dialled numbers into hunt plans; `call_log` records each step;
+        `dispatch` sends the dispatch events that the directory's plans ask for;
+        `recordings` says which recordings are past their retention (deleted hourly);
+        `earlier_calls` reads the records of calls an earlier ringbridge ran."""
+        self.settings = settings
+        self.dispatch = dispatch
+        self.call_log = call_log or CallLog()
+        self.extension_endpoints = extension_endpoints
+        self.directory = directory
+        self.app = settings.ari_app
+        self.ari = AriClient(
+            settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
+            on_event=self.on_event, on_connected=self.resync,
+        )
+        self.ami = AmiClient(
+            settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret,
+            on_connected=self._ami_connected,
+        )
+        self.provisioning = Provisioning(self.ari)
+        self.parking = ParkingLots(self.ami)
+        self.comebacks = Comebacks(self.ami, self.call_log)
+        # From Asterisk's AMI Shutdown event until AMI connects again: Asterisk is going
+        # away, though its connections may stay open a while yet.
+        self._asterisk_stopping = False
+        self.ami.on("Shutdown", self._asterisk_shutting_down)
+        self.control = CallControl(self, Positions.parse(settings.parking_positions))
+        self.retention = None if recordings is None else RecordingRetention(self.ari,
+                                                                            recordings)
+        self._flows_by_channel: dict[str, CallFlow] = {}
+        self._flows: set[CallFlow] = set()
+        # Callers whose call is being planned (database lookups in a worker thread):
+        # their events wait here, so planning never holds up other calls' events.
+        self._pending: dict[str, list[Event]] = {}
+        self._starting: set[asyncio.Task[None]] = set()
+        self._workers: dict[CallFlow, asyncio.Task[None]] = {}  # flows with events queued
+        self.waiting_lines = WaitingLines()
+        self.started_at = datetime.now(UTC)
+        self.closer = Closer(earlier_calls or NoEarlierCalls(), self.call_log)
+        self.takeover = Takeover(self, self.closer)
+        self._asterisk_started: str | None = None
+        self._earlier_closing = self._earlier_closed = False
+
+    def status(self) -> EngineStatus:
+        up = not self._asterisk_stopping
+        return EngineStatus(ari=self.ari.ready and up, ami=self.ami.ready and up)
+
+    async def run(self) -> None:
+        if self.dispatch is not None:
+            await self.dispatch.start()
+        jobs = [self.ari.run(), self.ami.run()]
+        if self.retention is not None:
+            jobs.append(self.retention.run())
+        await asyncio.gather(*jobs)
+
+    def stop_calls(self) -> None:
+        """ringbridge is stopping: calls stay up in Asterisk, for the next ringbridge to
+        adopt or take up (see resync), so no flow acts on Asterisk any more."""
+        self.ari.refuse_requests()
+
+    async def close(self) -> None:
+        await self.waiting_lines.close()
+        self.provisioning.close()
+        await asyncio.gather(self.ari.close(), self.ami.close())
+        if self.dispatch is not None:
+            await self.dispatch.close()
+
+    # Flows' view of the engine.
+    def claim(self, channel_id: str, flow: CallFlow) -> None:
+        self._flows_by_channel[channel_id] = flow
+        self._flows.add(flow)
+
+    def finished(self, flow: CallFlow) -> None:
+        self._flows.discard(flow)
+        for channel_id in flow.claimed:
+            if self._flows_by_channel.get(channel_id) is flow:
+                del self._flows_by_channel[channel_id]
+        self.waiting_lines.wake()  # the call's phones may be free for a waiting call now
+        if not self._earlier_closed:  # an adopted call ending before they are looked at
+            self.closer.closed_by_its_flow(flow.call_id)
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._flows)
+
+    @property
+    def flows(self) -> list[CallFlow]:
+        return list(self._flows)
+
+    def _asterisk_shutting_down(self, event: AmiEvent) -> None:
+        log.warning("Asterisk is shutting down (%s, restart: %s): not ready until it is back",
+                    event.get("Shutdown", "?"), event.get("Restart", "?"))
+        self._asterisk_stopping = True
+
+    async def _ami_connected(self) -> None:
+        self._asterisk_stopping = False
+        await self.parking.reload()
+        await self.comebacks.record()
+
+    async def on_event(self, event: Event) -> None:
+        """Hand the event to its call's flow and return at once: each flow works through
+        its own events in order, so one call waiting on an ARI request never holds up
+        another call's events."""
+        channel_id = _channel_of(event)
+        if event["type"] == "StasisStart" and (event.get("args") or [""])[0] == PARK_FAILED:
+            self.parking.failed(channel_id)  # the flow parking it puts it back
+            return
+        flow = self._flows_by_channel.get(channel_id)
+        if flow is not None:
+            self.enqueue(flow, event)
+        elif channel_id in self._pending:
+            self._pending[channel_id].append(event)
+        elif event["type"] == "StasisStart":
+            self._pending[channel_id] = []
+            self._spawn(self._start_call(event))
+
+    def _started(self, task: asyncio.Task[None]) -> None:
+        self._starting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a call could not be started", exc_info=task.exception())
+
+    def enqueue(self, flow: CallFlow, event: Event) -> None:
+        """Add an event to a flow's queue (ARI's, or one the flow sends itself)."""
+        flow.inbox.append(event)
+        if flow not in self._workers:
+            self._workers[flow] = asyncio.create_task(self._work_through(flow))
+
+    async def _work_through(self, flow: CallFlow) -> None:
+        try:
+            while flow.inbox:
+                await self.deliver(flow, flow.inbox.popleft())
+        finally:
+            del self._workers[flow]
+
+    async def settled(self) -> None:
+        """Wait until every queued event is handled and every starting call started."""
+        while self._workers or self._starting:
+            await asyncio.gather(*self._workers.values(), *self._starting,
+                                 return_exceptions=True)
+
+    async def deliver(self, flow: CallFlow, event: Event) -> None:
+        """Handle an event now (queued ones, and those that came while a flow was set up)."""
+        try:
+            await flow.handle(event)
+        except Exception as exc:
+            if self.ari.refusing:  # stopping: the call is left as it is in Asterisk
+                log.info("call %s: left to the next ringbridge (stopping while handling "
+                         "%s: %s)", flow.call_id, event["type"], exc)
+                return
+            await self._failed(flow, event, exc)
+
+    async def _failed(self, flow: CallFlow, event: Event, exc: Exception) -> None:
+        """The flow cannot go on as planned: it ends and hangs up what is left."""
+        if isinstance(exc, AriError):  # usually a race with a hangup ("Channel not found")
+            log.warning("call %s: %s while handling %s; ending the call", flow.call_id, exc,
+                        event["type"])
+            await flow.end(f"ARI request failed: {exc.message}")
+        else:
+            log.error("call %s: handling %s failed; ending the call", flow.call_id,
+                      event["type"], exc_info=exc)
+            await flow.end(f"internal error while handling {event['type']}")
+
+    async def _start_call(self, event: Event) -> None:
+        channel = event["channel"]
+        try:
+            await self._plan_and_start(channel, event.get("args") or [])
+        except Exception:
+            log.exception("channel %s: the call could not be started; hanging up", channel["id"])
+            self._pending.pop(channel["id"], None)
+            await self.ari.delete(f"/channels/{channel['id']}", {"reason_code": 41})
+
+    async def _plan_and_start(self, channel: dict[str, Any], args: list[str]) -> None:
+        purpose, number = [*args, "", ""][:2]
+        if purpose in (PARKING_TIMEOUT, UNPARKED):
+            await self._take_back(channel, args)
+            return
+        if purpose not in ("dial", "inbound") or not number:
+            self._pending.pop(channel["id"], None)
+            log.warning("channel %s entered Stasis with unexpected args %s; hanging up",
+                        channel["id"], args)
+            await self.ari.delete(f"/channels/{channel['id']}")
+            return
+        caller = channel.get("caller", {}).get("number", "")
+        parked = self.parking.at(_caller_domain(channel.get("name", "")), number)
+        if purpose == "dial" and parked is not None:
+            await self.control.retrieve(channel, parked, self._pending.pop(channel["id"]))
+            return
+        call_id = new_call_id()
+        plan, _ = await asyncio.gather(self._plan(purpose, channel, number, caller),
+                                       self._label(channel["id"], call_id))
+        waiting = self._pending.pop(channel["id"])
+        if plan is None:
+            self.call_log.publish(UnknownNumber(call_id=call_id, caller=caller, dialled=number))
+            await self.ari.post(f"/channels/{channel['id']}/continue", {
+                "context": "unknown-number", "extension": number, "priority": 1,
+            })
+            return
+        name = channel.get("caller", {}).get("name", "")
+        if purpose == "inbound":
+            caller = plan.caller_number
+            name = await present_trunk_caller(self.ari, call_id, channel, caller)
+        self.call_log.publish(CallArrived(
+            call_id=call_id, caller=caller, dialled=number, label=plan.label,
+            channel_id=channel["id"], tenant_id=plan.tenant_id, ring_group_id=plan.group_id))
+        hunt = self.new_hunt(call_id, channel["id"], plan)
+        hunt.origin = Origin(number=caller, name=name, dialled=number,
+                             inbound=purpose == "inbound",
+                             endpoint=_caller_endpoint(channel.get("name", "")))
+        await self._run(hunt, waiting)
+
+    def new_hunt(self, call_id: str, caller_id: str, plan: HuntPlan) -> Hunt:
+        """Every hunt this engine runs, made here: its ARI, call log and directory (for
+        dispatch redirects) are the engine's."""
+        return Hunt(self.ari, self, call_id, caller_id, plan, self.directory, self.call_log)
+
+    async def _label(self, channel_id: str, call_id: str) -> None:
+        """Name the call on its caller's channel (RB_CALL), so that a restarted ringbridge
+        can close this call's record when it takes the caller up again."""
+        try:
+            await self.ari.post(f"/channels/{channel_id}/variable",
+                                {"variable": CALL_VARIABLE, "value": call_id})
+        except AriError as exc:  # the caller hung up already: the flow will see it
+            log.debug("call %s: RB_CALL not set on %s: %s", call_id, channel_id, exc)
+
+    async def _take_back(self, channel: dict[str, Any], args: list[str]) -> None:
+        """A parked call timed out, or is being taken back (bridge/engine/call_control)."""
+        waiting = self._pending.pop(channel["id"])
+        hunt = await self.control.start(channel, args)
+        if hunt is not None:
+            await self._run(hunt, waiting)
+
+    async def _run(self, hunt: Hunt, waiting: list[Event]) -> None:
+        for early in waiting:  # e.g. the caller hung up while the call was being planned
+            await self.deliver(hunt, early)
+        if not hunt.done:
+            await hunt.start()
+
+    async def _plan(self, purpose: str, channel: dict[str, Any], number: str,
+                    caller: str) -> HuntPlan | None:
+        if purpose == "inbound":
+            return await asyncio.to_thread(self.directory.route_did, number, caller)
+        domain = _caller_domain(channel.get("name", ""))
+        if domain:
+            return await asyncio.to_thread(self.directory.route_dial, domain, number, caller)
+        return await self._demo_plan(number)
+
+    async def _demo_plan(self, number: str) -> HuntPlan | None:
+        """Demo extensions (pjsip.conf, no tenant): a direct call when the endpoint exists."""
+        try:
+            await self.ari.get(f"/endpoints/PJSIP/{number}")
+        except AriError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        # PJSIP/<user>@<endpoint>: the same form as tenants' `<number>@<domain>` endpoints.
+        target = Target(key=0, dial=f"PJSIP/{number}@{number}", label=number)
+        return HuntPlan(label=f"extension {number}", waves=((target,),),
+                        ring_time=self.settings.dial_timeout)
+
+    async def resync(self) -> None:
+        """After every (re)connect: push extensions, then reconcile calls with Asterisk."""
+        await self.provisioning.resync(self.extension_endpoints)
+        await self._resync_calls()
+
+    async def _resync_calls(self) -> None:
+        """Drop flows whose channels vanished while we were away, then take over what
+        no flow runs (bridge/engine/takeover.py). After the first connect, the
+        records the earlier process left open are closed (calls that ended while no
+        ringbridge ran)."""
+        channels = await self.ari.get("/channels")
+        restarted = await self._asterisk_restarted()
+        live = {channel["id"] for channel in channels}
+        for flow in list(self._flows):
+            await flow.resync(live, restarted)
+        outcome = await self.takeover.run(channels)
+        log.info("ARI connected: %d live channels, %d calls in progress, %s", len(live),
+                 len(self._flows), ", ".join(f"{n} {what}" for what, n in
+                                             sorted(outcome.items()) if n)
+                 or "nothing to take over")
+        if not self._earlier_closing:
+            self._earlier_closing = True
+            self._spawn(self._close_earlier())
+
+    async def _asterisk_restarted(self) -> bool:
+        """Whether Asterisk started again since the last connect (it lost every call)."""
+        try:
+            info = await self.ari.get("/asterisk/info", {"only": "status"})
+        except AriError:
+            return False
+        started = str((info or {}).get("status", {}).get("startup_time", ""))
+        restarted = self._asterisk_started not in (None, started)
+        self._asterisk_started = started
+        return restarted
+
+    async def _close_earlier(self) -> None:
+        running = {flow.call_id for flow in self._flows}
+        closed = await self.closer.close_open(self.started_at, running)
+        self._earlier_closed = True
+        if closed:
+            log.info("%d calls of the earlier ringbridge had ended while it was down; "
+                     "their records are closed", closed)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._starting.add(task)
+        task.add_done_callback(self._started)
+
+    def owned_channels(self) -> set[str]:
+        return set(self._flows_by_channel)
+
+    def pending_channels(self) -> set[str]:
+        """Callers whose call is being planned."""
+        return set(self._pending)
+
+
+def _channel_of(event: Event) -> str:
+    """The channel an event is about: Dial's peer, a playback's or recording's target."""
+    if event["type"] == "Dial":
+        return str(event.get("peer", {}).get("id", ""))
+    if "channel" in event:
+        return str(event["channel"]["id"])
+    operation = event.get("recording") or event.get("playback") or {}
+    target = str(operation.get("target_uri", ""))
+    return target.removeprefix("channel:") if target.startswith("channel:") else ""
+
+
+def _caller_endpoint(channel_name: str) -> str:
+    """`PJSIP/1001@acme.example-0000002a` → `1001@acme.example`."""
+    return channel_name.split("/", 1)[-1].rsplit("-", 1)[0]
+
+
+def _caller_domain(channel_name: str) -> str:
+    """`PJSIP/1001@acme.example-0000002a` → `acme.example`; demo endpoints have none."""
+    resource = _caller_endpoint(channel_name)
+    return resource.split("@", 1)[1] if "@" in resource else ""

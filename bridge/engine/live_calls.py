@@ -1,0 +1,110 @@
+"""Snapshots of live calls, for the phone calls API.
+
+Built on the engine's loop from the engine's own state (its hunt flows and the parking
+lots), then handed to other threads: every object here is frozen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from bridge.engine.parking import parked_domain, parked_outside
+from bridge.engine.trunks import is_trunk
+from bridge.flows.calls import AdoptedCall
+from bridge.flows.hunt import Hunt, Leg
+from bridge.gateway import LiveCall, ParkedCall, Party, PartyState
+
+
+def snapshot(domain: str, flows: Iterable[object], parked: Iterable[ParkedCall]
+             ) -> list[LiveCall]:
+    """The tenant's calls: those the engine is hunting or has bridged (or adopted after a
+    restart), and parked ones."""
+    calls = [_from_hunt(flow) for flow in flows
+             if isinstance(flow, Hunt) and not flow.done and flow.plan.domain == domain]
+    calls += [call for flow in flows if isinstance(flow, AdoptedCall) and not flow.done
+              and (call := _from_adopted(flow)).domain == domain]
+    calls += [_from_parked(call) for call in parked]
+    return sorted(calls, key=lambda call: call.published)
+
+
+def _from_hunt(hunt: Hunt) -> LiveCall:
+    ringing = any(leg.ringing_at for leg in hunt.legs.values())
+    caller_state = (PartyState.UP if hunt.connected else
+                    PartyState.OTHER_SIDE_RINGING if ringing else PartyState.TRYING)
+    parties = []
+    if hunt.caller_id in hunt.channels:
+        parties.append(Party(
+            view="00", channel_id=hunt.caller_id, number=hunt.origin.number,
+            name=hunt.origin.name, external=hunt.origin.inbound, caller=True,
+            state=caller_state, answered_at=hunt.answered_at))
+    parties += [_leg_party(leg) for leg in hunt.legs.values()]
+    return LiveCall(call_id=hunt.call_id, domain=hunt.plan.domain or "",
+                    published=hunt.started_at, answered=hunt.answered_at,
+                    inbound=hunt.origin.inbound, dialled=hunt.origin.dialled,
+                    parties=tuple(parties))
+
+
+def _leg_party(leg: Leg) -> Party:
+    state = (PartyState.UP if leg.up else
+             PartyState.RINGING if leg.ringing_at else PartyState.TRYING)
+    return Party(view=leg.view, channel_id=leg.channel_id, number=leg.target.label,
+                 name="", external=leg.target.dial.endswith("@carrier"), caller=False,
+                 state=state, ringing_at=leg.ringing_at, answered_at=leg.answered_at)
+
+
+def _from_adopted(call: AdoptedCall) -> LiveCall:
+    """What ARI told about the channels when the call was adopted: the caller's channel
+    is Asterisk's (a unique id), the others are legs ringbridge made (`rb-<call>-<n>`)."""
+    found = {cid: channel for cid, channel in call.found.items() if cid in call.channels}
+    parties = tuple(sorted((_adopted_party(cid, ch, call.answered_at)
+                            for cid, ch in found.items()),
+                           key=lambda party: party.view))
+    caller = next((ch for cid, ch in found.items() if not cid.startswith("rb-")), {})
+    domains = [channel_resource(ch)[1] for ch in found.values() if channel_resource(ch)[1]]
+    return LiveCall(call_id=call.call_id, domain=domains[0] if domains else "",
+                    published=channel_created(caller) or call.started_at,
+                    answered=call.answered_at,
+                    inbound=bool(caller) and is_trunk(channel_resource(caller)[0]),
+                    dialled=caller.get("dialplan", {}).get("exten", ""), parties=parties)
+
+
+def _adopted_party(channel_id: str, channel: dict[str, Any],
+                   answered: datetime | None) -> Party:
+    user, _ = channel_resource(channel)
+    is_caller = not channel_id.startswith("rb-")
+    external = is_trunk(user)
+    side = "caller" if is_caller else "connected"
+    number = channel.get(side, {}).get("number", "") if external else user
+    return Party(view="00" if is_caller else f"{int(channel_id.rsplit('-', 1)[1]):02d}",
+                 channel_id=channel_id, number=number,
+                 name=channel.get("caller", {}).get("name", "") if is_caller else "",
+                 external=external, caller=is_caller, state=PartyState.UP,
+                 answered_at=answered)
+
+
+def channel_resource(channel: dict[str, Any]) -> tuple[str, str]:
+    """`PJSIP/4001@acme.example-0000002a` → ("4001", "acme.example"); demo and carrier
+    endpoints have no domain."""
+    resource = str(channel.get("name", "")).split("/", 1)[-1].rsplit("-", 1)[0]
+    user, _, domain = resource.partition("@")
+    return user, domain
+
+
+def channel_created(resource: dict[str, Any]) -> datetime | None:
+    """ARI's `creationtime` of a channel or bridge."""
+    try:
+        return datetime.strptime(str(resource.get("creationtime")), "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return None
+
+
+def _from_parked(call: ParkedCall) -> LiveCall:
+    called_out = call.direction == "out" and parked_outside(call)  # the one we rang outside
+    party = Party(view="00", channel_id=call.channel_id, number=call.number, name=call.name,
+                  external=parked_outside(call), caller=not called_out, state=PartyState.UP,
+                  parked=call)
+    return LiveCall(call_id=call.call_id or call.channel_id, domain=parked_domain(call),
+                    published=call.published or call.parked_at, answered=None,
+                    inbound=call.direction == "in", dialled=call.slot, parties=(party,))

@@ -1,0 +1,91 @@
+"""Channels of calls that no flow runs any more.
+
+When ringbridge restarts (or its events connection drops and an event is lost), calls
+that were being set up stay in Asterisk with nobody running them: a caller in our Stasis
+app hearing ringback, and the phones ringbridge was ringing for it. Bridged calls are
+adopted elsewhere (bridge/engine/engine.py); this module tells the rest apart so the
+engine can take them up again: a caller is handed to a new flow, a leg is hung up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.engine.parking import PARKING_TIMEOUT, UNPARKED
+from bridge.flows.calls import HUNT_LEG, RINGOUT_LEG
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A channel no flow owns. `args` are a caller's Stasis arguments (`dial 6000`,
+    `parking-timeout …`); a leg has none, and `leg_of` names its call."""
+
+    channel: dict[str, Any]
+    args: tuple[str, ...] | None
+    leg_of: str = ""
+    leg_kind: str = ""  # HUNT_LEG or RINGOUT_LEG
+
+    @property
+    def id(self) -> str:
+        return str(self.channel["id"])
+
+    @property
+    def state(self) -> str:
+        return str(self.channel.get("state", ""))
+
+    @property
+    def starts_again(self) -> bool:
+        """A caller that can start again as a new call: a phone's or the carrier's not
+        answered yet, a parked call ringing back its parker or being taken out of its
+        lot. Not one already answered by ringbridge (voicemail), nor a failed park."""
+        purpose = (self.args or ("",))[0]
+        if purpose in ("dial", "inbound"):
+            return self.state != "Up"
+        return purpose in (PARKING_TIMEOUT, UNPARKED)
+
+    @property
+    def takes_a_leg(self) -> bool:
+        """A caller that a phone answering for it can still be connected to."""
+        return (self.args or ("",))[0] in ("dial", "inbound") and self.state != "Up"
+
+
+def left_ringing(legs: list[Orphan], callers: Collection[str],
+                 running: Collection[str]) -> dict[str, list[Orphan]]:
+    """The legs of each call that has no caller any more (it hung up while no flow ran
+    the call): calls neither among `callers` (those of the callers found) nor `running`
+    (a flow of this process runs it)."""
+    gone: dict[str, list[Orphan]] = {}
+    for leg in legs:
+        if leg.leg_of and leg.leg_of not in callers and leg.leg_of not in running:
+            gone.setdefault(leg.leg_of, []).append(leg)
+    return gone
+
+
+def find_orphans(channels: list[dict[str, Any]], owned: Collection[str],
+                 app: str) -> list[Orphan]:
+    """The channels in `app`'s Stasis() that no flow owns: callers (the dialplan gave
+    them their arguments: `Stasis(app,dial,6000)`) and the legs ringbridge made (their
+    arguments name their call: `leg,<call id>`). A channel elsewhere, a parked one
+    included, is left alone."""
+    found = []
+    for channel in channels:
+        args = stasis_args(channel, app)
+        if channel["id"] in owned or not args:
+            continue
+        if args[0] in (HUNT_LEG, RINGOUT_LEG):
+            found.append(Orphan(channel, None, args[1] if len(args) > 1 else "", args[0]))
+        else:
+            found.append(Orphan(channel, args))
+    return found
+
+
+def stasis_args(channel: dict[str, Any], app: str) -> tuple[str, ...] | None:
+    """`Stasis(<app>,dial,6000)` in the channel's dialplan → ("dial", "6000"); None when
+    the channel is not in our app's Stasis() (a parked call, a fallback Dial, another app)."""
+    dialplan = channel.get("dialplan") or {}
+    if str(dialplan.get("app_name", "")).lower() != "stasis":
+        return None
+    name, *args = str(dialplan.get("app_data", "")).split(",")
+    return tuple(args) if name == app else None

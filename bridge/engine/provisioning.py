@@ -1,0 +1,110 @@
+"""Extension endpoints kept in step with the database, on the engine's loop.
+
+The database is the truth: the API commits a change, then asks for the push (or the
+removal) of that extension's endpoint. A push or removal that fails while ARI is
+connected is retried with capped backoff until it works, until a newer one for the same
+endpoint replaces it, or until a full resync (every ARI connect: all extensions from the
+database) supersedes it. With ARI down nothing is retried: the resync on reconnect does
+the work. One failed DELETE therefore never leaves a destroyed extension registered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from bridge.asterisk.ari import AriClient, AriError
+from bridge.asterisk.backoff import Backoff
+from bridge.engine import endpoints
+from bridge.engine.endpoints import SipEndpoint
+
+log = logging.getLogger(__name__)
+Step = Callable[[], Awaitable[None]]
+
+
+def retry_backoff() -> Backoff:
+    return Backoff(initial=1.0, maximum=60.0)
+
+
+class Provisioning:
+    """One job per endpoint at a time; jobs and resyncs take turns on Asterisk."""
+
+    def __init__(self, ari: AriClient, backoff: Callable[[], Backoff] = retry_backoff) -> None:
+        self.ari = ari
+        self._backoff = backoff
+        self._turn = asyncio.Lock()  # a resync's read-and-push is never interleaved
+        self._jobs: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def pending(self) -> list[str]:
+        """Endpoints with a job still running (being tried, or waiting to retry)."""
+        return sorted(self._jobs)
+
+    async def push(self, endpoint: SipEndpoint) -> None:
+        """Push an extension's endpoint; returns after the first attempt."""
+        await self._start(endpoint.endpoint_id, "push",
+                          partial(endpoints.push, self.ari, endpoint))
+
+    async def remove(self, endpoint_id: str) -> None:
+        """Remove an endpoint; returns after the first attempt."""
+        await self._start(endpoint_id, "removal", partial(endpoints.remove, self.ari, endpoint_id))
+
+    async def resync(self, read: Callable[[], list[SipEndpoint]]) -> None:
+        """Every extension from the database (`read`, in a worker thread) pushed again.
+
+        Jobs started before this are dropped: their changes were committed before the
+        read, so the resync carries them.
+        """
+        async with self._turn:
+            self.close()
+            await endpoints.sync_all(self.ari, await asyncio.to_thread(read))
+
+    def close(self) -> None:
+        for job in self._jobs.values():
+            job.cancel()
+        self._jobs.clear()
+
+    async def _start(self, endpoint_id: str, what: str, step: Step) -> None:
+        replaced = self._jobs.pop(endpoint_id, None)
+        if replaced is not None:
+            replaced.cancel()
+        tried: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        job = asyncio.create_task(self._until_done(endpoint_id, what, step, tried))
+        self._jobs[endpoint_id] = job
+        job.add_done_callback(partial(self._finished, endpoint_id))
+        await asyncio.wait([job, tried], return_when=asyncio.FIRST_COMPLETED)
+
+    def _finished(self, endpoint_id: str, job: asyncio.Task[None]) -> None:
+        if self._jobs.get(endpoint_id) is job:
+            del self._jobs[endpoint_id]
+
+    async def _until_done(self, endpoint_id: str, what: str, step: Step,
+                          tried: asyncio.Future[None]) -> None:
+        backoff = self._backoff()
+        attempts = 0
+        while self.ari.connected:
+            attempts += 1
+            async with self._turn:
+                error = await _error_of(step)
+            if not tried.done():
+                tried.set_result(None)
+            if error is None:
+                if attempts > 1:
+                    log.info("endpoint %s: %s done at attempt %d", endpoint_id, what, attempts)
+                return
+            delay = backoff.next_delay()
+            log.warning("endpoint %s: %s failed (%s); retrying in %.1f s", endpoint_id, what,
+                        error, delay)
+            await asyncio.sleep(delay)
+        log.warning("endpoint %s: ARI is down; its %s is left to the resync on reconnect",
+                    endpoint_id, what)
+
+
+async def _error_of(step: Step) -> AriError | None:
+    try:
+        await step()
+    except AriError as exc:
+        return exc
+    return None

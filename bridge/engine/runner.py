@@ -1,0 +1,153 @@
+"""Runs the engine's asyncio loop in its own thread, beside the WSGI server's threads."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from bridge.asterisk.ami import AmiError
+from bridge.asterisk.ari import AriError
+from bridge.engine.engine import Engine, EngineStatus
+from bridge.flows.ringout import RingOut
+from bridge.gateway import (
+    CallChanged,
+    CancelOutcome,
+    EngineUnavailable,
+    LiveCall,
+    ParkedCall,
+    RingOutPlan,
+    SipEndpoint,
+    Target,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PROVISION_TIMEOUT = 5.0
+CANCEL_TIMEOUT = 5.0
+CONTROL_TIMEOUT = 15.0  # a park waits for Asterisk's confirmation (5 s at most)
+
+
+class EngineThread:
+    """Thread-safe hand-over from API threads into the engine's loop: the engine's side
+    of bridge.gateway.EngineGateway."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+        self._task: asyncio.Task[None] | None = None
+        self._ringouts: dict[str, RingOut] = {}  # touched on the loop only
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._task = self.loop.create_task(self.engine.run())
+        try:
+            self.loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.loop.run_until_complete(self.engine.close())
+            self.loop.close()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def status(self) -> EngineStatus:
+        return self.engine.status()
+
+    def push(self, endpoint: SipEndpoint) -> None:
+        """Make a committed extension's endpoint real now (a failure is retried on the loop;
+        with ARI down, the next connect pushes it)."""
+        self._provision(self.engine.provisioning.push(endpoint), endpoint.endpoint_id)
+
+    def remove(self, endpoint_id: str) -> None:
+        self._provision(self.engine.provisioning.remove(endpoint_id), endpoint_id)
+
+    def _provision(self, first_attempt: Coroutine[Any, Any, None], endpoint_id: str) -> None:
+        """Wait for the first attempt, so a phone can register as soon as the API answers."""
+        try:
+            self.submit(first_attempt).result(timeout=PROVISION_TIMEOUT)
+        except TimeoutError:
+            log.warning("endpoint %s: no answer from Asterisk within %.0f s; still trying",
+                        endpoint_id, PROVISION_TIMEOUT)
+
+    def start_ringout(self, plan: RingOutPlan) -> None:
+        self.submit(self._start_ringout(plan)).add_done_callback(_log_failure)
+
+    def cancel_ringout(self, call_id: str) -> CancelOutcome:
+        return self.submit(self._cancel_ringout(call_id)).result(timeout=CANCEL_TIMEOUT)
+
+    async def _start_ringout(self, plan: RingOutPlan) -> None:
+        self._ringouts = {key: flow for key, flow in self._ringouts.items() if not flow.done}
+        flow = RingOut(self.engine.ari, self.engine, plan, self.engine.call_log)
+        self._ringouts[plan.call_id] = flow
+        await flow.start()
+
+    async def _cancel_ringout(self, call_id: str) -> CancelOutcome:
+        flow = self._ringouts.get(call_id)
+        if flow is not None:
+            return await flow.cancel()
+        # Not ours (started before a restart): hang up whatever legs are left.
+        for leg in (1, 2):
+            try:
+                await self.engine.ari.delete(f"/channels/rb-{call_id}-{leg}")
+            except Exception as exc:
+                log.debug("RingOut %s: leg %d not hung up: %s", call_id, leg, exc)
+        return CancelOutcome()
+
+    # Live calls (the phone calls API): run on the loop, so flows are read in one piece.
+
+    def live_calls(self, domain: str) -> list[LiveCall]:
+        async def read() -> list[LiveCall]:
+            return self.engine.control.live_calls(domain)
+
+        return self._control(read())
+
+    def park(self, domain: str, call_id: str, view: str, parker: Target,
+             timeout: int) -> ParkedCall:
+        return self._control(self.engine.control.park(domain, call_id, view, parker, timeout))
+
+    def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        return self._control(self.engine.control.unpark(domain, call_id, target, wait))
+
+    def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        return self._control(self.engine.control.pick_up(domain, call_id, target, wait))
+
+    def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
+        return self._control(self.engine.control.hang_up(domain, call_id, view))
+
+    def _control(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a live-call action; Asterisk's refusals and a silent engine become the
+        gateway's errors (the call control's own refusals are the gateway's already)."""
+        try:
+            return self.submit(coro).result(timeout=CONTROL_TIMEOUT)
+        except (AriError, AmiError) as exc:  # e.g. a party hung up at that very moment
+            raise CallChanged(str(exc)) from exc
+        except concurrent.futures.TimeoutError as exc:
+            raise EngineUnavailable("the telephony engine did not answer in time") from exc
+
+    def _shut_down(self, task: asyncio.Task[None]) -> None:
+        self.engine.stop_calls()  # before the connections close under the flows
+        task.cancel()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the engine and wait for its thread (at most `timeout`); again, a no-op."""
+        if self._task is not None and self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                self.loop.call_soon_threadsafe(self._shut_down, self._task)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("engine thread did not stop within %.0f s", timeout)
+
+
+def _log_failure(future: concurrent.futures.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a RingOut could not be started", exc_info=future.exception())

@@ -1,0 +1,308 @@
+"""What a (re)connected engine finds in Asterisk that no flow of it runs, and what
+becomes of each: every call ends up run, or ended with its record closed and its
+dispatcher told, and the log says which.
+
+- A bridge of ours (`rb-<call id>`) with two parties or more: the call is adopted.
+- A bridge left with one party (the other hung up while ringbridge was down): that
+  party is hung up, and the call closed at the time the other left (dialplan [rb-left]
+  noted it on the party left); an empty bridge is destroyed.
+- A caller whose phone was answered while ringbridge was down: connected to it.
+- Any other caller in our app: started again as a new call, or hung up when it cannot
+  be (bridge/engine/orphans.py); the old call is closed either way.
+- The legs of calls being set up: hung up; a call whose caller left meanwhile is closed,
+  at the time the caller left (dialplan [rb-left] noted it on each phone it rang).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from bridge.asterisk.ari import AriClient, AriError
+from bridge.engine.live_calls import channel_created, channel_resource
+from bridge.engine.orphans import Orphan, find_orphans, left_ringing
+from bridge.engine.parking import CALL_VARIABLE
+from bridge.flows.call_log import CallLog
+from bridge.flows.calls import (
+    HUNT_LEG,
+    NORMAL_CLEARING,
+    PEER_LEFT,
+    RINGOUT_LEG,
+    AdoptedCall,
+    CallFlow,
+    Event,
+    Flows,
+    note_departures,
+    quietly,
+)
+from bridge.flows.earlier_calls import Closer
+from bridge.flows.events import AnsweredWhileDown
+
+log = logging.getLogger(__name__)
+
+
+class EngineForTakeover(Flows, Protocol):
+    """The engine as the takeover sees it: the flows' side of it (an adopted call is one
+    of its flows), its ARI and call log, the channels it knows, and its way in for a
+    caller that starts again."""
+
+    ari: AriClient
+    call_log: CallLog
+
+    @property
+    def flows(self) -> list[CallFlow]: ...
+
+    def owned_channels(self) -> set[str]: ...
+
+    def pending_channels(self) -> set[str]: ...
+
+    async def on_event(self, event: Event) -> None: ...
+
+
+class Takeover:
+    def __init__(self, engine: EngineForTakeover, closer: Closer) -> None:
+        self.engine = engine
+        self.closer = closer
+
+    @property
+    def ari(self) -> AriClient:
+        return self.engine.ari
+
+    async def run(self, channels: list[dict[str, Any]]) -> Counter[str]:
+        """Take over what `channels` (ARI's list) hold; returns what became of them."""
+        live = {channel["id"]: channel for channel in channels}
+        outcome: Counter[str] = Counter()
+        ended: set[str] = set()  # parties of one-sided bridges, hung up
+        for bridge in await self.ari.get("/bridges"):
+            if bridge["id"].startswith("rb-"):
+                outcome[await self._bridge(bridge, live, ended)] += 1
+        owned = {*self.engine.owned_channels(), *self.engine.pending_channels(), *ended}
+        outcome.update(await self._take_up(find_orphans(channels, owned, self.engine.app)))
+        return outcome
+
+    # Bridged calls.
+
+    async def _bridge(self, bridge: dict[str, Any], live: dict[str, dict[str, Any]],
+                      ended: set[str]) -> str:
+        members = [c for c in bridge.get("channels", []) if c in live]
+        call_id = bridge["id"].removeprefix("rb-")
+        running = {flow.call_id for flow in self.engine.flows}
+        if call_id in running or any(c in self.engine.owned_channels() for c in members):
+            return "running"  # on a reconnect: its flow runs it (it may be parking a party)
+        if len(members) >= 2:
+            await self._adopt(call_id, bridge, [live[c] for c in members])
+            return "adopted"
+        await quietly(self.ari.delete(f"/bridges/{bridge['id']}"))
+        if members:
+            ended.add(members[0])
+            await self._end_one_sided(call_id, live[members[0]])
+            return "one-sided"
+        return "empty"
+
+    async def _adopt(self, call_id: str, bridge: dict[str, Any],
+                     channels: list[dict[str, Any]]) -> AdoptedCall:
+        call = AdoptedCall(self.ari, self.engine, call_id, self.engine.call_log)
+        call.bridge_id = bridge["id"]
+        for channel in channels:
+            call.adopt(channel["id"])
+            call.found[channel["id"]] = channel
+        await self._finish_answer(call_id, channels)
+        # Who answered, from Asterisk: the record may not have it (a kill -9 can come
+        # before the writer thread stored the answer).
+        member = next((channel_resource(c)[0] for c in channels
+                       if c["id"].startswith("rb-")), None)
+        call.follow(await self.closer.find(call_id, answered_by=member))
+        # The bridge is made when the call is answered.
+        recorded = call.earlier.answered if call.earlier is not None else None
+        call.answered_at = recorded or channel_created(bridge)
+        log.info("call %s: adopted (bridge %s: %s)", call_id, bridge["id"],
+                 ", ".join(c["id"] for c in channels))
+        return call
+
+    async def _finish_answer(self, call_id: str, channels: list[dict[str, Any]]) -> None:
+        """A ringbridge that died between bridging the parties and answering the caller
+        left the caller ringing in the bridge: answer it, as it would have."""
+        waiting = [c["id"] for c in channels if not c["id"].startswith("rb-")
+                   and c.get("state") != "Up"]
+        for caller in waiting:
+            log.info("call %s: the caller %s was bridged but not answered yet; answering",
+                     call_id, caller)
+            await quietly(self.ari.post(f"/channels/{caller}/answer"))
+        if waiting and len(channels) == 2:
+            await note_departures(self.ari, channels[0]["id"], channels[1]["id"])
+
+    async def _end_one_sided(self, call_id: str, party: dict[str, Any]) -> None:
+        """The other party hung up while ringbridge was down: this one hears silence."""
+        left_at, cause = await self._peer_left(party["id"])
+        await _hang_up(self.ari, party["id"])
+        who = "the caller" if party["id"].startswith("rb-") else "the called party"
+        when = "" if left_at else " (when is not known: the time recorded is now)"
+        log.info("call %s: %s hung up while ringbridge was down%s; hung up %s, left alone "
+                 "in the call", call_id, who, when, party["id"])
+        await self.closer.close(call_id, f"{who} hung up while ringbridge was down{when}; "
+                                "the other party, left alone, was hung up when ringbridge "
+                                "came back", at=left_at, cause=cause)
+
+    async def _peer_left(self, channel_id: str) -> tuple[datetime | None, int | None]:
+        try:
+            answer = await self.ari.get(f"/channels/{channel_id}/variable",
+                                        {"variable": PEER_LEFT})
+        except AriError:
+            return None, None
+        return parse_peer_left(str(answer.get("value", "")))
+
+    # Calls being set up.
+
+    async def _take_up(self, orphans: list[Orphan]) -> Counter[str]:
+        """First the legs are hung up (the phones stop ringing for nobody, and are free
+        for the new calls), but a leg answered while ringbridge was down is connected to
+        its caller; then each other caller starts again as a new call, as though it had
+        just entered Stasis, or is hung up when it cannot be put back where it was
+        (answered by voicemail or a prompt; a park that failed)."""
+        outcome: Counter[str] = Counter()
+        callers = [orphan for orphan in orphans if orphan.args is not None]
+        calls = await asyncio.gather(*(self._call_of(caller.id) for caller in callers))
+        legs = [orphan for orphan in orphans if orphan.args is None]
+        answered = {leg.leg_of: leg for leg in legs if leg.state == "Up" and leg.leg_of}
+        pairs = {caller.id: answered[call_id] for caller, call_id in zip(callers, calls,
+                                                                        strict=True)
+                 if call_id and call_id in answered and caller.takes_a_leg}
+        paired = {leg.id for leg in pairs.values()}
+        gone = left_ringing(legs, {c for c in calls if c},
+                            {flow.call_id for flow in self.engine.flows})
+        # Read before the legs are hung up: the note is on them.
+        departures = await asyncio.gather(*(self._caller_left(its_legs)
+                                            for its_legs in gone.values()))
+        for leg in legs:
+            if leg.id not in paired:
+                log.info("channel %s: a leg of call %s, which no flow runs any more; "
+                         "hanging up", leg.id, leg.leg_of)
+        await asyncio.gather(*(_hang_up(self.ari, leg.id) for leg in legs
+                               if leg.id not in paired))
+        for caller, call_id in zip(callers, calls, strict=True):
+            outcome[await self._caller(caller, call_id, pairs.get(caller.id))] += 1
+        outcome["legs hung up"] = len(legs) - len(paired)
+        for (call_id, its_legs), (left_at, cause) in zip(gone.items(), departures,
+                                                         strict=True):
+            await self._end_left_ringing(call_id, its_legs, left_at, cause)
+        return outcome
+
+    async def _caller_left(self, legs: list[Orphan]) -> tuple[datetime | None, int | None]:
+        """When and why the caller these legs rang for hung up, as noted on them (the
+        hunt has each phone it rings told so: dialplan [rb-left])."""
+        for leg in legs:
+            if leg.leg_kind == HUNT_LEG:
+                left_at, cause = await self._peer_left(leg.id)
+                if left_at is not None:
+                    return left_at, cause
+        return None, None
+
+    async def _end_left_ringing(self, call_id: str, legs: list[Orphan],
+                                left_at: datetime | None, cause: int | None) -> None:
+        """The legs of a call with no caller left have been hung up: close the call."""
+        if legs[0].leg_kind == RINGOUT_LEG:
+            await self.closer.close(call_id, "ringbridge restarted while the RingOut was "
+                                    "being set up; it is not resumed (its legs were hung up)")
+            return
+        noted = f" (cause {cause})" if left_at else " (when is not known: the time " \
+            "recorded is now)"
+        log.info("call %s: the caller hung up while ringbridge was down%s; hung up %s, "
+                 "still ringing for it", call_id, noted, ", ".join(leg.id for leg in legs))
+        # Recorded as a caller giving up is when ringbridge is up: the phones' cause.
+        await self.closer.close(call_id, f"the caller hung up while ringbridge was down{noted}; "
+                                "the phones still ringing for it were hung up when "
+                                "ringbridge came back", at=left_at, cause=NORMAL_CLEARING)
+
+    async def _caller(self, caller: Orphan, call_id: str | None, leg: Orphan | None) -> str:
+        what = " ".join(caller.args or ())
+        if call_id is None:
+            log.info("channel %s: a caller (%s) no flow runs any more hung up meanwhile",
+                     caller.id, what)
+            return "callers gone"
+        if leg is not None:
+            await self._connect(caller, leg, call_id)
+            return "connected"
+        if caller.starts_again:
+            log.info("channel %s: a caller (%s, call %s) no flow runs any more; taken up "
+                     "again as a new call", caller.id, what, call_id or "not named yet")
+            await self.engine.on_event({"type": "StasisStart", "channel": caller.channel,
+                                        "args": list(caller.args or ())})
+            await self.closer.close(call_id, "ringbridge restarted while the call was being "
+                                    "set up; its caller was taken up again as a new call")
+            return "taken up"
+        log.info("channel %s: a caller (%s, %s) no flow runs any more and that cannot "
+                 "start again; hanging up (cause %d)", caller.id, what, caller.state,
+                 NORMAL_CLEARING)
+        await _hang_up(self.ari, caller.id)
+        await self.closer.close(call_id, "ringbridge restarted while the call was being "
+                                f"set up, and its caller ({what}, {caller.state}) could not "
+                                "be taken up again: hung up", cause=NORMAL_CLEARING)
+        return "hung up"
+
+    async def _connect(self, caller: Orphan, leg: Orphan, call_id: str) -> None:
+        """A phone answered while ringbridge was down: bridge the caller to it, as the
+        hunt would have."""
+        number = channel_resource(leg.channel)[0]
+        bridge_id = f"rb-{call_id}"
+        try:
+            await self.ari.post(f"/bridges/{bridge_id}", {"type": "mixing"})
+            await self.ari.post(f"/bridges/{bridge_id}/addChannel",
+                                {"channel": f"{caller.id},{leg.id}"})
+            await self.ari.post(f"/channels/{caller.id}/answer")
+        except AriError as exc:  # one of them hung up meanwhile
+            log.info("call %s: %s answered while ringbridge was down, but could not be "
+                     "connected to the caller (%s); hanging both up", call_id, number, exc)
+            await asyncio.gather(_hang_up(self.ari, caller.id), _hang_up(self.ari, leg.id))
+            await quietly(self.ari.delete(f"/bridges/{bridge_id}"))
+            await self.closer.close(call_id, f"{number} answered while ringbridge was down; "
+                                    "a party hung up before they could be connected")
+            return
+        await note_departures(self.ari, caller.id, leg.id)
+        call = AdoptedCall(self.ari, self.engine, call_id, self.engine.call_log)
+        call.bridge_id = bridge_id
+        call.answered_at = datetime.now(UTC)
+        for channel in (caller.channel, leg.channel):
+            call.adopt(channel["id"])
+            call.found[channel["id"]] = channel
+        earlier = await self.closer.find(call_id, answered_by=number)
+        call.follow(earlier)
+        call.publish(AnsweredWhileDown(
+            call_id=call_id, member=number, queue=earlier.queue if earlier else (None, None),
+            agent_id=earlier.agent_id if earlier else None))
+        log.info("call %s: %s answered while ringbridge was down; connected to caller %s",
+                 call_id, number, caller.id)
+
+    async def _call_of(self, channel_id: str) -> str | None:
+        """The call id on a caller's channel ("" when it has none); None when the channel
+        is gone. ARI answers 404 both for a channel that is gone and for a variable that
+        is not set (a caller that entered Stasis just before ringbridge died): the
+        channel itself tells them apart."""
+        try:
+            answer = await self.ari.get(f"/channels/{channel_id}/variable",
+                                        {"variable": CALL_VARIABLE})
+        except AriError as exc:
+            if exc.status != 404:
+                return ""
+            try:
+                await self.ari.get(f"/channels/{channel_id}")
+            except AriError as gone:
+                return None if gone.status == 404 else ""
+            return ""
+        return str(answer.get("value", ""))
+
+
+def parse_peer_left(value: str) -> tuple[datetime | None, int | None]:
+    """`1733243000.123 16` (dialplan [rb-left]) → (that moment, cause 16)."""
+    epoch, _, cause = value.partition(" ")
+    try:
+        at = datetime.fromtimestamp(float(epoch), UTC)
+    except ValueError:
+        return None, None
+    return at, int(cause) if cause.isdigit() else None
+
+
+async def _hang_up(ari: Any, channel_id: str) -> None:
+    await quietly(ari.delete(f"/channels/{channel_id}", {"reason_code": NORMAL_CLEARING}))
