@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from bridge.asterisk.ari import AriError
-from bridge.engine.endpoints import UNSAFE_IN_CALLER_NAME
 from bridge.flows.calls import Ari
+from bridge.gateway import UNSAFE_IN_CALLER_NAME
 from bridge.phone_numbers import ANONYMOUS
 
 log = logging.getLogger(__name__)

@@ -13,13 +13,12 @@ from sqlalchemy.orm import Session
 
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.notifier import DispatchNotifier
-from bridge.engine.endpoints import UNSAFE_IN_CALLER_NAME
 from bridge.flows.events import MemberAnswered, MemberRinging, PageAnswered
 from bridge.flows.hunt import HuntPlan
 from bridge.flows.hunt_order import hunt_waves
 from bridge.flows.no_answer import no_answer_rule
 from bridge.flows.strategies import Candidate, Strategy, strategy_named
-from bridge.gateway import Target
+from bridge.gateway import UNSAFE_IN_CALLER_NAME, Target
 from bridge.phone_numbers import trunk_caller
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import dispatch_config

@@ -11,6 +11,7 @@ from apiflask.fields import Boolean, Integer, List, Nested, Raw, String
 from marshmallow import INCLUDE
 
 from bridge.api.schemas import NUMBER, InputSchema
+from bridge.gateway import UNSAFE_IN_CALLER_NAME
 from bridge.surfaces.voipnow.call_list_query import (
     DEFAULT_COUNT,
     FILTER_FIELDS,
@@ -19,7 +20,7 @@ from bridge.surfaces.voipnow.call_list_query import (
     MAX_START_INDEX,
     SORT_ORDERS,
 )
-from bridge.surfaces.voipnow.caller_ids import NAME_MAX, UNSAFE_IN_CALLER_NAME
+from bridge.surfaces.voipnow.caller_ids import NAME_MAX
 from bridge.surfaces.voipnow.phone_calls_service import (
     ACTIONS,
     DEFAULT_PARK_SECONDS,
