@@ -84,8 +84,7 @@ def test_a_group_call_ringing_across_a_restart_of_ringbridge_rings_again(
     outgoing.wait_answered()
     outgoing.hangup()
     rung_again.wait_disconnected()
-    second = bridge.call_record("6251")
-    first = bridge.call_record("6251", before=second.received_at)
+    first, second = bridge.call_records("6251", 2)
     assert second.answered_by == "2201"
     assert first.answered_at is None
     assert first.end_reason is not None and "ringbridge restarted" in first.end_reason

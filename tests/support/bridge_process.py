@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -96,27 +95,30 @@ class BridgeProcess:
         return httpx.request(method, self.url + path, timeout=10, json=json, params=params,
                              headers={"Authorization": f"Bearer {token}"})
 
-    def call_record(self, dialled: str, timeout: float = 5,
-                    before: datetime | None = None) -> CallRecord:
-        """The newest finished call record for `dialled` (received before `before`), from
-        ringbridge's own database (written off the call's path, so it may take a moment
-        to appear)."""
+    def call_record(self, dialled: str, timeout: float = 5) -> CallRecord:
+        """The newest finished call record for `dialled`."""
+        return self.call_records(dialled, 1, timeout)[0]
+
+    def call_records(self, dialled: str, count: int, timeout: float = 5) -> list[CallRecord]:
+        """The `count` newest finished call records for `dialled`, oldest first, from
+        ringbridge's own database. They are written off the call's path, so this waits
+        until that many are finished: a call's record may finish after its phones hung up,
+        and an older one must not stand in for it."""
         database = Database(self.environment()["RINGBRIDGE_DATABASE_URL"])
         deadline = time.monotonic() + timeout
-        query = select(CallRecord).where(CallRecord.dialled == dialled,
-                                         CallRecord.ended_at.is_not(None))
-        if before is not None:
-            query = query.where(CallRecord.received_at < before)
+        query = (select(CallRecord)
+                 .where(CallRecord.dialled == dialled, CallRecord.ended_at.is_not(None))
+                 .order_by(CallRecord.received_at.desc()).limit(count)
+                 .options(selectinload(CallRecord.steps)))
         try:
             while True:
                 with database.session() as session:
-                    record = session.scalars(
-                        query.order_by(CallRecord.received_at.desc())
-                        .options(selectinload(CallRecord.steps))).first()
-                if record is not None:
-                    return record
+                    records = list(session.scalars(query))
+                if len(records) == count:
+                    return records[::-1]
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"no finished call record for {dialled} in {timeout} s")
+                    raise TimeoutError(f"{len(records)} of {count} finished call records "
+                                       f"for {dialled} in {timeout} s")
                 time.sleep(0.05)
         finally:
             database.dispose()
