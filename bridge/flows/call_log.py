@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bridge.flows.events import CallEvent, Ending
+from bridge.flows.events import CallEvent, Ending, subscribed
 
 log = logging.getLogger("bridge.calls")
 
@@ -39,10 +39,9 @@ class CallLog:
 
     def publish(self, event: CallEvent) -> None:
         log.info("call %s: %s", event.call_id, event.text)
-        lineage = type(event).__mro__
-        handlers = [h for kind in lineage for h in self._handlers.get(kind, ())]
+        handlers = subscribed(self._handlers, event)
         handlers += [h for kind, h in self._for_call.get(event.call_id, ())
-                     if kind in lineage]
+                     if isinstance(event, kind)]
         for handler in handlers:
             try:
                 handler(event)

@@ -8,12 +8,14 @@ type (bridge/flows/call_log.py), a base class taking in all its subclasses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar, TypedDict, TypeVar
 
 from bridge.gateway import CallState, LegState
 
+H = TypeVar("H")
 Queue = tuple[str | None, str | None]  # (queue id, queue type) of the group being hunted
 
 
@@ -49,6 +51,12 @@ class CallEvent:
     def origin(self) -> RecordOrigin | None:
         """Who called what, when this event may be the first of its call's record."""
         return None
+
+
+def subscribed(table: Mapping[type, Sequence[H]], event: CallEvent) -> list[H]:
+    """The subscribers in `table` (by event type) for `event`: those of its type and of
+    every base class it has, so a subscription to a base takes in all its subclasses."""
+    return [handler for kind in type(event).__mro__ for handler in table.get(kind, ())]
 
 
 # Arrivals.

@@ -26,6 +26,7 @@ from bridge.flows.events import (
     Ending,
     RecordingStarted,
     RecordOrigin,
+    subscribed,
 )
 from bridge.services.errors import NotFound
 from bridge.store.models import CallRecord, CallStep
@@ -94,9 +95,8 @@ class DatabaseCallRecorder:
             with self.database.session() as session:
                 for event in events:
                     _store(session, event)
-                    for kind in type(event).__mro__:
-                        for apply in self._appliers.get(kind, ()):
-                            apply(session, event)
+                    for apply in subscribed(self._appliers, event):
+                        apply(session, event)
         except Exception:  # a record lost is logged; the call is never affected
             log.exception("%d call record step(s) not written", len(events))
 
