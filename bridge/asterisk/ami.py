@@ -138,8 +138,9 @@ class AmiClient(Supervised):
     def on(self, event_name: str, handler: AmiHandler) -> None:
         """Call ``handler`` for every event named ``event_name`` (exact name), or all with "*".
 
-        Handlers run one at a time in arrival order, specific ones before "*" ones; an
-        exception is logged and does not stop later handlers or events.
+        Register handlers before ``run()``: Asterisk is asked at login for only the events
+        that have one. Handlers run one at a time in arrival order, specific ones before
+        "*" ones; an exception is logged and does not stop later handlers or events.
         """
         self._handlers.setdefault(event_name, []).append(handler)
 
@@ -198,6 +199,18 @@ class AmiClient(Supervised):
         login = {"Action": "Login", "Username": self._username, "Secret": self._secret,
                  "Events": "on"}
         _checked("Login", await self._send(session, login, self._action_timeout))
+        await self._ask_only_for_handled_events(session)
+
+    async def _ask_only_for_handled_events(self, session: _Session) -> None:
+        """Asterisk sends every event of the classes the user may read: on a busy system,
+        a dozen per call that nobody here reads. Filters (per connection) keep only the
+        events with a handler; with a "*" handler, everything still comes."""
+        if "*" in self._handlers:
+            return
+        for name in sorted(self._handlers):
+            _checked("Filter", await self._send(session, {
+                "Action": "Filter", "Operation": "Add", "MatchCriteria": f"name({name})",
+                "Filter": ""}, self._action_timeout))
 
     def _describe_target(self) -> str:
         return f"AMI connection to {self._host}:{self._port}"

@@ -37,7 +37,8 @@ def encode(*headers: tuple[str, str]) -> bytes:
 
 
 class FakeAmi:
-    """Just enough of Asterisk's manager: banner, Login, Ping, ParkedCalls, errors, events."""
+    """Just enough of Asterisk's manager: banner, Login, Filter, Ping, ParkedCalls, errors,
+    events."""
 
     def __init__(self, waiter: Waiter) -> None:
         self.waiter = waiter
@@ -116,6 +117,9 @@ class FakeAmi:
                                     ("Timestamp", "1700000000.000000")))
         elif name == "ParkedCalls":
             self._parked_calls(action_id, writer)
+        elif name == "Filter":
+            writer.write(encode(("Response", "Success"), action_id,
+                                ("Message", "Filter Added Successfully")))
         elif name == "Hangup" and action.get("Channel") == "PJSIP/gone":
             writer.write(encode(("Response", "Error"), action_id,
                                 ("Message", "No such channel")))
@@ -156,7 +160,9 @@ class FakeAmi:
 class Harness:
     """A fake AMI and a client running against it, recording into one ordered log."""
 
-    def __init__(self, **client_kwargs: Any) -> None:
+    def __init__(self, events: tuple[str, ...] = ("*",), **client_kwargs: Any) -> None:
+        """`events`: the names the harness handles (all of them by default)."""
+        self.handled = events
         self.waiter = Waiter()
         self.server = FakeAmi(self.waiter)
         self.log: list[str] = []
@@ -173,7 +179,8 @@ class Harness:
         self.client = AmiClient("127.0.0.1", self.server.port, USER,
                                 self.client_kwargs.pop("secret", SECRET),
                                 on_connected=self.on_connected, **self.client_kwargs)
-        self.client.on("*", self.on_any)
+        for name in self.handled:
+            self.client.on(name, self.on_any)
         self.task = asyncio.create_task(self.client.run())
 
     async def on_connected(self) -> None:
@@ -216,6 +223,29 @@ def test_logs_in_and_calls_on_connected_before_dispatching_events() -> None:
             "ActionID": ""}
         assert h.events[0] == {"Event": "FullyBooted", "Privilege": "system,all",
                                "Status": "Fully Booted"}
+        await h.shut_down()
+
+    run(scenario())
+
+
+def test_asks_asterisk_at_login_for_only_the_events_it_handles() -> None:
+    async def scenario() -> None:
+        h = Harness(events=("UserEvent", "ParkedCall"))
+        await h.start()
+        await h.waiter.until(lambda: h.connects == 1)
+        filters = [dict(a) for a in h.server.received if dict(a)["Action"] == "Filter"]
+        assert [(f["Operation"], f["MatchCriteria"]) for f in filters] == [
+            ("Add", "name(ParkedCall)"), ("Add", "name(UserEvent)")]
+        await h.shut_down()
+
+    run(scenario())
+
+
+def test_a_wildcard_handler_asks_for_every_event() -> None:
+    async def scenario() -> None:
+        h = await started()
+        await h.waiter.until(lambda: h.connects == 1)
+        assert not [a for a in h.server.received if dict(a)["Action"] == "Filter"]
         await h.shut_down()
 
     run(scenario())
