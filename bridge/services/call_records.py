@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import defaultdict
+import time
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from bridge.flows.call_log import CallLog
@@ -36,6 +38,12 @@ log = logging.getLogger(__name__)
 E = TypeVar("E", bound=CallEvent)
 Applier = Callable[[Session, Any], None]
 _STOP = object()
+RECORDS = cast(Table, CallRecord.__table__)
+STEPS = cast(Table, CallStep.__table__)
+# How long the writer gathers events before a transaction: fewer, larger transactions
+# under load, at the cost of records that show a step this much later.
+GATHER_SECONDS = 0.02
+REMEMBERED_RECORDS = 10_000
 
 
 def tenant_call_record(session: Session, tenant_id: int, call_id: str) -> CallRecord:
@@ -51,6 +59,8 @@ class DatabaseCallRecorder:
         self.database = database
         self._appliers: dict[type, list[Applier]] = defaultdict(list)
         self._queue: queue.Queue[object] = queue.Queue()
+        # The calls whose records are known to exist (newest last): no look-up for them.
+        self._stored: OrderedDict[str, None] = OrderedDict()
         self._thread = threading.Thread(target=self._work, name="call-records", daemon=True)
         self._thread.start()
 
@@ -79,6 +89,8 @@ class DatabaseCallRecorder:
     def _work(self) -> None:
         while True:
             batch = [self._queue.get()]
+            if isinstance(batch[0], CallEvent):
+                time.sleep(GATHER_SECONDS)  # a call's next steps come within milliseconds
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             events = [item for item in batch if isinstance(item, CallEvent)]
@@ -93,31 +105,86 @@ class DatabaseCallRecorder:
     def _write(self, events: list[CallEvent]) -> None:
         try:
             with self.database.session() as session:
+                self._store(session.connection(), events)
                 for event in events:
-                    _store(session, event)
                     for apply in subscribed(self._appliers, event):
                         apply(session, event)
         except Exception:  # a record lost is logged; the call is never affected
-            log.exception("%d call record step(s) not written", len(events))
+            self._stored.clear()  # the transaction's new records are not there after all
+            if len(events) == 1:
+                log.exception("call record step not written: %s %s",
+                              events[0].call_id, events[0].kind)
+                return
+            log.exception("%d call record steps not written together; one by one now",
+                          len(events))
+            for event in events:  # one bad step must not take the others with it
+                self._write([event])
+
+    def _store(self, connection: Connection, events: list[CallEvent]) -> None:
+        """A batch of events as rows: the records they open, the changes they make to
+        their records and one step each, in a few statements rather than a few per event."""
+        fresh = self._opened_records(connection, events)
+        changes: dict[str, dict[str, Any]] = {}
+        answers: dict[str, dict[str, Any]] = {}
+        for event in events:
+            opened = fresh.get(event.call_id)
+            change = _record_change(event)
+            if isinstance(event, Answer):  # the first answer stays
+                if opened is not None:
+                    if "answered_at" not in opened:
+                        opened.update(change)
+                else:
+                    answers.setdefault(event.call_id, change)
+            elif opened is not None:
+                opened.update(change)
+            elif change:
+                changes.setdefault(event.call_id, {}).update(change)
+        for row in fresh.values():  # one by one: the columns set differ from row to row
+            connection.execute(insert(RECORDS).values(row))
+        for call_id, values in changes.items():
+            connection.execute(update(RECORDS).where(RECORDS.c.call_id == call_id)
+                               .values(values))
+        for call_id, values in answers.items():
+            connection.execute(update(RECORDS).where(
+                RECORDS.c.call_id == call_id, RECORDS.c.answered_at.is_(None)).values(values))
+        connection.execute(insert(STEPS), [
+            {"call_id": e.call_id, "at": e.at, "kind": e.kind, "target": e.target[:64],
+             "detail": e.text[:512]} for e in events])
+
+    def _opened_records(self, connection: Connection,
+                        events: list[CallEvent]) -> dict[str, dict[str, Any]]:
+        """The rows of the records that these events open (their calls have none yet);
+        the columns no event has set are left out, so that they are NULL (a JSON None
+        would not be)."""
+        unknown = {event.call_id for event in events} - self._stored.keys()
+        stored = set(connection.scalars(
+            select(RECORDS.c.call_id).where(RECORDS.c.call_id.in_(unknown)))) if unknown \
+            else set()
+        opened: dict[str, dict[str, Any]] = {}
+        for event in events:
+            call_id = event.call_id
+            if call_id in self._stored or call_id in stored or call_id in opened:
+                continue
+            origin = event.origin() or RecordOrigin(caller="", dialled="")
+            opened[call_id] = {
+                "call_id": call_id, "received_at": event.at, "caller": origin.caller[:64],
+                "dialled": origin.dialled[:64], "tenant_id": origin.tenant_id,
+                "ring_group_id": origin.ring_group_id}
+        for call_id in (*stored, *opened):
+            self._stored[call_id] = None
+        while len(self._stored) > REMEMBERED_RECORDS:
+            self._stored.popitem(last=False)
+        return opened
 
 
-def _store(session: Session, event: CallEvent) -> None:
-    record = session.get(CallRecord, event.call_id)
-    if record is None:
-        origin = event.origin() or RecordOrigin(caller="", dialled="")
-        record = CallRecord(call_id=event.call_id, received_at=event.at,
-                            caller=origin.caller[:64], dialled=origin.dialled[:64],
-                            tenant_id=origin.tenant_id, ring_group_id=origin.ring_group_id)
-        session.add(record)
+def _record_change(event: CallEvent) -> dict[str, Any]:
+    """What `event` sets on its call's record (nothing for most steps)."""
     if isinstance(event, CallerKnown):
-        record.dispatch_snapshot = event.snapshot
-    elif isinstance(event, RecordingStarted):
-        record.recording = event.name[:128]
-    elif isinstance(event, Answer) and record.answered_at is None:
-        record.answered_at, record.answered_by = event.at, event.member
-    elif isinstance(event, Ending):
-        record.ended_at, record.end_reason = event.at, event.text[:256]
-        record.end_cause = event.cause
-    session.add(CallStep(call_id=event.call_id, at=event.at, kind=event.kind,
-                         target=event.target[:64], detail=event.text[:512]))
-    session.flush()
+        return {"dispatch_snapshot": event.snapshot}
+    if isinstance(event, RecordingStarted):
+        return {"recording": event.name[:128]}
+    if isinstance(event, Answer):
+        return {"answered_at": event.at, "answered_by": event.member}
+    if isinstance(event, Ending):
+        return {"ended_at": event.at, "end_reason": event.text[:256], "end_cause": event.cause}
+    return {}

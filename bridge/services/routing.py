@@ -7,8 +7,9 @@ import threading
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from bridge.dispatch.client import DispatchClient
@@ -204,9 +205,10 @@ def apply_hunt_memory(session: Session,
                       event: MemberRinging | MemberAnswered | PageAnswered) -> None:
     column = "last_rung_at" if isinstance(event, MemberRinging) else "last_answered_at"
     if event.group_id and event.extension_id:
-        stat = session.get(HuntStat, (event.group_id, event.extension_id))
-        if stat is not None:
-            setattr(stat, column, event.at)
+        stats = cast(Table, HuntStat.__table__)
+        session.connection().execute(update(stats).where(
+            stats.c.ring_group_id == event.group_id,
+            stats.c.extension_id == event.extension_id).values({column: event.at}))
 
 
 def _locked_stats(session: Session, group_id: int,

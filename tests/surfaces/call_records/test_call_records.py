@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -93,3 +94,56 @@ def test_the_hunt_memory_hears_ringing_and_answers_of_its_members(
         stat = session.get(HuntStat, (group, member))
         assert stat is not None and stat.last_rung_at and stat.last_answered_at
         assert aware(stat.last_rung_at) == rang < aware(stat.last_answered_at)
+
+
+def test_a_record_written_over_several_batches_keeps_its_first_answer(
+        database: Database, acme: TenantAuth) -> None:
+    recorder, log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(log)
+    log.publish(CallArrived(call_id="C4", caller="3019", dialled="6002", label="ring group",
+                            channel_id="ch-4", tenant_id=acme.tenant_id))
+    log.publish(MemberAnswered(call_id="C4", member="3011"))
+    log.publish(MemberAnswered(call_id="C4", member="3012"))  # same batch: not the answer
+    recorder.flush()  # the record exists now: later batches change it
+    log.publish(MemberAnswered(call_id="C4", member="3013"))
+    log.publish(RecordingStarted(call_id="C4", name="call-C4"))
+    recorder.flush()
+    log.publish(CallEnded(call_id="C4", why="caller hung up", cause=16))
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        record = session.get(CallRecord, "C4")
+        assert record is not None
+        assert (record.answered_by, record.recording, record.end_cause) == (
+            "3011", "call-C4", 16)
+        assert [s.target for s in record.steps if s.kind == "answered"] == [
+            "3011", "3012", "3013"]
+
+
+def test_a_record_with_no_dispatch_answer_has_a_null_snapshot(
+        database: Database, acme: TenantAuth) -> None:
+    """SQL NULL, not the JSON text null: `IS NULL` must find it."""
+    recorder, log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(log)
+    log.publish(CallArrived(call_id="C5", caller="3019", dialled="6002", label="ring group",
+                            channel_id="ch-5", tenant_id=acme.tenant_id))
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        assert session.scalars(select(CallRecord.call_id).where(
+            CallRecord.dispatch_snapshot.is_(None))).all() == ["C5"]
+
+
+def test_a_step_that_cannot_be_written_loses_only_itself(
+        database: Database, acme: TenantAuth, caplog: pytest.LogCaptureFixture) -> None:
+    recorder, log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(log)
+    log.publish(CallArrived(call_id="C6", caller="3019", dialled="6002", label="ring group",
+                            channel_id="ch-6", tenant_id=acme.tenant_id + 1000))  # no tenant
+    log.publish(CallArrived(call_id="C7", caller="3019", dialled="6002", label="ring group",
+                            channel_id="ch-7", tenant_id=acme.tenant_id))
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        assert session.scalars(select(CallRecord.call_id)).all() == ["C7"]
+    assert "call record step not written: C6 arrived" in caplog.text
