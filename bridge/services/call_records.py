@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -40,9 +39,6 @@ Applier = Callable[[Session, Any], None]
 _STOP = object()
 RECORDS = cast(Table, CallRecord.__table__)
 STEPS = cast(Table, CallStep.__table__)
-# How long the writer gathers events before a transaction: fewer, larger transactions
-# under load, at the cost of records that show a step this much later.
-GATHER_SECONDS = 0.02
 REMEMBERED_RECORDS = 10_000
 
 
@@ -88,9 +84,9 @@ class DatabaseCallRecorder:
 
     def _work(self) -> None:
         while True:
+            # No lingering for more: a step waiting in memory is lost if the process is
+            # killed. Under load, what queued during the last transaction is the batch.
             batch = [self._queue.get()]
-            if isinstance(batch[0], CallEvent):
-                time.sleep(GATHER_SECONDS)  # a call's next steps come within milliseconds
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             events = [item for item in batch if isinstance(item, CallEvent)]
