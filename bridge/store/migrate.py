@@ -6,9 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 
-from bridge.store.models import Base
 from bridge.store.session import Database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -40,7 +39,10 @@ def upgrade(database: Database, revision: str = "head") -> None:
 
 
 def drop_schema(database: Database) -> None:
-    """Drop every table ringbridge made. Destroys all data: for tests and benchmarks."""
+    """Drop every table in the database (its search path's schema on PostgreSQL), those
+    of other versions of ringbridge included, so that an upgrade starts from nothing.
+    Destroys all data: for tests and benchmarks."""
     with database.engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        tables = MetaData()
+        tables.reflect(connection)
+        tables.drop_all(connection)

@@ -101,3 +101,16 @@ def test_users_there_before_roles_become_admins_and_new_ones_users(
         owners = connection.execute(text("SELECT user_id FROM extensions")).scalars().all()
     assert roles == {"old": "admin", "new": "user"}
     assert (tokens, owners) == ([1], [1])
+
+
+def test_dropping_the_schema_drops_tables_another_version_made(
+        empty_database: Database) -> None:
+    """A test database upgraded by a newer ringbridge kept that version's tables through
+    drop_schema, and every later comparison of migrations with models failed."""
+    upgrade(empty_database)
+    with empty_database.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE from_a_later_version (id INTEGER PRIMARY KEY)"))
+    drop_schema(empty_database)
+    upgrade(empty_database)
+    with empty_database.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
