@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import cast
 
@@ -13,6 +12,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from bridge.dispatch.client import DispatchClient
+from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.notifier import DispatchNotifier
 from bridge.flows.events import MemberAnswered, MemberRinging, PageAnswered
 from bridge.flows.hunt import HuntPlan
@@ -25,6 +25,7 @@ from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import dispatch_config
 from bridge.services.extensions import sip_endpoint
 from bridge.services.ring_groups import ring_group_by_did
+from bridge.services.route_cache import RouteCache
 from bridge.store.models import (
     Extension,
     HuntStat,
@@ -38,7 +39,32 @@ from bridge.store.session import Database
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class GroupMember:
+    candidate: Candidate  # without the hunt memory, which is read call by call
+    number: str
+    target: Target
+
+
+@dataclass(frozen=True)
+class RoutedGroup:
+    """A ring group as its calls are routed: all but what the caller and the hunt memory
+    change, read once per directory generation."""
+
+    plan: HuntPlan  # with no waves, caller or dispatch events
+    strategy: Strategy
+    members: tuple[GroupMember, ...]
+    dispatch: DispatchConfig | None
+
+
+Dialled = HuntPlan | int | None  # an extension's plan, a ring group's id, or nothing
+
+
 class DatabaseDirectory:
+    """Routes from the database, kept in memory while the directory generation stays
+    (bridge/store/directory_changes.py): a call costs one read of that number, plus the
+    hunt memory for the strategies that use it."""
+
     def __init__(self, database: Database, dial_timeout: int,
                  dispatch: DispatchClient | None = None, api_url: str = "") -> None:
         """`dispatch` sends ring group calls' dispatch events (tenants that set it up);
@@ -48,31 +74,31 @@ class DatabaseDirectory:
         self.dispatch = dispatch
         self.api_url = api_url
         self._planning = threading.Lock()
+        self._routes = RouteCache()
 
     def route_dial(self, domain: str, number: str, caller_number: str) -> HuntPlan | None:
         with self.database.session() as session:
-            tenant = session.scalar(select(Tenant).where(Tenant.sip_domain == domain))
-            if tenant is None:
-                return None
-            extension = session.scalar(select(Extension).where(
-                Extension.tenant_id == tenant.id, Extension.extension_number == number))
-            if extension is not None:
-                return self._direct(extension, tenant)
-            group = session.execute(select(RingGroup.id, RingGroup.ring_strategy).where(
-                RingGroup.tenant_id == tenant.id, RingGroup.extension_number == number)).first()
-        return None if group is None else self._plan_group(*group, caller_number)
+            routes = self._routes.current(session)
+            found: Dialled = routes.get(
+                ("dial", domain, number), lambda: self._look_up_dialled(session, domain, number))
+            if found is None or isinstance(found, HuntPlan):
+                return found
+            group = routes.get(("group", found), lambda: self._load_group(session, found))
+        return None if group is None else self._plan_group(group, caller_number)
 
     def route_did(self, number: str, caller_number: str) -> HuntPlan | None:
         """The plan's `caller_number` is the trunk's caller as the tenant's E.164, or
         `anonymous` (bridge/phone_numbers.py)."""
         with self.database.session() as session:
-            group = ring_group_by_did(session, number)
-            if group is None:
+            routes = self._routes.current(session)
+            found: tuple[int, str] | None = routes.get(
+                ("did", number), lambda: self._look_up_did(session, number))
+            if found is None:
                 return None
-            tenant = session.get(Tenant, group.tenant_id)
-            assert tenant is not None, "groups are deleted with their tenant"
-            found, region = (group.id, group.ring_strategy), tenant.region
-        return self._plan_group(*found, trunk_caller(caller_number, region))
+            group_id, region = found
+            group = routes.get(("group", group_id), lambda: self._load_group(session, group_id))
+        return None if group is None else self._plan_group(
+            group, trunk_caller(caller_number, region))
 
     def route_redirect(self, tenant_id: int, location: str,
                        caller_number: str) -> HuntPlan | None:
@@ -86,73 +112,97 @@ class DatabaseDirectory:
                 plan = self._direct(extension, tenant)
                 return replace(plan, label=f"agent {location} ({plan.label})",
                                caller_number=caller_number)
-            group = session.execute(select(RingGroup.id, RingGroup.ring_strategy).where(
-                RingGroup.tenant_id == tenant_id, RingGroup.queue_id == location)).first()
-        return None if group is None else self._plan_group(*group, caller_number)
+            group_id = session.scalar(select(RingGroup.id).where(
+                RingGroup.tenant_id == tenant_id, RingGroup.queue_id == location))
+            group = None if group_id is None else self._load_group(session, group_id)
+        return None if group is None else self._plan_group(group, caller_number)
 
-    def _plan_group(self, group_id: int, strategy: str,
-                    caller_number: str) -> HuntPlan | None:
-        """Plans that read and write the hunt memory (cyclic, least-worked) are made one at
-        a time in this process (SQLite would refuse the second of two interleaved
-        writers) and under row locks across processes (PostgreSQL); the others only read,
-        and go in parallel."""
-        uses_memory = strategy_named(strategy).uses_memory
-        with self._planning if uses_memory else nullcontext(), \
-                self.database.session() as session:
-            group = session.get(RingGroup, group_id)
-            if group is None:  # deleted a moment ago
-                return None
-            tenant = session.get(Tenant, group.tenant_id)
-            assert tenant is not None, "groups are deleted with their tenant"
-            memory_locked = uses_memory and strategy_named(group.ring_strategy).uses_memory
-            return self._group_plan(session, tenant, group, caller_number, memory_locked)
+    def _look_up_dialled(self, session: Session, domain: str, number: str) -> Dialled:
+        tenant = session.scalar(select(Tenant).where(Tenant.sip_domain == domain))
+        if tenant is None:
+            return None
+        extension = session.scalar(select(Extension).where(
+            Extension.tenant_id == tenant.id, Extension.extension_number == number))
+        if extension is not None:
+            return self._direct(extension, tenant)
+        return session.scalar(select(RingGroup.id).where(
+            RingGroup.tenant_id == tenant.id, RingGroup.extension_number == number))
+
+    @staticmethod
+    def _look_up_did(session: Session, number: str) -> tuple[int, str] | None:
+        group = ring_group_by_did(session, number)
+        if group is None:
+            return None
+        tenant = session.get(Tenant, group.tenant_id)
+        assert tenant is not None, "groups are deleted with their tenant"
+        return group.id, tenant.region
+
+    def _plan_group(self, group: RoutedGroup, caller_number: str) -> HuntPlan:
+        """The caller never rings itself."""
+        members = [m for m in group.members if m.number != caller_number]
+        targets = {m.candidate.key: m.target for m in members}
+        return replace(
+            group.plan, caller_number=caller_number,
+            waves=tuple(tuple(targets[c.key] for c in wave)
+                        for wave in self._ordered(group, members)),
+            events=self._notifier(group.dispatch, caller_number))
+
+    def _ordered(self, group: RoutedGroup, members: list[GroupMember]) -> list[list[Candidate]]:
+        """The members in waves by strategy and, for the strategies that use it, the hunt
+        memory: read and written one plan at a time in this process (SQLite would refuse
+        the second of two interleaved writers) and under row locks across processes (FOR
+        UPDATE on PostgreSQL). A cyclic hunt marks its first member as rung at once, so
+        two calls arriving together do not both start on the same member."""
+        strategy = group.strategy
+        if not strategy.uses_memory:
+            return hunt_waves(strategy.name, [m.candidate for m in members])
+        assert group.plan.group_id is not None, "a ring group's plan names its group"
+        with self._planning, self.database.session() as session:
+            stats = _locked_stats(session, group.plan.group_id, members)
+            waves = hunt_waves(strategy.name, [_remembering(m.candidate, stats[m.candidate.key])
+                                               for m in members])
+            if strategy.marks_first_rung and waves:
+                stats[waves[0][0].key].last_rung_at = datetime.now(UTC)
+        return waves
 
     def _direct(self, extension: Extension, tenant: Tenant) -> HuntPlan:
         return HuntPlan(label=f"extension {extension.extension_number}",
                         waves=((extension_target(extension),),), ring_time=self.dial_timeout,
                         tenant_id=tenant.id, domain=tenant.sip_domain)
 
-    def _group_plan(self, session: Session, tenant: Tenant, group: RingGroup,
-                    caller_number: str, uses_memory: bool) -> HuntPlan:
-        """Order the members by strategy and memory; the caller never rings itself.
-
-        With a strategy that uses it, the members' memory rows are locked (FOR UPDATE on
-        PostgreSQL; SQLite writes are serialised) and a cyclic hunt marks its first member
-        as rung at once, so two calls arriving together do not both start on the same
-        member.
-        """
-        members = [m for m in group.members if m.extension.extension_number != caller_number]
-        stats = _locked_stats(session, group.id, members) if uses_memory else {}
-        candidates = [_candidate(m, stats.get(m.extension_id)) for m in members]
+    def _load_group(self, session: Session, group_id: int) -> RoutedGroup | None:
+        group = session.get(RingGroup, group_id)
+        if group is None:  # deleted a moment ago
+            return None
+        tenant = session.get(Tenant, group.tenant_id)
+        assert tenant is not None, "groups are deleted with their tenant"
         strategy = strategy_named(group.ring_strategy)
-        waves = hunt_waves(strategy.name, candidates)
-        if strategy.marks_first_rung and waves and stats:
-            stats[waves[0][0].key].last_rung_at = datetime.now(UTC)
-        targets = {m.extension_id: extension_target(m.extension) for m in members}
-        return HuntPlan(
-            label=f"ring group {group.extension_number} ({group.name})",
-            waves=tuple(tuple(targets[c.key] for c in wave) for wave in waves),
+        plan = HuntPlan(
+            label=f"ring group {group.extension_number} ({group.name})", waves=(),
             ring_time=group.ring_time, headers=_headers(tenant, group, strategy),
             paging=strategy.paging, group_id=group.id,
             tenant_id=tenant.id, domain=tenant.sip_domain, queue_id=group.queue_id,
-            queue_type=group.queue_type,
-            caller_number=caller_number,
-            events=self.notifier(session, tenant, caller_number),
-            skip_busy=group.skip_busy_member, max_wait=group.max_wait_time,
-            record=group.record_calls,
+            queue_type=group.queue_type, skip_busy=group.skip_busy_member,
+            max_wait=group.max_wait_time, record=group.record_calls,
             no_answer=no_answer_rule(group.no_answer_action,
                                      self._forward_target(session, tenant, group),
                                      voicemail_box=f"voicemail-{group.id}",
-                                     forward_number=group.no_answer_number),
-        )
+                                     forward_number=group.no_answer_number))
+        members = tuple(GroupMember(_candidate(m), m.extension.extension_number,
+                                    extension_target(m.extension)) for m in group.members)
+        dispatch = dispatch_config(session, tenant) if self.dispatch is not None else None
+        return RoutedGroup(plan, strategy, members, dispatch)
 
     def notifier(self, session: Session, tenant: Tenant,
                  caller_number: str) -> DispatchNotifier | None:
+        """Who sends the dispatch events of a call of `tenant` (an adopted call's)."""
+        config = dispatch_config(session, tenant) if self.dispatch is not None else None
+        return self._notifier(config, caller_number)
+
+    def _notifier(self, config: DispatchConfig | None,
+                  caller_number: str) -> DispatchNotifier | None:
         """Who sends a call's dispatch events; None when the tenant has no dispatch."""
-        if self.dispatch is None:
-            return None
-        config = dispatch_config(session, tenant)
-        if config is None:
+        if self.dispatch is None or config is None:
             return None
         return DispatchNotifier(self.dispatch, config, caller_number,
                                 lambda call_id: f"{self.api_url}/api/call_records/{call_id}")
@@ -182,11 +232,14 @@ def extension_target(extension: Extension) -> Target:
                   label=extension.extension_number, agent_id=extension.agent_id)
 
 
-def _candidate(member: RingGroupMember, stat: HuntStat | None) -> Candidate:
+def _candidate(member: RingGroupMember) -> Candidate:
     return Candidate(key=member.extension_id, position=member.position,
-                     skill_level=member.skill_level,
-                     last_rung=_known(stat.last_rung_at) if stat else None,
-                     last_answered=_known(stat.last_answered_at) if stat else None)
+                     skill_level=member.skill_level)
+
+
+def _remembering(candidate: Candidate, stat: HuntStat) -> Candidate:
+    return replace(candidate, last_rung=_known(stat.last_rung_at),
+                   last_answered=_known(stat.last_answered_at))
 
 
 def _known(moment: datetime | None) -> datetime | None:
@@ -212,8 +265,8 @@ def apply_hunt_memory(session: Session,
 
 
 def _locked_stats(session: Session, group_id: int,
-                  members: list[RingGroupMember]) -> dict[int, HuntStat]:
-    keys = [m.extension_id for m in members]
+                  members: list[GroupMember]) -> dict[int, HuntStat]:
+    keys = [m.candidate.key for m in members]
     rows = {s.extension_id: s for s in session.scalars(
         select(HuntStat).where(HuntStat.ring_group_id == group_id).with_for_update())}
     for key in keys:

@@ -195,6 +195,18 @@ class RingGroupMember(Base):
     extension: Mapped[Extension] = relationship(lazy="joined")
 
 
+class DirectoryGeneration(Base):
+    """One row whose number goes up in every transaction that changes what a call is
+    routed by (tenants, extensions, ring groups and members, dispatch settings), so that
+    every process caching routes knows, with one read, whether its copy is still good
+    (bridge/store/directory_changes.py)."""
+
+    __tablename__ = "directory_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class HuntStat(Base):
     """Hunt memory of one member of one group: when it last rang, when it last answered.
 

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridge.store.db import make_engine
+from bridge.store.directory_changes import watch_directory_changes
 
 
 class Database:
@@ -16,6 +17,7 @@ class Database:
         self.url = url
         self.engine: Engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        watch_directory_changes()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,0 +1,53 @@
+"""Routes kept in memory for as long as the directory generation stays the same."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from bridge.store.directory_changes import current_generation
+
+V = TypeVar("V")
+# Numbers nobody has are kept too (as None): callers dialling at random must not fill
+# the memory, so a generation keeps at most this many routes, then starts again.
+MAX_ROUTES = 50_000
+
+
+class Routes:
+    """The routes of one directory generation."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, load: Callable[[], V]) -> V:
+        """The value kept for `key`, else `load()` (kept, None included)."""
+        try:
+            return self._entries[key]
+        except KeyError:
+            if len(self._entries) >= MAX_ROUTES:
+                self._entries.clear()
+            value = self._entries[key] = load()
+            return value
+
+
+class RouteCache:
+    """Thread-safe: the engine routes calls in worker threads. Routes loaded while the
+    generation moved on are kept only in the superseded `Routes`, never read again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generation: int | None = None
+        self._routes = Routes()
+
+    def current(self, session: Session) -> Routes:
+        """The routes of the generation `session` sees (empty after any change)."""
+        generation = current_generation(session)
+        if generation is None:
+            return Routes()
+        with self._lock:
+            if generation != self._generation:
+                self._generation, self._routes = generation, Routes()
+            return self._routes
