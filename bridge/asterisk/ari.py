@@ -15,7 +15,7 @@ import asyncio
 import base64
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, NoReturn
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -89,12 +89,15 @@ class AriClient(Supervised):
         transport: httpx.AsyncBaseTransport | None = None,
         rest_over_websocket: bool = True,
         rest_probe_timeout: float = 2.0,
+        event_types: Collection[str] = (),
     ) -> None:
         """``stable_after``: a connection that lasted this long resets the backoff.
 
         ``transport`` replaces httpx's network transport (tests use ``httpx.MockTransport``).
         ``rest_over_websocket``: try REST on the websocket; each connection first checks
         that Asterisk answers one there within ``rest_probe_timeout`` seconds.
+        ``event_types``: the only event types Asterisk is asked to send the application
+        (its eventFilter, set on every connection); all of them when empty.
         """
         self.refusing = False  # refuse_requests() was called
         self._events_url = _events_url(base_url, app)
@@ -120,6 +123,9 @@ class AriClient(Supervised):
         self._request_timeout = request_timeout
         self._try_ws_rest = rest_over_websocket
         self._rest_probe_timeout = rest_probe_timeout
+        # The filter holds for every message on the websocket: without RESTResponse, the
+        # answers to REST requests sent there (the filter's own included) never come.
+        self._event_types = sorted({*event_types, "RESTResponse"}) if event_types else []
 
     @property
     def connected(self) -> bool:
@@ -235,6 +241,7 @@ class AriClient(Supervised):
             self._ws = ws
             try:
                 self._ws_rest = await self._offers_rest(ws)
+                await self._filter_events()
                 await self._opened()
                 while (event := await events.get()) is not _CLOSED:
                     await self._deliver(event)
@@ -270,6 +277,20 @@ class AriClient(Supervised):
                         "in %.1f s (%s)", self._rest_probe_timeout, exc or "timeout")
             return False
         return True
+
+    async def _filter_events(self) -> None:
+        """Asterisk sends an application every event of its channels (variables set,
+        dialplan steps, connected line, bridge moves: most of a call's events) unless told
+        which types it wants. Without the filter (an Asterisk that refuses it), every
+        event still comes and the unwanted ones are dropped here as before."""
+        if not self._event_types:
+            return
+        try:
+            await self.request("PUT", f"/applications/{quote(self._app, safe='')}/eventFilter",
+                               json={"allowed": [{"type": t} for t in self._event_types]})
+        except AriError as exc:
+            log.warning("ARI: every event type comes: Asterisk refused the application's "
+                        "event filter (%s)", exc)
 
     def _fail_waiting_requests(self) -> None:
         for answer in self._responses.values():

@@ -29,6 +29,7 @@ from bridge.engine.takeover import Takeover
 from bridge.engine.trunk_callers import present_trunk_caller
 from bridge.flows.call_log import CallLog
 from bridge.flows.calls import (
+    ARI_EVENT_TYPES,
     CallFlow,
     Event,
     new_call_id,
@@ -81,7 +82,7 @@ class Engine:
         self.app = settings.ari_app
         self.ari = AriClient(
             settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
-            on_event=self.on_event, on_connected=self.resync,
+            on_event=self.on_event, on_connected=self.resync, event_types=ARI_EVENT_TYPES,
         )
         self.ami = AmiClient(
             settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret,

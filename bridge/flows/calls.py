@@ -38,6 +38,16 @@ DIAL_STATUS_CAUSE = {
 }
 
 
+# Every ARI event type a flow or the engine acts on. Asterisk is asked for these only
+# (the application's eventFilter): a flow that handles another type adds it here, or
+# never gets it (tests/unit/test_ari_event_types.py looks for types used elsewhere).
+ARI_EVENT_TYPES = frozenset({
+    "StasisStart", "StasisEnd", "ChannelStateChange", "ChannelHangupRequest",
+    "ChannelDestroyed", "ChannelDtmfReceived", "Dial", "RecordingStarted",
+    "RecordingFinished",
+})
+
+
 # Set on a bridged party when its peer hangs up (dialplan [rb-left]): "<epoch> <cause>".
 PEER_LEFT = "SHARED(RB_PEER_LEFT)"
 

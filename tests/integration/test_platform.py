@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from bridge.flows.calls import ARI_EVENT_TYPES
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
@@ -25,6 +26,14 @@ def test_health_reports_every_dependency_ready(bridge: BridgeProcess) -> None:
     response = bridge.health()
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "ari": True, "ami": True, "database": True}
+
+
+def test_asterisk_sends_the_application_only_the_event_types_it_acts_on(
+        bridge: BridgeProcess, asterisk: Asterisk) -> None:
+    application = asterisk.ari("GET", f"/applications/{asterisk.app}").json()
+    assert {e["type"] for e in application["events_allowed"]} == {*ARI_EVENT_TYPES,
+                                                                  "RESTResponse"}
+    assert "event filter" not in bridge.log()  # Asterisk took it: no warning
 
 
 @pytest.mark.parametrize("who_hangs_up", ["caller", "callee"])

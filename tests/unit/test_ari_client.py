@@ -652,3 +652,48 @@ def test_once_refusing_nothing_is_sent() -> None:
 
     rest(handler, scenario)
     assert [request.url.path for request in sent] == ["/ari/channels/c1"]
+
+
+def test_each_connection_asks_for_only_the_event_types_given() -> None:
+    """And for the answers to REST requests on the websocket: Asterisk filters those too,
+    so without them no request sent there (the filter's own included) is ever answered."""
+    async def scenario() -> None:
+        h = Harness([], RecordingBackoff())
+        h.server.rest = ws_rest_with_filter
+        await h.start(event_types={"StasisStart", "Dial"},
+                      transport=httpx.MockTransport(lambda r: httpx.Response(599)))
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        h.server.drop_all()
+        await h.waiter.until(lambda: h.recorder.connects == 2)
+        filters = [r for r in h.server.rest_requests if r["uri"].endswith("eventFilter")]
+        assert [(r["method"], r["uri"]) for r in filters] == [
+            ("PUT", f"applications/{APP}/eventFilter")] * 2
+        assert orjson.loads(filters[0]["message_body"]) == {"allowed": [
+            {"type": "Dial"}, {"type": "RESTResponse"}, {"type": "StasisStart"}]}
+        await h.shut_down()
+
+    run(scenario())
+
+
+def test_an_asterisk_that_refuses_the_filter_sends_every_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        events = stasis_events("ch-1")
+        h = Harness(events, RecordingBackoff())
+        await h.start(event_types={"StasisStart"}, transport=httpx.MockTransport(
+            lambda r: httpx.Response(404, json={"message": "Application not found"})))
+        await h.waiter.until(lambda: len(h.recorder.events) == len(events))
+        assert h.recorder.log == ["connected"] + [event["type"] for event in events]
+        await h.shut_down()
+
+    with caplog.at_level(logging.WARNING, logger="bridge.asterisk.ari"):
+        run(scenario())
+    assert any("refused the application's event filter" in r.getMessage()
+               for r in caplog.records)
+
+
+def ws_rest_with_filter(request: Event) -> Event:
+    if request["uri"] == f"applications/{APP}/eventFilter":
+        return {"status_code": 200, "message_body": '{"name": "rbapp"}'}
+    return ws_rest(request)
