@@ -16,7 +16,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from bridge.flows.call_log import CallLog
@@ -40,6 +40,13 @@ _STOP = object()
 RECORDS = cast(Table, CallRecord.__table__)
 STEPS = cast(Table, CallStep.__table__)
 REMEMBERED_RECORDS = 10_000
+# Built once and run with parameters (several rows at a time): a statement built per
+# row cost more to build and key for the compiled cache than to run. The columns set
+# are those of the parameters; an update's call id is `record`.
+_OPEN, _STEP = insert(RECORDS), insert(STEPS)
+_CHANGE = update(RECORDS).where(RECORDS.c.call_id == bindparam("record"))
+_FIRST_ANSWER = update(RECORDS).where(RECORDS.c.call_id == bindparam("record"),
+                                      RECORDS.c.answered_at.is_(None))  # the first stays
 
 
 def tenant_call_record(session: Session, tenant_id: int, call_id: str) -> CallRecord:
@@ -135,15 +142,11 @@ class DatabaseCallRecorder:
                 opened.update(change)
             elif change:
                 changes.setdefault(event.call_id, {}).update(change)
-        for row in fresh.values():  # one by one: the columns set differ from row to row
-            connection.execute(insert(RECORDS).values(row))
-        for call_id, values in changes.items():
-            connection.execute(update(RECORDS).where(RECORDS.c.call_id == call_id)
-                               .values(values))
-        for call_id, values in answers.items():
-            connection.execute(update(RECORDS).where(
-                RECORDS.c.call_id == call_id, RECORDS.c.answered_at.is_(None)).values(values))
-        connection.execute(insert(STEPS), [
+        for statement, rows in ((_OPEN, list(fresh.values())),
+                                (_CHANGE, _keyed(changes)), (_FIRST_ANSWER, _keyed(answers))):
+            for same_columns in _by_columns(rows):
+                connection.execute(statement, same_columns)
+        connection.execute(_STEP, [
             {"call_id": e.call_id, "at": e.at, "kind": e.kind, "target": e.target[:64],
              "detail": e.text[:512]} for e in events])
 
@@ -171,6 +174,19 @@ class DatabaseCallRecorder:
         while len(self._stored) > REMEMBERED_RECORDS:
             self._stored.popitem(last=False)
         return opened
+
+
+def _keyed(values_by_call: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Changes as the parameters of _CHANGE or _FIRST_ANSWER (the call id as `record`)."""
+    return [{"record": call_id, **values} for call_id, values in values_by_call.items()]
+
+
+def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The rows in groups with the same columns: one statement runs for each group."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[frozenset(row)].append(row)
+    return list(groups.values())
 
 
 def _record_change(event: CallEvent) -> dict[str, Any]:

@@ -29,6 +29,8 @@ from bridge.store.models import (
 
 DIRECTORY_MODELS = (Tenant, Extension, RingGroup, RingGroupMember, DispatchSettings)
 GENERATION = cast(Table, DirectoryGeneration.__table__)
+# Read on every call: built once (building it cost more than running it).
+_CURRENT = select(GENERATION.c.generation).where(GENERATION.c.id == 1)
 
 
 def watch_directory_changes() -> None:
@@ -42,8 +44,7 @@ def watch_directory_changes() -> None:
 def current_generation(session: Session) -> int | None:
     """None while the row is missing (deleted by hand, until the next change): nothing
     can be kept then."""
-    generation: int | None = session.connection().scalar(
-        select(GENERATION.c.generation).where(GENERATION.c.id == 1))
+    generation: int | None = session.connection().scalar(_CURRENT)
     return generation
 
 
