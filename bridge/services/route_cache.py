@@ -6,9 +6,8 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from sqlalchemy.orm import Session
-
 from bridge.store.directory_changes import current_generation
+from bridge.store.session import Database
 
 V = TypeVar("V")
 # Numbers nobody has are kept too (as None): callers dialling at random must not fill
@@ -42,9 +41,11 @@ class RouteCache:
         self._generation: int | None = None
         self._routes = Routes()
 
-    def current(self, session: Session) -> Routes:
-        """The routes of the generation `session` sees (empty after any change)."""
-        generation = current_generation(session)
+    def current(self, database: Database) -> Routes:
+        """The routes of the database's generation now (empty after any change). Read on
+        a bare connection: an ORM session costs more than the read itself."""
+        with database.engine.connect() as connection:
+            generation = current_generation(connection)
         if generation is None:
             return Routes()
         with self._lock:

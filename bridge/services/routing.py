@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -37,6 +38,7 @@ from bridge.store.models import (
 from bridge.store.session import Database
 
 log = logging.getLogger(__name__)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -77,28 +79,32 @@ class DatabaseDirectory:
         self._routes = RouteCache()
 
     def route_dial(self, domain: str, number: str, caller_number: str) -> HuntPlan | None:
-        with self.database.session() as session:
-            routes = self._routes.current(session)
-            found: Dialled = routes.get(
-                ("dial", domain, number), lambda: self._look_up_dialled(session, domain, number))
-            if found is None or isinstance(found, HuntPlan):
-                return found
-            group = routes.get(("group", found), lambda: self._load_group(session, found))
+        routes = self._routes.current(self.database)
+        found: Dialled = routes.get(
+            ("dial", domain, number), lambda: self._read(self._look_up_dialled, domain, number))
+        if found is None or isinstance(found, HuntPlan):
+            return found
+        group = routes.get(("group", found), lambda: self._read(self._load_group, found))
         return None if group is None else self._plan_group(group, caller_number)
 
     def route_did(self, number: str, caller_number: str) -> HuntPlan | None:
         """The plan's `caller_number` is the trunk's caller as the tenant's E.164, or
         `anonymous` (bridge/phone_numbers.py)."""
-        with self.database.session() as session:
-            routes = self._routes.current(session)
-            found: tuple[int, str] | None = routes.get(
-                ("did", number), lambda: self._look_up_did(session, number))
-            if found is None:
-                return None
-            group_id, region = found
-            group = routes.get(("group", group_id), lambda: self._load_group(session, group_id))
+        routes = self._routes.current(self.database)
+        found: tuple[int, str] | None = routes.get(
+            ("did", number), lambda: self._read(self._look_up_did, number))
+        if found is None:
+            return None
+        group_id, region = found
+        group = routes.get(("group", group_id), lambda: self._read(self._load_group, group_id))
         return None if group is None else self._plan_group(
             group, trunk_caller(caller_number, region))
+
+    def _read(self, look_up: Callable[..., V], *args: Any) -> V:
+        """`look_up(session, *args)` in a session of its own: only a route not kept yet
+        opens one."""
+        with self.database.session() as session:
+            return look_up(session, *args)
 
     def route_redirect(self, tenant_id: int, location: str,
                        caller_number: str) -> HuntPlan | None:

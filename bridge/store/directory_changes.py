@@ -14,7 +14,7 @@ import time
 from itertools import chain
 from typing import Any, cast
 
-from sqlalchemy import Table, event, select
+from sqlalchemy import Connection, Table, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -41,10 +41,10 @@ def watch_directory_changes() -> None:
         event.listen(Session, "do_orm_execute", _on_statement)
 
 
-def current_generation(session: Session) -> int | None:
+def current_generation(connection: Connection) -> int | None:
     """None while the row is missing (deleted by hand, until the next change): nothing
     can be kept then."""
-    generation: int | None = session.connection().scalar(_CURRENT)
+    generation: int | None = connection.scalar(_CURRENT)
     return generation
 
 

@@ -30,8 +30,8 @@ def rung(plan: HuntPlan | None) -> list[list[str]]:
 
 
 def generation(database: Database) -> int | None:
-    with database.session() as session:
-        return current_generation(session)
+    with database.engine.connect() as connection:
+        return current_generation(connection)
 
 
 @pytest.fixture
