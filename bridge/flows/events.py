@@ -36,6 +36,8 @@ class RecordOrigin:
 @dataclass(frozen=True, kw_only=True)
 class CallEvent:
     kind: ClassVar[str]
+    # The call id was made for this event a moment ago: no record can have it yet.
+    new_call: ClassVar[bool] = False
     call_id: str
     at: datetime = field(default_factory=_now)
 
@@ -75,6 +77,7 @@ class Arrival(CallEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class CallArrived(Arrival):
+    new_call: ClassVar[bool] = True
     label: str  # what the number is: "ring group 6002 (Sales)", "extension 2001"
     channel_id: str
 
@@ -109,6 +112,7 @@ class ParkedCallRingingBack(Arrival):
 @dataclass(frozen=True, kw_only=True)
 class UnknownNumber(Arrival):
     kind: ClassVar[str] = "unknown"
+    new_call: ClassVar[bool] = True
 
     @property
     def text(self) -> str:

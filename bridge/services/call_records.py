@@ -152,10 +152,11 @@ class DatabaseCallRecorder:
 
     def _opened_records(self, connection: Connection,
                         events: list[CallEvent]) -> dict[str, dict[str, Any]]:
-        """The rows of the records that these events open (their calls have none yet);
-        the columns no event has set are left out, so that they are NULL (a JSON None
-        would not be)."""
-        unknown = {event.call_id for event in events} - self._stored.keys()
+        """The rows of the records that these events open (their calls have none yet:
+        a new call's, or one the database does not have); the columns no event has set
+        are left out, so that they are NULL (a JSON None would not be)."""
+        new_calls = {event.call_id for event in events if event.new_call}
+        unknown = {event.call_id for event in events} - self._stored.keys() - new_calls
         stored = set(connection.scalars(
             select(RECORDS.c.call_id).where(RECORDS.c.call_id.in_(unknown)))) if unknown \
             else set()

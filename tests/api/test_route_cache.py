@@ -3,13 +3,12 @@ engine they no longer hold, whichever process wrote the change (docs/architectur
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import delete, event, update
+from sqlalchemy import delete, update
 
 from bridge.flows.hunt import HuntPlan
 from bridge.services.routing import DatabaseDirectory
@@ -37,19 +36,6 @@ def generation(database: Database) -> int | None:
 @pytest.fixture
 def directory(database: Database) -> DatabaseDirectory:
     return DatabaseDirectory(database, dial_timeout=30)
-
-
-@pytest.fixture
-def statements(database: Database) -> Iterator[list[str]]:
-    """The SQL statements the database is sent, from now on."""
-    sent: list[str] = []
-
-    def note(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", note)
-    yield sent
-    event.remove(database.engine, "before_cursor_execute", note)
 
 
 def sales(client: FlaskClient, acme: TenantAuth, *members: str, **fields: Any) -> str:

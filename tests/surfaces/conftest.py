@@ -7,4 +7,5 @@ from tests.api.conftest import (  # noqa: F401  (pytest finds fixtures by name h
     globex,
     migrated_database,
     provisioner,
+    statements,
 )

@@ -96,6 +96,28 @@ def test_the_hunt_memory_hears_ringing_and_answers_of_its_members(
         assert aware(stat.last_rung_at) == rang < aware(stat.last_answered_at)
 
 
+def test_a_new_calls_record_is_opened_without_looking_for_it_first(
+        database: Database, acme: TenantAuth, statements: list[str]) -> None:
+    """A call id the engine has just made cannot have a record: no SELECT for it. A call
+    the recorder has not seen otherwise is looked for (a call of the process before)."""
+    recorder, log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(log)
+    log.publish(CallArrived(call_id="C6", caller="3019", dialled="6002", label="ring group",
+                            channel_id="ch-6", tenant_id=acme.tenant_id))
+    log.publish(CallEnded(call_id="C6", why="caller hung up", cause=16))
+    recorder.flush()
+    looked_for = [s for s in statements if s.lstrip().startswith("SELECT")]
+    assert looked_for == []
+    log.publish(CallEnded(call_id="EARLIER", why="caller hung up", cause=16))
+    recorder.flush()
+    recorder.close()
+    assert [s for s in statements if s.lstrip().startswith("SELECT")
+            and "call_records" in s] != []
+    with database.session() as session:
+        record = session.get(CallRecord, "C6")
+        assert record is not None and record.end_cause == 16
+
+
 def test_a_record_written_over_several_batches_keeps_its_first_answer(
         database: Database, acme: TenantAuth) -> None:
     recorder, log = DatabaseCallRecorder(database), CallLog()
