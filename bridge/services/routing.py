@@ -26,7 +26,7 @@ from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import dispatch_config
 from bridge.services.extensions import sip_endpoint
 from bridge.services.ring_groups import ring_group_by_did
-from bridge.services.route_cache import RouteCache
+from bridge.services.route_cache import RouteCache, Routes
 from bridge.store.models import (
     Extension,
     HuntStat,
@@ -84,8 +84,7 @@ class DatabaseDirectory:
             ("dial", domain, number), lambda: self._read(self._look_up_dialled, domain, number))
         if found is None or isinstance(found, HuntPlan):
             return found
-        group = routes.get(("group", found), lambda: self._read(self._load_group, found))
-        return None if group is None else self._plan_group(group, caller_number)
+        return self._group_call(routes, found, caller_number)
 
     def route_did(self, number: str, caller_number: str) -> HuntPlan | None:
         """The plan's `caller_number` is the trunk's caller as the tenant's E.164, or
@@ -96,9 +95,7 @@ class DatabaseDirectory:
         if found is None:
             return None
         group_id, region = found
-        group = routes.get(("group", group_id), lambda: self._read(self._load_group, group_id))
-        return None if group is None else self._plan_group(
-            group, trunk_caller(caller_number, region))
+        return self._group_call(routes, group_id, trunk_caller(caller_number, region))
 
     def _read(self, look_up: Callable[..., V], *args: Any) -> V:
         """`look_up(session, *args)` in a session of its own: only a route not kept yet
@@ -120,7 +117,14 @@ class DatabaseDirectory:
                                caller_number=caller_number)
             group_id = session.scalar(select(RingGroup.id).where(
                 RingGroup.tenant_id == tenant_id, RingGroup.queue_id == location))
-            group = None if group_id is None else self._load_group(session, group_id)
+        if group_id is None:
+            return None
+        return self._group_call(self._routes.current(self.database), group_id, caller_number)
+
+    def _group_call(self, routes: Routes, group_id: int,
+                    caller_number: str) -> HuntPlan | None:
+        """A call's plan for the group, from the group kept in `routes` (loaded once)."""
+        group = routes.get(("group", group_id), lambda: self._read(self._load_group, group_id))
         return None if group is None else self._plan_group(group, caller_number)
 
     def _look_up_dialled(self, session: Session, domain: str, number: str) -> Dialled:
