@@ -31,6 +31,7 @@ DIRECTORY_MODELS = (Tenant, Extension, RingGroup, RingGroupMember, DispatchSetti
 GENERATION = cast(Table, DirectoryGeneration.__table__)
 # Read on every call: built once (building it cost more than running it).
 _CURRENT = select(GENERATION.c.generation).where(GENERATION.c.id == 1)
+_BUMPED = "directory generation bumped in"  # session.info: the transaction that did
 
 
 def watch_directory_changes() -> None:
@@ -49,8 +50,13 @@ def current_generation(connection: Connection) -> int | None:
 
 
 def _bump(session: Session) -> None:
-    """One more; a row deleted by hand is made again, at a number no process can have
-    kept (microseconds since the epoch, far above any count of changes)."""
+    """One more, once per transaction however many flushes and statements it has; a
+    row deleted by hand is made again, at a number no process can have kept
+    (microseconds since the epoch, far above any count of changes)."""
+    transaction = session.get_transaction()
+    if session.info.get(_BUMPED) is transaction:
+        return
+    session.info[_BUMPED] = transaction
     connection = session.connection()
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     connection.execute(insert(GENERATION).values(id=1, generation=time.time_ns() // 1000)
