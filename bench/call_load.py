@@ -1,14 +1,13 @@
 """Calls per second: the highest rate with no failed call, through ringbridge and through
 a plain dialplan Dial(), in one run, with their ratio.
 
-sipp places calls of 2 seconds (--call-seconds) (digest auth, as extension 4001) into a
-one-member ring group
-(through ringbridge), or to the member's number with ringbridge stopped (Asterisk's
-fallback Dial()). The member is a sipp UAS that answers everything; its extension's
-contact is set statically, so it needs no registration. Each rate runs for a fixed
-number of calls; the first rate with a failed call ends the ramp. Each step prints
-ringbridge's CPU per call, the most calls bridged at once and ringbridge's peak RSS
-(both sampled every second).
+sipp places calls of 2 seconds (--call-seconds; digest auth, as extension 4001) into a
+one-member ring group (through ringbridge), or to the member's number with ringbridge
+stopped (Asterisk's fallback Dial()). The member is a sipp UAS that answers everything;
+its extension's contact is set statically, so it needs no registration. Each rate runs
+for a fixed number of calls; the first rate with a failed call ends the ramp. Each step
+prints ringbridge's CPU per call, the most calls bridged at once and ringbridge's peak
+RSS (both sampled every second).
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from tests.support.asterisk import SLOT
 
 SCENARIO = Path(__file__).with_name("sipp") / "uac_auth.xml"
 UAS_PORT = 5290 + 10 * SLOT
+CALL_SECONDS = 2.0  # how long a call lasts once answered, unless told otherwise
 # Each rate step sends from its own port: answers to a failed step's late calls must not
 # land in the next step as unexpected messages.
 UAC_PORTS = itertools.count(5400 + 20 * SLOT)
@@ -46,6 +46,11 @@ def cpu_seconds(pid: int | None) -> float:
         return 0.0
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sipp_duration(seconds: float) -> str:
+    """sipp's -d: the scenario's pause, the answered call's length, in ms."""
+    return str(int(seconds * 1000))
 
 
 def rss_mib(pid: int | None) -> float:
@@ -76,7 +81,7 @@ class Sampler(threading.Thread):
 
 
 def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
-             call_seconds: float = 2) -> bool:
+             call_seconds: float = CALL_SECONDS) -> bool:
     """True when every call at `rate` calls/s succeeded."""
     calls = rate * seconds
     errors = users.with_name(f"errors-{number}-{rate}.log")
@@ -88,7 +93,7 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
         ["sipp", rig.asterisk.registrar, "-sf", str(SCENARIO), "-inf", str(users),
          "-au", "4001", "-ap", rig.passwords["4001"],
          "-s", number, "-i", "127.0.0.1", "-p", str(next(UAC_PORTS)), "-r", str(rate),
-         "-m", str(calls), "-d", str(int(call_seconds * 1000)),
+         "-m", str(calls), "-d", sipp_duration(call_seconds),
          "-l", str(int(rate * (call_seconds + 2) * 2)), "-nostdin",
          "-timeout", str(int(seconds + call_seconds + 30)),
          "-timeout_error", "-recv_timeout", "10000", "-trace_err", "-error_file",
@@ -122,7 +127,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8, help="length of each rate step")
     parser.add_argument("--rates", default="25,50,75,100,150,200,300,400",
                         help="comma-separated calls/s to try, in order")
-    parser.add_argument("--call-seconds", type=float, default=2,
+    parser.add_argument("--call-seconds", type=float, default=CALL_SECONDS,
                         help="how long each call lasts once answered (calls up at once "
                         "are about rate x this)")
     args = parser.parse_args()

@@ -22,7 +22,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.call_load import SCENARIO, UAC_PORTS, UAS_PORT, point_member_at_uas
+from bench.call_load import (
+    CALL_SECONDS,
+    SCENARIO,
+    UAC_PORTS,
+    UAS_PORT,
+    point_member_at_uas,
+    sipp_duration,
+)
 from bench.rig import DOMAIN, BenchRig, bench_rig
 from bridge.store.models import CallRecord
 from bridge.store.session import Database
@@ -35,7 +42,8 @@ def sipp_uac(rig: BenchRig, users: Path, stats: Path, rate: int, calls: int,
     return subprocess.Popen(
         ["sipp", rig.asterisk.registrar, "-sf", str(SCENARIO), "-inf", str(users),
          "-au", "4001", "-ap", rig.passwords["4001"], "-s", "6400", "-i", "127.0.0.1",
-         "-p", str(next(UAC_PORTS)), "-r", str(rate), "-m", str(calls), "-d", "2000",
+         "-p", str(next(UAC_PORTS)), "-r", str(rate), "-m", str(calls),
+         "-d", sipp_duration(CALL_SECONDS),
          "-l", str(rate * 4), "-nostdin", "-timeout", str(seconds + 120), "-timeout_error",
          # A caller waits through the outage, as a phone would: sipp drops a call whose
          # answer is late without a CANCEL, which would strand it in Asterisk.
