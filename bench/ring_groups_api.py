@@ -31,6 +31,7 @@ from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.gateway import (
     CancelOutcome,
+    EngineStatus,
     EngineUnavailable,
     LiveCall,
     ParkedCall,
@@ -57,6 +58,9 @@ NO_ENGINE = "this benchmark runs the API without an engine"
 class NoEngine:
     """The gateway of an API measured alone: extensions are taken and dropped, and
     anything that needs a live call is refused as it is while no engine answers."""
+
+    def status(self) -> EngineStatus:
+        return EngineStatus(ari=False, ami=False)
 
     def push(self, endpoint: SipEndpoint) -> None:
         """Nothing to push to."""

@@ -20,6 +20,10 @@ from typing import Protocol
 # semicolon that starts a parameter.
 UNSAFE_IN_CALLER_NAME = re.compile(r'[\x00-\x1f\x7f-\x9f"\\<>;]')
 
+# No gateway call blocks longer (a park waits for Asterisk's confirmation, 5 s at most).
+LONGEST_WAIT = 15.0
+DID_NOT_ANSWER = "the telephony engine did not answer in time"
+
 
 @dataclass(frozen=True)
 class SipEndpoint:
@@ -185,6 +189,15 @@ class CancelOutcome:
     states: RingOutStates | None = None
 
 
+@dataclass(frozen=True)
+class EngineStatus:
+    """Each connection is ready once connected and resynced (endpoints pushed, calls
+    adopted; parking lots read)."""
+
+    ari: bool
+    ami: bool
+
+
 class GatewayError(Exception):
     """The engine could not do what it was asked; `message` says why."""
 
@@ -207,6 +220,10 @@ class CallRefused(GatewayError):
         super().__init__(message)
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[CallRefused], tuple[str, str]]:
+        """Pickled with its reason (it crosses from the engine's process to the API's)."""
+        return type(self), (self.reason, self.message)
+
 
 class CallChanged(GatewayError):
     """Asterisk refused an action on the call, e.g. a party hung up at that very moment."""
@@ -219,6 +236,9 @@ class EngineUnavailable(GatewayError):
 class EngineGateway(Protocol):
     """Everything the API asks of the engine. Methods block the calling (API) thread;
     live-call actions raise the errors above."""
+
+    def status(self) -> EngineStatus:
+        """Whether the engine is connected to Asterisk and ready for calls."""
 
     def push(self, endpoint: SipEndpoint) -> None:
         """Make a committed extension's endpoint real in Asterisk."""

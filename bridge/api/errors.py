@@ -20,11 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from bridge.gateway import GatewayError
 from bridge.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
 Body = dict[str, Any]
+ENGINE_RETRY_AFTER = "2"
 Formatter = Callable[[int, str, str, Any], Body]
 _FORMATS = "ringbridge.error_formats"
 
@@ -138,6 +140,14 @@ def register(app: APIFlask) -> None:
         log.info("conflict on %s %s: %s", request.method, request.path, error.orig)
         return render(409, "CONFLICT", "the object clashes with one created at the same "
                       "time; read it back and retry")
+
+    @app.errorhandler(GatewayError)
+    def engine_error(error: GatewayError) -> tuple[Body, int, Any]:
+        # The engine's process is restarting, or did not answer: the request may be
+        # retried (a surface with its own codes for these answers before this).
+        log.warning("%s %s: %s", request.method, request.path, error.message)
+        return render(503, "ENGINE_UNAVAILABLE", error.message, None,
+                      {"Retry-After": ENGINE_RETRY_AFTER})
 
     @app.errorhandler(StaleDataError)
     @app.errorhandler(ObjectDeletedError)

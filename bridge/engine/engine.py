@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -38,7 +37,7 @@ from bridge.flows.earlier_calls import Closer, EarlierCalls, NoEarlierCalls
 from bridge.flows.events import CallArrived, UnknownNumber
 from bridge.flows.hunt import Hunt, HuntPlan, Origin
 from bridge.flows.waiting_line import WaitingLines
-from bridge.gateway import Positions, Target
+from bridge.gateway import EngineStatus, Positions, Target
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +48,6 @@ class LoopService(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class EngineStatus:
-    """Each connection is ready once connected and resynced (endpoints pushed, calls
-    adopted; parking lots read)."""
-
-    ari: bool
-    ami: bool
 
 
 class Engine:

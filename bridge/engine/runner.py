@@ -12,11 +12,14 @@ from typing import Any, TypeVar
 
 from bridge.asterisk.ami import AmiError
 from bridge.asterisk.ari import AriError
-from bridge.engine.engine import Engine, EngineStatus
+from bridge.engine.engine import Engine
 from bridge.flows.ringout import RingOut
 from bridge.gateway import (
+    DID_NOT_ANSWER,
+    LONGEST_WAIT,
     CallChanged,
     CancelOutcome,
+    EngineStatus,
     EngineUnavailable,
     LiveCall,
     ParkedCall,
@@ -29,7 +32,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 PROVISION_TIMEOUT = 5.0
 CANCEL_TIMEOUT = 5.0
-CONTROL_TIMEOUT = 15.0  # a park waits for Asterisk's confirmation (5 s at most)
+CONTROL_TIMEOUT = LONGEST_WAIT
 
 
 class EngineThread:
@@ -83,7 +86,10 @@ class EngineThread:
         self.submit(self._start_ringout(plan)).add_done_callback(_log_failure)
 
     def cancel_ringout(self, call_id: str) -> CancelOutcome:
-        return self.submit(self._cancel_ringout(call_id)).result(timeout=CANCEL_TIMEOUT)
+        try:
+            return self.submit(self._cancel_ringout(call_id)).result(timeout=CANCEL_TIMEOUT)
+        except concurrent.futures.TimeoutError as exc:
+            raise EngineUnavailable(DID_NOT_ANSWER) from exc
 
     async def _start_ringout(self, plan: RingOutPlan) -> None:
         self._ringouts = {key: flow for key, flow in self._ringouts.items() if not flow.done}
@@ -132,7 +138,7 @@ class EngineThread:
         except (AriError, AmiError) as exc:  # e.g. a party hung up at that very moment
             raise CallChanged(str(exc)) from exc
         except concurrent.futures.TimeoutError as exc:
-            raise EngineUnavailable("the telephony engine did not answer in time") from exc
+            raise EngineUnavailable(DID_NOT_ANSWER) from exc
 
     def _shut_down(self, task: asyncio.Task[None]) -> None:
         self.engine.stop_calls()  # before the connections close under the flows

@@ -19,6 +19,7 @@ from bridge.engine.call_control import CallControlError
 from bridge.gateway import (
     CallState,
     CancelOutcome,
+    EngineStatus,
     LegState,
     LiveCall,
     ParkedCall,
@@ -47,6 +48,9 @@ class RecordingProvisioner:
         states=RingOutStates(CallState.NOT_REACHED, LegState.CANCELLED, LegState.CANCELLED)))
     calls: list[LiveCall] = field(default_factory=list)
     actions: list[tuple[object, ...]] = field(default_factory=list)
+
+    def status(self) -> EngineStatus:
+        return EngineStatus(ari=True, ami=True)
 
     def push(self, endpoint: SipEndpoint) -> None:
         self.pushed.append(endpoint)

@@ -1,0 +1,134 @@
+"""The API's end of the gateway link: the engine, in its own process, as an EngineGateway.
+
+Each call takes an idle connection (or opens one), sends `(method, args)` and waits for
+the answer; API threads calling at once use connections of their own. An engine that
+is not running (restarting) or does not answer in time is `EngineUnavailable`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Client, Connection
+from typing import Any
+
+from bridge.gateway import (
+    DID_NOT_ANSWER,
+    LONGEST_WAIT,
+    CancelOutcome,
+    EngineStatus,
+    EngineUnavailable,
+    LiveCall,
+    ParkedCall,
+    RingOutPlan,
+    SipEndpoint,
+    Target,
+)
+from bridge.gateway_link import GatewayLink
+
+log = logging.getLogger(__name__)
+
+# Past the longest wait the engine allows itself (a park waits for Asterisk).
+REPLY_TIMEOUT = LONGEST_WAIT + 5.0
+NOT_RUNNING = "the telephony engine is not running (restarting?); retry shortly"
+
+
+class GatewayClient:
+    def __init__(self, link: GatewayLink) -> None:
+        self.link = link
+        self._idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+
+    def _call(self, method: str, *args: Any) -> Any:
+        connection = self._connection()
+        try:
+            connection.send((method, args))
+            if not connection.poll(REPLY_TIMEOUT):
+                raise EngineUnavailable(DID_NOT_ANSWER)
+            succeeded, result = connection.recv()
+        except (EOFError, OSError) as exc:
+            connection.close()
+            raise EngineUnavailable(NOT_RUNNING) from exc
+        except EngineUnavailable:
+            connection.close()  # its answer may still come: never read it as another's
+            raise
+        self._idle.put(connection)
+        if not succeeded:
+            raise result
+        return result
+
+    def _connection(self) -> Connection:
+        """An idle connection still open (the engine may have restarted since), or a new
+        one."""
+        while True:
+            try:
+                connection = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if connection.poll(0):  # nothing is ever sent unasked: readable means closed
+                connection.close()
+                continue
+            return connection
+        try:
+            return Client(self.link.address, family="AF_UNIX", authkey=self.link.key)
+        except (OSError, EOFError) as exc:
+            raise EngineUnavailable(NOT_RUNNING) from exc
+        except AuthenticationError as exc:  # not the engine `ringbridge serve` started
+            raise EngineUnavailable(f"the engine's socket refused this process: {exc}") \
+                from exc
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+    def status(self) -> EngineStatus:
+        try:
+            status: EngineStatus = self._call("status")
+        except EngineUnavailable:
+            return EngineStatus(ari=False, ami=False)
+        return status
+
+    def push(self, endpoint: SipEndpoint) -> None:
+        self._provision("push", endpoint, endpoint.endpoint_id)
+
+    def remove(self, endpoint_id: str) -> None:
+        self._provision("remove", endpoint_id, endpoint_id)
+
+    def _provision(self, method: str, argument: object, endpoint_id: str) -> None:
+        """The database has the change: an engine that is not running makes it real on
+        its next connect, which pushes every endpoint."""
+        try:
+            self._call(method, argument)
+        except EngineUnavailable as exc:
+            log.warning("endpoint %s: %s; pushed when it is back", endpoint_id, exc.message)
+
+    def start_ringout(self, plan: RingOutPlan) -> None:
+        self._call("start_ringout", plan)
+
+    def cancel_ringout(self, call_id: str) -> CancelOutcome:
+        outcome: CancelOutcome = self._call("cancel_ringout", call_id)
+        return outcome
+
+    def live_calls(self, domain: str) -> list[LiveCall]:
+        calls: list[LiveCall] = self._call("live_calls", domain)
+        return calls
+
+    def park(self, domain: str, call_id: str, view: str, parker: Target,
+             timeout: int) -> ParkedCall:
+        parked: ParkedCall = self._call("park", domain, call_id, view, parker, timeout)
+        return parked
+
+    def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        continued: str = self._call("unpark", domain, call_id, target, wait)
+        return continued
+
+    def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        continued: str = self._call("pick_up", domain, call_id, target, wait)
+        return continued
+
+    def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
+        views: list[str] = self._call("hang_up", domain, call_id, view)
+        return views

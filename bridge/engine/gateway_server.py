@@ -1,0 +1,89 @@
+"""The engine's end of the gateway link: answers the API processes' calls.
+
+One thread accepts; each API connection gets a thread that checks the peer's key, then
+runs its calls one after another on the engine (`EngineThread`'s methods block until
+the loop has answered). A `GatewayError` goes back to be raised in the API process;
+anything else is a bug, logged here in full and answered as a `GatewayError` saying so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
+from typing import Any
+
+from bridge.gateway import EngineGateway, GatewayError
+from bridge.gateway_link import GATEWAY_CALLS, GatewayLink
+
+log = logging.getLogger(__name__)
+BACKLOG = 64
+
+
+class GatewayServer:
+    def __init__(self, engine: EngineGateway, link: GatewayLink) -> None:
+        self.engine = engine
+        self.link = link
+        with contextlib.suppress(FileNotFoundError):  # left by an engine killed before
+            os.unlink(link.address)
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._socket.bind(link.address)
+        self._socket.listen(BACKLOG)
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        threading.Thread(target=self._accept, name="gateway", daemon=True).start()
+
+    def close(self) -> None:
+        """No call is answered after this: the API processes see the engine gone."""
+        with self._lock:
+            for sock in [self._socket, *self._open]:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked on it
+        self._socket.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._socket.accept()
+            except OSError:  # closed
+                return
+            with self._lock:
+                self._open.add(sock)
+            threading.Thread(target=self._serve, args=(sock,), name="gateway-call",
+                             daemon=True).start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        connection = Connection(os.dup(sock.fileno()))
+        try:
+            deliver_challenge(connection, self.link.key)
+            answer_challenge(connection, self.link.key)
+            while True:
+                method, args = connection.recv()
+                connection.send(self._answer(method, args))
+        except AuthenticationError as exc:
+            log.warning("gateway connection refused: %s", exc)
+        except (EOFError, OSError):
+            pass  # the API process closed it, or we did
+        finally:
+            with self._lock:
+                self._open.discard(sock)
+            connection.close()
+            sock.close()
+
+    def _answer(self, method: str, args: tuple[Any, ...]) -> tuple[bool, Any]:
+        """(True, result) or (False, the GatewayError to raise)."""
+        if method not in GATEWAY_CALLS:
+            return False, GatewayError(f"no gateway call {method!r}")
+        try:
+            return True, getattr(self.engine, method)(*args)
+        except GatewayError as exc:
+            return False, exc
+        except Exception as exc:
+            log.exception("gateway call %s failed", method)
+            return False, GatewayError(f"the telephony engine failed: {exc}")

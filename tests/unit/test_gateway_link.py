@@ -1,0 +1,141 @@
+"""The gateway across a process boundary: what the API process calls is what the engine
+answers, its refusals keep their reasons, and an engine that is gone is unavailable."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from multiprocessing.connection import Client
+
+import pytest
+
+from bridge.api.gateway_client import GatewayClient
+from bridge.engine.gateway_server import GatewayServer
+from bridge.gateway import (
+    CallRefused,
+    EngineStatus,
+    EngineUnavailable,
+    GatewayError,
+    LiveCall,
+    Party,
+    PartyState,
+    SipEndpoint,
+    Target,
+)
+from bridge.gateway_link import GATEWAY_CALLS, GatewayLink
+from tests.api.conftest import RecordingProvisioner
+
+CALL = LiveCall("c1", "acme.example", datetime(2026, 12, 4, tzinfo=UTC), None, True, "6001",
+                (Party("00", "ch-1", "+442071234567", "Caller", True, True,
+                       PartyState.OTHER_SIDE_RINGING),))
+ENDPOINT = SipEndpoint("2001@acme.example", "2001", "secret", "Ann", "2001")
+
+
+class RefusingEngine(RecordingProvisioner):
+    def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
+        raise CallRefused(CallRefused.NO_CALL, f"no call {call_id}")
+
+    def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str:
+        raise RuntimeError("a bug in the engine")
+
+
+@pytest.fixture
+def link() -> Iterator[GatewayLink]:
+    made = GatewayLink.create()
+    yield made
+    made.remove()
+
+
+@pytest.fixture
+def engine() -> RefusingEngine:
+    return RefusingEngine(calls=[CALL])
+
+
+@pytest.fixture
+def server(engine: RefusingEngine, link: GatewayLink) -> Iterator[GatewayServer]:
+    running = GatewayServer(engine, link)
+    running.start()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def client(link: GatewayLink) -> Iterator[GatewayClient]:
+    made = GatewayClient(link)
+    yield made
+    made.close()
+
+
+def test_every_protocol_method_crosses_and_nothing_else() -> None:
+    expected = {"status", "push", "remove", "start_ringout", "cancel_ringout", "live_calls",
+                "park", "unpark", "pick_up", "hang_up"}
+    assert expected == GATEWAY_CALLS
+
+
+def test_calls_and_their_answers_cross_whole(server: GatewayServer, client: GatewayClient,
+                                             engine: RefusingEngine) -> None:
+    assert client.status() == EngineStatus(ari=True, ami=True)
+    assert client.live_calls("acme.example") == [CALL]
+    assert client.live_calls("other.example") == []
+    client.push(ENDPOINT)
+    assert engine.pushed == [ENDPOINT]
+
+
+def test_a_refusal_keeps_its_reason(server: GatewayServer, client: GatewayClient) -> None:
+    with pytest.raises(CallRefused) as refused:
+        client.hang_up("acme.example", "c9", None)
+    assert (refused.value.reason, refused.value.message) == (CallRefused.NO_CALL, "no call c9")
+
+
+def test_an_engine_bug_is_a_gateway_error_and_the_link_lives_on(
+        server: GatewayServer, client: GatewayClient, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(GatewayError, match="a bug in the engine"):
+        client.unpark("acme.example", "c1", Target(0, "PJSIP/2001", "2001"), 10)
+    assert "gateway call unpark failed" in caplog.text
+    assert client.live_calls("acme.example") == [CALL]
+
+
+def test_only_the_protocols_methods_are_called(server: GatewayServer,
+                                               link: GatewayLink) -> None:
+    with Client(link.address, family="AF_UNIX", authkey=link.key) as connection:
+        for method in ("__init__", "close", "_engine"):
+            connection.send((method, ()))
+            succeeded, error = connection.recv()
+            assert not succeeded and isinstance(error, GatewayError)
+            assert error.message == f"no gateway call {method!r}"
+
+
+def test_a_peer_without_the_key_is_refused(server: GatewayServer, link: GatewayLink) -> None:
+    stranger = GatewayClient(GatewayLink(link.address, b"not the key"))
+    with pytest.raises(EngineUnavailable):
+        stranger.live_calls("acme.example")
+
+
+def test_no_engine_is_unavailable_but_not_ready_for_health(client: GatewayClient) -> None:
+    with pytest.raises(EngineUnavailable, match="not running"):
+        client.live_calls("acme.example")
+    assert client.status() == EngineStatus(ari=False, ami=False)
+
+
+def test_a_push_with_no_engine_is_left_to_its_next_connect(
+        client: GatewayClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        client.push(ENDPOINT)
+    assert "endpoint 2001@acme.example" in caplog.text and "pushed when it is back" in caplog.text
+
+
+def test_a_restarted_engine_is_reached_on_the_next_call(
+        engine: RefusingEngine, link: GatewayLink, client: GatewayClient) -> None:
+    first = GatewayServer(engine, link)
+    first.start()
+    assert client.live_calls("acme.example") == [CALL]  # its connection is kept idle
+    first.close()
+    with pytest.raises(EngineUnavailable):
+        client.live_calls("acme.example")
+    second = GatewayServer(engine, link)  # the same socket path, as after a restart
+    second.start()
+    try:
+        assert client.live_calls("acme.example") == [CALL]
+    finally:
+        second.close()
