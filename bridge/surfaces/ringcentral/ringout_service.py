@@ -15,7 +15,7 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge.gateway import EngineGateway, LegPlan, RingOutPlan
+from bridge.gateway import EngineGateway, EngineUnavailable, LegPlan, RingOutPlan
 from bridge.phone_numbers import InvalidNumber, is_region, region_for_calling_code, to_e164
 from bridge.services.after_commit import after_commit
 from bridge.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -23,7 +23,7 @@ from bridge.services.routing import extension_target
 from bridge.services.tenants import Principal
 from bridge.store.ids import decimal_id, decode_id, new_id
 from bridge.store.models import Extension, RingOut, Tenant
-from bridge.surfaces.ringcentral.statuses import Statuses, statuses
+from bridge.surfaces.ringcentral.statuses import Statuses, closed, statuses
 
 OWN = "~"
 CARRIER_DIAL = "PJSIP/{number}@carrier"
@@ -103,8 +103,23 @@ class RingOutService:
             callee=LegPlan(callee.dial, callee.label, presented=presented),
             play_prompt=request.play_prompt, ring_time=self.settings.ring_time,
             prompt_timeout=self.settings.prompt_timeout)
-        after_commit(self.session, partial(self.gateway.start_ringout, plan))
+        after_commit(self.session, partial(self._start, plan))
         return ringout
+
+    def _start(self, plan: RingOutPlan) -> None:
+        """Hand the committed RingOut to the engine. An engine that cannot be reached
+        (its process restarting) leaves it failed, not InProgress for ever; the client
+        gets 503 and may try again."""
+        try:
+            self.gateway.start_ringout(plan)
+        except EngineUnavailable:
+            left = closed(Statuses())  # the attempt broke before any leg was dialled
+            with Session(self.session.get_bind()) as session, session.begin():
+                ringout = session.get_one(RingOut, int(plan.call_id))
+                ringout.call_status = left.call
+                ringout.caller_status, ringout.callee_status = left.caller, left.callee
+                ringout.ended_at = datetime.now(UTC)
+            raise
 
     def get(self, extension: Extension, ringout_id: str) -> RingOut:
         key = decimal_id(ringout_id)

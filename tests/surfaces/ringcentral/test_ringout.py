@@ -20,7 +20,7 @@ from bridge.flows.events import (
     RingOutConnected,
     RingOutEnded,
 )
-from bridge.gateway import CancelOutcome
+from bridge.gateway import CancelOutcome, EngineUnavailable, RingOutPlan
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.ringout_records import (
     apply_ringout_change,
@@ -332,6 +332,41 @@ def test_delete_of_a_ringout_no_engine_runs_hangs_up_and_rejects_what_rang(
     # Over already: nothing more to end.
     assert client.delete(f"{OWN}/{ringing}", headers=acme.headers).status_code == 204
     assert provisioner.cancelled == [ringing, answered]
+
+
+def _engine_restarting(*_: object) -> Any:
+    raise EngineUnavailable("the telephony engine is not running (restarting?); retry shortly")
+
+
+def test_a_ringout_the_engine_cannot_take_is_503_and_ends_failed(
+    client: FlaskClient, database: Database, acme: TenantAuth, office: dict[str, Any],
+    provisioner: RecordingProvisioner, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[RingOutPlan] = []
+    monkeypatch.setattr(provisioner, "start_ringout", lambda plan: (
+        started.append(plan), _engine_restarting())[1])
+    response = post(client, acme)
+    assert_error(response, 503, "CMN-503")  # RingCentral's code for 503
+    assert response.headers["Retry-After"] == "2"
+    assert "restarting" in response.json["message"]
+    [plan] = started  # asked once the row was committed
+    ringout_id = plan.call_id  # the RingOut id, as the API shows it
+    with database.session() as session:
+        row = session.get_one(RingOut, int(plan.call_id))
+        assert row.ended_at is not None  # not left InProgress for ever
+    assert status_of(client, acme, ringout_id) == {
+        "callStatus": "NoAnsweringMachine", "callerStatus": "InProgress",
+        "calleeStatus": "InProgress"}
+
+
+def test_a_cancel_the_engine_cannot_take_is_503_and_changes_nothing(
+    client: FlaskClient, acme: TenantAuth, office: dict[str, Any],
+    provisioner: RecordingProvisioner, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ringout_id = post(client, acme).json["id"]
+    monkeypatch.setattr(provisioner, "cancel_ringout", _engine_restarting)
+    assert_error(client.delete(f"{OWN}/{ringout_id}", headers=acme.headers), 503, "CMN-503")
+    assert status_of(client, acme, ringout_id)["callStatus"] == "InProgress"
 
 
 def test_delete_after_connect_is_409_and_leaves_the_call(
