@@ -46,7 +46,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
         raise click.ClickException(str(exc)) from exc
     logging.basicConfig(
         level=settings.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s",
     )
     # One line per ARI request is noise; the engine logs what happened to each call.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -25,7 +25,8 @@ class ConfigError(Exception):
 class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8887
-    http_threads: int = 16
+    http_threads: int = 16  # per API process
+    api_workers: int = 1  # API processes (docs/processes.md: limits are per process)
     database_url: str = "sqlite:///var/ringbridge.db"
     ari_url: str = "http://127.0.0.1:8088/ari"
     ari_user: str = "ringbridge"

@@ -1,15 +1,16 @@
 """Stopping `ringbridge serve` on SIGTERM or SIGINT: in a fixed order, in a bounded time.
 
-1. Refuse new work: the listening socket closes (new connections are refused), and on
-   connections already open `/health` answers 503 `stopping` and every other request
-   503 with Retry-After.
-2. Hand the calls to the next process: the engine stops acting on Asterisk and closes
-   ARI and AMI, so the Stasis app is unregistered; calls stay up in Asterisk for the
-   next ringbridge to adopt or take up, and new callers are held in the dialplan
-   (asterisk-conf/extensions.conf [stasis-wait]).
+`ringbridge serve` passes the signal to each of its processes (bridge/supervisor.py):
+1. Refuse new work (each API process, here): the listening socket closes (new
+   connections are refused), and on connections already open `/health` answers 503
+   `stopping` and every other request 503 with Retry-After.
+2. Hand the calls to the next process (the engine's, bridge/engine/process.py): the
+   engine stops acting on Asterisk and closes ARI and AMI, so the Stasis app is
+   unregistered; calls stay up in Asterisk for the next ringbridge to adopt or take up,
+   and new callers are held in the dialplan (asterisk-conf/extensions.conf [stasis-wait]).
 3. Exit: every HTTP connection is closed, keep-alive ones too, and waitress's loop ends.
 
-Whatever hangs, the process exits within STOP_BOUND seconds of the signal.
+Whatever hangs, each process exits within STOP_BOUND seconds of the signal.
 
 Everything touching waitress's sockets runs on waitress's own loop (through its
 trigger): closing a socket from the signal handler, under a select() in progress,
@@ -40,10 +41,9 @@ HTTP_THREADS_TIMEOUT = 1.0
 class Stopper:
     """Installs the signal handlers and runs the stop in a thread of its own."""
 
-    def __init__(self, server: BaseWSGIServer, stop_engine: Callable[[float], None],
-                 stopping: threading.Event, bound: float = STOP_BOUND) -> None:
+    def __init__(self, server: BaseWSGIServer, stopping: threading.Event,
+                 bound: float = STOP_BOUND) -> None:
         self.server = server
-        self.stop_engine = stop_engine
         self.stopping = stopping
         self.bound = bound
         self.exited = threading.Event()  # set by serve() when everything is closed
@@ -56,14 +56,13 @@ class Stopper:
         if self.stopping.is_set():
             return
         self.stopping.set()
-        log.info("signal %s: stopping (refusing new work, handing calls to the next "
-                 "ringbridge, exiting within %.0f s)", signal.Signals(signum).name, self.bound)
+        log.info("signal %s: API stopping (refusing new work, exiting within %.0f s)",
+                 signal.Signals(signum).name, self.bound)
         threading.Thread(target=self._stop, name="stop", daemon=True).start()
 
     def _stop(self) -> None:
         deadline = time.monotonic() + self.bound
         self._on_server_loop(self._refuse_connections)
-        self.stop_engine(ENGINE_STOP_TIMEOUT)
         self.server.task_dispatcher.shutdown(timeout=HTTP_THREADS_TIMEOUT)
         self._on_server_loop(self._close_connections)
         if not self.exited.wait(max(0.0, deadline - time.monotonic())):

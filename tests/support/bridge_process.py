@@ -27,6 +27,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state first); None once gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def child_pids(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None and fields[1] == str(parent) and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def wait_gone(pids: list[int], timeout: float = 5) -> None:
+    """Until each process has exited (a zombie nobody reaps counts as gone)."""
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while (fields := _stat(pid)) is not None and fields[0] != "Z":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"process {pid} still runs {timeout} s after the kill")
+            time.sleep(0.01)
+
+
 class BridgeProcess:
     def __init__(self, asterisk: Asterisk, workdir: Path, log_path: Path) -> None:
         self.asterisk = asterisk
@@ -150,16 +178,37 @@ class BridgeProcess:
         self.process = None
 
     def kill(self) -> None:
-        """kill -9: ringbridge dies at once, leaving its calls in Asterisk as they are."""
+        """kill -9 of `ringbridge serve`: its processes die at once (they die with it),
+        leaving the calls in Asterisk as they are. Returns once none is left."""
         if self.process is not None:
+            children = child_pids(self.process.pid)
             self.process.kill()
             self.process.wait()
+            wait_gone(children)
         self.process = None
 
     def freeze(self) -> None:
-        """SIGSTOP: the process hangs with its connections open (events queue up unread)."""
+        """SIGSTOP to every process: ringbridge hangs with its connections open (events
+        queue up unread)."""
         assert self.process is not None, "ringbridge is not running"
-        self.process.send_signal(signal.SIGSTOP)
+        for pid in [self.process.pid, *child_pids(self.process.pid)]:
+            os.kill(pid, signal.SIGSTOP)
+
+    def processes(self) -> dict[str, int]:
+        """`serve` and each of its running processes ("engine", "api-1"...) by name: the
+        pid each started with last, as the log has it."""
+        assert self.process is not None, "ringbridge is not running"
+        running = child_pids(self.process.pid)
+        started = {name: int(pid) for name, pid in
+                   re.findall(r"\] bridge\.supervisor: (\S+) started \(pid (\d+)\)",
+                              self.log())}
+        return {"serve": self.process.pid,
+                **{name: pid for name, pid in started.items() if pid in running}}
+
+    def child_pid(self, name: str) -> int:
+        pid = self.processes().get(name)
+        assert pid is not None, f"no {name} process runs"
+        return pid
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -1,0 +1,78 @@
+"""The engine's process: call flows on Asterisk, and the gateway link the API calls."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from bridge.config import Settings
+from bridge.dispatch.client import DispatchClient
+from bridge.engine.engine import Engine
+from bridge.engine.gateway_server import GatewayServer
+from bridge.engine.runner import EngineThread
+from bridge.flows.call_log import CallLog
+from bridge.gateway import SipEndpoint
+from bridge.gateway_link import GatewayLink
+from bridge.services.call_records import DatabaseCallRecorder
+from bridge.services.dispatch import DatabaseDeliveryStore
+from bridge.services.earlier_calls import DatabaseEarlierCalls
+from bridge.services.extensions import all_sip_endpoints
+from bridge.services.recordings import DatabaseRecordingIndex
+from bridge.services.ringout_records import subscribe_ringout_statuses
+from bridge.services.routing import DatabaseDirectory, subscribe_hunt_memory
+from bridge.stopping import ENGINE_STOP_TIMEOUT
+from bridge.store.session import Database
+
+log = logging.getLogger(__name__)
+
+# The engine's loop shares the interpreter with the gateway's and the record writer's
+# threads. A thread waking on a socket waits for the GIL up to this long while another
+# computes; Python's default (5 ms) would put that wait on every step of a call.
+SWITCH_INTERVAL = 0.0005
+
+
+def run_engine(settings: Settings, link: GatewayLink) -> None:
+    """Until SIGTERM or SIGINT: then the calls are left to the next engine (see
+    bridge/stopping.py, step 2) and the call records written."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    stopping = threading.Event()
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    database = Database(settings.database_url)
+    recorder = DatabaseCallRecorder(database)
+    engine = EngineThread(_engine(settings, database, recorder))
+    server = GatewayServer(engine, link)
+    engine.start()
+    server.start()
+    log.info("engine up (ARI %s, app %s)", settings.ari_url, settings.ari_app)
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        server.close()
+        engine.stop(ENGINE_STOP_TIMEOUT)
+        recorder.close()
+        database.dispose()
+        log.info("engine stopped")
+
+
+def _engine(settings: Settings, database: Database, recorder: DatabaseCallRecorder) -> Engine:
+    def extension_endpoints() -> list[SipEndpoint]:
+        with database.session() as session:
+            return all_sip_endpoints(session)
+
+    dispatch = DispatchClient(DatabaseDeliveryStore(database))
+    directory = DatabaseDirectory(database, settings.dial_timeout, dispatch, settings.api_url)
+    call_log = CallLog()
+    recorder.follow(call_log)
+    subscribe_ringout_statuses(recorder)
+    subscribe_hunt_memory(recorder)
+    return Engine(settings, extension_endpoints, directory, call_log, dispatch,
+                  DatabaseRecordingIndex(database), DatabaseEarlierCalls(database, directory))

@@ -1,0 +1,96 @@
+"""`ringbridge serve`'s processes under real calls: one dying is restarted by the
+supervisor and no call is lost (docs/processes.md)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.integration.conftest import PhoneFactory
+from tests.integration.ring_groups import Office
+from tests.integration.test_restarts_live import group_with_dispatch, ringing_call, the_end
+from tests.support.bridge_process import BridgeProcess, wait_gone
+from tests.support.dispatch_receiver import DispatchReceiver
+
+
+@pytest.fixture
+def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
+    suffix = secrets.token_hex(3)
+    return Office(bridge, phone, company=f"Process Taxis {suffix}",
+                  sip_domain=f"process{suffix}.example").create()
+
+
+@pytest.fixture
+def two_api_workers(bridge: BridgeProcess) -> Iterator[BridgeProcess]:
+    bridge.stop()
+    bridge.settings["API_WORKERS"] = "2"
+    try:
+        bridge.start()
+        yield bridge
+    finally:
+        del bridge.settings["API_WORKERS"]
+        bridge.stop()
+
+
+def kill_child(bridge: BridgeProcess, name: str) -> int:
+    """kill -9 of one of ringbridge's processes; returns where the log was."""
+    pid = bridge.child_pid(name)
+    seen = len(bridge.log())
+    os.kill(pid, signal.SIGKILL)
+    wait_gone([pid])
+    return seen
+
+
+def test_the_engine_killed_mid_call_is_restarted_and_takes_the_call_up(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    members = group_with_dispatch(office, receiver, "6321", ["3321"])
+    caller = office.phone("3329")
+    outgoing, incoming, call_id = ringing_call(caller, "6321", members["3321"], receiver)
+    incoming.answer()
+    outgoing.wait_answered()
+    receiver.wait_for("/telephony/connected")
+    time.sleep(1)  # they talk a moment (ringbridge finishes bridging them)
+    seen = kill_child(bridge, "engine")
+    bridge.wait_log(r"engine \(pid \d+\) died after [\d.]+ s \(exit code -9\); restarting",
+                    after=seen)
+    bridge.wait_log(r"engine started \(pid \d+\)", after=seen)
+    bridge.wait_healthy()
+    bridge.wait_log(rf"call {call_id}: .*adopted", after=seen)
+    assert outgoing.state == "confirmed" and incoming.state == "confirmed"
+    outgoing.wait_rtp(5)
+    incoming.hangup()
+    outgoing.wait_disconnected(timeout=5)  # the engine that took the call up ends it
+    assert the_end(receiver, call_id) == ["invite", "ringing", "connected", "cleared"]
+    record = bridge.call_record("6321")
+    assert record.call_id == call_id and record.answered_by == "3321"
+
+
+def test_an_api_process_killed_is_restarted(bridge: BridgeProcess) -> None:
+    killed = bridge.child_pid("api-1")
+    seen = kill_child(bridge, "api-1")
+    bridge.wait_log(r"api-1 \(pid \d+\) died after [\d.]+ s \(exit code -9\); restarting",
+                    after=seen)
+    bridge.wait_log(r"api-1 started \(pid \d+\)", after=seen)
+    bridge.wait_healthy(timeout=5)
+    assert bridge.child_pid("api-1") != killed
+
+
+def test_with_two_api_processes_one_killed_refuses_no_request(
+        two_api_workers: BridgeProcess) -> None:
+    bridge = two_api_workers
+    first, second = bridge.child_pid("api-1"), bridge.child_pid("api-2")
+    assert first != second
+    answers: list[int] = []
+    seen = kill_child(bridge, "api-1")
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:  # new connections while api-1 is down and back
+        answers.append(httpx.get(bridge.url + "/health", timeout=2).status_code)
+    assert answers and set(answers) == {200}, answers
+    bridge.wait_log(r"api-1 started \(pid \d+\)", after=seen)
+    assert bridge.child_pid("api-2") == second
