@@ -6,8 +6,8 @@ one-member ring group (through ringbridge), or to the member's number with ringb
 stopped (Asterisk's fallback Dial()). The member is a sipp UAS that answers everything;
 its extension's contact is set statically, so it needs no registration. Each rate runs
 for a fixed number of calls; the first rate with a failed call ends the ramp. Each step
-prints ringbridge's CPU per call, the most calls bridged at once and ringbridge's peak
-RSS (both sampled every second).
+prints ringbridge's CPU per call (all its processes), the most calls bridged at once and
+the peak RSS of the engine's process and of the others (sampled every second).
 """
 
 from __future__ import annotations
@@ -40,12 +40,13 @@ def point_member_at_uas(rig: BenchRig, number: str, port: int = UAS_PORT) -> Non
     response.raise_for_status()
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time a process has used so far (0 when there is none)."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def sipp_duration(seconds: float) -> str:
@@ -53,31 +54,42 @@ def sipp_duration(seconds: float) -> str:
     return str(int(seconds * 1000))
 
 
-def rss_mib(pid: int | None) -> float:
-    """A process's resident memory now (0 when there is none)."""
-    if pid is None:
-        return 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def rss_mib(pids: list[int]) -> float:
+    """The processes' resident memory now, together."""
+    total = 0.0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 class Sampler(threading.Thread):
-    """Every second: the calls bridged in Asterisk (two-party bridges) and ringbridge's
-    RSS; keeps the highest of each."""
+    """Every second: the calls bridged in Asterisk (two-party bridges), the engine's RSS
+    and that of the rest of ringbridge (`serve` and its API processes); keeps the highest
+    of each."""
 
-    def __init__(self, rig: BenchRig, pid: int | None) -> None:
+    def __init__(self, rig: BenchRig, processes: dict[str, int]) -> None:
         super().__init__(daemon=True)
-        self.rig, self.pid = rig, pid
-        self.bridged, self.rss = 0, 0.0
+        self.rig = rig
+        self.engine = [pid for name, pid in processes.items() if name == "engine"]
+        self.others = [pid for name, pid in processes.items() if name != "engine"]
+        self.bridged, self.engine_rss, self.others_rss = 0, 0.0, 0.0
         self.stopping = threading.Event()
 
     def run(self) -> None:
         while not self.stopping.wait(1):
             bridges = self.rig.asterisk.ari("GET", "/bridges").json()
             self.bridged = max(self.bridged, sum(len(b["channels"]) == 2 for b in bridges))
-            self.rss = max(self.rss, rss_mib(self.pid))
+            self.engine_rss = max(self.engine_rss, rss_mib(self.engine))
+            self.others_rss = max(self.others_rss, rss_mib(self.others))
+
+
+def describe(processes: dict[str, int], cpu: float, sampler: Sampler) -> str:
+    api = sum(name.startswith("api-") for name in processes)
+    return (f"; ringbridge CPU {cpu:.1f} ms per call (all {len(processes)} processes: "
+            f"1 engine, {api} API); RSS peak engine {sampler.engine_rss:.0f} MiB, "
+            f"serve + API {sampler.others_rss:.0f} MiB")
 
 
 def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
@@ -85,9 +97,9 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     """True when every call at `rate` calls/s succeeded."""
     calls = rate * seconds
     errors = users.with_name(f"errors-{number}-{rate}.log")
-    bridge_pid = rig.bridge.process.pid if rig.bridge.process else None
-    cpu_before = cpu_seconds(bridge_pid)
-    sampler = Sampler(rig, bridge_pid)
+    processes = rig.bridge.processes() if rig.bridge.process else {}
+    cpu_before = cpu_seconds(list(processes.values()))
+    sampler = Sampler(rig, processes)
     sampler.start()
     result = subprocess.run(
         ["sipp", rig.asterisk.registrar, "-sf", str(SCENARIO), "-inf", str(users),
@@ -102,11 +114,10 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     sampler.stopping.set()
     sampler.join()
     ok = result.returncode == 0
-    cpu = (cpu_seconds(bridge_pid) - cpu_before) * 1000 / calls
+    cpu = (cpu_seconds(list(processes.values())) - cpu_before) * 1000 / calls
     print(f"  {rate:4d} calls/s x {seconds} s ({calls} calls): {'ok' if ok else 'FAILED'}"
           f" (sipp exit {result.returncode}); up to {sampler.bridged} calls bridged at once"
-          + (f"; ringbridge CPU {cpu:.1f} ms per call, RSS peak {sampler.rss:.0f} MiB"
-             if bridge_pid else ""))
+          + (describe(processes, cpu, sampler) if processes else ""))
     if not ok and errors.exists():
         print("    sipp's first errors:", *errors.read_text().splitlines()[:6], sep="\n    ")
     return ok
@@ -133,6 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     with bench_rig() as rig:
+        processes = rig.bridge.processes()
         rig.extension("4001")
         rig.extension("4002")
         rig.group("6400", ["4002"])
@@ -153,7 +165,7 @@ def main() -> None:
             uas.wait()
     print(f"highest rate with no failed call: ringbridge {bridged} calls/s, plain Dial() "
           f"{plain} calls/s, ratio {bridged / plain if plain else 0:.2f}; ringbridge ran as "
-          "1 process (engine and API together)")
+          f"{len(processes)} processes: {', '.join(processes)}")
     print("target: ringbridge >= 0.8x plain Dial() calls/s, with no failed call")
 
 
