@@ -3,15 +3,17 @@
 Real Asterisk, ringbridge as a process, pjsua2 phones and a local HTTP receiver, all
 timed on this process's monotonic clock. The member phone answers every INVITE with
 180 at once, so the INVITE's arrival is the moment its 180 leaves. N calls alone, then
-N calls while other threads send filtered ring group lists to the API: at a steady rate,
-then as fast as it answers.
+N calls while another process sends filtered ring group lists to the API: at a steady
+rate, then as fast as it answers.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import threading
 import time
+from typing import Any
 
 import httpx
 
@@ -39,40 +41,55 @@ def ringing_latencies(caller: Phone, member: Phone, receiver: DispatchReceiver,
 
 
 class ApiLoad:
-    """Threads sending API requests, together at `rate` requests/s (0: as fast as the
-    API answers, each thread keeping one request in flight); counts the answers."""
+    """API requests from a process of its own, together at `rate` requests/s (0: as fast
+    as the API answers, each of `threads` threads keeping one request in flight); counts
+    the answers. Not in this process: the receiver's thread, which times each `ringing`
+    POST, would wait for the load's threads to let go of the GIL."""
 
     def __init__(self, rig: BenchRig, threads: int, rate: float) -> None:
-        self.rig = rig
-        self.interval = threads / rate if rate else 0.0
-        self.threads = [threading.Thread(target=self._work, daemon=True)
-                        for _ in range(threads)]
-        self.stopping = threading.Event()
-        self.answers = 0
-        self.failures = 0
+        context = multiprocessing.get_context("spawn")
+        self.stopping = context.Event()
+        self.results: multiprocessing.Queue[tuple[int, int, float]] = context.Queue()
+        self.process = context.Process(
+            target=send_requests, daemon=True,
+            args=(rig.bridge.url, rig.token, threads, rate, self.stopping, self.results))
 
     def __enter__(self) -> ApiLoad:
-        self.started = time.monotonic()
-        for thread in self.threads:
-            thread.start()
+        self.process.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self.stopping.set()
-        for thread in self.threads:
-            thread.join()
-        self.elapsed = time.monotonic() - self.started
+        self.answers, self.failures, self.elapsed = self.results.get(timeout=60)
+        self.process.join()
 
-    def _work(self) -> None:
-        headers = {"Authorization": f"Bearer {self.rig.token}"}
-        with httpx.Client(base_url=self.rig.bridge.url, headers=headers, timeout=10) as http:
+
+def send_requests(url: str, token: str, threads: int, rate: float, stopping: Any,
+                  results: Any) -> None:
+    """ApiLoad's process: the threads, then (answers, failures, seconds) to `results`."""
+    interval = threads / rate if rate else 0.0
+    counts: list[tuple[int, int]] = []
+
+    def work() -> None:
+        answers = failures = 0
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=10) as http:
             next_at = time.monotonic()
-            while not self.stopping.is_set():
+            while not stopping.is_set():
                 ok = http.get(LIST).status_code == 200
-                self.answers += ok
-                self.failures += not ok
-                next_at += self.interval
-                self.stopping.wait(max(0.0, next_at - time.monotonic()))
+                answers, failures = answers + ok, failures + (not ok)
+                next_at += interval
+                stopping.wait(max(0.0, next_at - time.monotonic()))
+        counts.append((answers, failures))
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    results.put((sum(a for a, _ in counts), sum(f for _, f in counts),
+                 time.monotonic() - started))
 
 
 def main() -> None:
