@@ -343,8 +343,12 @@ def test_a_ringout_the_engine_cannot_take_is_503_and_ends_failed(
     provisioner: RecordingProvisioner, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     started: list[RingOutPlan] = []
-    monkeypatch.setattr(provisioner, "start_ringout", lambda plan: (
-        started.append(plan), _engine_restarting())[1])
+
+    def start_ringout(plan: RingOutPlan) -> None:
+        started.append(plan)
+        _engine_restarting()
+
+    monkeypatch.setattr(provisioner, "start_ringout", start_ringout)
     response = post(client, acme)
     assert_error(response, 503, "CMN-503")  # RingCentral's code for 503
     assert response.headers["Retry-After"] == "2"
