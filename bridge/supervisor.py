@@ -31,7 +31,8 @@ from bridge.stopping import STOP_BOUND
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15  # <linux/prctl.h>
+NAME_PREFIX = "rb-"  # `ps`, `top` and /proc/PID/comm show rb-engine, rb-api-1...
 FIRST_DELAY, MAX_DELAY = 0.5, 10.0
 STEADY = 10.0  # a child up this long before dying is restarted at once
 BOUND = STOP_BOUND + 2.0  # each child bounds its own stop; this is for one that hangs
@@ -51,7 +52,7 @@ class Child:
 
     def start(self) -> None:
         self.process = _FORK.Process(target=_child_main, name=self.name,
-                                     args=(os.getpid(), self.target, self.args))
+                                     args=(os.getpid(), self.name, self.target, self.args))
         self.process.start()
         self.started, self.restart_at = time.monotonic(), None
         log.info("%s started (pid %s)", self.name, self.process.pid)
@@ -137,13 +138,16 @@ class Supervisor:
                 os.kill(child.process.pid, signal.SIGTERM)
 
 
-def _child_main(parent: int, target: Callable[..., None], args: tuple[Any, ...]) -> None:
-    """In the child: die with the parent, leave the parent's signal handlers behind."""
+def _child_main(parent: int, name: str, target: Callable[..., None],
+                args: tuple[Any, ...]) -> None:
+    """In the child: die with the parent, leave the parent's signal handlers behind, and
+    carry a name the system's tools show."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    libc.prctl(PR_SET_NAME, (NAME_PREFIX + name).encode()[:15], 0, 0, 0)
     if os.getppid() != parent:  # the parent died before prctl took effect
         sys.exit(1)
     target(*args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from bridge.store.models import CallRecord
 from bridge.store.session import Database
+from bridge.supervisor import NAME_PREFIX
 from tests.support.asterisk import ROOT, Asterisk
 
 
@@ -195,15 +197,15 @@ class BridgeProcess:
             os.kill(pid, signal.SIGSTOP)
 
     def processes(self) -> dict[str, int]:
-        """`serve` and each of its running processes ("engine", "api-1"...) by name: the
-        pid each started with last, as the log has it."""
+        """`serve` and each of its running processes by name ("engine", "api-1"...: the
+        names they give themselves, as /proc/PID/comm shows them)."""
         assert self.process is not None, "ringbridge is not running"
-        running = child_pids(self.process.pid)
-        started = {name: int(pid) for name, pid in
-                   re.findall(r"\] bridge\.supervisor: (\S+) started \(pid (\d+)\)",
-                              self.log())}
-        return {"serve": self.process.pid,
-                **{name: pid for name, pid in started.items() if pid in running}}
+        children = {}
+        for pid in child_pids(self.process.pid):
+            with contextlib.suppress(FileNotFoundError):
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+                children[name.removeprefix(NAME_PREFIX)] = pid
+        return {"serve": self.process.pid, **children}
 
     def child_pid(self, name: str) -> int:
         pid = self.processes().get(name)
