@@ -7,7 +7,7 @@ stopped (Asterisk's fallback Dial()). The member is a sipp UAS that answers ever
 its extension's contact is set statically, so it needs no registration. Each rate runs
 for a fixed number of calls; the first rate with a failed call ends the ramp. Each step
 prints ringbridge's CPU per call (all its processes), the most calls bridged at once and
-the peak RSS of the engine's process and of the others (sampled every second).
+the peak memory (PSS) of the engine's process and of the others (sampled every second).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -49,47 +50,68 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def asterisk_pid(rig: BenchRig) -> int:
+    """Asterisk's process (the container's first), as this machine sees it."""
+    container = rig.asterisk.container
+    assert container is not None, "Asterisk is not running"
+    container.reload()
+    return int(container.attrs["State"]["Pid"])
+
+
+def hang_up_everything(rig: BenchRig, timeout: float = 30) -> None:
+    """No call left in Asterisk: a failed step's calls stay up (sipp abandoned them), and
+    would weigh on the next ramp."""
+    deadline = time.monotonic() + timeout
+    while channels := rig.asterisk.ari("GET", "/channels").json():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{len(channels)} channels still up after {timeout:.0f} s")
+        for channel in channels:
+            rig.asterisk.ari("DELETE", f"/channels/{channel['id']}")
+        time.sleep(0.5)
+
+
 def sipp_duration(seconds: float) -> str:
     """sipp's -d: the scenario's pause, the answered call's length, in ms."""
     return str(int(seconds * 1000))
 
 
-def rss_mib(pids: list[int]) -> float:
-    """The processes' resident memory now, together."""
+def memory_mib(pids: list[int]) -> float:
+    """The processes' memory now, together: each one's PSS (pages it shares with the
+    others, forked from one parent, are counted once among them)."""
     total = 0.0
     for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 total += int(line.split()[1]) / 1024
     return total
 
 
 class Sampler(threading.Thread):
-    """Every second: the calls bridged in Asterisk (two-party bridges), the engine's RSS
-    and that of the rest of ringbridge (`serve` and its API processes); keeps the highest
-    of each."""
+    """Every second: the calls bridged in Asterisk (two-party bridges), the engine's
+    memory and that of the rest of ringbridge (`serve` and its API processes); keeps the
+    highest of each."""
 
     def __init__(self, rig: BenchRig, processes: dict[str, int]) -> None:
         super().__init__(daemon=True)
         self.rig = rig
         self.engine = [pid for name, pid in processes.items() if name == "engine"]
         self.others = [pid for name, pid in processes.items() if name != "engine"]
-        self.bridged, self.engine_rss, self.others_rss = 0, 0.0, 0.0
+        self.bridged, self.engine_memory, self.others_memory = 0, 0.0, 0.0
         self.stopping = threading.Event()
 
     def run(self) -> None:
         while not self.stopping.wait(1):
             bridges = self.rig.asterisk.ari("GET", "/bridges").json()
             self.bridged = max(self.bridged, sum(len(b["channels"]) == 2 for b in bridges))
-            self.engine_rss = max(self.engine_rss, rss_mib(self.engine))
-            self.others_rss = max(self.others_rss, rss_mib(self.others))
+            self.engine_memory = max(self.engine_memory, memory_mib(self.engine))
+            self.others_memory = max(self.others_memory, memory_mib(self.others))
 
 
 def describe(processes: dict[str, int], cpu: float, sampler: Sampler) -> str:
     api = sum(name.startswith("api-") for name in processes)
     return (f"; ringbridge CPU {cpu:.1f} ms per call (all {len(processes)} processes: "
-            f"1 engine, {api} API); RSS peak engine {sampler.engine_rss:.0f} MiB, "
-            f"serve + API {sampler.others_rss:.0f} MiB")
+            f"1 engine, {api} API); memory peak (PSS) engine {sampler.engine_memory:.0f} "
+            f"MiB, serve + API {sampler.others_memory:.0f} MiB")
 
 
 def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
@@ -98,7 +120,9 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     calls = rate * seconds
     errors = users.with_name(f"errors-{number}-{rate}.log")
     processes = rig.bridge.processes() if rig.bridge.process else {}
+    asterisk = [asterisk_pid(rig)]
     cpu_before = cpu_seconds(list(processes.values()))
+    asterisk_before = cpu_seconds(asterisk)
     sampler = Sampler(rig, processes)
     sampler.start()
     result = subprocess.run(
@@ -115,8 +139,10 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     sampler.join()
     ok = result.returncode == 0
     cpu = (cpu_seconds(list(processes.values())) - cpu_before) * 1000 / calls
+    asterisk_cpu = (cpu_seconds(asterisk) - asterisk_before) * 1000 / calls
     print(f"  {rate:4d} calls/s x {seconds} s ({calls} calls): {'ok' if ok else 'FAILED'}"
-          f" (sipp exit {result.returncode}); up to {sampler.bridged} calls bridged at once"
+          f" (sipp exit {result.returncode}); up to {sampler.bridged} calls bridged at once;"
+          f" Asterisk CPU {asterisk_cpu:.1f} ms per call"
           + (describe(processes, cpu, sampler) if processes else ""))
     if not ok and errors.exists():
         print("    sipp's first errors:", *errors.read_text().splitlines()[:6], sep="\n    ")
@@ -158,6 +184,7 @@ def main() -> None:
             print("through ringbridge (ring group 6400):")
             bridged = ramp(rig, users, "6400", rates, args.seconds, args.call_seconds)
             rig.bridge.stop()
+            hang_up_everything(rig)
             print("plain dialplan Dial() (ringbridge stopped, extension 4002):")
             plain = ramp(rig, users, "4002", rates, args.seconds, args.call_seconds)
         finally:
