@@ -296,7 +296,7 @@ class Hunt(CallFlow):
             await self.ari.post("/channels/create", {
                 "endpoint": target.dial, "app": self.flows.app, "channelId": channel_id,
                 "appArgs": f"{HUNT_LEG},{self.call_id}", "originator": self.caller_id,
-            })
+            }, json={"variables": self._leg_variables(target)})
         except Exception as exc:  # an unreachable target is skipped
             log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
             await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
@@ -369,19 +369,21 @@ class Hunt(CallFlow):
         if leg.existing:
             await self._answered(leg)
             return
+        dial: dict[str, Any] = {"timeout": self.plan.ring_time}
+        if not leg.target.caller_number:  # else its connected line, set at its creation
+            dial["caller"] = self.caller_id
+        await self.ari.post(f"/channels/{channel_id}/dial", dial)
+
+    def _leg_variables(self, target: Target) -> dict[str, str]:
+        """Set on the leg as Asterisk creates it (no request of their own): the plan's
+        SIP headers, and the connected line of a leg that presents a number of its own
+        (its From comes from it; `caller` on the dial would overwrite it with the
+        caller's number)."""
         variables = {f"PJSIP_HEADER(add,{name})": value
                      for name, value in self.plan.headers.items()}
-        dial: dict[str, Any] = {"timeout": self.plan.ring_time}
-        if leg.target.caller_number:
-            # The leg's From comes from its connected line; `caller` would overwrite it
-            # with the caller's own number.
-            variables["CONNECTEDLINE(all,i)"] = presented(leg.target)
-        else:
-            dial["caller"] = self.caller_id
-        for name, value in variables.items():
-            await self.ari.post(f"/channels/{channel_id}/variable",
-                                {"variable": name, "value": value})
-        await self.ari.post(f"/channels/{channel_id}/dial", dial)
+        if target.caller_number:
+            variables["CONNECTEDLINE(all,i)"] = presented(target)
+        return variables
 
     async def _on_state(self, channel: dict[str, Any]) -> None:
         leg = self.legs.get(channel["id"])

@@ -114,20 +114,17 @@ class RingOut(CallFlow):
 
     async def _create(self, channel_id: str, leg: LegPlan, extra: dict[str, str]) -> None:
         try:
+            # The leg's From comes from its connected line, set as Asterisk creates it.
             await self.ari.post("/channels/create", {
                 "endpoint": leg.dial, "app": self.flows.app, "channelId": channel_id,
                 "appArgs": f"{RINGOUT_LEG},{self.call_id}", **extra,
-            })
+            }, json={"variables": {"CONNECTEDLINE(all,i)": f"<{leg.presented}>"}})
         except Exception as exc:  # an endpoint Asterisk cannot reach at all
             log.warning("call %s: cannot ring %s: %s", self.call_id, leg.label, exc)
             self.channels.discard(channel_id)
             await self._failed(channel_id, LegState.UNREACHABLE)
 
     async def _dial(self, channel_id: str) -> None:
-        leg = self.plan.caller if channel_id == self.caller_leg else self.plan.callee
-        # The leg's From comes from its connected line.
-        await self.ari.post(f"/channels/{channel_id}/variable", {
-            "variable": "CONNECTEDLINE(all,i)", "value": f"<{leg.presented}>"})
         # Ours is the no-answer decision (Asterisk's own timeout, a backstop, reports
         # neither a cause nor a dial status we could tell apart).
         await self.ari.post(f"/channels/{channel_id}/dial",

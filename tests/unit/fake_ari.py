@@ -16,6 +16,7 @@ class FakeAri:
 
     def __init__(self, failing: tuple[str, ...] = ()) -> None:
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
+        self.bodies: dict[str, Any] = {}  # the JSON body of each POST that has one, by path
         self.failing = failing
         self.connected = True
         self.refusing = False  # AriClient.refuse_requests()
@@ -30,6 +31,9 @@ class FakeAri:
         return {}
 
     async def post(self, path: str, params: Any = None, json: Any = None) -> Any:
+        if json is not None:
+            key = path if path != "/channels/create" else f"{path}:{(params or {})['channelId']}"
+            self.bodies[key] = json
         return await self._record("POST", path, params)
 
     async def delete(self, path: str, params: Any = None) -> Any:

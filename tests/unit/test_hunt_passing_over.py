@@ -131,3 +131,20 @@ def test_a_leg_that_rang_out_is_recorded_with_the_cause_of_its_destruction() -> 
 
     _, steps = asyncio.run(scenario())
     assert ("rang", "2002", "2002 did not answer (cause 19)") in steps.kept
+
+
+def test_a_legs_headers_and_connected_line_are_set_as_asterisk_creates_it() -> None:
+    """No request of their own: one fewer round trip to Asterisk per header, per leg."""
+    ari = EndpointsAri()
+    forward = Target(key=0, dial="PJSIP/+442071234567@carrier", label="+442071234567",
+                     caller_number="+442079460000", caller_name="Main")
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002), forward),), ring_time=20,
+                    headers={"P-Asserted-Identity": '"Main" <sip:6000@acme.example>'})
+    hunt, _ = run_hunt(ari, plan)
+    to_member, to_forward = (ari.bodies[f"/channels/create:{leg}"]["variables"]
+                             for leg in hunt.legs)
+    header = {"PJSIP_HEADER(add,P-Asserted-Identity)": '"Main" <sip:6000@acme.example>'}
+    assert to_member == header
+    assert to_forward == {**header, "CONNECTEDLINE(all,i)": '"Main" <+442079460000>'}
+    assert not [p for _, path, p in ari.requests if path.endswith("/variable")
+                and p["variable"].startswith(("PJSIP_HEADER", "CONNECTEDLINE"))]

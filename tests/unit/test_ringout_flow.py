@@ -85,10 +85,12 @@ def test_success_dials_leg_2_after_leg_1_and_bridges_them() -> None:
     assert posts[0] == ("/channels/create", {
         "endpoint": "PJSIP/3001@3001@a.example", "app": "ringbridge", "channelId": CALLER,
         "appArgs": "ringout,77", "formats": "ulaw,alaw,gsm"})
-    assert (f"/channels/{CALLER}/variable",
-            {"variable": "CONNECTEDLINE(all,i)", "value": "<+14155550123>"}) in posts
-    assert (f"/channels/{CALLEE}/variable",
-            {"variable": "CONNECTEDLINE(all,i)", "value": "<+14155550100>"}) in posts
+    # Each leg's From comes from its connected line, set as Asterisk creates the leg.
+    for leg, shown in ((CALLER, "<+14155550123>"), (CALLEE, "<+14155550100>")):
+        assert ari.bodies[f"/channels/create:{leg}"] == {
+            "variables": {"CONNECTEDLINE(all,i)": shown}}
+    assert not [p for path, p in posts if path.endswith("/variable")
+                and p["variable"] == "CONNECTEDLINE(all,i)"]
     create_2 = next(p for path, p in posts if path == "/channels/create"
                     and p["channelId"] == CALLEE)
     assert create_2["originator"] == CALLER
