@@ -31,9 +31,11 @@ def serve(settings: Settings) -> None:
         database.dispose()  # nothing of it crosses the fork
     listening = _listen(settings)
     link = GatewayLink.create()
-    children = [Child("engine", run_engine, (settings, link)),
-                *(Child(f"api-{number}", run_api, (settings, listening, link))
-                  for number in range(1, settings.api_workers + 1))]
+    # Signalled in this order: the API processes refuse new work before the engine
+    # hands its calls over (bridge/stopping.py).
+    children = [*(Child(f"api-{number}", run_api, (settings, listening, link))
+                  for number in range(1, settings.api_workers + 1)),
+                Child("engine", run_engine, (settings, link), closes=(listening,))]
     log.info("API on http://%s:%d (%d API processes; ARI %s, app %s)", settings.http_host,
              settings.http_port, settings.api_workers, settings.ari_url, settings.ari_app)
     try:

@@ -33,9 +33,16 @@ from waitress.server import BaseWSGIServer
 
 log = logging.getLogger(__name__)
 
+SIGNALS = {signal.SIGTERM, signal.SIGINT}
 STOP_BOUND = 10.0
 ENGINE_STOP_TIMEOUT = 4.0
 HTTP_THREADS_TIMEOUT = 1.0
+
+
+def accept_signals() -> None:
+    """A process of `ringbridge serve` starts with SIGTERM and SIGINT blocked
+    (bridge/supervisor.py); once its handlers are in place, one sent meanwhile comes."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
 
 
 class Stopper:
@@ -51,6 +58,7 @@ class Stopper:
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._signalled)
         signal.signal(signal.SIGINT, self._signalled)
+        accept_signals()
 
     def _signalled(self, signum: int, _frame: FrameType | None) -> None:
         if self.stopping.is_set():

@@ -6,9 +6,9 @@ without either touching the disk. Each dies with the supervisor (PR_SET_PDEATHSI
 
 A child that dies while no stop was asked for is started again at once; when it dies
 again within STEADY seconds, after a delay that doubles from FIRST_DELAY up to MAX_DELAY
-(a child failing at start does not spin). On SIGTERM or SIGINT every child gets SIGTERM
-(bridge/stopping.py tells what each does); one still running BOUND seconds later gets
-SIGKILL.
+(a child failing at start does not spin). On SIGTERM or SIGINT every child gets SIGTERM,
+in the order given (bridge/stopping.py tells what each does); one still running BOUND
+seconds later gets SIGKILL.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from bridge.stopping import STOP_BOUND
+from bridge.stopping import SIGNALS, STOP_BOUND
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ NAME_PREFIX = "rb-"  # `ps`, `top` and /proc/PID/comm show rb-engine, rb-api-1..
 FIRST_DELAY, MAX_DELAY = 0.5, 10.0
 STEADY = 10.0  # a child up this long before dying is restarted at once
 BOUND = STOP_BOUND + 2.0  # each child bounds its own stop; this is for one that hangs
+POLL = 0.5  # the longest the supervisor sleeps: a signal is acted on within this
 _FORK = multiprocessing.get_context("fork")
 
 
@@ -44,17 +46,24 @@ class Child:
     name: str
     target: Callable[..., None]
     args: tuple[Any, ...]
+    closes: tuple[socket.socket, ...] = ()  # inherited, not for this child: closed first
     process: BaseProcess | None = None
     started: float = 0.0
     delay: float = 0.0  # before the next restart, if this run ends soon too
     restart_at: float | None = None
-    exit_codes: list[int] = field(default_factory=list)
+    killed: bool = False
 
     def start(self) -> None:
-        self.process = _FORK.Process(target=_child_main, name=self.name,
-                                     args=(os.getpid(), self.name, self.target, self.args))
-        self.process.start()
-        self.started, self.restart_at = time.monotonic(), None
+        """Forked with SIGTERM and SIGINT blocked, so neither meets the child before it
+        has its own handlers (it unblocks them: bridge/stopping.py, accept_signals)."""
+        self.process = _FORK.Process(target=_child_main, name=self.name, args=(
+            os.getpid(), self.name, self.closes, self.target, self.args))
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+        self.started, self.restart_at, self.killed = time.monotonic(), None, False
         log.info("%s started (pid %s)", self.name, self.process.pid)
 
     @property
@@ -63,9 +72,11 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, children: list[Child], on_stop: Callable[[], None]) -> None:
-        self.children = children
+    def __init__(self, children: list[Child], on_stop: Callable[[], None],
+                 bound: float = BOUND) -> None:
+        self.children = children  # signalled in this order
         self.on_stop = on_stop  # first thing on the signal, in this process
+        self.bound = bound
         self.stop_deadline: float | None = None
 
     def run(self) -> int:
@@ -73,7 +84,8 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._signalled)
         signal.signal(signal.SIGINT, self._signalled)
         for child in self.children:
-            child.start()
+            if self.stop_deadline is None:
+                child.start()
         clean = True
         while not self._done():
             running = {c.process.sentinel: c for c in self.children
@@ -91,7 +103,7 @@ class Supervisor:
     def _next_wake(self) -> float:
         due = [c.restart_at for c in self.children if c.restart_at is not None]
         due += [self.stop_deadline] if self.stop_deadline is not None else []
-        return max(0.0, min(due, default=time.monotonic() + 1.0) - time.monotonic())
+        return max(0.0, min([*due, time.monotonic() + POLL]) - time.monotonic())
 
     def _exited(self, child: Child) -> bool:
         assert child.process is not None
@@ -118,19 +130,22 @@ class Supervisor:
                 child.restart_at = None
 
     def _kill_past_bound(self) -> bool:
+        """SIGKILL, once, to each child still running at the bound; False if any was."""
         if self.stop_deadline is None or time.monotonic() < self.stop_deadline:
             return True
         hung = [c for c in self.children if c.alive]
         for child in hung:
-            assert child.process is not None
-            log.error("%s did not stop within %.0f s: killing it", child.name, BOUND)
-            child.process.kill()
+            if not child.killed and child.process is not None:
+                log.error("%s did not stop within %.0f s: killing it", child.name,
+                          self.bound)
+                child.process.kill()
+                child.killed = True
         return not hung
 
     def _signalled(self, signum: int, _frame: FrameType | None) -> None:
         if self.stop_deadline is not None:
             return
-        self.stop_deadline = time.monotonic() + BOUND
+        self.stop_deadline = time.monotonic() + self.bound
         log.info("signal %s: stopping every process", signal.Signals(signum).name)
         self.on_stop()
         for child in self.children:
@@ -138,12 +153,14 @@ class Supervisor:
                 os.kill(child.process.pid, signal.SIGTERM)
 
 
-def _child_main(parent: int, name: str, target: Callable[..., None],
-                args: tuple[Any, ...]) -> None:
-    """In the child: die with the parent, leave the parent's signal handlers behind, and
-    carry a name the system's tools show."""
+def _child_main(parent: int, name: str, closes: tuple[socket.socket, ...],
+                target: Callable[..., None], args: tuple[Any, ...]) -> None:
+    """In the child: die with the parent, leave the parent's signal handlers and the
+    sockets it does not need behind, and carry a name the system's tools show."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for inherited in closes:
+        inherited.close()
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())

@@ -3,11 +3,13 @@ supervisor and no call is lost (docs/processes.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -79,6 +81,46 @@ def test_an_api_process_killed_is_restarted(bridge: BridgeProcess) -> None:
     bridge.wait_log(r"api-1 started \(pid \d+\)", after=seen)
     bridge.wait_healthy(timeout=5)
     assert bridge.child_pid("api-1") != killed
+
+
+def listening_inode(port: int) -> str:
+    """The inode of the socket listening on 127.0.0.1:`port` (/proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":  # LISTEN
+            return fields[9]
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def holders(inode: str, pids: dict[str, int]) -> set[str]:
+    """Which of the processes have the socket open."""
+    held = set()
+    for name, pid in pids.items():
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    held.add(name)
+    return held
+
+
+def test_only_serve_and_the_api_processes_hold_the_api_socket(bridge: BridgeProcess) -> None:
+    """Else a stopping engine would keep the port accepting connections nobody serves."""
+    processes = bridge.processes()
+    assert set(processes) == {"serve", "engine", "api-1"}
+    assert holders(listening_inode(bridge.port), processes) == {"serve", "api-1"}
+
+
+def test_with_two_api_processes_one_hung_the_other_answers(
+        two_api_workers: BridgeProcess) -> None:
+    bridge = two_api_workers
+    hung = bridge.child_pid("api-1")
+    os.kill(hung, signal.SIGSTOP)  # alive, but accepts nothing: no restart either
+    try:
+        answers = [httpx.get(bridge.url + "/health", timeout=1).status_code
+                   for _ in range(20)]
+    finally:
+        os.kill(hung, signal.SIGCONT)
+    assert answers == [200] * 20
 
 
 def test_with_two_api_processes_one_killed_refuses_no_request(

@@ -13,41 +13,64 @@ from pathlib import Path
 
 import pytest
 
+from bridge.stopping import accept_signals
 from bridge.supervisor import Child, Supervisor
 from tests.support.bridge_process import wait_gone
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def steady(directory: str, name: str) -> None:
-    """A child that notes each start (pid per line) and runs until SIGTERM."""
+def note_start(directory: str, name: str) -> None:
     with open(Path(directory) / name, "a") as starts:
         starts.write(f"{os.getpid()}\n")
+
+
+def steady(directory: str, name: str) -> None:
+    """A child that notes each start (pid per line) and runs until SIGTERM."""
+    note_start(directory, name)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    accept_signals()
+    while True:
+        time.sleep(1)
+
+
+def slow_start(directory: str, name: str) -> None:
+    """Its handler comes a moment after it started, as an API process's does."""
+    note_start(directory, name)
+    time.sleep(0.5)
+    steady(directory, f"{name}-ready")
+
+
+def deaf(directory: str, name: str) -> None:
+    note_start(directory, name)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    accept_signals()
     while True:
         time.sleep(1)
 
 
 def failing(directory: str, name: str) -> None:
-    with open(Path(directory) / name, "a") as starts:
-        starts.write(f"{os.getpid()}\n")
+    note_start(directory, name)
     sys.exit(3)
 
 
-def run(directory: str, failing_child: str) -> None:
-    """The supervised processes (run by the tests below in a process of their own)."""
+KINDS = {"steady": steady, "failing": failing, "slow-start": slow_start, "deaf": deaf}
+
+
+def run(directory: str, second: str) -> None:
+    """The supervised processes (run by the tests below in a process of their own): "one"
+    is steady, "two" of the kind named."""
     children = [Child("one", steady, (directory, "one")),
-                Child("two", failing if failing_child == "yes" else steady, (directory, "two"))]
-    sys.exit(Supervisor(children, on_stop=lambda: None).run())
+                Child("two", KINDS[second], (directory, "two"))]
+    sys.exit(Supervisor(children, on_stop=lambda: None, bound=1.0).run())
 
 
 class Supervised:
-    def __init__(self, directory: Path, failing_child: bool = False) -> None:
+    def __init__(self, directory: Path, second: str = "steady") -> None:
         self.directory = directory
         self.process = subprocess.Popen(
             [sys.executable, "-c", "import sys; from tests.unit.test_supervisor import run; "
-             "run(sys.argv[1], sys.argv[2])", str(directory), "yes" if failing_child else "no"],
-            cwd=ROOT)
+             "run(sys.argv[1], sys.argv[2])", str(directory), second], cwd=ROOT)
 
     def starts(self, name: str, count: int = 1, timeout: float = 10) -> list[int]:
         """The pids `name` started with, once it has started `count` times."""
@@ -94,7 +117,7 @@ def test_no_child_outlives_a_kill_9_of_the_supervisor(supervised: Supervised) ->
 
 
 def test_a_child_failing_at_start_is_restarted_ever_more_slowly(tmp_path: Path) -> None:
-    supervised = Supervised(tmp_path, failing_child=True)
+    supervised = Supervised(tmp_path, "failing")
     try:
         supervised.starts("one")
         supervised.starts("two", count=2)  # at once after its first failure
@@ -103,3 +126,21 @@ def test_a_child_failing_at_start_is_restarted_ever_more_slowly(tmp_path: Path) 
     finally:
         supervised.process.send_signal(signal.SIGTERM)
         supervised.process.wait(10)
+
+
+def test_a_signal_before_a_childs_handler_waits_for_it(tmp_path: Path) -> None:
+    supervised = Supervised(tmp_path, "slow-start")
+    [child] = supervised.starts("two")
+    supervised.process.send_signal(signal.SIGTERM)  # before its handler is in place
+    assert supervised.process.wait(10) == 0  # the child stopped cleanly, not by SIGTERM
+    assert supervised.starts("two-ready") == [child]
+
+
+def test_a_child_that_ignores_sigterm_is_killed_at_the_bound(tmp_path: Path) -> None:
+    supervised = Supervised(tmp_path, "deaf")
+    children = [*supervised.starts("one"), *supervised.starts("two")]
+    started = time.monotonic()
+    supervised.process.send_signal(signal.SIGTERM)
+    assert supervised.process.wait(10) == 1
+    assert 1.0 <= time.monotonic() - started < 3.0
+    wait_gone(children, timeout=2)
