@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from typing import Any
@@ -22,6 +23,7 @@ from bridge.gateway_link import GATEWAY_CALLS, GatewayLink
 
 log = logging.getLogger(__name__)
 BACKLOG = 64
+ACCEPT_RETRY = 0.1  # seconds
 
 
 class GatewayServer:
@@ -35,6 +37,7 @@ class GatewayServer:
         self._socket.listen(BACKLOG)
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._closed = False
 
     def start(self) -> None:
         threading.Thread(target=self._accept, name="gateway", daemon=True).start()
@@ -42,6 +45,7 @@ class GatewayServer:
     def close(self) -> None:
         """No call is answered after this: the API processes see the engine gone."""
         with self._lock:
+            self._closed = True
             for sock in [self._socket, *self._open]:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked on it
@@ -51,16 +55,25 @@ class GatewayServer:
         while True:
             try:
                 sock, _ = self._socket.accept()
-            except OSError:  # closed
-                return
+            except OSError as exc:
+                with self._lock:
+                    if self._closed:
+                        return
+                log.warning("gateway: accept failed (%s); trying again", exc)
+                time.sleep(ACCEPT_RETRY)  # e.g. out of file descriptors for a moment
+                continue
             with self._lock:
+                if self._closed:  # accepted as close() ran: never served
+                    sock.close()
+                    return
                 self._open.add(sock)
             threading.Thread(target=self._serve, args=(sock,), name="gateway-call",
                              daemon=True).start()
 
     def _serve(self, sock: socket.socket) -> None:
-        connection = Connection(os.dup(sock.fileno()))
+        connection: Connection | None = None
         try:
+            connection = Connection(os.dup(sock.fileno()))
             deliver_challenge(connection, self.link.key)
             answer_challenge(connection, self.link.key)
             while True:
@@ -73,7 +86,8 @@ class GatewayServer:
         finally:
             with self._lock:
                 self._open.discard(sock)
-            connection.close()
+            if connection is not None:
+                connection.close()
             sock.close()
 
     def _answer(self, method: str, args: tuple[Any, ...]) -> tuple[bool, Any]:

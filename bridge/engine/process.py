@@ -23,7 +23,7 @@ from bridge.services.extensions import all_sip_endpoints
 from bridge.services.recordings import DatabaseRecordingIndex
 from bridge.services.ringout_records import subscribe_ringout_statuses
 from bridge.services.routing import DatabaseDirectory, subscribe_hunt_memory
-from bridge.stopping import ENGINE_STOP_TIMEOUT
+from bridge.stopping import ENGINE_STOP_TIMEOUT, accept_signals
 from bridge.store.session import Database
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ SWITCH_INTERVAL = 0.0005
 
 def run_engine(settings: Settings, link: GatewayLink) -> None:
     """Until SIGTERM or SIGINT: then the calls are left to the next engine (see
-    bridge/stopping.py, step 2) and the call records written."""
+    bridge/stopping.py, step 2) and the call records written. Exits with 1 if the
+    engine's loop ends by itself, for the supervisor to start a new process."""
     sys.setswitchinterval(SWITCH_INTERVAL)
     stopping = threading.Event()
 
@@ -45,6 +46,7 @@ def run_engine(settings: Settings, link: GatewayLink) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    accept_signals()
     database = Database(settings.database_url)
     recorder = DatabaseCallRecorder(database)
     engine = EngineThread(_engine(settings, database, recorder))
@@ -54,7 +56,9 @@ def run_engine(settings: Settings, link: GatewayLink) -> None:
     log.info("engine up (ARI %s, app %s)", settings.ari_url, settings.ari_app)
     try:
         while not stopping.wait(1.0):
-            pass
+            if not engine.alive:  # its loop ended on an error (logged): start afresh
+                log.error("the engine's loop ended; exiting to be started again")
+                sys.exit(1)
     finally:
         server.close()
         engine.stop(ENGINE_STOP_TIMEOUT)

@@ -49,6 +49,10 @@ class EngineThread:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self._task = self.loop.create_task(self.engine.run())
@@ -56,6 +60,8 @@ class EngineThread:
             self.loop.run_until_complete(self._task)
         except asyncio.CancelledError:
             pass
+        except Exception:
+            log.exception("the engine stopped on an error")
         finally:
             self.loop.run_until_complete(self.engine.close())
             self.loop.close()
