@@ -230,7 +230,11 @@ class CallChanged(GatewayError):
 
 
 class EngineUnavailable(GatewayError):
-    """The engine did not answer in time."""
+    """The engine did not answer in time; it may or may not have acted."""
+
+
+class EngineNotReached(EngineUnavailable):
+    """The call never reached the engine (its process is not running): nothing was done."""
 
 
 class EngineGateway(Protocol):

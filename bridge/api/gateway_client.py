@@ -2,7 +2,8 @@
 
 Each call takes an idle connection (or opens one), sends `(method, args)` and waits for
 the answer; API threads calling at once use connections of their own. An engine that
-is not running (restarting) or does not answer in time is `EngineUnavailable`.
+is not running (restarting) is `EngineNotReached`; one that took the call and gave no
+answer in time (or died meanwhile) is `EngineUnavailable`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bridge.gateway import (
     DID_NOT_ANSWER,
     LONGEST_WAIT,
     CancelOutcome,
+    EngineNotReached,
     EngineStatus,
     EngineUnavailable,
     LiveCall,
@@ -31,24 +33,34 @@ log = logging.getLogger(__name__)
 
 # Past the longest wait the engine allows itself (a park waits for Asterisk).
 REPLY_TIMEOUT = LONGEST_WAIT + 5.0
+# /health asks for the status: an engine that hangs must not hang the API's threads.
+STATUS_TIMEOUT = 2.0
 NOT_RUNNING = "the telephony engine is not running (restarting?); retry shortly"
+LOST = "the telephony engine stopped while acting on this; check before retrying"
 
 
 class GatewayClient:
-    def __init__(self, link: GatewayLink) -> None:
+    def __init__(self, link: GatewayLink, reply_timeout: float = REPLY_TIMEOUT) -> None:
         self.link = link
+        self.reply_timeout = reply_timeout
         self._idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def _call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        """EngineNotReached when the call was never delivered; EngineUnavailable when
+        it was and no answer came (the engine may have acted)."""
         connection = self._connection()
         try:
             connection.send((method, args))
-            if not connection.poll(REPLY_TIMEOUT):
+        except OSError as exc:  # the engine closed it just now: nothing was delivered
+            connection.close()
+            raise EngineNotReached(NOT_RUNNING) from exc
+        try:
+            if not connection.poll(timeout or self.reply_timeout):
                 raise EngineUnavailable(DID_NOT_ANSWER)
             succeeded, result = connection.recv()
         except (EOFError, OSError) as exc:
             connection.close()
-            raise EngineUnavailable(NOT_RUNNING) from exc
+            raise EngineUnavailable(LOST) from exc
         except EngineUnavailable:
             connection.close()  # its answer may still come: never read it as another's
             raise
@@ -72,9 +84,9 @@ class GatewayClient:
         try:
             return Client(self.link.address, family="AF_UNIX", authkey=self.link.key)
         except (OSError, EOFError) as exc:
-            raise EngineUnavailable(NOT_RUNNING) from exc
+            raise EngineNotReached(NOT_RUNNING) from exc
         except AuthenticationError as exc:  # not the engine `ringbridge serve` started
-            raise EngineUnavailable(f"the engine's socket refused this process: {exc}") \
+            raise EngineNotReached(f"the engine's socket refused this process: {exc}") \
                 from exc
 
     def close(self) -> None:
@@ -86,7 +98,7 @@ class GatewayClient:
 
     def status(self) -> EngineStatus:
         try:
-            status: EngineStatus = self._call("status")
+            status: EngineStatus = self._call("status", timeout=STATUS_TIMEOUT)
         except EngineUnavailable:
             return EngineStatus(ari=False, ami=False)
         return status

@@ -4,6 +4,7 @@ answers, its refusals keep their reasons, and an engine that is gone is unavaila
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from multiprocessing.connection import Client
@@ -14,12 +15,15 @@ from bridge.api.gateway_client import GatewayClient
 from bridge.engine.gateway_server import GatewayServer
 from bridge.gateway import (
     CallRefused,
+    EngineNotReached,
     EngineStatus,
     EngineUnavailable,
     GatewayError,
+    LegPlan,
     LiveCall,
     Party,
     PartyState,
+    RingOutPlan,
     SipEndpoint,
     Target,
 )
@@ -29,6 +33,9 @@ from tests.api.conftest import RecordingProvisioner
 CALL = LiveCall("c1", "acme.example", datetime(2026, 12, 4, tzinfo=UTC), None, True, "6001",
                 (Party("00", "ch-1", "+442071234567", "Caller", True, True,
                        PartyState.OTHER_SIDE_RINGING),))
+PLAN = RingOutPlan("77", 1, LegPlan("PJSIP/3001", "3001", "+14155550123"),
+                   LegPlan("PJSIP/+14155550123@carrier", "+14155550123", "3001"),
+                   play_prompt=False, ring_time=30, prompt_timeout=10)
 ENDPOINT = SipEndpoint("2001@acme.example", "2001", "secret", "Ann", "2001")
 
 
@@ -139,3 +146,31 @@ def test_a_restarted_engine_is_reached_on_the_next_call(
         assert client.live_calls("acme.example") == [CALL]
     finally:
         second.close()
+
+
+class SlowEngine(RecordingProvisioner):
+    def live_calls(self, domain: str) -> list[LiveCall]:
+        if domain == "slow.example":
+            time.sleep(0.5)
+        return super().live_calls(domain)
+
+
+def test_a_call_not_answered_in_time_is_unavailable_and_its_late_answer_never_read(
+        link: GatewayLink) -> None:
+    server = GatewayServer(SlowEngine(calls=[CALL]), link)
+    server.start()
+    client = GatewayClient(link, reply_timeout=0.1)
+    try:
+        with pytest.raises(EngineUnavailable) as late:
+            client.live_calls("slow.example")
+        assert not isinstance(late.value, EngineNotReached)  # it may have acted
+        time.sleep(0.6)  # the slow answer has come by now, on the connection dropped
+        assert client.live_calls("acme.example") == [CALL]
+    finally:
+        client.close()
+        server.close()
+
+
+def test_an_engine_not_running_was_never_reached(client: GatewayClient) -> None:
+    with pytest.raises(EngineNotReached):
+        client.start_ringout(PLAN)

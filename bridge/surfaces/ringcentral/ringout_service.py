@@ -15,7 +15,7 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge.gateway import EngineGateway, EngineUnavailable, LegPlan, RingOutPlan
+from bridge.gateway import EngineGateway, EngineNotReached, LegPlan, RingOutPlan
 from bridge.phone_numbers import InvalidNumber, is_region, region_for_calling_code, to_e164
 from bridge.services.after_commit import after_commit
 from bridge.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -107,12 +107,13 @@ class RingOutService:
         return ringout
 
     def _start(self, plan: RingOutPlan) -> None:
-        """Hand the committed RingOut to the engine. An engine that cannot be reached
-        (its process restarting) leaves it failed, not InProgress for ever; the client
-        gets 503 and may try again."""
+        """Hand the committed RingOut to the engine. One the engine never received (its
+        process restarting) is left failed, not InProgress for ever; the client gets 503
+        and may try again. Any other failure leaves the row to the engine's reports: the
+        engine may have taken it."""
         try:
             self.gateway.start_ringout(plan)
-        except EngineUnavailable:
+        except EngineNotReached:
             left = closed(Statuses())  # the attempt broke before any leg was dialled
             with Session(self.session.get_bind()) as session, session.begin():
                 ringout = session.get_one(RingOut, int(plan.call_id))

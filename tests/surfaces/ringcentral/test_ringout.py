@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
@@ -20,7 +21,7 @@ from bridge.flows.events import (
     RingOutConnected,
     RingOutEnded,
 )
-from bridge.gateway import CancelOutcome, EngineUnavailable, RingOutPlan
+from bridge.gateway import CancelOutcome, EngineNotReached, EngineUnavailable, RingOutPlan
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.ringout_records import (
     apply_ringout_change,
@@ -335,7 +336,11 @@ def test_delete_of_a_ringout_no_engine_runs_hangs_up_and_rejects_what_rang(
 
 
 def _engine_restarting(*_: object) -> Any:
-    raise EngineUnavailable("the telephony engine is not running (restarting?); retry shortly")
+    raise EngineNotReached("the telephony engine is not running (restarting?); retry shortly")
+
+
+def _engine_silent(*_: object) -> Any:
+    raise EngineUnavailable("the telephony engine did not answer in time")
 
 
 def test_a_ringout_the_engine_cannot_take_is_503_and_ends_failed(
@@ -361,6 +366,18 @@ def test_a_ringout_the_engine_cannot_take_is_503_and_ends_failed(
     assert status_of(client, acme, ringout_id) == {
         "callStatus": "NoAnsweringMachine", "callerStatus": "InProgress",
         "calleeStatus": "InProgress"}
+
+
+def test_a_ringout_the_engine_took_without_answering_is_left_to_its_reports(
+    client: FlaskClient, database: Database, acme: TenantAuth, office: dict[str, Any],
+    provisioner: RecordingProvisioner, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It may ring: ending it here would hide a live call from GET and DELETE."""
+    monkeypatch.setattr(provisioner, "start_ringout", _engine_silent)
+    assert_error(post(client, acme), 503, "CMN-503")
+    with database.session() as session:
+        [row] = session.scalars(select(RingOut).where(RingOut.tenant_id == acme.tenant_id))
+        assert (row.call_status, row.ended_at) == ("InProgress", None)
 
 
 def test_a_cancel_the_engine_cannot_take_is_503_and_changes_nothing(
