@@ -20,6 +20,7 @@ from bridge.gateway import EngineGateway
 # Every method of the Protocol, and nothing else, may be called across.
 GATEWAY_CALLS = frozenset(name for name in vars(EngineGateway) if not name.startswith("_"))
 KEY_BYTES = 32
+PREFIX = "ringbridge-link-"  # then the pid of the `ringbridge serve` that made it
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,31 @@ class GatewayLink:
 
     @classmethod
     def create(cls) -> GatewayLink:
-        """A socket path in a new private directory, and a new key."""
-        directory = tempfile.mkdtemp(prefix="ringbridge-")  # mode 0700
+        """A socket path in a new private directory, and a new key. Directories left by
+        a `ringbridge serve` killed with -9 (its pid gone) are removed first."""
+        remove_orphaned(Path(tempfile.gettempdir()))
+        directory = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")  # mode 0700
         return cls(str(Path(directory) / "engine.sock"), os.urandom(KEY_BYTES))
 
     def remove(self) -> None:
         shutil.rmtree(Path(self.address).parent, ignore_errors=True)
+
+
+
+def remove_orphaned(parent: Path) -> None:
+    """This user's link directories in `parent` whose `ringbridge serve` is gone."""
+    for directory in parent.glob(f"{PREFIX}*-*"):
+        pid = directory.name.removeprefix(PREFIX).partition("-")[0]
+        if (pid.isdigit() and not _running(int(pid))
+                and directory.stat().st_uid == os.getuid()):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: running
+        pass
+    return True

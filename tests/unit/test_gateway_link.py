@@ -4,10 +4,13 @@ answers, its refusals keep their reasons, and an engine that is gone is unavaila
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from multiprocessing.connection import Client
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +30,7 @@ from bridge.gateway import (
     SipEndpoint,
     Target,
 )
-from bridge.gateway_link import GATEWAY_CALLS, GatewayLink
+from bridge.gateway_link import GATEWAY_CALLS, PREFIX, GatewayLink, remove_orphaned
 from tests.api.conftest import RecordingProvisioner
 
 CALL = LiveCall("c1", "acme.example", datetime(2026, 12, 4, tzinfo=UTC), None, True, "6001",
@@ -174,3 +177,16 @@ def test_a_call_not_answered_in_time_is_unavailable_and_its_late_answer_never_re
 def test_an_engine_not_running_was_never_reached(client: GatewayClient) -> None:
     with pytest.raises(EngineNotReached):
         client.start_ringout(PLAN)
+
+
+def test_directories_of_a_serve_killed_with_9_are_removed_and_no_others(
+        tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid is free now
+    dead = tmp_path / f"{PREFIX}{gone.pid}-abc"
+    alive = tmp_path / f"{PREFIX}{os.getpid()}-def"
+    other = tmp_path / "ringbridge-bench-xyz"
+    for directory in (dead, alive, other):
+        directory.mkdir()
+    remove_orphaned(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
