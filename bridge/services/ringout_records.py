@@ -31,14 +31,14 @@ def subscribe_ringout_statuses(recorder: DatabaseCallRecorder) -> None:
 def apply_ringout_change(session: Session, event: RingOutStatusChanged) -> None:
     ringout = _ringout(session, event)
     if ringout is not None:
-        _write(ringout, statuses(event.call, event.caller, event.callee))
+        write_statuses(ringout, statuses(event.call, event.caller, event.callee))
 
 
 def apply_ringout_end(session: Session, event: RingOutEnded | RingOutEndedWhileDown) -> None:
     ringout = _ringout(session, event)
     if ringout is None:
         return
-    _write(ringout, closed(Statuses(ringout.call_status, ringout.caller_status,
+    write_statuses(ringout, closed(Statuses(ringout.call_status, ringout.caller_status,
                                     ringout.callee_status)))
     ringout.ended_at = ringout.ended_at or event.at
 
@@ -49,6 +49,6 @@ def _ringout(session: Session, event: CallEvent) -> RingOut | None:
     return session.get(RingOut, key) if key is not None else None
 
 
-def _write(ringout: RingOut, statuses: Statuses) -> None:
+def write_statuses(ringout: RingOut, statuses: Statuses) -> None:
     ringout.call_status = statuses.call
     ringout.caller_status, ringout.callee_status = statuses.caller, statuses.callee

@@ -19,6 +19,7 @@ from bridge.gateway import EngineGateway, EngineNotReached, LegPlan, RingOutPlan
 from bridge.phone_numbers import InvalidNumber, is_region, region_for_calling_code, to_e164
 from bridge.services.after_commit import after_commit
 from bridge.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from bridge.services.ringout_records import write_statuses
 from bridge.services.routing import extension_target
 from bridge.services.tenants import Principal
 from bridge.store.ids import decimal_id, decode_id, new_id
@@ -117,8 +118,7 @@ class RingOutService:
             left = closed(Statuses())  # the attempt broke before any leg was dialled
             with Session(self.session.get_bind()) as session, session.begin():
                 ringout = session.get_one(RingOut, int(plan.call_id))
-                ringout.call_status = left.call
-                ringout.caller_status, ringout.callee_status = left.caller, left.callee
+                write_statuses(ringout, left)
                 ringout.ended_at = datetime.now(UTC)
             raise
 
@@ -145,8 +145,7 @@ class RingOutService:
         states = outcome.states
         left = (statuses(states.call, states.caller, states.callee) if states is not None
                 else _cancelled_unattended(ringout))
-        ringout.call_status = left.call
-        ringout.caller_status, ringout.callee_status = left.caller, left.callee
+        write_statuses(ringout, left)
         ringout.ended_at = datetime.now(UTC)
 
     def _expired(self, ringout: RingOut) -> bool:
