@@ -92,10 +92,7 @@ class EngineThread:
         self.submit(self._start_ringout(plan)).add_done_callback(_log_failure)
 
     def cancel_ringout(self, call_id: str) -> CancelOutcome:
-        try:
-            return self.submit(self._cancel_ringout(call_id)).result(timeout=CANCEL_TIMEOUT)
-        except concurrent.futures.TimeoutError as exc:
-            raise EngineUnavailable(DID_NOT_ANSWER) from exc
+        return self._answer(self._cancel_ringout(call_id), CANCEL_TIMEOUT)
 
     async def _start_ringout(self, plan: RingOutPlan) -> None:
         self._ringouts = {key: flow for key, flow in self._ringouts.items() if not flow.done}
@@ -140,9 +137,14 @@ class EngineThread:
         """Run a live-call action; Asterisk's refusals and a silent engine become the
         gateway's errors (the call control's own refusals are the gateway's already)."""
         try:
-            return self.submit(coro).result(timeout=CONTROL_TIMEOUT)
+            return self._answer(coro, CONTROL_TIMEOUT)
         except (AriError, AmiError) as exc:  # e.g. a party hung up at that very moment
             raise CallChanged(str(exc)) from exc
+
+    def _answer(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """The loop's answer; none within `timeout` is the gateway's EngineUnavailable."""
+        try:
+            return self.submit(coro).result(timeout=timeout)
         except concurrent.futures.TimeoutError as exc:
             raise EngineUnavailable(DID_NOT_ANSWER) from exc
 
