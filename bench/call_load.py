@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from bench.rig import DOMAIN, BenchRig, bench_rig
 from tests.support.asterisk import SLOT
+from tests.support.bridge_process import proc_stat
 
 SCENARIO = Path(__file__).with_name("sipp") / "uac_auth.xml"
 UAS_PORT = 5290 + 10 * SLOT
@@ -45,7 +46,9 @@ def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time the processes have used so far."""
     total = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = proc_stat(pid)  # state first: utime and stime are the 12th and 13th
+        if fields is None:
+            raise SystemExit(f"process {pid} is gone")
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 

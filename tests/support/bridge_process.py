@@ -29,7 +29,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _stat(pid: int) -> list[str] | None:
+def proc_stat(pid: int) -> list[str] | None:
     """/proc/PID/stat's fields after the command name (state first); None once gone."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -41,7 +41,7 @@ def child_pids(parent: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            fields = _stat(int(entry.name))
+            fields = proc_stat(int(entry.name))
             if fields is not None and fields[1] == str(parent) and fields[0] != "Z":
                 found.append(int(entry.name))
     return found
@@ -51,7 +51,7 @@ def wait_gone(pids: list[int], timeout: float = 5) -> None:
     """Until each process has exited (a zombie nobody reaps counts as gone)."""
     deadline = time.monotonic() + timeout
     for pid in pids:
-        while (fields := _stat(pid)) is not None and fields[0] != "Z":
+        while (fields := proc_stat(pid)) is not None and fields[0] != "Z":
             if time.monotonic() > deadline:
                 raise TimeoutError(f"process {pid} still runs {timeout} s after the kill")
             time.sleep(0.01)
