@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
-from tests.integration.test_restarts_live import group_with_dispatch, ringing_call, the_end
+from tests.integration.test_restarts_live import connected_call, the_end
 from tests.support.bridge_process import BridgeProcess, wait_gone
 from tests.support.dispatch_receiver import DispatchReceiver
 
@@ -51,12 +51,7 @@ def kill_child(bridge: BridgeProcess, name: str) -> int:
 
 def test_the_engine_killed_mid_call_is_restarted_and_takes_the_call_up(
         office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
-    members = group_with_dispatch(office, receiver, "6321", ["3321"])
-    caller = office.phone("3329")
-    outgoing, incoming, call_id = ringing_call(caller, "6321", members["3321"], receiver)
-    incoming.answer()
-    outgoing.wait_answered()
-    receiver.wait_for("/telephony/connected")
+    outgoing, incoming, call_id = connected_call(office, receiver, "6321", "3321", "3329")
     time.sleep(1)  # they talk a moment (ringbridge finishes bridging them)
     seen = kill_child(bridge, "engine")
     bridge.wait_log(r"engine \(pid \d+\) died after [\d.]+ s \(exit code -9\); restarting",

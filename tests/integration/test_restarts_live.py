@@ -45,6 +45,18 @@ def ringing_call(caller: Phone, number: str, member: Phone,
     return outgoing, incoming, call_id
 
 
+def connected_call(office: Office, receiver: DispatchReceiver, number: str, member: str,
+                   caller: str) -> tuple[Call, Call, str]:
+    """A one-member group with dispatch, called and answered: `connected` has been sent."""
+    members = group_with_dispatch(office, receiver, number, [member])
+    outgoing, incoming, call_id = ringing_call(office.phone(caller), number, members[member],
+                                               receiver)
+    incoming.answer()
+    outgoing.wait_answered()
+    receiver.wait_for("/telephony/connected")
+    return outgoing, incoming, call_id
+
+
 def restart(bridge: BridgeProcess) -> int:
     """Start ringbridge again; returns where its log was, for wait_log."""
     seen = len(bridge.log())
@@ -67,12 +79,8 @@ def _call_of(request: RecordedRequest) -> str:
 
 def test_a_party_left_alone_while_ringbridge_was_down_is_hung_up_and_cleared(
         office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
-    members = group_with_dispatch(office, receiver, "6301", ["3301"])
-    caller = office.phone("3309")
-    outgoing, incoming, call_id = ringing_call(caller, "6301", members["3301"], receiver)
-    incoming.answer()
-    outgoing.wait_answered()
-    receiver.wait_for("/telephony/connected")
+    outgoing, incoming, call_id = connected_call(office, receiver, "6301", "3301",
+                                                 "3309")
     time.sleep(1)  # they talk a moment (ringbridge finishes bridging them)
     bridge.kill()
     incoming.hangup()  # the agent hangs up while ringbridge is down
@@ -119,12 +127,8 @@ def test_a_caller_arriving_as_ringbridge_dies_is_taken_up(
 
 def test_an_adopted_call_is_cleared_when_it_ends(
         office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
-    members = group_with_dispatch(office, receiver, "6303", ["3321"])
-    caller = office.phone("3329")
-    outgoing, incoming, call_id = ringing_call(caller, "6303", members["3321"], receiver)
-    incoming.answer()
-    outgoing.wait_answered()
-    receiver.wait_for("/telephony/connected")
+    outgoing, incoming, call_id = connected_call(office, receiver, "6303", "3321",
+                                                 "3329")
     bridge.kill()
     seen = restart(bridge)
     bridge.wait_log(rf"call {call_id}: adopted", after=seen)
@@ -201,12 +205,8 @@ def test_an_agent_who_answers_while_ringbridge_is_down_gets_the_caller(
 def test_a_call_lost_in_an_asterisk_crash_is_recorded_as_such_without_a_cause(
         office: Office, receiver: DispatchReceiver, bridge: BridgeProcess,
         asterisk: Asterisk) -> None:
-    members = group_with_dispatch(office, receiver, "6307", ["3361"])
-    caller = office.phone("3369")
-    outgoing, incoming, call_id = ringing_call(caller, "6307", members["3361"], receiver)
-    incoming.answer()
-    outgoing.wait_answered()
-    receiver.wait_for("/telephony/connected")
+    connected = connected_call(office, receiver, "6307", "3361", "3369")  # kept up
+    call_id = connected[2]
     seen = len(bridge.log())
     asterisk.crash()
     bridge.wait_log(r"ARI connected:", timeout=30, after=seen)

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,13 +26,18 @@ def note_start(directory: str, name: str) -> None:
         starts.write(f"{os.getpid()}\n")
 
 
-def steady(directory: str, name: str) -> None:
-    """A child that notes each start (pid per line) and runs until SIGTERM."""
-    note_start(directory, name)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+def run_on(on_sigterm: Any) -> None:
+    """Run with this SIGTERM handler (a function, or SIG_IGN) until the process ends."""
+    signal.signal(signal.SIGTERM, on_sigterm)
     accept_signals()
     while True:
         time.sleep(1)
+
+
+def steady(directory: str, name: str) -> None:
+    """A child that notes each start (pid per line) and runs until SIGTERM."""
+    note_start(directory, name)
+    run_on(lambda *_: sys.exit(0))
 
 
 def slow_start(directory: str, name: str) -> None:
@@ -43,10 +49,7 @@ def slow_start(directory: str, name: str) -> None:
 
 def deaf(directory: str, name: str) -> None:
     note_start(directory, name)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    accept_signals()
-    while True:
-        time.sleep(1)
+    run_on(signal.SIG_IGN)
 
 
 def failing(directory: str, name: str) -> None:
