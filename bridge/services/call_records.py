@@ -27,6 +27,7 @@ from bridge.flows.events import (
     Ending,
     RecordingStarted,
     RecordOrigin,
+    RingOutConnected,
     subscribed,
 )
 from bridge.services.errors import NotFound
@@ -131,13 +132,14 @@ class DatabaseCallRecorder:
         answers: dict[str, dict[str, Any]] = {}
         for event in events:
             opened = fresh.get(event.call_id)
+            answer = _answer(event)
             change = _record_change(event)
-            if isinstance(event, Answer):  # the first answer stays
+            if answer is not None:  # the first answer stays
                 if opened is not None:
                     if "answered_at" not in opened:
-                        opened.update(change)
+                        opened.update(answer)
                 else:
-                    answers.setdefault(event.call_id, change)
+                    answers.setdefault(event.call_id, answer)
             elif opened is not None:
                 opened.update(change)
             elif change:
@@ -190,14 +192,23 @@ def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
+def _answer(event: CallEvent) -> dict[str, Any] | None:
+    """Who answered, if `event` is an answer: a hunted member, or a RingOut's callee as
+    the two legs connect (its caller answering only starts the attempt)."""
+    if isinstance(event, Answer):
+        return {"answered_at": event.at, "answered_by": event.member}
+    if isinstance(event, RingOutConnected):
+        return {"answered_at": event.at, "answered_by": event.leg[:64]}
+    return None
+
+
 def _record_change(event: CallEvent) -> dict[str, Any]:
-    """What `event` sets on its call's record (nothing for most steps)."""
+    """What `event` sets on its call's record (nothing for most steps; answers are
+    `_answer`'s)."""
     if isinstance(event, CallerKnown):
         return {"dispatch_snapshot": event.snapshot}
     if isinstance(event, RecordingStarted):
         return {"recording": event.name[:128]}
-    if isinstance(event, Answer):
-        return {"answered_at": event.at, "answered_by": event.member}
     if isinstance(event, Ending):
         return {"ended_at": event.at, "end_reason": event.text[:256], "end_cause": event.cause}
     return {}

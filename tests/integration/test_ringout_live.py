@@ -104,6 +104,8 @@ def test_internal_caller_then_external_callee_presenting_the_caller_id(
     office.wait_status(ringout_id, "Success", "Finished", "Finished")
     record = office.bridge.call_record("+14155550150")
     assert (record.call_id, record.caller) == (ringout_id, "4001")
+    assert record.answered_by == "+14155550150"  # leg 2 answering connects the call
+    assert record.received_at < record.answered_at < record.ended_at
 
 
 def test_external_caller_then_internal_callee(office: RingOutOffice, carrier: Phone) -> None:
@@ -222,6 +224,11 @@ def test_cancel_after_connect_leaves_the_call_up(office: RingOutOffice,
     first.hangup()
     second.wait_disconnected()
     office.wait_status(ringout_id, "Success", "Finished", "Finished")
+    over = office.bridge.api("DELETE", office.path(ringout_id), office.token)
+    assert over.status_code == 204  # nothing is left to end
+    assert office.status(ringout_id) == {"callStatus": "Success",
+                                         "callerStatus": "Finished",
+                                         "calleeStatus": "Finished"}
 
 
 def test_a_restart_of_ringbridge_keeps_the_call_and_its_status(

@@ -50,7 +50,8 @@ class CallRecordOut(Schema):
     ring_group_id = String(allow_none=True)
     received_at = String()
     answered_at = String(allow_none=True)
-    answered_by = String(allow_none=True)
+    answered_by = String(allow_none=True, metadata={
+        "description": "the member that answered; for a RingOut, its callee (leg 2)"})
     ended_at = String(allow_none=True)
     end_reason = String(allow_none=True)
     end_cause = Integer(allow_none=True)

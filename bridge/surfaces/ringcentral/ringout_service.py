@@ -131,12 +131,14 @@ class RingOutService:
 
     def cancel(self, extension: Extension, ringout_id: str) -> None:
         """End the attempt while not connected; a connected call is left up (Conflict).
-        The engine is asked at once, inside the transaction: its answer is written."""
+        One that has ended (failed, cancelled, or connected and hung up) has nothing left
+        to end. The engine is asked at once, inside the transaction: its answer is
+        written."""
         ringout = self.get(extension, ringout_id)
+        if ringout.ended_at is not None:
+            return
         if ringout.call_status == "Success":
             raise _connected(ringout_id)
-        if ringout.ended_at is not None:
-            return  # failed or cancelled already: nothing left to end
         outcome = self.gateway.cancel_ringout(str(ringout.id))
         if outcome.connected:
             raise _connected(ringout_id)

@@ -17,7 +17,12 @@ from bridge.flows.events import (
     MemberNotAnswered,
     MemberRinging,
     RecordingStarted,
+    RingOutCallerAnswered,
+    RingOutConnected,
+    RingOutEnded,
+    RingOutStarted,
 )
+from bridge.gateway import CallState, LegState
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.routing import subscribe_hunt_memory
 from bridge.store.ids import decode_id
@@ -140,6 +145,30 @@ def test_a_record_written_over_several_batches_keeps_its_first_answer(
             "3011", "call-C4", 16)
         assert [s.target for s in record.steps if s.kind == "answered"] == [
             "3011", "3012", "3013"]
+
+
+def test_a_connected_ringouts_record_is_answered_by_its_callee(
+        database: Database, acme: TenantAuth) -> None:
+    """Its caller answering only starts the attempt: leg 2 answering connects it."""
+    recorder, log = DatabaseCallRecorder(database), CallLog()
+    recorder.follow(log)
+    trying, calling = CallState.TRYING, LegState.CALLING
+    log.publish(RingOutStarted(call_id="R1", caller_number="4001",
+                               callee_number="+14155550150", tenant_id=acme.tenant_id,
+                               call=trying, caller=calling, callee=calling))
+    log.publish(RingOutCallerAnswered(call_id="R1", leg="4001", call=trying,
+                                      caller=LegState.ANSWERED, callee=calling))
+    recorder.flush()
+    log.publish(RingOutConnected(call_id="R1", leg="+14155550150", call=CallState.CONNECTED,
+                                 caller=LegState.ANSWERED, callee=LegState.ANSWERED))
+    log.publish(RingOutEnded(call_id="R1", why="caller hung up", cause=16))
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        record = session.get_one(CallRecord, "R1")
+        assert record.answered_by == "+14155550150"
+        assert record.answered_at is not None and record.ended_at is not None
+        assert record.received_at <= record.answered_at <= record.ended_at
 
 
 def test_a_record_with_no_dispatch_answer_has_a_null_snapshot(

@@ -406,6 +406,19 @@ def test_delete_after_connect_is_409_and_leaves_the_call(
     assert status_of(client, acme, second)["callStatus"] == "InProgress"
 
 
+def test_delete_after_a_connected_call_ended_has_nothing_to_end(
+    client: FlaskClient, database: Database, acme: TenantAuth, office: dict[str, Any],
+    provisioner: RecordingProvisioner,
+) -> None:
+    ringout_id = post(client, acme).json["id"]
+    set_statuses(database, ringout_id, "Success", "Finished", "Finished",
+                 ended=datetime.now(UTC))
+    assert_no_body(client.delete(f"{OWN}/{ringout_id}", headers=acme.headers), 204)
+    assert provisioner.cancelled == []
+    assert status_of(client, acme, ringout_id) == {
+        "callStatus": "Success", "callerStatus": "Finished", "calleeStatus": "Finished"}
+
+
 def test_engine_steps_update_the_row_and_retention_ends_get(
     client: FlaskClient, database: Database, acme: TenantAuth, office: dict[str, Any],
 ) -> None:
