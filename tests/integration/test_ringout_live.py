@@ -105,6 +105,7 @@ def test_internal_caller_then_external_callee_presenting_the_caller_id(
     record = office.bridge.call_record("+14155550150")
     assert (record.call_id, record.caller) == (ringout_id, "4001")
     assert record.answered_by == "+14155550150"  # leg 2 answering connects the call
+    assert record.answered_at is not None and record.ended_at is not None
     assert record.received_at < record.answered_at < record.ended_at
 
 
