@@ -28,6 +28,7 @@ from bridge.services.tenants import token_expired
 from bridge.store.models import Extension, RingOut
 from bridge.store.session import Database
 from bridge.surfaces.ringcentral.errors import RINGCENTRAL_ERROR_SCHEMA
+from bridge.surfaces.ringcentral.paths import reached_extension
 from bridge.surfaces.ringcentral.rate_limits import Groups, RateLimits, add_headers
 from bridge.surfaces.ringcentral.ringout_service import (
     RingOutRequest,
@@ -143,7 +144,8 @@ def _service(ctx: RequestContext) -> RingOutService:
 
 def _extension(ctx: RequestContext, account_id: str, extension_id: str,
                group: str) -> Extension:
-    extension = _service(ctx).extension(ctx.principal, account_id, extension_id)
+    extension = reached_extension(ctx.session, ctx.tenant, ctx.principal, account_id,
+                                  extension_id)
     current_app.config["RINGOUT_RATE_LIMITS"].hit(group, str(extension.id))
     return extension
 

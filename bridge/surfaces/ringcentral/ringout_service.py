@@ -1,9 +1,6 @@
 """RingOut: who rings first, who is called, what they see; start, read and cancel.
 
-A user's token reaches only the user's own extensions; an admin's (or a token without a
-user) reaches every extension of the tenant. `~` in a path is the token's own account
-(its tenant) and extension: the extension of the token's user with the lowest number (a
-token without a user has none, so `~` as an extension answers not found for it).
+Which extension a path names, and whether the token reaches it: paths.py.
 """
 
 from __future__ import annotations
@@ -21,19 +18,11 @@ from bridge.services.after_commit import after_commit
 from bridge.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from bridge.services.ringout_records import write_statuses
 from bridge.services.routing import extension_target
-from bridge.services.tenants import Principal
 from bridge.store.ids import decimal_id, decode_id, new_id
 from bridge.store.models import Extension, RingOut, Tenant
 from bridge.surfaces.ringcentral.statuses import Statuses, closed, statuses
 
-OWN = "~"
 CARRIER_DIAL = "PJSIP/{number}@carrier"
-
-
-class NotPermitted(Forbidden):
-    """RingCentral's answer to a user acting on an extension its role does not reach."""
-
-    code = "CMN-408"
 
 
 @dataclass(frozen=True)
@@ -61,30 +50,6 @@ class RingOutService:
     tenant: Tenant
     settings: RingOutSettings
     gateway: EngineGateway
-
-    def extension(self, who: Principal, account_id: str, extension_id: str) -> Extension:
-        """The extension a path names; another tenant's (or none) is not found."""
-        if account_id != OWN and decode_id(account_id) != self.tenant.id:
-            raise NotFound(f"account {account_id} not found", field="accountId")
-        if extension_id == OWN:
-            extension = self._own_extension(who)
-        else:
-            key = decode_id(extension_id)
-            extension = self.session.get(Extension, key) if key is not None else None
-        if extension is None or extension.tenant_id != self.tenant.id:
-            raise NotFound(f"extension {extension_id} not found", field="extensionId")
-        if not who.reaches(extension.user_id):
-            raise NotPermitted(f"extension {extension_id} is not this user's: a user's "
-                               "token reaches only the user's own extensions (an admin's "
-                               "reaches all)", field="extensionId")
-        return extension
-
-    def _own_extension(self, who: Principal) -> Extension | None:
-        if who.user_id is None:
-            return None
-        return self.session.scalars(select(Extension).where(
-            Extension.tenant_id == self.tenant.id, Extension.user_id == who.user_id)
-            .order_by(Extension.extension_number)).first()
 
     def create(self, extension: Extension, request: RingOutRequest) -> RingOut:
         """Store a new RingOut; the engine starts it once this commits (its reports
@@ -198,7 +163,7 @@ class RingOutService:
 
     def _caller_id(self, extension: Extension, wanted: str | None, region: str) -> str:
         """What leg 2 sees: an allowed caller id of the extension, else 403."""
-        allowed = list(extension.caller_ids or [])
+        allowed = allowed_caller_ids(extension)
         if wanted is None:
             return allowed[0] if allowed else extension.extension_number
         try:
@@ -209,6 +174,12 @@ class RingOutService:
             raise Forbidden(f"{number} is not a caller id of extension "
                             f"{extension.extension_number}", field="callerId.phoneNumber")
         return number
+
+
+def allowed_caller_ids(extension: Extension) -> list[str]:
+    """The numbers (E.164) a RingOut from `extension` may give as `callerId`; the
+    extension's phone-number list shows the same (account.py)."""
+    return list(extension.caller_ids or [])
 
 
 def _cancelled_unattended(ringout: RingOut) -> Statuses:

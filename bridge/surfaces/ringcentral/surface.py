@@ -6,6 +6,7 @@ from apiflask import APIFlask
 
 from bridge.api.deps import Deps
 from bridge.api.errors import add_format
+from bridge.surfaces.ringcentral.account import account_blueprint
 from bridge.surfaces.ringcentral.errors import ERROR_FORMATS
 from bridge.surfaces.ringcentral.oauth import ringcentral_oauth_blueprint
 from bridge.surfaces.ringcentral.ringout import configure, ringout_blueprint
@@ -16,4 +17,5 @@ def register(app: APIFlask, deps: Deps) -> None:
         add_format(app, error_format)
     configure(app, deps.settings)
     app.register_blueprint(ringout_blueprint)
+    app.register_blueprint(account_blueprint)
     app.register_blueprint(ringcentral_oauth_blueprint)
