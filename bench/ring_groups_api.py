@@ -68,6 +68,9 @@ class NoEngine:
     def remove(self, endpoint_id: str) -> None:
         """Nothing to remove from."""
 
+    def delete_recordings(self, names: list[str]) -> list[str]:
+        raise EngineUnavailable(NO_ENGINE)
+
     def start_ringout(self, plan: RingOutPlan) -> None:
         raise EngineUnavailable(NO_ENGINE)
 

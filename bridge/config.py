@@ -8,6 +8,7 @@ default: ringbridge refuses to start without them.
 from __future__ import annotations
 
 import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -51,6 +52,15 @@ class Settings:
     # Where clients reach this API: absolute URLs in answers (a RingOut's `uri`, a
     # call's `link`) and dispatch `callUrl`s point here, never at the request's Host.
     public_url: str = ""
+    # Where `ringbridge serve` publishes its engine's address and key for the commands
+    # that act on live calls (`tenants delete`). Default: ringbridge-<http_port>.link
+    # in the temporary directory.
+    link_file: str = ""
+
+    @property
+    def published_link(self) -> Path:
+        return Path(self.link_file or Path(tempfile.gettempdir())
+                    / f"ringbridge-{self.http_port}.link")
 
     @property
     def api_url(self) -> str:

@@ -250,6 +250,9 @@ class EngineGateway(Protocol):
     def remove(self, endpoint_id: str) -> None:
         """Remove a deleted extension's endpoint from Asterisk."""
 
+    def delete_recordings(self, names: list[str]) -> list[str]:
+        """Delete stored recordings from Asterisk; returns those it could not delete."""
+
     def start_ringout(self, plan: RingOutPlan) -> None:
         """Hand the call to the engine; returns at once."""
 

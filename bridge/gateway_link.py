@@ -5,10 +5,14 @@ The gateway's calls cross as pickled `(method, args)` over `multiprocessing.conn
 fresh by `ringbridge serve` and inherited by the processes it forks, gets past the
 challenge, and the socket lives in a directory only this user can enter. Measured in
 docs/processes.md: a round trip costs about 0.1 ms.
+
+`ringbridge` commands run by the same user (or root) find the link in the file `serve`
+publishes (`link_file`), readable by its owner only, as asterisk.ctl is.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -38,6 +42,35 @@ class GatewayLink:
 
     def remove(self) -> None:
         shutil.rmtree(Path(self.address).parent, ignore_errors=True)
+
+    def publish(self, path: Path) -> None:
+        """Write the link where commands look for it: whole (a temporary file renamed
+        into place), readable by this user only."""
+        record = {"address": self.address, "key": self.key.hex(), "pid": os.getpid()}
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                       "w") as file:
+            json.dump(record, file)
+        os.replace(temporary, path)
+
+    def unpublish(self, path: Path) -> None:
+        """Remove the published link if it is still this one (a later serve's stays)."""
+        if published(path) == self:
+            path.unlink(missing_ok=True)
+
+
+def published(path: Path) -> GatewayLink | None:
+    """The link a running `ringbridge serve` published at `path`; None if there is none,
+    or if the serve that wrote it is gone (killed with -9)."""
+    try:
+        record = json.loads(path.read_text())
+        link = GatewayLink(str(record["address"]), bytes.fromhex(record["key"]))
+        pid = int(record["pid"])
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a ringbridge link file: {exc}") from exc
+    return link if _running(pid) else None
 
 
 

@@ -31,6 +31,7 @@ def serve(settings: Settings) -> None:
         database.dispose()  # nothing of it crosses the fork
     listening = _listen(settings)
     link = GatewayLink.create()
+    link.publish(settings.published_link)
     # Signalled in this order: the API processes refuse new work before the engine
     # hands its calls over (bridge/stopping.py).
     children = [*(Child(f"api-{number}", run_api, (settings, listening, link))
@@ -42,6 +43,7 @@ def serve(settings: Settings) -> None:
         code = Supervisor(children, on_stop=listening.close).run()
     finally:
         listening.close()
+        link.unpublish(settings.published_link)
         link.remove()
     log.info("stopped")
     if code:

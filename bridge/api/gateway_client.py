@@ -117,6 +117,10 @@ class GatewayClient:
         except EngineUnavailable as exc:
             log.warning("endpoint %s: %s; pushed when it is back", endpoint_id, exc.message)
 
+    def delete_recordings(self, names: list[str]) -> list[str]:
+        kept: list[str] = self._call("delete_recordings", names)
+        return kept
+
     def start_ringout(self, plan: RingOutPlan) -> None:
         self._call("start_ringout", plan)
 

@@ -54,13 +54,21 @@ class RecordingRetention:
         deleted = 0
         for call_id, name in await asyncio.to_thread(self.index.expired):
             try:
-                await self.ari.delete(f"/recordings/stored/{quote(name, safe='')}")
+                await delete_stored(self.ari, name)
             except AriError as exc:
-                if exc.status != 404:
-                    log.warning("call %s: recording %s not deleted (kept for the next "
-                                "sweep): %s", call_id, name, exc)
-                    continue
+                log.warning("call %s: recording %s not deleted (kept for the next "
+                            "sweep): %s", call_id, name, exc)
+                continue
             await asyncio.to_thread(self.index.forget, call_id, name)
             log.info("call %s: recording %s deleted (retention over)", call_id, name)
             deleted += 1
         return deleted
+
+
+async def delete_stored(ari: Ari, name: str) -> None:
+    """Delete a stored recording; one Asterisk no longer has is gone already."""
+    try:
+        await ari.delete(f"/recordings/stored/{quote(name, safe='')}")
+    except AriError as exc:
+        if exc.status != 404:
+            raise

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from bridge.asterisk.ami import AmiError
 from bridge.asterisk.ari import AriError
 from bridge.engine.engine import Engine
+from bridge.engine.retention import delete_stored
 from bridge.flows.ringout import RingOut
 from bridge.gateway import (
     DID_NOT_ANSWER,
@@ -87,6 +88,19 @@ class EngineThread:
         except TimeoutError:
             log.warning("endpoint %s: no answer from Asterisk within %.0f s; still trying",
                         endpoint_id, PROVISION_TIMEOUT)
+
+    def delete_recordings(self, names: list[str]) -> list[str]:
+        return self._answer(self._delete_recordings(names), CONTROL_TIMEOUT)
+
+    async def _delete_recordings(self, names: list[str]) -> list[str]:
+        kept = []
+        for name in names:
+            try:
+                await delete_stored(self.engine.ari, name)
+            except AriError as exc:
+                log.warning("recording %s not deleted: %s", name, exc)
+                kept.append(name)
+        return kept
 
     def start_ringout(self, plan: RingOutPlan) -> None:
         self.submit(self._start_ringout(plan)).add_done_callback(_log_failure)

@@ -42,6 +42,7 @@ class RecordingProvisioner:
 
     pushed: list[SipEndpoint] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    deleted_recordings: list[str] = field(default_factory=list)
     ringouts: list[RingOutPlan] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     cancel_outcome: CancelOutcome = field(default_factory=lambda: CancelOutcome(
@@ -57,6 +58,10 @@ class RecordingProvisioner:
 
     def remove(self, endpoint_id: str) -> None:
         self.removed.append(endpoint_id)
+
+    def delete_recordings(self, names: list[str]) -> list[str]:
+        self.deleted_recordings.extend(names)
+        return []
 
     def start_ringout(self, plan: RingOutPlan) -> None:
         self.ringouts.append(plan)

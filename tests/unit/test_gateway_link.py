@@ -30,7 +30,13 @@ from bridge.gateway import (
     SipEndpoint,
     Target,
 )
-from bridge.gateway_link import GATEWAY_CALLS, PREFIX, GatewayLink, remove_orphaned
+from bridge.gateway_link import (
+    GATEWAY_CALLS,
+    PREFIX,
+    GatewayLink,
+    published,
+    remove_orphaned,
+)
 from tests.api.conftest import RecordingProvisioner
 
 CALL = LiveCall("c1", "acme.example", datetime(2026, 12, 4, tzinfo=UTC), None, True, "6001",
@@ -79,7 +85,7 @@ def client(link: GatewayLink) -> Iterator[GatewayClient]:
 
 def test_every_protocol_method_crosses_and_nothing_else() -> None:
     expected = {"status", "push", "remove", "start_ringout", "cancel_ringout", "live_calls",
-                "park", "unpark", "pick_up", "hang_up"}
+                "park", "unpark", "pick_up", "hang_up", "delete_recordings"}
     assert expected == GATEWAY_CALLS
 
 
@@ -190,3 +196,30 @@ def test_directories_of_a_serve_killed_with_9_are_removed_and_no_others(
         directory.mkdir()
     remove_orphaned(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
+
+
+def test_a_published_link_is_found_readable_by_its_owner_only(link: GatewayLink,
+                                                             tmp_path: Path) -> None:
+    path = tmp_path / "ringbridge-8887.link"
+    assert published(path) is None
+    link.publish(path)
+    assert published(path) == link
+    assert path.stat().st_mode & 0o777 == 0o600
+    other = GatewayLink.create()
+    other.unpublish(path)  # another serve's: left alone
+    assert published(path) == link
+    link.unpublish(path)
+    assert not path.exists()
+    other.remove()
+
+
+def test_a_link_published_by_a_serve_that_is_gone_is_none(link: GatewayLink,
+                                                          tmp_path: Path) -> None:
+    path = tmp_path / "ringbridge-8887.link"
+    link.publish(path)
+    record = path.read_text().replace(f'"pid": {os.getpid()}', '"pid": 999999999')
+    path.write_text(record)
+    assert published(path) is None
+    path.write_text("not json")
+    with pytest.raises(ValueError, match="not a ringbridge link file"):
+        published(path)
