@@ -6,14 +6,26 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import click
 from sqlalchemy.orm import Session
 
 from bridge import __version__
+from bridge.api.gateway_client import GatewayClient
 from bridge.config import ConfigError, Settings, load_settings
+from bridge.gateway import GatewayError
+from bridge.gateway_link import published
 from bridge.services.dispatch import delete_settings, get_settings, update_settings
 from bridge.services.errors import ServiceError
+from bridge.services.jwt_credentials import (
+    DEFAULT_DAYS,
+    MAX_DAYS,
+    create_credential,
+    list_credentials,
+    revoke_credential,
+)
+from bridge.services.tenant_removal import remove_tenant
 from bridge.services.tenants import (
     ROLES,
     change_tenant,
@@ -24,9 +36,11 @@ from bridge.services.tenants import (
     hash_password,
     issue_token,
     list_tenants,
+    list_tokens,
     list_users,
     revoke_token,
     set_role,
+    tenant_counts,
 )
 from bridge.store.ids import encode_id
 from bridge.store.migrate import upgrade
@@ -146,6 +160,58 @@ def tenants_list(settings: Settings) -> None:
                        f"{tenant.region}")
 
 
+@tenants.command("show")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.pass_obj
+def tenants_show(settings: Settings, company_id: str) -> None:
+    """Print a tenant's settings and how much it holds."""
+    with _session(settings) as session:
+        tenant = find_tenant(session, company_id)
+        for name in ("company_id", "name", "sip_domain", "region", "time_zone",
+                     "recording_retention_days"):
+            click.echo(f"{name}: {getattr(tenant, name)}")
+        for what, count in tenant_counts(session, tenant).items():
+            click.echo(f"{what}: {count}")
+
+
+@tenants.command("delete")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.option("--force", is_flag=True, help="Hang up its calls that are up.")
+@click.confirmation_option(prompt="Delete the tenant, its users, extensions, groups, "
+                           "tokens, call records and recordings?")
+@click.pass_obj
+def tenants_delete(settings: Settings, company_id: str, force: bool) -> None:
+    """Delete a tenant and everything of it, in the database and in Asterisk.
+
+    Needs `ringbridge serve` running (its calls and endpoints are the engine's).
+    Refused while the tenant has calls up, unless --force hangs them up."""
+    engine = _running_engine(settings)
+    try:
+        with _session(settings) as session:
+            removal = remove_tenant(session, find_tenant(session, company_id), engine,
+                                    force=force)
+    except GatewayError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        engine.close()
+    click.echo(f"tenant {company_id!r} deleted: {removal.calls_hung_up} calls hung up, "
+               f"{len(removal.endpoints)} endpoints and {len(removal.recordings)} "
+               "recordings removed from Asterisk")
+
+
+def _running_engine(settings: Settings) -> GatewayClient:
+    """The engine of the `ringbridge serve` that published its link at `link_file`."""
+    path = settings.published_link
+    try:
+        link = published(path)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read {path}: {exc}") from exc
+    if link is None:
+        raise click.ClickException(f"ringbridge is not running: no link at {path} (run "
+                                   "this with the config of `ringbridge serve`)")
+    return GatewayClient(link)
+
+
 @main.group()
 def users() -> None:
     """Users of a tenant (the VoIPNow @me; API users for the OAuth password grant).
@@ -204,6 +270,69 @@ def users_set_role(settings: Settings, company_id: str, username: str, role: str
         click.echo(f"user {user.username!r} is now {role}")
 
 
+@users.command("delete")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.option("--username", required=True)
+@click.pass_obj
+def users_delete(settings: Settings, company_id: str, username: str) -> None:
+    """Delete a user and its tokens; extensions it owned stay, owned by no one."""
+    with _session(settings) as session:
+        user = find_user(session, find_tenant(session, company_id), username)
+        session.delete(user)
+        click.echo(f"user {username!r} deleted")
+
+
+@users.group("jwt")
+def users_jwt() -> None:
+    """JWT credentials of users, for RingCentral's JWT bearer grant (docs/tokens.md)."""
+
+
+@users_jwt.command("create")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.option("--username", required=True, help="The user its tokens act as.")
+@click.option("--label", default="", help="A note to recognise the credential by.")
+@click.option("--expires-days", type=int, default=DEFAULT_DAYS, show_default=True,
+              help=f"Days it can be exchanged for tokens (1..{MAX_DAYS}).")
+@click.pass_obj
+def users_jwt_create(settings: Settings, company_id: str, username: str, label: str,
+                     expires_days: int) -> None:
+    """Create a JWT credential of a user and print it once (it is not stored)."""
+    with _session(settings) as session:
+        tenant = find_tenant(session, company_id)
+        user = find_user(session, tenant, username)
+        row, credential = create_credential(session, tenant, user, label, expires_days)
+        click.echo(f"JWT credential id {encode_id(row.id)} of user {username!r}, expires "
+                   f"{_when(row.expires_at)}; the credential (shown only now):", err=True)
+        click.echo(credential)
+
+
+@users_jwt.command("list")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.option("--username", default=None, help="Only this user's credentials.")
+@click.pass_obj
+def users_jwt_list(settings: Settings, company_id: str, username: str | None) -> None:
+    """List JWT credentials: id, user, label, created, expires, last used, revoked.
+
+    Never the credential itself (it is not stored)."""
+    with _session(settings) as session:
+        tenant = find_tenant(session, company_id)
+        user = find_user(session, tenant, username) if username else None
+        for row, owner in list_credentials(session, tenant, user):
+            click.echo("\t".join((
+                encode_id(row.id), owner, row.label, _when(row.created_at),
+                _when(row.expires_at), _when(row.last_used_at), _when(row.revoked_at))))
+
+
+@users_jwt.command("revoke")
+@click.argument("credential_id")
+@click.pass_obj
+def users_jwt_revoke(settings: Settings, credential_id: str) -> None:
+    """Revoke a JWT credential, given its id: it is refused from now on."""
+    with _session(settings) as session:
+        revoke_credential(session, credential_id)
+    click.echo(f"JWT credential {credential_id} revoked")
+
+
 @main.group()
 def tokens() -> None:
     """API bearer tokens."""
@@ -228,6 +357,28 @@ def tokens_create(settings: Settings, company_id: str, username: str | None,
         row, token = issue_token(session, tenant.id, user.id if user else None, label=label)
         click.echo(f"token id {row.id}; the token (shown only now):", err=True)
         click.echo(token)
+
+
+@tokens.command("list")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.option("--user", "username", default=None, help="Only this user's tokens.")
+@click.pass_obj
+def tokens_list(settings: Settings, company_id: str, username: str | None) -> None:
+    """List a tenant's live tokens: id, kind, user, label, created, last used, expires.
+
+    Never the secret (only its hash is stored)."""
+    with _session(settings) as session:
+        tenant = find_tenant(session, company_id)
+        user = find_user(session, tenant, username) if username else None
+        for token, owner in list_tokens(session, tenant, user):
+            click.echo("\t".join((
+                str(token.id), token.kind, owner or "(tenant-wide)", token.label,
+                _when(token.created_at), _when(token.last_used_at),
+                _when(token.expires_at))))
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "-"
 
 
 @tokens.command("revoke")

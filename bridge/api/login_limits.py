@@ -1,4 +1,6 @@
-"""Password grants, throttled before scrypt runs (every surface's token endpoint).
+"""Password grants, throttled before scrypt runs (every surface's token endpoint), and
+JWT bearer grants, whose failures count against the client address as failed passwords
+do (so the grant is no faster a way to guess).
 
 Each password check costs about 0.1 s and 32 MiB (bridge/services/tenants.py). Failed
 attempts are counted per account (a tenant and a username) and per client address in a
@@ -83,7 +85,7 @@ class LoginThrottle:
             return
         reset = min(self.limiter.get_window_stats(item, NAMESPACE, scope, key).reset_time
                     for key in keys)
-        raise TooManyAttempts(f"too many failed password attempts for this {scope}: at "
+        raise TooManyAttempts(f"too many failed login attempts for this {scope}: at "
                               f"most {item.amount} per 60 s",
                               headers={"Retry-After": retry_after(reset)})
 
@@ -96,12 +98,21 @@ class LoginThrottle:
             raise TooManyAttempts("too many password checks at once; retry in a second",
                                   headers={"Retry-After": "1"})
         try:
+            with self.failures_counted(address, accounts):
+                yield
+        finally:
+            self.checks.release()
+
+    @contextmanager
+    def failures_counted(self, address: str, accounts: Sequence[str] = ()) -> Iterator[None]:
+        """An Unauthorized raised inside counts a failure against the address and each
+        account. `attempt` runs it in a check slot; a check too cheap to need one (a JWT
+        assertion's) runs in it alone."""
+        try:
             yield
         except Unauthorized:
             self._count(("address", address), *(("account", key) for key in accounts))
             raise
-        finally:
-            self.checks.release()
 
     def _count(self, *keys: tuple[str, str]) -> None:
         for scope, key in keys:

@@ -120,6 +120,13 @@ class ExtensionsService:
         return numbers
 
 
+def own_extension(session: Session, user_id: int) -> Extension | None:
+    """A user's own extension, the one RingCentral's `~` names: of those it owns, the one
+    with the lowest number (None: it owns none)."""
+    return session.scalars(select(Extension).where(Extension.user_id == user_id)
+                           .order_by(Extension.extension_number)).first()
+
+
 def new_sip_password() -> str:
     return secrets.token_urlsafe(18)
 

@@ -11,14 +11,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bridge.dispatch.times import is_time_zone
 from bridge.phone_numbers import is_region
 from bridge.services.errors import NotFound, Unauthorized, ValidationFailed
 from bridge.store.ids import decimal_id
-from bridge.store.models import ApiToken, Tenant, User, aware
+from bridge.store.models import (
+    ApiToken,
+    CallRecord,
+    Extension,
+    RingGroup,
+    Tenant,
+    User,
+    aware,
+)
 
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 TOKEN_PREFIX = "rb_"
@@ -26,6 +34,7 @@ BEARER_KINDS = ("api", "access")  # a refresh token is only good at the token en
 OAUTH_KINDS = ("access", "refresh")
 ACCESS_LIFETIME = timedelta(hours=1)
 REFRESH_LIFETIME = timedelta(days=30)
+LAST_USE_STEP = timedelta(minutes=1)  # how finely a token's last use is kept
 # scrypt cost: 32 MiB and ~0.1 s per hash; stored in each hash, so it can be raised later.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
@@ -57,11 +66,14 @@ class Principal:
 
 @dataclass(frozen=True)
 class TokenPair:
-    """What the OAuth token endpoint hands out (the tokens themselves are never stored)."""
+    """What the OAuth token endpoint hands out (the tokens themselves are never stored),
+    with the user they act as and their login (family)."""
 
     access_token: str
     refresh_token: str
     expires_in: int
+    user_id: int | None
+    family_id: int
 
 
 def hash_token(token: str) -> str:
@@ -107,7 +119,7 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
                           dklen=32)
 
 
-def _at_most(value: str, length: int, field: str) -> None:
+def at_most(value: str, length: int, field: str) -> None:
     """The column's length: past it PostgreSQL refuses the row (SQLite would keep it)."""
     if len(value) > length:
         raise ValidationFailed(f"{field} must be at most {length} characters", field=field)
@@ -122,7 +134,7 @@ def create_tenant(session: Session, company_id: str, name: str, sip_domain: str,
     company_id, sip_domain = company_id.strip(), sip_domain.strip().lower()
     if not 1 <= len(company_id) <= 64:
         raise ValidationFailed("company id must be 1..64 characters", field="company_id")
-    _at_most(name, 128, "name")
+    at_most(name, 128, "name")
     if not _DOMAIN.fullmatch(sip_domain):
         raise ValidationFailed(f"{sip_domain!r} is not a DNS domain name", field="sip_domain")
     if not is_region(region):
@@ -181,7 +193,7 @@ def create_user(session: Session, tenant: Tenant, username: str, name: str = "",
                 password_hash: str | None = None, role: str = "user") -> User:
     if not 1 <= len(username) <= 128:
         raise ValidationFailed("username must be 1..128 characters", field="username")
-    _at_most(name, 128, "name")
+    at_most(name, 128, "name")
     _check_role(role)
     exists = select(User.id).where(User.tenant_id == tenant.id, User.username == username)
     if session.scalar(exists) is not None:
@@ -221,7 +233,7 @@ def issue_token(session: Session, tenant_id: int, user_id: int | None, *, kind: 
                 label: str = "", lifetime: timedelta | None = None,
                 family_id: int | None = None) -> tuple[ApiToken, str]:
     """A new token: the row, and the token itself (shown once, never stored)."""
-    _at_most(label, 128, "label")
+    at_most(label, 128, "label")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = datetime.now(UTC) + lifetime if lifetime else None
     row = ApiToken(tenant_id=tenant_id, user_id=user_id, token_hash=hash_token(token),
@@ -251,9 +263,41 @@ def authenticate(session: Session, token: str) -> Principal | None:
     row = _live_token(session, token)
     if row is None or row.kind not in BEARER_KINDS:
         return None
+    _note_use(row)
     user = session.get(User, row.user_id) if row.user_id is not None else None
     return Principal(tenant_id=row.tenant_id, user_id=row.user_id, token_id=row.id,
                      admin=user is None or user.role == "admin")
+
+
+def _note_use(row: ApiToken) -> None:
+    """`last_used_at` to the minute: one write a minute per busy token, not per request."""
+    now = datetime.now(UTC)
+    if row.last_used_at is None or aware(row.last_used_at) + LAST_USE_STEP <= now:
+        row.last_used_at = now
+
+
+def list_tokens(session: Session, tenant: Tenant,
+                user: User | None = None) -> list[tuple[ApiToken, str | None]]:
+    """The tenant's live tokens (or `user`'s), oldest first, each with its username
+    (None: a tenant-wide token)."""
+    now = datetime.now(UTC)
+    query = (select(ApiToken, User.username).outerjoin(User, ApiToken.user_id == User.id)
+             .where(ApiToken.tenant_id == tenant.id, ApiToken.revoked_at.is_(None),
+                    or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now))
+             .order_by(ApiToken.created_at, ApiToken.id))
+    if user is not None:
+        query = query.where(ApiToken.user_id == user.id)
+    return [(token, username) for token, username in session.execute(query)]
+
+
+def tenant_counts(session: Session, tenant: Tenant) -> dict[str, int]:
+    """How many of each thing the tenant holds."""
+    counted = {"users": User.tenant_id, "extensions": Extension.tenant_id,
+               "ring groups": RingGroup.tenant_id, "call records": CallRecord.tenant_id}
+    counts = {what: session.scalar(select(func.count()).where(column == tenant.id)) or 0
+              for what, column in counted.items()}
+    counts["live tokens"] = len(list_tokens(session, tenant))
+    return counts
 
 
 def token_expired(session: Session, token: str) -> bool:
@@ -309,8 +353,9 @@ def check_password(users: Sequence[User], password: str, candidates: int) -> Use
     return matched[0]
 
 
-def password_grant(session: Session, user: User) -> TokenPair:
-    """The tokens of a new login (a new family) of a user whose password was right."""
+def login_grant(session: Session, user: User) -> TokenPair:
+    """The tokens of a new login (a new family) of a user whose credentials (a password,
+    a JWT credential) were right."""
     return _issue_pair(session, user.tenant_id, user.id, family_id=None)
 
 
@@ -374,7 +419,8 @@ def _issue_pair(session: Session, tenant_id: int, user_id: int | None,
         row.family_id = family_id = row.id
     _, refresh = issue_token(session, tenant_id, user_id, kind="refresh", label="oauth",
                              lifetime=REFRESH_LIFETIME, family_id=family_id)
-    return TokenPair(access, refresh, int(ACCESS_LIFETIME.total_seconds()))
+    return TokenPair(access, refresh, int(ACCESS_LIFETIME.total_seconds()), user_id,
+                     family_id)
 
 
 def _live_token(session: Session, token: str) -> ApiToken | None:

@@ -15,9 +15,9 @@ from itertools import chain
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, event, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from bridge.store.db import dialect_insert
 from bridge.store.models import (
     DirectoryGeneration,
     DispatchSettings,
@@ -58,8 +58,8 @@ def _bump(session: Session) -> None:
         return
     session.info[_BUMPED] = transaction
     connection = session.connection()
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    connection.execute(insert(GENERATION).values(id=1, generation=time.time_ns() // 1000)
+    connection.execute(dialect_insert(connection, GENERATION)
+                       .values(id=1, generation=time.time_ns() // 1000)
                        .on_conflict_do_update(index_elements=[GENERATION.c.id], set_={
                            "generation": GENERATION.c.generation + 1}))
 

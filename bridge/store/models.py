@@ -89,6 +89,36 @@ class ApiToken(Base):
     # The OAuth login an access or refresh token comes from (the id of its first token):
     # every pair refreshed from it shares it, and revoking one token revokes them all.
     family_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JwtSigningKey(Base):
+    """The key a tenant's JWT credentials are signed with (HS256), made when first needed."""
+
+    __tablename__ = "jwt_signing_keys"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))  # 32 random bytes, hex
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JwtCredential(Base):
+    """A JWT credential of a user, for the JWT bearer grant: its `id` is the JWT's `jti`.
+    The JWT itself is not stored; revoking the row ends it."""
+
+    __tablename__ = "jwt_credentials"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, default=new_id)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    label: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Extension(Base):

@@ -3,19 +3,35 @@ own in the API tests' database): outputs, exit codes, clean errors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 
 from bridge.cli import main
-from bridge.services.tenants import authenticate
+from bridge.engine.gateway_server import GatewayServer
+from bridge.gateway_link import GatewayLink
+from bridge.services.tenants import authenticate, issue_token
 from bridge.store.migrate import drop_schema
-from bridge.store.models import ApiToken, Tenant, User
+from bridge.store.models import (
+    ApiToken,
+    Base,
+    CallRecord,
+    CallStep,
+    Extension,
+    RingGroup,
+    RingGroupMember,
+    Tenant,
+    User,
+)
 from bridge.store.session import Database
+from tests.api.conftest import RecordingProvisioner
 from tests.support.postgres import postgres_schema_url
+from tests.unit.test_gateway_link import CALL
 
 Cli = Callable[..., Result]
 
@@ -325,3 +341,154 @@ def test_tokens_without_a_user_are_tenant_wide_admin_tokens(cli: Cli, tenant: st
         principal = authenticate(session, token)
         assert principal is not None and principal.admin and principal.user_id is None
     db.dispose()
+
+
+def test_tokens_list_shows_live_tokens_and_their_last_use_never_the_secret(
+        cli: Cli, tenant: str, database_url: str) -> None:
+    used = cli("tokens", "create", "--tenant", tenant, "--user", "admin", "--label", "ops")
+    idle = cli("tokens", "create", "--tenant", tenant, "--label", "cron").stdout.strip()
+    revoked = cli("tokens", "create", "--tenant", tenant, "--label", "old").stdout.strip()
+    assert cli("tokens", "revoke", revoked).exit_code == 0
+    db = Database(database_url)
+    with db.session() as session:
+        assert authenticate(session, used.stdout.strip()) is not None
+    db.dispose()
+    listed = cli("tokens", "list", "--tenant", tenant)
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        (used.stderr.split()[2].rstrip(";"), "api", "admin", "ops"),
+        (rows[1][0], "api", "(tenant-wide)", "cron")]
+    assert rows[0][5] != "-" and rows[1][5] == "-"  # last used
+    assert used.stdout.strip() not in listed.output and idle not in listed.output
+    only_admin = cli("tokens", "list", "--tenant", tenant, "--user", "admin").stdout
+    assert [line.split("\t")[3] for line in only_admin.splitlines()] == ["ops"]
+
+
+def test_users_delete_ends_its_tokens_and_leaves_its_extensions_unowned(
+        cli: Cli, tenant: str, database_url: str) -> None:
+    token = cli("tokens", "create", "--tenant", tenant, "--user", "admin").stdout.strip()
+    db = Database(database_url)
+    with db.session() as session:
+        owner = session.scalars(select(User)).one()
+        session.add(Extension(tenant_id=owner.tenant_id, extension_number="2001",
+                              sip_password="x" * 24, user_id=owner.id))
+    result = cli("users", "delete", "--tenant", tenant, "--username", "admin")
+    assert (result.exit_code, result.stdout) == (0, "user 'admin' deleted\n")
+    with db.session() as session:
+        assert authenticate(session, token) is None
+        assert session.scalars(select(User)).all() == []
+        assert session.scalars(select(Extension.user_id)).all() == [None]
+    db.dispose()
+    again = cli("users", "delete", "--tenant", tenant, "--username", "admin")
+    assert (again.exit_code, again.stderr) == (1, "Error: no user 'admin' in tenant "
+                                                  "'ABC Taxis'\n")
+
+
+def test_tenants_show_prints_its_settings_and_counts(cli: Cli, tenant: str) -> None:
+    cli("tokens", "create", "--tenant", tenant)
+    shown = cli("tenants", "show", "--tenant", tenant)
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines() == [
+        "company_id: ABC Taxis", "name: ABC Taxis", "sip_domain: abc.example", "region: GB",
+        "time_zone: UTC", "recording_retention_days: 90", "users: 1", "extensions: 0",
+        "ring groups: 0", "call records: 0", "live tokens: 1"]
+    assert cli("tenants", "show", "--tenant", "Nobody").exit_code == 1
+
+
+class HangingUpEngine(RecordingProvisioner):
+    """An engine whose hang-up ends the call."""
+
+    def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
+        self.calls = [call for call in self.calls if call.call_id != call_id]
+        return super().hang_up(domain, call_id, view)
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HangingUpEngine]:
+    """A running serve's engine as the CLI finds it: through the link file."""
+    made, link = HangingUpEngine(), GatewayLink.create()
+    server = GatewayServer(made, link)
+    server.start()
+    path = tmp_path / "ringbridge.link"
+    link.publish(path)
+    monkeypatch.setenv("RINGBRIDGE_LINK_FILE", str(path))
+    yield made
+    server.close()
+    link.remove()
+
+
+def _tenant_rows(database_url: str, tenant_id: int) -> dict[str, int]:
+    """Rows that name the tenant, table by table (call steps through their records)."""
+    db = Database(database_url)
+    counts = {}
+    with db.session() as session:
+        for table in Base.metadata.sorted_tables:
+            column = table.c.get("tenant_id")
+            if column is not None:
+                counts[table.name] = session.scalar(
+                    select(func.count()).select_from(table).where(column == tenant_id)) or 0
+        counts["tenants"] = session.scalar(select(func.count()).select_from(Tenant).where(
+            Tenant.id == tenant_id)) or 0
+        counts["call_steps"] = session.scalar(select(func.count()).select_from(CallStep))or 0
+    db.dispose()
+    return counts
+
+
+def _fill(database_url: str, company_id: str) -> int:
+    """An extension, a group with it, a token, a recorded call with steps."""
+    db = Database(database_url)
+    with db.session() as session:
+        tenant = session.scalars(select(Tenant).where(Tenant.company_id == company_id)).one()
+        extension = Extension(tenant_id=tenant.id, extension_number="2001",
+                              sip_password="x" * 24)
+        group = RingGroup(tenant_id=tenant.id, name="Cabs", extension_number="6001",
+                          ring_strategy="RING_SIMULTANEOUSLY")
+        session.add_all([extension, group])
+        session.flush()
+        session.add(RingGroupMember(ring_group_id=group.id, extension_id=extension.id,
+                                    position=0))
+        session.add(CallRecord(call_id=f"call-{tenant.id}", tenant_id=tenant.id,
+                               caller="+442071234567", dialled="6001",
+                               received_at=datetime.now(UTC), recording=f"rec-{tenant.id}",
+                               steps=[CallStep(at=datetime.now(UTC), kind="arrived")]))
+        issue_token(session, tenant.id, None)
+        tenant_id = tenant.id
+    db.dispose()
+    return tenant_id
+
+
+def test_tenants_delete_needs_ringbridge_running(cli: Cli, tenant: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RINGBRIDGE_LINK_FILE", str(tmp_path / "none.link"))
+    result = cli("tenants", "delete", "--tenant", tenant, "--yes")
+    assert result.exit_code == 1
+    assert "ringbridge is not running: no link at" in result.stderr
+
+
+def test_tenants_delete_refuses_while_calls_are_up_and_force_hangs_them_up(
+        cli: Cli, tenant: str, database_url: str, engine: HangingUpEngine) -> None:
+    assert cli("tenants", "create", "--company-id", "Other", "--sip-domain",
+               "other.example").exit_code == 0
+    tenant_id, other_id = _fill(database_url, tenant), _fill(database_url, "Other")
+    engine.calls = [replace(CALL, call_id="up-1", domain="abc.example"),
+                    replace(CALL, call_id="elsewhere", domain="other.example")]
+    refused = cli("tenants", "delete", "--tenant", tenant, "--yes")
+    assert refused.exit_code == 1
+    assert "has 1 calls up" in refused.stderr and "--force" in refused.stderr
+    assert _tenant_rows(database_url, tenant_id)["extensions"] == 1  # nothing deleted
+    assert engine.removed == [] and engine.actions == []
+
+    forced = cli("tenants", "delete", "--tenant", tenant, "--force", "--yes")
+    assert forced.exit_code == 0, forced.output
+    assert forced.stdout == ("tenant 'ABC Taxis' deleted: 1 calls hung up, 1 endpoints and "
+                             "1 recordings removed from Asterisk\n")
+    assert engine.actions == [("hang_up", "abc.example", "up-1", None)]
+    assert engine.removed == ["2001@abc.example"]
+    assert engine.deleted_recordings == [f"rec-{tenant_id}"]
+    left = _tenant_rows(database_url, tenant_id)
+    assert {table: n for table, n in left.items() if table != "call_steps"} == dict.fromkeys(
+        left.keys() - {"call_steps"}, 0)
+    assert left["call_steps"] == 1  # the other tenant's call's step only
+    assert _tenant_rows(database_url, other_id)["extensions"] == 1
+    assert [call.call_id for call in engine.calls] == ["elsewhere"]

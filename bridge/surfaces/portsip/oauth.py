@@ -8,6 +8,7 @@ needs neither; when several tenants have it, one of them is required.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from apiflask import APIBlueprint, APIFlask, Schema
@@ -27,13 +28,14 @@ from bridge.api.schemas import (
 )
 from bridge.config import Settings
 from bridge.services.errors import Unauthorized, ValidationFailed
+from bridge.services.jwt_credentials import check_assertion
 from bridge.services.tenants import (
     AmbiguousUsername,
     TokenPair,
     check_password,
+    login_grant,
     login_users,
     named_tenant_id,
-    password_grant,
     refresh_grant,
     revoke_oauth_token,
 )
@@ -43,7 +45,11 @@ from bridge.surfaces.portsip.errors import PORTSIP_ERROR_SCHEMA
 
 oauth_blueprint = APIBlueprint("oauth", __name__, url_prefix="/api/login/oauth", tag="OAuth")
 
-_GRANT_FIELDS = {"password": ("username", "password"), "refresh_token": ("refresh_token",)}
+# The grants of both token endpoints, and the fields each needs; RingCentral's also takes
+# JWT_BEARER (bridge/surfaces/ringcentral/oauth.py).
+GRANTS: Mapping[str, tuple[str, ...]] = {"password": ("username", "password"),
+                                         "refresh_token": ("refresh_token",)}
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523
 # RFC 6749 5.1: token responses must not be cached
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM_ERRORS = body_errors(PORTSIP_ERROR_SCHEMA, json=False)
@@ -58,15 +64,32 @@ REVOKE_RULES = ("Revoking the access or the refresh token of a pair revokes both
 VENDOR_CLIENT_ID = "9d806019-75b2-4b3d-bb8b-f5a3a412cc0a"
 
 
+class UnsupportedGrantType(ValidationFailed):
+    """RFC 6749 5.2: a grant_type this token endpoint does not take."""
+
+    code = "unsupported_grant_type"
+
+
+def grants_json_schema(grants: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The grant types a token endpoint takes, each with the fields it needs."""
+    return {"oneOf": [{"properties": {"grant_type": {"const": grant}},
+                       "required": list(fields)}
+                      for grant, fields in grants.items()]}
+
+
 class TokenIn(InputSchema):
+    """`grants`: the grant types this endpoint takes; another is 400
+    unsupported_grant_type (RFC 6749 5.2), a missing field of one 400 naming it."""
+
     class Meta:
         unknown = EXCLUDE  # OAuth clients add fields of their own (client_secret, ...)
 
-    json_schema: ClassVar[dict[str, Any]] = {"oneOf": [
-        {"properties": {"grant_type": {"const": grant}}, "required": list(fields)}
-        for grant, fields in _GRANT_FIELDS.items()]}
+    grants: ClassVar[Mapping[str, tuple[str, ...]]] = GRANTS
+    json_schema: ClassVar[dict[str, Any]] = grants_json_schema(GRANTS)
 
-    grant_type = String(required=True, validate=OneOf(list(_GRANT_FIELDS)))
+    grant_type = String(required=True, validate=Length(1, 128), metadata={
+        "description": "one of the grant types the body's oneOf lists, each with the "
+                       "fields it needs; another is 400 unsupported_grant_type"})
     username = String(validate=Length(1, 128), metadata={"description": "password grant"})
     password = String(validate=Length(1, 128), metadata={"description": "password grant"})
     refresh_token = String(validate=Length(1, 128),
@@ -82,8 +105,12 @@ class TokenIn(InputSchema):
 
     @validates_schema
     def grant_fields(self, data: dict[str, Any], **_: Any) -> None:
-        missing = [name for name in _GRANT_FIELDS.get(data.get("grant_type", ""), ())
-                   if name not in data]
+        """A service error, not a ValidationError, for another grant type: RFC 6749 names
+        that error unsupported_grant_type, not invalid_request."""
+        if data["grant_type"] not in self.grants:
+            raise UnsupportedGrantType(
+                f"grant_type must be one of: {', '.join(self.grants)}", field="grant_type")
+        missing = [name for name in self.grants[data["grant_type"]] if name not in data]
         if missing:
             raise ValidationError({name: ["Missing data for required field."]
                                    for name in missing})
@@ -118,7 +145,8 @@ class CurrentTokenRevokeIn(RevokeIn):
 @oauth_blueprint.doc(summary="Get tokens: password grant, or refresh_token grant",
                      description="A refresh rotates: the refresh token used and its "
                                  "access token are revoked and a new pair is answered. "
-                                 "A wrong password or refresh token is 401 UNAUTHORIZED. "
+                                 "A wrong password or refresh token is 401 UNAUTHORIZED; "
+                                 "another grant_type is 400 unsupported_grant_type. "
                                  "Password grants are throttled: 429 TOO_MANY_REQUESTS "
                                  "(with Retry-After) after too many failures for the "
                                  "username in the tenant, or for the client address, in "
@@ -152,11 +180,13 @@ def _company_id(form_data: dict[str, Any]) -> str | None:
 
 def grant(form_data: dict[str, Any], company_id: str | None,
           sip_domain: str | None = None) -> TokenPair:
-    """A token pair for a password or refresh_token grant (every surface's endpoint);
-    password grants are throttled (bridge/api/login_limits.py)."""
+    """A token pair for a grant its endpoint's schema took (every surface's endpoint);
+    password and JWT bearer grants are throttled (bridge/api/login_limits.py)."""
     database: Database = current_app.config["DATABASE"]
     if form_data["grant_type"] == "password":
         return _password_grant(database, form_data, company_id, sip_domain)
+    if form_data["grant_type"] == JWT_BEARER:
+        return _jwt_grant(database, form_data["assertion"], company_id)
     with database.session() as session:
         return refresh_grant(session, form_data["refresh_token"])
 
@@ -178,7 +208,19 @@ def _password_grant(database: Database, form_data: dict[str, Any], company_id: s
         user = check_password([user for key in checked if (user := accounts[key])],
                               form_data["password"], candidates=len(users))
     with database.session() as session:
-        return password_grant(session, user)
+        return login_grant(session, user)
+
+
+def _jwt_grant(database: Database, assertion: str, company_id: str | None) -> TokenPair:
+    """A failed assertion counts against the client address as a failed password does,
+    and the address at its limit is refused before the assertion is checked."""
+    throttle: LoginThrottle = current_app.config["LOGIN_THROTTLE"]
+    address = request.remote_addr or ""
+    throttle.open_accounts(address, [])
+    with throttle.failures_counted(address), database.session() as session:
+        user = check_assertion(session, assertion,
+                               named_tenant_id(session, company_id, sip_domain=None))
+        return login_grant(session, user)
 
 
 def _unknown_account_tenant(session: Session, company_id: str | None,

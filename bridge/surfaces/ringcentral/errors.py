@@ -27,7 +27,7 @@ def ringcentral_body(status: int, code: str, message: str, detail: Any) -> Body:
 
 
 # Errors of RFC 6749 and 7009 a service raises by name (as its code).
-_OAUTH_ERRORS = {"unsupported_token_type"}
+_OAUTH_ERRORS = {"unsupported_token_type", "unsupported_grant_type"}
 
 
 def ringcentral_oauth_body(status: int, code: str, message: str, detail: Any) -> Body:

@@ -9,10 +9,10 @@ only the user's own extensions, an admin's (or a token without a user) all the t
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.services.errors import Forbidden, NotFound
+from bridge.services.extensions import own_extension
 from bridge.services.tenants import Principal
 from bridge.store.ids import decode_id
 from bridge.store.models import Extension, Tenant
@@ -36,8 +36,8 @@ def reached_extension(session: Session, tenant: Tenant, who: Principal, account_
                       extension_id: str) -> Extension:
     """The extension a path names, when `who` may act on it."""
     check_account(tenant, account_id)
-    if extension_id == OWN:
-        extension = _own_extension(session, tenant, who)
+    if extension_id == OWN:  # a token without a user has no extension of its own
+        extension = own_extension(session, who.user_id) if who.user_id is not None else None
     else:
         key = decode_id(extension_id)
         extension = session.get(Extension, key) if key is not None else None
@@ -49,10 +49,3 @@ def reached_extension(session: Session, tenant: Tenant, who: Principal, account_
                            "reaches all)", field="extensionId")
     return extension
 
-
-def _own_extension(session: Session, tenant: Tenant, who: Principal) -> Extension | None:
-    if who.user_id is None:
-        return None
-    return session.scalars(select(Extension).where(
-        Extension.tenant_id == tenant.id, Extension.user_id == who.user_id)
-        .order_by(Extension.extension_number)).first()

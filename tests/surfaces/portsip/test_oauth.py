@@ -150,7 +150,6 @@ class TestPasswordGrant:
 
     @pytest.mark.parametrize("form, field", [
         ({}, "grant_type"),
-        ({"grant_type": "client_credentials"}, "grant_type"),
         ({"grant_type": "password", "password": PASSWORD}, "username"),
         ({"grant_type": "password", "username": "api"}, "password"),
         ({"grant_type": "password", "username": "api", "password": PASSWORD, "scope": "admin"},
@@ -164,6 +163,18 @@ class TestPasswordGrant:
         assert response.status_code == 400
         error = error_of(response)
         assert error["code"] == "VALIDATE_FAILED" and error["message"].startswith(f"{field}:")
+
+    @pytest.mark.parametrize("grant_type", ["client_credentials",
+                                            "urn:ietf:params:oauth:grant-type:jwt-bearer"])
+    def test_another_grant_type_is_unsupported_grant_type(
+        self, client: FlaskClient, acme: TenantAuth, grant_type: str,
+    ) -> None:
+        """RFC 6749 5.2; the JWT bearer grant is RingCentral's surface's only."""
+        response = grant(client, grant_type=grant_type)
+        assert response.status_code == 400
+        error = error_of(response)
+        assert error["code"] == "unsupported_grant_type"
+        assert error["detail"] == {"field": "grant_type"}
 
     def test_a_json_body_is_not_a_form(self, client: FlaskClient, database: Database,
                                        acme: TenantAuth) -> None:

@@ -42,7 +42,7 @@ def test_password_grant_answers_the_vendor_shape_and_drives_ringout(
     add_user(database, acme)
     body = login(client, extension="", scope="RingOut ReadAccounts")
     assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token",
-                         "refresh_token_expires_in", "scope"}
+                         "refresh_token_expires_in", "scope", "owner_id", "endpoint_id"}
     assert (body["token_type"], body["expires_in"]) == ("bearer", 3600)
     assert body["refresh_token_expires_in"] == 30 * 24 * 3600
     # The "api" user owns 3001: `~` is that extension for this token.
@@ -120,7 +120,7 @@ def test_a_client_id_naming_a_tenant_picks_the_username_in_it(
 
 @pytest.mark.parametrize("form, parameter", [
     ({}, "grant_type"),
-    ({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer"}, "grant_type"),
+    ({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion"),
     ({"grant_type": "password", "username": "api"}, "password"),
 ])
 def test_bad_grants_name_the_parameter(client: FlaskClient, acme: TenantAuth,
