@@ -26,7 +26,7 @@ from tests.support.asterisk import SLOT
 from tests.support.softphone import IncomingPolicy, Phone, SipStack
 
 UAS_PORT = 5292 + 10 * SLOT  # bench.call_load points contacts at this port's sipp
-SETTINGS = {"RINGOUT_HEAVY_PER_MINUTE": "0", "RINGOUT_LIGHT_PER_MINUTE": "0"}
+SETTINGS = {"RESTAPI_HEAVY_PER_MINUTE": "0", "RESTAPI_LIGHT_PER_MINUTE": "0"}
 
 
 def path(rig: BenchRig, extension_id: str, ringout_id: str = "") -> str:

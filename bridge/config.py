@@ -41,8 +41,12 @@ class Settings:
     ringout_ring_time: int = 30
     ringout_prompt_timeout: int = 10
     ringout_retention: int = 600
-    ringout_heavy_per_minute: int = 10
-    ringout_light_per_minute: int = 50
+    # RingCentral's usage plan groups under /restapi/ (surfaces/ringcentral/rate_limits.py):
+    # requests per minute per user, 0 = no limit.
+    restapi_light_per_minute: int = 50
+    restapi_medium_per_minute: int = 40
+    restapi_heavy_per_minute: int = 10
+    restapi_auth_per_minute: int = 5
     # Password grants (bridge/api/login_limits.py): failures per minute, 0 = no limit.
     login_username_failures_per_minute: int = 5
     login_address_failures_per_minute: int = 20
@@ -84,13 +88,27 @@ def load_settings(
     if path:
         values.update(_from_file(Path(path)))
     values.update(_from_environment(environ))
-    return Settings(**values)
+    return Settings(**_without_aliases(values))
 
 
 _FIELD_TYPES = {field.name: field.type for field in fields(Settings)}
 _PORTS = {"http_port", "ami_port"}
-_MAY_BE_ZERO = {"ringout_retention", "ringout_heavy_per_minute", "ringout_light_per_minute",
+_MAY_BE_ZERO = {"ringout_retention", "restapi_light_per_minute", "restapi_medium_per_minute",
+                "restapi_heavy_per_minute", "restapi_auth_per_minute",
                 "login_username_failures_per_minute", "login_address_failures_per_minute"}
+# Deprecated names still read, for the setting they became: a config that sets one keeps
+# its meaning; where both are set (in any source), the new name wins.
+ALIASES = {"ringout_heavy_per_minute": "restapi_heavy_per_minute",
+           "ringout_light_per_minute": "restapi_light_per_minute"}
+
+
+def _without_aliases(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` with each deprecated name's value under its new name, unless set there."""
+    resolved = {name: value for name, value in values.items() if name not in ALIASES}
+    for old, new in ALIASES.items():
+        if old in values:
+            resolved.setdefault(new, values[old])
+    return resolved
 
 
 def _from_file(path: Path) -> dict[str, int | str]:
@@ -100,7 +118,7 @@ def _from_file(path: Path) -> dict[str, int | str]:
         raise ConfigError(f"config file {path} does not exist") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - set(_FIELD_TYPES))
+    unknown = sorted(set(data) - set(_FIELD_TYPES) - set(ALIASES))
     if unknown:
         raise ConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
     return {name: _checked(name, value, f"config file {path}: {name}")
@@ -109,7 +127,7 @@ def _from_file(path: Path) -> dict[str, int | str]:
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, int | str]:
     values: dict[str, int | str] = {}
-    for name in _FIELD_TYPES:
+    for name in [*_FIELD_TYPES, *ALIASES]:
         variable = f"RINGBRIDGE_{name.upper()}"
         if variable in environ:
             values[name] = _checked(name, environ[variable], variable)
@@ -118,6 +136,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, int | str]:
 
 def _checked(name: str, value: Any, where: str) -> int | str:
     """`value` as the setting's type; `where` names its source in the error."""
+    name = ALIASES.get(name, name)
     if _FIELD_TYPES[name] == "int":
         number = _integer(value, where)
         _check_range(name, number, where)

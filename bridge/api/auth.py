@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import HTTPTokenAuth
-from flask import current_app, request
+from flask import current_app, g, request
 
 from bridge.services.errors import Forbidden
 from bridge.services.tenants import Principal, authenticate
@@ -20,11 +20,27 @@ bearer = HTTPTokenAuth(scheme="Bearer",
 
 @bearer.verify_token
 def verify(token: str) -> Principal | None:
+    """The token's principal, looked up once a request: hooks that run before the route
+    (admins_only, RingCentral's rate limits) ask for it too."""
     if not token:
         return None
+    known: tuple[str, Principal | None] | None = g.get("authenticated")
+    if known is not None and known[0] == token:
+        return known[1]
     database: Database = current_app.config["DATABASE"]
     with database.session() as session:
-        return authenticate(session, token)
+        found = authenticate(session, token)
+    g.authenticated = (token, found)
+    return found
+
+
+def bearer_principal() -> Principal | None:
+    """The principal of the request's bearer token, for a hook before the route checks
+    it; None without a valid one (the route answers its own 401)."""
+    credentials = request.authorization
+    if credentials is None or credentials.type != "bearer" or not credentials.token:
+        return None
+    return verify(credentials.token)
 
 
 def principal() -> Principal:
@@ -37,11 +53,9 @@ def admins_only() -> None:
     """Before each request: a user's token (role user) is 403 on the management API,
     where it could make another user's extension its own and so reach it under
     /restapi/ and /uapi/. Requests without a valid token get the route's own 401."""
-    credentials = request.authorization
-    if (request.blueprint not in MANAGEMENT or credentials is None
-            or credentials.type != "bearer" or not credentials.token):
+    if request.blueprint not in MANAGEMENT:
         return
-    who = verify(credentials.token)
+    who = bearer_principal()
     if who is not None and not who.admin:
         raise Forbidden("the management API is for admins: this token's user has the "
                         "role user (`ringbridge users set-role`)")

@@ -5,7 +5,7 @@ do (so the grant is no faster a way to guess).
 Each password check costs about 0.1 s and 32 MiB (bridge/services/tenants.py). Failed
 attempts are counted per account (a tenant and a username) and per client address in a
 moving one-minute window (`limits`, in this process's memory, as
-bridge/surfaces/ringcentral/rate_limits.py does for RingOut): at the limit, further
+bridge/surfaces/ringcentral/rate_limits.py does for /restapi/): at the limit, further
 attempts are refused with 429 without checking the password, until the oldest failure
 is a minute old.
 

@@ -91,7 +91,8 @@ def test_an_integer_may_be_written_as_a_string_in_the_file(tmp_path: Path) -> No
     ("AMI_PORT", "65536", "must be a port number (1-65535), got 65536"),
     ("HTTP_THREADS", "0", "must be at least 1, got 0"),
     ("DIAL_TIMEOUT", "-5", "must be at least 1, got -5"),
-    ("RINGOUT_HEAVY_PER_MINUTE", "-1", "must be at least 0, got -1"),
+    ("RESTAPI_AUTH_PER_MINUTE", "-1", "must be at least 0, got -1"),
+    ("RINGOUT_HEAVY_PER_MINUTE", "-1", "must be at least 0, got -1"),  # its old name
     ("LOGIN_ADDRESS_FAILURES_PER_MINUTE", "-1", "must be at least 0, got -1"),
     ("LOGIN_CONCURRENT_CHECKS", "0", "must be at least 1, got 0"),
 ])
@@ -102,8 +103,8 @@ def test_integers_out_of_range_are_refused(name: str, value: str, message: str) 
 
 
 def test_zero_turns_a_rate_limit_off() -> None:
-    assert load_settings(environ={"RINGBRIDGE_RINGOUT_LIGHT_PER_MINUTE": "0"}
-                         ).ringout_light_per_minute == 0
+    assert load_settings(environ={"RINGBRIDGE_RESTAPI_LIGHT_PER_MINUTE": "0"}
+                         ).restapi_light_per_minute == 0
     assert load_settings(environ={"RINGBRIDGE_LOGIN_USERNAME_FAILURES_PER_MINUTE": "0"}
                          ).login_username_failures_per_minute == 0
 
@@ -145,3 +146,4 @@ def test_the_public_url_defaults_to_the_listen_address() -> None:
     assert load_settings(environ={"RINGBRIDGE_HTTP_HOST": "::1"}).api_url == "http://[::1]:8887"
     given = load_settings(environ={"RINGBRIDGE_PUBLIC_URL": "https://pbx.example.com/rb/"})
     assert given.api_url == "https://pbx.example.com/rb"
+

@@ -4,7 +4,7 @@ extension phone-number routes under `/restapi/v1.0/account/{accountId}`.
 Ids and `~` resolve as for RingOut (paths.py). The phone-number list is the numbers a
 RingOut from the extension accepts as `callerId` (ringout_service.allowed_caller_ids).
 `uri`s are canonical: they name the account and extension by id, also when the request
-said `~`.
+said `~`. All three are in the Light rate group (rate_limits.py).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bridge.surfaces.ringcentral.account_schemas import (
 )
 from bridge.surfaces.ringcentral.paging import PageUri, paged
 from bridge.surfaces.ringcentral.paths import check_account, reached_extension
+from bridge.surfaces.ringcentral.rate_limits import RATE_EXCEEDED, rate_group
 from bridge.surfaces.ringcentral.ringout import NOT_PERMITTED, refuse_expired_token
 from bridge.surfaces.ringcentral.ringout_service import allowed_caller_ids
 
@@ -68,10 +69,11 @@ def _caller_id_record(number: str) -> dict[str, Any]:
 
 
 @account_blueprint.get("")
+@rate_group("Light")
 @account_blueprint.auth_required(bearer)
 @account_blueprint.output(AccountOut)
 @account_blueprint.doc(summary="The account: the token's tenant (`~`) or the tenant by id",
-                       responses={404: ACCOUNT_NOT_FOUND})
+                       responses={404: ACCOUNT_NOT_FOUND, 429: RATE_EXCEEDED})
 def account(account_id: str) -> dict[str, Any]:
     with tenant_context() as ctx:
         check_account(ctx.tenant, account_id)
@@ -79,10 +81,12 @@ def account(account_id: str) -> dict[str, Any]:
 
 
 @account_blueprint.get("/extension/<extension_id>")
+@rate_group("Light")
 @account_blueprint.auth_required(bearer)
 @account_blueprint.output(ExtensionOut)
 @account_blueprint.doc(summary="An extension: the token user's own (`~`) or one by id",
-                       responses={403: NOT_PERMITTED, 404: EXTENSION_NOT_FOUND})
+                       responses={403: NOT_PERMITTED, 404: EXTENSION_NOT_FOUND,
+                                  429: RATE_EXCEEDED})
 def extension(account_id: str, extension_id: str) -> dict[str, Any]:
     with tenant_context() as ctx:
         return _extension_info(reached_extension(ctx.session, ctx.tenant, ctx.principal,
@@ -90,13 +94,15 @@ def extension(account_id: str, extension_id: str) -> dict[str, Any]:
 
 
 @account_blueprint.get("/extension/<extension_id>/phone-number")
+@rate_group("Light")
 @account_blueprint.auth_required(bearer)
 @account_blueprint.input(PhoneNumberArgsIn, location="query")
 @account_blueprint.output(PhoneNumberListOut)
 @account_blueprint.doc(summary="The numbers the extension may give as a RingOut's callerId",
                        description="Exactly those a RingOut from this extension accepts as "
                                    "`callerId` (the extension's `caller_ids`), in their order.",
-                       responses={403: NOT_PERMITTED, 404: EXTENSION_NOT_FOUND})
+                       responses={403: NOT_PERMITTED, 404: EXTENSION_NOT_FOUND,
+                                  429: RATE_EXCEEDED})
 def phone_numbers(account_id: str, extension_id: str,
                   query_data: dict[str, Any]) -> dict[str, Any]:
     wanted = query_data.get("usageType")

@@ -47,6 +47,7 @@ from bridge.surfaces.portsip.oauth import (
     revoke_token,
 )
 from bridge.surfaces.ringcentral.errors import RINGCENTRAL_ERROR_SCHEMA
+from bridge.surfaces.ringcentral.rate_limits import RATE_EXCEEDED, rate_group
 
 ringcentral_oauth_blueprint = APIBlueprint("ringcentral_oauth", __name__,
                                            url_prefix="/restapi/oauth", tag="RingCentral OAuth")
@@ -58,7 +59,8 @@ FORM_ERRORS = body_errors(RINGCENTRAL_ERROR_SCHEMA, json=False)
 SCOPE = "RingOut ReadAccounts"
 REVOKED: Responses = {200: no_body("Revoked; no body"), 400: error_body(
     "unsupported_token_type: a token made by `ringbridge tokens create`, or another "
-    "token_type_hint", RINGCENTRAL_ERROR_SCHEMA), **FORM_ERRORS}
+    "token_type_hint", RINGCENTRAL_ERROR_SCHEMA),
+    429: error_body(RATE_EXCEEDED, RINGCENTRAL_ERROR_SCHEMA), **FORM_ERRORS}
 
 
 class InvalidGrant(ServiceError):
@@ -99,6 +101,7 @@ class RingCentralTokenOut(Schema):
 
 
 @ringcentral_oauth_blueprint.post("/token")
+@rate_group("Auth")
 @ringcentral_oauth_blueprint.input(RingCentralTokenIn, location="form")
 @ringcentral_oauth_blueprint.output(RingCentralTokenOut)
 @ringcentral_oauth_blueprint.doc(
@@ -112,12 +115,15 @@ class RingCentralTokenOut(Schema):
                 "many failures for the username in the tenant, or for the client "
                 "address, in a minute, or when too many are being checked at once; the "
                 "password is then not checked. Failed JWT assertions count against the "
-                "client address too.",
+                "client address too. Every request here and to /restapi/oauth/revoke "
+                "counts in the Auth rate group, per client address (429 CMN-301 past "
+                "it).",
     responses={**error_bodies(RINGCENTRAL_ERROR_SCHEMA, {
         400: "Wrong credentials (OAU-140, invalid_grant), parameters (CMN-101, "
              "invalid_request) or grant type (CMN-101, unsupported_grant_type)",
         401: "No client credentials in Basic auth (OAU-123)",
-        429: "Too many failed attempts (CMN-301)"}), **FORM_ERRORS})
+        429: "Too many failed attempts, or requests in the Auth group (CMN-301)"}),
+        **FORM_ERRORS})
 def token(form_data: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     client = request.authorization
     if client is None or client.type != "basic" or not client.username:
@@ -148,6 +154,7 @@ def _owner_id(user_id: int | None) -> str | None:
 
 
 @ringcentral_oauth_blueprint.post("/revoke")
+@rate_group("Auth")
 @ringcentral_oauth_blueprint.input(RevokeIn, location="form")
 @ringcentral_oauth_blueprint.doc(summary="Revoke an access or refresh token",
                                  description=REVOKE_RULES,

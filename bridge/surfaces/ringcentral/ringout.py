@@ -1,8 +1,8 @@
 """RingOut in the RingCentral style: `/restapi/v1.0/account/{a}/extension/{e}/ring-out`.
 
 Both spellings (`ring-out`, and the older `ringout`) answer the same. Errors come in
-RingCentral's body (errors.py here), requests are rate limited per extension in
-its groups (POST and DELETE Heavy, GET Light).
+RingCentral's body (errors.py here), requests are rate limited in its usage plan groups
+(rate_limits.py: POST and DELETE Heavy, GET Light).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from bridge.store.models import Extension, RingOut
 from bridge.store.session import Database
 from bridge.surfaces.ringcentral.errors import RINGCENTRAL_ERROR_SCHEMA
 from bridge.surfaces.ringcentral.paths import reached_extension
-from bridge.surfaces.ringcentral.rate_limits import Groups, RateLimits, add_headers
+from bridge.surfaces.ringcentral.rate_limits import RATE_EXCEEDED, rate_group
 from bridge.surfaces.ringcentral.ringout_service import (
     RingOutRequest,
     RingOutService,
@@ -39,7 +39,6 @@ from bridge.surfaces.ringcentral.ringout_service import (
 ringout_blueprint = APIBlueprint("ringout", __name__, tag="RingOut",
                                  url_prefix="/restapi/v1.0/account/<account_id>/extension/"
                                             "<extension_id>")
-ringout_blueprint.after_request(add_headers)
 SPELLINGS = ("ring-out", "ringout")
 NOT_PERMITTED = "A user's token on an extension it does not own (CMN-408)"
 NUMBER = Length(1, 32)
@@ -110,8 +109,6 @@ def configure(app: APIFlask, settings: Settings) -> None:
     app.config["RINGOUT"] = RingOutSettings(
         ring_time=settings.ringout_ring_time, prompt_timeout=settings.ringout_prompt_timeout,
         retention=timedelta(seconds=settings.ringout_retention))
-    app.config["RINGOUT_RATE_LIMITS"] = RateLimits(Groups(
-        heavy=settings.ringout_heavy_per_minute, light=settings.ringout_light_per_minute))
 
 
 @ringout_blueprint.before_request
@@ -142,12 +139,9 @@ def _service(ctx: RequestContext) -> RingOutService:
     return RingOutService(ctx.session, ctx.tenant, current_app.config["RINGOUT"], ctx.gateway)
 
 
-def _extension(ctx: RequestContext, account_id: str, extension_id: str,
-               group: str) -> Extension:
-    extension = reached_extension(ctx.session, ctx.tenant, ctx.principal, account_id,
-                                  extension_id)
-    current_app.config["RINGOUT_RATE_LIMITS"].hit(group, str(extension.id))
-    return extension
+def _extension(ctx: RequestContext, account_id: str, extension_id: str) -> Extension:
+    return reached_extension(ctx.session, ctx.tenant, ctx.principal, account_id,
+                             extension_id)
 
 
 def _render(ringout: RingOut, account_id: str, extension_id: str) -> dict[str, Any]:
@@ -160,6 +154,7 @@ def _render(ringout: RingOut, account_id: str, extension_id: str) -> dict[str, A
         "calleeStatus": ringout.callee_status}}
 
 
+@rate_group("Heavy")
 @ringout_blueprint.auth_required(bearer)
 @parsable_json
 @ringout_blueprint.input(RingOutIn)
@@ -170,7 +165,7 @@ def _render(ringout: RingOut, account_id: str, extension_id: str) -> dict[str, A
                            403: "callerId is not one of the extension's (CMN-101), or a "
                                 "user's token on an extension it does not own (CMN-408)",
                            404: "Account or extension not found (CMN-102)",
-                           429: "Request rate exceeded (CMN-301)"}),
+                           429: RATE_EXCEEDED}),
                            **body_errors(RINGCENTRAL_ERROR_SCHEMA, f"{NOT_JSON} (CMN-415)")})
 def create(account_id: str, extension_id: str, json_data: dict[str, Any]) -> dict[str, Any]:
     source = json_data.get("from_", {})
@@ -180,23 +175,25 @@ def create(account_id: str, extension_id: str, json_data: dict[str, Any]) -> dic
         caller_id=json_data.get("callerId", {}).get("phoneNumber"),
         play_prompt=json_data["playPrompt"], country=json_data.get("country", {}).get("id"))
     with tenant_context() as ctx:
-        extension = _extension(ctx, account_id, extension_id, "Heavy")
+        extension = _extension(ctx, account_id, extension_id)
         return _render(_service(ctx).create(extension, wanted), account_id, extension_id)
 
 
+@rate_group("Light")
 @ringout_blueprint.auth_required(bearer)
 @ringout_blueprint.output(RingOutOut)
 @ringout_blueprint.doc(summary="A RingOut's status (404 some time after it ended)",
                        responses={403: NOT_PERMITTED,
                                   404: "Not found, or ended longer ago than the retention "
                                        "(CMN-102)",
-                                  429: "Request rate exceeded (CMN-301)"})
+                                  429: RATE_EXCEEDED})
 def get(account_id: str, extension_id: str, ringout_id: str) -> dict[str, Any]:
     with tenant_context() as ctx:
-        extension = _extension(ctx, account_id, extension_id, "Light")
+        extension = _extension(ctx, account_id, extension_id)
         return _render(_service(ctx).get(extension, ringout_id), account_id, extension_id)
 
 
+@rate_group("Heavy")
 @ringout_blueprint.auth_required(bearer)
 @ringout_blueprint.output({}, status_code=204)
 @ringout_blueprint.doc(summary="Cancel a RingOut that is not connected yet",
@@ -206,10 +203,10 @@ def get(account_id: str, extension_id: str, ringout_id: str) -> dict[str, Any]:
                        responses={403: NOT_PERMITTED,
                                   404: "Not found (CMN-102)",
                                   409: "Connected: the call stays up (CMN-409)",
-                                  429: "Request rate exceeded (CMN-301)"})
+                                  429: RATE_EXCEEDED})
 def delete(account_id: str, extension_id: str, ringout_id: str) -> tuple[str, int]:
     with tenant_context() as ctx:
-        extension = _extension(ctx, account_id, extension_id, "Heavy")
+        extension = _extension(ctx, account_id, extension_id)
         _service(ctx).cancel(extension, ringout_id)
     return "", 204
 

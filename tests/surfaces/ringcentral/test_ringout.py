@@ -465,10 +465,10 @@ def test_the_status_writer_hears_ringout_events_only(
         "callStatus": "Success", "callerStatus": "Finished", "calleeStatus": "Finished"}
 
 
-def test_rate_limits_per_extension_with_headers(
+def test_post_and_delete_are_heavy_and_get_light(
     database: Database, acme: TenantAuth, provisioner: RecordingProvisioner,
 ) -> None:
-    settings = Settings(ringout_heavy_per_minute=2, ringout_light_per_minute=3)
+    settings = Settings(restapi_heavy_per_minute=2, restapi_light_per_minute=3)
     client = create_app(database, provisioner, lambda: Readiness(True, True, True),
                         settings).test_client()
     client.post("/api/extensions", headers=acme.headers, json={
@@ -477,7 +477,7 @@ def test_rate_limits_per_extension_with_headers(
     assert (first.headers["X-Rate-Limit-Group"], first.headers["X-Rate-Limit-Limit"],
             first.headers["X-Rate-Limit-Remaining"], first.headers["X-Rate-Limit-Window"]) == (
         "Heavy", "2", "1", "60")
-    assert post(client, acme).status_code == 200
+    assert client.delete(f"{OWN}/{first.json['id']}", headers=acme.headers).status_code == 204
     limited = post(client, acme)
     assert_error(limited, 429, "CMN-301")
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
@@ -495,7 +495,7 @@ def test_rate_limits_per_extension_with_headers(
 def test_rate_limits_can_be_switched_off(
     database: Database, acme: TenantAuth, provisioner: RecordingProvisioner,
 ) -> None:
-    settings = Settings(ringout_heavy_per_minute=0, ringout_light_per_minute=0)
+    settings = Settings(restapi_heavy_per_minute=0, restapi_light_per_minute=0)
     client = create_app(database, provisioner, lambda: Readiness(True, True, True),
                         settings).test_client()
     client.post("/api/extensions", headers=acme.headers, json={
