@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from bridge.http_urls import http_url_problem
+from bridge.http_urls import allowed_networks, http_url_problem
 
 
 class ConfigError(Exception):
@@ -60,6 +60,9 @@ class Settings:
     # that act on live calls (`tenants delete`). Default: ringbridge-<http_port>.link
     # in the temporary directory.
     link_file: str = ""
+    # Networks (comma-separated CIDRs) a subscription's WebHook address may resolve into
+    # although they are not public, e.g. "10.0.0.0/8" for a receiver on the LAN.
+    webhook_allowed_networks: str = ""
 
     @property
     def published_link(self) -> Path:
@@ -147,6 +150,12 @@ def _checked(name: str, value: Any, where: str) -> int | str:
         problem = http_url_problem(value)
         if problem is not None:
             raise ConfigError(f"{where} {problem}, e.g. https://pbx.example.com")
+    if name == "webhook_allowed_networks":
+        try:
+            allowed_networks(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}; write networks as 10.0.0.0/8, "
+                              "192.168.1.0/24") from exc
     return value
 
 

@@ -150,6 +150,7 @@ class RingOutPlan:
     play_prompt: bool
     ring_time: int
     prompt_timeout: int
+    owner: str = ""  # the number of the extension the RingOut is made for
 
 
 class CallState(StrEnum):

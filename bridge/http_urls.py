@@ -7,11 +7,13 @@ address, so the text itself is checked first.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import urlsplit
 
 import httpx
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _UNSAFE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 
@@ -44,3 +46,9 @@ def http_url_problem(url: str) -> str | None:
     except httpx.InvalidURL as exc:
         return f"is not a URL the HTTP client takes ({exc})"
     return None
+
+
+def allowed_networks(text: str) -> list[Network]:
+    """The setting's networks (comma-separated CIDRs); ValueError names a bad one."""
+    return [ipaddress.ip_network(part.strip(), strict=False)
+            for part in text.split(",") if part.strip()]

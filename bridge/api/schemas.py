@@ -23,6 +23,17 @@ NUMBER = Regexp(r"^[0-9]{3,64}$(?!\n)", error="must be 3 to 64 digits")  # an ex
 # Our ids (bridge/store/ids.py): base64 of the decimal digits.
 ID_PATTERN = r"^[A-Za-z0-9+/]+={0,2}$(?!\n)"
 
+# A URL ringbridge sends requests to (bridge/http_urls.py): http or https, a host (a
+# name, an IPv4 address or an [IPv6] address), an optional port and path; no
+# credentials, query, fragment, spaces or control characters. The same to Python's
+# re.match and to ECMA-262.
+HTTP_URL_PATTERN = (r"^https?://(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])"
+                    r"(?::[0-9]{1,5})?(?:/[^\x00-\x20\x7f-\x9f?#]*)?$(?!\n)")
+# whsec_ + base64 of 24..64 bytes (bridge/dispatch/signing.py), or "generate".
+_B64 = "[A-Za-z0-9+/]"
+SECRET_PATTERN = (f"^(?:generate|whsec_(?:(?:{_B64}{{4}}){{8,20}}(?:{_B64}{{4}}|{_B64}{{3}}=|"
+                  f"{_B64}{{2}}==)?|(?:{_B64}{{4}}){{21}}{_B64}{{2}}==))$(?!\\n)")
+
 
 class InputSchema(Schema):
     """Refuses text no database can store anywhere in the input: NUL (PostgreSQL rejects

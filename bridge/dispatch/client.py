@@ -67,7 +67,7 @@ class DispatchClient:
         if pending:
             log.info("dispatch: resuming %d stored deliveries", len(pending))
         for delivery, config in pending:
-            self._in_order(delivery.call_id, self._deliver(delivery, config))
+            self._in_order(delivery.chain, self._deliver(delivery, config))
 
     async def _keep_claims(self) -> None:
         """Renew this node's claims, and take over those of nodes that stopped renewing."""
@@ -112,7 +112,7 @@ class DispatchClient:
         stored = self.spawn(self._store(delivery))
         self._stores.add(stored)
         stored.add_done_callback(self._stores.discard)
-        self._in_order(delivery.call_id, self._deliver_stored(stored, delivery, config))
+        self._in_order(delivery.chain, self._deliver_stored(stored, delivery, config))
 
     async def _logged(self, config: DispatchConfig, delivery: Delivery) -> Outcome:
         delivery.attempts = 1
@@ -193,15 +193,15 @@ class DispatchClient:
         return Outcome(response.status_code, _ms_since(started), answer=answer or None,
                        location=response.headers.get("location"), oversized=oversized)
 
-    def _in_order(self, call_id: str, work: Coroutine[Any, Any, None]) -> None:
-        """Run `work` after the call's previous reliable delivery has finished."""
-        previous = self._tails.get(call_id)
+    def _in_order(self, chain: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` after the previous reliable delivery of its chain has finished."""
+        previous = self._tails.get(chain)
         task = self.spawn(_after(previous, work))
-        self._tails[call_id] = task
+        self._tails[chain] = task
 
         def forget(done: asyncio.Future[Any]) -> None:
-            if self._tails.get(call_id) is done:
-                del self._tails[call_id]
+            if self._tails.get(chain) is done:
+                del self._tails[chain]
         task.add_done_callback(forget)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

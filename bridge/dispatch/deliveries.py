@@ -30,6 +30,15 @@ class Delivery:
     webhook_id: str = field(default_factory=lambda: "msg_" + secrets.token_urlsafe(18))
     attempts: int = 0
     id: int | None = None
+    subscription_id: int | None = None  # a subscription's notification, not dispatch's
+
+    @property
+    def chain(self) -> str:
+        """What it is sent in order with: the call's other deliveries to the same place
+        (a slow subscriber never holds up the call's dispatch events)."""
+        if self.subscription_id is None:
+            return self.call_id
+        return f"{self.call_id}/{self.subscription_id}"
 
     @classmethod
     def new(cls, config: DispatchConfig, call_id: str, event: str, method: str, url: str,

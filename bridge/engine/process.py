@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from functools import partial
 from types import FrameType
 
 from bridge.config import Settings
@@ -13,9 +14,11 @@ from bridge.dispatch.client import DispatchClient
 from bridge.engine.engine import Engine
 from bridge.engine.gateway_server import GatewayServer
 from bridge.engine.runner import EngineThread
+from bridge.engine.session_notifier import SessionNotifier
 from bridge.flows.call_log import CallLog
 from bridge.gateway import SipEndpoint
 from bridge.gateway_link import GatewayLink
+from bridge.services import subscriptions
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import DatabaseDeliveryStore
 from bridge.services.earlier_calls import DatabaseEarlierCalls
@@ -23,6 +26,7 @@ from bridge.services.extensions import all_sip_endpoints
 from bridge.services.recordings import DatabaseRecordingIndex
 from bridge.services.ringout_records import subscribe_ringout_statuses
 from bridge.services.routing import DatabaseDirectory, subscribe_hunt_memory
+from bridge.services.subscriptions import ActiveSubscription
 from bridge.stopping import ENGINE_STOP_TIMEOUT, accept_signals
 from bridge.store.session import Database
 
@@ -67,6 +71,11 @@ def run_engine(settings: Settings, link: GatewayLink) -> None:
         log.info("engine stopped")
 
 
+def live_subscriptions(database: Database) -> list[ActiveSubscription]:
+    with database.session() as session:
+        return subscriptions.active(session)
+
+
 def _engine(settings: Settings, database: Database, recorder: DatabaseCallRecorder) -> Engine:
     def extension_endpoints() -> list[SipEndpoint]:
         with database.session() as session:
@@ -76,6 +85,7 @@ def _engine(settings: Settings, database: Database, recorder: DatabaseCallRecord
     directory = DatabaseDirectory(database, settings.dial_timeout, dispatch, settings.api_url)
     call_log = CallLog()
     recorder.follow(call_log)
+    SessionNotifier(dispatch, partial(live_subscriptions, database)).follow(call_log)
     subscribe_ringout_statuses(recorder)
     subscribe_hunt_memory(recorder)
     return Engine(settings, extension_endpoints, directory, call_log, dispatch,

@@ -469,6 +469,7 @@ class RingOutStarted(RingOutStatusChanged):
     caller_number: str
     callee_number: str
     tenant_id: int
+    owner: str = ""  # the number of the extension the RingOut is made for
 
     @property
     def text(self) -> str:

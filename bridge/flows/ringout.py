@@ -81,7 +81,8 @@ class RingOut(CallFlow):
 
     async def start(self) -> None:
         self._report(RingOutStarted, caller_number=self.plan.caller.label,
-                     callee_number=self.plan.callee.label, tenant_id=self.plan.tenant_id)
+                     callee_number=self.plan.callee.label, tenant_id=self.plan.tenant_id,
+                     owner=self.plan.owner)
         await self._create(self.caller_leg, self.plan.caller, {"formats": LEG_FORMATS})
 
     async def cancel(self) -> CancelOutcome:

@@ -23,6 +23,7 @@ from bridge.dispatch.config import (
 from bridge.dispatch.deliveries import ANSWER_LIMIT, CLAIM_LEASE, Delivery, Outcome
 from bridge.dispatch.signing import is_valid_secret, new_secret
 from bridge.http_urls import http_url_problem
+from bridge.services import subscriptions
 from bridge.services.call_records import tenant_call_record
 from bridge.services.errors import NotFound, ValidationFailed
 from bridge.store.models import DispatchDelivery, DispatchSettings, Tenant, aware
@@ -142,10 +143,11 @@ def _config(row: DispatchSettings, tenant: Tenant) -> DispatchConfig:
 
 
 def call_deliveries(session: Session, tenant_id: int, call_id: str) -> list[DispatchDelivery]:
-    """A call's delivery log, oldest first; another tenant's call is not found."""
+    """A call's dispatch delivery log, oldest first; another tenant's call is not found."""
     tenant_call_record(session, tenant_id, call_id)
     return list(session.scalars(select(DispatchDelivery).where(
-        DispatchDelivery.call_id == call_id).order_by(DispatchDelivery.id)))
+        DispatchDelivery.call_id == call_id, DispatchDelivery.subscription_id.is_(None))
+        .order_by(DispatchDelivery.id)))
 
 
 class DatabaseDeliveryStore:
@@ -193,18 +195,23 @@ class DatabaseDeliveryStore:
                     DispatchDelivery.claimed_by != self.node_id),
             ).order_by(DispatchDelivery.id).with_for_update(skip_locked=True)).all()
             found = []
+            subscription_config = subscriptions.config_of(session)
             for row in rows:
                 row.claimed_by, row.claimed_until = self.node_id, now + self.lease
-                settings, tenant = (session.get(DispatchSettings, row.tenant_id),
-                                    session.get(Tenant, row.tenant_id))
-                if settings is None or tenant is None:
-                    row.state, row.error = "failed", "dispatch settings removed"
+                if row.subscription_id is not None:
+                    config = subscription_config(row.subscription_id)
+                    gone = "subscription expired"
+                else:
+                    config = _dispatch_config(session, row.tenant_id)
+                    gone = "dispatch settings removed"
+                if config is None:
+                    row.state, row.error = "failed", gone
                     continue
                 found.append((Delivery(
                     row.tenant_id, row.call_id, row.event, row.method, row.url, row.body,
                     give_up_at=aware(row.give_up_at), created_at=aware(row.created_at),
-                    webhook_id=row.webhook_id, attempts=row.attempts, id=row.id),
-                    _config(settings, tenant)))
+                    webhook_id=row.webhook_id, attempts=row.attempts, id=row.id,
+                    subscription_id=row.subscription_id), config))
             return found
 
     def renew(self) -> None:
@@ -220,6 +227,11 @@ class DatabaseDeliveryStore:
                 DispatchDelivery.state == "pending").values(claimed_until=until))
 
 
+def _dispatch_config(session: Session, tenant_id: int) -> DispatchConfig | None:
+    settings, tenant = session.get(DispatchSettings, tenant_id), session.get(Tenant, tenant_id)
+    return None if settings is None or tenant is None else _config(settings, tenant)
+
+
 def _unclaimed(now: datetime) -> ColumnElement[bool]:
     return or_(DispatchDelivery.claimed_until.is_(None), DispatchDelivery.claimed_until < now)
 
@@ -229,7 +241,8 @@ def _row(delivery: Delivery, state: str) -> DispatchDelivery:
         webhook_id=delivery.webhook_id, tenant_id=delivery.tenant_id,
         call_id=delivery.call_id, event=delivery.event, method=delivery.method,
         url=delivery.url, body=delivery.body, state=state, attempts=delivery.attempts,
-        created_at=delivery.created_at, give_up_at=delivery.give_up_at)
+        created_at=delivery.created_at, give_up_at=delivery.give_up_at,
+        subscription_id=delivery.subscription_id)
 
 
 def _apply(row: DispatchDelivery, delivery: Delivery, outcome: Outcome, state: str) -> None:

@@ -64,7 +64,8 @@ def _is_ringout(session: Session, call_id: str) -> bool:
 def _events_sent(session: Session, call_id: str) -> dict[str, str | None]:
     """The call's dispatch events logged or stored so far, each with its latest body."""
     rows = session.execute(select(DispatchDelivery.event, DispatchDelivery.body).where(
-        DispatchDelivery.call_id == call_id).order_by(DispatchDelivery.id))
+        DispatchDelivery.call_id == call_id, DispatchDelivery.subscription_id.is_(None))
+        .order_by(DispatchDelivery.id))
     return {event: body for event, body in rows}
 
 

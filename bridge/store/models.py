@@ -350,6 +350,10 @@ class DispatchDelivery(Base):
     # renewed; another node resumes the delivery only once `claimed_until` has passed.
     claimed_by: Mapped[str | None] = mapped_column(String(32))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A telephony-session notification of a RingCentral-style subscription (None: a
+    # dispatch event): sent to the subscription's address, signed with its secret.
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True)
 
 
 class RingOut(Base):
@@ -375,3 +379,30 @@ class RingOut(Base):
     callee_status: Mapped[str] = mapped_column(String(24), default="InProgress")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Subscription(Base):
+    """A RingCentral-style WebHook subscription to telephony session events.
+
+    `extension_ids` are the extensions whose sessions it follows; empty with
+    `account_level` set: every session of the tenant. `event_filters` are kept as the
+    client wrote them (answered back as they were given).
+    """
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, default=new_id)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           index=True)
+    # Whose it is: the token's user; None for the tenant-wide tokens' subscriptions.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                                index=True)
+    event_filters: Mapped[list[str]] = mapped_column(JSON)
+    account_level: Mapped[bool] = mapped_column(Boolean, default=False)
+    extension_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    address: Mapped[str] = mapped_column(String(2048))
+    verification_token: Mapped[str | None] = mapped_column(String(64))
+    signing_secret: Mapped[str | None] = mapped_column(String(64))
+    lifetime: Mapped[int] = mapped_column(Integer)  # seconds each renewal gives
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

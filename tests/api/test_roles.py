@@ -220,8 +220,11 @@ class TestManagementApi:
         assert json_of(response)["errors"][0]["code"] == "UNAUTHORIZED"
 
 
-# Every token of the tenant reads its account, whatever the role (as RingCentral's users).
-OPEN_TO_EVERY_ROLE = ("/restapi/v1.0/account/{account_id}",)
+# Every token of the tenant reads its account, whatever the role (as RingCentral's users),
+# and acts on its own subscriptions (another user's are not found).
+OPEN_TO_EVERY_ROLE = ("/restapi/v1.0/account/{account_id}", "/restapi/v1.0/subscription",
+                      "/restapi/v1.0/subscription/{subscription_id}",
+                      "/restapi/v1.0/subscription/{subscription_id}/renew")
 
 
 def test_the_openapi_document_lists_each_403(client: FlaskClient) -> None:

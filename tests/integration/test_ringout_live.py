@@ -18,6 +18,7 @@ from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
+from tests.support.dispatch_receiver import DispatchReceiver
 from tests.support.softphone import Call, IncomingPolicy, Phone
 
 CALLER_ID = "+14155550100"
@@ -107,6 +108,57 @@ def test_internal_caller_then_external_callee_presenting_the_caller_id(
     assert record.answered_by == "+14155550150"  # leg 2 answering connects the call
     assert record.answered_at is not None and record.ended_at is not None
     assert record.received_at < record.answered_at < record.ended_at
+
+
+def test_a_subscriber_hears_every_status_a_poller_reads(
+    office: RingOutOffice, carrier: Phone, receiver: DispatchReceiver,
+) -> None:
+    """The owner extension's telephony sessions, to a WebHook: each notification's
+    parties say the RingOut's leg statuses, in the order a client polling reads them."""
+    receiver.respond(200, echo=("Validation-Token",))
+    filters = [f"/restapi/v1.0/account/~/extension/{office.owner_id}/telephony/sessions"]
+    office.api("POST", "/restapi/v1.0/subscription", json={
+        "eventFilters": filters,
+        "deliveryMode": {"transportType": "WebHook", "address": f"{receiver.url}/rc"}})
+    [handshake] = receiver.requests
+    assert handshake.body == b"" and handshake.headers["Validation-Token"]
+    caller = office.phone("4111")
+    ringout_id = office.start("+14155550197", "4111")
+    polled = [office.status(ringout_id)]
+    first = caller.wait_incoming()
+    first.answer()
+    office.wait_status(ringout_id, "InProgress", "Success", "InProgress")
+    polled.append(office.status(ringout_id))
+    second = carrier.wait_incoming_for("+14155550197")
+    second.answer()
+    office.wait_status(ringout_id, "Success", "Success", "Success")
+    polled.append(office.status(ringout_id))
+    second.hangup()
+    first.wait_disconnected()
+    office.wait_status(ringout_id, "Success", "Finished", "Finished")
+    polled.append(office.status(ringout_id))
+
+    notes = [r.json for r in receiver.wait_for(lambda r: r.json is not None, count=5)]
+    assert [n["body"]["sequence"] for n in notes] == [1, 2, 3, 4, 5]
+    assert {n["body"]["sessionId"] for n in notes} == {ringout_id}
+    assert {n["event"].rsplit("/extension/")[1] for n in notes} == {
+        f"{office.owner_id}/telephony/sessions"}
+    heard = [leg_statuses(n["body"]["parties"]) for n in notes]
+    assert list(dict.fromkeys(heard)) == [(p["callerStatus"], p["calleeStatus"])
+                                          for p in polled]
+
+
+def leg_statuses(parties: list[dict[str, Any]]) -> tuple[str, str]:
+    """A RingOut's (callerStatus, calleeStatus) as its session's parties tell them."""
+    words = {"Proceeding": "InProgress", "Answered": "Success"}
+
+    def status(party: dict[str, Any] | None) -> str:
+        if party is None:  # not dialled yet
+            return "InProgress"
+        code = party["status"]["code"]
+        return str(words.get(code) or party["status"]["reason"])
+
+    return status(parties[0]), status(parties[1] if len(parties) > 1 else None)
 
 
 def test_external_caller_then_internal_callee(office: RingOutOffice, carrier: Phone) -> None:

@@ -65,9 +65,11 @@ class BridgeProcess:
         self.log_path = log_path
         self.log_level = "DEBUG"
         # Settings beyond the connection, as RINGBRIDGE_* names: short RingOut timers so
-        # a no-answer test takes seconds, small parking lots so a full lot is quick to reach.
+        # a no-answer test takes seconds, small parking lots so a full lot is quick to reach,
+        # subscriptions to the tests' receivers on this host.
         self.settings = {"RINGOUT_RING_TIME": "5", "RINGOUT_PROMPT_TIMEOUT": "3",
-                         "PARKING_POSITIONS": "701-702"}
+                         "PARKING_POSITIONS": "701-702",
+                         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}
         self.process: subprocess.Popen[bytes] | None = None
         self.sqlite_url = f"sqlite:///{workdir / 'ringbridge.db'}"
         self.database_url = self.sqlite_url

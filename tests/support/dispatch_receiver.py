@@ -41,6 +41,7 @@ class _Answer:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     delay: float = 0.0
+    echo: tuple[str, ...] = ()  # request headers sent back as they came (a handshake)
 
 
 class DispatchReceiver:
@@ -90,18 +91,20 @@ class DispatchReceiver:
         body: bytes | dict[str, Any] = b"",
         delay: float = 0.0,
         match: str | None = None,
+        echo: tuple[str, ...] = (),
     ) -> None:
         """Answer requests whose path ends with ``match`` like this (all others if None).
 
         A dict body is sent as JSON. ``delay`` seconds pass between receiving (and
-        recording) the request and answering it. The longest matching suffix wins.
+        recording) the request and answering it. The longest matching suffix wins. The
+        request headers named in ``echo`` are sent back when the request has them.
         """
         headers = dict(headers or {})
         if isinstance(body, dict):
             body = json.dumps(body).encode()
             headers.setdefault("Content-Type", "application/json")
         with self._cond:
-            self._answers[match] = _Answer(status, headers, body, delay)
+            self._answers[match] = _Answer(status, headers, body, delay, echo)
 
     def wait_for(
         self, predicate: Callable[[RecordedRequest], bool] | str, count: int = 1, timeout: float = 5
@@ -213,6 +216,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(answer.status)
         for name, value in answer.headers.items():
             self.send_header(name, value)
+        for name in answer.echo:
+            if name in self.headers:
+                self.send_header(name, self.headers[name])
         self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
         if self.command != "HEAD":

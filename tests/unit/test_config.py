@@ -147,3 +147,13 @@ def test_the_public_url_defaults_to_the_listen_address() -> None:
     given = load_settings(environ={"RINGBRIDGE_PUBLIC_URL": "https://pbx.example.com/rb/"})
     assert given.api_url == "https://pbx.example.com/rb"
 
+
+@pytest.mark.parametrize("networks", ["10.0.0.0/33", "lan", "10.0.0.0/8,,nope"])
+def test_webhook_allowed_networks_that_are_not_networks_are_refused(networks: str) -> None:
+    with pytest.raises(ConfigError, match=r"RINGBRIDGE_WEBHOOK_ALLOWED_NETWORKS: .* write"):
+        load_settings(environ={"RINGBRIDGE_WEBHOOK_ALLOWED_NETWORKS": networks})
+
+
+def test_webhook_allowed_networks_are_read_as_written() -> None:
+    given = load_settings(environ={"RINGBRIDGE_WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/8, ::1"})
+    assert given.webhook_allowed_networks == "10.0.0.0/8, ::1"

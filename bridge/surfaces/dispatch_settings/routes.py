@@ -17,7 +17,13 @@ from apiflask.validators import Length, OneOf, Range, Regexp
 from bridge.api.auth import bearer
 from bridge.api.context import tenant_context
 from bridge.api.formats import rfc3339
-from bridge.api.schemas import Flag, InputSchema, WholeJsonNumber
+from bridge.api.schemas import (
+    HTTP_URL_PATTERN,
+    SECRET_PATTERN,
+    Flag,
+    InputSchema,
+    WholeJsonNumber,
+)
 from bridge.dispatch.config import EVENTS
 from bridge.services.dispatch import (
     DEFAULTS,
@@ -41,19 +47,10 @@ def _limited(name: str, description: str) -> WholeJsonNumber:
         "description": f"{description} ({low}..{high}, default {DEFAULTS[name]})"})
 
 
-# http or https, a host (a name, an IPv4 address or an [IPv6] address), an optional
-# port and path; no credentials (use `headers`), query, fragment, spaces or control
-# characters. The same to Python's re.match and to ECMA-262.
-BASE_URL = (r"^https?://(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])"
-            r"(?::[0-9]{1,5})?(?:/[^\x00-\x20\x7f-\x9f?#]*)?$(?!\n)")
 # A header name (RFC 9110 token) other than the reserved ones, in any case.
 HEADER_NAME = "^(?!(?:{})$)[A-Za-z0-9!#$%&'*+.^_`|~-]{{1,64}}$(?!\n)".format("|".join(
     "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in name)
     for name in sorted(RESERVED_HEADERS)))
-# whsec_ + base64 of 24..64 bytes (bridge/dispatch/signing.py), or "generate".
-_B64 = "[A-Za-z0-9+/]"
-SECRET_PATTERN = (f"^(?:generate|whsec_(?:(?:{_B64}{{4}}){{8,20}}(?:{_B64}{{4}}|{_B64}{{3}}=|"
-                  f"{_B64}{{2}}==)?|(?:{_B64}{{4}}){{21}}{_B64}{{2}}==))$(?!\\n)")
 HEADER_VALUE = r"^[^\r\n\x00]{0,1024}$(?!\n)"
 
 
@@ -64,7 +61,7 @@ class SettingsIn(InputSchema):
                        "an optional port and path; no credentials (use headers), query, "
                        "fragment, whitespace or control characters (checked by the service, "
                        "which names the rule broken)",
-        "pattern": BASE_URL})
+        "pattern": HTTP_URL_PATTERN})
     company_in_path = Flag(metadata={"description": "put the company id in the path"})
     company_in_query = Flag(metadata={"description": "also send companyId as a query "
                                                      "parameter"})

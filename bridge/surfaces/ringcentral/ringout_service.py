@@ -68,7 +68,7 @@ class RingOutService:
             caller=LegPlan(caller.dial, caller.label, presented=callee.label),
             callee=LegPlan(callee.dial, callee.label, presented=presented),
             play_prompt=request.play_prompt, ring_time=self.settings.ring_time,
-            prompt_timeout=self.settings.prompt_timeout)
+            prompt_timeout=self.settings.prompt_timeout, owner=extension.extension_number)
         after_commit(self.session, partial(self._start, plan))
         return ringout
 
