@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -11,11 +10,12 @@ from datetime import datetime
 import click
 from sqlalchemy.orm import Session
 
-from bridge import __version__
+from bridge import __version__, logs
 from bridge.api.gateway_client import GatewayClient
 from bridge.config import ConfigError, Settings, load_settings
 from bridge.gateway import GatewayError
 from bridge.gateway_link import published
+from bridge.logs import FORMATS
 from bridge.services.dispatch import delete_settings, get_settings, update_settings
 from bridge.services.errors import ServiceError
 from bridge.services.jwt_credentials import (
@@ -51,17 +51,19 @@ from bridge.store.session import Database
 @click.version_option(__version__, prog_name="ringbridge")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               envvar="RINGBRIDGE_CONFIG", help="TOML config file (environment wins over it).")
+@click.option("--log-format", type=click.Choice(FORMATS), default=None,
+              help="text (default) or json: one object per line (the log_format setting).")
 @click.pass_context
-def main(ctx: click.Context, config_file: str | None) -> None:
+def main(ctx: click.Context, config_file: str | None, log_format: str | None) -> None:
     """ringbridge: call-control bridge for Asterisk."""
     try:
         settings = load_settings(config_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    logging.basicConfig(
-        level=settings.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, log_format or settings.log_format)
+    if ctx.invoked_subcommand not in ("serve", "db"):
+        # Every command brings the schema up to date first: its chatter is noise there.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     # One line per ARI request is noise; the engine logs what happened to each call.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("panoramisk").setLevel(logging.INFO)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.http_urls import allowed_networks, http_url_problem
+from bridge.logs import FORMATS
 
 
 class ConfigError(Exception):
@@ -53,6 +54,7 @@ class Settings:
     login_concurrent_checks: int = 4
     parking_positions: str = "701-720"
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one object per line (bridge/logs.py)
     # Where clients reach this API: absolute URLs in answers (a RingOut's `uri`, a
     # call's `link`) and dispatch `callUrl`s point here, never at the request's Host.
     public_url: str = ""
@@ -150,6 +152,8 @@ def _checked(name: str, value: Any, where: str) -> int | str:
         problem = http_url_problem(value)
         if problem is not None:
             raise ConfigError(f"{where} {problem}, e.g. https://pbx.example.com")
+    if name == "log_format" and value not in FORMATS:
+        raise ConfigError(f"{where} must be one of {', '.join(FORMATS)}, got {value!r}")
     if name == "webhook_allowed_networks":
         try:
             allowed_networks(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -26,3 +27,19 @@ def receiver() -> Iterator[DispatchReceiver]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """`ringbridge` run in-process (CliRunner) sets up logging for itself, to a stream
+    that closes with the run: each test gets the root handlers and every logger's level
+    back as they were."""
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    levels = {logger: logger.level for logger in [root, *(
+        found for found in logging.root.manager.loggerDict.values()
+        if isinstance(found, logging.Logger))]}
+    yield
+    root.handlers[:] = handlers
+    for logger, level in levels.items():
+        logger.setLevel(level)

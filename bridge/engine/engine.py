@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bridge import logs
 from bridge.asterisk.ami import AmiClient, AmiEvent
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.config import Settings
@@ -187,6 +188,7 @@ class Engine:
             self._workers[flow] = asyncio.create_task(self._work_through(flow))
 
     async def _work_through(self, flow: CallFlow) -> None:
+        logs.in_call(flow.call_id, **flow.log_fields())  # this task is the call's
         try:
             while flow.inbox:
                 await self.deliver(flow, flow.inbox.popleft())
@@ -247,6 +249,7 @@ class Engine:
             await self.control.retrieve(channel, parked, self._pending.pop(channel["id"]))
             return
         call_id = new_call_id()
+        logs.in_call(call_id, channel=channel["id"])  # this task starts the call
         plan, _ = await asyncio.gather(self._plan(purpose, channel, number, caller),
                                        self._label(channel["id"], call_id))
         waiting = self._pending.pop(channel["id"])

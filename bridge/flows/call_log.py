@@ -38,7 +38,7 @@ class CallLog:
             self._for_call[call_id].append((kind, handler))
 
     def publish(self, event: CallEvent) -> None:
-        log.info("call %s: %s", event.call_id, event.text)
+        log.info("call %s: %s", event.call_id, event.text, extra={"call_id": event.call_id})
         handlers = subscribed(self._handlers, event)
         handlers += [h for kind, h in self._for_call.get(event.call_id, ())
                      if isinstance(event, kind)]

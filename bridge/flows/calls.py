@@ -107,6 +107,10 @@ class CallFlow:
         """Log and record one step of this call's path."""
         self.call_log.publish(event)
 
+    def log_fields(self) -> dict[str, int | None]:
+        """What the call's log lines name besides its id (bridge/logs.py)."""
+        return {}
+
     def ending(self, why: str, cause: int | None) -> Ending:
         """The event that ends this call (flows add what their subscribers need)."""
         return CallEnded(call_id=self.call_id, why=why, cause=cause, received=self.started_at)

@@ -258,6 +258,9 @@ class Hunt(CallFlow):
         self.line.leave()
         await super().end(why, cause)
 
+    def log_fields(self) -> dict[str, int | None]:
+        return {"tenant": self.plan.tenant_id, "group": self.plan.group_id}
+
     def ending(self, why: str, cause: int | None) -> Ending:
         agent = self.answered_by.agent_id if self.answered_by else None
         return CallEnded(call_id=self.call_id, why=why, cause=cause,

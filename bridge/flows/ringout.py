@@ -232,6 +232,9 @@ class RingOut(CallFlow):
             timer.cancel()
         await super().end(why, cause)
 
+    def log_fields(self) -> dict[str, int | None]:
+        return {"tenant": self.plan.tenant_id}
+
     def ending(self, why: str, cause: int | None) -> Ending:
         return RingOutEnded(call_id=self.call_id, why=why, cause=cause,
                             received=self.started_at)
