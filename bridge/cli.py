@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bridge import __version__, logs
 from bridge.api.gateway_client import GatewayClient
+from bridge.api.security_log import log as security_log
 from bridge.config import ConfigError, Settings, load_settings
 from bridge.gateway import GatewayError
 from bridge.gateway_link import published
@@ -333,6 +335,7 @@ def users_jwt_revoke(settings: Settings, credential_id: str) -> None:
     with _session(settings) as session:
         revoke_credential(session, credential_id)
     click.echo(f"JWT credential {credential_id} revoked")
+    _security_event(f"JWT credential {credential_id} revoked")
 
 
 @main.group()
@@ -391,6 +394,13 @@ def tokens_revoke(settings: Settings, token_or_id: str) -> None:
     with _session(settings) as session:
         row = revoke_token(session, token_or_id)
         click.echo(f"token id {row.id} revoked")
+    _security_event(f"token id {row.id} revoked")
+
+
+def _security_event(what: str) -> None:
+    """The security log's line for a change made here: who (the system user) and where."""
+    security_log.info("%s by system user %r through the ringbridge command", what,
+                      getpass.getuser())
 
 
 @main.group()

@@ -15,6 +15,7 @@ from bridge.api.auth import admins_only, document_admins_only
 from bridge.api.deps import Deps, install
 from bridge.api.health import Readiness, health_blueprint, refuse_while_stopping
 from bridge.api.schemas import MAX_BODY, DocumentationPlugin
+from bridge.api.security_log import log_security_events
 from bridge.config import Settings
 from bridge.gateway import EngineGateway, Positions
 from bridge.store.session import Database
@@ -46,6 +47,7 @@ def create_app(database: Database, gateway: EngineGateway,
     json_body.register(app)
     app.before_request(admins_only)
     app.after_request(no_type_without_body)
+    app.after_request(log_security_events)
     app.before_request(refuse_while_stopping(stopping))
     app.register_blueprint(health_blueprint)
     app.register_blueprint(docs.swagger_ui_assets())

@@ -167,6 +167,8 @@ def test_tokens_revoke_by_token_or_by_id(cli: Cli, tenant: str, database_url: st
         result = cli("tokens", "revoke", token if by == "token" else token_id)
         assert result.exit_code == 0, result.output
         assert result.stdout == f"token id {token_id} revoked\n"
+        assert f"bridge.security: token id {token_id} revoked by system user " in result.stderr
+        assert token not in result.stderr
     db = Database(database_url)
     with db.session() as session:
         assert authenticate(session, token) is None
