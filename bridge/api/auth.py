@@ -34,6 +34,13 @@ def verify(token: str) -> Principal | None:
     return found
 
 
+def looked_up() -> tuple[bool, Principal | None]:
+    """Whether this request's bearer token was looked up, and its principal (None: the
+    token is unknown, revoked or expired); no lookup is made here."""
+    known: tuple[str, Principal | None] | None = g.get("authenticated")
+    return (known is not None, known[1] if known is not None else None)
+
+
 def bearer_principal() -> Principal | None:
     """The principal of the request's bearer token, for a hook before the route checks
     it; None without a valid one (the route answers its own 401)."""

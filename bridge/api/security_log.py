@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, request
 
-from bridge.services.tenants import Principal
+from bridge.api.auth import looked_up
 
 log = logging.getLogger("bridge.security")
 TOKEN_ENDPOINTS = ("/api/login/oauth/token", "/restapi/oauth/token")
@@ -41,12 +41,11 @@ def log_security_events(response: Response) -> Response:
 
 def _who() -> str:
     """The token's principal if the request had a valid one, else what it claimed."""
-    known: tuple[str, Principal | None] | None = g.get("authenticated")
-    if known is not None and known[1] is not None:
-        who = known[1]
+    checked, who = looked_up()
+    if who is not None:
         user = f"user {who.user_id}" if who.user_id is not None else "no user"
         return f"tenant {who.tenant_id} {user} token {who.token_id}"
-    if known is not None:
+    if checked:
         return "a token that is unknown, revoked or expired"
     if request.path in TOKEN_ENDPOINTS:
         grant = request.form.get("grant_type", "")

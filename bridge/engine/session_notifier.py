@@ -52,8 +52,16 @@ class SessionNotifier:
 
     def on_event(self, event: CallEvent) -> None:
         change = self.tracker.apply(event)
-        if change is not None:
+        if change is not None and not self._none_live():
             self.client.spawn(self._notify(change))
+
+    def _none_live(self) -> bool:
+        """Read a moment ago: no subscription is live (most deployments have none), so
+        a change needs no task of its own."""
+        reading = self._reading
+        return (reading is not None and reading.done() and not reading.cancelled()
+                and reading.exception() is None and not reading.result()
+                and time.monotonic() - self._read_at < self.refresh)
 
     async def _notify(self, change: SessionChange) -> None:
         try:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from bridge.dispatch.config import (
@@ -21,15 +21,14 @@ from bridge.dispatch.config import (
     DispatchConfig,
 )
 from bridge.dispatch.deliveries import ANSWER_LIMIT, CLAIM_LEASE, Delivery, Outcome
-from bridge.dispatch.signing import is_valid_secret, new_secret
 from bridge.http_urls import http_url_problem
 from bridge.services import subscriptions
 from bridge.services.call_records import tenant_call_record
 from bridge.services.errors import NotFound, ValidationFailed
+from bridge.services.signing_secrets import GENERATE, chosen_secret
 from bridge.store.models import DispatchDelivery, DispatchSettings, Tenant, aware
 from bridge.store.session import Database
 
-GENERATE = "generate"
 # (setting, lowest, highest)
 LIMITS = {"invite_timeout_ms": (50, 5000), "ringing_timeout_ms": (100, 10_000),
           "delivery_timeout_ms": (100, 30_000), "retry_seconds": (0, 86_400)}
@@ -75,9 +74,11 @@ def update_settings(session: Session, tenant_id: int,
         session.add(settings)
     generated = None
     for name, value in changes.items():
-        if name == "signing_secret" and value == GENERATE:
-            value = generated = new_secret()
-        _check(name, value)
+        if name == "signing_secret":
+            value = chosen_secret(value, name)
+            generated = value if changes[name] == GENERATE else generated
+        else:
+            _check(name, value)
         setattr(settings, name, value)
     session.flush()
     return SettingsChange(settings, generated)
@@ -99,9 +100,6 @@ def _check(name: str, value: Any) -> None:
         if unknown:
             raise ValidationFailed(f"unknown events {', '.join(unknown)}; known: "
                                    f"{', '.join(EVENTS)}", field="events")
-    elif name == "signing_secret" and value is not None and not is_valid_secret(value):
-        raise ValidationFailed("signing_secret must be whsec_ + base64 of 24..64 bytes, or "
-                               f"{GENERATE!r}", field="signing_secret")
     elif name == "headers":
         _check_headers(value)
 
@@ -145,9 +143,13 @@ def _config(row: DispatchSettings, tenant: Tenant) -> DispatchConfig:
 def call_deliveries(session: Session, tenant_id: int, call_id: str) -> list[DispatchDelivery]:
     """A call's dispatch delivery log, oldest first; another tenant's call is not found."""
     tenant_call_record(session, tenant_id, call_id)
-    return list(session.scalars(select(DispatchDelivery).where(
-        DispatchDelivery.call_id == call_id, DispatchDelivery.subscription_id.is_(None))
-        .order_by(DispatchDelivery.id)))
+    return list(session.scalars(select(DispatchDelivery).where(dispatch_events_of(call_id))
+                                .order_by(DispatchDelivery.id)))
+
+
+def dispatch_events_of(call_id: str) -> ColumnElement[bool]:
+    """The call's deliveries to its dispatch system (not its subscriptions' notices)."""
+    return and_(DispatchDelivery.call_id == call_id, DispatchDelivery.subscription_id.is_(None))
 
 
 class DatabaseDeliveryStore:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bridge.flows.call_events import Queue
 from bridge.flows.earlier_calls import EarlierCall
+from bridge.services.dispatch import dispatch_events_of
 from bridge.services.routing import DatabaseDirectory
 from bridge.store.ids import decimal_id
 from bridge.store.models import (
@@ -64,8 +65,7 @@ def _is_ringout(session: Session, call_id: str) -> bool:
 def _events_sent(session: Session, call_id: str) -> dict[str, str | None]:
     """The call's dispatch events logged or stored so far, each with its latest body."""
     rows = session.execute(select(DispatchDelivery.event, DispatchDelivery.body).where(
-        DispatchDelivery.call_id == call_id, DispatchDelivery.subscription_id.is_(None))
-        .order_by(DispatchDelivery.id))
+        dispatch_events_of(call_id)).order_by(DispatchDelivery.id))
     return {event: body for event, body in rows}
 
 

@@ -10,6 +10,7 @@ expired; an expired one can still be read, renewed or deleted.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,13 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.dispatch.config import DispatchConfig
-from bridge.dispatch.signing import is_valid_secret, new_secret
 from bridge.http_urls import http_url_problem
 from bridge.services.errors import NotFound, ValidationFailed
+from bridge.services.signing_secrets import chosen_secret
 from bridge.store.ids import decimal_id
 from bridge.store.models import Extension, Subscription, Tenant, aware
 
-GENERATE = "generate"
 DEFAULT_LIFETIME = 604_800  # seconds: RingCentral's default for a WebHook (7 days)
 MAX_LIFETIME = 315_360_000  # seconds: RingCentral's maximum for a WebHook (10 years)
 NOTIFICATION_TIMEOUT = 5.0  # seconds an attempt to deliver a notification may take
@@ -66,12 +66,8 @@ def check_delivery(address: str, verification_token: str | None,
     if problem:
         raise ValidationFailed(f"deliveryMode.address {problem}",
                                field="deliveryMode.address")
-    if signing_secret == GENERATE:
-        signing_secret = new_secret()
-    elif signing_secret is not None and not is_valid_secret(signing_secret):
-        raise ValidationFailed("deliveryMode.signingSecret must be whsec_ + base64 of 24..64 "
-                               f"bytes, or {GENERATE!r}", field="deliveryMode.signingSecret")
-    return Delivery(address, verification_token, signing_secret)
+    return Delivery(address, verification_token,
+                    chosen_secret(signing_secret, "deliveryMode.signingSecret"))
 
 
 def lifetime(expires_in: int | None) -> int:
@@ -148,16 +144,27 @@ def active(session: Session) -> list[ActiveSubscription]:
     rows = session.execute(select(Subscription, Tenant.company_id).join(
         Tenant, Tenant.id == Subscription.tenant_id).where(Subscription.expires_at > now)
     ).all()
+    numbers = _extension_numbers(session, {row.tenant_id for row, _ in rows})
     found = []
     for row, company_id in rows:
-        followed = (Extension.tenant_id == row.tenant_id if row.account_level
-                    else Extension.id.in_(row.extension_ids))
-        numbers = {number: key for number, key in session.execute(
-            select(Extension.extension_number, Extension.id).where(followed))}
+        tenant_numbers = numbers.get(row.tenant_id, {})
+        followed = tenant_numbers.keys() if row.account_level else row.extension_ids
         found.append(ActiveSubscription(
-            row.id, row.tenant_id, row.user_id, row.account_level, numbers,
+            row.id, row.tenant_id, row.user_id, row.account_level,
+            {tenant_numbers[key]: key for key in followed if key in tenant_numbers},
             notification_config(row, company_id)))
     return found
+
+
+def _extension_numbers(session: Session, tenant_ids: set[int]) -> dict[int, dict[int, str]]:
+    """Tenant id -> extension id -> number, in one read for all the tenants."""
+    numbers: dict[int, dict[int, str]] = defaultdict(dict)
+    if tenant_ids:
+        for key, tenant_id, number in session.execute(select(
+                Extension.id, Extension.tenant_id, Extension.extension_number).where(
+                Extension.tenant_id.in_(tenant_ids))):
+            numbers[tenant_id][key] = number
+    return numbers
 
 
 def notification_config(row: Subscription, company_id: str) -> DispatchConfig:

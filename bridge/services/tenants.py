@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bridge.dispatch.times import is_time_zone
@@ -280,24 +280,29 @@ def list_tokens(session: Session, tenant: Tenant,
                 user: User | None = None) -> list[tuple[ApiToken, str | None]]:
     """The tenant's live tokens (or `user`'s), oldest first, each with its username
     (None: a tenant-wide token)."""
-    now = datetime.now(UTC)
     query = (select(ApiToken, User.username).outerjoin(User, ApiToken.user_id == User.id)
-             .where(ApiToken.tenant_id == tenant.id, ApiToken.revoked_at.is_(None),
-                    or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now))
+             .where(ApiToken.tenant_id == tenant.id, _live_now())
              .order_by(ApiToken.created_at, ApiToken.id))
     if user is not None:
         query = query.where(ApiToken.user_id == user.id)
     return [(token, username) for token, username in session.execute(query)]
 
 
+def _live_now() -> ColumnElement[bool]:
+    """Tokens neither revoked nor expired."""
+    return and_(ApiToken.revoked_at.is_(None), or_(ApiToken.expires_at.is_(None),
+                                                   ApiToken.expires_at > datetime.now(UTC)))
+
+
 def tenant_counts(session: Session, tenant: Tenant) -> dict[str, int]:
     """How many of each thing the tenant holds."""
-    counted = {"users": User.tenant_id, "extensions": Extension.tenant_id,
-               "ring groups": RingGroup.tenant_id, "call records": CallRecord.tenant_id}
-    counts = {what: session.scalar(select(func.count()).where(column == tenant.id)) or 0
-              for what, column in counted.items()}
-    counts["live tokens"] = len(list_tokens(session, tenant))
-    return counts
+    counted: dict[str, ColumnElement[bool]] = {
+        "users": User.tenant_id == tenant.id, "extensions": Extension.tenant_id == tenant.id,
+        "ring groups": RingGroup.tenant_id == tenant.id,
+        "call records": CallRecord.tenant_id == tenant.id,
+        "live tokens": and_(ApiToken.tenant_id == tenant.id, _live_now())}
+    return {what: session.scalar(select(func.count()).where(rule)) or 0
+            for what, rule in counted.items()}
 
 
 def token_expired(session: Session, token: str) -> bool:

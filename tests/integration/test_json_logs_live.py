@@ -15,14 +15,8 @@ from tests.support.bridge_process import BridgeProcess
 
 @pytest.fixture
 def json_logs(bridge: BridgeProcess) -> Iterator[BridgeProcess]:
-    bridge.stop()
-    bridge.settings["LOG_FORMAT"] = "json"
-    try:
-        bridge.start()
-        yield bridge
-    finally:
-        del bridge.settings["LOG_FORMAT"]
-        bridge.stop()
+    with bridge.restarted_with(LOG_FORMAT="json") as restarted:
+        yield restarted
 
 
 def test_every_line_about_a_call_names_it(json_logs: BridgeProcess,

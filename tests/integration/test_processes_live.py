@@ -30,14 +30,8 @@ def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
 
 @pytest.fixture
 def two_api_workers(bridge: BridgeProcess) -> Iterator[BridgeProcess]:
-    bridge.stop()
-    bridge.settings["API_WORKERS"] = "2"
-    try:
-        bridge.start()
-        yield bridge
-    finally:
-        del bridge.settings["API_WORKERS"]
-        bridge.stop()
+    with bridge.restarted_with(API_WORKERS="2") as restarted:
+        yield restarted
 
 
 def kill_child(bridge: BridgeProcess, name: str) -> int:

@@ -311,15 +311,8 @@ def legs_ringing_a_minute(bridge: BridgeProcess) -> Iterator[None]:
     """RingOuts whose legs Asterisk gives up on only after a minute (its dial timeout is
     the ring time plus a backstop): however slow the machine is to restart ringbridge,
     the new one finds them still ringing."""
-    bridge.stop()
-    bridge.settings["RINGOUT_RING_TIME"] = "60"
-    try:
-        bridge.start()
+    with bridge.restarted_with(RINGOUT_RING_TIME="60"):
         yield
-    finally:
-        bridge.stop()
-        bridge.settings["RINGOUT_RING_TIME"] = str(RING_TIME)
-        bridge.start()
 
 
 def test_a_ringout_ringing_across_a_restart_of_ringbridge_is_ended(

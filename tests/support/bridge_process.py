@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -105,6 +105,21 @@ class BridgeProcess:
             "RINGBRIDGE_LOG_LEVEL": self.log_level,
             **{f"RINGBRIDGE_{name}": value for name, value in self.settings.items()},
         }
+
+    @contextlib.contextmanager
+    def restarted_with(self, **settings: str) -> Iterator[BridgeProcess]:
+        """This ringbridge started afresh with `settings` (RINGBRIDGE_* names, without
+        the prefix) for the block; stopped after it, with its settings as they were (the
+        `bridge` fixture starts it again for the next test)."""
+        kept = dict(self.settings)
+        self.stop()
+        self.settings.update(settings)
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
+            self.settings = kept
 
     def start(self, timeout: float = 20) -> None:
         log = self.log_path.open("ab")

@@ -9,7 +9,8 @@ from apiflask.fields import Boolean, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
 from bridge.api.schemas import HTTP_URL_PATTERN, SECRET_PATTERN, InputSchema, WholeJsonNumber
-from bridge.services.subscriptions import GENERATE, MAX_LIFETIME
+from bridge.services.signing_secrets import GENERATE
+from bridge.services.subscriptions import MAX_LIFETIME
 
 FILTERS = ("/restapi/v1.0/account/~/telephony/sessions (admins), or "
            "/restapi/v1.0/account/~/extension/{extensionId or ~}/telephony/sessions")

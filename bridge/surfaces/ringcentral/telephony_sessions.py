@@ -133,24 +133,24 @@ def _leg_status(party: Party, state: LegState) -> Party:
 
 
 def _hunt_change(session: Session, event: CallEvent) -> None:
+    caller, *members = session.parties
     if isinstance(event, MemberRinging):
-        caller = session.parties[0]
-        session.parties.append(Party(f"p-{event.call_id}-{len(session.parties) + 1}",
-                                     "Inbound", event.member, caller.number, PROCEEDING))
+        members.append(Party(f"p-{event.call_id}-{len(session.parties) + 1}", "Inbound",
+                             event.member, caller.number, PROCEEDING))
     elif isinstance(event, Answer):
-        session.parties = [replace(party, code=ANSWERED)
-                           if party is session.parties[0] or _rung(party, event.member)
-                           else party for party in session.parties]
+        caller = replace(caller, code=ANSWERED)
+        members = [replace(party, code=ANSWERED) if _rung(party, event.member) else party
+                   for party in members]
     elif isinstance(event, MemberNotAnswered):
         reason = DIAL_REASONS.get(event.dial_status, "NoAnswer")
-        session.parties = [replace(party, code=DISCONNECTED, reason=reason)
-                           if _rung(party, event.member) else party
-                           for party in session.parties]
+        members = [replace(party, code=DISCONNECTED, reason=reason)
+                   if _rung(party, event.member) else party for party in members]
+    session.parties = [caller, *members]
 
 
 def _rung(party: Party, member: str) -> bool:
     """The member's party while it rings (a member rung again has a new party)."""
-    return party.number == member and party.code == PROCEEDING and not party.id.endswith("-1")
+    return party.number == member and party.code == PROCEEDING
 
 
 def _ended(party: Party) -> Party:
