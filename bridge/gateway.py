@@ -95,6 +95,16 @@ class ParkedCall:
     parker: str  # the extension that parked it (rung back at the timeout)
     direction: str = ""  # of the call it was parked from: "in", "out" or "" (local)
     published: datetime | None = None  # when the call it was parked from began
+    # What the call was before it was parked, so that it keeps its identity in the lot
+    # and when it is taken back: when it was first answered, the parked party's view,
+    # the last view number given, its caller's number, the number dialled and the
+    # extension charged.
+    answered: datetime | None = None
+    view: str = ""
+    views: int = 0
+    source: str = ""
+    dialled: str = ""
+    charged: str = ""
 
 
 class PartyState(Enum):
@@ -127,6 +137,8 @@ class LiveCall:
     inbound: bool  # from the carrier
     dialled: str
     parties: tuple[Party, ...]
+    source: str = ""  # the number of the call's caller
+    charged: str = ""  # the extension charged: the caller's, else the one reached
 
     def party(self, view: str) -> Party | None:
         return next((p for p in self.parties if p.view == view), None)

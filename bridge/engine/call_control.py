@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from bridge.asterisk.ami import AmiClient, AmiError
@@ -29,6 +31,8 @@ from bridge.engine.parking import (
     ParkingLots,
     lot_name,
     parked_domain,
+    parked_outside,
+    posix,
 )
 from bridge.flows.calls import AdoptedCall, CallFlow, Event, new_call_id
 from bridge.flows.events import ParkedCallRingingBack, ParkedCallTakenBack, ParkingFailed
@@ -36,6 +40,9 @@ from bridge.flows.hunt import Hunt, HuntPlan, Leg, Origin
 from bridge.gateway import CallRefused, Positions, Target
 
 log = logging.getLogger(__name__)
+
+OWN_SLOT = "PARKINGEXTEN"  # Park() puts the call in this slot when it is set and free
+TAKEN_OUT_TIMEOUT = 3.0
 
 
 class EngineForControl(Protocol):
@@ -59,12 +66,22 @@ class CallControlError(CallRefused):
     """An action the call's state does not allow (the gateway's CallRefused)."""
 
 
+@dataclass(frozen=True)
+class Retrieval:
+    """A parked call being taken out of the lot: the hunt to make when it enters Stasis
+    again, and the future its request waits on."""
+
+    parked: ParkedCall
+    plan: HuntPlan
+    started: asyncio.Future[Hunt]
+
+
 class CallControl:
     def __init__(self, engine: EngineForControl, positions: Positions) -> None:
         self.engine = engine
         self.positions = positions
         self._locks: dict[str, asyncio.Lock] = {}
-        self._retrievals: dict[str, Callable[[str], Hunt]] = {}
+        self._retrievals: dict[str, Retrieval] = {}
 
     def live_calls(self, domain: str) -> list[LiveCall]:
         return snapshot(domain, self.engine.flows, self.engine.parking.in_lot(domain))
@@ -73,8 +90,10 @@ class CallControl:
 
     async def park(self, domain: str, call_id: str, view: str, parker: Target,
                    timeout: int) -> ParkedCall:
-        """Park one party of a bridged call; its peer is hung up once it is parked."""
+        """Park one party of a bridged call; its peer is hung up once it is parked. The
+        call keeps its id (and record) in the lot, and when it is taken back."""
         hunt = self._hunt(domain, call_id)
+        call = self._call(domain, call_id)
         party = self._party(domain, call_id, view)
         if not hunt.connected or party.state is not PartyState.UP:
             raise CallControlError(CallControlError.NOT_CONNECTED,
@@ -86,17 +105,18 @@ class CallControl:
             if len(self.engine.parking.in_lot(domain)) >= self.positions.capacity:
                 raise CallControlError(CallControlError.LOT_FULL,
                                        f"the parking lot is full ({self.positions})")
-            parked = await self._send_to_lot(hunt, party.channel_id, domain, parker, timeout)
+            kept = _kept(hunt, call, party, parker)
+            parked = await self._send_to_lot(hunt, party.channel_id, domain, parker, timeout,
+                                             kept)
+        hunt.parking = True
         await hunt.end(f"{party.number} parked at {parked.slot} by {parker.label}")
         return parked
 
     async def _send_to_lot(self, hunt: Hunt, channel_id: str, domain: str, parker: Target,
-                           timeout: int) -> ParkedCall:
-        kept = Kept(hunt.call_id, parker.label, _direction(hunt),
-                    f"{hunt.started_at.timestamp():.6f}")
+                           timeout: int, kept: Kept) -> ParkedCall:
         variables = {"RB_LOT": lot_name(domain), "RB_POSITIONS": str(self.positions),
                      "RB_PARK_TIMEOUT": str(timeout), PARKER_DIAL_VAR: parker.dial,
-                     **kept.variables()}
+                     OWN_SLOT: "", **kept.variables()}
         ari = self.engine.ari
         for name, value in variables.items():
             await ari.post(f"/channels/{channel_id}/variable", {"variable": name, "value": value})
@@ -104,8 +124,7 @@ class CallControl:
         leg = hunt.legs.get(channel_id)
         hunt.release(channel_id)
         try:
-            await ari.post(f"/channels/{channel_id}/continue",
-                           {"context": "rb-park", "extension": "park", "priority": 1})
+            await self._to_lot(channel_id)
             return await asyncio.wait_for(confirmed, CONFIRM_TIMEOUT)
         except ParkFailed as exc:
             await self._put_back(hunt, channel_id, leg)
@@ -126,20 +145,27 @@ class CallControl:
 
     async def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str:
         """Ring `target` for the parked call; on answer it gets the parked party, else the
-        call goes back to the lot. Returns the id the call continues under."""
+        call goes back to its slot for the time it had left. Returns the call's id, once
+        the call is out of the lot and ringing (or after a few seconds at most)."""
         parked = self._parked(domain, call_id)
-        new_id = new_call_id()
+        deadline = parked.parked_at + timedelta(seconds=parked.timeout)
         plan = HuntPlan(label=f"parked call {parked.slot} to {target.label}",
                         waves=((target,),), ring_time=wait, domain=domain,
-                        no_answer=self._back_to_lot)
-        self._retrievals[parked.channel_id] = lambda channel_id: self.engine.new_hunt(
-            new_id, channel_id, plan)
+                        no_answer=partial(self._back_to_slot, parked.slot, deadline))
+        started: asyncio.Future[Hunt] = asyncio.get_running_loop().create_future()
+        self._retrievals[parked.channel_id] = Retrieval(parked, plan, started)
         try:
             await self._redirect(parked)
         except AmiError:  # it left the lot meanwhile (hung up, timed out)
             self._retrievals.pop(parked.channel_id, None)
             raise
-        return new_id
+        try:
+            hunt = await asyncio.wait_for(started, TAKEN_OUT_TIMEOUT)
+        except TimeoutError:
+            log.warning("call %s: not out of the lot %.0f s after the request to take it "
+                        "back", call_id, TAKEN_OUT_TIMEOUT)
+            return _id_of(parked)
+        return hunt.call_id
 
     async def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str:
         """A parked call as `unpark`; a ringing one stops ringing its targets and rings
@@ -157,20 +183,24 @@ class CallControl:
 
     async def retrieve(self, channel: dict[str, Any], parked: ParkedCall,
                        early: list[Event]) -> None:
-        """A phone of the tenant dialled the slot: connect it to the parked call."""
+        """A phone of the tenant dialled the slot: connect it to the parked call, which
+        goes on under its own id with the phone as a new party."""
         plan = HuntPlan(label=f"parked call {parked.slot}", waves=(), ring_time=0,
                         domain=parked_domain(parked))
-        hunt = self.engine.new_hunt(new_call_id(), channel["id"], plan)
+        hunt = self.engine.new_hunt(parked.call_id or new_call_id(), channel["id"], plan)
+        hunt.resume(parked)
+        hunt.caller_view = hunt.next_view()
         hunt.origin = Origin(number=channel.get("caller", {}).get("number", ""),
                              name=channel.get("caller", {}).get("name", ""),
                              dialled=parked.slot)
         hunt.publish(ParkedCallTakenBack(call_id=hunt.call_id, caller=hunt.origin.number,
-                                         dialled=parked.slot, parked_call_id=parked.call_id))
+                                         dialled=parked.slot))
         for event in early:
             await self.engine.deliver(hunt, event)
         if hunt.done:
             return
-        hunt.take_over(parked.channel_id, parked.number)
+        hunt.take_over(parked.channel_id, parked.number, parked.view or hunt.next_view(),
+                       parked_outside(parked))
         try:
             await self._redirect(parked)
         except AmiError as exc:
@@ -180,12 +210,15 @@ class CallControl:
         """A channel the dialplan handed back: a timed-out park or a call taken back."""
         if args[0] == PARKING_TIMEOUT:
             return self._ring_back(channel, [*args[1:], "", "", "", ""][:4])
-        make = self._retrievals.pop(channel["id"], None)
-        if make is None:  # e.g. ringbridge restarted meanwhile: back to the lot
+        retrieval = self._retrievals.pop(channel["id"], None)
+        if retrieval is None:  # e.g. ringbridge restarted meanwhile: back to the lot
             await self._to_lot(channel["id"])
             return None
-        hunt = make(channel["id"])
-        hunt.origin = _origin(channel)
+        parked = retrieval.parked
+        hunt = self.engine.new_hunt(parked.call_id or new_call_id(), channel["id"], retrieval.plan)
+        self._resume(hunt, parked, channel)
+        if not retrieval.started.done():
+            retrieval.started.set_result(hunt)
         return hunt
 
     def _ring_back(self, channel: dict[str, Any], args: list[str]) -> Hunt:
@@ -194,26 +227,50 @@ class CallControl:
         plan = HuntPlan(label=f"ring back {parker} (parking time out)", waves=((target,),),
                         ring_time=self.engine.settings.dial_timeout,
                         domain=lot.removeprefix("rb-"))
-        hunt = self.engine.new_hunt(new_call_id(), channel["id"], plan)
-        hunt.origin = _origin(channel)
+        parked = self.engine.parking.by_channel(channel["id"])
+        hunt = self.engine.new_hunt(call_id or new_call_id(), channel["id"], plan)
+        self._resume(hunt, parked, channel)
         hunt.publish(ParkedCallRingingBack(call_id=hunt.call_id, caller=hunt.origin.number,
-                                           dialled=parker, parked_call_id=call_id))
+                                           dialled=parker))
         return hunt
 
-    async def _back_to_lot(self, hunt: Hunt) -> None:
-        """UnPark not answered: the parked party goes back to its lot."""
+    @staticmethod
+    def _resume(hunt: Hunt, parked: ParkedCall | None, channel: dict[str, Any]) -> None:
+        """The parked party is the caller of `hunt`: the call goes on as it was."""
+        hunt.origin = _origin(channel)
+        if parked is not None:
+            hunt.resume(parked)
+            hunt.caller_view = parked.view or hunt.caller_view
+
+    async def _back_to_slot(self, slot: str, deadline: datetime, hunt: Hunt) -> None:
+        """UnPark not answered: the parked party goes back to its own slot (another when
+        that is taken meanwhile) until the time it was parked for runs out (the ring back
+        comes at once when it ran out meanwhile)."""
+        seconds = max(1, round((deadline - datetime.now(UTC)).total_seconds()))
         caller = hunt.caller_id
         hunt.release(caller)
+        for name, value in ((OWN_SLOT, slot), ("RB_PARK_TIMEOUT", str(seconds)),
+                            ("RB_VIEWS", str(hunt.views))):
+            await self.engine.ari.post(f"/channels/{caller}/variable",
+                                       {"variable": name, "value": value})
         await self._to_lot(caller)
-        await hunt.end(f"nobody answered {hunt.plan.label}; back to the lot")
+        hunt.parking = True
+        await hunt.end(f"nobody answered {hunt.plan.label}; back to slot {slot} for "
+                       f"{seconds} s")
 
     async def _to_lot(self, channel_id: str) -> None:
         await self.engine.ari.post(f"/channels/{channel_id}/continue",
                                    {"context": "rb-park", "extension": "park", "priority": 1})
 
     async def _redirect(self, parked: ParkedCall) -> None:
-        await self.engine.ami.action({"Action": "Redirect", "Channel": parked.channel,
-                                      "Context": "rb-unpark", "Exten": "s", "Priority": "1"})
+        self.engine.parking.taking_out(parked.channel_id)
+        try:
+            await self.engine.ami.action({"Action": "Redirect", "Channel": parked.channel,
+                                          "Context": "rb-unpark", "Exten": "s",
+                                          "Priority": "1"})
+        except AmiError:
+            self.engine.parking.taking_out(parked.channel_id, taking=False)
+            raise
 
     # Hanging up.
 
@@ -288,10 +345,19 @@ class CallControl:
 
 
 def _direction(hunt: Hunt) -> str:
+    if hunt.before is not None:
+        return hunt.before.direction
     if hunt.origin.inbound:
         return "in"
-    return "out" if any(leg.target.dial.endswith("@carrier") for leg in hunt.legs.values()) \
-        else ""
+    return "out" if any(leg.external for leg in hunt.legs.values()) else ""
+
+
+def _kept(hunt: Hunt, call: LiveCall, party: Party, parker: Target) -> Kept:
+    """What the parked channel keeps of its call (see Kept)."""
+    return Kept(call_id=hunt.call_id, parker=parker.label, direction=_direction(hunt),
+                started=posix(call.published), answered=posix(call.answered),
+                view=party.view, views=str(hunt.views), source=call.source,
+                dialled=call.dialled, charged=call.charged)
 
 
 def _id_of(parked: ParkedCall) -> str:

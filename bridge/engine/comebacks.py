@@ -4,8 +4,9 @@ Asterisk then rings the parker itself ([parking-timeout] in asterisk-conf/extens
 and keeps what happened in AstDB, family `rb-comeback`: key `<call id>.rang` when it
 starts ringing, `<call id>.ended` when that call ends, each
 `<status>|<POSIX seconds>|<parker>|<seconds answered>`. Each entry becomes a step of the
-parked call's record and is then deleted: read on every AMI connect, and at once when
-the dialplan says it wrote one (UserEvent RingbridgeComeback) while ringbridge is up.
+parked call's record (the `ended` one closes it) and is then deleted: read on every AMI
+connect, and at once when the dialplan says it wrote one (UserEvent RingbridgeComeback)
+while ringbridge is up.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 
 from bridge.asterisk.ami import AmiClient, AmiError, AmiEvent
 from bridge.flows.call_log import CallLog
+from bridge.flows.earlier_calls import Closer
 from bridge.flows.events import ParkedCallCameBack
 
 log = logging.getLogger(__name__)
@@ -67,9 +69,10 @@ class Comeback:
 
 
 class Comebacks:
-    def __init__(self, ami: AmiClient, call_log: CallLog) -> None:
+    def __init__(self, ami: AmiClient, call_log: CallLog, closer: Closer) -> None:
         self.ami = ami
         self.call_log = call_log
+        self.closer = closer
         self._lock = asyncio.Lock()
         ami.on("UserEvent", self._user_event)
 
@@ -80,6 +83,9 @@ class Comebacks:
                 self.call_log.publish(ParkedCallCameBack(
                     call_id=comeback.call_id, member=comeback.parker,
                     description=comeback.describe()))
+                if comeback.ended:  # the parked call ended with its ring back
+                    await self.closer.close(comeback.call_id, "the call ended with "
+                                            "Asterisk's ring back of the parker")
                 try:
                     await self.ami.action({"Action": "DBDel", "Family": FAMILY,
                                            "Key": comeback.key})

@@ -30,17 +30,20 @@ from bridge.engine.trunk_callers import present_trunk_caller
 from bridge.flows.call_log import CallLog
 from bridge.flows.calls import (
     ARI_EVENT_TYPES,
+    NORMAL_CLEARING,
     CallFlow,
     Event,
     new_call_id,
+    quietly,
 )
 from bridge.flows.earlier_calls import Closer, EarlierCalls, NoEarlierCalls
-from bridge.flows.events import CallArrived, UnknownNumber
+from bridge.flows.events import CallArrived, CallEnded, UnknownNumber
 from bridge.flows.hunt import Hunt, HuntPlan, Origin
 from bridge.flows.waiting_line import WaitingLines
 from bridge.gateway import EngineStatus, Positions, Target
 
 log = logging.getLogger(__name__)
+LOTS_READ_TIMEOUT = 10.0
 
 
 class LoopService(Protocol):
@@ -80,8 +83,7 @@ class Engine:
             on_connected=self._ami_connected,
         )
         self.provisioning = Provisioning(self.ari)
-        self.parking = ParkingLots(self.ami)
-        self.comebacks = Comebacks(self.ami, self.call_log)
+        self.parking = ParkingLots(self.ami, self.call_log)
         # From Asterisk's AMI Shutdown event until AMI connects again: Asterisk is going
         # away, though its connections may stay open a while yet.
         self._asterisk_stopping = False
@@ -99,6 +101,8 @@ class Engine:
         self.waiting_lines = WaitingLines()
         self.started_at = datetime.now(UTC)
         self.closer = Closer(earlier_calls or NoEarlierCalls(), self.call_log)
+        self.comebacks = Comebacks(self.ami, self.call_log, self.closer)
+        self._ami_read = asyncio.Event()  # the lots and ring backs were read once
         self.takeover = Takeover(self, self.closer)
         self._asterisk_started: str | None = None
         self._earlier_closing = self._earlier_closed = False
@@ -158,14 +162,17 @@ class Engine:
         self._asterisk_stopping = False
         await self.parking.reload()
         await self.comebacks.record()
+        self._ami_read.set()
 
     async def on_event(self, event: Event) -> None:
         """Hand the event to its call's flow and return at once: each flow works through
         its own events in order, so one call waiting on an ARI request never holds up
         another call's events."""
         channel_id = _channel_of(event)
-        if event["type"] == "StasisStart" and (event.get("args") or [""])[0] == PARK_FAILED:
-            self.parking.failed(channel_id)  # the flow parking it puts it back
+        args = event.get("args") or [""]
+        if event["type"] == "StasisStart" and args[0] == PARK_FAILED:
+            if not self.parking.failed(channel_id):  # else the flow parking it puts it back
+                self._spawn(self._nowhere_to_park(channel_id, [*args, ""][1]))
             return
         flow = self._flows_by_channel.get(channel_id)
         if flow is not None:
@@ -272,6 +279,16 @@ class Engine:
                              endpoint=_caller_endpoint(channel.get("name", "")))
         await self._run(hunt, waiting)
 
+    async def _nowhere_to_park(self, channel_id: str, call_id: str) -> None:
+        """A call going back to the lot found it full: nobody can take it any more."""
+        log.warning("call %s: the parking lot is full; %s, which was going back to it, "
+                    "is hung up", call_id, channel_id)
+        await quietly(self.ari.delete(f"/channels/{channel_id}"))
+        if call_id:
+            self.call_log.publish(CallEnded(
+                call_id=call_id, why="the parking lot was full when the call went back to "
+                "it: hung up", cause=NORMAL_CLEARING))
+
     def new_hunt(self, call_id: str, caller_id: str, plan: HuntPlan) -> Hunt:
         """Every hunt this engine runs, made here: its ARI, call log and directory (for
         dispatch redirects) are the engine's."""
@@ -357,7 +374,17 @@ class Engine:
         return restarted
 
     async def _close_earlier(self) -> None:
-        running = {flow.call_id for flow in self._flows}
+        """Parked calls are calls too: their records stay open, and those whose ring back
+        Asterisk made are closed with it (the lots and ring backs are read on AMI's
+        connect, which may come a moment after ARI's)."""
+        try:
+            await asyncio.wait_for(self._ami_read.wait(), LOTS_READ_TIMEOUT)
+        except TimeoutError:
+            log.warning("the parking lots were not read within %.0f s: calls parked "
+                        "while ringbridge was down may be recorded as ended",
+                        LOTS_READ_TIMEOUT)
+        running = {flow.call_id for flow in self._flows} | {
+            call.call_id for call in self.parking.all()}
         closed = await self.closer.close_open(self.started_at, running)
         self._earlier_closed = True
         if closed:

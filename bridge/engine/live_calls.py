@@ -16,6 +16,8 @@ from bridge.flows.calls import AdoptedCall
 from bridge.flows.hunt import Hunt, Leg
 from bridge.gateway import LiveCall, ParkedCall, Party, PartyState
 
+CALLER_VIEW = "00"
+
 
 def snapshot(domain: str, flows: Iterable[object], parked: Iterable[ParkedCall]
              ) -> list[LiveCall]:
@@ -33,25 +35,55 @@ def _from_hunt(hunt: Hunt) -> LiveCall:
     ringing = any(leg.ringing_at for leg in hunt.legs.values())
     caller_state = (PartyState.UP if hunt.connected else
                     PartyState.OTHER_SIDE_RINGING if ringing else PartyState.TRYING)
+    before = hunt.before
+    answered = before.answered if before is not None and before.answered else \
+        hunt.answered_at
     parties = []
     if hunt.caller_id in hunt.channels:
         parties.append(Party(
-            view="00", channel_id=hunt.caller_id, number=hunt.origin.number,
-            name=hunt.origin.name, external=hunt.origin.inbound, caller=True,
-            state=caller_state, answered_at=hunt.answered_at))
-    parties += [_leg_party(leg) for leg in hunt.legs.values()]
+            view=hunt.caller_view, channel_id=hunt.caller_id, number=hunt.origin.number,
+            name=hunt.origin.name, external=_caller_outside(hunt),
+            caller=hunt.caller_view == CALLER_VIEW, state=caller_state,
+            answered_at=_kept_answer(hunt, hunt.caller_view) or hunt.answered_at))
+    parties += [_leg_party(leg, _kept_answer(hunt, leg.view)) for leg in hunt.legs.values()]
+    parties.sort(key=lambda party: party.view)
+    published, inbound, dialled, source, kept_charge = (
+        (hunt.started_at, hunt.origin.inbound, hunt.origin.dialled, hunt.origin.number, "")
+        if before is None else (before.published or hunt.started_at,
+                                before.direction == "in", before.dialled, before.source,
+                                before.charged))
     return LiveCall(call_id=hunt.call_id, domain=hunt.plan.domain or "",
-                    published=hunt.started_at, answered=hunt.answered_at,
-                    inbound=hunt.origin.inbound, dialled=hunt.origin.dialled,
-                    parties=tuple(parties))
+                    published=published, answered=answered, inbound=inbound,
+                    dialled=dialled, parties=tuple(parties), source=source,
+                    charged=kept_charge or charged(parties))
 
 
-def _leg_party(leg: Leg) -> Party:
+def _caller_outside(hunt: Hunt) -> bool:
+    """The hunt's caller came from the carrier (or, taken back, was an outside party)."""
+    if hunt.before is not None and hunt.caller_view == hunt.before.view:
+        return parked_outside(hunt.before)
+    return hunt.origin.inbound
+
+
+def _kept_answer(hunt: Hunt, view: str) -> datetime | None:
+    """When the parked party of a call taken back was first answered."""
+    before = hunt.before
+    return before.answered if before is not None and view == before.view else None
+
+
+def charged(parties: Iterable[Party]) -> str:
+    """The extension charged: the caller's on local and outgoing calls, else the one
+    reached (the first party that is not outside)."""
+    return next((p.number for p in parties if not p.external), "")
+
+
+def _leg_party(leg: Leg, answered: datetime | None) -> Party:
     state = (PartyState.UP if leg.up else
              PartyState.RINGING if leg.ringing_at else PartyState.TRYING)
     return Party(view=leg.view, channel_id=leg.channel_id, number=leg.target.label,
-                 name="", external=leg.target.dial.endswith("@carrier"), caller=False,
-                 state=state, ringing_at=leg.ringing_at, answered_at=leg.answered_at)
+                 name="", external=leg.external, caller=leg.view == CALLER_VIEW,
+                 state=state, ringing_at=leg.ringing_at,
+                 answered_at=answered or leg.answered_at)
 
 
 def _from_adopted(call: AdoptedCall) -> LiveCall:
@@ -67,7 +99,9 @@ def _from_adopted(call: AdoptedCall) -> LiveCall:
                     published=channel_created(caller) or call.started_at,
                     answered=call.answered_at,
                     inbound=bool(caller) and is_trunk(channel_resource(caller)[0]),
-                    dialled=caller.get("dialplan", {}).get("exten", ""), parties=parties)
+                    dialled=caller.get("dialplan", {}).get("exten", ""), parties=parties,
+                    source=next((p.number for p in parties if p.caller), ""),
+                    charged=charged(parties))
 
 
 def _adopted_party(channel_id: str, channel: dict[str, Any],
@@ -101,10 +135,18 @@ def channel_created(resource: dict[str, Any]) -> datetime | None:
 
 
 def _from_parked(call: ParkedCall) -> LiveCall:
-    called_out = call.direction == "out" and parked_outside(call)  # the one we rang outside
-    party = Party(view="00", channel_id=call.channel_id, number=call.number, name=call.name,
-                  external=parked_outside(call), caller=not called_out, state=PartyState.UP,
-                  parked=call)
+    """A parked call, as the call it was parked from (its id, times, caller, number
+    dialled and charged extension, kept on the parked channel); one parked by another
+    means than ringbridge has only what Asterisk tells."""
+    outside = parked_outside(call)
+    view = call.view or CALLER_VIEW
+    called_out = call.direction == "out" and outside  # the one we rang outside
+    party = Party(view=view, channel_id=call.channel_id, number=call.number, name=call.name,
+                  external=outside, caller=view == CALLER_VIEW if call.view else not called_out,
+                  state=PartyState.UP, answered_at=call.answered, parked=call)
     return LiveCall(call_id=call.call_id or call.channel_id, domain=parked_domain(call),
-                    published=call.published or call.parked_at, answered=None,
-                    inbound=call.direction == "in", dialled=call.slot, parties=(party,))
+                    published=call.published or call.parked_at, answered=call.answered,
+                    inbound=call.direction == "in", dialled=call.dialled or call.slot,
+                    parties=(party,), source=call.source or (call.number if party.caller
+                                                             else ""),
+                    charged=call.charged or charged((party,)))

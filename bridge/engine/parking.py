@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 
 from bridge.asterisk.ami import AmiClient, AmiError, AmiEvent
 from bridge.engine.trunks import is_trunk
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import ParkedCallerLeft
 from bridge.gateway import ParkedCall
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 LOT_PREFIX = "rb-"
 CONFIRM_TIMEOUT = 5.0
 PARKER_DIAL_VAR = "RB_PARKER_DIAL"
+REMEMBERED_DEPARTURES = 1_000
 
 
 # The channel variable naming the call a channel belongs to: set on every caller when
@@ -40,24 +44,43 @@ PARKING_TIMEOUT, UNPARKED, PARK_FAILED = "parking-timeout", "unparked", "park-fa
 @dataclass(frozen=True)
 class Kept:
     """What ringbridge keeps on a parked channel, in channel variables (so it survives
-    restarts of ringbridge)."""
+    restarts of ringbridge): enough for the call to keep its identity (its id, views,
+    times, caller and charged extension) in the lot and after it is taken back."""
 
     call_id: str = ""  # RB_CALL: the id of the call it was parked from
     parker: str = ""  # RB_PARKER: the extension that parked it
     direction: str = ""  # RB_DIRECTION: "in" from the carrier, "out" to it, "" local
     started: str = ""  # RB_STARTED: when that call entered the system (POSIX seconds)
+    answered: str = ""  # RB_ANSWERED: when it was first answered (POSIX seconds)
+    view: str = ""  # RB_VIEW: the parked party's view ("00" the caller, "01"...)
+    views: str = ""  # RB_VIEWS: the last view number the call gave
+    source: str = ""  # RB_SOURCE: the call's caller
+    dialled: str = ""  # RB_DIALLED: the number the caller dialled
+    charged: str = ""  # RB_CHARGED: the extension charged
 
-    VARIABLES = (CALL_VARIABLE, "RB_PARKER", "RB_DIRECTION", "RB_STARTED")
+    VARIABLES = (CALL_VARIABLE, "RB_PARKER", "RB_DIRECTION", "RB_STARTED", "RB_ANSWERED",
+                 "RB_VIEW", "RB_VIEWS", "RB_SOURCE", "RB_DIALLED", "RB_CHARGED")
 
     def variables(self) -> dict[str, str]:
-        values = (self.call_id, self.parker, self.direction, self.started)
-        return dict(zip(self.VARIABLES, values, strict=True))
+        return dict(zip(self.VARIABLES, astuple(self), strict=True))
 
     def started_at(self) -> datetime | None:
-        try:
-            return datetime.fromtimestamp(float(self.started), UTC)
-        except ValueError:
-            return None
+        return _moment(self.started)
+
+    def answered_at(self) -> datetime | None:
+        return _moment(self.answered)
+
+
+def posix(moment: datetime | None) -> str:
+    """A moment as Kept holds it ("" for none)."""
+    return f"{moment.timestamp():.6f}" if moment is not None else ""
+
+
+def _moment(seconds: str) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(seconds), UTC)
+    except ValueError:
+        return None
 
 
 def lot_name(domain: str) -> str:
@@ -78,11 +101,20 @@ class ParkFailed(Exception):
 
 
 class ParkingLots:
-    """The parked calls of every tenant lot, kept from AMI events."""
+    """The parked calls of every tenant lot, kept from AMI events. A parked caller that
+    hangs up ends its call (and closes its record): while it is parked, its call is in
+    the lot and nowhere else."""
 
-    def __init__(self, ami: AmiClient) -> None:
+    def __init__(self, ami: AmiClient, call_log: CallLog) -> None:
         self.ami = ami
+        self.call_log = call_log
         self._calls: dict[str, ParkedCall] = {}
+        # Calls that left the lot lately (timed out, taken back), by channel id: the call
+        # that continues on that channel is theirs.
+        self._left: OrderedDict[str, ParkedCall] = OrderedDict()
+        # Channels ringbridge is taking out of the lot: Asterisk reports a redirect out
+        # of the lot as ParkedCallGiveUp, as it does a hangup.
+        self._taking_out: set[str] = set()
         self._waiting: dict[str, asyncio.Future[ParkedCall]] = {}
         self._ours: dict[str, Kept] = {}  # by channel id, for the parks under way
         ami.on("ParkedCall", self._parked)
@@ -98,7 +130,11 @@ class ParkingLots:
         return next((call for call in self.in_lot(domain) if call.slot == slot), None)
 
     def by_channel(self, channel_id: str) -> ParkedCall | None:
-        return self._calls.get(channel_id)
+        """The call parked on that channel, or that left the lot from it lately."""
+        return self._calls.get(channel_id) or self._left.get(channel_id)
+
+    def all(self) -> list[ParkedCall]:
+        return list(self._calls.values())
 
     def expect(self, channel_id: str, ours: Kept) -> asyncio.Future[ParkedCall]:
         """A future for the ParkedCall event of a channel ringbridge is about to park."""
@@ -107,16 +143,27 @@ class ParkingLots:
         self._waiting[channel_id] = future
         return future
 
-    def failed(self, channel_id: str) -> None:
-        """Park() gave the channel back (the dialplan re-enters Stasis with park-failed)."""
+    def failed(self, channel_id: str) -> bool:
+        """Park() gave the channel back (the dialplan re-enters Stasis with park-failed);
+        False when no park under way waits for it (a call going back to the lot)."""
         self._ours.pop(channel_id, None)
         future = self._waiting.pop(channel_id, None)
-        if future is not None and not future.done():
-            future.set_exception(ParkFailed("the parking lot is full"))
+        if future is None or future.done():
+            return False
+        future.set_exception(ParkFailed("the parking lot is full"))
+        return True
 
     def forget(self, channel_id: str) -> None:
         self._waiting.pop(channel_id, None)
         self._ours.pop(channel_id, None)
+
+    def taking_out(self, channel_id: str, taking: bool = True) -> None:
+        """ringbridge is about to take the channel out of the lot (or, with `taking`
+        False, could not after all)."""
+        if taking:
+            self._taking_out.add(channel_id)
+        else:
+            self._taking_out.discard(channel_id)
 
     async def reload(self) -> None:
         """After every AMI connect: the lots' contents as Asterisk has them now."""
@@ -161,9 +208,21 @@ class ParkingLots:
 
     def _gone(self, event: AmiEvent) -> None:
         call = self._calls.pop(event.get("ParkeeUniqueid", ""), None)
-        if call is not None:
-            log.info("call %s: %s left slot %s of %s (%s)", call.call_id, call.number,
-                     call.slot, call.lot, event.get("Event"))
+        if call is None:
+            return
+        log.info("call %s: %s left slot %s of %s (%s)", call.call_id, call.number,
+                 call.slot, call.lot, event.get("Event"))
+        taken_out = call.channel_id in self._taking_out
+        self._taking_out.discard(call.channel_id)
+        if event.get("Event") == "ParkedCallGiveUp" and not taken_out:
+            if call.call_id:
+                self.call_log.publish(ParkedCallerLeft(
+                    call_id=call.call_id, why=f"{call.number} hung up while parked at "
+                    f"{call.slot}", received=call.published, answered_at=call.answered))
+            return
+        self._left[call.channel_id] = call
+        while len(self._left) > REMEMBERED_DEPARTURES:
+            self._left.popitem(last=False)
 
     @staticmethod
     def _from_event(event: AmiEvent, kept: Kept) -> ParkedCall:
@@ -176,5 +235,7 @@ class ParkingLots:
             parked_at=datetime.now(UTC) - timedelta(seconds=duration),
             timeout=duration + int(event.get("ParkingTimeout", "0") or 0),
             call_id=kept.call_id, parker=kept.parker, direction=kept.direction,
-            published=kept.started_at(),
+            published=kept.started_at(), answered=kept.answered_at(), view=kept.view,
+            views=int(kept.views) if kept.views.isdigit() else 0, source=kept.source,
+            dialled=kept.dialled, charged=kept.charged,
         )

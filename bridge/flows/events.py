@@ -88,25 +88,20 @@ class CallArrived(Arrival):
 
 @dataclass(frozen=True, kw_only=True)
 class ParkedCallTakenBack(Arrival):
-    """A phone dialled a parking slot (`dialled`) to take its call back."""
-
-    parked_call_id: str
+    """A phone (`caller`) dialled a parking slot (`dialled`) to take its call back."""
 
     @property
     def text(self) -> str:
-        return (f"{self.caller} takes back the call parked at {self.dialled} "
-                f"({self.parked_call_id})")
+        return f"{self.caller} takes back the call parked at {self.dialled}"
 
 
 @dataclass(frozen=True, kw_only=True)
 class ParkedCallRingingBack(Arrival):
     """A parked call timed out: it rings its parker (`dialled`) again."""
 
-    parked_call_id: str
-
     @property
     def text(self) -> str:
-        return f"parked call {self.parked_call_id} timed out; ringing back {self.dialled}"
+        return f"the parking time ran out; ringing back {self.dialled}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -419,6 +414,28 @@ class CallEnded(Ending):
     @property
     def text(self) -> str:
         return f"ending ({self.why})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallParked(CallEnded):
+    """A party was parked (or went back to the lot): the call the parties had is over,
+    for dispatch and subscribers, but the call itself goes on in the lot; its record
+    stays open until the parked party hangs up or a call that takes it back ends."""
+
+    kind: ClassVar[str] = "parked"
+
+    @property
+    def text(self) -> str:
+        return self.why
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParkedCallerLeft(Ending):
+    """The parked party hung up while it waited in the lot."""
+
+    @property
+    def text(self) -> str:
+        return self.why
 
 
 @dataclass(frozen=True, kw_only=True)

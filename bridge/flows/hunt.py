@@ -34,6 +34,7 @@ from bridge.flows.events import (
     CallEnded,
     CallerKnown,
     CallEvent,
+    CallParked,
     Ending,
     HuntMemoryKeys,
     HuntRepeated,
@@ -47,7 +48,7 @@ from bridge.flows.events import (
 )
 from bridge.flows.hunt_line import HuntLine
 from bridge.flows.hunt_redirects import HuntRedirects, NoRedirects, Redirects
-from bridge.gateway import Target
+from bridge.gateway import ParkedCall, Target
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class Leg:
     alerting: bool = False
     status: str = ""  # the Dial status, when Asterisk gave one
     existing: bool = False  # a channel that is up already (a parked call taken back)
+    external: bool = False  # reached through the carrier
     ringing_at: datetime | None = None
     answered_at: datetime | None = None
 
@@ -142,6 +144,16 @@ class Hunt(CallFlow):
         self.recording: str | None = None  # the stored recording (the call's, a voicemail)
         self.line = HuntLine(self)
         self.redirector = HuntRedirects(self, redirects or NoRedirects())
+        # A call taken back from the lot goes on as the call it was (its id, views and
+        # times): `before` is what it was when parked.
+        self.before: ParkedCall | None = None
+        self.caller_view = "00"
+        self.parking = False  # its end is a park: the call goes on in the lot
+
+    def resume(self, parked: ParkedCall) -> None:
+        """Go on as the parked call: views are numbered on from the last it gave."""
+        self.before = parked
+        self._next_leg = max(self._next_leg, parked.views)
 
     # The hunt's progress.
 
@@ -263,7 +275,8 @@ class Hunt(CallFlow):
 
     def ending(self, why: str, cause: int | None) -> Ending:
         agent = self.answered_by.agent_id if self.answered_by else None
-        return CallEnded(call_id=self.call_id, why=why, cause=cause,
+        kind = CallParked if self.parking else CallEnded
+        return kind(call_id=self.call_id, why=why, cause=cause,
                          received=self.started_at, answered_at=self.answered_at,
                          queue=self.plan.queue, agent_id=agent,
                          recorded=self.recording is not None)
@@ -292,7 +305,8 @@ class Hunt(CallFlow):
 
     async def _ring(self, target: Target) -> None:
         channel_id = self.new_channel_id()
-        self.legs[channel_id] = Leg(target, channel_id, view=f"{self._next_leg:02d}")
+        self.legs[channel_id] = Leg(target, channel_id, view=f"{self._next_leg:02d}",
+                                    external=target.dial.endswith("@carrier"))
         self._try_publish(MemberDialled(call_id=self.call_id, member=target.label,
                                         channel_id=channel_id))
         try:
@@ -315,13 +329,22 @@ class Hunt(CallFlow):
         else:
             log.debug("call %s: %s (waiting in line)", self.call_id, event.text)
 
-    def take_over(self, channel_id: str, label: str) -> None:
+    def take_over(self, channel_id: str, label: str, view: str, external: bool) -> None:
         """Make a channel that is up already (a parked call) this caller's answered leg,
-        once it enters Stasis (its StasisStart bridges it)."""
-        self._next_leg += 1
+        once it enters Stasis (its StasisStart bridges it); it keeps its view."""
         self.legs[channel_id] = Leg(Target(key=0, dial="", label=label), channel_id,
-                                    view=f"{self._next_leg:02d}", existing=True)
+                                    view=view, existing=True, external=external)
         self.adopt(channel_id)
+
+    def next_view(self) -> str:
+        """A view number for a party that is not a leg this hunt rings."""
+        self._next_leg += 1
+        return f"{self._next_leg:02d}"
+
+    @property
+    def views(self) -> int:
+        """The last view number given."""
+        return self._next_leg
 
     def release(self, channel_id: str) -> None:
         """Let a channel leave the call without ending it (it is being parked)."""

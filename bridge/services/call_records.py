@@ -24,6 +24,7 @@ from bridge.flows.events import (
     Answer,
     CallerKnown,
     CallEvent,
+    CallParked,
     Ending,
     RecordingStarted,
     RecordOrigin,
@@ -209,6 +210,6 @@ def _record_change(event: CallEvent) -> dict[str, Any]:
         return {"dispatch_snapshot": event.snapshot}
     if isinstance(event, RecordingStarted):
         return {"recording": event.name[:128]}
-    if isinstance(event, Ending):
+    if isinstance(event, Ending) and not isinstance(event, CallParked):
         return {"ended_at": event.at, "end_reason": event.text[:256], "end_cause": event.cause}
     return {}

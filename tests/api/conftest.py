@@ -80,7 +80,7 @@ class RecordingProvisioner:
 
     def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str:
         self.actions.append(("unpark", domain, call_id, target.label, wait))
-        return "unparked"
+        return call_id
 
     def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str:
         self.actions.append(("pick_up", domain, call_id, target.label, wait))

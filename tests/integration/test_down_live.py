@@ -90,5 +90,10 @@ def test_a_park_timing_out_while_ringbridge_is_down_rings_the_parker(
                        10, "the ring back in the parked call's record")
     assert "while ringbridge was down: Asterisk rang back 4311 without the bridge" in steps[0]
     assert "ended: answered, talked" in steps[1], steps
+    record = bridge.call_record("4312")  # the parked call: open until its ring back ended
+    assert (record.call_id, record.end_reason) == (
+        call["id"], "the call ended with Asterisk's ring back of the parker")
+    assert [step.kind for step in record.steps][-4:] == ["parked", "comeback", "comeback",
+                                                         "ended"]
     left = asterisk.ami({"Action": "DBGetTree", "Family": "rb-comeback"})
     assert [e for e in left if e.get("Event") == "DBGetTreeResponse"] == []

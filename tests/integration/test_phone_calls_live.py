@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +53,41 @@ def view_of(call: dict[str, Any], extension: str) -> dict[str, Any]:
     return next(v for v in call["phoneCallView"] if v.get("extension") == extension)
 
 
+def views(call: dict[str, Any]) -> dict[str, str | None]:
+    """Each view's id → its extension."""
+    return {v["id"]: v.get("extension") for v in call["phoneCallView"]}
+
+
+def take(office: Office, extension: str, call: dict[str, Any], action: str, to: str,
+         **fields: Any) -> Any:
+    """UnPark or PickUp of the call's parked party ("01") to `to`."""
+    return office.bridge.api("PUT", f"/uapi/phoneCalls/@me/{extension}/{call['id']}",
+                             office.token, json={"action": action, "sendCallTo": to,
+                                                 "phoneCallViewId": "01", **fields})
+
+
+def one_record(office: Office, call: dict[str, Any]) -> dict[str, Any]:
+    """The call's record once it is closed: one record for the whole call."""
+    def closed() -> dict[str, Any] | None:
+        record: dict[str, Any] = office.api("GET", f"/api/call_records/{call['id']}")
+        return record if record["ended_at"] else None
+
+    return wait_until(closed, 5, "the call's record closed")
+
+
+def kinds(record: dict[str, Any]) -> list[str]:
+    return [step["kind"] for step in record["steps"]]
+
+
+# The steps of a call (or a call taken back) that rings one phone, which answers.
+CALL_STEPS = ["arrived", "hunting", "dialling", "ringing", "answered"]
+
+
+def close_in_time(first: str, second: str) -> bool:
+    moments = [datetime.fromisoformat(when.replace("Z", "+00:00")) for when in (first, second)]
+    return abs((moments[1] - moments[0]).total_seconds()) < 1
+
+
 def test_the_list_shows_ringing_then_talking(office: Office) -> None:
     caller, callee = office.phone("4001"), office.phone("4002")
     out = caller.call("4002")
@@ -83,22 +119,34 @@ def test_park_times_out_back_to_the_parker(office: Office) -> None:
     assert response.status_code == 200, response.text
     (parked,) = response.json()
     view = view_of(parked, "4012")
-    assert (view["parkedPos"], view["parkedBy"]) == ("701", "4011")
+    assert (view["parkedPos"], view["parkedBy"]) == (701, "4011")
     assert "parked" in view
+    # The same PhoneCall: its id, the parked party's view, owner and times.
+    assert (parked["id"], view["id"], parked["extension"], parked["answered"]) == (
+        call["id"], "01", "4011", call["answered"])
+    assert (view["source"], view["destination"]) == (["4011"], ["4012"])
     out.wait_disconnected()  # the parker is freed
     assert incoming.state == "confirmed"
     incoming.wait_rtp(10)  # music on hold
     listed = calls_of(office, "4011")
     assert [c["id"] for c in listed] == [call["id"]]
-    assert view_of(listed[0], "4012")["parkedPos"] == "701"
+    assert view_of(listed[0], "4012")["parkedPos"] == 701
     back = caller.wait_incoming(timeout=PARK_SECONDS + 5)
     back.answer()
     back.wait_answered()
-    wait_until(lambda: [c for c in calls_of(office, "4011")
-                        if statuses(c) == {"4012": 5, "4011": 5}], 5, "parker talking again")
+    (again,) = wait_until(lambda: [c for c in calls_of(office, "4011")
+                                   if statuses(c) == {"4012": 5, "4011": 5}], 5,
+                          "parker talking again")
+    assert (again["id"], again["answered"], again["extension"]) == (
+        call["id"], call["answered"], "4011")
+    assert views(again) == {"01": "4012", "02": "4011"}  # the parker, rung back, is new
     assert incoming.state == "confirmed"
     back.hangup()
     incoming.wait_disconnected()
+    record = one_record(office, call)  # parked, rung back, answered: one call
+    assert kinds(record) == [*CALL_STEPS, "parked", *CALL_STEPS, "ended"]
+    assert record["end_reason"] == "ending (4011 hung up)"
+    assert close_in_time(record["answered_at"], call["answered"])  # the first answer
 
 
 @pytest.mark.parametrize("action", ["UnPark", "PickUp"])
@@ -108,20 +156,27 @@ def test_a_parked_call_taken_to_a_third_phone(office: Office, action: str) -> No
     out, incoming, call = talking(office, caller, callee)
     assert park(office, "4021", call, view_of(call, "4022")["id"], 60).status_code == 200
     out.wait_disconnected()
-    response = office.bridge.api("PUT", f"/uapi/phoneCalls/@me/4021/{call['id']}",
-                                 office.token, json={"action": action, "sendCallTo": "4023"})
+    response = take(office, "4021", call, action, "4023")
     assert response.status_code == 200, response.text
+    (answer,) = response.json()  # the PhoneCall, out of the lot
+    assert (answer["id"], answer["answered"], views(answer)["01"]) == (
+        call["id"], call["answered"], "4022")
     ring = third.wait_incoming()
     assert "4022" in ring.from_header  # the parked party's number is shown
     ring.answer()
     ring.wait_answered()
     now = wait_until(lambda: [c for c in calls_of(office, "4023")
                               if statuses(c) == {"4022": 5, "4023": 5}], 5, "third talking")
-    assert now[0]["id"] == response.json()[0]["id"]
+    assert (now[0]["id"], now[0]["answered"], now[0]["extension"]) == (
+        call["id"], call["answered"], "4021")
+    assert views(now[0]) == {"01": "4022", "02": "4023"}
     assert all("parked" not in v for v in now[0]["phoneCallView"])
     ring.wait_rtp(10)
     ring.hangup()
     incoming.wait_disconnected()
+    record = one_record(office, call)  # the talk after the UnPark is the same call's
+    assert kinds(record) == [*CALL_STEPS, "parked", *CALL_STEPS[1:], "ended"]
+    assert record["end_reason"] == "ending (4023 hung up)"
 
 
 @pytest.mark.parametrize(("action", "caller_id", "shown"), [
@@ -137,11 +192,13 @@ def test_the_caller_id_given_is_what_the_phone_taking_the_call_sees(
     out.wait_disconnected()
     path = f"/uapi/phoneCalls/@me/4151/{call['id']}"
     refused = office.bridge.api("PUT", path, office.token, json={
-        "action": action, "sendCallTo": "4153", "callerId": "x\r\nX-Injected: 1"})
+        "action": action, "sendCallTo": "4153", "callerId": "x\r\nX-Injected: 1",
+        "phoneCallViewId": "01"})
     assert (refused.status_code, refused.json()["error"]["code"]) == (
         400, "pc_callerid_invalid")
     response = office.bridge.api("PUT", path, office.token, json={
-        "action": action, "sendCallTo": "4153", "callerId": caller_id})
+        "action": action, "sendCallTo": "4153", "callerId": caller_id,
+        "phoneCallViewId": "01"})
     assert response.status_code == 200, response.text
     ring = third.wait_incoming()
     name, number = shown
@@ -155,22 +212,37 @@ def test_the_caller_id_given_is_what_the_phone_taking_the_call_sees(
     incoming.wait_disconnected()
 
 
-def test_unpark_not_answered_puts_the_call_back_in_the_lot(office: Office) -> None:
+def test_unpark_not_answered_puts_the_call_back_in_its_slot_for_the_time_left(
+        office: Office) -> None:
+    """The call goes back to slot 701 and rings its parker back when the time it was
+    parked for runs out, not that time again."""
     caller, callee, third = office.phone("4026"), office.phone("4027"), office.phone("4028")
     out, incoming, call = talking(office, caller, callee)
-    assert park(office, "4026", call, view_of(call, "4027")["id"], 60).status_code == 200
+    parked_at = time.monotonic()
+    assert park(office, "4026", call, view_of(call, "4027")["id"], 20).status_code == 200
     out.wait_disconnected()
-    response = office.bridge.api("PUT", f"/uapi/phoneCalls/@me/4026/{call['id']}",
-                                 office.token, json={"action": "UnPark", "sendCallTo": "4028",
-                                                     "waitForPickup": "5"})
+    response = take(office, "4026", call, "UnPark", "4028", waitForPickup="8")
     assert response.status_code == 200, response.text
     ring = third.wait_incoming()
-    ring.wait_disconnected(timeout=10)  # 5 s, then Asterisk cancels it
-    back = wait_until(lambda: [c for c in calls_of(office, "4026") if any(
+    ring.wait_disconnected(timeout=12)  # 8 s, then Asterisk cancels it
+    (back,) = wait_until(lambda: [c for c in calls_of(office, "4026") if any(
         "parkedPos" in v for v in c["phoneCallView"])], 5, "parked again")
-    assert back[0]["id"] == call["id"]
+    assert (back["id"], view_of(back, "4027")["parkedPos"], view_of(back, "4027")["id"]) == (
+        call["id"], 701, "01")
     assert incoming.state == "confirmed"
-    incoming.hangup()
+    comeback = caller.wait_incoming(timeout=30)
+    rang_after = time.monotonic() - parked_at
+    assert 17 < rang_after < 25, rang_after  # 20 s after the park (28 s after: again)
+    comeback.answer()
+    comeback.wait_answered()
+    (again,) = wait_until(lambda: [c for c in calls_of(office, "4026")
+                                   if statuses(c) == {"4027": 5, "4026": 5}], 5, "rung back")
+    assert (again["id"], views(again)) == (call["id"], {"01": "4027", "03": "4026"})
+    comeback.hangup()
+    incoming.wait_disconnected()
+    record = one_record(office, call)
+    assert kinds(record) == [*CALL_STEPS, "parked", "hunting", "dialling", "ringing", "rang",
+                             "parked", *CALL_STEPS, "ended"]
 
 
 def test_a_phone_of_the_tenant_takes_the_call_back_by_dialling_the_slot(
@@ -180,7 +252,7 @@ def test_a_phone_of_the_tenant_takes_the_call_back_by_dialling_the_slot(
     stranger = stranger_office.phone("4031")  # same number, another tenant
     out, incoming, call = talking(office, caller, callee)
     response = park(office, "4031", call, view_of(call, "4032")["id"], 60)
-    slot = view_of(response.json()[0], "4032")["parkedPos"]
+    slot = str(view_of(response.json()[0], "4032")["parkedPos"])
     out.wait_disconnected()
 
     attempt = stranger.call(slot)  # another tenant's phone never reaches it
@@ -190,11 +262,15 @@ def test_a_phone_of_the_tenant_takes_the_call_back_by_dialling_the_slot(
 
     again = caller.call(slot)
     again.wait_answered()
-    wait_until(lambda: [c for c in calls_of(office, "4031")
-                        if statuses(c) == {"4031": 5, "4032": 5}], 5, "taken back")
+    (taken,) = wait_until(lambda: [c for c in calls_of(office, "4031")
+                                   if statuses(c) == {"4031": 5, "4032": 5}], 5, "taken back")
+    assert (taken["id"], taken["answered"], views(taken)) == (
+        call["id"], call["answered"], {"01": "4032", "02": "4031"})
     again.wait_rtp(10)
     again.hangup()
     incoming.wait_disconnected()
+    record = one_record(office, call)
+    assert kinds(record) == [*CALL_STEPS, "parked", "arrived", "answered", "ended"]
 
 
 def test_a_parked_caller_who_hangs_up_leaves_the_list(office: Office) -> None:
@@ -206,6 +282,9 @@ def test_a_parked_caller_who_hangs_up_leaves_the_list(office: Office) -> None:
     assert len(calls_of(office, "4042")) == 1
     out.hangup()
     wait_until(lambda: calls_of(office, "4042") == [], 5, "the parked call gone")
+    record = one_record(office, call)
+    assert kinds(record) == [*CALL_STEPS, "parked", "ended"]
+    assert record["end_reason"] == "4041 hung up while parked at 701"
 
 
 def test_a_full_lot_is_an_error_and_the_call_goes_on(office: Office) -> None:
@@ -288,6 +367,9 @@ def test_delete_hangs_up_a_parked_call(office: Office) -> None:
     out, incoming, call = talking(office, caller, callee)
     assert park(office, "4096", call, view_of(call, "4097")["id"], 60).status_code == 200
     out.wait_disconnected()
+    to_itself = take(office, "4096", call, "UnPark", "4097")
+    assert (to_itself.status_code, to_itself.json()["error"]["code"]) == (
+        400, "pc_sendcallto_invalid")
     response = office.bridge.api("DELETE", f"/uapi/phoneCalls/@me/4096/{call['id']}",
                                  office.token)
     assert (response.status_code, response.json()) == (200, [{"id": call["id"]}])
@@ -317,8 +399,13 @@ def test_errors_on_a_live_call_and_another_tenants_call(
     assert code("PUT", "/uapi/phoneCalls/@me/4101/nosuchcall", json={
         "action": "Park", "phoneCallViewId": view}) == (400, "pc_phonecall_invalid")
     assert code("GET", "/uapi/phoneCalls/@me/4101/no-such") == (400, "pc_phonecall_invalid")
+    assert code("PUT", path, json={"action": "UnPark", "sendCallTo": "4102",
+                                   "phoneCallViewId": view}) == (
+        400, "pc_phonecallview_invalid")  # not parked
     assert code("PUT", path, json={"action": "UnPark", "sendCallTo": "4102"}) == (
-        400, "pc_phonecall_invalid")  # not parked
+        400, "pc_phonecallview_invalid")  # which party?
+    assert code("PUT", path, json={"action": "Park", "phoneCallViewId": "00"}) == (
+        400, "pc_phonecallview_invalid")  # 4101 itself: the ring back would ring it
     assert code("PUT", path, json={"action": "UnPark", "sendCallTo": "9999"}) == (
         400, "pc_sendcallto_invalid")
     assert code("PUT", path, json={"action": "Hold"}) == (400, "pc_action_invalid")
@@ -344,7 +431,9 @@ def test_parked_calls_are_read_again_after_a_restart_of_ringbridge(
     bridge.start()
     (listed,) = calls_of(office, "4111")
     view = view_of(listed, "4112")
-    assert (listed["id"], view["parkedPos"], view["parkedBy"]) == (call["id"], "701", "4111")
+    assert (listed["id"], view["id"], view["parkedPos"], view["parkedBy"]) == (
+        call["id"], "01", 701, "4111")
+    assert (listed["answered"], listed["extension"]) == (call["answered"], "4111")
     started, kept = (datetime.fromisoformat(c["published"].replace("Z", "+00:00"))
                      for c in (call, listed))
     assert abs((kept - started).total_seconds()) < 0.01  # when the call began, not the park
@@ -371,8 +460,11 @@ def test_a_call_from_the_carrier_to_a_group_is_listed_and_parked(
                "talking")
     response = park(office, "4121", call, "00")
     assert response.status_code == 200, response.text
-    parked = response.json()[0]["phoneCallView"][0]
-    assert (parked["parkedBy"], parked["flow"]) == ("4121", 8)
+    (answer,) = response.json()
+    parked = answer["phoneCallView"][0]
+    assert (parked["parkedBy"], parked["flow"], parked["source"]) == (
+        "4121", 8, [call["phoneCallView"][0]["source"][0]])
+    assert (answer["id"], answer["extension"]) == (call["id"], "4121")
     incoming.wait_disconnected()
     assert outgoing.state == "confirmed"
     outgoing.hangup()

@@ -3,10 +3,12 @@ real dialplan and AstDB are in tests/integration/test_down_live.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.asterisk.ami import AmiError
 from bridge.engine.comebacks import Comeback, Comebacks
+from bridge.flows.earlier_calls import Closer, EarlierCall
 from bridge.flows.events import CallEvent
 from tests.unit.async_support import run
 from tests.unit.call_logs import call_log_into
@@ -42,9 +44,21 @@ class AstDb:
                 {"Event": "DBGetTreeComplete"}]
 
 
+class OpenRecords:
+    """Every call has a record, still open (a parked call's)."""
+
+    def find(self, call_id: str, answered_by: str | None = None) -> EarlierCall | None:
+        return EarlierCall(call_id, datetime(2026, 12, 4, tzinfo=UTC), None, ended=False)
+
+    def open_before(self, moment: datetime) -> list[str]:
+        return []
+
+
 def comebacks_over(entries: dict[str, str]) -> tuple[Comebacks, AstDb, Recorder]:
     astdb, recorder = AstDb(entries), Recorder()
-    return Comebacks(astdb, call_log_into(recorder.record)), astdb, recorder  # type: ignore[arg-type]
+    call_log = call_log_into(recorder.record)
+    comebacks = Comebacks(astdb, call_log, Closer(OpenRecords(), call_log))  # type: ignore[arg-type]
+    return comebacks, astdb, recorder
 
 
 def test_each_entry_goes_into_its_calls_record_once_and_out_of_astdb() -> None:
@@ -59,11 +73,13 @@ def test_each_entry_goes_into_its_calls_record_once_and_out_of_astdb() -> None:
     run(scenario())
     assert astdb.entries == {}
     assert [(call, kind, target) for call, kind, target, _ in recorder.steps] == [
-        ("c1", "comeback", "2201"), ("c1", "comeback", "2201"), ("c2", "comeback", "2202")]
+        ("c1", "comeback", "2201"), ("c1", "comeback", "2201"), ("c1", "ended", ""),
+        ("c2", "comeback", "2202"), ("c2", "ended", "")]
     details = [detail for *_, detail in recorder.steps]
     assert "while ringbridge was down: Asterisk rang back 2201 without the bridge" in details[0]
     assert details[1].endswith("ended: answered, talked 42 s")
-    assert details[2].endswith("ended: not answered")
+    assert details[2] == "the call ended with Asterisk's ring back of the parker"
+    assert details[3].endswith("ended: not answered")
 
 
 def test_an_empty_family_records_nothing() -> None:

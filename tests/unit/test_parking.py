@@ -12,8 +12,10 @@ import pytest
 from bridge.asterisk.ari import AriError
 from bridge.engine.call_control import CallControlError
 from bridge.engine.parking import Kept, ParkingLots
+from bridge.flows.call_log import CallLog
 from bridge.flows.calls import AdoptedCall
-from bridge.flows.hunt import Hunt, HuntPlan
+from bridge.flows.events import CallEvent, CallParked, Ending, ParkedCallerLeft
+from bridge.flows.hunt import Hunt, HuntPlan, Origin
 from bridge.gateway import Positions, Target
 from tests.unit.fake_ari import FakeAri, deliver, engine_with, event
 
@@ -60,7 +62,10 @@ def test_positions_parse_and_capacity() -> None:
 def test_lots_follow_the_events_and_read_ringbridges_variables() -> None:
     async def scenario() -> None:
         ami = FakeAmi()
-        lots = ParkingLots(ami)  # type: ignore[arg-type]
+        call_log = CallLog()
+        ended: list[CallEvent] = []
+        call_log.subscribe(Ending, ended.append)
+        lots = ParkingLots(ami, call_log)  # type: ignore[arg-type]
         confirmed = lots.expect("ch1", Kept("CALL1", "1001", "", "1795600000.5"))
         await ami.emit(parked_event("ParkedCall", "ch1", "701"))
         call = await confirmed
@@ -76,10 +81,23 @@ def test_lots_follow_the_events_and_read_ringbridges_variables() -> None:
         await ami.emit(parked_event("ParkedCall", "x", "700", lot="default"))  # not ours
         await ami.emit(parked_event("ParkedCallGiveUp", "ch2", "701"))
         assert lots.in_lot("acme.example") == []
+        assert [(type(e), e.call_id, e.text) for e in ended] == [
+            (ParkedCallerLeft, "CALL2", "1002 hung up while parked at 701")]
 
         ami.parked = [parked_event("ParkedCall", "ch2", "702")]
+        kept = Kept("CALL2", "1009", "in", "1795600000.5", "1795600010.25", "00", "3",
+                    "+14155550100", "6001", "1009")
+        ami.variables = {("PJSIP/ch2", name): value
+                         for name, value in kept.variables().items()}
         await lots.reload()  # after a restart: what Asterisk has, with our variables
-        assert [(c.slot, c.call_id) for c in lots.in_lot("acme.example")] == [("702", "CALL2")]
+        [again] = lots.in_lot("acme.example")
+        assert (again.slot, again.call_id, again.view, again.views, again.source,
+                again.dialled, again.charged) == ("702", "CALL2", "00", 3, "+14155550100",
+                                                  "6001", "1009")
+        assert again.answered == datetime.fromtimestamp(1795600010.25, UTC)
+        await ami.emit(parked_event("ParkedCallTimeOut", "ch2", "702"))
+        assert lots.in_lot("acme.example") == [] and lots.by_channel("ch2") == again
+        assert len(ended) == 1  # it rings back its parker: the call goes on
 
     asyncio.run(scenario())
 
@@ -88,8 +106,8 @@ async def connected_call() -> tuple[Any, FakeAri, Hunt]:
     ari = FakeAri()
     engine = engine_with(ari)
     target = Target(key=0, dial="PJSIP/1002@1002@acme.example", label="1002")
-    hunt = Hunt(ari, engine, "CALL", "caller",
-                HuntPlan(label="1002", waves=((target,),), ring_time=30, domain="acme.example"))
+    hunt = engine.new_hunt("CALL", "caller", HuntPlan(label="1002", waves=((target,),),
+                                                      ring_time=30, domain="acme.example"))
     await hunt.start()
     await deliver(engine, event("StasisStart", "rb-CALL-1"))
     await deliver(engine, event("ChannelStateChange", "rb-CALL-1", state="Up"))
@@ -158,3 +176,66 @@ def test_hanging_up_an_adopted_call_whose_other_party_is_gone_already_succeeds()
         return await engine.control.hang_up("acme.example", "CALL", None)
 
     assert asyncio.run(scenario()) == ["00", "01"]
+
+
+class RecordingAmi:
+    """Takes AMI actions (the Redirect out of the lot) and answers them."""
+
+    def __init__(self) -> None:
+        self.actions: list[dict[str, str]] = []
+
+    async def action(self, action: dict[str, str]) -> Any:
+        self.actions.append(action)
+        return {"Response": "Success"}
+
+
+def test_a_parked_call_keeps_its_id_views_and_times_in_the_lot_and_when_taken_back() -> None:
+    """VoIPNow's PhoneCall stays one call: parked, then taken back unanswered, then
+    back in its own slot for the time it had left; its record is never closed."""
+    async def scenario() -> None:
+        engine, ari, hunt = await connected_call()
+        hunt.origin = Origin(number="+14155550100", dialled="6001", inbound=True)
+        events: list[CallEvent] = []
+        engine.call_log.subscribe(CallEvent, events.append)
+        parker = Target(key=0, dial="PJSIP/1002@1002@acme.example", label="1002")
+        parking = asyncio.create_task(engine.control.park("acme.example", "CALL", "00",
+                                                          parker, 180))
+        while not any(path.endswith("/continue") for _, path, _ in ari.requests):
+            await asyncio.sleep(0)
+        await engine.parking._parked(parked_event("ParkedCall", "caller", "701"))
+        await parking
+        [parked] = engine.control.live_calls("acme.example")
+        assert (parked.call_id, parked.answered, parked.source, parked.dialled,
+                parked.charged, parked.inbound) == ("CALL", hunt.answered_at,
+                                                    "+14155550100", "6001", "1002", True)
+        assert [(p.view, p.caller, p.answered_at) for p in parked.parties] == [
+            ("00", True, hunt.answered_at)]
+        assert isinstance(events[-1], CallParked)
+
+        ami = RecordingAmi()
+        engine.ami = ami
+        to_2003 = Target(key=0, dial="PJSIP/2003@2003@acme.example", label="2003")
+        taking = asyncio.create_task(engine.control.unpark("acme.example", "CALL", to_2003,
+                                                           25))
+        while not ami.actions:
+            await asyncio.sleep(0)
+        # What Asterisk reports for a channel redirected out of the lot, as for a hangup.
+        engine.parking._gone({"Event": "ParkedCallGiveUp", "ParkeeUniqueid": "caller"})
+        await deliver(engine, event("StasisStart", "caller", args=["unparked"]))
+        assert await taking == "CALL"
+        [taken] = engine.control.live_calls("acme.example")
+        assert (taken.call_id, taken.answered, taken.source, taken.dialled,
+                taken.charged) == ("CALL", hunt.answered_at, "+14155550100", "6001", "1002")
+        assert [(p.view, p.number) for p in taken.parties] == [("00", ""), ("02", "2003")]
+        assert ("POST", "/channels/create") in [(m, path) for m, path, _ in ari.requests]
+
+        await deliver(engine, event("ChannelDestroyed", "rb-CALL-2", cause=19))
+        back = {params["variable"]: params["value"] for method, path, params in ari.requests
+                if path == "/channels/caller/variable"}
+        assert back["PARKINGEXTEN"] == "701" and 160 <= int(back["RB_PARK_TIMEOUT"]) <= 170
+        assert ari.requests[-1][1] == "/channels/caller/continue"
+        assert all(e.call_id == "CALL" for e in events)
+        assert [type(e) for e in events if isinstance(e, Ending)] == [CallParked, CallParked]
+
+    asyncio.run(scenario())
+

@@ -84,8 +84,9 @@ class CallActionIn(InputSchema):
     ]}
 
     action = _field({"enum": list(ACTIONS)})
-    phoneCallViewId = _field({"type": "string", "description": "the party to park (Park "
-                                                               "of one call: required)"})
+    phoneCallViewId = _field({"type": "string", "description": "the party to park, or the "
+                              "parked party to take back (Park and UnPark of one call: "
+                              "required)"})
     maxInParking = _field(_whole(MIN_PARK_SECONDS, MAX_PARK_SECONDS, "seconds (Park; also "
                                  f"taken as a numeric string), default {DEFAULT_PARK_SECONDS}"))
     sendCallTo = _field({"type": "string", "pattern": NUMBER.regex.pattern,
@@ -131,12 +132,15 @@ class PhoneCallViewOut(Schema):
     ringing = String()
     answered = String()
     parked = String()
-    parkedPos = String()
+    parkedPos = Integer(metadata={"description": "the parking slot"})
     parkedBy = String()
+    disposition = Integer(metadata={"enum": [0], "description": "0 answered (a live party "
+                                                                "not answered yet has none)"})
 
 
 class PhoneCallOut(Schema):
-    """A call; in the answer of an UnPark, PickUp or hang up, its id alone."""
+    """A call; in the answer of a hang up its id alone, as in that of an action on a
+    call that ended meanwhile."""
 
     id = String(required=True)
     extension = String()

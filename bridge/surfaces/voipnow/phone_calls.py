@@ -49,6 +49,7 @@ phone_calls_blueprint = APIBlueprint("phone_calls", __name__, url_prefix="/uapi/
 STATUS = {PartyState.TRYING: 2, PartyState.RINGING: 3, PartyState.OTHER_SIDE_RINGING: 4,
           PartyState.UP: 5}
 LOCAL, OUTGOING_PUBLIC, INCOMING_PUBLIC = 2, 4, 8
+ANSWERED = 0  # disposition; a live party is answered or not decided yet
 ERRORS: Responses = {status: error_body(description, VOIPNOW_ERROR_SCHEMA)
                      for status, description in (
     (400, "pc_phonecall_invalid, pc_phonecallview_invalid, pc_parktimeout_invalid, "
@@ -131,15 +132,13 @@ def act_on_call(user: str, extension: str, call_id: str, path_data: Any,
 def _act(user: str, extension: str, call_id: str | None, body: dict[str, Any]) -> Any:
     action = check_action(body)
     with service(user, extension) as (calls, addressed):
-        if action == "Park":
-            parked = calls.park(addressed, call_id, body)
-            if not parked:
-                return Response(status=204)
-            live = {c.call_id: c for c in calls.calls(addressed)}
-            return [render_call(calls, live[i], user, extension) if i in live else {"id": i}
-                    for i in parked], 200
-        taken = calls.take(addressed, call_id, body, action)
-        return [{"id": i} for i in taken] if taken else Response(status=204)
+        acted = calls.park(addressed, call_id, body) if action == "Park" else calls.take(
+            addressed, call_id, body, action)
+        if not acted:
+            return Response(status=204)
+        live = {c.call_id: c for c in calls.engine.live_calls(calls.tenant.sip_domain)}
+        return [render_call(calls, live[i], user, extension) if i in live else {"id": i}
+                for i in acted], 200
 
 
 @phone_calls_blueprint.delete("/<user>/<extension>")
@@ -178,13 +177,14 @@ def _hang_up(user: str, extension: str, call_id: str | None, number: str | None)
 
 def render_call(calls: PhoneCallsService, call: LiveCall, user: str,
                 extension: str) -> dict[str, Any]:
-    charged = _charged(call)
-    owner = calls.owner(charged) if charged else None
+    """A call as VoIPNow shows it; it keeps its id, owner, times and views when a party
+    is parked and taken back (the engine keeps them on the parked channel)."""
+    owner = calls.owner(call.charged) if call.charged else None
     flow = _flow(call)
     link = absolute_url("phone_calls.show_call", user=user, extension=extension,
                         call_id=call.call_id)
     return _without_nulls({
-        "id": call.call_id, "extension": charged,
+        "id": call.call_id, "extension": call.charged or None,
         "ownerId": encode_id(owner.id) if owner else None,
         "ownerName": owner.name if owner else None,
         "published": rfc3339(call.published),
@@ -195,27 +195,20 @@ def render_call(calls: PhoneCallsService, call: LiveCall, user: str,
 
 
 def _view(call: LiveCall, party: Party, flow: int) -> dict[str, Any]:
-    caller = next((p for p in call.parties if p.caller), None)
-    source = caller.number if caller else ""
     destination = call.dialled if party.caller else party.number
     parked = party.parked
     return {
         "id": party.view, "extension": None if party.external else party.number,
-        "source": [source] if source else [], "destination": [destination] if destination
-        else [], "callerId": f"{party.name} <{party.number}>" if party.name
+        "source": [call.source] if call.source else [],
+        "destination": [destination] if destination else [],
+        "callerId": f"{party.name} <{party.number}>" if party.name
         else f"<{party.number}>", "flow": flow, "status": STATUS[party.state],
         "ringing": _time(party.ringing_at), "answered": _time(party.answered_at),
         "parked": _time(parked.parked_at) if parked else None,
-        "parkedPos": parked.slot if parked else None,
+        "parkedPos": int(parked.slot) if parked and parked.slot.isdigit() else None,
         "parkedBy": parked.parker if parked else None,
+        "disposition": ANSWERED if party.answered_at is not None else None,
     }
-
-
-def _charged(call: LiveCall) -> str | None:
-    """The extension charged: the caller's on local and outgoing calls, else the one
-    reached."""
-    internal = [p for p in call.parties if not p.external]
-    return internal[0].number if internal else None
 
 
 def _flow(call: LiveCall) -> int:

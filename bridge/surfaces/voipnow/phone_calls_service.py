@@ -163,10 +163,12 @@ class PhoneCallsService:
         timeout = park_timeout(body.get("maxInParking", DEFAULT_PARK_SECONDS))
         if call_id is not None:
             call = self.call(addressed, call_id)
-            view = body.get("phoneCallViewId")
-            if not isinstance(view, str) or call.party(view) is None:
-                raise view_invalid("phoneCallViewId must name a view of the call")
-            self._park(call, view, self._parker(addressed, call), timeout)
+            party = _named_view(call, body)
+            parker = self._parker(addressed, call)
+            if not party.external and party.number == parker.label:
+                raise view_invalid(f"view {party.view} is {parker.label} itself: the call "
+                                   "would ring back the parked phone; park the other party")
+            self._park(call, party.view, parker, timeout)
             return [call_id]
         parked = []
         for call in self.calls(addressed):
@@ -192,13 +194,20 @@ class PhoneCallsService:
     def take(self, addressed: Addressed, call_id: str | None, body: Mapping[str, Any],
              action: str) -> list[str]:
         """UnPark or PickUp: ring `sendCallTo` for the call; without a call id, for each
-        of the extension's parked calls (and, for PickUp, each call ringing it).
-        Returns the ids the calls continue under."""
+        of the extension's parked calls (and, for PickUp, each call ringing it). UnPark
+        of one call names its parked view (`phoneCallViewId`). Returns the calls' ids
+        (a call keeps its id when it is taken back)."""
         target = self._send_call_to(body)
         wait = pickup_wait(body.get("waitForPickup", DEFAULT_PICKUP_WAIT))
         calls = [self.call(addressed, call_id)] if call_id is not None else [
             c for c in self.calls(addressed) if _parked(c)
             or (action == "PickUp" and _ringing_for(addressed, c))]
+        if action == "UnPark" and call_id is not None:
+            party = _named_view(calls[0], body)
+            if party.parked is None:
+                raise view_invalid(f"view {party.view} is not parked")
+        for call in calls:
+            _check_not_to_itself(call, target)
         act = self.engine.unpark if action == "UnPark" else self.engine.pick_up
         domain = self.tenant.sip_domain
         return [_engine(partial(act, domain, c.call_id, target, wait)) for c in calls]
@@ -232,6 +241,23 @@ class PhoneCallsService:
             if views:
                 done.append(call.call_id)
         return done
+
+
+def _named_view(call: LiveCall, body: Mapping[str, Any]) -> Party:
+    view = body.get("phoneCallViewId")
+    party = call.party(view) if isinstance(view, str) else None
+    if party is None:
+        raise view_invalid("phoneCallViewId must name a view of the call")
+    return party
+
+
+def _check_not_to_itself(call: LiveCall, target: Target) -> None:
+    """A parked party is never sent to its own phone."""
+    for party in call.parties:
+        if party.parked is not None and not party.external \
+                and party.number == target.label:
+            raise PhoneCallError("pc_sendcallto_invalid", f"sendCallTo {target.label} is "
+                                 "the parked party itself")
 
 
 def _parked(call: LiveCall) -> bool:

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from bridge.engine.live_calls import LiveCall, Party, PartyState
 from bridge.flows.hunt import Target
+from bridge.gateway import ParkedCall
 from bridge.services.tenants import create_user, issue_token
 from bridge.store.ids import encode_id
 from bridge.store.models import Tenant
@@ -25,7 +26,7 @@ from tests.api.conftest import (
     TenantAuth,
     assert_no_body,
 )
-from tests.support.json_answers import json_of
+from tests.support.json_answers import json_list_of, json_of
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -51,7 +52,25 @@ def live_call(who: TenantAuth, call_id: str, caller: str = "1001", callee: str =
                         Party("00", "c1", caller, "Ann", False, True, PartyState.UP,
                               answered_at=started),
                         Party("01", "c2", callee, "", False, False, PartyState.UP,
-                              ringing_at=started, answered_at=started)))
+                              ringing_at=started, answered_at=started)),
+                    source=caller, charged=caller)
+
+
+def parked_call(who: TenantAuth, call_id: str, parker: str = "1001",
+                caller: str = "+14155550100", outside: bool = True) -> LiveCall:
+    """A call from the carrier that `parker` answered and parked at 701: as the engine
+    shows it, still its call (id, times, caller, extension charged)."""
+    started = T0 + timedelta(minutes=3)
+    parked = ParkedCall(channel_id="c1", channel="PJSIP/carrier-01", lot="rb-x", slot="701",
+                        number=caller, name="", parked_at=started + timedelta(minutes=2),
+                        timeout=180, call_id=call_id, parker=parker, direction="in",
+                        published=started, answered=started, view="00", views=1,
+                        source=caller, dialled="6001", charged=parker)
+    return LiveCall(call_id=call_id, domain=who.sip_domain, published=started,
+                    answered=started, inbound=True, dialled="6001", source=caller,
+                    charged=parker, parties=(
+                        Party("00", "c1", caller, "", outside, True, PartyState.UP,
+                              answered_at=started, parked=parked),))
 
 
 @pytest.fixture
@@ -167,22 +186,31 @@ class TestWithCalls:
         provisioner.calls = [live_call(office, "first", minutes=0),
                              live_call(office, "second", caller="1002", callee="1003",
                                        minutes=1),
-                             live_call(globex, "theirs", minutes=2)]
+                             live_call(globex, "theirs", minutes=2),
+                             parked_call(office, "parked")]
         return provisioner
 
     def test_the_list_shows_phone_calls_with_their_views(
             self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
     ) -> None:
         body = json_of(client.get("/uapi/phoneCalls/@me/1001", headers=office.headers))
-        assert (body["totalResults"], body["startIndex"], body["itemsPerPage"]) == (1, 0, 20)
-        (call,) = body["entry"]
+        assert (body["totalResults"], body["startIndex"], body["itemsPerPage"]) == (2, 0, 20)
+        call, parked = body["entry"]
         assert (call["id"], call["extension"], call["ownerId"]) == (
             "first", "1001", encode_id(office.user_id))
         caller, callee = call["phoneCallView"]
         assert caller == {"id": "00", "extension": "1001", "source": ["1001"],
                           "destination": ["1002"], "callerId": "Ann <1001>", "flow": 2,
-                          "status": 5, "answered": "2026-11-25T12:00:00.000Z"}
+                          "status": 5, "answered": "2026-11-25T12:00:00.000Z",
+                          "disposition": 0}
         assert callee["callerId"] == "<1002>" and "parked" not in callee
+        assert (parked["id"], parked["extension"], parked["answered"]) == (
+            "parked", "1001", "2026-11-25T12:03:00.000Z")
+        assert parked["phoneCallView"] == [{
+            "id": "00", "source": ["+14155550100"], "destination": ["6001"],
+            "callerId": "<+14155550100>", "flow": 8, "status": 5,
+            "answered": "2026-11-25T12:03:00.000Z", "disposition": 0,
+            "parked": "2026-11-25T12:05:00.000Z", "parkedPos": 701, "parkedBy": "1001"}]
         assert call["links"]["self"] == call["link"] == (
             "http://127.0.0.1:8887/uapi/phoneCalls/@me/1001/first")
 
@@ -190,7 +218,7 @@ class TestWithCalls:
             self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
     ) -> None:
         forged = {**office.headers, "Host": "evil.example"}
-        (call,) = json_of(client.get("/uapi/phoneCalls/@me/1001", headers=forged))["entry"]
+        call = json_of(client.get("/uapi/phoneCalls/@me/1001", headers=forged))["entry"][0]
         assert call["link"] == "http://127.0.0.1:8887/uapi/phoneCalls/@me/1001/first"
 
     def test_self_paging_sorting_and_filters(self, client: FlaskClient, office: TenantAuth,
@@ -200,13 +228,13 @@ class TestWithCalls:
             assert response.status_code == 200, response.json
             return [c["id"] for c in json_of(response)["entry"]]
 
-        assert ids("") == ["first", "second"]
-        assert ids("sortOrder=descending") == ["second", "first"]
+        assert ids("") == ["first", "second", "parked"]
+        assert ids("sortOrder=descending") == ["parked", "second", "first"]
         assert ids("count=1&startIndex=1") == ["second"]
         assert ids("filterBy=id&filterValue=second") == ["second"]
         assert ids("filterBy=id&filterOp=startsWith&filterValue=fi") == ["first"]
         assert ids("filterBy=published&filterOp=greaterThan&filterValue="
-                   "2026-11-25T12:00:30Z") == ["second"]
+                   "2026-11-25T12:00:30Z") == ["second", "parked"]
 
     def test_another_tenant_never_sees_the_call(
             self, client: FlaskClient, office: TenantAuth, globex: TenantAuth,
@@ -236,22 +264,58 @@ class TestWithCalls:
             self, client: FlaskClient, office: TenantAuth, globex: TenantAuth,
             calls: RecordingProvisioner) -> None:
         extension(client, globex, "2002")
-        path = "/uapi/phoneCalls/@me/1001/first"
+        path = "/uapi/phoneCalls/@me/1001/parked"
         for target in ("2002", "", None, 1002):
-            response = client.put(path, headers=office.headers,
-                                  json={"action": "UnPark", "sendCallTo": target})
+            response = client.put(path, headers=office.headers, json={
+                "action": "UnPark", "sendCallTo": target, "phoneCallViewId": "00"})
             assert error(response) == (400, "pc_sendcallto_invalid")
         response = client.put(path, headers=office.headers, json={
-            "action": "UnPark", "sendCallTo": "1002", "waitForPickup": 4})
+            "action": "UnPark", "sendCallTo": "1002", "waitForPickup": 4,
+            "phoneCallViewId": "00"})
         assert error(response) == (400, "pc_waitforpickup_invalid")
-        response = client.put(path, headers=office.headers,
-                              json={"action": "UnPark", "sendCallTo": "1002"})
-        assert (response.status_code, response.json) == (200, [{"id": "unparked"}])
         response = client.put(path, headers=office.headers, json={
-            "action": "PickUp", "sendCallTo": "1002", "waitForPickup": "10"})
+            "action": "UnPark", "sendCallTo": "1002", "phoneCallViewId": "00"})
         assert response.status_code == 200
-        assert calls.actions == [("unpark", office.sip_domain, "first", "1002", 25),
+        [call] = json_list_of(response)
+        assert (call["id"], call["extension"], call["phoneCallView"][0]["parkedPos"]) == (
+            "parked", "1001", 701)  # the fake engine's call stays parked
+        response = client.put("/uapi/phoneCalls/@me/1001/first", headers=office.headers,
+                              json={"action": "PickUp", "sendCallTo": "1002",
+                                    "waitForPickup": "10"})
+        assert response.status_code == 200 and json_list_of(response)[0]["id"] == "first"
+        assert calls.actions == [("unpark", office.sip_domain, "parked", "1002", 25),
                                  ("pick_up", office.sip_domain, "first", "1002", 10)]
+
+    def test_unpark_of_one_call_names_its_parked_view(
+            self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
+    ) -> None:
+        for path, view in (("parked", None), ("parked", "01"), ("parked", 0),
+                           ("first", "00")):  # "first" is not parked
+            response = client.put(f"/uapi/phoneCalls/@me/1001/{path}", headers=office.headers,
+                                  json={"action": "UnPark", "sendCallTo": "1002",
+                                        "phoneCallViewId": view})
+            assert error(response) == (400, "pc_phonecallview_invalid"), (path, view)
+        assert calls.actions == []
+
+    def test_a_parked_party_is_never_sent_to_its_own_phone(
+            self, client: FlaskClient, office: TenantAuth, calls: RecordingProvisioner
+    ) -> None:
+        calls.calls.append(parked_call(office, "internal", caller="1002", outside=False))
+        for action in ("UnPark", "PickUp"):
+            response = client.put("/uapi/phoneCalls/@me/1001/internal",
+                                  headers=office.headers,
+                                  json={"action": action, "sendCallTo": "1002",
+                                        "phoneCallViewId": "00"})
+            assert error(response) == (400, "pc_sendcallto_invalid")
+        assert calls.actions == []
+
+    def test_a_phone_never_parks_itself(self, client: FlaskClient, office: TenantAuth,
+                                        calls: RecordingProvisioner) -> None:
+        response = client.put("/uapi/phoneCalls/@me/1001/first", headers=office.headers,
+                              json={"action": "Park", "phoneCallViewId": "00"})
+        assert error(response) == (400, "pc_phonecallview_invalid")
+        assert "would ring back the parked phone" in json_of(response)["error"]["message"]
+        assert calls.actions == []
 
     @pytest.mark.parametrize("caller_id", [
         "x\r\nX-Injected: 1", "1001\r\n", "Ann <1001>\n", 'Ann "boss" <1001>',
@@ -287,9 +351,9 @@ class TestWithCalls:
                 targets.append(target)
                 return recorded(d, c, target, w)
             setattr(calls, method, recording)
-        response = client.put("/uapi/phoneCalls/@me/1001/first", headers=office.headers,
+        response = client.put("/uapi/phoneCalls/@me/1001/parked", headers=office.headers,
                               json={"action": action, "sendCallTo": "1002",
-                                    "callerId": caller_id})
+                                    "callerId": caller_id, "phoneCallViewId": "00"})
         assert response.status_code == 200, response.json
         (target,) = targets
         assert (target.label, target.caller_number, target.caller_name) == ("1002", number,
@@ -316,8 +380,14 @@ class TestWithCalls:
                                      answered_at=None)
         calls.calls.append(dataclasses.replace(ringing, answered=None,
                                                parties=(ringing.parties[0], callee)))
-        for action, expected in (("UnPark", 204), ("PickUp", 200)):
+        for action, expected in (("UnPark", ["parked"]), ("PickUp", ["parked", "ringing"])):
             response = client.put("/uapi/phoneCalls/@me/1001", headers=office.headers,
                                   json={"action": action, "sendCallTo": "1002"})
-            assert response.status_code == expected, action
-        assert calls.actions == [("pick_up", office.sip_domain, "ringing", "1002", 25)]
+            assert [call["id"] for call in json_list_of(response)] == expected, action
+        assert calls.actions == [("unpark", office.sip_domain, "parked", "1002", 25),
+                                 ("pick_up", office.sip_domain, "parked", "1002", 25),
+                                 ("pick_up", office.sip_domain, "ringing", "1002", 25)]
+        calls.calls = [c for c in calls.calls if c.call_id != "parked"]
+        response = client.put("/uapi/phoneCalls/@me/1001", headers=office.headers,
+                              json={"action": "UnPark", "sendCallTo": "1002"})
+        assert_no_body(response, 204)
