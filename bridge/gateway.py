@@ -126,6 +126,8 @@ class Party:
     ringing_at: datetime | None = None
     answered_at: datetime | None = None
     parked: ParkedCall | None = None
+    on_hold_at: datetime | None = None  # when this party was put on hold
+    holder: str = ""  # the number of the party that put it on hold
 
 
 @dataclass(frozen=True)

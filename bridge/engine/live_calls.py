@@ -7,6 +7,7 @@ lots), then handed to other threads: every object here is frozen.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +47,7 @@ def _from_hunt(hunt: Hunt) -> LiveCall:
             caller=hunt.caller_view == CALLER_VIEW, state=caller_state,
             answered_at=_kept_answer(hunt, hunt.caller_view) or hunt.answered_at))
     parties += [_leg_party(leg, _kept_answer(hunt, leg.view)) for leg in hunt.legs.values()]
-    parties.sort(key=lambda party: party.view)
+    parties = sorted((_held(party, hunt) for party in parties), key=lambda party: party.view)
     published, inbound, dialled, source, kept_charge = (
         (hunt.started_at, hunt.origin.inbound, hunt.origin.dialled, hunt.origin.number, "")
         if before is None else (before.published or hunt.started_at,
@@ -56,6 +57,15 @@ def _from_hunt(hunt: Hunt) -> LiveCall:
                     published=published, answered=answered, inbound=inbound,
                     dialled=dialled, parties=tuple(parties), source=source,
                     charged=kept_charge or charged(parties))
+
+
+def _held(party: Party, hunt: Hunt) -> Party:
+    """A party another party holds: since when, and by whom."""
+    holder = next(((channel, since) for channel, since in hunt.holding.items()
+                   if channel != party.channel_id), None)
+    if holder is None:
+        return party
+    return replace(party, on_hold_at=holder[1], holder=hunt.number_of(holder[0]))
 
 
 def _caller_outside(hunt: Hunt) -> bool:

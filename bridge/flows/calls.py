@@ -44,7 +44,7 @@ DIAL_STATUS_CAUSE = {
 ARI_EVENT_TYPES = frozenset({
     "StasisStart", "StasisEnd", "ChannelStateChange", "ChannelHangupRequest",
     "ChannelDestroyed", "ChannelDtmfReceived", "Dial", "RecordingStarted",
-    "RecordingFinished",
+    "RecordingFinished", "ChannelHold", "ChannelUnhold",
 })
 
 

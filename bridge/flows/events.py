@@ -254,6 +254,26 @@ class HuntRepeated(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PartyHeld(MemberEvent):
+    """A party (`member`: its number) put the others on hold."""
+
+    kind: ClassVar[str] = "hold"
+
+    @property
+    def text(self) -> str:
+        return f"{self.member} put the call on hold"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartyResumed(MemberEvent):
+    kind: ClassVar[str] = "unhold"
+
+    @property
+    def text(self) -> str:
+        return f"{self.member} took the call off hold"
+
+
+@dataclass(frozen=True, kw_only=True)
 class PickedUp(MemberEvent):
     kind: ClassVar[str] = "picked-up"
 

@@ -45,6 +45,8 @@ from bridge.flows.events import (
     MemberRinging,
     MemberSkipped,
     PageAnswered,
+    PartyHeld,
+    PartyResumed,
 )
 from bridge.flows.hunt_line import HuntLine
 from bridge.flows.hunt_redirects import HuntRedirects, NoRedirects, Redirects
@@ -149,6 +151,7 @@ class Hunt(CallFlow):
         self.before: ParkedCall | None = None
         self.caller_view = "00"
         self.parking = False  # its end is a park: the call goes on in the lot
+        self.holding: dict[str, datetime] = {}  # channels holding the others, since when
 
     def resume(self, parked: ParkedCall) -> None:
         """Go on as the parked call: views are numbered on from the last it gave."""
@@ -368,6 +371,8 @@ class Hunt(CallFlow):
                 await self._on_dial(event)
             case "ChannelHangupRequest" | "StasisEnd" | "ChannelDestroyed":
                 await self._on_gone(event)
+            case "ChannelHold" | "ChannelUnhold":
+                self._on_hold(event["channel"]["id"], event["type"] == "ChannelHold")
             case "RecordingStarted":
                 hunt_recordings.recorded(self, event["recording"]["name"])
             case "RecordingFinished":
@@ -515,6 +520,24 @@ class Hunt(CallFlow):
                                             dial_status=leg.status, cause=cause))
         if not self.connected and not self.legs and not self.done:
             await self.next_wave()
+
+    def _on_hold(self, channel_id: str, held: bool) -> None:
+        """A party's phone put the call on hold (a re-INVITE with sendonly or inactive
+        media: Asterisk plays music on hold to the others), or took it off hold."""
+        if held == (channel_id in self.holding):
+            return
+        number = self.number_of(channel_id)
+        if held:
+            self.holding[channel_id] = datetime.now(UTC)
+            self.publish(PartyHeld(call_id=self.call_id, member=number))
+        else:
+            del self.holding[channel_id]
+            self.publish(PartyResumed(call_id=self.call_id, member=number))
+
+    def number_of(self, channel_id: str) -> str:
+        """The number of a party of the call."""
+        leg = self.legs.get(channel_id)
+        return leg.target.label if leg is not None else self.origin.number
 
     def _memory(self, leg: Leg) -> HuntMemoryKeys:
         """Fields that make a ringing/answered step update the group's hunt memory

@@ -112,6 +112,23 @@ def test_the_list_shows_ringing_then_talking(office: Office) -> None:
     wait_until(lambda: calls_of(office, "4001") == [], 5, "the call gone from the list")
 
 
+def test_a_party_on_hold_shows_who_holds_it(office: Office) -> None:
+    caller, callee = office.phone("4006"), office.phone("4007")
+    out, incoming, call = talking(office, caller, callee)
+    incoming.hold()  # 4007's phone sends a re-INVITE with sendonly media
+    held = wait_until(lambda: next((c for c in calls_of(office, "4006")
+                                    if "onHold" in view_of(c, "4006")), None), 5, "on hold")
+    assert view_of(held, "4006")["holder"] == "4007"
+    assert "onHold" not in view_of(held, "4007") and "holder" not in view_of(held, "4007")
+    incoming.unhold()
+    wait_until(lambda: all("onHold" not in v for v in calls_of(office, "4006")[0][
+        "phoneCallView"]), 5, "off hold")
+    out.hangup()
+    incoming.wait_disconnected()
+    record = one_record(office, call)
+    assert kinds(record) == [*CALL_STEPS, "hold", "unhold", "ended"]
+
+
 def test_park_times_out_back_to_the_parker(office: Office) -> None:
     caller, callee = office.phone("4011"), office.phone("4012")
     out, incoming, call = talking(office, caller, callee)

@@ -892,6 +892,19 @@ class Call:
         """Send ``digits`` as RFC 4733 telephone-events in the RTP stream."""
         self._stack._run_in_sip_thread(lambda: self._live("send DTMF").dialDtmf(digits))
 
+    def hold(self) -> None:
+        """Put the other party on hold: a re-INVITE offering sendonly media."""
+        self._stack._run_in_sip_thread(
+            lambda: self._live("hold").setHold(pj.CallOpParam(True)))
+
+    def unhold(self) -> None:
+        """Take the other party off hold: a re-INVITE offering sendrecv media again."""
+        def reinvite() -> None:
+            param = pj.CallOpParam(True)
+            param.opt.flag = pj.PJSUA_CALL_UNHOLD
+            self._live("unhold").reinvite(param)
+        self._stack._run_in_sip_thread(reinvite)
+
     def rtp_received(self) -> int:
         """RTP packets received on the audio stream so far (0 before media starts)."""
         return self._stack._run_in_sip_thread(self._rtp_received)

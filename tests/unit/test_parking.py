@@ -239,3 +239,23 @@ def test_a_parked_call_keeps_its_id_views_and_times_in_the_lot_and_when_taken_ba
 
     asyncio.run(scenario())
 
+
+def test_a_party_that_holds_the_call_is_shown_as_the_holder_of_the_others() -> None:
+    async def scenario() -> None:
+        engine, _, hunt = await connected_call()
+        hunt.origin = Origin(number="1001")
+        steps: list[CallEvent] = []
+        engine.call_log.subscribe(CallEvent, steps.append)
+        await deliver(engine, event("ChannelHold", "rb-CALL-1"))
+        [call] = engine.control.live_calls("acme.example")
+        caller, member = call.parties
+        assert (caller.holder, member.holder, member.on_hold_at) == ("1002", "", None)
+        assert caller.on_hold_at is not None
+        await deliver(engine, event("ChannelHold", "rb-CALL-1"))  # said twice: once
+        await deliver(engine, event("ChannelUnhold", "rb-CALL-1"))
+        [call] = engine.control.live_calls("acme.example")
+        assert all(p.on_hold_at is None and not p.holder for p in call.parties)
+        assert [step.text for step in steps] == ["1002 put the call on hold",
+                                                 "1002 took the call off hold"]
+
+    asyncio.run(scenario())

@@ -131,6 +131,8 @@ class PhoneCallViewOut(Schema):
                                                                     "5 on call"})
     ringing = String()
     answered = String()
+    onHold = String(metadata={"description": "when the party was put on hold"})
+    holder = String(metadata={"description": "the number of the party that holds it"})
     parked = String()
     parkedPos = Integer(metadata={"description": "the parking slot"})
     parkedBy = String()

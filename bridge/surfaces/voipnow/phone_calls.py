@@ -204,6 +204,7 @@ def _view(call: LiveCall, party: Party, flow: int) -> dict[str, Any]:
         "callerId": f"{party.name} <{party.number}>" if party.name
         else f"<{party.number}>", "flow": flow, "status": STATUS[party.state],
         "ringing": _time(party.ringing_at), "answered": _time(party.answered_at),
+        "onHold": _time(party.on_hold_at), "holder": party.holder or None,
         "parked": _time(parked.parked_at) if parked else None,
         "parkedPos": int(parked.slot) if parked and parked.slot.isdigit() else None,
         "parkedBy": parked.parker if parked else None,
