@@ -11,7 +11,7 @@ from datetime import datetime
 import click
 from sqlalchemy.orm import Session
 
-from bridge import __version__, logs
+from bridge import __version__, logs, metrics_dir
 from bridge.api.gateway_client import GatewayClient
 from bridge.api.security_log import log as security_log
 from bridge.config import ConfigError, Settings, load_settings
@@ -76,6 +76,7 @@ def main(ctx: click.Context, config_file: str | None, log_format: str | None) ->
 @click.pass_obj
 def serve(settings: Settings) -> None:
     """Run the HTTP API and the telephony engine."""
+    metrics_dir.prepare(settings.metrics_directory)  # before prometheus_client's import
     from bridge.service import serve as run_service
 
     try:

@@ -65,11 +65,21 @@ class Settings:
     # Networks (comma-separated CIDRs) a subscription's WebHook address may resolve into
     # although they are not public, e.g. "10.0.0.0/8" for a receiver on the LAN.
     webhook_allowed_networks: str = ""
+    # The bearer token Prometheus scrapes GET /metrics with ("" = /metrics is off), and
+    # where `serve`'s processes keep their metrics (default: ringbridge-metrics-<http_port>
+    # in the temporary directory, emptied at every start).
+    metrics_token: str = ""
+    metrics_dir: str = ""
 
     @property
     def published_link(self) -> Path:
         return Path(self.link_file or Path(tempfile.gettempdir())
                     / f"ringbridge-{self.http_port}.link")
+
+    @property
+    def metrics_directory(self) -> Path:
+        return Path(self.metrics_dir or Path(tempfile.gettempdir())
+                    / f"ringbridge-metrics-{self.http_port}")
 
     @property
     def api_url(self) -> str:

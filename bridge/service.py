@@ -1,5 +1,8 @@
 """`ringbridge serve`: migrations, then the engine's process and the API's processes.
 
+Import it only once the metrics directory is set (bridge/metrics_dir.py): it imports
+prometheus_client.
+
 The engine runs alone in its process, so API load takes no turn from a live call's
 events; `api_workers` API processes share one listening socket and reach the engine
 through the gateway link (bridge/gateway_link.py). docs/processes.md tells the whole.
@@ -11,6 +14,7 @@ import logging
 import socket
 import sys
 
+from bridge import metrics
 from bridge.api.process import run_api
 from bridge.config import Settings
 from bridge.engine.process import run_engine
@@ -40,7 +44,8 @@ def serve(settings: Settings) -> None:
     log.info("API on http://%s:%d (%d API processes; ARI %s, app %s)", settings.http_host,
              settings.http_port, settings.api_workers, settings.ari_url, settings.ari_app)
     try:
-        code = Supervisor(children, on_stop=listening.close).run()
+        code = Supervisor(children, on_stop=listening.close,
+                          on_exit=metrics.process_gone).run()
     finally:
         listening.close()
         link.unpublish(settings.published_link)

@@ -73,9 +73,11 @@ class Child:
 
 class Supervisor:
     def __init__(self, children: list[Child], on_stop: Callable[[], None],
-                 bound: float = BOUND) -> None:
+                 bound: float = BOUND,
+                 on_exit: Callable[[int], None] = lambda pid: None) -> None:
         self.children = children  # signalled in this order
         self.on_stop = on_stop  # first thing on the signal, in this process
+        self.on_exit = on_exit  # with the pid of each child that exited
         self.bound = bound
         self.stop_deadline: float | None = None
 
@@ -109,6 +111,8 @@ class Supervisor:
         assert child.process is not None
         child.process.join()
         code = child.process.exitcode or 0
+        if child.process.pid is not None:
+            self.on_exit(child.process.pid)
         if self.stop_deadline is not None:
             log.info("%s stopped (exit code %d)", child.name, code)
             return code == 0

@@ -10,7 +10,7 @@ from apiflask import APIFlask
 from flask import Response
 
 from bridge import __version__
-from bridge.api import docs, errors, json_body, urls
+from bridge.api import docs, errors, json_body, metrics_route, urls
 from bridge.api.auth import admins_only, document_admins_only
 from bridge.api.deps import Deps, install
 from bridge.api.health import Readiness, health_blueprint, refuse_while_stopping
@@ -45,11 +45,14 @@ def create_app(database: Database, gateway: EngineGateway,
     app.spec_processor(partial(document_spec, app))
     urls.configure(app, settings)
     json_body.register(app)
+    app.before_request(metrics_route.started)
     app.before_request(admins_only)
     app.after_request(no_type_without_body)
     app.after_request(log_security_events)
+    app.after_request(metrics_route.counted)
     app.before_request(refuse_while_stopping(stopping))
     app.register_blueprint(health_blueprint)
+    app.register_blueprint(metrics_route.metrics_blueprint)
     app.register_blueprint(docs.swagger_ui_assets())
     for surface in SURFACES:
         surface.register(app, deps)

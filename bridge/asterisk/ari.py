@@ -15,6 +15,7 @@ import asyncio
 import base64
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, NoReturn
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -25,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.protocol import State
 
+from bridge import metrics
 from bridge.asterisk.backoff import Backoff
 from bridge.asterisk.supervised import Supervised
 
@@ -143,6 +145,15 @@ class AriClient(Supervised):
         ``path`` is relative to the base URL (``"/channels/create"``). ARI takes operation
         parameters as query parameters; ``json`` is for bodies such as ``{"variables": {...}}``.
         """
+        started = time.perf_counter()
+        try:
+            return await self._request(method, path, params, json)
+        finally:
+            metrics.ARI_LATENCY.labels(method, operation(path)).observe(
+                time.perf_counter() - started)
+
+    async def _request(self, method: str, path: str, params: Params | None,
+                       json: Any) -> Any:
         if self.refusing:
             raise AriError(0, method, path, "not sent: ringbridge is stopping")
         ws = self._ws
@@ -360,3 +371,20 @@ def _channel_id(event: Event) -> str | None:
     channel = event.get("channel")
     return channel.get("id") if isinstance(channel, dict) else None
 
+
+# The words of ARI's paths that are not ids: a request's operation keeps them and
+# puts {id} for the rest ("POST /channels/{id}/dial"), so its metrics label is bounded.
+OPERATION_WORDS = frozenset({
+    "channels", "bridges", "endpoints", "recordings", "playbacks", "asterisk",
+    "applications", "deviceStates", "sounds", "live", "stored", "create", "answer", "ring",
+    "dial", "continue", "variable", "addChannel", "removeChannel", "record", "play", "moh",
+    "hold", "mute", "dtmf", "redirect", "silence", "snoop", "externalMedia", "info",
+    "PJSIP", "stop", "copy", "file", "ping", "modules", "logging", "config", "move",
+    "progress", "subscription", "eventFilter", "media", "transfer",
+})
+
+
+def operation(path: str) -> str:
+    """`/channels/rb-x-1/dial` → `/channels/{id}/dial`."""
+    return "/".join(part if part in OPERATION_WORDS or not part else "{id}"
+                    for part in path.split("/"))

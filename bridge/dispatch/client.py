@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from bridge import metrics
 from bridge.asterisk.backoff import Backoff
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.deliveries import (
@@ -118,6 +119,7 @@ class DispatchClient:
         delivery.attempts = 1
         outcome = await self._attempt(config, delivery)
         state = "delivered" if outcome.delivered or outcome.location else "failed"
+        _counted(delivery, outcome, state)
         self.spawn(asyncio.to_thread(self.store.log, delivery, outcome, state))
         return outcome
 
@@ -133,6 +135,13 @@ class DispatchClient:
         await self._deliver(delivery, config)
 
     async def _deliver(self, delivery: Delivery, config: DispatchConfig) -> None:
+        metrics.DISPATCH_OUTBOX.inc()
+        try:
+            await self._deliver_until_done(delivery, config)
+        finally:
+            metrics.DISPATCH_OUTBOX.dec()
+
+    async def _deliver_until_done(self, delivery: Delivery, config: DispatchConfig) -> None:
         backoff = Backoff(self.retry_initial, self.retry_maximum)
         while True:
             delivery.attempts += 1
@@ -145,6 +154,7 @@ class DispatchClient:
                 state, next_at_or_none = "pending", next_at
             else:
                 state, next_at_or_none = "failed", None
+            _counted(delivery, outcome, state)
             await asyncio.to_thread(self.store.attempted, delivery, outcome, state,
                                     next_at_or_none)
             if state != "pending":
@@ -245,3 +255,10 @@ def _ms_since(started: float) -> float:
 def _describe(exc: Exception) -> str:
     kind = type(exc).__name__
     return f"{kind}: {exc}" if str(exc) else kind
+
+
+def _counted(delivery: Delivery, outcome: Outcome, state: str) -> None:
+    """An attempt in the metrics: `pending` is an attempt to be retried."""
+    metrics.DISPATCH_ATTEMPTS.labels(delivery.event,
+                                     "retried" if state == "pending" else state).inc()
+    metrics.DISPATCH_LATENCY.labels(delivery.event).observe(outcome.latency_ms / 1000)

@@ -13,6 +13,7 @@ from bridge.asterisk.ami import AmiClient, AmiEvent
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.config import Settings
 from bridge.engine.call_control import CallControl
+from bridge.engine.call_metrics import CallMetrics, sample_forever
 from bridge.engine.comebacks import Comebacks
 from bridge.engine.endpoints import SipEndpoint
 from bridge.engine.parking import (
@@ -101,6 +102,7 @@ class Engine:
         self.waiting_lines = WaitingLines()
         self.started_at = datetime.now(UTC)
         self.closer = Closer(earlier_calls or NoEarlierCalls(), self.call_log)
+        self.call_metrics = CallMetrics(self.call_log)
         self.comebacks = Comebacks(self.ami, self.call_log, self.closer)
         self._ami_read = asyncio.Event()  # the lots and ring backs were read once
         self.takeover = Takeover(self, self.closer)
@@ -114,7 +116,9 @@ class Engine:
     async def run(self) -> None:
         if self.dispatch is not None:
             await self.dispatch.start()
-        jobs = [self.ari.run(), self.ami.run()]
+        jobs = [self.ari.run(), self.ami.run(),
+                sample_forever(self.status, lambda: len(self._flows),
+                               lambda: len(self.parking.all()), self.waiting_lines.lengths)]
         if self.retention is not None:
             jobs.append(self.retention.run())
         await asyncio.gather(*jobs)
@@ -272,7 +276,8 @@ class Engine:
             name = await present_trunk_caller(self.ari, call_id, channel, caller)
         self.call_log.publish(CallArrived(
             call_id=call_id, caller=caller, dialled=number, label=plan.label,
-            channel_id=channel["id"], tenant_id=plan.tenant_id, ring_group_id=plan.group_id))
+            channel_id=channel["id"], tenant_id=plan.tenant_id, ring_group_id=plan.group_id,
+            strategy=plan.strategy))
         hunt = self.new_hunt(call_id, channel["id"], plan)
         hunt.origin = Origin(number=caller, name=name, dialled=number,
                              inbound=purpose == "inbound",

@@ -80,6 +80,7 @@ class CallArrived(Arrival):
     new_call: ClassVar[bool] = True
     label: str  # what the number is: "ring group 6002 (Sales)", "extension 2001"
     channel_id: str
+    strategy: str = ""  # the ring group's (RING_SIMULTANEOUSLY...), "" for a direct call
 
     @property
     def text(self) -> str:

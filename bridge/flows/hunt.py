@@ -89,6 +89,7 @@ class HuntPlan:
     events: CallEvents | None = None  # dispatch events, for ring group calls
     max_wait: float = 0  # seconds a call may wait for a free member (the group's line)
     record: bool = False  # record the answered call (the group's record_calls)
+    strategy: str = ""  # the ring group's, for metrics ("" for a direct call)
 
     @property
     def queue(self) -> Queue:

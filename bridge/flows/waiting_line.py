@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -49,6 +50,7 @@ class _Place:
     arrival: int
     call_id: str = field(compare=False)
     turn: Turn = field(compare=False)
+    joined: float = field(compare=False, default_factory=time.monotonic)
 
 
 class WaitingLines:
@@ -81,6 +83,12 @@ class WaitingLines:
             self._lines.pop(group_id, None)
         if was_first:
             self.wake()
+
+    def lengths(self) -> dict[int, tuple[int, float]]:
+        """Each line: how many calls wait in it, and the seconds the longest has waited."""
+        now = time.monotonic()
+        return {group: (len(line), now - min(place.joined for place in line))
+                for group, line in self._lines.items() if line}
 
     def first(self, group_id: int) -> str | None:
         line = self._lines.get(group_id)

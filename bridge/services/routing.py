@@ -194,6 +194,7 @@ class DatabaseDirectory:
             tenant_id=tenant.id, domain=tenant.sip_domain, queue_id=group.queue_id,
             queue_type=group.queue_type, skip_busy=group.skip_busy_member,
             max_wait=group.max_wait_time, record=group.record_calls,
+            strategy=group.ring_strategy,
             no_answer=no_answer_rule(group.no_answer_action,
                                      self._forward_target(session, tenant, group),
                                      voicemail_box=f"voicemail-{group.id}",

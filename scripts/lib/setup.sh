@@ -29,7 +29,10 @@ random_secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))';
 ensure_secrets() {
     local var=$1/var ari ami sip name
     mkdir -p "$var"
-    if [ -f "$var/asterisk.env" ] && [ -f "$var/ringbridge.env" ]; then return 0; fi
+    if [ -f "$var/asterisk.env" ] && [ -f "$var/ringbridge.env" ]; then
+        ensure_metrics_secrets "$var"
+        return 0
+    fi
     log "generating ARI, AMI and SIP secrets into var/"
     ari=$(random_secret); ami=$(random_secret); sip=""
     for name in 1001 1002 1003 1004 1005 1006 1007 1008 1009 1010; do
@@ -40,6 +43,20 @@ ensure_secrets() {
           >"$var/asterisk.env"
       printf 'RINGBRIDGE_ARI_PASSWORD=%s\nRINGBRIDGE_AMI_SECRET=%s\nRINGBRIDGE_DATABASE_URL=sqlite:///%s\n' \
           "$ari" "$ami" "$var/ringbridge.db" >"$var/ringbridge.env" )
+    ensure_metrics_secrets "$var"
+}
+
+# What Prometheus scrapes with (docs/metrics.md): ringbridge's bearer token; added to
+# an environment file made before it.
+ensure_metrics_secrets() {
+    local var=$1
+    ensure_secret "$var/ringbridge.env" RINGBRIDGE_METRICS_TOKEN
+}
+
+ensure_secret() {
+    local env=$1 name=$2
+    grep -q "^$name=" "$env" && return 0
+    ( umask 077; printf '%s=%s\n' "$name" "$(random_secret)" >>"$env" )
 }
 
 setup_all() {
@@ -71,6 +88,7 @@ print_up_info() {
 
 ringbridge is up.
   API:        http://127.0.0.1:$port  (health: /health, OpenAPI: /openapi.json, docs: /docs)
+  Metrics:    http://127.0.0.1:$port/metrics  (Bearer RINGBRIDGE_METRICS_TOKEN of var/ringbridge.env)
   SIP:        registrar <this machine's address>:$sip_port, UDP
   Log:        $logs
   Stop:       $stop

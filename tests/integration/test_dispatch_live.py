@@ -108,6 +108,7 @@ def test_an_answered_call_company_in_the_path(office: Office, receiver: Dispatch
     secret = dispatch_to(office, receiver, company_in_path=True,
                          signing_secret="generate")["signing_secret"]
     receiver.respond(200, body={"customerId": "C-77", "priority": "high"}, match="/invite")
+    before = bridge.metrics()
 
     outgoing = caller.call("6101")
     ringing = {number: phone.wait_incoming() for number, phone in members.items()}
@@ -158,6 +159,15 @@ def test_an_answered_call_company_in_the_path(office: Office, receiver: Dispatch
     assert {item["state"] for item in log["items"]} == {"delivered"}
     assert {item["event"] for item in log["items"]} == {"invite", "ringing", "connected",
                                                          "cleared"}
+    after = bridge.metrics()  # every attempt, counted by the engine's process
+
+    def delivered(samples: dict[Any, float], event: str) -> float:
+        return samples.get(("ringbridge_dispatch_attempts_total", frozenset({
+            ("event", event), ("outcome", "delivered")})), 0.0)
+
+    assert {event: delivered(after, event) - delivered(before, event) for event in (
+        "invite", "ringing", "connected", "cleared")} == {
+        "invite": 1, "ringing": 2, "connected": 1, "cleared": 1}
 
 
 def test_a_member_without_agent_id_who_answers_is_connected_not_missed(

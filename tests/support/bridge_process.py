@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -69,7 +71,8 @@ class BridgeProcess:
         # subscriptions to the tests' receivers on this host.
         self.settings = {"RINGOUT_RING_TIME": "5", "RINGOUT_PROMPT_TIMEOUT": "3",
                          "PARKING_POSITIONS": "701-702",
-                         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}
+                         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+                         "METRICS_TOKEN": secrets.token_urlsafe(24)}
         self.process: subprocess.Popen[bytes] | None = None
         self.sqlite_url = f"sqlite:///{workdir / 'ringbridge.db'}"
         self.database_url = self.sqlite_url
@@ -169,6 +172,16 @@ class BridgeProcess:
                 time.sleep(0.05)
         finally:
             database.dispose()
+
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """GET /metrics with the scraper's token: each sample's value by its name and
+        labels."""
+        response = httpx.get(self.url + "/metrics", timeout=5, headers={
+            "Authorization": f"Bearer {self.settings['METRICS_TOKEN']}"})
+        response.raise_for_status()
+        return {(sample.name, frozenset(sample.labels.items())): sample.value
+                for family in text_string_to_metric_families(response.text)
+                for sample in family.samples}
 
     def health(self) -> httpx.Response:
         return httpx.get(self.url + "/health", timeout=2)

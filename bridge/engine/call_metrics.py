@@ -1,0 +1,152 @@
+"""The engine's metrics: call counts and times from its call events, and its state
+sampled every second (bridge/metrics.py defines them; docs/metrics.md lists them).
+
+Runs on the engine's loop: each event costs a few dictionary operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from prometheus_client import Counter
+
+from bridge import metrics
+from bridge.flows.call_log import CallLog
+from bridge.flows.events import (
+    Answer,
+    CallArrived,
+    CallEvent,
+    CallParked,
+    Ending,
+    MemberEvent,
+    MemberNotAnswered,
+    MemberRinging,
+    ParkedCallRingingBack,
+    ParkedCallTakenBack,
+    RingOutStarted,
+    RingOutStatusChanged,
+)
+from bridge.gateway import EngineStatus
+
+SAMPLE_EVERY = 1.0
+ABANDONED = "caller gave up"  # how a hunt ends when its caller hangs up before an answer
+
+
+@dataclass
+class Counted:
+    """A call that arrived: its labels, when, and whether a phone answered it yet."""
+
+    labels: tuple[str, str, str]  # tenant, group, strategy
+    arrived: datetime
+    answered: bool = False
+
+
+class CallMetrics:
+    def __init__(self, call_log: CallLog) -> None:
+        self._calls: dict[str, Counted] = {}  # until they end (a park is no end)
+        self._ringing: dict[tuple[str, str], datetime] = {}  # (call, member): since
+        call_log.subscribe(CallArrived, self._arrived)
+        call_log.subscribe(MemberRinging, self._rings)
+        call_log.subscribe(Answer, self._answered)
+        call_log.subscribe(MemberNotAnswered, self._stopped_ringing)
+        call_log.subscribe(Ending, self._ended)
+        call_log.subscribe(ParkedCallRingingBack, self._counter(metrics.PARK_COMEBACKS))
+        call_log.subscribe(ParkedCallTakenBack, self._counter(metrics.PARK_PICKUPS))
+        self._ringouts: dict[str, tuple[str, str]] = {}  # id: its tenant, its call's state
+        call_log.subscribe(RingOutStatusChanged, self._ringout_moved)
+
+    def _arrived(self, event: CallArrived) -> None:
+        labels = (_id(event.tenant_id), _id(event.ring_group_id), event.strategy)
+        self._calls[event.call_id] = Counted(labels, event.at)
+        metrics.CALLS_ARRIVED.labels(*labels).inc()
+
+    def _rings(self, event: MemberRinging) -> None:
+        self._ringing.setdefault((event.call_id, event.member), event.at)
+
+    def _answered(self, event: Answer) -> None:
+        self._stopped_ringing(event)
+        call = self._calls.get(event.call_id)
+        if call is None or call.answered:  # a paged member joining, a call taken back
+            return
+        self._all_stopped_ringing(event)  # the others are cancelled as it answers
+        call.answered = True
+        metrics.CALLS_ANSWERED.labels(*call.labels).inc()
+        metrics.CALLER_WAIT.labels(*call.labels).observe(
+            (event.at - call.arrived).total_seconds())
+
+    def _stopped_ringing(self, event: MemberEvent) -> None:
+        since = self._ringing.pop((event.call_id, event.member), None)
+        call = self._calls.get(event.call_id)
+        if since is not None and call is not None:
+            metrics.MEMBER_RINGING.labels(*call.labels).observe(
+                (event.at - since).total_seconds())
+
+    def _all_stopped_ringing(self, event: CallEvent) -> None:
+        """Every phone still ringing for the call stopped at `event`."""
+        call = self._calls.get(event.call_id)
+        for key in [key for key in self._ringing if key[0] == event.call_id]:
+            since = self._ringing.pop(key)
+            if call is not None:
+                metrics.MEMBER_RINGING.labels(*call.labels).observe(
+                    (event.at - since).total_seconds())
+
+    def _ringout_moved(self, event: RingOutStatusChanged) -> None:
+        tenant = str(event.tenant_id) if isinstance(event, RingOutStarted) else \
+            self._ringouts.get(event.call_id, ("", ""))[0]
+        self._ringouts[event.call_id] = (tenant, event.call.value)
+
+    def _ended(self, event: Ending) -> None:
+        ringout = self._ringouts.pop(event.call_id, None)
+        if ringout is not None:
+            metrics.RINGOUTS.labels(*ringout).inc()
+        self._all_stopped_ringing(event)
+        if isinstance(event, CallParked):
+            metrics.PARKS.labels(self._tenant(event.call_id)).inc()
+            return
+        call = self._calls.pop(event.call_id, None)
+        if call is None or call.answered:
+            return
+        missed = metrics.CALLS_ABANDONED if event.why.startswith(ABANDONED) \
+            else metrics.CALLS_MISSED
+        missed.labels(*call.labels).inc()
+
+    def _tenant(self, call_id: str) -> str:
+        call = self._calls.get(call_id)
+        return call.labels[0] if call is not None else ""
+
+    def _counter(self, counter: Counter) -> Callable[[CallEvent], None]:
+        return lambda event: counter.labels(self._tenant(event.call_id)).inc()
+
+
+async def sample_forever(status: Callable[[], EngineStatus], calls_up: Callable[[], int],
+                         parked: Callable[[], int],
+                         lines: Callable[[], dict[int, tuple[int, float]]]) -> None:
+    """Every second: the engine's state, and how late the loop ran the timer."""
+    loop = asyncio.get_running_loop()
+    shown: set[int] = set()  # the groups whose line the gauges show
+    while True:
+        due = loop.time() + SAMPLE_EVERY
+        await asyncio.sleep(SAMPLE_EVERY)
+        metrics.LOOP_LAG.observe(max(0.0, loop.time() - due))
+        now = status()
+        metrics.ASTERISK_CONNECTED.labels("ari").set(int(now.ari))
+        metrics.ASTERISK_CONNECTED.labels("ami").set(int(now.ami))
+        metrics.CALLS_UP.set(calls_up())
+        metrics.PARKED_NOW.set(parked())
+        shown = _show_lines(lines(), shown)
+
+
+def _show_lines(lines: dict[int, tuple[int, float]], shown: set[int]) -> set[int]:
+    """The waiting lines' gauges; a line that emptied shows 0."""
+    for group in shown | lines.keys():
+        waiting, oldest = lines.get(group, (0, 0.0))
+        metrics.WAITING.labels(str(group)).set(waiting)
+        metrics.OLDEST_WAITING.labels(str(group)).set(oldest)
+    return set(lines)
+
+
+def _id(value: int | None) -> str:
+    return "" if value is None else str(value)
