@@ -9,6 +9,9 @@ set -eu
 # The carrier trunk (docs/carriers.md): the addresses its calls come from (PJSIP
 # identify `match`: addresses or networks, comma separated) and where calls to it go.
 : "${CARRIER_ADDRESSES:=127.0.0.2}" "${CARRIER_CONTACT:=sip:127.0.0.2:5080}"
+# Asterisk's own metrics (res_prometheus, prometheus.conf) need a password; none, off.
+: "${PROMETHEUS_PASSWORD:=}"
+if [ -n "$PROMETHEUS_PASSWORD" ]; then prometheus_enabled=yes; else prometheus_enabled=no; fi
 # Seconds a caller is held, ringing, while no ringbridge has the Stasis app registered.
 : "${STASIS_WAIT:=20}"
 case $STASIS_WAIT in
@@ -38,6 +41,8 @@ for file in "$src"/*.conf; do
         -e "s|{{CARRIER_ADDRESSES}}|$(escape "$CARRIER_ADDRESSES")|g" \
         -e "s|{{CARRIER_CONTACT}}|$(escape "$CARRIER_CONTACT")|g" \
         -e "s|{{STASIS_WAIT}}|$STASIS_WAIT|g" \
+        -e "s|{{PROMETHEUS_ENABLED}}|$prometheus_enabled|g" \
+        -e "s|{{PROMETHEUS_PASSWORD}}|$(escape "$PROMETHEUS_PASSWORD")|g" \
         "$file" > "/etc/asterisk/$(basename "$file")"
 done
 

@@ -46,11 +46,12 @@ ensure_secrets() {
     ensure_metrics_secrets "$var"
 }
 
-# What Prometheus scrapes with (docs/metrics.md): ringbridge's bearer token; added to
-# an environment file made before it.
+# What Prometheus scrapes with (docs/metrics.md): ringbridge's bearer token and the
+# password of Asterisk's own metrics; added to environment files made before either.
 ensure_metrics_secrets() {
     local var=$1
     ensure_secret "$var/ringbridge.env" RINGBRIDGE_METRICS_TOKEN
+    ensure_secret "$var/asterisk.env" PROMETHEUS_PASSWORD
 }
 
 ensure_secret() {
@@ -82,13 +83,15 @@ wait_healthy() {
 # and the registrar are, LOGS and STOP (how to read the logs, how to stop), and the
 # demo extensions with their passwords.
 print_up_info() {
-    local top=$1 port=$2 logs=$3 stop=$4 sip_port
+    local top=$1 port=$2 logs=$3 stop=$4 sip_port ari_port
     sip_port=$(grep -oP '^SIP_PORT=\K.*' "$top/var/asterisk.env" || echo 5060)
+    ari_port=$(grep -oP '^ARI_PORT=\K.*' "$top/var/asterisk.env" || echo 8088)
     cat <<INFO
 
 ringbridge is up.
   API:        http://127.0.0.1:$port  (health: /health, OpenAPI: /openapi.json, docs: /docs)
   Metrics:    http://127.0.0.1:$port/metrics  (Bearer RINGBRIDGE_METRICS_TOKEN of var/ringbridge.env)
+              Asterisk's: http://127.0.0.1:$ari_port/metrics  (user prometheus, PROMETHEUS_PASSWORD of var/asterisk.env)
   SIP:        registrar <this machine's address>:$sip_port, UDP
   Log:        $logs
   Stop:       $stop

@@ -3,11 +3,14 @@ an API process answers (several processes, one answer)."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.store.ids import decode_id
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
+from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 from tests.support.polling import wait_until
 
@@ -86,3 +89,20 @@ def test_a_group_call_moves_the_counters_and_histograms(office: Office,
     assert value(after, "ringbridge_ari_request_seconds_count", **dials) - value(
         before, "ringbridge_ari_request_seconds_count", **dials) == 4  # 2 phones, 2 calls
 
+
+def test_asterisks_own_metrics_are_behind_a_password(
+        asterisk: Asterisk, office: Office) -> None:
+    url = f"http://127.0.0.1:{asterisk.ari_port}/metrics"
+    assert httpx.get(url, timeout=5).status_code == 401
+    assert httpx.get(url, timeout=5, auth=("prometheus", "wrong")).status_code == 401
+    caller, callee = office.phone("4811"), office.phone("4812")
+    outgoing = caller.call("4812")
+    callee.wait_incoming().answer()
+    outgoing.wait_answered()
+    response = httpx.get(url, timeout=5, auth=("prometheus", asterisk.prometheus_password))
+    assert response.status_code == 200
+    channels = {s.name: s.value for f in text_string_to_metric_families(response.text)
+                for s in f.samples}
+    assert channels["asterisk_channels_count"] >= 2  # the caller's and the leg to 4812
+    outgoing.hangup()
+    callee.incoming[-1].wait_disconnected()

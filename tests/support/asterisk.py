@@ -56,6 +56,7 @@ class Asterisk:
     carrier_port: int = 5169 + 10 * SLOT
     ari_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     ami_secret: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    prometheus_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     sip_secrets: dict[str, str] = field(default_factory=lambda: {
         name: secrets.token_urlsafe(12) for name in DEMO_EXTENSIONS
     })
@@ -72,6 +73,7 @@ class Asterisk:
     def environment(self) -> dict[str, str]:
         return {
             "ARI_PASSWORD": self.ari_password, "AMI_SECRET": self.ami_secret,
+            "PROMETHEUS_PASSWORD": self.prometheus_password,
             "SIP_SECRETS": " ".join(f"{k}={v}" for k, v in self.sip_secrets.items()),
             "SIP_PORT": str(self.sip_port), "SIP_BIND": "127.0.0.1",
             "ARI_PORT": str(self.ari_port), "AMI_PORT": str(self.ami_port),
