@@ -41,6 +41,9 @@ CALLS_MISSED = Counter("ringbridge_calls_missed", "Calls that ended with no phon
                        "answering, the caller still there", GROUP_LABELS)
 CALLS_ABANDONED = Counter("ringbridge_calls_abandoned", "Calls whose caller hung up "
                           "before a phone answered", GROUP_LABELS)
+CALL_SETUP = Histogram("ringbridge_call_setup_seconds", "From the caller's channel (its "
+                       "INVITE) to the first phone rung for it, as the engine sees them",
+                       GROUP_LABELS, buckets=FAST_BUCKETS)
 CALLER_WAIT = Histogram("ringbridge_caller_wait_seconds", "From a call's arrival to a "
                         "phone answering it", GROUP_LABELS, buckets=WAIT_BUCKETS)
 MEMBER_RINGING = Histogram("ringbridge_member_ringing_seconds", "How long a phone rang "
@@ -68,6 +71,12 @@ WAITING = Gauge("ringbridge_waiting_calls", "Calls in a ring group's waiting lin
 OLDEST_WAITING = Gauge("ringbridge_oldest_waiting_seconds", "How long the call waiting "
                        "longest in a ring group's line has waited", ("group",),
                        multiprocess_mode="livemax")
+ASTERISK_CONNECTS = Counter("ringbridge_asterisk_connects", "The engine's (re)connections "
+                            "to Asterisk: more than one per start means the link dropped",
+                            ("link",))
+EXTENSION_CHANGES = Counter("ringbridge_extension_changes", "Attempts to push an "
+                            "extension's endpoint to Asterisk or remove it: done, or failed "
+                            "(retried)", ("action", "outcome"))
 LOOP_LAG = Histogram("ringbridge_engine_loop_lag_seconds", "How late the engine's event "
                      "loop ran a one-second timer: time it could not give to calls",
                      buckets=FAST_BUCKETS)
@@ -83,6 +92,10 @@ DISPATCH_ATTEMPTS = Counter("ringbridge_dispatch_attempts", "Attempts to deliver
 DISPATCH_LATENCY = Histogram("ringbridge_dispatch_latency_seconds", "From sending a "
                              "dispatch event to the whole answer (or the attempt's end)",
                              ("event",), buckets=FAST_BUCKETS)
+DISPATCH_ANSWERED = Histogram("ringbridge_dispatch_answered_seconds", "From the moment "
+                              "on the call (for ringing: the phone's 180 as the engine "
+                              "sees it) to the dispatcher's answer of the first attempt",
+                              ("event",), buckets=FAST_BUCKETS)
 DISPATCH_OUTBOX = Gauge("ringbridge_dispatch_outbox", "Dispatch events stored and not "
                         "delivered or given up yet", multiprocess_mode="livesum")
 

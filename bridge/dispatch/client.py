@@ -262,3 +262,6 @@ def _counted(delivery: Delivery, outcome: Outcome, state: str) -> None:
     metrics.DISPATCH_ATTEMPTS.labels(delivery.event,
                                      "retried" if state == "pending" else state).inc()
     metrics.DISPATCH_LATENCY.labels(delivery.event).observe(outcome.latency_ms / 1000)
+    if delivery.attempts == 1 and outcome.http_status is not None:
+        metrics.DISPATCH_ANSWERED.labels(delivery.event).observe(
+            (datetime.now(UTC) - delivery.created_at).total_seconds())

@@ -21,6 +21,7 @@ from bridge.flows.events import (
     CallEvent,
     CallParked,
     Ending,
+    MemberDialled,
     MemberEvent,
     MemberNotAnswered,
     MemberRinging,
@@ -41,7 +42,9 @@ class Counted:
 
     labels: tuple[str, str, str]  # tenant, group, strategy
     arrived: datetime
+    created: datetime  # the caller's channel
     answered: bool = False
+    dialled: bool = False  # a phone was rung for it
 
 
 class CallMetrics:
@@ -49,6 +52,7 @@ class CallMetrics:
         self._calls: dict[str, Counted] = {}  # until they end (a park is no end)
         self._ringing: dict[tuple[str, str], datetime] = {}  # (call, member): since
         call_log.subscribe(CallArrived, self._arrived)
+        call_log.subscribe(MemberDialled, self._dialled)
         call_log.subscribe(MemberRinging, self._rings)
         call_log.subscribe(Answer, self._answered)
         call_log.subscribe(MemberNotAnswered, self._stopped_ringing)
@@ -60,8 +64,15 @@ class CallMetrics:
 
     def _arrived(self, event: CallArrived) -> None:
         labels = (_id(event.tenant_id), _id(event.ring_group_id), event.strategy)
-        self._calls[event.call_id] = Counted(labels, event.at)
+        self._calls[event.call_id] = Counted(labels, event.at, event.created or event.at)
         metrics.CALLS_ARRIVED.labels(*labels).inc()
+
+    def _dialled(self, event: MemberDialled) -> None:
+        call = self._calls.get(event.call_id)
+        if call is not None and not call.dialled:
+            call.dialled = True
+            metrics.CALL_SETUP.labels(*call.labels).observe(
+                max(0.0, (event.at - call.created).total_seconds()))
 
     def _rings(self, event: MemberRinging) -> None:
         self._ringing.setdefault((event.call_id, event.member), event.at)

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Iterable
 from urllib.parse import quote
 
+from bridge import metrics
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.gateway import UNSAFE_IN_CALLER_NAME, SipEndpoint
 
@@ -72,18 +73,20 @@ async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint]) -> None:
     present = await ari.get("/endpoints/PJSIP")
     for stale in sorted({e["resource"] for e in present if "@" in e["resource"]} - set(wanted)):
         log.info("removing endpoint %s: no such extension any more", stale)
-        await _alone(remove(ari, stale), stale, "removed from")
-    pushed = [await _alone(push(ari, endpoint), name, "pushed to")
+        await _alone(remove(ari, stale), stale, "removed from", "removal")
+    pushed = [await _alone(push(ari, endpoint), name, "pushed to", "push")
               for name, endpoint in wanted.items()]
     log.info("pushed %d of %d extension endpoints to Asterisk", sum(pushed), len(wanted))
 
 
-async def _alone(step: Awaitable[None], endpoint_id: str, what: str) -> bool:
+async def _alone(step: Awaitable[None], endpoint_id: str, what: str, action: str) -> bool:
     """Await one endpoint's step; True when it worked, else log why and carry on."""
     try:
         await step
     except AriError as exc:
         number, _, domain = endpoint_id.partition("@")
         log.error("extension %s of tenant %s not %s Asterisk: %s", number, domain, what, exc)
+        metrics.EXTENSION_CHANGES.labels(action, "failed").inc()
         return False
+    metrics.EXTENSION_CHANGES.labels(action, "done").inc()
     return True

@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from bridge import logs
+from bridge import logs, metrics
 from bridge.asterisk.ami import AmiClient, AmiEvent
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.config import Settings
@@ -16,6 +16,7 @@ from bridge.engine.call_control import CallControl
 from bridge.engine.call_metrics import CallMetrics, sample_forever
 from bridge.engine.comebacks import Comebacks
 from bridge.engine.endpoints import SipEndpoint
+from bridge.engine.live_calls import channel_created
 from bridge.engine.parking import (
     CALL_VARIABLE,
     PARK_FAILED,
@@ -163,6 +164,7 @@ class Engine:
         self._asterisk_stopping = True
 
     async def _ami_connected(self) -> None:
+        metrics.ASTERISK_CONNECTS.labels("ami").inc()
         self._asterisk_stopping = False
         await self.parking.reload()
         await self.comebacks.record()
@@ -277,7 +279,7 @@ class Engine:
         self.call_log.publish(CallArrived(
             call_id=call_id, caller=caller, dialled=number, label=plan.label,
             channel_id=channel["id"], tenant_id=plan.tenant_id, ring_group_id=plan.group_id,
-            strategy=plan.strategy))
+            strategy=plan.strategy, created=channel_created(channel)))
         hunt = self.new_hunt(call_id, channel["id"], plan)
         hunt.origin = Origin(number=caller, name=name, dialled=number,
                              inbound=purpose == "inbound",
@@ -345,6 +347,7 @@ class Engine:
 
     async def resync(self) -> None:
         """After every (re)connect: push extensions, then reconcile calls with Asterisk."""
+        metrics.ASTERISK_CONNECTS.labels("ari").inc()
         await self.provisioning.resync(self.extension_endpoints)
         await self._resync_calls()
 

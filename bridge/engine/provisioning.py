@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 
+from bridge import metrics
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.asterisk.backoff import Backoff
 from bridge.engine import endpoints
@@ -90,6 +91,7 @@ class Provisioning:
                 error = await _error_of(step)
             if not tried.done():
                 tried.set_result(None)
+            metrics.EXTENSION_CHANGES.labels(what, "failed" if error else "done").inc()
             if error is None:
                 if attempts > 1:
                     log.info("endpoint %s: %s done at attempt %d", endpoint_id, what, attempts)

@@ -81,6 +81,7 @@ class CallArrived(Arrival):
     label: str  # what the number is: "ring group 6002 (Sales)", "extension 2001"
     channel_id: str
     strategy: str = ""  # the ring group's (RING_SIMULTANEOUSLY...), "" for a direct call
+    created: datetime | None = None  # when Asterisk made the caller's channel (its INVITE)
 
     @property
     def text(self) -> str:

@@ -168,6 +168,9 @@ def test_an_answered_call_company_in_the_path(office: Office, receiver: Dispatch
     assert {event: delivered(after, event) - delivered(before, event) for event in (
         "invite", "ringing", "connected", "cleared")} == {
         "invite": 1, "ringing": 2, "connected": 1, "cleared": 1}
+    answered = ("ringbridge_dispatch_answered_seconds_count", frozenset({
+        ("event", "ringing")}))
+    assert after[answered] - before.get(answered, 0) == 2  # from each phone's 180
 
 
 def test_a_member_without_agent_id_who_answers_is_connected_not_missed(

@@ -73,18 +73,23 @@ def test_a_group_call_moves_the_counters_and_histograms(office: Office,
              for name in ("ringbridge_calls_arrived_total", "ringbridge_calls_answered_total",
                           "ringbridge_calls_abandoned_total", "ringbridge_calls_missed_total",
                           "ringbridge_caller_wait_seconds_count",
+                          "ringbridge_call_setup_seconds_count",
                           "ringbridge_member_ringing_seconds_count")}
     assert moved == {"ringbridge_calls_arrived_total": 2,
                      "ringbridge_calls_answered_total": 1,
                      "ringbridge_calls_abandoned_total": 1,
                      "ringbridge_calls_missed_total": 0,
                      "ringbridge_caller_wait_seconds_count": 1,
+                     "ringbridge_call_setup_seconds_count": 2,
                      "ringbridge_member_ringing_seconds_count": 4}  # 2 phones, 2 calls
     assert 0 < of_group(after, "ringbridge_caller_wait_seconds_sum", group) < 10
     route = frozenset({("route", "/api/ring_groups/<ring_group_id>/agents"), ("method", "POST"),
                        ("status", "200")})
     assert after.get(("ringbridge_api_requests_total", route), 0) >= 1  # an API process's
     assert value(after, "ringbridge_engine_loop_lag_seconds_count") > 0
+    assert value(after, "ringbridge_asterisk_connects_total", link="ari") >= 1
+    assert value(after, "ringbridge_extension_changes_total", action="push",
+                 outcome="done") >= 3  # this test's extensions, pushed as they were made
     dials = {"method": "POST", "operation": "/channels/{id}/dial"}
     assert value(after, "ringbridge_ari_request_seconds_count", **dials) - value(
         before, "ringbridge_ari_request_seconds_count", **dials) == 4  # 2 phones, 2 calls

@@ -16,6 +16,7 @@ from bridge.flows.events import (
     CallEnded,
     CallParked,
     MemberAnswered,
+    MemberDialled,
     MemberNotAnswered,
     MemberRinging,
     ParkedCallTakenBack,
@@ -36,7 +37,8 @@ def value(name: str, **labels: str) -> float:
 def arrive(log: CallLog, call_id: str) -> None:
     log.publish(CallArrived(call_id=call_id, at=T0, caller="+14155550100", dialled="6001",
                             label="ring group 6001 (Sales)", channel_id="c",
-                            tenant_id=7, ring_group_id=70, strategy="RING_SIMULTANEOUSLY"))
+                            tenant_id=7, ring_group_id=70, strategy="RING_SIMULTANEOUSLY",
+                            created=T0 - timedelta(seconds=0.25)))
 
 
 def test_answered_missed_and_abandoned_calls_with_their_times() -> None:
@@ -49,7 +51,11 @@ def test_answered_missed_and_abandoned_calls_with_their_times() -> None:
     parks = value("ringbridge_parks_total", tenant="7")
     pickups = value("ringbridge_park_pickups_total", tenant="7")
 
+    setups = value("ringbridge_call_setup_seconds_sum", **LABELS)
     arrive(log, "answered")
+    for member in ("1", "2"):  # the call's setup ends with the first
+        log.publish(MemberDialled(call_id="answered", at=T0 + timedelta(seconds=0.25),
+                                  member=member, channel_id=f"rb-answered-{member}"))
     log.publish(MemberRinging(call_id="answered", at=T0 + timedelta(seconds=1), member="1"))
     log.publish(MemberRinging(call_id="answered", at=T0 + timedelta(seconds=1), member="2"))
     log.publish(MemberAnswered(call_id="answered", at=T0 + timedelta(seconds=4), member="1"))
@@ -68,6 +74,7 @@ def test_answered_missed_and_abandoned_calls_with_their_times() -> None:
     assert {n: after[n] - before[n] for n in names} == {
         "arrived": 3, "answered": 1, "missed": 1, "abandoned": 1}
     assert value("ringbridge_caller_wait_seconds_sum", **LABELS) - waits == 4
+    assert value("ringbridge_call_setup_seconds_sum", **LABELS) - setups == 0.5
     assert value("ringbridge_member_ringing_seconds_count", **LABELS) - rang == 2
     assert value("ringbridge_parks_total", tenant="7") - parks == 1
     assert value("ringbridge_park_pickups_total", tenant="7") - pickups == 1
