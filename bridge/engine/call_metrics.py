@@ -66,6 +66,11 @@ class CallMetrics:
         labels = (_id(event.tenant_id), _id(event.ring_group_id), event.strategy)
         self._calls[event.call_id] = Counted(labels, event.at, event.created or event.at)
         metrics.CALLS_ARRIVED.labels(*labels).inc()
+        for outcome in (metrics.CALLS_ANSWERED, metrics.CALLS_MISSED,
+                        metrics.CALLS_ABANDONED):
+            # The group's series exist from its first call, at 0: Prometheus' increase()
+            # misses a counter's first step when the series is born at 1.
+            outcome.labels(*labels)
 
     def _dialled(self, event: MemberDialled) -> None:
         call = self._calls.get(event.call_id)

@@ -106,3 +106,14 @@ def test_a_ringout_is_counted_by_the_state_its_call_ended_in() -> None:
 ])
 def test_an_ari_path_becomes_its_operation_without_ids(path: str, expected: str) -> None:
     assert operation(path) == expected
+
+
+def test_a_groups_outcome_series_exist_at_zero_from_its_first_call() -> None:
+    """Prometheus' increase() cannot see the first step of a series born at 1."""
+    log = CallLog()
+    CallMetrics(log)
+    log.publish(CallArrived(call_id="first", caller="1", dialled="6099", label="g",
+                            channel_id="c", tenant_id=99, ring_group_id=990))
+    labels = {"tenant": "99", "group": "990", "strategy": ""}
+    assert [REGISTRY.get_sample_value(f"ringbridge_calls_{outcome}_total", labels)
+            for outcome in ("answered", "missed", "abandoned")] == [0.0, 0.0, 0.0]
