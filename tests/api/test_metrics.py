@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 from flask.testing import FlaskClient
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
+from bridge import metrics
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.config import Settings
@@ -88,6 +90,16 @@ def test_the_documented_metrics_are_those_exposed(database: Database,
     assert len(documented) == len(set(documented))
     assert {(name.removesuffix("_total"), kind) for name, kind in documented} == {
         (name.removesuffix("_total"), kind) for name, kind in exposed}
+
+
+def test_the_documented_labels_are_those_of_each_metric() -> None:
+    documented = {name.removesuffix("_total"): [
+        label.strip() for label in re.sub(r"\s*\([^)]*\)", "", labels).split(",")
+        if label.strip()] for name, labels in re.findall(
+            r"^\| `(ringbridge_[a-z_]+)` \| \w+ \|([^|]*)\|", DOCS.read_text(), re.MULTILINE)}
+    defined = {next(iter(metric.describe())).name: list(metric._labelnames)
+               for metric in vars(metrics).values() if isinstance(metric, MetricWrapperBase)}
+    assert documented == defined
 
 
 def test_the_cli_never_imports_prometheus_client_before_serve_sets_its_directory(
