@@ -226,8 +226,15 @@ class Engine:
             await self._failed(flow, event, exc)
 
     async def _failed(self, flow: CallFlow, event: Event, exc: Exception) -> None:
-        """The flow cannot go on as planned: it ends and hangs up what is left."""
-        if isinstance(exc, AriError):  # usually a race with a hangup ("Channel not found")
+        """The flow cannot go on as planned: it ends and hangs up what is left. A request
+        on a hunt's caller that ARI answers 404 raced the caller's hangup: the call ends
+        as that hangup would end it (the caller gave up, or hung up)."""
+        if isinstance(exc, AriError) and isinstance(flow, Hunt) and _on_channel(
+                exc, flow.caller_id):
+            log.info("call %s: the caller's channel was gone while handling %s (%s)",
+                     flow.call_id, event["type"], exc)
+            await flow.caller_gone()
+        elif isinstance(exc, AriError):  # usually a race with a hangup ("Channel not found")
             log.warning("call %s: %s while handling %s; ending the call", flow.call_id, exc,
                         event["type"])
             await flow.end(f"ARI request failed: {exc.message}")
@@ -432,3 +439,9 @@ def _caller_domain(channel_name: str) -> str:
     """`PJSIP/1001@acme.example-0000002a` → `acme.example`; demo endpoints have none."""
     resource = _caller_endpoint(channel_name)
     return resource.split("@", 1)[1] if "@" in resource else ""
+
+
+def _on_channel(error: AriError, channel_id: str) -> bool:
+    """ARI answered 404 to a request on that channel (`/channels/<id>/...`)."""
+    parts = error.path.split("/")
+    return error.status == 404 and parts[1:3] == ["channels", channel_id]

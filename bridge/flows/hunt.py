@@ -496,16 +496,24 @@ class Hunt(CallFlow):
     async def _on_gone(self, event: Event) -> None:
         channel_id = event["channel"]["id"]
         if channel_id == self.caller_id:
-            if self.caller_id in self.channels:
-                self.channels.discard(self.caller_id)
-                what = "hung up" if self.connected else "gave up"
-                await self.end(f"caller {what} (cause {event.get('cause', NORMAL_CLEARING)})")
+            await self._caller_left(f"cause {event.get('cause', NORMAL_CLEARING)}")
         elif channel_id in self.legs and (self.legs[channel_id].up
                                           or event["type"] == "ChannelDestroyed"):
             # A leg that rang is over when it is destroyed: ChannelDestroyed has the cause
             # its SIP side sent or received (ChannelHangupRequest's "cause" is 32 when our
             # own dial timeout ends it, StasisEnd has none).
             await self._leg_gone(channel_id, event.get("cause") or self.last_cause)
+
+    async def caller_gone(self) -> None:
+        """ARI answered that the caller's channel is gone before its hangup event came
+        (a request raced the hangup): the caller left then."""
+        await self._caller_left("its channel was gone")
+
+    async def _caller_left(self, how: str) -> None:
+        if self.caller_id in self.channels:
+            self.channels.discard(self.caller_id)
+            what = "hung up" if self.connected else "gave up"
+            await self.end(f"caller {what} ({how})")
 
     async def _leg_gone(self, channel_id: str, cause: int) -> None:
         leg = self.legs.pop(channel_id)
