@@ -50,7 +50,7 @@ class Counted:
 class CallMetrics:
     def __init__(self, call_log: CallLog) -> None:
         self._calls: dict[str, Counted] = {}  # until they end (a park is no end)
-        self._ringing: dict[tuple[str, str], datetime] = {}  # (call, member): since
+        self._ringing: dict[str, dict[str, datetime]] = {}  # call: {member: since}
         call_log.subscribe(CallArrived, self._arrived)
         call_log.subscribe(MemberDialled, self._dialled)
         call_log.subscribe(MemberRinging, self._rings)
@@ -80,7 +80,7 @@ class CallMetrics:
                 max(0.0, (event.at - call.created).total_seconds()))
 
     def _rings(self, event: MemberRinging) -> None:
-        self._ringing.setdefault((event.call_id, event.member), event.at)
+        self._ringing.setdefault(event.call_id, {}).setdefault(event.member, event.at)
 
     def _answered(self, event: Answer) -> None:
         self._stopped_ringing(event)
@@ -94,20 +94,20 @@ class CallMetrics:
             (event.at - call.arrived).total_seconds())
 
     def _stopped_ringing(self, event: MemberEvent) -> None:
-        since = self._ringing.pop((event.call_id, event.member), None)
-        call = self._calls.get(event.call_id)
-        if since is not None and call is not None:
-            metrics.MEMBER_RINGING.labels(*call.labels).observe(
-                (event.at - since).total_seconds())
+        since = self._ringing.get(event.call_id, {}).pop(event.member, None)
+        if since is not None:
+            self._rang(event.call_id, since, event.at)
 
     def _all_stopped_ringing(self, event: CallEvent) -> None:
         """Every phone still ringing for the call stopped at `event`."""
-        call = self._calls.get(event.call_id)
-        for key in [key for key in self._ringing if key[0] == event.call_id]:
-            since = self._ringing.pop(key)
-            if call is not None:
-                metrics.MEMBER_RINGING.labels(*call.labels).observe(
-                    (event.at - since).total_seconds())
+        for since in self._ringing.pop(event.call_id, {}).values():
+            self._rang(event.call_id, since, event.at)
+
+    def _rang(self, call_id: str, since: datetime, until: datetime) -> None:
+        call = self._calls.get(call_id)
+        if call is not None:
+            metrics.MEMBER_RINGING.labels(*call.labels).observe(
+                (until - since).total_seconds())
 
     def _ringout_moved(self, event: RingOutStatusChanged) -> None:
         tenant = str(event.tenant_id) if isinstance(event, RingOutStarted) else \

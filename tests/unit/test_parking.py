@@ -16,7 +16,7 @@ from bridge.flows.call_log import CallLog
 from bridge.flows.calls import AdoptedCall
 from bridge.flows.events import CallEvent, CallParked, Ending, ParkedCallerLeft
 from bridge.flows.hunt import Hunt, HuntPlan, Origin
-from bridge.gateway import Positions, Target
+from bridge.gateway import ParkedCall, Positions, Target
 from tests.unit.fake_ari import FakeAri, deliver, engine_with, event
 
 
@@ -135,16 +135,22 @@ def test_a_park_asterisk_refuses_puts_the_party_back_into_its_call() -> None:
     asyncio.run(scenario())
 
 
+async def park_the_caller(engine: Any, ari: FakeAri, seconds: int) -> ParkedCall:
+    """1002 parks the caller of connected_call's call; Asterisk confirms it at 701."""
+    parker = Target(key=0, dial="PJSIP/1002@1002@acme.example", label="1002")
+    parking = asyncio.create_task(engine.control.park("acme.example", "CALL", "00",
+                                                      parker, seconds))
+    while not any(path.endswith("/continue") for _, path, _ in ari.requests):
+        await asyncio.sleep(0)
+    await engine.parking._parked(parked_event("ParkedCall", "caller", "701"))
+    parked: ParkedCall = await parking
+    return parked
+
+
 def test_once_parked_the_peer_is_hung_up() -> None:
     async def scenario() -> None:
         engine, ari, hunt = await connected_call()
-        parker = Target(key=0, dial="PJSIP/1002@1002@acme.example", label="1002")
-        parking = asyncio.create_task(engine.control.park("acme.example", "CALL", "00",
-                                                          parker, 30))
-        while not any(path.endswith("/continue") for _, path, _ in ari.requests):
-            await asyncio.sleep(0)
-        await engine.parking._parked(parked_event("ParkedCall", "caller", "701"))
-        parked = await parking
+        parked = await park_the_caller(engine, ari, 30)
         assert (parked.call_id, parked.parker, parked.slot) == ("CALL", "1002", "701")
         assert hunt.done
         assert ("DELETE", "/channels/rb-CALL-1", {"reason_code": 16}) in ari.requests
@@ -197,13 +203,7 @@ def test_a_parked_call_keeps_its_id_views_and_times_in_the_lot_and_when_taken_ba
         hunt.origin = Origin(number="+14155550100", dialled="6001", inbound=True)
         events: list[CallEvent] = []
         engine.call_log.subscribe(CallEvent, events.append)
-        parker = Target(key=0, dial="PJSIP/1002@1002@acme.example", label="1002")
-        parking = asyncio.create_task(engine.control.park("acme.example", "CALL", "00",
-                                                          parker, 180))
-        while not any(path.endswith("/continue") for _, path, _ in ari.requests):
-            await asyncio.sleep(0)
-        await engine.parking._parked(parked_event("ParkedCall", "caller", "701"))
-        await parking
+        await park_the_caller(engine, ari, 180)
         [parked] = engine.control.live_calls("acme.example")
         assert (parked.call_id, parked.answered, parked.source, parked.dialled,
                 parked.charged, parked.inbound) == ("CALL", hunt.answered_at,
