@@ -5,6 +5,7 @@ dispatcher, the agent's phone, the phone calls list and the call record see."""
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from typing import Any
 
@@ -31,9 +32,14 @@ def office(bridge: BridgeProcess, phone: PhoneFactory, receiver: DispatchReceive
     return made
 
 
+_DID_SUFFIXES = itertools.count()
+
+
 def new_did() -> str:
-    """DIDs belong to one group of any tenant: each test takes its own."""
-    return f"+44207946{secrets.randbelow(10_000):04d}"
+    """DIDs belong to one group of any tenant: each test takes the next one. The
+    session's bridge starts on an empty database, so a count never meets a DID taken
+    (random picks met one another: 9 of 10,000 collide once in about 280 runs)."""
+    return f"+44207946{next(_DID_SUFFIXES):04d}"
 
 
 def agent(office: Office, number: str, did: str) -> Phone:
