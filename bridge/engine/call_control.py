@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
@@ -148,7 +148,7 @@ class CallControl:
         call goes back to its slot for the time it had left. Returns the call's id, once
         the call is out of the lot and ringing (or after a few seconds at most)."""
         parked = self._parked(domain, call_id)
-        deadline = parked.parked_at + timedelta(seconds=parked.timeout)
+        deadline = time.monotonic() + self.engine.parking.time_left(parked.channel_id)
         plan = HuntPlan(label=f"parked call {parked.slot} to {target.label}",
                         waves=((target,),), ring_time=wait, domain=domain,
                         no_answer=partial(self._back_to_slot, parked.slot, deadline))
@@ -242,11 +242,11 @@ class CallControl:
             hunt.resume(parked)
             hunt.caller_view = parked.view or hunt.caller_view
 
-    async def _back_to_slot(self, slot: str, deadline: datetime, hunt: Hunt) -> None:
+    async def _back_to_slot(self, slot: str, deadline: float, hunt: Hunt) -> None:
         """UnPark not answered: the parked party goes back to its own slot (another when
         that is taken meanwhile) until the time it was parked for runs out (the ring back
         comes at once when it ran out meanwhile)."""
-        seconds = max(1, round((deadline - datetime.now(UTC)).total_seconds()))
+        seconds = max(1, round(deadline - time.monotonic()))
         caller = hunt.caller_id
         hunt.release(caller)
         for name, value in ((OWN_SLOT, slot), ("RB_PARK_TIMEOUT", str(seconds)),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
@@ -109,6 +110,8 @@ class ParkingLots:
         self.ami = ami
         self.call_log = call_log
         self._calls: dict[str, ParkedCall] = {}
+        # When Asterisk rings each parker back, by channel id, on the monotonic clock.
+        self._rings_back: dict[str, float] = {}
         # Calls that left the lot lately (timed out, taken back), by channel id: the call
         # that continues on that channel is theirs.
         self._left: OrderedDict[str, ParkedCall] = OrderedDict()
@@ -135,6 +138,11 @@ class ParkingLots:
 
     def all(self) -> list[ParkedCall]:
         return list(self._calls.values())
+
+    def time_left(self, channel_id: str) -> float:
+        """Seconds until Asterisk rings the parker back. Kept on the monotonic clock: a
+        step of the wall clock (an NTP correction) must not change a parked call's time."""
+        return max(0.0, self._rings_back.get(channel_id, 0.0) - time.monotonic())
 
     def expect(self, channel_id: str, ours: Kept) -> asyncio.Future[ParkedCall]:
         """A future for the ParkedCall event of a channel ringbridge is about to park."""
@@ -171,11 +179,12 @@ class ParkingLots:
         events = [e for e in (reply if isinstance(reply, list) else [])
                   if e.get("Event") == "ParkedCall" and e.get("Parkinglot", "").startswith(
                       LOT_PREFIX)]
-        calls = {}
+        calls, rings_back = {}, {}
         for event in events:
             call = self._from_event(event, await self._variables(event["ParkeeChannel"]))
             calls[call.channel_id] = call
-        self._calls = calls
+            rings_back[call.channel_id] = _ring_back(event)
+        self._calls, self._rings_back = calls, rings_back
         log.info("AMI connected: %d parked call(s) in ringbridge's lots", len(calls))
 
     async def _variables(self, channel: str) -> Kept:
@@ -199,7 +208,9 @@ class ParkingLots:
         call = self._from_event(event, variables)
         for other in [c for c in self._calls.values() if (c.lot, c.slot) == (lot, call.slot)]:
             del self._calls[other.channel_id]  # ParkedCallSwap: a new channel in the slot
+            self._rings_back.pop(other.channel_id, None)
         self._calls[channel_id] = call
+        self._rings_back[channel_id] = _ring_back(event)
         log.info("call %s: %s parked at %s in %s (by %s, %d s)", call.call_id, call.number,
                  call.slot, lot, call.parker, call.timeout)
         future = self._waiting.pop(channel_id, None)
@@ -210,6 +221,7 @@ class ParkingLots:
         call = self._calls.pop(event.get("ParkeeUniqueid", ""), None)
         if call is None:
             return
+        self._rings_back.pop(call.channel_id, None)
         log.info("call %s: %s left slot %s of %s (%s)", call.call_id, call.number,
                  call.slot, call.lot, event.get("Event"))
         taken_out = call.channel_id in self._taking_out
@@ -239,3 +251,8 @@ class ParkingLots:
             views=int(kept.views) if kept.views.isdigit() else 0, source=kept.source,
             dialled=kept.dialled, charged=kept.charged,
         )
+
+
+def _ring_back(event: AmiEvent) -> float:
+    """When a ParkedCall event's parker is rung back (ParkingTimeout is the time left)."""
+    return time.monotonic() + int(event.get("ParkingTimeout", "0") or 0)

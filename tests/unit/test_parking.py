@@ -102,6 +102,27 @@ def test_lots_follow_the_events_and_read_ringbridges_variables() -> None:
     asyncio.run(scenario())
 
 
+def test_the_time_a_call_has_left_in_the_lot_follows_the_monotonic_clock(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unanswered UnPark puts the call back for the time it has left: a wall clock
+    stepped forward 4 s (NTP) during the UnPark once took 4 s off it."""
+    now = [1000.0]
+    monkeypatch.setattr("bridge.engine.parking.time.monotonic", lambda: now[0])
+
+    async def scenario() -> None:
+        ami = FakeAmi()
+        lots = ParkingLots(ami, CallLog())  # type: ignore[arg-type]
+        await ami.emit(parked_event("ParkedCall", "ch1", "701"))  # 170 s left
+        now[0] += 12.5
+        assert lots.time_left("ch1") == 157.5
+        now[0] += 200
+        assert lots.time_left("ch1") == 0
+        await ami.emit(parked_event("ParkedCallGiveUp", "ch1", "701"))
+        assert lots.time_left("ch1") == 0
+
+    asyncio.run(scenario())
+
+
 async def connected_call() -> tuple[Any, FakeAri, Hunt]:
     ari = FakeAri()
     engine = engine_with(ari)
