@@ -30,7 +30,7 @@ from bridge.flows.events import (
     RingOutStarted,
     RingOutStatusChanged,
 )
-from bridge.gateway import EngineStatus
+from bridge.gateway import CallState, EngineStatus
 
 SAMPLE_EVERY = 1.0
 ABANDONED = "caller gave up"  # how a hunt ends when its caller hangs up before an answer
@@ -66,11 +66,14 @@ class CallMetrics:
         labels = (_id(event.tenant_id), _id(event.ring_group_id), event.strategy)
         self._calls[event.call_id] = Counted(labels, event.at, event.created or event.at)
         metrics.CALLS_ARRIVED.labels(*labels).inc()
+        # The group's and the tenant's series exist from their first call, at 0:
+        # Prometheus' increase() misses a counter's first step when the series is born
+        # at 1.
         for outcome in (metrics.CALLS_ANSWERED, metrics.CALLS_MISSED,
                         metrics.CALLS_ABANDONED):
-            # The group's series exist from its first call, at 0: Prometheus' increase()
-            # misses a counter's first step when the series is born at 1.
             outcome.labels(*labels)
+        for parking in (metrics.PARKS, metrics.PARK_COMEBACKS, metrics.PARK_PICKUPS):
+            parking.labels(labels[0])
 
     def _dialled(self, event: MemberDialled) -> None:
         call = self._calls.get(event.call_id)
@@ -110,8 +113,12 @@ class CallMetrics:
                 (until - since).total_seconds())
 
     def _ringout_moved(self, event: RingOutStatusChanged) -> None:
-        tenant = str(event.tenant_id) if isinstance(event, RingOutStarted) else \
-            self._ringouts.get(event.call_id, ("", ""))[0]
+        if isinstance(event, RingOutStarted):
+            tenant = str(event.tenant_id)
+            for ended_in in (CallState.CONNECTED, CallState.NOT_REACHED):
+                metrics.RINGOUTS.labels(tenant, ended_in.value)  # at 0, as calls' outcomes
+        else:
+            tenant = self._ringouts.get(event.call_id, ("", ""))[0]
         self._ringouts[event.call_id] = (tenant, event.call.value)
 
     def _ended(self, event: Ending) -> None:

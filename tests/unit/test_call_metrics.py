@@ -117,3 +117,16 @@ def test_a_groups_outcome_series_exist_at_zero_from_its_first_call() -> None:
     labels = {"tenant": "99", "group": "990", "strategy": ""}
     assert [REGISTRY.get_sample_value(f"ringbridge_calls_{outcome}_total", labels)
             for outcome in ("answered", "missed", "abandoned")] == [0.0, 0.0, 0.0]
+    assert [REGISTRY.get_sample_value(f"ringbridge_{name}_total", {"tenant": "99"})
+            for name in ("parks", "park_comebacks", "park_pickups")] == [0.0, 0.0, 0.0]
+
+
+def test_a_tenants_ringout_series_exist_at_zero_from_its_first_ringout() -> None:
+    log = CallLog()
+    CallMetrics(log)
+    log.publish(RingOutStarted(call_id="r98", call=CallState.TRYING, caller=LegState.CALLING,
+                               callee=LegState.CALLING, caller_number="1001",
+                               callee_number="+14155550100", tenant_id=98))
+    assert [REGISTRY.get_sample_value("ringbridge_ringouts_total",
+                                      {"tenant": "98", "status": status})
+            for status in ("connected", "not-reached")] == [0.0, 0.0]
