@@ -47,11 +47,24 @@ ensure_secrets() {
 }
 
 # What Prometheus scrapes with (docs/metrics.md): ringbridge's bearer token and the
-# password of Asterisk's own metrics; added to environment files made before either.
+# password of Asterisk's own metrics, added to environment files made before either;
+# then var/prometheus.env, the scraper's own: those two secrets and the two ports, no
+# other secret (monitoring/render-config reads it).
 ensure_metrics_secrets() {
     local var=$1
     ensure_secret "$var/ringbridge.env" RINGBRIDGE_METRICS_TOKEN
     ensure_secret "$var/asterisk.env" PROMETHEUS_PASSWORD
+    ( umask 077
+      printf 'RINGBRIDGE_METRICS_TOKEN=%s\nPROMETHEUS_PASSWORD=%s\nRINGBRIDGE_PORT=%s\nARI_PORT=%s\n' \
+          "$(env_setting "$var/ringbridge.env" RINGBRIDGE_METRICS_TOKEN "")" \
+          "$(env_setting "$var/asterisk.env" PROMETHEUS_PASSWORD "")" \
+          "$(env_setting "$var/ringbridge.env" RINGBRIDGE_HTTP_PORT 8887)" \
+          "$(env_setting "$var/asterisk.env" ARI_PORT 8088)" >"$var/prometheus.env" )
+}
+
+# The value of NAME in the environment file ENV, or DEFAULT.
+env_setting() {
+    grep -oP "^$2=\\K.*" "$1" || echo "$3"
 }
 
 ensure_secret() {
@@ -80,18 +93,19 @@ wait_healthy() {
 }
 
 # What scripts/up and scripts/compose print once ringbridge is healthy: where the API
-# and the registrar are, LOGS and STOP (how to read the logs, how to stop), and the
-# demo extensions with their passwords.
+# and the registrar are, LOGS and STOP (how to read the logs, how to stop), MORE (lines
+# after the metrics', optional), and the demo extensions with their passwords.
 print_up_info() {
-    local top=$1 port=$2 logs=$3 stop=$4 sip_port ari_port
-    sip_port=$(grep -oP '^SIP_PORT=\K.*' "$top/var/asterisk.env" || echo 5060)
-    ari_port=$(grep -oP '^ARI_PORT=\K.*' "$top/var/asterisk.env" || echo 8088)
+    local top=$1 port=$2 logs=$3 stop=$4 more=${5:-} sip_port ari_port
+    sip_port=$(env_setting "$top/var/asterisk.env" SIP_PORT 5060)
+    ari_port=$(env_setting "$top/var/asterisk.env" ARI_PORT 8088)
     cat <<INFO
 
 ringbridge is up.
   API:        http://127.0.0.1:$port  (health: /health, OpenAPI: /openapi.json, docs: /docs)
   Metrics:    http://127.0.0.1:$port/metrics  (Bearer RINGBRIDGE_METRICS_TOKEN of var/ringbridge.env)
-              Asterisk's: http://127.0.0.1:$ari_port/metrics  (user prometheus, PROMETHEUS_PASSWORD of var/asterisk.env)
+              Asterisk's: http://127.0.0.1:$ari_port/metrics  (user prometheus, PROMETHEUS_PASSWORD of var/asterisk.env)${more:+
+$more}
   SIP:        registrar <this machine's address>:$sip_port, UDP
   Log:        $logs
   Stop:       $stop
@@ -106,7 +120,7 @@ INFO
 # scripts/compose's) runs: both use the same SIP, ARI, AMI and API ports.
 refuse_if_running() {
     local container=$1 stop=$2
-    if [ -n "$(docker ps -q --filter "name=^${container}\$")" ]; then
+    if [ -n "$(docker ps -q --filter "name=^${container}\$" 2>/dev/null)" ]; then
         die "container $container is running and uses the same ports; stop it first ($stop)"
     fi
 }
