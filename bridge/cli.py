@@ -20,6 +20,7 @@ from bridge.gateway_link import published
 from bridge.logs import FORMATS
 from bridge.services.dispatch import delete_settings, get_settings, update_settings
 from bridge.services.errors import ServiceError
+from bridge.services.extensions import find_extension, list_extensions, pause, resume
 from bridge.services.jwt_credentials import (
     DEFAULT_DAYS,
     MAX_DAYS,
@@ -46,6 +47,7 @@ from bridge.services.tenants import (
 )
 from bridge.store.ids import encode_id
 from bridge.store.migrate import upgrade
+from bridge.store.models import Extension, aware
 from bridge.store.session import Database
 
 
@@ -402,6 +404,54 @@ def _security_event(what: str) -> None:
     """The security log's line for a change made here: who (the system user) and where."""
     security_log.info("%s by system user %r through the ringbridge command", what,
                       getpass.getuser())
+
+
+@main.group()
+def agents() -> None:
+    """Agent availability: a paused extension is rung by no ring group until resumed."""
+
+
+@agents.command("pause")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.option("--extension", "number", required=True, help="The extension's number.")
+@click.option("--reason", default=None, help="Why (at most 200 characters).")
+@click.pass_obj
+def agents_pause(settings: Settings, company_id: str, number: str,
+                 reason: str | None) -> None:
+    """Pause an extension in all its ring groups (pausing again changes the reason)."""
+    with _session(settings) as session:
+        extension = find_extension(session, find_tenant(session, company_id), number)
+        pause(extension, reason)
+        click.echo(f"extension {number} {_availability(extension)}")
+
+
+@agents.command("resume")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.option("--extension", "number", required=True, help="The extension's number.")
+@click.pass_obj
+def agents_resume(settings: Settings, company_id: str, number: str) -> None:
+    """Resume a paused extension: its ring groups ring it again."""
+    with _session(settings) as session:
+        resume(find_extension(session, find_tenant(session, company_id), number))
+    click.echo(f"extension {number} available")
+
+
+@agents.command("list")
+@click.option("--tenant", "company_id", required=True, help="Company id of the tenant.")
+@click.pass_obj
+def agents_list(settings: Settings, company_id: str) -> None:
+    """List a tenant's extensions: number, name, available or paused since when and why."""
+    with _session(settings) as session:
+        for extension in list_extensions(session, find_tenant(session, company_id)):
+            click.echo(f"{extension.extension_number}\t{extension.display_name or '-'}\t"
+                       f"{_availability(extension)}")
+
+
+def _availability(extension: Extension) -> str:
+    if extension.paused_at is None:
+        return "available"
+    reason = f": {extension.pause_reason}" if extension.pause_reason else ""
+    return f"paused since {_when(aware(extension.paused_at))}{reason}"
 
 
 @main.group()

@@ -306,7 +306,8 @@ class Engine:
     def new_hunt(self, call_id: str, caller_id: str, plan: HuntPlan) -> Hunt:
         """Every hunt this engine runs, made here: its ARI, call log and directory (for
         dispatch redirects) are the engine's."""
-        return Hunt(self.ari, self, call_id, caller_id, plan, self.directory, self.call_log)
+        return Hunt(self.ari, self, call_id, caller_id, plan, self.directory, self.call_log,
+                    pauses=self.directory)
 
     async def _label(self, channel_id: str, call_id: str) -> None:
         """Name the call on its caller's channel (RB_CALL), so that a restarted ringbridge

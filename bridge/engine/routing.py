@@ -6,10 +6,12 @@ from typing import Protocol
 
 from bridge.flows.hunt import HuntPlan
 from bridge.flows.hunt_redirects import Redirects
+from bridge.flows.pauses import Pauses
 
 
-class Directory(Redirects, Protocol):
-    """Numbers → hunt plans (ordered by the hunt memory), and redirect targets.
+class Directory(Redirects, Pauses, Protocol):
+    """Numbers → hunt plans (ordered by the hunt memory), redirect targets, and the
+    paused members.
 
     Called from worker threads (blocking database work never runs on the loop).
     """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +50,7 @@ from bridge.flows.events import (
 )
 from bridge.flows.hunt_line import HuntLine
 from bridge.flows.hunt_redirects import HuntRedirects, NoRedirects, Redirects
+from bridge.flows.pauses import Pauses
 from bridge.gateway import ParkedCall, Target
 
 log = logging.getLogger(__name__)
@@ -126,10 +127,12 @@ class Hunt(CallFlow):
     collaborators beside this module."""
 
     def __init__(self, ari: Ari, flows: Flows, call_id: str, caller_id: str, plan: HuntPlan,
-                 redirects: Redirects | None = None, call_log: CallLog | None = None) -> None:
+                 redirects: Redirects | None = None, call_log: CallLog | None = None,
+                 pauses: Pauses | None = None) -> None:
         super().__init__(ari, flows, call_id, call_log)
         self.caller_id = caller_id
         self.plan = plan
+        self.pauses = pauses
         self.adopt(caller_id)
         self.legs: dict[str, Leg] = {}
         self.wave_index = -1
@@ -202,14 +205,16 @@ class Hunt(CallFlow):
         await asyncio.gather(*(self._ring(target) for target in free))
 
     async def _free(self, targets: tuple[Target, ...]) -> list[Target]:
-        """The targets to ring: never the caller, only registered phones, and with
-        skip_busy only those not on a call. The others are passed over before any
-        request to ring them (a step saying why; the cause the caller would get)."""
+        """The targets to ring: never the caller, no paused member, only registered
+        phones, and with skip_busy only those not on a call. The others are passed over
+        before any request to ring them (a step saying why; the cause the caller would
+        get)."""
         not_caller = [t for t in targets if not self._is_caller(t)]
         for target in (t for t in targets if t not in not_caller):
             self._try_publish(MemberSkipped(call_id=self.call_id, member=target.label,
                                             why="it is the caller"))
-        found = await asyncio.gather(*(self._unavailable(t) for t in not_caller))
+        paused = await self._paused()
+        found = await asyncio.gather(*(self._unavailable(t, paused) for t in not_caller))
         free = []
         for target, (why, cause) in zip(not_caller, found, strict=True):
             if why:
@@ -225,10 +230,28 @@ class Hunt(CallFlow):
         call from the carrier may be forwarded out through it)."""
         return bool(target.key) and _endpoint_of(target) == self.origin.endpoint
 
-    async def _unavailable(self, target: Target) -> tuple[str, int]:
+    async def _paused(self) -> Mapping[int, str]:
+        """The paused extensions, when this is a ring group's hunt: a direct call, a
+        pick-up or a forward rings the phone it names, paused or not."""
+        if self.pauses is None or self.plan.group_id is None:
+            return {}
+        try:
+            return await asyncio.to_thread(self.pauses.paused)
+        except Exception as exc:  # the database: ring them rather than nobody
+            log.warning("call %s: paused members not read (%s); none passed over",
+                        self.call_id, exc)
+            return {}
+
+    async def _unavailable(self, target: Target, paused: Mapping[int, str]
+                           ) -> tuple[str, int]:
         """Why `target` cannot be rung now ("" when it can), and the Q.850 cause of that:
-        its phone is not registered (no contact: Asterisk says `offline`), or it is on a
-        call and the plan skips busy members. An endpoint that cannot be read is tried."""
+        it is paused, its phone is not registered (no contact: Asterisk says `offline`),
+        or it is on a call and the plan skips busy members. An endpoint that cannot be
+        read is tried."""
+        if target.key in paused:
+            reason = paused[target.key]
+            return (f"paused ({reason})" if reason else "paused",
+                    DIAL_STATUS_CAUSE["CHANUNAVAIL"])
         try:
             endpoint = await self.ari.get(f"/endpoints/PJSIP/{_endpoint_of(target)}")
         except Exception as exc:

@@ -1,7 +1,9 @@
-"""Extensions: numbers with a SIP endpoint, an agent id and RingOut numbers."""
+"""Extensions: numbers with a SIP endpoint, an agent id and RingOut numbers; pausing."""
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +18,13 @@ from bridge.phone_numbers import InvalidNumber, to_e164
 from bridge.services.after_commit import after_commit
 from bridge.services.errors import NotFound, ValidationFailed
 from bridge.services.ring_groups import refuse_parking_position, ring_group_id_by_number
+from bridge.services.tenants import at_most
 from bridge.store.locks import lock_numbers
-from bridge.store.models import Extension, ForwardingNumber, Tenant, User
+from bridge.store.models import Extension, ForwardingNumber, Tenant, User, utcnow
+
+log = logging.getLogger(__name__)
+PAUSE_REASON_MAX = 200  # the column's length
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -33,8 +40,7 @@ class ExtensionsService:
         return extension
 
     def by_number(self, number: str) -> Extension | None:
-        return self.session.scalar(select(Extension).where(
-            Extension.tenant_id == self.tenant.id, Extension.extension_number == number))
+        return extension_by_number(self.session, self.tenant.id, number)
 
     def create(self, data: dict[str, Any], parking: Positions) -> Extension:
         number = data["extension_number"]
@@ -118,6 +124,47 @@ class ExtensionsService:
         if len(set(numbers)) != len(numbers):
             raise ValidationFailed("the same number is listed twice", field=field)
         return numbers
+
+
+def extension_by_number(session: Session, tenant_id: int, number: str) -> Extension | None:
+    return session.scalar(select(Extension).where(
+        Extension.tenant_id == tenant_id, Extension.extension_number == number))
+
+
+def find_extension(session: Session, tenant: Tenant, number: str) -> Extension:
+    extension = extension_by_number(session, tenant.id, number)
+    if extension is None:
+        raise NotFound(f"no extension {number!r} in tenant {tenant.company_id!r}")
+    return extension
+
+
+def list_extensions(session: Session, tenant: Tenant) -> list[Extension]:
+    return list(session.scalars(select(Extension).where(Extension.tenant_id == tenant.id)
+                                .order_by(Extension.extension_number)))
+
+
+def pause(extension: Extension, reason: str | None) -> None:
+    """No ring group rings the extension until it is resumed (bridge/services/pauses.py),
+    whatever the strategy. Pausing it again changes the reason only; "" is no reason.
+    A write of the extension: the directory generation moves on (the engine reads the
+    pauses again)."""
+    if reason:
+        at_most(reason, PAUSE_REASON_MAX, "reason")
+        if CONTROL_CHARACTERS.search(reason):
+            raise ValidationFailed("reason must not contain control characters",
+                                   field="reason")
+    extension.paused_at = extension.paused_at or utcnow()
+    extension.pause_reason = reason or None
+    log.info("extension %s of %s paused%s: no ring group rings it until it is resumed",
+             extension.extension_number, extension.tenant.company_id,
+             f" ({reason})" if reason else "")
+
+
+def resume(extension: Extension) -> None:
+    extension.paused_at = None
+    extension.pause_reason = None
+    log.info("extension %s of %s resumed", extension.extension_number,
+             extension.tenant.company_id)
 
 
 def own_extension(session: Session, user_id: int) -> Extension | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -25,6 +25,7 @@ from bridge.phone_numbers import trunk_caller
 from bridge.services.call_records import DatabaseCallRecorder
 from bridge.services.dispatch import dispatch_config
 from bridge.services.extensions import sip_endpoint
+from bridge.services.pauses import paused_extensions
 from bridge.services.ring_groups import ring_group_by_did
 from bridge.services.route_cache import RouteCache, Routes
 from bridge.store.models import (
@@ -39,6 +40,7 @@ from bridge.store.session import Database
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
+PAUSED = ("paused",)  # the routes' key of the paused extensions
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,16 @@ class DatabaseDirectory:
         opens one."""
         with self.database.session() as session:
             return look_up(session, *args)
+
+    def paused(self) -> Mapping[int, str]:
+        """The paused extensions, read once per directory generation (a pause or a
+        resume is an extension's write, so it starts a new one)."""
+        def load() -> Mapping[int, str]:
+            with self.database.engine.connect() as connection:
+                return paused_extensions(connection)
+
+        paused: Mapping[int, str] = self._routes.current(self.database).get(PAUSED, load)
+        return paused
 
     def route_redirect(self, tenant_id: int, location: str,
                        caller_number: str) -> HuntPlan | None:

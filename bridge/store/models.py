@@ -139,6 +139,10 @@ class Extension(Base):
     agent_id: Mapped[str | None] = mapped_column(String(254))
     sip_password: Mapped[str] = mapped_column(String(128))
     caller_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Paused (agent availability): no ring group rings it until it is resumed
+    # (bridge/services/pauses.py).
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pause_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)

@@ -143,9 +143,10 @@ def test_every_route_reading_a_json_body_documents_415(client: FlaskClient) -> N
             assert "415" in responses, (method, path)
             (schema,) = [s for prefix, s in surfaces.items() if path.startswith(prefix)]
             assert responses["415"]["content"] == {"application/json": {"schema": schema}}
-    # extensions and ring groups: create, update (and agents); dispatch settings; both
-    # RingOut spellings; the two phone call actions; subscription create and update
-    assert with_json == 12
+    # extensions and ring groups: create, update (and agents, and an extension's pause);
+    # dispatch settings; both RingOut spellings; the two phone call actions; subscription
+    # create and update
+    assert with_json == 13
 
 
 def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -180,8 +181,8 @@ def test_every_route_reading_a_body_documents_and_answers_413(client: FlaskClien
                                data=b"x" * (MAX_BODY + 1), content_type=content_type)
         assert response.status_code == 413, (method, path, response.data[:200])
         assert jsonschema_rs.validator_for(schema).is_valid(response.json), response.json
-    # the 12 JSON bodies of the 415 test, and the four OAuth forms
-    assert with_body == 16
+    # the 13 JSON bodies of the 415 test, and the four OAuth forms
+    assert with_body == 17
 
 
 def test_every_operation_documents_a_success(client: FlaskClient) -> None:

@@ -20,6 +20,7 @@ class Office:
     company: str = field(default_factory=lambda: f"office{secrets.token_hex(3)}")
     token: str = ""
     passwords: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)  # extension ids by number
     sip_domain: str = ""
     region: str = "US"
 
@@ -43,7 +44,8 @@ class Office:
                            json={"extension_number": number, **fields})
         shown = self.api("GET", f"/api/extensions/{created['id']}")
         self.passwords[number] = shown["password"]
-        return str(created["id"])
+        self.ids[number] = str(created["id"])
+        return self.ids[number]
 
     def phone(self, number: str, policy: IncomingPolicy | None = None) -> Phone:
         if number not in self.passwords:

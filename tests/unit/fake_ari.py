@@ -3,12 +3,20 @@ integration tests), and an engine that uses it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bridge.asterisk.ari import AriError
 from bridge.config import Settings
 from bridge.engine.engine import Engine
 from bridge.flows.hunt_redirects import NoRedirects
+
+
+class NothingPaused(NoRedirects):
+    """A base for the tests' directories: no redirects, no paused member."""
+
+    def paused(self) -> Mapping[int, str]:
+        return {}
 
 
 class FakeAri:

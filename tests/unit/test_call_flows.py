@@ -11,9 +11,8 @@ import pytest
 from bridge.config import Settings
 from bridge.engine.engine import Engine, _caller_domain
 from bridge.flows.hunt import Hunt, HuntPlan
-from bridge.flows.hunt_redirects import NoRedirects
 from bridge.gateway import Target
-from tests.unit.fake_ari import FakeAri, engine_with, event
+from tests.unit.fake_ari import FakeAri, NothingPaused, engine_with, event
 
 
 class DirectCall(Hunt):
@@ -102,7 +101,7 @@ def test_caller_domain_comes_from_the_channel_name(name: str, domain: str) -> No
     assert _caller_domain(name) == domain
 
 
-class SlowDirectory(NoRedirects):
+class SlowDirectory(NothingPaused):
     """Plans a direct call to 2002, but only once the test lets it (a slow database)."""
 
     def __init__(self) -> None:

@@ -11,10 +11,10 @@ from bridge.asterisk.ari import AriClient
 from bridge.config import Settings
 from bridge.engine.engine import Engine
 from bridge.flows.hunt import HuntPlan
-from bridge.flows.hunt_redirects import NoRedirects
+from tests.unit.fake_ari import NothingPaused
 
 
-class NoNumbers(NoRedirects):
+class NoNumbers(NothingPaused):
     """A directory that knows no number: these tests route no call."""
 
     def route_dial(self, domain: str, number: str, caller_number: str) -> HuntPlan | None:

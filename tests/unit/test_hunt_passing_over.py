@@ -1,9 +1,10 @@
-"""Whom a hunt never rings (the caller, unregistered phones) and ring_time 0, against a
-fake ARI whose endpoints say whether they are registered."""
+"""Whom a hunt never rings (the caller, paused members, unregistered phones) and
+ring_time 0, against a fake ARI whose endpoints say whether they are registered."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from bridge.flows.call_log import CallLog
@@ -44,11 +45,23 @@ def member(number: int) -> Target:
     return Target(key=number, dial=f"PJSIP/{number}@{number}@acme.example", label=str(number))
 
 
-def run_hunt(ari: EndpointsAri, plan: HuntPlan, caller_endpoint: str = "") -> tuple[Hunt, Steps]:
+class Paused:
+    """The directory's paused extensions, fixed."""
+
+    def __init__(self, paused: Mapping[int, str]) -> None:
+        self._paused = paused
+
+    def paused(self) -> Mapping[int, str]:
+        return self._paused
+
+
+def run_hunt(ari: EndpointsAri, plan: HuntPlan, caller_endpoint: str = "",
+             paused: Mapping[int, str] | None = None) -> tuple[Hunt, Steps]:
     async def scenario() -> tuple[Hunt, Steps]:
         engine = engine_with(ari)
         steps = Steps()
-        hunt = Hunt(ari, engine, "A", "caller-A", plan, call_log=steps)
+        hunt = Hunt(ari, engine, "A", "caller-A", plan, call_log=steps,
+                    pauses=Paused(paused or {}))
         hunt.origin = Origin(number="2009", endpoint=caller_endpoint)
         await hunt.start()
         await engine.settled()
@@ -71,6 +84,37 @@ def test_a_wave_of_unregistered_members_moves_on_and_the_caller_hears_cause_20()
     hunt, _ = run_hunt(ari, plan)
     assert ari.created() == [] and hunt.done
     assert ("DELETE", "/channels/caller-A", {"reason_code": 20}) in ari.requests
+
+
+def test_a_paused_member_is_passed_over_with_its_reason_without_asking_asterisk() -> None:
+    ari = EndpointsAri()
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002), member(2003)),
+                                                    (member(2004),)),
+                    ring_time=20, group_id=7)
+    _, steps = run_hunt(ari, plan, paused={2002: "lunch", 2004: ""})
+    assert ari.created() == ["PJSIP/2003@2003@acme.example"]
+    assert ("skipped", "2002", "passing over 2002: paused (lunch)") in steps.kept
+    assert not any(path == "/endpoints/PJSIP/2002@acme.example"
+                   for _, path, _ in ari.requests)
+
+
+def test_a_group_of_paused_members_rings_nobody_and_the_caller_hears_cause_20() -> None:
+    ari = EndpointsAri()
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002),), (member(2003),)),
+                    ring_time=20, group_id=7)
+    hunt, steps = run_hunt(ari, plan, paused={2002: "", 2003: "meeting"})
+    assert ari.created() == [] and hunt.done
+    assert ("skipped", "2002", "passing over 2002: paused") in steps.kept
+    assert ("DELETE", "/channels/caller-A", {"reason_code": 20}) in ari.requests
+
+
+def test_a_call_outside_a_ring_group_rings_a_paused_phone() -> None:
+    """A pause is an agent's availability to ring groups: a direct call, a pick-up or a
+    forward (group_id None) names the phone it rings."""
+    ari = EndpointsAri()
+    plan = HuntPlan(label="extension 2002", waves=((member(2002),),), ring_time=20)
+    run_hunt(ari, plan, paused={2002: "lunch"})
+    assert ari.created() == ["PJSIP/2002@2002@acme.example"]
 
 
 def test_the_caller_is_never_rung_by_a_forward_to_its_own_extension() -> None:

@@ -25,7 +25,13 @@ from bridge.api.schemas import (
 from bridge.gateway import UNSAFE_IN_CALLER_NAME
 from bridge.phone_numbers import FORMATTED_MAX_LENGTH, FORMATTED_PATTERN
 from bridge.services.errors import ValidationFailed
-from bridge.services.extensions import ExtensionsService
+from bridge.services.extensions import (
+    CONTROL_CHARACTERS,
+    PAUSE_REASON_MAX,
+    ExtensionsService,
+    pause,
+    resume,
+)
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import Extension
 from bridge.surfaces.portsip.errors import JSON_BODY_ERRORS, PORTSIP_ERROR_SCHEMA
@@ -36,12 +42,14 @@ extensions_blueprint = APIBlueprint("extensions", __name__, url_prefix="/api/ext
 # Spaces to Python's \s or to ECMA's (which differ on \x1c-\x1f, \x85 and \ufeff); the
 # pattern as NUMBER's (bridge/api/schemas.py).
 NO_SPACES = Regexp(r"^[^\s\x00\x1c-\x1f\x85\ufeff]+$(?!\n)", error="must not contain spaces")
-UPDATED: Responses = {200: no_body("Done; no body"),
-                      404: error_body("No such extension", PORTSIP_ERROR_SCHEMA)}
+NOT_FOUND: Responses = {404: error_body("No such extension", PORTSIP_ERROR_SCHEMA)}
+UPDATED: Responses = {200: no_body("Done; no body"), **NOT_FOUND}
 NAME_UNSAFE = 'control characters (CR, LF, tab, ...) or any of " \\ < > ;'
 # A display name becomes the endpoint's callerid and the SIP display name.
 safe_caller_name = Regexp(f"^[^{UNSAFE_IN_CALLER_NAME.pattern[1:-1]}]*$(?!\\n)",
                           error=f"must not contain {NAME_UNSAFE}")
+no_control_characters = Regexp(f"^[^{CONTROL_CHARACTERS.pattern[1:-1]}]*$(?!\\n)",
+                               error="must not contain control characters")
 
 
 NUMBER_TEXT = ("E.164, or national in the tenant's region; spaces, dashes, dots and one "
@@ -83,13 +91,31 @@ class ExtensionCreateIn(ExtensionUpdateIn):
     extension_number = String(required=True, validate=NUMBER)
 
 
+class PauseIn(InputSchema):
+    reason = String(allow_none=True,
+                    validate=[Length(max=PAUSE_REASON_MAX), no_control_characters],
+                    metadata={"description": f"why: at most {PAUSE_REASON_MAX} characters, "
+                                             "no control characters; null or empty: none"})
+
+
+class PauseOut(Schema):
+    """Whether an extension is paused: the extension's forms and its ring group
+    memberships show it too."""
+
+    paused = Boolean(metadata={"description": "no ring group rings it, whatever the "
+                                              "strategy, until it is resumed"})
+    pause_reason = String(allow_none=True)
+    paused_at = String(allow_none=True, metadata={"description": "RFC 3339, UTC: when it "
+                                                                 "was paused; null if not"})
+
+
 class ForwardingNumberOut(Schema):
     id = String()
     number = String()
     default = Boolean()
 
 
-class ExtensionSummaryOut(Schema):
+class ExtensionSummaryOut(PauseOut):
     id = String()
     extension_number = String()
     display_name = String(allow_none=True)
@@ -124,8 +150,14 @@ LIST_FIELDS = {
 }
 
 
+def pause_state(extension: Extension) -> dict[str, Any]:
+    paused_at = extension.paused_at
+    return {"paused": paused_at is not None, "pause_reason": extension.pause_reason,
+            "paused_at": rfc3339(paused_at) if paused_at else None}
+
+
 def summary(extension: Extension) -> dict[str, Any]:
-    return {
+    return {**pause_state(extension),
         "id": encode_id(extension.id), "extension_number": extension.extension_number,
         "display_name": extension.display_name, "agent_id": extension.agent_id,
         "user_id": encode_id(extension.user_id) if extension.user_id else None,
@@ -208,3 +240,33 @@ def destroy_extension(extension_id: str) -> tuple[str, int]:
         service = ExtensionsService(ctx.session, ctx.tenant, ctx.gateway)
         service.delete(service.get(decode_id(extension_id)))
     return "", 204
+
+
+@extensions_blueprint.post("/<extension_id>/pause")
+@extensions_blueprint.auth_required(bearer)
+@extensions_blueprint.input(PauseIn)
+@extensions_blueprint.output(PauseOut)
+@extensions_blueprint.doc(summary="Pause an extension: no ring group rings it until resumed",
+                          description="In every group it is a member of, whatever the "
+                                      "strategy; kept across restarts. The body is optional. "
+                                      "Pausing a paused extension changes its reason only.",
+                          responses={**NOT_FOUND, **JSON_BODY_ERRORS})
+def pause_extension(extension_id: str, json_data: dict[str, Any]) -> dict[str, Any]:
+    with tenant_context() as ctx:
+        extension = ExtensionsService(ctx.session, ctx.tenant, ctx.gateway).get(
+            decode_id(extension_id))
+        pause(extension, json_data.get("reason"))
+        return pause_state(extension)
+
+
+@extensions_blueprint.post("/<extension_id>/resume")
+@extensions_blueprint.auth_required(bearer)
+@extensions_blueprint.output(PauseOut)
+@extensions_blueprint.doc(summary="Resume a paused extension: its ring groups ring it again",
+                          responses=NOT_FOUND)
+def resume_extension(extension_id: str) -> dict[str, Any]:
+    with tenant_context() as ctx:
+        extension = ExtensionsService(ctx.session, ctx.tenant, ctx.gateway).get(
+            decode_id(extension_id))
+        resume(extension)
+        return pause_state(extension)

@@ -43,6 +43,8 @@ from bridge.surfaces.portsip.extensions import (
     NAME_UNSAFE,
     NUMBER,
     IdOut,
+    PauseOut,
+    pause_state,
     phone_number,
     safe_caller_name,
 )
@@ -188,10 +190,14 @@ class RingGroupListOut(Schema):
 
 
 class AgentIn(ReadOnlyDropped):
-    read_only = ("display_name",)
+    read_only = ("display_name", "paused", "pause_reason", "paused_at")
 
     extension_number = String(required=True, validate=NUMBER)
     display_name = String(allow_none=True, metadata={"description": "read-only: ignored"})
+    paused = Flag(metadata={"description": "read-only: ignored (POST /api/extensions/{id}/"
+                                           "pause and /resume)"})
+    pause_reason = String(allow_none=True, metadata={"description": "read-only: ignored"})
+    paused_at = String(allow_none=True, metadata={"description": "read-only: ignored"})
     skill_level = whole(validate=Range(1, 100), load_default=1)
 
 
@@ -200,7 +206,9 @@ class AgentsIn(InputSchema):
                  metadata={"description": "the members, in hunt order"})
 
 
-class AgentOut(Schema):
+class AgentOut(PauseOut):
+    """A member; whether it is paused is its extension's (in all of its groups)."""
+
     extension_number = String()
     display_name = String(allow_none=True, metadata={"description": "the extension's"})
     skill_level = Integer()
@@ -253,7 +261,8 @@ def full(group: RingGroup) -> dict[str, Any]:
 
 
 def agent(member: RingGroupMember) -> dict[str, Any]:
-    return {"extension_number": member.extension.extension_number,
+    return {**pause_state(member.extension),
+            "extension_number": member.extension.extension_number,
             "display_name": member.extension.display_name, "skill_level": member.skill_level}
 
 

@@ -32,6 +32,9 @@ FULL_FIELDS = {
 }
 
 
+AVAILABLE = {"paused": False, "pause_reason": None, "paused_at": None}  # a member's pause
+
+
 def create(client: FlaskClient, who: TenantAuth, **body: Any) -> str:
     response = client.post("/api/ring_groups", json={**GROUP, **body}, headers=who.headers)
     assert response.status_code == 200, response.json
@@ -622,9 +625,10 @@ class TestAgents:
             {"extension_number": "1002", "skill_level": 100}]}), 200)
         body = json_of(client.get(f"/api/ring_groups/{group_id}/agents", headers=acme.headers))
         assert body == {"items": [
-            {"extension_number": "1003", "display_name": "Cy", "skill_level": 2},
-            {"extension_number": "1001", "display_name": "Ann", "skill_level": 1},
-            {"extension_number": "1002", "display_name": None, "skill_level": 100}]}
+            {"extension_number": "1003", "display_name": "Cy", "skill_level": 2, **AVAILABLE},
+            {"extension_number": "1001", "display_name": "Ann", "skill_level": 1, **AVAILABLE},
+            {"extension_number": "1002", "display_name": None, "skill_level": 100,
+             **AVAILABLE}]}
 
     def test_replace_again_reorders_and_drops(self, client: FlaskClient, acme: TenantAuth,
                                               group_id: str) -> None:
@@ -664,7 +668,7 @@ class TestAgents:
                     headers=acme.headers)
         assert client.get(f"/api/ring_groups/{group_id}/agents/1001",
                           headers=acme.headers).json == {
-            "extension_number": "1001", "display_name": "Anna", "skill_level": 1}
+            "extension_number": "1001", "display_name": "Anna", "skill_level": 1, **AVAILABLE}
 
     @pytest.mark.parametrize("items, needle", [
         ([{"extension_number": "1001"}, {"extension_number": "1009"}], "1009"),
@@ -710,7 +714,7 @@ class TestAgents:
                                                        "skill_level": 7}]})
         response = client.get(f"/api/ring_groups/{group_id}/agents/1002", headers=acme.headers)
         assert response.json == {"extension_number": "1002", "display_name": None,
-                                 "skill_level": 7}
+                                 "skill_level": 7, **AVAILABLE}
         for number in ("1001", "9999", "abc", "6000"):
             missing = client.get(f"/api/ring_groups/{group_id}/agents/{number}",
                                  headers=acme.headers)
