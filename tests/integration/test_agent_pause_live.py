@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import PhoneFactory
+from tests.integration.dispatching import agents, dispatch_to
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
 from tests.support.dispatch_receiver import DispatchReceiver
@@ -22,14 +23,8 @@ def office(bridge: BridgeProcess, phone: PhoneFactory, receiver: DispatchReceive
     suffix = secrets.token_hex(3)
     made = Office(bridge, phone, company=f"Pause Taxis {suffix}",
                   sip_domain=f"pause{suffix}.example").create()
-    made.api("POST", "/api/dispatch/settings", json={"base_url": receiver.url})
+    dispatch_to(made, receiver)
     return made
-
-
-def agents(office: Office, *numbers: str) -> dict[str, Phone]:
-    for number in numbers:
-        office.extension(number, agent_id=f"agent{number}@example.com")
-    return {number: office.phone(number) for number in numbers}
 
 
 def pause(office: Office, number: str, reason: str = "") -> Any:

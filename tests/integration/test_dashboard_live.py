@@ -18,15 +18,15 @@ import pytest
 
 from bridge.store.ids import decode_id
 from tests.integration.conftest import PhoneFactory
-from tests.integration.test_dispatch_live import dispatch_to
-from tests.integration.test_phone_calls_live import (
+from tests.integration.dispatching import dispatch_to
+from tests.integration.phone_calls import (
     PARK_SECONDS,
     calls_of,
     park,
     talking,
     view_of,
 )
-from tests.integration.test_ringout_live import RingOutOffice, connect
+from tests.integration.ringouts import RingOutOffice, connect
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 from tests.support.dispatch_receiver import DispatchReceiver

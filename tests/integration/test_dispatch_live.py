@@ -5,20 +5,19 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
-from standardwebhooks import Webhook
 
 from bridge.store.models import DispatchSettings, Tenant
 from bridge.store.session import Database
 from tests.integration.conftest import PhoneFactory
+from tests.integration.dispatching import agents, dispatch_to, instant, seconds, verify
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
-from tests.support.dispatch_receiver import DispatchReceiver, RecordedRequest
-from tests.support.softphone import IncomingPolicy, Phone
+from tests.support.dispatch_receiver import DispatchReceiver
+from tests.support.softphone import IncomingPolicy
 
 QUEUE = "main@exampletaxis.com"
 
@@ -30,47 +29,8 @@ def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
                   sip_domain=f"abc{suffix}.example").create()
 
 
-def agents(office: Office, *numbers: str) -> dict[str, Phone]:
-    for number in numbers:
-        office.extension(number, agent_id=f"agent{number}@example.com")
-    return {number: office.phone(number) for number in numbers}
-
-
-def dispatch_to(office: Office, receiver: DispatchReceiver, **settings: Any) -> dict[str, Any]:
-    answer: dict[str, Any] = office.api("POST", "/api/dispatch/settings",
-                                        json={"base_url": receiver.url, **settings})
-    return answer
-
-
-def verify(request: RecordedRequest, secret: str) -> None:
-    """As a dispatcher does it with the Standard Webhooks library (docs/dispatch.md): the
-    invite GET's signature covers its query string as received, a POST's its body."""
-    headers = dict(request.headers.items())
-    if request.method == "GET":
-        Webhook(secret).verify(request.raw_query, headers, json_parse=False)
-    else:
-        Webhook(secret).verify(request.body, headers)  # raises unless the body is signed
-    assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 30
-
-
 def events(receiver: DispatchReceiver) -> list[str]:
     return [request.path.rsplit("/", 1)[1] for request in receiver.requests]
-
-
-def instant(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    assert moment.utcoffset() is not None, f"{text} has no offset"
-    return moment
-
-
-def seconds(duration: str) -> float:
-    """PT4M23.5S → 263.5 (the forms ringbridge writes)."""
-    body, total = duration.removeprefix("PT"), 0.0
-    for unit, factor in (("H", 3600), ("M", 60), ("S", 1)):
-        if unit in body:
-            value, body = body.split(unit, 1)
-            total += float(value) * factor
-    return total
 
 
 def delivery_when(office: Office, call_id: str, event: str,

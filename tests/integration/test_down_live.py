@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.conftest import PhoneFactory
+from tests.integration.phone_calls import PARK_SECONDS, park, talking, view_of
 from tests.integration.ring_groups import Office
-from tests.integration.test_phone_calls_live import PARK_SECONDS, park, talking, view_of
 from tests.support.asterisk import STASIS_WAIT, Asterisk
 from tests.support.bridge_process import BridgeProcess
 from tests.support.polling import wait_until

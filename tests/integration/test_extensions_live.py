@@ -10,6 +10,7 @@ import pytest
 from bridge.store.migrate import drop_schema
 from bridge.store.session import Database
 from tests.integration.conftest import PhoneFactory
+from tests.integration.extensions import contacts_of
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 from tests.support.postgres import postgres_url
@@ -93,14 +94,6 @@ def test_password_change_applies_to_the_next_registration(
         phone("2003", password=old_password, domain=domain)
     assert refused.value.status_code in (401, 403)
     assert phone("2003", password="brand-new-secret-1", domain=domain).registered
-
-
-def contacts_of(asterisk: Asterisk, endpoint_id: str) -> list[dict[str, str]]:
-    """The registered contacts Asterisk has for the endpoint's AOR (of the same name):
-    a contact is named `<aor>;@<hash>`."""
-    answer = asterisk.ami({"Action": "PJSIPShowContacts"})
-    return [event for event in answer if event.get("Event") == "ContactList"
-            and event.get("ObjectName", "").partition(";@")[0] == endpoint_id]
 
 
 def test_destroyed_extension_can_no_longer_register_or_call(

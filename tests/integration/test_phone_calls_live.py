@@ -9,48 +9,23 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import PhoneFactory
+from tests.integration.phone_calls import (
+    PARK_SECONDS,
+    calls_of,
+    park,
+    statuses,
+    talking,
+    view_of,
+)
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
 from tests.support.polling import wait_until
-from tests.support.softphone import Call, IncomingPolicy, Phone, sip_uri_user
-
-PARK_SECONDS = 10  # the shortest maxInParking the API takes
+from tests.support.softphone import IncomingPolicy, sip_uri_user
 
 
 @pytest.fixture
 def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
     return Office(bridge, phone).create()
-
-
-def calls_of(office: Office, extension: str) -> list[dict[str, Any]]:
-    return list(office.api("GET", f"/uapi/phoneCalls/@me/{extension}")["entry"])
-
-
-def statuses(call: dict[str, Any]) -> dict[str | None, int]:
-    return {view.get("extension"): view["status"] for view in call["phoneCallView"]}
-
-
-def talking(office: Office, caller: Phone, callee: Phone) -> tuple[Call, Call, dict[str, Any]]:
-    """caller → callee, answered; returns both legs and the call as the API shows it."""
-    out = caller.call(callee.username)
-    incoming = callee.wait_incoming()
-    incoming.answer()
-    out.wait_answered()
-    both = {caller.username: 5, callee.username: 5}
-    call = wait_until(lambda: next((c for c in calls_of(office, caller.username)
-                                    if statuses(c) == both), None), 5, "both parties on call")
-    return out, incoming, call
-
-
-def park(office: Office, extension: str, call: dict[str, Any], view: str,
-         seconds: int | str = PARK_SECONDS) -> Any:
-    return office.bridge.api("PUT", f"/uapi/phoneCalls/@me/{extension}/{call['id']}",
-                             office.token, json={"action": "Park", "phoneCallViewId": view,
-                                                 "maxInParking": seconds})
-
-
-def view_of(call: dict[str, Any], extension: str) -> dict[str, Any]:
-    return next(v for v in call["phoneCallView"] if v.get("extension") == extension)
 
 
 def views(call: dict[str, Any]) -> dict[str, str | None]:

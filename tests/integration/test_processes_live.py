@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from tests.integration.conftest import PhoneFactory
+from tests.integration.restarts import connected_call, the_end
 from tests.integration.ring_groups import Office
-from tests.integration.test_restarts_live import connected_call, the_end
 from tests.support.bridge_process import BridgeProcess, wait_gone
 from tests.support.dispatch_receiver import DispatchReceiver
 

@@ -14,8 +14,8 @@ import pytest
 
 from bridge.store.ids import decode_id
 from tests.integration.conftest import PhoneFactory
+from tests.integration.dispatching import instant, seconds, verify
 from tests.integration.ring_groups import Office
-from tests.integration.test_dispatch_live import instant, seconds, verify
 from tests.support.bridge_process import BridgeProcess
 from tests.support.dispatch_receiver import DispatchReceiver, RecordedRequest
 from tests.support.softphone import IncomingPolicy

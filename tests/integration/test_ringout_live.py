@@ -15,7 +15,7 @@ import pytest
 
 from bridge.flows.ringout import BACKSTOP_SECONDS
 from tests.integration.conftest import PhoneFactory
-from tests.integration.ring_groups import Office
+from tests.integration.ringouts import RingOutOffice, connect
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 from tests.support.dispatch_receiver import DispatchReceiver
@@ -24,33 +24,6 @@ from tests.support.softphone import Call, IncomingPolicy, Phone
 CALLER_ID = "+14155550100"
 RING_TIME = 5
 PROMPT_TIMEOUT = 3
-
-
-class RingOutOffice(Office):
-    """An office whose extension `owner` starts RingOuts through the API."""
-
-    owner_id = ""
-
-    def start(self, to: str, source: str, **fields: Any) -> str:
-        body = {"from": {"phoneNumber": source}, "to": {"phoneNumber": to}, **fields}
-        return str(self.api("POST", self.path(), json=body)["id"])
-
-    def path(self, ringout_id: str = "") -> str:
-        base = f"/restapi/v1.0/account/~/extension/{self.owner_id}/ring-out"
-        return f"{base}/{ringout_id}" if ringout_id else base
-
-    def status(self, ringout_id: str) -> dict[str, str]:
-        return dict(self.api("GET", self.path(ringout_id))["status"])
-
-    def wait_status(self, ringout_id: str, call: str, caller: str, callee: str,
-                    timeout: float = 5) -> None:
-        """Statuses are written off the call's path: poll the API, bounded."""
-        wanted = {"callStatus": call, "callerStatus": caller, "calleeStatus": callee}
-        deadline = time.monotonic() + timeout
-        while (seen := self.status(ringout_id)) != wanted:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"RingOut {ringout_id}: {seen}, wanted {wanted}")
-            time.sleep(0.1)
 
 
 @pytest.fixture
@@ -63,17 +36,6 @@ def office(bridge: BridgeProcess, phone: PhoneFactory) -> RingOutOffice:
 @pytest.fixture
 def carrier(trunk: PhoneFactory) -> Phone:
     return trunk()
-
-
-def connect(office: RingOutOffice, caller: Phone, carrier: Phone, to: str) -> tuple[
-        str, Call, Call]:
-    ringout_id = office.start(to, caller.username)
-    first = caller.wait_incoming()
-    first.answer()
-    second = carrier.wait_incoming_for(to)
-    second.answer()
-    office.wait_status(ringout_id, "Success", "Success", "Success")
-    return ringout_id, first, second
 
 
 def assert_talking(*calls: Call) -> None:

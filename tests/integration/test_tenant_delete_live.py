@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from bridge.store.models import Base, Tenant
 from bridge.store.session import Database
 from tests.integration.conftest import PhoneFactory
+from tests.integration.extensions import contacts_of
+from tests.integration.phone_calls import talking
 from tests.integration.ring_groups import Office
-from tests.integration.test_extensions_live import contacts_of
-from tests.integration.test_phone_calls_live import talking
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 
