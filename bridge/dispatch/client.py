@@ -57,6 +57,7 @@ class DispatchClient:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._storing = asyncio.Lock()
         self._stores: set[asyncio.Task[None]] = set()
+        self.outbox = 0  # reliable deliveries not yet delivered or given up
 
     async def start(self) -> None:
         """Resume stored deliveries no live node claims, then keep claims up to date."""
@@ -135,11 +136,7 @@ class DispatchClient:
         await self._deliver(delivery, config)
 
     async def _deliver(self, delivery: Delivery, config: DispatchConfig) -> None:
-        metrics.DISPATCH_OUTBOX.inc()
-        try:
-            await self._deliver_until_done(delivery, config)
-        finally:
-            metrics.DISPATCH_OUTBOX.dec()
+        await self._deliver_until_done(delivery, config)
 
     async def _deliver_until_done(self, delivery: Delivery, config: DispatchConfig) -> None:
         backoff = Backoff(self.retry_initial, self.retry_maximum)
@@ -204,15 +201,22 @@ class DispatchClient:
                        location=response.headers.get("location"), oversized=oversized)
 
     def _in_order(self, chain: str, work: Coroutine[Any, Any, None]) -> None:
-        """Run `work` after the previous reliable delivery of its chain has finished."""
+        """Run `work` after the previous reliable delivery of its chain has finished; until
+        it has finished too, it counts in the outbox (waiting behind another included)."""
         previous = self._tails.get(chain)
+        self._count_in_outbox(1)
         task = self.spawn(_after(previous, work))
         self._tails[chain] = task
 
         def forget(done: asyncio.Future[Any]) -> None:
+            self._count_in_outbox(-1)
             if self._tails.get(chain) is done:
                 del self._tails[chain]
         task.add_done_callback(forget)
+
+    def _count_in_outbox(self, step: int) -> None:
+        self.outbox += step
+        metrics.DISPATCH_OUTBOX.inc(step)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run `work` in the background; `close()` cancels what is still running."""

@@ -128,8 +128,10 @@ def test_events_of_one_call_arrive_in_order_even_when_the_first_is_retried(
             client.reliably(config, post(config, "connected"))
             client.reliably(config, post(config, "cleared"))
             await asyncio.to_thread(receiver.wait_for, "/telephony/connected", 2, 3)
+            assert client.outbox == 2  # both wait: `ringbridge status` shows them
             receiver.respond(200, match="/connected")
             await eventually(lambda: store.states() == ["delivered", "delivered"], 3)
+            await eventually(lambda: client.outbox == 0, 3)
             events = [r.path.rsplit("/", 1)[1] for r in receiver.requests]
             assert events[-2:] == ["connected", "cleared"] and "cleared" not in events[:-1]
     run(scenario())
