@@ -31,6 +31,7 @@ from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.gateway import (
     CancelOutcome,
+    EngineOverview,
     EngineStatus,
     EngineUnavailable,
     LiveCall,
@@ -67,6 +68,9 @@ class NoEngine:
 
     def remove(self, endpoint_id: str) -> None:
         """Nothing to remove from."""
+
+    def overview(self) -> EngineOverview:
+        raise EngineUnavailable(NO_ENGINE)
 
     def delete_recordings(self, names: list[str]) -> list[str]:
         raise EngineUnavailable(NO_ENGINE)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import getpass
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 import click
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from bridge import __version__, logs, metrics_dir
 from bridge.api.gateway_client import GatewayClient
 from bridge.api.security_log import log as security_log
 from bridge.config import ConfigError, Settings, load_settings
-from bridge.gateway import GatewayError
+from bridge.gateway import EngineOverview, GatewayError
 from bridge.gateway_link import published
 from bridge.logs import FORMATS
 from bridge.services.dispatch import delete_settings, get_settings, update_settings
@@ -28,6 +29,7 @@ from bridge.services.jwt_credentials import (
     list_credentials,
     revoke_credential,
 )
+from bridge.services.ring_groups import group_labels
 from bridge.services.tenant_removal import remove_tenant
 from bridge.services.tenants import (
     ROLES,
@@ -45,6 +47,7 @@ from bridge.services.tenants import (
     set_role,
     tenant_counts,
 )
+from bridge.status_screen import render
 from bridge.store.ids import encode_id
 from bridge.store.migrate import upgrade
 from bridge.store.models import Extension, aware
@@ -204,6 +207,38 @@ def tenants_delete(settings: Settings, company_id: str, force: bool) -> None:
     click.echo(f"tenant {company_id!r} deleted: {removal.calls_hung_up} calls hung up, "
                f"{len(removal.endpoints)} endpoints and {len(removal.recordings)} "
                "recordings removed from Asterisk")
+
+
+@main.command()
+@click.option("--watch", is_flag=True, help="Refresh every --interval seconds until Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(min=0.5), default=2.0, show_default=True,
+              help="Seconds between refreshes with --watch.")
+@click.pass_obj
+def status(settings: Settings, watch: bool, interval: float) -> None:
+    """The running service at a glance: its links to Asterisk, calls up, parked calls,
+    waiting lines and the dispatch outbox, read from the engine of `ringbridge serve`."""
+    engine = _running_engine(settings)
+    try:
+        while True:
+            screen = _status_screen(settings, engine.overview())
+            if not watch:
+                click.echo(screen)
+                return
+            click.clear()
+            click.echo(screen)
+            time.sleep(interval)
+    except GatewayError as exc:
+        raise click.ClickException(exc.message) from exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.close()
+
+
+def _status_screen(settings: Settings, overview: EngineOverview) -> str:
+    with _session(settings) as session:
+        groups = group_labels(session, overview.lines)
+    return render(overview, groups, datetime.now(UTC))
 
 
 def _running_engine(settings: Settings) -> GatewayClient:

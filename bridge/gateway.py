@@ -213,6 +213,18 @@ class EngineStatus:
     ami: bool
 
 
+@dataclass(frozen=True)
+class EngineOverview:
+    """The engine's state at a glance (`ringbridge status`)."""
+
+    status: EngineStatus
+    started_at: datetime
+    calls_up: int  # calls the engine runs (hunted, talking, RingOuts; parked calls not)
+    parked: int  # calls in ringbridge's parking lots
+    lines: dict[int, tuple[int, float]]  # by ring group id: calls waiting, longest wait (s)
+    outbox: int  # dispatch events stored and not yet delivered or given up
+
+
 class GatewayError(Exception):
     """The engine could not do what it was asked; `message` says why."""
 
@@ -258,6 +270,9 @@ class EngineGateway(Protocol):
 
     def status(self) -> EngineStatus:
         """Whether the engine is connected to Asterisk and ready for calls."""
+
+    def overview(self) -> EngineOverview:
+        """The engine's state now: its links, calls, lots, waiting lines and outbox."""
 
     def push(self, endpoint: SipEndpoint) -> None:
         """Make a committed extension's endpoint real in Asterisk."""

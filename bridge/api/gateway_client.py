@@ -19,6 +19,7 @@ from bridge.gateway import (
     LONGEST_WAIT,
     CancelOutcome,
     EngineNotReached,
+    EngineOverview,
     EngineStatus,
     EngineUnavailable,
     LiveCall,
@@ -102,6 +103,10 @@ class GatewayClient:
         except EngineUnavailable:
             return EngineStatus(ari=False, ami=False)
         return status
+
+    def overview(self) -> EngineOverview:
+        overview: EngineOverview = self._call("overview")
+        return overview
 
     def push(self, endpoint: SipEndpoint) -> None:
         self._provision("push", endpoint, endpoint.endpoint_id)

@@ -30,7 +30,7 @@ from bridge.flows.events import (
     RingOutStarted,
     RingOutStatusChanged,
 )
-from bridge.gateway import CallState, EngineStatus
+from bridge.gateway import CallState, EngineOverview
 
 SAMPLE_EVERY = 1.0
 ABANDONED = "caller gave up"  # how a hunt ends when its caller hangs up before an answer
@@ -144,9 +144,7 @@ class CallMetrics:
         return lambda event: counter.labels(self._tenant(event.call_id)).inc()
 
 
-async def sample_forever(status: Callable[[], EngineStatus], calls_up: Callable[[], int],
-                         parked: Callable[[], int],
-                         lines: Callable[[], dict[int, tuple[int, float]]]) -> None:
+async def sample_forever(overview: Callable[[], EngineOverview]) -> None:
     """Every second: the engine's state, and how late the loop ran the timer."""
     loop = asyncio.get_running_loop()
     shown: set[int] = set()  # the groups whose line the gauges show
@@ -154,12 +152,12 @@ async def sample_forever(status: Callable[[], EngineStatus], calls_up: Callable[
         due = loop.time() + SAMPLE_EVERY
         await asyncio.sleep(SAMPLE_EVERY)
         metrics.LOOP_LAG.observe(max(0.0, loop.time() - due))
-        now = status()
-        metrics.ASTERISK_CONNECTED.labels("ari").set(int(now.ari))
-        metrics.ASTERISK_CONNECTED.labels("ami").set(int(now.ami))
-        metrics.CALLS_UP.set(calls_up())
-        metrics.PARKED_NOW.set(parked())
-        shown = _show_lines(lines(), shown)
+        now = overview()
+        metrics.ASTERISK_CONNECTED.labels("ari").set(int(now.status.ari))
+        metrics.ASTERISK_CONNECTED.labels("ami").set(int(now.status.ami))
+        metrics.CALLS_UP.set(now.calls_up)
+        metrics.PARKED_NOW.set(now.parked)
+        shown = _show_lines(now.lines, shown)
 
 
 def _show_lines(lines: dict[int, tuple[int, float]], shown: set[int]) -> set[int]:

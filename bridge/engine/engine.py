@@ -42,7 +42,7 @@ from bridge.flows.earlier_calls import Closer, EarlierCalls, NoEarlierCalls
 from bridge.flows.events import CallArrived, CallEnded, UnknownNumber
 from bridge.flows.hunt import Hunt, HuntPlan, Origin
 from bridge.flows.waiting_line import WaitingLines
-from bridge.gateway import EngineStatus, Positions, Target
+from bridge.gateway import EngineOverview, EngineStatus, Positions, Target
 
 log = logging.getLogger(__name__)
 LOTS_READ_TIMEOUT = 10.0
@@ -50,6 +50,8 @@ LOTS_READ_TIMEOUT = 10.0
 
 class LoopService(Protocol):
     """Something that lives on the engine's loop beside ARI and AMI (dispatch delivery)."""
+
+    outbox: int  # what it holds and has not delivered (or given up) yet
 
     async def start(self) -> None: ...
 
@@ -114,12 +116,18 @@ class Engine:
         up = not self._asterisk_stopping
         return EngineStatus(ari=self.ari.ready and up, ami=self.ami.ready and up)
 
+    def overview(self) -> EngineOverview:
+        """Read on the engine's loop, so that its parts agree."""
+        return EngineOverview(
+            status=self.status(), started_at=self.started_at, calls_up=len(self._flows),
+            parked=len(self.parking.all()), lines=self.waiting_lines.lengths(),
+            outbox=self.dispatch.outbox if self.dispatch is not None else 0)
+
     async def run(self) -> None:
         if self.dispatch is not None:
             await self.dispatch.start()
         jobs = [self.ari.run(), self.ami.run(),
-                sample_forever(self.status, lambda: len(self._flows),
-                               lambda: len(self.parking.all()), self.waiting_lines.lengths)]
+                sample_forever(self.overview)]
         if self.retention is not None:
             jobs.append(self.retention.run())
         await asyncio.gather(*jobs)

@@ -20,6 +20,7 @@ from bridge.gateway import (
     LONGEST_WAIT,
     CallChanged,
     CancelOutcome,
+    EngineOverview,
     EngineStatus,
     EngineUnavailable,
     LiveCall,
@@ -72,6 +73,12 @@ class EngineThread:
 
     def status(self) -> EngineStatus:
         return self.engine.status()
+
+    def overview(self) -> EngineOverview:
+        async def read() -> EngineOverview:
+            return self.engine.overview()
+
+        return self._answer(read(), CONTROL_TIMEOUT)
 
     def push(self, endpoint: SipEndpoint) -> None:
         """Make a committed extension's endpoint real now (a failure is retried on the loop;

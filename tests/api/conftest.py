@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from bridge.engine.call_control import CallControlError
 from bridge.gateway import (
     CallState,
     CancelOutcome,
+    EngineOverview,
     EngineStatus,
     LegState,
     LiveCall,
@@ -52,6 +54,10 @@ class RecordingProvisioner:
 
     def status(self) -> EngineStatus:
         return EngineStatus(ari=True, ami=True)
+
+    def overview(self) -> EngineOverview:
+        return EngineOverview(status=self.status(), started_at=datetime(2026, 12, 5, tzinfo=UTC),
+                              calls_up=len(self.calls), parked=0, lines={}, outbox=0)
 
     def push(self, endpoint: SipEndpoint) -> None:
         self.pushed.append(endpoint)

@@ -84,14 +84,15 @@ def client(link: GatewayLink) -> Iterator[GatewayClient]:
 
 
 def test_every_protocol_method_crosses_and_nothing_else() -> None:
-    expected = {"status", "push", "remove", "start_ringout", "cancel_ringout", "live_calls",
-                "park", "unpark", "pick_up", "hang_up", "delete_recordings"}
+    expected = {"status", "overview", "push", "remove", "start_ringout", "cancel_ringout",
+                "live_calls", "park", "unpark", "pick_up", "hang_up", "delete_recordings"}
     assert expected == GATEWAY_CALLS
 
 
 def test_calls_and_their_answers_cross_whole(server: GatewayServer, client: GatewayClient,
                                              engine: RefusingEngine) -> None:
     assert client.status() == EngineStatus(ari=True, ami=True)
+    assert client.overview() == engine.overview()
     assert client.live_calls("acme.example") == [CALL]
     assert client.live_calls("other.example") == []
     client.push(ENDPOINT)
