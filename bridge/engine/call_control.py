@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -148,7 +147,8 @@ class CallControl:
         call goes back to its slot for the time it had left. Returns the call's id, once
         the call is out of the lot and ringing (or after a few seconds at most)."""
         parked = self._parked(domain, call_id)
-        deadline = time.monotonic() + self.engine.parking.time_left(parked.channel_id)
+        parking = self.engine.parking
+        deadline = parking.clock() + parking.time_left(parked.channel_id)
         plan = HuntPlan(label=f"parked call {parked.slot} to {target.label}",
                         waves=((target,),), ring_time=wait, domain=domain,
                         no_answer=partial(self._back_to_slot, parked.slot, deadline))
@@ -246,7 +246,7 @@ class CallControl:
         """UnPark not answered: the parked party goes back to its own slot (another when
         that is taken meanwhile) until the time it was parked for runs out (the ring back
         comes at once when it ran out meanwhile)."""
-        seconds = max(1, round(deadline - time.monotonic()))
+        seconds = max(1, round(deadline - self.engine.parking.clock()))
         caller = hunt.caller_id
         hunt.release(caller)
         for name, value in ((OWN_SLOT, slot), ("RB_PARK_TIMEOUT", str(seconds)),

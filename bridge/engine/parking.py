@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -106,11 +107,15 @@ class ParkingLots:
     hangs up ends its call (and closes its record): while it is parked, its call is in
     the lot and nowhere else."""
 
-    def __init__(self, ami: AmiClient, call_log: CallLog) -> None:
+    def __init__(self, ami: AmiClient, call_log: CallLog,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` times the parked calls; monotonic, so that a step of the wall clock (an
+        NTP correction) does not change a parked call's time."""
         self.ami = ami
         self.call_log = call_log
+        self.clock = clock
         self._calls: dict[str, ParkedCall] = {}
-        # When Asterisk rings each parker back, by channel id, on the monotonic clock.
+        # When Asterisk rings each parker back, by channel id, on `clock`.
         self._rings_back: dict[str, float] = {}
         # Calls that left the lot lately (timed out, taken back), by channel id: the call
         # that continues on that channel is theirs.
@@ -140,9 +145,8 @@ class ParkingLots:
         return list(self._calls.values())
 
     def time_left(self, channel_id: str) -> float:
-        """Seconds until Asterisk rings the parker back. Kept on the monotonic clock: a
-        step of the wall clock (an NTP correction) must not change a parked call's time."""
-        return max(0.0, self._rings_back.get(channel_id, 0.0) - time.monotonic())
+        """Seconds until Asterisk rings the parker back."""
+        return max(0.0, self._rings_back.get(channel_id, 0.0) - self.clock())
 
     def expect(self, channel_id: str, ours: Kept) -> asyncio.Future[ParkedCall]:
         """A future for the ParkedCall event of a channel ringbridge is about to park."""
@@ -176,6 +180,7 @@ class ParkingLots:
     async def reload(self) -> None:
         """After every AMI connect: the lots' contents as Asterisk has them now."""
         reply = await self.ami.action({"Action": "ParkedCalls"})
+        now = self.clock()  # the events' ParkingTimeout: seconds left at this moment
         events = [e for e in (reply if isinstance(reply, list) else [])
                   if e.get("Event") == "ParkedCall" and e.get("Parkinglot", "").startswith(
                       LOT_PREFIX)]
@@ -183,7 +188,7 @@ class ParkingLots:
         for event in events:
             call = self._from_event(event, await self._variables(event["ParkeeChannel"]))
             calls[call.channel_id] = call
-            rings_back[call.channel_id] = _ring_back(event)
+            rings_back[call.channel_id] = _ring_back(event, now)
         self._calls, self._rings_back = calls, rings_back
         log.info("AMI connected: %d parked call(s) in ringbridge's lots", len(calls))
 
@@ -202,6 +207,7 @@ class ParkingLots:
         lot = event.get("Parkinglot", "")
         if not lot.startswith(LOT_PREFIX):
             return
+        arrived = self.clock()  # ParkingTimeout: seconds left now, not after Getvar
         channel_id = event.get("ParkeeUniqueid", "")
         ours = self._ours.pop(channel_id, None)
         variables = ours or await self._variables(event.get("ParkeeChannel", ""))
@@ -210,7 +216,7 @@ class ParkingLots:
             del self._calls[other.channel_id]  # ParkedCallSwap: a new channel in the slot
             self._rings_back.pop(other.channel_id, None)
         self._calls[channel_id] = call
-        self._rings_back[channel_id] = _ring_back(event)
+        self._rings_back[channel_id] = _ring_back(event, arrived)
         log.info("call %s: %s parked at %s in %s (by %s, %d s)", call.call_id, call.number,
                  call.slot, lot, call.parker, call.timeout)
         future = self._waiting.pop(channel_id, None)
@@ -253,6 +259,7 @@ class ParkingLots:
         )
 
 
-def _ring_back(event: AmiEvent) -> float:
-    """When a ParkedCall event's parker is rung back (ParkingTimeout is the time left)."""
-    return time.monotonic() + int(event.get("ParkingTimeout", "0") or 0)
+def _ring_back(event: AmiEvent, at: float) -> float:
+    """When a ParkedCall event's parker is rung back: ParkingTimeout is the time left at
+    `at`, when the event came."""
+    return at + int(event.get("ParkingTimeout", "0") or 0)

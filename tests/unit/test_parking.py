@@ -4,6 +4,7 @@ lots are in tests/integration/test_phone_calls_live.py)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,16 +103,16 @@ def test_lots_follow_the_events_and_read_ringbridges_variables() -> None:
     asyncio.run(scenario())
 
 
-def test_the_time_a_call_has_left_in_the_lot_follows_the_monotonic_clock(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_time_a_call_has_left_in_the_lot_follows_the_lots_clock() -> None:
     """An unanswered UnPark puts the call back for the time it has left: a wall clock
-    stepped forward 4 s (NTP) during the UnPark once took 4 s off it."""
+    stepped forward 4 s (NTP) during the UnPark once took 4 s off it. The lots time
+    calls on the monotonic clock by default."""
     now = [1000.0]
-    monkeypatch.setattr("bridge.engine.parking.time.monotonic", lambda: now[0])
 
     async def scenario() -> None:
         ami = FakeAmi()
-        lots = ParkingLots(ami, CallLog())  # type: ignore[arg-type]
+        lots = ParkingLots(ami, CallLog(), clock=lambda: now[0])  # type: ignore[arg-type]
+        assert ParkingLots(FakeAmi(), CallLog()).clock is time.monotonic  # type: ignore[arg-type]
         await ami.emit(parked_event("ParkedCall", "ch1", "701"))  # 170 s left
         now[0] += 12.5
         assert lots.time_left("ch1") == 157.5
@@ -221,6 +222,8 @@ def test_a_parked_call_keeps_its_id_views_and_times_in_the_lot_and_when_taken_ba
     back in its own slot for the time it had left; its record is never closed."""
     async def scenario() -> None:
         engine, ari, hunt = await connected_call()
+        now = [500.0]
+        engine.parking.clock = lambda: now[0]
         hunt.origin = Origin(number="+14155550100", dialled="6001", inbound=True)
         events: list[CallEvent] = []
         engine.call_log.subscribe(CallEvent, events.append)
@@ -250,10 +253,11 @@ def test_a_parked_call_keeps_its_id_views_and_times_in_the_lot_and_when_taken_ba
         assert [(p.view, p.number) for p in taken.parties] == [("00", ""), ("02", "2003")]
         assert ("POST", "/channels/create") in [(m, path) for m, path, _ in ari.requests]
 
+        now[0] += 12  # 2003 rang 12 s; the wall clock is never read
         await deliver(engine, event("ChannelDestroyed", "rb-CALL-2", cause=19))
         back = {params["variable"]: params["value"] for method, path, params in ari.requests
                 if path == "/channels/caller/variable"}
-        assert back["PARKINGEXTEN"] == "701" and 160 <= int(back["RB_PARK_TIMEOUT"]) <= 170
+        assert (back["PARKINGEXTEN"], back["RB_PARK_TIMEOUT"]) == ("701", "158")  # 170 - 12
         assert ari.requests[-1][1] == "/channels/caller/continue"
         assert all(e.call_id == "CALL" for e in events)
         assert [type(e) for e in events if isinstance(e, Ending)] == [CallParked, CallParked]
