@@ -161,6 +161,10 @@ def pause(extension: Extension, reason: str | None) -> None:
 
 
 def resume(extension: Extension) -> None:
+    """Its ring groups ring it again. Nothing is written for an extension not paused:
+    each write starts a new directory generation, which empties every kept route."""
+    if extension.paused_at is None:
+        return
     extension.paused_at = None
     extension.pause_reason = None
     log.info("extension %s of %s resumed", extension.extension_number,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, Update, bindparam, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bridge.dispatch.client import DispatchClient
@@ -79,6 +80,7 @@ class DatabaseDirectory:
         self.api_url = api_url
         self._planning = threading.Lock()
         self._routes = RouteCache()
+        self._last_paused: Mapping[int, str] | None = None
 
     def route_dial(self, domain: str, number: str, caller_number: str) -> HuntPlan | None:
         routes = self._routes.current(self.database)
@@ -107,12 +109,20 @@ class DatabaseDirectory:
 
     def paused(self) -> Mapping[int, str]:
         """The paused extensions, read once per directory generation (a pause or a
-        resume is an extension's write, so it starts a new one)."""
+        resume is an extension's write, so it starts a new one). While the database
+        cannot be read, the pauses read last hold: paused agents stay unrung."""
         def load() -> Mapping[int, str]:
             with self.database.engine.connect() as connection:
                 return paused_extensions(connection)
 
-        paused: Mapping[int, str] = self._routes.current(self.database).get(PAUSED, load)
+        try:
+            paused: Mapping[int, str] = self._routes.current(self.database).get(PAUSED, load)
+        except SQLAlchemyError as exc:
+            if self._last_paused is None:
+                raise
+            log.warning("paused extensions not read (%s); the last read holds", exc)
+            return self._last_paused
+        self._last_paused = paused
         return paused
 
     def route_redirect(self, tenant_id: int, location: str,

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import delete, update
+from sqlalchemy.exc import OperationalError
 
 from bridge.flows.hunt import HuntPlan
+from bridge.services.route_cache import RouteCache
 from bridge.services.routing import DatabaseDirectory
 from bridge.store.directory_changes import current_generation
 from bridge.store.ids import decode_id
@@ -138,3 +140,25 @@ def test_with_the_generation_row_gone_calls_are_routed_from_the_database_until_a
     statements.clear()
     assert directory.route_dial(DOMAIN, "6000", "2000") is not None
     assert [s for s in statements if "directory_generation" not in s] == []
+
+
+def test_pauses_are_read_once_per_generation_and_the_last_read_holds_while_away(
+        client: FlaskClient, acme: TenantAuth, directory: DatabaseDirectory,
+        statements: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    encoded = extension(client, acme, "1001")
+    extension_id = decode_id(encoded)
+    assert directory.paused() == {}
+    assert client.post(f"/api/extensions/{encoded}/pause", headers=acme.headers,
+                       json={"reason": "lunch"}).status_code == 200
+    assert directory.paused() == {extension_id: "lunch"}  # a new generation: read again
+    statements.clear()
+    assert directory.paused() == {extension_id: "lunch"}
+    assert [s for s in statements if "directory_generation" not in s] == []
+
+    def away(_: Database) -> None:
+        raise OperationalError("SELECT", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(RouteCache, "current", lambda self, database: away(database))
+    assert directory.paused() == {extension_id: "lunch"}  # paused agents stay unrung
+    with pytest.raises(OperationalError):  # nothing read yet: the hunt rings them all
+        DatabaseDirectory(directory.database, dial_timeout=30).paused()

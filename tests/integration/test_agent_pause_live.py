@@ -1,4 +1,4 @@
-"""Agent availability on real calls (docs/ring_groups.md): a paused member is never rung
+"""Agent availability on real calls (docs/extensions.md): a paused member is never rung
 by any of its groups, nor announced to the dispatcher, until it is resumed; a pause
 outlives a restart; a direct call still rings the paused phone."""
 

@@ -210,6 +210,8 @@ def test_pause_and_resume_move_the_directory_generation_on(
     assert generation(database) == before + 3
     assert pause(client, acme, extension_id, reason="r" * 201).status_code == 400
     assert generation(database) == before + 3
+    assert resume(client, acme, extension_id).status_code == 200  # not paused: no write
+    assert generation(database) == before + 3
 
 
 def test_paused_extensions_are_read_with_one_select(
