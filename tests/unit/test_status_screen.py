@@ -109,7 +109,7 @@ def test_status_watch_refreshes_until_interrupted(
         if len(pauses) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_module.time, "sleep", sleep)
+    monkeypatch.setattr(cli_module, "wait", sleep)
     result = cli("status", "--watch", "--interval", "5")
     assert result.exit_code == 0 and pauses == [5.0, 5.0]
     assert result.stdout.count("Calls      3 up, 1 parked") == 2
