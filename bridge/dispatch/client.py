@@ -136,9 +136,7 @@ class DispatchClient:
         await self._deliver(delivery, config)
 
     async def _deliver(self, delivery: Delivery, config: DispatchConfig) -> None:
-        await self._deliver_until_done(delivery, config)
-
-    async def _deliver_until_done(self, delivery: Delivery, config: DispatchConfig) -> None:
+        """Until delivered, refused for good (4xx) or out of its retry window."""
         backoff = Backoff(self.retry_initial, self.retry_maximum)
         while True:
             delivery.attempts += 1
