@@ -92,6 +92,16 @@ wait_healthy() {
     die "ringbridge is not healthy after $seconds s (GET /health: ${code:-no answer}); $hint"
 }
 
+# Wait until URL answers 2xx, at most SECONDS; else die with WHY.
+wait_ready() {
+    local url=$1 seconds=$2 why=$3
+    for _ in $(seq 1 $((seconds * 2))); do
+        curl -sf -o /dev/null "$url" && return 0
+        sleep 0.5
+    done
+    die "$why"
+}
+
 # What scripts/up and scripts/compose print once ringbridge is healthy: where the API
 # and the registrar are, LOGS and STOP (how to read the logs, how to stop), MORE (lines
 # after the metrics', optional), and the demo extensions with their passwords.
