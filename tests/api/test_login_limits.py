@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
@@ -19,20 +16,16 @@ from bridge.config import Settings
 from bridge.services import tenants
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
-from tests.surfaces.portsip.test_oauth import PASSWORD, add_user
-from tests.surfaces.ringcentral.test_oauth import basic
+from tests.api.login_attempts import (
+    PORTSIP,
+    RINGCENTRAL,
+    Surface,
+    app_client,
+    attempt,
+    attempt_in,
+)
+from tests.surfaces.portsip.oauth_users import add_user
 
-
-@dataclass(frozen=True)
-class Surface:
-    url: str
-    headers: dict[str, str]
-    wrong_status: int  # a wrong password
-    code: Callable[[Any], str]  # of an error body
-
-
-PORTSIP = Surface("/api/login/oauth/token", {}, 401, lambda r: r.json["errors"][0]["code"])
-RINGCENTRAL = Surface("/restapi/oauth/token", basic(), 400, lambda r: r.json["errorCode"])
 LIMITED = {id(PORTSIP): "TOO_MANY_REQUESTS", id(RINGCENTRAL): "CMN-301"}
 AMBIGUOUS = {id(PORTSIP): "VALIDATE_FAILED", id(RINGCENTRAL): "CMN-101"}
 
@@ -54,23 +47,6 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(tenants, "verify_password", counting)
     return checked
-
-
-def app_client(database: Database, provisioner: RecordingProvisioner,
-               **settings: int) -> FlaskClient:
-    """The RingCentral Auth rate group (every token request per address) off unless
-    given: these tests count failed attempts."""
-    settings = {"restapi_auth_per_minute": 0, **settings}
-    return create_app(database, provisioner, lambda: Readiness(True, True, True),
-                      Settings(**settings)).test_client()  # type: ignore[arg-type]
-
-
-def attempt(client: FlaskClient, surface: Surface, username: str = "api",
-            password: str = PASSWORD, address: str = "127.0.0.1") -> Any:
-    return client.post(surface.url, headers=surface.headers,
-                       environ_overrides={"REMOTE_ADDR": address},
-                       data={"grant_type": "password", "username": username,
-                             "password": password})
 
 
 def assert_limited(response: Any, surface: Surface) -> None:
@@ -164,22 +140,6 @@ def test_a_burst_past_the_concurrent_checks_is_refused(
         release.set()
         running.join(10)
     assert first[0].status_code == 200
-
-
-def named(surface: Surface, who: TenantAuth) -> dict[str, Any]:
-    """How the surface's client names the tenant: PortSIP by domain, RingCentral by the
-    company id as the client id in Basic auth."""
-    if surface is PORTSIP:
-        return {"data": {"domain": who.sip_domain}}
-    return {"headers": basic(who.company_id)}
-
-
-def attempt_in(client: FlaskClient, surface: Surface, who: TenantAuth | None,
-               password: str = PASSWORD, username: str = "api") -> Any:
-    naming = named(surface, who) if who is not None else {}
-    return client.post(surface.url, headers=naming.get("headers", surface.headers),
-                       data={"grant_type": "password", "username": username,
-                             "password": password, **naming.get("data", {})})
 
 
 def test_failures_in_one_tenant_never_lock_the_username_in_another(

@@ -18,8 +18,8 @@ from bridge.api.health import Readiness
 from bridge.config import Settings
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
-from tests.api.test_login_limits import RINGCENTRAL, attempt
-from tests.surfaces.portsip.test_oauth import add_user
+from tests.api.login_attempts import RINGCENTRAL, attempt
+from tests.surfaces.portsip.oauth_users import add_user
 
 TOKEN = "a-scraper-token-for-tests"
 DOCS = Path(__file__).parents[2] / "docs" / "metrics.md"

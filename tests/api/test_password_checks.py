@@ -14,8 +14,8 @@ from bridge.services import tenants
 from bridge.store.models import User
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth
-from tests.api.test_login_limits import PORTSIP, RINGCENTRAL, Surface, attempt_in
-from tests.surfaces.portsip.test_oauth import PASSWORD, add_user
+from tests.api.login_attempts import PORTSIP, RINGCENTRAL, Surface, attempt_in
+from tests.surfaces.portsip.oauth_users import PASSWORD, add_user
 
 
 @pytest.fixture(params=[PORTSIP, RINGCENTRAL], ids=["portsip", "ringcentral"])

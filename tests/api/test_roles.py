@@ -8,40 +8,15 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from bridge.services.tenants import create_user, find_tenant, find_user, issue_token, set_role
+from bridge.services.tenants import find_tenant, find_user, set_role
 from bridge.store.ids import encode_id
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
+from tests.api.user_tokens import add_extension, token_of, user_id
 from tests.support.json_answers import json_of
-from tests.surfaces.voipnow.test_phone_calls import live_call
+from tests.surfaces.voipnow.live_calls import live_call
 
 RINGOUT = "/restapi/v1.0/account/~/extension/{}/ring-out"
-
-
-def token_of(database: Database, who: TenantAuth, username: str | None,
-             role: str = "user") -> dict[str, str]:
-    """A bearer header for a new user of that role (None: a token without a user)."""
-    with database.session() as session:
-        tenant = find_tenant(session, who.company_id)
-        user = create_user(session, tenant, username, role=role) if username else None
-        _, token = issue_token(session, tenant.id, user.id if user else None)
-    return {"Authorization": f"Bearer {token}"}
-
-
-def user_id(database: Database, who: TenantAuth, username: str) -> int:
-    with database.session() as session:
-        return find_user(session, find_tenant(session, who.company_id), username).id
-
-
-def add_extension(client: FlaskClient, who: TenantAuth, number: str,
-                  owner: int | None) -> str:
-    body: dict[str, Any] = {"extension_number": number,
-                            "caller_ids": [f"+1415555{number}"]}
-    if owner is not None:
-        body["user_id"] = encode_id(owner)
-    response = client.post("/api/extensions", headers=who.headers, json=body)
-    assert response.status_code == 200, response.json
-    return str(json_of(response)["id"])
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from bridge.store.ids import decode_id
 from bridge.store.models import CallRecord, Extension, RingGroup, RingGroupMember
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth
-from tests.surfaces.portsip.test_ring_groups import create, extension, set_agents
-from tests.surfaces.portsip.test_ring_groups import update as api_update
+from tests.surfaces.portsip.ring_group_calls import create, extension, set_agents
+from tests.surfaces.portsip.ring_group_calls import update as api_update
 
 DOMAIN = "abc.example"
 

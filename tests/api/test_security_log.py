@@ -9,10 +9,10 @@ from flask.testing import FlaskClient
 
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
-from tests.api.test_login_limits import RINGCENTRAL, app_client, attempt
-from tests.api.test_roles import add_extension, token_of, user_id
+from tests.api.login_attempts import RINGCENTRAL, app_client, attempt
+from tests.api.user_tokens import add_extension, token_of, user_id
 from tests.support.json_answers import json_of
-from tests.surfaces.portsip.test_oauth import PASSWORD, add_user
+from tests.surfaces.portsip.oauth_users import PASSWORD, add_user
 
 ADDRESS = "192.0.2.44"
 

@@ -59,7 +59,7 @@ from bridge.gateway import Target
 from bridge.surfaces.ringcentral.statuses import Statuses, closed, statuses
 from tests.unit.async_support import run
 from tests.unit.fake_ari import FakeAri, engine_with, event
-from tests.unit.test_dispatch_events import RecordedEvents
+from tests.unit.recorded_events import RecordedEvents
 
 STATES: dict[str, Any] = {"call": CallState.TRYING, "caller": LegState.CALLING,
                           "callee": LegState.CALLING}

@@ -3,20 +3,18 @@ own in the API tests' database): outputs, exit codes, clean errors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import func, inspect, select
 
-from bridge.cli import main
 from bridge.engine.gateway_server import GatewayServer
 from bridge.gateway_link import GatewayLink
 from bridge.services.tenants import authenticate, issue_token
-from bridge.store.migrate import drop_schema
 from bridge.store.models import (
     ApiToken,
     Base,
@@ -30,42 +28,12 @@ from bridge.store.models import (
 )
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner
-from tests.support.postgres import postgres_schema_url
-from tests.unit.test_gateway_link import CALL
+from tests.unit import cli_fixtures
+from tests.unit.cli_fixtures import Cli
+from tests.unit.sample_call import CALL
 
-Cli = Callable[..., Result]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cli.db'}"
-    else:
-        url = postgres_schema_url("RINGBRIDGE_TEST_POSTGRES_URL", "ringbridge_cli")
-        database = Database(url)
-        drop_schema(database)
-        database.dispose()
-    monkeypatch.delenv("RINGBRIDGE_CONFIG", raising=False)
-    monkeypatch.setenv("RINGBRIDGE_DATABASE_URL", url)
-    return url
-
-
-@pytest.fixture
-def cli(database_url: str) -> Cli:
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(main, list(args))
-
-    return invoke
-
-
-@pytest.fixture
-def tenant(cli: Cli) -> str:
-    assert cli("tenants", "create", "--company-id", "ABC Taxis", "--sip-domain",
-               "abc.example", "--region", "GB").exit_code == 0
-    assert cli("users", "create", "--tenant", "ABC Taxis", "--username", "admin"
-               ).exit_code == 0
-    return "ABC Taxis"
+# cli_fixtures.py's fixtures: a database (SQLite, PostgreSQL), `ringbridge` on it, a tenant
+database_url, cli, tenant = cli_fixtures.database_url, cli_fixtures.cli, cli_fixtures.tenant
 
 
 def test_db_upgrade_makes_the_schema_and_can_run_again(cli: Cli, database_url: str) -> None:

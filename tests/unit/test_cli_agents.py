@@ -1,5 +1,5 @@
 """`ringbridge agents`: pausing, resuming and listing extensions, on a temporary SQLite
-file and on PostgreSQL (the fixtures of test_cli.py). What a pause does to the API's
+file and on PostgreSQL (the fixtures of cli_fixtures.py). What a pause does to the API's
 answers: tests/surfaces/portsip/test_extension_pauses.py."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from sqlalchemy import select
 from bridge.store.directory_changes import current_generation
 from bridge.store.models import Extension, Tenant
 from bridge.store.session import Database
-from tests.unit import test_cli
-from tests.unit.test_cli import Cli
+from tests.unit import cli_fixtures
+from tests.unit.cli_fixtures import Cli
 
-# test_cli.py's fixtures: a database (SQLite, PostgreSQL), `ringbridge` on it, a tenant
-database_url, cli, tenant = test_cli.database_url, test_cli.cli, test_cli.tenant
+# cli_fixtures.py's fixtures: a database (SQLite, PostgreSQL), `ringbridge` on it, a tenant
+database_url, cli, tenant = cli_fixtures.database_url, cli_fixtures.cli, cli_fixtures.tenant
 SINCE = r"paused since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
 
 

@@ -1,5 +1,5 @@
 """`ringbridge users jwt`: JWT credentials made, listed and revoked, on a temporary SQLite
-file and on PostgreSQL (the fixtures of test_cli.py). Exchanging them for tokens:
+file and on PostgreSQL (the fixtures of cli_fixtures.py). Exchanging them for tokens:
 tests/surfaces/ringcentral/test_jwt_grant.py."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 from bridge.store.ids import decode_id, encode_id
 from bridge.store.models import JwtCredential, JwtSigningKey, Tenant, User
 from bridge.store.session import Database
-from tests.unit import test_cli
-from tests.unit.test_cli import Cli
+from tests.unit import cli_fixtures
+from tests.unit.cli_fixtures import Cli
 
-# test_cli.py's fixtures: a database (SQLite, PostgreSQL), `ringbridge` on it, a tenant
-database_url, cli, tenant = test_cli.database_url, test_cli.cli, test_cli.tenant
+# cli_fixtures.py's fixtures: a database (SQLite, PostgreSQL), `ringbridge` on it, a tenant
+database_url, cli, tenant = cli_fixtures.database_url, cli_fixtures.cli, cli_fixtures.tenant
 
 
 def create(cli: Cli, *extra: str, username: str = "admin") -> tuple[str, str]:

@@ -17,35 +17,11 @@ from bridge.flows.hunt import Hunt, HuntPlan
 from bridge.gateway import Target
 from tests.support.dispatch_receiver import DispatchReceiver
 from tests.unit.async_support import eventually, run
+from tests.unit.dispatch_outbox import MemoryStore, config_for, running
 from tests.unit.fake_ari import FakeAri, engine_with, event
-from tests.unit.test_dispatch_client import MemoryStore, config_for, running
+from tests.unit.recorded_events import RecordedEvents
 
 QUEUE: Queue = ("main@exampletaxis.com", "customer")
-
-
-class RecordedEvents:
-    """A hunt's CallEvents, kept as (event, agent id, answered) tuples."""
-
-    def __init__(self, snapshot: dict[str, Any] | None = None) -> None:
-        self.sent: list[tuple[str, str | None, bool | None]] = []
-        self.snapshot = snapshot  # what invite answers
-        self.recorded: bool | None = None  # what ended was told
-
-    async def invite(self, call_id: str, queue: Queue) -> dict[str, Any] | None:
-        return self.snapshot
-
-    def ringing(self, call_id: str, queue: Queue, agent_id: str | None,
-                redirect: Redirect) -> None:
-        self.sent.append(("ringing", agent_id, None))
-
-    def connected(self, call_id: str, queue: Queue, agent_id: str | None) -> None:
-        self.sent.append(("connected", agent_id, None))
-
-    def ended(self, call_id: str, queue: Queue, agent_id: str | None, received: datetime,
-              connected: datetime | None, cleared: datetime, *, answered: bool,
-              recorded: bool = False) -> None:
-        self.sent.append(("ended", agent_id, answered))
-        self.recorded = recorded
 
 
 class RecordingClient:

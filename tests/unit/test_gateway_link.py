@@ -8,7 +8,6 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from multiprocessing.connection import Client
 from pathlib import Path
 
@@ -24,8 +23,6 @@ from bridge.gateway import (
     GatewayError,
     LegPlan,
     LiveCall,
-    Party,
-    PartyState,
     RingOutPlan,
     SipEndpoint,
     Target,
@@ -38,10 +35,8 @@ from bridge.gateway_link import (
     remove_orphaned,
 )
 from tests.api.conftest import RecordingProvisioner
+from tests.unit.sample_call import CALL
 
-CALL = LiveCall("c1", "acme.example", datetime(2026, 12, 4, tzinfo=UTC), None, True, "6001",
-                (Party("00", "ch-1", "+442071234567", "Caller", True, True,
-                       PartyState.OTHER_SIDE_RINGING),))
 PLAN = RingOutPlan("77", 1, LegPlan("PJSIP/3001", "3001", "+14155550123"),
                    LegPlan("PJSIP/+14155550123@carrier", "+14155550123", "3001"),
                    play_prompt=False, ring_time=30, prompt_timeout=10)

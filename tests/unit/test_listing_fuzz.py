@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bridge.api.listing import ListField, ListQueryError, page, parse_list_query
 from bridge.api.schemas import ListArgsIn
-from tests.unit.test_listing import FIELDS, ROWS, Ext, Row, make_engine
+from tests.unit.listing_table import FIELDS, ROWS, Ext, Row, make_engine
 
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -34,7 +34,7 @@ from bridge.store.ids import encode_id
 from bridge.surfaces.ringcentral.telephony_sessions import SessionTracker
 from tests.support.dispatch_receiver import DispatchReceiver
 from tests.unit.async_support import run
-from tests.unit.test_dispatch_client import MemoryStore, running
+from tests.unit.dispatch_outbox import MemoryStore, running
 
 TRYING, CONNECTED, NOT_REACHED = CallState.TRYING, CallState.CONNECTED, CallState.NOT_REACHED
 CALLING, ANSWERED = LegState.CALLING, LegState.ANSWERED

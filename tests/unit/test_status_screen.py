@@ -1,5 +1,5 @@
 """`ringbridge status`: the screen, and the command reading it from a running engine
-through its link file (on a temporary SQLite file and on PostgreSQL: test_cli.py's
+through its link file (on a temporary SQLite file and on PostgreSQL: cli_fixtures.py's
 fixtures). On a live ringbridge: tests/integration/test_status_live.py."""
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from bridge.status_screen import render
 from bridge.store.models import RingGroup, Tenant
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner
-from tests.unit import test_cli
-from tests.unit.test_cli import Cli
+from tests.unit import cli_fixtures
+from tests.unit.cli_fixtures import Cli
 
-# test_cli.py's fixtures: a database (SQLite, PostgreSQL), `ringbridge` on it, a tenant
-database_url, cli, tenant = test_cli.database_url, test_cli.cli, test_cli.tenant
+# cli_fixtures.py's fixtures: a database (SQLite, PostgreSQL), `ringbridge` on it, a tenant
+database_url, cli, tenant = cli_fixtures.database_url, cli_fixtures.cli, cli_fixtures.tenant
 NOW = datetime(2026, 12, 5, 14, 30, tzinfo=UTC)
 
 

@@ -21,7 +21,7 @@ from bridge.gateway import Target
 from tests.unit.async_support import eventually, run
 from tests.unit.call_logs import call_log_into
 from tests.unit.fake_ari import FakeAri, engine_with, event
-from tests.unit.test_dispatch_events import RecordedEvents
+from tests.unit.recorded_events import RecordedEvents
 
 GROUP = 7
 MEMBER = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")

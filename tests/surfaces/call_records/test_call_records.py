@@ -29,8 +29,8 @@ from bridge.store.ids import decode_id
 from bridge.store.models import CallRecord, HuntStat, aware
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth
-from tests.surfaces.portsip.test_ring_groups import create as create_group
-from tests.surfaces.portsip.test_ring_groups import extension
+from tests.surfaces.portsip.ring_group_calls import create as create_group
+from tests.surfaces.portsip.ring_group_calls import extension
 
 
 def test_a_calls_path_is_stored_step_by_step(database: Database, acme: TenantAuth) -> None:

@@ -15,11 +15,11 @@ from bridge.store.directory_changes import current_generation
 from bridge.store.ids import decode_id
 from bridge.store.session import Database
 from tests.api.conftest import NON_ASCII_DIGIT_IDS, TenantAuth
-from tests.api.test_roles import token_of
+from tests.api.user_tokens import token_of
 from tests.support.json_answers import json_of
-from tests.surfaces.portsip.test_extensions import create, error_of, show
-from tests.surfaces.portsip.test_ring_groups import create as create_group
-from tests.surfaces.portsip.test_ring_groups import set_agents
+from tests.surfaces.portsip.extension_calls import create, error_of, show
+from tests.surfaces.portsip.ring_group_calls import create as create_group
+from tests.surfaces.portsip.ring_group_calls import set_agents
 
 AVAILABLE = {"paused": False, "pause_reason": None, "paused_at": None}
 

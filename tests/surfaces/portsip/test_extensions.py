@@ -28,28 +28,11 @@ from tests.api.conftest import (
     assert_no_body,
 )
 from tests.support.json_answers import json_of
-
-
-def create(client: FlaskClient, who: TenantAuth, **body: Any) -> str:
-    response = client.post("/api/extensions", json={"extension_number": "1001", **body},
-                           headers=who.headers)
-    assert response.status_code == 200, response.json
-    return str(json_of(response)["id"])
-
-
-def show(client: FlaskClient, who: TenantAuth, extension_id: str) -> dict[str, Any]:
-    response = client.get(f"/api/extensions/{extension_id}", headers=who.headers)
-    assert response.status_code == 200, response.json
-    return dict(json_of(response))
+from tests.surfaces.portsip.extension_calls import create, error_of, show
 
 
 def us_numbers(count: int) -> list[str]:
     return [f"+1415555{100 + i:04d}" for i in range(count)]
-
-
-def error_of(response: Any) -> dict[str, Any]:
-    (error,) = response.json["errors"]
-    return dict(error)
 
 
 class TestAuth:

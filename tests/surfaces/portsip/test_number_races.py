@@ -13,7 +13,7 @@ from flask import Flask
 
 from bridge.services import extensions, ring_groups
 from tests.api.conftest import TenantAuth
-from tests.surfaces.portsip.test_ring_groups import GROUP
+from tests.surfaces.portsip.ring_group_calls import GROUP
 
 PAUSE = 0.3  # between a request's check and its insert: the other request checks then
 

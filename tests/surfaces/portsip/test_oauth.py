@@ -9,13 +9,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from bridge.cli import main
 from bridge.services.errors import ValidationFailed
 from bridge.services.tenants import (
-    create_user,
-    find_tenant,
     hash_password,
     hash_token,
     verify_password,
@@ -26,18 +24,10 @@ from bridge.store.session import Database
 from bridge.surfaces.portsip.oauth import VENDOR_CLIENT_ID
 from tests.api.conftest import TenantAuth, assert_no_body
 from tests.support.json_answers import json_of
+from tests.surfaces.portsip.oauth_users import PASSWORD, add_user, bearer, expire
 
-PASSWORD = "correct horse battery"
 TOKEN_URL = "/api/login/oauth/token"
 REVOKE_URL = "/api/login/oauth/revoke"
-
-
-def add_user(database: Database, who: TenantAuth, username: str = "api",
-             password: str | None = PASSWORD, role: str = "user") -> int:
-    with database.session() as session:
-        return create_user(session, find_tenant(session, who.company_id), username,
-                           password_hash=hash_password(password) if password else None,
-                           role=role).id
 
 
 def vendor_login(who: TenantAuth, password: str = PASSWORD) -> dict[str, str]:
@@ -58,19 +48,9 @@ def login(client: FlaskClient, username: str = "api", password: str = PASSWORD,
     return dict(response.json)
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def error_of(response: Any) -> dict[str, Any]:
     (error,) = response.json["errors"]
     return dict(error)
-
-
-def expire(database: Database, token: str) -> None:
-    with database.session() as session:
-        session.execute(update(ApiToken).where(ApiToken.token_hash == hash_token(token)).values(
-            expires_at=datetime.now(UTC) - timedelta(seconds=1)))
 
 
 class TestPasswordGrant:

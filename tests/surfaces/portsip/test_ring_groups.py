@@ -22,8 +22,8 @@ from bridge.store.session import Database
 from bridge.surfaces.portsip.ring_groups import LIST_FIELDS
 from tests.api.conftest import NON_ASCII_DIGIT_IDS, TenantAuth, assert_no_body
 from tests.support.json_answers import json_of
+from tests.surfaces.portsip.ring_group_calls import GROUP, create, extension, set_agents, update
 
-GROUP = {"name": "Sales", "extension_number": "6000", "ring_strategy": "CYCLIC_HUNT"}
 FULL_FIELDS = {
     "id", "name", "extension_number", "ring_time", "ring_strategy", "skip_busy_member",
     "enable_paid", "enable_prid", "extension_number_as_to_header", "no_answer_forward_rule",
@@ -35,32 +35,10 @@ FULL_FIELDS = {
 AVAILABLE = {"paused": False, "pause_reason": None, "paused_at": None}  # a member's pause
 
 
-def create(client: FlaskClient, who: TenantAuth, **body: Any) -> str:
-    response = client.post("/api/ring_groups", json={**GROUP, **body}, headers=who.headers)
-    assert response.status_code == 200, response.json
-    return str(json_of(response)["id"])
-
-
 def show(client: FlaskClient, who: TenantAuth, group_id: str) -> dict[str, Any]:
     response = client.get(f"/api/ring_groups/{group_id}", headers=who.headers)
     assert response.status_code == 200, response.json
     return dict(json_of(response))
-
-
-def update(client: FlaskClient, who: TenantAuth, group_id: str, **body: Any) -> Any:
-    return client.post(f"/api/ring_groups/{group_id}", json=body, headers=who.headers)
-
-
-def extension(client: FlaskClient, who: TenantAuth, number: str,
-              display_name: str | None = None) -> str:
-    response = client.post("/api/extensions", headers=who.headers, json={
-        "extension_number": number, "display_name": display_name})
-    assert response.status_code == 200, response.json
-    return str(json_of(response)["id"])
-
-
-def set_agents(client: FlaskClient, who: TenantAuth, group_id: str, body: Any) -> Any:
-    return client.post(f"/api/ring_groups/{group_id}/agents", json=body, headers=who.headers)
 
 
 def agents(client: FlaskClient, who: TenantAuth, group_id: str) -> list[tuple[str, int]]:

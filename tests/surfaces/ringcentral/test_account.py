@@ -13,7 +13,7 @@ from bridge.services.tenants import issue_token
 from bridge.store.ids import encode_id
 from bridge.store.session import Database
 from tests.api.conftest import NON_ASCII_DIGIT_IDS, RecordingProvisioner, TenantAuth
-from tests.api.test_roles import token_of, user_id
+from tests.api.user_tokens import token_of, user_id
 from tests.support.json_answers import json_of
 
 BASE = "http://127.0.0.1:8887"  # the listen address: the default public URL

@@ -18,10 +18,10 @@ from bridge.store.ids import encode_id
 from bridge.store.models import JwtSigningKey
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
-from tests.api.test_login_limits import app_client
+from tests.api.login_attempts import app_client
 from tests.support.json_answers import json_of
-from tests.surfaces.portsip.test_oauth import PASSWORD, add_user, bearer
-from tests.surfaces.ringcentral.test_oauth import RINGOUT, basic, login, token
+from tests.surfaces.portsip.oauth_users import PASSWORD, add_user, bearer
+from tests.surfaces.ringcentral.oauth_logins import RINGOUT, basic, login, token
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ANSWER_FIELDS = {"access_token", "token_type", "expires_in", "refresh_token",

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
 import pytest
 from flask.testing import FlaskClient
 
@@ -13,27 +10,10 @@ from bridge.store.ids import encode_id
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth
 from tests.support.json_answers import json_of
-from tests.surfaces.portsip.test_oauth import PASSWORD, add_user, bearer, expire
+from tests.surfaces.portsip.oauth_users import PASSWORD, add_user, bearer, expire
+from tests.surfaces.ringcentral.oauth_logins import RINGOUT, basic, login, token
 
-TOKEN_URL = "/restapi/oauth/token"
 REVOKE_URL = "/restapi/oauth/revoke"
-RINGOUT = "/restapi/v1.0/account/~/extension/~/ring-out"
-
-
-def basic(client_id: str = "rc-app-key", secret: str = "rc-app-secret") -> dict[str, str]:
-    pair = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {pair}"}
-
-
-def token(client: FlaskClient, headers: dict[str, str] | None = None, **form: str) -> Any:
-    return client.post(TOKEN_URL, data=form, headers=basic() if headers is None else headers)
-
-
-def login(client: FlaskClient, **extra: str) -> dict[str, Any]:
-    response = token(client, headers=None, grant_type="password", username="api",
-                     password=PASSWORD, **extra)
-    assert response.status_code == 200, response.json
-    return dict(response.json)
 
 
 def test_password_grant_answers_the_vendor_shape_and_drives_ringout(

@@ -18,10 +18,10 @@ from bridge.store.ids import encode_id
 from bridge.store.session import Database
 from bridge.surfaces.ringcentral.rate_limits import GROUPS, group_of
 from tests.api.conftest import RecordingProvisioner, TenantAuth
-from tests.api.test_roles import token_of, user_id
+from tests.api.user_tokens import token_of, user_id
 from tests.support.json_answers import json_of
-from tests.surfaces.portsip.test_oauth import PASSWORD, add_user
-from tests.surfaces.ringcentral.test_oauth import basic
+from tests.surfaces.portsip.oauth_users import PASSWORD, add_user
+from tests.surfaces.ringcentral.oauth_logins import basic
 
 ACCOUNT = "/restapi/v1.0/account/~"
 EXTENSION = ACCOUNT + "/extension/{}"

@@ -21,7 +21,7 @@ from bridge.store.ids import encode_id
 from bridge.store.models import DispatchDelivery, Subscription
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
-from tests.api.test_roles import add_extension, token_of, user_id
+from tests.api.user_tokens import add_extension, token_of, user_id
 from tests.support.dispatch_receiver import DispatchReceiver
 from tests.support.json_answers import json_of
 

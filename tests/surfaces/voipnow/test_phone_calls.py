@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,8 +27,7 @@ from tests.api.conftest import (
     assert_no_body,
 )
 from tests.support.json_answers import json_list_of, json_of
-
-T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+from tests.surfaces.voipnow.live_calls import T0, live_call
 
 
 def error(response: Any) -> tuple[int, str]:
@@ -42,18 +41,6 @@ def extension(client: FlaskClient, who: TenantAuth, number: str,
     body = {"extension_number": number,
             "user_id": encode_id(user_id if user_id is not None else who.user_id)}
     assert client.post("/api/extensions", json=body, headers=who.headers).status_code == 200
-
-
-def live_call(who: TenantAuth, call_id: str, caller: str = "1001", callee: str = "1002",
-              minutes: int = 0) -> LiveCall:
-    started = T0 + timedelta(minutes=minutes)
-    return LiveCall(call_id=call_id, domain=who.sip_domain, published=started,
-                    answered=started, inbound=False, dialled=callee, parties=(
-                        Party("00", "c1", caller, "Ann", False, True, PartyState.UP,
-                              answered_at=started),
-                        Party("01", "c2", callee, "", False, False, PartyState.UP,
-                              ringing_at=started, answered_at=started)),
-                    source=caller, charged=caller)
 
 
 def parked_call(who: TenantAuth, call_id: str, parker: str = "1001",
