@@ -4,18 +4,37 @@ tenant."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from bridge.cli import main
+from bridge.engine.gateway_server import GatewayServer
+from bridge.gateway import EngineGateway
+from bridge.gateway_link import GatewayLink
 from bridge.store.migrate import drop_schema
 from bridge.store.session import Database
 from tests.support.postgres import postgres_schema_url
 
 Cli = Callable[..., Result]
+
+
+@contextmanager
+def serving(engine: EngineGateway, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`engine` as a running serve's engine, as the CLI finds it: through the link file."""
+    link = GatewayLink.create()
+    server = GatewayServer(engine, link)
+    server.start()
+    path = tmp_path / "ringbridge.link"
+    link.publish(path)
+    monkeypatch.setenv("RINGBRIDGE_LINK_FILE", str(path))
+    yield
+    server.close()
+    link.remove()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

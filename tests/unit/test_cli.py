@@ -12,8 +12,6 @@ import pytest
 from click.testing import Result
 from sqlalchemy import func, inspect, select
 
-from bridge.engine.gateway_server import GatewayServer
-from bridge.gateway_link import GatewayLink
 from bridge.services.tenants import authenticate, issue_token
 from bridge.store.models import (
     ApiToken,
@@ -29,7 +27,7 @@ from bridge.store.models import (
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner
 from tests.unit import cli_fixtures
-from tests.unit.cli_fixtures import Cli
+from tests.unit.cli_fixtures import Cli, serving
 from tests.unit.sample_call import CALL
 
 # cli_fixtures.py's fixtures: a database (SQLite, PostgreSQL), `ringbridge` on it, a tenant
@@ -377,15 +375,9 @@ class HangingUpEngine(RecordingProvisioner):
 @pytest.fixture
 def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HangingUpEngine]:
     """A running serve's engine as the CLI finds it: through the link file."""
-    made, link = HangingUpEngine(), GatewayLink.create()
-    server = GatewayServer(made, link)
-    server.start()
-    path = tmp_path / "ringbridge.link"
-    link.publish(path)
-    monkeypatch.setenv("RINGBRIDGE_LINK_FILE", str(path))
-    yield made
-    server.close()
-    link.remove()
+    made = HangingUpEngine()
+    with serving(made, tmp_path, monkeypatch):
+        yield made
 
 
 def _tenant_rows(database_url: str, tenant_id: int) -> dict[str, int]:

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from bridge import cli as cli_module
-from bridge.engine.gateway_server import GatewayServer
 from bridge.gateway import EngineOverview, EngineStatus
 from bridge.gateway_link import GatewayLink
 from bridge.status_screen import render
@@ -20,7 +19,7 @@ from bridge.store.models import RingGroup, Tenant
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner
 from tests.unit import cli_fixtures
-from tests.unit.cli_fixtures import Cli
+from tests.unit.cli_fixtures import Cli, serving
 
 # cli_fixtures.py's fixtures: a database (SQLite, PostgreSQL), `ringbridge` on it, a tenant
 database_url, cli, tenant = cli_fixtures.database_url, cli_fixtures.cli, cli_fixtures.tenant
@@ -65,15 +64,9 @@ class WaitingEngine(RecordingProvisioner):
 @pytest.fixture
 def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WaitingEngine]:
     """A running serve's engine as the CLI finds it: through the link file."""
-    made, link = WaitingEngine(), GatewayLink.create()
-    server = GatewayServer(made, link)
-    server.start()
-    path = tmp_path / "ringbridge.link"
-    link.publish(path)
-    monkeypatch.setenv("RINGBRIDGE_LINK_FILE", str(path))
-    yield made
-    server.close()
-    link.remove()
+    made = WaitingEngine()
+    with serving(made, tmp_path, monkeypatch):
+        yield made
 
 
 def a_group(database_url: str) -> int:
