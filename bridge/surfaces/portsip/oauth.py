@@ -16,9 +16,9 @@ from apiflask.fields import Integer, String
 from apiflask.validators import Length, OneOf
 from flask import current_app, request
 from marshmallow import EXCLUDE, ValidationError, validates_schema
-from sqlalchemy.orm import Session
 
-from bridge.api.login_limits import LoginThrottle, account
+from bridge.api.login_limits import LoginThrottle
+from bridge.api.password_logins import checked_user
 from bridge.api.schemas import (
     InputSchema,
     Responses,
@@ -32,14 +32,11 @@ from bridge.services.jwt_credentials import check_assertion
 from bridge.services.tenants import (
     AmbiguousUsername,
     TokenPair,
-    check_password,
     login_grant,
-    login_users,
     named_tenant_id,
     refresh_grant,
     revoke_oauth_token,
 )
-from bridge.store.models import User
 from bridge.store.session import Database
 from bridge.surfaces.portsip.errors import PORTSIP_ERROR_SCHEMA
 
@@ -193,20 +190,7 @@ def grant(form_data: dict[str, Any], company_id: str | None,
 
 def _password_grant(database: Database, form_data: dict[str, Any], company_id: str | None,
                     sip_domain: str | None) -> TokenPair:
-    """No database connection is held while waiting for a check slot or checking."""
-    throttle: LoginThrottle = current_app.config["LOGIN_THROTTLE"]
-    username, address = form_data["username"], request.remote_addr or ""
-    with database.session() as session:
-        users = login_users(session, username, company_id, sip_domain)
-        accounts: dict[str, User | None] = {account(user.tenant_id, username): user
-                                            for user in users}
-        if not users:
-            accounts[account(_unknown_account_tenant(session, company_id, sip_domain),
-                             username)] = None
-    checked = throttle.open_accounts(address, list(accounts))
-    with throttle.attempt(address, checked):
-        user = check_password([user for key in checked if (user := accounts[key])],
-                              form_data["password"], candidates=len(users))
+    user = checked_user(form_data["username"], form_data["password"], company_id, sip_domain)
     with database.session() as session:
         return login_grant(session, user)
 
@@ -221,15 +205,6 @@ def _jwt_grant(database: Database, assertion: str, company_id: str | None) -> To
         user = check_assertion(session, assertion,
                                named_tenant_id(session, company_id, sip_domain=None))
         return login_grant(session, user)
-
-
-def _unknown_account_tenant(session: Session, company_id: str | None,
-                            sip_domain: str | None) -> int | str | None:
-    """What the failures of a username no tenant named has count against: the tenant
-    named (by its id), what the request named when no tenant has it, or None."""
-    if company_id is None and sip_domain is None:
-        return None
-    return named_tenant_id(session, company_id, sip_domain) or f"{company_id}|{sip_domain}"
 
 
 def configure(app: APIFlask, settings: Settings) -> None:
