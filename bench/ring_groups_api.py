@@ -35,6 +35,7 @@ from bridge.gateway import (
     EngineStatus,
     EngineUnavailable,
     LiveCall,
+    PanelView,
     ParkedCall,
     RingOutPlan,
     SipEndpoint,
@@ -70,6 +71,12 @@ class NoEngine:
         """Nothing to remove from."""
 
     def overview(self) -> EngineOverview:
+        raise EngineUnavailable(NO_ENGINE)
+
+    def changes(self, seen: int, wait: float) -> int:
+        raise EngineUnavailable(NO_ENGINE)
+
+    def panel(self, domain: str) -> PanelView:
         raise EngineUnavailable(NO_ENGINE)
 
     def delete_recordings(self, names: list[str]) -> list[str]:

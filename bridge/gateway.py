@@ -225,6 +225,25 @@ class EngineOverview:
     outbox: int  # dispatch events stored and not yet delivered or given up
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A call in a ring group's waiting line."""
+
+    call_id: str
+    priority: str  # the dispatcher's (urgent, high, normal, low)
+    since: datetime  # when it joined the line
+
+
+@dataclass(frozen=True)
+class PanelView:
+    """What the engine knows of one tenant for a live view (the operator panel)."""
+
+    calls: tuple[LiveCall, ...]  # its live calls, parked ones included
+    lines: dict[int, tuple[Waiting, ...]]  # by ring group id: its calls waiting, first first
+    registered: frozenset[str]  # its extension numbers with a registered phone
+    time_left: dict[str, float]  # by parked channel id: seconds until it rings back
+
+
 class GatewayError(Exception):
     """The engine could not do what it was asked; `message` says why."""
 
@@ -273,6 +292,13 @@ class EngineGateway(Protocol):
 
     def overview(self) -> EngineOverview:
         """The engine's state now: its links, calls, lots, waiting lines and outbox."""
+
+    def changes(self, seen: int, wait: float) -> int:
+        """The count of the engine's changes a live view shows (calls, waiting lines,
+        parking lots, registrations), once it is not `seen`; at most `wait` seconds on."""
+
+    def panel(self, domain: str) -> PanelView:
+        """The tenant's (SIP domain's) live calls, waiting lines and registrations."""
 
     def push(self, endpoint: SipEndpoint) -> None:
         """Make a committed extension's endpoint real in Asterisk."""

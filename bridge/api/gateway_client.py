@@ -23,6 +23,7 @@ from bridge.gateway import (
     EngineStatus,
     EngineUnavailable,
     LiveCall,
+    PanelView,
     ParkedCall,
     RingOutPlan,
     SipEndpoint,
@@ -107,6 +108,14 @@ class GatewayClient:
     def overview(self) -> EngineOverview:
         overview: EngineOverview = self._call("overview")
         return overview
+
+    def changes(self, seen: int, wait: float) -> int:
+        count: int = self._call("changes", seen, wait, timeout=wait + self.reply_timeout)
+        return count
+
+    def panel(self, domain: str) -> PanelView:
+        view: PanelView = self._call("panel", domain)
+        return view
 
     def push(self, endpoint: SipEndpoint) -> None:
         self._provision("push", endpoint, endpoint.endpoint_id)

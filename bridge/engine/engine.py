@@ -14,6 +14,7 @@ from bridge.asterisk.ari import AriClient, AriError
 from bridge.config import Settings
 from bridge.engine.call_control import CallControl
 from bridge.engine.call_metrics import CallMetrics, sample_forever
+from bridge.engine.changes import Changes
 from bridge.engine.comebacks import Comebacks
 from bridge.engine.endpoints import SipEndpoint
 from bridge.engine.live_calls import channel_created
@@ -25,6 +26,7 @@ from bridge.engine.parking import (
     ParkingLots,
 )
 from bridge.engine.provisioning import Provisioning
+from bridge.engine.registrations import Registrations
 from bridge.engine.retention import RecordingIndex, RecordingRetention
 from bridge.engine.routing import Directory
 from bridge.engine.takeover import Takeover
@@ -39,13 +41,16 @@ from bridge.flows.calls import (
     quietly,
 )
 from bridge.flows.earlier_calls import Closer, EarlierCalls, NoEarlierCalls
-from bridge.flows.events import CallArrived, CallEnded, UnknownNumber
+from bridge.flows.events import CallArrived, CallEnded, CallEvent, UnknownNumber
 from bridge.flows.hunt import Hunt, HuntPlan, Origin
 from bridge.flows.waiting_line import WaitingLines
-from bridge.gateway import EngineOverview, EngineStatus, Positions, Target
+from bridge.gateway import EngineOverview, EngineStatus, PanelView, Positions, Target
 
 log = logging.getLogger(__name__)
 LOTS_READ_TIMEOUT = 10.0
+# AMI events that change a parking lot (bridge/engine/parking.py reads them first).
+LOT_EVENTS = ("ParkedCall", "ParkedCallSwap", "UnParkedCall", "ParkedCallTimeOut",
+              "ParkedCallGiveUp")
 
 
 class LoopService(Protocol):
@@ -111,6 +116,18 @@ class Engine:
         self.takeover = Takeover(self, self.closer)
         self._asterisk_started: str | None = None
         self._earlier_closing = self._earlier_closed = False
+        self.registrations = Registrations(self.ari)
+        self.changes = Changes()
+        self._count_changes()
+
+    def _count_changes(self) -> None:
+        """What live views show: calls, parking lots, registrations (a waiting line
+        changes with its calls' events)."""
+        self.call_log.subscribe(CallEvent, self.changes.note)
+        for name in LOT_EVENTS:
+            self.ami.on(name, self.changes.note)
+        self.ami.on("ContactStatus", self.registrations.changed)
+        self.ami.on("ContactStatus", self.changes.note)
 
     def status(self) -> EngineStatus:
         up = not self._asterisk_stopping
@@ -122,6 +139,16 @@ class Engine:
             status=self.status(), started_at=self.started_at, calls_up=len(self._flows),
             parked=len(self.parking.all()), lines=self.waiting_lines.lengths(),
             outbox=self.dispatch.outbox if self.dispatch is not None else 0)
+
+    async def panel(self, domain: str) -> PanelView:
+        """The tenant's calls, lines, lots and registrations, read in one piece."""
+        registered = await self.registrations.online(domain)
+        calls = self.control.live_calls(domain)
+        return PanelView(
+            calls=tuple(calls), registered=registered,
+            lines=self.waiting_lines.waiting({call.call_id for call in calls}),
+            time_left={parked.channel_id: self.parking.time_left(parked.channel_id)
+                       for parked in self.parking.in_lot(domain)})
 
     async def run(self) -> None:
         if self.dispatch is not None:

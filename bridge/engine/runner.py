@@ -24,6 +24,7 @@ from bridge.gateway import (
     EngineStatus,
     EngineUnavailable,
     LiveCall,
+    PanelView,
     ParkedCall,
     RingOutPlan,
     SipEndpoint,
@@ -79,6 +80,13 @@ class EngineThread:
             return self.engine.overview()
 
         return self._answer(read(), CONTROL_TIMEOUT)
+
+    def changes(self, seen: int, wait: float) -> int:
+        """Waits in the calling (gateway) thread, not on the loop."""
+        return self.engine.changes.after(seen, wait)
+
+    def panel(self, domain: str) -> PanelView:
+        return self._answer(self.engine.panel(domain), CONTROL_TIMEOUT)
 
     def push(self, endpoint: SipEndpoint) -> None:
         """Make a committed extension's endpoint real now (a failure is retried on the loop;

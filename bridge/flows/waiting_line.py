@@ -20,6 +20,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bridge.gateway import Waiting
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class _Place:
     call_id: str = field(compare=False)
     turn: Turn = field(compare=False)
     joined: float = field(compare=False, default_factory=time.monotonic)
+    joined_at: datetime = field(compare=False, default_factory=lambda: datetime.now(UTC))
 
 
 class WaitingLines:
@@ -89,6 +93,13 @@ class WaitingLines:
         now = time.monotonic()
         return {group: (len(line), now - min(place.joined for place in line))
                 for group, line in self._lines.items() if line}
+
+    def waiting(self, calls: set[str]) -> dict[int, tuple[Waiting, ...]]:
+        """The lines of these calls (one tenant's): each group's, first in line first."""
+        lines = {group: tuple(Waiting(place.call_id, PRIORITIES[place.rank], place.joined_at)
+                              for place in line if place.call_id in calls)
+                 for group, line in self._lines.items()}
+        return {group: line for group, line in lines.items() if line}
 
     def first(self, group_id: int) -> str | None:
         line = self._lines.get(group_id)

@@ -17,6 +17,7 @@ from sqlalchemy import event
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.engine.call_control import CallControlError
+from bridge.engine.changes import Changes
 from bridge.gateway import (
     CallState,
     CancelOutcome,
@@ -24,11 +25,13 @@ from bridge.gateway import (
     EngineStatus,
     LegState,
     LiveCall,
+    PanelView,
     ParkedCall,
     RingOutPlan,
     RingOutStates,
     SipEndpoint,
     Target,
+    Waiting,
 )
 from bridge.services.tenants import create_tenant, create_user, issue_token
 from bridge.store.migrate import drop_schema, upgrade
@@ -51,6 +54,10 @@ class RecordingProvisioner:
         states=RingOutStates(CallState.NOT_REACHED, LegState.CANCELLED, LegState.CANCELLED)))
     calls: list[LiveCall] = field(default_factory=list)
     actions: list[tuple[object, ...]] = field(default_factory=list)
+    registered: set[str] = field(default_factory=set)  # endpoint ids with a phone
+    lines: dict[int, tuple[Waiting, ...]] = field(default_factory=dict)
+    time_left: dict[str, float] = field(default_factory=dict)
+    changed: Changes = field(default_factory=Changes)  # note() what a panel shows
 
     def status(self) -> EngineStatus:
         return EngineStatus(ari=True, ami=True)
@@ -58,6 +65,19 @@ class RecordingProvisioner:
     def overview(self) -> EngineOverview:
         return EngineOverview(status=self.status(), started_at=datetime(2026, 12, 5, tzinfo=UTC),
                               calls_up=len(self.calls), parked=0, lines={}, outbox=0)
+
+    def changes(self, seen: int, wait: float) -> int:
+        return self.changed.after(seen, wait)
+
+    def panel(self, domain: str) -> PanelView:
+        calls = tuple(self.live_calls(domain))
+        ids = {call.call_id for call in calls}
+        return PanelView(
+            calls=calls, time_left=self.time_left,
+            registered=frozenset(e.removesuffix(f"@{domain}") for e in self.registered
+                                 if e.endswith(f"@{domain}")),
+            lines={group: tuple(w for w in line if w.call_id in ids)
+                   for group, line in self.lines.items()})
 
     def push(self, endpoint: SipEndpoint) -> None:
         self.pushed.append(endpoint)

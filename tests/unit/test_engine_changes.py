@@ -1,0 +1,119 @@
+"""What the engine tells live views (the operator panel): its change count and the wait
+on it, the registered phones, the waiting lines."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.asterisk.ari import AriError
+from bridge.engine.changes import Changes
+from bridge.engine.registrations import Registrations
+from bridge.flows.events import CallEnded
+from bridge.flows.waiting_line import WaitingLines
+from tests.unit.fake_ari import FakeAri, engine_with
+
+
+def test_a_wait_returns_at_once_when_the_count_moved_and_on_the_next_change() -> None:
+    changes = Changes()
+    seen = changes.after(-1, 0.0)
+    assert changes.after(seen - 1, 5.0) == seen  # not the count seen: at once
+    threading.Timer(0.05, changes.note).start()
+    assert changes.after(seen, 5.0) == seen + 1
+
+
+def test_a_wait_with_no_change_ends_after_its_time() -> None:
+    changes = Changes()
+    seen = changes.after(-1, 0.0)
+    started = time.monotonic()
+    assert changes.after(seen, 0.1) == seen
+    assert time.monotonic() - started >= 0.09
+
+
+def test_two_engines_do_not_start_from_the_same_count() -> None:
+    assert Changes().after(-1, 0) != Changes().after(-1, 0)
+
+
+class EndpointsAri:
+    def __init__(self, endpoints: list[dict[str, Any]]) -> None:
+        self.endpoints = endpoints
+        self.reads = 0
+        self.failing = False
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        assert path == "/endpoints/PJSIP"
+        self.reads += 1
+        if self.failing:
+            raise AriError(0, "GET", path, "ConnectError")
+        return self.endpoints
+
+
+def test_registered_phones_are_read_once_until_a_contact_changes() -> None:
+    ari = EndpointsAri([{"resource": "1001@acme.example", "state": "online"},
+                        {"resource": "1002@acme.example", "state": "offline"},
+                        {"resource": "1001@globex.example", "state": "online"}])
+    registrations = Registrations(ari)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        assert await registrations.online("acme.example") == {"1001"}
+        assert await registrations.online("globex.example") == {"1001"}
+        assert ari.reads == 1
+        ari.endpoints[1]["state"] = "online"
+        registrations.changed()
+        assert await registrations.online("acme.example") == {"1001", "1002"}
+        assert ari.reads == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_read_keeps_the_last_registrations() -> None:
+    ari = EndpointsAri([{"resource": "1001@acme.example", "state": "online"}])
+    registrations = Registrations(ari)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        assert await registrations.online("acme.example") == {"1001"}
+        ari.failing = True
+        registrations.changed()
+        assert await registrations.online("acme.example") == {"1001"}
+
+    asyncio.run(scenario())
+
+
+def test_the_waiting_lines_of_a_tenants_calls_in_order() -> None:
+    async def scenario() -> None:
+        lines = WaitingLines(retry_seconds=60)
+        before = datetime.now(UTC)
+        lines.join(7, "a", "normal", lambda: None)
+        lines.join(7, "b", " URGENT ", lambda: None)
+        lines.join(8, "other-tenant", "normal", lambda: None)
+        waiting = lines.waiting({"a", "b"})
+        assert list(waiting) == [7]
+        assert [(w.call_id, w.priority) for w in waiting[7]] == [("b", "urgent"),
+                                                                  ("a", "normal")]
+        assert all(w.since >= before for w in waiting[7])
+        await lines.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_engine_counts_call_events_lot_events_and_contact_changes() -> None:
+    async def scenario() -> None:
+        engine = engine_with(FakeAri())
+        ari = EndpointsAri([{"resource": "1001@acme.example", "state": "online"}])
+        engine.registrations.ari = ari  # type: ignore[assignment]
+        seen = engine.changes.after(-1, 0)
+        engine.call_log.publish(CallEnded(call_id="c1", why="hung up", cause=16))
+        assert engine.changes.after(seen, 0) == seen + 1
+        await engine.ami._dispatch({"Event": "UnParkedCall", "ParkeeUniqueid": "x"})
+        assert engine.changes.after(seen, 0) == seen + 2
+        assert await engine.registrations.online("acme.example") == {"1001"}
+        await engine.ami._dispatch({"Event": "ContactStatus", "AOR": "1001@acme.example",
+                                    "ContactStatus": "Removed"})
+        assert engine.changes.after(seen, 0) == seen + 3
+        ari.endpoints[0]["state"] = "offline"
+        assert await engine.registrations.online("acme.example") == set()  # read again
+
+    asyncio.run(scenario())
