@@ -29,6 +29,7 @@ class Settings:
     http_port: int = 8887
     http_threads: int = 16  # per API process
     api_workers: int = 1  # API processes (docs/processes.md: limits are per process)
+    panel_streams: int = 8  # open operator panels per API process (each holds a thread)
     database_url: str = "sqlite:///var/ringbridge.db"
     ari_url: str = "http://127.0.0.1:8088/ari"
     ari_user: str = "ringbridge"

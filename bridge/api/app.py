@@ -18,6 +18,7 @@ from bridge.api.schemas import MAX_BODY, DocumentationPlugin
 from bridge.api.security_log import log_security_events
 from bridge.config import Settings
 from bridge.gateway import EngineGateway, Positions
+from bridge.panel import routes as panel
 from bridge.store.session import Database
 from bridge.surfaces.call_records import surface as call_records
 from bridge.surfaces.dispatch_settings import surface as dispatch_settings
@@ -35,7 +36,7 @@ def create_app(database: Database, gateway: EngineGateway,
     app = APIFlask("ringbridge", title="ringbridge", version=__version__, docs_path="/docs",
                    spec_path="/openapi.json", spec_plugins=[DocumentationPlugin()])
     app.config.update(
-        DATABASE=database, READINESS=readiness,
+        DATABASE=database, READINESS=readiness, STOPPING=stopping,
         VALIDATION_ERROR_STATUS_CODE=400, MAX_CONTENT_LENGTH=MAX_BODY,
         **docs.SETTINGS,
     )
@@ -56,6 +57,7 @@ def create_app(database: Database, gateway: EngineGateway,
     app.register_blueprint(docs.swagger_ui_assets())
     for surface in SURFACES:
         surface.register(app, deps)
+    panel.register(app, deps)
     return app
 
 

@@ -24,6 +24,7 @@ from bridge.api.auth import looked_up
 log = logging.getLogger("bridge.security")
 TOKEN_ENDPOINTS = ("/api/login/oauth/token", "/restapi/oauth/token")
 REVOKE_ENDPOINTS = ("/api/login/oauth/revoke", "/restapi/oauth/revoke")
+PANEL_SIGNIN = "/panel/signin"
 REFUSALS = (401, 403, 429)
 
 
@@ -47,8 +48,8 @@ def _who() -> str:
         return f"tenant {who.tenant_id} {user} token {who.token_id}"
     if checked:
         return "a token that is unknown, revoked or expired"
-    if request.path in TOKEN_ENDPOINTS:
-        grant = request.form.get("grant_type", "")
+    if request.path in (*TOKEN_ENDPOINTS, PANEL_SIGNIN):
+        grant = request.form.get("grant_type", "panel sign-in")
         username = request.form.get("username")
         return f"{grant} grant" + (f" for username {username!r}" if username else "")
     return "no token"

@@ -257,11 +257,13 @@ def revoke_token(session: Session, token_or_id: str) -> ApiToken:
     return row
 
 
-def authenticate(session: Session, token: str) -> Principal | None:
-    """The principal of a live bearer token, or None (unknown, revoked, expired, or a
-    refresh token, which is good only for getting new tokens)."""
+def authenticate(session: Session, token: str,
+                 kinds: tuple[str, ...] = BEARER_KINDS) -> Principal | None:
+    """The principal of a live token of one of these kinds, or None (unknown, revoked,
+    expired, or of another kind: a refresh token is good only for getting new tokens,
+    a panel session only in the panel)."""
     row = _live_token(session, token)
-    if row is None or row.kind not in BEARER_KINDS:
+    if row is None or row.kind not in kinds:
         return None
     _note_use(row)
     user = session.get(User, row.user_id) if row.user_id is not None else None

@@ -113,6 +113,7 @@ print_up_info() {
 
 ringbridge is up.
   API:        http://127.0.0.1:$port  (health: /health, OpenAPI: /openapi.json, docs: /docs)
+  Panel:      http://127.0.0.1:$port/panel  (sign in as a tenant user with a password: docs/panel.md)
   Metrics:    http://127.0.0.1:$port/metrics  (Bearer RINGBRIDGE_METRICS_TOKEN of var/ringbridge.env)
               Asterisk's: http://127.0.0.1:$ari_port/metrics  (user prometheus, PROMETHEUS_PASSWORD of var/asterisk.env)${more:+
 $more}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Client
@@ -80,7 +81,8 @@ def client(link: GatewayLink) -> Iterator[GatewayClient]:
 
 def test_every_protocol_method_crosses_and_nothing_else() -> None:
     expected = {"status", "overview", "push", "remove", "start_ringout", "cancel_ringout",
-                "live_calls", "park", "unpark", "pick_up", "hang_up", "delete_recordings"}
+                "live_calls", "park", "unpark", "pick_up", "hang_up", "delete_recordings",
+                "changes", "panel"}
     assert expected == GATEWAY_CALLS
 
 
@@ -92,6 +94,18 @@ def test_calls_and_their_answers_cross_whole(server: GatewayServer, client: Gate
     assert client.live_calls("other.example") == []
     client.push(ENDPOINT)
     assert engine.pushed == [ENDPOINT]
+
+
+def test_a_change_reaches_a_waiting_api_process_at_once(
+        server: GatewayServer, client: GatewayClient, engine: RefusingEngine) -> None:
+    seen = client.changes(-1, 0)
+    threading.Timer(0.05, engine.changed.note).start()
+    started = time.monotonic()
+    assert client.changes(seen, 10) == seen + 1
+    assert time.monotonic() - started < 5  # woken by the change, not the end of the wait
+    engine.registered = {"1001@acme.example"}
+    view = client.panel("acme.example")
+    assert (view.calls, view.registered) == ((CALL,), frozenset({"1001"}))
 
 
 def test_a_refusal_keeps_its_reason(server: GatewayServer, client: GatewayClient) -> None:

@@ -181,8 +181,8 @@ class PhoneCallsService:
         return parked
 
     def _park(self, call: LiveCall, view: str, parker: Target, timeout: int) -> None:
-        _engine(lambda: self.engine.park(self.tenant.sip_domain, call.call_id, view, parker,
-                                         timeout))
+        engine_action(lambda: self.engine.park(self.tenant.sip_domain, call.call_id, view,
+                                               parker, timeout))
 
     def _parker(self, addressed: Addressed, call: LiveCall) -> Target:
         own = addressed.own_party(call)
@@ -210,7 +210,7 @@ class PhoneCallsService:
             _check_not_to_itself(call, target)
         act = self.engine.unpark if action == "UnPark" else self.engine.pick_up
         domain = self.tenant.sip_domain
-        return [_engine(partial(act, domain, c.call_id, target, wait)) for c in calls]
+        return [engine_action(partial(act, domain, c.call_id, target, wait)) for c in calls]
 
     def _send_call_to(self, body: Mapping[str, Any]) -> Target:
         number = body.get("sendCallTo")
@@ -236,8 +236,8 @@ class PhoneCallsService:
             views: list[str | None] = [None] if phone_number is None else [
                 p.view for p in call.parties if p.number == phone_number]
             for view in views:
-                _engine(partial(self.engine.hang_up, self.tenant.sip_domain, call.call_id,
-                                view))
+                engine_action(partial(self.engine.hang_up, self.tenant.sip_domain,
+                                      call.call_id, view))
             if views:
                 done.append(call.call_id)
         return done
@@ -270,7 +270,7 @@ def _ringing_for(addressed: Addressed, call: LiveCall) -> bool:
         addressed.is_ours(p) and not p.caller for p in call.parties)
 
 
-def _engine(action: Callable[[], T]) -> T:
+def engine_action(action: Callable[[], T]) -> T:
     """Run an engine action; its refusals become the API's errors (the rest are calls
     in a state that does not allow the action: pc_phonecall_invalid)."""
     try:
