@@ -132,10 +132,12 @@ class BridgeProcess:
         )
         self.wait_healthy(timeout)
 
-    def cli(self, *args: str) -> str:
-        """Run `ringbridge <args>` on the same database; returns what it printed."""
+    def cli(self, *args: str, answers: str | None = None) -> str:
+        """Run `ringbridge <args>` on the same database (`answers`: what is typed at its
+        prompts); returns what it printed."""
         result = subprocess.run([sys.executable, "-m", "bridge", *args], cwd=ROOT,
-                                env=self.environment(), capture_output=True, text=True)
+                                env=self.environment(), capture_output=True, text=True,
+                                input=answers)
         if result.returncode != 0:
             raise RuntimeError(f"ringbridge {' '.join(args)} failed: {result.stderr}")
         return result.stdout
