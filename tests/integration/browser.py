@@ -11,11 +11,11 @@ from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.support.asterisk import ROOT
 
+Browser = webdriver.Chrome
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = ROOT / "var" / "test-logs" / "panel"
 # Headless, and quiet: this machine's network is closed, and chromium's own background
@@ -26,10 +26,11 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
 
 
 @contextmanager
-def chromium() -> Iterator[WebDriver]:
+def chromium() -> Iterator[Browser]:
     with tempfile.TemporaryDirectory(prefix="rb-chromium-") as profile:
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console_errors
         for flag in (*FLAGS, f"--user-data-dir={profile}"):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -39,14 +40,21 @@ def chromium() -> Iterator[WebDriver]:
             driver.quit()
 
 
-def screenshot(driver: WebDriver, name: str) -> Path:
+def console_errors(driver: Browser) -> list[str]:
+    """What the page's console reported as errors since the last look, e.g. anything
+    the Content-Security-Policy blocked."""
+    return [entry["message"] for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE"]
+
+
+def screenshot(driver: Browser, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     driver.save_screenshot(str(path))
     return path
 
 
-def wait_for(driver: WebDriver, condition: Callable[[WebDriver], object], what: str,
+def wait_for(driver: Browser, condition: Callable[[Browser], object], what: str,
              timeout: float = 10) -> object:
     """Polled every 20 ms: the page changes on its own (pushed events), never reloaded."""
     return WebDriverWait(driver, timeout, poll_frequency=0.02).until(

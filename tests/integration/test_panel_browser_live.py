@@ -13,10 +13,17 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 
-from tests.integration.browser import SCREENSHOTS, chromium, screenshot, wait_for
+from tests.integration.browser import (
+    SCREENSHOTS,
+    Browser,
+    chromium,
+    console_errors,
+    screenshot,
+    wait_for,
+)
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
@@ -65,12 +72,16 @@ def office(bridge: BridgeProcess, phone: PhoneFactory) -> PanelOffice:
 
 
 @pytest.fixture
-def browser() -> Iterator[WebDriver]:
+def browser() -> Iterator[Browser]:
+    """Closed after checking that the page's own scripts, styles and connections ran
+    under its Content-Security-Policy without one being blocked."""
     with chromium() as driver:
         yield driver
+        blocked = [m for m in console_errors(driver) if "Content Security Policy" in m]
+        assert blocked == []
 
 
-def sign_in(driver: WebDriver, office: PanelOffice, username: str) -> None:
+def sign_in(driver: Browser, office: PanelOffice, username: str) -> None:
     driver.get(office.bridge.url + "/panel")
     wait_for(driver, lambda d: d.find_elements(By.ID, "signin"), "the sign-in form")
     driver.find_element(By.NAME, "username").send_keys(username)
@@ -81,7 +92,7 @@ def sign_in(driver: WebDriver, office: PanelOffice, username: str) -> None:
              "its event stream open")
 
 
-def row(driver: WebDriver, selector: str) -> dict[str, str] | None:
+def row(driver: Browser, selector: str) -> dict[str, str] | None:
     """A row's text and data attributes, read in one step: the page renders its rows
     anew with each pushed state, so an element found a moment ago may be gone."""
     found: dict[str, str] | None = driver.execute_script("""
@@ -90,21 +101,21 @@ def row(driver: WebDriver, selector: str) -> dict[str, str] | None:
     return found
 
 
-def agent_state(driver: WebDriver, number: str) -> str | None:
+def agent_state(driver: Browser, number: str) -> str | None:
     found = row(driver, f'tr[data-agent="{number}"]')
     return found["state"] if found else None
 
 
-def agent_text(driver: WebDriver, number: str) -> str:
+def agent_text(driver: Browser, number: str) -> str:
     found = row(driver, f'tr[data-agent="{number}"]')
     return found["text"] if found else ""
 
 
-def wait_agent(driver: WebDriver, number: str, state: str) -> None:
+def wait_agent(driver: Browser, number: str, state: str) -> None:
     wait_for(driver, lambda d: agent_state(d, number) == state, f"{number} {state}")
 
 
-def click(driver: WebDriver, selector: str) -> None:
+def click(driver: Browser, selector: str) -> None:
     """Found and clicked in one step (see `row`); the click comes just after the script
     returns, so a prompt it opens does not hold the script up."""
     wait_for(driver, lambda d: d.execute_script("""
@@ -114,7 +125,7 @@ def click(driver: WebDriver, selector: str) -> None:
         return true;""", selector), selector)
 
 
-def choose(driver: WebDriver, selector: str, value: str) -> None:
+def choose(driver: Browser, selector: str, value: str) -> None:
     wait_for(driver, lambda d: d.execute_script("""
         const [selector, value] = arguments;
         const list = document.querySelector(selector);
@@ -124,18 +135,18 @@ def choose(driver: WebDriver, selector: str, value: str) -> None:
         return list.value === value;""", selector, value), f"{value} in {selector}")
 
 
-def notice(driver: WebDriver) -> str:
+def notice(driver: Browser) -> str:
     return str(driver.find_element(By.ID, "notice").text)
 
 
-def time_left(driver: WebDriver, slot: str) -> str:
+def time_left(driver: Browser, slot: str) -> str:
     left: str = driver.execute_script(
         "const cell = document.querySelector(arguments[0]); return cell ? cell.innerText : ''",
         f"{slot} .time-left")
     return left
 
 
-def page_delay_ms(driver: WebDriver, key: str, phone_saw: float) -> float:
+def page_delay_ms(driver: Browser, key: str, phone_saw: float) -> float:
     """How long after the phone saw it (time.monotonic()) the page showed `key`."""
     shown = driver.execute_script("return window.seenAt[arguments[0]]", key)
     assert shown is not None, f"the page never recorded {key}"
@@ -143,7 +154,7 @@ def page_delay_ms(driver: WebDriver, key: str, phone_saw: float) -> float:
 
 
 def test_a_call_rings_is_answered_parked_and_taken_back_from_the_page(
-        office: PanelOffice, browser: WebDriver) -> None:
+        office: PanelOffice, browser: Browser) -> None:
     ann, bob, caller = office.phone("3801"), office.phone("3802"), office.phone("3809")
     sign_in(browser, office, "ann")
     wait_for(browser, lambda d: "registered" in agent_text(d, "3801").lower(), "3801 registered")
@@ -194,7 +205,7 @@ def test_a_call_rings_is_answered_parked_and_taken_back_from_the_page(
 
 
 def test_an_agent_paused_from_the_page_is_passed_over_until_resumed(
-        office: PanelOffice, browser: WebDriver) -> None:
+        office: PanelOffice, browser: Browser) -> None:
     ann, bob, caller = office.phone("3801"), office.phone("3802"), office.phone("3809")
     sign_in(browser, office, "ann")
     click(browser, 'tr[data-agent="3801"] button[data-action="pause"]')
@@ -223,7 +234,18 @@ def test_an_agent_paused_from_the_page_is_passed_over_until_resumed(
     again.wait_disconnected()
 
 
-def panel_fetch(driver: WebDriver, action: str, body: dict[str, Any],
+def tab_to(driver: Browser, selector: str, presses: int = 40) -> bool:
+    """Press Tab from the top of the page until the element focused matches."""
+    driver.execute_script("document.activeElement && document.activeElement.blur()")
+    for _ in range(presses):
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        if driver.execute_script("return document.activeElement.matches(arguments[0])",
+                                 selector):
+            return True
+    return False
+
+
+def panel_fetch(driver: Browser, action: str, body: dict[str, Any],
                 csrf: bool = True) -> dict[str, Any]:
     """An action sent from the signed-in page, as its script sends it (or without the
     CSRF token, as a forged request would come)."""
@@ -240,7 +262,7 @@ def panel_fetch(driver: WebDriver, action: str, body: dict[str, Any],
 
 
 def test_a_user_acts_on_their_own_extension_only_and_signs_out(
-        office: PanelOffice, browser: WebDriver) -> None:
+        office: PanelOffice, browser: Browser) -> None:
     office.phone("3801"), office.phone("3802")
     sign_in(browser, office, "bob")
     wait_for(browser, lambda d: d.find_elements(
@@ -248,6 +270,11 @@ def test_a_user_acts_on_their_own_extension_only_and_signs_out(
         "a pause button on bob's own row")
     assert not browser.find_elements(
         By.CSS_SELECTOR, 'tr[data-agent="3801"] button[data-action="pause"]')
+    reached = tab_to(browser, 'tr[data-agent="3802"] button[data-action="pause"]')
+    assert reached, "the pause button cannot be reached with the keyboard"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    wait_for(browser, expected_conditions.alert_is_present(), "the reason prompt")
+    browser.switch_to.alert.dismiss()  # cancelled: nothing is sent
     refused = panel_fetch(browser, "pause", {"extension": "3801"})
     assert refused["status"] == 403 and "not your extension" in refused["body"]["message"]
     forged = panel_fetch(browser, "pause", {"extension": "3802"}, csrf=False)
