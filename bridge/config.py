@@ -104,7 +104,12 @@ def load_settings(
     if path:
         values.update(_from_file(Path(path)))
     values.update(_from_environment(environ))
-    return Settings(**_without_aliases(values))
+    settings = Settings(**_without_aliases(values))
+    if settings.panel_streams >= settings.http_threads:
+        raise ConfigError(f"panel_streams ({settings.panel_streams}) must be less than "
+                          f"http_threads ({settings.http_threads}): each open panel holds "
+                          "one of the threads, and the API needs some for itself")
+    return settings
 
 
 _FIELD_TYPES = {field.name: field.type for field in fields(Settings)}

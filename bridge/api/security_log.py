@@ -52,6 +52,8 @@ def _who() -> str:
         grant = request.form.get("grant_type", "panel sign-in")
         username = request.form.get("username")
         return f"{grant} grant" + (f" for username {username!r}" if username else "")
+    if request.path.startswith("/panel"):
+        return "a panel session" if request.cookies.get("rb_panel") else "no panel session"
     return "no token"
 
 

@@ -28,10 +28,11 @@ from bridge.surfaces.voipnow.phone_calls_service import (
 
 
 class PanelRefusal(ServiceError):
-    """An action the panel does not take; `status` says why (400, 403, 404)."""
+    """A request the panel refuses; `status` says why (400, 403, 404, 503)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, status: int = 400,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message, headers=headers)
         self.status = status
 
 

@@ -58,6 +58,10 @@ class LiveFeed:
                 self._wake()
                 time.sleep(RETRY)
                 continue
+            except Exception:  # a bug: the panels must not fall back to slow reads
+                log.exception("panel feed: waiting on the engine failed; trying again")
+                time.sleep(RETRY)
+                continue
             if count != seen:
                 seen = count
                 self._wake()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ from bridge.panel.actions import ACTIONS, PanelActions, PanelRefusal
 from bridge.panel.feed import LiveFeed
 from bridge.panel.office import Office, read_office
 from bridge.panel.state import Me, panel_state
-from bridge.panel.stream import state_events
+from bridge.panel.stream import SIGNED_OUT, state_events
 from bridge.services.errors import ServiceError, Unauthorized
 from bridge.services.panel_sessions import (
     close_session,
@@ -43,6 +44,8 @@ from bridge.store.session import Database
 panel_blueprint = APIBlueprint("panel", __name__, url_prefix="/panel", enable_openapi=False,
                                template_folder="templates", static_folder="static")
 COOKIE, SIGNIN_COOKIE = "rb_panel", "rb_panel_signin"
+LONGEST, LONGEST_DOMAIN = 128, 253  # as the token endpoints take them; a SIP domain
+PER_SESSION = 2  # streams one session may hold open in one API process
 PAGE_SECURITY = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -54,7 +57,7 @@ _FEED, _SLOTS = "panel_feed", "panel_slots"
 
 def register(app: APIFlask, deps: Deps) -> None:
     app.extensions[_FEED] = LiveFeed(deps.gateway)
-    app.extensions[_SLOTS] = threading.BoundedSemaphore(deps.settings.panel_streams)
+    app.extensions[_SLOTS] = StreamSlots(deps.settings.panel_streams)
     add_format(app, ErrorFormat("/panel", _error_body))
     app.register_blueprint(panel_blueprint)
 
@@ -79,13 +82,18 @@ def signin_page() -> Response:
 @panel_blueprint.post("/signin")
 def signin() -> BaseResponse:
     form = request.form
-    username, domain = form.get("username", ""), form.get("domain", "").strip()
+    username, password = form.get("username", ""), form.get("password", "")
+    domain = form.get("domain", "").strip()
     expected = request.cookies.get(SIGNIN_COOKIE, "")
-    if not expected or not secrets.compare_digest(expected, form.get("csrf", "")):
-        return _signin("The sign-in form was too old: please sign in again.", username,
-                       domain, 400)
+    if not expected or not secrets.compare_digest(expected.encode(),
+                                                  form.get("csrf", "").encode()):
+        return _signin("The sign-in form was too old: please sign in again.", "", "", 400)
+    if not (0 < len(username) <= LONGEST and 0 < len(password) <= LONGEST
+            and len(domain) <= LONGEST_DOMAIN):
+        return _signin(f"Give a username and a password of at most {LONGEST} characters.",
+                       "", "", 400)
     try:
-        user = checked_user(username, form.get("password", ""), None, domain or None)
+        user = checked_user(username, password, None, domain or None)
     except AmbiguousUsername:
         return _signin("This username is in more than one company: give your company's "
                        "SIP domain.", username, domain, 400)
@@ -97,7 +105,7 @@ def signin() -> BaseResponse:
                       user.id, request.remote_addr)
     response = redirect("/panel", 303)
     response.set_cookie(COOKIE, token, path="/panel", httponly=True, samesite="Strict",
-                        secure=request.is_secure)
+                        secure=_over_tls())
     response.delete_cookie(SIGNIN_COOKIE, path="/panel/signin")
     return response
 
@@ -107,7 +115,7 @@ def _signin(error: str | None, username: str, domain: str, status: int) -> Respo
     response = Response(render_template("panel/signin.html", error=error, username=username,
                                         domain=domain, csrf=csrf), status)
     response.set_cookie(SIGNIN_COOKIE, csrf, path="/panel/signin", httponly=True,
-                        samesite="Strict", secure=request.is_secure)
+                        samesite="Strict", secure=_over_tls())
     return response
 
 
@@ -118,8 +126,10 @@ def signout() -> BaseResponse:
         raise PanelRefusal("the page's CSRF token is missing or wrong: reload it", 403)
     if token:
         with _database().session() as session:
-            close_session(session, token)
-        security_log.info("panel session closed from %s", request.remote_addr)
+            who = close_session(session, token)
+        if who is not None:
+            security_log.info("panel session closed for tenant %s user %s from %s",
+                              who.tenant_id, who.user_id, request.remote_addr)
     response = redirect("/panel/signin", 303)
     response.delete_cookie(COOKIE, path="/panel")
     return response
@@ -152,19 +162,19 @@ def state() -> dict[str, Any]:
 
 @panel_blueprint.get("/events")
 def events() -> Response:
+    """An ended session is told so in the stream (the page then goes to sign in): a
+    browser's event source would only retry a 401."""
     token = request.cookies.get(COOKIE, "")
     with _database().session() as session:
         if _signed_in(session, token) is None:
-            raise Unauthorized("sign in at /panel/signin")
-    slots: threading.BoundedSemaphore = current_app.extensions[_SLOTS]
-    if not slots.acquire(blocking=False):
-        raise ServiceError("too many panels are open on this server; retrying shortly",
-                           headers={"Retry-After": "5"}) from None
+            return Response(SIGNED_OUT, mimetype="text/event-stream")
+    streams: StreamSlots = current_app.extensions[_SLOTS]
+    release = streams.take(token)
     stopping = current_app.config["STOPPING"]
     response = Response(state_events(
         _StateReader(_gateway(), token), current_app.extensions[_FEED], stopping),
         mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})
-    response.call_on_close(_release_once(slots))
+    response.call_on_close(release)
     return response
 
 
@@ -222,15 +232,42 @@ def _signed_in(session: Any, token: str) -> tuple[Principal, User, Tenant] | Non
     return (who, user, tenant) if user is not None and tenant is not None else None
 
 
-def _release_once(slots: threading.BoundedSemaphore) -> Any:
-    released = threading.Event()
+class StreamSlots:
+    """The open streams of this API process: at most `total` (each holds a thread),
+    and at most PER_SESSION of one session, so that one person cannot take them all."""
 
-    def release() -> None:
-        if not released.is_set():
-            released.set()
-            slots.release()
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._by_session: dict[str, int] = {}
+        self._lock = threading.Lock()
 
-    return release
+    def take(self, token: str) -> Callable[[], None]:
+        """A slot, and the call that gives it back (once, however often it is called)."""
+        with self._lock:
+            if self._by_session.get(token, 0) >= PER_SESSION:
+                raise PanelRefusal(f"this session has {PER_SESSION} panels open already: "
+                                   "close one", 429, headers={"Retry-After": "5"})
+            if sum(self._by_session.values()) >= self.total:
+                raise PanelRefusal("too many panels are open on this server; retrying "
+                                   "shortly", 503, headers={"Retry-After": "5"})
+            self._by_session[token] = self._by_session.get(token, 0) + 1
+        given_back = threading.Event()
+
+        def give_back() -> None:
+            with self._lock:
+                if given_back.is_set():
+                    return
+                given_back.set()
+                self._by_session[token] -= 1
+                if not self._by_session[token]:
+                    del self._by_session[token]
+
+        return give_back
+
+
+def _over_tls() -> bool:
+    """Served over TLS, here or (public_url https://) at a proxy in front."""
+    return request.is_secure or current_deps().settings.api_url.startswith("https://")
 
 
 def _database() -> Database:

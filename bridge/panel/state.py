@@ -5,7 +5,7 @@ knows of its agents and groups, as the one JSON object the page renders
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.api.formats import rfc3339
@@ -94,9 +94,10 @@ def _activity(call: LiveCall, party: Party, caller: str, group: str) -> Activity
     if party.state is PartyState.UP and party.answered_at is not None:
         peer = next((p for p in call.parties if p is not party and p.parked is None
                      and p.state is PartyState.UP), None)
-        if peer is not None:
+        if peer is not None:  # since the one who answered (last) did
+            answered = peer.answered_at if party.caller else party.answered_at
             return Activity("talking", _shown(peer), "" if party.caller else group,
-                            call.answered or party.answered_at, call.call_id)
+                            answered or call.answered, call.call_id)
     if party.caller:
         return Activity("calling", call.dialled, group, call.published, call.call_id)
     return None
@@ -142,8 +143,9 @@ def _caller(call: LiveCall) -> str:
 def _parked(call: LiveCall, party: Party, view: PanelView, now: datetime) -> dict[str, Any]:
     parked = party.parked
     assert parked is not None
-    left = round(view.time_left.get(parked.channel_id, 0.0))  # steady from read to read
-    rings_back = now.replace(microsecond=0) + timedelta(seconds=left)
+    left = view.time_left.get(parked.channel_id, 0.0)
+    # To the whole second: the same from read to read, so the state sent stays the same.
+    rings_back = datetime.fromtimestamp(round(now.timestamp() + left), UTC)
     return {"call_id": call.call_id, "slot": parked.slot, "caller": parked.number,
             "caller_name": parked.name, "parked_by": parked.parker,
             "parked_at": rfc3339(parked.parked_at),

@@ -12,6 +12,7 @@ while the engine cannot be read, and `signed-out` (then ends) once the session i
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,12 +20,14 @@ from typing import Any
 from bridge.gateway import GatewayError
 from bridge.panel.feed import LiveFeed
 
+log = logging.getLogger(__name__)
+UNAVAILABLE = "live data is unavailable: the telephony engine is not answering (restarting?)"
 OFFICE_SECONDS = 1.0
 # Changes come in bursts (a call's few events), and from every tenant: a stream reads
 # the engine at most once in this many seconds, so a busy engine is read at most 20
 # times a second per open panel.
 LEAST_GAP = 0.05
-KEEPALIVE = 15.0
+KEEPALIVE = 5.0  # also how soon a stream whose browser left finds out
 RECONNECT_MS = 2000  # the browser's wait before it opens the stream again
 
 # Reads the state; `office` asks for the database part to be read again. None: the
@@ -42,13 +45,13 @@ def state_events(read: ReadState, feed: LiveFeed,
     office_seen = feed.office_version
     while not stopping():
         read_at = time.monotonic()
-        office = (time.monotonic() - office_at >= OFFICE_SECONDS
-                  or feed.office_version != office_seen)
+        office_now = feed.office_version  # before the read: a touch during it counts
+        office = time.monotonic() - office_at >= OFFICE_SECONDS or office_now != office_seen
         event, shown = _read(read, office)
         if office:
-            office_at, office_seen = time.monotonic(), feed.office_version
+            office_at, office_seen = time.monotonic(), office_now
         if event == "signed-out":
-            yield _event(event, {})
+            yield SIGNED_OUT
             return
         compared = (event, {key: value for key, value in shown.items() if key != "now"})
         if compared != sent:  # `now` changes every read: compared without it
@@ -64,8 +67,9 @@ def state_events(read: ReadState, feed: LiveFeed,
 def _read(read: ReadState, office: bool) -> tuple[str, dict[str, Any]]:
     try:
         state = read(office)
-    except GatewayError as exc:
-        return "unavailable", {"message": exc.message}
+    except GatewayError as exc:  # its message may name internals: not for the page
+        log.debug("panel stream: the engine was not read: %s", exc.message)
+        return "unavailable", {"message": UNAVAILABLE}
     if state is None:
         return "signed-out", {}
     return "state", state
@@ -73,3 +77,6 @@ def _read(read: ReadState, office: bool) -> tuple[str, dict[str, Any]]:
 
 def _event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+SIGNED_OUT = _event("signed-out", {})

@@ -35,10 +35,12 @@ def session_principal(session: Session, token: str) -> Principal | None:
     return authenticate(session, token, kinds=(KIND,)) if token else None
 
 
-def close_session(session: Session, token: str) -> None:
-    """Sign out: the session's token is revoked (an unknown one is ignored)."""
-    if session_principal(session, token) is not None:
+def close_session(session: Session, token: str) -> Principal | None:
+    """Sign out: the session's token is revoked; whose it was (None: unknown, ended)."""
+    who = session_principal(session, token)
+    if who is not None:
         revoke_token(session, token)
+    return who
 
 
 def csrf_token(token: str) -> str:
@@ -46,4 +48,5 @@ def csrf_token(token: str) -> str:
 
 
 def csrf_matches(token: str, offered: str) -> bool:
-    return hmac.compare_digest(csrf_token(token), offered)
+    """Compared as bytes: a header or form value may hold any character."""
+    return hmac.compare_digest(csrf_token(token).encode(), offered.encode())

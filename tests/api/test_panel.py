@@ -5,6 +5,7 @@ in a real browser on live calls."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,9 @@ from typing import Any, cast
 import pytest
 from flask.testing import FlaskClient
 
+from bridge.api.app import create_app
+from bridge.api.health import Readiness
+from bridge.config import Settings
 from bridge.gateway import LiveCall, ParkedCall, Party, PartyState, Waiting
 from bridge.panel.office import read_office
 from bridge.services.tenants import create_user, find_tenant, hash_password
@@ -219,14 +223,17 @@ def test_another_tenants_calls_and_agents_are_not_shown(
     assert state["calls"] == [] and {a["number"] for a in state["agents"]} == {"1001", "1002"}
 
 
-def test_an_action_without_the_pages_csrf_token_is_refused(
-        client: FlaskClient, office: TenantAuth, provisioner: RecordingProvisioner) -> None:
+def test_an_action_without_the_pages_csrf_token_is_refused_and_logged(
+        client: FlaskClient, office: TenantAuth, provisioner: RecordingProvisioner,
+        caplog: pytest.LogCaptureFixture) -> None:
     provisioner.calls = [ringing_call(office.sip_domain)]
     sign_in(client, "amy")
+    caplog.set_level(logging.INFO, logger="bridge.security")
     for csrf in (None, "forged"):
         refused = act(client, "pickup", {"call_id": "call1", "extension": "1001"}, csrf)
         assert refused.status_code == 403 and "CSRF" in refused.get_json()["message"]
     assert provisioner.actions == []
+    assert "refused 403: POST /panel/actions/pickup by a panel session" in caplog.text
 
 
 def test_an_action_without_a_session_is_refused(
@@ -338,17 +345,59 @@ def test_the_event_stream_sends_the_state_then_each_change(
     response.close()
 
 
-def test_open_streams_are_bounded_per_process(
+def test_a_session_holds_two_streams_and_a_process_eight(
         client: FlaskClient, office: TenantAuth) -> None:
-    sign_in(client, "amy")
-    streams = [client.get("/panel/events", buffered=False) for _ in range(8)]
-    refused = client.get("/panel/events")
-    assert refused.status_code == 400 and refused.headers["Retry-After"] == "5"
+    sessions = [client.application.test_client() for _ in range(5)]
+    for session, username in zip(sessions, ["amy", "bob", "ann", "amy", "bob"], strict=True):
+        sign_in(session, username)
+    streams = [sessions[0].get("/panel/events", buffered=False) for _ in range(2)]
+    third = sessions[0].get("/panel/events")
+    assert third.status_code == 429 and "2 panels open" in third.get_json()["message"]
+    streams += [s.get("/panel/events", buffered=False) for s in sessions[1:4] for _ in range(2)]
+    assert [s.status_code for s in streams] == [200] * 8
+    full = sessions[4].get("/panel/events")
+    assert full.status_code == 503 and full.headers["Retry-After"] == "5"
     streams[0].close()
-    again = client.get("/panel/events", buffered=False)
+    streams[0].close()  # given back once, however often closed
+    again = sessions[4].get("/panel/events", buffered=False)
     assert again.status_code == 200
+    assert sessions[4].get("/panel/events").status_code == 503
     for stream in [*streams[1:], again]:
         stream.close()
+
+
+def test_an_ended_session_is_told_so_in_the_stream(
+        client: FlaskClient, office: TenantAuth) -> None:
+    ended = client.get("/panel/events")
+    assert ended.status_code == 200 and ended.mimetype == "text/event-stream"
+    assert ended.get_data(as_text=True) == "event: signed-out\ndata: {}\n\n"
+
+
+def test_odd_csrf_values_and_long_sign_ins_are_refused_not_failed(
+        client: FlaskClient, office: TenantAuth, provisioner: RecordingProvisioner) -> None:
+    csrf = form_csrf(client)
+    long_name = client.post("/panel/signin", data={"username": "a" * 129,
+                                                   "password": PASSWORD, "csrf": csrf})
+    assert long_name.status_code == 400 and "at most 128" in long_name.get_data(as_text=True)
+    odd_form = client.post("/panel/signin", data={"username": "amy", "password": PASSWORD,
+                                                  "csrf": "é"})
+    assert odd_form.status_code == 400
+    sign_in(client, "amy")
+    odd = client.post("/panel/actions/pause", json={"extension": "1001"},
+                      headers={"X-CSRF-Token": "é"})
+    assert odd.status_code == 403
+    assert client.post("/panel/signout", data={"csrf": "é"}).status_code == 403
+
+
+def test_the_cookie_is_secure_behind_a_tls_proxy(
+        database: Database, provisioner: RecordingProvisioner, office: TenantAuth) -> None:
+    """The public URL is https: the proxy in front ends TLS, ringbridge sees http."""
+    settings = Settings(public_url="https://pbx.example.com")
+    behind = create_app(database, provisioner, lambda: Readiness(True, True, True),
+                        settings).test_client()
+    signed = sign_in(behind, "amy")
+    cookie = next(c for c in signed.headers.getlist("Set-Cookie") if c.startswith("rb_panel="))
+    assert "Secure" in cookie
 
 
 def test_todays_counts_are_read_from_the_call_records_since_local_midnight(

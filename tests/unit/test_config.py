@@ -157,3 +157,12 @@ def test_webhook_allowed_networks_that_are_not_networks_are_refused(networks: st
 def test_webhook_allowed_networks_are_read_as_written() -> None:
     given = load_settings(environ={"RINGBRIDGE_WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/8, ::1"})
     assert given.webhook_allowed_networks == "10.0.0.0/8, ::1"
+
+
+def test_open_panels_must_leave_the_api_threads_of_its_own() -> None:
+    with pytest.raises(ConfigError, match=r"panel_streams \(16\) must be less than "
+                                          r"http_threads \(16\)"):
+        load_settings(environ={"RINGBRIDGE_PANEL_STREAMS": "16"})
+    settings = load_settings(environ={"RINGBRIDGE_PANEL_STREAMS": "2",
+                                      "RINGBRIDGE_HTTP_THREADS": "4"})
+    assert (settings.panel_streams, settings.http_threads) == (2, 4)

@@ -69,7 +69,7 @@ def test_registered_phones_are_read_once_until_a_contact_changes() -> None:
     asyncio.run(scenario())
 
 
-def test_a_failed_read_keeps_the_last_registrations() -> None:
+def test_a_failed_read_keeps_the_last_registrations_and_is_not_retried_at_once() -> None:
     ari = EndpointsAri([{"resource": "1001@acme.example", "state": "online"}])
     registrations = Registrations(ari)  # type: ignore[arg-type]
 
@@ -78,6 +78,41 @@ def test_a_failed_read_keeps_the_last_registrations() -> None:
         ari.failing = True
         registrations.changed()
         assert await registrations.online("acme.example") == {"1001"}
+        assert await registrations.online("acme.example") == {"1001"}
+        assert ari.reads == 2  # the second look came within RETRY of the failure
+
+    asyncio.run(scenario())
+
+
+class SlowEndpointsAri(EndpointsAri):
+    """Answers once `release` is set; a contact may change meanwhile."""
+
+    def __init__(self, endpoints: list[dict[str, Any]]) -> None:
+        super().__init__(endpoints)
+        self.release = asyncio.Event()
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        answer = [dict(e) for e in self.endpoints]  # as Asterisk saw them when asked
+        self.reads += 1
+        await self.release.wait()
+        return answer
+
+
+def test_readers_share_one_read_and_a_read_overtaken_by_a_change_is_not_kept() -> None:
+    async def scenario() -> None:
+        ari = SlowEndpointsAri([{"resource": "1001@acme.example", "state": "online"}])
+        registrations = Registrations(ari)  # type: ignore[arg-type]
+        first = asyncio.create_task(registrations.online("acme.example"))
+        second = asyncio.create_task(registrations.online("acme.example"))
+        while not ari.reads:  # the list is being read
+            await asyncio.sleep(0)
+        ari.endpoints[0]["state"] = "offline"  # the phone goes while the list is read
+        registrations.changed()
+        ari.release.set()
+        assert await first == await second == {"1001"}
+        assert ari.reads == 1
+        assert await registrations.online("acme.example") == set()  # read again
+        assert ari.reads == 2
 
     asyncio.run(scenario())
 

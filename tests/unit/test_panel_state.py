@@ -107,3 +107,28 @@ def test_agents_show_pauses_registration_and_whose_they_are() -> None:
     assert (shown["1001"]["registered"], shown["1002"]["registered"]) == (True, False)
     assert [n for n, a in shown.items() if a["mine"]] == ["1001"]
     assert {a["state"] for a in shown.values()} == {"idle"}
+
+
+def test_a_parked_calls_ring_back_time_is_the_same_from_read_to_read() -> None:
+    parked = ParkedCall("ch-p", "PJSIP/trunk-1", "default", "702", "+447700900123", "",
+                        NOW, 90, "c1", "1001")
+    call = LiveCall("c1", "acme.example", NOW, NOW, True, "6001", (
+        party("00", "+447700900123", PartyState.UP, caller=True, external=True,
+              answered_at=NOW, parked=parked),))
+    shown = set()
+    for step in range(0, 1000, 50):  # reads over a second, the time left going down
+        later = NOW + timedelta(milliseconds=step)
+        state = panel_state(OFFICE, view(call, time_left={"ch-p": 41.7 - step / 1000}),
+                            AMY, later)
+        shown.add(state["parked"][0]["rings_back_at"])
+    assert shown == {"2026-12-05T06:00:42.000Z"}
+
+
+def test_an_agent_talks_since_it_answered_not_since_the_call_first_was() -> None:
+    first_answer = NOW - timedelta(minutes=6)
+    call = LiveCall("c1", "acme.example", first_answer, first_answer, True, "6001", (
+        party("00", "+447700900123", PartyState.UP, caller=True, external=True,
+              answered_at=first_answer),
+        party("02", "1002", PartyState.UP, answered_at=NOW)))  # took the call back now
+    shown = agents(panel_state(OFFICE, view(call), AMY, NOW))
+    assert shown["1002"]["since"] == "2026-12-05T06:00:00.400Z"

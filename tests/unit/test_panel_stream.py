@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from bridge.engine.changes import Changes
-from bridge.gateway import EngineNotReached
+from bridge.gateway import EngineNotReached, GatewayError
 from bridge.panel.feed import LiveFeed
-from bridge.panel.stream import state_events
+from bridge.panel.stream import UNAVAILABLE, state_events
 
 
 class CountingGateway:
@@ -76,14 +76,14 @@ def test_a_stream_sends_a_state_only_when_it_changed_and_ends_when_signed_out() 
     assert reads[0] is True
 
 
-def test_a_stream_says_when_the_engine_cannot_be_read() -> None:
+def test_a_stream_says_when_the_engine_cannot_be_read_without_its_internals() -> None:
     def read(office: bool) -> dict[str, Any] | None:
-        raise EngineNotReached("the telephony engine is not running (restarting?)")
+        raise GatewayError("the telephony engine failed: KeyError('channel')")
 
     stopping = iter([False, True])
     sent = list(state_events(read, StillFeed(), lambda: next(stopping)))  # type: ignore[arg-type]
-    assert sent[1] == ('event: unavailable\ndata: {"message":"the telephony engine is not '
-                       'running (restarting?)"}\n\n')
+    assert sent[1] == f'event: unavailable\ndata: {{"message":"{UNAVAILABLE}"}}\n\n'
+    assert "KeyError" not in "".join(sent)
 
 
 @pytest.mark.parametrize("stop_after", [0, 2])
