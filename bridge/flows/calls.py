@@ -30,6 +30,7 @@ _ALPHABET = string.ascii_letters + string.digits
 
 # Q.850 causes: what the caller is told (chan_pjsip turns 17 into 486 Busy Here, ...).
 NORMAL_CLEARING = 16
+HANGUP_HANDLER = "CHANNEL(hangup_handler_push)"  # a channel variable that pushes one
 DIAL_STATUS_CAUSE = {
     "BUSY": 17,
     "NOANSWER": 19,
@@ -208,7 +209,12 @@ async def note_departure(ari: Ari, party: str, peer: str) -> None:
     """`party`'s hangup notes when and why on `peer` (PEER_LEFT), if `peer` is still
     there then: a phone ringing for a caller learns when the caller left."""
     await quietly(ari.post(f"/channels/{party}/variable", {
-        "variable": "CHANNEL(hangup_handler_push)", "value": f"rb-left,s,1({peer})"}))
+        "variable": HANGUP_HANDLER, "value": departure_note(peer)}))
+
+
+def departure_note(peer: str) -> str:
+    """The hangup handler (HANGUP_HANDLER's value) that notes a departure on `peer`."""
+    return f"rb-left,s,1({peer})"
 
 
 async def quietly(request: Awaitable[Any]) -> None:

@@ -21,12 +21,14 @@ from bridge.flows.call_events import CallEvents, GuardedEvents, Queue, tell_disp
 from bridge.flows.call_log import CallLog
 from bridge.flows.calls import (
     DIAL_STATUS_CAUSE,
+    HANGUP_HANDLER,
     HUNT_LEG,
     NORMAL_CLEARING,
     Ari,
     CallFlow,
     Event,
     Flows,
+    departure_note,
     note_departure,
     note_departures,
 )
@@ -431,11 +433,14 @@ class Hunt(CallFlow):
 
     def _leg_variables(self, target: Target) -> dict[str, str]:
         """Set on the leg as Asterisk creates it (no request of their own): the plan's
-        SIP headers, and the connected line of a leg that presents a number of its own
-        (its From comes from it; `caller` on the dial would overwrite it with the
+        SIP headers; the leg's hangup noting when on the caller (docs/restarts.md: a
+        later leaver overwrites an earlier one's note, so a leg that never answered
+        misleads nobody); and the connected line of a leg that presents a number of its
+        own (its From comes from it; `caller` on the dial would overwrite it with the
         caller's number)."""
         variables = {f"PJSIP_HEADER(add,{name})": value
                      for name, value in self.plan.headers.items()}
+        variables[HANGUP_HANDLER] = departure_note(self.caller_id)
         if target.caller_number:
             variables["CONNECTEDLINE(all,i)"] = presented(target)
         return variables
@@ -490,7 +495,8 @@ class Hunt(CallFlow):
         await self.ari.post(f"/bridges/{self.bridge_id}", {"type": "mixing"})
         await self._add_to_bridge(f"{self.caller_id},{leg.channel_id}")
         await self.ari.post(f"/channels/{self.caller_id}/answer")
-        await note_departures(self.ari, self.caller_id, leg.channel_id)
+        if leg.existing:  # a rung leg's notes went on as it was created and rang
+            await note_departures(self.ari, self.caller_id, leg.channel_id)
         if self.plan.record:
             await hunt_recordings.record_call(self)
 

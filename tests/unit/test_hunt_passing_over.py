@@ -178,7 +178,8 @@ def test_a_leg_that_rang_out_is_recorded_with_the_cause_of_its_destruction() -> 
 
 
 def test_a_legs_headers_and_connected_line_are_set_as_asterisk_creates_it() -> None:
-    """No request of their own: one fewer round trip to Asterisk per header, per leg."""
+    """No request of their own: one fewer round trip to Asterisk per header and for the
+    leg's hangup note, per leg."""
     ari = EndpointsAri()
     forward = Target(key=0, dial="PJSIP/+442071234567@carrier", label="+442071234567",
                      caller_number="+442079460000", caller_name="Main")
@@ -187,8 +188,12 @@ def test_a_legs_headers_and_connected_line_are_set_as_asterisk_creates_it() -> N
     hunt, _ = run_hunt(ari, plan)
     to_member, to_forward = (ari.bodies[f"/channels/create:{leg}"]["variables"]
                              for leg in hunt.legs)
-    header = {"PJSIP_HEADER(add,P-Asserted-Identity)": '"Main" <sip:6000@acme.example>'}
+    header = {"PJSIP_HEADER(add,P-Asserted-Identity)": '"Main" <sip:6000@acme.example>',
+              "CHANNEL(hangup_handler_push)": f"rb-left,s,1({hunt.caller_id})"}
     assert to_member == header
     assert to_forward == {**header, "CONNECTEDLINE(all,i)": '"Main" <+442079460000>'}
-    assert not [p for _, path, p in ari.requests if path.endswith("/variable")
-                and p["variable"].startswith(("PJSIP_HEADER", "CONNECTEDLINE"))]
+    set_apart = [(path, p["variable"]) for _, path, p in ari.requests
+                 if path.endswith("/variable")]
+    # Only the caller's own notes, one per leg, need requests: it existed before them.
+    assert sorted(set_apart) == [(f"/channels/{hunt.caller_id}/variable",
+                                  "CHANNEL(hangup_handler_push)")] * 2
