@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
 from bridge.services.errors import ServiceError, Unauthorized
@@ -59,12 +59,15 @@ def account(tenant: int | str | None, username: str) -> str:
 
 class LoginThrottle:
     def __init__(self, per_account: int, per_address: int, concurrent: int,
-                 wait: float = WAIT_SECONDS) -> None:
-        """`per_account`, `per_address`: failed attempts per minute, 0 = no limit."""
+                 wait: float = WAIT_SECONDS, failures: Storage | None = None) -> None:
+        """`per_account`, `per_address`: failed attempts per minute, 0 = no limit;
+        `failures`: where they are counted (the database's, so that every process
+        counts the same: bridge/api/shared_login_limits.py; this process's memory by
+        default)."""
         self.items = {scope: RateLimitItemPerMinute(limit)
                       for scope, limit in (("account", per_account),
                                            ("address", per_address)) if limit > 0}
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = MovingWindowRateLimiter(failures or MemoryStorage())
         self.checks = threading.BoundedSemaphore(concurrent)
         self.wait = wait
 

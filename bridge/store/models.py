@@ -410,3 +410,15 @@ class Subscription(Base):
     lifetime: Mapped[int] = mapped_column(Integer)  # seconds each renewal gives
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LoginFailure(Base):
+    """One failed login attempt, counted against a key (an account or a client
+    address) for a minute: bridge/api/shared_login_limits.py. Every API process of
+    every ringbridge on this database counts the same failures."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)  # a SHA-256, hex
+    at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch

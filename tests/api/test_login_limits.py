@@ -9,11 +9,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
+from bridge.api.shared_login_limits import KEPT, DatabaseWindows
 from bridge.config import Settings
 from bridge.services import tenants
+from bridge.store.models import LoginFailure
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
 from tests.api.login_attempts import (
@@ -56,9 +59,9 @@ def assert_limited(response: Any, surface: Surface) -> None:
 
 
 def a_minute_later(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The limiter's clock (limits' memory storage) moved on past its window."""
+    """The clock of the failures' window (kept in the database) moved on past it."""
     real = time.time
-    monkeypatch.setattr("limits.storage.memory.time", SimpleNamespace(
+    monkeypatch.setattr("bridge.api.shared_login_limits.time", SimpleNamespace(
         time=lambda: real() + 61))
 
 
@@ -214,3 +217,39 @@ def test_unknown_usernames_are_limited_like_known_ones(
             assert attempt_in(client, surface, who, "wrong guess", username).status_code == (
                 surface.wrong_status)
         assert_limited(attempt_in(client, surface, who, "wrong guess", username), surface)
+
+
+def test_failures_count_alike_in_every_api_process(
+    database: Database, provisioner: RecordingProvisioner, acme: TenantAuth,
+    surface: Surface, checks: list[str],
+) -> None:
+    """Two API processes (two apps on the one database): a lockout reached through one
+    holds in the other."""
+    add_user(database, acme)
+    first, second = (app_client(database, provisioner, login_username_failures_per_minute=3,
+                                login_address_failures_per_minute=0) for _ in range(2))
+    assert attempt(first, surface, password="wrong guess").status_code == surface.wrong_status
+    assert attempt(second, surface, password="wrong guess").status_code == (
+        surface.wrong_status)
+    assert attempt(first, surface, password="wrong guess").status_code == surface.wrong_status
+    assert_limited(attempt(second, surface), surface)  # the right password, unchecked
+    assert len(checks) == 3
+
+
+def test_failures_are_kept_by_a_digest_of_their_key_and_only_an_hour(
+    database: Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    windows = DatabaseWindows(database)
+    key = "LIMITER/password-grant/account/" + "x" * 2000  # a request may name anything
+    assert windows.acquire_entry(key, 2, 60) and windows.acquire_entry(key, 2, 60)
+    assert not windows.acquire_entry(key, 2, 60)
+    start, counted = windows.get_moving_window(key, 2, 60)
+    assert counted == 2 and time.time() - 5 < start <= time.time()
+    with database.session() as session:
+        assert {len(k) for k in session.scalars(select(LoginFailure.key))} == {64}
+    real = time.time
+    monkeypatch.setattr("bridge.api.shared_login_limits.time", SimpleNamespace(
+        time=lambda: real() + KEPT + 1))
+    assert windows.acquire_entry("another key", 5, 60)  # and the old ones are deleted
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(LoginFailure)) == 1

@@ -125,3 +125,37 @@ def test_with_two_api_processes_one_killed_refuses_no_request(
     assert answers and set(answers) == {200}, answers
     bridge.wait_log(r"api-1 started \(pid \d+\)", after=seen)
     assert bridge.child_pid("api-2") == second
+
+
+def test_with_two_api_processes_a_lockout_holds_in_both(
+        office: Office, two_api_workers: BridgeProcess) -> None:
+    """Failed logins are counted in the database: three reach api-2 (api-1 stopped),
+    two api-1 (api-2 stopped), and api-1 then refuses the right password unchecked.
+    Counted per process, api-1 would have seen two failures and let it in."""
+    bridge = two_api_workers
+    bridge.cli("users", "create", "--tenant", office.company, "--username", "amy",
+               "--password", answers="right-Password-1\nright-Password-1\n")
+
+    def login(password: str) -> int:
+        return httpx.post(bridge.url + "/api/login/oauth/token", timeout=10, data={
+            "grant_type": "password", "username": "amy", "password": password,
+            "domain": office.domain}).status_code
+
+    def only(name: str) -> contextlib.AbstractContextManager[None]:
+        return stopped(bridge.child_pid("api-2" if name == "api-1" else "api-1"))
+
+    with only("api-2"):
+        assert [login("wrong") for _ in range(3)] == [401] * 3
+    with only("api-1"):
+        assert [login("wrong") for _ in range(2)] == [401] * 2
+        assert login("right-Password-1") == 429
+
+
+@contextlib.contextmanager
+def stopped(pid: int) -> Iterator[None]:
+    """The process alive but accepting nothing (SIGSTOP) for the block."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)

@@ -26,6 +26,7 @@ from bridge.api.schemas import (
     error_body,
     no_body,
 )
+from bridge.api.shared_login_limits import DatabaseWindows
 from bridge.config import Settings
 from bridge.services.errors import Unauthorized, ValidationFailed
 from bridge.services.jwt_credentials import check_assertion
@@ -208,10 +209,13 @@ def _jwt_grant(database: Database, assertion: str, company_id: str | None) -> To
 
 
 def configure(app: APIFlask, settings: Settings) -> None:
+    """Failed logins are counted in the database, alike in every API process; the
+    password checks running at once are this process's."""
     app.config["LOGIN_THROTTLE"] = LoginThrottle(
         per_account=settings.login_username_failures_per_minute,
         per_address=settings.login_address_failures_per_minute,
-        concurrent=settings.login_concurrent_checks)
+        concurrent=settings.login_concurrent_checks,
+        failures=DatabaseWindows(app.config["DATABASE"]))
 
 
 def revoke_token(token: str, hint: str | None) -> None:
