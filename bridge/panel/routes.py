@@ -10,9 +10,6 @@ page was served with (a cookie of its own), the sign-out form and the actions
 from __future__ import annotations
 
 import secrets
-import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from apiflask import APIBlueprint, APIFlask
@@ -26,26 +23,23 @@ from bridge.api.security_log import log as security_log
 from bridge.gateway import EngineGateway
 from bridge.panel.actions import ACTIONS, PanelActions, PanelRefusal
 from bridge.panel.feed import LiveFeed
-from bridge.panel.office import Office, read_office
-from bridge.panel.state import Me, panel_state
+from bridge.panel.state_reader import StateReader, signed_in
 from bridge.panel.stream import SIGNED_OUT, state_events
+from bridge.panel.stream_slots import StreamSlots
 from bridge.services.errors import ServiceError, Unauthorized
 from bridge.services.panel_sessions import (
     close_session,
     csrf_matches,
     csrf_token,
     open_session,
-    session_principal,
 )
-from bridge.services.tenants import AmbiguousUsername, Principal
-from bridge.store.models import Tenant, User
+from bridge.services.tenants import AmbiguousUsername
 from bridge.store.session import Database
 
 panel_blueprint = APIBlueprint("panel", __name__, url_prefix="/panel", enable_openapi=False,
                                template_folder="templates", static_folder="static")
 COOKIE, SIGNIN_COOKIE = "rb_panel", "rb_panel_signin"
 LONGEST, LONGEST_DOMAIN = 128, 253  # as the token endpoints take them; a SIP domain
-PER_SESSION = 2  # streams one session may hold open in one API process
 PAGE_SECURITY = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -141,7 +135,7 @@ def signout() -> BaseResponse:
 def page() -> BaseResponse:
     token = request.cookies.get(COOKIE, "")
     with _database().session() as session:
-        found = _signed_in(session, token)
+        found = signed_in(session, token)
         if found is None:
             return redirect("/panel/signin", 303)
         who, user, tenant = found
@@ -153,7 +147,7 @@ def page() -> BaseResponse:
 @panel_blueprint.get("/state")
 def state() -> dict[str, Any]:
     """The state the events carry, once (for scripts, and a look without the page)."""
-    reader = _StateReader(_gateway(), request.cookies.get(COOKIE, ""))
+    reader = StateReader(_database(), _gateway(), request.cookies.get(COOKIE, ""))
     found = reader(True)
     if found is None:
         raise Unauthorized("sign in at /panel/signin")
@@ -166,13 +160,13 @@ def events() -> Response:
     browser's event source would only retry a 401."""
     token = request.cookies.get(COOKIE, "")
     with _database().session() as session:
-        if _signed_in(session, token) is None:
+        if signed_in(session, token) is None:
             return Response(SIGNED_OUT, mimetype="text/event-stream")
     streams: StreamSlots = current_app.extensions[_SLOTS]
     release = streams.take(token)
     stopping = current_app.config["STOPPING"]
     response = Response(state_events(
-        _StateReader(_gateway(), token), current_app.extensions[_FEED], stopping),
+        StateReader(_database(), _gateway(), token), current_app.extensions[_FEED], stopping),
         mimetype="text/event-stream", headers={"X-Accel-Buffering": "no"})
     response.call_on_close(release)
     return response
@@ -186,7 +180,7 @@ def act(name: str) -> dict[str, Any]:
     token = request.cookies.get(COOKIE, "")
     body = request.get_json(silent=True)
     with _database().session() as session:
-        found = _signed_in(session, token)
+        found = signed_in(session, token)
         if found is None:
             raise Unauthorized("your session has ended: sign in again")
         if not csrf_matches(token, request.headers.get("X-CSRF-Token", "")):
@@ -197,72 +191,6 @@ def act(name: str) -> dict[str, Any]:
         message = action(PanelActions(session, tenant, who, _gateway()), body)
     current_app.extensions[_FEED].touch()
     return {"ok": True, "message": message}
-
-
-class _StateReader:
-    """Reads a session's state for its stream: the engine each time, the database when
-    asked (the office is kept between)."""
-
-    def __init__(self, gateway: EngineGateway, token: str) -> None:
-        self.gateway = gateway
-        self.token = token
-        self.database = _database()
-        self._office: tuple[Office, Me, str] | None = None
-
-    def __call__(self, office: bool) -> dict[str, Any] | None:
-        now = datetime.now(UTC)
-        if office or self._office is None:
-            with self.database.session() as session:
-                found = _signed_in(session, self.token)
-                if found is None:
-                    return None
-                who, user, tenant = found
-                read = read_office(session, tenant, now)
-                mine = tuple(a.number for a in read.agents if a.user_id == user.id)
-                self._office = (read, Me(user.username, who.admin, mine), tenant.sip_domain)
-        read, me, domain = self._office
-        return panel_state(read, self.gateway.panel(domain), me, now)
-
-
-def _signed_in(session: Any, token: str) -> tuple[Principal, User, Tenant] | None:
-    who = session_principal(session, token)
-    if who is None or who.user_id is None:
-        return None
-    user, tenant = session.get(User, who.user_id), session.get(Tenant, who.tenant_id)
-    return (who, user, tenant) if user is not None and tenant is not None else None
-
-
-class StreamSlots:
-    """The open streams of this API process: at most `total` (each holds a thread),
-    and at most PER_SESSION of one session, so that one person cannot take them all."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self._by_session: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def take(self, token: str) -> Callable[[], None]:
-        """A slot, and the call that gives it back (once, however often it is called)."""
-        with self._lock:
-            if self._by_session.get(token, 0) >= PER_SESSION:
-                raise PanelRefusal(f"this session has {PER_SESSION} panels open already: "
-                                   "close one", 429, headers={"Retry-After": "5"})
-            if sum(self._by_session.values()) >= self.total:
-                raise PanelRefusal("too many panels are open on this server; retrying "
-                                   "shortly", 503, headers={"Retry-After": "5"})
-            self._by_session[token] = self._by_session.get(token, 0) + 1
-        given_back = threading.Event()
-
-        def give_back() -> None:
-            with self._lock:
-                if given_back.is_set():
-                    return
-                given_back.set()
-                self._by_session[token] -= 1
-                if not self._by_session[token]:
-                    del self._by_session[token]
-
-        return give_back
 
 
 def _over_tls() -> bool:
