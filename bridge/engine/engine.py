@@ -20,7 +20,9 @@ from bridge.engine.endpoints import SipEndpoint
 from bridge.engine.live_calls import channel_created
 from bridge.engine.parking import (
     CALL_VARIABLE,
+    GONE_EVENTS,
     PARK_FAILED,
+    PARKED_EVENTS,
     PARKING_TIMEOUT,
     UNPARKED,
     ParkingLots,
@@ -48,9 +50,6 @@ from bridge.gateway import EngineOverview, EngineStatus, PanelView, Positions, T
 
 log = logging.getLogger(__name__)
 LOTS_READ_TIMEOUT = 10.0
-# AMI events that change a parking lot (bridge/engine/parking.py reads them first).
-LOT_EVENTS = ("ParkedCall", "ParkedCallSwap", "UnParkedCall", "ParkedCallTimeOut",
-              "ParkedCallGiveUp")
 
 
 class LoopService(Protocol):
@@ -124,7 +123,7 @@ class Engine:
         """What live views show: calls, parking lots, registrations (a waiting line
         changes with its calls' events)."""
         self.call_log.subscribe(CallEvent, self.changes.note)
-        for name in LOT_EVENTS:
+        for name in (*PARKED_EVENTS, *GONE_EVENTS):  # after the lots' own handlers
             self.ami.on(name, self.changes.note)
         self.ami.on("ContactStatus", self.registrations.changed)
         self.ami.on("ContactStatus", self.changes.note)

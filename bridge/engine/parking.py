@@ -28,6 +28,9 @@ from bridge.flows.events import ParkedCallerLeft
 from bridge.gateway import ParkedCall
 
 log = logging.getLogger(__name__)
+# The AMI events that put a call in a lot, and those that take one out.
+PARKED_EVENTS = ("ParkedCall", "ParkedCallSwap")
+GONE_EVENTS = ("ParkedCallTimeOut", "ParkedCallGiveUp", "UnParkedCall")
 
 LOT_PREFIX = "rb-"
 CONFIRM_TIMEOUT = 5.0
@@ -125,9 +128,9 @@ class ParkingLots:
         self._taking_out: set[str] = set()
         self._waiting: dict[str, asyncio.Future[ParkedCall]] = {}
         self._ours: dict[str, Kept] = {}  # by channel id, for the parks under way
-        ami.on("ParkedCall", self._parked)
-        ami.on("ParkedCallSwap", self._parked)
-        for gone in ("ParkedCallTimeOut", "ParkedCallGiveUp", "UnParkedCall"):
+        for parked in PARKED_EVENTS:
+            ami.on(parked, self._parked)
+        for gone in GONE_EVENTS:
             ami.on(gone, self._gone)
 
     def in_lot(self, domain: str) -> list[ParkedCall]:

@@ -74,8 +74,7 @@ def _activities(calls: tuple[LiveCall, ...], labels: dict[str, str]) -> dict[str
 
 
 def _parts(call: LiveCall, group: str) -> list[tuple[str, Activity]]:
-    caller = next((p for p in call.parties if p.caller), None)
-    shown = _shown(caller) if caller is not None else call.source
+    shown = _caller(call)
     parts = []
     for party in call.parties:
         if party.parked is not None:
@@ -135,8 +134,13 @@ def _group(group: Group, office: Office, view: PanelView, now: datetime) -> dict
     }
 
 
+def _caller_party(call: LiveCall) -> Party | None:
+    return next((p for p in call.parties if p.caller), None)
+
+
 def _caller(call: LiveCall) -> str:
-    caller = next((p for p in call.parties if p.caller), None)
+    """The caller's number (its name without one); the call's source with no caller."""
+    caller = _caller_party(call)
     return _shown(caller) if caller is not None else call.source
 
 
@@ -154,7 +158,7 @@ def _parked(call: LiveCall, party: Party, view: PanelView, now: datetime) -> dic
 
 def _call(call: LiveCall, labels: dict[str, str], waiting: set[str],
           me: Me) -> dict[str, Any]:
-    caller = next((p for p in call.parties if p.caller), None)
+    caller = _caller_party(call)
     agents = [p for p in call.parties if not p.caller and not p.external
               and p.parked is None]
     answered = [p for p in agents if p.state is PartyState.UP]

@@ -24,6 +24,15 @@ def party(view: str, number: str, state: PartyState, *, caller: bool = False,
                  **more)  # type: ignore[arg-type]
 
 
+def parked_call(name: str = "Kim") -> LiveCall:
+    """A carrier caller parked in slot 702 by 1001, its channel ch-p."""
+    parked = ParkedCall("ch-p", "PJSIP/trunk-1", "default", "702", "+447700900123", name,
+                        NOW, 90, "c1", "1001")
+    return LiveCall("c1", "acme.example", NOW, NOW, True, "6001", (
+        party("00", "+447700900123", PartyState.UP, caller=True, external=True,
+              answered_at=NOW, parked=parked),))
+
+
 def view(*calls: LiveCall, **more: object) -> PanelView:
     return PanelView(calls=calls, lines=more.get("lines", {}),  # type: ignore[arg-type]
                      registered=frozenset({"1001"}),
@@ -70,11 +79,7 @@ def test_talking_is_shown_before_ringing_for_an_agent_in_two_calls() -> None:
 
 
 def test_a_parker_is_shown_with_its_parked_call_and_the_slot_counts_down() -> None:
-    parked = ParkedCall("ch-p", "PJSIP/trunk-1", "default", "702", "+447700900123", "Kim",
-                        NOW, 90, "c1", "1001")
-    call = LiveCall("c1", "acme.example", NOW, NOW, True, "6001", (
-        party("00", "+447700900123", PartyState.UP, caller=True, external=True,
-              answered_at=NOW, parked=parked),))
+    call = parked_call()
     state = panel_state(OFFICE, view(call, time_left={"ch-p": 41.7}), AMY, NOW)
     assert (agents(state)["1001"]["state"], agents(state)["1001"]["peer"]) == (
         "parked", "+447700900123")
@@ -110,11 +115,7 @@ def test_agents_show_pauses_registration_and_whose_they_are() -> None:
 
 
 def test_a_parked_calls_ring_back_time_is_the_same_from_read_to_read() -> None:
-    parked = ParkedCall("ch-p", "PJSIP/trunk-1", "default", "702", "+447700900123", "",
-                        NOW, 90, "c1", "1001")
-    call = LiveCall("c1", "acme.example", NOW, NOW, True, "6001", (
-        party("00", "+447700900123", PartyState.UP, caller=True, external=True,
-              answered_at=NOW, parked=parked),))
+    call = parked_call(name="")
     shown = set()
     for step in range(0, 1000, 50):  # reads over a second, the time left going down
         later = NOW + timedelta(milliseconds=step)
