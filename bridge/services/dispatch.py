@@ -191,15 +191,15 @@ class DatabaseDeliveryStore:
         PostgreSQL), then found claimed once it commits."""
         now = datetime.now(UTC)
         with self.database.session() as session:
+            ids = list(session.scalars(select(DispatchDelivery.id).where(
+                *_resumable(self.node_id, now)).order_by(DispatchDelivery.id)
+                .with_for_update(skip_locked=True)))
+            claimed = claim_deliveries(session, ids, self.node_id, now, now + self.lease)
             rows = session.scalars(select(DispatchDelivery).where(
-                DispatchDelivery.state == "pending", _unclaimed(now),
-                or_(DispatchDelivery.claimed_by.is_(None),
-                    DispatchDelivery.claimed_by != self.node_id),
-            ).order_by(DispatchDelivery.id).with_for_update(skip_locked=True)).all()
+                DispatchDelivery.id.in_(claimed)).order_by(DispatchDelivery.id)).all()
             found = []
             subscription_config = subscriptions.config_of(session)
             for row in rows:
-                row.claimed_by, row.claimed_until = self.node_id, now + self.lease
                 if row.subscription_id is not None:
                     config = subscription_config(row.subscription_id)
                     gone = "subscription expired"
@@ -232,6 +232,26 @@ class DatabaseDeliveryStore:
 def _dispatch_config(session: Session, tenant_id: int) -> DispatchConfig | None:
     settings, tenant = session.get(DispatchSettings, tenant_id), session.get(Tenant, tenant_id)
     return None if settings is None or tenant is None else _config(settings, tenant)
+
+
+def claim_deliveries(session: Session, ids: list[int], node_id: str, now: datetime,
+                     until: datetime) -> list[int]:
+    """Claim for `node_id` those of the rows `ids` nobody else claimed meanwhile; returns
+    them. The rows are read without a lock on SQLite (SKIP LOCKED is PostgreSQL's):
+    this write, under SQLite's one write lock, is what makes two engines resuming at
+    once (each `serve`'s engines start together) send each delivery once."""
+    if not ids:
+        return []
+    return list(session.scalars(update(DispatchDelivery).where(
+        DispatchDelivery.id.in_(ids), *_resumable(node_id, now)).values(
+        claimed_by=node_id, claimed_until=until).returning(DispatchDelivery.id)
+        .execution_options(synchronize_session=False)))
+
+
+def _resumable(node_id: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Pending rows no process holds a claim on, and not `node_id`'s own."""
+    return (DispatchDelivery.state == "pending", _unclaimed(now),
+            or_(DispatchDelivery.claimed_by.is_(None), DispatchDelivery.claimed_by != node_id))
 
 
 def _unclaimed(now: datetime) -> ColumnElement[bool]:

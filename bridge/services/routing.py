@@ -309,6 +309,13 @@ def apply_hunt_memory(session: Session,
 
 def _locked_stats(session: Session, group_id: int,
                   members: list[GroupMember]) -> dict[int, HuntStat]:
+    """The group's hunt memory, its missing rows made. The group's row is written first
+    (a write that changes nothing), so the planners of one group take turns in every
+    process until their commit: on PostgreSQL its row lock (rows not made yet cannot be
+    locked: two engines would both insert them, and one fail), on SQLite the write lock
+    (pysqlite takes it only at the first write, after the read)."""
+    session.execute(update(RingGroup).where(RingGroup.id == group_id)
+                    .values(id=RingGroup.id).execution_options(synchronize_session=False))
     keys = [m.candidate.key for m in members]
     rows = {s.extension_id: s for s in session.scalars(
         select(HuntStat).where(HuntStat.ring_group_id == group_id).with_for_update())}

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.deliveries import ANSWER_LIMIT, Delivery, Outcome
 from bridge.dispatch.signing import is_valid_secret
-from bridge.services.dispatch import DatabaseDeliveryStore, update_settings
+from bridge.services.dispatch import DatabaseDeliveryStore, claim_deliveries, update_settings
 from bridge.store.models import CallRecord, DispatchDelivery
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth, assert_no_body
@@ -205,3 +205,20 @@ def test_unclaimed_rows_and_released_claims_are_resumed_at_once(
     before_restart.release()
     after_restart = DatabaseDeliveryStore(database)
     assert _resumed(after_restart) == [old_id, *stored]
+
+
+def test_two_engines_resuming_the_same_rows_at_once_claim_each_once(
+        database: Database, acme: TenantAuth) -> None:
+    """On SQLite the rows are read without a lock: two engines starting together both
+    read them (as here, before either claims); the claim is what gives each row to one."""
+    config = _dispatch_for(database, acme)
+    gone = DatabaseDeliveryStore(database, node_id="gone")
+    stored = _store(gone, config, "connected", "cleared")
+    gone.release()
+    now = datetime.now(UTC)
+    with database.session() as session:
+        assert claim_deliveries(session, stored, "engine-1", now, now + timedelta(30)) \
+            == stored
+    with database.session() as session:
+        assert claim_deliveries(session, stored, "engine-2", now, now + timedelta(30)) == []
+    assert _resumed(DatabaseDeliveryStore(database, node_id="engine-3")) == []
