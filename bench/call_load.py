@@ -20,13 +20,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 from bench.rig import DOMAIN, BenchRig, bench_rig
+from tests.support import sipp
 from tests.support.asterisk import SLOT
 from tests.support.bridge_process import proc_stat
 
-SCENARIO = Path(__file__).with_name("sipp") / "uac_auth.xml"
 UAS_PORT = 5290 + 10 * SLOT
 CALL_SECONDS = 2.0  # how long a call lasts once answered, unless told otherwise
 # Each rate step sends from its own port: answers to a failed step's late calls must not
@@ -35,11 +34,7 @@ UAC_PORTS = itertools.count(5400 + 20 * SLOT)
 
 
 def point_member_at_uas(rig: BenchRig, number: str, port: int = UAS_PORT) -> None:
-    aor = quote(f"{number}@{DOMAIN}", safe="")
-    response = rig.asterisk.ari("PUT", f"/asterisk/config/dynamic/res_pjsip/aor/{aor}", json={
-        "fields": [{"attribute": "contact", "value": f"sip:{number}@127.0.0.1:{port}"},
-                   {"attribute": "max_contacts", "value": "1"}]})
-    response.raise_for_status()
+    sipp.point_at_uas(rig.asterisk, f"{number}@{DOMAIN}", port)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -73,11 +68,6 @@ def hang_up_everything(rig: BenchRig, timeout: float = 30) -> None:
         time.sleep(0.5)
 
 
-def sipp_duration(seconds: float) -> str:
-    """sipp's -d: the scenario's pause, the answered call's length, in ms."""
-    return str(int(seconds * 1000))
-
-
 def memory_mib(pids: list[int]) -> float:
     """The processes' memory now, together: each one's PSS (pages it shares with the
     others, forked from one parent, are counted once among them)."""
@@ -97,8 +87,9 @@ class Sampler(threading.Thread):
     def __init__(self, rig: BenchRig, processes: dict[str, int]) -> None:
         super().__init__(daemon=True)
         self.rig = rig
-        self.engine = [pid for name, pid in processes.items() if name == "engine"]
-        self.others = [pid for name, pid in processes.items() if name != "engine"]
+        self.engine = [pid for name, pid in processes.items() if name.startswith("engine")]
+        self.others = [pid for name, pid in processes.items()
+                       if not name.startswith("engine")]
         self.bridged, self.engine_memory, self.others_memory = 0, 0.0, 0.0
         self.stopping = threading.Event()
 
@@ -112,9 +103,10 @@ class Sampler(threading.Thread):
 
 def describe(processes: dict[str, int], cpu: float, sampler: Sampler) -> str:
     api = sum(name.startswith("api-") for name in processes)
+    engines = sum(name.startswith("engine") for name in processes)
     return (f"; ringbridge CPU {cpu:.1f} ms per call (all {len(processes)} processes: "
-            f"1 engine, {api} API); memory peak (PSS) engine {sampler.engine_memory:.0f} "
-            f"MiB, serve + API {sampler.others_memory:.0f} MiB")
+            f"{engines} engines, {api} API); memory peak (PSS) engines "
+            f"{sampler.engine_memory:.0f} MiB, serve + API {sampler.others_memory:.0f} MiB")
 
 
 def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
@@ -129,11 +121,9 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     sampler = Sampler(rig, processes)
     sampler.start()
     result = subprocess.run(
-        ["sipp", rig.asterisk.registrar, "-sf", str(SCENARIO), "-inf", str(users),
-         "-au", "4001", "-ap", rig.passwords["4001"],
-         "-s", number, "-i", "127.0.0.1", "-p", str(next(UAC_PORTS)), "-r", str(rate),
-         "-m", str(calls), "-d", sipp_duration(call_seconds),
-         "-l", str(int(rate * (call_seconds + 2) * 2)), "-nostdin",
+        [*sipp.caller(rig.asterisk, users, "4001", rig.passwords["4001"], number,
+                      port=next(UAC_PORTS), rate=rate, calls=calls, call_seconds=call_seconds),
+         "-l", str(int(rate * (call_seconds + 2) * 2)),
          "-timeout", str(int(seconds + call_seconds + 30)),
          "-timeout_error", "-recv_timeout", "10000", "-trace_err", "-error_file",
          str(errors)],
@@ -170,29 +160,24 @@ def main() -> None:
     parser.add_argument("--call-seconds", type=float, default=CALL_SECONDS,
                         help="how long each call lasts once answered (calls up at once "
                         "are about rate x this)")
+    parser.add_argument("--engines", type=int, default=1, help="ringbridge's engines")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
-    with bench_rig() as rig:
+    with bench_rig({"ENGINES": str(args.engines)}) as rig:
         processes = rig.bridge.processes()
         rig.extension("4001")
         rig.extension("4002")
         rig.group("6400", ["4002"])
         point_member_at_uas(rig, "4002")
-        users = Path(tempfile.mkdtemp(prefix="ringbridge-sipp-")) / "users.csv"
-        users.write_text(f"SEQUENTIAL\n4001;{DOMAIN}\n")
-        uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(UAS_PORT),
-                                "-nostdin"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-        try:
+        users = sipp.users_file(Path(tempfile.mkdtemp(prefix="ringbridge-sipp-")), "4001",
+                                DOMAIN)
+        with sipp.answering(UAS_PORT):
             print("through ringbridge (ring group 6400):")
             bridged = ramp(rig, users, "6400", rates, args.seconds, args.call_seconds)
             rig.bridge.stop()
             hang_up_everything(rig)
             print("plain dialplan Dial() (ringbridge stopped, extension 4002):")
             plain = ramp(rig, users, "4002", rates, args.seconds, args.call_seconds)
-        finally:
-            uas.terminate()
-            uas.wait()
     print(f"highest rate with no failed call: ringbridge {bridged} calls/s, plain Dial() "
           f"{plain} calls/s, ratio {bridged / plain if plain else 0:.2f}; ringbridge ran as "
           f"{len(processes)} processes: {', '.join(processes)}")

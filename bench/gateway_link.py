@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from bridge.api.gateway_client import GatewayClient
 from bridge.engine.gateway_server import GatewayServer
 from bridge.gateway import LiveCall, Party, PartyState
-from bridge.gateway_link import GatewayLink
+from bridge.gateway_link import GatewayLink, GatewayLinks
 from tests.api.conftest import RecordingProvisioner
 
 
@@ -57,7 +57,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5000, help="round trips per figure")
     parser.add_argument("--calls", type=int, default=20, help="live calls in the answer")
     options = parser.parse_args()
-    link = GatewayLink.create()
+    links = GatewayLinks.create()
+    link = links.links[0]
     engine = multiprocessing.get_context("fork").Process(
         target=run_engine, args=(link, options.calls), daemon=True)
     engine.start()
@@ -74,7 +75,7 @@ def main() -> None:
     finally:
         client.close()
         engine.kill()
-        link.remove()
+        links.remove()
 
 
 if __name__ == "__main__":

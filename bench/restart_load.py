@@ -13,7 +13,6 @@ channel may stay up (a stranded phone) and every record must be closed.
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 import tempfile
 import time
@@ -22,41 +21,26 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.call_load import (
-    CALL_SECONDS,
-    SCENARIO,
-    UAC_PORTS,
-    UAS_PORT,
-    point_member_at_uas,
-    sipp_duration,
-)
+from bench.call_load import CALL_SECONDS, UAC_PORTS, UAS_PORT, point_member_at_uas
 from bench.rig import DOMAIN, BenchRig, bench_rig
 from bridge.store.models import CallRecord
 from bridge.store.session import Database
+from tests.support import sipp
 
-FALLBACK = "ringbridge app not registered: fallback"
+FALLBACK = "no ringbridge engine took the call: fallback"
 
 
 def sipp_uac(rig: BenchRig, users: Path, stats: Path, rate: int, calls: int,
              seconds: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        ["sipp", rig.asterisk.registrar, "-sf", str(SCENARIO), "-inf", str(users),
-         "-au", "4001", "-ap", rig.passwords["4001"], "-s", "6400", "-i", "127.0.0.1",
-         "-p", str(next(UAC_PORTS)), "-r", str(rate), "-m", str(calls),
-         "-d", sipp_duration(CALL_SECONDS),
-         "-l", str(rate * 4), "-nostdin", "-timeout", str(seconds + 120), "-timeout_error",
+        [*sipp.caller(rig.asterisk, users, "4001", rig.passwords["4001"], "6400",
+                      port=next(UAC_PORTS), rate=rate, calls=calls, call_seconds=CALL_SECONDS),
+         "-l", str(rate * 4), "-timeout", str(seconds + 120), "-timeout_error",
          # A caller waits through the outage, as a phone would: sipp drops a call whose
          # answer is late without a CANCEL, which would strand it in Asterisk.
          "-recv_timeout", "60000", "-trace_stat", "-stf", str(stats), "-fd", "1",
          "-trace_err", "-error_file", str(stats.with_name("errors.log"))],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-
-
-def sipp_outcome(stats: Path) -> tuple[int, int]:
-    """(successful, failed) calls from sipp's last statistics row."""
-    rows = list(csv.DictReader(stats.read_text().splitlines(), delimiter=";"))
-    last = rows[-1]
-    return int(last["SuccessfulCall(C)"]), int(last["FailedCall(C)"])
 
 
 def records(database_url: str) -> tuple[int, list[str]]:
@@ -87,21 +71,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30, help="length of the load")
     parser.add_argument("--down", type=float, default=2.0,
                         help="seconds between the kill and the restart")
+    parser.add_argument("--engines", type=int, default=1, help="ringbridge's engines")
     args = parser.parse_args()
-    with bench_rig({"LOG_LEVEL": "INFO"}) as rig:  # its log tells what became of each call
+    # Its log (INFO) tells what became of each call.
+    with bench_rig({"LOG_LEVEL": "INFO", "ENGINES": str(args.engines)}) as rig:
         rig.extension("4001")
         rig.extension("4002")
         rig.group("6400", ["4002"])
         point_member_at_uas(rig, "4002")
         work = Path(tempfile.mkdtemp(prefix="ringbridge-restart-load-"))
-        users = work / "users.csv"
-        users.write_text(f"SEQUENTIAL\n4001;{DOMAIN}\n")
+        users = sipp.users_file(work, "4001", DOMAIN)
         stats = work / "stats.csv"
-        uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(UAS_PORT),
-                                "-nostdin"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
         fallbacks_before = _warnings(rig.asterisk.logs(), FALLBACK)
-        try:
+        with sipp.answering(UAS_PORT):
             uac = sipp_uac(rig, users, stats, args.rate, args.rate * args.seconds,
                            args.seconds)
             time.sleep(args.seconds / 2)
@@ -114,10 +96,7 @@ def main() -> None:
             uac.wait()
             time.sleep(5)  # the last calls' BYEs, and ringbridge's own work
             stranded = rig.asterisk.ari("GET", "/channels").json()
-        finally:
-            uas.terminate()
-            uas.wait()
-        successful, failed = sipp_outcome(stats)
+        successful, failed = sipp.outcome(stats)
         fallbacks = _warnings(rig.asterisk.logs(), FALLBACK) - fallbacks_before
         total, unclosed = records(rig.bridge.database_url)
         print(f"ringbridge's log: {rig.bridge.log_path}")

@@ -10,7 +10,6 @@ UAS that answers everything; each must reach callStatus Success.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,6 +21,7 @@ from bench.call_setup import report
 from bench.rig import DOMAIN, BenchRig, bench_rig
 from bridge.store.models import CallStep, RingOut
 from bridge.store.session import Database
+from tests.support import sipp
 from tests.support.asterisk import SLOT
 from tests.support.softphone import IncomingPolicy, Phone, SipStack
 
@@ -94,10 +94,8 @@ def main() -> None:
     args = parser.parse_args()
     stack = SipStack()
     stack.start()
-    uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(UAS_PORT),
-                            "-nostdin"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        with bench_rig(SETTINGS) as rig:
+        with sipp.answering(UAS_PORT), bench_rig(SETTINGS) as rig:
             owner = rig.extension("4001")
             for number in ("4101", "4102"):
                 rig.extension(number)
@@ -113,8 +111,6 @@ def main() -> None:
             print(f"{args.burst} RingOuts at once: {reached} reached Success; the last "
                   f"connected {took:.2f} s after the first was created")
     finally:
-        uas.terminate()
-        uas.wait()
         stack.stop()
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bridge import __version__, logs, metrics_dir
-from bridge.api.gateway_client import GatewayClient
+from bridge.api.engines_client import EnginesClient
 from bridge.api.security_log import log as security_log
 from bridge.config import ConfigError, Settings, load_settings
 from bridge.gateway import EngineOverview, GatewayError
@@ -257,17 +257,17 @@ def _status_screen(database: Database, overview: EngineOverview) -> str:
     return render(overview, groups, datetime.now(UTC))
 
 
-def _running_engine(settings: Settings) -> GatewayClient:
-    """The engine of the `ringbridge serve` that published its link at `link_file`."""
+def _running_engine(settings: Settings) -> EnginesClient:
+    """The engines of the `ringbridge serve` that published their links at `link_file`."""
     path = settings.published_link
     try:
-        link = published(path)
+        links = published(path)
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot read {path}: {exc}") from exc
-    if link is None:
+    if links is None:
         raise click.ClickException(f"ringbridge is not running: no link at {path} (run "
                                    "this with the config of `ringbridge serve`)")
-    return GatewayClient(link)
+    return EnginesClient.over(links)
 
 
 @main.group()

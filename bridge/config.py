@@ -35,6 +35,9 @@ class Settings:
     ari_user: str = "ringbridge"
     ari_password: str = ""
     ari_app: str = "ringbridge"
+    # Engine processes sharing the calls of one Asterisk (docs/processes.md): engine n
+    # runs ARI application `engine_app(n)`, and Asterisk offers each new call to all.
+    engines: int = 1
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_user: str = "ringbridge"
@@ -71,6 +74,10 @@ class Settings:
     # in the temporary directory, emptied at every start).
     metrics_token: str = ""
     metrics_dir: str = ""
+
+    def engine_app(self, number: int) -> str:
+        """Engine `number`'s (1-based) ARI application: `ari_app`, then `ari_app`-2..."""
+        return self.ari_app if number == 1 else f"{self.ari_app}-{number}"
 
     @property
     def published_link(self) -> Path:
@@ -109,9 +116,13 @@ def load_settings(
         raise ConfigError(f"panel_streams ({settings.panel_streams}) must be less than "
                           f"http_threads ({settings.http_threads}): each open panel holds "
                           "one of the threads, and the API needs some for itself")
+    if settings.engines > MAX_ENGINES:
+        raise ConfigError(f"engines ({settings.engines}) must be at most {MAX_ENGINES}: "
+                          "each is a process of its own with its connections to Asterisk")
     return settings
 
 
+MAX_ENGINES = 32
 _FIELD_TYPES = {field.name: field.type for field in fields(Settings)}
 _PORTS = {"http_port", "ami_port"}
 _MAY_BE_ZERO = {"ringout_retention", "restapi_light_per_minute", "restapi_medium_per_minute",

@@ -6,8 +6,9 @@ fresh by `ringbridge serve` and inherited by the processes it forks, gets past t
 challenge, and the socket lives in a directory only this user can enter. Measured in
 docs/processes.md: a round trip costs about 0.1 ms.
 
-`ringbridge` commands run by the same user (or root) find the link in the file `serve`
-publishes (`link_file`), readable by its owner only, as asterisk.ctl is.
+Each engine process has a socket of its own; all share the key. `ringbridge` commands run
+by the same user (or root) find the links in the file `serve` publishes (`link_file`),
+readable by its owner only, as asterisk.ctl is.
 """
 
 from __future__ import annotations
@@ -29,24 +30,35 @@ PREFIX = "ringbridge-link-"  # then the pid of the `ringbridge serve` that made 
 
 @dataclass(frozen=True)
 class GatewayLink:
-    address: str  # the engine's unix socket
+    address: str  # one engine's unix socket
     key: bytes
 
+
+@dataclass(frozen=True)
+class GatewayLinks:
+    """Every engine's link: sockets in one private directory, one key for all."""
+
+    links: tuple[GatewayLink, ...]
+
     @classmethod
-    def create(cls) -> GatewayLink:
-        """A socket path in a new private directory, and a new key. Directories left by
-        a `ringbridge serve` killed with -9 (its pid gone) are removed first."""
+    def create(cls, engines: int = 1) -> GatewayLinks:
+        """A socket path per engine (engine-1.sock...) in a new private directory, and a
+        new key. Directories left by a `ringbridge serve` killed with -9 (its pid gone)
+        are removed first."""
         remove_orphaned(Path(tempfile.gettempdir()))
-        directory = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")  # mode 0700
-        return cls(str(Path(directory) / "engine.sock"), os.urandom(KEY_BYTES))
+        directory = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))  # mode 0700
+        key = os.urandom(KEY_BYTES)
+        return cls(tuple(GatewayLink(str(directory / f"engine-{number}.sock"), key)
+                         for number in range(1, engines + 1)))
 
     def remove(self) -> None:
-        shutil.rmtree(Path(self.address).parent, ignore_errors=True)
+        shutil.rmtree(Path(self.links[0].address).parent, ignore_errors=True)
 
     def publish(self, path: Path) -> None:
-        """Write the link where commands look for it: whole (a temporary file renamed
+        """Write the links where commands look for them: whole (a temporary file renamed
         into place), readable by this user only."""
-        record = {"address": self.address, "key": self.key.hex(), "pid": os.getpid()}
+        record = {"addresses": [link.address for link in self.links],
+                  "key": self.links[0].key.hex(), "pid": os.getpid()}
         temporary = path.with_name(f".{path.name}.{os.getpid()}")
         with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
                        "w") as file:
@@ -54,23 +66,25 @@ class GatewayLink:
         os.replace(temporary, path)
 
     def unpublish(self, path: Path) -> None:
-        """Remove the published link if it is still this one (a later serve's stays)."""
+        """Remove the published links if they are still these (a later serve's stay)."""
         if published(path) == self:
             path.unlink(missing_ok=True)
 
 
-def published(path: Path) -> GatewayLink | None:
-    """The link a running `ringbridge serve` published at `path`; None if there is none,
-    or if the serve that wrote it is gone (killed with -9)."""
+def published(path: Path) -> GatewayLinks | None:
+    """The links a running `ringbridge serve` published at `path`; None if there are
+    none, or if the serve that wrote them is gone (killed with -9)."""
     try:
         record = json.loads(path.read_text())
-        link = GatewayLink(str(record["address"]), bytes.fromhex(record["key"]))
+        key = bytes.fromhex(record["key"])
+        links = GatewayLinks(tuple(GatewayLink(str(address), key)
+                                   for address in record["addresses"]))
         pid = int(record["pid"])
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path} is not a ringbridge link file: {exc}") from exc
-    return link if _running(pid) else None
+    return links if links.links and _running(pid) else None
 
 
 

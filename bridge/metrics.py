@@ -62,10 +62,12 @@ PARK_PICKUPS = Counter("ringbridge_park_pickups", "Parked calls a phone took bac
 # The engine's state, sampled every second (bridge/engine/call_metrics.py).
 CALLS_UP = Gauge("ringbridge_calls_up", "Calls the engine runs now (hunted, talking, "
                  "RingOuts), parked calls left out", multiprocess_mode="livesum")
+# Every engine reads the same lots: the most any engine counts, not their sum.
 PARKED_NOW = Gauge("ringbridge_parked_calls", "Calls in ringbridge's parking lots now",
-                   multiprocess_mode="livesum")
-ASTERISK_CONNECTED = Gauge("ringbridge_asterisk_connected", "1 while the engine's link "
-                           "to Asterisk is up", ("link",), multiprocess_mode="livemax")
+                   multiprocess_mode="livemax")
+# 0 while any engine's link is down (livemin): an engine cut off takes no calls.
+ASTERISK_CONNECTED = Gauge("ringbridge_asterisk_connected", "1 while every engine's link "
+                           "to Asterisk is up", ("link",), multiprocess_mode="livemin")
 WAITING = Gauge("ringbridge_waiting_calls", "Calls in a ring group's waiting line now "
                 "(every member busy or unreachable)", ("group",), multiprocess_mode="livesum")
 OLDEST_WAITING = Gauge("ringbridge_oldest_waiting_seconds", "How long the call waiting "

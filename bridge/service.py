@@ -1,11 +1,12 @@
-"""`ringbridge serve`: migrations, then the engine's process and the API's processes.
+"""`ringbridge serve`: migrations, then the engines' processes and the API's processes.
 
 Import it only once the metrics directory is set (bridge/metrics_dir.py): it imports
 prometheus_client.
 
-The engine runs alone in its process, so API load takes no turn from a live call's
-events; `api_workers` API processes share one listening socket and reach the engine
-through the gateway link (bridge/gateway_link.py). docs/processes.md tells the whole.
+Each of the `engines` engines runs alone in its process, so API load takes no turn from
+a live call's events; `api_workers` API processes share one listening socket and reach
+the engines through the gateway links (bridge/gateway_link.py). docs/processes.md tells
+the whole.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bridge import metrics
 from bridge.api.process import run_api
 from bridge.config import Settings
 from bridge.engine.process import run_engine
-from bridge.gateway_link import GatewayLink
+from bridge.gateway_link import GatewayLinks
 from bridge.store.migrate import upgrade
 from bridge.store.session import Database
 from bridge.supervisor import Child, Supervisor
@@ -34,22 +35,26 @@ def serve(settings: Settings) -> None:
     finally:
         database.dispose()  # nothing of it crosses the fork
     listening = _listen(settings)
-    link = GatewayLink.create()
-    link.publish(settings.published_link)
-    # Signalled in this order: the API processes refuse new work before the engine
-    # hands its calls over (bridge/stopping.py).
-    children = [*(Child(f"api-{number}", run_api, (settings, listening, link))
+    links = GatewayLinks.create(settings.engines)
+    links.publish(settings.published_link)
+    # Signalled in this order: the API processes refuse new work before the engines
+    # hand their calls over (bridge/stopping.py).
+    children = [*(Child(f"api-{number}", run_api, (settings, listening, links))
                   for number in range(1, settings.api_workers + 1)),
-                Child("engine", run_engine, (settings, link), closes=(listening,))]
-    log.info("API on http://%s:%d (%d API processes; ARI %s, app %s)", settings.http_host,
-             settings.http_port, settings.api_workers, settings.ari_url, settings.ari_app)
+                *(Child(f"engine-{number}", run_engine, (settings, number, link),
+                        closes=(listening,))
+                  for number, link in enumerate(links.links, start=1))]
+    log.info("API on http://%s:%d (%d API processes, %d engines; ARI %s, apps %s)",
+             settings.http_host, settings.http_port, settings.api_workers, settings.engines,
+             settings.ari_url, ", ".join(settings.engine_app(number)
+                                         for number in range(1, settings.engines + 1)))
     try:
         code = Supervisor(children, on_stop=listening.close,
                           on_exit=metrics.process_gone).run()
     finally:
         listening.close()
-        link.unpublish(settings.published_link)
-        link.remove()
+        links.unpublish(settings.published_link)
+        links.remove()
     log.info("stopped")
     if code:
         sys.exit(code)

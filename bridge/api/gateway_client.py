@@ -8,7 +8,6 @@ answer in time (or died meanwhile) is `EngineUnavailable`.
 
 from __future__ import annotations
 
-import logging
 import queue
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection
@@ -30,8 +29,6 @@ from bridge.gateway import (
     Target,
 )
 from bridge.gateway_link import GatewayLink
-
-log = logging.getLogger(__name__)
 
 # Past the longest wait the engine allows itself (a park waits for Asterisk).
 REPLY_TIMEOUT = LONGEST_WAIT + 5.0
@@ -118,18 +115,10 @@ class GatewayClient:
         return view
 
     def push(self, endpoint: SipEndpoint) -> None:
-        self._provision("push", endpoint, endpoint.endpoint_id)
+        self._call("push", endpoint)
 
     def remove(self, endpoint_id: str) -> None:
-        self._provision("remove", endpoint_id, endpoint_id)
-
-    def _provision(self, method: str, argument: object, endpoint_id: str) -> None:
-        """The database has the change: an engine that is not running makes it real on
-        its next connect, which pushes every endpoint."""
-        try:
-            self._call(method, argument)
-        except EngineUnavailable as exc:
-            log.warning("endpoint %s: %s; pushed when it is back", endpoint_id, exc.message)
+        self._call("remove", endpoint_id)
 
     def delete_recordings(self, names: list[str]) -> list[str]:
         kept: list[str] = self._call("delete_recordings", names)

@@ -1,7 +1,7 @@
 """An API process: the HTTP API under waitress, on the socket `ringbridge serve` bound.
 
 Several of these may serve the one socket (the kernel hands each new connection to
-one of them); each reaches the engine through the gateway link.
+one of them); each reaches the engines through their gateway links.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import threading
 from waitress.server import create_server
 
 from bridge.api.app import create_app
+from bridge.api.engines_client import EnginesClient
 from bridge.api.errors import error_formats
-from bridge.api.gateway_client import GatewayClient
 from bridge.api.health import Readiness
 from bridge.api.server_errors import answer_in_surface_format
 from bridge.config import Settings
-from bridge.gateway_link import GatewayLink
+from bridge.gateway_link import GatewayLinks
 from bridge.stopping import Stopper
 from bridge.store.db import database_ready
 from bridge.store.session import Database
@@ -26,10 +26,10 @@ from bridge.store.session import Database
 log = logging.getLogger(__name__)
 
 
-def run_api(settings: Settings, listening: socket.socket, link: GatewayLink) -> None:
+def run_api(settings: Settings, listening: socket.socket, links: GatewayLinks) -> None:
     """Until SIGTERM or SIGINT (bridge/stopping.py)."""
     database = Database(settings.database_url)
-    gateway = GatewayClient(link)
+    gateway = EnginesClient.over(links)
     stopping = threading.Event()
 
     def readiness() -> Readiness:

@@ -21,6 +21,7 @@ from bridge.asterisk.ari import AriClient, AriError
 from bridge.config import Settings
 from bridge.engine.live_calls import LiveCall, Party, PartyState, snapshot
 from bridge.engine.parking import (
+    APP_VARIABLE,
     CONFIRM_TIMEOUT,
     PARKER_DIAL_VAR,
     PARKING_TIMEOUT,
@@ -49,6 +50,7 @@ class EngineForControl(Protocol):
     it runs, and how it makes a hunt and hands it an event."""
 
     settings: Settings
+    app: str  # this engine's ARI application
     ari: AriClient
     ami: AmiClient
     parking: ParkingLots
@@ -104,7 +106,7 @@ class CallControl:
             if len(self.engine.parking.in_lot(domain)) >= self.positions.capacity:
                 raise CallControlError(CallControlError.LOT_FULL,
                                        f"the parking lot is full ({self.positions})")
-            kept = _kept(hunt, call, party, parker)
+            kept = _kept(hunt, call, party, parker, self.engine.app)
             parked = await self._send_to_lot(hunt, party.channel_id, domain, parker, timeout,
                                              kept)
         hunt.parking = True
@@ -265,6 +267,9 @@ class CallControl:
     async def _redirect(self, parked: ParkedCall) -> None:
         self.engine.parking.taking_out(parked.channel_id)
         try:
+            await self.engine.ami.action({"Action": "Setvar", "Channel": parked.channel,
+                                          "Variable": APP_VARIABLE,
+                                          "Value": self.engine.app})
             await self.engine.ami.action({"Action": "Redirect", "Channel": parked.channel,
                                           "Context": "rb-unpark", "Exten": "s",
                                           "Priority": "1"})
@@ -352,12 +357,13 @@ def _direction(hunt: Hunt) -> str:
     return "out" if any(leg.external for leg in hunt.legs.values()) else ""
 
 
-def _kept(hunt: Hunt, call: LiveCall, party: Party, parker: Target) -> Kept:
-    """What the parked channel keeps of its call (see Kept)."""
+def _kept(hunt: Hunt, call: LiveCall, party: Party, parker: Target, app: str) -> Kept:
+    """What the parked channel keeps of its call (see Kept); `app`: the parking
+    engine's."""
     return Kept(call_id=hunt.call_id, parker=parker.label, direction=_direction(hunt),
                 started=posix(call.published), answered=posix(call.answered),
                 view=party.view, views=str(hunt.views), source=call.source,
-                dialled=call.dialled, charged=call.charged)
+                dialled=call.dialled, charged=call.charged, app=app)
 
 
 def _id_of(parked: ParkedCall) -> str:

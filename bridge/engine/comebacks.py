@@ -77,21 +77,29 @@ class Comebacks:
         ami.on("UserEvent", self._user_event)
 
     async def record(self) -> None:
-        """Every entry Asterisk keeps: into its call's record, then out of AstDB."""
+        """Every entry Asterisk keeps: out of AstDB, then into its call's record."""
         async with self._lock:
             for comeback in await self._read():
+                if not await self._take(comeback):
+                    continue
                 self.call_log.publish(ParkedCallCameBack(
                     call_id=comeback.call_id, member=comeback.parker,
                     description=comeback.describe()))
                 if comeback.ended:  # the parked call ended with its ring back
                     await self.closer.close(comeback.call_id, "the call ended with "
                                             "Asterisk's ring back of the parker")
-                try:
-                    await self.ami.action({"Action": "DBDel", "Family": FAMILY,
-                                           "Key": comeback.key})
-                except AmiError as exc:
-                    log.warning("parked call %s: AstDB %s/%s not deleted: %s",
-                                comeback.call_id, FAMILY, comeback.key, exc.message)
+
+    async def _take(self, comeback: Comeback) -> bool:
+        """Delete the entry: every engine hears the dialplan's UserEvent and reads the
+        same entries, and the one whose delete succeeds records it."""
+        try:
+            await self.ami.action({"Action": "DBDel", "Family": FAMILY, "Key": comeback.key})
+        except AmiError as exc:
+            if "not found" not in exc.message.lower():
+                log.warning("parked call %s: AstDB %s/%s not deleted (recorded on the next "
+                            "read): %s", comeback.call_id, FAMILY, comeback.key, exc.message)
+            return False
+        return True
 
     async def _read(self) -> list[Comeback]:
         try:

@@ -31,7 +31,7 @@ from bridge.engine.provisioning import Provisioning
 from bridge.engine.registrations import Registrations
 from bridge.engine.retention import RecordingIndex, RecordingRetention
 from bridge.engine.routing import Directory
-from bridge.engine.takeover import Takeover
+from bridge.engine.takeover import Takeover, calls_in_asterisk
 from bridge.engine.trunk_callers import present_trunk_caller
 from bridge.flows.call_log import CallLog
 from bridge.flows.calls import (
@@ -45,11 +45,15 @@ from bridge.flows.calls import (
 from bridge.flows.earlier_calls import Closer, EarlierCalls, NoEarlierCalls
 from bridge.flows.events import CallArrived, CallEnded, CallEvent, UnknownNumber
 from bridge.flows.hunt import Hunt, HuntPlan, Origin
-from bridge.flows.waiting_line import WaitingLines
+from bridge.flows.waiting_line import SharedLines, WaitingLines
 from bridge.gateway import EngineOverview, EngineStatus, PanelView, Positions, Target
 
 log = logging.getLogger(__name__)
 LOTS_READ_TIMEOUT = 10.0
+# Between reading the calls in Asterisk and closing the records of those not there:
+# another engine's call that ended a moment before has its end written by then.
+OTHERS_SETTLE = 2.0
+UNREADY_CLAIM_DELAY = 0.2  # seconds; the offer waits 1 s (OFFER_MS in the dialplan)
 
 
 class LoopService(Protocol):
@@ -70,20 +74,23 @@ class Engine:
                  directory: Directory, call_log: CallLog | None = None,
                  dispatch: LoopService | None = None,
                  recordings: RecordingIndex | None = None,
-                 earlier_calls: EarlierCalls | None = None) -> None:
+                 earlier_calls: EarlierCalls | None = None, app: str = "",
+                 shared_lines: SharedLines | None = None) -> None:
         """`extension_endpoints` reads every extension's endpoint from the database;
         `directory` turns dialled numbers into hunt plans; `call_log` records each step;
         `dispatch` sends the dispatch events that the directory's plans ask for;
         `recordings` says which recordings are past their retention (deleted hourly);
-        `earlier_calls` reads the records of calls an earlier ringbridge ran."""
+        `earlier_calls` reads the records of calls an earlier ringbridge ran; `app` is
+        the engine's own ARI application (`ari_app` when not given); `shared_lines`, the
+        waiting lines of the engines sharing its Asterisk (None: the lines are its own)."""
         self.settings = settings
         self.dispatch = dispatch
         self.call_log = call_log or CallLog()
         self.extension_endpoints = extension_endpoints
         self.directory = directory
-        self.app = settings.ari_app
+        self.app = app or settings.ari_app
         self.ari = AriClient(
-            settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
+            settings.ari_url, settings.ari_user, settings.ari_password, self.app,
             on_event=self.on_event, on_connected=self.resync, event_types=ARI_EVENT_TYPES,
         )
         self.ami = AmiClient(
@@ -91,7 +98,7 @@ class Engine:
             on_connected=self._ami_connected,
         )
         self.provisioning = Provisioning(self.ari)
-        self.parking = ParkingLots(self.ami, self.call_log)
+        self.parking = ParkingLots(self.ami, self.call_log, app=self.app)
         # From Asterisk's AMI Shutdown event until AMI connects again: Asterisk is going
         # away, though its connections may stay open a while yet.
         self._asterisk_stopping = False
@@ -106,7 +113,7 @@ class Engine:
         self._pending: dict[str, list[Event]] = {}
         self._starting: set[asyncio.Task[None]] = set()
         self._workers: dict[CallFlow, asyncio.Task[None]] = {}  # flows with events queued
-        self.waiting_lines = WaitingLines()
+        self.waiting_lines = WaitingLines(shared=shared_lines)
         self.started_at = datetime.now(UTC)
         self.closer = Closer(earlier_calls or NoEarlierCalls(), self.call_log)
         self.call_metrics = CallMetrics(self.call_log)
@@ -209,6 +216,9 @@ class Engine:
         its own events in order, so one call waiting on an ARI request never holds up
         another call's events."""
         channel_id = _channel_of(event)
+        if event["type"] == "CallBroadcast":
+            self._spawn(self._claim(channel_id))
+            return
         args = event.get("args") or [""]
         if event["type"] == "StasisStart" and args[0] == PARK_FAILED:
             if not self.parking.failed(channel_id):  # else the flow parking it puts it back
@@ -222,6 +232,19 @@ class Engine:
         elif event["type"] == "StasisStart":
             self._pending[channel_id] = []
             self._spawn(self._start_call(event))
+
+    async def _claim(self, channel_id: str) -> None:
+        """Asterisk offers each new call to every engine (dialplan [stasis-wait]); the
+        first claim gets the call's StasisStart, the others are refused (409). An engine
+        still resyncing (or without its parking lots read: a phone dialling a slot) claims
+        a moment later, so that a ready one takes the call."""
+        if not (self.ari.ready and self._ami_read.is_set()):
+            await asyncio.sleep(UNREADY_CLAIM_DELAY)
+        try:
+            await self.ari.post("/events/claim", {"channelId": channel_id,
+                                                  "application": self.app})
+        except AriError as exc:
+            log.debug("channel %s: not claimed (%s)", channel_id, exc)
 
     def _started(self, task: asyncio.Task[None]) -> None:
         self._starting.discard(task)
@@ -426,15 +449,25 @@ class Engine:
     async def _close_earlier(self) -> None:
         """Parked calls are calls too: their records stay open, and those whose ring back
         Asterisk made are closed with it (the lots and ring backs are read on AMI's
-        connect, which may come a moment after ARI's)."""
+        connect, which may come a moment after ARI's). A call with a channel or bridge
+        in Asterisk goes on, run by this engine or another: its record stays open."""
         try:
             await asyncio.wait_for(self._ami_read.wait(), LOTS_READ_TIMEOUT)
         except TimeoutError:
             log.warning("the parking lots were not read within %.0f s: calls parked "
                         "while ringbridge was down may be recorded as ended",
                         LOTS_READ_TIMEOUT)
+        try:
+            in_asterisk = calls_in_asterisk(await self.ari.get("/channels"),
+                                            await self.ari.get("/bridges"))
+        except AriError as exc:
+            log.warning("the calls in Asterisk were not read (%s): the records left open "
+                        "are closed on the next connect", exc)
+            self._earlier_closing = False
+            return
+        await asyncio.sleep(OTHERS_SETTLE)
         running = {flow.call_id for flow in self._flows} | {
-            call.call_id for call in self.parking.all()}
+            call.call_id for call in self.parking.all()} | in_asterisk
         closed = await self.closer.close_open(self.started_at, running)
         self._earlier_closed = True
         if closed:

@@ -64,15 +64,16 @@ def left_ringing(legs: list[Orphan], callers: Collection[str],
 
 
 def find_orphans(channels: list[dict[str, Any]], owned: Collection[str],
-                 app: str) -> list[Orphan]:
-    """The channels in `app`'s Stasis() that no flow owns: callers (the dialplan gave
-    them their arguments: `Stasis(app,dial,6000)`) and the legs ringbridge made (their
-    arguments name their call: `leg,<call id>`). A channel elsewhere, a parked one
-    included, is left alone."""
+                 ours: Collection[str]) -> list[Orphan]:
+    """The channels in our app's Stasis (`ours`: the ids ARI lists for the engine's
+    application; the other engines' channels are theirs) that no flow owns: callers
+    (the dialplan gave them their arguments: `dial 6000`) and the legs ringbridge made
+    (their arguments name their call: `leg,<call id>`). A channel elsewhere, a parked
+    one included, is left alone."""
     found = []
     for channel in channels:
-        args = stasis_args(channel, app)
-        if channel["id"] in owned or not args:
+        args = stasis_args(channel)
+        if channel["id"] in owned or channel["id"] not in ours or not args:
             continue
         if args[0] in (HUNT_LEG, RINGOUT_LEG):
             found.append(Orphan(channel, None, args[1] if len(args) > 1 else "", args[0]))
@@ -81,11 +82,16 @@ def find_orphans(channels: list[dict[str, Any]], owned: Collection[str],
     return found
 
 
-def stasis_args(channel: dict[str, Any], app: str) -> tuple[str, ...] | None:
-    """`Stasis(<app>,dial,6000)` in the channel's dialplan → ("dial", "6000"); None when
-    the channel is not in our app's Stasis() (a parked call, a fallback Dial, another app)."""
+def stasis_args(channel: dict[str, Any]) -> tuple[str, ...] | None:
+    """The Stasis arguments in the channel's dialplan: `Stasis(<app>,dial,6000)` and
+    `StasisBroadcast(<ms>,<apps>,dial:6000)` → ("dial", "6000"); None when the channel
+    is in neither (a parked call, a fallback Dial)."""
     dialplan = channel.get("dialplan") or {}
-    if str(dialplan.get("app_name", "")).lower() != "stasis":
-        return None
-    name, *args = str(dialplan.get("app_data", "")).split(",")
-    return tuple(args) if name == app else None
+    application = str(dialplan.get("app_name", "")).lower()
+    data = str(dialplan.get("app_data", ""))
+    if application == "stasis":
+        return tuple(data.split(",")[1:])
+    if application == "stasisbroadcast":
+        offered = data.split(",", 2)[2:]
+        return tuple(offered[0].split(":")) if offered and offered[0] else ()
+    return None

@@ -35,6 +35,9 @@ GONE_EVENTS = ("ParkedCallTimeOut", "ParkedCallGiveUp", "UnParkedCall")
 LOT_PREFIX = "rb-"
 CONFIRM_TIMEOUT = 5.0
 PARKER_DIAL_VAR = "RB_PARKER_DIAL"
+# The app of the engine that parked a call, or is taking it out of its lot: the dialplan
+# hands the call back to that engine (park-failed, parking-timeout, unparked).
+APP_VARIABLE = "RB_APP"
 REMEMBERED_DEPARTURES = 1_000
 
 
@@ -62,9 +65,10 @@ class Kept:
     source: str = ""  # RB_SOURCE: the call's caller
     dialled: str = ""  # RB_DIALLED: the number the caller dialled
     charged: str = ""  # RB_CHARGED: the extension charged
+    app: str = ""  # RB_APP: the engine that parked it (APP_VARIABLE)
 
     VARIABLES = (CALL_VARIABLE, "RB_PARKER", "RB_DIRECTION", "RB_STARTED", "RB_ANSWERED",
-                 "RB_VIEW", "RB_VIEWS", "RB_SOURCE", "RB_DIALLED", "RB_CHARGED")
+                 "RB_VIEW", "RB_VIEWS", "RB_SOURCE", "RB_DIALLED", "RB_CHARGED", APP_VARIABLE)
 
     def variables(self) -> dict[str, str]:
         return dict(zip(self.VARIABLES, astuple(self), strict=True))
@@ -111,13 +115,16 @@ class ParkingLots:
     the lot and nowhere else."""
 
     def __init__(self, ami: AmiClient, call_log: CallLog,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, app: str = "") -> None:
         """`clock` times the parked calls; monotonic, so that a step of the wall clock (an
-        NTP correction) does not change a parked call's time."""
+        NTP correction) does not change a parked call's time. `app`: this engine's
+        application (every engine hears the lots' events; the parking one records)."""
         self.ami = ami
         self.call_log = call_log
         self.clock = clock
+        self.app = app
         self._calls: dict[str, ParkedCall] = {}
+        self._parked_by: dict[str, str] = {}  # each parked call's engine, by channel id
         # When Asterisk rings each parker back, by channel id, on `clock`.
         self._rings_back: dict[str, float] = {}
         # Calls that left the lot lately (timed out, taken back), by channel id: the call
@@ -187,12 +194,14 @@ class ParkingLots:
         events = [e for e in (reply if isinstance(reply, list) else [])
                   if e.get("Event") == "ParkedCall" and e.get("Parkinglot", "").startswith(
                       LOT_PREFIX)]
-        calls, rings_back = {}, {}
+        calls, rings_back, parked_by = {}, {}, {}
         for event in events:
-            call = self._from_event(event, await self._variables(event["ParkeeChannel"]))
+            kept = await self._variables(event["ParkeeChannel"])
+            call = self._from_event(event, kept)
             calls[call.channel_id] = call
             rings_back[call.channel_id] = _ring_back(event, now)
-        self._calls, self._rings_back = calls, rings_back
+            parked_by[call.channel_id] = kept.app
+        self._calls, self._rings_back, self._parked_by = calls, rings_back, parked_by
         log.info("AMI connected: %d parked call(s) in ringbridge's lots", len(calls))
 
     async def _variables(self, channel: str) -> Kept:
@@ -218,7 +227,9 @@ class ParkingLots:
         for other in [c for c in self._calls.values() if (c.lot, c.slot) == (lot, call.slot)]:
             del self._calls[other.channel_id]  # ParkedCallSwap: a new channel in the slot
             self._rings_back.pop(other.channel_id, None)
+            self._parked_by.pop(other.channel_id, None)
         self._calls[channel_id] = call
+        self._parked_by[channel_id] = variables.app
         self._rings_back[channel_id] = _ring_back(event, arrived)
         log.info("call %s: %s parked at %s in %s (by %s, %d s)", call.call_id, call.number,
                  call.slot, lot, call.parker, call.timeout)
@@ -226,17 +237,18 @@ class ParkingLots:
         if future is not None and not future.done():
             future.set_result(call)
 
-    def _gone(self, event: AmiEvent) -> None:
+    async def _gone(self, event: AmiEvent) -> None:
         call = self._calls.pop(event.get("ParkeeUniqueid", ""), None)
         if call is None:
             return
         self._rings_back.pop(call.channel_id, None)
+        parked_by = self._parked_by.pop(call.channel_id, "")
         log.info("call %s: %s left slot %s of %s (%s)", call.call_id, call.number,
                  call.slot, call.lot, event.get("Event"))
         taken_out = call.channel_id in self._taking_out
         self._taking_out.discard(call.channel_id)
         if event.get("Event") == "ParkedCallGiveUp" and not taken_out:
-            if call.call_id:
+            if call.call_id and await self._hung_up_here(call, parked_by):
                 self.call_log.publish(ParkedCallerLeft(
                     call_id=call.call_id, why=f"{call.number} hung up while parked at "
                     f"{call.slot}", received=call.published, answered_at=call.answered))
@@ -244,6 +256,22 @@ class ParkingLots:
         self._left[call.channel_id] = call
         while len(self._left) > REMEMBERED_DEPARTURES:
             self._left.popitem(last=False)
+
+    async def _hung_up_here(self, call: ParkedCall, parked_by: str) -> bool:
+        """Whether this engine records a parked caller's leaving the lot as its hangup:
+        the engine that parked it does (every engine hears the event), unless another
+        engine took it out (Asterisk tells a redirect out of the lot as a give-up too;
+        that engine set RB_APP to its own app first). A call parked without RB_APP (by
+        an older ringbridge) is recorded as before."""
+        if parked_by and parked_by != self.app:
+            return False
+        try:
+            reply = await self.ami.action({"Action": "Getvar", "Channel": call.channel,
+                                           "Variable": APP_VARIABLE})
+        except AmiError:  # gone: it hung up
+            return True
+        now = str(reply.get("Value", "")) if isinstance(reply, dict) else ""
+        return now in ("", parked_by)
 
     @staticmethod
     def _from_event(event: AmiEvent, kept: Kept) -> ParkedCall:

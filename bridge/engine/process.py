@@ -27,6 +27,7 @@ from bridge.services.recordings import DatabaseRecordingIndex
 from bridge.services.ringout_records import subscribe_ringout_statuses
 from bridge.services.routing import DatabaseDirectory, subscribe_hunt_memory
 from bridge.services.subscriptions import ActiveSubscription
+from bridge.services.waiting_calls import DatabaseWaitingCalls
 from bridge.stopping import ENGINE_STOP_TIMEOUT, accept_signals
 from bridge.store.session import Database
 
@@ -38,10 +39,12 @@ log = logging.getLogger(__name__)
 SWITCH_INTERVAL = 0.0005
 
 
-def run_engine(settings: Settings, link: GatewayLink) -> None:
-    """Until SIGTERM or SIGINT: then the calls are left to the next engine (see
-    bridge/stopping.py, step 2) and the call records written. Exits with 1 if the
-    engine's loop ends by itself, for the supervisor to start a new process."""
+def run_engine(settings: Settings, number: int, link: GatewayLink) -> None:
+    """Engine `number` (1-based), until SIGTERM or SIGINT: then the calls are left to
+    the next engine (see bridge/stopping.py, step 2) and the call records written.
+    Exits with 1 if the engine's loop ends by itself, for the supervisor to start a new
+    process."""
+    app = settings.engine_app(number)
     sys.setswitchinterval(SWITCH_INTERVAL)
     stopping = threading.Event()
 
@@ -53,11 +56,11 @@ def run_engine(settings: Settings, link: GatewayLink) -> None:
     accept_signals()
     database = Database(settings.database_url)
     recorder = DatabaseCallRecorder(database)
-    engine = EngineThread(_engine(settings, database, recorder))
+    engine = EngineThread(_engine(settings, app, database, recorder))
     server = GatewayServer(engine, link)
     engine.start()
     server.start()
-    log.info("engine up (ARI %s, app %s)", settings.ari_url, settings.ari_app)
+    log.info("engine %d up (ARI %s, app %s)", number, settings.ari_url, app)
     try:
         while not stopping.wait(1.0):
             if not engine.alive:  # its loop ended on an error (logged): start afresh
@@ -76,7 +79,8 @@ def live_subscriptions(database: Database) -> list[ActiveSubscription]:
         return subscriptions.active(session)
 
 
-def _engine(settings: Settings, database: Database, recorder: DatabaseCallRecorder) -> Engine:
+def _engine(settings: Settings, app: str, database: Database,
+            recorder: DatabaseCallRecorder) -> Engine:
     def extension_endpoints() -> list[SipEndpoint]:
         with database.session() as session:
             return all_sip_endpoints(session)
@@ -88,5 +92,20 @@ def _engine(settings: Settings, database: Database, recorder: DatabaseCallRecord
     SessionNotifier(dispatch, partial(live_subscriptions, database)).follow(call_log)
     subscribe_ringout_statuses(recorder)
     subscribe_hunt_memory(recorder)
+    # One engine deletes the recordings past their retention (every engine would try).
+    recordings = DatabaseRecordingIndex(database) if app == settings.engine_app(1) else None
     return Engine(settings, extension_endpoints, directory, call_log, dispatch,
-                  DatabaseRecordingIndex(database), DatabaseEarlierCalls(database, directory))
+                  recordings, DatabaseEarlierCalls(database, directory), app=app,
+                  shared_lines=_shared_lines(settings, app, database))
+
+
+def _shared_lines(settings: Settings, app: str, database: Database
+                  ) -> DatabaseWaitingCalls | None:
+    """With several engines, the waiting lines' order is theirs together; the rows this
+    engine's process before left are gone with their calls (taken up as new ones)."""
+    if settings.engines == 1:
+        return None
+    lines = DatabaseWaitingCalls(database, app, [settings.engine_app(number) for number
+                                                 in range(1, settings.engines + 1)])
+    lines.clear()
+    return lines

@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from bridge.asterisk.ami import AmiError
 from bridge.asterisk.ari import AriError
@@ -133,10 +134,15 @@ class EngineThread:
         flow = self._ringouts.get(call_id)
         if flow is not None:
             return await flow.cancel()
-        # Not ours (started before a restart): hang up whatever legs are left.
+        # No flow runs it (started before a restart): hang up whatever legs are left in
+        # this engine's app; another engine's are that engine's to cancel.
+        ours = await self.engine.ari.get(f"/applications/{quote(self.engine.app, safe='')}")
         for leg in (1, 2):
+            channel_id = f"rb-{call_id}-{leg}"
+            if channel_id not in ours.get("channel_ids", []):
+                continue
             try:
-                await self.engine.ari.delete(f"/channels/rb-{call_id}-{leg}")
+                await self.engine.ari.delete(f"/channels/{channel_id}")
             except Exception as exc:
                 log.debug("RingOut %s: leg %d not hung up: %s", call_id, leg, exc)
         return CancelOutcome()

@@ -1,6 +1,8 @@
 """What a (re)connected engine finds in Asterisk that no flow of it runs, and what
 becomes of each: every call ends up run, or ended with its record closed and its
-dispatcher told, and the log says which.
+dispatcher told, and the log says which. Only what is in the engine's own ARI
+application is looked at (ARI lists its channels and bridges): the other engines'
+calls are theirs.
 
 - A bridge of ours (`rb-<call id>`) with two parties or more: the call is adopted.
 - A bridge left with one party (the other hung up while ringbridge was down): that
@@ -20,6 +22,7 @@ import logging
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.engine.live_calls import channel_created, channel_resource
@@ -42,6 +45,7 @@ from bridge.flows.earlier_calls import Closer
 from bridge.flows.events import AnsweredWhileDown
 
 log = logging.getLogger(__name__)
+EMPTY_BRIDGE_AGE = 10.0  # seconds
 
 
 class EngineForTakeover(Flows, Protocol):
@@ -50,6 +54,7 @@ class EngineForTakeover(Flows, Protocol):
     caller that starts again."""
 
     ari: AriClient
+    app: str  # this engine's ARI application: what it takes over is in it
     call_log: CallLog
 
     @property
@@ -76,11 +81,19 @@ class Takeover:
         live = {channel["id"]: channel for channel in channels}
         outcome: Counter[str] = Counter()
         ended: set[str] = set()  # parties of one-sided bridges, hung up
+        ours = await self.ari.get(f"/applications/{quote(self.engine.app, safe='')}")
+        bridges = set(ours.get("bridge_ids", []))
         for bridge in await self.ari.get("/bridges"):
-            if bridge["id"].startswith("rb-"):
+            if not bridge["id"].startswith("rb-"):
+                continue
+            if bridge["id"] in bridges:
                 outcome[await self._bridge(bridge, live, ended)] += 1
+            elif left_empty(bridge, datetime.now(UTC)):
+                await quietly(self.ari.delete(f"/bridges/{bridge['id']}"))
+                outcome["empty"] += 1
         owned = {*self.engine.owned_channels(), *self.engine.pending_channels(), *ended}
-        outcome.update(await self._take_up(find_orphans(channels, owned, self.engine.app)))
+        outcome.update(await self._take_up(
+            find_orphans(channels, owned, set(ours.get("channel_ids", [])))))
         return outcome
 
     # Bridged calls.
@@ -306,3 +319,31 @@ def parse_peer_left(value: str) -> tuple[datetime | None, int | None]:
 
 async def _hang_up(ari: Any, channel_id: str) -> None:
     await quietly(ari.delete(f"/channels/{channel_id}", {"reason_code": NORMAL_CLEARING}))
+
+
+def left_empty(bridge: dict[str, Any], now: datetime) -> bool:
+    """A bridge of ours with nobody in it for a while: both parties hung up while the
+    engine that ran it was down. It is in no application any more (ARI lists a bridge
+    under an app while one of the app's channels is in it), so any engine removes it;
+    a younger one may be a hunt's, made a moment before its parties join it."""
+    created = channel_created(bridge)
+    return not bridge.get("channels") and created is not None \
+        and (now - created).total_seconds() > EMPTY_BRIDGE_AGE
+
+
+def calls_in_asterisk(channels: list[dict[str, Any]], bridges: list[dict[str, Any]]
+                      ) -> set[str]:
+    """The calls that ARI's channels and bridges name: a bridge `rb-<call id>` with a
+    party in it, a leg `rb-<call id>-<n>` (a Local channel's halves too), and a caller or
+    parked call labelled with its call (RB_CALL, which ari.conf has ARI show with every
+    channel)."""
+    calls = {bridge["id"].removeprefix("rb-") for bridge in bridges
+             if bridge["id"].startswith("rb-") and bridge.get("channels")}
+    for channel in channels:
+        if channel["id"].startswith("rb-"):
+            calls.add(channel["id"].removeprefix("rb-").split(";")[0].rpartition("-")[0])
+        label = (channel.get("channelvars") or {}).get(CALL_VARIABLE)
+        if label:
+            calls.add(label)
+    calls.discard("")
+    return calls

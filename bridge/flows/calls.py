@@ -43,7 +43,7 @@ DIAL_STATUS_CAUSE = {
 # (the application's eventFilter): a flow that handles another type adds it here, or
 # never gets it (tests/unit/test_ari_event_types.py looks for types used elsewhere).
 ARI_EVENT_TYPES = frozenset({
-    "StasisStart", "StasisEnd", "ChannelStateChange", "ChannelHangupRequest",
+    "CallBroadcast", "StasisStart", "StasisEnd", "ChannelStateChange", "ChannelHangupRequest",
     "ChannelDestroyed", "ChannelDtmfReceived", "Dial", "RecordingStarted",
     "RecordingFinished", "ChannelHold", "ChannelUnhold",
 })

@@ -47,6 +47,10 @@ class EarlierCalls(Protocol):
     def open_before(self, moment: datetime) -> list[str]:
         """Calls received before `moment` whose record is not closed."""
 
+    def claim_end(self, call_id: str, at: datetime) -> bool:
+        """Mark the call's record ended at `at` unless it is already; True for the one
+        caller that did (engines closing the same record at once: one tells of it)."""
+
 
 class NoEarlierCalls:
     """Nothing recorded (unit tests of flows)."""
@@ -56,6 +60,9 @@ class NoEarlierCalls:
 
     def open_before(self, moment: datetime) -> list[str]:
         return []
+
+    def claim_end(self, call_id: str, at: datetime) -> bool:
+        return True
 
 
 class Closer:
@@ -86,6 +93,13 @@ class Closer:
         self._closed.add(call_id)
         call = await self.find(call_id)
         if call is None or call.ended:
+            return False
+        at = at or datetime.now(UTC)
+        try:
+            if not await asyncio.to_thread(self.calls.claim_end, call_id, at):
+                return False  # another engine closed it at this very moment
+        except Exception:
+            log.exception("call %s: its record could not be closed", call_id)
             return False
         self.ended(call, why, at=at, cause=cause)
         return True

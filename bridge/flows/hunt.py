@@ -176,7 +176,7 @@ class Hunt(CallFlow):
                 return  # the caller hung up, or a pick-up took the call, while dispatch was asked
         self.publish(HuntStarted(call_id=self.call_id, label=self.plan.label,
                                  waves=len(self.plan.waves), ring_time=self.plan.ring_time))
-        if self.line.others_waiting():
+        if await self.line.others_waiting():
             await self.line.wait("callers are waiting already")
             return
         await self.next_wave()

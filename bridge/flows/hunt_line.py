@@ -39,11 +39,11 @@ class HuntLine:
                      self.hunt.call_id, given, ", ".join(PRIORITIES))
         self.priority = priority or DEFAULT_PRIORITY
 
-    def others_waiting(self) -> bool:
+    async def others_waiting(self) -> bool:
         """A call for a group whose line is not empty joins it: it never overtakes."""
         plan = self.hunt.plan
         return (plan.max_wait > 0 and plan.group_id is not None
-                and self.hunt.flows.waiting_lines.occupied(plan.group_id))
+                and await self.hunt.flows.waiting_lines.occupied(plan.group_id))
 
     def may_wait(self) -> bool:
         hunt = self.hunt
@@ -57,8 +57,8 @@ class HuntLine:
         hunt = self.hunt
         assert hunt.plan.group_id is not None
         self.waiting_in = hunt.plan.group_id
-        place = hunt.flows.waiting_lines.join(self.waiting_in, hunt.call_id, self.priority,
-                                              self._your_turn)
+        place = await hunt.flows.waiting_lines.join(self.waiting_in, hunt.call_id,
+                                                    self.priority, self._your_turn)
         self._wait_timer = asyncio.get_running_loop().call_later(
             hunt.plan.max_wait, hunt.flows.enqueue, hunt, {"type": self.WAIT_OVER})
         hunt.publish(CallWaiting(call_id=hunt.call_id, why=why, label=hunt.plan.label,
@@ -76,7 +76,7 @@ class HuntLine:
         hunt = self.hunt
         if self.waiting_in is None or hunt.legs or hunt.connected or hunt.done:
             return
-        if hunt.flows.waiting_lines.first(self.waiting_in) != hunt.call_id:
+        if await hunt.flows.waiting_lines.first(self.waiting_in) != hunt.call_id:
             return
         hunt.wave_index = -1
         await hunt.next_wave()

@@ -84,7 +84,7 @@ class HuntRedirects:
                             queue_id=plan.queue_id or hunt.plan.queue_id,
                             queue_type=plan.queue_type or hunt.plan.queue_type,
                             record=plan.record or hunt.plan.record)
-        if hunt.line.others_waiting():
+        if await hunt.line.others_waiting():
             await hunt.stop_legs(list(hunt.legs.values()), NORMAL_CLEARING)
             await hunt.line.wait("callers are waiting already")
             return

@@ -7,8 +7,11 @@ members again, whenever any call ends (a member may be free now) and every
 `RETRY_SECONDS` (members busy on calls outside the bridge, or registering again). A
 call that finds a phone to ring leaves the line and the next one tries at once.
 
-The lines live in this process: calls to one group handled by two ringbridge nodes
-wait in two lines.
+With several engines on one Asterisk, each keeps its own calls' places and turns, and
+the order across all of them comes from `SharedLines` (the database's): a call tries
+the members only when it is first in the whole line, and a group with calls waiting on
+any engine is joined, never overtaken. A member freed by another engine's call is tried
+on the next retry (RETRY_SECONDS), not at once. With one engine the line is its own.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
 from bridge.gateway import Waiting
 
@@ -31,6 +35,20 @@ DEFAULT_PRIORITY = "normal"
 RETRY_SECONDS = 2.0
 
 Turn = Callable[[], None]  # tells a waiting call to try the members again
+T = TypeVar("T")
+
+
+class SharedLines(Protocol):
+    """The lines of every engine's calls (bridge/services/waiting_calls.py); called in
+    worker threads."""
+
+    def add(self, group_id: int, call_id: str, rank: int, joined_at: datetime) -> int:
+        """The call joins the group's line; returns its place (1 = first)."""
+
+    def remove(self, call_id: str) -> None: ...
+
+    def first(self, group_id: int) -> str | None:
+        """The call first in the group's line, whichever engine runs it."""
 
 
 def known_priority(value: object) -> str | None:
@@ -60,24 +78,34 @@ class _Place:
 class WaitingLines:
     """Every group's line, and the one task that gives the first in each line its turn."""
 
-    def __init__(self, retry_seconds: float = RETRY_SECONDS) -> None:
+    def __init__(self, retry_seconds: float = RETRY_SECONDS,
+                 shared: SharedLines | None = None) -> None:
         self.retry_seconds = retry_seconds
+        self.shared = shared
         self._lines: dict[int, list[_Place]] = {}
         self._arrivals = itertools.count()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._leaving: set[asyncio.Task[None]] = set()  # shared rows being removed
 
-    def occupied(self, group_id: int) -> bool:
-        return bool(self._lines.get(group_id))
+    async def occupied(self, group_id: int) -> bool:
+        """Calls wait in the group's line, on this engine or (shared) on any."""
+        if self._lines.get(group_id) or self.shared is None:
+            return bool(self._lines.get(group_id))
+        return await self._shared(self.shared.first, group_id, default=None) is not None
 
-    def join(self, group_id: int, call_id: str, priority: object, turn: Turn) -> int:
+    async def join(self, group_id: int, call_id: str, priority: object, turn: Turn) -> int:
         """Put a call in the group's line; its place (1 = first) is returned."""
         line = self._lines.setdefault(group_id, [])
         place = _Place(rank(priority), next(self._arrivals), call_id, turn)
         line.append(place)
         line.sort()
         self._serve()
-        return line.index(place) + 1
+        here = line.index(place) + 1
+        if self.shared is None:
+            return here
+        return await self._shared(self.shared.add, group_id, call_id, place.rank,
+                                  place.joined_at, default=here)
 
     def leave(self, group_id: int, call_id: str) -> None:
         line = self._lines.get(group_id, [])
@@ -85,8 +113,34 @@ class WaitingLines:
         line[:] = [place for place in line if place.call_id != call_id]
         if not line:
             self._lines.pop(group_id, None)
+        if self.shared is not None:
+            task = asyncio.get_running_loop().create_task(
+                self._shared(self.shared.remove, call_id, default=None))
+            self._leaving.add(task)
+            task.add_done_callback(self._leaving.discard)
         if was_first:
             self.wake()
+
+    async def first(self, group_id: int) -> str | None:
+        """The call first in the group's line: of this engine's, or (shared) of all.
+        Removals under way are waited for: the call that just left is not first."""
+        local = self._lines.get(group_id)
+        if self.shared is None:
+            return local[0].call_id if local else None
+        if self._leaving:
+            await asyncio.gather(*self._leaving)
+        return await self._shared(self.shared.first, group_id,
+                                  default=local[0].call_id if local else None)
+
+    async def _shared(self, work: Callable[..., T], *args: Any, default: T) -> T:
+        """`work` on the shared lines in a worker thread; with the database away, the
+        engine's own line answers (`default`), and the call goes on."""
+        try:
+            return await asyncio.to_thread(work, *args)
+        except Exception:
+            log.exception("waiting lines: the shared line was not read or written; "
+                          "this engine's own order applies")
+            return default
 
     def lengths(self) -> dict[int, tuple[int, float]]:
         """Each line: how many calls wait in it, and the seconds the longest has waited."""
@@ -100,10 +154,6 @@ class WaitingLines:
                               for place in line if place.call_id in calls)
                  for group, line in self._lines.items()}
         return {group: line for group, line in lines.items() if line}
-
-    def first(self, group_id: int) -> str | None:
-        line = self._lines.get(group_id)
-        return line[0].call_id if line else None
 
     def calls(self, group_id: int) -> list[str]:
         """The group's waiting calls, first in line first."""

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bridge.flows.call_events import Queue
@@ -49,6 +49,13 @@ class DatabaseEarlierCalls:
                 call_id, call.received, answered, call.ended, events,
                 _queue(session, record, sent),
                 _agent(session, tenant.id, answered_by or record.answered_by), call.ringout)
+
+    def claim_end(self, call_id: str, at: datetime) -> bool:
+        with self.database.session() as session:
+            changed = session.execute(update(CallRecord).where(
+                CallRecord.call_id == call_id, CallRecord.ended_at.is_(None)).values(
+                ended_at=at).execution_options(synchronize_session=False))
+            return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
 
     def open_before(self, moment: datetime) -> list[str]:
         with self.database.session() as session:

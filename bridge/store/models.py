@@ -422,3 +422,18 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(64), index=True)  # a SHA-256, hex
     at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
+
+
+class WaitingCall(Base):
+    """A call in a ring group's waiting line, when several engines share an Asterisk
+    (bridge/services/waiting_calls.py): the line's order is theirs together. Each engine
+    keeps the turns of its own calls; the first in line is read here."""
+
+    __tablename__ = "waiting_calls"
+
+    call_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ring_group_id: Mapped[int] = mapped_column(
+        ForeignKey("ring_groups.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)  # the priority's place (urgent 0 ... low 3)
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    engine: Mapped[str] = mapped_column(String(64), index=True)  # its engine's ARI app

@@ -76,3 +76,17 @@ def test_the_open_records_of_calls_before_a_moment_are_listed(
     calls = earlier_calls(database)
     assert calls.open_before(RECEIVED + timedelta(seconds=1)) == ["OPEN"]
     assert calls.open_before(RECEIVED) == []
+
+
+def test_only_one_of_two_engines_closing_a_record_at_once_claims_its_end(
+        database: Database, acme: TenantAuth) -> None:
+    """All engines close the records left open when `serve` starts: one tells the
+    dispatcher, or it hears of the end once per engine."""
+    a_call(database, acme, "LEFT", "invite", "ringing")
+    first, second = earlier_calls(database), earlier_calls(database)
+    back = RECEIVED + timedelta(minutes=5)
+    assert first.claim_end("LEFT", back)
+    assert not second.claim_end("LEFT", back)
+    found = second.find("LEFT")
+    assert found is not None and found.ended
+    assert not first.claim_end("NO-SUCH-CALL", back)

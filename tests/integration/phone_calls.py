@@ -38,5 +38,13 @@ def park(office: Office, extension: str, call: dict[str, Any], view: str,
                                                  "maxInParking": seconds})
 
 
+def take(office: Office, extension: str, call: dict[str, Any], action: str, to: str,
+         **fields: Any) -> Any:
+    """UnPark or PickUp of the call's parked party ("01") to `to`."""
+    return office.bridge.api("PUT", f"/uapi/phoneCalls/@me/{extension}/{call['id']}",
+                             office.token, json={"action": action, "sendCallTo": to,
+                                                 "phoneCallViewId": "01", **fields})
+
+
 def view_of(call: dict[str, Any], extension: str) -> dict[str, Any]:
     return next(v for v in call["phoneCallView"] if v.get("extension") == extension)

@@ -42,7 +42,7 @@ def test_a_group_caller_rings_while_no_ringbridge_runs_and_is_taken_when_one_sta
     outgoing.wait_answered()
     outgoing.hangup()
     incoming.wait_disconnected()
-    assert "ringbridge app not registered: holding 2309 -> 6351" in asterisk.logs()
+    assert "no ringbridge engine claimed the call: holding 2309 -> 6351" in asterisk.logs()
     assert "fallback for 2309 -> 6351" not in asterisk.logs()
     assert bridge.call_record("6351").answered_by == "2301"
 

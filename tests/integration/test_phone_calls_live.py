@@ -14,6 +14,7 @@ from tests.integration.phone_calls import (
     calls_of,
     park,
     statuses,
+    take,
     talking,
     view_of,
 )
@@ -31,14 +32,6 @@ def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
 def views(call: dict[str, Any]) -> dict[str, str | None]:
     """Each view's id → its extension."""
     return {v["id"]: v.get("extension") for v in call["phoneCallView"]}
-
-
-def take(office: Office, extension: str, call: dict[str, Any], action: str, to: str,
-         **fields: Any) -> Any:
-    """UnPark or PickUp of the call's parked party ("01") to `to`."""
-    return office.bridge.api("PUT", f"/uapi/phoneCalls/@me/{extension}/{call['id']}",
-                             office.token, json={"action": action, "sendCallTo": to,
-                                                 "phoneCallViewId": "01", **fields})
 
 
 def one_record(office: Office, call: dict[str, Any]) -> dict[str, Any]:

@@ -47,10 +47,10 @@ def test_the_engine_killed_mid_call_is_restarted_and_takes_the_call_up(
         office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
     outgoing, incoming, call_id = connected_call(office, receiver, "6321", "3321", "3329")
     time.sleep(1)  # they talk a moment (ringbridge finishes bridging them)
-    seen = kill_child(bridge, "engine")
-    bridge.wait_log(r"engine \(pid \d+\) died after [\d.]+ s \(exit code -9\); restarting",
-                    after=seen)
-    bridge.wait_log(r"engine started \(pid \d+\)", after=seen)
+    seen = kill_child(bridge, "engine-1")
+    bridge.wait_log(r"engine-1 \(pid \d+\) died after [\d.]+ s \(exit code -9\); "
+                    "restarting", after=seen)
+    bridge.wait_log(r"engine-1 started \(pid \d+\)", after=seen)
     bridge.wait_healthy()
     bridge.wait_log(rf"call {call_id}: .*adopted", after=seen)
     assert outgoing.state == "confirmed" and incoming.state == "confirmed"
@@ -95,7 +95,7 @@ def holders(inode: str, pids: dict[str, int]) -> set[str]:
 def test_only_serve_and_the_api_processes_hold_the_api_socket(bridge: BridgeProcess) -> None:
     """Else a stopping engine would keep the port accepting connections nobody serves."""
     processes = bridge.processes()
-    assert set(processes) == {"serve", "engine", "api-1"}
+    assert set(processes) == {"serve", "engine-1", "api-1"}
     assert holders(listening_inode(bridge.port), processes) == {"serve", "api-1"}
 
 

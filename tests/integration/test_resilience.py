@@ -23,7 +23,7 @@ def test_without_ringbridge_extensions_fall_back_to_a_plain_dial(
     assert [b for b in asterisk.ari("GET", "/bridges").json() if b["id"].startswith("rb-")] == []
     outgoing.hangup()
     incoming.wait_disconnected()
-    assert "ringbridge app not registered: fallback for 1006 -> 1007" in asterisk.logs()
+    assert "no ringbridge engine took the call: fallback for 1006 -> 1007" in asterisk.logs()
 
 
 def test_without_ringbridge_other_numbers_hear_an_announcement(

@@ -26,6 +26,27 @@ def office(bridge: BridgeProcess, phone: PhoneFactory) -> Office:
                   sip_domain=f"restart{suffix}.example").create()
 
 
+def offered_call(asterisk: Asterisk, number: str, timeout: float = 5) -> str:
+    """The channel of a call to `number` being offered to the engines (dialplan
+    [stasis-wait])."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for channel in asterisk.ari("GET", "/channels").json():
+            dialplan = channel.get("dialplan") or {}
+            if dialplan.get("app_name") == "StasisBroadcast" \
+                    and dialplan.get("exten") == number:
+                return str(channel["id"])
+        time.sleep(0.05)
+    raise TimeoutError(f"no call to {number} offered in {timeout} s")
+
+
+def claim_as(asterisk: Asterisk, app: str, channel_id: str) -> None:
+    """Claim an offered call for `app`, as its engine does: the call enters the app
+    (its StasisStart waits there for the engine to read it)."""
+    answer = asterisk.ari("POST", f"/events/claim?channelId={channel_id}&application={app}")
+    assert answer.status_code == 204, answer.text
+
+
 def restart(bridge: BridgeProcess) -> int:
     """Start ringbridge again; returns where its log was, for wait_log."""
     seen = len(bridge.log())
@@ -60,13 +81,14 @@ def test_a_party_left_alone_while_ringbridge_was_down_is_hung_up_and_cleared(
     assert abs((instant(cleared["times"]["cleared"]) - left_at).total_seconds()) < 1
 
 
-def test_a_caller_arriving_as_ringbridge_dies_is_taken_up(
-        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+def test_a_caller_claimed_as_ringbridge_dies_is_taken_up(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess,
+        asterisk: Asterisk) -> None:
     members = group_with_dispatch(office, receiver, "6302", ["3311"])
     caller = office.phone("3319")
-    bridge.freeze()  # connected but deaf: the caller enters Stasis, nobody reads it
+    bridge.freeze()  # connected but deaf: it claims nothing more
     outgoing = caller.call("6302")
-    time.sleep(1)
+    claim_as(asterisk, asterisk.app, offered_call(asterisk, "6302"))  # its claim, as it died
     bridge.kill()
     seen = restart(bridge)
     incoming = members["3311"].wait_incoming(timeout=10)

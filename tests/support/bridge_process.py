@@ -229,7 +229,7 @@ class BridgeProcess:
             os.kill(pid, signal.SIGSTOP)
 
     def processes(self) -> dict[str, int]:
-        """`serve` and each of its running processes by name ("engine", "api-1"...: the
+        """`serve` and each of its running processes by name ("engine-1", "api-1"...: the
         names they give themselves, as /proc/PID/comm shows them)."""
         assert self.process is not None, "ringbridge is not running"
         children = {}

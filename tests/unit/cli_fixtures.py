@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from bridge.cli import main
 from bridge.engine.gateway_server import GatewayServer
 from bridge.gateway import EngineGateway
-from bridge.gateway_link import GatewayLink
+from bridge.gateway_link import GatewayLinks
 from bridge.store.migrate import drop_schema
 from bridge.store.session import Database
 from tests.support.postgres import postgres_schema_url
@@ -26,15 +26,15 @@ Cli = Callable[..., Result]
 def serving(engine: EngineGateway, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """`engine` as a running serve's engine, as the CLI finds it: through the link file."""
-    link = GatewayLink.create()
-    server = GatewayServer(engine, link)
+    links = GatewayLinks.create()
+    server = GatewayServer(engine, links.links[0])
     server.start()
     path = tmp_path / "ringbridge.link"
-    link.publish(path)
+    links.publish(path)
     monkeypatch.setenv("RINGBRIDGE_LINK_FILE", str(path))
     yield
     server.close()
-    link.remove()
+    links.remove()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

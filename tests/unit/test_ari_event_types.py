@@ -9,10 +9,11 @@ from pathlib import Path
 from bridge.flows.calls import ARI_EVENT_TYPES
 
 BRIDGE = Path(__file__).resolve().parents[2] / "bridge"
-# Asterisk 22's ARI event types (rest-api/api-docs/events.json).
+# Asterisk 22.10's ARI event types (rest-api/api-docs/events.json).
 ARI_CATALOGUE = frozenset({
     "ApplicationMoveFailed", "ApplicationRegistered", "ApplicationReplaced",
     "ApplicationUnregistered", "BridgeAttendedTransfer", "BridgeBlindTransfer",
+    "CallBroadcast", "CallClaimed",
     "BridgeCreated", "BridgeDestroyed", "BridgeMerged", "BridgeVideoSourceChanged",
     "ChannelCallerId", "ChannelConnectedLine", "ChannelCreated", "ChannelDestroyed",
     "ChannelDialplan", "ChannelDtmfReceived", "ChannelEnteredBridge",

@@ -3,6 +3,7 @@ real dialplan and AstDB are in tests/integration/test_down_live.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,8 +34,10 @@ class AstDb:
         self.handlers[name] = handler
 
     async def action(self, action: dict[str, str]) -> Any:
+        await asyncio.sleep(0)  # an answer comes later: another engine may act meanwhile
         if action["Action"] == "DBDel":
-            del self.entries[action["Key"]]
+            if self.entries.pop(action["Key"], None) is None:
+                raise AmiError("DBDel", "Database entry not found")
             return {"Response": "Success"}
         if not self.entries:
             raise AmiError("DBGetTree", "Database entry not found")
@@ -52,6 +55,9 @@ class OpenRecords:
 
     def open_before(self, moment: datetime) -> list[str]:
         return []
+
+    def claim_end(self, call_id: str, at: datetime) -> bool:
+        return True
 
 
 def comebacks_over(entries: dict[str, str]) -> tuple[Comebacks, AstDb, Recorder]:
@@ -80,6 +86,20 @@ def test_each_entry_goes_into_its_calls_record_once_and_out_of_astdb() -> None:
     assert details[1].endswith("ended: answered, talked 42 s")
     assert details[2] == "the call ended with Asterisk's ring back of the parker"
     assert details[3].endswith("ended: not answered")
+
+
+def test_two_engines_reading_the_entries_at_once_record_each_once() -> None:
+    """Every engine hears the dialplan's UserEvent: the one that deletes an entry
+    records it."""
+    first, astdb, recorder = comebacks_over({"c5.ended": "NOANSWER|1764790100|2202|0"})
+    second = Comebacks(astdb, first.call_log, first.closer)  # type: ignore[arg-type]
+
+    async def both() -> None:
+        await asyncio.gather(first.record(), second.record())
+
+    run(both())
+    assert [(call, kind) for call, kind, *_ in recorder.steps] == [
+        ("c5", "comeback"), ("c5", "ended")]
 
 
 def test_an_empty_family_records_nothing() -> None:

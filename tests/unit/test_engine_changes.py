@@ -121,9 +121,9 @@ def test_the_waiting_lines_of_a_tenants_calls_in_order() -> None:
     async def scenario() -> None:
         lines = WaitingLines(retry_seconds=60)
         before = datetime.now(UTC)
-        lines.join(7, "a", "normal", lambda: None)
-        lines.join(7, "b", " URGENT ", lambda: None)
-        lines.join(8, "other-tenant", "normal", lambda: None)
+        await lines.join(7, "a", "normal", lambda: None)
+        await lines.join(7, "b", " URGENT ", lambda: None)
+        await lines.join(8, "other-tenant", "normal", lambda: None)
         waiting = lines.waiting({"a", "b"})
         assert list(waiting) == [7]
         assert [(w.call_id, w.priority) for w in waiting[7]] == [("b", "urgent"),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.api.engines_client import EnginesClient
 from bridge.api.gateway_client import GatewayClient
 from bridge.engine.gateway_server import GatewayServer
 from bridge.gateway import (
@@ -32,6 +33,7 @@ from bridge.gateway_link import (
     GATEWAY_CALLS,
     PREFIX,
     GatewayLink,
+    GatewayLinks,
     published,
     remove_orphaned,
 )
@@ -54,8 +56,8 @@ class RefusingEngine(RecordingProvisioner):
 
 @pytest.fixture
 def link() -> Iterator[GatewayLink]:
-    made = GatewayLink.create()
-    yield made
+    made = GatewayLinks.create()
+    yield made.links[0]
     made.remove()
 
 
@@ -146,8 +148,10 @@ def test_no_engine_is_unavailable_but_not_ready_for_health(client: GatewayClient
 
 def test_a_push_with_no_engine_is_left_to_its_next_connect(
         client: GatewayClient, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
+    with pytest.raises(EngineNotReached):
         client.push(ENDPOINT)
+    with caplog.at_level(logging.WARNING):
+        EnginesClient([client]).push(ENDPOINT)
     assert "endpoint 2001@acme.example" in caplog.text and "pushed when it is back" in caplog.text
 
 
@@ -208,28 +212,33 @@ def test_directories_of_a_serve_killed_with_9_are_removed_and_no_others(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
 
 
-def test_a_published_link_is_found_readable_by_its_owner_only(link: GatewayLink,
-                                                             tmp_path: Path) -> None:
+def test_published_links_are_found_readable_by_their_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "ringbridge-8887.link"
     assert published(path) is None
-    link.publish(path)
-    assert published(path) == link
+    links = GatewayLinks.create(engines=3)
+    links.publish(path)
+    assert published(path) == links
+    assert [Path(link.address).name for link in links.links] == [
+        "engine-1.sock", "engine-2.sock", "engine-3.sock"]
+    assert len({link.key for link in links.links}) == 1
     assert path.stat().st_mode & 0o777 == 0o600
-    other = GatewayLink.create()
+    other = GatewayLinks.create()
     other.unpublish(path)  # another serve's: left alone
-    assert published(path) == link
-    link.unpublish(path)
+    assert published(path) == links
+    links.unpublish(path)
     assert not path.exists()
     other.remove()
+    links.remove()
 
 
-def test_a_link_published_by_a_serve_that_is_gone_is_none(link: GatewayLink,
-                                                          tmp_path: Path) -> None:
+def test_a_link_published_by_a_serve_that_is_gone_is_none(tmp_path: Path) -> None:
     path = tmp_path / "ringbridge-8887.link"
-    link.publish(path)
+    links = GatewayLinks.create()
+    links.publish(path)
     record = path.read_text().replace(f'"pid": {os.getpid()}', '"pid": 999999999')
     path.write_text(record)
     assert published(path) is None
     path.write_text("not json")
     with pytest.raises(ValueError, match="not a ringbridge link file"):
         published(path)
+    links.remove()

@@ -15,22 +15,28 @@ def channel(channel_id: str, app_name: str = "", app_data: str = "",
 
 
 def test_stasis_args_are_read_from_the_dialplan_application() -> None:
-    assert stasis_args(channel("c", "Stasis", "ringbridge,dial,6000"), "ringbridge") == (
-        "dial", "6000")
-    assert stasis_args(channel("c", "Stasis", "ringbridge"), "ringbridge") == ()
+    assert stasis_args(channel("c", "Stasis", "ringbridge,dial,6000")) == ("dial", "6000")
+    assert stasis_args(channel("c", "Stasis", "ringbridge")) == ()
 
 
-def test_channels_outside_our_stasis_app_are_not_ours() -> None:
-    assert stasis_args(channel("c", "Stasis", "other,dial,6000"), "ringbridge") is None
-    assert stasis_args(channel("c", "Park", "rb-acme.example"), "ringbridge") is None
-    assert stasis_args(channel("c", "Dial", "PJSIP/1002,30"), "ringbridge") is None
-    assert stasis_args({"id": "c"}, "ringbridge") is None
+def test_stasis_args_of_a_call_an_engine_claimed_from_the_offer() -> None:
+    offered = "1000,^ringbridge(-[0-9]+)?$,inbound:+442079460958"
+    assert stasis_args(channel("c", "StasisBroadcast", offered)) == (
+        "inbound", "+442079460958")
+    assert stasis_args(channel("c", "StasisBroadcast", "1000,^ringbridge$")) == ()
+
+
+def test_channels_outside_stasis_have_no_arguments() -> None:
+    assert stasis_args(channel("c", "Park", "rb-acme.example")) is None
+    assert stasis_args(channel("c", "Dial", "PJSIP/1002,30")) is None
+    assert stasis_args({"id": "c"}) is None
 
 
 def test_unowned_callers_and_legs_are_orphans_owned_ones_are_not() -> None:
     channels = [
         channel("1733.1", "Stasis", "ringbridge,dial,6000"),
-        channel("1733.2", "Stasis", "ringbridge,inbound,+442079460958", state="Up"),
+        channel("1733.2", "StasisBroadcast", "1000,^ringbridge(-[0-9]+)?$,inbound:+442079460958",
+                state="Up"),
         channel("1733.3", "Stasis", "ringbridge,dial,6001"),  # its flow runs
         channel("rb-AbC123-2", "Stasis", "ringbridge,leg,AbC123"),  # a leg of a hunt
         channel("rb-4172586-1", "Stasis", "ringbridge,ringout,4172586"),  # of a RingOut
@@ -42,7 +48,7 @@ def test_unowned_callers_and_legs_are_orphans_owned_ones_are_not() -> None:
         channel("1733.4", "Park", "rb-acme.example"),
         channel("1733.5", "Stasis", "ringbridge"),  # no arguments: not a channel we made
     ]
-    orphans = find_orphans(channels, {"1733.3", "rb-Xyz-1"}, "ringbridge")
+    orphans = find_orphans(channels, {"1733.3", "rb-Xyz-1"}, ours(channels))
     assert [(o.id, o.args, o.leg_of, o.state) for o in orphans] == [
         ("1733.1", ("dial", "6000"), "", "Ring"),
         ("1733.2", ("inbound", "+442079460958"), "", "Up"),
@@ -52,9 +58,26 @@ def test_unowned_callers_and_legs_are_orphans_owned_ones_are_not() -> None:
     ]
 
 
+def test_another_engines_channels_are_never_orphans() -> None:
+    """Engine 2 restarting must not take up what engine 1 runs: only the channels ARI
+    lists in engine 2's own application are looked at."""
+    channels = [
+        channel("1733.1", "StasisBroadcast", "1000,^ringbridge(-[0-9]+)?$,dial:6000"),
+        channel("rb-AbC123-2", "Stasis", "ringbridge,leg,AbC123"),
+        channel("1733.2", "StasisBroadcast", "1000,^ringbridge(-[0-9]+)?$,dial:6000"),
+        channel("rb-Def-2", "Stasis", "ringbridge-2,leg,Def"),
+    ]
+    orphans = find_orphans(channels, (), {"1733.2", "rb-Def-2"})
+    assert [orphan.id for orphan in orphans] == ["1733.2", "rb-Def-2"]
+
+
+def ours(channels: list[dict[str, Any]]) -> set[str]:
+    return {c["id"] for c in channels}
+
+
 def test_callers_that_start_again_and_those_hung_up() -> None:
     def orphan(app_data: str, state: str = "Ring") -> bool:
-        (found,) = find_orphans([channel("c", "Stasis", app_data, state)], (), "ringbridge")
+        (found,) = find_orphans([channel("c", "Stasis", app_data, state)], (), {"c"})
         return found.starts_again
 
     assert orphan("ringbridge,dial,6000") and orphan("ringbridge,inbound,+14155550100")
@@ -73,7 +96,7 @@ def test_legs_of_a_call_whose_caller_is_gone_are_told_apart() -> None:
         channel("rb-4172586-1", "Stasis", "ringbridge,ringout,4172586"),
         channel("rb-leg-1", "Stasis", "ringbridge,leg"),  # names no call
     ]
-    legs = find_orphans(channels, (), "ringbridge")
+    legs = find_orphans(channels, (), ours(channels))
     gone = left_ringing(legs, callers={"Here"}, running={"Runs"})
     assert {call: [leg.id for leg in its] for call, its in gone.items()} == {
         "Gone": ["rb-Gone-1", "rb-Gone-2"], "4172586": ["rb-4172586-1"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,20 +23,22 @@ from tests.unit.fake_ari import FakeAri, deliver, engine_with, event
 
 
 class FakeAmi:
-    """Keeps the handlers; answers Getvar from `variables` and ParkedCalls from `parked`."""
+    """Keeps the handlers (every engine's: each has its AMI connection, and all hear the
+    same events); answers Getvar from `variables` and ParkedCalls from `parked`."""
 
     def __init__(self) -> None:
-        self.handlers: dict[str, Any] = {}
+        self.handlers: dict[str, list[Any]] = {}
         self.variables: dict[tuple[str, str], str] = {}
         self.parked: list[dict[str, str]] = []
 
     def on(self, name: str, handler: Any) -> None:
-        self.handlers[name] = handler
+        self.handlers.setdefault(name, []).append(handler)
 
     async def emit(self, fields: dict[str, str]) -> None:
-        result = self.handlers[fields["Event"]](fields)
-        if result is not None:
-            await result
+        for handler in self.handlers[fields["Event"]]:
+            result = handler(fields)
+            if result is not None:
+                await result
 
     async def action(self, action: dict[str, str]) -> Any:
         if action["Action"] == "ParkedCalls":
@@ -101,6 +104,34 @@ def test_lots_follow_the_events_and_read_ringbridges_variables() -> None:
         assert len(ended) == 1  # it rings back its parker: the call goes on
 
     asyncio.run(scenario())
+
+
+def test_only_the_engine_that_parked_a_call_records_its_caller_leaving() -> None:
+    """Two engines hear the same lot events: a parked caller's hangup is recorded once,
+    by the engine that parked it; a call another engine took out of the lot (a redirect,
+    which Asterisk also tells as a give-up) is recorded by neither."""
+    async def scenario() -> list[tuple[str, str]]:
+        ami = FakeAmi()
+        left: list[tuple[str, str]] = []
+        lots = {}
+        def recorder(app: str) -> Callable[[Ending], None]:
+            return lambda ending: left.append((app, ending.call_id))
+
+        for app in ("ringbridge", "ringbridge-2"):
+            call_log = CallLog()
+            call_log.subscribe(Ending, recorder(app))
+            lots[app] = ParkingLots(ami, call_log, app=app)  # type: ignore[arg-type]
+        for channel, call, slot in (("ch1", "HUNG-UP", "701"), ("ch2", "TAKEN", "702")):
+            ami.variables.update({(f"PJSIP/{channel}", "RB_CALL"): call,
+                                  (f"PJSIP/{channel}", "RB_APP"): "ringbridge-2"})
+            await ami.emit(parked_event("ParkedCall", channel, slot))
+        await ami.emit(parked_event("ParkedCallGiveUp", "ch1", "701"))
+        ami.variables[("PJSIP/ch2", "RB_APP")] = "ringbridge"  # engine 1 takes it out
+        lots["ringbridge"].taking_out("ch2")
+        await ami.emit(parked_event("ParkedCallGiveUp", "ch2", "702"))
+        return left
+
+    assert asyncio.run(scenario()) == [("ringbridge-2", "HUNG-UP")]
 
 
 def test_the_time_a_call_has_left_in_the_lot_follows_the_lots_clock() -> None:
@@ -244,7 +275,7 @@ def test_a_parked_call_keeps_its_id_views_and_times_in_the_lot_and_when_taken_ba
         while not ami.actions:
             await asyncio.sleep(0)
         # What Asterisk reports for a channel redirected out of the lot, as for a hangup.
-        engine.parking._gone({"Event": "ParkedCallGiveUp", "ParkeeUniqueid": "caller"})
+        await engine.parking._gone({"Event": "ParkedCallGiveUp", "ParkeeUniqueid": "caller"})
         await deliver(engine, event("StasisStart", "caller", args=["unparked"]))
         assert await taking == "CALL"
         [taken] = engine.control.live_calls("acme.example")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bridge import cli as cli_module
 from bridge.gateway import EngineOverview, EngineStatus
-from bridge.gateway_link import GatewayLink
+from bridge.gateway_link import GatewayLinks
 from bridge.status_screen import render
 from bridge.store.models import RingGroup, Tenant
 from bridge.store.session import Database
@@ -118,10 +118,10 @@ def test_status_without_a_running_ringbridge_says_so(
 
 def test_status_of_an_engine_gone_since_it_published_its_link(
         cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    link, path = GatewayLink.create(), tmp_path / "stale.link"
-    link.publish(path)  # no server behind it: a serve killed with -9
+    links, path = GatewayLinks.create(), tmp_path / "stale.link"
+    links.publish(path)  # no server behind it: a serve killed with -9
     monkeypatch.setenv("RINGBRIDGE_LINK_FILE", str(path))
     result = cli("status")
     assert result.exit_code == 1
     assert "the telephony engine is not running" in result.stderr
-    link.remove()
+    links.remove()

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bridge.asterisk.ari import AriError
 from bridge.engine.orphans import Orphan
-from bridge.engine.takeover import Takeover, parse_peer_left
+from bridge.engine.takeover import (
+    EMPTY_BRIDGE_AGE,
+    Takeover,
+    calls_in_asterisk,
+    left_empty,
+    parse_peer_left,
+)
 from bridge.flows.earlier_calls import Closer, EarlierCall
 from bridge.flows.events import CallEvent, Ending
 from tests.unit.call_logs import call_log_into
@@ -69,6 +75,11 @@ class Book:
     def open_before(self, moment: datetime) -> list[str]:
         return sorted(self.calls)
 
+    def claim_end(self, call_id: str, at: datetime) -> bool:
+        return call_id not in self.claimed_elsewhere
+
+    claimed_elsewhere: frozenset[str] = frozenset()
+
 
 class Steps:
     def __init__(self) -> None:
@@ -117,6 +128,17 @@ def test_each_earlier_call_is_closed_once_and_its_dispatcher_told_once() -> None
     assert isinstance(first, Ending) and (first.cause, first.at) == (16, left)
     assert events.calls == [{"call_id": "RANG", "agent": None, "connected": None,
                              "cleared": left, "answered": False}]
+
+
+def test_an_earlier_call_another_engine_closes_at_once_is_not_told_twice() -> None:
+    received = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+    events = Ended()
+    book = Book({"BOTH": EarlierCall("BOTH", received, None, False, events)})  # type: ignore[arg-type]
+    book.claimed_elsewhere = frozenset({"BOTH"})
+    steps = Steps()
+    closer = Closer(book, call_log_into(steps.record))
+    assert asyncio.run(closer.close_open(datetime.now(UTC), running=set())) == 0
+    assert steps.steps == [] and events.calls == []
 
 
 def test_a_caller_bridged_but_not_answered_when_ringbridge_died_is_answered() -> None:
@@ -203,3 +225,34 @@ def test_a_caller_gone_without_a_note_is_closed_at_the_time_ringbridge_is_back()
     assert isinstance(gone, Ending) and gone.cause == 16
     assert "when is not known: the time recorded is now" in gone.text
     assert len(events.calls) == 1 and events.calls[0]["cleared"] >= before
+
+
+def test_the_calls_still_in_asterisk_are_named_by_bridges_legs_and_labels() -> None:
+    """Whichever engine runs them: a restarted engine closes none of these records."""
+    channels: list[dict[str, Any]] = [
+        {"id": "rb-Hunting1-2"},  # a leg ringing for a call being set up
+        {"id": "rb-7310-1;2"},  # the far half of a RingOut's Local leg
+        {"id": "1733.4", "channelvars": {"RB_CALL": "Waiting9"}},  # a caller in a line
+        {"id": "1733.5", "channelvars": {"RB_CALL": ""}},  # not labelled yet
+        {"id": "1733.6"},  # an Asterisk without channelvars
+    ]
+    bridges = [{"id": "rb-Talking3", "channels": ["1733.7", "rb-Talking3-1"]},
+               {"id": "rb-Over4", "channels": []},  # both hung up while its engine was down
+               {"id": "someone-elses", "channels": ["1733.8"]}]
+    assert calls_in_asterisk(channels, bridges) == {
+        "Hunting1", "7310", "Waiting9", "Talking3"}
+
+
+def test_an_empty_bridge_of_ours_is_removed_once_it_is_not_new() -> None:
+    """Any engine removes it: an empty bridge is in no engine's application."""
+    now = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
+
+    def bridge(age: float, channels: list[str]) -> dict[str, Any]:
+        created = now - timedelta(seconds=age)
+        return {"id": "rb-Over4", "channels": channels,
+                "creationtime": created.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")}
+
+    assert left_empty(bridge(EMPTY_BRIDGE_AGE + 1, []), now)
+    assert not left_empty(bridge(EMPTY_BRIDGE_AGE - 1, []), now)  # a hunt's, just made
+    assert not left_empty(bridge(60, ["1733.7"]), now)
+    assert not left_empty({"id": "rb-Over4", "channels": []}, now)  # age unknown

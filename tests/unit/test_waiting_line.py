@@ -7,6 +7,7 @@ import asyncio
 import logging
 import threading
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -87,7 +88,7 @@ def test_priority_orders_the_line_then_arrival() -> None:
         turns: list[str] = []
         for call_id, priority in [("a", "normal"), ("b", "low"), ("c", "urgent"),
                                   ("d", "normal"), ("e", "bogus"), ("f", "high")]:
-            lines.join(GROUP, call_id, priority, partial(turns.append, call_id))
+            await lines.join(GROUP, call_id, priority, partial(turns.append, call_id))
         assert lines.calls(GROUP) == ["c", "f", "a", "d", "e", "b"]
         await eventually(lambda: turns == ["c"])  # only the first in line gets a turn
         lines.leave(GROUP, "c")
@@ -95,6 +96,64 @@ def test_priority_orders_the_line_then_arrival() -> None:
         await lines.close()
 
     run(scenario())
+
+
+class MemoryLines:
+    """The shared lines (the database's, for several engines), in memory."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[int, int, datetime, str]] = {}
+
+    def add(self, group_id: int, call_id: str, rank: int, joined_at: datetime) -> int:
+        self.rows[call_id] = (group_id, rank, joined_at, call_id)
+        return self._line(group_id).index(call_id) + 1
+
+    def remove(self, call_id: str) -> None:
+        self.rows.pop(call_id, None)
+
+    def first(self, group_id: int) -> str | None:
+        return next(iter(self._line(group_id)), None)
+
+    def _line(self, group_id: int) -> list[str]:
+        return [row[3] for row in sorted(r for r in self.rows.values() if r[0] == group_id)]
+
+
+def test_engines_sharing_lines_wait_in_one_order() -> None:
+    """An urgent call waiting on engine 2 is first for engine 1's normal call that came
+    before it; a group with calls waiting on another engine is joined, not overtaken."""
+    async def scenario() -> None:
+        shared = MemoryLines()
+        one, two, three = (WaitingLines(retry_seconds=60, shared=shared) for _ in range(3))
+        assert await one.join(GROUP, "a", "normal", lambda: None) == 1
+        assert await two.join(GROUP, "b", "urgent", lambda: None) == 1
+        assert await one.first(GROUP) == "b" and await two.first(GROUP) == "b"
+        assert await three.occupied(GROUP) and not await three.occupied(GROUP + 1)
+        two.leave(GROUP, "b")
+        assert await two.first(GROUP) == "a"  # its removal under way is waited for
+        assert await one.first(GROUP) == "a"
+        one.leave(GROUP, "a")
+        assert await one.first(GROUP) is None
+        assert not await three.occupied(GROUP)
+        for lines in (one, two, three):
+            await lines.close()
+
+    run(scenario())
+
+
+def test_with_the_shared_lines_away_an_engine_keeps_its_own_order(
+        caplog: pytest.LogCaptureFixture) -> None:
+    class Away(MemoryLines):
+        def first(self, group_id: int) -> str | None:
+            raise ConnectionError("the database went away")
+
+    async def scenario() -> None:
+        lines = WaitingLines(retry_seconds=60, shared=Away())
+        await lines.join(GROUP, "a", "normal", lambda: None)
+        assert await lines.first(GROUP) == "a"
+        await lines.close()
+
+    run(scenario())
+    assert "this engine's own order applies" in caplog.text
 
 
 def test_unknown_priorities_count_as_normal() -> None:

@@ -1,0 +1,48 @@
+"""Ring groups' waiting lines in the database, for engines sharing one Asterisk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bridge.services.waiting_calls import DatabaseWaitingCalls
+from bridge.store.models import RingGroup
+from bridge.store.session import Database
+from tests.api.conftest import TenantAuth
+
+APPS = ("ringbridge", "ringbridge-2")
+JOINED = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+
+
+def a_group(database: Database, tenant: TenantAuth, number: str) -> int:
+    with database.session() as session:
+        group = RingGroup(tenant_id=tenant.tenant_id, name=f"group {number}",
+                          extension_number=number, ring_strategy="RING_SIMULTANEOUSLY")
+        session.add(group)
+        session.flush()
+        return group.id
+
+
+def test_the_line_is_ordered_by_priority_then_arrival_across_engines(
+        database: Database, acme: TenantAuth) -> None:
+    group, other = a_group(database, acme, "6201"), a_group(database, acme, "6202")
+    one, two = (DatabaseWaitingCalls(database, app, APPS) for app in APPS)
+    assert one.first(group) is None
+    assert one.add(group, "early-normal", 2, JOINED) == 1
+    assert two.add(group, "later-urgent", 0, JOINED + timedelta(seconds=5)) == 1
+    assert one.add(group, "latest-normal", 2, JOINED + timedelta(seconds=9)) == 3
+    assert two.add(other, "elsewhere", 3, JOINED) == 1
+    assert one.first(group) == two.first(group) == "later-urgent"
+    two.remove("later-urgent")
+    assert one.first(group) == "early-normal"
+
+
+def test_a_new_engine_process_clears_its_apps_rows_and_those_of_apps_gone(
+        database: Database, acme: TenantAuth) -> None:
+    group = a_group(database, acme, "6203")
+    one, two = (DatabaseWaitingCalls(database, app, APPS) for app in APPS)
+    three = DatabaseWaitingCalls(database, "ringbridge-3", (*APPS, "ringbridge-3"))
+    one.add(group, "on-one", 2, JOINED)
+    two.add(group, "on-two", 2, JOINED + timedelta(seconds=1))
+    three.add(group, "on-three", 0, JOINED + timedelta(seconds=2))  # engines was 3 then
+    DatabaseWaitingCalls(database, "ringbridge", APPS).clear()  # engine 1 started again
+    assert one.first(group) == "on-two"

@@ -1,0 +1,69 @@
+"""sipp (Debian's sip-tester) as load for the tests and benchmarks: a phone that
+authenticates, calls a number, talks a while and hangs up (sipp/uac_auth.xml), and
+sipp's own UAS answering every call it gets."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+from tests.support.asterisk import Asterisk
+
+SCENARIO = Path(__file__).with_name("sipp") / "uac_auth.xml"
+
+
+def point_at_uas(asterisk: Asterisk, aor: str, port: int) -> None:
+    """Calls to `aor` (`<number>@<domain>`) go to the sipp UAS on 127.0.0.1:`port`."""
+    response = asterisk.ari("PUT", f"/asterisk/config/dynamic/res_pjsip/aor/"
+                                   f"{quote(aor, safe='')}", json={
+        "fields": [{"attribute": "contact", "value": f"sip:{aor.split('@')[0]}@127.0.0.1:"
+                                                     f"{port}"},
+                   {"attribute": "max_contacts", "value": "1"}]})
+    response.raise_for_status()
+
+
+@contextlib.contextmanager
+def answering(port: int) -> Iterator[None]:
+    """sipp's UAS on 127.0.0.1:`port` for the block."""
+    uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port),
+                            "-nostdin"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        uas.terminate()
+        uas.wait()
+
+
+def caller(asterisk: Asterisk, users: Path, user: str, password: str, number: str, *,
+           port: int, rate: int, calls: int, call_seconds: float) -> list[str]:
+    """The sipp command for `calls` calls at `rate` calls/s from `user` (its line in the
+    `users` file: users_file) to `number`, each talking `call_seconds` once answered;
+    the caller adds its own limits and traces."""
+    return ["sipp", asterisk.registrar, "-sf", str(SCENARIO), "-inf", str(users),
+            "-au", user, "-ap", password, "-s", number, "-i", "127.0.0.1", "-p", str(port),
+            "-r", str(rate), "-m", str(calls), "-d", str(int(call_seconds * 1000)),
+            "-nostdin"]
+
+
+def users_file(directory: Path, user: str, domain: str) -> Path:
+    """sipp's injection file: every call from `user` of `domain`."""
+    path = directory / "users.csv"
+    path.write_text(f"SEQUENTIAL\n{user};{domain}\n")
+    return path
+
+
+def outcome(stats: Path) -> tuple[int, int]:
+    """(successful, failed) calls, from the last row of sipp's statistics (-trace_stat)."""
+    rows = list(csv.DictReader(stats.read_text().splitlines(), delimiter=";"))
+    return int(rows[-1]["SuccessfulCall(C)"]), int(rows[-1]["FailedCall(C)"])
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
