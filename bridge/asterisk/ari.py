@@ -196,6 +196,8 @@ class AriClient(Supervised):
             raise AriError(0, method, path, f"websocket closed: {exc}") from exc
         finally:
             self._responses.pop(request_id, None)
+            if answer.done() and not answer.cancelled():
+                answer.exception()  # failed by the lost connection as this one raised
         body = response.get("message_body")
         status = int(response.get("status_code", 0))
         if status >= 400 or status == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ import httpx
 import orjson
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.http11 import Request, Response
 
 from bridge.asterisk.ari import AriClient, AriError, Event
@@ -633,6 +634,41 @@ def test_a_request_waiting_on_the_websocket_fails_when_it_drops() -> None:
         await h.shut_down()
 
     run(scenario())
+
+
+def test_a_request_still_sending_when_the_websocket_drops_leaves_no_unread_failure(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Seen under overload (two engines, 125 calls/s on 2 cores): requests stuck in the
+    websocket's send as it dropped were failed by the drop and by the send, and asyncio
+    logged "Future exception was never retrieved" for each, hundreds of ERROR lines."""
+    class Stuck:
+        def __init__(self) -> None:
+            self.sending, self.dropped = asyncio.Event(), asyncio.Event()
+
+        async def send(self, message: str) -> None:
+            self.sending.set()
+            await self.dropped.wait()
+            raise ConnectionClosedOK(None, None)
+
+    async def scenario() -> None:
+        client = AriClient("http://asterisk.test:8088/ari", USER, PASSWORD, APP,
+                           on_event=lambda event: asyncio.sleep(0))
+        ws = Stuck()
+        request = asyncio.create_task(
+            client._ws_request(ws, "GET", "/channels", None, None))  # type: ignore[arg-type]
+        await ws.sending.wait()
+        client._fail_waiting_requests()  # the connection is lost
+        ws.dropped.set()
+        with pytest.raises(AriError, match="websocket closed"):
+            await request
+        del request
+        gc.collect()
+        await asyncio.sleep(0)
+        await client.close()
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        run(scenario())
+    assert "never retrieved" not in caplog.text
 
 
 def test_once_refusing_nothing_is_sent() -> None:
