@@ -236,9 +236,10 @@ class Engine:
     async def _claim(self, channel_id: str) -> None:
         """Asterisk offers each new call to every engine (dialplan [stasis-wait]); the
         first claim gets the call's StasisStart, the others are refused (409). An engine
-        still resyncing (or without its parking lots read: a phone dialling a slot) claims
-        a moment later, so that a ready one takes the call."""
-        if not (self.ari.ready and self._ami_read.is_set()):
+        gets no event before its resync is over; one without its parking lots read yet
+        (AMI connecting: a phone dialling a slot would not find its call) claims a moment
+        later, so that a ready one takes the call."""
+        if not self._ami_read.is_set():
             await asyncio.sleep(UNREADY_CLAIM_DELAY)
         try:
             await self.ari.post("/events/claim", {"channelId": channel_id,

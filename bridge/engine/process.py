@@ -105,7 +105,7 @@ def _shared_lines(settings: Settings, app: str, database: Database
     engine's process before left are gone with their calls (taken up as new ones)."""
     if settings.engines == 1:
         return None
-    lines = DatabaseWaitingCalls(database, app, [settings.engine_app(number) for number
-                                                 in range(1, settings.engines + 1)])
+    lines = DatabaseWaitingCalls(database, settings.ari_url, app, [
+        settings.engine_app(number) for number in range(1, settings.engines + 1)])
     lines.clear()
     return lines

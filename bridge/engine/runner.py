@@ -136,7 +136,12 @@ class EngineThread:
             return await flow.cancel()
         # No flow runs it (started before a restart): hang up whatever legs are left in
         # this engine's app; another engine's are that engine's to cancel.
-        ours = await self.engine.ari.get(f"/applications/{quote(self.engine.app, safe='')}")
+        try:
+            ours = await self.engine.ari.get(
+                f"/applications/{quote(self.engine.app, safe='')}")
+        except AriError as exc:
+            log.debug("RingOut %s: this engine's channels not read: %s", call_id, exc)
+            return CancelOutcome()
         for leg in (1, 2):
             channel_id = f"rb-{call_id}-{leg}"
             if channel_id not in ours.get("channel_ids", []):

@@ -87,11 +87,13 @@ class WaitingLines:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._leaving: set[asyncio.Task[None]] = set()  # shared rows being removed
+        self._unremoved: set[str] = set()  # calls gone whose shared row is left: retried
 
     async def occupied(self, group_id: int) -> bool:
         """Calls wait in the group's line, on this engine or (shared) on any."""
         if self._lines.get(group_id) or self.shared is None:
             return bool(self._lines.get(group_id))
+        await self._removed()
         return await self._shared(self.shared.first, group_id, default=None) is not None
 
     async def join(self, group_id: int, call_id: str, priority: object, turn: Turn) -> int:
@@ -104,6 +106,8 @@ class WaitingLines:
         here = line.index(place) + 1
         if self.shared is None:
             return here
+        await self._removed()
+        self._unremoved.discard(call_id)  # its row, if any is left, is replaced
         return await self._shared(self.shared.add, group_id, call_id, place.rank,
                                   place.joined_at, default=here)
 
@@ -114,12 +118,31 @@ class WaitingLines:
         if not line:
             self._lines.pop(group_id, None)
         if self.shared is not None:
-            task = asyncio.get_running_loop().create_task(
-                self._shared(self.shared.remove, call_id, default=None))
+            self._unremoved.add(call_id)
+            task = asyncio.get_running_loop().create_task(self._remove(call_id))
             self._leaving.add(task)
             task.add_done_callback(self._leaving.discard)
         if was_first:
             self.wake()
+
+    async def _remove(self, call_id: str) -> None:
+        """The call's shared row (left for the next try when the database is away: a
+        row left first in line would hold the line on every engine)."""
+        assert self.shared is not None
+        try:
+            await asyncio.to_thread(self.shared.remove, call_id)
+        except Exception as exc:
+            log.warning("waiting lines: call %s left its line, but its shared row was not "
+                        "removed (%s); tried again", call_id, exc)
+            return
+        self._unremoved.discard(call_id)
+
+    async def _removed(self) -> None:
+        """The shared rows of the calls that left are gone (a moment after leave())."""
+        if self._leaving:
+            await asyncio.gather(*self._leaving)
+        for call_id in list(self._unremoved):
+            await self._remove(call_id)
 
     async def first(self, group_id: int) -> str | None:
         """The call first in the group's line: of this engine's, or (shared) of all.
@@ -127,8 +150,7 @@ class WaitingLines:
         local = self._lines.get(group_id)
         if self.shared is None:
             return local[0].call_id if local else None
-        if self._leaving:
-            await asyncio.gather(*self._leaving)
+        await self._removed()
         return await self._shared(self.shared.first, group_id,
                                   default=local[0].call_id if local else None)
 

@@ -2,9 +2,10 @@
 
 Each engine keeps its own calls' places and turns (bridge/flows/waiting_line.py); the
 order of a group's line, across every engine's calls, is read here: by priority, then
-by when each call joined. An engine's rows go with it: a new engine process deletes
-those its app left (its calls start again as new calls), and those of apps no engine
-runs any more.
+by when each call joined. The lines are an Asterisk's (ringbridge nodes on one
+database with Asterisks of their own keep their own). An engine's rows go with it: a
+new engine process deletes those its app left (its calls start again as new calls),
+and those of apps no engine runs any more.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, tuple_
 
 from bridge.store.models import WaitingCall
 from bridge.store.session import Database
 
 
 class DatabaseWaitingCalls:
-    def __init__(self, database: Database, app: str, apps: Collection[str]) -> None:
-        """`app`: this engine's ARI application; `apps`: every engine's."""
+    def __init__(self, database: Database, asterisk: str, app: str,
+                 apps: Collection[str]) -> None:
+        """`asterisk`: the engines' Asterisk (its ARI URL); `app`: this engine's ARI
+        application; `apps`: every engine's."""
         self.database = database
+        self.asterisk = asterisk
         self.app = app
         self.apps = tuple(apps)
 
@@ -29,17 +33,20 @@ class DatabaseWaitingCalls:
         """This engine's rows (a process before it left them), and any left by an app no
         engine runs now."""
         with self.database.session() as session:
-            session.execute(delete(WaitingCall).where(or_(
+            session.execute(delete(WaitingCall).where(self._line(), or_(
                 WaitingCall.engine == self.app, WaitingCall.engine.not_in(self.apps))))
 
     def add(self, group_id: int, call_id: str, rank: int, joined_at: datetime) -> int:
-        """The call joins the group's line; its place in it (1 = first)."""
+        """The call joins the group's line (again, when it moved from another group's);
+        its place in it (1 = first)."""
         with self.database.session() as session:
+            session.execute(delete(WaitingCall).where(WaitingCall.call_id == call_id))
             session.add(WaitingCall(call_id=call_id, ring_group_id=group_id, rank=rank,
-                                    joined_at=joined_at, engine=self.app))
+                                    joined_at=joined_at, asterisk=self.asterisk,
+                                    engine=self.app))
             session.flush()
             ahead = session.scalar(select(func.count()).select_from(WaitingCall).where(
-                WaitingCall.ring_group_id == group_id,
+                self._line(group_id),
                 tuple_(WaitingCall.rank, WaitingCall.joined_at, WaitingCall.call_id)
                 < tuple_(rank, joined_at, call_id)))
             return (ahead or 0) + 1
@@ -52,5 +59,10 @@ class DatabaseWaitingCalls:
         """The call first in the group's line, whichever engine runs it."""
         with self.database.session() as session:
             return session.scalar(select(WaitingCall.call_id).where(
-                WaitingCall.ring_group_id == group_id).order_by(
+                self._line(group_id)).order_by(
                 WaitingCall.rank, WaitingCall.joined_at, WaitingCall.call_id).limit(1))
+
+    def _line(self, group_id: int | None = None) -> ColumnElement[bool]:
+        """This Asterisk's rows (of one group)."""
+        mine = WaitingCall.asterisk == self.asterisk
+        return mine if group_id is None else and_(mine, WaitingCall.ring_group_id == group_id)

@@ -436,4 +436,7 @@ class WaitingCall(Base):
         ForeignKey("ring_groups.id", ondelete="CASCADE"), index=True)
     rank: Mapped[int] = mapped_column(Integer)  # the priority's place (urgent 0 ... low 3)
     joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    engine: Mapped[str] = mapped_column(String(64), index=True)  # its engine's ARI app
+    # Whose call: the Asterisk (its ARI URL: nodes on one database each have their own
+    # lines) and the engine (its ARI app).
+    asterisk: Mapped[str] = mapped_column(String(256))
+    engine: Mapped[str] = mapped_column(String(64), index=True)

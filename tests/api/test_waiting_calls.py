@@ -10,6 +10,7 @@ from bridge.store.session import Database
 from tests.api.conftest import TenantAuth
 
 APPS = ("ringbridge", "ringbridge-2")
+ASTERISK = "http://127.0.0.1:8088/ari"
 JOINED = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 
 
@@ -25,7 +26,7 @@ def a_group(database: Database, tenant: TenantAuth, number: str) -> int:
 def test_the_line_is_ordered_by_priority_then_arrival_across_engines(
         database: Database, acme: TenantAuth) -> None:
     group, other = a_group(database, acme, "6201"), a_group(database, acme, "6202")
-    one, two = (DatabaseWaitingCalls(database, app, APPS) for app in APPS)
+    one, two = (DatabaseWaitingCalls(database, ASTERISK, app, APPS) for app in APPS)
     assert one.first(group) is None
     assert one.add(group, "early-normal", 2, JOINED) == 1
     assert two.add(group, "later-urgent", 0, JOINED + timedelta(seconds=5)) == 1
@@ -34,15 +35,30 @@ def test_the_line_is_ordered_by_priority_then_arrival_across_engines(
     assert one.first(group) == two.first(group) == "later-urgent"
     two.remove("later-urgent")
     assert one.first(group) == "early-normal"
+    assert one.add(other, "early-normal", 2, JOINED) == 1  # redirected: one row, there
+    assert one.first(group) == "latest-normal"
+
+
+def test_each_asterisks_engines_keep_their_own_lines(database: Database,
+                                                      acme: TenantAuth) -> None:
+    """Nodes on one database, each with an Asterisk of its own."""
+    group = a_group(database, acme, "6204")
+    here = DatabaseWaitingCalls(database, ASTERISK, "ringbridge", APPS)
+    there = DatabaseWaitingCalls(database, "http://10.0.0.2:8088/ari", "ringbridge", APPS)
+    there.add(group, "on-the-other-node", 0, JOINED)
+    assert here.add(group, "on-this-node", 2, JOINED + timedelta(seconds=1)) == 1
+    assert here.first(group) == "on-this-node"
+    here.clear()
+    assert there.first(group) == "on-the-other-node"
 
 
 def test_a_new_engine_process_clears_its_apps_rows_and_those_of_apps_gone(
         database: Database, acme: TenantAuth) -> None:
     group = a_group(database, acme, "6203")
-    one, two = (DatabaseWaitingCalls(database, app, APPS) for app in APPS)
-    three = DatabaseWaitingCalls(database, "ringbridge-3", (*APPS, "ringbridge-3"))
+    one, two = (DatabaseWaitingCalls(database, ASTERISK, app, APPS) for app in APPS)
+    three = DatabaseWaitingCalls(database, ASTERISK, "ringbridge-3", (*APPS, "ringbridge-3"))
     one.add(group, "on-one", 2, JOINED)
     two.add(group, "on-two", 2, JOINED + timedelta(seconds=1))
     three.add(group, "on-three", 0, JOINED + timedelta(seconds=2))  # engines was 3 then
-    DatabaseWaitingCalls(database, "ringbridge", APPS).clear()  # engine 1 started again
+    DatabaseWaitingCalls(database, ASTERISK, "ringbridge", APPS).clear()  # engine 1 anew
     assert one.first(group) == "on-two"

@@ -27,7 +27,6 @@ class FakeAri:
         self.bodies: dict[str, Any] = {}  # the JSON body of each POST that has one, by path
         self.failing = failing
         self.connected = True
-        self.ready = True  # connected and resynced
         self.refusing = False  # AriClient.refuse_requests()
 
     def refuse_requests(self) -> None:

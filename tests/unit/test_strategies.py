@@ -19,6 +19,7 @@ from bridge.flows.strategies import (
 )
 from bridge.services.routing import DatabaseDirectory
 from bridge.services.tenants import create_tenant
+from bridge.store.directory_changes import current_generation
 from bridge.store.migrate import upgrade
 from bridge.store.models import Extension, HuntStat, RingGroup, RingGroupMember
 from bridge.store.session import Database
@@ -112,3 +113,17 @@ def test_the_planner_does_what_the_row_says(database: Database, name: str) -> No
     assert paging is row.paging
     assert headers == row.headers_for(DOMAIN)
     assert rung == ({"2001"} if row.marks_first_rung else set())
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if strategy_named(n).uses_memory])
+def test_planning_with_the_hunt_memory_is_no_directory_change(database: Database,
+                                                               name: str) -> None:
+    """The group's row is written to take turns with other engines' planners; as an ORM
+    statement it counted as an edit of the directory, and every such call threw every
+    process's cached routes away."""
+    plan_with(database, name)
+    with database.engine.connect() as connection:
+        before = current_generation(connection)
+    DatabaseDirectory(database, dial_timeout=30).route_dial(DOMAIN, "6000", "1000")
+    with database.engine.connect() as connection:
+        assert current_generation(connection) == before

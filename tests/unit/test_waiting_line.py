@@ -140,6 +140,47 @@ def test_engines_sharing_lines_wait_in_one_order() -> None:
     run(scenario())
 
 
+def test_a_call_moved_to_another_groups_line_keeps_one_row_there() -> None:
+    """A dispatcher's redirect: the call leaves one line and joins another at once (its
+    old row was once still there as the new one went in, and the insert failed)."""
+    async def scenario() -> None:
+        shared = MemoryLines()
+        lines = WaitingLines(retry_seconds=60, shared=shared)
+        await lines.join(GROUP, "x", "normal", lambda: None)
+        lines.leave(GROUP, "x")
+        await lines.join(GROUP + 1, "x", "normal", lambda: None)
+        assert (await lines.first(GROUP), await lines.first(GROUP + 1)) == (None, "x")
+        await lines.close()
+
+    run(scenario())
+
+
+def test_a_row_left_by_a_failed_removal_is_removed_on_the_next_try(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Else it stays first in line and holds the group on every engine."""
+    class Flaky(MemoryLines):
+        failures = 1
+
+        def remove(self, call_id: str) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("the database went away")
+            super().remove(call_id)
+
+    async def scenario() -> None:
+        shared = Flaky()
+        lines = WaitingLines(retry_seconds=60, shared=shared)
+        await lines.join(GROUP, "gone", "urgent", lambda: None)
+        await lines.join(GROUP, "next", "normal", lambda: None)
+        lines.leave(GROUP, "gone")
+        assert await lines.first(GROUP) == "next"
+        assert list(shared.rows) == ["next"]
+        await lines.close()
+
+    run(scenario())
+    assert "its shared row was not removed" in caplog.text
+
+
 def test_with_the_shared_lines_away_an_engine_keeps_its_own_order(
         caplog: pytest.LogCaptureFixture) -> None:
     class Away(MemoryLines):

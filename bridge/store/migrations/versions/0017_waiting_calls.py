@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("ring_group_id", sa.BigInteger(), nullable=False),
         sa.Column("rank", sa.Integer(), nullable=False),
         sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("asterisk", sa.String(length=256), nullable=False),
         sa.Column("engine", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(["ring_group_id"], ["ring_groups.id"], ondelete="CASCADE"),
     )
