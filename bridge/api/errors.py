@@ -16,7 +16,7 @@ from typing import Any
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import Flask, current_app, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Body = dict[str, Any]
 ENGINE_RETRY_AFTER = "2"
+DATABASE_RETRY_AFTER = "5"  # a database restarting (its connections come back by themselves)
 Formatter = Callable[[int, str, str, Any], Body]
 _FORMATS = "ringbridge.error_formats"
 
@@ -148,6 +149,16 @@ def register(app: APIFlask) -> None:
         log.warning("%s %s: %s", request.method, request.path, error.message)
         return render(503, "ENGINE_UNAVAILABLE", error.message, None,
                       {"Retry-After": ENGINE_RETRY_AFTER})
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_away(error: Exception) -> tuple[Body, int, Any]:
+        # The database is restarting or unreachable (SQLite: locked past its timeout).
+        # Nothing was done; the pool's pre-ping replaces dead connections once it is back.
+        log.warning("%s %s: the database is unavailable: %s", request.method, request.path,
+                    str(error).splitlines()[0])
+        return render(503, "DATABASE_UNAVAILABLE", "the database is unavailable (restarting?); "
+                      "retry shortly", None, {"Retry-After": DATABASE_RETRY_AFTER})
 
     @app.errorhandler(StaleDataError)
     @app.errorhandler(ObjectDeletedError)
