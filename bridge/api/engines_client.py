@@ -14,7 +14,6 @@ import logging
 import threading
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
 from bridge.api.gateway_client import GatewayClient
@@ -42,7 +41,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 POLL = 25.0  # seconds one follower's wait on its engine's changes lasts
 RETRY = 1.0  # seconds between a follower's tries while its engine is away
-ASKS_PER_ENGINE = 8  # the pool's threads: each engine asked by this many at once
 ELSEWHERE = ("call {} is not on the engines that answered; it may be on one that is "
              "restarting: retry shortly")
 
@@ -62,17 +60,12 @@ class EnginesClient:
         self._following = False
         self._follow_lock = threading.Lock()
         self._stopped = threading.Event()
-        # Several engines are asked at once, so one that hangs delays no other's answer.
-        self._pool = None if len(self.engines) == 1 else ThreadPoolExecutor(
-            ASKS_PER_ENGINE * len(self.engines), thread_name_prefix="engines")
 
     def close(self) -> None:
         """Stop following the engines' changes (a follower in a wait ends when it
         returns, at most POLL seconds on: they are daemon threads), then close the
         engines' clients."""
         self._stopped.set()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
         for engine in self.engines:
             close: Callable[[], None] | None = getattr(engine, "close", None)
             if close is not None:
@@ -82,7 +75,7 @@ class EnginesClient:
 
     def statuses(self) -> list[EngineStatus]:
         """Each engine's, in order (health and status screens)."""
-        return [future.result() for future in self._ask(lambda engine: engine.status())]
+        return [engine.status() for engine in self.engines]
 
     def status(self) -> EngineStatus:
         """Ready when any engine is: new calls go to the engines that are up."""
@@ -104,27 +97,15 @@ class EnginesClient:
         first one's error."""
         answers: list[T] = []
         missed: list[EngineUnavailable] = []
-        for future in self._ask(read):
+        for engine in self.engines:
             try:
-                answers.append(future.result())
+                answers.append(read(engine))
             except EngineUnavailable as exc:
                 log.debug("an engine left out of a read: %s", exc.message)
                 missed.append(exc)
         if not answers:
             raise missed[0]
         return answers[0] if len(answers) == 1 else merge(answers)
-
-    def _ask(self, ask: Callable[[EngineGateway], T]) -> list[Future[T]]:
-        """`ask` of every engine, all at once (one engine: in this thread); the
-        answers, or what each raised, in the engines' order."""
-        if self._pool is None:
-            done: Future[T] = Future()
-            try:
-                done.set_result(ask(self.engines[0]))
-            except Exception as exc:
-                done.set_exception(exc)
-            return [done]
-        return [self._pool.submit(ask, engine) for engine in self.engines]
 
     def changes(self, seen: int, wait: float) -> int:
         """One engine's count as it is. With more, a count of this process's, moved
@@ -195,19 +176,18 @@ class EnginesClient:
     def cancel_ringout(self, call_id: str) -> CancelOutcome:
         """The engine running the RingOut answers with its states (or that it is
         connected) and is the answer; the others know nothing of it (states None) and
-        hang up its legs left in their own apps (the last answer when no engine runs
-        it). An engine that is not running runs no RingOut: it is passed over."""
+        hang up its legs by id, left over if no engine runs it (the last answer then).
+        An engine that is not running runs no RingOut: it is passed over."""
         outcome: CancelOutcome | None = None
         missed: list[EngineNotReached] = []
-        for future in self._ask(lambda engine: engine.cancel_ringout(call_id)):
+        for engine in self.engines:
             try:
-                answer = future.result()
+                outcome = engine.cancel_ringout(call_id)
             except EngineNotReached as exc:
                 missed.append(exc)
                 continue
-            if answer.connected or answer.states is not None:
-                return answer
-            outcome = answer
+            if outcome.connected or outcome.states is not None:
+                return outcome
         if outcome is None:
             raise missed[0]
         return outcome
@@ -232,27 +212,19 @@ class EnginesClient:
             call_id, lambda engine: engine.hang_up(domain, call_id, view))
 
     def _on_the_call(self, call_id: str, act: Callable[[EngineGateway], T]) -> T:
-        """Asked of every engine at once: the first answer other than NO_CALL is the
-        engine that has the call (the others do nothing). With none: an engine that
-        took the action without answering may have acted (EngineUnavailable); one not
-        reached may have the call (EngineNotReached: 503, retry), not its absence."""
+        """The first answer other than NO_CALL. With none, an engine not reached may
+        have the call: that is EngineNotReached (503, retry), not the call's absence."""
         refusals: list[CallRefused] = []
         missed: list[EngineNotReached] = []
-        silent: list[EngineUnavailable] = []
-        futures = self._ask(act)
-        for future in futures if self._pool is None else as_completed(futures):
+        for engine in self.engines:
             try:
-                return future.result()
+                return act(engine)
             except CallRefused as exc:
                 if exc.reason != CallRefused.NO_CALL:
                     raise
                 refusals.append(exc)
             except EngineNotReached as exc:
                 missed.append(exc)
-            except EngineUnavailable as exc:
-                silent.append(exc)
-        if silent:
-            raise silent[0]
         if not missed:
             raise refusals[-1]
         if not refusals:
