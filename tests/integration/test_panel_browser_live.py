@@ -117,11 +117,14 @@ def wait_agent(driver: Browser, number: str, state: str) -> None:
 
 def click(driver: Browser, selector: str) -> None:
     """Found and clicked in one step (see `row`); the click comes just after the script
-    returns, so a prompt it opens does not hold the script up."""
+    returns, so a prompt it opens does not hold the script up. The button is found again
+    then: an update of the page in between (a call's end) replaces it, and a click on
+    the one replaced reaches no handler (seen: a Resume never sent)."""
     wait_for(driver, lambda d: d.execute_script("""
-        const button = document.querySelector(arguments[0]);
+        const selector = arguments[0];
+        const button = document.querySelector(selector);
         if (!button || button.disabled) return false;
-        setTimeout(() => button.click(), 0);
+        setTimeout(() => document.querySelector(selector)?.click(), 0);
         return true;""", selector), selector)
 
 
