@@ -12,9 +12,26 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
+from bridge.asterisk.ari import AriClient
 from bridge.engine.parking import PARKING_TIMEOUT, UNPARKED
 from bridge.flows.calls import HUNT_LEG, RINGOUT_LEG
+
+
+@dataclass(frozen=True)
+class InApp:
+    """What ARI lists in an engine's application: its channels and bridges (the other
+    engines sharing the Asterisk own the rest)."""
+
+    channels: frozenset[str]
+    bridges: frozenset[str]
+
+
+async def in_app(ari: AriClient, app: str) -> InApp:
+    listed = await ari.get(f"/applications/{quote(app, safe='')}")
+    return InApp(frozenset(listed.get("channel_ids", [])),
+                 frozenset(listed.get("bridge_ids", [])))
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from bridge.asterisk.ami import AmiError
 from bridge.asterisk.ari import AriError
 from bridge.engine.engine import Engine
+from bridge.engine.orphans import in_app
 from bridge.engine.retention import delete_stored
 from bridge.flows.ringout import RingOut
 from bridge.gateway import (
@@ -137,14 +137,13 @@ class EngineThread:
         # No flow runs it (started before a restart): hang up whatever legs are left in
         # this engine's app; another engine's are that engine's to cancel.
         try:
-            ours = await self.engine.ari.get(
-                f"/applications/{quote(self.engine.app, safe='')}")
+            ours = await in_app(self.engine.ari, self.engine.app)
         except AriError as exc:
             log.debug("RingOut %s: this engine's channels not read: %s", call_id, exc)
             return CancelOutcome()
         for leg in (1, 2):
             channel_id = f"rb-{call_id}-{leg}"
-            if channel_id not in ours.get("channel_ids", []):
+            if channel_id not in ours.channels:
                 continue
             try:
                 await self.engine.ari.delete(f"/channels/{channel_id}")

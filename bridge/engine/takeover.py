@@ -22,11 +22,10 @@ import logging
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.engine.live_calls import channel_created, channel_resource
-from bridge.engine.orphans import Orphan, find_orphans, left_ringing
+from bridge.engine.orphans import Orphan, find_orphans, in_app, left_ringing
 from bridge.engine.parking import CALL_VARIABLE
 from bridge.flows.call_log import CallLog
 from bridge.flows.calls import (
@@ -81,19 +80,18 @@ class Takeover:
         live = {channel["id"]: channel for channel in channels}
         outcome: Counter[str] = Counter()
         ended: set[str] = set()  # parties of one-sided bridges, hung up
-        ours = await self.ari.get(f"/applications/{quote(self.engine.app, safe='')}")
-        bridges = set(ours.get("bridge_ids", []))
+        ours = await in_app(self.ari, self.engine.app)
         for bridge in await self.ari.get("/bridges"):
             if not bridge["id"].startswith("rb-"):
                 continue
-            if bridge["id"] in bridges:
+            if bridge["id"] in ours.bridges:
                 outcome[await self._bridge(bridge, live, ended)] += 1
             elif left_empty(bridge, datetime.now(UTC)):
                 await quietly(self.ari.delete(f"/bridges/{bridge['id']}"))
                 outcome["empty"] += 1
         owned = {*self.engine.owned_channels(), *self.engine.pending_channels(), *ended}
         outcome.update(await self._take_up(
-            find_orphans(channels, owned, set(ours.get("channel_ids", [])))))
+            find_orphans(channels, owned, ours.channels)))
         return outcome
 
     # Bridged calls.
