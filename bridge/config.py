@@ -8,6 +8,7 @@ default: ringbridge refuses to start without them.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import tomllib
 from collections.abc import Mapping
@@ -74,6 +75,11 @@ class Settings:
     # in the temporary directory, emptied at every start).
     metrics_token: str = ""
     metrics_dir: str = ""
+    # A cluster node (docs/cluster.md): the SIP edge's host:port (Kamailio), which
+    # authenticates the phones and through which Asterisk reaches them; every node's
+    # engine follows the extensions changed through the others. Empty: one node, and
+    # phones register with Asterisk itself.
+    sip_edge: str = ""
 
     def engine_app(self, number: int) -> str:
         """Engine `number`'s (1-based) ARI application: `ari_app`, then `ari_app`-2..."""
@@ -123,6 +129,7 @@ def load_settings(
 
 
 MAX_ENGINES = 32
+SIP_EDGE = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")  # host[:port]
 _FIELD_TYPES = {field.name: field.type for field in fields(Settings)}
 _PORTS = {"http_port", "ami_port"}
 _MAY_BE_ZERO = {"ringout_retention", "restapi_light_per_minute", "restapi_medium_per_minute",
@@ -181,6 +188,9 @@ def _checked(name: str, value: Any, where: str) -> int | str:
             raise ConfigError(f"{where} {problem}, e.g. https://pbx.example.com")
     if name == "log_format" and value not in FORMATS:
         raise ConfigError(f"{where} must be one of {', '.join(FORMATS)}, got {value!r}")
+    if name == "sip_edge" and value and not SIP_EDGE.fullmatch(value):
+        raise ConfigError(f"{where} must be the SIP edge's host:port, e.g. 10.0.0.10:5060, "
+                          f"got {value!r}")
     if name == "webhook_allowed_networks":
         try:
             allowed_networks(value)

@@ -19,6 +19,10 @@ from bridge.gateway import UNSAFE_IN_CALLER_NAME, SipEndpoint
 log = logging.getLogger(__name__)
 DYNAMIC = "/asterisk/config/dynamic/res_pjsip"
 PHONE_CONTEXT = "from-phones"
+# The user of the SIP edge's OPTIONS probes (kamailio/edge.cfg, ds_ping_from): the
+# endpoint exists once the node is ready for calls. No dialplan context of that name:
+# a call from it goes nowhere.
+EDGE_PROBE = "rb-edge-probe"
 
 
 def _fields(pairs: dict[str, str]) -> dict[str, list[dict[str, str]]]:
@@ -35,20 +39,30 @@ def caller_id(endpoint: SipEndpoint) -> str:
     return f'"{name}" <{endpoint.number}>'
 
 
-async def push(ari: AriClient, endpoint: SipEndpoint) -> None:
-    """Create or replace auth, aor and endpoint (idempotent)."""
+async def push(ari: AriClient, endpoint: SipEndpoint, edge: str = "") -> None:
+    """Create or replace auth, aor and endpoint (idempotent).
+
+    With a SIP `edge` (a cluster's Kamailio, docs/cluster.md) the phone registers and
+    calls through the edge, which authenticates it: the endpoint has no auth of its own
+    (Asterisk's SIP ACL lets only the edge in), keeps the phone's own contact (the edge
+    sends each REGISTER on to every Asterisk node), and reaches it through the edge.
+    """
     name = endpoint.endpoint_id
-    await ari.request("PUT", _path("auth", name), json=_fields({
-        "auth_type": "digest", "username": endpoint.username, "password": endpoint.password,
-    }))
+    if not edge:
+        await ari.request("PUT", _path("auth", name), json=_fields({
+            "auth_type": "digest", "username": endpoint.username,
+            "password": endpoint.password,
+        }))
     await ari.request("PUT", _path("aor", name), json=_fields({
         "max_contacts": "1", "remove_existing": "yes",
     }))
     await ari.request("PUT", _path("endpoint", name), json=_fields({
-        "context": PHONE_CONTEXT, "auth": name, "aors": name, "allow": "!all,ulaw,alaw,gsm",
+        "context": PHONE_CONTEXT, "aors": name, "allow": "!all,ulaw,alaw,gsm",
         "direct_media": "no", "rtp_symmetric": "yes", "force_rport": "yes",
-        "rewrite_contact": "yes", "dtmf_mode": "rfc4733", "device_state_busy_at": "1",
+        "dtmf_mode": "rfc4733", "device_state_busy_at": "1",
         "callerid": caller_id(endpoint), "from_domain": endpoint.domain,
+        **({"outbound_proxy": f"sip:{edge};lr", "rewrite_contact": "no"} if edge
+           else {"auth": name, "rewrite_contact": "yes"}),
     }))
 
 
@@ -62,7 +76,7 @@ async def remove(ari: AriClient, endpoint_id: str) -> None:
                 raise
 
 
-async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint]) -> None:
+async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint], edge: str = "") -> None:
     """Push every extension; remove tenant endpoints (`x@domain`) the database lacks.
 
     Each push and removal stands alone: one that Asterisk refuses is logged (extension,
@@ -74,9 +88,25 @@ async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint]) -> None:
     for stale in sorted({e["resource"] for e in present if "@" in e["resource"]} - set(wanted)):
         log.info("removing endpoint %s: no such extension any more", stale)
         await _alone(remove(ari, stale), stale, "removed from", "removal")
-    pushed = [await _alone(push(ari, endpoint), name, "pushed to", "push")
+    pushed = [await _alone(push(ari, endpoint, edge), name, "pushed to", "push")
               for name, endpoint in wanted.items()]
     log.info("pushed %d of %d extension endpoints to Asterisk", sum(pushed), len(wanted))
+    if edge:
+        await _open_to_edge(ari)
+
+
+async def _open_to_edge(ari: AriClient) -> None:
+    """Let the SIP edge's probes in, once every extension is pushed: the edge sends a
+    node calls only while its OPTIONS (From EDGE_PROBE) get 200, and an Asterisk node
+    started afresh answers an unknown sender 401 until then (kamailio/edge.cfg)."""
+    try:
+        await ari.request("PUT", _path("endpoint", EDGE_PROBE), json=_fields({
+            "context": "edge-probe", "allow": "!all,ulaw"}))
+    except AriError as exc:
+        log.error("the SIP edge's probe endpoint not pushed to Asterisk (%s): the edge "
+                  "sends this node no call until ARI connects again", exc)
+        return
+    log.info("extensions pushed: the SIP edge may send this node calls")
 
 
 async def _alone(step: Awaitable[None], endpoint_id: str, what: str, action: str) -> bool:

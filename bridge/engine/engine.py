@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from bridge import logs, metrics
@@ -16,6 +17,7 @@ from bridge.engine.call_control import CallControl
 from bridge.engine.call_metrics import CallMetrics, sample_forever
 from bridge.engine.changes import Changes
 from bridge.engine.comebacks import Comebacks
+from bridge.engine.directory_follower import follow_directory
 from bridge.engine.endpoints import SipEndpoint
 from bridge.engine.live_calls import channel_created
 from bridge.engine.parking import (
@@ -75,14 +77,17 @@ class Engine:
                  dispatch: LoopService | None = None,
                  recordings: RecordingIndex | None = None,
                  earlier_calls: EarlierCalls | None = None, app: str = "",
-                 shared_lines: SharedLines | None = None) -> None:
+                 shared_lines: SharedLines | None = None,
+                 directory_generation: Callable[[], int | None] | None = None) -> None:
         """`extension_endpoints` reads every extension's endpoint from the database;
         `directory` turns dialled numbers into hunt plans; `call_log` records each step;
         `dispatch` sends the dispatch events that the directory's plans ask for;
         `recordings` says which recordings are past their retention (deleted hourly);
         `earlier_calls` reads the records of calls an earlier ringbridge ran; `app` is
         the engine's own ARI application (`ari_app` when not given); `shared_lines`, the
-        waiting lines of the engines sharing its Asterisk (None: the lines are its own)."""
+        waiting lines of the engines sharing its Asterisk (None: the lines are its own);
+        `directory_generation`, read every second by the one engine of a cluster node
+        that follows the other nodes' extension changes (None: not followed)."""
         self.settings = settings
         self.dispatch = dispatch
         self.call_log = call_log or CallLog()
@@ -97,7 +102,8 @@ class Engine:
             settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret,
             on_connected=self._ami_connected,
         )
-        self.provisioning = Provisioning(self.ari)
+        self.provisioning = Provisioning(self.ari, edge=settings.sip_edge)
+        self.directory_generation = directory_generation
         self.parking = ParkingLots(self.ami, self.call_log, app=self.app)
         # From Asterisk's AMI Shutdown event until AMI connects again: Asterisk is going
         # away, though its connections may stay open a while yet.
@@ -163,6 +169,11 @@ class Engine:
                 sample_forever(self.overview)]
         if self.retention is not None:
             jobs.append(self.retention.run())
+        if self.directory_generation is not None:
+            jobs.append(follow_directory(
+                self.directory_generation,
+                partial(self.provisioning.refresh, self.extension_endpoints),
+                lambda: self.ari.ready))
         await asyncio.gather(*jobs)
 
     def stop_calls(self) -> None:

@@ -29,6 +29,7 @@ from bridge.services.routing import DatabaseDirectory, subscribe_hunt_memory
 from bridge.services.subscriptions import ActiveSubscription
 from bridge.services.waiting_calls import DatabaseWaitingCalls
 from bridge.stopping import ENGINE_STOP_TIMEOUT, accept_signals
+from bridge.store.directory_changes import current_generation
 from bridge.store.session import Database
 
 log = logging.getLogger(__name__)
@@ -92,11 +93,19 @@ def _engine(settings: Settings, app: str, database: Database,
     SessionNotifier(dispatch, partial(live_subscriptions, database)).follow(call_log)
     subscribe_ringout_statuses(recorder)
     subscribe_hunt_memory(recorder)
+    first = app == settings.engine_app(1)
     # One engine deletes the recordings past their retention (every engine would try).
-    recordings = DatabaseRecordingIndex(database) if app == settings.engine_app(1) else None
+    recordings = DatabaseRecordingIndex(database) if first else None
     return Engine(settings, extension_endpoints, directory, call_log, dispatch,
                   recordings, DatabaseEarlierCalls(database, directory), app=app,
-                  shared_lines=_shared_lines(settings, app, database))
+                  shared_lines=_shared_lines(settings, app, database),
+                  directory_generation=(partial(_directory_generation, database)
+                                        if first and settings.sip_edge else None))
+
+
+def _directory_generation(database: Database) -> int | None:
+    with database.engine.connect() as connection:
+        return current_generation(connection)
 
 
 def _shared_lines(settings: Settings, app: str, database: Database

@@ -32,11 +32,16 @@ def retry_backoff() -> Backoff:
 class Provisioning:
     """One job per endpoint at a time; jobs and resyncs take turns on Asterisk."""
 
-    def __init__(self, ari: AriClient, backoff: Callable[[], Backoff] = retry_backoff) -> None:
+    def __init__(self, ari: AriClient, backoff: Callable[[], Backoff] = retry_backoff,
+                 edge: str = "") -> None:
+        """`edge`: the SIP edge the phones reach Asterisk through (endpoints.push)."""
         self.ari = ari
         self._backoff = backoff
+        self._edge = edge
         self._turn = asyncio.Lock()  # a resync's read-and-push is never interleaved
         self._jobs: dict[str, asyncio.Task[None]] = {}
+        # What this engine last asked Asterisk to have, by endpoint id (refresh).
+        self._asked: dict[str, SipEndpoint] = {}
 
     @property
     def pending(self) -> list[str]:
@@ -45,11 +50,13 @@ class Provisioning:
 
     async def push(self, endpoint: SipEndpoint) -> None:
         """Push an extension's endpoint; returns after the first attempt."""
+        self._asked[endpoint.endpoint_id] = endpoint
         await self._start(endpoint.endpoint_id, "push",
-                          partial(endpoints.push, self.ari, endpoint))
+                          partial(endpoints.push, self.ari, endpoint, self._edge))
 
     async def remove(self, endpoint_id: str) -> None:
         """Remove an endpoint; returns after the first attempt."""
+        self._asked.pop(endpoint_id, None)
         await self._start(endpoint_id, "removal", partial(endpoints.remove, self.ari, endpoint_id))
 
     async def resync(self, read: Callable[[], list[SipEndpoint]]) -> None:
@@ -60,7 +67,23 @@ class Provisioning:
         """
         async with self._turn:
             self.close()
-            await endpoints.sync_all(self.ari, await asyncio.to_thread(read))
+            wanted = await asyncio.to_thread(read)
+            self._asked = {endpoint.endpoint_id: endpoint for endpoint in wanted}
+            await endpoints.sync_all(self.ari, wanted, self._edge)
+
+    async def refresh(self, read: Callable[[], list[SipEndpoint]]) -> None:
+        """Push what the database (`read`, in a worker thread) has that this engine has
+        not asked for, and remove what it no longer has: in a cluster, another node's
+        API changed it (docs/cluster.md), and that node pushed it to its own Asterisk
+        only."""
+        wanted = {endpoint.endpoint_id: endpoint for endpoint in await asyncio.to_thread(read)}
+        for gone in sorted(self._asked.keys() - wanted.keys()):
+            log.info("endpoint %s: removed elsewhere; removing it here too", gone)
+            await self.remove(gone)
+        for endpoint_id, endpoint in wanted.items():
+            if self._asked.get(endpoint_id) != endpoint:
+                log.info("endpoint %s: changed elsewhere; pushing it here too", endpoint_id)
+                await self.push(endpoint)
 
     def close(self) -> None:
         for job in self._jobs.values():

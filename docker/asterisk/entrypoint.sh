@@ -6,6 +6,9 @@ set -eu
 : "${ARI_USER:=ringbridge}" "${AMI_USER:=ringbridge}" "${BRIDGE_APP:=ringbridge}"
 : "${ARI_PORT:=8088}" "${AMI_PORT:=5038}" "${SIP_PORT:=5060}" "${SIP_BIND:=0.0.0.0}"
 : "${RTP_START:=10000}" "${RTP_END:=20000}"
+# ARI and AMI listen on loopback; a cluster node on its own private address. SIP_PERMIT:
+# the addresses SIP may come from (a cluster node: its SIP edge's only).
+: "${ARI_BIND:=127.0.0.1}" "${AMI_BIND:=127.0.0.1}" "${SIP_PERMIT:=0.0.0.0/0.0.0.0}"
 # The carrier trunk (docs/carriers.md): the addresses its calls come from (PJSIP
 # identify `match`: addresses or networks, comma separated) and where calls to it go.
 : "${CARRIER_ADDRESSES:=127.0.0.2}" "${CARRIER_CONTACT:=sip:127.0.0.2:5080}"
@@ -36,6 +39,8 @@ for file in "$src"/*.conf; do
         -e "s|{{AMI_SECRET}}|$(escape "$AMI_SECRET")|g" \
         -e "s|{{ARI_PORT}}|$ARI_PORT|g" -e "s|{{AMI_PORT}}|$AMI_PORT|g" \
         -e "s|{{SIP_PORT}}|$SIP_PORT|g" -e "s|{{SIP_BIND}}|$SIP_BIND|g" \
+        -e "s|{{ARI_BIND}}|$ARI_BIND|g" -e "s|{{AMI_BIND}}|$AMI_BIND|g" \
+        -e "s|{{SIP_PERMIT}}|$(escape "$SIP_PERMIT")|g" \
         -e "s|{{RTP_START}}|$RTP_START|g" -e "s|{{RTP_END}}|$RTP_END|g" \
         -e "s|{{BRIDGE_APP}}|$(escape "$BRIDGE_APP")|g" \
         -e "s|{{CARRIER_ADDRESSES}}|$(escape "$CARRIER_ADDRESSES")|g" \

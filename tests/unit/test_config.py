@@ -166,3 +166,15 @@ def test_open_panels_must_leave_the_api_threads_of_its_own() -> None:
     settings = load_settings(environ={"RINGBRIDGE_PANEL_STREAMS": "2",
                                       "RINGBRIDGE_HTTP_THREADS": "4"})
     assert (settings.panel_streams, settings.http_threads) == (2, 4)
+
+
+@pytest.mark.parametrize("edge", ["127.0.0.10:5060", "edge.example.com", "[fd00::10]:5060"])
+def test_a_sip_edge_is_a_host_and_port(edge: str) -> None:
+    assert load_settings(environ={"RINGBRIDGE_SIP_EDGE": edge}).sip_edge == edge
+
+
+@pytest.mark.parametrize("edge", ["sip:127.0.0.10", "127.0.0.10:5060;lr", "a b"])
+def test_a_sip_edge_that_is_not_a_host_and_port_is_refused(edge: str) -> None:
+    with pytest.raises(ConfigError, match=r"RINGBRIDGE_SIP_EDGE must be the SIP edge's "
+                                          r"host:port"):
+        load_settings(environ={"RINGBRIDGE_SIP_EDGE": edge})

@@ -45,6 +45,32 @@ def test_push_writes_auth_aor_and_endpoint() -> None:
     assert endpoint["from_domain"] == "abc.example"  # INVITEs to it come from the tenant
 
 
+def test_behind_a_sip_edge_the_phone_has_no_auth_here_and_is_reached_through_the_edge(
+) -> None:
+    """A cluster's edge authenticates the phone and sends its REGISTER on to Asterisk:
+    Asterisk keeps the phone's own contact and sends it requests through the edge."""
+    ari = FakeConfigAri()
+    run(endpoints.push(ari, extension("1001"), "127.0.0.10:5060"))  # type: ignore[arg-type]
+    assert ("auth", "1001@abc.example") not in ari.objects
+    endpoint = ari.objects["endpoint", "1001@abc.example"]
+    assert "auth" not in endpoint
+    assert endpoint["outbound_proxy"] == "sip:127.0.0.10:5060;lr"
+    assert endpoint["rewrite_contact"] == "no"
+    assert endpoint["aors"] == "1001@abc.example"
+
+
+def test_behind_a_sip_edge_the_probe_endpoint_comes_after_every_extension() -> None:
+    """The edge sends a node calls once its probes get 200, which needs the probe
+    endpoint: pushed only after the extensions, and only with an edge."""
+    alone, behind_edge = FakeConfigAri(), FakeConfigAri()
+    sync_all(alone, [extension("1001")])
+    run(endpoints.sync_all(behind_edge, [extension("1001"), extension("1002")],  # type: ignore[arg-type]
+                           "127.0.0.10:5060"))
+    assert endpoints.EDGE_PROBE not in alone.endpoints()
+    assert behind_edge.requests[-1] == ("PUT", "endpoint", endpoints.EDGE_PROBE)
+    assert "1002@abc.example" in behind_edge.endpoints()
+
+
 def test_a_name_stored_before_names_were_checked_loses_what_breaks_the_callerid() -> None:
     ari = FakeConfigAri()
     push(ari, extension("1001", name='Jo"hn\r\n<Smith>; \\x'))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -87,6 +88,33 @@ def test_a_resync_supersedes_retrying_jobs() -> None:
         await jobs.resync(lambda: [ENDPOINT])
         assert jobs.pending == []
         assert ari.endpoints() == [ENDPOINT.endpoint_id]
+
+    run(scenario())
+
+
+def test_a_refresh_pushes_and_removes_only_what_changed_elsewhere() -> None:
+    """A cluster node follows the extensions another node's API changed: the new and
+    the changed are pushed, the gone removed, and what it already asked for is left."""
+    renamed = replace(ENDPOINT, caller_name="John Smith")
+    other = SipEndpoint(endpoint_id="1002@abc.example", username="1002", password="s2",
+                        caller_name="Ann", number="1002")
+    kept = SipEndpoint(endpoint_id="1003@abc.example", username="1003", password="s3",
+                       caller_name="Bo", number="1003")
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        jobs = provisioning(ari)
+        await jobs.resync(lambda: [ENDPOINT, kept])
+        await jobs.push(other)  # through this node's own API
+        ari.requests.clear()
+        await jobs.refresh(lambda: [renamed, kept])
+        assert ari.endpoints() == ["1001@abc.example", "1003@abc.example"]
+        assert ari.objects["endpoint", "1001@abc.example"]["callerid"] == '"John Smith" <1001>'
+        assert {object_id for _, _, object_id in ari.requests} == {"1001@abc.example",
+                                                                   "1002@abc.example"}
+        ari.requests.clear()
+        await jobs.refresh(lambda: [renamed, kept])
+        assert ari.requests == []
 
     run(scenario())
 
