@@ -121,7 +121,7 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     sampler = Sampler(rig, processes)
     sampler.start()
     result = subprocess.run(
-        [*sipp.caller(rig.asterisk, users, "4001", rig.passwords["4001"], number,
+        [*sipp.caller(rig.asterisk.registrar, users, "4001", rig.passwords["4001"], number,
                       port=next(UAC_PORTS), rate=rate, calls=calls, call_seconds=call_seconds),
          "-l", str(int(rate * (call_seconds + 2) * 2)),
          "-timeout", str(int(seconds + call_seconds + 30)),

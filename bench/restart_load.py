@@ -33,7 +33,7 @@ FALLBACK = "no ringbridge engine took the call: fallback"
 def sipp_uac(rig: BenchRig, users: Path, stats: Path, rate: int, calls: int,
              seconds: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*sipp.caller(rig.asterisk, users, "4001", rig.passwords["4001"], "6400",
+        [*sipp.caller(rig.asterisk.registrar, users, "4001", rig.passwords["4001"], "6400",
                       port=next(UAC_PORTS), rate=rate, calls=calls, call_seconds=CALL_SECONDS),
          "-l", str(rate * 4), "-timeout", str(seconds + 120), "-timeout_error",
          # A caller waits through the outage, as a phone would: sipp drops a call whose

@@ -5,7 +5,8 @@
 # (pg_ctlcluster says "Removed stale pid file." after an unclean shutdown).
 # RINGBRIDGE_TEST_SLOT=N gives a run its own role and database (see tests/support/asterisk.py).
 
-# The role and database are named $1 (default: the test slot's).
+# The role and database are named $1 (default: the test slot's); $2, when given, is the
+# role's password (else a new one).
 ensure_test_postgres() {
     prepare_test_postgres "$@" >&2
     echo "$test_postgres_url"
@@ -27,10 +28,10 @@ prepare_test_postgres() {
         log "starting PostgreSQL $version/$cluster"
         as_root pg_ctlcluster "$version" "$cluster" start
     fi
-    local port password
+    local port password=${2:-$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
     port=$(pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1==v && $2==c {print $3}')
-    password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-    as_root su postgres -c "psql -q -p $port -v ON_ERROR_STOP=1" <<SQL >/dev/null
+    test_postgres_port=$port
+    postgres_sql <<SQL
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$name') THEN
     CREATE ROLE $name LOGIN;
@@ -42,4 +43,10 @@ SQL
         as_root su postgres -c "createdb -p $port -O $name $name"
     fi
     test_postgres_url="postgresql+psycopg://$name:$password@127.0.0.1:$port/$name"
+}
+
+# Runs the SQL on stdin as PostgreSQL's superuser, on the database $1 (default: postgres);
+# after prepare_test_postgres (which sets the port).
+postgres_sql() {
+    as_root su postgres -c "psql -q -p $test_postgres_port -v ON_ERROR_STOP=1 -d ${1:-postgres}" >/dev/null
 }

@@ -193,8 +193,8 @@ def test_one_engine_killed_under_steady_load_loses_no_call(
     holdings = Holdings(asterisk)
     with sipp.answering(uas_port):
         load = subprocess.Popen(
-            [*sipp.caller(asterisk, sipp.users_file(work, "3781", office.domain), "3781",
-                          office.passwords["3781"], "6781", port=sipp.free_udp_port(),
+            [*sipp.caller(asterisk.registrar, sipp.users_file(work, "3781", office.domain),
+                          "3781", office.passwords["3781"], "6781", port=sipp.free_udp_port(),
                           rate=RATE, calls=RATE * SECONDS, call_seconds=CALL_SECONDS),
              "-l", str(RATE * 4), "-timeout", str(SECONDS + 120), "-timeout_error",
              "-recv_timeout", "60000", "-trace_stat", "-stf", str(stats), "-fd", "1",

@@ -49,6 +49,7 @@ class Asterisk:
     ari_port: int = 8188 + 10 * SLOT
     ami_port: int = 5138 + 10 * SLOT
     app: str = "ringbridge"
+    address: str = "127.0.0.1"  # where its SIP, ARI and AMI listen
     rtp_ports: tuple[int, int] = (31000 + 1000 * SLOT, 31999 + 1000 * SLOT)
     # The carrier trunk's far end (the test carrier UA): an address of its own, as a
     # real carrier's, and a fixed port, where Asterisk sends calls to the carrier.
@@ -64,11 +65,11 @@ class Asterisk:
 
     @property
     def ari_url(self) -> str:
-        return f"http://127.0.0.1:{self.ari_port}/ari"
+        return f"http://{self.address}:{self.ari_port}/ari"
 
     @property
     def registrar(self) -> str:
-        return f"127.0.0.1:{self.sip_port}"
+        return f"{self.address}:{self.sip_port}"
 
     def environment(self) -> dict[str, str]:
         return {
@@ -138,7 +139,7 @@ class Asterisk:
         """One AMI action on a connection of its own: its response (`Response: Error` too),
         and for an event list (`PJSIPShowContacts`...) the events up to the `...Complete`
         one."""
-        with socket.create_connection(("127.0.0.1", self.ami_port), timeout=5) as sock:
+        with socket.create_connection((self.address, self.ami_port), timeout=5) as sock:
             stream = sock.makefile("rwb")
             stream.readline()  # the banner
             login = _ami_send(stream, {"Action": "Login", "Username": "ringbridge",

@@ -14,7 +14,10 @@ from urllib.parse import quote
 
 from tests.support.asterisk import Asterisk
 
-SCENARIO = Path(__file__).with_name("sipp") / "uac_auth.xml"
+SCENARIOS = Path(__file__).with_name("sipp")
+SCENARIO = SCENARIOS / "uac_auth.xml"  # straight to Asterisk
+# Through a proxy (a cluster's SIP edge): its 407 challenge, its Record-Route followed.
+PROXY_SCENARIO = SCENARIOS / "uac_proxy_auth.xml"
 
 
 def point_at_uas(asterisk: Asterisk, aor: str, port: int) -> None:
@@ -39,12 +42,13 @@ def answering(port: int) -> Iterator[None]:
         uas.wait()
 
 
-def caller(asterisk: Asterisk, users: Path, user: str, password: str, number: str, *,
-           port: int, rate: int, calls: int, call_seconds: float) -> list[str]:
+def caller(registrar: str, users: Path, user: str, password: str, number: str, *,
+           port: int, rate: int, calls: int, call_seconds: float,
+           scenario: Path = SCENARIO) -> list[str]:
     """The sipp command for `calls` calls at `rate` calls/s from `user` (its line in the
-    `users` file: users_file) to `number`, each talking `call_seconds` once answered;
-    the caller adds its own limits and traces."""
-    return ["sipp", asterisk.registrar, "-sf", str(SCENARIO), "-inf", str(users),
+    `users` file: users_file) to `number` at `registrar` (host:port), each talking
+    `call_seconds` once answered; the caller adds its own limits and traces."""
+    return ["sipp", registrar, "-sf", str(scenario), "-inf", str(users),
             "-au", user, "-ap", password, "-s", number, "-i", "127.0.0.1", "-p", str(port),
             "-r", str(rate), "-m", str(calls), "-d", str(int(call_seconds * 1000)),
             "-nostdin"]

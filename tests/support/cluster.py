@@ -1,0 +1,103 @@
+"""The cluster `scripts/cluster up` starts (docs/cluster.md), as the tests drive it: its
+Asterisk nodes (ARI, AMI, kill -9), its ringbridge nodes (API and CLI, with each node's
+own settings) and what its SIP edge says of the nodes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from functools import cached_property
+from pathlib import Path
+
+import docker
+
+from tests.support.asterisk import ROOT, Asterisk
+from tests.support.bridge_process import BridgeProcess
+
+STATE = ROOT / "var" / "cluster"
+EDGE = "127.0.0.10:5060"
+ASTERISK_ADDRESSES = ("127.0.0.11", "127.0.0.12")
+BRIDGE_ADDRESSES = ("127.0.0.21", "127.0.0.22")
+
+
+def environment_file(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+class ClusterNode(BridgeProcess):
+    """A ringbridge node the script started (this object never starts or stops it)."""
+
+    def __init__(self, number: int, asterisk: Asterisk) -> None:
+        directory = STATE / f"node-{number}"
+        super().__init__(asterisk, directory, directory / "ringbridge.log")
+        self.number = number
+
+    @property
+    def url(self) -> str:
+        return f"http://{BRIDGE_ADDRESSES[self.number - 1]}:8887"
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **environment_file(self.workdir / "ringbridge.env")}
+
+
+class Cluster:
+    def up(self) -> None:
+        self._script("up")
+
+    def down(self) -> None:
+        self._script("down")
+
+    def _script(self, command: str) -> str:
+        result = subprocess.run([str(ROOT / "scripts" / "cluster"), command], cwd=ROOT,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"scripts/cluster {command} failed:\n{result.stderr[-3000:]}")
+        return result.stdout
+
+    @cached_property
+    def asterisks(self) -> tuple[Asterisk, Asterisk]:
+        secrets = environment_file(STATE / "secrets.env")
+        client = docker.from_env()
+        nodes = []
+        for number, address in enumerate(ASTERISK_ADDRESSES, start=1):
+            name = f"ringbridge-cluster-asterisk-{number}"
+            node = Asterisk(name=name, address=address, sip_port=5060, ari_port=8088,
+                            ami_port=5038, ari_password=secrets["ARI_PASSWORD"],
+                            ami_secret=secrets["AMI_SECRET"])
+            node.container = client.containers.get(name)
+            nodes.append(node)
+        return nodes[0], nodes[1]
+
+    @cached_property
+    def nodes(self) -> tuple[ClusterNode, ClusterNode]:
+        first, second = self.asterisks
+        return ClusterNode(1, first), ClusterNode(2, second)
+
+    def in_use(self) -> dict[str, bool]:
+        """Each Asterisk node's address: whether the edge sends calls to it (dispatcher
+        flags starting with A, active) or has taken it out."""
+        listing = subprocess.run(
+            ["kamcmd", "-s", f"unix:{STATE / 'kamailio.ctl'}", "dispatcher.list"],
+            capture_output=True, text=True, check=True).stdout
+        return {address: flags.startswith("A") for address, flags in re.findall(
+            r"URI: sip:([0-9.]+):5060\s+FLAGS: (\w+)", listing)}
+
+    def set_in_use(self, address: str, use: bool) -> None:
+        """Have the edge send calls to the Asterisk node at `address` (probed as before),
+        or none at all (disabled: not probed either)."""
+        subprocess.run(["kamcmd", "-s", f"unix:{STATE / 'kamailio.ctl'}",
+                        "dispatcher.set_state", "ap" if use else "d", "1",
+                        f"sip:{address}:5060"], check=True, capture_output=True)
+
+    def kill_asterisk(self, number: int) -> None:
+        """kill -9 of Asterisk node `number` (no shutdown, nothing hung up); it stays down
+        until start_asterisk, as a machine that died."""
+        container = self.asterisks[number - 1].container
+        assert container is not None
+        container.kill()
+
+    def start_asterisk(self, number: int) -> None:
+        container = self.asterisks[number - 1].container
+        assert container is not None
+        container.start()
