@@ -1,0 +1,176 @@
+"""The cluster of `scripts/cluster` (docs/cluster.md): calls per second through its SIP
+edge with one Asterisk node in use and with two, and an Asterisk node's death under load.
+
+sipp places 2-second calls through the edge (digest auth at the edge, as extension 4001)
+into a one-member ring group whose member is a sipp UAS (its contact set on both nodes,
+as in bench/call_load.py). Each rate runs for a fixed number of calls; the first rate
+with a failed call ends the ramp. Each step prints every node's share of the calls (its
+ringbridge's own log) and CPU per call (its Asterisk's process and its ringbridge's).
+Then, at `--kill-rate`, Asterisk node 2 is killed with -9 halfway: how long the edge
+took to take it out, the calls lost, and how long after its start again it is back.
+
+On one machine all the nodes share its cores: two nodes spread the calls, but add no
+CPU; the figures show the spread and each node's cost, not a cluster's capacity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.call_load import cpu_seconds
+from bench.rig import BenchRig
+from tests.support import sipp
+from tests.support.bridge_process import child_pids
+from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, STATE, Cluster, ClusterNode
+
+UAS_PORT = 5590
+CALL_SECONDS = 2.0
+DISPLAYED = re.compile(r"bridge\.calls: call \S+: 4001 -> 6400 ")
+
+
+def node_pids(cluster: Cluster, number: int) -> list[int]:
+    """Asterisk node `number`'s process and its ringbridge's processes."""
+    container = cluster.asterisks[number - 1].container
+    assert container is not None
+    container.reload()
+    serve = int((STATE / f"node-{number}" / "ringbridge.pid").read_text())
+    return [int(container.attrs["State"]["Pid"]), serve, *child_pids(serve)]
+
+
+def calls_run(node: ClusterNode, since: int) -> int:
+    """Calls into the bench group the node's ringbridge ran, past `since` characters of
+    its log."""
+    return len(DISPLAYED.findall(node.log(), since))
+
+
+def place(users: Path, password: str, rate: int, calls: int, stats: Path) -> list[str]:
+    """sipp's command line: `calls` calls at `rate` through the edge; its figures in
+    `stats`, its errors beside them."""
+    return [*sipp.caller(EDGE, users, "4001", password, "6400", port=sipp.free_udp_port(),
+                         rate=rate, calls=calls, call_seconds=CALL_SECONDS,
+                         scenario=sipp.PROXY_SCENARIO),
+            "-l", str(rate * 4), "-timeout", str(int(calls / rate) + 60), "-timeout_error",
+            "-recv_timeout", "30000", "-trace_stat", "-stf", str(stats), "-fd", "1",
+            "-trace_err", "-error_file", str(stats.with_suffix(".errors"))]
+
+
+def run_rate(cluster: Cluster, rig: BenchRig, users: Path, rate: int, seconds: int,
+             work: Path, label: str) -> bool:
+    calls = rate * seconds
+    nodes = cluster.nodes
+    logs = [len(node.log()) for node in nodes]
+    pids = [node_pids(cluster, number) for number in (1, 2)]
+    before = [cpu_seconds(each) for each in pids]
+    result = subprocess.run(
+        place(users, rig.passwords["4001"], rate, calls, work / f"{label}-{rate}.csv"),
+        capture_output=True, text=True)
+    time.sleep(1)  # the last records and log lines
+    shares = [calls_run(node, since) for node, since in zip(nodes, logs, strict=True)]
+    spent = [(cpu_seconds(each) - start) * 1000 for each, start in zip(pids, before, strict=True)]
+    ok = result.returncode == 0
+    print(f"  {rate:4d} calls/s x {seconds} s ({calls} calls): {'ok' if ok else 'FAILED'}"
+          f" (sipp exit {result.returncode}); " + "; ".join(
+              share_of(number, share, calls, cpu)
+              for number, (share, cpu) in enumerate(zip(shares, spent, strict=True), start=1)))
+    return ok
+
+
+def share_of(number: int, share: int, calls: int, cpu_ms: float) -> str:
+    """A node's part of a step: its calls and its CPU (Asterisk + ringbridge) per call,
+    or in all when it ran none."""
+    if not share:
+        return f"node {number}: no call ({cpu_ms:.0f} ms CPU in all, idle)"
+    return (f"node {number}: {share} calls ({share * 100 / calls:.0f}%), "
+            f"{cpu_ms / share:.1f} ms CPU per call (Asterisk + ringbridge)")
+
+
+def ramp(cluster: Cluster, rig: BenchRig, users: Path, rates: list[int], seconds: int,
+         work: Path, label: str) -> int:
+    best = 0
+    for rate in rates:
+        if not run_rate(cluster, rig, users, rate, seconds, work, label):
+            break
+        best = rate
+    return best
+
+
+def asterisk_killed(cluster: Cluster, rig: BenchRig, users: Path, rate: int, seconds: int,
+                    work: Path) -> str:
+    dead = ASTERISK_ADDRESSES[1]
+    stats = work / "killed.csv"
+    load = subprocess.Popen(place(users, rig.passwords["4001"], rate, rate * seconds, stats),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds / 2)
+    held = sum(channel["caller"]["number"] == "4001"
+               for channel in cluster.asterisks[1].ari("GET", "/channels").json())
+    cluster.kill_asterisk(2)
+    killed_at = time.monotonic()
+    noticed: list[float] = []
+    watcher = threading.Thread(target=lambda: noticed.append(until_out(cluster, dead)))
+    watcher.start()
+    load.wait()
+    watcher.join()
+    successful, failed = sipp.outcome(stats)
+    started = time.monotonic()
+    cluster.start_asterisk(2)
+    while not cluster.in_use().get(dead):
+        time.sleep(0.05)
+    return (f"{rate} calls/s x {seconds} s, Asterisk node 2 killed (-9) at {seconds / 2:.0f} s"
+            f" holding {held} callers: taken out {noticed[0] - killed_at:.2f} s after the "
+            f"kill; {successful} calls succeeded, {failed} lost; started again, back in use "
+            f"{time.monotonic() - started:.2f} s after its start")
+
+
+def until_out(cluster: Cluster, address: str) -> float:
+    while cluster.in_use().get(address):
+        time.sleep(0.02)
+    return time.monotonic()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="length of each rate step")
+    parser.add_argument("--rates", default="25,50,75,100,125,150,175,200,250",
+                        help="comma-separated calls/s to try, in order")
+    parser.add_argument("--kill-rate", type=int, default=10,
+                        help="calls/s while an Asterisk node is killed")
+    args = parser.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    cluster = Cluster()
+    cluster.up()
+    node = cluster.nodes[0]
+    company = f"bench{secrets.token_hex(3)}"
+    domain = f"{company}.example"
+    node.cli("tenants", "create", "--company-id", company, "--sip-domain", domain)
+    rig = BenchRig(node.asterisk, node,
+                   token=node.cli("tokens", "create", "--tenant", company).strip())
+    rig.extension("4001")
+    rig.extension("4002")
+    rig.group("6400", ["4002"])
+    time.sleep(2)  # node 2 follows the directory every second
+    for asterisk in cluster.asterisks:
+        sipp.point_at_uas(asterisk, f"4002@{domain}", UAS_PORT)
+    work = Path(tempfile.mkdtemp(prefix="ringbridge-bench-cluster-"))
+    users = sipp.users_file(work, "4001", domain)
+    with sipp.answering(UAS_PORT):
+        print("one Asterisk node in use (node 2 disabled at the edge):")
+        cluster.set_in_use(ASTERISK_ADDRESSES[1], False)
+        one = ramp(cluster, rig, users, rates, args.seconds, work, "one")
+        cluster.set_in_use(ASTERISK_ADDRESSES[1], True)
+        print("two Asterisk nodes in use:")
+        two = ramp(cluster, rig, users, rates, args.seconds, work, "two")
+        print("Asterisk node 2 killed under load:")
+        print("  " + asterisk_killed(cluster, rig, users, args.kill_rate, 20, work))
+    print(f"highest rate with no failed call through the edge: one node {one} calls/s, "
+          f"two nodes {two} calls/s (one 2-core machine: the nodes share its cores)")
+
+
+if __name__ == "__main__":
+    main()
