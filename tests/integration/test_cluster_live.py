@@ -81,7 +81,8 @@ def test_a_phone_registered_once_is_reached_from_both_nodes(
         cluster: Cluster, office: Office) -> None:
     """An extension made through node 2's API reaches both Asterisk nodes; its phone
     registers with the edge and both nodes see it registered; calls between two phones
-    go to both nodes in turn, and each reaches the callee through the edge."""
+    go to both nodes in turn, and each reaches the callee through the edge, also from a
+    node restarted since the phone registered."""
     office.extension("3751")
     made = cluster.nodes[1].api("POST", "/api/extensions", office.token,
                                 json={"extension_number": "3752"})
@@ -94,18 +95,32 @@ def test_a_phone_registered_once_is_reached_from_both_nodes(
     on_both_nodes(cluster, callee_id, ("online",))  # the edge sent its REGISTER to both
 
     served = dict.fromkeys(ASTERISK_ADDRESSES, 0)
-    edge = EDGE.split(":")[0]
     for _ in range(6):
-        out = caller.call("3752")
-        incoming = callee.wait_incoming(timeout=5)
-        edge_hop, node = hops(incoming.invite_headers["Via"])
-        assert edge_hop == edge and edge in incoming.invite_headers["Record-Route"]
-        served[node] += 1
-        incoming.answer()
-        out.wait_answered()
-        out.hangup()
-        incoming.wait_disconnected()
+        served[talk(caller, callee, "3752")] += 1
     assert all(served.values()), served
+
+    # A node restarted keeps its phones (their contacts are in its AstDB): once back in
+    # use, it reaches the callee with no new REGISTER.
+    restarted = cluster.asterisks[1]
+    assert restarted.container is not None
+    restarted.container.restart(timeout=5)
+    wait_until(lambda: cluster.in_use().get(restarted.address), 30, "node 2 back in use")
+    assert restarted.address in {talk(caller, callee, "3752") for _ in range(2)}
+
+
+def talk(caller: Phone, callee: Phone, number: str) -> str:
+    """A call from `caller` to `number`, answered by `callee` and hung up; the Asterisk
+    node it went through, as the callee's INVITE says (it came through the edge)."""
+    edge = EDGE.split(":")[0]
+    out = caller.call(number)
+    incoming = callee.wait_incoming(timeout=5)
+    edge_hop, node = hops(incoming.invite_headers["Via"])
+    assert edge_hop == edge and edge in incoming.invite_headers["Record-Route"]
+    incoming.answer()
+    out.wait_answered()
+    out.hangup()
+    incoming.wait_disconnected()
+    return node
 
 
 def test_a_node_dead_is_taken_out_and_calls_after_it_succeed(
