@@ -16,12 +16,13 @@ from typing import Any
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import Flask, current_app, request
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from bridge.gateway import GatewayError
 from bridge.services.errors import ServiceError
+from bridge.store.db import DATABASE_AWAY
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +151,6 @@ def register(app: APIFlask) -> None:
         return render(503, "ENGINE_UNAVAILABLE", error.message, None,
                       {"Retry-After": ENGINE_RETRY_AFTER})
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
     def database_away(error: Exception) -> tuple[Body, int, Any]:
         # The database is restarting or unreachable (SQLite: locked past its timeout).
         # Nothing was done; the pool's pre-ping replaces dead connections once it is back.
@@ -159,6 +158,9 @@ def register(app: APIFlask) -> None:
                     str(error).splitlines()[0])
         return render(503, "DATABASE_UNAVAILABLE", "the database is unavailable (restarting?); "
                       "retry shortly", None, {"Retry-After": DATABASE_RETRY_AFTER})
+
+    for away in DATABASE_AWAY:
+        app.register_error_handler(away, database_away)
 
     @app.errorhandler(StaleDataError)
     @app.errorhandler(ObjectDeletedError)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -32,6 +33,7 @@ from bridge.flows.events import (
     subscribed,
 )
 from bridge.services.errors import NotFound
+from bridge.store.db import DATABASE_AWAY
 from bridge.store.models import CallRecord, CallStep
 from bridge.store.session import Database
 
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 E = TypeVar("E", bound=CallEvent)
 Applier = Callable[[Session, Any], None]
 _STOP = object()
+RETRY_AFTER = 1.0  # seconds between two tries to write while the database is away
 RECORDS = cast(Table, CallRecord.__table__)
 STEPS = cast(Table, CallStep.__table__)
 REMEMBERED_RECORDS = 10_000
@@ -60,8 +63,11 @@ def tenant_call_record(session: Session, tenant_id: int, call_id: str) -> CallRe
 
 
 class DatabaseCallRecorder:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, retry_after: float = RETRY_AFTER) -> None:
+        """`retry_after`: seconds between two tries while the database is away."""
         self.database = database
+        self._retry_after = retry_after
+        self._stopping = threading.Event()
         self._appliers: dict[type, list[Applier]] = defaultdict(list)
         self._queue: queue.Queue[object] = queue.Queue()
         # The calls whose records are known to exist (newest last): no look-up for them.
@@ -88,6 +94,7 @@ class DatabaseCallRecorder:
         done.wait(timeout)
 
     def close(self) -> None:
+        self._stopping.set()
         self._queue.put(_STOP)
         self._thread.join(5)
 
@@ -100,20 +107,49 @@ class DatabaseCallRecorder:
                 batch.append(self._queue.get_nowait())
             events = [item for item in batch if isinstance(item, CallEvent)]
             if events:
-                self._write(events)
+                self._write_once_there(events)
             for item in batch:
                 if isinstance(item, threading.Event):
                     item.set()
             if any(item is _STOP for item in batch):
                 return
 
+    def _write_once_there(self, events: list[CallEvent]) -> None:
+        """Write the steps; while the database is away (restarting), keep them and try
+        again every `retry_after` seconds: a restart loses no step. Later steps wait in
+        the queue meanwhile, so each call's steps stay in order."""
+        away_since: float | None = None
+        while True:
+            try:
+                self._write(events)
+            except DATABASE_AWAY as exc:
+                self._stored.clear()
+                if away_since is None:
+                    away_since = time.monotonic()
+                    log.warning("the database is unavailable (%s); %d call record steps "
+                                "kept, tried again every %g s", str(exc).splitlines()[0],
+                                len(events), self._retry_after)
+                if self._stopping.wait(self._retry_after):
+                    log.error("%d call record steps not written: the database was still "
+                              "unavailable when ringbridge stopped", len(events))
+                    return
+                continue
+            if away_since is not None:
+                log.info("the database is back: %d call record steps written %.1f s late",
+                         len(events), time.monotonic() - away_since)
+            return
+
     def _write(self, events: list[CallEvent]) -> None:
+        """Raises DATABASE_AWAY's errors; any other failure is logged and the steps that
+        caused it are dropped, never the call."""
         try:
             with self.database.session() as session:
                 self._store(session.connection(), events)
                 for event in events:
                     for apply in subscribed(self._appliers, event):
                         apply(session, event)
+        except DATABASE_AWAY:
+            raise
         except Exception:  # a record lost is logged; the call is never affected
             self._stored.clear()  # the transaction's new records are not there after all
             if len(events) == 1:
@@ -123,7 +159,7 @@ class DatabaseCallRecorder:
             log.exception("%d call record steps not written together; one by one now",
                           len(events))
             for event in events:  # one bad step must not take the others with it
-                self._write([event])
+                self._write_once_there([event])
 
     def _store(self, connection: Connection, events: list[CallEvent]) -> None:
         """A batch of events as rows: the records they open, the changes they make to

@@ -8,9 +8,12 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
+# What a statement raises while the database is away (restarting, unreachable; SQLite:
+# locked past its timeout): nothing was done, and the same work can be tried again.
+DATABASE_AWAY = (OperationalError, InterfaceError)
 
 
 def make_engine(url: str) -> Engine:

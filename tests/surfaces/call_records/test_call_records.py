@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from bridge.flows.call_log import CallLog
 from bridge.flows.events import (
@@ -29,6 +34,7 @@ from bridge.store.ids import decode_id
 from bridge.store.models import CallRecord, HuntStat, aware
 from bridge.store.session import Database
 from tests.api.conftest import TenantAuth
+from tests.support.polling import wait_until
 from tests.surfaces.portsip.ring_group_calls import create as create_group
 from tests.surfaces.portsip.ring_group_calls import extension
 
@@ -198,3 +204,58 @@ def test_a_step_that_cannot_be_written_loses_only_itself(
     with database.session() as session:
         assert session.scalars(select(CallRecord.call_id)).all() == ["C7"]
     assert "call record step not written: C6 arrived" in caplog.text
+
+
+class Restarting:
+    """The database as while PostgreSQL restarts: every session fails to connect until
+    `back()`."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.away = True
+        self.tries = 0
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        if self.away:
+            self.tries += 1
+            raise OperationalError("INSERT INTO call_records ...", {}, ConnectionError(
+                "server closed the connection unexpectedly"))
+        with self.database.session() as session:
+            yield session
+
+
+def test_steps_kept_while_the_database_restarts_are_written_once_it_is_back(
+        database: Database, acme: TenantAuth, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bridge.services.call_records")
+    restarting = Restarting(database)
+    recorder, log = DatabaseCallRecorder(restarting, retry_after=0.01), CallLog()  # type: ignore[arg-type]
+    recorder.follow(log)
+    log.publish(CallArrived(call_id="C8", caller="3019", dialled="6002", label="ring group",
+                            channel_id="ch-8", tenant_id=acme.tenant_id))
+    wait_until(lambda: restarting.tries >= 3, 5, "tries while the database is away")
+    log.publish(MemberAnswered(call_id="C8", member="3011"))
+    log.publish(CallEnded(call_id="C8", why="caller hung up", cause=16))
+    restarting.away = False
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        record = session.scalars(select(CallRecord)).one()
+        assert [step.kind for step in record.steps] == ["arrived", "answered", "ended"]
+        assert record.answered_by == "3011" and record.ended_at is not None
+    assert "the database is unavailable (" in caplog.text
+    assert "the database is back: 1 call record steps written" in caplog.text
+
+
+def test_steps_still_kept_when_ringbridge_stops_are_counted_in_the_log(
+        database: Database, acme: TenantAuth, caplog: pytest.LogCaptureFixture) -> None:
+    restarting = Restarting(database)
+    recorder, log = DatabaseCallRecorder(restarting, retry_after=0.01), CallLog()  # type: ignore[arg-type]
+    recorder.follow(log)
+    log.publish(CallArrived(call_id="C9", caller="3019", dialled="6002", label="ring group",
+                            channel_id="ch-9", tenant_id=acme.tenant_id))
+    wait_until(lambda: restarting.tries >= 1, 5, "a try while the database is away")
+    recorder.close()
+    assert not recorder._thread.is_alive()
+    assert ("1 call record steps not written: the database was still unavailable when "
+            "ringbridge stopped") in caplog.text
