@@ -126,9 +126,15 @@ class DispatchClient:
 
     async def _store(self, delivery: Delivery) -> None:
         """Stored in the order the events happened (the lock is first come, first served),
-        so a restart resumes them in that order too."""
+        so a restart resumes them in that order too. An event the outbox cannot take (the
+        database away) is still delivered, from memory only."""
         async with self._storing:
-            delivery.id = await asyncio.to_thread(self.store.add, delivery)
+            try:
+                delivery.id = await asyncio.to_thread(self.store.add, delivery)
+            except Exception as exc:  # the database may be restarting: deliver all the same
+                log.warning("dispatch %s for call %s not stored (%s): delivered from memory "
+                            "only, lost if ringbridge stops before it is", delivery.event,
+                            delivery.call_id, _describe(exc))
 
     async def _deliver_stored(self, stored: asyncio.Task[None], delivery: Delivery,
                               config: DispatchConfig) -> None:
@@ -150,8 +156,8 @@ class DispatchClient:
             else:
                 state, next_at_or_none = "failed", None
             _counted(delivery, outcome, state)
-            await asyncio.to_thread(self.store.attempted, delivery, outcome, state,
-                                    next_at_or_none)
+            if delivery.id is not None:
+                await self._note_attempt(delivery, outcome, state, next_at_or_none)
             if state != "pending":
                 if state == "failed":
                     log.warning("dispatch %s for call %s not delivered after %d attempt(s): %s",
@@ -159,6 +165,17 @@ class DispatchClient:
                                 outcome.error or outcome.http_status)
                 return
             await asyncio.sleep(delay)
+
+    async def _note_attempt(self, delivery: Delivery, outcome: Outcome, state: str,
+                            next_at: datetime | None) -> None:
+        """The attempt in the outbox; the delivery goes on when it cannot be noted there
+        (the stored row stays pending, so a restart sends it again: at least once)."""
+        try:
+            await asyncio.to_thread(self.store.attempted, delivery, outcome, state, next_at)
+        except Exception as exc:  # the database may be restarting
+            log.warning("dispatch %s for call %s: attempt %d (%s) not noted in the outbox "
+                        "(%s)", delivery.event, delivery.call_id, delivery.attempts, state,
+                        _describe(exc))
 
     def _client_for(self, tenant_id: int) -> httpx.AsyncClient:
         http = self._http.get(tenant_id)

@@ -20,7 +20,11 @@ class MemoryStore:
     logged: list[tuple[Delivery, Outcome, str]] = field(default_factory=list)
     resumable: list[tuple[Delivery, DispatchConfig]] = field(default_factory=list)
 
+    away: bool = False  # every write fails, as with the database restarting
+
     def add(self, delivery: Delivery) -> int:
+        if self.away:
+            raise ConnectionError("database away")
         key = len(self.rows) + 1
         self.rows[key] = (delivery, "pending", None)
         return key
@@ -28,6 +32,8 @@ class MemoryStore:
     def attempted(self, delivery: Delivery, outcome: Outcome, state: str,
                   next_attempt_at: datetime | None) -> None:
         assert delivery.id is not None
+        if self.away:
+            raise ConnectionError("database away")
         self.rows[delivery.id] = (delivery, state, outcome)
 
     def log(self, delivery: Delivery, outcome: Outcome, state: str) -> None:

@@ -342,3 +342,40 @@ def test_a_url_the_client_refuses_fails_the_event_at_once_and_is_not_retried(
             await asyncio.sleep(0.2)
             assert store.rows[1][0].attempts == 1
     run(scenario())
+
+
+def test_an_event_the_outbox_cannot_take_is_delivered_all_the_same(
+        receiver: DispatchReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    """The database restarting: the dispatcher still hears of the call (from memory)."""
+    async def scenario() -> None:
+        store = MemoryStore(away=True)
+        async with running(store) as client:
+            config = config_for(receiver)
+            client.reliably(config, post(config, "ringing", call_id="C9"))
+            await asyncio.to_thread(receiver.wait_for, "/telephony/ringing", 1, 3)
+            assert store.rows == {}
+    run(scenario())
+    assert ("dispatch ringing for call C9 not stored (ConnectionError: database away): "
+            "delivered from memory only") in caplog.text
+
+
+def test_an_attempt_the_outbox_cannot_note_does_not_stop_the_delivery(
+        receiver: DispatchReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    """Stored, then the database goes away: the retries go on and the event arrives;
+    its row stays pending, to be sent again after a restart (at least once)."""
+    async def scenario() -> None:
+        store = MemoryStore()
+        async with running(store, retry_initial=0.05, retry_maximum=0.1) as client:
+            config = config_for(receiver)
+            receiver.respond(503)
+            client.reliably(config, post(config, "connected", call_id="C10"))
+            await eventually(lambda: len(store.rows) == 1, 3)
+            store.away = True
+            await asyncio.to_thread(receiver.wait_for, "/telephony/connected", 2, 3)
+            receiver.respond(200)
+            await asyncio.to_thread(receiver.wait_for, "/telephony/connected", 3, 3)
+            await eventually(lambda: client.outbox == 0, 3)
+            assert store.states() == ["pending"]
+    run(scenario())
+    assert "dispatch connected for call C10: attempt " in caplog.text
+    assert "not noted in the outbox (ConnectionError: database away)" in caplog.text
