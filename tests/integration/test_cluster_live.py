@@ -5,6 +5,7 @@ killed under load costs the calls it held and no call placed after."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import subprocess
@@ -14,13 +15,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.conftest import LOG_DIR
 from tests.integration.ring_groups import Office
 from tests.support import sipp
 from tests.support.asterisk import Asterisk
-from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, Cluster
+from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, Cluster, ClusterNode
 from tests.support.polling import wait_until
 from tests.support.softphone import IncomingPolicy, Phone, SipStack
 
@@ -200,3 +202,46 @@ class Noticing(threading.Thread):
 
     def after(self, moment: float) -> str:
         return "never" if self.at is None else f"{self.at - moment:.2f}"
+
+
+def test_a_call_goes_on_while_the_database_restarts_and_its_record_is_whole(
+        cluster: Cluster, office: Office) -> None:
+    """PostgreSQL stopped during a call: the call goes on and is hung up meanwhile, the
+    API answers 503 with a clear body, and once the database is back the API answers
+    again by itself and the call's record is whole (its hangup included)."""
+    caller, callee = office.phone("3791"), office.phone("3792")
+    out = caller.call("3792")
+    incoming = callee.wait_incoming(timeout=5)
+    incoming.answer()
+    out.wait_answered()
+    node = cluster.nodes[1]
+    with postgresql_stopped():
+        answer = wait_until(lambda: unavailable(node, office), 10, "a 503 from node 2")
+        assert "the database is unavailable (restarting?); retry shortly" in answer.text
+        assert answer.headers["Retry-After"] == "5"
+        time.sleep(1)
+        assert (out.state, incoming.state) == ("confirmed", "confirmed")
+        out.hangup()
+        incoming.wait_disconnected()
+    wait_until(lambda: node.api("GET", "/api/extensions", office.token).status_code == 200,
+               15, "node 2's API back by itself")
+    (record,) = node.call_records("3792", 1, timeout=10)
+    assert record.answered_by == "3792" and record.ended_at is not None
+    assert [step.kind for step in record.steps][-1] == "ended"
+
+
+def unavailable(node: ClusterNode, office: Office) -> httpx.Response | None:
+    answer = node.api("GET", "/api/extensions", office.token)
+    return answer if answer.status_code == 503 else None
+
+
+@contextlib.contextmanager
+def postgresql_stopped() -> Iterator[None]:
+    """The machine's PostgreSQL (the cluster's database) stopped for the block."""
+    version, name = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True,
+                                   check=True).stdout.split()[:2]
+    subprocess.run(["pg_ctlcluster", version, name, "stop", "-m", "fast"], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["pg_ctlcluster", version, name, "start"], check=True)
