@@ -87,8 +87,8 @@ async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint], edge: str =
     present = await ari.get("/endpoints/PJSIP")
     for stale in sorted({e["resource"] for e in present if "@" in e["resource"]} - set(wanted)):
         log.info("removing endpoint %s: no such extension any more", stale)
-        await _alone(remove(ari, stale), stale, "removed from", "removal")
-    pushed = [await _alone(push(ari, endpoint, edge), name, "pushed to", "push")
+        await alone(remove(ari, stale), stale, "removed from", "removal")
+    pushed = [await alone(push(ari, endpoint, edge), name, "pushed to", "push")
               for name, endpoint in wanted.items()]
     log.info("pushed %d of %d extension endpoints to Asterisk", sum(pushed), len(wanted))
     if edge:
@@ -109,7 +109,7 @@ async def _open_to_edge(ari: AriClient) -> None:
     log.info("extensions pushed: the SIP edge may send this node calls")
 
 
-async def _alone(step: Awaitable[None], endpoint_id: str, what: str, action: str) -> bool:
+async def alone(step: Awaitable[None], endpoint_id: str, what: str, action: str) -> bool:
     """Await one endpoint's step; True when it worked, else log why and carry on."""
     try:
         await step

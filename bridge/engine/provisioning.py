@@ -71,19 +71,40 @@ class Provisioning:
             self._asked = {endpoint.endpoint_id: endpoint for endpoint in wanted}
             await endpoints.sync_all(self.ari, wanted, self._edge)
 
-    async def refresh(self, read: Callable[[], list[SipEndpoint]]) -> None:
+    async def refresh(self, read: Callable[[], list[SipEndpoint]]) -> bool:
         """Push what the database (`read`, in a worker thread) has that this engine has
         not asked for, and remove what it no longer has: in a cluster, another node's
         API changed it (docs/cluster.md), and that node pushed it to its own Asterisk
-        only."""
-        wanted = {endpoint.endpoint_id: endpoint for endpoint in await asyncio.to_thread(read)}
-        for gone in sorted(self._asked.keys() - wanted.keys()):
-            log.info("endpoint %s: removed elsewhere; removing it here too", gone)
-            await self.remove(gone)
-        for endpoint_id, endpoint in wanted.items():
-            if self._asked.get(endpoint_id) != endpoint:
+        only. Read and applied in one turn, so a resync or a job never interleaves with
+        it; True when every step worked (else the caller tries again)."""
+        async with self._turn:
+            wanted = {e.endpoint_id: e for e in await asyncio.to_thread(read)}
+            worked = True
+            for gone in sorted(self._asked.keys() - wanted.keys()):
+                log.info("endpoint %s: removed elsewhere; removing it here too", gone)
+                self._drop_job(gone)
+                if await endpoints.alone(endpoints.remove(self.ari, gone), gone,
+                                         "removed from", "removal"):
+                    del self._asked[gone]
+                else:
+                    worked = False
+            for endpoint_id, endpoint in wanted.items():
+                if self._asked.get(endpoint_id) == endpoint:
+                    continue
                 log.info("endpoint %s: changed elsewhere; pushing it here too", endpoint_id)
-                await self.push(endpoint)
+                self._drop_job(endpoint_id)
+                if await endpoints.alone(endpoints.push(self.ari, endpoint, self._edge),
+                                         endpoint_id, "pushed to", "push"):
+                    self._asked[endpoint_id] = endpoint
+                else:
+                    worked = False
+            return worked
+
+    def _drop_job(self, endpoint_id: str) -> None:
+        """A job still retrying an older change of the endpoint: the refresh supersedes it."""
+        job = self._jobs.pop(endpoint_id, None)
+        if job is not None:
+            job.cancel()
 
     def close(self) -> None:
         for job in self._jobs.values():
@@ -91,9 +112,7 @@ class Provisioning:
         self._jobs.clear()
 
     async def _start(self, endpoint_id: str, what: str, step: Step) -> None:
-        replaced = self._jobs.pop(endpoint_id, None)
-        if replaced is not None:
-            replaced.cancel()
+        self._drop_job(endpoint_id)
         tried: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         job = asyncio.create_task(self._until_done(endpoint_id, what, step, tried))
         self._jobs[endpoint_id] = job

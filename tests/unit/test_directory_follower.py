@@ -20,14 +20,19 @@ class Directory:
         self.failure: Exception | None = None
         self.refreshes = 0
         self.ready = True
+        self.incomplete = 0  # refreshes to report as incomplete (a push refused) first
 
     def read(self) -> int | None:
         if self.failure is not None:
             raise self.failure
         return self.generation
 
-    async def refresh(self) -> None:
+    async def refresh(self) -> bool:
         self.refreshes += 1
+        if self.incomplete:
+            self.incomplete -= 1
+            return False
+        return True
 
 
 async def following(directory: Directory) -> asyncio.Task[None]:
@@ -46,6 +51,19 @@ def test_a_refresh_each_time_the_generation_moves_and_none_while_it_stays() -> N
         await eventually(lambda: directory.refreshes == 2)
         await asyncio.sleep(0.1)
         assert directory.refreshes == 2
+        task.cancel()
+
+    run(scenario())
+
+
+def test_an_incomplete_refresh_is_tried_again_though_the_generation_stays() -> None:
+    async def scenario() -> None:
+        directory = Directory()
+        directory.incomplete = 2
+        task = await following(directory)
+        await eventually(lambda: directory.refreshes == 3)
+        await asyncio.sleep(0.1)
+        assert directory.refreshes == 3
         task.cancel()
 
     run(scenario())

@@ -107,14 +107,45 @@ def test_a_refresh_pushes_and_removes_only_what_changed_elsewhere() -> None:
         await jobs.resync(lambda: [ENDPOINT, kept])
         await jobs.push(other)  # through this node's own API
         ari.requests.clear()
-        await jobs.refresh(lambda: [renamed, kept])
+        assert await jobs.refresh(lambda: [renamed, kept])
         assert ari.endpoints() == ["1001@abc.example", "1003@abc.example"]
         assert ari.objects["endpoint", "1001@abc.example"]["callerid"] == '"John Smith" <1001>'
         assert {object_id for _, _, object_id in ari.requests} == {"1001@abc.example",
                                                                    "1002@abc.example"}
         ari.requests.clear()
-        await jobs.refresh(lambda: [renamed, kept])
+        assert await jobs.refresh(lambda: [renamed, kept])
         assert ari.requests == []
+
+    run(scenario())
+
+
+def test_a_refresh_refused_by_asterisk_says_so_and_the_next_one_pushes_it() -> None:
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        jobs = provisioning(ari)
+        await jobs.resync(list)
+        ari.refuse[ENDPOINT.endpoint_id] = 1
+        assert not await jobs.refresh(lambda: [ENDPOINT])
+        assert ari.endpoints() == []
+        assert await jobs.refresh(lambda: [ENDPOINT])
+        assert ari.endpoints() == [ENDPOINT.endpoint_id]
+
+    run(scenario())
+
+
+def test_a_refresh_supersedes_a_job_still_retrying_an_older_change() -> None:
+    """An API push of an older state, refused and waiting to retry, must not undo the
+    refresh's newer one when it retries."""
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        ari.refuse[ENDPOINT.endpoint_id] = 1
+        jobs = provisioning(ari, delay=0.2)
+        await jobs.push(ENDPOINT)  # refused; would retry in 0.2 s
+        renamed = replace(ENDPOINT, caller_name="John Smith")
+        assert await jobs.refresh(lambda: [renamed])
+        await asyncio.sleep(0.3)
+        assert jobs.pending == []
+        assert ari.objects["endpoint", ENDPOINT.endpoint_id]["callerid"] == '"John Smith" <1001>'
 
     run(scenario())
 
