@@ -17,13 +17,14 @@ EVERY = 1.0  # seconds between two reads of the generation
 
 
 async def follow_directory(generation: Callable[[], int | None],
-                           refresh: Callable[[], Awaitable[bool]],
-                           ready: Callable[[], bool], every: float = EVERY) -> None:
+                           refresh: Callable[[], Awaitable[None]],
+                           ready: Callable[[], bool], due: Callable[[], bool],
+                           every: float = EVERY) -> None:
     """Call `refresh` whenever `generation()` (read in a worker thread) changed since
-    the last complete refresh (True) that ran while `ready()`; runs until cancelled. A
-    failed read or refresh is logged once and tried again the next second."""
+    the last refresh, or while `due()` (the last one left work undone); only while
+    `ready()`; runs until cancelled. A failed read or refresh is logged once and tried
+    again the next second."""
     seen: int | None = None
-    complete = False
     failing = False
     while True:
         await asyncio.sleep(every)
@@ -31,8 +32,8 @@ async def follow_directory(generation: Callable[[], int | None],
             continue
         try:
             now = await asyncio.to_thread(generation)
-            if now is None or now != seen or not complete:
-                complete = await refresh()
+            if now is None or now != seen or due():
+                await refresh()
                 seen = now
         except Exception as exc:  # the database away, ARI refusing: retried
             if not failing:

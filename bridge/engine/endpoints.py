@@ -76,8 +76,10 @@ async def remove(ari: AriClient, endpoint_id: str) -> None:
                 raise
 
 
-async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint], edge: str = "") -> None:
+async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint], edge: str = ""
+                   ) -> set[str]:
     """Push every extension; remove tenant endpoints (`x@domain`) the database lacks.
+    Returns the endpoints pushed.
 
     Each push and removal stands alone: one that Asterisk refuses is logged (extension,
     tenant domain, Asterisk's answer) and the others go on, so one bad extension never
@@ -88,25 +90,37 @@ async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint], edge: str =
     for stale in sorted({e["resource"] for e in present if "@" in e["resource"]} - set(wanted)):
         log.info("removing endpoint %s: no such extension any more", stale)
         await alone(remove(ari, stale), stale, "removed from", "removal")
-    pushed = [await alone(push(ari, endpoint, edge), name, "pushed to", "push")
-              for name, endpoint in wanted.items()]
-    log.info("pushed %d of %d extension endpoints to Asterisk", sum(pushed), len(wanted))
-    if edge:
-        await _open_to_edge(ari)
+    pushed = {name for name, endpoint in wanted.items()
+              if await alone(push(ari, endpoint, edge), name, "pushed to", "push")}
+    log.info("pushed %d of %d extension endpoints to Asterisk", len(pushed), len(wanted))
+    return pushed
 
 
-async def _open_to_edge(ari: AriClient) -> None:
-    """Let the SIP edge's probes in, once every extension is pushed: the edge sends a
-    node calls only while its OPTIONS (From EDGE_PROBE) get 200, and an Asterisk node
-    started afresh answers an unknown sender 401 until then (kamailio/edge.cfg)."""
+async def open_to_edge(ari: AriClient) -> bool:
+    """Let the SIP edge's probes in (once every extension is pushed): the edge sends a
+    node calls only while its OPTIONS (From EDGE_PROBE) get 200, and Asterisk answers an
+    unknown sender 401 (kamailio/edge.cfg). True when done."""
     try:
         await ari.request("PUT", _path("endpoint", EDGE_PROBE), json=_fields({
             "context": "edge-probe", "allow": "!all,ulaw"}))
     except AriError as exc:
         log.error("the SIP edge's probe endpoint not pushed to Asterisk (%s): the edge "
-                  "sends this node no call until ARI connects again", exc)
-        return
+                  "sends this node no call yet; trying again", exc)
+        return False
     log.info("extensions pushed: the SIP edge may send this node calls")
+    return True
+
+
+async def close_to_edge(ari: AriClient) -> None:
+    """Take the probe endpoint away: the edge sends this node no new call from its next
+    probe on (ringbridge stopping cleanly)."""
+    try:
+        await ari.request("DELETE", _path("endpoint", EDGE_PROBE))
+    except AriError as exc:
+        log.warning("the SIP edge's probe endpoint not removed (%s): the edge goes on "
+                    "sending this node calls", exc)
+        return
+    log.info("the SIP edge sends this node no more calls")
 
 
 async def alone(step: Awaitable[None], endpoint_id: str, what: str, action: str) -> bool:

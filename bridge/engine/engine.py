@@ -6,13 +6,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, Protocol
 
 from bridge import logs, metrics
 from bridge.asterisk.ami import AmiClient, AmiEvent
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.config import Settings
+from bridge.engine import endpoints
 from bridge.engine.call_control import CallControl
 from bridge.engine.call_metrics import CallMetrics, sample_forever
 from bridge.engine.changes import Changes
@@ -51,6 +51,9 @@ from bridge.flows.waiting_line import SharedLines, WaitingLines
 from bridge.gateway import EngineOverview, EngineStatus, PanelView, Positions, Target
 
 log = logging.getLogger(__name__)
+# Seconds a cluster node closed to its SIP edge goes on taking calls: the edge's next
+# probe (every second, 1 s to answer) takes it out of use (kamailio/edge.cfg).
+EDGE_DRAIN = 2.0
 LOTS_READ_TIMEOUT = 10.0
 # Between reading the calls in Asterisk and closing the records of those not there:
 # another engine's call that ended a moment before has its end written by then.
@@ -104,6 +107,10 @@ class Engine:
         )
         self.provisioning = Provisioning(self.ari, edge=settings.sip_edge)
         self.directory_generation = directory_generation
+        self._edge_open = False  # the SIP edge's probe endpoint is there (a cluster node)
+        self._endpoints_behind = True  # a push or the opening is still to be done
+        self._leaving_edge = False  # stopping: closed to the edge for good
+        self._closing: asyncio.Task[None] | None = None  # closing to it: Asterisk stops
         self.parking = ParkingLots(self.ami, self.call_log, app=self.app)
         # From Asterisk's AMI Shutdown event until AMI connects again: Asterisk is going
         # away, though its connections may stay open a while yet.
@@ -170,11 +177,29 @@ class Engine:
         if self.retention is not None:
             jobs.append(self.retention.run())
         if self.directory_generation is not None:
-            jobs.append(follow_directory(
-                self.directory_generation,
-                partial(self.provisioning.refresh, self.extension_endpoints),
-                lambda: self.ari.ready))
+            jobs.append(follow_directory(self.directory_generation, self._refresh_endpoints,
+                                         lambda: self.ari.ready,
+                                         lambda: self._endpoints_behind))
         await asyncio.gather(*jobs)
+
+    async def _refresh_endpoints(self) -> None:
+        """Engine 1 of a cluster node: the extensions other nodes changed pushed here,
+        then, once all are, the node opened to the SIP edge."""
+        complete = await self.provisioning.refresh(self.extension_endpoints)
+        if (complete and not self._edge_open and not self._leaving_edge
+                and not self._asterisk_stopping):
+            self._edge_open = await endpoints.open_to_edge(self.ari)
+        self._endpoints_behind = not (complete and self._edge_open)
+
+    async def leave_edge(self) -> None:
+        """Stopping cleanly: a cluster node opened to the SIP edge is closed to it, then
+        runs its calls until the edge has noticed (its probes: EDGE_DRAIN)."""
+        self._leaving_edge = True  # the follower opens it no more
+        if not self._edge_open:
+            return
+        self._edge_open = False
+        await endpoints.close_to_edge(self.ari)
+        await asyncio.sleep(EDGE_DRAIN)
 
     def stop_calls(self) -> None:
         """ringbridge is stopping: calls stay up in Asterisk, for the next ringbridge to
@@ -214,6 +239,10 @@ class Engine:
         log.warning("Asterisk is shutting down (%s, restart: %s): not ready until it is back",
                     event.get("Shutdown", "?"), event.get("Restart", "?"))
         self._asterisk_stopping = True
+        if self._edge_open:  # a shutting-down Asterisk still answers probes, not calls
+            self._edge_open = False
+            self._closing = asyncio.get_running_loop().create_task(
+                endpoints.close_to_edge(self.ari))
 
     async def _ami_connected(self) -> None:
         metrics.ASTERISK_CONNECTS.labels("ami").inc()
@@ -425,6 +454,9 @@ class Engine:
     async def resync(self) -> None:
         """After every (re)connect: push extensions, then reconcile calls with Asterisk."""
         metrics.ASTERISK_CONNECTS.labels("ari").inc()
+        # A cluster node's Asterisk may have started afresh, without the edge's probe
+        # endpoint: the follower opens it again once every extension is there.
+        self._edge_open, self._endpoints_behind = False, True
         await self.provisioning.resync(self.extension_endpoints)
         await self._resync_calls()
 

@@ -68,8 +68,9 @@ class Provisioning:
         async with self._turn:
             self.close()
             wanted = await asyncio.to_thread(read)
-            self._asked = {endpoint.endpoint_id: endpoint for endpoint in wanted}
-            await endpoints.sync_all(self.ari, wanted, self._edge)
+            pushed = await endpoints.sync_all(self.ari, wanted, self._edge)
+            # Only what Asterisk took counts as asked for: a refresh pushes the rest.
+            self._asked = {e.endpoint_id: e for e in wanted if e.endpoint_id in pushed}
 
     async def refresh(self, read: Callable[[], list[SipEndpoint]]) -> bool:
         """Push what the database (`read`, in a worker thread) has that this engine has

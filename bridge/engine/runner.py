@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from bridge.asterisk.ami import AmiError
 from bridge.asterisk.ari import AriError
-from bridge.engine.engine import Engine
+from bridge.engine.engine import EDGE_DRAIN, Engine
 from bridge.engine.orphans import in_app
 from bridge.engine.retention import delete_stored
 from bridge.flows.ringout import RingOut
@@ -37,6 +37,8 @@ T = TypeVar("T")
 PROVISION_TIMEOUT = 5.0
 CANCEL_TIMEOUT = 5.0
 CONTROL_TIMEOUT = LONGEST_WAIT
+# Leaving the SIP edge at stop: closing to it, then its drain (within ENGINE_STOP_TIMEOUT).
+EDGE_LEAVE_TIMEOUT = EDGE_DRAIN + 1.0
 
 
 class EngineThread:
@@ -49,6 +51,7 @@ class EngineThread:
         self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
         self._task: asyncio.Task[None] | None = None
         self._ringouts: dict[str, RingOut] = {}  # touched on the loop only
+        self._leaving: asyncio.Task[None] | None = None  # the stop's own steps
 
     def start(self) -> None:
         self._thread.start()
@@ -188,6 +191,13 @@ class EngineThread:
             raise EngineUnavailable(DID_NOT_ANSWER) from exc
 
     def _shut_down(self, task: asyncio.Task[None]) -> None:
+        self._leaving = self.loop.create_task(self._leave(task))
+
+    async def _leave(self, task: asyncio.Task[None]) -> None:
+        try:
+            await asyncio.wait_for(self.engine.leave_edge(), EDGE_LEAVE_TIMEOUT)
+        except Exception:  # whatever it was, the stop goes on
+            log.exception("the SIP edge could not be left cleanly")
         self.engine.stop_calls()  # before the connections close under the flows
         task.cancel()
 

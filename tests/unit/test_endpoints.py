@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -59,16 +60,22 @@ def test_behind_a_sip_edge_the_phone_has_no_auth_here_and_is_reached_through_the
     assert endpoint["aors"] == "1001@abc.example"
 
 
-def test_behind_a_sip_edge_the_probe_endpoint_comes_after_every_extension() -> None:
-    """The edge sends a node calls once its probes get 200, which needs the probe
-    endpoint: pushed only after the extensions, and only with an edge."""
-    alone, behind_edge = FakeConfigAri(), FakeConfigAri()
-    sync_all(alone, [extension("1001")])
-    run(endpoints.sync_all(behind_edge, [extension("1001"), extension("1002")],  # type: ignore[arg-type]
-                           "127.0.0.10:5060"))
-    assert endpoints.EDGE_PROBE not in alone.endpoints()
-    assert behind_edge.requests[-1] == ("PUT", "endpoint", endpoints.EDGE_PROBE)
-    assert "1002@abc.example" in behind_edge.endpoints()
+def test_a_sync_says_which_endpoints_asterisk_took() -> None:
+    ari = FakeConfigAri()
+    ari.refuse["1002@abc.example"] = 1
+    pushed = asyncio.run(endpoints.sync_all(
+        ari, [extension("1001"), extension("1002")]))  # type: ignore[arg-type]
+    assert pushed == {"1001@abc.example"}
+
+
+def test_opening_to_the_edge_makes_the_probe_endpoint_and_closing_takes_it_away() -> None:
+    ari = FakeConfigAri()
+    assert asyncio.run(endpoints.open_to_edge(ari))  # type: ignore[arg-type]
+    assert endpoints.EDGE_PROBE in ari.endpoints()
+    run(endpoints.close_to_edge(ari))  # type: ignore[arg-type]
+    assert ari.endpoints() == []
+    ari.refuse[endpoints.EDGE_PROBE] = 1
+    assert not asyncio.run(endpoints.open_to_edge(ari))  # type: ignore[arg-type]
 
 
 def test_a_name_stored_before_names_were_checked_loses_what_breaks_the_callerid() -> None:

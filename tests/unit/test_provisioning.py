@@ -12,7 +12,7 @@ import pytest
 
 from bridge.asterisk.backoff import Backoff
 from bridge.config import Settings
-from bridge.engine.endpoints import SipEndpoint
+from bridge.engine.endpoints import EDGE_PROBE, SipEndpoint
 from bridge.engine.engine import Engine
 from bridge.engine.provisioning import Provisioning
 from bridge.engine.runner import EngineThread
@@ -209,3 +209,76 @@ def test_the_api_thread_waits_for_the_first_attempt_only(
 
 async def settled(jobs: Provisioning) -> None:
     await eventually(lambda: not jobs.pending, timeout=3)
+
+
+def test_a_push_refused_by_the_resync_is_left_to_the_next_refresh() -> None:
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        ari.refuse[ENDPOINT.endpoint_id] = 1
+        jobs = provisioning(ari)
+        await jobs.resync(lambda: [ENDPOINT])
+        assert ari.endpoints() == []
+        assert await jobs.refresh(lambda: [ENDPOINT])
+        assert ari.endpoints() == [ENDPOINT.endpoint_id]
+
+    run(scenario())
+
+
+def edge_engine(ari: FakeConfigAri, extensions: list[SipEndpoint]) -> Engine:
+    """Engine 1 of a cluster node on a fake ARI (no connection runs)."""
+    engine = Engine(Settings(ari_password="x", ami_secret="y", sip_edge="127.0.0.10:5060"),
+                    lambda: extensions, NoRedirects(),  # type: ignore[arg-type]
+                    directory_generation=lambda: 1)
+    engine.ari = ari  # type: ignore[assignment]
+    engine.provisioning = Provisioning(ari, edge="127.0.0.10:5060")  # type: ignore[arg-type]
+    return engine
+
+
+def test_a_cluster_node_opens_to_the_edge_only_once_every_extension_is_pushed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bridge.engine.engine.EDGE_DRAIN", 0.01)
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        ari.refuse[ENDPOINT.endpoint_id] = 1
+        engine = edge_engine(ari, [ENDPOINT])
+        await engine.provisioning.resync(engine.extension_endpoints)
+        await engine._refresh_endpoints()  # the refused push done now; then opened
+        assert ari.endpoints() == [ENDPOINT.endpoint_id, EDGE_PROBE]
+        assert not engine._endpoints_behind
+        await engine.leave_edge()  # stopping cleanly
+        assert ari.endpoints() == [ENDPOINT.endpoint_id]
+
+    run(scenario())
+
+
+def test_a_cluster_node_stays_closed_to_the_edge_while_a_push_is_refused() -> None:
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        ari.refuse[ENDPOINT.endpoint_id] = FOREVER
+        engine = edge_engine(ari, [ENDPOINT])
+        await engine._refresh_endpoints()
+        assert EDGE_PROBE not in ari.endpoints() and engine._endpoints_behind
+
+    run(scenario())
+
+
+def test_a_cluster_node_whose_asterisk_shuts_down_is_closed_to_the_edge_until_it_is_back(
+) -> None:
+    """A shutting-down Asterisk answers the edge's probes but no new call: closed at its
+    Shutdown event, opened again once AMI is back (its Asterisk started again)."""
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        engine = edge_engine(ari, [ENDPOINT])
+        await engine._refresh_endpoints()
+        assert EDGE_PROBE in ari.endpoints()
+        engine._asterisk_shutting_down({"Event": "Shutdown", "Shutdown": "Cleanly"})
+        assert engine._closing is not None
+        await engine._closing
+        await engine._refresh_endpoints()
+        assert EDGE_PROBE not in ari.endpoints()
+        engine._asterisk_stopping = False  # AMI connected again
+        await engine._refresh_endpoints()
+        assert EDGE_PROBE in ari.endpoints()
+
+    run(scenario())
