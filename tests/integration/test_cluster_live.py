@@ -6,8 +6,10 @@ killed under load costs the calls it held and no call placed after."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import secrets
+import signal
 import subprocess
 import tempfile
 import threading
@@ -22,7 +24,8 @@ from tests.integration.conftest import LOG_DIR
 from tests.integration.ring_groups import Office
 from tests.support import sipp
 from tests.support.asterisk import Asterisk
-from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, Cluster, ClusterNode
+from tests.support.bridge_process import wait_gone
+from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, STATE, Cluster, ClusterNode
 from tests.support.polling import wait_until
 from tests.support.softphone import IncomingPolicy, Phone, SipStack
 
@@ -93,6 +96,7 @@ def test_a_phone_registered_once_is_reached_from_both_nodes(
     office.passwords["3752"] = shown.json()["password"]
     callee_id = f"3752@{office.domain}"
     on_both_nodes(cluster, callee_id, ANY_STATE)  # pushed by node 2, followed by node 1
+    on_both_nodes(cluster, f"3751@{office.domain}", ANY_STATE)  # the other way round
     caller, callee = office.phone("3751"), office.phone("3752")
     on_both_nodes(cluster, callee_id, ("online",))  # the edge sent its REGISTER to both
 
@@ -103,10 +107,13 @@ def test_a_phone_registered_once_is_reached_from_both_nodes(
 
     # A node restarted keeps its phones (their contacts are in its AstDB): once back in
     # use, it reaches the callee with no new REGISTER.
-    restarted = cluster.asterisks[1]
+    restarted, node = cluster.asterisks[1], cluster.nodes[1]
     assert restarted.container is not None
+    seen = len(node.log())
     restarted.container.restart(timeout=5)
-    wait_until(lambda: cluster.in_use().get(restarted.address), 30, "node 2 back in use")
+    node.wait_log("Asterisk is shutting down", after=seen)  # closed to the edge then
+    node.wait_log("the SIP edge may send this node calls", timeout=30, after=seen)
+    wait_until(lambda: cluster.in_use().get(restarted.address), 10, "node 2 back in use")
     assert restarted.address in {talk(caller, callee, "3752") for _ in range(2)}
 
 
@@ -136,6 +143,7 @@ def test_a_node_dead_is_taken_out_and_calls_after_it_succeed(
     office.group("6781", ["3782"], ring_strategy="RING_SIMULTANEOUSLY")
     member = f"3782@{office.domain}"
     on_both_nodes(cluster, member, ANY_STATE)
+    on_both_nodes(cluster, f"3781@{office.domain}", ANY_STATE)
     uas_port = sipp.free_udp_port()
     for asterisk in cluster.asterisks:
         sipp.point_at_uas(asterisk, member, uas_port)
@@ -245,3 +253,18 @@ def postgresql_stopped() -> Iterator[None]:
         yield
     finally:
         subprocess.run(["pg_ctlcluster", version, name, "start"], check=True)
+
+
+def test_a_ringbridge_node_stopped_cleanly_first_hands_its_calls_to_the_other(
+        cluster: Cluster, office: Office) -> None:
+    """SIGTERM to ringbridge node 2: it closes its Asterisk node to the edge and runs its
+    calls until the edge has taken the node out, so calls placed once it has stopped
+    all go through node 1 and succeed; started again, node 2 is back in use."""
+    caller, callee = office.phone("3771"), office.phone("3772")
+    pid = int((STATE / "node-2" / "ringbridge.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+    wait_gone([pid], timeout=15)
+    assert cluster.in_use() == {ASTERISK_ADDRESSES[0]: True, ASTERISK_ADDRESSES[1]: False}
+    assert {talk(caller, callee, "3772") for _ in range(4)} == {ASTERISK_ADDRESSES[0]}
+    cluster.up()  # starts what is not running: ringbridge node 2
+    assert all(cluster.in_use().values())
