@@ -42,6 +42,11 @@ E = TypeVar("E", bound=CallEvent)
 Applier = Callable[[Session, Any], None]
 _STOP = object()
 RETRY_AFTER = 1.0  # seconds between two tries to write while the database is away
+# Steps the database refuses for this long are dropped (logged): an error that looked
+# like an outage but lasts (a statement timeout, a full disk) must not hold every later
+# step back for ever.
+RETRY_FOR = 600.0
+MAX_BATCH = 500  # steps per transaction: after an outage, the queue is written in parts
 RECORDS = cast(Table, CallRecord.__table__)
 STEPS = cast(Table, CallStep.__table__)
 REMEMBERED_RECORDS = 10_000
@@ -63,10 +68,13 @@ def tenant_call_record(session: Session, tenant_id: int, call_id: str) -> CallRe
 
 
 class DatabaseCallRecorder:
-    def __init__(self, database: Database, retry_after: float = RETRY_AFTER) -> None:
-        """`retry_after`: seconds between two tries while the database is away."""
+    def __init__(self, database: Database, retry_after: float = RETRY_AFTER,
+                 retry_for: float = RETRY_FOR) -> None:
+        """`retry_after`: seconds between two tries while the database is away, for at
+        most `retry_for` seconds."""
         self.database = database
         self._retry_after = retry_after
+        self._retry_for = retry_for
         self._stopping = threading.Event()
         self._appliers: dict[type, list[Applier]] = defaultdict(list)
         self._queue: queue.Queue[object] = queue.Queue()
@@ -103,7 +111,7 @@ class DatabaseCallRecorder:
             # No lingering for more: a step waiting in memory is lost if the process is
             # killed. Under load, what queued during the last transaction is the batch.
             batch = [self._queue.get()]
-            while not self._queue.empty():
+            while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
             events = [item for item in batch if isinstance(item, CallEvent)]
             if events:
@@ -129,6 +137,11 @@ class DatabaseCallRecorder:
                     log.warning("the database is unavailable (%s); %d call record steps "
                                 "kept, tried again every %g s", str(exc).splitlines()[0],
                                 len(events), self._retry_after)
+                if time.monotonic() - away_since > self._retry_for:
+                    log.error("%d call record steps not written: the database refused "
+                              "them for %.0f s (%s)", len(events), self._retry_for,
+                              str(exc).splitlines()[0])
+                    return
                 if self._stopping.wait(self._retry_after):
                     log.error("%d call record steps not written: the database was still "
                               "unavailable when ringbridge stopped", len(events))

@@ -14,13 +14,18 @@ log = logging.getLogger(__name__)
 # What a statement raises while the database is away (restarting, unreachable; SQLite:
 # locked past its timeout): nothing was done, and the same work can be tried again.
 DATABASE_AWAY = (OperationalError, InterfaceError)
+CONNECT_TIMEOUT = 5  # seconds (PostgreSQL)
 
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; an SQLite file's folder is created, and WAL mode set."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # A database host that does not answer at all fails a connection in seconds (503,
+        # retried) rather than in the minutes TCP would take; a URL may set its own.
+        connect_args = {} if "connect_timeout" in parsed.query else {
+            "connect_timeout": CONNECT_TIMEOUT}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})

@@ -28,7 +28,7 @@ from bridge.flows.events import (
     RingOutStarted,
 )
 from bridge.gateway import CallState, LegState
-from bridge.services.call_records import DatabaseCallRecorder
+from bridge.services.call_records import MAX_BATCH, DatabaseCallRecorder
 from bridge.services.routing import subscribe_hunt_memory
 from bridge.store.ids import decode_id
 from bridge.store.models import CallRecord, HuntStat, aware
@@ -214,6 +214,7 @@ class Restarting:
         self.database = database
         self.away = True
         self.tries = 0
+        self.sessions = 0  # those that worked
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -221,6 +222,7 @@ class Restarting:
             self.tries += 1
             raise OperationalError("INSERT INTO call_records ...", {}, ConnectionError(
                 "server closed the connection unexpectedly"))
+        self.sessions += 1
         with self.database.session() as session:
             yield session
 
@@ -259,3 +261,44 @@ def test_steps_still_kept_when_ringbridge_stops_are_counted_in_the_log(
     assert not recorder._thread.is_alive()
     assert ("1 call record steps not written: the database was still unavailable when "
             "ringbridge stopped") in caplog.text
+
+
+def test_steps_queued_during_an_outage_are_written_in_parts(
+        database: Database, acme: TenantAuth) -> None:
+    """A long outage queues many steps; each transaction takes at most MAX_BATCH, so the
+    statements stay within the database's limits."""
+    restarting = Restarting(database)
+    recorder, log = DatabaseCallRecorder(restarting, retry_after=0.01), CallLog()  # type: ignore[arg-type]
+    recorder.follow(log)
+    calls = [f"B{n}" for n in range(MAX_BATCH + 100)]
+    log.publish(CallArrived(call_id=calls[0], caller="3019", dialled="6002",
+                            label="ring group", channel_id="ch", tenant_id=acme.tenant_id))
+    wait_until(lambda: restarting.tries >= 1, 5, "a try while the database is away")
+    for call_id in calls[1:]:
+        log.publish(CallArrived(call_id=call_id, caller="3019", dialled="6002",
+                                label="ring group", channel_id="ch", tenant_id=acme.tenant_id))
+    restarting.away = False
+    recorder.flush(timeout=20)
+    recorder.close()
+    with database.session() as session:
+        assert len(session.scalars(select(CallRecord.call_id)).all()) == len(calls)
+    assert restarting.sessions >= 3  # the first step alone, then two parts
+
+
+def test_steps_the_database_refuses_for_too_long_are_dropped_and_later_ones_written(
+        database: Database, acme: TenantAuth, caplog: pytest.LogCaptureFixture) -> None:
+    restarting = Restarting(database)
+    recorder = DatabaseCallRecorder(restarting, retry_after=0.01, retry_for=0.05)  # type: ignore[arg-type]
+    log = CallLog()
+    recorder.follow(log)
+    log.publish(CallArrived(call_id="C11", caller="3019", dialled="6002", label="ring group",
+                            channel_id="ch-11", tenant_id=acme.tenant_id))
+    wait_until(lambda: "refused them for 0 s" in caplog.text, 5, "the steps given up")
+    restarting.away = False
+    log.publish(CallArrived(call_id="C12", caller="3019", dialled="6002", label="ring group",
+                            channel_id="ch-12", tenant_id=acme.tenant_id))
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        assert session.scalars(select(CallRecord.call_id)).all() == ["C12"]
+    assert "1 call record steps not written: the database refused them for 0 s" in caplog.text
