@@ -1,7 +1,10 @@
 """The cluster of `scripts/cluster` (docs/cluster.md): Kamailio as the SIP edge, two
 Asterisk nodes, two ringbridge nodes on one PostgreSQL. Phones register once, with the
 edge, and are reached from either node; calls spread over the nodes; an Asterisk node
-killed under load costs the calls it held and no call placed after."""
+killed under load costs the calls it held and no call placed after.
+
+The cluster has fixed addresses and uses the machine's PostgreSQL (one test stops it):
+these tests do not share a machine with another run of them (RINGBRIDGE_TEST_SLOT)."""
 
 from __future__ import annotations
 
@@ -248,11 +251,13 @@ def postgresql_stopped() -> Iterator[None]:
     """The machine's PostgreSQL (the cluster's database) stopped for the block."""
     version, name = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True,
                                    check=True).stdout.split()[:2]
-    subprocess.run(["pg_ctlcluster", version, name, "stop", "-m", "fast"], check=True)
+    as_root = [] if os.geteuid() == 0 else ["sudo"]  # as scripts/lib/docker.sh does
+    subprocess.run([*as_root, "pg_ctlcluster", version, name, "stop", "-m", "fast"],
+                   check=True)
     try:
         yield
     finally:
-        subprocess.run(["pg_ctlcluster", version, name, "start"], check=True)
+        subprocess.run([*as_root, "pg_ctlcluster", version, name, "start"], check=True)
 
 
 def test_a_ringbridge_node_stopped_cleanly_first_hands_its_calls_to_the_other(
