@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -273,3 +274,22 @@ def test_a_ringbridge_node_stopped_cleanly_first_hands_its_calls_to_the_other(
     assert {talk(caller, callee, "3772") for _ in range(4)} == {ASTERISK_ADDRESSES[0]}
     cluster.up()  # starts what is not running: ringbridge node 2
     assert all(cluster.in_use().values())
+
+
+def test_the_edge_relays_within_dialogs_only_to_or_from_a_node(cluster: Cluster) -> None:
+    """A request that looks in-dialog (a To tag, a Route through the edge) from a stranger
+    to a stranger is refused, not relayed: the edge is no open relay."""
+    edge, port = EDGE.split(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        here = f"127.0.0.1:{sock.getsockname()[1]}"
+        sock.sendto((
+            f"BYE sip:victim@192.0.2.1:5060 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {here};branch=z9hG4bK-{secrets.token_hex(6)};rport\r\n"
+            f"Route: <sip:{edge};lr>\r\nMax-Forwards: 70\r\n"
+            f"From: <sip:someone@{here}>;tag=a1\r\nTo: <sip:victim@192.0.2.1>;tag=b2\r\n"
+            f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+        ).encode(), (edge, int(port)))
+        answer = sock.recv(4096).decode()
+    assert answer.startswith("SIP/2.0 403 Not Relayed"), answer
