@@ -48,5 +48,6 @@ SQL
 # Runs the SQL on stdin as PostgreSQL's superuser, on the database $1 (default: postgres);
 # after prepare_test_postgres (which sets the port).
 postgres_sql() {
-    as_root su postgres -c "psql -q -p $test_postgres_port -v ON_ERROR_STOP=1 -d ${1:-postgres}" >/dev/null
+    # Only warnings and errors reach the terminal, not "already exists, skipping" notices.
+    as_root su postgres -c "PGOPTIONS='--client-min-messages=warning' psql -q -p $test_postgres_port -v ON_ERROR_STOP=1 -d ${1:-postgres}" >/dev/null
 }
