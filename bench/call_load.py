@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.rig import DOMAIN, BenchRig, bench_rig
 from tests.support import sipp
-from tests.support.asterisk import SLOT
+from tests.support.asterisk import SLOT, Asterisk
 from tests.support.bridge_process import proc_stat
 
 UAS_PORT = 5290 + 10 * SLOT
@@ -48,9 +48,9 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def asterisk_pid(rig: BenchRig) -> int:
+def asterisk_pid(asterisk: Asterisk) -> int:
     """Asterisk's process (the container's first), as this machine sees it."""
-    container = rig.asterisk.container
+    container = asterisk.container
     assert container is not None, "Asterisk is not running"
     container.reload()
     return int(container.attrs["State"]["Pid"])
@@ -115,7 +115,7 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     calls = rate * seconds
     errors = users.with_name(f"errors-{number}-{rate}.log")
     processes = rig.bridge.processes() if rig.bridge.process else {}
-    asterisk = [asterisk_pid(rig)]
+    asterisk = [asterisk_pid(rig.asterisk)]
     cpu_before = cpu_seconds(list(processes.values()))
     asterisk_before = cpu_seconds(asterisk)
     sampler = Sampler(rig, processes)

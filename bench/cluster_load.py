@@ -20,15 +20,16 @@ import re
 import secrets
 import subprocess
 import tempfile
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.call_load import cpu_seconds
+from bench.call_load import asterisk_pid, cpu_seconds
 from bench.rig import BenchRig
 from tests.support import sipp
 from tests.support.bridge_process import child_pids
 from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, STATE, Cluster, ClusterNode
+from tests.support.polling import wait_until
 
 UAS_PORT = 5590
 CALL_SECONDS = 2.0
@@ -37,11 +38,8 @@ DISPLAYED = re.compile(r"bridge\.calls: call \S+: 4001 -> 6400 ")
 
 def node_pids(cluster: Cluster, number: int) -> list[int]:
     """Asterisk node `number`'s process and its ringbridge's processes."""
-    container = cluster.asterisks[number - 1].container
-    assert container is not None
-    container.reload()
     serve = int((STATE / f"node-{number}" / "ringbridge.pid").read_text())
-    return [int(container.attrs["State"]["Pid"]), serve, *child_pids(serve)]
+    return [asterisk_pid(cluster.asterisks[number - 1]), serve, *child_pids(serve)]
 
 
 def calls_run(node: ClusterNode, since: int) -> int:
@@ -112,26 +110,19 @@ def asterisk_killed(cluster: Cluster, rig: BenchRig, users: Path, rate: int, sec
                for channel in cluster.asterisks[1].ari("GET", "/channels").json())
     cluster.kill_asterisk(2)
     killed_at = time.monotonic()
-    noticed: list[float] = []
-    watcher = threading.Thread(target=lambda: noticed.append(until_out(cluster, dead)))
-    watcher.start()
-    load.wait()
-    watcher.join()
+    with ThreadPoolExecutor(1) as pool:
+        noticed = pool.submit(cluster.taken_out, dead)
+        load.wait()
+        out_at = noticed.result()
     successful, failed = sipp.outcome(stats)
     started = time.monotonic()
     cluster.start_asterisk(2)
-    while not cluster.in_use().get(dead):
-        time.sleep(0.05)
+    wait_until(lambda: cluster.in_use().get(dead), 60, f"{dead} back in use")
+    taken_out = "never" if out_at is None else f"{out_at - killed_at:.2f} s"
     return (f"{rate} calls/s x {seconds} s, Asterisk node 2 killed (-9) at {seconds / 2:.0f} s"
-            f" holding {held} callers: taken out {noticed[0] - killed_at:.2f} s after the "
+            f" holding {held} callers: taken out {taken_out} after the "
             f"kill; {successful} calls succeeded, {failed} lost; started again, back in use "
             f"{time.monotonic() - started:.2f} s after its start")
-
-
-def until_out(cluster: Cluster, address: str) -> float:
-    while cluster.in_use().get(address):
-        time.sleep(0.02)
-    return time.monotonic()
 
 
 def main() -> None:
@@ -145,6 +136,13 @@ def main() -> None:
     rates = [int(r) for r in args.rates.split(",")]
     cluster = Cluster()
     cluster.up()
+    try:
+        run_all(cluster, args, rates)
+    finally:
+        cluster.down()  # the cluster the benchmark started
+
+
+def run_all(cluster: Cluster, args: argparse.Namespace, rates: list[int]) -> None:
     node = cluster.nodes[0]
     company = f"bench{secrets.token_hex(3)}"
     domain = f"{company}.example"

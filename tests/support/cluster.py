@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from functools import cached_property
 from pathlib import Path
 
@@ -82,6 +83,16 @@ class Cluster:
             capture_output=True, text=True, check=True).stdout
         return {address: flags.startswith("A") for address, flags in re.findall(
             r"URI: sip:([0-9.]+):5060\s+FLAGS: (\w+)", listing)}
+
+    def taken_out(self, address: str, timeout: float = 30) -> float | None:
+        """When (time.monotonic()) the edge took the node at `address` out of use,
+        polled every 20 ms; None if it did not within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.in_use().get(address) is False:
+                return time.monotonic()
+            time.sleep(0.02)
+        return None
 
     def set_in_use(self, address: str, use: bool) -> None:
         """Have the edge send calls to the Asterisk node at `address` (probed as before),

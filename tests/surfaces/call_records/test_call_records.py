@@ -39,6 +39,12 @@ from tests.surfaces.portsip.ring_group_calls import create as create_group
 from tests.surfaces.portsip.ring_group_calls import extension
 
 
+def arrived(call_id: str, channel_id: str, tenant_id: int) -> CallArrived:
+    """A call from 3019 to ring group 6002 arriving."""
+    return CallArrived(call_id=call_id, caller="3019", dialled="6002", label="ring group",
+                       channel_id=channel_id, tenant_id=tenant_id)
+
+
 def test_a_calls_path_is_stored_step_by_step(database: Database, acme: TenantAuth) -> None:
     recorder, log = DatabaseCallRecorder(database), CallLog()
     recorder.follow(log)
@@ -70,8 +76,7 @@ def test_an_end_that_happened_while_ringbridge_was_down_is_stored_at_its_time(
         database: Database, acme: TenantAuth) -> None:
     recorder, log = DatabaseCallRecorder(database), CallLog()
     recorder.follow(log)
-    log.publish(CallArrived(call_id="C2", caller="3019", dialled="6002", label="ring group",
-                            channel_id="ch-2", tenant_id=acme.tenant_id))
+    log.publish(arrived("C2", "ch-2", acme.tenant_id))
     left = datetime.now(UTC) - timedelta(seconds=40)
     log.publish(EndedWhileDown(call_id="C2", why="the called party hung up while ringbridge "
                                "was down", cause=17, at=left))
@@ -113,8 +118,7 @@ def test_a_new_calls_record_is_opened_without_looking_for_it_first(
     the recorder has not seen otherwise is looked for (a call of the process before)."""
     recorder, log = DatabaseCallRecorder(database), CallLog()
     recorder.follow(log)
-    log.publish(CallArrived(call_id="C6", caller="3019", dialled="6002", label="ring group",
-                            channel_id="ch-6", tenant_id=acme.tenant_id))
+    log.publish(arrived("C6", "ch-6", acme.tenant_id))
     log.publish(CallEnded(call_id="C6", why="caller hung up", cause=16))
     recorder.flush()
     looked_for = [s for s in statements if s.lstrip().startswith("SELECT")]
@@ -133,8 +137,7 @@ def test_a_record_written_over_several_batches_keeps_its_first_answer(
         database: Database, acme: TenantAuth) -> None:
     recorder, log = DatabaseCallRecorder(database), CallLog()
     recorder.follow(log)
-    log.publish(CallArrived(call_id="C4", caller="3019", dialled="6002", label="ring group",
-                            channel_id="ch-4", tenant_id=acme.tenant_id))
+    log.publish(arrived("C4", "ch-4", acme.tenant_id))
     log.publish(MemberAnswered(call_id="C4", member="3011"))
     log.publish(MemberAnswered(call_id="C4", member="3012"))  # same batch: not the answer
     recorder.flush()  # the record exists now: later batches change it
@@ -182,8 +185,7 @@ def test_a_record_with_no_dispatch_answer_has_a_null_snapshot(
     """SQL NULL, not the JSON text null: `IS NULL` must find it."""
     recorder, log = DatabaseCallRecorder(database), CallLog()
     recorder.follow(log)
-    log.publish(CallArrived(call_id="C5", caller="3019", dialled="6002", label="ring group",
-                            channel_id="ch-5", tenant_id=acme.tenant_id))
+    log.publish(arrived("C5", "ch-5", acme.tenant_id))
     recorder.flush()
     recorder.close()
     with database.session() as session:
@@ -195,10 +197,8 @@ def test_a_step_that_cannot_be_written_loses_only_itself(
         database: Database, acme: TenantAuth, caplog: pytest.LogCaptureFixture) -> None:
     recorder, log = DatabaseCallRecorder(database), CallLog()
     recorder.follow(log)
-    log.publish(CallArrived(call_id="C6", caller="3019", dialled="6002", label="ring group",
-                            channel_id="ch-6", tenant_id=acme.tenant_id + 1000))  # no tenant
-    log.publish(CallArrived(call_id="C7", caller="3019", dialled="6002", label="ring group",
-                            channel_id="ch-7", tenant_id=acme.tenant_id))
+    log.publish(arrived("C6", "ch-6", acme.tenant_id + 1000))  # no tenant
+    log.publish(arrived("C7", "ch-7", acme.tenant_id))
     recorder.flush()
     recorder.close()
     with database.session() as session:
@@ -233,8 +233,7 @@ def test_steps_kept_while_the_database_restarts_are_written_once_it_is_back(
     restarting = Restarting(database)
     recorder, log = DatabaseCallRecorder(restarting, retry_after=0.01), CallLog()  # type: ignore[arg-type]
     recorder.follow(log)
-    log.publish(CallArrived(call_id="C8", caller="3019", dialled="6002", label="ring group",
-                            channel_id="ch-8", tenant_id=acme.tenant_id))
+    log.publish(arrived("C8", "ch-8", acme.tenant_id))
     wait_until(lambda: restarting.tries >= 3, 5, "tries while the database is away")
     log.publish(MemberAnswered(call_id="C8", member="3011"))
     log.publish(CallEnded(call_id="C8", why="caller hung up", cause=16))
@@ -254,8 +253,7 @@ def test_steps_still_kept_when_ringbridge_stops_are_counted_in_the_log(
     restarting = Restarting(database)
     recorder, log = DatabaseCallRecorder(restarting, retry_after=0.01), CallLog()  # type: ignore[arg-type]
     recorder.follow(log)
-    log.publish(CallArrived(call_id="C9", caller="3019", dialled="6002", label="ring group",
-                            channel_id="ch-9", tenant_id=acme.tenant_id))
+    log.publish(arrived("C9", "ch-9", acme.tenant_id))
     wait_until(lambda: restarting.tries >= 1, 5, "a try while the database is away")
     recorder.close()
     assert not recorder._thread.is_alive()
@@ -271,12 +269,10 @@ def test_steps_queued_during_an_outage_are_written_in_parts(
     recorder, log = DatabaseCallRecorder(restarting, retry_after=0.01), CallLog()  # type: ignore[arg-type]
     recorder.follow(log)
     calls = [f"B{n}" for n in range(MAX_BATCH + 100)]
-    log.publish(CallArrived(call_id=calls[0], caller="3019", dialled="6002",
-                            label="ring group", channel_id="ch", tenant_id=acme.tenant_id))
+    log.publish(arrived(calls[0], "ch", acme.tenant_id))
     wait_until(lambda: restarting.tries >= 1, 5, "a try while the database is away")
     for call_id in calls[1:]:
-        log.publish(CallArrived(call_id=call_id, caller="3019", dialled="6002",
-                                label="ring group", channel_id="ch", tenant_id=acme.tenant_id))
+        log.publish(arrived(call_id, "ch", acme.tenant_id))
     restarting.away = False
     recorder.flush(timeout=20)
     recorder.close()
@@ -291,12 +287,10 @@ def test_steps_the_database_refuses_for_too_long_are_dropped_and_later_ones_writ
     recorder = DatabaseCallRecorder(restarting, retry_after=0.01, retry_for=0.05)  # type: ignore[arg-type]
     log = CallLog()
     recorder.follow(log)
-    log.publish(CallArrived(call_id="C11", caller="3019", dialled="6002", label="ring group",
-                            channel_id="ch-11", tenant_id=acme.tenant_id))
+    log.publish(arrived("C11", "ch-11", acme.tenant_id))
     wait_until(lambda: "refused them for 0 s" in caplog.text, 5, "the steps given up")
     restarting.away = False
-    log.publish(CallArrived(call_id="C12", caller="3019", dialled="6002", label="ring group",
-                            channel_id="ch-12", tenant_id=acme.tenant_id))
+    log.publish(arrived("C12", "ch-12", acme.tenant_id))
     recorder.flush()
     recorder.close()
     with database.session() as session:
