@@ -40,7 +40,9 @@ class Provisioning:
         self._edge = edge
         self._turn = asyncio.Lock()  # a resync's read-and-push is never interleaved
         self._jobs: dict[str, asyncio.Task[None]] = {}
-        # What this engine last asked Asterisk to have, by endpoint id (refresh).
+        # What this engine last asked Asterisk to have, by endpoint id (refresh). Changed
+        # in the turn only: a refresh reading the database from before a change the API
+        # pushes meanwhile must not see the change half made (and undo it).
         self._asked: dict[str, SipEndpoint] = {}
 
     @property
@@ -50,14 +52,19 @@ class Provisioning:
 
     async def push(self, endpoint: SipEndpoint) -> None:
         """Push an extension's endpoint; returns after the first attempt."""
-        self._asked[endpoint.endpoint_id] = endpoint
-        await self._start(endpoint.endpoint_id, "push",
-                          partial(endpoints.push, self.ari, endpoint, self._edge))
+        async def step() -> None:
+            self._asked[endpoint.endpoint_id] = endpoint
+            await endpoints.push(self.ari, endpoint, self._edge)
+
+        await self._start(endpoint.endpoint_id, "push", step)
 
     async def remove(self, endpoint_id: str) -> None:
         """Remove an endpoint; returns after the first attempt."""
-        self._asked.pop(endpoint_id, None)
-        await self._start(endpoint_id, "removal", partial(endpoints.remove, self.ari, endpoint_id))
+        async def step() -> None:
+            self._asked.pop(endpoint_id, None)
+            await endpoints.remove(self.ari, endpoint_id)
+
+        await self._start(endpoint_id, "removal", step)
 
     async def resync(self, read: Callable[[], list[SipEndpoint]]) -> None:
         """Every extension from the database (`read`, in a worker thread) pushed again.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -146,6 +147,36 @@ def test_a_refresh_supersedes_a_job_still_retrying_an_older_change() -> None:
         await asyncio.sleep(0.3)
         assert jobs.pending == []
         assert ari.objects["endpoint", ENDPOINT.endpoint_id]["callerid"] == '"John Smith" <1001>'
+
+    run(scenario())
+
+
+def test_an_extension_pushed_while_a_refresh_reads_is_not_removed_by_it() -> None:
+    """The API pushes an extension just committed while a refresh reads the database as
+    it was before that commit: the refresh must not take it for one removed elsewhere.
+    (It did, in the cluster: the endpoint was gone for a second, and a phone registering
+    then got 401.)"""
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        jobs = provisioning(ari)
+        await jobs.resync(list)
+        reading, read_on = threading.Event(), threading.Event()
+
+        def before_the_commit() -> list[SipEndpoint]:
+            reading.set()
+            read_on.wait(5)
+            return []
+
+        refresh = asyncio.create_task(jobs.refresh(before_the_commit))
+        await asyncio.to_thread(reading.wait, 5)
+        push = asyncio.create_task(jobs.push(ENDPOINT))
+        await asyncio.sleep(0.05)
+        read_on.set()
+        assert await refresh
+        await push
+        await settled(jobs)
+        assert ari.endpoints() == [ENDPOINT.endpoint_id]
+        assert {method for method, _, _ in ari.requests} == {"PUT"}  # never removed
 
     run(scenario())
 
