@@ -12,9 +12,10 @@ import re
 import tempfile
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from bridge.http_urls import allowed_networks, http_url_problem
 from bridge.logs import FORMATS
@@ -80,10 +81,26 @@ class Settings:
     # engine follows the extensions changed through the others. Empty: one node, and
     # phones register with Asterisk itself.
     sip_edge: str = ""
+    # A cluster node: the other Asterisk nodes (comma-separated hosts), whose apps this
+    # node's engines stand by to run should their own ringbridge node die. They are
+    # reached as this node's Asterisk is (ARI port and path, AMI port, credentials).
+    standby_asterisks: str = ""
 
     def engine_app(self, number: int) -> str:
         """Engine `number`'s (1-based) ARI application: `ari_app`, then `ari_app`-2..."""
         return self.ari_app if number == 1 else f"{self.ari_app}-{number}"
+
+    @property
+    def standby_hosts(self) -> list[str]:
+        return [host.strip() for host in self.standby_asterisks.split(",") if host.strip()]
+
+    def for_asterisk(self, host: str) -> Settings:
+        """These settings, driving the Asterisk node at `host` instead of this node's."""
+        parts = urlsplit(self.ari_url)
+        address = f"[{host}]" if ":" in host else host
+        netloc = f"{address}:{parts.port}" if parts.port else address
+        return replace(self, ari_url=urlunsplit(parts._replace(netloc=netloc)),
+                       ami_host=host)
 
     @property
     def published_link(self) -> Path:
@@ -125,11 +142,31 @@ def load_settings(
     if settings.engines > MAX_ENGINES:
         raise ConfigError(f"engines ({settings.engines}) must be at most {MAX_ENGINES}: "
                           "each is a process of its own with its connections to Asterisk")
+    _check_standby(settings)
     return settings
+
+
+def _check_standby(settings: Settings) -> None:
+    """Standing by needs a cluster node (the edge) and leases (PostgreSQL)."""
+    if not settings.standby_asterisks:
+        return
+    if not settings.sip_edge:
+        raise ConfigError("standby_asterisks is for a cluster node: set sip_edge too")
+    if not settings.database_url.startswith("postgresql"):
+        raise ConfigError("standby_asterisks needs PostgreSQL (database_url): the nodes "
+                          "share their leases on Asterisk nodes there")
+    own = urlsplit(settings.ari_url).hostname
+    for host in settings.standby_hosts:
+        if not HOST.fullmatch(host):
+            raise ConfigError(f"standby_asterisks: {host!r} is not a host name or address")
+        if host == own:
+            raise ConfigError(f"standby_asterisks: {host} is this node's own Asterisk "
+                              "(ari_url)")
 
 
 MAX_ENGINES = 32
 SIP_EDGE = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")  # host[:port]
+HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
 _FIELD_TYPES = {field.name: field.type for field in fields(Settings)}
 _PORTS = {"http_port", "ami_port"}
 _MAY_BE_ZERO = {"ringout_retention", "restapi_light_per_minute", "restapi_medium_per_minute",

@@ -35,19 +35,26 @@ def serve(settings: Settings) -> None:
     finally:
         database.dispose()  # nothing of it crosses the fork
     listening = _listen(settings)
-    links = GatewayLinks.create(settings.engines)
+    standbys = [settings.for_asterisk(host) for host in settings.standby_hosts]
+    links = GatewayLinks.create(settings.engines * (1 + len(standbys)))
     links.publish(settings.published_link)
+    engine_links = iter(links.links)
     # Signalled in this order: the API processes refuse new work before the engines
     # hand their calls over (bridge/stopping.py).
     children = [*(Child(f"api-{number}", run_api, (settings, listening, links))
                   for number in range(1, settings.api_workers + 1)),
-                *(Child(f"engine-{number}", run_engine, (settings, number, link),
-                        closes=(listening,))
-                  for number, link in enumerate(links.links, start=1))]
-    log.info("API on http://%s:%d (%d API processes, %d engines; ARI %s, apps %s)",
+                *(Child(f"engine-{number}", run_engine,
+                        (settings, number, next(engine_links)), closes=(listening,))
+                  for number in range(1, settings.engines + 1)),
+                *(Child(f"standby-{index}-{number}", run_engine,
+                        (other, number, next(engine_links), True), closes=(listening,))
+                  for index, other in enumerate(standbys, start=1)
+                  for number in range(1, settings.engines + 1))]
+    log.info("API on http://%s:%d (%d API processes, %d engines; ARI %s, apps %s%s)",
              settings.http_host, settings.http_port, settings.api_workers, settings.engines,
              settings.ari_url, ", ".join(settings.engine_app(number)
-                                         for number in range(1, settings.engines + 1)))
+                                         for number in range(1, settings.engines + 1)),
+             f"; standing by for {settings.standby_asterisks}" if standbys else "")
     try:
         code = Supervisor(children, on_stop=listening.close,
                           on_exit=metrics.process_gone).run()

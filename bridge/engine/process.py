@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from functools import partial
 from types import FrameType
 
@@ -13,10 +15,12 @@ from bridge.config import Settings
 from bridge.dispatch.client import DispatchClient
 from bridge.engine.engine import Engine
 from bridge.engine.gateway_server import GatewayServer
+from bridge.engine.lease import EngineLease, lease_name
 from bridge.engine.runner import EngineThread
 from bridge.engine.session_notifier import SessionNotifier
+from bridge.engine.standby import StandbyGateway
 from bridge.flows.call_log import CallLog
-from bridge.gateway import SipEndpoint
+from bridge.gateway import EngineGateway, SipEndpoint
 from bridge.gateway_link import GatewayLink
 from bridge.services import subscriptions
 from bridge.services.call_records import DatabaseCallRecorder
@@ -40,11 +44,13 @@ log = logging.getLogger(__name__)
 SWITCH_INTERVAL = 0.0005
 
 
-def run_engine(settings: Settings, number: int, link: GatewayLink) -> None:
+def run_engine(settings: Settings, number: int, link: GatewayLink,
+               standby: bool = False) -> None:
     """Engine `number` (1-based), until SIGTERM or SIGINT: then the calls are left to
     the next engine (see bridge/stopping.py, step 2) and the call records written.
     Exits with 1 if the engine's loop ends by itself, for the supervisor to start a new
-    process."""
+    process. A cluster node's engine runs only while it holds its lease (`standby`: one
+    for another node's Asterisk), answering the API as standing by until then."""
     app = settings.engine_app(number)
     sys.setswitchinterval(SWITCH_INTERVAL)
     stopping = threading.Event()
@@ -55,24 +61,104 @@ def run_engine(settings: Settings, number: int, link: GatewayLink) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     accept_signals()
+    lease = _lease(settings, app, standby)
+    if lease is None:
+        _run_alone(settings, number, link, stopping)
+    else:
+        _run_leased(settings, number, link, lease, stopping)
+
+
+def _run_alone(settings: Settings, number: int, link: GatewayLink,
+               stopping: threading.Event) -> None:
+    server: GatewayServer | None = None
+
+    def serve(engine: EngineGateway) -> None:
+        nonlocal server
+        server = _started(GatewayServer(engine, link))
+
+    def unserve() -> None:
+        if server is not None:
+            server.close()
+
+    _run(settings, number, stopping, serve, unserve)
+
+
+def _run_leased(settings: Settings, number: int, link: GatewayLink, lease: EngineLease,
+                stopping: threading.Event) -> None:
+    """Standing by until the lease is ours, then running; a standby gives the lease
+    back when its own node wants it (bridge/engine/lease.py) and stands by again."""
+    waiting = StandbyGateway(lease.name)
+    server = _started(GatewayServer(waiting, link))
+    log.info("engine %d %s %s (ARI %s)", number, "stands by for" if lease.standby else
+             "takes its lease on", lease.name, settings.ari_url)
+
+    def serve(engine: EngineGateway) -> None:
+        server.engine = engine
+        waiting.taken_over.set()
+
+    def unserve() -> None:
+        server.engine = waiting
+        waiting.taken_over.clear()
+
+    try:
+        while lease.take(stopping):
+            log.info("engine %d holds the lease on %s: running it", number, lease.name)
+            _run(settings, number, stopping, serve, unserve, lease.wanted_back)
+            if stopping.is_set():
+                break
+            lease.give_back()
+            log.info("engine %d gave %s back to its own node; standing by", number,
+                     lease.name)
+    finally:
+        lease.release()
+        server.close()
+
+
+def _run(settings: Settings, number: int, stopping: threading.Event,
+         serve: Callable[[EngineGateway], None], unserve: Callable[[], None],
+         leave: threading.Event | None = None) -> None:
+    """The engine and its database, the API served by `serve(engine)`, until `stopping`
+    (or `leave`) is set, or the loop ends by itself (exit 1); `unserve()` comes first in
+    the stop, so the API sees the engine gone before it stops."""
+    app = settings.engine_app(number)
     database = Database(settings.database_url)
     recorder = DatabaseCallRecorder(database)
     engine = EngineThread(_engine(settings, app, database, recorder))
-    server = GatewayServer(engine, link)
     engine.start()
-    server.start()
+    serve(engine)
     log.info("engine %d up (ARI %s, app %s)", number, settings.ari_url, app)
     try:
-        while not stopping.wait(1.0):
+        while not stopping.wait(1.0) and not (leave is not None and leave.is_set()):
             if not engine.alive:  # its loop ended on an error (logged): start afresh
                 log.error("the engine's loop ended; exiting to be started again")
                 sys.exit(1)
     finally:
-        server.close()
+        unserve()
         engine.stop(ENGINE_STOP_TIMEOUT)
         recorder.close()
         database.dispose()
         log.info("engine stopped")
+
+
+def _started(server: GatewayServer) -> GatewayServer:
+    server.start()
+    return server
+
+
+def _lease(settings: Settings, app: str, standby: bool) -> EngineLease | None:
+    """A cluster node's engine on PostgreSQL runs under a lease; any other, freely."""
+    if not settings.sip_edge or not settings.database_url.startswith("postgresql"):
+        return None
+    return EngineLease(settings.database_url, lease_name(settings.ari_url, app),
+                       settings.http_host, standby=standby, on_lost=_lost)
+
+
+def _lost() -> None:
+    """Another node runs this engine's app now: acting on its calls any more, or closing
+    them to the edge on the way out, would undo its work. Gone at once instead."""
+    log.error("exiting at once: this engine's lease was lost")
+    logging.shutdown()
+    os._exit(1)
 
 
 def live_subscriptions(database: Database) -> list[ActiveSubscription]:

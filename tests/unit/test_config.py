@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,32 @@ def test_a_sip_edge_that_is_not_a_host_and_port_is_refused(edge: str) -> None:
     with pytest.raises(ConfigError, match=r"RINGBRIDGE_SIP_EDGE must be the SIP edge's "
                                           r"host:port"):
         load_settings(environ={"RINGBRIDGE_SIP_EDGE": edge})
+
+
+CLUSTER_NODE = {"RINGBRIDGE_SIP_EDGE": "127.0.0.10:5060",
+                "RINGBRIDGE_DATABASE_URL": "postgresql+psycopg://rb@db/ringbridge",
+                "RINGBRIDGE_ARI_URL": "http://127.0.0.11:8088/ari",
+                "RINGBRIDGE_AMI_HOST": "127.0.0.11"}
+
+
+def test_a_node_standing_by_drives_the_other_asterisk_as_its_own() -> None:
+    settings = load_settings(environ={**CLUSTER_NODE,
+                                      "RINGBRIDGE_STANDBY_ASTERISKS": "127.0.0.12, fd00::13"})
+    assert settings.standby_hosts == ["127.0.0.12", "fd00::13"]
+    other = settings.for_asterisk("127.0.0.12")
+    assert (other.ari_url, other.ami_host) == ("http://127.0.0.12:8088/ari", "127.0.0.12")
+    assert settings.for_asterisk("fd00::13").ari_url == "http://[fd00::13]:8088/ari"
+    assert replace(other, ari_url=settings.ari_url, ami_host="127.0.0.11") == settings
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"RINGBRIDGE_SIP_EDGE": ""}, "is for a cluster node: set sip_edge too"),
+    ({"RINGBRIDGE_DATABASE_URL": "sqlite:///var/rb.db"}, "needs PostgreSQL"),
+    ({"RINGBRIDGE_STANDBY_ASTERISKS": "127.0.0.11"}, "this node's own Asterisk"),
+    ({"RINGBRIDGE_STANDBY_ASTERISKS": "http://127.0.0.12"}, "not a host name or address"),
+])
+def test_standing_by_without_what_it_needs_is_refused(change: dict[str, str],
+                                                      message: str) -> None:
+    environ = {**CLUSTER_NODE, "RINGBRIDGE_STANDBY_ASTERISKS": "127.0.0.12", **change}
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ=environ)

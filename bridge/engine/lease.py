@@ -1,0 +1,221 @@
+"""Which ringbridge node runs an ARI application on an Asterisk node, in a cluster.
+
+Every node runs engines for every Asterisk node (docs/cluster.md): one per application
+holds the lease and runs it, the others stand by. The lease is a PostgreSQL session
+advisory lock: it is held as long as the holder's connection lives, so a holder killed
+with -9 loses it the moment PostgreSQL sees its socket close, and one on a machine that
+died within KEEPALIVE_SECONDS (the server's TCP keepalives, set for this session).
+
+- An engine of the node that drives the Asterisk node (`standby=False`) takes the lease
+  whenever it is free.
+- A standby takes it only once it has seen it held (by the engine it stands by for),
+  or once it has stood by STANDBY_GRACE seconds with nobody taking it: a cluster coming
+  up gives each Asterisk node to its own ringbridge node.
+- A standby holding a lease gives it back once the engine of the lease's own node waits
+  for it again (that node was restarted): each Asterisk node goes back to its own
+  ringbridge node, and that node's API to its calls.
+- A database outage drops every lease. The holder keeps running its calls meanwhile and
+  takes its lease again as soon as the database is back; a standby waits REARM seconds
+  more before it may take a free one, so the holder comes first. A holder that finds its
+  lease taken by then has lost it (`on_lost`).
+
+Each lease's connection is named in `pg_stat_activity` (application_name), so
+`scripts/cluster status` and an operator's `psql` show who runs what.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.pool import NullPool
+
+from bridge.store.db import CONNECT_TIMEOUT, DATABASE_AWAY
+
+log = logging.getLogger(__name__)
+POLL = 0.25  # seconds between a standby's looks at the lease
+KEEP = 1.0  # seconds between the holder's checks of its connection
+STANDBY_GRACE = 30.0
+REARM = 3.0
+KEEPALIVE_SECONDS = 3  # idle 1 s, then 2 probes 1 s apart
+NAME_LIMIT = 63  # PostgreSQL's application_name
+
+
+def lease_name(ari_url: str, app: str) -> str:
+    """What a lease is for: the Asterisk node (its ARI host and port) and the app."""
+    parts = urlsplit(ari_url)
+    return f"{parts.hostname}:{parts.port or 80} {app}"
+
+
+def lease_key(name: str) -> int:
+    """The advisory lock's 64-bit key: the same on every node for the same lease."""
+    return int.from_bytes(hashlib.blake2b(f"ringbridge engine {name}".encode(),
+                                          digest_size=8).digest(), "big", signed=True)
+
+
+def session_name(role: str, name: str, node: str) -> str:
+    """`rb <role> <tag> <node> <lease>`, a lease's session in pg_stat_activity: the tag
+    (the key's low 32 bits) first, whole, however long the rest (PostgreSQL keeps
+    NAME_LIMIT characters). Roles: `runs` (the holder), `wants` (the own node's engine
+    waiting), `waits` (a standby)."""
+    return f"rb {role} {_tag(name)} {node} {name}"[:NAME_LIMIT]
+
+
+def _tag(name: str) -> str:
+    return f"{lease_key(name) & 0xFFFFFFFF:08x}"
+
+
+class EngineLease:
+    def __init__(self, database_url: str, name: str, node: str, *, standby: bool,
+                 on_lost: Callable[[], None]) -> None:
+        self.name = name
+        self.node = node  # who asks: shown in pg_stat_activity
+        self.standby = standby
+        self.on_lost = on_lost
+        self.key = lease_key(name)
+        self.wanted_back = threading.Event()  # a standby holding it: its own node is back
+        self._engine = create_engine(database_url, poolclass=NullPool, connect_args={
+            "connect_timeout": CONNECT_TIMEOUT,
+            "options": (f"-c tcp_keepalives_idle=1 -c tcp_keepalives_interval=1 "
+                        f"-c tcp_keepalives_count={KEEPALIVE_SECONDS - 1}")})
+        self._connection: Connection | None = None
+        self._ending = threading.Event()  # set to end the holder's watch
+        self._watch: threading.Thread | None = None
+
+    def take(self, stopping: threading.Event) -> bool:
+        """Wait until this lease is ours (True), or `stopping` is set first (False)."""
+        may_take_at = time.monotonic() + STANDBY_GRACE if self.standby else 0.0
+        away = False
+        while not stopping.is_set():
+            try:
+                if self._held_elsewhere():
+                    may_take_at = min(may_take_at, time.monotonic())
+                elif time.monotonic() >= may_take_at and self._lock():
+                    self._watch_holding()
+                    return True
+                away = False
+            except DATABASE_AWAY as exc:
+                self._drop()
+                if not away:
+                    log.warning("lease %s: the database is away (%s); waiting", self.name,
+                                _first_line(exc))
+                away = True
+                if self.standby:
+                    may_take_at = max(may_take_at, time.monotonic() + REARM)
+            stopping.wait(POLL)
+        return False
+
+    def give_back(self) -> None:
+        """A standby done running it (`wanted_back`): the lease goes free for its own
+        node's engine, and this one stands by again."""
+        self._end_watch()
+        self.wanted_back.clear()
+        try:
+            self._open().execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+            self._name_session("waits")
+        except DATABASE_AWAY:
+            self._drop()  # gone with the connection
+
+    def release(self) -> None:
+        self._end_watch()
+        self._drop()
+        self._engine.dispose()
+
+    def _held_elsewhere(self) -> bool:
+        high, low = (self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF
+        return bool(self._open().execute(text(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1)"),
+            {"high": high, "low": low}).scalar())
+
+    def _lock(self) -> bool:
+        connection = self._open()
+        if not connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                                  {"key": self.key}).scalar():
+            return False
+        self._name_session("runs")
+        return True
+
+    def _watch_holding(self) -> None:
+        self._ending.clear()
+        self._watch = threading.Thread(target=self._keep, name="lease", daemon=True)
+        self._watch.start()
+
+    def _end_watch(self) -> None:
+        self._ending.set()
+        if self._watch is not None and self._watch is not threading.current_thread():
+            self._watch.join()
+        self._watch = None
+
+    def _keep(self) -> None:
+        """The holder's watch, every KEEP seconds: a connection lost (the database
+        restarted) is made again and the lease taken again, and found taken meanwhile, it
+        is lost; a standby holding it sees whether its own node's engine wants it back."""
+        while not self._ending.wait(KEEP):
+            if self._still_connected():
+                if self.standby and not self.wanted_back.is_set() and self._wanted():
+                    log.info("lease %s: its own node is back; giving it back", self.name)
+                    self.wanted_back.set()
+                continue
+            if self._retake():
+                log.info("lease %s taken again", self.name)
+            elif not self._ending.is_set():
+                log.error("lease %s: another node took it while the database was away",
+                          self.name)
+                self.on_lost()
+                return
+
+    def _still_connected(self) -> bool:
+        try:
+            self._open().execute(text("SELECT 1"))
+        except DATABASE_AWAY as exc:
+            log.warning("lease %s: the database connection is lost (%s); this engine goes "
+                        "on with its calls and takes the lease again", self.name,
+                        _first_line(exc))
+            self._drop()
+            return False
+        return True
+
+    def _wanted(self) -> bool:
+        return bool(self._open().execute(text(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name LIKE :want)"),
+            {"want": f"rb wants {_tag(self.name)} %"}).scalar())
+
+    def _retake(self) -> bool:
+        while not self._ending.is_set():
+            try:
+                return self._lock()
+            except DATABASE_AWAY:
+                self._drop()
+                self._ending.wait(POLL)
+        return False
+
+    def _open(self) -> Connection:
+        if self._connection is None:
+            connection = self._engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT")
+            self._connection = connection
+            self._name_session("waits" if self.standby else "wants")
+        return self._connection
+
+    def _name_session(self, role: str) -> None:
+        assert self._connection is not None
+        self._connection.execute(text("SELECT set_config('application_name', :name, false)"),
+                                 {"name": session_name(role, self.name, self.node)})
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(*DATABASE_AWAY):
+                connection.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
