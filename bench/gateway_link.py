@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bridge.api.gateway_client import GatewayClient
 from bridge.engine.gateway_server import GatewayServer
 from bridge.gateway import LiveCall, Party, PartyState
+from bridge.gateway_client import GatewayClient
 from bridge.gateway_link import GatewayLink, GatewayLinks
 from tests.api.conftest import RecordingProvisioner
 

@@ -85,6 +85,13 @@ class Settings:
     # node's engines stand by to run should their own ringbridge node die. They are
     # reached as this node's Asterisk is (ARI port and path, AMI port, credentials).
     standby_asterisks: str = ""
+    # A cluster node: the address the other nodes reach its engines at, and the key they
+    # share (a secret, like the database's password). Engine process k (0-based: this
+    # node's engines, then each standby Asterisk's) listens on cluster_port + k, so any
+    # node's API reaches the engine running a call, wherever it runs (docs/cluster.md).
+    cluster_address: str = ""
+    cluster_port: int = 8890
+    cluster_key: str = ""
 
     def engine_app(self, number: int) -> str:
         """Engine `number`'s (1-based) ARI application: `ari_app`, then `ari_app`-2..."""
@@ -94,13 +101,26 @@ class Settings:
     def standby_hosts(self) -> list[str]:
         return [host.strip() for host in self.standby_asterisks.split(",") if host.strip()]
 
+    def engine_address(self, slot: int) -> str:
+        """Where the other cluster nodes reach engine process `slot` (0-based): host:port."""
+        host = self.cluster_address
+        return f"[{host}]:{self.cluster_port + slot}" if ":" in host else \
+            f"{host}:{self.cluster_port + slot}"
+
     def for_asterisk(self, host: str) -> Settings:
-        """These settings, driving the Asterisk node at `host` instead of this node's."""
+        """These settings, driving the Asterisk node at `host` instead of this node's
+        (whose Asterisk is then one of the others)."""
         parts = urlsplit(self.ari_url)
         address = f"[{host}]" if ":" in host else host
         netloc = f"{address}:{parts.port}" if parts.port else address
+        others = [parts.hostname or "", *(h for h in self.standby_hosts if h != host)]
         return replace(self, ari_url=urlunsplit(parts._replace(netloc=netloc)),
-                       ami_host=host)
+                       ami_host=host, standby_asterisks=",".join(others))
+
+    @property
+    def other_ari_urls(self) -> list[str]:
+        """The ARI of the cluster's other Asterisk nodes (standby_asterisks)."""
+        return [self.for_asterisk(host).ari_url for host in self.standby_hosts]
 
     @property
     def published_link(self) -> Path:
@@ -155,6 +175,13 @@ def _check_standby(settings: Settings) -> None:
     if not settings.database_url.startswith("postgresql"):
         raise ConfigError("standby_asterisks needs PostgreSQL (database_url): the nodes "
                           "share their leases on Asterisk nodes there")
+    if not settings.cluster_address or not HOST.fullmatch(settings.cluster_address):
+        raise ConfigError("standby_asterisks needs cluster_address: the address the other "
+                          "nodes reach this node's engines at, e.g. 10.0.0.21")
+    if len(settings.cluster_key) < MIN_KEY:
+        raise ConfigError(f"standby_asterisks needs cluster_key: a secret of at least "
+                          f"{MIN_KEY} characters, the same on every node (scripts/cluster "
+                          "makes one)")
     own = urlsplit(settings.ari_url).hostname
     for host in settings.standby_hosts:
         if not HOST.fullmatch(host):
@@ -165,10 +192,13 @@ def _check_standby(settings: Settings) -> None:
 
 
 MAX_ENGINES = 32
-SIP_EDGE = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")  # host[:port]
+MIN_KEY = 32
+_HOST = r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])"  # a name, an IPv4 or a bracketed IPv6
+SIP_EDGE = re.compile(_HOST + r"(?::[0-9]{1,5})?")  # host[:port]
+ENGINE_ADDRESS = re.compile(_HOST + r":[0-9]{1,5}")  # host:port (engine_address)
 HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
 _FIELD_TYPES = {field.name: field.type for field in fields(Settings)}
-_PORTS = {"http_port", "ami_port"}
+_PORTS = {"http_port", "ami_port", "cluster_port"}
 _MAY_BE_ZERO = {"ringout_retention", "restapi_light_per_minute", "restapi_medium_per_minute",
                 "restapi_heavy_per_minute", "restapi_auth_per_minute",
                 "login_username_failures_per_minute", "login_address_failures_per_minute"}

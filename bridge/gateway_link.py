@@ -1,4 +1,5 @@
-"""Where the API's processes reach the engine's: a unix socket and a key.
+"""Where the API's processes reach the engine's: a unix socket and a key (and, in a
+cluster, where one node's engines reach another's: host:port and the cluster's key).
 
 The gateway's calls cross as pickled `(method, args)` over `multiprocessing.connection`
 (length-framed messages; HMAC challenge on connect). Only a peer holding the key, made
@@ -30,8 +31,19 @@ PREFIX = "ringbridge-link-"  # then the pid of the `ringbridge serve` that made 
 
 @dataclass(frozen=True)
 class GatewayLink:
-    address: str  # one engine's unix socket
+    """An engine's unix socket (this node's), or the host:port another cluster node's
+    engine listens on (docs/cluster.md); the key either way."""
+
+    address: str
     key: bytes
+
+    @property
+    def over_tcp(self) -> bool:
+        return not self.address.startswith("/")
+
+    def host_and_port(self) -> tuple[str, int]:
+        host, _, port = self.address.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True)

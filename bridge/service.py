@@ -44,10 +44,12 @@ def serve(settings: Settings) -> None:
     children = [*(Child(f"api-{number}", run_api, (settings, listening, links))
                   for number in range(1, settings.api_workers + 1)),
                 *(Child(f"engine-{number}", run_engine,
-                        (settings, number, next(engine_links)), closes=(listening,))
+                        (settings, number, next(engine_links), number - 1),
+                        closes=(listening,))
                   for number in range(1, settings.engines + 1)),
                 *(Child(f"standby-{index}-{number}", run_engine,
-                        (other, number, next(engine_links), True), closes=(listening,))
+                        (other, number, next(engine_links),
+                         index * settings.engines + number - 1, True), closes=(listening,))
                   for index, other in enumerate(standbys, start=1)
                   for number in range(1, settings.engines + 1))]
     log.info("API on http://%s:%d (%d API processes, %d engines; ARI %s, apps %s%s)",

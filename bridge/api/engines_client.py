@@ -16,7 +16,6 @@ from collections import ChainMap
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from bridge.api.gateway_client import GatewayClient
 from bridge.engine.changes import Changes
 from bridge.flows.waiting_line import rank
 from bridge.gateway import (
@@ -35,6 +34,7 @@ from bridge.gateway import (
     Target,
     Waiting,
 )
+from bridge.gateway_client import GatewayClient
 from bridge.gateway_link import GatewayLinks
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from bridge.engine.comebacks import Comebacks
 from bridge.engine.directory_follower import follow_directory
 from bridge.engine.endpoints import SipEndpoint
 from bridge.engine.live_calls import channel_created
+from bridge.engine.other_asterisks import OtherAsterisks
 from bridge.engine.parking import (
     CALL_VARIABLE,
     GONE_EVENTS,
@@ -106,6 +107,9 @@ class Engine:
             on_connected=self._ami_connected,
         )
         self.provisioning = Provisioning(self.ari, edge=settings.sip_edge)
+        self.other_asterisks = OtherAsterisks(
+            settings.other_ari_urls, settings.ari_user, settings.ari_password
+        ) if settings.standby_hosts else None
         self.directory_generation = directory_generation
         self._edge_open = False  # the SIP edge's probe endpoint is there (a cluster node)
         self._endpoints_behind = True  # a push or the opening is still to be done
@@ -210,6 +214,8 @@ class Engine:
         await self.waiting_lines.close()
         self.provisioning.close()
         await asyncio.gather(self.ari.close(), self.ami.close())
+        if self.other_asterisks is not None:
+            await self.other_asterisks.close()
         if self.dispatch is not None:
             await self.dispatch.close()
 
@@ -405,7 +411,7 @@ class Engine:
         """Every hunt this engine runs, made here: its ARI, call log and directory (for
         dispatch redirects) are the engine's."""
         return Hunt(self.ari, self, call_id, caller_id, plan, self.directory, self.call_log,
-                    pauses=self.directory)
+                    pauses=self.directory, other_nodes=self.other_asterisks)
 
     async def _label(self, channel_id: str, call_id: str) -> None:
         """Name the call on its caller's channel (RB_CALL), so that a restarted ringbridge

@@ -1,6 +1,7 @@
 """The engine's end of the gateway link: answers the API processes' calls.
 
-One thread accepts; each API connection gets a thread that checks the peer's key, then
+It listens on the link's unix socket, or, for the other nodes of a cluster, on its
+host:port. One thread accepts; each API connection gets a thread that checks the peer's key, then
 runs its calls one after another on the engine (`EngineThread`'s methods block until
 the loop has answered). A `GatewayError` goes back to be raised in the API process;
 anything else is a bug, logged here in full and answered as a `GatewayError` saying so.
@@ -30,11 +31,7 @@ class GatewayServer:
     def __init__(self, engine: EngineGateway, link: GatewayLink) -> None:
         self.engine = engine
         self.link = link
-        with contextlib.suppress(FileNotFoundError):  # left by an engine killed before
-            os.unlink(link.address)
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._socket.bind(link.address)
-        self._socket.listen(BACKLOG)
+        self._socket = _listening(link)
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._closed = False
@@ -101,3 +98,16 @@ class GatewayServer:
         except Exception as exc:
             log.exception("gateway call %s failed", method)
             return False, GatewayError(f"the telephony engine failed: {exc}")
+
+
+def _listening(link: GatewayLink) -> socket.socket:
+    if link.over_tcp:  # for the other cluster nodes' API processes
+        host, port = link.host_and_port()
+        return socket.create_server((host, port), backlog=BACKLOG, family=(
+            socket.AF_INET6 if ":" in host else socket.AF_INET))
+    with contextlib.suppress(FileNotFoundError):  # left by an engine killed before
+        os.unlink(link.address)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(link.address)
+    sock.listen(BACKLOG)
+    return sock

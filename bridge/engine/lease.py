@@ -13,7 +13,10 @@ died within KEEPALIVE_SECONDS (the server's TCP keepalives, set for this session
   up gives each Asterisk node to its own ringbridge node.
 - A standby holding a lease gives it back once the engine of the lease's own node waits
   for it again (that node was restarted): each Asterisk node goes back to its own
-  ringbridge node, and that node's API to its calls.
+  ringbridge node.
+- Waiting, an engine knows where the holder's engine is reached (`holder`: the node
+  field of the holder's session name), to pass its node's API calls on to it
+  (bridge/engine/standby.py).
 - A database outage drops every lease. The holder keeps running its calls meanwhile and
   takes its lease again as soon as the database is back; a standby waits REARM seconds
   more before it may take a free one, so the holder comes first. A holder that finds its
@@ -67,6 +70,12 @@ def session_name(role: str, name: str, node: str) -> str:
     return f"rb {role} {_tag(name)} {node} {name}"[:NAME_LIMIT]
 
 
+def engine_label(name: str) -> str:
+    """The engine running lease `name`, in 64 characters (a waiting call's row names it):
+    `<tag> <lease>`, the tag whole."""
+    return f"{_tag(name)} {name}"[:64]
+
+
 def _tag(name: str) -> str:
     return f"{lease_key(name) & 0xFFFFFFFF:08x}"
 
@@ -75,11 +84,12 @@ class EngineLease:
     def __init__(self, database_url: str, name: str, node: str, *, standby: bool,
                  on_lost: Callable[[], None]) -> None:
         self.name = name
-        self.node = node  # who asks: shown in pg_stat_activity
+        self.node = node  # where the other nodes reach this engine: in its session name
         self.standby = standby
         self.on_lost = on_lost
         self.key = lease_key(name)
         self.wanted_back = threading.Event()  # a standby holding it: its own node is back
+        self.holder: str | None = None  # while waiting: where the holder's engine is reached
         self._engine = create_engine(database_url, poolclass=NullPool, connect_args={
             "connect_timeout": CONNECT_TIMEOUT,
             "options": (f"-c tcp_keepalives_idle=1 -c tcp_keepalives_interval=1 "
@@ -94,9 +104,10 @@ class EngineLease:
         away = False
         while not stopping.is_set():
             try:
-                if self._held_elsewhere():
+                if self._look():
                     may_take_at = min(may_take_at, time.monotonic())
                 elif time.monotonic() >= may_take_at and self._lock():
+                    self.holder = None
                     self._watch_holding()
                     return True
                 away = False
@@ -127,13 +138,19 @@ class EngineLease:
         self._drop()
         self._engine.dispose()
 
-    def _held_elsewhere(self) -> bool:
+    def _look(self) -> bool:
+        """Whether another session holds the lease; `holder` is where its engine is
+        reached (the node field of its session's name), or None."""
         high, low = (self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF
-        return bool(self._open().execute(text(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1)"),
-            {"high": high, "low": low}).scalar())
+        names = self._open().execute(text(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM"
+            " pg_database WHERE datname = current_database()) AND l.classid::bigint = :high"
+            " AND l.objid::bigint = :low AND l.objsubid = 1"),
+            {"high": high, "low": low}).scalars().all()
+        self.holder = next((parts[3] for parts in (name.split(" ") for name in names)
+                            if len(parts) > 3 and parts[1] == "runs"), None)
+        return bool(names)
 
     def _lock(self) -> bool:
         connection = self._open()

@@ -11,16 +11,17 @@ from collections.abc import Callable
 from functools import partial
 from types import FrameType
 
-from bridge.config import Settings
+from bridge.config import ENGINE_ADDRESS, Settings
 from bridge.dispatch.client import DispatchClient
 from bridge.engine.engine import Engine
 from bridge.engine.gateway_server import GatewayServer
-from bridge.engine.lease import EngineLease, lease_name
+from bridge.engine.lease import EngineLease, engine_label, lease_name
 from bridge.engine.runner import EngineThread
 from bridge.engine.session_notifier import SessionNotifier
 from bridge.engine.standby import StandbyGateway
 from bridge.flows.call_log import CallLog
 from bridge.gateway import EngineGateway, SipEndpoint
+from bridge.gateway_client import GatewayClient
 from bridge.gateway_link import GatewayLink
 from bridge.services import subscriptions
 from bridge.services.call_records import DatabaseCallRecorder
@@ -42,15 +43,17 @@ log = logging.getLogger(__name__)
 # threads. A thread waking on a socket waits for the GIL up to this long while another
 # computes; Python's default (5 ms) would put that wait on every step of a call.
 SWITCH_INTERVAL = 0.0005
+CLUSTER_LINES = "cluster"  # the waiting lines of a cluster's engines: one per group
 
 
-def run_engine(settings: Settings, number: int, link: GatewayLink,
+def run_engine(settings: Settings, number: int, link: GatewayLink, slot: int = 0,
                standby: bool = False) -> None:
     """Engine `number` (1-based), until SIGTERM or SIGINT: then the calls are left to
     the next engine (see bridge/stopping.py, step 2) and the call records written.
     Exits with 1 if the engine's loop ends by itself, for the supervisor to start a new
     process. A cluster node's engine runs only while it holds its lease (`standby`: one
-    for another node's Asterisk), answering the API as standing by until then."""
+    for another node's Asterisk), answering the API as standing by until then; the other
+    nodes reach it at `settings.engine_address(slot)`."""
     app = settings.engine_app(number)
     sys.setswitchinterval(SWITCH_INTERVAL)
     stopping = threading.Event()
@@ -61,11 +64,11 @@ def run_engine(settings: Settings, number: int, link: GatewayLink,
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     accept_signals()
-    lease = _lease(settings, app, standby)
+    lease = _lease(settings, app, slot, standby)
     if lease is None:
         _run_alone(settings, number, link, stopping)
     else:
-        _run_leased(settings, number, link, lease, stopping)
+        _run_leased(settings, number, link, lease, stopping, slot)
 
 
 def _run_alone(settings: Settings, number: int, link: GatewayLink,
@@ -84,20 +87,30 @@ def _run_alone(settings: Settings, number: int, link: GatewayLink,
 
 
 def _run_leased(settings: Settings, number: int, link: GatewayLink, lease: EngineLease,
-                stopping: threading.Event) -> None:
+                stopping: threading.Event, slot: int) -> None:
     """Standing by until the lease is ours, then running; a standby gives the lease
-    back when its own node wants it (bridge/engine/lease.py) and stands by again."""
-    waiting = StandbyGateway(lease.name)
-    server = _started(GatewayServer(waiting, link))
+    back when its own node wants it (bridge/engine/lease.py) and stands by again.
+    Standing by, it passes what this node's API asks of the app's calls on to the engine
+    running the app; the other nodes' API reach it at its cluster address."""
+    key = settings.cluster_key.encode()
+    waiting = StandbyGateway(lease.name, _running_engine(lease, key)
+                             if settings.cluster_address else lambda: None)
+    for_peers = StandbyGateway(lease.name)  # a call another node passed on: not again
+    servers = [(_started(GatewayServer(waiting, link)), waiting)]
+    if settings.cluster_address:
+        peers_link = GatewayLink(settings.engine_address(slot), key)
+        servers.append((_started(GatewayServer(for_peers, peers_link)), for_peers))
     log.info("engine %d %s %s (ARI %s)", number, "stands by for" if lease.standby else
              "takes its lease on", lease.name, settings.ari_url)
 
     def serve(engine: EngineGateway) -> None:
-        server.engine = engine
+        for server, _ in servers:
+            server.engine = engine
         waiting.taken_over.set()
 
     def unserve() -> None:
-        server.engine = waiting
+        for server, standby in servers:
+            server.engine = standby
         waiting.taken_over.clear()
 
     try:
@@ -111,7 +124,23 @@ def _run_leased(settings: Settings, number: int, link: GatewayLink, lease: Engin
                      lease.name)
     finally:
         lease.release()
-        server.close()
+        for server, _ in servers:
+            server.close()
+
+
+def _running_engine(lease: EngineLease, key: bytes) -> Callable[[], EngineGateway | None]:
+    """The engine of another node that holds `lease` (the holder it names), if any."""
+    clients: dict[str, GatewayClient] = {}
+
+    def running() -> EngineGateway | None:
+        address = lease.holder
+        if address is None or not ENGINE_ADDRESS.fullmatch(address):
+            return None  # nobody holds it, or a node without a cluster address does
+        if address not in clients:
+            clients[address] = GatewayClient(GatewayLink(address, key))
+        return clients[address]
+
+    return running
 
 
 def _run(settings: Settings, number: int, stopping: threading.Event,
@@ -145,12 +174,14 @@ def _started(server: GatewayServer) -> GatewayServer:
     return server
 
 
-def _lease(settings: Settings, app: str, standby: bool) -> EngineLease | None:
-    """A cluster node's engine on PostgreSQL runs under a lease; any other, freely."""
+def _lease(settings: Settings, app: str, slot: int, standby: bool) -> EngineLease | None:
+    """A cluster node's engine on PostgreSQL runs under a lease; any other, freely. The
+    lease's holder names where the other nodes reach its engine."""
     if not settings.sip_edge or not settings.database_url.startswith("postgresql"):
         return None
-    return EngineLease(settings.database_url, lease_name(settings.ari_url, app),
-                       settings.http_host, standby=standby, on_lost=_lost)
+    where = settings.engine_address(slot) if settings.cluster_address else settings.http_host
+    return EngineLease(settings.database_url, lease_name(settings.ari_url, app), where,
+                       standby=standby, on_lost=_lost)
 
 
 def _lost() -> None:
@@ -184,7 +215,7 @@ def _engine(settings: Settings, app: str, database: Database,
     recordings = DatabaseRecordingIndex(database) if first else None
     return Engine(settings, extension_endpoints, directory, call_log, dispatch,
                   recordings, DatabaseEarlierCalls(database, directory), app=app,
-                  shared_lines=_shared_lines(settings, app, database),
+                  shared_lines=shared_lines(settings, app, database),
                   directory_generation=(partial(_directory_generation, database)
                                         if first and settings.sip_edge else None))
 
@@ -194,13 +225,21 @@ def _directory_generation(database: Database) -> int | None:
         return current_generation(connection)
 
 
-def _shared_lines(settings: Settings, app: str, database: Database
+def shared_lines(settings: Settings, app: str, database: Database
                   ) -> DatabaseWaitingCalls | None:
-    """With several engines, the waiting lines' order is theirs together; the rows this
-    engine's process before left are gone with their calls (taken up as new ones)."""
-    if settings.engines == 1:
+    """With several engines, the waiting lines' order is theirs together: of the
+    engines on this Asterisk, or of every engine on every Asterisk node of a cluster (one
+    line per group for the whole cluster). The rows this engine's process before left
+    are gone with their calls (taken up as new ones)."""
+    apps = [settings.engine_app(number) for number in range(1, settings.engines + 1)]
+    if settings.standby_hosts:
+        engines = [engine_label(lease_name(url, each)) for url in
+                   (settings.ari_url, *settings.other_ari_urls) for each in apps]
+        lines = DatabaseWaitingCalls(database, CLUSTER_LINES,
+                                     engine_label(lease_name(settings.ari_url, app)), engines)
+    elif settings.engines > 1:
+        lines = DatabaseWaitingCalls(database, settings.ari_url, app, apps)
+    else:
         return None
-    lines = DatabaseWaitingCalls(database, settings.ari_url, app, [
-        settings.engine_app(number) for number in range(1, settings.engines + 1)])
     lines.clear()
     return lines

@@ -1,18 +1,26 @@
-"""What an engine standing by (bridge/engine/lease.py) answers the API: it runs no call.
+"""What an engine standing by (bridge/engine/lease.py) answers the API: it runs no call,
+but knows which node's engine runs its app, and passes on to it what is asked of that
+app's calls: live calls, the panel and its changes, actions on a call, RingOut cancels.
+So any node's API shows and acts on every call of the cluster.
 
-Reads and RingOuts pass it over (EngineNotReached, as for an engine that is not running);
-an action on a live call is refused as not its call, so the engine that has the call
-answers, and a call nobody has is 404, not "retry"; a pushed or removed extension needs
-nothing (an engine taking over pushes every extension when it connects).
+With no engine to pass on to (none runs the app, or it is asked by another node, which
+passes nothing on twice): reads and RingOuts pass it over (EngineNotReached, as for an
+engine that is not running); an action on a live call is refused as not its call, so a
+call nobody has is 404, not "retry". Its own node's state (status, overview, recordings)
+and RingOuts started are never passed on, and a pushed or removed extension needs
+nothing (the engine running the app follows the directory; one taking over pushes every
+extension when it connects).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from bridge.gateway import (
     CallRefused,
     CancelOutcome,
+    EngineGateway,
     EngineNotReached,
     EngineOverview,
     EngineStatus,
@@ -26,9 +34,11 @@ from bridge.gateway import (
 
 
 class StandbyGateway:
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str,
+                 running: Callable[[], EngineGateway | None] = lambda: None) -> None:
         self.what = what  # the lease: Asterisk node and app
-        self.taken_over = threading.Event()  # set when the engine replaces this
+        self.running = running  # the engine of another node that runs the app, if any
+        self.taken_over = threading.Event()  # set when this node's engine replaces this
 
     def _elsewhere(self) -> EngineNotReached:
         return EngineNotReached(f"standing by for {self.what}: another node runs it")
@@ -44,11 +54,14 @@ class StandbyGateway:
         raise self._elsewhere()
 
     def changes(self, seen: int, wait: float) -> int:
-        """Nothing changes while standing by; a take-over ends the wait, as a change."""
+        """The running engine's count; with none, nothing changes while standing by and
+        a take-over ends the wait, as a change."""
+        if (running := self.running()) is not None:
+            return running.changes(seen, wait)
         return seen + 1 if self.taken_over.wait(wait) else seen
 
     def panel(self, domain: str) -> PanelView:
-        raise self._elsewhere()
+        return self._passed_on().panel(domain)
 
     def push(self, endpoint: SipEndpoint) -> None:
         return None
@@ -63,20 +76,30 @@ class StandbyGateway:
         raise self._elsewhere()
 
     def cancel_ringout(self, call_id: str) -> CancelOutcome:
-        raise self._elsewhere()
+        return self._passed_on().cancel_ringout(call_id)
 
     def live_calls(self, domain: str) -> list[LiveCall]:
-        raise self._elsewhere()
+        return self._passed_on().live_calls(domain)
 
     def park(self, domain: str, call_id: str, view: str, parker: Target,
              timeout: int) -> ParkedCall:
-        raise self._not_here(call_id)
+        return self._on_the_call(call_id).park(domain, call_id, view, parker, timeout)
 
     def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str:
-        raise self._not_here(call_id)
+        return self._on_the_call(call_id).unpark(domain, call_id, target, wait)
 
     def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str:
-        raise self._not_here(call_id)
+        return self._on_the_call(call_id).pick_up(domain, call_id, target, wait)
 
     def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
-        raise self._not_here(call_id)
+        return self._on_the_call(call_id).hang_up(domain, call_id, view)
+
+    def _passed_on(self) -> EngineGateway:
+        if (running := self.running()) is None:
+            raise self._elsewhere()
+        return running
+
+    def _on_the_call(self, call_id: str) -> EngineGateway:
+        if (running := self.running()) is None:
+            raise self._not_here(call_id)
+        return running

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bridge.flows import hunt_pick_up, hunt_recordings
 from bridge.flows.call_events import CallEvents, GuardedEvents, Queue, tell_dispatch
@@ -124,17 +124,25 @@ class Origin:
     endpoint: str = ""  # the caller's PJSIP endpoint ("2101@acme.example"), never rung
 
 
+class OtherNodes(Protocol):
+    """The cluster's other Asterisk nodes (bridge/engine/other_asterisks.py)."""
+
+    async def on_a_call(self, endpoint_id: str) -> bool:
+        """Whether the endpoint has a channel on any of them."""
+
+
 class Hunt(CallFlow):
     """The hunt itself; its waiting line, redirects, pick-up and recordings are
     collaborators beside this module."""
 
     def __init__(self, ari: Ari, flows: Flows, call_id: str, caller_id: str, plan: HuntPlan,
                  redirects: Redirects | None = None, call_log: CallLog | None = None,
-                 pauses: Pauses | None = None) -> None:
+                 pauses: Pauses | None = None, other_nodes: OtherNodes | None = None) -> None:
         super().__init__(ari, flows, call_id, call_log)
         self.caller_id = caller_id
         self.plan = plan
         self.pauses = pauses
+        self.other_nodes = other_nodes  # in a cluster: a member busy through another node
         self.adopt(caller_id)
         self.legs: dict[str, Leg] = {}
         self.wave_index = -1
@@ -262,9 +270,14 @@ class Hunt(CallFlow):
             return "", 0
         if endpoint.get("state") == "offline":
             return "not registered", DIAL_STATUS_CAUSE["CHANUNAVAIL"]
-        if self.plan.skip_busy and endpoint.get("channel_ids"):
+        if self.plan.skip_busy and (endpoint.get("channel_ids")
+                                    or await self._on_a_call_elsewhere(target)):
             return "already on a call", DIAL_STATUS_CAUSE["BUSY"]
         return "", 0
+
+    async def _on_a_call_elsewhere(self, target: Target) -> bool:
+        return self.other_nodes is not None and await self.other_nodes.on_a_call(
+            _endpoint_of(target))
 
     async def repeat(self) -> bool:
         """Hunt the same waves again (the REPEAT rule); False when rounds are used up."""

@@ -1,11 +1,12 @@
-"""Ring groups' waiting lines in the database, for engines sharing one Asterisk.
+"""Ring groups' waiting lines in the database, for engines sharing one Asterisk, or the
+Asterisk nodes of a cluster.
 
 Each engine keeps its own calls' places and turns (bridge/flows/waiting_line.py); the
 order of a group's line, across every engine's calls, is read here: by priority, then
-by when each call joined. The lines are an Asterisk's (ringbridge nodes on one
-database with Asterisks of their own keep their own). An engine's rows go with it: a
-new engine process deletes those its app left (its calls start again as new calls),
-and those of apps no engine runs any more.
+by when each call joined. The lines are an Asterisk's (its ARI URL), or a cluster's
+(every engine on every node in one line per group: bridge/engine/process.py). An
+engine's rows go with it: a new engine process deletes those it left (its calls start
+again as new calls), and those of engines that run no more.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from bridge.store.session import Database
 class DatabaseWaitingCalls:
     def __init__(self, database: Database, asterisk: str, app: str,
                  apps: Collection[str]) -> None:
-        """`asterisk`: the engines' Asterisk (its ARI URL); `app`: this engine's ARI
-        application; `apps`: every engine's."""
+        """`asterisk`: whose lines (the engines' Asterisk: its ARI URL, or the cluster);
+        `app`: this engine (its ARI application, or in a cluster its lease's label);
+        `apps`: every engine's."""
         self.database = database
         self.asterisk = asterisk
         self.app = app

@@ -425,9 +425,9 @@ class LoginFailure(Base):
 
 
 class WaitingCall(Base):
-    """A call in a ring group's waiting line, when several engines share an Asterisk
-    (bridge/services/waiting_calls.py): the line's order is theirs together. Each engine
-    keeps the turns of its own calls; the first in line is read here."""
+    """A call in a ring group's waiting line, when several engines share an Asterisk or
+    a cluster (bridge/services/waiting_calls.py): the line's order is theirs together.
+    Each engine keeps the turns of its own calls; the first in line is read here."""
 
     __tablename__ = "waiting_calls"
 
@@ -436,7 +436,7 @@ class WaitingCall(Base):
         ForeignKey("ring_groups.id", ondelete="CASCADE"), index=True)
     rank: Mapped[int] = mapped_column(Integer)  # the priority's place (urgent 0 ... low 3)
     joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # Whose call: the Asterisk (its ARI URL: nodes on one database each have their own
-    # lines) and the engine (its ARI app).
+    # Whose call: the Asterisk (its ARI URL), or "cluster" for a cluster's one line per
+    # group; and the engine (its ARI app, or in a cluster its lease's label).
     asterisk: Mapped[str] = mapped_column(String(256))
     engine: Mapped[str] = mapped_column(String(64), index=True)

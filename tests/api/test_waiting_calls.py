@@ -1,9 +1,12 @@
-"""Ring groups' waiting lines in the database, for engines sharing one Asterisk."""
+"""Ring groups' waiting lines in the database, for engines sharing one Asterisk or a
+cluster."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bridge.config import Settings
+from bridge.engine.process import shared_lines
 from bridge.services.waiting_calls import DatabaseWaitingCalls
 from bridge.store.models import RingGroup
 from bridge.store.session import Database
@@ -62,3 +65,21 @@ def test_a_new_engine_process_clears_its_apps_rows_and_those_of_apps_gone(
     three.add(group, "on-three", 0, JOINED + timedelta(seconds=2))  # engines was 3 then
     DatabaseWaitingCalls(database, ASTERISK, "ringbridge", APPS).clear()  # engine 1 anew
     assert one.first(group) == "on-two"
+
+
+def test_a_clusters_engines_share_one_line_per_group(database: Database,
+                                                      acme: TenantAuth) -> None:
+    """Engines on two Asterisk nodes of a cluster (bridge/engine/process.py): one line
+    per group, whichever node a call went through; a new process of one engine clears
+    its own rows only."""
+    group = a_group(database, acme, "6205")
+    node = Settings(ari_url="http://127.0.0.11:8088/ari", standby_asterisks="127.0.0.12",
+                    database_url=database.url)
+    here = shared_lines(node, "ringbridge", database)
+    there = shared_lines(node.for_asterisk("127.0.0.12"), "ringbridge", database)
+    assert here is not None and there is not None
+    there.add(group, "through-node-2", 2, JOINED)
+    assert here.add(group, "through-node-1", 2, JOINED + timedelta(seconds=1)) == 2
+    assert here.first(group) == there.first(group) == "through-node-2"
+    shared_lines(node.for_asterisk("127.0.0.12"), "ringbridge", database)  # restarted
+    assert here.first(group) == "through-node-1"

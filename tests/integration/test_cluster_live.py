@@ -22,11 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.integration.conftest import LOG_DIR
+from tests.integration.phone_calls import park, statuses, view_of
 from tests.integration.ring_groups import Office
 from tests.support import sipp
 from tests.support.asterisk import Asterisk
@@ -289,6 +291,82 @@ def postgresql_stopped() -> Iterator[None]:
         yield
     finally:
         subprocess.run([*as_root, "pg_ctlcluster", version, name, "start"], check=True)
+
+
+def test_either_nodes_api_shows_and_acts_on_the_calls_of_both(
+        cluster: Cluster, office: Office) -> None:
+    """Two phones talking through Asterisk node 2, which ringbridge node 2 runs: node 1's
+    API lists the call and parks the callee in Asterisk node 2's lot, node 2's API lists
+    it parked, and node 1's hangs it up. A call through Asterisk node 1 is listed and hung
+    up through node 2's API."""
+    first, second = cluster.nodes
+    caller, callee = registered_phones(cluster, office, "3731", "3732")
+    out, incoming = connected_through(ASTERISK_ADDRESSES[1], caller, callee, "3732")
+    call = talking_on(first, office, "3731", "3732")
+    parked = park(office, "3731", call, view_of(call, "3732")["id"], 60)
+    assert parked.status_code == 200, parked.text
+    out.wait_disconnected()
+    assert 701 <= view_of(parked.json()[0], "3732")["parkedPos"] <= 720
+    (listed,) = second.api("GET", "/uapi/phoneCalls/@me/3731", office.token).json()["entry"]
+    assert (listed["id"], "parkedPos" in view_of(listed, "3732")) == (call["id"], True)
+    assert hang_up(first, office, "3731", call).status_code == 200
+    incoming.wait_disconnected()
+
+    out, incoming = connected_through(ASTERISK_ADDRESSES[0], caller, callee, "3732")
+    call = talking_on(second, office, "3731", "3732")
+    assert hang_up(second, office, "3731", call).status_code == 200
+    incoming.wait_disconnected()
+    out.wait_disconnected()
+
+
+def test_a_member_talking_through_one_node_is_busy_to_a_group_called_through_the_other(
+        cluster: Cluster, office: Office) -> None:
+    """skip_busy_member across the cluster: a member talking through Asterisk node 2 is
+    passed over by a group call that went to Asterisk node 1, which sees no call of its
+    own for the member; the other member rings."""
+    busy_phone, caller, free = registered_phones(cluster, office, "3722", "3724", "3723")
+    talker = registered_phones(cluster, office, "3721")[0]
+    office.group("6721", ["3722", "3723"], ring_strategy="RING_SIMULTANEOUSLY",
+                 skip_busy_member=True)
+    on_both_nodes(cluster, f"3722@{office.domain}", ("online",))
+    out, incoming = connected_through(ASTERISK_ADDRESSES[1], talker, busy_phone, "3722")
+    first = cluster.nodes[0]
+    for _ in range(6):
+        seen = len(first.log())
+        group_call = caller.call("6721")
+        ringing = free.wait_incoming(timeout=5)
+        node = hops(ringing.invite_headers["Via"])[1]
+        if node == ASTERISK_ADDRESSES[0]:
+            first.wait_log(r"passing over 3722: already on a call", after=seen)
+            with pytest.raises(TimeoutError):
+                busy_phone.wait_incoming(timeout=1)
+            group_call.hangup()
+            ringing.wait_disconnected()
+            break
+        group_call.hangup()
+        ringing.wait_disconnected()
+    else:
+        raise AssertionError("six group calls, none through Asterisk node 1")
+    assert (out.state, incoming.state) == ("confirmed", "confirmed")
+    out.hangup()
+    incoming.wait_disconnected()
+
+
+def talking_on(node: ClusterNode, office: Office, caller: str, callee: str
+               ) -> dict[str, Any]:
+    """The call between `caller` and `callee`, both talking, as `node`'s API lists it."""
+    both = {caller: 5, callee: 5}
+
+    def listed() -> dict[str, Any] | None:
+        calls = node.api("GET", f"/uapi/phoneCalls/@me/{caller}", office.token).json()
+        return next((c for c in calls["entry"] if statuses(c) == both), None)
+
+    return wait_until(listed, 5, f"the call listed by {node.url}")
+
+
+def hang_up(node: ClusterNode, office: Office, extension: str,
+            call: dict[str, Any]) -> httpx.Response:
+    return node.api("DELETE", f"/uapi/phoneCalls/@me/{extension}/{call['id']}", office.token)
 
 
 def test_a_ringbridge_node_killed_has_its_calls_taken_over_by_the_other(

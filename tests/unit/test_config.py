@@ -184,7 +184,9 @@ def test_a_sip_edge_that_is_not_a_host_and_port_is_refused(edge: str) -> None:
 CLUSTER_NODE = {"RINGBRIDGE_SIP_EDGE": "127.0.0.10:5060",
                 "RINGBRIDGE_DATABASE_URL": "postgresql+psycopg://rb@db/ringbridge",
                 "RINGBRIDGE_ARI_URL": "http://127.0.0.11:8088/ari",
-                "RINGBRIDGE_AMI_HOST": "127.0.0.11"}
+                "RINGBRIDGE_AMI_HOST": "127.0.0.11",
+                "RINGBRIDGE_CLUSTER_ADDRESS": "127.0.0.21",
+                "RINGBRIDGE_CLUSTER_KEY": "k" * 32}
 
 
 def test_a_node_standing_by_drives_the_other_asterisk_as_its_own() -> None:
@@ -194,7 +196,11 @@ def test_a_node_standing_by_drives_the_other_asterisk_as_its_own() -> None:
     other = settings.for_asterisk("127.0.0.12")
     assert (other.ari_url, other.ami_host) == ("http://127.0.0.12:8088/ari", "127.0.0.12")
     assert settings.for_asterisk("fd00::13").ari_url == "http://[fd00::13]:8088/ari"
-    assert replace(other, ari_url=settings.ari_url, ami_host="127.0.0.11") == settings
+    assert other.standby_hosts == ["127.0.0.11", "fd00::13"]  # the others, seen from it
+    assert replace(other, ari_url=settings.ari_url, ami_host="127.0.0.11",
+                   standby_asterisks=settings.standby_asterisks) == settings
+    assert settings.other_ari_urls == ["http://127.0.0.12:8088/ari",
+                                       "http://[fd00::13]:8088/ari"]
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -202,9 +208,19 @@ def test_a_node_standing_by_drives_the_other_asterisk_as_its_own() -> None:
     ({"RINGBRIDGE_DATABASE_URL": "sqlite:///var/rb.db"}, "needs PostgreSQL"),
     ({"RINGBRIDGE_STANDBY_ASTERISKS": "127.0.0.11"}, "this node's own Asterisk"),
     ({"RINGBRIDGE_STANDBY_ASTERISKS": "http://127.0.0.12"}, "not a host name or address"),
+    ({"RINGBRIDGE_CLUSTER_ADDRESS": ""}, "needs cluster_address"),
+    ({"RINGBRIDGE_CLUSTER_KEY": "short"}, "needs cluster_key: a secret of at least 32"),
+    ({"RINGBRIDGE_CLUSTER_PORT": "70000"}, "RINGBRIDGE_CLUSTER_PORT"),
 ])
 def test_standing_by_without_what_it_needs_is_refused(change: dict[str, str],
                                                       message: str) -> None:
     environ = {**CLUSTER_NODE, "RINGBRIDGE_STANDBY_ASTERISKS": "127.0.0.12", **change}
     with pytest.raises(ConfigError, match=message):
         load_settings(environ=environ)
+
+
+def test_each_engine_process_has_a_port_of_its_own_for_the_other_nodes() -> None:
+    settings = load_settings(environ={**CLUSTER_NODE, "RINGBRIDGE_CLUSTER_PORT": "9000"})
+    assert [settings.engine_address(slot) for slot in (0, 3)] == [
+        "127.0.0.21:9000", "127.0.0.21:9003"]
+    assert Settings(cluster_address="fd00::21").engine_address(1) == "[fd00::21]:8891"

@@ -105,6 +105,7 @@ def test_the_own_engine_takes_it_and_a_standby_takes_it_when_it_is_given_up(
     assert sessions(url, name) == [session_name("waits", name, "127.0.0.21"),
                                    session_name("runs", name, "127.0.0.22")]
     assert not standby.taken.wait(1.0)
+    assert standby.lease.holder == "127.0.0.22"  # where its API passes calls on to
     own.release()
     assert standby.taken.wait(5)
     assert sessions(url, name) == [session_name("runs", name, "127.0.0.21")]

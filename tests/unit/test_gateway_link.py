@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bridge import gateway_client
 from bridge.api.engines_client import EnginesClient
-from bridge.api.gateway_client import GatewayClient
 from bridge.engine.gateway_server import GatewayServer
 from bridge.gateway import (
     CallRefused,
@@ -29,6 +30,7 @@ from bridge.gateway import (
     SipEndpoint,
     Target,
 )
+from bridge.gateway_client import GatewayClient
 from bridge.gateway_link import (
     GATEWAY_CALLS,
     PREFIX,
@@ -242,3 +244,42 @@ def test_a_link_published_by_a_serve_that_is_gone_is_none(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="not a ringbridge link file"):
         published(path)
     links.remove()
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_link_names_a_unix_socket_or_another_nodes_host_and_port() -> None:
+    assert not GatewayLink("/tmp/ringbridge-link-1/engine-1.sock", b"k").over_tcp
+    assert GatewayLink("10.0.0.21:8890", b"k").host_and_port() == ("10.0.0.21", 8890)
+    assert GatewayLink("[fd00::21]:8891", b"k").host_and_port() == ("fd00::21", 8891)
+
+
+def test_another_cluster_nodes_engine_is_reached_over_tcp_with_the_key(
+        engine: RefusingEngine) -> None:
+    link = GatewayLink(f"127.0.0.1:{free_tcp_port()}", b"the cluster's key")
+    server = GatewayServer(engine, link)
+    server.start()
+    client = GatewayClient(link)
+    try:
+        assert client.live_calls("acme.example") == [CALL]
+        with pytest.raises(CallRefused):
+            client.hang_up("acme.example", "c9", None)
+        with pytest.raises(EngineUnavailable):
+            GatewayClient(GatewayLink(link.address, b"not the key")).live_calls("acme.example")
+    finally:
+        client.close()
+        server.close()
+    with pytest.raises(EngineNotReached):
+        GatewayClient(link).live_calls("acme.example")
+
+
+def test_a_node_that_does_not_answer_is_not_reached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine gone drops the connection attempt: given up on after CONNECT_TIMEOUT,
+    not after the minutes TCP would try (192.0.2.1 is a documentation address)."""
+    monkeypatch.setattr(gateway_client, "CONNECT_TIMEOUT", 0.2)
+    with pytest.raises(EngineNotReached):
+        GatewayClient(GatewayLink("192.0.2.1:8890", b"k")).live_calls("acme.example")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from bridge.flows.call_log import CallLog
@@ -55,13 +56,26 @@ class Paused:
         return self._paused
 
 
+class OtherNodes:
+    """The cluster's other Asterisk nodes: the endpoints on a call through them."""
+
+    def __init__(self, talking: set[str]) -> None:
+        self.talking = talking
+        self.asked: list[str] = []
+
+    async def on_a_call(self, endpoint_id: str) -> bool:
+        self.asked.append(endpoint_id)
+        return endpoint_id in self.talking
+
+
 def run_hunt(ari: EndpointsAri, plan: HuntPlan, caller_endpoint: str = "",
-             paused: Mapping[int, str] | None = None) -> tuple[Hunt, Steps]:
+             paused: Mapping[int, str] | None = None,
+             other_nodes: OtherNodes | None = None) -> tuple[Hunt, Steps]:
     async def scenario() -> tuple[Hunt, Steps]:
         engine = engine_with(ari)
         steps = Steps()
         hunt = Hunt(ari, engine, "A", "caller-A", plan, call_log=steps,
-                    pauses=Paused(paused or {}))
+                    pauses=Paused(paused or {}), other_nodes=other_nodes)
         hunt.origin = Origin(number="2009", endpoint=caller_endpoint)
         await hunt.start()
         await engine.settled()
@@ -84,6 +98,22 @@ def test_a_wave_of_unregistered_members_moves_on_and_the_caller_hears_cause_20()
     hunt, _ = run_hunt(ari, plan)
     assert ari.created() == [] and hunt.done
     assert ("DELETE", "/channels/caller-A", {"reason_code": 20}) in ari.requests
+
+
+def test_a_member_on_a_call_through_another_cluster_node_is_busy_to_skip_busy() -> None:
+    """Calls are dealt round a cluster's Asterisk nodes: this node's Asterisk does not
+    see the member's call through another, which is asked too."""
+    others = OtherNodes({"2002@acme.example"})
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002), member(2003)),),
+                    ring_time=20, group_id=7, skip_busy=True)
+    ari = EndpointsAri()
+    _, steps = run_hunt(ari, plan, other_nodes=others)
+    assert ari.created() == ["PJSIP/2003@2003@acme.example"]
+    assert ("skipped", "2002", "passing over 2002: already on a call") in steps.kept
+    ari = EndpointsAri()
+    run_hunt(ari, replace(plan, skip_busy=False), other_nodes=others)
+    assert len(ari.created()) == 2  # without skip_busy, busy or not is never asked
+    assert others.asked == ["2002@acme.example", "2003@acme.example"]
 
 
 def test_a_paused_member_is_passed_over_with_its_reason_without_asking_asterisk() -> None:

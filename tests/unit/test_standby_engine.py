@@ -1,11 +1,13 @@
 """An engine standing by for another node's Asterisk (docs/cluster.md) beside one that
-runs calls: the API passes it over for reads and RingOuts, a call nobody has is still
-"no such call" (404), never "retry" (503), and provisioning needs nothing of it."""
+runs calls: with no node running its app, the API passes it over for reads and
+RingOuts, a call nobody has is still "no such call" (404), never "retry" (503), and
+provisioning needs nothing of it; with one, it passes the app's calls on to it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -70,3 +72,24 @@ def test_its_changes_wait_until_it_takes_over() -> None:
     assert standby.changes(4, 0.01) == 4
     standby.taken_over.set()
     assert standby.changes(4, 5) == 5
+
+
+def test_it_passes_the_apps_calls_on_to_the_node_running_it() -> None:
+    """Standing by for an Asterisk node another ringbridge node runs: what this node's
+    API asks of that app's calls goes to that node's engine; its own node's state and
+    provisioning do not."""
+    there = FakeEngine(CALL)
+    standby = StandbyGateway(LEASE, lambda: there)
+    here = FakeEngine(replace(CALL, call_id="c-here"))
+    client = EnginesClient([here, standby])
+    try:
+        assert {call.call_id for call in client.live_calls(DOMAIN)} == {CALL.call_id, "c-here"}
+        client.hang_up(DOMAIN, CALL.call_id, None)
+        client.push(SipEndpoint("1001@acme.example", "1001", "secret", "Ann", "1001"))
+        assert [done[:2] for done in there.done] == [("hang_up", CALL.call_id)]
+        assert standby.changes(-1, 0) == there.changed.after(-1, 0)
+        assert client.statuses()[1] == EngineStatus(ari=False, ami=False)
+        with pytest.raises(EngineNotReached):
+            standby.overview()
+    finally:
+        client.close()

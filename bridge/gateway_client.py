@@ -1,4 +1,6 @@
-"""The API's end of the gateway link: the engine, in its own process, as an EngineGateway.
+"""The calling end of a gateway link: an engine, in its own process, as an EngineGateway.
+The API's processes call their node's engines through it, and in a cluster an engine
+standing by calls the engine of another node that runs its app (bridge/engine/standby.py).
 
 Each call takes an idle connection (or opens one), sends `(method, args)` and waits for
 the answer; API threads calling at once use connections of their own. An engine that
@@ -9,8 +11,9 @@ answer in time (or died meanwhile) is `EngineUnavailable`.
 from __future__ import annotations
 
 import queue
+import socket
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Connection
+from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
 from typing import Any
 
 from bridge.gateway import (
@@ -34,6 +37,7 @@ from bridge.gateway_link import GatewayLink
 REPLY_TIMEOUT = LONGEST_WAIT + 5.0
 # /health asks for the status: an engine that hangs must not hang the API's threads.
 STATUS_TIMEOUT = 2.0
+CONNECT_TIMEOUT = 2.0  # another cluster node's engine: one that does not answer is away
 NOT_RUNNING = "the telephony engine is not running (restarting?); retry shortly"
 LOST = "the telephony engine stopped while acting on this; check before retrying"
 
@@ -81,6 +85,8 @@ class GatewayClient:
                 continue
             return connection
         try:
+            if self.link.over_tcp:
+                return _tcp_connection(self.link)
             return Client(self.link.address, family="AF_UNIX", authkey=self.link.key)
         except (OSError, EOFError) as exc:
             raise EngineNotReached(NOT_RUNNING) from exc
@@ -151,3 +157,18 @@ class GatewayClient:
     def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
         views: list[str] = self._call("hang_up", domain, call_id, view)
         return views
+
+
+def _tcp_connection(link: GatewayLink) -> Connection:
+    """Another cluster node's engine, as Client() would connect but within
+    CONNECT_TIMEOUT (Client() waits as long as TCP does, minutes for a machine gone)."""
+    sock = socket.create_connection(link.host_and_port(), timeout=CONNECT_TIMEOUT)
+    sock.settimeout(None)  # Connection reads the descriptor itself, blocking
+    connection = Connection(sock.detach())
+    try:
+        answer_challenge(connection, link.key)
+        deliver_challenge(connection, link.key)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
