@@ -7,7 +7,9 @@ as in bench/call_load.py). Each rate runs for a fixed number of calls; the first
 with a failed call ends the ramp. Each step prints every node's share of the calls (its
 ringbridge's own log) and CPU per call (its Asterisk's process and its ringbridge's).
 Then, at `--kill-rate`, Asterisk node 2 is killed with -9 halfway: how long the edge
-took to take it out, the calls lost, and how long after its start again it is back.
+took to take it out, the calls lost, and how long after its start again it is back;
+and ringbridge node 2 is killed with -9 halfway: how long node 1 took to take its
+Asterisk node over, and the calls that failed.
 
 On one machine all the nodes share its cores: two nodes spread the calls, but add no
 CPU; the figures show the spread and each node's cost, not a cluster's capacity.
@@ -125,13 +127,41 @@ def asterisk_killed(cluster: Cluster, rig: BenchRig, users: Path, rate: int, sec
             f"{time.monotonic() - started:.2f} s after its start")
 
 
+def bridge_killed(cluster: Cluster, rig: BenchRig, users: Path, rate: int, seconds: int,
+                  work: Path) -> str:
+    """Ringbridge node 2 killed with -9 halfway: node 1, standing by for Asterisk node 2,
+    takes it over; started again, node 2 gets it back."""
+    survivor, killed = cluster.nodes
+    stats = work / "bridge-killed.csv"
+    seen = len(survivor.log())
+    load = subprocess.Popen(place(users, rig.passwords["4001"], rate, rate * seconds, stats),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds / 2)
+    killed_at = time.time()
+    killed.kill_serve()
+    takeover = survivor.took_over_asterisk_2(after=seen)
+    load.wait()
+    successful, failed = sipp.outcome(stats)
+    again = len(killed.log())
+    started = time.monotonic()
+    cluster.up()
+    killed.wait_log(rf"engine 1 holds the lease on {re.escape(ASTERISK_ADDRESSES[1])}:8088",
+                    after=again)
+    return (f"{rate} calls/s x {seconds} s, ringbridge node 2 killed (-9) at "
+            f"{seconds / 2:.0f} s: node 1 took the lease on Asterisk node 2 "
+            f"{takeover.leased_at - killed_at:.2f} s after the kill and ran it "
+            f"{takeover.running_at - killed_at:.2f} s after ({takeover.found}); "
+            f"{successful} calls succeeded, {failed} failed; started again, node 2 ran "
+            f"Asterisk node 2 again {time.monotonic() - started:.2f} s after its start")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="length of each rate step")
     parser.add_argument("--rates", default="25,50,75,100,125,150,175,200,250",
                         help="comma-separated calls/s to try, in order")
     parser.add_argument("--kill-rate", type=int, default=10,
-                        help="calls/s while an Asterisk node is killed")
+                        help="calls/s while an Asterisk node, then a ringbridge node, is killed")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     cluster = Cluster()
@@ -166,6 +196,10 @@ def run_all(cluster: Cluster, args: argparse.Namespace, rates: list[int]) -> Non
         two = ramp(cluster, rig, users, rates, args.seconds, work, "two")
         print("Asterisk node 2 killed under load:")
         print("  " + asterisk_killed(cluster, rig, users, args.kill_rate, 20, work))
+        # The member's contact is dynamic configuration: gone with the killed Asterisk.
+        sipp.point_at_uas(cluster.asterisks[1], f"4002@{domain}", UAS_PORT)
+        print("ringbridge node 2 killed under load:")
+        print("  " + bridge_killed(cluster, rig, users, args.kill_rate, 20, work))
     print(f"highest rate with no failed call through the edge: one node {one} calls/s, "
           f"two nodes {two} calls/s (one 2-core machine: the nodes share its cores)")
 

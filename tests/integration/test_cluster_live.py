@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from tests.integration.ring_groups import Office
 from tests.support import sipp
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import wait_gone
-from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, STATE, Cluster, ClusterNode
+from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, Cluster, ClusterNode
 from tests.support.polling import wait_until
 from tests.support.softphone import Call, IncomingPolicy, Phone, SipStack
 
@@ -380,29 +379,26 @@ def test_a_ringbridge_node_killed_has_its_calls_taken_over_by_the_other(
     caller, callee = registered_phones(cluster, office, "3743", "3744")
     out, incoming = connected_through(ASTERISK_ADDRESSES[1], caller, callee, "3744")
     survivor, killed = cluster.nodes
-    pid = int((STATE / "node-2" / "ringbridge.pid").read_text())
     seen = len(survivor.log())
     with steady_load(cluster, office, "3741", "6741", member) as load:
         time.sleep(SECONDS / 2)
         killed_at = time.time()
-        os.kill(pid, signal.SIGKILL)
-        held = survivor.wait_log(r"(.{23}) INFO \[standby-1-1\] .*: engine 1 holds the lease "
-                                 r"on 127\.0\.0\.12:8088", after=seen)
-        adopted = survivor.wait_log(r"(.{23}) INFO \[standby-1-1\] .*: ARI connected: (.*)",
-                                    after=held.end())
+        pid = killed.kill_serve()
+        takeover = survivor.took_over_asterisk_2(after=seen)
         served = [survivor.api("GET", "/api/extensions", office.token).status_code
                   for _ in range(5)]
     successful, failed = load.outcome()
     talking = (out.state, incoming.state)
     out.hangup()
     incoming.wait_disconnected()
-    taken_after, running_after = (logged_at(match) - killed_at for match in (held, adopted))
+    taken_after = takeover.leased_at - killed_at
+    running_after = takeover.running_at - killed_at
     FIGURES_BRIDGE.parent.mkdir(parents=True, exist_ok=True)
     FIGURES_BRIDGE.write_text(
         f"{RATE} calls/s x {SECONDS} s of {CALL_SECONDS:.0f}-second calls through the edge, "
         f"ringbridge node 2 killed (-9) at {SECONDS / 2:.0f} s\n"
         f"node 1 took the lease on Asterisk node 2 {taken_after:.2f} s after the kill and "
-        f"ran it {running_after:.2f} s after ({adopted.group(2)})\n"
+        f"ran it {running_after:.2f} s after ({takeover.found})\n"
         f"calls: {successful} succeeded, {failed} failed; the phones talking through "
         f"Asterisk node 2 were {talking}\n")
     assert running_after <= 2.0, FIGURES_BRIDGE.read_text()
@@ -433,11 +429,6 @@ def connected_through(address: str, caller: Phone, callee: Phone,
     raise AssertionError(f"six calls, none through {address}")
 
 
-def logged_at(match: re.Match[str]) -> float:
-    """The time.time() of a log line whose first group is its timestamp."""
-    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-
-
 def test_a_ringbridge_node_stopped_cleanly_hands_its_asterisk_to_the_other(
         cluster: Cluster, office: Office) -> None:
     """SIGTERM to ringbridge node 2: it closes Asterisk node 2 to the edge and runs its
@@ -446,7 +437,7 @@ def test_a_ringbridge_node_stopped_cleanly_hands_its_asterisk_to_the_other(
     node 2 gets Asterisk node 2 back."""
     caller, callee = registered_phones(cluster, office, "3771", "3772")
     survivor, stopped = cluster.nodes
-    pid = int((STATE / "node-2" / "ringbridge.pid").read_text())
+    pid = stopped.pid
     seen = len(survivor.log())
     with ThreadPoolExecutor(1) as pool:
         noticed = pool.submit(cluster.taken_out, ASTERISK_ADDRESSES[1], 15)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -26,6 +29,25 @@ def environment_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
+@dataclass(frozen=True)
+class Takeover:
+    """Node 1 taking Asterisk node 2 over from a ringbridge node 2 that died, as node 1's
+    log tells it: when (time.time()) it took the lease, when it ran it (ARI connected),
+    and what it found (the ARI connected line's account)."""
+
+    leased_at: float
+    running_at: float
+    found: str
+
+
+LOGGED = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO \[standby-1-1\] "
+
+
+def logged_at(match: re.Match[str]) -> float:
+    """The time.time() of a log line whose first group is its timestamp."""
+    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
 class ClusterNode(BridgeProcess):
     """A ringbridge node the script started (this object never starts or stops it)."""
 
@@ -40,6 +62,25 @@ class ClusterNode(BridgeProcess):
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, **environment_file(self.workdir / "ringbridge.env")}
+
+    @property
+    def pid(self) -> int:
+        """`ringbridge serve`'s, as the script started it."""
+        return int((self.workdir / "ringbridge.pid").read_text())
+
+    def kill_serve(self) -> int:
+        """kill -9 of the `ringbridge serve` the script started (its processes die with
+        it); its pid."""
+        pid = self.pid
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def took_over_asterisk_2(self, after: int, timeout: float = 10) -> Takeover:
+        """Node 1's takeover of Asterisk node 2, logged past `after` characters."""
+        leased = self.wait_log(LOGGED + r".*: engine 1 holds the lease on "
+                               + re.escape(f"{ASTERISK_ADDRESSES[1]}:8088"), timeout, after)
+        running = self.wait_log(LOGGED + r".*: ARI connected: (.*)", timeout, leased.end())
+        return Takeover(logged_at(leased), logged_at(running), running.group(2))
 
 
 class Cluster:
