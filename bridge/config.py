@@ -167,7 +167,9 @@ def load_settings(
 
 
 def _check_standby(settings: Settings) -> None:
-    """Standing by needs a cluster node (the edge) and leases (PostgreSQL)."""
+    """Standing by needs a cluster node (the edge), leases (PostgreSQL) and the address
+    and key the nodes' engines reach each other with."""
+    _check_cluster_address(settings)
     if not settings.standby_asterisks:
         return
     if not settings.sip_edge:
@@ -182,17 +184,37 @@ def _check_standby(settings: Settings) -> None:
         raise ConfigError(f"standby_asterisks needs cluster_key: a secret of at least "
                           f"{MIN_KEY} characters, the same on every node (scripts/cluster "
                           "makes one)")
-    own = urlsplit(settings.ari_url).hostname
+    last_port = settings.cluster_port + settings.engines * (1 + len(settings.standby_hosts)) - 1
+    if last_port > 65535:
+        raise ConfigError(f"cluster_port {settings.cluster_port} leaves no room for every "
+                          f"engine process (up to port {last_port}); choose a lower one")
+    own = (urlsplit(settings.ari_url).hostname or "").lower()
     for host in settings.standby_hosts:
         if not HOST.fullmatch(host):
             raise ConfigError(f"standby_asterisks: {host!r} is not a host name or address")
-        if host == own:
+        if host.lower() == own:
             raise ConfigError(f"standby_asterisks: {host} is this node's own Asterisk "
                               "(ari_url)")
 
 
 MAX_ENGINES = 32
 MIN_KEY = 32
+MAX_CLUSTER_ADDRESS = 40  # whole in the lease's session name (bridge/engine/lease.py)
+
+
+def _check_cluster_address(settings: Settings) -> None:
+    """The engines' TCP link opens on cluster_address: never without the key, never on
+    an address the other nodes cannot reach."""
+    address = settings.cluster_address
+    if not address:
+        return
+    if len(settings.cluster_key) < MIN_KEY:
+        raise ConfigError(f"cluster_address needs cluster_key: a secret of at least {MIN_KEY} "
+                          "characters, the same on every node (scripts/cluster makes one)")
+    if address in ("0.0.0.0", "::") or len(address) > MAX_CLUSTER_ADDRESS:
+        raise ConfigError(f"cluster_address {address!r} must be this node's own address "
+                          f"as the other nodes reach it, at most {MAX_CLUSTER_ADDRESS} "
+                          "characters, e.g. 10.0.0.21")
 _HOST = r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])"  # a name, an IPv4 or a bracketed IPv6
 SIP_EDGE = re.compile(_HOST + r"(?::[0-9]{1,5})?")  # host[:port]
 ENGINE_ADDRESS = re.compile(_HOST + r":[0-9]{1,5}")  # host:port (engine_address)

@@ -10,6 +10,7 @@ answer in time (or died meanwhile) is `EngineUnavailable`.
 
 from __future__ import annotations
 
+import os
 import queue
 import socket
 from multiprocessing import AuthenticationError
@@ -31,7 +32,7 @@ from bridge.gateway import (
     SipEndpoint,
     Target,
 )
-from bridge.gateway_link import GatewayLink
+from bridge.gateway_link import HANDSHAKE_SECONDS, GatewayLink, wait_at_most
 
 # Past the longest wait the engine allows itself (a park waits for Asterisk).
 REPLY_TIMEOUT = LONGEST_WAIT + 5.0
@@ -164,10 +165,13 @@ def _tcp_connection(link: GatewayLink) -> Connection:
     CONNECT_TIMEOUT (Client() waits as long as TCP does, minutes for a machine gone)."""
     sock = socket.create_connection(link.host_and_port(), timeout=CONNECT_TIMEOUT)
     sock.settimeout(None)  # Connection reads the descriptor itself, blocking
+    wait_at_most(sock, HANDSHAKE_SECONDS)
     connection = Connection(sock.detach())
     try:
         answer_challenge(connection, link.key)
         deliver_challenge(connection, link.key)
+        with socket.socket(fileno=os.dup(connection.fileno())) as same:
+            wait_at_most(same, 0)  # an answer may take REPLY_TIMEOUT: polled for
     except BaseException:
         connection.close()
         raise

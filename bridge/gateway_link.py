@@ -1,5 +1,6 @@
 """Where the API's processes reach the engine's: a unix socket and a key (and, in a
-cluster, where one node's engines reach another's: host:port and the cluster's key).
+cluster, where one node's engines reach another's: host:port and the cluster's key,
+docs/cluster.md; the paragraphs below are about the unix sockets).
 
 The gateway's calls cross as pickled `(method, args)` over `multiprocessing.connection`
 (length-framed messages; HMAC challenge on connect). Only a peer holding the key, made
@@ -17,12 +18,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.gateway import EngineGateway
 
+HANDSHAKE_SECONDS = 5.0  # a peer that connects and says nothing is dropped after this
 # Every method of the Protocol, and nothing else, may be called across.
 GATEWAY_CALLS = frozenset(name for name in vars(EngineGateway) if not name.startswith("_"))
 KEY_BYTES = 32
@@ -117,3 +121,13 @@ def _running(pid: int) -> bool:
     except PermissionError:  # another user's process: running
         pass
     return True
+
+
+def wait_at_most(sock: socket.socket, seconds: float) -> None:
+    """Reads and writes on the blocking `sock` fail after `seconds` (0: wait as long as it
+    takes). Set around the key's challenge: `Connection` reads the descriptor itself, so
+    a socket timeout would not hold, and a peer that connects and stays silent must not
+    hold a thread for ever."""
+    value = struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection, answer_challenge, deliver_cha
 from typing import Any
 
 from bridge.gateway import EngineGateway, GatewayError
-from bridge.gateway_link import GATEWAY_CALLS, GatewayLink
+from bridge.gateway_link import GATEWAY_CALLS, HANDSHAKE_SECONDS, GatewayLink, wait_at_most
 
 log = logging.getLogger(__name__)
 BACKLOG = 64
@@ -70,9 +70,11 @@ class GatewayServer:
     def _serve(self, sock: socket.socket) -> None:
         connection: Connection | None = None
         try:
+            wait_at_most(sock, HANDSHAKE_SECONDS)
             connection = Connection(os.dup(sock.fileno()))
             deliver_challenge(connection, self.link.key)
             answer_challenge(connection, self.link.key)
+            wait_at_most(sock, 0)  # an API process may stay idle between calls
             while True:
                 method, args = connection.recv()
                 connection.send(self._answer(method, args))
@@ -101,7 +103,7 @@ class GatewayServer:
 
 
 def _listening(link: GatewayLink) -> socket.socket:
-    if link.over_tcp:  # for the other cluster nodes' API processes
+    if link.over_tcp:  # for the other cluster nodes' engines standing by
         host, port = link.host_and_port()
         return socket.create_server((host, port), backlog=BACKLOG, family=(
             socket.AF_INET6 if ":" in host else socket.AF_INET))

@@ -10,7 +10,12 @@ died within KEEPALIVE_SECONDS (the server's TCP keepalives, set for this session
   whenever it is free.
 - A standby takes it only once it has seen it held (by the engine it stands by for),
   or once it has stood by STANDBY_GRACE seconds with nobody taking it: a cluster coming
-  up gives each Asterisk node to its own ringbridge node.
+  up gives each Asterisk node to its own ringbridge node. It never takes it while the
+  own node's engine wants it.
+- Nobody takes a free lease while the engine that last held it still runs the app
+  (`still_running`, asked of that engine): a holder cut off from the database (a
+  network split) keeps its calls, and the app never runs twice. A holder killed or
+  gone with its machine does not answer, and its lease is taken at once.
 - A standby holding a lease gives it back once the engine of the lease's own node waits
   for it again (that node was restarted): each Asterisk node goes back to its own
   ringbridge node.
@@ -18,9 +23,9 @@ died within KEEPALIVE_SECONDS (the server's TCP keepalives, set for this session
   field of the holder's session name), to pass its node's API calls on to it
   (bridge/engine/standby.py).
 - A database outage drops every lease. The holder keeps running its calls meanwhile and
-  takes its lease again as soon as the database is back; a standby waits REARM seconds
-  more before it may take a free one, so the holder comes first. A holder that finds its
-  lease taken by then has lost it (`on_lost`).
+  takes its lease again as soon as the database is back; the others wait REARM seconds
+  more before they may take a free one. A holder that finds its lease taken by then has
+  lost it (`on_lost`).
 
 Each lease's connection is named in `pg_stat_activity` (application_name), so
 `scripts/cluster status` and an operator's `psql` show who runs what.
@@ -45,7 +50,7 @@ log = logging.getLogger(__name__)
 POLL = 0.25  # seconds between a standby's looks at the lease
 KEEP = 1.0  # seconds between the holder's checks of its connection
 STANDBY_GRACE = 30.0
-REARM = 3.0
+REARM = 7.0  # past a holder's reconnect: KEEP + CONNECT_TIMEOUT + a margin
 KEEPALIVE_SECONDS = 3  # idle 1 s, then 2 probes 1 s apart
 NAME_LIMIT = 63  # PostgreSQL's application_name
 
@@ -82,16 +87,25 @@ def _tag(name: str) -> str:
 
 class EngineLease:
     def __init__(self, database_url: str, name: str, node: str, *, standby: bool,
-                 on_lost: Callable[[], None]) -> None:
+                 on_lost: Callable[[], None],
+                 still_running: Callable[[str], bool] = lambda address: False) -> None:
+        """`still_running(address)`: whether the engine a holder named is still running
+        the app (it lost its database connection, not its life)."""
         self.name = name
         self.node = node  # where the other nodes reach this engine: in its session name
         self.standby = standby
         self.on_lost = on_lost
+        self.still_running = still_running
         self.key = lease_key(name)
         self.wanted_back = threading.Event()  # a standby holding it: its own node is back
         self.holder: str | None = None  # while waiting: where the holder's engine is reached
         self._engine = create_engine(database_url, poolclass=NullPool, connect_args={
             "connect_timeout": CONNECT_TIMEOUT,
+            # Both ends notice a peer gone within KEEPALIVE_SECONDS: the server frees the
+            # lease of a holder whose machine died; this end stops waiting on a dead server.
+            "keepalives": 1, "keepalives_idle": 1, "keepalives_interval": 1,
+            "keepalives_count": KEEPALIVE_SECONDS - 1,
+            "tcp_user_timeout": KEEPALIVE_SECONDS * 1000,
             "options": (f"-c tcp_keepalives_idle=1 -c tcp_keepalives_interval=1 "
                         f"-c tcp_keepalives_count={KEEPALIVE_SECONDS - 1}")})
         self._connection: Connection | None = None
@@ -102,11 +116,14 @@ class EngineLease:
         """Wait until this lease is ours (True), or `stopping` is set first (False)."""
         may_take_at = time.monotonic() + STANDBY_GRACE if self.standby else 0.0
         away = False
+        last_holder: str | None = None
         while not stopping.is_set():
             try:
                 if self._look():
                     may_take_at = min(may_take_at, time.monotonic())
-                elif time.monotonic() >= may_take_at and self._lock():
+                    last_holder = self.holder or last_holder
+                elif (time.monotonic() >= may_take_at and self._may_take(last_holder)
+                      and self._lock()):
                     self.holder = None
                     self._watch_holding()
                     return True
@@ -117,10 +134,25 @@ class EngineLease:
                     log.warning("lease %s: the database is away (%s); waiting", self.name,
                                 _first_line(exc))
                 away = True
-                if self.standby:
-                    may_take_at = max(may_take_at, time.monotonic() + REARM)
+                may_take_at = max(may_take_at, time.monotonic() + REARM)
             stopping.wait(POLL)
         return False
+
+    def _may_take(self, last_holder: str | None) -> bool:
+        """A free lease is not taken by a standby while its own node's engine wants it,
+        nor while the engine that last held it still runs the app (its connection to the
+        database was cut, not its life: taking it would run the app twice)."""
+        if self.standby and self._wanted():
+            return False
+        if last_holder is not None and self.still_running(last_holder):
+            log.warning("lease %s is free, but %s still runs it: not taking it", self.name,
+                        last_holder)
+            return False
+        if last_holder is None and self.standby:
+            log.warning("lease %s: nobody took it in %.0f s; taking it (every node must name "
+                        "each Asterisk node, app and port alike: docs/cluster.md)", self.name,
+                        STANDBY_GRACE)
+        return True
 
     def give_back(self) -> None:
         """A standby done running it (`wanted_back`): the lease goes free for its own
@@ -140,17 +172,19 @@ class EngineLease:
 
     def _look(self) -> bool:
         """Whether another session holds the lease; `holder` is where its engine is
-        reached (the node field of its session's name), or None."""
+        reached (the node field of its session's name, ringbridge's own role only), or
+        None."""
         high, low = (self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF
-        names = self._open().execute(text(
-            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-            " WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM"
-            " pg_database WHERE datname = current_database()) AND l.classid::bigint = :high"
-            " AND l.objid::bigint = :low AND l.objsubid = 1"),
-            {"high": high, "low": low}).scalars().all()
-        self.holder = next((parts[3] for parts in (name.split(" ") for name in names)
-                            if len(parts) > 3 and parts[1] == "runs"), None)
-        return bool(names)
+        rows = self._open().execute(text(
+            "SELECT a.usename = current_user, a.application_name FROM pg_locks l"
+            " JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND l.classid::bigint = :high AND l.objid::bigint = :low AND l.objsubid = 1"),
+            {"high": high, "low": low}).all()
+        self.holder = next((parts[3] for ours, name in rows if ours
+                            for parts in [(name or "").split(" ")]
+                            if len(parts) > 3 and parts[:2] == ["rb", "runs"]), None)
+        return bool(rows)
 
     def _lock(self) -> bool:
         connection = self._open()
@@ -168,7 +202,7 @@ class EngineLease:
     def _end_watch(self) -> None:
         self._ending.set()
         if self._watch is not None and self._watch is not threading.current_thread():
-            self._watch.join()
+            self._watch.join(KEEP + CONNECT_TIMEOUT + KEEPALIVE_SECONDS)
         self._watch = None
 
     def _keep(self) -> None:
@@ -176,11 +210,13 @@ class EngineLease:
         restarted) is made again and the lease taken again, and found taken meanwhile, it
         is lost; a standby holding it sees whether its own node's engine wants it back."""
         while not self._ending.wait(KEEP):
-            if self._still_connected():
-                if self.standby and not self.wanted_back.is_set() and self._wanted():
-                    log.info("lease %s: its own node is back; giving it back", self.name)
-                    self.wanted_back.set()
-                continue
+            try:
+                if self._still_connected() and self._see_if_wanted_back():
+                    continue
+            except Exception:  # a bug: nobody would watch the lease any more
+                log.exception("lease %s: its watch failed; giving the app up", self.name)
+                self.on_lost()
+                return
             if self._retake():
                 log.info("lease %s taken again", self.name)
             elif not self._ending.is_set():
@@ -189,9 +225,26 @@ class EngineLease:
                 self.on_lost()
                 return
 
-    def _still_connected(self) -> bool:
+    def _see_if_wanted_back(self) -> bool:
+        """A standby holding it: whether its own node's engine wants it back (then
+        `wanted_back`). False when the connection was lost meanwhile (and the lease with
+        it)."""
         try:
-            self._open().execute(text("SELECT 1"))
+            wanted = self.standby and not self.wanted_back.is_set() and self._wanted()
+        except DATABASE_AWAY:
+            self._drop()
+            return False
+        if wanted:
+            log.info("lease %s: its own node is back; giving it back", self.name)
+            self.wanted_back.set()
+        return True
+
+    def _still_connected(self) -> bool:
+        """Whether the connection holding the lock lives (a new one would hold nothing)."""
+        if self._connection is None:
+            return False
+        try:
+            self._connection.execute(text("SELECT 1"))
         except DATABASE_AWAY as exc:
             log.warning("lease %s: the database connection is lost (%s); this engine goes "
                         "on with its calls and takes the lease again", self.name,
@@ -202,7 +255,8 @@ class EngineLease:
 
     def _wanted(self) -> bool:
         return bool(self._open().execute(text(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name LIKE :want)"),
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name LIKE :want"
+            " AND usename = current_user)"),
             {"want": f"rb wants {_tag(self.name)} %"}).scalar())
 
     def _retake(self) -> bool:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from urllib.parse import quote
 
 import httpx
 
 log = logging.getLogger(__name__)
 TIMEOUT = 0.5  # seconds: this is in a caller's path
+QUIET = 5.0  # seconds a node that did not answer is not asked
 
 
 class OtherAsterisks:
@@ -26,9 +28,13 @@ class OtherAsterisks:
         self._clients = [httpx.AsyncClient(base_url=url.rstrip("/"), auth=(user, password),
                                            timeout=TIMEOUT, transport=transport)
                          for url in ari_urls]
+        # A node that did not answer is not asked again for a while (it is likely down:
+        # every hunt would wait for it, and log it).
+        self._quiet_until: dict[httpx.AsyncClient, float] = {}
 
     async def on_a_call(self, endpoint_id: str) -> bool:
-        """Whether any other node has a channel of the endpoint (PJSIP/`endpoint_id`)."""
+        """Whether any other node has a channel of the endpoint (PJSIP/`endpoint_id`);
+        TIMEOUT seconds at most in all."""
         seen = await asyncio.gather(*(self._has_channel(client, endpoint_id)
                                       for client in self._clients))
         return any(seen)
@@ -37,11 +43,17 @@ class OtherAsterisks:
         await asyncio.gather(*(client.aclose() for client in self._clients))
 
     async def _has_channel(self, client: httpx.AsyncClient, endpoint_id: str) -> bool:
+        if time.monotonic() < self._quiet_until.get(client, 0.0):
+            return False
         try:
-            response = await client.get(f"/endpoints/PJSIP/{quote(endpoint_id, safe='@')}")
+            response = await asyncio.wait_for(client.get(
+                f"/endpoints/PJSIP/{quote(endpoint_id, safe='@')}"), TIMEOUT)
             response.raise_for_status()
-            return bool(response.json().get("channel_ids"))
-        except (httpx.HTTPError, ValueError) as exc:
+            endpoint = response.json()
+            return isinstance(endpoint, dict) and bool(endpoint.get("channel_ids"))
+        except (httpx.HTTPError, ValueError, TimeoutError) as exc:
             log.warning("endpoint %s: %s did not say whether it is on a call there (%s); "
-                        "taken as not", endpoint_id, client.base_url, exc)
+                        "taken as not, and not asked again for %.0f s", endpoint_id,
+                        client.base_url, exc, QUIET)
+            self._quiet_until[client] = time.monotonic() + QUIET
             return False

@@ -92,14 +92,16 @@ def _run_leased(settings: Settings, number: int, link: GatewayLink, lease: Engin
     back when its own node wants it (bridge/engine/lease.py) and stands by again.
     Standing by, it passes what this node's API asks of the app's calls on to the engine
     running the app; the other nodes' API reach it at its cluster address."""
-    key = settings.cluster_key.encode()
-    waiting = StandbyGateway(lease.name, _running_engine(lease, key)
-                             if settings.cluster_address else lambda: None)
+    waiting = StandbyGateway(lease.name, _running_engine(lease, settings))
     for_peers = StandbyGateway(lease.name)  # a call another node passed on: not again
     servers = [(_started(GatewayServer(waiting, link)), waiting)]
-    if settings.cluster_address:
-        peers_link = GatewayLink(settings.engine_address(slot), key)
+    peers_link = GatewayLink(settings.engine_address(slot), settings.cluster_key.encode())
+    try:
         servers.append((_started(GatewayServer(for_peers, peers_link)), for_peers))
+    except OSError as exc:  # the node's own calls come first: run without it
+        log.error("engine %d: the other nodes cannot reach it at %s (%s): their API "
+                  "will not see its calls; check cluster_address and cluster_port", number,
+                  peers_link.address, exc)
     log.info("engine %d %s %s (ARI %s)", number, "stands by for" if lease.standby else
              "takes its lease on", lease.name, settings.ari_url)
 
@@ -128,19 +130,35 @@ def _run_leased(settings: Settings, number: int, link: GatewayLink, lease: Engin
             server.close()
 
 
-def _running_engine(lease: EngineLease, key: bytes) -> Callable[[], EngineGateway | None]:
+def _running_engine(lease: EngineLease, settings: Settings
+                    ) -> Callable[[], EngineGateway | None]:
     """The engine of another node that holds `lease` (the holder it names), if any."""
-    clients: dict[str, GatewayClient] = {}
+    return lambda: _peer(lease.holder, settings) if lease.holder else None
 
-    def running() -> EngineGateway | None:
-        address = lease.holder
-        if address is None or not ENGINE_ADDRESS.fullmatch(address):
-            return None  # nobody holds it, or a node without a cluster address does
-        if address not in clients:
-            clients[address] = GatewayClient(GatewayLink(address, key))
-        return clients[address]
+
+def _peer(address: str, settings: Settings) -> EngineGateway | None:
+    """The engine another cluster node runs at `address` (host:port), reached with the
+    cluster's key; None for an address that is not one."""
+    if not ENGINE_ADDRESS.fullmatch(address):
+        return None
+    if address not in _PEERS:
+        _PEERS[address] = GatewayClient(GatewayLink(address, settings.cluster_key.encode()))
+    return _PEERS[address]
+
+
+def _still_running(settings: Settings) -> Callable[[str], bool]:
+    """Whether the engine at a holder's address still runs its app (ARI or AMI up)."""
+    def running(address: str) -> bool:
+        peer = _peer(address, settings)
+        if peer is None:
+            return False
+        status = peer.status()
+        return status.ari or status.ami
 
     return running
+
+
+_PEERS: dict[str, GatewayClient] = {}  # the other nodes' engines, by address
 
 
 def _run(settings: Settings, number: int, stopping: threading.Event,
@@ -164,6 +182,9 @@ def _run(settings: Settings, number: int, stopping: threading.Event,
     finally:
         unserve()
         engine.stop(ENGINE_STOP_TIMEOUT)
+        if leave is not None and leave.is_set() and engine.alive:
+            _exit_at_once("the engine did not stop in time to give its lease back: its "
+                          "process goes, so that it never acts beside the next engine")
         recorder.close()
         database.dispose()
         log.info("engine stopped")
@@ -175,19 +196,24 @@ def _started(server: GatewayServer) -> GatewayServer:
 
 
 def _lease(settings: Settings, app: str, slot: int, standby: bool) -> EngineLease | None:
-    """A cluster node's engine on PostgreSQL runs under a lease; any other, freely. The
-    lease's holder names where the other nodes reach its engine."""
-    if not settings.sip_edge or not settings.database_url.startswith("postgresql"):
+    """A cluster node's engine (standby_asterisks set: PostgreSQL, a cluster address and
+    key, checked in bridge/config.py) runs under a lease; any other, freely. The lease's
+    holder names where the other nodes reach its engine."""
+    if not settings.standby_hosts:
         return None
-    where = settings.engine_address(slot) if settings.cluster_address else settings.http_host
-    return EngineLease(settings.database_url, lease_name(settings.ari_url, app), where,
-                       standby=standby, on_lost=_lost)
+    return EngineLease(settings.database_url, lease_name(settings.ari_url, app),
+                       settings.engine_address(slot), standby=standby, on_lost=_lost,
+                       still_running=_still_running(settings))
 
 
 def _lost() -> None:
-    """Another node runs this engine's app now: acting on its calls any more, or closing
-    them to the edge on the way out, would undo its work. Gone at once instead."""
-    log.error("exiting at once: this engine's lease was lost")
+    _exit_at_once("another node took this engine's lease: acting on its calls any more, "
+                  "or closing them to the edge on the way out, would undo its work")
+
+
+def _exit_at_once(why: str) -> None:
+    """Gone now, with no clean stop: the supervisor starts the process again."""
+    log.error("exiting at once: %s", why)
     logging.shutdown()
     os._exit(1)
 

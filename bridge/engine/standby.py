@@ -32,6 +32,8 @@ from bridge.gateway import (
     Target,
 )
 
+FORWARDED_WAIT = 2.0  # seconds: a wait passed on to another node is this long at most
+
 
 class StandbyGateway:
     def __init__(self, what: str,
@@ -56,8 +58,8 @@ class StandbyGateway:
     def changes(self, seen: int, wait: float) -> int:
         """The running engine's count; with none, nothing changes while standing by and
         a take-over ends the wait, as a change."""
-        if (running := self.running()) is not None:
-            return running.changes(seen, wait)
+        if (running := self.running()) is not None:  # in slices: it may die meanwhile
+            return running.changes(seen, min(wait, FORWARDED_WAIT))
         return seen + 1 if self.taken_over.wait(wait) else seen
 
     def panel(self, domain: str) -> PanelView:

@@ -211,6 +211,10 @@ def test_a_node_standing_by_drives_the_other_asterisk_as_its_own() -> None:
     ({"RINGBRIDGE_CLUSTER_ADDRESS": ""}, "needs cluster_address"),
     ({"RINGBRIDGE_CLUSTER_KEY": "short"}, "needs cluster_key: a secret of at least 32"),
     ({"RINGBRIDGE_CLUSTER_PORT": "70000"}, "RINGBRIDGE_CLUSTER_PORT"),
+    ({"RINGBRIDGE_CLUSTER_PORT": "65535"}, "leaves no room for every engine process"),
+    ({"RINGBRIDGE_CLUSTER_ADDRESS": "0.0.0.0"}, "must be this node's own address"),
+    ({"RINGBRIDGE_STANDBY_ASTERISKS": "", "RINGBRIDGE_CLUSTER_KEY": ""},
+     "cluster_address needs cluster_key"),
 ])
 def test_standing_by_without_what_it_needs_is_refused(change: dict[str, str],
                                                       message: str) -> None:

@@ -37,9 +37,10 @@ def name() -> str:
 def leases(url: str, name: str) -> Iterator[Callable[..., EngineLease]]:
     made: list[EngineLease] = []
 
-    def make(node: str, *, standby: bool = False,
-             on_lost: Callable[[], None] = lambda: None) -> EngineLease:
-        made.append(EngineLease(url, name, node, standby=standby, on_lost=on_lost))
+    def make(node: str, *, standby: bool = False, on_lost: Callable[[], None] = lambda: None,
+             still_running: Callable[[str], bool] = lambda address: False) -> EngineLease:
+        made.append(EngineLease(url, name, node, standby=standby, on_lost=on_lost,
+                                still_running=still_running))
         return made[-1]
 
     yield make
@@ -180,3 +181,42 @@ def test_a_standby_holding_it_gives_it_back_when_its_own_node_wants_it(
     standby.give_back()
     assert back.taken.wait(5)
     assert [session.split()[1] for session in sessions(url, name)] == ["waits", "runs"]
+
+
+def test_a_lease_whose_holder_still_runs_is_not_taken(
+        url: str, name: str, leases: Callable[..., EngineLease]) -> None:
+    """The holder's connection to the database cut (a network split, not a death): its
+    lease comes free, but the standby sees the holder's engine still running the app and
+    leaves the lease alone, so the app never runs twice."""
+    running = threading.Event()
+    running.set()
+    own = leases("127.0.0.22:8890")
+    assert own.take(threading.Event())
+    asked: list[str] = []
+
+    def still_running(address: str) -> bool:
+        asked.append(address)
+        return running.is_set()
+
+    standby = Taking(leases("127.0.0.21:8891", standby=True, still_running=still_running))
+    wait_until(lambda: len(sessions(url, name)) == 2, 5, "the standby connected")
+    own.release()  # as PostgreSQL sees a cut: the session gone, the lock free
+    wait_until(lambda: asked, 5, "the standby asked whether the holder still runs")
+    assert asked[0] == "127.0.0.22:8890" and not standby.taken.wait(0.5)
+    running.clear()  # the holder's engine is gone too
+    assert standby.taken.wait(5)
+
+
+def test_a_standby_leaves_a_free_lease_to_its_own_node_wanting_it(
+        url: str, name: str, leases: Callable[..., EngineLease]) -> None:
+    first = leases("127.0.0.21:8891", standby=True)
+    other = leases("127.0.0.23:8891", standby=True)
+    holder = leases("127.0.0.22:8890")
+    assert holder.take(threading.Event())
+    standbys = [Taking(first), Taking(other)]
+    wait_until(lambda: len(sessions(url, name)) == 3, 5, "both standbys connected")
+    own = Taking(leases("127.0.0.22:8890"))  # its own node's engine, started again
+    wait_until(lambda: len(sessions(url, name)) == 4, 5, "the own engine connected")
+    holder.release()
+    assert own.taken.wait(5)
+    assert not any(taking.taken.is_set() for taking in standbys)

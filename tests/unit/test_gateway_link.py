@@ -17,6 +17,7 @@ import pytest
 
 from bridge import gateway_client
 from bridge.api.engines_client import EnginesClient
+from bridge.engine import gateway_server
 from bridge.engine.gateway_server import GatewayServer
 from bridge.gateway import (
     CallRefused,
@@ -283,3 +284,25 @@ def test_a_node_that_does_not_answer_is_not_reached(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(gateway_client, "CONNECT_TIMEOUT", 0.2)
     with pytest.raises(EngineNotReached):
         GatewayClient(GatewayLink("192.0.2.1:8890", b"k")).live_calls("acme.example")
+
+
+def test_a_peer_that_connects_and_says_nothing_is_dropped(
+        engine: RefusingEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ends of a link give up on a silent peer: the engine drops a connection that
+    never answers its challenge; a client does not wait for ever on a node that accepted
+    and then hung."""
+    monkeypatch.setattr(gateway_server, "HANDSHAKE_SECONDS", 0.2)
+    monkeypatch.setattr(gateway_client, "HANDSHAKE_SECONDS", 0.2)
+    link = GatewayLink(f"127.0.0.1:{free_tcp_port()}", b"the cluster's key")
+    server = GatewayServer(engine, link)
+    server.start()
+    try:
+        with socket.create_connection(link.host_and_port(), timeout=5) as silent:
+            silent.recv(1024)  # the challenge
+            assert silent.recv(1024) == b""  # then closed by the engine
+    finally:
+        server.close()
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        address = f"127.0.0.1:{hung.getsockname()[1]}"
+        with pytest.raises(EngineNotReached):
+            GatewayClient(GatewayLink(address, b"k")).live_calls("acme.example")

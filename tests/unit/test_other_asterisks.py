@@ -45,4 +45,23 @@ def test_a_node_that_does_not_answer_sees_no_call_and_says_so(
     with caplog.at_level(logging.WARNING):
         assert not on_a_call(["127.0.0.14"], "2001@acme.example")
     assert "endpoint 2001@acme.example: http://127.0.0.14:8088/ari" in caplog.text
-    assert "taken as not" in caplog.text
+    assert "taken as not, and not asked again for 5 s" in caplog.text
+
+
+def test_a_node_that_did_not_answer_is_not_asked_again_at_once() -> None:
+    asked: list[str] = []
+
+    def refusing(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async def twice() -> list[bool]:
+        others = OtherAsterisks(["http://127.0.0.14:8088/ari"], "rb", "pw",
+                                transport=httpx.MockTransport(refusing))
+        try:
+            return [await others.on_a_call("2001@acme.example") for _ in range(2)]
+        finally:
+            await others.close()
+
+    assert asyncio.run(twice()) == [False, False]
+    assert len(asked) == 1
