@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bridge.gateway import Positions
 from bridge.http_urls import allowed_networks, http_url_problem
 from bridge.logs import FORMATS
 
@@ -118,6 +119,22 @@ class Settings:
                        ami_host=host, standby_asterisks=",".join(others))
 
     @property
+    def parking_share(self) -> Positions:
+        """The slots this engine's Asterisk parks calls in: all of `parking_positions`,
+        or in a cluster an even share of them, by the Asterisk nodes' hosts in order,
+        so that a slot number is one call in the whole cluster."""
+        slots = Positions.parse(self.parking_positions)
+        if not self.standby_hosts:
+            return slots
+        hosts = sorted([(urlsplit(self.ari_url).hostname or "").lower(),
+                        *(host.lower() for host in self.standby_hosts)])
+        index = hosts.index((urlsplit(self.ari_url).hostname or "").lower())
+        size = slots.capacity // len(hosts)
+        first = slots.first + index * size
+        last = slots.last if index == len(hosts) - 1 else first + size - 1
+        return Positions(first, last)
+
+    @property
     def other_ari_urls(self) -> list[str]:
         """The ARI of the cluster's other Asterisk nodes (standby_asterisks)."""
         return [self.for_asterisk(host).ari_url for host in self.standby_hosts]
@@ -184,6 +201,14 @@ def _check_standby(settings: Settings) -> None:
         raise ConfigError(f"standby_asterisks needs cluster_key: a secret of at least "
                           f"{MIN_KEY} characters, the same on every node (scripts/cluster "
                           "makes one)")
+    nodes = 1 + len(settings.standby_hosts)
+    try:
+        slots = Positions.parse(settings.parking_positions)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if slots.capacity < nodes:
+        raise ConfigError(f"parking_positions {settings.parking_positions} must have a slot "
+                          f"for each of the {nodes} Asterisk nodes at least: they share them")
     last_port = settings.cluster_port + settings.engines * (1 + len(settings.standby_hosts)) - 1
     if last_port > 65535:
         raise ConfigError(f"cluster_port {settings.cluster_port} leaves no room for every "

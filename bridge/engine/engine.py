@@ -52,6 +52,7 @@ from bridge.flows.waiting_line import SharedLines, WaitingLines
 from bridge.gateway import EngineOverview, EngineStatus, PanelView, Positions, Target
 
 log = logging.getLogger(__name__)
+DESTINATION_OUT_OF_ORDER = 27  # Q.850: Asterisk answers 502, the edge tries the next node
 # Seconds a cluster node closed to its SIP edge goes on taking calls: the edge's next
 # probe (every second, 1 s to answer) takes it out of use (kamailio/edge.cfg).
 EDGE_DRAIN = 2.0
@@ -120,7 +121,9 @@ class Engine:
         # away, though its connections may stay open a while yet.
         self._asterisk_stopping = False
         self.ami.on("Shutdown", self._asterisk_shutting_down)
-        self.control = CallControl(self, Positions.parse(settings.parking_positions))
+        self.control = CallControl(self, settings.parking_share)
+        # Slots another Asterisk node of the cluster parks calls in (empty alone).
+        self.slots_elsewhere = Positions.parse(settings.parking_positions)
         self.retention = None if recordings is None else RecordingRetention(self.ari,
                                                                             recordings)
         self._flows_by_channel: dict[str, CallFlow] = {}
@@ -372,6 +375,9 @@ class Engine:
         if purpose == "dial" and parked is not None:
             await self.control.retrieve(channel, parked, self._pending.pop(channel["id"]))
             return
+        if purpose == "dial" and self._parked_elsewhere(number):
+            await self._to_the_next_node(channel, caller, number)
+            return
         call_id = new_call_id()
         logs.in_call(call_id, channel=channel["id"])  # this task starts the call
         plan, _ = await asyncio.gather(self._plan(purpose, channel, number, caller),
@@ -406,6 +412,22 @@ class Engine:
             self.call_log.publish(CallEnded(
                 call_id=call_id, why="the parking lot was full when the call went back to "
                 "it: hung up", cause=NORMAL_CLEARING))
+
+    def _parked_elsewhere(self, number: str) -> bool:
+        """A slot of the cluster's that another Asterisk node parks calls in."""
+        return (self.other_asterisks is not None and number in self.slots_elsewhere
+                and number not in self.control.positions)
+
+    async def _to_the_next_node(self, channel: dict[str, Any], caller: str,
+                                number: str) -> None:
+        """A phone dialled a slot another node parks calls in: refused with 502 (Q.850
+        27, destination out of order), on which the SIP edge sends the same INVITE to
+        the next node (kamailio/edge.cfg), until the one with the slot has it."""
+        self._pending.pop(channel["id"], None)
+        log.info("%s dialled parking slot %s, another Asterisk node's: the SIP edge tries "
+                 "the next node", caller, number)
+        await quietly(self.ari.delete(f"/channels/{channel['id']}",
+                                      {"reason_code": DESTINATION_OUT_OF_ORDER}))
 
     def new_hunt(self, call_id: str, caller_id: str, plan: HuntPlan) -> Hunt:
         """Every hunt this engine runs, made here: its ARI, call log and directory (for

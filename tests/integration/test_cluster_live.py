@@ -351,6 +351,33 @@ def test_a_member_talking_through_one_node_is_busy_to_a_group_called_through_the
     incoming.wait_disconnected()
 
 
+def test_a_slot_is_one_call_in_the_cluster_and_reached_through_either_node(
+        cluster: Cluster, office: Office) -> None:
+    """The Asterisk nodes share the parking slots (701-710 node 1, 711-720 node 2): a
+    callee parked on Asterisk node 2 gets a slot of node 2's. A phone dialling that slot
+    through Asterisk node 1 is refused there with 502, on which the edge tries node 2,
+    which connects it to the parked party."""
+    first = cluster.nodes[0]
+    parker, parked_phone, picker = registered_phones(cluster, office, "3711", "3712", "3713")
+    for _ in range(3):
+        out, incoming = connected_through(ASTERISK_ADDRESSES[1], parker, parked_phone, "3712")
+        call = talking_on(first, office, "3711", "3712")
+        parked = park(office, "3711", call, view_of(call, "3712")["id"], 60)
+        assert parked.status_code == 200, parked.text
+        slot = view_of(parked.json()[0], "3712")["parkedPos"]
+        assert 711 <= slot <= 720
+        out.wait_disconnected()
+        seen = len(first.log())
+        pick = picker.call(str(slot))  # the next call the edge deals: to node 1
+        pick.wait_answered()
+        handed = f"dialled parking slot {slot}, another Asterisk node's" in first.log()[seen:]
+        pick.hangup()
+        incoming.wait_disconnected()
+        if handed:
+            return
+    raise AssertionError("no slot call went to Asterisk node 1 first in three")
+
+
 def talking_on(node: ClusterNode, office: Office, caller: str, callee: str
                ) -> dict[str, Any]:
     """The call between `caller` and `callee`, both talking, as `node`'s API lists it."""

@@ -279,3 +279,25 @@ def test_a_request_failing_while_ringbridge_stops_leaves_the_call_up() -> None:
     engine, ari = asyncio.run(scenario())
     assert engine.active_calls == 1
     assert not any(method == "DELETE" for method, _, _ in ari.requests)
+
+
+def test_a_slot_another_cluster_node_parks_in_is_refused_for_the_edge_to_try_the_next(
+        ) -> None:
+    """A cluster's Asterisk nodes share the slots (bridge/config.py parking_share): a
+    phone dialling a slot of another node's share gets 502 (cause 27), on which the SIP
+    edge sends the INVITE to the next node; nothing is planned for it here."""
+    node = Settings(ari_password="x", ami_secret="y", ari_url="http://127.0.0.11:8088/ari",
+                    standby_asterisks="127.0.0.12", parking_positions="701-720")
+
+    async def scenario() -> FakeAri:
+        ari, directory = FakeAri(), SlowDirectory()
+        engine = Engine(node, lambda: [], directory)
+        engine.ari = ari  # type: ignore[assignment]
+        await engine.on_event(stasis_start("elsewhere", "PJSIP/2001@acme.example-1", "715"))
+        await settle(engine)
+        assert engine.other_asterisks is not None
+        await engine.other_asterisks.close()
+        return ari
+
+    ari = asyncio.run(scenario())
+    assert ari.requests == [("DELETE", "/channels/elsewhere", {"reason_code": 27})]

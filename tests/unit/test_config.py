@@ -228,3 +228,19 @@ def test_each_engine_process_has_a_port_of_its_own_for_the_other_nodes() -> None
     assert [settings.engine_address(slot) for slot in (0, 3)] == [
         "127.0.0.21:9000", "127.0.0.21:9003"]
     assert Settings(cluster_address="fd00::21").engine_address(1) == "[fd00::21]:8891"
+
+
+def test_a_clusters_asterisk_nodes_share_the_parking_slots() -> None:
+    """Each Asterisk node parks calls in its own share of parking_positions, by host
+    order, so that a slot number is one call in the whole cluster; a standby engine
+    for another node parks in that node's share."""
+    settings = load_settings(environ={**CLUSTER_NODE, "RINGBRIDGE_PARKING_POSITIONS": "701-721",
+                                      "RINGBRIDGE_STANDBY_ASTERISKS": "127.0.0.12,127.0.0.13"})
+    assert str(settings.parking_share) == "701-707"
+    assert [str(settings.for_asterisk(host).parking_share)
+            for host in ("127.0.0.12", "127.0.0.13")] == ["708-714", "715-721"]
+    assert str(load_settings(environ={"RINGBRIDGE_PARKING_POSITIONS": "701-705"})
+               .parking_share) == "701-705"
+    with pytest.raises(ConfigError, match="must have a slot for each of the 3 Asterisk"):
+        load_settings(environ={**CLUSTER_NODE, "RINGBRIDGE_PARKING_POSITIONS": "701-702",
+                               "RINGBRIDGE_STANDBY_ASTERISKS": "127.0.0.12,127.0.0.13"})
