@@ -22,6 +22,7 @@ PHONE_CONTEXT = "from-phones"
 # The user of the SIP edge's OPTIONS probes (kamailio/edge.cfg, ds_ping_from): the
 # endpoint exists once the node is ready for calls. No dialplan context of that name:
 # a call from it goes nowhere.
+EDGE_MAX_EXPIRES = 300  # seconds: a cluster phone's registration, at most
 EDGE_PROBE = "rb-edge-probe"
 
 
@@ -46,6 +47,8 @@ async def push(ari: AriClient, endpoint: SipEndpoint, edge: str = "") -> None:
     calls through the edge, which authenticates it: the endpoint has no auth of its own
     (Asterisk's SIP ACL lets only the edge in), keeps the phone's own contact (the edge
     sends each REGISTER on to every Asterisk node), and reaches it through the edge.
+    Its registrations last EDGE_MAX_EXPIRES at most: a node that missed a REGISTER (out
+    of use then, or not knowing the extension yet) learns the phone within that time.
     """
     name = endpoint.endpoint_id
     if not edge:
@@ -55,6 +58,7 @@ async def push(ari: AriClient, endpoint: SipEndpoint, edge: str = "") -> None:
         }))
     await ari.request("PUT", _path("aor", name), json=_fields({
         "max_contacts": "1", "remove_existing": "yes",
+        **({"maximum_expiration": str(EDGE_MAX_EXPIRES)} if edge else {}),
     }))
     await ari.request("PUT", _path("endpoint", name), json=_fields({
         "context": PHONE_CONTEXT, "aors": name, "allow": "!all,ulaw,alaw,gsm",

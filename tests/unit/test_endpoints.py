@@ -49,7 +49,8 @@ def test_push_writes_auth_aor_and_endpoint() -> None:
 def test_behind_a_sip_edge_the_phone_has_no_auth_here_and_is_reached_through_the_edge(
 ) -> None:
     """A cluster's edge authenticates the phone and sends its REGISTER on to Asterisk:
-    Asterisk keeps the phone's own contact and sends it requests through the edge."""
+    Asterisk keeps the phone's own contact, for 5 minutes at most, and sends it requests
+    through the edge."""
     ari = FakeConfigAri()
     run(endpoints.push(ari, extension("1001"), "127.0.0.10:5060"))  # type: ignore[arg-type]
     assert ("auth", "1001@abc.example") not in ari.objects
@@ -58,6 +59,8 @@ def test_behind_a_sip_edge_the_phone_has_no_auth_here_and_is_reached_through_the
     assert endpoint["outbound_proxy"] == "sip:127.0.0.10:5060;lr"
     assert endpoint["rewrite_contact"] == "no"
     assert endpoint["aors"] == "1001@abc.example"
+    # A node that missed a REGISTER learns the phone at its next one, 5 minutes at most.
+    assert ari.objects["aor", "1001@abc.example"]["maximum_expiration"] == "300"
 
 
 def test_a_sync_says_which_endpoints_asterisk_took() -> None:
