@@ -56,6 +56,7 @@ DESTINATION_OUT_OF_ORDER = 27  # Q.850: Asterisk answers 502, the edge tries the
 # Seconds a cluster node closed to its SIP edge goes on taking calls: the edge's next
 # probe (every second, 1 s to answer) takes it out of use (kamailio/edge.cfg).
 EDGE_DRAIN = 2.0
+SUCCESSOR_WAIT = 0.5  # seconds a stopping engine asks whether another waits to take over
 LOTS_READ_TIMEOUT = 10.0
 # Between reading the calls in Asterisk and closing the records of those not there:
 # another engine's call that ended a moment before has its end written by then.
@@ -83,7 +84,8 @@ class Engine:
                  recordings: RecordingIndex | None = None,
                  earlier_calls: EarlierCalls | None = None, app: str = "",
                  shared_lines: SharedLines | None = None,
-                 directory_generation: Callable[[], int | None] | None = None) -> None:
+                 directory_generation: Callable[[], int | None] | None = None,
+                 successor_waiting: Callable[[], bool] | None = None) -> None:
         """`extension_endpoints` reads every extension's endpoint from the database;
         `directory` turns dialled numbers into hunt plans; `call_log` records each step;
         `dispatch` sends the dispatch events that the directory's plans ask for;
@@ -92,7 +94,9 @@ class Engine:
         the engine's own ARI application (`ari_app` when not given); `shared_lines`, the
         waiting lines of the engines sharing its Asterisk (None: the lines are its own);
         `directory_generation`, read every second by the one engine of a cluster node
-        that follows the other nodes' extension changes (None: not followed)."""
+        that follows the other nodes' extension changes (None: not followed);
+        `successor_waiting`, whether another node's engine waits to run this one's app
+        (blocking: the database; None: no other node could)."""
         self.settings = settings
         self.dispatch = dispatch
         self.call_log = call_log or CallLog()
@@ -112,6 +116,7 @@ class Engine:
             settings.other_ari_urls, settings.ari_user, settings.ari_password
         ) if settings.standby_hosts else None
         self.directory_generation = directory_generation
+        self.successor_waiting = successor_waiting
         self._edge_open = False  # the SIP edge's probe endpoint is there (a cluster node)
         self._endpoints_behind = True  # a push or the opening is still to be done
         self._leaving_edge = False  # stopping: closed to the edge for good
@@ -200,13 +205,31 @@ class Engine:
 
     async def leave_edge(self) -> None:
         """Stopping cleanly: a cluster node opened to the SIP edge is closed to it, then
-        runs its calls until the edge has noticed (its probes: EDGE_DRAIN)."""
+        runs its calls until the edge has noticed (its probes: EDGE_DRAIN). With another
+        node's engine waiting to run this app, it stays open: that engine takes the app
+        over a moment after this one stops (callers wait in the dialplan meanwhile), and
+        the edge keeps sending the node calls."""
         self._leaving_edge = True  # the follower opens it no more
         if not self._edge_open:
+            return
+        if await self._handed_over():
+            log.info("another node's engine waits to run this app: handing this Asterisk "
+                     "node over, open to the SIP edge")
             return
         self._edge_open = False
         await endpoints.close_to_edge(self.ari)
         await asyncio.sleep(EDGE_DRAIN)
+
+    async def _handed_over(self) -> bool:
+        if self.successor_waiting is None:
+            return False
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self.successor_waiting),
+                                          SUCCESSOR_WAIT)
+        except Exception as exc:  # the database away or slow: leave the edge, as alone
+            log.warning("whether another node waits to take over is unknown (%s); leaving "
+                        "the SIP edge", exc)
+            return False
 
     def stop_calls(self) -> None:
         """ringbridge is stopping: calls stay up in Asterisk, for the next ringbridge to

@@ -253,6 +253,16 @@ class EngineLease:
             return False
         return True
 
+    def successor_waiting(self) -> bool:
+        """Whether another engine waits for this lease (a standby, or its own node's):
+        asked on a connection of its own, from any thread."""
+        with self._engine.connect() as connection:
+            return bool(connection.execute(text(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE usename = current_user"
+                " AND (application_name LIKE :waits OR application_name LIKE :wants))"),
+                {"waits": f"rb waits {_tag(self.name)} %",
+                 "wants": f"rb wants {_tag(self.name)} %"}).scalar())
+
     def _wanted(self) -> bool:
         return bool(self._open().execute(text(
             "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name LIKE :want"

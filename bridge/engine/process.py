@@ -118,7 +118,8 @@ def _run_leased(settings: Settings, number: int, link: GatewayLink, lease: Engin
     try:
         while lease.take(stopping):
             log.info("engine %d holds the lease on %s: running it", number, lease.name)
-            _run(settings, number, stopping, serve, unserve, lease.wanted_back)
+            _run(settings, number, stopping, serve, unserve, lease.wanted_back,
+                 lease.successor_waiting)
             if stopping.is_set():
                 break
             lease.give_back()
@@ -163,14 +164,15 @@ _PEERS: dict[str, GatewayClient] = {}  # the other nodes' engines, by address
 
 def _run(settings: Settings, number: int, stopping: threading.Event,
          serve: Callable[[EngineGateway], None], unserve: Callable[[], None],
-         leave: threading.Event | None = None) -> None:
+         leave: threading.Event | None = None,
+         successor_waiting: Callable[[], bool] | None = None) -> None:
     """The engine and its database, the API served by `serve(engine)`, until `stopping`
     (or `leave`) is set, or the loop ends by itself (exit 1); `unserve()` comes first in
     the stop, so the API sees the engine gone before it stops."""
     app = settings.engine_app(number)
     database = Database(settings.database_url)
     recorder = DatabaseCallRecorder(database)
-    engine = EngineThread(_engine(settings, app, database, recorder))
+    engine = EngineThread(_engine(settings, app, database, recorder, successor_waiting))
     engine.start()
     serve(engine)
     log.info("engine %d up (ARI %s, app %s)", number, settings.ari_url, app)
@@ -224,7 +226,8 @@ def live_subscriptions(database: Database) -> list[ActiveSubscription]:
 
 
 def _engine(settings: Settings, app: str, database: Database,
-            recorder: DatabaseCallRecorder) -> Engine:
+            recorder: DatabaseCallRecorder,
+            successor_waiting: Callable[[], bool] | None = None) -> Engine:
     def extension_endpoints() -> list[SipEndpoint]:
         with database.session() as session:
             return all_sip_endpoints(session)
@@ -243,7 +246,8 @@ def _engine(settings: Settings, app: str, database: Database,
                   recordings, DatabaseEarlierCalls(database, directory), app=app,
                   shared_lines=shared_lines(settings, app, database),
                   directory_generation=(partial(_directory_generation, database)
-                                        if first and settings.sip_edge else None))
+                                        if first and settings.sip_edge else None),
+                  successor_waiting=successor_waiting)
 
 
 def _directory_generation(database: Database) -> int | None:

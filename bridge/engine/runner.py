@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from bridge.asterisk.ami import AmiError
 from bridge.asterisk.ari import AriError
-from bridge.engine.engine import EDGE_DRAIN, Engine
+from bridge.engine.engine import EDGE_DRAIN, SUCCESSOR_WAIT, Engine
 from bridge.engine.orphans import in_app
 from bridge.engine.retention import delete_stored
 from bridge.flows.ringout import RingOut
@@ -37,8 +37,9 @@ T = TypeVar("T")
 PROVISION_TIMEOUT = 5.0
 CANCEL_TIMEOUT = 5.0
 CONTROL_TIMEOUT = LONGEST_WAIT
-# Leaving the SIP edge at stop: closing to it, then its drain (within ENGINE_STOP_TIMEOUT).
-EDGE_LEAVE_TIMEOUT = EDGE_DRAIN + 1.0
+# Leaving the SIP edge at stop: asking whether another node takes over, closing to it,
+# then its drain (within ENGINE_STOP_TIMEOUT).
+EDGE_LEAVE_TIMEOUT = EDGE_DRAIN + SUCCESSOR_WAIT + 0.5
 
 
 class EngineThread:

@@ -458,23 +458,24 @@ def connected_through(address: str, caller: Phone, callee: Phone,
 
 def test_a_ringbridge_node_stopped_cleanly_hands_its_asterisk_to_the_other(
         cluster: Cluster, office: Office) -> None:
-    """SIGTERM to ringbridge node 2: it closes Asterisk node 2 to the edge and runs its
-    calls until the edge has taken the node out; node 1, standing by, then takes Asterisk
-    node 2 over and opens it again. Calls placed meanwhile all succeed; started again,
-    node 2 gets Asterisk node 2 back."""
+    """SIGTERM to ringbridge node 2, node 1 standing by for Asterisk node 2: node 2 hands
+    it over without closing it to the edge, and node 1 takes it over; the edge never
+    takes the node out, and calls placed meanwhile all succeed. Started again, node 2
+    gets Asterisk node 2 back."""
     caller, callee = registered_phones(cluster, office, "3771", "3772")
     survivor, stopped = cluster.nodes
     pid = stopped.pid
-    seen = len(survivor.log())
+    seen, seen_stopped = len(survivor.log()), len(stopped.log())
     with ThreadPoolExecutor(1) as pool:
-        noticed = pool.submit(cluster.taken_out, ASTERISK_ADDRESSES[1], 15)
+        noticed = pool.submit(cluster.taken_out, ASTERISK_ADDRESSES[1], 8)
         os.kill(pid, signal.SIGTERM)
         wait_gone([pid], timeout=15)
-        assert noticed.result() is not None, "node 2 was never taken out of use"
-    for _ in range(4):  # each answered and hung up, through whichever node
-        talk(caller, callee, "3772")
-    survivor.wait_log(r"engine 1 holds the lease on 127\.0\.0\.12:8088", after=seen)
-    wait_until(lambda: all(cluster.in_use().values()), 10, "node 2 in use, run by node 1")
+        survivor.wait_log(r"engine 1 holds the lease on 127\.0\.0\.12:8088", after=seen)
+        for _ in range(4):  # each answered and hung up, through whichever node
+            talk(caller, callee, "3772")
+        assert noticed.result() is None, "the edge took Asterisk node 2 out"
+    stopped.wait_log("handing this Asterisk node over, open to the SIP edge",
+                     after=seen_stopped)
     again = len(stopped.log())
     cluster.up()  # starts ringbridge node 2: node 1 gives Asterisk node 2 back
     stopped.wait_log(r"engine 1 holds the lease on 127\.0\.0\.12:8088", after=again)

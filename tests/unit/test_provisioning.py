@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
@@ -279,6 +280,36 @@ def test_a_cluster_node_opens_to_the_edge_only_once_every_extension_is_pushed(
         assert not engine._endpoints_behind
         await engine.leave_edge()  # stopping cleanly
         assert ari.endpoints() == [ENDPOINT.endpoint_id]
+
+    run(scenario())
+
+
+def slow_yes() -> bool:
+    """The database answering after SUCCESSOR_WAIT (0.5 s)."""
+    time.sleep(2)
+    return True
+
+
+@pytest.mark.parametrize(("waiting", "open_after"), [
+    (lambda: True, True),  # another node's engine takes over: the node stays in use
+    (lambda: False, False),  # nobody does: closed, and drained
+    (slow_yes, False),  # no answer in time: left, as alone
+])
+def test_a_cluster_node_stopping_stays_open_only_for_another_node_taking_over(
+        monkeypatch: pytest.MonkeyPatch, waiting: Callable[[], bool], open_after: bool
+) -> None:
+    monkeypatch.setattr("bridge.engine.engine.EDGE_DRAIN", 0.01)
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        engine = edge_engine(ari, [ENDPOINT])
+        engine.successor_waiting = waiting
+        await engine._refresh_endpoints()
+        assert EDGE_PROBE in ari.endpoints()
+        await engine.leave_edge()
+        assert (EDGE_PROBE in ari.endpoints()) == open_after
+        await engine._refresh_endpoints()  # the follower opens it no more either way
+        assert (EDGE_PROBE in ari.endpoints()) == open_after
 
     run(scenario())
 
