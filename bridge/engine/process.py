@@ -91,7 +91,7 @@ def _run_leased(settings: Settings, number: int, link: GatewayLink, lease: Engin
     """Standing by until the lease is ours, then running; a standby gives the lease
     back when its own node wants it (bridge/engine/lease.py) and stands by again.
     Standing by, it passes what this node's API asks of the app's calls on to the engine
-    running the app; the other nodes' API reach it at its cluster address."""
+    running the app; the other nodes' engines reach it at its cluster address."""
     waiting = StandbyGateway(lease.name, _running_engine(lease, settings))
     for_peers = StandbyGateway(lease.name)  # a call another node passed on: not again
     servers = [(_started(GatewayServer(waiting, link)), waiting)]
@@ -134,7 +134,7 @@ def _run_leased(settings: Settings, number: int, link: GatewayLink, lease: Engin
 def _running_engine(lease: EngineLease, settings: Settings
                     ) -> Callable[[], EngineGateway | None]:
     """The engine of another node that holds `lease` (the holder it names), if any."""
-    return lambda: _peer(lease.holder, settings) if lease.holder else None
+    return lambda: _peer(holder, settings) if (holder := lease.holder) else None
 
 
 def _peer(address: str, settings: Settings) -> EngineGateway | None:
