@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import LOG_DIR
-from tests.integration.phone_calls import park, statuses, view_of
+from tests.integration.phone_calls import park, statuses, take, view_of
 from tests.integration.ring_groups import Office
 from tests.support import sipp
 from tests.support.asterisk import Asterisk
@@ -376,6 +376,42 @@ def test_a_slot_is_one_call_in_the_cluster_and_reached_through_either_node(
         if handed:
             return
     raise AssertionError("no slot call went to Asterisk node 1 first in three")
+
+
+def test_unpark_and_ringout_cancel_through_a_node_not_running_the_call(
+        cluster: Cluster, office: Office) -> None:
+    """A call parked on Asterisk node 2 is unparked to a third phone through node 1's
+    API; a RingOut started through node 1 (run there) is cancelled through node 2's."""
+    first, second = cluster.nodes
+    parker, parked_phone, third = registered_phones(cluster, office, "3761", "3762", "3763")
+    out, incoming = connected_through(ASTERISK_ADDRESSES[1], parker, parked_phone, "3762")
+    call = talking_on(first, office, "3761", "3762")
+    assert park(office, "3761", call, view_of(call, "3762")["id"], 60).status_code == 200
+    out.wait_disconnected()
+    taken = take(office, "3761", call, "UnPark", "3763")
+    assert taken.status_code == 200, taken.text
+    ringing = third.wait_incoming()
+    assert "3762" in ringing.from_header  # the parked party's number is shown
+    ringing.answer()
+    wait_until(lambda: ringing.state == "confirmed", 5, "the unparked call answered")
+    assert incoming.state == "confirmed"
+    ringing.hangup()
+    incoming.wait_disconnected()  # bridged to the third phone: its hang-up ends both
+
+    ringout = f"/restapi/v1.0/account/~/extension/{office.ids['3761']}/ring-out"
+    started = first.api("POST", ringout, office.token, json={
+        "from": {"phoneNumber": "3761"}, "to": {"phoneNumber": "3763"}})
+    assert started.status_code == 200, started.text
+    ringout_id = started.json()["id"]
+    leg_one = parker.wait_incoming()
+    leg_one.answer()
+    leg_two = third.wait_incoming()
+    cancelled = second.api("DELETE", f"{ringout}/{ringout_id}", office.token)
+    assert cancelled.status_code == 204, cancelled.text
+    leg_one.wait_disconnected()
+    leg_two.wait_disconnected()
+    status = second.api("GET", f"{ringout}/{ringout_id}", office.token).json()["status"]
+    assert status["callStatus"] == "CannotReach"
 
 
 def talking_on(node: ClusterNode, office: Office, caller: str, callee: str
