@@ -33,6 +33,7 @@ from bridge.gateway import (
     Target,
 )
 from bridge.gateway_link import HANDSHAKE_SECONDS, GatewayLink, wait_at_most
+from bridge.signed_link import SignedConnection, signed
 
 # Past the longest wait the engine allows itself (a park waits for Asterisk).
 REPLY_TIMEOUT = LONGEST_WAIT + 5.0
@@ -47,7 +48,7 @@ class GatewayClient:
     def __init__(self, link: GatewayLink, reply_timeout: float = REPLY_TIMEOUT) -> None:
         self.link = link
         self.reply_timeout = reply_timeout
-        self._idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+        self._idle: queue.SimpleQueue[SignedConnection] = queue.SimpleQueue()
 
     def _call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
         """EngineNotReached when the call was never delivered; EngineUnavailable when
@@ -62,7 +63,7 @@ class GatewayClient:
             if not connection.poll(timeout or self.reply_timeout):
                 raise EngineUnavailable(DID_NOT_ANSWER)
             succeeded, result = connection.recv()
-        except (EOFError, OSError) as exc:
+        except (EOFError, OSError, AuthenticationError) as exc:
             connection.close()
             raise EngineUnavailable(LOST) from exc
         except EngineUnavailable:
@@ -73,7 +74,7 @@ class GatewayClient:
             raise result
         return result
 
-    def _connection(self) -> Connection:
+    def _connection(self) -> SignedConnection:
         """An idle connection still open (the engine may have restarted since), or a new
         one."""
         while True:
@@ -88,7 +89,8 @@ class GatewayClient:
         try:
             if self.link.over_tcp:
                 return _tcp_connection(self.link)
-            return Client(self.link.address, family="AF_UNIX", authkey=self.link.key)
+            return signed(Client(self.link.address, family="AF_UNIX", authkey=self.link.key),
+                          self.link.key, calling=True)
         except (OSError, EOFError) as exc:
             raise EngineNotReached(NOT_RUNNING) from exc
         except AuthenticationError as exc:  # not the engine `ringbridge serve` started
@@ -160,7 +162,7 @@ class GatewayClient:
         return views
 
 
-def _tcp_connection(link: GatewayLink) -> Connection:
+def _tcp_connection(link: GatewayLink) -> SignedConnection:
     """Another cluster node's engine, as Client() would connect but within
     CONNECT_TIMEOUT (Client() waits as long as TCP does, minutes for a machine gone)."""
     sock = socket.create_connection(link.host_and_port(), timeout=CONNECT_TIMEOUT)
@@ -170,9 +172,10 @@ def _tcp_connection(link: GatewayLink) -> Connection:
     try:
         answer_challenge(connection, link.key)
         deliver_challenge(connection, link.key)
+        link_signed = signed(connection, link.key, calling=True)
         with socket.socket(fileno=os.dup(connection.fileno())) as same:
             wait_at_most(same, 0)  # an answer may take REPLY_TIMEOUT: polled for
     except BaseException:
         connection.close()
         raise
-    return connection
+    return link_signed

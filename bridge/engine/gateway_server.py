@@ -1,8 +1,9 @@
 """The engine's end of the gateway link: answers the API processes' calls.
 
 It listens on the link's unix socket, or, for the other nodes of a cluster, on its
-host:port. One thread accepts; each API connection gets a thread that checks the peer's key, then
-runs its calls one after another on the engine (`EngineThread`'s methods block until
+host:port. One thread accepts; each API connection gets a thread that checks the peer's
+key, then runs its calls (signed messages: bridge/signed_link.py) one after another on
+the engine (`EngineThread`'s methods block until
 the loop has answered). A `GatewayError` goes back to be raised in the API process;
 anything else is a bug, logged here in full and answered as a `GatewayError` saying so.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 from bridge.gateway import EngineGateway, GatewayError
 from bridge.gateway_link import GATEWAY_CALLS, HANDSHAKE_SECONDS, GatewayLink, wait_at_most
+from bridge.signed_link import signed
 
 log = logging.getLogger(__name__)
 BACKLOG = 64
@@ -74,10 +76,11 @@ class GatewayServer:
             connection = Connection(os.dup(sock.fileno()))
             deliver_challenge(connection, self.link.key)
             answer_challenge(connection, self.link.key)
+            link = signed(connection, self.link.key, calling=False)
             wait_at_most(sock, 0)  # an API process may stay idle between calls
             while True:
-                method, args = connection.recv()
-                connection.send(self._answer(method, args))
+                method, args = link.recv()
+                link.send(self._answer(method, args))
         except AuthenticationError as exc:
             log.warning("gateway connection refused: %s", exc)
         except (EOFError, OSError):

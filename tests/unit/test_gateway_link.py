@@ -40,6 +40,7 @@ from bridge.gateway_link import (
     published,
     remove_orphaned,
 )
+from bridge.signed_link import signed
 from tests.api.conftest import RecordingProvisioner
 from tests.unit.sample_call import CALL
 
@@ -130,9 +131,10 @@ def test_an_engine_bug_is_a_gateway_error_and_the_link_lives_on(
 def test_only_the_protocols_methods_are_called(server: GatewayServer,
                                                link: GatewayLink) -> None:
     with Client(link.address, family="AF_UNIX", authkey=link.key) as connection:
+        signed_connection = signed(connection, link.key, calling=True)
         for method in ("__init__", "close", "_engine"):
-            connection.send((method, ()))
-            succeeded, error = connection.recv()
+            signed_connection.send((method, ()))
+            succeeded, error = signed_connection.recv()
             assert not succeeded and isinstance(error, GatewayError)
             assert error.message == f"no gateway call {method!r}"
 
