@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import re
 import secrets
 import signal
@@ -32,7 +33,7 @@ from tests.integration.ring_groups import Office
 from tests.support import sipp
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import wait_gone
-from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, Cluster, ClusterNode
+from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, STATE, Cluster, ClusterNode
 from tests.support.polling import wait_until
 from tests.support.softphone import Call, IncomingPolicy, Phone, SipStack
 
@@ -535,3 +536,24 @@ def test_the_edge_relays_within_dialogs_only_to_or_from_a_node(cluster: Cluster)
         ).encode(), (edge, int(port)))
         answer = sock.recv(4096).decode()
     assert answer.startswith("SIP/2.0 403 Not Relayed"), answer
+
+
+def test_the_edge_runs_as_a_user_of_its_own_not_root(cluster: Cluster) -> None:
+    """The edge is open to every phone: started by root (as here), it binds its port
+    and then runs as Debian's `kamailio` user, every process of it."""
+    owners = edge_owners()
+    assert len(owners) > 1, owners  # the main process and its workers
+    expected = pwd.getpwnam("kamailio").pw_uid if os.getuid() == 0 else os.getuid()
+    assert set(owners.values()) == {expected}, owners
+
+
+def edge_owners() -> dict[int, int]:
+    """The user id of every process of the running edge, by pid."""
+    config = str(STATE / "kamailio.cfg").encode()
+    owners = {}
+    for process in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            arguments = (process / "cmdline").read_bytes().split(b"\0")
+            if Path(arguments[0].decode()).name == "kamailio" and config in arguments:
+                owners[int(process.name)] = process.stat().st_uid
+    return owners
