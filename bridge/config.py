@@ -126,9 +126,9 @@ class Settings:
         slots = Positions.parse(self.parking_positions)
         if not self.standby_hosts:
             return slots
-        hosts = sorted([(urlsplit(self.ari_url).hostname or "").lower(),
-                        *(host.lower() for host in self.standby_hosts)])
-        index = hosts.index((urlsplit(self.ari_url).hostname or "").lower())
+        own = (urlsplit(self.ari_url).hostname or "").lower()
+        hosts = sorted([own, *(host.lower() for host in self.standby_hosts)])
+        index = hosts.index(own)
         size = slots.capacity // len(hosts)
         first = slots.first + index * size
         last = slots.last if index == len(hosts) - 1 else first + size - 1

@@ -181,9 +181,12 @@ class EngineLease:
             " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND l.classid::bigint = :high AND l.objid::bigint = :low AND l.objsubid = 1"),
             {"high": high, "low": low}).all()
-        self.holder = next((parts[3] for ours, name in rows if ours
-                            for parts in [(name or "").split(" ")]
-                            if len(parts) > 3 and parts[:2] == ["rb", "runs"]), None)
+        self.holder = None
+        for ours, name in rows:
+            parts = (name or "").split(" ")
+            if ours and len(parts) > 3 and parts[:2] == ["rb", "runs"]:
+                self.holder = parts[3]
+                break
         return bool(rows)
 
     def _lock(self) -> bool:
