@@ -155,6 +155,43 @@ def talk(caller: Phone, callee: Phone, number: str) -> str:
     return node
 
 
+def test_a_phone_behind_nat_is_reached_where_its_messages_come_from(
+        cluster: Cluster, office: Office, sip_stack: SipStack) -> None:
+    """A phone behind NAT registers a Contact naming its private address, which nothing
+    reaches (here 192.0.2.1, a documentation address, with the phone's port): a call to
+    it rings it, and the far end's hangup reaches it, whether it was called or called,
+    through the edge at the address its messages came from."""
+    plain, = registered_phones(cluster, office, "3761")
+    office.extension("3762")
+    natted_id = f"3762@{office.domain}"
+    on_both_nodes(cluster, natted_id, ANY_STATE)
+    natted = sip_stack.phone("3762", office.passwords["3762"], domain=office.domain,
+                             registrar=EDGE, behind_nat="192.0.2.1")
+    try:
+        on_both_nodes(cluster, natted_id, ("online",))
+        for asterisk in cluster.asterisks:  # each node keeps the private address, and
+            # the one the edge saw the phone at
+            uris = [event.get("Uri") for event in asterisk.ami(
+                {"Action": "PJSIPShowContacts"}) if event.get("Endpoint") == natted_id]
+            assert uris == [f"sip:3762@192.0.2.1:{natted.port};alias=127.0.0.1~{natted.port}~1"]
+
+        out = plain.call("3762")
+        incoming = natted.wait_incoming(timeout=5)
+        incoming.answer()
+        out.wait_answered()
+        out.hangup()
+        incoming.wait_disconnected()
+
+        out = natted.call("3761")
+        incoming = plain.wait_incoming(timeout=5)
+        incoming.answer()
+        out.wait_answered()
+        incoming.hangup()
+        out.wait_disconnected()
+    finally:
+        natted.close()
+
+
 def test_a_node_dead_is_taken_out_and_calls_after_it_succeed(
         cluster: Cluster, office: Office) -> None:
     """10 calls/s of 2-second calls through the edge into a ring group (sipp at both
