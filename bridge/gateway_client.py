@@ -90,7 +90,7 @@ class GatewayClient:
             if self.link.over_tcp:
                 return _tcp_connection(self.link)
             return signed(Client(self.link.address, family="AF_UNIX", authkey=self.link.key),
-                          self.link.key, calling=True)
+                          self.link.key, self.link.address, calling=True)
         except (OSError, EOFError) as exc:
             raise EngineNotReached(NOT_RUNNING) from exc
         except AuthenticationError as exc:  # not the engine `ringbridge serve` started
@@ -172,7 +172,7 @@ def _tcp_connection(link: GatewayLink) -> SignedConnection:
     try:
         answer_challenge(connection, link.key)
         deliver_challenge(connection, link.key)
-        link_signed = signed(connection, link.key, calling=True)
+        link_signed = signed(connection, link.key, link.address, calling=True)
         with socket.socket(fileno=os.dup(connection.fileno())) as same:
             wait_at_most(same, 0)  # an answer may take REPLY_TIMEOUT: polled for
     except BaseException:

@@ -76,7 +76,7 @@ class GatewayServer:
             connection = Connection(os.dup(sock.fileno()))
             deliver_challenge(connection, self.link.key)
             answer_challenge(connection, self.link.key)
-            link = signed(connection, self.link.key, calling=False)
+            link = signed(connection, self.link.key, self.link.address, calling=False)
             wait_at_most(sock, 0)  # an API process may stay idle between calls
             while True:
                 method, args = link.recv()

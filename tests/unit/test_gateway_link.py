@@ -131,7 +131,7 @@ def test_an_engine_bug_is_a_gateway_error_and_the_link_lives_on(
 def test_only_the_protocols_methods_are_called(server: GatewayServer,
                                                link: GatewayLink) -> None:
     with Client(link.address, family="AF_UNIX", authkey=link.key) as connection:
-        signed_connection = signed(connection, link.key, calling=True)
+        signed_connection = signed(connection, link.key, link.address, calling=True)
         for method in ("__init__", "close", "_engine"):
             signed_connection.send((method, ()))
             succeeded, error = signed_connection.recv()

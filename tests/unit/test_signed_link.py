@@ -4,8 +4,10 @@ ends that hold the key (a cluster's network path) gets nothing unpickled."""
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from tests.api.conftest import RecordingProvisioner
 from tests.unit.sample_call import CALL
 
 KEY = b"the cluster's key"
+ADDRESS = "10.0.0.21:8890"
 UNPICKLED: list[str] = []  # what a forged message's pickle ran
 
 
@@ -57,14 +60,17 @@ class Relayed:
         self.near.send_bytes(self.far.recv_bytes())
 
 
-def relayed(key: bytes = KEY) -> Relayed:
+def relayed(key: bytes = KEY, dialled: str = ADDRESS, answering_at: str = ADDRESS
+            ) -> Relayed:
+    """The calling end dialled `dialled`; the answering end listens at `answering_at`
+    (another engine, when the path steered the connection there)."""
     calling_raw, near = _pair()
     far, answering_raw = _pair()
     ends: dict[str, SignedConnection] = {}
     threads = [threading.Thread(target=lambda: ends.update(calling=signed(
-                   calling_raw, key, calling=True))),
+                   calling_raw, key, dialled, calling=True))),
                threading.Thread(target=lambda: ends.update(answering=signed(
-                   answering_raw, key, calling=False)))]
+                   answering_raw, key, answering_at, calling=False)))]
     for thread in threads:
         thread.start()
     far.send_bytes(near.recv_bytes())  # the calling end's nonce
@@ -145,6 +151,24 @@ def test_a_message_signed_with_another_key_is_refused() -> None:
         link.answering.recv()
 
 
+def test_a_connection_steered_to_another_engine_is_refused() -> None:
+    """Every engine of a cluster holds the key: a connection dialled to one engine and
+    delivered by the path to another passes the challenge, but not its first message."""
+    link = relayed(dialled="10.0.0.22:8891", answering_at="10.0.0.22:8890")
+    link.calling.send(("hang_up", ("acme.example", "c1", None)))
+    link.to_answering(link.sent_by_calling())
+    with pytest.raises(AuthenticationError):
+        link.answering.recv()
+
+
+def test_a_message_longer_than_any_answer_is_refused_before_it_is_read() -> None:
+    link = relayed()
+    huge = struct.pack("!i", -1) + struct.pack("!Q", 2 ** 60)  # a length, and no more
+    os.write(link.far.fileno(), huge)
+    with pytest.raises(OSError, match="bad message length"):
+        link.answering.recv()
+
+
 def test_the_engine_drops_a_connection_that_sends_a_forged_message(
         caplog: pytest.LogCaptureFixture) -> None:
     links = GatewayLinks.create()
@@ -153,7 +177,7 @@ def test_the_engine_drops_a_connection_that_sends_a_forged_message(
     server.start()
     try:
         with Client(link.address, family="AF_UNIX", authkey=link.key) as connection:
-            honest = signed(connection, link.key, calling=True)
+            honest = signed(connection, link.key, link.address, calling=True)
             honest.send(("live_calls", ("acme.example",)))
             assert honest.recv() == (True, [CALL])
             with caplog.at_level(logging.WARNING):
