@@ -159,7 +159,7 @@ def test_a_phone_behind_nat_is_reached_where_its_messages_come_from(
         cluster: Cluster, office: Office, sip_stack: SipStack) -> None:
     """A phone behind NAT registers a Contact naming its private address, which nothing
     reaches (here 192.0.2.1, a documentation address, with the phone's port): a call to
-    it rings it, and the far end's hangup reaches it, whether it was called or called,
+    it rings it, and the far end's hangup reaches it, whether it was called or calling,
     through the edge at the address its messages came from."""
     plain, = registered_phones(cluster, office, "3761")
     office.extension("3762")
@@ -558,21 +558,37 @@ def test_a_ringbridge_node_stopped_cleanly_hands_its_asterisk_to_the_other(
 
 def test_the_edge_relays_within_dialogs_only_to_or_from_a_node(cluster: Cluster) -> None:
     """A request that looks in-dialog (a To tag, a Route through the edge) from a stranger
-    to a stranger is refused, not relayed: the edge is no open relay."""
+    to a stranger is refused, not relayed: the edge is no open relay. Nor when its
+    Request-URI names a node but a further Route sends it elsewhere."""
+    assert in_dialog_from_a_stranger("sip:victim@192.0.2.1:5060").startswith(
+        "SIP/2.0 403 Not Relayed")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim:
+        victim.bind(("127.0.0.1", 0))
+        victim.settimeout(1)
+        elsewhere = f"sip:127.0.0.1:{victim.getsockname()[1]};lr"
+        answer = in_dialog_from_a_stranger(f"sip:x@{ASTERISK_ADDRESSES[0]}:5060", elsewhere)
+        with pytest.raises(TimeoutError):
+            victim.recv(4096)  # nothing relayed to it
+    assert answer.startswith("SIP/2.0 403 Not Relayed"), answer
+
+
+def in_dialog_from_a_stranger(request_uri: str, *routes: str) -> str:
+    """The edge's answer to an in-dialog BYE from a stranger, routed through the edge
+    (then through `routes`) to `request_uri`."""
     edge, port = EDGE.split(":")
+    route = ", ".join([f"<sip:{edge};lr>", *(f"<{hop}>" for hop in routes)])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(5)
         here = f"127.0.0.1:{sock.getsockname()[1]}"
         sock.sendto((
-            f"BYE sip:victim@192.0.2.1:5060 SIP/2.0\r\n"
+            f"BYE {request_uri} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {here};branch=z9hG4bK-{secrets.token_hex(6)};rport\r\n"
-            f"Route: <sip:{edge};lr>\r\nMax-Forwards: 70\r\n"
+            f"Route: {route}\r\nMax-Forwards: 70\r\n"
             f"From: <sip:someone@{here}>;tag=a1\r\nTo: <sip:victim@192.0.2.1>;tag=b2\r\n"
             f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
         ).encode(), (edge, int(port)))
-        answer = sock.recv(4096).decode()
-    assert answer.startswith("SIP/2.0 403 Not Relayed"), answer
+        return sock.recv(4096).decode()
 
 
 def test_the_edge_runs_as_a_user_of_its_own_not_root(cluster: Cluster) -> None:
@@ -581,16 +597,19 @@ def test_the_edge_runs_as_a_user_of_its_own_not_root(cluster: Cluster) -> None:
     owners = edge_owners()
     assert len(owners) > 1, owners  # the main process and its workers
     expected = pwd.getpwnam("kamailio").pw_uid if os.getuid() == 0 else os.getuid()
-    assert set(owners.values()) == {expected}, owners
+    assert all(uids == [expected] * 4 for uids in owners.values()), owners
 
 
-def edge_owners() -> dict[int, int]:
-    """The user id of every process of the running edge, by pid."""
+def edge_owners() -> dict[int, list[int]]:
+    """The user ids (real, effective, saved, file system) of every process of the
+    running edge, by pid."""
     config = str(STATE / "kamailio.cfg").encode()
     owners = {}
     for process in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(FileNotFoundError, ProcessLookupError):
             arguments = (process / "cmdline").read_bytes().split(b"\0")
             if Path(arguments[0].decode()).name == "kamailio" and config in arguments:
-                owners[int(process.name)] = process.stat().st_uid
+                uids = next(line for line in (process / "status").read_text().splitlines()
+                            if line.startswith("Uid:"))
+                owners[int(process.name)] = [int(uid) for uid in uids.split()[1:]]
     return owners
