@@ -89,8 +89,9 @@ class GatewayClient:
         try:
             if self.link.over_tcp:
                 return _tcp_connection(self.link)
-            return signed(Client(self.link.address, family="AF_UNIX", authkey=self.link.key),
-                          self.link.key, self.link.address, calling=True)
+            unsigned = Client(self.link.address, family="AF_UNIX", authkey=self.link.key)
+            _stalls_fail(unsigned)
+            return signed(unsigned, self.link.key, self.link.address, calling=True)
         except (OSError, EOFError) as exc:
             raise EngineNotReached(NOT_RUNNING) from exc
         except AuthenticationError as exc:  # not the engine `ringbridge serve` started
@@ -167,15 +168,21 @@ def _tcp_connection(link: GatewayLink) -> SignedConnection:
     CONNECT_TIMEOUT (Client() waits as long as TCP does, minutes for a machine gone)."""
     sock = socket.create_connection(link.host_and_port(), timeout=CONNECT_TIMEOUT)
     sock.settimeout(None)  # Connection reads the descriptor itself, blocking
-    wait_at_most(sock, HANDSHAKE_SECONDS)
+    wait_at_most(sock, HANDSHAKE_SECONDS)  # the challenge, and every read after it (_stalls_fail)
     connection = Connection(sock.detach())
     try:
         answer_challenge(connection, link.key)
         deliver_challenge(connection, link.key)
-        link_signed = signed(connection, link.key, link.address, calling=True)
-        with socket.socket(fileno=os.dup(connection.fileno())) as same:
-            wait_at_most(same, 0)  # an answer may take REPLY_TIMEOUT: polled for
+        return signed(connection, link.key, link.address, calling=True)
     except BaseException:
         connection.close()
         raise
-    return link_signed
+
+
+def _stalls_fail(connection: Connection) -> None:
+    """A read or write on `connection` that stalls for HANDSHAKE_SECONDS fails (OSError).
+    An answer is polled for (it may take REPLY_TIMEOUT), and read once it starts to come:
+    an engine that stops halfway through a message (frozen, or a forged length on the
+    network) must not hold an API thread for ever."""
+    with socket.socket(fileno=os.dup(connection.fileno())) as same:
+        wait_at_most(same, HANDSHAKE_SECONDS)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import struct
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from multiprocessing.connection import Client
+from multiprocessing.connection import Client, Listener
 from pathlib import Path
 
 import pytest
@@ -197,6 +198,40 @@ def test_a_call_not_answered_in_time_is_unavailable_and_its_late_answer_never_re
     finally:
         client.close()
         server.close()
+
+
+@pytest.mark.parametrize("over_tcp", [False, True], ids=["unix", "tcp"])
+def test_an_engine_that_stops_halfway_through_an_answer_is_unavailable(
+        link: GatewayLink, over_tcp: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer is polled for, then read: an engine that sends its first bytes and no
+    more (frozen mid-write) fails the call after HANDSHAKE_SECONDS, not never."""
+    monkeypatch.setattr(gateway_client, "HANDSHAKE_SECONDS", 0.3)
+    if over_tcp:
+        link = GatewayLink(f"127.0.0.1:{free_tcp_port()}", link.key)
+    listening = threading.Event()
+    stalled = threading.Event()
+
+    def engine_that_stalls() -> None:
+        address = link.host_and_port() if over_tcp else link.address
+        with Listener(address, authkey=link.key) as listener:
+            listening.set()
+            with listener.accept() as connection:
+                signed(connection, link.key, link.address, calling=False).recv()
+                os.write(connection.fileno(), struct.pack("!i", 100) + b"ten bytes.")
+                stalled.wait(30)
+
+    engine = threading.Thread(target=engine_that_stalls)
+    engine.start()
+    listening.wait(5)
+    client = GatewayClient(link)
+    try:
+        with pytest.raises(EngineUnavailable):
+            client.live_calls("acme.example")
+        assert engine.is_alive()  # given up on by the client, not closed by the engine
+    finally:
+        stalled.set()
+        engine.join(5)
+        client.close()
 
 
 def test_an_engine_not_running_was_never_reached(client: GatewayClient) -> None:
