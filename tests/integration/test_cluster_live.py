@@ -165,8 +165,9 @@ def test_a_phone_behind_nat_is_reached_where_its_messages_come_from(
     office.extension("3762")
     natted_id = f"3762@{office.domain}"
     on_both_nodes(cluster, natted_id, ANY_STATE)
-    natted = sip_stack.phone("3762", office.passwords["3762"], domain=office.domain,
-                             registrar=EDGE, behind_nat="192.0.2.1")
+    natted = sip_stack.phone(
+        "3762", office.passwords["3762"], domain=office.domain, registrar=EDGE,
+        forced_contact=lambda port: f"<sip:3762@192.0.2.1:{port}>")
     try:
         on_both_nodes(cluster, natted_id, ("online",))
         for asterisk in cluster.asterisks:  # each node keeps the private address, and
@@ -190,6 +191,34 @@ def test_a_phone_behind_nat_is_reached_where_its_messages_come_from(
         out.wait_disconnected()
     finally:
         natted.close()
+
+
+def test_a_phone_cannot_steer_the_edge_with_an_alias_of_its_own(
+        cluster: Cluster, office: Office, sip_stack: SipStack) -> None:
+    """A phone registers a Contact that names its own address (nothing for the edge to
+    add, were it to add only what differs) with an `;alias=` of its own naming somewhere
+    else (a node, a victim): calls to it still go to where its messages come from, and
+    nothing to the place it named."""
+    caller, = registered_phones(cluster, office, "3771")
+    office.extension("3772")
+    on_both_nodes(cluster, f"3772@{office.domain}", ANY_STATE)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim:
+        victim.bind(("127.0.0.1", 0))
+        victim.settimeout(1)
+        steering = sip_stack.phone(
+            "3772", office.passwords["3772"], domain=office.domain, registrar=EDGE,
+            forced_contact=lambda port: (f"<sip:3772@127.0.0.1:{port};transport=udp;alias="
+                                         f"127.0.0.1~{victim.getsockname()[1]}~1>"))
+        try:
+            on_both_nodes(cluster, f"3772@{office.domain}", ("online",))
+            out = caller.call("3772")
+            steering.wait_incoming(timeout=5).answer()
+            out.wait_answered()
+            out.hangup()
+            with pytest.raises(TimeoutError):
+                victim.recv(4096)
+        finally:
+            steering.close()
 
 
 def test_a_node_dead_is_taken_out_and_calls_after_it_succeed(
@@ -575,6 +604,11 @@ def test_the_edge_relays_within_dialogs_only_to_or_from_a_node(cluster: Cluster)
 def in_dialog_from_a_stranger(request_uri: str, *routes: str) -> str:
     """The edge's answer to an in-dialog BYE from a stranger, routed through the edge
     (then through `routes`) to `request_uri`."""
+    return from_a_stranger("BYE", request_uri, ";tag=b2", *routes)
+
+
+def from_a_stranger(method: str, request_uri: str, to_tag: str, *routes: str) -> str:
+    """The edge's answer to a `method` request from a stranger (no credentials)."""
     edge, port = EDGE.split(":")
     route = ", ".join([f"<sip:{edge};lr>", *(f"<{hop}>" for hop in routes)])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -582,13 +616,22 @@ def in_dialog_from_a_stranger(request_uri: str, *routes: str) -> str:
         sock.settimeout(5)
         here = f"127.0.0.1:{sock.getsockname()[1]}"
         sock.sendto((
-            f"BYE {request_uri} SIP/2.0\r\n"
+            f"{method} {request_uri} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {here};branch=z9hG4bK-{secrets.token_hex(6)};rport\r\n"
             f"Route: {route}\r\nMax-Forwards: 70\r\n"
-            f"From: <sip:someone@{here}>;tag=a1\r\nTo: <sip:victim@192.0.2.1>;tag=b2\r\n"
-            f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+            f"From: <sip:someone@{here}>;tag=a1\r\nTo: <sip:victim@192.0.2.1>{to_tag}\r\n"
+            f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 2 {method}\r\n"
+            f"Content-Length: 0\r\n\r\n"
         ).encode(), (edge, int(port)))
         return sock.recv(4096).decode()
+
+
+def test_the_edge_takes_calls_only_from_phones(cluster: Cluster) -> None:
+    """A MESSAGE or SUBSCRIBE would reach a node's dialplan, which has nothing for it:
+    refused before any challenge."""
+    for method in ("MESSAGE", "SUBSCRIBE"):
+        answer = from_a_stranger(method, f"sip:+19005550100@{EDGE}", "")
+        assert answer.startswith("SIP/2.0 405 Method Not Allowed"), answer
 
 
 def test_the_edge_runs_as_a_user_of_its_own_not_root(cluster: Cluster) -> None:

@@ -367,18 +367,17 @@ class SipStack:
         policy: IncomingPolicy = IncomingPolicy.RING,
         address: str = LOOPBACK,
         port: int = 0,
-        behind_nat: str | None = None,
+        forced_contact: Callable[[int], str] | None = None,
     ) -> Phone:
         """A new phone on its own UDP port; registered (and waited for) unless told not to.
 
         ``registrar=None`` makes a phone that never registers: others call it at ``phone.uri``.
         ``address`` and ``port`` place it (a carrier on its own address and port); port 0
-        is any free port. ``behind_nat`` is an address the phone believes is its own, as a
-        phone behind NAT does its private one: its Contact names it (with the phone's
-        port), and nothing sent there reaches the phone.
+        is any free port. ``forced_contact`` makes the phone's Contact from its port, whatever
+        the phone's real address (a phone behind NAT names its private one).
         """
         phone = Phone(self, username, password, domain, registrar, policy)
-        phone.address, phone.port, phone.behind_nat = address, port, behind_nat
+        phone.address, phone.port, phone.forced_contact = address, port, forced_contact
         self._run_in_sip_thread(self._open_phone, phone)
         if register and registrar is not None:
             try:
@@ -626,8 +625,8 @@ def _account_config(phone: Phone) -> Any:
     cfg.natConfig.sipOutboundUse = 0
     cfg.natConfig.udpKaIntervalSec = 0
     cfg.mediaConfig.transportConfig.boundAddress = phone.address
-    if phone.behind_nat is not None:
-        cfg.sipConfig.contactForced = f"<sip:{phone.username}@{phone.behind_nat}:{phone.port}>"
+    if phone.forced_contact is not None:
+        cfg.sipConfig.contactForced = phone.forced_contact(phone.port)
     return cfg
 
 
@@ -662,7 +661,7 @@ class Phone:
         self.policy = policy  # read when an INVITE arrives, so it may be changed at any time
         self.address = LOOPBACK
         self.port = 0
-        self.behind_nat: str | None = None  # the address its Contact names instead
+        self.forced_contact: Callable[[int], str] | None = None  # its Contact, by port
         self.uri = ""
         self.incoming: list[Call] = []
         self._outgoing: list[Call] = []
