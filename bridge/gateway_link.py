@@ -4,9 +4,9 @@ docs/cluster.md; the paragraphs below are about the unix sockets).
 
 The gateway's calls cross as pickled `(method, args)` over `multiprocessing.connection`
 (length-framed messages; HMAC challenge on connect, then each message signed:
-bridge/signed_link.py). Only a peer holding the key, made
-fresh by `ringbridge serve` and inherited by the processes it forks, gets past the
-challenge, and the socket lives in a directory only this user can enter. Measured in
+bridge/signed_link.py). Only a peer holding the key, made fresh by `ringbridge serve`
+and inherited by the processes it forks, gets past the challenge, and the socket lives
+in a directory only this user can enter. Measured in
 docs/processes.md: a round trip costs about 0.1 ms.
 
 Each engine process has a socket of its own; all share the key. `ringbridge` commands run

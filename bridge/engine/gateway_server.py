@@ -3,9 +3,9 @@
 It listens on the link's unix socket, or, for the other nodes of a cluster, on its
 host:port. One thread accepts; each API connection gets a thread that checks the peer's
 key, then runs its calls (signed messages: bridge/signed_link.py) one after another on
-the engine (`EngineThread`'s methods block until
-the loop has answered). A `GatewayError` goes back to be raised in the API process;
-anything else is a bug, logged here in full and answered as a `GatewayError` saying so.
+the engine (`EngineThread`'s methods block until the loop has answered). A
+`GatewayError` goes back to be raised in the API process; anything else is a bug,
+logged here in full and answered as a `GatewayError` saying so.
 """
 
 from __future__ import annotations
