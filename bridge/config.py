@@ -104,15 +104,13 @@ class Settings:
 
     def engine_address(self, slot: int) -> str:
         """Where the other cluster nodes reach engine process `slot` (0-based): host:port."""
-        host = self.cluster_address
-        return f"[{host}]:{self.cluster_port + slot}" if ":" in host else \
-            f"{host}:{self.cluster_port + slot}"
+        return f"{_bracketed(self.cluster_address)}:{self.cluster_port + slot}"
 
     def for_asterisk(self, host: str) -> Settings:
         """These settings, driving the Asterisk node at `host` instead of this node's
         (whose Asterisk is then one of the others)."""
         parts = urlsplit(self.ari_url)
-        address = f"[{host}]" if ":" in host else host
+        address = _bracketed(host)
         netloc = f"{address}:{parts.port}" if parts.port else address
         others = [parts.hostname or "", *(h for h in self.standby_hosts if h != host)]
         return replace(self, ari_url=urlunsplit(parts._replace(netloc=netloc)),
@@ -183,6 +181,11 @@ def load_settings(
     return settings
 
 
+def _bracketed(host: str) -> str:
+    """`host` as it goes before a port: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def _check_standby(settings: Settings) -> None:
     """Standing by needs a cluster node (the edge), leases (PostgreSQL) and the address
     and key the nodes' engines reach each other with."""
@@ -197,10 +200,7 @@ def _check_standby(settings: Settings) -> None:
     if not settings.cluster_address or not HOST.fullmatch(settings.cluster_address):
         raise ConfigError("standby_asterisks needs cluster_address: the address the other "
                           "nodes reach this node's engines at, e.g. 10.0.0.21")
-    if len(settings.cluster_key) < MIN_KEY:
-        raise ConfigError(f"standby_asterisks needs cluster_key: a secret of at least "
-                          f"{MIN_KEY} characters, the same on every node (scripts/cluster "
-                          "makes one)")
+    # Its key was checked with the address (_check_cluster_address).
     nodes = 1 + len(settings.standby_hosts)
     try:
         slots = Positions.parse(settings.parking_positions)

@@ -127,8 +127,8 @@ class Engine:
         self._asterisk_stopping = False
         self.ami.on("Shutdown", self._asterisk_shutting_down)
         self.control = CallControl(self, settings.parking_share)
-        # Slots another Asterisk node of the cluster parks calls in (empty alone).
-        self.slots_elsewhere = Positions.parse(settings.parking_positions)
+        # Every node's slots (the cluster shares them out); this node's are the control's.
+        self.cluster_slots = Positions.parse(settings.parking_positions)
         self.retention = None if recordings is None else RecordingRetention(self.ari,
                                                                             recordings)
         self._flows_by_channel: dict[str, CallFlow] = {}
@@ -438,7 +438,7 @@ class Engine:
 
     def _parked_elsewhere(self, number: str) -> bool:
         """A slot of the cluster's that another Asterisk node parks calls in."""
-        return (self.other_asterisks is not None and number in self.slots_elsewhere
+        return (self.other_asterisks is not None and number in self.cluster_slots
                 and number not in self.control.positions)
 
     async def _to_the_next_node(self, channel: dict[str, Any], caller: str,

@@ -63,7 +63,7 @@ class StandbyGateway:
         return seen + 1 if self.taken_over.wait(wait) else seen
 
     def panel(self, domain: str) -> PanelView:
-        return self._passed_on().panel(domain)
+        return self._running_or(self._elsewhere()).panel(domain)
 
     def push(self, endpoint: SipEndpoint) -> None:
         return None
@@ -78,30 +78,27 @@ class StandbyGateway:
         raise self._elsewhere()
 
     def cancel_ringout(self, call_id: str) -> CancelOutcome:
-        return self._passed_on().cancel_ringout(call_id)
+        return self._running_or(self._elsewhere()).cancel_ringout(call_id)
 
     def live_calls(self, domain: str) -> list[LiveCall]:
-        return self._passed_on().live_calls(domain)
+        return self._running_or(self._elsewhere()).live_calls(domain)
 
     def park(self, domain: str, call_id: str, view: str, parker: Target,
              timeout: int) -> ParkedCall:
-        return self._on_the_call(call_id).park(domain, call_id, view, parker, timeout)
+        return self._running_or(self._not_here(call_id)).park(domain, call_id, view, parker,
+                                                                timeout)
 
     def unpark(self, domain: str, call_id: str, target: Target, wait: int) -> str:
-        return self._on_the_call(call_id).unpark(domain, call_id, target, wait)
+        return self._running_or(self._not_here(call_id)).unpark(domain, call_id, target, wait)
 
     def pick_up(self, domain: str, call_id: str, target: Target, wait: int) -> str:
-        return self._on_the_call(call_id).pick_up(domain, call_id, target, wait)
+        return self._running_or(self._not_here(call_id)).pick_up(domain, call_id, target, wait)
 
     def hang_up(self, domain: str, call_id: str, view: str | None) -> list[str]:
-        return self._on_the_call(call_id).hang_up(domain, call_id, view)
+        return self._running_or(self._not_here(call_id)).hang_up(domain, call_id, view)
 
-    def _passed_on(self) -> EngineGateway:
+    def _running_or(self, refusal: Exception) -> EngineGateway:
+        """The engine that runs the app, to pass the call on to; `refusal` with none."""
         if (running := self.running()) is None:
-            raise self._elsewhere()
-        return running
-
-    def _on_the_call(self, call_id: str) -> EngineGateway:
-        if (running := self.running()) is None:
-            raise self._not_here(call_id)
+            raise refusal
         return running
