@@ -140,9 +140,10 @@ def test_a_phone_registered_once_is_reached_from_both_nodes(
     assert restarted.address in {talk(caller, callee, "3752") for _ in range(2)}
 
 
-def talk(caller: Phone, callee: Phone, number: str) -> str:
-    """A call from `caller` to `number`, answered by `callee` and hung up; the Asterisk
-    node it went through, as the callee's INVITE says (it came through the edge)."""
+def talk(caller: Phone, callee: Phone, number: str, *, callee_hangs_up: bool = False) -> str:
+    """A call from `caller` to `number`, answered by `callee` and hung up (by the caller,
+    or by the callee); the Asterisk node it went through, as the callee's INVITE says (it
+    came through the edge)."""
     edge = EDGE.split(":")[0]
     out = caller.call(number)
     incoming = callee.wait_incoming(timeout=5)
@@ -150,8 +151,9 @@ def talk(caller: Phone, callee: Phone, number: str) -> str:
     assert edge_hop == edge and edge in incoming.invite_headers["Record-Route"]
     incoming.answer()
     out.wait_answered()
-    out.hangup()
-    incoming.wait_disconnected()
+    ending, ended = (incoming, out) if callee_hangs_up else (out, incoming)
+    ending.hangup()
+    ended.wait_disconnected()
     return node
 
 
@@ -176,19 +178,8 @@ def test_a_phone_behind_nat_is_reached_where_its_messages_come_from(
                 {"Action": "PJSIPShowContacts"}) if event.get("Endpoint") == natted_id]
             assert uris == [f"sip:3762@192.0.2.1:{natted.port};alias=127.0.0.1~{natted.port}~1"]
 
-        out = plain.call("3762")
-        incoming = natted.wait_incoming(timeout=5)
-        incoming.answer()
-        out.wait_answered()
-        out.hangup()
-        incoming.wait_disconnected()
-
-        out = natted.call("3761")
-        incoming = plain.wait_incoming(timeout=5)
-        incoming.answer()
-        out.wait_answered()
-        incoming.hangup()
-        out.wait_disconnected()
+        talk(plain, natted, "3762")
+        talk(natted, plain, "3761", callee_hangs_up=True)
     finally:
         natted.close()
 
@@ -211,10 +202,7 @@ def test_a_phone_cannot_steer_the_edge_with_an_alias_of_its_own(
                                          f"127.0.0.1~{victim.getsockname()[1]}~1>"))
         try:
             on_both_nodes(cluster, f"3772@{office.domain}", ("online",))
-            out = caller.call("3772")
-            steering.wait_incoming(timeout=5).answer()
-            out.wait_answered()
-            out.hangup()
+            talk(caller, steering, "3772")
             with pytest.raises(TimeoutError):
                 victim.recv(4096)
         finally:
