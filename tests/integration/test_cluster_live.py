@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import wait_gone
 from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, STATE, Cluster, ClusterNode
 from tests.support.polling import wait_until
+from tests.support.raw_sip import HandPhone, branch, udp_agent
 from tests.support.softphone import Call, IncomingPolicy, Phone, SipStack
 
 RATE, SECONDS, CALL_SECONDS = 10, 20, 2.0  # the load an Asterisk node's death meets
@@ -597,21 +598,19 @@ def in_dialog_from_a_stranger(request_uri: str, *routes: str) -> str:
 
 def from_a_stranger(method: str, request_uri: str, to_tag: str, *routes: str) -> str:
     """The edge's answer to a `method` request from a stranger (no credentials)."""
-    edge, port = EDGE.split(":")
-    route = ", ".join([f"<sip:{edge};lr>", *(f"<{hop}>" for hop in routes)])
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(5)
-        here = f"127.0.0.1:{sock.getsockname()[1]}"
-        sock.sendto((
+    route = ", ".join([f"<sip:{EDGE.split(':')[0]};lr>", *(f"<{hop}>" for hop in routes)])
+    with udp_agent(EDGE) as stranger:
+        here = stranger.here
+        stranger.send(
             f"{method} {request_uri} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {here};branch=z9hG4bK-{secrets.token_hex(6)};rport\r\n"
+            f"Via: SIP/2.0/UDP {here};branch={branch()};rport\r\n"
             f"Route: {route}\r\nMax-Forwards: 70\r\n"
             f"From: <sip:someone@{here}>;tag=a1\r\nTo: <sip:victim@192.0.2.1>{to_tag}\r\n"
             f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 2 {method}\r\n"
-            f"Content-Length: 0\r\n\r\n"
-        ).encode(), (edge, int(port)))
-        return sock.recv(4096).decode()
+            f"Content-Length: 0\r\n\r\n")
+        answer = stranger.answer()
+    assert answer is not None, f"the edge did not answer a {method}"
+    return answer
 
 
 def test_the_edge_takes_calls_only_from_phones(cluster: Cluster) -> None:
@@ -644,3 +643,58 @@ def edge_owners() -> dict[int, list[int]]:
                             if line.startswith("Uid:"))
                 owners[int(process.name)] = [int(uid) for uid in uids.split()[1:]]
     return owners
+
+
+# Strangers' addresses: no phone of these tests sends from them.
+GUESSER, GIVEN, ELSEWHERE = "127.0.0.31", "127.0.0.32", "127.0.0.33"
+
+
+def test_an_address_guessing_passwords_is_answered_nothing_while_phones_go_on(
+        cluster: Cluster, office: Office) -> None:
+    """Nine wrong passwords from one address, and the right one still registers; after
+    the tenth wrong one the edge answers that address nothing, not even with the right
+    password, while phones elsewhere register and call. One kamcmd lifts the ban."""
+    office.extension("7401")
+    password = office.passwords["7401"]
+    with udp_agent(EDGE, GUESSER) as agent:
+        guesser = HandPhone(agent, "7401", office.domain)
+        challenge = guesser.request("REGISTER")
+        assert challenge and challenge.startswith("SIP/2.0 401"), challenge
+        for guess in range(9):
+            answer = guesser.request("REGISTER", challenge=challenge, password=f"guess{guess}")
+            assert answer and answer.startswith("SIP/2.0 401"), answer
+        answer = guesser.request("REGISTER", challenge=challenge, password=password)
+        assert answer and answer.startswith("SIP/2.0 200"), answer
+        answer = guesser.request("REGISTER", challenge=challenge, password="guess9")
+        assert answer and answer.startswith("SIP/2.0 401"), answer
+        assert guesser.request("REGISTER", challenge=challenge, password=password,
+                               timeout=2) is None
+        wait_until(lambda: f"{GUESSER} ignored for 15 minutes: 10 failed authentications, "
+                   f"the last REGISTER of sip:7401@{office.domain} as 7401" in cluster.edge_log(),
+                   5, "the edge logs the ban")
+        caller, callee = registered_phones(cluster, office, "7402", "7403")
+        talk(caller, callee, "7403")
+        cluster.edge_command("htable.delete", "banned", GUESSER)
+        answer = guesser.request("REGISTER", challenge=challenge, password=password)
+        assert answer and answer.startswith("SIP/2.0 200"), answer
+
+
+def test_a_challenge_answered_from_another_address_is_challenged_again(
+        cluster: Cluster, office: Office) -> None:
+    """A REGISTER's or an INVITE's credentials, right for the nonce given to one address,
+    are refused from another (a captured header replayed), and taken from that one."""
+    office.extension("7404")
+    password = office.passwords["7404"]
+    with udp_agent(EDGE, GIVEN) as given, udp_agent(EDGE, ELSEWHERE) as elsewhere:
+        for method, callee, refused in (("REGISTER", "", "401"), ("INVITE", "7405", "407")):
+            phone = HandPhone(given, "7404", office.domain)
+            challenge = phone.request(method, callee)
+            assert challenge and challenge.startswith(f"SIP/2.0 {refused}"), challenge
+            replayed = replace(phone, agent=elsewhere).request(
+                method, callee, challenge=challenge, password=password)
+            assert replayed and replayed.startswith(f"SIP/2.0 {refused}"), replayed
+            answer = phone.request(method, callee, challenge=challenge, password=password)
+            assert answer and answer.startswith("SIP/2.0 200"), answer
+            if method == "INVITE":  # the node answered (an announcement): ended at once
+                bye = phone.acknowledge(answer)
+                assert bye and bye.startswith("BYE "), bye

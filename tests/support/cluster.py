@@ -119,9 +119,7 @@ class Cluster:
     def in_use(self) -> dict[str, bool]:
         """Each Asterisk node's address: whether the edge sends calls to it (dispatcher
         flags starting with A, active) or has taken it out."""
-        listing = subprocess.run(
-            ["kamcmd", "-s", f"unix:{STATE / 'kamailio.ctl'}", "dispatcher.list"],
-            capture_output=True, text=True, check=True).stdout
+        listing = self.edge_command("dispatcher.list")
         return {address: flags.startswith("A") for address, flags in re.findall(
             r"URI: sip:([0-9.]+):5060\s+FLAGS: (\w+)", listing)}
 
@@ -138,9 +136,16 @@ class Cluster:
     def set_in_use(self, address: str, use: bool) -> None:
         """Have the edge send calls to the Asterisk node at `address` (probed as before),
         or none at all (disabled: not probed either)."""
-        subprocess.run(["kamcmd", "-s", f"unix:{STATE / 'kamailio.ctl'}",
-                        "dispatcher.set_state", "ap" if use else "d", "1",
-                        f"sip:{address}:5060"], check=True, capture_output=True)
+        self.edge_command("dispatcher.set_state", "ap" if use else "d", "1",
+                          f"sip:{address}:5060")
+
+    def edge_command(self, *command: str) -> str:
+        """What the edge's control socket (kamcmd) answers to `command`."""
+        return subprocess.run(["kamcmd", "-s", f"unix:{STATE / 'kamailio.ctl'}", *command],
+                              capture_output=True, text=True, check=True).stdout
+
+    def edge_log(self) -> str:
+        return (STATE / "kamailio.log").read_text(errors="replace")
 
     def kill_asterisk(self, number: int) -> None:
         """kill -9 of Asterisk node `number` (no shutdown, nothing hung up); it stays down

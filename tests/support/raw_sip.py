@@ -1,0 +1,139 @@
+"""SIP requests written by hand over UDP, for what no well-behaved user agent sends: a
+stranger's request, a wrong password, a digest answered from another address."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+class UdpAgent:
+    """One UDP socket, bound to `source`, that sends to `destination` (host:port)."""
+
+    def __init__(self, sock: socket.socket, destination: str) -> None:
+        self._sock = sock
+        to_host, to_port = destination.rsplit(":", 1)
+        self._destination = (to_host, int(to_port))
+        host, port = sock.getsockname()
+        self.here = f"{host}:{port}"
+
+    def send(self, message: str) -> None:
+        self._sock.sendto(message.encode(), self._destination)
+
+    def answer(self, final: bool = False, timeout: float = 5) -> str | None:
+        """The next message that comes (with `final`, the next that is no provisional
+        answer), or None when none comes within `timeout` seconds."""
+        self._sock.settimeout(timeout)
+        while True:
+            try:
+                message = self._sock.recv(65536).decode()
+            except TimeoutError:
+                return None
+            if not final or not message.startswith("SIP/2.0 1"):
+                return message
+
+
+@contextmanager
+def udp_agent(destination: str, source: str = "127.0.0.1") -> Iterator[UdpAgent]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
+        yield UdpAgent(sock, destination)
+
+
+def branch() -> str:
+    """A Via branch of RFC 3261's form, new for each request."""
+    return f"z9hG4bK-{secrets.token_hex(6)}"
+
+
+def header(message: str, name: str) -> str:
+    """The value of the first `name` header of `message`."""
+    found = re.search(rf"^{name}:\s*(.*?)\r$", message, re.MULTILINE | re.IGNORECASE)
+    assert found, f"no {name} in {message!r}"
+    return found.group(1)
+
+
+def headers(message: str, name: str) -> list[str]:
+    """The values of every `name` header of `message`, in order, one per comma-separated
+    entry."""
+    found = re.findall(rf"^{name}:\s*(.*?)\r$", message, re.MULTILINE | re.IGNORECASE)
+    return [entry.strip() for value in found for entry in value.split(",")]
+
+
+def digest_answer(challenge: str, method: str, uri: str, user: str, password: str) -> str:
+    """The header answering the WWW- or Proxy-Authenticate of the `challenge` (a 401 or
+    407 as received): RFC 2617's digest with MD5 and no qop."""
+    realm = _parameter(challenge, "realm")
+    nonce = _parameter(challenge, "nonce")
+    ha1 = _md5(f"{user}:{realm}:{password}")
+    response = _md5(f"{ha1}:{nonce}:{_md5(f'{method}:{uri}')}")
+    name = "Proxy-Authorization" if challenge.startswith("SIP/2.0 407") else "Authorization"
+    return (f'{name}: Digest username="{user}", realm="{realm}", nonce="{nonce}", '
+            f'uri="{uri}", response="{response}", algorithm=MD5')
+
+
+@dataclass
+class HandPhone:
+    """`user`@`domain` as a phone whose requests are written by hand, sent from `agent`
+    (one Call-ID and From tag for all, as a phone answering challenges keeps them)."""
+
+    agent: UdpAgent
+    user: str
+    domain: str
+    call_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    tag: str = field(default_factory=lambda: secrets.token_hex(4))
+    cseq: int = 0
+
+    def request(self, method: str, callee: str = "", challenge: str | None = None,
+                password: str = "", timeout: float = 5) -> str | None:
+        """The final answer to a REGISTER (that removes this socket's binding) or
+        an INVITE of `callee`, with `challenge` answered with `password` if given; None
+        if there is none within `timeout` seconds."""
+        uri = f"sip:{self.domain}" if method == "REGISTER" else f"sip:{callee}@{self.domain}"
+        self.cseq += 1
+        lines = [f"{method} {uri} SIP/2.0", *self._dialog(method),
+                 f"To: <{uri if callee else f'sip:{self.user}@{self.domain}'}>",
+                 f"Contact: <sip:{self.user}@{self.agent.here}>"]
+        if method == "REGISTER":
+            lines.append("Expires: 0")
+        if challenge:
+            lines.append(digest_answer(challenge, method, uri, self.user, password))
+        self.agent.send("\r\n".join([*lines, "Content-Length: 0", "", ""]))
+        return self.agent.answer(final=True, timeout=timeout)
+
+    def acknowledge(self, ok: str) -> str | None:
+        """Acknowledge the INVITE's 200 `ok` without the answer its offer asks for (no
+        SDP), which ends the call at the node at once: the node's BYE, answered, or None
+        if it sends none."""
+        target = re.search(r"<([^>]*)>", header(ok, "Contact"))
+        assert target, ok
+        routes = [f"Route: {hop}" for hop in reversed(headers(ok, "Record-Route"))]
+        self.agent.send("\r\n".join([
+            f"ACK {target.group(1)} SIP/2.0", *self._dialog("ACK"), f"To: {header(ok, 'To')}",
+            *routes, "Content-Length: 0", "", ""]))
+        bye = self.agent.answer()
+        if bye is None or not bye.startswith("BYE "):
+            return bye
+        echoed = [line for line in bye.split("\r\n")  # every Via, in order
+                  if line.split(":", 1)[0].lower() in ("via", "from", "to", "call-id", "cseq")]
+        self.agent.send("\r\n".join(["SIP/2.0 200 OK", *echoed, "Content-Length: 0", "", ""]))
+        return bye
+
+    def _dialog(self, method: str) -> list[str]:
+        return [f"Via: SIP/2.0/UDP {self.agent.here};branch={branch()};rport",
+                "Max-Forwards: 70", f"From: <sip:{self.user}@{self.domain}>;tag={self.tag}",
+                f"Call-ID: {self.call_id}", f"CSeq: {self.cseq} {method}"]
+
+
+def _parameter(challenge: str, name: str) -> str:
+    found = re.search(rf'\b{name}="([^"]*)"', challenge)
+    assert found, f"no {name} in {challenge!r}"
+    return found.group(1)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
