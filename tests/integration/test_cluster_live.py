@@ -35,7 +35,7 @@ from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import wait_gone
 from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, STATE, Cluster, ClusterNode
 from tests.support.polling import wait_until
-from tests.support.raw_sip import HandPhone, branch, udp_agent
+from tests.support.raw_sip import HandPhone, branch, forged, udp_agent
 from tests.support.softphone import Call, IncomingPolicy, Phone, SipStack
 
 RATE, SECONDS, CALL_SECONDS = 10, 20, 2.0  # the load an Asterisk node's death meets
@@ -646,55 +646,132 @@ def edge_owners() -> dict[int, list[int]]:
 
 
 # Strangers' addresses: no phone of these tests sends from them.
-GUESSER, GIVEN, ELSEWHERE = "127.0.0.31", "127.0.0.32", "127.0.0.33"
+GUESSER, PROBER, GIVEN, ELSEWHERE, FORGER = (f"127.0.0.{n}" for n in range(31, 36))
 
 
-def test_an_address_guessing_passwords_is_answered_nothing_while_phones_go_on(
+@contextlib.contextmanager
+def edge_bans_cleared(cluster: Cluster) -> Iterator[None]:
+    """Whatever the test leaves counted or banned at the edge is forgotten after it."""
+    try:
+        yield
+    finally:
+        for table in ("failed", "banned"):
+            cluster.edge_command("htable.flush", table)
+
+
+def test_wrong_passwords_silence_that_user_at_that_address_only(
         cluster: Cluster, office: Office) -> None:
-    """Nine wrong passwords from one address, and the right one still registers; after
-    the tenth wrong one the edge answers that address nothing, not even with the right
-    password, while phones elsewhere register and call. One kamcmd lifts the ban."""
-    office.extension("7401")
-    password = office.passwords["7401"]
-    with udp_agent(EDGE, GUESSER) as agent:
+    """Nine wrong passwords for 7401 from one address (REGISTERs and INVITEs) and the
+    right one still registers; after the tenth, the edge answers nothing for 7401 from
+    there, not even the right password, while 7402 registers from the same address and
+    phones elsewhere register and call. `htable.delete` of the key lifts the ban."""
+    for number in ("7401", "7402"):
+        office.extension(number)
+    with udp_agent(EDGE, GUESSER) as agent, edge_bans_cleared(cluster):
         guesser = HandPhone(agent, "7401", office.domain)
-        challenge = guesser.request("REGISTER")
-        assert challenge and challenge.startswith("SIP/2.0 401"), challenge
+
+        def attempt(method: str, password: str, **kwargs: Any) -> str | None:
+            callee = "7403" if method == "INVITE" else ""
+            challenge = guesser.request(method, callee)
+            assert challenge and challenge.startswith("SIP/2.0 40"), challenge
+            return guesser.request(method, callee, challenge, password, **kwargs)
+
         for guess in range(9):
-            answer = guesser.request("REGISTER", challenge=challenge, password=f"guess{guess}")
-            assert answer and answer.startswith("SIP/2.0 401"), answer
-        answer = guesser.request("REGISTER", challenge=challenge, password=password)
+            answer = attempt(("REGISTER", "INVITE")[guess % 2], f"guess{guess}")
+            assert answer and answer.startswith(("SIP/2.0 401", "SIP/2.0 407")), answer
+        answer = attempt("REGISTER", office.passwords["7401"])
         assert answer and answer.startswith("SIP/2.0 200"), answer
-        answer = guesser.request("REGISTER", challenge=challenge, password="guess9")
-        assert answer and answer.startswith("SIP/2.0 401"), answer
-        assert guesser.request("REGISTER", challenge=challenge, password=password,
-                               timeout=2) is None
-        wait_until(lambda: f"{GUESSER} ignored for 15 minutes: 10 failed authentications, "
-                   f"the last REGISTER of sip:7401@{office.domain} as 7401" in cluster.edge_log(),
-                   5, "the edge logs the ban")
-        caller, callee = registered_phones(cluster, office, "7402", "7403")
-        talk(caller, callee, "7403")
-        cluster.edge_command("htable.delete", "banned", GUESSER)
-        answer = guesser.request("REGISTER", challenge=challenge, password=password)
+        answer = attempt("INVITE", "guess9")
+        assert answer and answer.startswith("SIP/2.0 407"), answer
+        assert attempt("REGISTER", office.passwords["7401"], timeout=2) is None
+        wait_until(lambda: f"7401@{GUESSER} ignored for an hour: 10 failed authentications"
+                   in cluster.edge_log(), 5, "the edge logs the ban")
+
+        colleague = HandPhone(agent, "7402", office.domain)
+        challenge = colleague.request("REGISTER")
+        assert challenge
+        answer = colleague.request("REGISTER", challenge=challenge,
+                                   password=office.passwords["7402"])
+        assert answer and answer.startswith("SIP/2.0 200"), answer
+        caller, callee = registered_phones(cluster, office, "7403", "7404")
+        talk(caller, callee, "7404")
+
+        cluster.edge_command("htable.delete", "banned", f"7401@{GUESSER}")
+        answer = attempt("REGISTER", office.passwords["7401"])
         assert answer and answer.startswith("SIP/2.0 200"), answer
 
 
-def test_a_challenge_answered_from_another_address_is_challenged_again(
+def test_an_address_trying_unknown_users_is_silenced_for_all_of_them(
         cluster: Cluster, office: Office) -> None:
-    """A REGISTER's or an INVITE's credentials, right for the nonce given to one address,
-    are refused from another (a captured header replayed), and taken from that one."""
-    office.extension("7404")
-    password = office.passwords["7404"]
-    with udp_agent(EDGE, GIVEN) as given, udp_agent(EDGE, ELSEWHERE) as elsewhere:
-        for method, callee, refused in (("REGISTER", "", "401"), ("INVITE", "7405", "407")):
-            phone = HandPhone(given, "7404", office.domain)
+    """Ten users the edge does not know tried from one address, and it answers no
+    REGISTER from there any more, not even a known user's with the right password."""
+    office.extension("7405")
+    with udp_agent(EDGE, PROBER) as agent, edge_bans_cleared(cluster):
+        for number in range(7490, 7500):
+            prober = HandPhone(agent, str(number), office.domain)
+            challenge = prober.request("REGISTER")
+            assert challenge
+            answer = prober.request("REGISTER", challenge=challenge, password="1234")
+            assert answer and answer.startswith("SIP/2.0 401"), answer
+        known = HandPhone(agent, "7405", office.domain)
+        assert known.request("REGISTER", timeout=2) is None
+        wait_until(lambda: f"{PROBER} ignored for an hour" in cluster.edge_log(), 5,
+                   "the edge logs the ban")
+
+
+def test_credentials_hold_only_for_the_address_call_and_uri_they_were_given_for(
+        cluster: Cluster, office: Office) -> None:
+    """A REGISTER's or an INVITE's credentials, right for the nonce given to one address
+    in one call, are refused from another address (a captured header replayed), in
+    another call, and (an INVITE) for another callee; and taken as given."""
+    office.extension("7406")
+    password = office.passwords["7406"]
+    with udp_agent(EDGE, GIVEN) as given, udp_agent(EDGE, ELSEWHERE) as elsewhere, \
+            edge_bans_cleared(cluster):
+        for method, callee, refused in (("REGISTER", "", "401"), ("INVITE", "7407", "407")):
+            phone = HandPhone(given, "7406", office.domain)
             challenge = phone.request(method, callee)
             assert challenge and challenge.startswith(f"SIP/2.0 {refused}"), challenge
-            replayed = replace(phone, agent=elsewhere).request(
-                method, callee, challenge=challenge, password=password)
-            assert replayed and replayed.startswith(f"SIP/2.0 {refused}"), replayed
-            answer = phone.request(method, callee, challenge=challenge, password=password)
+            replays = [(replace(phone, agent=elsewhere), callee),
+                       (replace(phone, call_id=secrets.token_hex(8)), callee)]
+            if callee:
+                replays.append((replace(phone), "7408"))
+            for replaying, called in replays:
+                answer = replaying.request(method, called, challenge, password)
+                assert answer and answer.startswith(f"SIP/2.0 {refused}"), (replaying, answer)
+            answer = phone.request(method, callee, challenge, password)
             assert answer and answer.startswith("SIP/2.0 200"), answer
-            if method == "INVITE":  # the node answered (an announcement): ended at once
+            if callee:  # the node answered (an announcement): ended at once
                 bye = phone.acknowledge(answer)
                 assert bye and bye.startswith("BYE "), bye
+
+
+def test_a_request_forging_a_nodes_address_is_not_a_nodes(cluster: Cluster) -> None:
+    """The edge relays a node's requests as they are. A stranger on the phones' side who
+    writes a node's address as the source (UDP lets anyone) is not a node there: its
+    INVITE towards a victim is challenged (the 407 goes to the node, which drops it) and
+    never relayed. The forging itself works: an OPTIONS forged from another address is
+    answered at that address."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as forger:
+        victim.bind(("127.0.0.1", 0))
+        forger.bind((FORGER, 0))
+        for listener in (victim, forger):
+            listener.settimeout(2)
+        there = f"{FORGER}:{forger.getsockname()[1]}"
+        forged(there, EDGE, request_from(there, "OPTIONS", f"sip:{EDGE}"))
+        assert forger.recv(4096).decode().startswith("SIP/2.0 200 OK")
+        node = f"{ASTERISK_ADDRESSES[0]}:5060"
+        forged(node, EDGE, request_from(
+            node, "INVITE", f"sip:victim@127.0.0.1:{victim.getsockname()[1]}"))
+        with pytest.raises(TimeoutError):
+            victim.recv(4096)
+
+
+def request_from(here: str, method: str, request_uri: str) -> str:
+    """A `method` request to `request_uri` with no credentials, as sent from `here`."""
+    return (f"{method} {request_uri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {here};branch={branch()}\r\nMax-Forwards: 70\r\n"
+            f"From: <sip:rb-node@{here}>;tag=f1\r\nTo: <{request_uri}>\r\n"
+            f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 1 {method}\r\n"
+            f"Contact: <sip:rb-node@{here}>\r\nContent-Length: 0\r\n\r\n")

@@ -145,6 +145,7 @@ class Cluster:
                               capture_output=True, text=True, check=True).stdout
 
     def edge_log(self) -> str:
+        """All the edge has logged (var/cluster/kamailio.log, kept across restarts)."""
         return (STATE / "kamailio.log").read_text(errors="replace")
 
     def kill_asterisk(self, number: int) -> None:

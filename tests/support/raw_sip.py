@@ -1,5 +1,6 @@
 """SIP requests written by hand over UDP, for what no well-behaved user agent sends: a
-stranger's request, a wrong password, a digest answered from another address."""
+stranger's request, a wrong password, a digest answered from another address, a forged
+source address."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import hashlib
 import re
 import secrets
 import socket
+import struct
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from tests.support.softphone import parse_sip_message
+
 
 class UdpAgent:
-    """One UDP socket, bound to `source`, that sends to `destination` (host:port)."""
+    """Sends to `destination` (host:port) from `sock`, and reads what comes back."""
 
     def __init__(self, sock: socket.socket, destination: str) -> None:
         self._sock = sock
@@ -28,21 +33,39 @@ class UdpAgent:
     def answer(self, final: bool = False, timeout: float = 5) -> str | None:
         """The next message that comes (with `final`, the next that is no provisional
         answer), or None when none comes within `timeout` seconds."""
-        self._sock.settimeout(timeout)
-        while True:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            self._sock.settimeout(left)
             try:
                 message = self._sock.recv(65536).decode()
             except TimeoutError:
                 return None
             if not final or not message.startswith("SIP/2.0 1"):
                 return message
+        return None
 
 
 @contextmanager
 def udp_agent(destination: str, source: str = "127.0.0.1") -> Iterator[UdpAgent]:
+    """A UdpAgent on a fresh socket bound to `source` (any free port)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((source, 0))
         yield UdpAgent(sock, destination)
+
+
+def forged(source: str, destination: str, message: str) -> None:
+    """Send `message` over UDP to `destination` as if from `source` (both host:port), as
+    anyone can on a network without anti-spoofing: the IP header written by hand on a
+    raw socket (root only)."""
+    from_host, from_port = source.rsplit(":", 1)
+    to_host, to_port = destination.rsplit(":", 1)
+    payload = message.encode()
+    datagram = struct.pack("!HHHH", int(from_port), int(to_port), 8 + len(payload), 0)
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(datagram) + len(payload), 0, 0,
+                         64, socket.IPPROTO_UDP, 0, socket.inet_aton(from_host),
+                         socket.inet_aton(to_host))
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as raw:
+        raw.sendto(header + datagram + payload, (to_host, 0))
 
 
 def branch() -> str:
@@ -50,27 +73,19 @@ def branch() -> str:
     return f"z9hG4bK-{secrets.token_hex(6)}"
 
 
-def header(message: str, name: str) -> str:
-    """The value of the first `name` header of `message`."""
-    found = re.search(rf"^{name}:\s*(.*?)\r$", message, re.MULTILINE | re.IGNORECASE)
-    assert found, f"no {name} in {message!r}"
-    return found.group(1)
-
-
-def headers(message: str, name: str) -> list[str]:
-    """The values of every `name` header of `message`, in order, one per comma-separated
-    entry."""
-    found = re.findall(rf"^{name}:\s*(.*?)\r$", message, re.MULTILINE | re.IGNORECASE)
-    return [entry.strip() for value in found for entry in value.split(",")]
+def digest_response(user: str, realm: str, password: str, method: str, uri: str,
+                    nonce: str) -> str:
+    """RFC 2617's digest response with MD5 and no qop."""
+    ha1 = _md5(f"{user}:{realm}:{password}")
+    return _md5(f"{ha1}:{nonce}:{_md5(f'{method}:{uri}')}")
 
 
 def digest_answer(challenge: str, method: str, uri: str, user: str, password: str) -> str:
     """The header answering the WWW- or Proxy-Authenticate of the `challenge` (a 401 or
-    407 as received): RFC 2617's digest with MD5 and no qop."""
+    407 as received)."""
     realm = _parameter(challenge, "realm")
     nonce = _parameter(challenge, "nonce")
-    ha1 = _md5(f"{user}:{realm}:{password}")
-    response = _md5(f"{ha1}:{nonce}:{_md5(f'{method}:{uri}')}")
+    response = digest_response(user, realm, password, method, uri, nonce)
     name = "Proxy-Authorization" if challenge.startswith("SIP/2.0 407") else "Authorization"
     return (f'{name}: Digest username="{user}", realm="{realm}", nonce="{nonce}", '
             f'uri="{uri}", response="{response}", algorithm=MD5')
@@ -90,10 +105,11 @@ class HandPhone:
 
     def request(self, method: str, callee: str = "", challenge: str | None = None,
                 password: str = "", timeout: float = 5) -> str | None:
-        """The final answer to a REGISTER (that removes this socket's binding) or
-        an INVITE of `callee`, with `challenge` answered with `password` if given; None
-        if there is none within `timeout` seconds."""
-        uri = f"sip:{self.domain}" if method == "REGISTER" else f"sip:{callee}@{self.domain}"
+        """The final answer to a REGISTER (that removes this socket's binding) or an
+        INVITE of `callee`, with `challenge` answered with `password` if given; None if
+        there is none within `timeout` seconds."""
+        assert (method == "INVITE") == bool(callee), "an INVITE, and only an INVITE, calls"
+        uri = f"sip:{callee}@{self.domain}" if callee else f"sip:{self.domain}"
         self.cseq += 1
         lines = [f"{method} {uri} SIP/2.0", *self._dialog(method),
                  f"To: <{uri if callee else f'sip:{self.user}@{self.domain}'}>",
@@ -107,20 +123,23 @@ class HandPhone:
 
     def acknowledge(self, ok: str) -> str | None:
         """Acknowledge the INVITE's 200 `ok` without the answer its offer asks for (no
-        SDP), which ends the call at the node at once: the node's BYE, answered, or None
-        if it sends none."""
-        target = re.search(r"<([^>]*)>", header(ok, "Contact"))
+        SDP), which ends the call at the node at once: the node's BYE, answered, or what
+        came instead (None for nothing)."""
+        _, answered = parse_sip_message(ok)
+        target = re.search(r"<([^>]*)>", answered["Contact"])
         assert target, ok
-        routes = [f"Route: {hop}" for hop in reversed(headers(ok, "Record-Route"))]
+        routes = reversed(answered.get("Record-Route", "").split(", "))
         self.agent.send("\r\n".join([
-            f"ACK {target.group(1)} SIP/2.0", *self._dialog("ACK"), f"To: {header(ok, 'To')}",
-            *routes, "Content-Length: 0", "", ""]))
+            f"ACK {target.group(1)} SIP/2.0", *self._dialog("ACK"), f"To: {answered['To']}",
+            *(f"Route: {hop}" for hop in routes if hop), "Content-Length: 0", "", ""]))
         bye = self.agent.answer()
         if bye is None or not bye.startswith("BYE "):
             return bye
-        echoed = [line for line in bye.split("\r\n")  # every Via, in order
-                  if line.split(":", 1)[0].lower() in ("via", "from", "to", "call-id", "cseq")]
-        self.agent.send("\r\n".join(["SIP/2.0 200 OK", *echoed, "Content-Length: 0", "", ""]))
+        _, request = parse_sip_message(bye)
+        self.agent.send("\r\n".join([
+            "SIP/2.0 200 OK", *(f"{name}: {request[name]}" for name in
+                                ("Via", "From", "To", "Call-ID", "CSeq")),
+            "Content-Length: 0", "", ""]))
         return bye
 
     def _dialog(self, method: str) -> list[str]:

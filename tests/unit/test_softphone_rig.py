@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import socket
 import threading
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.raw_sip import digest_response
 from tests.support.softphone import (
     MAX_PHONES,
     CallEndedError,
@@ -375,9 +375,8 @@ def test_register_answers_a_challenge_with_the_password(
 
     authorization = parse_sip_message(server.requests[-1])[1]["Authorization"]
     params = _digest_params(authorization)
-    ha1 = hashlib.md5(f"1001:{FakeRegistrar.REALM}:s3cret".encode()).hexdigest()
-    ha2 = hashlib.md5(f"REGISTER:{params['uri']}".encode()).hexdigest()
-    expected = hashlib.md5(f"{ha1}:{FakeRegistrar.NONCE}:{ha2}".encode()).hexdigest()
+    expected = digest_response("1001", FakeRegistrar.REALM, "s3cret", "REGISTER",
+                               params["uri"], FakeRegistrar.NONCE)
     assert params["username"] == "1001"
     assert params["response"] == expected
     assert server.requests[-1].startswith(f"REGISTER sip:{server.address} SIP/2.0")
