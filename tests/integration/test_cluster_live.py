@@ -35,7 +35,7 @@ from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import wait_gone
 from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, STATE, Cluster, ClusterNode
 from tests.support.polling import wait_until
-from tests.support.raw_sip import HandPhone, branch, forged, udp_agent
+from tests.support.raw_sip import HandPhone, branch, digest_answer, forged, udp_agent
 from tests.support.softphone import Call, IncomingPolicy, Phone, SipStack
 
 RATE, SECONDS, CALL_SECONDS = 10, 20, 2.0  # the load an Asterisk node's death meets
@@ -651,22 +651,34 @@ GUESSER, PROBER, GIVEN, ELSEWHERE, FORGER = (f"127.0.0.{n}" for n in range(31, 3
 
 @contextlib.contextmanager
 def edge_bans_cleared(cluster: Cluster) -> Iterator[None]:
-    """Whatever the test leaves counted or banned at the edge is forgotten after it."""
+    """The edge's failure counts and bans start empty, and what the test leaves is
+    forgotten after it."""
+    def flush() -> None:
+        for table in ("failed", "unknown", "banned"):
+            cluster.edge_command("htable.flush", table)
+
+    flush()
     try:
         yield
     finally:
-        for table in ("failed", "banned"):
-            cluster.edge_command("htable.flush", table)
+        flush()
+
+
+def logged_by_edge(cluster: Cluster, line: str, after: int) -> None:
+    """Wait for the edge to log `line` past the first `after` characters of its log."""
+    wait_until(lambda: line in cluster.edge_log()[after:], 5, f"the edge logs {line!r}")
 
 
 def test_wrong_passwords_silence_that_user_at_that_address_only(
         cluster: Cluster, office: Office) -> None:
     """Nine wrong passwords for 7401 from one address (REGISTERs and INVITEs) and the
-    right one still registers; after the tenth, the edge answers nothing for 7401 from
-    there, not even the right password, while 7402 registers from the same address and
-    phones elsewhere register and call. `htable.delete` of the key lifts the ban."""
+    right one still registers; after the tenth, the edge answers nothing to 7401's
+    credentials from there, not even the right password, while 7402 registers from the
+    same address and phones elsewhere register and call. `htable.delete` of the key
+    lifts the ban."""
     for number in ("7401", "7402"):
         office.extension(number)
+    seen = len(cluster.edge_log())
     with udp_agent(EDGE, GUESSER) as agent, edge_bans_cleared(cluster):
         guesser = HandPhone(agent, "7401", office.domain)
 
@@ -684,8 +696,8 @@ def test_wrong_passwords_silence_that_user_at_that_address_only(
         answer = attempt("INVITE", "guess9")
         assert answer and answer.startswith("SIP/2.0 407"), answer
         assert attempt("REGISTER", office.passwords["7401"], timeout=2) is None
-        wait_until(lambda: f"7401@{GUESSER} ignored for an hour: 10 failed authentications"
-                   in cluster.edge_log(), 5, "the edge logs the ban")
+        key = f"7401@{office.domain}/{GUESSER}"
+        logged_by_edge(cluster, f"{key} ignored for an hour", seen)
 
         colleague = HandPhone(agent, "7402", office.domain)
         challenge = colleague.request("REGISTER")
@@ -696,34 +708,76 @@ def test_wrong_passwords_silence_that_user_at_that_address_only(
         caller, callee = registered_phones(cluster, office, "7403", "7404")
         talk(caller, callee, "7404")
 
-        cluster.edge_command("htable.delete", "banned", f"7401@{GUESSER}")
+        cluster.edge_command("htable.delete", "banned", key)
         answer = attempt("REGISTER", office.passwords["7401"])
         assert answer and answer.startswith("SIP/2.0 200"), answer
 
 
-def test_an_address_trying_unknown_users_is_silenced_for_all_of_them(
+def test_an_address_failing_for_thirty_users_is_silenced_for_all(
         cluster: Cluster, office: Office) -> None:
-    """Ten users the edge does not know tried from one address, and it answers no
-    REGISTER from there any more, not even a known user's with the right password."""
+    """Unknown users tried from one address count once each, however often retried
+    (as a phone whose extension was deleted retries): 29 of them, one tried ten times,
+    and a known user still registers from there; the 30th, and the edge answers no
+    REGISTER from that address any more, not even a known user's."""
     office.extension("7405")
+    seen = len(cluster.edge_log())
     with udp_agent(EDGE, PROBER) as agent, edge_bans_cleared(cluster):
-        for number in range(7490, 7500):
+        def unknown(number: int) -> None:
             prober = HandPhone(agent, str(number), office.domain)
             challenge = prober.request("REGISTER")
             assert challenge
             answer = prober.request("REGISTER", challenge=challenge, password="1234")
             assert answer and answer.startswith("SIP/2.0 401"), answer
-        known = HandPhone(agent, "7405", office.domain)
-        assert known.request("REGISTER", timeout=2) is None
-        wait_until(lambda: f"{PROBER} ignored for an hour" in cluster.edge_log(), 5,
-                   "the edge logs the ban")
+
+        def known(**kwargs: Any) -> str | None:
+            phone = HandPhone(agent, "7405", office.domain)
+            challenge = phone.request("REGISTER", **kwargs)
+            return challenge and phone.request("REGISTER", challenge=challenge,
+                                               password=office.passwords["7405"])
+
+        for _ in range(10):
+            unknown(7460)
+        for number in range(7461, 7489):
+            unknown(number)
+        answer = known()
+        assert answer and answer.startswith("SIP/2.0 200"), answer
+        unknown(7489)
+        assert known(timeout=2) is None
+        logged_by_edge(cluster, f"{PROBER} ignored for an hour", seen)
+
+
+def test_credentials_come_once_in_the_header_asked_for_for_the_requests_user(
+        cluster: Cluster, office: Office) -> None:
+    """A second credentials header (a decoy naming another user, so that failures would
+    count for it) is refused, as is the other kind of header, and credentials of one
+    user for another's request: before any password is checked."""
+    for number in ("7409", "7410"):
+        office.extension(number)
+    with udp_agent(EDGE, GIVEN) as agent, edge_bans_cleared(cluster):
+        phone = HandPhone(agent, "7409", office.domain)
+        decoy = ('Digest username="decoy", realm="elsewhere.example", nonce="n", '
+                 'uri="sip:elsewhere.example", response="00000000000000000000000000000000"')
+        for method, callee, kind in (("REGISTER", "", "Proxy-Authorization"),
+                                     ("INVITE", "7410", "Proxy-Authorization"),
+                                     ("INVITE", "7410", "Authorization")):
+            challenge = phone.request(method, callee)
+            assert challenge
+            answer = phone.request(method, callee, challenge, "guess", extra=[f"{kind}: {decoy}"])
+            assert answer and answer.startswith("SIP/2.0 400"), (method, kind, answer)
+        challenge = phone.request("REGISTER")
+        assert challenge
+        uri = f"sip:{office.domain}"
+        other = digest_answer(challenge, "REGISTER", uri, "7410", office.passwords["7410"])
+        answer = phone.request("REGISTER", extra=[other])
+        assert answer and answer.startswith("SIP/2.0 403"), answer
 
 
 def test_credentials_hold_only_for_the_address_call_and_uri_they_were_given_for(
         cluster: Cluster, office: Office) -> None:
     """A REGISTER's or an INVITE's credentials, right for the nonce given to one address
     in one call, are refused from another address (a captured header replayed), in
-    another call, and (an INVITE) for another callee; and taken as given."""
+    another call, and (an INVITE) for another callee; and taken as given. What the
+    node answers reaches the phone from the edge's phones' socket."""
     office.extension("7406")
     password = office.passwords["7406"]
     with udp_agent(EDGE, GIVEN) as given, udp_agent(EDGE, ELSEWHERE) as elsewhere, \
@@ -741,17 +795,21 @@ def test_credentials_hold_only_for_the_address_call_and_uri_they_were_given_for(
                 assert answer and answer.startswith(f"SIP/2.0 {refused}"), (replaying, answer)
             answer = phone.request(method, callee, challenge, password)
             assert answer and answer.startswith("SIP/2.0 200"), answer
+            assert given.sender == EDGE
             if callee:  # the node answered (an announcement): ended at once
                 bye = phone.acknowledge(answer)
                 assert bye and bye.startswith("BYE "), bye
+                assert given.sender == EDGE
 
 
 def test_a_request_forging_a_nodes_address_is_not_a_nodes(cluster: Cluster) -> None:
     """The edge relays a node's requests as they are. A stranger on the phones' side who
     writes a node's address as the source (UDP lets anyone) is not a node there: its
-    INVITE towards a victim is challenged (the 407 goes to the node, which drops it) and
-    never relayed. The forging itself works: an OPTIONS forged from another address is
-    answered at that address."""
+    INVITE towards a victim is taken as a phone's (logged, and challenged at the node,
+    which drops the 407) and never relayed. The forging itself works: an OPTIONS forged
+    from another address is answered at that address."""
+    assert os.geteuid() == 0, "forging a source address takes a raw socket: run as root"
+    seen = len(cluster.edge_log())
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim, \
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as forger:
         victim.bind(("127.0.0.1", 0))
@@ -761,17 +819,19 @@ def test_a_request_forging_a_nodes_address_is_not_a_nodes(cluster: Cluster) -> N
         there = f"{FORGER}:{forger.getsockname()[1]}"
         forged(there, EDGE, request_from(there, "OPTIONS", f"sip:{EDGE}"))
         assert forger.recv(4096).decode().startswith("SIP/2.0 200 OK")
-        node = f"{ASTERISK_ADDRESSES[0]}:5060"
+        node, call_id = f"{ASTERISK_ADDRESSES[0]}:5060", secrets.token_hex(8)
         forged(node, EDGE, request_from(
-            node, "INVITE", f"sip:victim@127.0.0.1:{victim.getsockname()[1]}"))
+            node, "INVITE", f"sip:victim@127.0.0.1:{victim.getsockname()[1]}", call_id))
+        logged_by_edge(cluster, f"INVITE {call_id} from {node} at the phones' socket claims a "
+                       "node's address", seen)
         with pytest.raises(TimeoutError):
             victim.recv(4096)
 
 
-def request_from(here: str, method: str, request_uri: str) -> str:
+def request_from(here: str, method: str, request_uri: str, call_id: str = "") -> str:
     """A `method` request to `request_uri` with no credentials, as sent from `here`."""
     return (f"{method} {request_uri} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {here};branch={branch()}\r\nMax-Forwards: 70\r\n"
             f"From: <sip:rb-node@{here}>;tag=f1\r\nTo: <{request_uri}>\r\n"
-            f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 1 {method}\r\n"
+            f"Call-ID: {call_id or secrets.token_hex(8)}\r\nCSeq: 1 {method}\r\n"
             f"Contact: <sip:rb-node@{here}>\r\nContent-Length: 0\r\n\r\n")

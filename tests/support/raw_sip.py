@@ -10,7 +10,7 @@ import secrets
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -26,6 +26,7 @@ class UdpAgent:
         self._destination = (to_host, int(to_port))
         host, port = sock.getsockname()
         self.here = f"{host}:{port}"
+        self.sender = ""  # where the last message read came from (host:port)
 
     def send(self, message: str) -> None:
         self._sock.sendto(message.encode(), self._destination)
@@ -37,9 +38,10 @@ class UdpAgent:
         while (left := deadline - time.monotonic()) > 0:
             self._sock.settimeout(left)
             try:
-                message = self._sock.recv(65536).decode()
+                data, (host, port) = self._sock.recvfrom(65536)
             except TimeoutError:
                 return None
+            message, self.sender = data.decode(), f"{host}:{port}"
             if not final or not message.startswith("SIP/2.0 1"):
                 return message
         return None
@@ -104,10 +106,11 @@ class HandPhone:
     cseq: int = 0
 
     def request(self, method: str, callee: str = "", challenge: str | None = None,
-                password: str = "", timeout: float = 5) -> str | None:
+                password: str = "", timeout: float = 5, extra: Sequence[str] = ()
+                ) -> str | None:
         """The final answer to a REGISTER (that removes this socket's binding) or an
-        INVITE of `callee`, with `challenge` answered with `password` if given; None if
-        there is none within `timeout` seconds."""
+        INVITE of `callee`, with `challenge` answered with `password` if given and the
+        `extra` header lines; None if there is none within `timeout` seconds."""
         assert (method == "INVITE") == bool(callee), "an INVITE, and only an INVITE, calls"
         uri = f"sip:{callee}@{self.domain}" if callee else f"sip:{self.domain}"
         self.cseq += 1
@@ -118,6 +121,7 @@ class HandPhone:
             lines.append("Expires: 0")
         if challenge:
             lines.append(digest_answer(challenge, method, uri, self.user, password))
+        lines.extend(extra)
         self.agent.send("\r\n".join([*lines, "Content-Length: 0", "", ""]))
         return self.agent.answer(final=True, timeout=timeout)
 
