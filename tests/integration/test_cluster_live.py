@@ -672,10 +672,9 @@ def logged_by_edge(cluster: Cluster, line: str, after: int) -> None:
 def test_wrong_passwords_silence_that_user_at_that_address_only(
         cluster: Cluster, office: Office) -> None:
     """Nine wrong passwords for 7401 from one address (REGISTERs and INVITEs) and the
-    right one still registers; after the tenth, the edge answers nothing to 7401's
-    credentials from there, not even the right password, while 7402 registers from the
-    same address and phones elsewhere register and call. `htable.delete` of the key
-    lifts the ban."""
+    right one still registers; after the tenth, the edge answers no REGISTER of 7401
+    from there, while 7402 registers from the same address and phones elsewhere
+    register and call. `htable.delete` of the key lifts the ban."""
     for number in ("7401", "7402"):
         office.extension(number)
     seen = len(cluster.edge_log())
@@ -695,7 +694,7 @@ def test_wrong_passwords_silence_that_user_at_that_address_only(
         assert answer and answer.startswith("SIP/2.0 200"), answer
         answer = attempt("INVITE", "guess9")
         assert answer and answer.startswith("SIP/2.0 407"), answer
-        assert attempt("REGISTER", office.passwords["7401"], timeout=2) is None
+        assert guesser.request("REGISTER", timeout=2) is None
         key = f"7401@{office.domain}/{GUESSER}"
         logged_by_edge(cluster, f"{key} ignored for an hour", seen)
 
@@ -713,16 +712,19 @@ def test_wrong_passwords_silence_that_user_at_that_address_only(
         assert answer and answer.startswith("SIP/2.0 200"), answer
 
 
-def test_an_address_failing_for_thirty_users_is_silenced_for_all(
+def test_an_address_failing_thirty_times_is_silenced_for_all(
         cluster: Cluster, office: Office) -> None:
-    """Unknown users tried from one address count once each, however often retried
-    (as a phone whose extension was deleted retries): 29 of them, one tried ten times,
-    and a known user still registers from there; the 30th, and the edge answers no
-    REGISTER from that address any more, not even a known user's."""
-    office.extension("7405")
+    """30 failures from one address, where an unknown user counts once however often
+    retried (a phone of a deleted extension) and a user's wrong passwords 3 times at
+    most (a phone left with an old password): one user's 10 wrong passwords, one
+    unknown user tried 10 times and 25 others, and a known user still registers from
+    there; one more unknown user, and the edge answers no REGISTER from that address
+    any more, not even a known user's."""
+    for extension in ("7405", "7411"):
+        office.extension(extension)
     seen = len(cluster.edge_log())
     with udp_agent(EDGE, PROBER) as agent, edge_bans_cleared(cluster):
-        def unknown(number: int) -> None:
+        def refused(number: int) -> None:
             prober = HandPhone(agent, str(number), office.domain)
             challenge = prober.request("REGISTER")
             assert challenge
@@ -736,12 +738,13 @@ def test_an_address_failing_for_thirty_users_is_silenced_for_all(
                                                password=office.passwords["7405"])
 
         for _ in range(10):
-            unknown(7460)
-        for number in range(7461, 7489):
-            unknown(number)
+            refused(7411)
+            refused(7460)
+        for number in range(7461, 7486):
+            refused(number)
         answer = known()
         assert answer and answer.startswith("SIP/2.0 200"), answer
-        unknown(7489)
+        refused(7486)
         assert known(timeout=2) is None
         logged_by_edge(cluster, f"{PROBER} ignored for an hour", seen)
 
@@ -749,10 +752,12 @@ def test_an_address_failing_for_thirty_users_is_silenced_for_all(
 def test_credentials_come_once_in_the_header_asked_for_for_the_requests_user(
         cluster: Cluster, office: Office) -> None:
     """A second credentials header (a decoy naming another user, so that failures would
-    count for it) is refused, as is the other kind of header, and credentials of one
-    user for another's request: before any password is checked."""
+    count for it) is refused, as is the other kind of header, and credentials for
+    another user, for a username with a domain in it or for the realm spelt otherwise
+    (a key of its own to count under): before any password is checked."""
     for number in ("7409", "7410"):
         office.extension(number)
+    seen = len(cluster.edge_log())
     with udp_agent(EDGE, GIVEN) as agent, edge_bans_cleared(cluster):
         phone = HandPhone(agent, "7409", office.domain)
         decoy = ('Digest username="decoy", realm="elsewhere.example", nonce="n", '
@@ -764,12 +769,20 @@ def test_credentials_come_once_in_the_header_asked_for_for_the_requests_user(
             assert challenge
             answer = phone.request(method, callee, challenge, "guess", extra=[f"{kind}: {decoy}"])
             assert answer and answer.startswith("SIP/2.0 400"), (method, kind, answer)
-        challenge = phone.request("REGISTER")
-        assert challenge
         uri = f"sip:{office.domain}"
-        other = digest_answer(challenge, "REGISTER", uri, "7410", office.passwords["7410"])
-        answer = phone.request("REGISTER", extra=[other])
-        assert answer and answer.startswith("SIP/2.0 403"), answer
+        for credentials in (
+                lambda challenge: digest_answer(challenge, "REGISTER", uri, "7410",
+                                                office.passwords["7410"]),
+                lambda challenge: digest_answer(challenge, "REGISTER", uri,
+                                                f"7409@{office.domain}", "guess"),
+                lambda challenge: digest_answer(
+                    challenge.replace(office.domain, office.domain.upper()), "REGISTER",
+                    uri, "7409", "guess")):
+            challenge = phone.request("REGISTER")
+            assert challenge
+            answer = phone.request("REGISTER", extra=[credentials(challenge)])
+            assert answer and answer.startswith("SIP/2.0 403"), answer
+        assert "wrong password" not in cluster.edge_log()[seen:]
 
 
 def test_credentials_hold_only_for_the_address_call_and_uri_they_were_given_for(
