@@ -695,6 +695,11 @@ def test_wrong_passwords_silence_that_user_at_that_address_only(
         answer = attempt("INVITE", "guess9")
         assert answer and answer.startswith("SIP/2.0 407"), answer
         assert guesser.request("REGISTER", timeout=2) is None
+        assert guesser.request("INVITE", "7403", timeout=2) is None
+        another_users = (f'Authorization: Digest username="7402", realm="{office.domain}", '
+                         f'nonce="n", uri="sip:{office.domain}", response="{"0" * 32}"')
+        # silence comes first: no 403 for another user's credentials
+        assert guesser.request("REGISTER", timeout=2, extra=[another_users]) is None
         key = f"7401@{office.domain}/{GUESSER}"
         logged_by_edge(cluster, f"{key} ignored for an hour", seen)
 
