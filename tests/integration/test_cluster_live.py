@@ -14,7 +14,6 @@ import pwd
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -35,7 +34,14 @@ from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import wait_gone
 from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, STATE, Cluster, ClusterNode
 from tests.support.polling import wait_until
-from tests.support.raw_sip import HandPhone, branch, digest_answer, forged, udp_agent
+from tests.support.raw_sip import (
+    HandPhone,
+    digest_answer,
+    forged,
+    listener,
+    stranger_request,
+    udp_agent,
+)
 from tests.support.softphone import Call, IncomingPolicy, Phone, SipStack
 
 RATE, SECONDS, CALL_SECONDS = 10, 20, 2.0  # the load an Asterisk node's death meets
@@ -194,9 +200,7 @@ def test_a_phone_cannot_steer_the_edge_with_an_alias_of_its_own(
     caller, = registered_phones(cluster, office, "3771")
     office.extension("3772")
     on_both_nodes(cluster, f"3772@{office.domain}", ANY_STATE)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim:
-        victim.bind(("127.0.0.1", 0))
-        victim.settimeout(1)
+    with listener(timeout=1) as victim:
         steering = sip_stack.phone(
             "3772", office.passwords["3772"], domain=office.domain, registrar=EDGE,
             forced_contact=lambda port: (f"<sip:3772@127.0.0.1:{port};transport=udp;alias="
@@ -580,9 +584,7 @@ def test_the_edge_relays_within_dialogs_only_to_or_from_a_node(cluster: Cluster)
     Request-URI names a node but a further Route sends it elsewhere."""
     assert in_dialog_from_a_stranger("sip:victim@192.0.2.1:5060").startswith(
         "SIP/2.0 403 Not Relayed")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim:
-        victim.bind(("127.0.0.1", 0))
-        victim.settimeout(1)
+    with listener(timeout=1) as victim:
         elsewhere = f"sip:127.0.0.1:{victim.getsockname()[1]};lr"
         answer = in_dialog_from_a_stranger(f"sip:x@{ASTERISK_ADDRESSES[0]}:5060", elsewhere)
         with pytest.raises(TimeoutError):
@@ -597,17 +599,11 @@ def in_dialog_from_a_stranger(request_uri: str, *routes: str) -> str:
 
 
 def from_a_stranger(method: str, request_uri: str, to_tag: str, *routes: str) -> str:
-    """The edge's answer to a `method` request from a stranger (no credentials)."""
-    route = ", ".join([f"<sip:{EDGE.split(':')[0]};lr>", *(f"<{hop}>" for hop in routes)])
+    """The edge's answer to a `method` request from a stranger (no credentials), routed
+    through the edge (then through `routes`)."""
     with udp_agent(EDGE) as stranger:
-        here = stranger.here
-        stranger.send(
-            f"{method} {request_uri} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {here};branch={branch()};rport\r\n"
-            f"Route: {route}\r\nMax-Forwards: 70\r\n"
-            f"From: <sip:someone@{here}>;tag=a1\r\nTo: <sip:victim@192.0.2.1>{to_tag}\r\n"
-            f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 2 {method}\r\n"
-            f"Content-Length: 0\r\n\r\n")
+        stranger.send(stranger_request(stranger.here, method, request_uri, to_tag=to_tag,
+                                       routes=(f"sip:{EDGE.split(':')[0]};lr", *routes)))
         answer = stranger.answer()
     assert answer is not None, f"the edge did not answer a {method}"
     return answer
@@ -828,28 +824,15 @@ def test_a_request_forging_a_nodes_address_is_not_a_nodes(cluster: Cluster) -> N
     from another address is answered at that address."""
     assert os.geteuid() == 0, "forging a source address takes a raw socket: run as root"
     seen = len(cluster.edge_log())
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as victim, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as forger:
-        victim.bind(("127.0.0.1", 0))
-        forger.bind((FORGER, 0))
-        for listener in (victim, forger):
-            listener.settimeout(2)
+    with listener(timeout=2) as victim, listener(FORGER, timeout=2) as forger:
         there = f"{FORGER}:{forger.getsockname()[1]}"
-        forged(there, EDGE, request_from(there, "OPTIONS", f"sip:{EDGE}"))
+        forged(there, EDGE, stranger_request(there, "OPTIONS", f"sip:{EDGE}"))
         assert forger.recv(4096).decode().startswith("SIP/2.0 200 OK")
         node, call_id = f"{ASTERISK_ADDRESSES[0]}:5060", secrets.token_hex(8)
-        forged(node, EDGE, request_from(
-            node, "INVITE", f"sip:victim@127.0.0.1:{victim.getsockname()[1]}", call_id))
+        forged(node, EDGE, stranger_request(
+            node, "INVITE", f"sip:victim@127.0.0.1:{victim.getsockname()[1]}",
+            call_id=call_id))
         logged_by_edge(cluster, f"INVITE {call_id} from {node} at the phones' socket claims a "
                        "node's address", seen)
         with pytest.raises(TimeoutError):
             victim.recv(4096)
-
-
-def request_from(here: str, method: str, request_uri: str, call_id: str = "") -> str:
-    """A `method` request to `request_uri` with no credentials, as sent from `here`."""
-    return (f"{method} {request_uri} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {here};branch={branch()}\r\nMax-Forwards: 70\r\n"
-            f"From: <sip:rb-node@{here}>;tag=f1\r\nTo: <{request_uri}>\r\n"
-            f"Call-ID: {call_id or secrets.token_hex(8)}\r\nCSeq: 1 {method}\r\n"
-            f"Contact: <sip:rb-node@{here}>\r\nContent-Length: 0\r\n\r\n")

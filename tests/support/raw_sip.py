@@ -48,10 +48,20 @@ class UdpAgent:
 
 
 @contextmanager
-def udp_agent(destination: str, source: str = "127.0.0.1") -> Iterator[UdpAgent]:
-    """A UdpAgent on a fresh socket bound to `source` (any free port)."""
+def listener(source: str = "127.0.0.1", timeout: float | None = None
+             ) -> Iterator[socket.socket]:
+    """A fresh UDP socket bound to `source` (any free port), reads timing out after
+    `timeout` seconds."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((source, 0))
+        sock.settimeout(timeout)
+        yield sock
+
+
+@contextmanager
+def udp_agent(destination: str, source: str = "127.0.0.1") -> Iterator[UdpAgent]:
+    """A UdpAgent on a fresh socket bound to `source` (any free port)."""
+    with listener(source) as sock:
         yield UdpAgent(sock, destination)
 
 
@@ -68,6 +78,18 @@ def forged(source: str, destination: str, message: str) -> None:
                          socket.inet_aton(to_host))
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as raw:
         raw.sendto(header + datagram + payload, (to_host, 0))
+
+
+def stranger_request(here: str, method: str, request_uri: str, *, to_tag: str = "",
+                     routes: Sequence[str] = (), call_id: str = "") -> str:
+    """A `method` request to `request_uri` with no credentials, as sent from `here`
+    (host:port), through `routes` if any."""
+    route = [f"Route: {', '.join(f'<{hop}>' for hop in routes)}"] if routes else []
+    return "\r\n".join([
+        f"{method} {request_uri} SIP/2.0", f"Via: SIP/2.0/UDP {here};branch={branch()};rport",
+        *route, "Max-Forwards: 70", f"From: <sip:stranger@{here}>;tag=a1",
+        f"To: <{request_uri}>{to_tag}", f"Call-ID: {call_id or secrets.token_hex(8)}",
+        f"CSeq: 1 {method}", f"Contact: <sip:stranger@{here}>", "Content-Length: 0", "", ""])
 
 
 def branch() -> str:
