@@ -36,6 +36,7 @@ from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, STATE, Cluster, Clus
 from tests.support.polling import wait_until
 from tests.support.raw_sip import (
     HandPhone,
+    UdpAgent,
     digest_answer,
     forged,
     listener,
@@ -642,7 +643,8 @@ def edge_owners() -> dict[int, list[int]]:
 
 
 # Strangers' addresses: no phone of these tests sends from them.
-GUESSER, PROBER, GIVEN, ELSEWHERE, FORGER = (f"127.0.0.{n}" for n in range(31, 36))
+GUESSER, PROBER, GIVEN, ELSEWHERE, FORGER, FLOODER, BYSTANDER = (
+    f"127.0.0.{n}" for n in range(31, 38))
 
 
 @contextlib.contextmanager
@@ -836,3 +838,47 @@ def test_a_request_forging_a_nodes_address_is_not_a_nodes(cluster: Cluster) -> N
                        "node's address", seen)
         with pytest.raises(TimeoutError):
             victim.recv(4096)
+
+
+FLOOD_REQUESTS = 200  # kamailio/edge.cfg's default: requests from one address in 2 s
+
+
+def test_an_address_flooding_the_edge_goes_unanswered_while_it_floods(
+        cluster: Cluster) -> None:
+    """OPTIONS at 1,000 a second from one address for 3 s: the edge answers at least
+    FLOOD_REQUESTS and at most 3 times that (pike finds a fresh address within those),
+    then none for the rest of the flood. Just after, that address is still unanswered
+    and another one is answered; 4 s later the first is answered again. The edge logs
+    the address it stopped answering."""
+    seen = len(cluster.edge_log())
+    with udp_agent(EDGE, FLOODER) as flooder, udp_agent(EDGE, BYSTANDER) as bystander:
+        answered_at = flood(flooder, per_second=1000, seconds=3)
+        assert FLOOD_REQUESTS <= len(answered_at) <= 3 * FLOOD_REQUESTS, len(answered_at)
+        assert max(answered_at) < 2, answered_at[-5:]  # nothing in the flood's last second
+        assert options_answer(flooder, timeout=0.3) is None
+        answer = options_answer(bystander)
+        assert answer and answer.startswith("SIP/2.0 200"), answer
+        logged_by_edge(cluster, f"BLOCKing ip {FLOODER}", seen)
+        time.sleep(4)
+        answer = options_answer(flooder)
+        assert answer and answer.startswith("SIP/2.0 200"), answer
+
+
+def options_answer(agent: UdpAgent, timeout: float = 2) -> str | None:
+    """The edge's answer to an OPTIONS for itself from `agent`, if any in `timeout` s."""
+    agent.send(stranger_request(agent.here, "OPTIONS", f"sip:{EDGE}"))
+    return agent.answer(timeout=timeout)
+
+
+def flood(agent: UdpAgent, per_second: int, seconds: float) -> list[float]:
+    """Send the edge an OPTIONS from `agent` `per_second` times a second for `seconds`
+    s; when each answer came, in seconds from the start. Answers are read as they come,
+    so none is lost to a full socket buffer."""
+    answered_at, start, sent = [], time.monotonic(), 0
+    while (elapsed := time.monotonic() - start) < seconds + 0.5:
+        if elapsed < seconds and sent < elapsed * per_second:
+            agent.send(stranger_request(agent.here, "OPTIONS", f"sip:{EDGE}"))
+            sent += 1
+        elif agent.answer(timeout=0.001) is not None:
+            answered_at.append(time.monotonic() - start)
+    return answered_at

@@ -84,15 +84,19 @@ class ClusterNode(BridgeProcess):
 
 
 class Cluster:
-    def up(self) -> None:
-        self._script("up")
+    def up(self, flood_requests: int | None = None) -> None:
+        """Start what is not running; an edge started here drops an address's requests
+        while it sends more than `flood_requests` in 2 s (else edge.cfg's default)."""
+        extra = {"EDGE_FLOOD_REQUESTS": str(flood_requests)} if flood_requests else {}
+        self._script("up", extra)
 
     def down(self) -> None:
         self._script("down")
 
-    def _script(self, command: str) -> str:
+    def _script(self, command: str, environment: dict[str, str] | None = None) -> str:
         result = subprocess.run([str(ROOT / "scripts" / "cluster"), command], cwd=ROOT,
-                                capture_output=True, text=True)
+                                capture_output=True, text=True,
+                                env={**os.environ, **(environment or {})})
         if result.returncode != 0:
             raise RuntimeError(f"scripts/cluster {command} failed:\n{result.stderr[-3000:]}")
         return result.stdout
