@@ -21,6 +21,10 @@ not fit that:
 Each connection therefore gets a fresh ``_Session`` (a Manager with those behaviours
 overridden); ``AmiClient`` connects, logs in, pings, dispatches events in order and
 reconnects with our own backoff.
+
+A connection counts as open (``on_connected`` runs) only once Asterisk says it is
+``FullyBooted``: Asterisk accepts AMI logins while it is still loading its modules, and
+an action of one not loaded yet (``ParkedCalls`` before res_parking) fails there.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 AmiEvent = dict[str, str]
 """An AMI event or response: header -> value (a repeated header's values joined by newlines)."""
 AmiHandler = Callable[[AmiEvent], Awaitable[None] | None]
+BOOTED = "FullyBooted"  # sent at login once Asterisk has booted, else when it has
 
 
 class AmiError(Exception):
@@ -59,6 +64,7 @@ class _Session(Manager):  # type: ignore[misc,unused-ignore]  # panoramisk is un
         super().__init__(host=host, port=port, loop=asyncio.get_running_loop())
         self.lost: asyncio.Future[str] = self.loop.create_future()
         self.inbox: asyncio.Queue[Any] = asyncio.Queue()  # panoramisk Messages, then None
+        self.booted: asyncio.Future[None] = self.loop.create_future()  # FullyBooted came
 
     def connection_made(self, f: asyncio.Future[Any]) -> None:
         # A failed connect is handled by AmiClient, which awaits the same future.
@@ -74,6 +80,8 @@ class _Session(Manager):  # type: ignore[misc,unused-ignore]  # panoramisk is un
             self._mark_lost(str(exc))
 
     def dispatch(self, event: Any) -> None:
+        if event.get("Event") == BOOTED and not self.booted.done():
+            self.booted.set_result(None)
         self.inbox.put_nowait(event)
 
     def ping(self) -> None:
@@ -112,10 +120,13 @@ class AmiClient(Supervised):
         ping_interval: float = 2.0,
         ping_timeout: float = 3.0,
         stable_after: float = 10.0,
+        boot_timeout: float = 60.0,
     ) -> None:
         """A dead Asterisk is noticed within ``ping_interval + ping_timeout`` seconds.
 
         ``stable_after``: a connection that lasted this long resets the backoff.
+        ``boot_timeout``: how long a login waits for Asterisk to finish booting before
+        the connection is dropped and tried again.
         """
         self._host = host
         self._port = port
@@ -126,6 +137,7 @@ class AmiClient(Supervised):
         self._action_timeout = action_timeout
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
+        self._boot_timeout = boot_timeout
         self._handlers: dict[str, list[AmiHandler]] = {}
         self._session: _Session | None = None
 
@@ -185,6 +197,7 @@ class AmiClient(Supervised):
             # the protocol) was registered first, so it has run when this await returns.
             await asyncio.wait_for(session.connect(), self._connect_timeout)
             await self._login(session)
+            await self._until_booted(session)
             self._session = session
             heartbeat = asyncio.create_task(self._heartbeat(session))
             await self._opened()
@@ -204,13 +217,24 @@ class AmiClient(Supervised):
     async def _ask_only_for_handled_events(self, session: _Session) -> None:
         """Asterisk sends every event of the classes the user may read: on a busy system,
         a dozen per call that nobody here reads. Filters (per connection) keep only the
-        events with a handler; with a "*" handler, everything still comes."""
+        events with a handler, and FullyBooted; with a "*" handler, everything still
+        comes. FullyBooted's filter comes first: with none yet, every event passes."""
         if "*" in self._handlers:
             return
-        for name in sorted(self._handlers):
+        for name in (BOOTED, *sorted(self._handlers.keys() - {BOOTED})):
             _checked("Filter", await self._send(session, {
                 "Action": "Filter", "Operation": "Add", "MatchCriteria": f"name({name})",
                 "Filter": ""}, self._action_timeout))
+
+    async def _until_booted(self, session: _Session) -> None:
+        """Wait for Asterisk's FullyBooted (at once when it has booted already)."""
+        await asyncio.wait((session.booted, session.lost), timeout=self._boot_timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if session.booted.done():
+            return
+        if session.lost.done():
+            raise ConnectionError(session.lost.result())
+        raise AmiError(BOOTED, f"Asterisk not fully booted within {self._boot_timeout:g} s")
 
     def _describe_target(self) -> str:
         return f"AMI connection to {self._host}:{self._port}"

@@ -12,12 +12,16 @@ class Backoff:
     clients that lost Asterisk at the same moment do not reconnect in lock-step, and
     is then clamped so that no delay ever exceeds ``maximum``.
     The object is pure: pass a seeded ``random.Random`` to make the delays reproducible.
+
+    The defaults are ARI's and AMI's: while ringbridge is not connected every call into
+    Stasis fails, so after a long outage it still tries every 5 s (a TCP connect), not
+    every 30: calls work again at most 5 s after Asterisk is back.
     """
 
     def __init__(
         self,
         initial: float = 0.5,
-        maximum: float = 30.0,
+        maximum: float = 5.0,
         factor: float = 2.0,
         jitter: float = 0.2,
         *,

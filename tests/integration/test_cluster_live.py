@@ -238,6 +238,9 @@ def test_a_node_dead_is_taken_out_and_calls_after_it_succeed(
     cluster.start_asterisk(2)
     wait_until(lambda: cluster.in_use().get(dead), 60, f"{dead} back in use")
     back_after = time.monotonic() - restarted_at
+    # AMI too (parking, the panel), its login held until Asterisk has fully booted: an
+    # action sent before failed, and the retry waited out a backoff grown in the outage.
+    wait_until(lambda: cluster.nodes[1].health().json()["ami"], 10, "node 2's AMI back")
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     FIGURES.write_text(
         f"{RATE} calls/s x {SECONDS} s of {CALL_SECONDS:.0f}-second calls through the edge, "

@@ -43,6 +43,7 @@ class FakeAmi:
     def __init__(self, waiter: Waiter) -> None:
         self.waiter = waiter
         self.accept_logins = True
+        self.booted = True  # False: still loading modules (no FullyBooted at login)
         self.answer_pings = True
         self.login_attempts = 0
         self.login_times: list[float] = []
@@ -72,6 +73,12 @@ class FakeAmi:
         """Cut every connection, as a crashing Asterisk would."""
         for writer in self._connections.values():
             writer.transport.abort()
+
+    def boot(self) -> None:
+        """Finish booting: FullyBooted to every logged-in client, as Asterisk sends it."""
+        self.booted = True
+        self.push(("Event", "FullyBooted"), ("Privilege", "system,all"),
+                  ("Status", "Fully Booted"))
 
     def push(self, *headers: tuple[str, str]) -> None:
         """Send an unsolicited event to every logged-in client."""
@@ -143,8 +150,9 @@ class FakeAmi:
         self.writers.append(writer)
         writer.write(encode(("Response", "Success"), action_id,
                             ("Message", "Authentication accepted")))
-        writer.write(encode(("Event", "FullyBooted"), ("Privilege", "system,all"),
-                            ("Status", "Fully Booted")))
+        if self.booted:
+            writer.write(encode(("Event", "FullyBooted"), ("Privilege", "system,all"),
+                                ("Status", "Fully Booted")))
         return True
 
     def _parked_calls(self, action_id: tuple[str, str], writer: asyncio.StreamWriter) -> None:
@@ -235,7 +243,43 @@ def test_asks_asterisk_at_login_for_only_the_events_it_handles() -> None:
         await h.waiter.until(lambda: h.connects == 1)
         filters = [dict(a) for a in h.server.received if dict(a)["Action"] == "Filter"]
         assert [(f["Operation"], f["MatchCriteria"]) for f in filters] == [
-            ("Add", "name(ParkedCall)"), ("Add", "name(UserEvent)")]
+            ("Add", "name(FullyBooted)"), ("Add", "name(ParkedCall)"),
+            ("Add", "name(UserEvent)")]
+        await h.shut_down()
+
+    run(scenario())
+
+
+def test_waits_for_asterisk_to_finish_booting_before_on_connected() -> None:
+    """Asterisk takes logins while it still loads modules (an action of one not loaded
+    yet fails): on_connected runs, and the client counts as connected, only once
+    FullyBooted has come, with the events that came before it dispatched after."""
+    async def scenario() -> None:
+        h = Harness()
+        h.server.booted = False
+        await h.start()
+        await h.waiter.until(lambda: h.server.logins == 1)
+        h.server.push(("Event", "Reload"), ("Module", "res_parking.so"))
+        await asyncio.sleep(0.1)
+        assert (h.resyncs_started, h.client.connected, h.log) == (0, False, [])
+        h.server.boot()
+        await h.waiter.until(lambda: "FullyBooted" in h.log)
+        assert h.log == ["connected", "Reload", "FullyBooted"]
+        assert h.server.logins == 1
+        await h.shut_down()
+
+    run(scenario())
+
+
+def test_a_boot_that_does_not_finish_in_time_is_tried_again() -> None:
+    async def scenario() -> None:
+        h = Harness(boot_timeout=0.1)
+        h.server.booted = False
+        await h.start()
+        await h.waiter.until(lambda: h.server.logins == 2)
+        assert h.resyncs_started == 0
+        h.server.booted = True
+        await h.waiter.until(lambda: h.connects == 1)
         await h.shut_down()
 
     run(scenario())

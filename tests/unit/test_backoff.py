@@ -15,6 +15,13 @@ def test_delays_grow_by_factor_until_the_cap() -> None:
     assert [backoff.next_delay() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
 
 
+def test_by_default_asterisk_is_tried_again_at_least_every_five_seconds() -> None:
+    """ARI's and AMI's reconnects: however long Asterisk has been away."""
+    backoff = Backoff()
+    delays = [backoff.next_delay() for _ in range(100)]
+    assert delays[0] <= 0.6 and max(delays) <= 5.0 and delays[-1] >= 4.0, delays
+
+
 def test_jitter_stays_within_bounds_and_never_exceeds_the_maximum() -> None:
     backoff = Backoff(initial=1.0, maximum=8.0, factor=2.0, jitter=0.2, rng=random.Random(7))
     bases = [1.0, 2.0, 4.0, 8.0] + [8.0] * 200
