@@ -64,6 +64,13 @@ class AriError(Exception):
         self.message = message
 
 
+class AriRefused(AriError):
+    """Not sent: ringbridge is stopping (``AriClient.refuse_requests``)."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(0, method, path, "not sent: ringbridge is stopping")
+
+
 class AriClient(Supervised):
     """REST requests plus a supervised event websocket for one Stasis application.
 
@@ -155,7 +162,7 @@ class AriClient(Supervised):
     async def _request(self, method: str, path: str, params: Params | None,
                        json: Any) -> Any:
         if self.refusing:
-            raise AriError(0, method, path, "not sent: ringbridge is stopping")
+            raise AriRefused(method, path)
         ws = self._ws
         if self._ws_rest and ws is not None:
             return await self._ws_request(ws, method, path, params, json)
@@ -204,6 +211,9 @@ class AriClient(Supervised):
             raise AriError(status, method, path, _error_message(
                 body, str(response.get("reason_phrase") or "no status")))
         return orjson.loads(body) if body else None
+
+    def _stopping(self) -> bool:
+        return self.refusing or super()._stopping()
 
     def refuse_requests(self) -> None:
         """Send nothing more to Asterisk: ringbridge is stopping, and what its flows would

@@ -46,15 +46,23 @@ class Supervised:
     def _describe_target(self) -> str:
         return type(self).__name__
 
+    def _stopping(self) -> bool:
+        """Whether ringbridge is stopping this client (a failure then is no fault)."""
+        return self._closing
+
     async def _opened(self) -> None:
         """Connected: run on_connected (a failure there drops the connection to retry)."""
         self._opened_at = asyncio.get_running_loop().time()
         if self._on_connected is not None:
             try:
                 await self._on_connected()
-            except Exception:
-                self._log.exception("%s: on_connected failed; reconnecting so that it can run "
-                              "again", self._describe_target())
+            except Exception as exc:
+                if self._stopping():
+                    self._log.info("%s: on_connected cut short: ringbridge is stopping (%s)",
+                                   self._describe_target(), describe(exc))
+                else:
+                    self._log.exception("%s: on_connected failed; reconnecting so that it "
+                                        "can run again", self._describe_target())
                 raise
         self._resynced = True
         if self._outage_since is None:
@@ -70,7 +78,9 @@ class Supervised:
         opened_at, self._opened_at = self._opened_at, None
         if opened_at is not None and now - opened_at >= self._stable_after:
             self._backoff.reset()
-        if self._outage_since is None:
+        if self._stopping():
+            self._log.info("%s closed: ringbridge is stopping", self._describe_target())
+        elif self._outage_since is None:
             self._outage_since = now
             what = "lost" if opened_at is not None else "unavailable"
             self._log.warning("%s %s (%s); reconnecting with backoff", self._describe_target(),

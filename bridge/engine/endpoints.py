@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Iterable
 from urllib.parse import quote
 
 from bridge import metrics
-from bridge.asterisk.ari import AriClient, AriError
+from bridge.asterisk.ari import AriClient, AriError, AriRefused
 from bridge.gateway import UNSAFE_IN_CALLER_NAME, SipEndpoint
 
 log = logging.getLogger(__name__)
@@ -87,16 +87,24 @@ async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint], edge: str =
 
     Each push and removal stands alone: one that Asterisk refuses is logged (extension,
     tenant domain, Asterisk's answer) and the others go on, so one bad extension never
-    fails the connect.
+    fails the connect. Once ringbridge is stopping (its ARI refuses to send), the rest
+    is left for the next start, said once.
     """
     wanted = {endpoint.endpoint_id: endpoint for endpoint in endpoints}
     present = await ari.get("/endpoints/PJSIP")
     for stale in sorted({e["resource"] for e in present if "@" in e["resource"]} - set(wanted)):
+        if ari.refusing:
+            break
         log.info("removing endpoint %s: no such extension any more", stale)
         await alone(remove(ari, stale), stale, "removed from", "removal")
-    pushed = {name for name, endpoint in wanted.items()
-              if await alone(push(ari, endpoint, edge), name, "pushed to", "push")}
-    log.info("pushed %d of %d extension endpoints to Asterisk", len(pushed), len(wanted))
+    pushed = set()
+    for name, endpoint in wanted.items():
+        if ari.refusing:
+            break
+        if await alone(push(ari, endpoint, edge), name, "pushed to", "push"):
+            pushed.add(name)
+    log.info("pushed %d of %d extension endpoints to Asterisk%s", len(pushed), len(wanted),
+             " (ringbridge is stopping)" if ari.refusing else "")
     return pushed
 
 
@@ -131,6 +139,8 @@ async def alone(step: Awaitable[None], endpoint_id: str, what: str, action: str)
     """Await one endpoint's step; True when it worked, else log why and carry on."""
     try:
         await step
+    except AriRefused:
+        return False  # ringbridge is stopping: left for its next start, not an error
     except AriError as exc:
         number, _, domain = endpoint_id.partition("@")
         log.error("extension %s of tenant %s not %s Asterisk: %s", number, domain, what, exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from bridge.asterisk.ari import AriError
+from bridge.asterisk.ari import AriError, AriRefused
 from bridge.engine.endpoints import DYNAMIC
 
 FOREVER = 10**9
@@ -25,13 +25,18 @@ class FakeConfigAri:
         self.refuse: dict[str, int] = {}
         self.requests: list[tuple[str, str, str]] = []
         self.connected = True
+        self.refusing = False  # AriClient.refuse_requests(): ringbridge is stopping
+        self.stop_after: int | None = None  # refuse from this many requests on
 
     async def request(self, method: str, path: str, *, params: Any = None,
                       json: Any = None) -> Any:
         if not self.connected:
             raise AriError(0, method, path, "ConnectError: connection refused")
+        if self.refusing:
+            raise AriRefused(method, path)
         kind, object_id = unquote(path.removeprefix(f"{DYNAMIC}/")).split("/", 1)
         self.requests.append((method, kind, object_id))
+        self.refusing = len(self.requests) == self.stop_after
         if self.refuse.get(object_id, 0) > 0:
             self.refuse[object_id] -= 1
             raise AriError(400, method, path, REFUSAL)

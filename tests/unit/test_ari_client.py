@@ -260,6 +260,30 @@ def test_an_exception_in_on_event_is_logged_and_later_events_still_arrive(
     assert record.exc_info is not None
 
 
+def test_a_resync_cut_short_by_stopping_is_no_error(caplog: pytest.LogCaptureFixture
+                                                    ) -> None:
+    """ringbridge stopping while on_connected still talks to Asterisk (a standby that had
+    just taken an Asterisk node over): said once, without an error and its traceback."""
+    async def scenario() -> None:
+        h = Harness([], RecordingBackoff())
+
+        async def resync() -> None:
+            h.client.refuse_requests()
+            h.recorder.resyncs_started += 1
+            await h.client.get("/channels")
+
+        h.recorder.on_connected = resync  # type: ignore[method-assign]
+        await h.start(transport=httpx.MockTransport(lambda r: httpx.Response(200, json=[])))
+        await h.waiter.until(lambda: h.recorder.resyncs_started > 0)
+        await h.shut_down()
+
+    with caplog.at_level(logging.INFO, logger="bridge.asterisk.ari"):
+        run(scenario())
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
+    assert any("on_connected cut short: ringbridge is stopping" in r.getMessage()
+               for r in caplog.records)
+
+
 def test_reconnects_with_backoff_after_the_server_drops_the_socket(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
