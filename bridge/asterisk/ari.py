@@ -311,6 +311,8 @@ class AriClient(Supervised):
         try:
             await self.request("PUT", f"/applications/{quote(self._app, safe='')}/eventFilter",
                                json={"allowed": [{"type": t} for t in self._event_types]})
+        except AriRefused:
+            raise  # ringbridge is stopping: this connection ends here
         except AriError as exc:
             log.warning("ARI: every event type comes: Asterisk refused the application's "
                         "event filter (%s)", exc)

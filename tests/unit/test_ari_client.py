@@ -753,6 +753,26 @@ def test_an_asterisk_that_refuses_the_filter_sends_every_event(
                for r in caplog.records)
 
 
+def test_a_filter_refused_because_ringbridge_stops_is_no_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Stopping as a connection opens: its event filter is not sent, and that is not
+    Asterisk refusing it (the connection ends there, quietly)."""
+    async def scenario() -> None:
+        h = Harness(stasis_events("ch-1"), RecordingBackoff())
+        await h.start(event_types={"StasisStart"}, transport=httpx.MockTransport(
+            lambda r: httpx.Response(200, json={"name": APP})))
+        h.client.refuse_requests()
+        await h.waiter.until(lambda: len(h.backoff.delays) >= 2)
+        assert h.recorder.connects == 0
+        await h.shut_down()
+
+    with caplog.at_level(logging.INFO, logger="bridge.asterisk.ari"):
+        run(scenario())
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
+    assert any("closed: ringbridge is stopping" in r.getMessage() for r in caplog.records)
+
+
 def ws_rest_with_filter(request: Event) -> Event:
     if request["uri"] == f"applications/{APP}/eventFilter":
         return {"status_code": 200, "message_body": '{"name": "rbapp"}'}
