@@ -55,6 +55,9 @@ class EngineThread:
         self._leaving: asyncio.Task[None] | None = None  # the stop's own steps
 
     def start(self) -> None:
+        # The task exists before the thread runs: a stop() right after start() (SIGTERM as
+        # a standby takes an Asterisk node over) always has it to shut down.
+        self._task = self.loop.create_task(self.engine.run())
         self._thread.start()
 
     @property
@@ -63,7 +66,7 @@ class EngineThread:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self._task = self.loop.create_task(self.engine.run())
+        assert self._task is not None, "start() makes the task"
         try:
             self.loop.run_until_complete(self._task)
         except asyncio.CancelledError:
