@@ -85,9 +85,11 @@ class ClusterNode(BridgeProcess):
 
 class Cluster:
     def up(self, flood_requests: int | None = None) -> None:
-        """Start what is not running; an edge started here drops an address's requests
-        while it sends more than `flood_requests` in 2 s (else edge.cfg's default)."""
-        extra = {"EDGE_FLOOD_REQUESTS": str(flood_requests)} if flood_requests else {}
+        """Start what is not running; the edge drops an address's requests while it
+        sends `flood_requests` or more in 2 s (else edge.cfg's default). An edge running
+        with another limit fails this: down() first."""
+        extra = ({} if flood_requests is None
+                 else {"EDGE_FLOOD_REQUESTS": str(flood_requests)})
         self._script("up", extra)
 
     def down(self) -> None:
