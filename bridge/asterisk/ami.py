@@ -234,7 +234,9 @@ class AmiClient(Supervised):
             return
         if session.lost.done():
             raise ConnectionError(session.lost.result())
-        raise AmiError(BOOTED, f"Asterisk not fully booted within {self._boot_timeout:g} s")
+        raise AmiError(BOOTED, f"Asterisk not fully booted within {self._boot_timeout:g} s "
+                       "(or the AMI user may not read the 'system' class, which carries "
+                       "FullyBooted: manager.conf's read=)")
 
     def _describe_target(self) -> str:
         return f"AMI connection to {self._host}:{self._port}"

@@ -295,6 +295,8 @@ class AriClient(Supervised):
         self._ws_rest = True
         try:
             await asyncio.wait_for(self.get("/asterisk/ping"), self._rest_probe_timeout)
+        except AriRefused:
+            raise  # ringbridge is stopping: this connection ends here
         except (AriError, TimeoutError) as exc:
             log.warning("ARI: REST requests go over HTTP: the websocket did not answer one "
                         "in %.1f s (%s)", self._rest_probe_timeout, exc or "timeout")

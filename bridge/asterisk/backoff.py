@@ -15,7 +15,7 @@ class Backoff:
 
     The defaults are ARI's and AMI's: while ringbridge is not connected every call into
     Stasis fails, so after a long outage it still tries every 5 s (a TCP connect), not
-    every 30: calls work again at most 5 s after Asterisk is back.
+    every 30: it is connected again within 5 s of Asterisk being back.
     """
 
     def __init__(

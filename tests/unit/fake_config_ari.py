@@ -27,12 +27,14 @@ class FakeConfigAri:
         self.connected = True
         self.refusing = False  # AriClient.refuse_requests(): ringbridge is stopping
         self.stop_after: int | None = None  # refuse from this many requests on
+        self.refused = 0  # requests asked for while refusing
 
     async def request(self, method: str, path: str, *, params: Any = None,
                       json: Any = None) -> Any:
         if not self.connected:
             raise AriError(0, method, path, "ConnectError: connection refused")
         if self.refusing:
+            self.refused += 1
             raise AriRefused(method, path)
         kind, object_id = unquote(path.removeprefix(f"{DYNAMIC}/")).split("/", 1)
         self.requests.append((method, kind, object_id))

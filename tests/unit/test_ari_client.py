@@ -758,8 +758,9 @@ def test_a_filter_refused_because_ringbridge_stops_is_no_warning(
 ) -> None:
     """Stopping as a connection opens: its event filter is not sent, and that is not
     Asterisk refusing it (the connection ends there, quietly)."""
-    async def scenario() -> None:
+    async def scenario(rest: Callable[[Event], Event] | None) -> None:
         h = Harness(stasis_events("ch-1"), RecordingBackoff())
+        h.server.rest = rest
         await h.start(event_types={"StasisStart"}, transport=httpx.MockTransport(
             lambda r: httpx.Response(200, json={"name": APP})))
         h.client.refuse_requests()
@@ -767,10 +768,13 @@ def test_a_filter_refused_because_ringbridge_stops_is_no_warning(
         assert h.recorder.connects == 0
         await h.shut_down()
 
-    with caplog.at_level(logging.INFO, logger="bridge.asterisk.ari"):
-        run(scenario())
-    assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
-    assert any("closed: ringbridge is stopping" in r.getMessage() for r in caplog.records)
+    for rest in (None, ws_rest_with_filter):  # REST over HTTP; over the websocket
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="bridge.asterisk.ari"):
+            run(scenario(rest))
+        assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
+        assert any("closed: ringbridge is stopping" in r.getMessage()
+                   for r in caplog.records)
 
 
 def ws_rest_with_filter(request: Event) -> Event:

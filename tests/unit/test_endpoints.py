@@ -136,17 +136,17 @@ def test_one_refused_extension_does_not_stop_the_others(caplog: pytest.LogCaptur
     assert "pushed 2 of 3 extension endpoints" in caplog.records[-1].getMessage()
 
 
-
-
 def test_a_sync_cut_short_by_stopping_says_so_once(caplog: pytest.LogCaptureFixture
                                                    ) -> None:
     """ringbridge stopping while it pushes (a cluster node's standby that had just taken
-    an Asterisk node over): no error per extension left, one line for the sync."""
+    an Asterisk node over): the extension being pushed stops at its next object, refused,
+    and no other is tried; no error for it, one line for the sync."""
     ari = FakeConfigAri()
     push(ari, extension("3001", "gone.example"))
     ari.stop_after = len(ari.requests) + 4  # the removal's 3 requests, then one more
     with caplog.at_level(logging.INFO, logger="bridge.engine.endpoints"):
         sync_all(ari, [extension(str(number)) for number in range(1001, 1011)])
+    assert ari.refused == 1
     assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
     assert ("pushed 0 of 10 extension endpoints to Asterisk (ringbridge is stopping)"
             in caplog.records[-1].getMessage())
