@@ -6,6 +6,8 @@ its tenant that follows the whole account or one of the session's extensions, th
 the dispatch client: stored first, retried, in order per call and subscription, signed
 when the subscription has a secret. The live subscriptions are read from the database
 at most once every `refresh` seconds: a new subscription hears of calls from then on.
+A read that fails (the database restarting) falls back on the last one that worked, so
+a blip loses no notification; deliveries themselves wait in memory meanwhile.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class SessionNotifier:
         self.tracker = SessionTracker()
         self._reading: asyncio.Future[list[ActiveSubscription]] | None = None
         self._read_at = 0.0
+        self._last_read: list[ActiveSubscription] | None = None  # the last read that worked
+        self._failed_read: asyncio.Future[list[ActiveSubscription]] | None = None  # logged
 
     def follow(self, call_log: CallLog) -> None:
         call_log.subscribe(CallEvent, self.on_event)
@@ -84,7 +88,17 @@ class SessionNotifier:
                                      now - self._read_at >= self.refresh):
             self._read_at = now
             self._reading = asyncio.ensure_future(asyncio.to_thread(self.index))
-        return await asyncio.shield(self._reading)
+        reading = self._reading
+        try:
+            self._last_read = await asyncio.shield(reading)
+        except Exception as exc:
+            if self._last_read is None:
+                raise
+            if self._failed_read is not reading:  # once per failed read, not per change
+                self._failed_read = reading
+                log.warning("the subscriptions could not be read (%s); notifying those read "
+                            "before", exc)
+        return self._last_read
 
 
 def _event_path(subscription: ActiveSubscription, change: SessionChange) -> str | None:

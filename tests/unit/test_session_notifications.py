@@ -5,8 +5,11 @@ local HTTP server."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+import pytest
+from sqlalchemy.exc import OperationalError
 from standardwebhooks import Webhook
 
 from bridge.dispatch.config import DispatchConfig
@@ -174,3 +177,37 @@ def test_notifications_go_to_the_subscriptions_that_follow_the_session(
     assert account_wide[0].json["event"] == f"/restapi/v1.0/account/{account}" \
                                             "/telephony/sessions"
     assert account_wide[0].headers["webhook-signature"] is None  # no secret: unsigned
+
+
+def test_a_failed_read_of_the_subscriptions_falls_back_on_the_last_one(
+        receiver: DispatchReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    """The database restarting while a call goes on: its later changes still go to the
+    subscriptions read before, with one warning per failed read."""
+    live = [subscription(1, receiver, account_level=True)]
+    reads: list[str] = []
+
+    def index() -> list[ActiveSubscription]:
+        if reads:
+            reads.append("failed")
+            raise OperationalError("SELECT", {}, Exception("connection refused"))
+        reads.append("read")
+        return live
+
+    async def scenario() -> None:
+        async with running(MemoryStore()) as client:
+            call_log = CallLog()
+            SessionNotifier(client, index, refresh=0).follow(call_log)
+            events = ringout_events()
+            call_log.publish(events[0])
+            await asyncio.to_thread(receiver.wait_for, "/hook/1", 1)
+            for event in events[1:]:
+                call_log.publish(event)
+            await asyncio.to_thread(receiver.wait_for, "/hook/1", 5)
+
+    with caplog.at_level(logging.WARNING, logger="bridge.engine.session_notifier"):
+        run(scenario())
+    assert reads[0] == "read" and set(reads[1:]) == {"failed"}
+    assert [r.json["body"]["sequence"] for r in receiver.requests] == [1, 2, 3, 4, 5]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings and all("notifying those read before" in w for w in warnings)
+    assert len(warnings) == len(reads) - 1
