@@ -36,6 +36,7 @@ from bridge.dispatch.deliveries import (
     Outcome,
 )
 from bridge.dispatch.signing import signature_headers, signed_content
+from bridge.store.db import DATABASE_AWAY
 
 log = logging.getLogger(__name__)
 STORE_GRACE = 3.0  # seconds close() waits for events still being stored
@@ -78,7 +79,11 @@ class DispatchClient:
             try:
                 await asyncio.to_thread(self.store.renew)
                 await self._resume()
-            except Exception:  # the database may be away for a while: try again later
+            except DATABASE_AWAY as exc:  # restarting, say: try again at the next turn
+                log.warning("dispatch: claims on stored deliveries not renewed: the database "
+                            "is unavailable (%s); trying again in %g s",
+                            str(exc).splitlines()[0], self.renew_every)
+            except Exception:
                 log.exception("dispatch: could not renew claims on stored deliveries")
 
     async def close(self) -> None:

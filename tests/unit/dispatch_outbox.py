@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from sqlalchemy.exc import OperationalError
+
 from bridge.dispatch.client import DispatchClient
 from bridge.dispatch.config import DispatchConfig
 from bridge.dispatch.deliveries import Delivery, Outcome
@@ -52,7 +54,7 @@ class MemoryStore:
     def renew(self) -> None:
         if self.renew_failures:
             self.renew_failures -= 1
-            raise ConnectionError("database away")
+            raise OperationalError("UPDATE", {}, ConnectionError("database away"))
         self.renewals += 1
 
     def release(self) -> None:

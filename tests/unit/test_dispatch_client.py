@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -285,13 +286,19 @@ def test_deliveries_whose_claim_lapses_later_are_taken_over_once_and_claims_rene
     run(scenario())
 
 
-def test_claims_are_renewed_again_after_the_database_was_away() -> None:
+def test_claims_are_renewed_again_after_the_database_was_away(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Each failed turn is a warning that says why, not an error with a traceback."""
     async def scenario() -> None:
         store = MemoryStore(renew_failures=2)
         async with running(store, renew_every=0.02):
             await eventually(lambda: store.renewals >= 1, 3)
             assert store.renew_failures == 0
-    run(scenario())
+
+    with caplog.at_level(logging.WARNING, logger="bridge.dispatch.client"):
+        run(scenario())
+    assert [(r.levelno, r.exc_info) for r in caplog.records] == [(logging.WARNING, None)] * 2
+    assert "the database is unavailable" in caplog.records[0].getMessage()
 
 
 def test_closing_with_the_database_away_still_closes() -> None:
