@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.gateway import GatewayError
 from bridge.services.errors import ServiceError
-from bridge.store.db import DATABASE_AWAY
+from bridge.store.db import DATABASE_AWAY, why_away
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def register(app: APIFlask) -> None:
         # The database is restarting or unreachable (SQLite: locked past its timeout).
         # Nothing was done; the pool's pre-ping replaces dead connections once it is back.
         log.warning("%s %s: the database is unavailable: %s", request.method, request.path,
-                    str(error).splitlines()[0])
+                    why_away(error))
         return render(503, "DATABASE_UNAVAILABLE", "the database is unavailable (restarting?); "
                       "retry shortly", None, {"Retry-After": DATABASE_RETRY_AFTER})
 

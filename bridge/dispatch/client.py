@@ -36,7 +36,7 @@ from bridge.dispatch.deliveries import (
     Outcome,
 )
 from bridge.dispatch.signing import signature_headers, signed_content
-from bridge.store.db import DATABASE_AWAY
+from bridge.store.db import DATABASE_AWAY, why_away
 
 log = logging.getLogger(__name__)
 STORE_GRACE = 3.0  # seconds close() waits for events still being stored
@@ -82,7 +82,7 @@ class DispatchClient:
             except DATABASE_AWAY as exc:  # restarting, say: try again at the next turn
                 log.warning("dispatch: claims on stored deliveries not renewed: the database "
                             "is unavailable (%s); trying again in %g s",
-                            str(exc).splitlines()[0], self.renew_every)
+                            why_away(exc), self.renew_every)
             except Exception:
                 log.exception("dispatch: could not renew claims on stored deliveries")
 

@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from bridge.store.db import CONNECT_TIMEOUT, DATABASE_AWAY
+from bridge.store.db import CONNECT_TIMEOUT, DATABASE_AWAY, why_away
 
 log = logging.getLogger(__name__)
 POLL = 0.25  # seconds between a standby's looks at the lease
@@ -132,7 +132,7 @@ class EngineLease:
                 self._drop()
                 if not away:
                     log.warning("lease %s: the database is away (%s); waiting", self.name,
-                                _first_line(exc))
+                                why_away(exc))
                 away = True
                 may_take_at = max(may_take_at, time.monotonic() + REARM)
             stopping.wait(POLL)
@@ -251,7 +251,7 @@ class EngineLease:
         except DATABASE_AWAY as exc:
             log.warning("lease %s: the database connection is lost (%s); this engine goes "
                         "on with its calls and takes the lease again", self.name,
-                        _first_line(exc))
+                        why_away(exc))
             self._drop()
             return False
         return True
@@ -300,6 +300,3 @@ class EngineLease:
             with contextlib.suppress(*DATABASE_AWAY):
                 connection.close()
 
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -26,6 +26,7 @@ from bridge.dispatch.deliveries import Delivery
 from bridge.flows.call_log import CallLog
 from bridge.flows.events import CallEvent
 from bridge.services.subscriptions import ActiveSubscription
+from bridge.store.db import why_away
 from bridge.store.ids import encode_id
 from bridge.surfaces.ringcentral.telephony_sessions import (
     SessionChange,
@@ -97,7 +98,7 @@ class SessionNotifier:
             if self._failed_read is not reading:  # once per failed read, not per change
                 self._failed_read = reading
                 log.warning("the subscriptions could not be read (%s); notifying those read "
-                            "before", exc)
+                            "before", why_away(exc))
         return self._last_read
 
 

@@ -33,7 +33,7 @@ from bridge.flows.events import (
     subscribed,
 )
 from bridge.services.errors import NotFound
-from bridge.store.db import DATABASE_AWAY
+from bridge.store.db import DATABASE_AWAY, why_away
 from bridge.store.models import CallRecord, CallStep
 from bridge.store.session import Database
 
@@ -135,12 +135,12 @@ class DatabaseCallRecorder:
                 if away_since is None:
                     away_since = time.monotonic()
                     log.warning("the database is unavailable (%s); %d call record steps "
-                                "kept, tried again every %g s", str(exc).splitlines()[0],
+                                "kept, tried again every %g s", why_away(exc),
                                 len(events), self._retry_after)
                 if time.monotonic() - away_since > self._retry_for:
                     log.error("%d call record steps not written: the database refused "
                               "them for %.0f s (%s)", len(events), self._retry_for,
-                              str(exc).splitlines()[0])
+                              why_away(exc))
                     return
                 if self._stopping.wait(self._retry_after):
                     log.error("%d call record steps not written: the database was still "

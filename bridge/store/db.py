@@ -17,6 +17,13 @@ DATABASE_AWAY = (OperationalError, InterfaceError)
 CONNECT_TIMEOUT = 5  # seconds (PostgreSQL)
 
 
+def why_away(exc: BaseException) -> str:
+    """What a DATABASE_AWAY error says, in one line: SQLAlchemy's go on with the
+    statement and a link, nothing an operator's log needs."""
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; an SQLite file's folder is created, and WAL mode set."""
     parsed = make_url(url)
