@@ -851,9 +851,9 @@ def test_an_address_flooding_the_edge_goes_unanswered_while_it_floods(
     """OPTIONS at 1,000 a second from one address for 3 s: the edge answers at least
     FLOOD_REQUESTS - 1 (the FLOOD_REQUESTS-th is the first it may drop) and at most 3
     times FLOOD_REQUESTS (pike finds a fresh address within those), then none for the
-    rest of the flood. Just after, that address is still unanswered
-    and another one is answered; 4 s later the first is answered again. The edge logs
-    the address it stopped answering."""
+    rest of the flood. Just after, that address is still unanswered and another one is
+    answered; 4 s later the first is answered again. The edge logs the address it
+    stopped answering."""
     seen = len(cluster.edge_log())
     with udp_agent(EDGE, FLOODER) as flooder, udp_agent(EDGE, BYSTANDER) as bystander:
         answered_at = flood(flooder, per_second=1000, seconds=3)
