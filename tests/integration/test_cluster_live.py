@@ -868,9 +868,14 @@ def test_an_address_flooding_the_edge_goes_unanswered_while_it_floods(
         assert answer and answer.startswith("SIP/2.0 200"), answer
 
 
+def edge_options(agent: UdpAgent) -> str:
+    """An OPTIONS for the edge itself, from `agent` (answered 200 by the edge)."""
+    return stranger_request(agent.here, "OPTIONS", f"sip:{EDGE}")
+
+
 def options_answer(agent: UdpAgent, timeout: float = 2) -> str | None:
     """The edge's answer to an OPTIONS for itself from `agent`, if any in `timeout` s."""
-    agent.send(stranger_request(agent.here, "OPTIONS", f"sip:{EDGE}"))
+    agent.send(edge_options(agent))
     return agent.answer(timeout=timeout)
 
 
@@ -881,7 +886,7 @@ def flood(agent: UdpAgent, per_second: int, seconds: float) -> list[float]:
     answered_at, start, sent = [], time.monotonic(), 0
     while (elapsed := time.monotonic() - start) < seconds + 0.5:
         if elapsed < seconds and sent < elapsed * per_second:
-            agent.send(stranger_request(agent.here, "OPTIONS", f"sip:{EDGE}"))
+            agent.send(edge_options(agent))
             sent += 1
         elif agent.answer(timeout=0.001) is not None:
             answered_at.append(time.monotonic() - start)
