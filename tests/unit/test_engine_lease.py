@@ -67,6 +67,13 @@ class Taking(threading.Thread):
         self.join(5)
 
 
+def seen_held(standby: Taking, holder: str) -> None:
+    """Wait until the standby has seen the lease held by `holder`'s engine. Having its
+    session named is not enough: a lease freed before its first look counts as never held,
+    which it takes only after STANDBY_GRACE (a run on a slow machine did)."""
+    wait_until(lambda: standby.lease.holder == holder, 5, "the standby saw the lease held")
+
+
 def sessions(url: str, name: str) -> list[str]:
     """The application names of the sessions waiting for or holding lease `name`, by
     node: `rb <role> <key> <node> <lease>`."""
@@ -159,7 +166,7 @@ def test_a_holder_whose_lease_a_standby_took_meanwhile_is_told(
     own = leases("127.0.0.22", on_lost=lost.set)
     assert own.take(threading.Event())
     standby = Taking(leases("127.0.0.21", standby=True))
-    wait_until(lambda: len(sessions(url, name)) == 2, 5, "the standby connected")
+    seen_held(standby, "127.0.0.22")
     terminate(url, session_name("runs", name, "127.0.0.22"))
     assert standby.taken.wait(5)
     assert lost.wait(5)
@@ -171,7 +178,7 @@ def test_a_standby_holding_it_gives_it_back_when_its_own_node_wants_it(
     first = leases("127.0.0.22")
     assert first.take(threading.Event())
     taking = Taking(standby)
-    wait_until(lambda: len(sessions(url, name)) == 2, 5, "the standby connected")
+    seen_held(taking, "127.0.0.22")
     first.release()  # the own node's engine gone: the standby runs it
     assert taking.taken.wait(5)
     assert not standby.wanted_back.is_set()
@@ -199,7 +206,7 @@ def test_a_lease_whose_holder_still_runs_is_not_taken(
         return running.is_set()
 
     standby = Taking(leases("127.0.0.21:8891", standby=True, still_running=still_running))
-    wait_until(lambda: len(sessions(url, name)) == 2, 5, "the standby connected")
+    seen_held(standby, "127.0.0.22:8890")
     own.release()  # as PostgreSQL sees a cut: the session gone, the lock free
     wait_until(lambda: asked, 5, "the standby asked whether the holder still runs")
     assert asked[0] == "127.0.0.22:8890" and not standby.taken.wait(0.5)
