@@ -84,12 +84,18 @@ class ClusterNode(BridgeProcess):
 
 
 class Cluster:
+    def __init__(self) -> None:
+        self._flood_requests: int | None = None
+
     def up(self, flood_requests: int | None = None) -> None:
         """Start what is not running; the edge drops an address's requests while it
-        sends `flood_requests` or more in 2 s (else edge.cfg's default). An edge running
-        with another limit fails this: down() first."""
-        extra = ({} if flood_requests is None
-                 else {"EDGE_FLOOD_REQUESTS": str(flood_requests)})
+        sends `flood_requests` or more in 2 s (else the limit of this cluster's last up,
+        else edge.cfg's default). An edge running with another limit fails this: down()
+        first."""
+        if flood_requests is not None:
+            self._flood_requests = flood_requests
+        extra = ({} if self._flood_requests is None
+                 else {"EDGE_FLOOD_REQUESTS": str(self._flood_requests)})
         self._script("up", extra)
 
     def down(self) -> None:
