@@ -1,15 +1,16 @@
 """Extensions as PJSIP endpoints, made at run time through ARI's dynamic configuration.
 
 Asterisk keeps these objects in memory (sorcery.conf maps endpoint/aor/auth to the
-memory wizard beside pjsip.conf), so they vanish when Asterisk restarts: the engine
-pushes every extension again after each ARI (re)connect, and removes tenant endpoints
-that the database no longer has. The database is the source of truth.
+memory wizard beside pjsip.conf), so they vanish when Asterisk restarts: after each ARI
+(re)connect the engine pushes the extensions Asterisk lacks, removes tenant endpoints
+that the database no longer has, and then pushes the others again. The database is the
+source of truth.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable
 from urllib.parse import quote
 
 from bridge import metrics
@@ -80,32 +81,50 @@ async def remove(ari: AriClient, endpoint_id: str) -> None:
                 raise
 
 
-async def sync_all(ari: AriClient, endpoints: Iterable[SipEndpoint], edge: str = ""
-                   ) -> set[str]:
-    """Push every extension; remove tenant endpoints (`x@domain`) the database lacks.
-    Returns the endpoints pushed.
+async def sync_missing(ari: AriClient, wanted: list[SipEndpoint], edge: str = ""
+                       ) -> tuple[set[str], list[SipEndpoint]]:
+    """Remove tenant endpoints (`x@domain`) the database lacks; push the extensions
+    Asterisk lacks. Returns the endpoints pushed, and the extensions Asterisk already
+    had: it outlived the engine that pushed them (ringbridge restarted, or a cluster
+    node's standby took it over), so no call need wait for them (Provisioning pushes
+    them again afterwards, in case one changed meanwhile).
 
     Each push and removal stands alone: one that Asterisk refuses is logged (extension,
     tenant domain, Asterisk's answer) and the others go on, so one bad extension never
-    fails the connect. Once ringbridge is stopping (its ARI refuses to send), the rest
-    is left for the next start, said once.
+    fails the connect. Once ringbridge is stopping (its ARI refuses to send) or ARI is
+    lost, the rest is left for the next connect, said once.
     """
-    wanted = {endpoint.endpoint_id: endpoint for endpoint in endpoints}
-    present = await ari.get("/endpoints/PJSIP")
-    for stale in sorted({e["resource"] for e in present if "@" in e["resource"]} - set(wanted)):
-        if ari.refusing:
+    present = {e["resource"] for e in await ari.get("/endpoints/PJSIP")}
+    wanted_ids = {endpoint.endpoint_id for endpoint in wanted}
+    for stale in sorted({name for name in present if "@" in name} - wanted_ids):
+        if cut_short(ari):
             break
         log.info("removing endpoint %s: no such extension any more", stale)
         await alone(remove(ari, stale), stale, "removed from", "removal")
+    had = [endpoint for endpoint in wanted if endpoint.endpoint_id in present]
+    missing = [endpoint for endpoint in wanted if endpoint.endpoint_id not in present]
     pushed = set()
-    for name, endpoint in wanted.items():
-        if ari.refusing:
+    for endpoint in missing:
+        if cut_short(ari):
             break
-        if await alone(push(ari, endpoint, edge), name, "pushed to", "push"):
-            pushed.add(name)
-    log.info("pushed %d of %d extension endpoints to Asterisk%s", len(pushed), len(wanted),
-             " (ringbridge is stopping)" if ari.refusing else "")
-    return pushed
+        if await alone(push(ari, endpoint, edge), endpoint.endpoint_id, "pushed to", "push"):
+            pushed.add(endpoint.endpoint_id)
+    log.info("extension endpoints: %d of %d in Asterisk already, %d of the other %d pushed%s",
+             len(had), len(wanted), len(pushed), len(missing), why_cut_short(ari))
+    return pushed, had
+
+
+def cut_short(ari: AriClient) -> bool:
+    """Whether a run of pushes stops: ringbridge stopping, or ARI lost (every request
+    would fail; the next connect does the rest)."""
+    return ari.refusing or not ari.connected
+
+
+def why_cut_short(ari: AriClient) -> str:
+    """The end of a summary line: why a run of pushes stopped, if it did."""
+    if ari.refusing:
+        return " (ringbridge is stopping)"
+    return "" if ari.connected else " (ARI lost)"
 
 
 async def open_to_edge(ari: AriClient) -> bool:

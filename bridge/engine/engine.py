@@ -503,13 +503,15 @@ class Engine:
                         ring_time=self.settings.dial_timeout)
 
     async def resync(self) -> None:
-        """After every (re)connect: push extensions, then reconcile calls with Asterisk."""
+        """After every (re)connect: push the extensions Asterisk lacks, reconcile calls
+        with Asterisk, then push again those it had (bridge/engine/provisioning.py)."""
         metrics.ASTERISK_CONNECTS.labels("ari").inc()
         # A cluster node's Asterisk may have started afresh, without the edge's probe
         # endpoint: the follower opens it again once every extension is there.
         self._edge_open, self._endpoints_behind = False, True
         await self.provisioning.resync(self.extension_endpoints)
         await self._resync_calls()
+        self.provisioning.push_again(self.extension_endpoints)
 
     async def _resync_calls(self) -> None:
         """Drop flows whose channels vanished while we were away, then take over what

@@ -4,8 +4,9 @@ The database is the truth: the API commits a change, then asks for the push (or 
 removal) of that extension's endpoint. A push or removal that fails while ARI is
 connected is retried with capped backoff until it works, until a newer one for the same
 endpoint replaces it, or until a full resync (every ARI connect: all extensions from the
-database) supersedes it. With ARI down nothing is retried: the resync on reconnect does
-the work. One failed DELETE therefore never leaves a destroyed extension registered.
+database, the missing ones before any call is taken over, the others after) supersedes
+it. With ARI down nothing is retried: the resync on reconnect does the work. One failed
+DELETE therefore never leaves a destroyed extension registered.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bridge.asterisk.ari import AriClient, AriError
 from bridge.asterisk.backoff import Backoff
 from bridge.engine import endpoints
 from bridge.engine.endpoints import SipEndpoint
+from bridge.store.db import DATABASE_AWAY, why_away
 
 log = logging.getLogger(__name__)
 Step = Callable[[], Awaitable[None]]
@@ -44,6 +46,8 @@ class Provisioning:
         # in the turn only: a refresh reading the database from before a change the API
         # pushes meanwhile must not see the change half made (and undo it).
         self._asked: dict[str, SipEndpoint] = {}
+        self._had = False  # the last resync found extensions in Asterisk (push_again)
+        self._again: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> list[str]:
@@ -67,7 +71,9 @@ class Provisioning:
         await self._start(endpoint_id, "removal", step)
 
     async def resync(self, read: Callable[[], list[SipEndpoint]]) -> None:
-        """Every extension from the database (`read`, in a worker thread) pushed again.
+        """Every extension from the database (`read`, in a worker thread) exists in
+        Asterisk when this returns: the missing ones pushed, the stale ones removed.
+        Those Asterisk already had are left to `push_again`.
 
         Jobs started before this are dropped: their changes were committed before the
         read, so the resync carries them.
@@ -75,9 +81,20 @@ class Provisioning:
         async with self._turn:
             self.close()
             wanted = await asyncio.to_thread(read)
-            pushed = await endpoints.sync_all(self.ari, wanted, self._edge)
+            pushed, had = await endpoints.sync_missing(self.ari, wanted, self._edge)
             # Only what Asterisk took counts as asked for: a refresh pushes the rest.
             self._asked = {e.endpoint_id: e for e in wanted if e.endpoint_id in pushed}
+            self._had = bool(had)
+
+    def push_again(self, read: Callable[[], list[SipEndpoint]]) -> None:
+        """The extensions Asterisk had at the last resync pushed again, in a task of
+        their own (a fresh read, as a refresh), once the engine has taken its calls
+        over: no call waits for a large directory (a ringbridge restart, a cluster
+        standby's takeover), and a change made while no engine ran reaches Asterisk all
+        the same."""
+        if self._had:
+            self._had = False
+            self._again = asyncio.create_task(self._push_again(read))
 
     async def refresh(self, read: Callable[[], list[SipEndpoint]]) -> bool:
         """Push what the database (`read`, in a worker thread) has that this engine has
@@ -85,28 +102,65 @@ class Provisioning:
         API changed it (docs/cluster.md), and that node pushed it to its own Asterisk
         only. Read and applied in one turn, so a resync or a job never interleaves with
         it; True when every step worked (else the caller tries again)."""
+        if self._again is not None:  # what Asterisk had first: no change made elsewhere
+            await asyncio.wait([self._again])
+        return await self._catch_up(read, "elsewhere")
+
+    async def _push_again(self, read: Callable[[], list[SipEndpoint]]) -> None:
+        """After a resync: the extensions Asterisk already had, pushed again."""
+        try:
+            await self._catch_up(read, None)
+        except DATABASE_AWAY as exc:  # the next connect (or a cluster's refresh) does it
+            log.warning("extensions Asterisk already had not pushed again (%s)",
+                        why_away(exc))
+
+    async def _catch_up(self, read: Callable[[], list[SipEndpoint]], where: str | None
+                        ) -> bool:
+        """Asterisk brought in line with the database for what this engine has not
+        asked for; True when every step worked. Each step is logged when it changed
+        `where`, else one line says how many."""
         async with self._turn:
             wanted = {e.endpoint_id: e for e in await asyncio.to_thread(read)}
-            worked = True
-            for gone in sorted(self._asked.keys() - wanted.keys()):
-                log.info("endpoint %s: removed elsewhere; removing it here too", gone)
-                self._drop_job(gone)
-                if await endpoints.alone(endpoints.remove(self.ari, gone), gone,
-                                         "removed from", "removal"):
-                    del self._asked[gone]
-                else:
-                    worked = False
-            for endpoint_id, endpoint in wanted.items():
-                if self._asked.get(endpoint_id) == endpoint:
-                    continue
-                log.info("endpoint %s: changed elsewhere; pushing it here too", endpoint_id)
-                self._drop_job(endpoint_id)
-                if await endpoints.alone(endpoints.push(self.ari, endpoint, self._edge),
-                                         endpoint_id, "pushed to", "push"):
-                    self._asked[endpoint_id] = endpoint
-                else:
-                    worked = False
-            return worked
+            gone = sorted(self._asked.keys() - wanted.keys())
+            stale = [e for i, e in wanted.items() if self._asked.get(i) != e]
+            done = await self._remove_gone(gone, where) + await self._push_stale(stale, where)
+            if where is None:
+                log.info("extension endpoints Asterisk already had: %d of %d pushed again%s",
+                         done, len(gone) + len(stale), endpoints.why_cut_short(self.ari))
+            return done == len(gone) + len(stale)
+
+    async def _remove_gone(self, gone: list[str], where: str | None) -> int:
+        """In the turn: endpoints asked for that the database no longer has, removed;
+        how many were."""
+        done = 0
+        for endpoint_id in gone:
+            if endpoints.cut_short(self.ari):
+                break
+            if where:
+                log.info("endpoint %s: removed %s; removing it here too", endpoint_id, where)
+            self._drop_job(endpoint_id)
+            if await endpoints.alone(endpoints.remove(self.ari, endpoint_id), endpoint_id,
+                                     "removed from", "removal"):
+                del self._asked[endpoint_id]
+                done += 1
+        return done
+
+    async def _push_stale(self, stale: list[SipEndpoint], where: str | None) -> int:
+        """In the turn: endpoints not asked for as the database has them, pushed; how
+        many were."""
+        done = 0
+        for endpoint in stale:
+            if endpoints.cut_short(self.ari):
+                break
+            if where:
+                log.info("endpoint %s: changed %s; pushing it here too", endpoint.endpoint_id,
+                         where)
+            self._drop_job(endpoint.endpoint_id)
+            if await endpoints.alone(endpoints.push(self.ari, endpoint, self._edge),
+                                     endpoint.endpoint_id, "pushed to", "push"):
+                self._asked[endpoint.endpoint_id] = endpoint
+                done += 1
+        return done
 
     def _drop_job(self, endpoint_id: str) -> None:
         """A job still retrying an older change of the endpoint: the refresh supersedes it."""
@@ -118,6 +172,9 @@ class Provisioning:
         for job in self._jobs.values():
             job.cancel()
         self._jobs.clear()
+        if self._again is not None:
+            self._again.cancel()
+            self._again = None
 
     async def _start(self, endpoint_id: str, what: str, step: Step) -> None:
         self._drop_job(endpoint_id)

@@ -8,7 +8,10 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select, update
 
+from bridge.store.models import Extension, Tenant
+from bridge.store.session import Database
 from tests.integration.conftest import PhoneFactory
 from tests.integration.dispatching import instant
 from tests.integration.restarts import connected_call, group_with_dispatch, ringing_call, the_end
@@ -117,6 +120,44 @@ def test_an_adopted_call_is_cleared_when_it_ends(
     assert cleared["agentId"] == "agent3321@example.com"
     assert set(cleared["times"]) == {"received", "totalWait", "connected", "duration",
                                      "cleared"}
+
+
+def rename_while_down(bridge: BridgeProcess, office: Office, number: str, name: str) -> None:
+    """Change an extension's name in the database while no ringbridge runs (as another
+    cluster node's API, or a restore, would): nothing pushes it to Asterisk then."""
+    database = Database(bridge.database_url)
+    try:
+        with database.session() as session:
+            tenant_id = session.scalar(select(Tenant.id).where(
+                Tenant.company_id == office.company))
+            session.execute(update(Extension).where(
+                Extension.tenant_id == tenant_id, Extension.extension_number == number
+            ).values(display_name=name))
+    finally:
+        database.dispose()
+
+
+def test_a_restart_adopts_the_calls_before_it_pushes_again_what_asterisk_kept(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess,
+        asterisk: Asterisk) -> None:
+    """Asterisk kept every extension while ringbridge was down: the engine takes the call
+    over without pushing them first (a large directory would hold it up), then pushes
+    them again, so a name changed meanwhile reaches Asterisk all the same."""
+    outgoing, incoming, call_id = connected_call(office, receiver, "6308", "3381", "3389")
+    bridge.kill()
+    rename_while_down(bridge, office, "3381", "Renamed While Down")
+    seen = restart(bridge)
+    bridge.wait_log(r"extension endpoints Asterisk already had: \d+ of \d+ pushed again",
+                    after=seen)
+    log = bridge.log()[seen:]
+    assert (log.index(f"call {call_id}: adopted") < log.index("ARI connected")
+            < log.index("Asterisk already had"))
+    endpoint = asterisk.ari(
+        "GET", f"/asterisk/config/dynamic/res_pjsip/endpoint/3381@{office.domain}").json()
+    fields = {field["attribute"]: field["value"] for field in endpoint}
+    assert fields["callerid"] == '"Renamed While Down" <3381>'
+    outgoing.hangup()
+    incoming.wait_disconnected()
 
 
 def test_a_caller_who_gives_up_while_ringbridge_is_down_is_missed_then_cleared(

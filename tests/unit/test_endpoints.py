@@ -28,8 +28,9 @@ def remove(ari: FakeConfigAri, endpoint_id: str) -> None:
     run(endpoints.remove(ari, endpoint_id))  # type: ignore[arg-type]
 
 
-def sync_all(ari: FakeConfigAri, wanted: list[SipEndpoint]) -> None:
-    run(endpoints.sync_all(ari, wanted))  # type: ignore[arg-type]
+def sync_missing(ari: FakeConfigAri, wanted: list[SipEndpoint]
+                 ) -> tuple[set[str], list[SipEndpoint]]:
+    return asyncio.run(endpoints.sync_missing(ari, wanted))  # type: ignore[arg-type]
 
 
 def test_push_writes_auth_aor_and_endpoint() -> None:
@@ -66,9 +67,8 @@ def test_behind_a_sip_edge_the_phone_has_no_auth_here_and_is_reached_through_the
 def test_a_sync_says_which_endpoints_asterisk_took() -> None:
     ari = FakeConfigAri()
     ari.refuse["1002@abc.example"] = 1
-    pushed = asyncio.run(endpoints.sync_all(
-        ari, [extension("1001"), extension("1002")]))  # type: ignore[arg-type]
-    assert pushed == {"1001@abc.example"}
+    pushed, had = sync_missing(ari, [extension("1001"), extension("1002")])
+    assert pushed == {"1001@abc.example"} and had == []
 
 
 def test_opening_to_the_edge_makes_the_probe_endpoint_and_closing_takes_it_away() -> None:
@@ -105,16 +105,23 @@ def test_remove_raises_what_asterisk_refuses() -> None:
     assert refused.value.status == 400
 
 
-def test_sync_all_pushes_every_extension_and_removes_stale_tenant_endpoints() -> None:
+def test_a_sync_pushes_the_missing_removes_the_stale_and_returns_what_asterisk_had(
+) -> None:
+    """What Asterisk already has is left for later (Provisioning pushes it again once
+    calls run), so a large directory holds no call up after a restart or takeover."""
     ari = FakeConfigAri(static=("1001", "carrier"))
     for stale in ("2001@abc.example", "1001@abc.example"):
         push(ari, extension(stale.split("@")[0]))
     ari.objects["auth", "1001@abc.example"]["password"] = "old"
-    sync_all(ari, [extension("1001"), extension("1001", "globex.example")])
+    ari.requests.clear()
+    pushed, had = sync_missing(ari, [extension("1001"), extension("1001", "globex.example")])
     assert sorted(ari.endpoints()) == ["1001", "1001@abc.example", "1001@globex.example",
                                        "carrier"]
     assert ("auth", "2001@abc.example") not in ari.objects
-    assert ari.objects["auth", "1001@abc.example"]["password"] == "secret-1001"
+    assert pushed == {"1001@globex.example"} and had == [extension("1001")]
+    assert ari.objects["auth", "1001@abc.example"]["password"] == "old"
+    assert {object_id for _, _, object_id in ari.requests} == {"2001@abc.example",
+                                                               "1001@globex.example"}
 
 
 def test_one_refused_extension_does_not_stop_the_others(caplog: pytest.LogCaptureFixture
@@ -124,7 +131,7 @@ def test_one_refused_extension_does_not_stop_the_others(caplog: pytest.LogCaptur
     ari.refuse.update({"1002@abc.example": FOREVER, "3001@gone.example": FOREVER})
     wanted = [extension("1001"), extension("1002"), extension("1003")]
     with caplog.at_level(logging.INFO, logger="bridge.engine.endpoints"):
-        sync_all(ari, wanted)
+        sync_missing(ari, wanted)
     assert sorted(ari.endpoints()) == ["1001@abc.example", "1003@abc.example",
                                        "3001@gone.example"]
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
@@ -133,7 +140,8 @@ def test_one_refused_extension_does_not_stop_the_others(caplog: pytest.LogCaptur
     assert "extension 3001 of tenant gone.example not removed" in removal
     assert "extension 1002 of tenant abc.example not pushed" in refused
     assert f"400 {REFUSAL}" in refused
-    assert "pushed 2 of 3 extension endpoints" in caplog.records[-1].getMessage()
+    assert caplog.records[-1].getMessage() == (
+        "extension endpoints: 0 of 3 in Asterisk already, 2 of the other 3 pushed")
 
 
 def test_a_sync_cut_short_by_stopping_says_so_once(caplog: pytest.LogCaptureFixture
@@ -145,8 +153,27 @@ def test_a_sync_cut_short_by_stopping_says_so_once(caplog: pytest.LogCaptureFixt
     push(ari, extension("3001", "gone.example"))
     ari.stop_after = len(ari.requests) + 4  # the removal's 3 requests, then one more
     with caplog.at_level(logging.INFO, logger="bridge.engine.endpoints"):
-        sync_all(ari, [extension(str(number)) for number in range(1001, 1011)])
+        sync_missing(ari, [extension(str(number)) for number in range(1001, 1011)])
     assert ari.refused == 1
     assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
-    assert ("pushed 0 of 10 extension endpoints to Asterisk (ringbridge is stopping)"
-            in caplog.records[-1].getMessage())
+    assert caplog.records[-1].getMessage() == (
+        "extension endpoints: 0 of 10 in Asterisk already, 0 of the other 10 pushed "
+        "(ringbridge is stopping)")
+
+
+def test_a_sync_cut_short_by_ari_lost_says_so_once(caplog: pytest.LogCaptureFixture
+                                                   ) -> None:
+    """Every request after ARI is lost would fail: one line, not an error per extension."""
+    ari = FakeConfigAri()
+
+    async def lost_after_one_extension(method: str, path: str, **fields: object) -> None:
+        await FakeConfigAri.request(ari, method, path, **fields)
+        ari.connected = len(ari.requests) < 3  # its auth, aor and endpoint
+
+    ari.request = lost_after_one_extension  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="bridge.engine.endpoints"):
+        sync_missing(ari, [extension(str(number)) for number in range(1001, 1011)])
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
+    assert caplog.records[-1].getMessage() == (
+        "extension endpoints: 0 of 10 in Asterisk already, 1 of the other 10 pushed "
+        "(ARI lost)")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from bridge.asterisk.backoff import Backoff
 from bridge.config import Settings
@@ -344,3 +345,121 @@ def test_a_cluster_node_whose_asterisk_shuts_down_is_closed_to_the_edge_until_it
         assert EDGE_PROBE in ari.endpoints()
 
     run(scenario())
+
+
+def test_a_resync_pushes_what_asterisk_lacks_before_it_returns_and_the_rest_after(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Asterisk outlived the engine that pushed its extensions (ringbridge restarted, a
+    standby took the node over): calls wait only for the missing ones; those it had are
+    pushed again just after, so that a change made meanwhile reaches it."""
+    renamed = replace(ENDPOINT, caller_name="John Smith")
+    missing = SipEndpoint(endpoint_id="1002@abc.example", username="1002", password="s2",
+                          caller_name="Ann", number="1002")
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        jobs = provisioning(ari)
+        await jobs.push(ENDPOINT)  # by the engine before
+        ari.requests.clear()
+        await jobs.resync(lambda: [renamed, missing])
+        assert {object_id for _, _, object_id in ari.requests} == {"1002@abc.example"}
+        assert ari.objects["endpoint", ENDPOINT.endpoint_id]["callerid"] == '"John" <1001>'
+        jobs.push_again(lambda: [renamed, missing])  # once the calls are taken over
+        await eventually(lambda: ari.objects["endpoint", ENDPOINT.endpoint_id]["callerid"]
+                         == '"John Smith" <1001>')
+        ari.requests.clear()
+        assert await jobs.refresh(lambda: [renamed, missing])  # nothing left to push
+        assert ari.requests == []
+
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        run(scenario())
+    assert [r.getMessage() for r in caplog.records if r.name == LOGGER] == [
+        "extension endpoints Asterisk already had: 1 of 1 pushed again"]
+
+
+def test_a_push_again_cut_short_by_ari_lost_says_so_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    extensions = [replace(ENDPOINT, endpoint_id=f"{n}@abc.example", number=str(n))
+                  for n in range(1001, 1011)]
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        jobs = provisioning(ari)
+        for endpoint in extensions:
+            await jobs.push(endpoint)
+        ari.connected = False
+        await jobs.resync(lambda: extensions)  # Asterisk's list read just before the loss
+        jobs.push_again(lambda: extensions)
+        await asyncio.sleep(0.05)
+
+    with caplog.at_level(logging.INFO):
+        run(scenario())
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
+    assert caplog.records[-1].getMessage() == (
+        "extension endpoints Asterisk already had: 0 of 10 pushed again (ARI lost)")
+
+
+def test_a_new_resync_supersedes_the_push_again_of_the_one_before() -> None:
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        jobs = provisioning(ari)
+        await jobs.push(ENDPOINT)
+        ari.requests.clear()
+        await jobs.resync(lambda: [ENDPOINT])
+        jobs.push_again(lambda: [ENDPOINT])
+        await jobs.resync(lambda: [ENDPOINT])  # ARI connected again at once
+        jobs.push_again(lambda: [ENDPOINT])
+        await asyncio.sleep(0.05)
+        assert len(ari.requests) == 3  # the extension's auth, aor and endpoint, once
+
+    run(scenario())
+
+
+def test_a_standby_taking_a_node_over_opens_it_once_what_it_had_is_pushed_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The follower's first refresh after the connect comes after the push again: it
+    neither takes those extensions for changes made elsewhere nor opens the node to the
+    edge before they are pushed."""
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        engine = edge_engine(ari, [ENDPOINT])
+        await endpoints_push(ari)
+        await engine.provisioning.resync(engine.extension_endpoints)
+        engine.provisioning.push_again(engine.extension_endpoints)
+        assert EDGE_PROBE not in ari.endpoints()
+        await engine._refresh_endpoints()
+        assert EDGE_PROBE in ari.endpoints() and not engine._endpoints_behind
+        assert [kind for _, kind, _ in ari.requests] == ["aor", "endpoint"] * 2 + ["endpoint"]
+
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        run(scenario())
+    assert not any("elsewhere" in r.getMessage() for r in caplog.records)
+
+
+async def endpoints_push(ari: FakeConfigAri) -> None:
+    """ENDPOINT pushed to a cluster node's Asterisk by the engine before."""
+    await Provisioning(ari, edge="127.0.0.10:5060").push(ENDPOINT)  # type: ignore[arg-type]
+
+
+def test_a_push_again_with_the_database_away_says_so_in_one_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    reads = iter([[ENDPOINT]])
+
+    def read() -> list[SipEndpoint]:
+        for extensions in reads:
+            return extensions
+        raise OperationalError("SELECT", {}, ConnectionError("database away"))
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        jobs = provisioning(ari)
+        await jobs.push(ENDPOINT)
+        await jobs.resync(read)
+        jobs.push_again(read)
+        await asyncio.sleep(0.05)
+
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        run(scenario())
+    assert [r.getMessage() for r in caplog.records] == [
+        "extensions Asterisk already had not pushed again ((builtins.ConnectionError) "
+        "database away)"]
