@@ -9,7 +9,9 @@ ringbridge's own log) and CPU per call (its Asterisk's process and its ringbridg
 Then, at `--kill-rate`, Asterisk node 2 is killed with -9 halfway: how long the edge
 took to take it out, the calls lost, and how long after its start again it is back;
 and ringbridge node 2 is killed with -9 halfway: how long node 1 took to take its
-Asterisk node over, and the calls that failed.
+Asterisk node over, and the calls that failed. `--directory N` adds N extensions (in a
+tenant of their own, deleted at the end) before that kill, for a takeover of a large
+directory.
 
 sipp's calls all come from one address, so the benchmark starts the cluster afresh with
 the edge's flood limit (kamailio/edge.cfg's FLOOD_REQUESTS) raised far above its rates.
@@ -131,6 +133,32 @@ def asterisk_killed(cluster: Cluster, rig: BenchRig, users: Path, rate: int, sec
             f"{time.monotonic() - started:.2f} s after its start")
 
 
+def new_tenant(node: ClusterNode, prefix: str) -> tuple[str, str]:
+    """A tenant of its own (SIP domain `<company>.example`): its company id and a token."""
+    company = f"{prefix}{secrets.token_hex(3)}"
+    node.cli("tenants", "create", "--company-id", company, "--sip-domain",
+             f"{company}.example")
+    return company, node.cli("tokens", "create", "--tenant", company).strip()
+
+
+def add_directory(node: ClusterNode, extensions: int) -> str:
+    """A tenant of `extensions` extensions, made through node 1's API (node 2 follows);
+    its company id."""
+    company, token = new_tenant(node, "benchdir")
+
+    def create(number: int) -> None:
+        answer = node.api("POST", "/api/extensions", token,
+                          json={"extension_number": str(number)})
+        answer.raise_for_status()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(create, range(100000, 100000 + extensions)))
+    print(f"  {extensions} extensions made in {time.monotonic() - started:.1f} s")
+    time.sleep(5)  # node 2 follows the directory every second, and pushes what changed
+    return company
+
+
 def bridge_killed(cluster: Cluster, rig: BenchRig, users: Path, rate: int, seconds: int,
                   work: Path) -> str:
     """Ringbridge node 2 killed with -9 halfway: node 1, standing by for Asterisk node 2,
@@ -166,6 +194,8 @@ def main() -> None:
                         help="comma-separated calls/s to try, in order")
     parser.add_argument("--kill-rate", type=int, default=10,
                         help="calls/s while an Asterisk node, then a ringbridge node, is killed")
+    parser.add_argument("--directory", type=int, default=0,
+                        help="extensions added before ringbridge node 2 is killed")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     cluster = Cluster()
@@ -179,11 +209,9 @@ def main() -> None:
 
 def run_all(cluster: Cluster, args: argparse.Namespace, rates: list[int]) -> None:
     node = cluster.nodes[0]
-    company = f"bench{secrets.token_hex(3)}"
+    company, token = new_tenant(node, "bench")
     domain = f"{company}.example"
-    node.cli("tenants", "create", "--company-id", company, "--sip-domain", domain)
-    rig = BenchRig(node.asterisk, node,
-                   token=node.cli("tokens", "create", "--tenant", company).strip())
+    rig = BenchRig(node.asterisk, node, token=token)
     rig.extension("4001")
     rig.extension("4002")
     rig.group("6400", ["4002"])
@@ -204,7 +232,12 @@ def run_all(cluster: Cluster, args: argparse.Namespace, rates: list[int]) -> Non
         # The member's contact is dynamic configuration: gone with the killed Asterisk.
         sipp.point_at_uas(cluster.asterisks[1], f"4002@{domain}", UAS_PORT)
         print("ringbridge node 2 killed under load:")
-        print("  " + bridge_killed(cluster, rig, users, args.kill_rate, 20, work))
+        directory = add_directory(node, args.directory) if args.directory else None
+        try:
+            print("  " + bridge_killed(cluster, rig, users, args.kill_rate, 20, work))
+        finally:
+            if directory is not None:
+                node.cli("tenants", "delete", "--tenant", directory, "--force", "--yes")
     print(f"highest rate with no failed call through the edge: one node {one} calls/s, "
           f"two nodes {two} calls/s (one 2-core machine: the nodes share its cores)")
 
