@@ -258,6 +258,30 @@ def test_a_node_dead_is_taken_out_and_calls_after_it_succeed(
     assert successful + failed == RATE * SECONDS
 
 
+def test_a_node_back_in_use_gets_the_registrations_it_missed_from_the_edge(
+        cluster: Cluster, office: Office) -> None:
+    """Asterisk node 2 killed; a phone registers meanwhile, and only node 1 gets its
+    REGISTER. Once node 2 is back in use, the edge sends it the phone's registration:
+    node 2 has the phone online, and a call through node 2 reaches it, with no new
+    REGISTER from the phone."""
+    caller, = registered_phones(cluster, office, "3795")
+    callee_id = f"3796@{office.domain}"
+    office.extension("3796")
+    on_both_nodes(cluster, callee_id, ANY_STATE)
+    down = ASTERISK_ADDRESSES[1]
+    cluster.kill_asterisk(2)
+    assert cluster.taken_out(down) is not None, "the edge never took node 2 out"
+    callee = office.phone("3796")
+    assert endpoint_state(cluster.asterisks[0], callee_id) == "online"
+    seen = len(cluster.edge_log())
+    cluster.start_asterisk(2)
+    wait_until(lambda: cluster.in_use().get(down), 60, f"{down} back in use")
+    logged_by_edge(cluster, f"node sip:{down}:5060 back in use: ", seen)
+    wait_until(lambda: endpoint_state(cluster.asterisks[1], callee_id) == "online", 5,
+               f"{callee_id} online on node 2")
+    assert down in {talk(caller, callee, "3796") for _ in range(2)}
+
+
 def ring_group(cluster: Cluster, office: Office, caller: str, group: str,
                member: str) -> str:
     """Extensions `caller` and `member` and a ring group `group` of the member, known to
