@@ -25,6 +25,7 @@ from bridge.store.db import DATABASE_AWAY, why_away
 
 log = logging.getLogger(__name__)
 Step = Callable[[], Awaitable[None]]
+Jobs = dict[str, asyncio.Task[None]]
 
 
 def retry_backoff() -> Backoff:
@@ -41,7 +42,7 @@ class Provisioning:
         self._backoff = backoff
         self._edge = edge
         self._turn = asyncio.Lock()  # a resync's read-and-push is never interleaved
-        self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._jobs: Jobs = {}
         # What this engine last asked Asterisk to have, by endpoint id (refresh). Changed
         # in the turn only: a refresh reading the database from before a change the API
         # pushes meanwhile must not see the change half made (and undo it).
@@ -78,8 +79,8 @@ class Provisioning:
         Jobs started before this are dropped: their changes were committed before the
         read, so the resync carries them.
         """
+        self.close()  # before the turn: a push again still running would hold it
         async with self._turn:
-            self.close()
             wanted = await asyncio.to_thread(read)
             pushed, had = await endpoints.sync_missing(self.ari, wanted, self._edge)
             # Only what Asterisk took counts as asked for: a refresh pushes the rest.
@@ -113,6 +114,8 @@ class Provisioning:
         except DATABASE_AWAY as exc:  # the next connect (or a cluster's refresh) does it
             log.warning("extensions Asterisk already had not pushed again (%s)",
                         why_away(exc))
+        except Exception:  # a bug: said, not left in a task nobody awaits
+            log.exception("extensions Asterisk already had not pushed again")
 
     async def _catch_up(self, read: Callable[[], list[SipEndpoint]], where: str | None
                         ) -> bool:
@@ -120,22 +123,28 @@ class Provisioning:
         asked for; True when every step worked. Each step is logged when it changed
         `where`, else one line says how many."""
         async with self._turn:
+            before = dict(self._jobs)  # any other job is the API's, newer than the read
             wanted = {e.endpoint_id: e for e in await asyncio.to_thread(read)}
             gone = sorted(self._asked.keys() - wanted.keys())
             stale = [e for i, e in wanted.items() if self._asked.get(i) != e]
-            done = await self._remove_gone(gone, where) + await self._push_stale(stale, where)
+            done = (await self._remove_gone(gone, where, before)
+                    + await self._push_stale(stale, where, before))
             if where is None:
                 log.info("extension endpoints Asterisk already had: %d of %d pushed again%s",
                          done, len(gone) + len(stale), endpoints.why_cut_short(self.ari))
             return done == len(gone) + len(stale)
 
-    async def _remove_gone(self, gone: list[str], where: str | None) -> int:
+    async def _remove_gone(self, gone: list[str], where: str | None,
+                           before: Jobs) -> int:
         """In the turn: endpoints asked for that the database no longer has, removed;
-        how many were."""
+        how many were (or are left to a newer job)."""
         done = 0
         for endpoint_id in gone:
             if endpoints.cut_short(self.ari):
                 break
+            if self._newer_job(endpoint_id, before):
+                done += 1
+                continue
             if where:
                 log.info("endpoint %s: removed %s; removing it here too", endpoint_id, where)
             self._drop_job(endpoint_id)
@@ -145,13 +154,17 @@ class Provisioning:
                 done += 1
         return done
 
-    async def _push_stale(self, stale: list[SipEndpoint], where: str | None) -> int:
+    async def _push_stale(self, stale: list[SipEndpoint], where: str | None,
+                          before: Jobs) -> int:
         """In the turn: endpoints not asked for as the database has them, pushed; how
-        many were."""
+        many were (or are left to a newer job)."""
         done = 0
         for endpoint in stale:
             if endpoints.cut_short(self.ari):
                 break
+            if self._newer_job(endpoint.endpoint_id, before):
+                done += 1
+                continue
             if where:
                 log.info("endpoint %s: changed %s; pushing it here too", endpoint.endpoint_id,
                          where)
@@ -161,6 +174,12 @@ class Provisioning:
                 self._asked[endpoint.endpoint_id] = endpoint
                 done += 1
         return done
+
+    def _newer_job(self, endpoint_id: str, before: Jobs) -> bool:
+        """Whether the API started a job for the endpoint since the database was read (it
+        waits for the turn): its change is newer than the read, so it is left to do it."""
+        job = self._jobs.get(endpoint_id)
+        return job is not None and before.get(endpoint_id) is not job
 
     def _drop_job(self, endpoint_id: str) -> None:
         """A job still retrying an older change of the endpoint: the refresh supersedes it."""

@@ -463,3 +463,60 @@ def test_a_push_again_with_the_database_away_says_so_in_one_line(
     assert [r.getMessage() for r in caplog.records] == [
         "extensions Asterisk already had not pushed again ((builtins.ConnectionError) "
         "database away)"]
+
+
+class SlowConfigAri(FakeConfigAri):
+    """Asterisk taking 5 ms per request, so that the API acts while a pass pushes."""
+
+    async def request(self, method: str, path: str, *, params: object = None,
+                      json: object = None) -> object:
+        await asyncio.sleep(0.005)
+        return await super().request(method, path, params=params, json=json)
+
+
+def test_a_change_the_api_makes_during_a_push_again_is_not_undone_by_it() -> None:
+    """The pass read the database before the API changed one extension and deleted
+    another; their jobs wait for the turn. The pass must leave both to them: it used to
+    cancel them and push the state it had read (the old password kept working, the
+    deleted extension came back)."""
+    extensions = [replace(ENDPOINT, endpoint_id=f"{n}@abc.example", number=str(n))
+                  for n in range(1001, 1021)]
+    changed = replace(extensions[-1], password="new-secret")
+    deleted = extensions[-2].endpoint_id
+
+    async def scenario() -> None:
+        ari = SlowConfigAri()
+        jobs = provisioning(ari)
+        for endpoint in extensions:
+            await jobs.push(endpoint)
+        await jobs.resync(lambda: extensions)
+        jobs.push_again(lambda: extensions)  # what it reads: from before the API's changes
+        await eventually(lambda: len(ari.requests) > 3 * len(extensions) + 3)
+        api = [asyncio.create_task(jobs.push(changed)), asyncio.create_task(jobs.remove(deleted))]
+        await asyncio.gather(*api)
+        await eventually(lambda: not jobs.pending, timeout=5)
+        assert ari.objects["auth", changed.endpoint_id]["password"] == "new-secret"
+        assert deleted not in ari.endpoints()
+
+    run(scenario())
+
+
+def test_a_resync_stops_a_push_again_rather_than_waiting_for_it() -> None:
+    """ARI connected again while a pass pushes a large directory: the new resync (which
+    holds the calls up) stops the pass at once instead of waiting for its end."""
+    extensions = [replace(ENDPOINT, endpoint_id=f"{n}@abc.example", number=str(n))
+                  for n in range(1001, 1041)]
+
+    async def scenario() -> None:
+        ari = SlowConfigAri()
+        jobs = provisioning(ari)
+        for endpoint in extensions:
+            await jobs.push(endpoint)
+        pushed_first = len(ari.requests)
+        await jobs.resync(lambda: extensions)
+        jobs.push_again(lambda: extensions)
+        await eventually(lambda: len(ari.requests) > pushed_first + 3)
+        await jobs.resync(lambda: extensions)
+        assert len(ari.requests) < pushed_first + 3 * len(extensions)  # the pass cut short
+
+    run(scenario())
