@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import LOG_DIR
+from tests.integration.extensions import contacts_of
 from tests.integration.phone_calls import park, statuses, take, view_of
 from tests.integration.ring_groups import Office
 from tests.support import sipp
@@ -260,26 +261,33 @@ def test_a_node_dead_is_taken_out_and_calls_after_it_succeed(
 
 def test_a_node_back_in_use_gets_the_registrations_it_missed_from_the_edge(
         cluster: Cluster, office: Office) -> None:
-    """Asterisk node 2 killed; a phone registers meanwhile, and only node 1 gets its
-    REGISTER. Once node 2 is back in use, the edge sends it the phone's registration:
-    node 2 has the phone online, and a call through node 2 reaches it, with no new
-    REGISTER from the phone."""
-    caller, = registered_phones(cluster, office, "3795")
-    callee_id = f"3796@{office.domain}"
+    """Asterisk node 2 stopped; meanwhile a phone registers and another unregisters, and
+    only node 1 gets their REGISTERs. Once node 2 is back in use, the edge sends it both:
+    node 2 has the first phone online and the second's contact no more (it kept it in its
+    AstDB), and a call through node 2 reaches the first, with no new REGISTER from it."""
+    caller, leaving = registered_phones(cluster, office, "3795", "3797")
+    callee_id, leaving_id = f"3796@{office.domain}", f"3797@{office.domain}"
     office.extension("3796")
     on_both_nodes(cluster, callee_id, ANY_STATE)
-    down = ASTERISK_ADDRESSES[1]
-    cluster.kill_asterisk(2)
+    down, stopped = ASTERISK_ADDRESSES[1], cluster.asterisks[1]
+    assert contacts_of(stopped, leaving_id)
+    assert stopped.container is not None
+    stopped.container.stop(timeout=5)  # cleanly: its AstDB keeps every contact it had
     assert cluster.taken_out(down) is not None, "the edge never took node 2 out"
     callee = office.phone("3796")
+    leaving.unregister()
     assert endpoint_state(cluster.asterisks[0], callee_id) == "online"
+    assert not contacts_of(cluster.asterisks[0], leaving_id)
     seen = len(cluster.edge_log())
     cluster.start_asterisk(2)
     wait_until(lambda: cluster.in_use().get(down), 60, f"{down} back in use")
     logged_by_edge(cluster, f"node sip:{down}:5060 back in use: ", seen)
-    wait_until(lambda: endpoint_state(cluster.asterisks[1], callee_id) == "online", 5,
+    wait_until(lambda: endpoint_state(stopped, callee_id) == "online", 5,
                f"{callee_id} online on node 2")
+    wait_until(lambda: not contacts_of(stopped, leaving_id), 5,
+               f"{leaving_id}'s contact gone from node 2")
     assert down in {talk(caller, callee, "3796") for _ in range(2)}
+    assert "not taken" not in cluster.edge_log()[seen:]
 
 
 def ring_group(cluster: Cluster, office: Office, caller: str, group: str,
