@@ -48,6 +48,7 @@ class Provisioning:
         # pushes meanwhile must not see the change half made (and undo it).
         self._asked: dict[str, SipEndpoint] = {}
         self._had = False  # the last resync found extensions in Asterisk (push_again)
+        self._superseded = False  # a resync waits for the turn: passes stop short
         self._again: asyncio.Task[None] | None = None
 
     @property
@@ -79,8 +80,10 @@ class Provisioning:
         Jobs started before this are dropped: their changes were committed before the
         read, so the resync carries them.
         """
-        self.close()  # before the turn: a push again still running would hold it
+        self._superseded = True  # a pass holding the turn stops at its next endpoint
         async with self._turn:
+            self._superseded = False
+            self.close()
             wanted = await asyncio.to_thread(read)
             pushed, had = await endpoints.sync_missing(self.ari, wanted, self._edge)
             # Only what Asterisk took counts as asked for: a refresh pushes the rest.
@@ -131,19 +134,27 @@ class Provisioning:
                     + await self._push_stale(stale, where, before))
             if where is None:
                 log.info("extension endpoints Asterisk already had: %d of %d pushed again%s",
-                         done, len(gone) + len(stale), endpoints.why_cut_short(self.ari))
+                         done, len(gone) + len(stale), self._why_cut_short())
             return done == len(gone) + len(stale)
+
+    def _cut_short(self) -> bool:
+        """Whether a pass stops: ARI lost, ringbridge stopping, or a resync waiting."""
+        return self._superseded or endpoints.cut_short(self.ari)
+
+    def _why_cut_short(self) -> str:
+        if self._superseded:
+            return " (ARI connected again)"
+        return endpoints.why_cut_short(self.ari)
 
     async def _remove_gone(self, gone: list[str], where: str | None,
                            before: Jobs) -> int:
         """In the turn: endpoints asked for that the database no longer has, removed;
-        how many were (or are left to a newer job)."""
+        how many were (one left to a newer job is not: the caller tries again later)."""
         done = 0
         for endpoint_id in gone:
-            if endpoints.cut_short(self.ari):
+            if self._cut_short():
                 break
             if self._newer_job(endpoint_id, before):
-                done += 1
                 continue
             if where:
                 log.info("endpoint %s: removed %s; removing it here too", endpoint_id, where)
@@ -157,13 +168,12 @@ class Provisioning:
     async def _push_stale(self, stale: list[SipEndpoint], where: str | None,
                           before: Jobs) -> int:
         """In the turn: endpoints not asked for as the database has them, pushed; how
-        many were (or are left to a newer job)."""
+        many were (one left to a newer job is not: the caller tries again later)."""
         done = 0
         for endpoint in stale:
-            if endpoints.cut_short(self.ari):
+            if self._cut_short():
                 break
             if self._newer_job(endpoint.endpoint_id, before):
-                done += 1
                 continue
             if where:
                 log.info("endpoint %s: changed %s; pushing it here too", endpoint.endpoint_id,

@@ -520,3 +520,25 @@ def test_a_resync_stops_a_push_again_rather_than_waiting_for_it() -> None:
         assert len(ari.requests) < pushed_first + 3 * len(extensions)  # the pass cut short
 
     run(scenario())
+
+
+def test_a_refresh_that_left_an_endpoint_to_the_api_says_it_is_not_complete() -> None:
+    """The follower opens a cluster node to the edge only once a refresh is complete: one
+    that left an extension to the API's job (still waiting, or failing and retrying)
+    is not."""
+    extensions = [replace(ENDPOINT, endpoint_id=f"{n}@abc.example", number=str(n))
+                  for n in range(1001, 1021)]
+    changed = replace(extensions[-1], password="new-secret")
+
+    async def scenario() -> None:
+        ari = SlowConfigAri()
+        jobs = provisioning(ari)
+        await jobs.resync(list)
+        refresh = asyncio.create_task(jobs.refresh(lambda: extensions))
+        await eventually(lambda: len(ari.requests) > 3)
+        await asyncio.gather(refresh, jobs.push(changed))
+        assert not refresh.result()
+        assert await jobs.refresh(lambda: [*extensions[:-1], changed])
+        assert ari.objects["auth", changed.endpoint_id]["password"] == "new-secret"
+
+    run(scenario())
