@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 
 from bridge import metrics
@@ -26,6 +27,21 @@ from bridge.store.db import DATABASE_AWAY, why_away
 log = logging.getLogger(__name__)
 Step = Callable[[], Awaitable[None]]
 Jobs = dict[str, asyncio.Task[None]]
+
+
+@dataclass(frozen=True)
+class Change:
+    """How a pass's change of an endpoint is told: in its own line (done elsewhere, doing
+    it here) and, when Asterisk refuses it, by endpoints.alone (what, action)."""
+
+    done: str
+    doing: str
+    what: str
+    action: str
+
+
+REMOVAL = Change("removed", "removing", "removed from", "removal")
+PUSH = Change("changed", "pushing", "pushed to", "push")
 
 
 def retry_backoff() -> Backoff:
@@ -129,9 +145,10 @@ class Provisioning:
             before = dict(self._jobs)  # any other job is the API's, newer than the read
             wanted = {e.endpoint_id: e for e in await asyncio.to_thread(read)}
             gone = sorted(self._asked.keys() - wanted.keys())
-            stale = [e for i, e in wanted.items() if self._asked.get(i) != e]
-            done = (await self._remove_gone(gone, where, before)
-                    + await self._push_stale(stale, where, before))
+            stale = [i for i, e in wanted.items() if self._asked.get(i) != e]
+            done = (await self._each(gone, self._remove_here, REMOVAL, where, before)
+                    + await self._each(stale, lambda i: self._push_here(wanted[i]), PUSH,
+                                       where, before))
             if where is None:
                 log.info("extension endpoints Asterisk already had: %d of %d pushed again%s",
                          done, len(gone) + len(stale), self._why_cut_short())
@@ -146,44 +163,32 @@ class Provisioning:
             return " (ARI connected again)"
         return endpoints.why_cut_short(self.ari)
 
-    async def _remove_gone(self, gone: list[str], where: str | None,
-                           before: Jobs) -> int:
-        """In the turn: endpoints asked for that the database no longer has, removed;
-        how many were (one left to a newer job is not: the caller tries again later)."""
+    async def _each(self, endpoint_ids: list[str], step: Callable[[str], Awaitable[None]],
+                    change: Change, where: str | None, before: Jobs) -> int:
+        """In the turn: `step` for each endpoint; how many worked (one left to a newer
+        job did not: the caller tries again later)."""
         done = 0
-        for endpoint_id in gone:
+        for endpoint_id in endpoint_ids:
             if self._cut_short():
                 break
             if self._newer_job(endpoint_id, before):
                 continue
             if where:
-                log.info("endpoint %s: removed %s; removing it here too", endpoint_id, where)
+                log.info("endpoint %s: %s %s; %s it here too", endpoint_id, change.done,
+                         where, change.doing)
             self._drop_job(endpoint_id)
-            if await endpoints.alone(endpoints.remove(self.ari, endpoint_id), endpoint_id,
-                                     "removed from", "removal"):
-                del self._asked[endpoint_id]
+            if await endpoints.alone(step(endpoint_id), endpoint_id, change.what,
+                                     change.action):
                 done += 1
         return done
 
-    async def _push_stale(self, stale: list[SipEndpoint], where: str | None,
-                          before: Jobs) -> int:
-        """In the turn: endpoints not asked for as the database has them, pushed; how
-        many were (one left to a newer job is not: the caller tries again later)."""
-        done = 0
-        for endpoint in stale:
-            if self._cut_short():
-                break
-            if self._newer_job(endpoint.endpoint_id, before):
-                continue
-            if where:
-                log.info("endpoint %s: changed %s; pushing it here too", endpoint.endpoint_id,
-                         where)
-            self._drop_job(endpoint.endpoint_id)
-            if await endpoints.alone(endpoints.push(self.ari, endpoint, self._edge),
-                                     endpoint.endpoint_id, "pushed to", "push"):
-                self._asked[endpoint.endpoint_id] = endpoint
-                done += 1
-        return done
+    async def _remove_here(self, endpoint_id: str) -> None:
+        await endpoints.remove(self.ari, endpoint_id)
+        del self._asked[endpoint_id]
+
+    async def _push_here(self, endpoint: SipEndpoint) -> None:
+        await endpoints.push(self.ari, endpoint, self._edge)
+        self._asked[endpoint.endpoint_id] = endpoint
 
     def _newer_job(self, endpoint_id: str, before: Jobs) -> bool:
         """Whether the API started a job for the endpoint since the database was read (it
