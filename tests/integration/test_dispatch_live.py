@@ -8,10 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from bridge.store.models import DispatchSettings, Tenant
-from bridge.store.session import Database
+from bridge.store.models import DispatchSettings
 from tests.integration.conftest import PhoneFactory
 from tests.integration.dispatching import agents, dispatch_to, instant, seconds, verify
 from tests.integration.ring_groups import Office
@@ -344,14 +343,10 @@ def test_a_dispatcher_that_is_slow_then_down_never_holds_a_call(
 def store_base_url(bridge: BridgeProcess, company: str, base_url: str) -> None:
     """Write `base_url` into the tenant's settings as an older ringbridge stored it,
     past the API's checks."""
-    database = Database(bridge.database_url)
-    try:
-        with database.session() as session:
-            tenant_id = session.scalar(select(Tenant.id).where(Tenant.company_id == company))
-            session.execute(update(DispatchSettings).where(
-                DispatchSettings.tenant_id == tenant_id).values(base_url=base_url))
-    finally:
-        database.dispose()
+    tenant_id = bridge.tenant_id(company)
+    with bridge.database_session() as session:
+        session.execute(update(DispatchSettings).where(
+            DispatchSettings.tenant_id == tenant_id).values(base_url=base_url))
 
 
 def test_a_dispatcher_url_the_client_refuses_never_holds_the_call(

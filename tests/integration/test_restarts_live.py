@@ -8,10 +8,9 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from bridge.store.models import Extension, Tenant
-from bridge.store.session import Database
+from bridge.store.models import Extension
 from tests.integration.conftest import PhoneFactory
 from tests.integration.dispatching import instant
 from tests.integration.restarts import connected_call, group_with_dispatch, ringing_call, the_end
@@ -125,16 +124,11 @@ def test_an_adopted_call_is_cleared_when_it_ends(
 def rename_while_down(bridge: BridgeProcess, office: Office, number: str, name: str) -> None:
     """Change an extension's name in the database while no ringbridge runs (as another
     cluster node's API, or a restore, would): nothing pushes it to Asterisk then."""
-    database = Database(bridge.database_url)
-    try:
-        with database.session() as session:
-            tenant_id = session.scalar(select(Tenant.id).where(
-                Tenant.company_id == office.company))
-            session.execute(update(Extension).where(
-                Extension.tenant_id == tenant_id, Extension.extension_number == number
-            ).values(display_name=name))
-    finally:
-        database.dispose()
+    tenant_id = bridge.tenant_id(office.company)
+    with bridge.database_session() as session:
+        session.execute(update(Extension).where(
+            Extension.tenant_id == tenant_id, Extension.extension_number == number
+        ).values(display_name=name))
 
 
 def test_a_restart_adopts_the_calls_before_it_pushes_again_what_asterisk_kept(

@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import func, select
 
 from bridge.store.models import Base, Tenant
-from bridge.store.session import Database
 from tests.integration.conftest import PhoneFactory
 from tests.integration.extensions import contacts_of
 from tests.integration.phone_calls import talking
@@ -16,27 +15,17 @@ from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 
 
-def tenant_id(bridge: BridgeProcess, company: str) -> int:
-    database = Database(bridge.database_url)
-    with database.session() as session:
-        found = session.scalars(select(Tenant.id).where(Tenant.company_id == company)).one()
-    database.dispose()
-    return found
-
-
 def tenant_rows(bridge: BridgeProcess, tenant: int) -> dict[str, int]:
     """The tenant's rows, table by table (those it has any in): `tenants` and every
     table with a tenant_id."""
-    database = Database(bridge.database_url)
     counts = {}
-    with database.session() as session:
+    with bridge.database_session() as session:
         counts["tenants"] = session.scalar(select(func.count()).select_from(Tenant).where(
             Tenant.id == tenant)) or 0
         for table in Base.metadata.sorted_tables:
             if (column := table.c.get("tenant_id")) is not None:
                 counts[table.name] = session.scalar(
                     select(func.count()).select_from(table).where(column == tenant)) or 0
-    database.dispose()
     return {table: count for table, count in counts.items() if count}
 
 
@@ -48,7 +37,7 @@ def test_a_deleted_tenant_leaves_nothing_in_asterisk_or_the_database(
     doomed.group("6191", ["2102"], ring_strategy="RING_SIMULTANEOUSLY")
     kept.phone("2101")  # the same number in another tenant
     out, incoming, _ = talking(doomed, caller, callee)
-    doomed_id = tenant_id(bridge, doomed.company)
+    doomed_id = bridge.tenant_id(doomed.company)
     before = tenant_rows(bridge, doomed_id)
     assert {"tenants", "extensions", "ring_groups", "api_tokens"} <= before.keys()
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
-from bridge.store.models import CallRecord
+from bridge.store.models import CallRecord, Tenant
 from bridge.store.session import Database
 from bridge.supervisor import NAME_PREFIX
 from tests.support.asterisk import ROOT, Asterisk
@@ -146,6 +146,21 @@ class BridgeProcess:
             params: Mapping[str, str] | None = None) -> httpx.Response:
         return httpx.request(method, self.url + path, timeout=10, json=json, params=params,
                              headers={"Authorization": f"Bearer {token}"})
+
+    @contextlib.contextmanager
+    def database_session(self) -> Iterator[Session]:
+        """A session on ringbridge's own database (committed at the end), past its API."""
+        database = Database(self.database_url)
+        try:
+            with database.session() as session:
+                yield session
+        finally:
+            database.dispose()
+
+    def tenant_id(self, company: str) -> int:
+        """The database id of the tenant of company id `company`."""
+        with self.database_session() as session:
+            return session.scalars(select(Tenant.id).where(Tenant.company_id == company)).one()
 
     def call_record(self, dialled: str, timeout: float = 5) -> CallRecord:
         """The newest finished call record for `dialled`."""

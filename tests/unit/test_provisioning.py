@@ -28,6 +28,18 @@ ENDPOINT = SipEndpoint(endpoint_id="1001@abc.example", username="1001", password
 LOGGER = "bridge.engine.provisioning"
 
 
+def directory(count: int) -> list[SipEndpoint]:
+    """`count` extensions of ENDPOINT's tenant, numbered from 1001."""
+    return [replace(ENDPOINT, endpoint_id=f"{n}@abc.example", number=str(n))
+            for n in range(1001, 1001 + count)]
+
+
+async def pushed_before(jobs: Provisioning, extensions: list[SipEndpoint]) -> None:
+    """The extensions pushed to Asterisk by the engine before (it keeps them)."""
+    for endpoint in extensions:
+        await jobs.push(endpoint)
+
+
 def provisioning(ari: FakeConfigAri, delay: float = 0.01) -> Provisioning:
     return Provisioning(ari,  # type: ignore[arg-type]
                         backoff=lambda: Backoff(delay, delay, jitter=0))
@@ -379,14 +391,12 @@ def test_a_resync_pushes_what_asterisk_lacks_before_it_returns_and_the_rest_afte
 
 def test_a_push_again_cut_short_by_ari_lost_says_so_once(
         caplog: pytest.LogCaptureFixture) -> None:
-    extensions = [replace(ENDPOINT, endpoint_id=f"{n}@abc.example", number=str(n))
-                  for n in range(1001, 1011)]
+    extensions = directory(10)
 
     async def scenario() -> None:
         ari = FakeConfigAri()
         jobs = provisioning(ari)
-        for endpoint in extensions:
-            await jobs.push(endpoint)
+        await pushed_before(jobs, extensions)
         ari.connected = False
         await jobs.resync(lambda: extensions)  # Asterisk's list read just before the loss
         jobs.push_again(lambda: extensions)
@@ -479,16 +489,14 @@ def test_a_change_the_api_makes_during_a_push_again_is_not_undone_by_it() -> Non
     another; their jobs wait for the turn. The pass must leave both to them: it used to
     cancel them and push the state it had read (the old password kept working, the
     deleted extension came back)."""
-    extensions = [replace(ENDPOINT, endpoint_id=f"{n}@abc.example", number=str(n))
-                  for n in range(1001, 1021)]
+    extensions = directory(20)
     changed = replace(extensions[-1], password="new-secret")
     deleted = extensions[-2].endpoint_id
 
     async def scenario() -> None:
         ari = SlowConfigAri()
         jobs = provisioning(ari)
-        for endpoint in extensions:
-            await jobs.push(endpoint)
+        await pushed_before(jobs, extensions)
         await jobs.resync(lambda: extensions)
         jobs.push_again(lambda: extensions)  # what it reads: from before the API's changes
         await eventually(lambda: len(ari.requests) > 3 * len(extensions) + 3)
@@ -504,14 +512,12 @@ def test_a_change_the_api_makes_during_a_push_again_is_not_undone_by_it() -> Non
 def test_a_resync_stops_a_push_again_rather_than_waiting_for_it() -> None:
     """ARI connected again while a pass pushes a large directory: the new resync (which
     holds the calls up) stops the pass at once instead of waiting for its end."""
-    extensions = [replace(ENDPOINT, endpoint_id=f"{n}@abc.example", number=str(n))
-                  for n in range(1001, 1041)]
+    extensions = directory(40)
 
     async def scenario() -> None:
         ari = SlowConfigAri()
         jobs = provisioning(ari)
-        for endpoint in extensions:
-            await jobs.push(endpoint)
+        await pushed_before(jobs, extensions)
         pushed_first = len(ari.requests)
         await jobs.resync(lambda: extensions)
         jobs.push_again(lambda: extensions)
@@ -526,8 +532,7 @@ def test_a_refresh_that_left_an_endpoint_to_the_api_says_it_is_not_complete() ->
     """The follower opens a cluster node to the edge only once a refresh is complete: one
     that left an extension to the API's job (still waiting, or failing and retrying)
     is not."""
-    extensions = [replace(ENDPOINT, endpoint_id=f"{n}@abc.example", number=str(n))
-                  for n in range(1001, 1021)]
+    extensions = directory(20)
     changed = replace(extensions[-1], password="new-secret")
 
     async def scenario() -> None:
