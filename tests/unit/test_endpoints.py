@@ -147,14 +147,14 @@ def test_one_refused_extension_does_not_stop_the_others(caplog: pytest.LogCaptur
 def test_a_sync_cut_short_by_stopping_says_so_once(caplog: pytest.LogCaptureFixture
                                                    ) -> None:
     """ringbridge stopping while it pushes (a cluster node's standby that had just taken
-    an Asterisk node over): the extension being pushed stops at its next object, refused,
-    and no other is tried; no error for it, one line for the sync."""
+    an Asterisk node over): no other object is tried, no error is logged, and one line
+    says why the sync stopped."""
     ari = FakeConfigAri()
     push(ari, extension("3001", "gone.example"))
     ari.stop_after = len(ari.requests) + 4  # the removal's 3 requests, then one more
     with caplog.at_level(logging.INFO, logger="bridge.engine.endpoints"):
         sync_missing(ari, [extension(str(number)) for number in range(1001, 1011)])
-    assert ari.refused == 1
+    assert len(ari.requests) == 7 and ari.refused == 0
     assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
     assert caplog.records[-1].getMessage() == (
         "extension endpoints: 0 of 10 in Asterisk already, 0 of the other 10 pushed "
@@ -168,7 +168,7 @@ def test_a_sync_cut_short_by_ari_lost_says_so_once(caplog: pytest.LogCaptureFixt
 
     async def lost_after_one_extension(method: str, path: str, **fields: object) -> None:
         await FakeConfigAri.request(ari, method, path, **fields)
-        ari.connected = len(ari.requests) < 3  # its auth, aor and endpoint
+        ari.connected = len(ari.requests) < 21  # every aor and auth, one endpoint
 
     ari.request = lost_after_one_extension  # type: ignore[method-assign]
     with caplog.at_level(logging.INFO, logger="bridge.engine.endpoints"):
@@ -177,3 +177,15 @@ def test_a_sync_cut_short_by_ari_lost_says_so_once(caplog: pytest.LogCaptureFixt
     assert caplog.records[-1].getMessage() == (
         "extension endpoints: 0 of 10 in Asterisk already, 1 of the other 10 pushed "
         "(ARI lost)")
+
+
+def test_a_sync_pushes_every_aor_then_every_auth_then_every_endpoint() -> None:
+    """Asterisk reads all its endpoints for each new aor: aors made before any endpoint
+    keep a large directory's push from growing with the square of its size."""
+    ari = FakeConfigAri()
+    pushed, _ = sync_missing(ari, [extension(str(number)) for number in range(1001, 1004)])
+    assert [kind for _, kind, _ in ari.requests] == ["aor"] * 3 + ["auth"] * 3 + ["endpoint"] * 3
+    assert [object_id for _, _, object_id in ari.requests[:3]] == [
+        "1001@abc.example", "1002@abc.example", "1003@abc.example"]
+    assert pushed == {"1001@abc.example", "1002@abc.example", "1003@abc.example"}
+    assert ari.objects["endpoint", "1002@abc.example"]["auth"] == "1002@abc.example"
