@@ -15,6 +15,7 @@ import asyncio
 import base64
 import itertools
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, NoReturn
@@ -164,7 +165,7 @@ class AriClient(Supervised):
         if self.refusing:
             raise AriRefused(method, path)
         ws = self._ws
-        if self._ws_rest and ws is not None:
+        if self._ws_rest and ws is not None and not _whole_list(method, path):
             return await self._ws_request(ws, method, path, params, json)
         try:
             response = await self._http.request(
@@ -343,6 +344,18 @@ class AriClient(Supervised):
                 await self._on_disconnected()
             except Exception:
                 log.exception("ARI on_disconnected failed")
+
+# A GET of a whole list, whose answer grows with the calls or the extensions. Asterisk
+# 22.10 crashes (SIGSEGV) sending a REST answer of some 500 KB on the websocket (GET
+# /endpoints/PJSIP with 5,000 endpoints; 4,000 passed), which HTTP carries in 20 ms: such
+# requests always go over HTTP (docs/extensions.md).
+_WHOLE_LISTS = re.compile(r"/?(channels|bridges|endpoints(/[^/]+)?|recordings/stored|"
+                          r"applications|deviceStates|playbacks|mailboxes|sounds)/?")
+
+
+def _whole_list(method: str, path: str) -> bool:
+    return method == "GET" and _WHOLE_LISTS.fullmatch(path) is not None
+
 
 def _events_url(base_url: str, app: str) -> str:
     """``http://host:8088/ari`` -> ``ws://host:8088/ari/events?app=<app>&subscribeAll=false``."""

@@ -624,6 +624,34 @@ def test_requests_go_over_the_websocket_when_asterisk_answers_there() -> None:
     run(scenario())
 
 
+def test_whole_lists_are_asked_for_over_http_even_when_the_websocket_answers() -> None:
+    """Asterisk 22.10 crashes sending a large answer on the websocket (every endpoint of
+    a 5,000-extension directory): a GET of a whole list goes over HTTP, one object's
+    over the websocket."""
+    async def scenario() -> None:
+        seen: list[str] = []
+
+        def http(request: httpx.Request) -> httpx.Response:
+            seen.append(request.url.path)
+            return httpx.Response(200, json=[])
+
+        h = Harness([], RecordingBackoff())
+        h.server.rest = ws_rest
+        await h.start(transport=httpx.MockTransport(http))
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        for whole in ("/endpoints/PJSIP", "/channels", "/bridges", "/endpoints"):
+            assert await h.client.get(whole) == []
+        with pytest.raises(AriError):
+            await h.client.get("/endpoints/PJSIP/1001@abc.example")
+        assert seen == ["/ari/endpoints/PJSIP", "/ari/channels", "/ari/bridges",
+                        "/ari/endpoints"]
+        assert [r["uri"] for r in h.server.rest_requests] == [
+            "asterisk/ping", "endpoints/PJSIP/1001@abc.example"]
+        await h.shut_down()
+
+    run(scenario())
+
+
 def test_an_asterisk_that_ignores_websocket_requests_gets_them_over_http() -> None:
     async def scenario() -> None:
         seen: list[str] = []
@@ -649,7 +677,7 @@ def test_a_request_waiting_on_the_websocket_fails_when_it_drops() -> None:
         await h.start()
         await h.waiter.until(lambda: h.recorder.connects == 1)
         h.server.rest = None  # stops answering
-        pending = asyncio.create_task(h.client.get("/channels"))
+        pending = asyncio.create_task(h.client.get("/channels/c1"))
         await h.waiter.until(lambda: len(h.server.rest_requests) == 2)  # the ping, then this
         h.server.drop_all()
         with pytest.raises(AriError) as failed:
