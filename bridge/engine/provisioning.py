@@ -26,7 +26,6 @@ from bridge.store.db import DATABASE_AWAY, why_away
 
 log = logging.getLogger(__name__)
 Step = Callable[[], Awaitable[None]]
-Jobs = dict[str, asyncio.Task[None]]
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,14 @@ class Change:
     action: str
 
 
+@dataclass(frozen=True)
+class Pass:
+    """When a pass (push again, refresh) began: the resyncs and the job starts so far."""
+
+    resyncs: int
+    starts: int
+
+
 REMOVAL = Change("removed", "removing", "removed from", "removal")
 PUSH = Change("changed", "pushing", "pushed to", "push")
 
@@ -49,7 +56,8 @@ def retry_backoff() -> Backoff:
 
 
 class Provisioning:
-    """One job per endpoint at a time; jobs and resyncs take turns on Asterisk."""
+    """One job per endpoint at a time; jobs and passes take turns on Asterisk, a resync
+    holds the turn throughout, a pass (push again, refresh) one endpoint at a time."""
 
     def __init__(self, ari: AriClient, backoff: Callable[[], Backoff] = retry_backoff,
                  edge: str = "") -> None:
@@ -57,14 +65,19 @@ class Provisioning:
         self.ari = ari
         self._backoff = backoff
         self._edge = edge
-        self._turn = asyncio.Lock()  # a resync's read-and-push is never interleaved
-        self._jobs: Jobs = {}
+        self._turn = asyncio.Lock()  # one change on Asterisk at a time
+        self._jobs: dict[str, asyncio.Task[None]] = {}
         # What this engine last asked Asterisk to have, by endpoint id (refresh). Changed
         # in the turn only: a refresh reading the database from before a change the API
         # pushes meanwhile must not see the change half made (and undo it).
         self._asked: dict[str, SipEndpoint] = {}
         self._had = False  # the last resync found extensions in Asterisk (push_again)
-        self._superseded = False  # a resync waits for the turn: passes stop short
+        self._resyncs = 0  # a pass begun before the last resync stops at its next endpoint
+        # While a pass runs: the endpoints whose jobs started since, with the number of
+        # their start (`_starts`), so that a pass leaves a newer change to its job.
+        self._passes = 0
+        self._starts = 0
+        self._started: dict[str, int] = {}
         self._again: asyncio.Task[None] | None = None
 
     @property
@@ -96,9 +109,8 @@ class Provisioning:
         Jobs started before this are dropped: their changes were committed before the
         read, so the resync carries them.
         """
-        self._superseded = True  # a pass holding the turn stops at its next endpoint
+        self._resyncs += 1  # a running pass stops at its next endpoint
         async with self._turn:
-            self._superseded = False
             self.close()
             wanted = await asyncio.to_thread(read)
             pushed, had = await endpoints.sync_missing(self.ari, wanted, self._edge)
@@ -140,46 +152,55 @@ class Provisioning:
                         ) -> bool:
         """Asterisk brought in line with the database for what this engine has not
         asked for; True when every step worked. Each step is logged when it changed
-        `where`, else one line says how many."""
-        async with self._turn:
-            before = dict(self._jobs)  # any other job is the API's, newer than the read
-            wanted = {e.endpoint_id: e for e in await asyncio.to_thread(read)}
-            gone = sorted(self._asked.keys() - wanted.keys())
-            stale = [i for i, e in wanted.items() if self._asked.get(i) != e]
-            done = (await self._each(gone, self._remove_here, REMOVAL, where, before)
+        `where`, else one line says how many. The turn is taken for each endpoint, not
+        for the whole pass: the API's changes go on meanwhile (a pass over 10,000
+        extensions takes some 13 s)."""
+        pass_ = Pass(self._resyncs, self._starts)
+        self._passes += 1
+        try:
+            async with self._turn:
+                wanted = {e.endpoint_id: e for e in await asyncio.to_thread(read)}
+                gone = sorted(self._asked.keys() - wanted.keys())
+                stale = [i for i, e in wanted.items() if self._asked.get(i) != e]
+            done = (await self._each(gone, self._remove_here, REMOVAL, where, pass_)
                     + await self._each(stale, lambda i: self._push_here(wanted[i]), PUSH,
-                                       where, before))
-            if where is None:
-                log.info("extension endpoints Asterisk already had: %d of %d pushed again%s",
-                         done, len(gone) + len(stale), self._why_cut_short())
-            return done == len(gone) + len(stale)
+                                       where, pass_))
+        finally:
+            self._passes -= 1
+            if not self._passes:
+                self._started.clear()
+        if where is None:
+            log.info("extension endpoints Asterisk already had: %d of %d pushed again%s",
+                     done, len(gone) + len(stale), self._why_cut_short(pass_))
+        return done == len(gone) + len(stale)
 
-    def _cut_short(self) -> bool:
-        """Whether a pass stops: ARI lost, ringbridge stopping, or a resync waiting."""
-        return self._superseded or endpoints.cut_short(self.ari)
+    def _cut_short(self, pass_: Pass) -> bool:
+        """Whether a pass stops: ARI lost, ringbridge stopping, or a resync since."""
+        return self._resyncs != pass_.resyncs or endpoints.cut_short(self.ari)
 
-    def _why_cut_short(self) -> str:
-        if self._superseded:
+    def _why_cut_short(self, pass_: Pass) -> str:
+        if self._resyncs != pass_.resyncs:
             return " (ARI connected again)"
         return endpoints.why_cut_short(self.ari)
 
     async def _each(self, endpoint_ids: list[str], step: Callable[[str], Awaitable[None]],
-                    change: Change, where: str | None, before: Jobs) -> int:
-        """In the turn: `step` for each endpoint; how many worked (one left to a newer
-        job did not: the caller tries again later)."""
+                    change: Change, where: str | None, pass_: Pass) -> int:
+        """`step` for each endpoint, each in a turn of its own; how many worked (one
+        left to a newer job did not: the caller tries again later)."""
         done = 0
         for endpoint_id in endpoint_ids:
-            if self._cut_short():
-                break
-            if self._newer_job(endpoint_id, before):
-                continue
-            if where:
-                log.info("endpoint %s: %s %s; %s it here too", endpoint_id, change.done,
-                         where, change.doing)
-            self._drop_job(endpoint_id)
-            if await endpoints.alone(step(endpoint_id), endpoint_id, change.what,
-                                     change.action):
-                done += 1
+            async with self._turn:
+                if self._cut_short(pass_):
+                    break
+                if self._newer_job(endpoint_id, pass_):
+                    continue
+                if where:
+                    log.info("endpoint %s: %s %s; %s it here too", endpoint_id, change.done,
+                             where, change.doing)
+                self._drop_job(endpoint_id)
+                if await endpoints.alone(step(endpoint_id), endpoint_id, change.what,
+                                         change.action):
+                    done += 1
         return done
 
     async def _remove_here(self, endpoint_id: str) -> None:
@@ -190,11 +211,11 @@ class Provisioning:
         await endpoints.push(self.ari, endpoint, self._edge)
         self._asked[endpoint.endpoint_id] = endpoint
 
-    def _newer_job(self, endpoint_id: str, before: Jobs) -> bool:
-        """Whether the API started a job for the endpoint since the database was read (it
-        waits for the turn): its change is newer than the read, so it is left to do it."""
-        job = self._jobs.get(endpoint_id)
-        return job is not None and before.get(endpoint_id) is not job
+    def _newer_job(self, endpoint_id: str, pass_: Pass) -> bool:
+        """Whether the API started a job for the endpoint since the pass read the
+        database (done by now, or not): its change is newer than the read, so it is left
+        to that job."""
+        return self._started.get(endpoint_id, 0) > pass_.starts
 
     def _drop_job(self, endpoint_id: str) -> None:
         """A job still retrying an older change of the endpoint: the refresh supersedes it."""
@@ -212,6 +233,9 @@ class Provisioning:
 
     async def _start(self, endpoint_id: str, what: str, step: Step) -> None:
         self._drop_job(endpoint_id)
+        self._starts += 1
+        if self._passes:
+            self._started[endpoint_id] = self._starts
         tried: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         job = asyncio.create_task(self._until_done(endpoint_id, what, step, tried))
         self._jobs[endpoint_id] = job

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import update
 
+from bridge.services.extensions import extension_by_number, new_sip_password
+from bridge.store.ids import encode_id
 from bridge.store.models import Extension
 from tests.integration.conftest import PhoneFactory
 from tests.integration.dispatching import instant
@@ -146,12 +148,62 @@ def test_a_restart_adopts_the_calls_before_it_pushes_again_what_asterisk_kept(
     log = bridge.log()[seen:]
     assert (log.index(f"call {call_id}: adopted") < log.index("ARI connected")
             < log.index("Asterisk already had"))
-    endpoint = asterisk.ari(
-        "GET", f"/asterisk/config/dynamic/res_pjsip/endpoint/3381@{office.domain}").json()
-    fields = {field["attribute"]: field["value"] for field in endpoint}
-    assert fields["callerid"] == '"Renamed While Down" <3381>'
+    assert callerid(asterisk, f"3381@{office.domain}") == '"Renamed While Down" <3381>'
     outgoing.hangup()
     incoming.wait_disconnected()
+
+
+def large_directory(bridge: BridgeProcess, extensions: int) -> tuple[str, str]:
+    """A tenant of `extensions` extensions (numbered from 100000), written to the
+    database directly (the API would take minutes); its company id and an API token."""
+    company = f"bigdir{secrets.token_hex(3)}"
+    bridge.cli("tenants", "create", "--company-id", company, "--sip-domain",
+               f"{company}.example")
+    token = bridge.cli("tokens", "create", "--tenant", company).strip()
+    tenant_id = bridge.tenant_id(company)
+    with bridge.database_session() as session:
+        session.add_all(Extension(tenant_id=tenant_id, extension_number=str(number),
+                                  sip_password=new_sip_password())
+                        for number in range(100000, 100000 + extensions))
+    return company, token
+
+
+def test_a_large_directory_comes_back_and_the_api_changes_it_during_the_push_again(
+        bridge: BridgeProcess, asterisk: Asterisk) -> None:
+    """5,000 extensions, ringbridge restarted twice. Asterisk lacks them the first time:
+    all pushed before ringbridge is healthy (one extension at a time, that took minutes).
+    It has them the second time: it lists them over HTTP (on the websocket, Asterisk
+    22.10 crashed sending the list), and while they are pushed again, an extension renamed
+    through the API is in Asterisk when the API answers, before the pass ends (it used to
+    wait for the end), and the pass does not undo it."""
+    company, token = large_directory(bridge, 5000)
+    with bridge.database_session() as session:
+        extension = extension_by_number(session, bridge.tenant_id(company), "101000")
+        assert extension is not None
+        extension_id = encode_id(extension.id)
+    try:
+        bridge.kill()
+        bridge.start(timeout=60)  # Asterisk lacks them: pushed before it is healthy
+        bridge.kill()
+        seen = restart(bridge)  # Asterisk has them: pushed again after the takeover
+        renamed = bridge.api("POST", f"/api/extensions/{extension_id}", token,
+                             json={"display_name": "Renamed Meanwhile"})
+        assert renamed.status_code == 200, renamed.text
+        assert callerid(asterisk, f"101000@{company}.example") \
+            == '"Renamed Meanwhile" <101000>'
+        assert "Asterisk already had" not in bridge.log()[seen:]  # the pass goes on
+        bridge.wait_log(r"Asterisk already had: \d+ of \d+ pushed again", after=seen,
+                        timeout=60)
+        assert callerid(asterisk, f"101000@{company}.example") \
+            == '"Renamed Meanwhile" <101000>'
+    finally:
+        bridge.cli("tenants", "delete", "--tenant", company, "--force", "--yes")
+
+
+def callerid(asterisk: Asterisk, endpoint_id: str) -> str:
+    endpoint = asterisk.ari("GET", f"/asterisk/config/dynamic/res_pjsip/endpoint/{endpoint_id}")
+    fields = {field["attribute"]: field["value"] for field in endpoint.json()}
+    return fields["callerid"]
 
 
 def test_a_caller_who_gives_up_while_ringbridge_is_down_is_missed_then_cleared(

@@ -484,11 +484,16 @@ class SlowConfigAri(FakeConfigAri):
         return await super().request(method, path, params=params, json=json)
 
 
+async def push_again_ended(jobs: Provisioning) -> None:
+    if jobs._again is not None:
+        await jobs._again
+
+
 def test_a_change_the_api_makes_during_a_push_again_is_not_undone_by_it() -> None:
     """The pass read the database before the API changed one extension and deleted
-    another; their jobs wait for the turn. The pass must leave both to them: it used to
-    cancel them and push the state it had read (the old password kept working, the
-    deleted extension came back)."""
+    another. The pass must leave both to their jobs, whether these still wait or are
+    done: it used to cancel them and push the state it had read (the old password kept
+    working, the deleted extension came back)."""
     extensions = directory(20)
     changed = replace(extensions[-1], password="new-secret")
     deleted = extensions[-2].endpoint_id
@@ -503,6 +508,7 @@ def test_a_change_the_api_makes_during_a_push_again_is_not_undone_by_it() -> Non
         api = [asyncio.create_task(jobs.push(changed)), asyncio.create_task(jobs.remove(deleted))]
         await asyncio.gather(*api)
         await eventually(lambda: not jobs.pending, timeout=5)
+        await push_again_ended(jobs)  # the API's jobs ended first: the pass goes on
         assert ari.objects["auth", changed.endpoint_id]["password"] == "new-secret"
         assert deleted not in ari.endpoints()
 
@@ -547,3 +553,46 @@ def test_a_refresh_that_left_an_endpoint_to_the_api_says_it_is_not_complete() ->
         assert ari.objects["auth", changed.endpoint_id]["password"] == "new-secret"
 
     run(scenario())
+
+
+def test_the_api_does_not_wait_for_a_push_again_to_end() -> None:
+    """A pass over a large directory takes the turn one endpoint at a time: the API's
+    change is pushed while the pass goes on (it used to wait for its end, past the API's
+    5 s from some 4,000 extensions on)."""
+    extensions = directory(40)
+    changed = replace(extensions[0], password="new-secret")
+
+    async def scenario() -> None:
+        ari = SlowConfigAri()
+        jobs = provisioning(ari)
+        await pushed_before(jobs, extensions)
+        await jobs.resync(lambda: extensions)
+        jobs.push_again(lambda: extensions)
+        await eventually(lambda: len(ari.requests) > 3 * len(extensions) + 3)
+        await jobs.push(changed)
+        assert ari.objects["auth", changed.endpoint_id]["password"] == "new-secret"
+        assert jobs._again is not None and not jobs._again.done()
+        await push_again_ended(jobs)
+        assert ari.objects["auth", changed.endpoint_id]["password"] == "new-secret"
+
+    run(scenario())
+
+
+def test_a_refresh_stops_once_a_resync_came_between_two_of_its_steps() -> None:
+    """ARI connected again while a refresh pushed: the resync read the database after
+    the refresh did, so the refresh must not push its older read afterwards."""
+    extensions = directory(20)
+    changed = replace(extensions[-1], password="new-secret")
+
+    async def scenario() -> None:
+        ari = SlowConfigAri()
+        jobs = provisioning(ari)
+        await jobs.resync(list)
+        refresh = asyncio.create_task(jobs.refresh(lambda: extensions))
+        await eventually(lambda: len(ari.requests) > 3)
+        await jobs.resync(lambda: [*extensions[:-1], changed])
+        assert not await refresh
+        assert ari.objects["auth", changed.endpoint_id]["password"] == "new-secret"
+
+    run(scenario())
+
