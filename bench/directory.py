@@ -1,0 +1,110 @@
+"""A large directory: how long after an Asterisk restart ringbridge has pushed every
+extension again, how long a ringbridge restart's push again takes and how long an API
+change waits meanwhile, and what one more extension costs through the API then.
+
+The extensions are written to the database directly (the API would take minutes), and
+Asterisk is restarted: it lost every extension, and ringbridge pushes them all before it
+takes a call (docs/restarts.md). Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import time
+
+from bench.rig import BenchRig, bench_rig
+from bridge.services.extensions import extension_by_number, new_sip_password
+from bridge.store.ids import encode_id
+from bridge.store.models import Extension
+
+FIRST = 100000  # the directory's first number
+PUSHED_AGAIN = r"Asterisk already had: \d+ of \d+ pushed again"
+
+
+def write_directory(rig: BenchRig, extensions: int) -> None:
+    tenant_id = rig.bridge.tenant_id("bench")
+    with rig.bridge.database_session() as session:
+        session.add_all(Extension(tenant_id=tenant_id, extension_number=str(number),
+                                  sip_password=new_sip_password())
+                        for number in range(FIRST, FIRST + extensions))
+
+
+def endpoints_listed(rig: BenchRig) -> int:
+    return sum("@" in e["resource"] for e in rig.asterisk.ari("GET", "/endpoints/PJSIP").json())
+
+
+def asterisk_restarted(rig: BenchRig, extensions: int, timeout: float) -> float:
+    """Seconds from Asterisk's ARI ready again to every extension listed in Asterisk."""
+    rig.asterisk.restart()
+    ready = time.monotonic()
+    while endpoints_listed(rig) < extensions:
+        if time.monotonic() - ready > timeout:
+            raise SystemExit(f"not every extension pushed {timeout:.0f} s after the restart")
+        time.sleep(0.2)
+    return time.monotonic() - ready
+
+
+def bridge_restarted(rig: BenchRig, timeout: float) -> tuple[float, float]:
+    """Seconds from ringbridge's start to its push again's summary line, and those an
+    extension renamed through the API as soon as ringbridge is healthy took."""
+    rig.bridge.stop()
+    seen = len(rig.bridge.log())
+    started = time.monotonic()
+    rig.bridge.start(timeout=timeout)
+    renamed = time.monotonic()
+    answer = rig.bridge.api("POST", f"/api/extensions/{first_extension_id(rig)}", rig.token,
+                            json={"display_name": "Renamed"})
+    renamed = time.monotonic() - renamed
+    answer.raise_for_status()
+    rig.bridge.wait_log(PUSHED_AGAIN, timeout=timeout, after=seen)
+    return time.monotonic() - started, renamed
+
+
+def first_extension_id(rig: BenchRig) -> str:
+    with rig.bridge.database_session() as session:
+        extension = extension_by_number(session, rig.bridge.tenant_id("bench"), str(FIRST))
+        assert extension is not None
+        return encode_id(extension.id)
+
+
+def one_more(rig: BenchRig, count: int) -> list[float]:
+    """Milliseconds for each of `count` extensions made through the API."""
+    took = []
+    for number in range(FIRST - count, FIRST):
+        started = time.monotonic()
+        answer = rig.bridge.api("POST", "/api/extensions", rig.token,
+                                json={"extension_number": str(number)})
+        took.append(1000 * (time.monotonic() - started))
+        answer.raise_for_status()
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--extensions", type=int, default=5000)
+    parser.add_argument("--creates", type=int, default=10,
+                        help="extensions made through the API once the directory is in")
+    parser.add_argument("--timeout", type=float, default=1800,
+                        help="seconds to wait for the pushes")
+    args = parser.parse_args()
+    with bench_rig({"LOG_LEVEL": "INFO"}) as rig:
+        write_directory(rig, args.extensions)
+        print(f"{args.extensions} extensions in the database")
+        pushed = asterisk_restarted(rig, args.extensions, args.timeout)
+        print(f"  Asterisk restarted: every extension in it {pushed:.1f} s after its ARI "
+              f"was ready ({1000 * pushed / args.extensions:.2f} ms per extension)")
+        again, renamed = bridge_restarted(rig, args.timeout)
+        print(f"  ringbridge restarted: its push again done {again:.1f} s after its start; "
+              f"an extension renamed through the API meanwhile answered in "
+              f"{1000 * renamed:.0f} ms")
+        took = one_more(rig, args.creates)
+        print(f"  one more extension through the API: p50 {statistics.median(took):.0f} ms, "
+              f"highest {max(took):.0f} ms ({args.creates} made)")
+        summary = re.findall(r"extension endpoints: .*", rig.bridge.log())
+        print(f"  ringbridge's log: {summary[-1] if summary else 'no summary line'}")
+
+
+if __name__ == "__main__":
+    main()
