@@ -66,6 +66,7 @@ class Provisioning:
         self._backoff = backoff
         self._edge = edge
         self._turn = asyncio.Lock()  # one change on Asterisk at a time
+        self._passing = asyncio.Lock()  # one pass at a time: each reads after the last
         self._jobs: dict[str, asyncio.Task[None]] = {}
         # What this engine last asked Asterisk to have, by endpoint id (refresh). Changed
         # in the turn only: a refresh reading the database from before a change the API
@@ -73,9 +74,8 @@ class Provisioning:
         self._asked: dict[str, SipEndpoint] = {}
         self._had = False  # the last resync found extensions in Asterisk (push_again)
         self._resyncs = 0  # a pass begun before the last resync stops at its next endpoint
-        # While a pass runs: the endpoints whose jobs started since, with the number of
-        # their start (`_starts`), so that a pass leaves a newer change to its job.
-        self._passes = 0
+        # The endpoints whose jobs started while a pass ran, with the number of their
+        # start (`_starts`), so that the pass leaves a newer change to its job.
         self._starts = 0
         self._started: dict[str, int] = {}
         self._again: asyncio.Task[None] | None = None
@@ -132,8 +132,8 @@ class Provisioning:
         """Push what the database (`read`, in a worker thread) has that this engine has
         not asked for, and remove what it no longer has: in a cluster, another node's
         API changed it (docs/cluster.md), and that node pushed it to its own Asterisk
-        only. Read and applied in one turn, so a resync or a job never interleaves with
-        it; True when every step worked (else the caller tries again)."""
+        only. Jobs go on between its steps (the newer change is theirs), and a resync
+        stops it; True when every step worked (else the caller tries again)."""
         if self._again is not None:  # what Asterisk had first: no change made elsewhere
             await asyncio.wait([self._again])
         return await self._catch_up(read, "elsewhere")
@@ -153,11 +153,11 @@ class Provisioning:
         """Asterisk brought in line with the database for what this engine has not
         asked for; True when every step worked. Each step is logged when it changed
         `where`, else one line says how many. The turn is taken for each endpoint, not
-        for the whole pass: the API's changes go on meanwhile (a pass over 10,000
-        extensions takes some 13 s)."""
-        pass_ = Pass(self._resyncs, self._starts)
-        self._passes += 1
-        try:
+        for the whole pass: the API's changes go on meanwhile (a push again of 5,000
+        extensions takes some 8 s)."""
+        async with self._passing:
+            self._started.clear()  # the last pass's: older than this one's read
+            pass_ = Pass(self._resyncs, self._starts)
             async with self._turn:
                 wanted = {e.endpoint_id: e for e in await asyncio.to_thread(read)}
                 gone = sorted(self._asked.keys() - wanted.keys())
@@ -165,23 +165,15 @@ class Provisioning:
             done = (await self._each(gone, self._remove_here, REMOVAL, where, pass_)
                     + await self._each(stale, lambda i: self._push_here(wanted[i]), PUSH,
                                        where, pass_))
-        finally:
-            self._passes -= 1
-            if not self._passes:
-                self._started.clear()
         if where is None:
             log.info("extension endpoints Asterisk already had: %d of %d pushed again%s",
-                     done, len(gone) + len(stale), self._why_cut_short(pass_))
+                     done, len(gone) + len(stale), endpoints.why_cut_short(self.ari))
         return done == len(gone) + len(stale)
 
     def _cut_short(self, pass_: Pass) -> bool:
-        """Whether a pass stops: ARI lost, ringbridge stopping, or a resync since."""
+        """Whether a pass stops: ARI lost, ringbridge stopping, or a resync since (which
+        cancels a push again: a refresh is left to stop here)."""
         return self._resyncs != pass_.resyncs or endpoints.cut_short(self.ari)
-
-    def _why_cut_short(self, pass_: Pass) -> str:
-        if self._resyncs != pass_.resyncs:
-            return " (ARI connected again)"
-        return endpoints.why_cut_short(self.ari)
 
     async def _each(self, endpoint_ids: list[str], step: Callable[[str], Awaitable[None]],
                     change: Change, where: str | None, pass_: Pass) -> int:
@@ -205,7 +197,9 @@ class Provisioning:
 
     async def _remove_here(self, endpoint_id: str) -> None:
         await endpoints.remove(self.ari, endpoint_id)
-        del self._asked[endpoint_id]
+        # An older job's removal, its first attempt made after this pass's read, may have
+        # taken it out already.
+        self._asked.pop(endpoint_id, None)
 
     async def _push_here(self, endpoint: SipEndpoint) -> None:
         await endpoints.push(self.ari, endpoint, self._edge)
@@ -234,7 +228,7 @@ class Provisioning:
     async def _start(self, endpoint_id: str, what: str, step: Step) -> None:
         self._drop_job(endpoint_id)
         self._starts += 1
-        if self._passes:
+        if self._passing.locked():
             self._started[endpoint_id] = self._starts
         tried: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         job = asyncio.create_task(self._until_done(endpoint_id, what, step, tried))

@@ -596,3 +596,51 @@ def test_a_refresh_stops_once_a_resync_came_between_two_of_its_steps() -> None:
 
     run(scenario())
 
+
+
+def test_a_removal_asked_for_just_before_a_refresh_read_is_done_once_and_it_goes_on(
+) -> None:
+    """The API's removal started before the refresh read, but ran its step after it:
+    the refresh, which had the extension to remove too, finds it gone and carries on
+    (it used to raise KeyError)."""
+    extensions = directory(3)
+    removed = extensions[0].endpoint_id
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        jobs = provisioning(ari)
+        await pushed_before(jobs, extensions)
+        removal = asyncio.create_task(jobs.remove(removed))
+        await asyncio.sleep(0)  # its job is started, not yet run
+        assert await jobs.refresh(lambda: extensions[1:])
+        await removal
+        assert ari.endpoints() == [e.endpoint_id for e in extensions[1:]]
+
+    run(scenario())
+
+
+def test_a_refresh_and_the_next_push_again_take_turns_as_a_whole() -> None:
+    """A resync cancels the push again a refresh waits for, then starts another: the
+    refresh and the new push again must not run side by side (both removed an extension
+    deleted elsewhere, and an older read could win), so they run one after the other."""
+    extensions = directory(20)
+    deleted = extensions[0]
+
+    async def scenario() -> None:
+        ari = SlowConfigAri()
+        jobs = provisioning(ari)
+        await pushed_before(jobs, extensions)
+        await jobs.resync(lambda: extensions)
+        jobs.push_again(lambda: extensions)
+        refresh = asyncio.create_task(jobs.refresh(lambda: extensions[1:]))
+        await eventually(lambda: len(ari.requests) > 3 * len(extensions) + 3)
+        del ari.objects["endpoint", deleted.endpoint_id]  # Asterisk lacks it: pushed
+        await jobs.resync(lambda: extensions)  # read just before another node deletes it
+        jobs.push_again(lambda: extensions[1:])
+        await refresh
+        await push_again_ended(jobs)
+        deletes = [r for r in ari.requests if r[0] == "DELETE"]
+        assert deletes == [("DELETE", kind, deleted.endpoint_id)
+                           for kind in ("endpoint", "aor", "auth")]
+
+    run(scenario())
