@@ -345,6 +345,7 @@ class AriClient(Supervised):
             except Exception:
                 log.exception("ARI on_disconnected failed")
 
+
 # A GET of a whole list, whose answer grows with the calls or the extensions. Asterisk
 # 22.10 crashes (SIGSEGV) sending a REST answer of some 500 KB on the websocket (GET
 # /endpoints/PJSIP with 5,000 endpoints; 4,000 passed), which HTTP carries in 20 ms: such
