@@ -15,20 +15,9 @@ import statistics
 import time
 
 from bench.rig import BenchRig, bench_rig
-from bridge.services.extensions import extension_by_number, new_sip_password
-from bridge.store.ids import encode_id
-from bridge.store.models import Extension
 
 FIRST = 100000  # the directory's first number
 PUSHED_AGAIN = r"Asterisk already had: \d+ of \d+ pushed again"
-
-
-def write_directory(rig: BenchRig, extensions: int) -> None:
-    tenant_id = rig.bridge.tenant_id("bench")
-    with rig.bridge.database_session() as session:
-        session.add_all(Extension(tenant_id=tenant_id, extension_number=str(number),
-                                  sip_password=new_sip_password())
-                        for number in range(FIRST, FIRST + extensions))
 
 
 def endpoints_listed(rig: BenchRig) -> int:
@@ -49,24 +38,18 @@ def asterisk_restarted(rig: BenchRig, extensions: int, timeout: float) -> float:
 def bridge_restarted(rig: BenchRig, timeout: float) -> tuple[float, float]:
     """Seconds from ringbridge's start to its push again's summary line, and those an
     extension renamed through the API as soon as ringbridge is healthy took."""
+    extension = rig.bridge.extension_id("bench", str(FIRST))
     rig.bridge.stop()
     seen = len(rig.bridge.log())
     started = time.monotonic()
     rig.bridge.start(timeout=timeout)
     renamed = time.monotonic()
-    answer = rig.bridge.api("POST", f"/api/extensions/{first_extension_id(rig)}", rig.token,
+    answer = rig.bridge.api("POST", f"/api/extensions/{extension}", rig.token,
                             json={"display_name": "Renamed"})
     renamed = time.monotonic() - renamed
     answer.raise_for_status()
     rig.bridge.wait_log(PUSHED_AGAIN, timeout=timeout, after=seen)
     return time.monotonic() - started, renamed
-
-
-def first_extension_id(rig: BenchRig) -> str:
-    with rig.bridge.database_session() as session:
-        extension = extension_by_number(session, rig.bridge.tenant_id("bench"), str(FIRST))
-        assert extension is not None
-        return encode_id(extension.id)
 
 
 def one_more(rig: BenchRig, count: int) -> list[float]:
@@ -90,7 +73,7 @@ def main() -> None:
                         help="seconds to wait for the pushes")
     args = parser.parse_args()
     with bench_rig({"LOG_LEVEL": "INFO"}) as rig:
-        write_directory(rig, args.extensions)
+        rig.bridge.write_extensions("bench", range(FIRST, FIRST + args.extensions))
         print(f"{args.extensions} extensions in the database")
         pushed = asterisk_restarted(rig, args.extensions, args.timeout)
         print(f"  Asterisk restarted: every extension in it {pushed:.1f} s after its ARI "

@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import update
 
-from bridge.services.extensions import extension_by_number, new_sip_password
-from bridge.store.ids import encode_id
 from bridge.store.models import Extension
 from tests.integration.conftest import PhoneFactory
 from tests.integration.dispatching import instant
@@ -160,11 +158,7 @@ def large_directory(bridge: BridgeProcess, extensions: int) -> tuple[str, str]:
     bridge.cli("tenants", "create", "--company-id", company, "--sip-domain",
                f"{company}.example")
     token = bridge.cli("tokens", "create", "--tenant", company).strip()
-    tenant_id = bridge.tenant_id(company)
-    with bridge.database_session() as session:
-        session.add_all(Extension(tenant_id=tenant_id, extension_number=str(number),
-                                  sip_password=new_sip_password())
-                        for number in range(100000, 100000 + extensions))
+    bridge.write_extensions(company, range(100000, 100000 + extensions))
     return company, token
 
 
@@ -177,10 +171,7 @@ def test_a_large_directory_comes_back_and_the_api_changes_it_during_the_push_aga
     through the API is in Asterisk when the API answers, before the pass ends (it used to
     wait for the end), and the pass does not undo it."""
     company, token = large_directory(bridge, 5000)
-    with bridge.database_session() as session:
-        extension = extension_by_number(session, bridge.tenant_id(company), "101000")
-        assert extension is not None
-        extension_id = encode_id(extension.id)
+    extension_id = bridge.extension_id(company, "101000")
     try:
         bridge.kill()
         bridge.start(timeout=60)  # Asterisk lacks them: pushed before it is healthy

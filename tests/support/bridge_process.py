@@ -19,7 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from bridge.store.models import CallRecord, Tenant
+from bridge.services.extensions import extension_by_number, new_sip_password
+from bridge.store.ids import encode_id
+from bridge.store.models import CallRecord, Extension, Tenant
 from bridge.store.session import Database
 from bridge.supervisor import NAME_PREFIX
 from tests.support.asterisk import ROOT, Asterisk
@@ -161,6 +163,23 @@ class BridgeProcess:
         """The database id of the tenant of company id `company`."""
         with self.database_session() as session:
             return session.scalars(select(Tenant.id).where(Tenant.company_id == company)).one()
+
+    def write_extensions(self, company: str, numbers: range) -> None:
+        """Extensions of the tenant written to the database directly, past the API (a
+        large directory in seconds): Asterisk gets them on ringbridge's next connect."""
+        tenant_id = self.tenant_id(company)
+        with self.database_session() as session:
+            session.add_all(Extension(tenant_id=tenant_id, extension_number=str(number),
+                                      sip_password=new_sip_password()) for number in numbers)
+
+    def extension_id(self, company: str, number: str) -> str:
+        """The API id of the tenant's extension `number`."""
+        tenant_id = self.tenant_id(company)
+        with self.database_session() as session:
+            extension = extension_by_number(session, tenant_id, number)
+            if extension is None:
+                raise LookupError(f"no extension {number} in {company}")
+            return encode_id(extension.id)
 
     def call_record(self, dialled: str, timeout: float = 5) -> CallRecord:
         """The newest finished call record for `dialled`."""
