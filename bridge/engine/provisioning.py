@@ -39,14 +39,6 @@ class Change:
     action: str
 
 
-@dataclass(frozen=True)
-class Pass:
-    """When a pass (push again, refresh) began: the resyncs and the job starts so far."""
-
-    resyncs: int
-    starts: int
-
-
 REMOVAL = Change("removed", "removing", "removed from", "removal")
 PUSH = Change("changed", "pushing", "pushed to", "push")
 
@@ -74,10 +66,9 @@ class Provisioning:
         self._asked: dict[str, SipEndpoint] = {}
         self._had = False  # the last resync found extensions in Asterisk (push_again)
         self._resyncs = 0  # a pass begun before the last resync stops at its next endpoint
-        # The endpoints whose jobs started while a pass ran, with the number of their
-        # start (`_starts`), so that the pass leaves a newer change to its job.
-        self._starts = 0
-        self._started: dict[str, int] = {}
+        # The endpoints whose jobs started since the running pass began: it leaves
+        # those newer changes to their jobs.
+        self._started: set[str] = set()
         self._again: asyncio.Task[None] | None = None
 
     @property
@@ -157,34 +148,35 @@ class Provisioning:
         extensions takes some 8 s)."""
         async with self._passing:
             self._started.clear()  # the last pass's: older than this one's read
-            pass_ = Pass(self._resyncs, self._starts)
+            resyncs = self._resyncs
             async with self._turn:
                 wanted = {e.endpoint_id: e for e in await asyncio.to_thread(read)}
                 gone = sorted(self._asked.keys() - wanted.keys())
                 stale = [i for i, e in wanted.items() if self._asked.get(i) != e]
-            done = (await self._each(gone, self._remove_here, REMOVAL, where, pass_)
+            done = (await self._each(gone, self._remove_here, REMOVAL, where, resyncs)
                     + await self._each(stale, lambda i: self._push_here(wanted[i]), PUSH,
-                                       where, pass_))
+                                       where, resyncs))
         if where is None:
             log.info("extension endpoints Asterisk already had: %d of %d pushed again%s",
                      done, len(gone) + len(stale), endpoints.why_cut_short(self.ari))
         return done == len(gone) + len(stale)
 
-    def _cut_short(self, pass_: Pass) -> bool:
+    def _cut_short(self, resyncs: int) -> bool:
         """Whether a pass stops: ARI lost, ringbridge stopping, or a resync since (which
         cancels a push again: a refresh is left to stop here)."""
-        return self._resyncs != pass_.resyncs or endpoints.cut_short(self.ari)
+        return self._resyncs != resyncs or endpoints.cut_short(self.ari)
 
     async def _each(self, endpoint_ids: list[str], step: Callable[[str], Awaitable[None]],
-                    change: Change, where: str | None, pass_: Pass) -> int:
+                    change: Change, where: str | None, resyncs: int) -> int:
         """`step` for each endpoint, each in a turn of its own; how many worked (one
-        left to a newer job did not: the caller tries again later)."""
+        left to a newer job did not: the caller tries again later). `resyncs`: the
+        resyncs done when the pass began."""
         done = 0
         for endpoint_id in endpoint_ids:
             async with self._turn:
-                if self._cut_short(pass_):
+                if self._cut_short(resyncs):
                     break
-                if self._newer_job(endpoint_id, pass_):
+                if endpoint_id in self._started:  # a newer change: its job's
                     continue
                 if where:
                     log.info("endpoint %s: %s %s; %s it here too", endpoint_id, change.done,
@@ -205,12 +197,6 @@ class Provisioning:
         await endpoints.push(self.ari, endpoint, self._edge)
         self._asked[endpoint.endpoint_id] = endpoint
 
-    def _newer_job(self, endpoint_id: str, pass_: Pass) -> bool:
-        """Whether the API started a job for the endpoint since the pass read the
-        database (done by now, or not): its change is newer than the read, so it is left
-        to that job."""
-        return self._started.get(endpoint_id, 0) > pass_.starts
-
     def _drop_job(self, endpoint_id: str) -> None:
         """A job still retrying an older change of the endpoint: the refresh supersedes it."""
         job = self._jobs.pop(endpoint_id, None)
@@ -227,9 +213,8 @@ class Provisioning:
 
     async def _start(self, endpoint_id: str, what: str, step: Step) -> None:
         self._drop_job(endpoint_id)
-        self._starts += 1
         if self._passing.locked():
-            self._started[endpoint_id] = self._starts
+            self._started.add(endpoint_id)
         tried: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         job = asyncio.create_task(self._until_done(endpoint_id, what, step, tried))
         self._jobs[endpoint_id] = job
