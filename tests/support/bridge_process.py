@@ -162,21 +162,20 @@ class BridgeProcess:
     def tenant_id(self, company: str) -> int:
         """The database id of the tenant of company id `company`."""
         with self.database_session() as session:
-            return session.scalars(select(Tenant.id).where(Tenant.company_id == company)).one()
+            return _tenant_id(session, company)
 
     def write_extensions(self, company: str, numbers: range) -> None:
         """Extensions of the tenant written to the database directly, past the API (a
         large directory in seconds): Asterisk gets them on ringbridge's next connect."""
-        tenant_id = self.tenant_id(company)
         with self.database_session() as session:
+            tenant_id = _tenant_id(session, company)
             session.add_all(Extension(tenant_id=tenant_id, extension_number=str(number),
                                       sip_password=new_sip_password()) for number in numbers)
 
     def extension_id(self, company: str, number: str) -> str:
         """The API id of the tenant's extension `number`."""
-        tenant_id = self.tenant_id(company)
         with self.database_session() as session:
-            extension = extension_by_number(session, tenant_id, number)
+            extension = extension_by_number(session, _tenant_id(session, company), number)
             if extension is None:
                 raise LookupError(f"no extension {number} in {company}")
             return encode_id(extension.id)
@@ -292,3 +291,7 @@ class BridgeProcess:
                 return match
             time.sleep(0.05)
         raise TimeoutError(f"no log line matching {pattern!r} in {timeout} s")
+
+
+def _tenant_id(session: Session, company: str) -> int:
+    return session.scalars(select(Tenant.id).where(Tenant.company_id == company)).one()

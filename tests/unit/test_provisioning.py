@@ -534,6 +534,16 @@ def test_a_resync_stops_a_push_again_rather_than_waiting_for_it() -> None:
     run(scenario())
 
 
+async def refresh_begun(ari: FakeConfigAri, extensions: list[SipEndpoint]
+                        ) -> tuple[Provisioning, asyncio.Task[bool]]:
+    """A refresh pushing `extensions`, none of them in Asterisk yet, past its first."""
+    jobs = provisioning(ari)
+    await jobs.resync(list)
+    refresh = asyncio.create_task(jobs.refresh(lambda: extensions))
+    await eventually(lambda: len(ari.requests) > 3)
+    return jobs, refresh
+
+
 def test_a_refresh_that_left_an_endpoint_to_the_api_says_it_is_not_complete() -> None:
     """The follower opens a cluster node to the edge only once a refresh is complete: one
     that left an extension to the API's job (still waiting, or failing and retrying)
@@ -543,10 +553,7 @@ def test_a_refresh_that_left_an_endpoint_to_the_api_says_it_is_not_complete() ->
 
     async def scenario() -> None:
         ari = SlowConfigAri()
-        jobs = provisioning(ari)
-        await jobs.resync(list)
-        refresh = asyncio.create_task(jobs.refresh(lambda: extensions))
-        await eventually(lambda: len(ari.requests) > 3)
+        jobs, refresh = await refresh_begun(ari, extensions)
         await asyncio.gather(refresh, jobs.push(changed))
         assert not refresh.result()
         assert await jobs.refresh(lambda: [*extensions[:-1], changed])
@@ -586,10 +593,7 @@ def test_a_refresh_stops_once_a_resync_came_between_two_of_its_steps() -> None:
 
     async def scenario() -> None:
         ari = SlowConfigAri()
-        jobs = provisioning(ari)
-        await jobs.resync(list)
-        refresh = asyncio.create_task(jobs.refresh(lambda: extensions))
-        await eventually(lambda: len(ari.requests) > 3)
+        jobs, refresh = await refresh_begun(ari, extensions)
         await jobs.resync(lambda: [*extensions[:-1], changed])
         assert not await refresh
         assert ari.objects["auth", changed.endpoint_id]["password"] == "new-secret"
