@@ -88,7 +88,9 @@ async def push_many(ari: AriClient, extensions: list[SipEndpoint], edge: str = "
     ones 63 ms each); made before any endpoint, the aors cost next to nothing and the
     4,000 took 12 s (docs/benchmarks.md).
 
-    One that Asterisk refuses is logged and left out of the later rounds; once
+    One that Asterisk refuses is logged, left out of the later rounds, and what an
+    earlier round made of it is taken away again (an aor left without its endpoint would
+    stay until Asterisk restarts: no endpoint lists it, so no resync removes it). Once
     ringbridge is stopping or ARI is lost, the rest is left for the next connect.
     """
     wanted = {e.endpoint_id: _objects(e, edge) for e in extensions}
@@ -102,6 +104,8 @@ async def push_many(ari: AriClient, extensions: list[SipEndpoint], edge: str = "
                                     endpoint_id, "pushed to")
             if worked is False:
                 failed.add(endpoint_id)
+                if kind != "aor":
+                    await _attempt(remove(ari, endpoint_id), endpoint_id, "taken back from")
             elif worked and kind == "endpoint":
                 pushed.add(endpoint_id)
     metrics.EXTENSION_CHANGES.labels("push", "done").inc(len(pushed))

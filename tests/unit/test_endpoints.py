@@ -189,3 +189,27 @@ def test_a_sync_pushes_every_aor_then_every_auth_then_every_endpoint() -> None:
         "1001@abc.example", "1002@abc.example", "1003@abc.example"]
     assert pushed == {"1001@abc.example", "1002@abc.example", "1003@abc.example"}
     assert ari.objects["endpoint", "1002@abc.example"]["auth"] == "1002@abc.example"
+
+
+def test_an_endpoint_refused_takes_its_aor_and_auth_away_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Asterisk refuses the endpoint of 1002 after its aor and auth were made: they go,
+    or they would stay until Asterisk restarts (no endpoint names them, so no resync
+    finds them)."""
+    ari = FakeConfigAri()
+    accept = ari.request
+
+    async def refuse_one_endpoint(method: str, path: str, **fields: object) -> None:
+        if method == "PUT" and path.endswith("/endpoint/1002%40abc.example"):
+            ari.requests.append((method, "endpoint", "1002@abc.example"))
+            raise AriError(400, method, path, REFUSAL)
+        await accept(method, path, **fields)
+
+    ari.request = refuse_one_endpoint  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="bridge.engine.endpoints"):
+        pushed, _ = sync_missing(ari, [extension("1001"), extension("1002")])
+    assert pushed == {"1001@abc.example"}
+    assert sorted(ari.objects) == [("aor", "1001@abc.example"), ("auth", "1001@abc.example"),
+                                   ("endpoint", "1001@abc.example")]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "extension 1002 of tenant abc.example not pushed" in errors[0]
