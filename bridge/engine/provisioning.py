@@ -153,12 +153,16 @@ class Provisioning:
                 wanted = {e.endpoint_id: e for e in await asyncio.to_thread(read)}
                 gone = sorted(self._asked.keys() - wanted.keys())
                 stale = [i for i, e in wanted.items() if self._asked.get(i) != e]
-            done = (await self._each(gone, self._remove_here, REMOVAL, where, resyncs)
-                    + await self._each(stale, lambda i: self._push_here(wanted[i]), PUSH,
-                                       where, resyncs))
+            removed, newer_removals = await self._each(gone, self._remove_here, REMOVAL,
+                                                       where, resyncs)
+            pushed, newer_pushes = await self._each(
+                stale, lambda i: self._push_here(wanted[i]), PUSH, where, resyncs)
+        done, newer = removed + pushed, newer_removals + newer_pushes
         if where is None:
-            log.info("extension endpoints Asterisk already had: %d of %d pushed again%s",
-                     done, len(gone) + len(stale), endpoints.why_cut_short(self.ari))
+            log.info("extension endpoints Asterisk already had: %d of %d pushed again%s%s",
+                     done, len(gone) + len(stale),
+                     f", {newer} left to the API's newer changes" if newer else "",
+                     endpoints.why_cut_short(self.ari))
         return done == len(gone) + len(stale)
 
     def _cut_short(self, resyncs: int) -> bool:
@@ -167,16 +171,17 @@ class Provisioning:
         return self._resyncs != resyncs or endpoints.cut_short(self.ari)
 
     async def _each(self, endpoint_ids: list[str], step: Callable[[str], Awaitable[None]],
-                    change: Change, where: str | None, resyncs: int) -> int:
-        """`step` for each endpoint, each in a turn of its own; how many worked (one
-        left to a newer job did not: the caller tries again later). `resyncs`: the
-        resyncs done when the pass began."""
-        done = 0
+                    change: Change, where: str | None, resyncs: int) -> tuple[int, int]:
+        """`step` for each endpoint, each in a turn of its own; how many worked, and how
+        many were left to a newer job (these did not: the caller tries again later).
+        `resyncs`: the resyncs done when the pass began."""
+        done = newer = 0
         for endpoint_id in endpoint_ids:
             async with self._turn:
                 if self._cut_short(resyncs):
                     break
                 if endpoint_id in self._started:  # a newer change: its job's
+                    newer += 1
                     continue
                 if where:
                     log.info("endpoint %s: %s %s; %s it here too", endpoint_id, change.done,
@@ -185,7 +190,7 @@ class Provisioning:
                 if await endpoints.alone(step(endpoint_id), endpoint_id, change.what,
                                          change.action):
                     done += 1
-        return done
+        return done, newer
 
     async def _remove_here(self, endpoint_id: str) -> None:
         await endpoints.remove(self.ari, endpoint_id)
