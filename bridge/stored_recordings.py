@@ -7,6 +7,7 @@ every call's events. Blocking: call from a worker thread.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -15,10 +16,16 @@ import httpx
 
 CHUNK = 64 * 1024
 TIMEOUT = 10.0
+FINISH_WAIT = 3.0  # seconds a fetch waits for Asterisk to finish writing the file
+FINISH_POLL = 0.05
 
 
 class RecordingUnavailable(Exception):
     """Asterisk could not be asked, or answered something else than the file or 404."""
+
+
+class RecordingInProgress(Exception):
+    """Asterisk is still writing the recording: its call goes on."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,9 @@ class StoredRecordings:
                                   timeout=TIMEOUT)
 
     def open(self, name: str) -> RecordingFile | None:
-        """The file of stored recording `name`, or None when Asterisk has none."""
+        """The file of stored recording `name`, or None when Asterisk has none; once
+        Asterisk has finished writing it (RecordingInProgress after FINISH_WAIT)."""
+        self._wait_finished(name)
         path = f"/recordings/stored/{quote(name, safe='')}/file"
         try:
             response = self._http.send(self._http.build_request("GET", path), stream=True)
@@ -50,6 +59,24 @@ class StoredRecordings:
 
     def close(self) -> None:
         self._http.close()
+
+    def _wait_finished(self, name: str) -> None:
+        """Wait while `name` is a live recording. Asterisk writes a WAV's sizes into its
+        header only as it closes the file, so one read before says it holds no sound;
+        and the dispatcher fetches a call's recording on `cleared`, which is sent a few
+        milliseconds before the call's bridge, and its recording with it, goes."""
+        deadline = time.monotonic() + FINISH_WAIT
+        while self._live(name):
+            if time.monotonic() > deadline:
+                raise RecordingInProgress(f"{name} is still being recorded")
+            time.sleep(FINISH_POLL)
+
+    def _live(self, name: str) -> bool:
+        try:
+            response = self._http.get(f"/recordings/live/{quote(name, safe='')}")
+        except httpx.HTTPError as exc:
+            raise RecordingUnavailable(f"Asterisk not reached: {exc}") from exc
+        return response.status_code == 200
 
 
 def _chunks(response: httpx.Response) -> Iterator[bytes]:

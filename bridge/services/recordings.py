@@ -12,11 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.services.call_records import tenant_call_record
-from bridge.services.errors import NotFound, ServiceUnavailable
+from bridge.services.errors import Conflict, NotFound, ServiceUnavailable
 from bridge.store.models import CallRecord, CallStep, Tenant
 from bridge.store.session import Database
 from bridge.stored_recordings import (
     RecordingFile,
+    RecordingInProgress,
     RecordingUnavailable,
     StoredRecordings,
 )
@@ -32,7 +33,7 @@ def recording_path(call_id: str) -> str:
 def open_recording(session: Session, files: StoredRecordings, tenant_id: int,
                    call_id: str) -> RecordingFile:
     """The recording of a call of the tenant; NotFound for another tenant's call, a call
-    without one, or one deleted since."""
+    without one, or one deleted since; Conflict while its call goes on."""
     name = tenant_call_record(session, tenant_id, call_id).recording
     if name is None:
         raise NotFound(f"call {call_id} has no recording")
@@ -40,6 +41,9 @@ def open_recording(session: Session, files: StoredRecordings, tenant_id: int,
         found = files.open(name)
     except RecordingUnavailable as exc:
         raise ServiceUnavailable(f"the recording cannot be fetched now: {exc}") from exc
+    except RecordingInProgress as exc:
+        raise Conflict(f"the recording of call {call_id} is still being made: its call "
+                       "goes on", headers={"Retry-After": "5"}) from exc
     if found is None:
         raise NotFound(f"the recording of call {call_id} is not stored any more")
     return found

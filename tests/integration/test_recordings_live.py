@@ -1,5 +1,6 @@
 """Recordings on real calls: a recorded ring group call and a voicemail reach the
-dispatcher as `recordingUrl`, and the WAV is fetched through the API, by its tenant only."""
+dispatcher as `recordingUrl`, and the WAV is fetched through the API, by its tenant only,
+once Asterisk has written it whole (409 while the call goes on)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.integration.dispatching import instant, seconds, verify
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
 from tests.support.dispatch_receiver import DispatchReceiver, RecordedRequest
+from tests.support.polling import wait_until
 from tests.support.softphone import IncomingPolicy
 
 TALK = 3.0  # seconds the recorded call lasts
@@ -58,13 +60,19 @@ def test_a_recorded_call_reaches_the_dispatcher_and_is_fetched_as_wav(
     member.wait_incoming().answer()
     outgoing.wait_answered()
     outgoing.wait_rtp(20)
-    time.sleep(TALK)
-    outgoing.hangup()
+    talking = time.monotonic()
     call_id = receiver.wait_for("/telephony/invite")[0].query["callId"][0]
+    call_url = f"{bridge.url}/api/call_records/{call_id}"
+    wait_until(lambda: office.api("GET", f"/api/call_records/{call_id}")["recording_url"],
+               5, "the recording linked to the call")
+    during = httpx.get(f"{call_url}/recording", timeout=10,
+                       headers={"Authorization": f"Bearer {office.token}"})
+    assert (during.status_code, during.headers["Retry-After"]) == (409, "5"), during.text
+    time.sleep(max(0.0, TALK - (time.monotonic() - talking)))
+    outgoing.hangup()
     cleared = cleared_of(receiver, call_id)
     verify(cleared, secret)
 
-    call_url = f"{bridge.url}/api/call_records/{call_id}"
     assert cleared.json["callUrl"] == call_url
     assert cleared.json["recordingUrl"] == f"{call_url}/recording"
     times = cleared.json["times"]

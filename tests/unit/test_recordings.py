@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 from typing import Any
 
 import pytest
 
+from bridge import stored_recordings
 from bridge.asterisk.ari import AriError
 from bridge.engine.retention import RecordingRetention
-from bridge.stored_recordings import RecordingUnavailable, StoredRecordings
+from bridge.stored_recordings import RecordingInProgress, RecordingUnavailable, StoredRecordings
 from tests.support.dispatch_receiver import DispatchReceiver
 
 WAV = b"RIFF" + bytes(range(256)) * 600  # spans several chunks
+
+
+@pytest.fixture(autouse=True)
+def finished(receiver: DispatchReceiver) -> None:
+    """Asterisk is writing no recording, unless a test says otherwise."""
+    receiver.respond(404, body={"message": "Recording not found"}, match="/live/call-A1")
 
 
 def test_a_recording_is_streamed_from_ari_with_its_credentials(
@@ -24,11 +32,39 @@ def test_a_recording_is_streamed_from_ari_with_its_credentials(
     found = files.open("call-A1")
     assert found is not None and found.size == len(WAV)
     assert b"".join(found.chunks) == WAV
-    (request,) = receiver.requests
+    live, request = receiver.requests
+    assert live.raw_path == "/ari/recordings/live/call-A1"
     assert (request.method, request.raw_path) == ("GET", "/ari/recordings/stored/call-A1/file")
-    assert request.headers["authorization"] == "Basic " + base64.b64encode(
-        b"ringbridge:s3cret").decode()
+    for asked in (live, request):
+        assert asked.headers["authorization"] == "Basic " + base64.b64encode(
+            b"ringbridge:s3cret").decode()
     files.close()
+
+
+def test_a_recording_still_being_written_is_served_once_asterisk_has_closed_it(
+        receiver: DispatchReceiver) -> None:
+    """Until Asterisk closes the file its WAV header says there is no sound: the call's
+    `cleared` comes a few milliseconds before its recording ends."""
+    receiver.respond(200, body={"name": "call-A1", "state": "recording"},
+                     match="/live/call-A1")
+    receiver.respond(200, body=WAV, headers={"Content-Type": "audio/wav"})
+    files = StoredRecordings(receiver.url, "u", "p")
+    threading.Timer(0.3, lambda: receiver.respond(404, match="/live/call-A1")).start()
+    found = files.open("call-A1")
+    assert found is not None and b"".join(found.chunks) == WAV
+    paths = [request.raw_path for request in receiver.requests]
+    assert paths[-1] == "/recordings/stored/call-A1/file"
+    assert len(paths) > 3 and set(paths[:-1]) == {"/recordings/live/call-A1"}
+
+
+def test_a_recording_of_a_call_that_goes_on_is_in_progress(
+        receiver: DispatchReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stored_recordings, "FINISH_WAIT", 0.2)
+    receiver.respond(200, body={"name": "call-A1", "state": "recording"},
+                     match="/live/call-A1")
+    with pytest.raises(RecordingInProgress, match="call-A1 is still being recorded"):
+        StoredRecordings(receiver.url, "u", "p").open("call-A1")
+    assert not any(r.raw_path.startswith("/recordings/stored") for r in receiver.requests)
 
 
 def test_a_recording_asterisk_does_not_have_is_none(receiver: DispatchReceiver) -> None:
@@ -39,7 +75,9 @@ def test_a_recording_asterisk_does_not_have_is_none(receiver: DispatchReceiver) 
 def test_a_name_is_one_path_segment(receiver: DispatchReceiver) -> None:
     receiver.respond(404)
     StoredRecordings(receiver.url, "u", "p").open("../../asterisk/info")
-    assert receiver.requests[0].raw_path == "/recordings/stored/..%2F..%2Fasterisk%2Finfo/file"
+    assert [request.raw_path for request in receiver.requests] == [
+        "/recordings/live/..%2F..%2Fasterisk%2Finfo",
+        "/recordings/stored/..%2F..%2Fasterisk%2Finfo/file"]
 
 
 def test_asterisk_failing_or_away_is_unavailable(receiver: DispatchReceiver) -> None:

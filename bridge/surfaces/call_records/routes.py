@@ -90,6 +90,8 @@ RECORDING_RESPONSES: Responses = {
         "audio/wav": {"schema": {"type": "string", "format": "binary"}}}},
     404: error_body("No such call, or it has no recording (none made, or deleted)",
                     PORTSIP_ERROR_SCHEMA),
+    409: error_body("The call goes on: its recording is still being made (Retry-After)",
+                    PORTSIP_ERROR_SCHEMA),
     503: error_body("Asterisk, which stores the recording, cannot be reached",
                     PORTSIP_ERROR_SCHEMA),
 }

@@ -15,7 +15,7 @@ from bridge.services.recordings import DatabaseRecordingIndex
 from bridge.services.tenants import change_tenant
 from bridge.store.models import CallRecord, CallStep, Tenant
 from bridge.store.session import Database
-from bridge.stored_recordings import RecordingFile, RecordingUnavailable
+from bridge.stored_recordings import RecordingFile, RecordingInProgress, RecordingUnavailable
 from tests.api.conftest import TenantAuth
 from tests.support.json_answers import json_of
 
@@ -24,15 +24,19 @@ WAV = b"RIFF" + b"\x00" * 40 + b"\x01\x02" * 4000
 
 @dataclass
 class FakeStoredRecordings:
-    """Asterisk's stored recordings: `files` by name; `down` when it cannot be reached."""
+    """Asterisk's stored recordings: `files` by name; `down` when it cannot be reached;
+    `live`: recordings it is still writing."""
 
     files: dict[str, bytes] = field(default_factory=dict)
     down: bool = False
+    live: set[str] = field(default_factory=set)
     opened: list[str] = field(default_factory=list)
 
     def open(self, name: str) -> RecordingFile | None:
         if self.down:
             raise RecordingUnavailable("Asterisk not reached: connection refused")
+        if name in self.live:
+            raise RecordingInProgress(f"{name} is still being recorded")
         self.opened.append(name)
         data = self.files.get(name)
         return None if data is None else RecordingFile(_chunks(data), len(data))
@@ -105,6 +109,18 @@ def test_asterisk_away_is_503_in_the_surfaces_format(client: FlaskClient,
     response = client.get("/api/call_records/C1/recording", headers=acme.headers)
     assert response.status_code == 503
     assert json_of(response)["errors"][0]["code"] == "SERVICE_UNAVAILABLE"
+
+
+def test_a_recording_of_a_call_that_goes_on_is_409_with_retry_after(
+        client: FlaskClient, database: Database, acme: TenantAuth,
+        stored: FakeStoredRecordings) -> None:
+    add_call(database, acme.tenant_id, "C1", "call-C1")
+    stored.live.add("call-C1")
+    response = client.get("/api/call_records/C1/recording", headers=acme.headers)
+    assert (response.status_code, response.headers["Retry-After"]) == (409, "5")
+    assert json_of(response)["errors"][0] == {
+        "code": "CONFLICT", "detail": None,
+        "message": "the recording of call C1 is still being made: its call goes on"}
 
 
 def test_without_a_token_there_is_no_recording(client: FlaskClient, database: Database,
