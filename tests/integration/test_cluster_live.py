@@ -276,7 +276,8 @@ def test_a_node_back_in_use_gets_the_registrations_it_missed_from_the_edge(
     assert cluster.taken_out(down) is not None, "the edge never took node 2 out"
     callee = office.phone("3796")
     leaving.unregister()
-    assert endpoint_state(cluster.asterisks[0], callee_id) == "online"
+    wait_until(lambda: endpoint_state(cluster.asterisks[0], callee_id) == "online", 5,
+               f"{callee_id} online on node 1")  # Asterisk's state follows the 200
     assert not contacts_of(cluster.asterisks[0], leaving_id)
     seen = len(cluster.edge_log())
     cluster.start_asterisk(2)

@@ -186,7 +186,9 @@ def test_a_call_rings_is_answered_parked_and_taken_back_from_the_page(
     ringing.wait_disconnected()  # the agent's leg ends; the caller waits in the lot
     slot = f'tr[data-call="{call_id}"][data-slot]'
     wait_for(browser, lambda d: row(d, slot), "the parked call's slot")
-    assert re.fullmatch(r"Parked in \d+", notice(browser)), notice(browser)
+    # The notice is the park's HTTP answer; the row comes on the event stream, which
+    # may come first.
+    wait_for(browser, lambda d: re.fullmatch(r"Parked in \d+", notice(d)), "the park's notice")
     left = time_left(browser, slot)
     assert re.fullmatch(r"\d+:\d\d", left), left
     wait_for(browser, lambda d: time_left(d, slot) != left, "the time left counting down")

@@ -19,6 +19,7 @@ from tests.integration.ringouts import RingOutOffice, connect
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 from tests.support.dispatch_receiver import DispatchReceiver
+from tests.support.polling import wait_until
 from tests.support.softphone import Call, IncomingPolicy, Phone
 
 CALLER_ID = "+14155550100"
@@ -264,8 +265,9 @@ def test_a_restart_of_ringbridge_keeps_the_call_and_its_status(
     second.hangup()
     first.wait_disconnected()
     office.wait_status(ringout_id, "Success", "Finished", "Finished")
-    assert [b for b in asterisk.ari("GET", "/bridges").json()
-            if b["id"] == f"rb-{ringout_id}"] == []
+    # The end is recorded (Finished) before the legs and then the bridge are deleted.
+    wait_until(lambda: not [b for b in asterisk.ari("GET", "/bridges").json()
+                            if b["id"] == f"rb-{ringout_id}"], 5, "the RingOut's bridge gone")
 
 
 @pytest.fixture
@@ -354,5 +356,6 @@ def test_a_connected_ringout_whose_phones_hung_up_while_ringbridge_was_down_is_f
     office.bridge.start()
     office.bridge.wait_log(r"ARI connected:", after=seen)
     office.wait_status(ringout_id, "Success", "Finished", "Finished")
-    assert [b for b in asterisk.ari("GET", "/bridges").json()
-            if b["id"] == f"rb-{ringout_id}"] == []
+    # The end is recorded (Finished) before the legs and then the bridge are deleted.
+    wait_until(lambda: not [b for b in asterisk.ari("GET", "/bridges").json()
+                            if b["id"] == f"rb-{ringout_id}"], 5, "the RingOut's bridge gone")

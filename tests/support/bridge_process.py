@@ -188,11 +188,13 @@ class BridgeProcess:
         """The `count` newest finished call records for `dialled`, oldest first, from
         ringbridge's own database. They are written off the call's path, so this waits
         until that many are finished: a call's record may finish after its phones hung up,
-        and an older one must not stand in for it."""
+        and an older one must not stand in for it. Finished means its end reason is
+        written: a record closed after a restart gets `ended_at` first (the claim that
+        no other engine closes it), its reason and last step only afterwards."""
         database = Database(self.environment()["RINGBRIDGE_DATABASE_URL"])
         deadline = time.monotonic() + timeout
         query = (select(CallRecord)
-                 .where(CallRecord.dialled == dialled, CallRecord.ended_at.is_not(None))
+                 .where(CallRecord.dialled == dialled, CallRecord.end_reason.is_not(None))
                  .order_by(CallRecord.received_at.desc()).limit(count)
                  .options(selectinload(CallRecord.steps)))
         try:
