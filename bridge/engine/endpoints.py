@@ -68,9 +68,32 @@ def _objects(endpoint: SipEndpoint, edge: str = "") -> dict[str, dict[str, str]]
 
 
 async def push(ari: AriClient, endpoint: SipEndpoint, edge: str = "") -> None:
-    """Create or replace auth, aor and endpoint (idempotent)."""
+    """Create or replace auth, aor and endpoint (idempotent). A part Asterisk refuses
+    is raised, once what was made before it is taken back from an extension Asterisk
+    has no endpoint for (`take_back`)."""
+    made = False
     for kind, fields in _objects(endpoint, edge).items():
-        await _put(ari, kind, endpoint.endpoint_id, fields)
+        try:
+            await _put(ari, kind, endpoint.endpoint_id, fields)
+        except AriError as exc:
+            if made and exc.status:  # refused, not ARI lost
+                await take_back(ari, endpoint.endpoint_id)
+            raise
+        made = True
+
+
+async def take_back(ari: AriClient, endpoint_id: str) -> None:
+    """After a refused push, the aor and auth of an extension Asterisk has no endpoint
+    for go again: no endpoint names them, so no resync (which lists the endpoints) would
+    find them, and they would stay until Asterisk restarts."""
+    try:
+        await ari.get(f"/endpoints/PJSIP/{quote(endpoint_id, safe='')}")
+    except AriError as exc:
+        if exc.status == 404:
+            await _attempt(remove(ari, endpoint_id), endpoint_id, "taken back from")
+            return
+        log.warning("endpoint %s: not known whether a refused push left parts of it in "
+                    "Asterisk (%s)", endpoint_id, exc)
 
 
 async def _put(ari: AriClient, kind: str, endpoint_id: str, fields: dict[str, str]) -> None:
@@ -89,9 +112,8 @@ async def push_many(ari: AriClient, extensions: list[SipEndpoint], edge: str = "
     4,000 took 12 s (docs/benchmarks.md).
 
     One that Asterisk refuses is logged, left out of the later rounds, and what an
-    earlier round made of it is taken away again (an aor left without its endpoint would
-    stay until Asterisk restarts: no endpoint lists it, so no resync removes it). Once
-    ringbridge is stopping or ARI is lost, the rest is left for the next connect.
+    earlier round made of it is taken back (`take_back`). Once ringbridge is stopping or
+    ARI is lost, the rest is left for the next connect.
     """
     wanted = {e.endpoint_id: _objects(e, edge) for e in extensions}
     pushed: set[str] = set()
@@ -104,8 +126,8 @@ async def push_many(ari: AriClient, extensions: list[SipEndpoint], edge: str = "
                                     endpoint_id, "pushed to")
             if worked is False:
                 failed.add(endpoint_id)
-                if kind != "aor":
-                    await _attempt(remove(ari, endpoint_id), endpoint_id, "taken back from")
+                if kind != "aor" and not cut_short(ari):
+                    await take_back(ari, endpoint_id)
             elif worked and kind == "endpoint":
                 pushed.add(endpoint_id)
     metrics.EXTENSION_CHANGES.labels("push", "done").inc(len(pushed))

@@ -17,12 +17,14 @@ class FakeConfigAri:
     `static` (pjsip.conf's, such as the demo extensions) among them.
 
     `refuse[endpoint id]`: how many more requests about that object Asterisk refuses (400).
+    `invalid`: the (kind, endpoint id) whose every PUT Asterisk refuses (400).
     """
 
     def __init__(self, static: tuple[str, ...] = ()) -> None:
         self.objects: dict[tuple[str, str], dict[str, str]] = {}
         self.static = static
         self.refuse: dict[str, int] = {}
+        self.invalid: set[tuple[str, str]] = set()
         self.requests: list[tuple[str, str, str]] = []
         self.connected = True
         self.refusing = False  # AriClient.refuse_requests(): ringbridge is stopping
@@ -42,6 +44,8 @@ class FakeConfigAri:
         if self.refuse.get(object_id, 0) > 0:
             self.refuse[object_id] -= 1
             raise AriError(400, method, path, REFUSAL)
+        if method == "PUT" and (kind, object_id) in self.invalid:
+            raise AriError(400, method, path, REFUSAL)
         if method == "PUT":
             self.objects[kind, object_id] = {f["attribute"]: f["value"] for f in json["fields"]}
         elif self.objects.pop((kind, object_id), None) is None:
@@ -49,8 +53,12 @@ class FakeConfigAri:
         return None
 
     async def get(self, path: str, params: Any = None) -> Any:
-        assert path == "/endpoints/PJSIP"
-        return [{"technology": "PJSIP", "resource": name} for name in self.endpoints()]
+        if path == "/endpoints/PJSIP":
+            return [{"technology": "PJSIP", "resource": name} for name in self.endpoints()]
+        name = unquote(path.removeprefix("/endpoints/PJSIP/"))
+        if name not in self.endpoints():
+            raise AriError(404, "GET", path, "Endpoint not found")
+        return {"technology": "PJSIP", "resource": name}
 
     def endpoints(self) -> list[str]:
         return [*self.static, *(name for kind, name in self.objects if kind == "endpoint")]

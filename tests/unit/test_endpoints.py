@@ -197,15 +197,7 @@ def test_an_endpoint_refused_takes_its_aor_and_auth_away_again(
     or they would stay until Asterisk restarts (no endpoint names them, so no resync
     finds them)."""
     ari = FakeConfigAri()
-    accept = ari.request
-
-    async def refuse_one_endpoint(method: str, path: str, **fields: object) -> None:
-        if method == "PUT" and path.endswith("/endpoint/1002%40abc.example"):
-            ari.requests.append((method, "endpoint", "1002@abc.example"))
-            raise AriError(400, method, path, REFUSAL)
-        await accept(method, path, **fields)
-
-    ari.request = refuse_one_endpoint  # type: ignore[method-assign]
+    ari.invalid.add(("endpoint", "1002@abc.example"))
     with caplog.at_level(logging.INFO, logger="bridge.engine.endpoints"):
         pushed, _ = sync_missing(ari, [extension("1001"), extension("1002")])
     assert pushed == {"1001@abc.example"}
@@ -213,3 +205,17 @@ def test_an_endpoint_refused_takes_its_aor_and_auth_away_again(
                                    ("endpoint", "1001@abc.example")]
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "extension 1002 of tenant abc.example not pushed" in errors[0]
+
+
+def test_a_refused_push_of_a_new_extension_leaves_nothing_of_it() -> None:
+    """The push of one extension (an API job, a push again): its endpoint refused where
+    Asterisk has none, its auth and aor go again; an existing one keeps what it had."""
+    ari = FakeConfigAri()
+    push(ari, extension("1001"))
+    ari.invalid.update({("endpoint", "1001@abc.example"), ("endpoint", "1002@abc.example")})
+    for number in ("1001", "1002"):
+        with pytest.raises(AriError, match="400"):
+            push(ari, extension(number, name="Ann Smith"))
+    assert sorted(ari.objects) == [("aor", "1001@abc.example"), ("auth", "1001@abc.example"),
+                                   ("endpoint", "1001@abc.example")]
+    assert ari.objects["endpoint", "1001@abc.example"]["callerid"] == '"John Smith" <1001>'

@@ -389,6 +389,25 @@ def test_a_resync_pushes_what_asterisk_lacks_before_it_returns_and_the_rest_afte
         "extension endpoints Asterisk already had: 1 of 1 pushed again"]
 
 
+def test_an_extension_asterisk_refuses_leaves_no_part_of_it_after_the_push_again() -> None:
+    """The resync takes back what it made of an extension whose endpoint Asterisk
+    refuses; the push again that follows (it pushes what was not taken) must too."""
+    refused = replace(ENDPOINT, endpoint_id="1002@abc.example", number="1002")
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        jobs = provisioning(ari)
+        await jobs.push(ENDPOINT)  # by the engine before: the push again will run
+        ari.invalid.add(("endpoint", refused.endpoint_id))
+        await jobs.resync(lambda: [ENDPOINT, refused])
+        jobs.push_again(lambda: [ENDPOINT, refused])
+        await push_again_ended(jobs)
+        assert sorted(ari.objects) == [(kind, ENDPOINT.endpoint_id)
+                                       for kind in ("aor", "auth", "endpoint")]
+
+    run(scenario())
+
+
 def test_a_push_again_cut_short_by_ari_lost_says_so_once(
         caplog: pytest.LogCaptureFixture) -> None:
     extensions = directory(10)
