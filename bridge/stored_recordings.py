@@ -76,6 +76,9 @@ class StoredRecordings:
             response = self._http.get(f"/recordings/live/{quote(name, safe='')}")
         except httpx.HTTPError as exc:
             raise RecordingUnavailable(f"Asterisk not reached: {exc}") from exc
+        if response.status_code not in (200, 404):
+            raise RecordingUnavailable(
+                f"Asterisk answered {response.status_code} about the live recording")
         return response.status_code == 200
 
 

@@ -30,13 +30,19 @@ def recording_path(call_id: str) -> str:
     return f"/api/call_records/{call_id}/recording"
 
 
-def open_recording(session: Session, files: StoredRecordings, tenant_id: int,
-                   call_id: str) -> RecordingFile:
-    """The recording of a call of the tenant; NotFound for another tenant's call, a call
-    without one, or one deleted since; Conflict while its call goes on."""
+def recording_name(session: Session, tenant_id: int, call_id: str) -> str:
+    """The name of the recording of a call of the tenant; NotFound for another tenant's
+    call or a call without one."""
     name = tenant_call_record(session, tenant_id, call_id).recording
     if name is None:
         raise NotFound(f"call {call_id} has no recording")
+    return name
+
+
+def open_recording(files: StoredRecordings, call_id: str, name: str) -> RecordingFile:
+    """Call `call_id`'s recording `name` (`recording_name`), from Asterisk: NotFound
+    once deleted, Conflict while its call goes on. It may wait for Asterisk to finish
+    the file: call it with no database session open."""
     try:
         found = files.open(name)
     except RecordingUnavailable as exc:

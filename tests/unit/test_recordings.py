@@ -84,6 +84,10 @@ def test_asterisk_failing_or_away_is_unavailable(receiver: DispatchReceiver) -> 
     receiver.respond(500)
     with pytest.raises(RecordingUnavailable, match="answered 500"):
         StoredRecordings(receiver.url, "u", "p").open("call-A1")
+    receiver.respond(503, match="/live/call-A1")  # it cannot say whether it still writes
+    receiver.respond(200, body=WAV)
+    with pytest.raises(RecordingUnavailable, match="answered 503 about the live recording"):
+        StoredRecordings(receiver.url, "u", "p").open("call-A1")
     receiver.refuse()
     with pytest.raises(RecordingUnavailable, match="not reached"):
         StoredRecordings(receiver.url, "u", "p").open("call-A1")

@@ -19,7 +19,7 @@ from bridge.api.schemas import Responses, error_body
 from bridge.config import Settings
 from bridge.services.call_records import tenant_call_record
 from bridge.services.dispatch import call_deliveries
-from bridge.services.recordings import open_recording, recording_path
+from bridge.services.recordings import open_recording, recording_name, recording_path
 from bridge.store.ids import encode_id
 from bridge.store.models import CallRecord, CallStep, DispatchDelivery
 from bridge.stored_recordings import StoredRecordings
@@ -154,8 +154,8 @@ def list_call_deliveries(call_id: str) -> dict[str, Any]:
                             responses=RECORDING_RESPONSES)
 def get_recording(call_id: str) -> Response:
     with tenant_context() as ctx:
-        found = open_recording(ctx.session, current_app.config["RECORDINGS"], ctx.tenant.id,
-                               call_id)
+        name = recording_name(ctx.session, ctx.tenant.id, call_id)
+    found = open_recording(current_app.config["RECORDINGS"], call_id, name)
     response = Response(stream_with_context(found.chunks), mimetype="audio/wav")
     if found.size is not None:
         response.content_length = found.size
