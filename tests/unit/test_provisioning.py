@@ -503,6 +503,18 @@ class SlowConfigAri(FakeConfigAri):
         return await super().request(method, path, params=params, json=json)
 
 
+async def push_again_begun(ari: SlowConfigAri, extensions: list[SipEndpoint]
+                           ) -> Provisioning:
+    """The extensions pushed by the engine before, a resync (Asterisk has them all), then
+    the push again under way: some of its requests made."""
+    jobs = provisioning(ari)
+    await pushed_before(jobs, extensions)
+    await jobs.resync(lambda: extensions)
+    jobs.push_again(lambda: extensions)
+    await eventually(lambda: len(ari.requests) > 3 * len(extensions) + 3)
+    return jobs
+
+
 async def push_again_ended(jobs: Provisioning) -> None:
     if jobs._again is not None:
         await jobs._again
@@ -520,11 +532,7 @@ def test_a_change_the_api_makes_during_a_push_again_is_not_undone_by_it(
 
     async def scenario() -> None:
         ari = SlowConfigAri()
-        jobs = provisioning(ari)
-        await pushed_before(jobs, extensions)
-        await jobs.resync(lambda: extensions)
-        jobs.push_again(lambda: extensions)  # what it reads: from before the API's changes
-        await eventually(lambda: len(ari.requests) > 3 * len(extensions) + 3)
+        jobs = await push_again_begun(ari, extensions)  # it read before the API's changes
         api = [asyncio.create_task(jobs.push(changed)), asyncio.create_task(jobs.remove(deleted))]
         await asyncio.gather(*api)
         await eventually(lambda: not jobs.pending, timeout=5)
@@ -546,12 +554,8 @@ def test_a_resync_stops_a_push_again_rather_than_waiting_for_it() -> None:
 
     async def scenario() -> None:
         ari = SlowConfigAri()
-        jobs = provisioning(ari)
-        await pushed_before(jobs, extensions)
-        pushed_first = len(ari.requests)
-        await jobs.resync(lambda: extensions)
-        jobs.push_again(lambda: extensions)
-        await eventually(lambda: len(ari.requests) > pushed_first + 3)
+        jobs = await push_again_begun(ari, extensions)
+        pushed_first = 3 * len(extensions)  # by the engine before
         await jobs.resync(lambda: extensions)
         assert len(ari.requests) < pushed_first + 3 * len(extensions)  # the pass cut short
 
@@ -595,11 +599,7 @@ def test_the_api_does_not_wait_for_a_push_again_to_end() -> None:
 
     async def scenario() -> None:
         ari = SlowConfigAri()
-        jobs = provisioning(ari)
-        await pushed_before(jobs, extensions)
-        await jobs.resync(lambda: extensions)
-        jobs.push_again(lambda: extensions)
-        await eventually(lambda: len(ari.requests) > 3 * len(extensions) + 3)
+        jobs = await push_again_begun(ari, extensions)
         await jobs.push(changed)
         assert ari.objects["auth", changed.endpoint_id]["password"] == "new-secret"
         assert jobs._again is not None and not jobs._again.done()
@@ -623,7 +623,6 @@ def test_a_refresh_stops_once_a_resync_came_between_two_of_its_steps() -> None:
         assert ari.objects["auth", changed.endpoint_id]["password"] == "new-secret"
 
     run(scenario())
-
 
 
 def test_a_removal_asked_for_just_before_a_refresh_read_is_done_once_and_it_goes_on(
@@ -656,12 +655,8 @@ def test_a_refresh_and_the_next_push_again_take_turns_as_a_whole() -> None:
 
     async def scenario() -> None:
         ari = SlowConfigAri()
-        jobs = provisioning(ari)
-        await pushed_before(jobs, extensions)
-        await jobs.resync(lambda: extensions)
-        jobs.push_again(lambda: extensions)
+        jobs = await push_again_begun(ari, extensions)
         refresh = asyncio.create_task(jobs.refresh(lambda: extensions[1:]))
-        await eventually(lambda: len(ari.requests) > 3 * len(extensions) + 3)
         del ari.objects["endpoint", deleted.endpoint_id]  # Asterisk lacks it: pushed
         await jobs.resync(lambda: extensions)  # read just before another node deletes it
         jobs.push_again(lambda: extensions[1:])
