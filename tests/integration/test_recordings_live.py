@@ -65,8 +65,7 @@ def test_a_recorded_call_reaches_the_dispatcher_and_is_fetched_as_wav(
     call_url = f"{bridge.url}/api/call_records/{call_id}"
     wait_until(lambda: office.api("GET", f"/api/call_records/{call_id}")["recording_url"],
                5, "the recording linked to the call")
-    during = httpx.get(f"{call_url}/recording", timeout=10,
-                       headers={"Authorization": f"Bearer {office.token}"})
+    during = bridge.api("GET", f"/api/call_records/{call_id}/recording", office.token)
     assert (during.status_code, during.headers["Retry-After"]) == (409, "5"), during.text
     time.sleep(max(0.0, TALK - (time.monotonic() - talking)))
     outgoing.hangup()

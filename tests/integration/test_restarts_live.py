@@ -151,26 +151,18 @@ def test_a_restart_adopts_the_calls_before_it_pushes_again_what_asterisk_kept(
     incoming.wait_disconnected()
 
 
-def large_directory(bridge: BridgeProcess, extensions: int) -> tuple[str, str]:
-    """A tenant of `extensions` extensions (numbered from 100000), written to the
-    database directly (the API would take minutes); its company id and an API token."""
-    company = f"bigdir{secrets.token_hex(3)}"
-    bridge.cli("tenants", "create", "--company-id", company, "--sip-domain",
-               f"{company}.example")
-    token = bridge.cli("tokens", "create", "--tenant", company).strip()
-    bridge.write_extensions(company, range(100000, 100000 + extensions))
-    return company, token
-
-
 def test_a_large_directory_comes_back_and_the_api_changes_it_during_the_push_again(
-        bridge: BridgeProcess, asterisk: Asterisk) -> None:
+        bridge: BridgeProcess, asterisk: Asterisk, phone: PhoneFactory) -> None:
     """5,000 extensions, ringbridge restarted twice. Asterisk lacks them the first time:
     all pushed before ringbridge is healthy (one extension at a time, that took minutes).
     It has them the second time: it lists them over HTTP (on the websocket, Asterisk
     22.10 crashed sending the list), and while they are pushed again, an extension renamed
     through the API is in Asterisk when the API answers, before the pass ends (it used to
     wait for the end), and the pass does not undo it."""
-    company, token = large_directory(bridge, 5000)
+    office = Office(bridge, phone, company=f"bigdir{secrets.token_hex(3)}").create()
+    company, token = office.company, office.token
+    # Written to the database directly: through the API, 5,000 would take minutes.
+    bridge.write_extensions(company, range(100000, 105000))
     extension_id = bridge.extension_id(company, "101000")
     try:
         bridge.kill()
@@ -180,12 +172,12 @@ def test_a_large_directory_comes_back_and_the_api_changes_it_during_the_push_aga
         renamed = bridge.api("POST", f"/api/extensions/{extension_id}", token,
                              json={"display_name": "Renamed Meanwhile"})
         assert renamed.status_code == 200, renamed.text
-        assert callerid(asterisk, f"101000@{company}.example") \
+        assert callerid(asterisk, f"101000@{office.domain}") \
             == '"Renamed Meanwhile" <101000>'
         assert "Asterisk already had" not in bridge.log()[seen:]  # the pass goes on
         bridge.wait_log(r"Asterisk already had: \d+ of \d+ pushed again", after=seen,
                         timeout=60)
-        assert callerid(asterisk, f"101000@{company}.example") \
+        assert callerid(asterisk, f"101000@{office.domain}") \
             == '"Renamed Meanwhile" <101000>'
     finally:
         bridge.cli("tenants", "delete", "--tenant", company, "--force", "--yes")

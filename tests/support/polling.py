@@ -10,11 +10,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T | None], timeout: float, what: str) -> T:
-    """The first true value `condition` returns within `timeout` seconds (never None)."""
+def wait_until(condition: Callable[[], T | None], timeout: float, what: str,
+               poll: float = 0.1) -> T:
+    """The first true value `condition` returns within `timeout` seconds (never None),
+    asked every `poll` seconds."""
     deadline = time.monotonic() + timeout
     while not (result := condition()):
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout} s for {what}")
-        time.sleep(0.1)
+        time.sleep(poll)
     return result
