@@ -259,7 +259,7 @@ class Takeover:
         number = channel_resource(leg.channel)[0]
         bridge_id = f"rb-{call_id}"
         try:
-            await self.ari.post(f"/bridges/{bridge_id}", {"type": "mixing"})
+            await self._make_bridge(call_id, bridge_id)
             await self.ari.post(f"/bridges/{bridge_id}/addChannel",
                                 {"channel": f"{caller.id},{leg.id}"})
             await self.ari.post(f"/channels/{caller.id}/answer")
@@ -285,6 +285,17 @@ class Takeover:
             agent_id=earlier.agent_id if earlier else None))
         log.info("call %s: %s answered while ringbridge was down; connected to caller %s",
                  call_id, number, caller.id)
+
+    async def _make_bridge(self, call_id: str, bridge_id: str) -> None:
+        """The call's bridge; one the engine before made just before it died (it had
+        not added the parties yet) is taken as it is: it bears this call's name."""
+        try:
+            await self.ari.post(f"/bridges/{bridge_id}", {"type": "mixing"})
+        except AriError as exc:
+            if exc.status != 409:
+                raise
+            log.info("call %s: its bridge %s was made before ringbridge went down; "
+                     "using it", call_id, bridge_id)
 
     async def _call_of(self, channel_id: str) -> str | None:
         """The call id on a caller's channel ("" when it has none); None when the channel

@@ -158,6 +158,38 @@ def test_a_caller_bridged_but_not_answered_when_ringbridge_died_is_answered() ->
     assert engine.active_calls == 1
 
 
+class BridgedAri(FakeAri):
+    """Asterisk with the bridge `rb-C` made already."""
+
+    async def post(self, path: str, params: Any = None, json: Any = None) -> Any:
+        await super().post(path, params, json)
+        if path == "/bridges/rb-C":
+            raise AriError(409, "POST", path, "Bridge with id 'rb-C' already exists")
+        return {}
+
+
+def test_a_phone_answered_as_ringbridge_died_is_connected_in_the_bridge_made_for_it() -> None:
+    """Seen in the kill test of two engines: the engine died between making the call's
+    bridge and adding the parties to it. Making it again answered 409, and the call,
+    taken for one whose party had hung up, was hung up."""
+    ari = BridgedAri()
+    engine = engine_with(ari)
+    caller = Orphan({"id": "caller", "state": "Ring", "name": "PJSIP/3781@a.example-1"},
+                    ("dial", "6781"))
+    leg = Orphan({"id": "rb-C-1", "state": "Up", "name": "PJSIP/3782@a.example-2"}, None,
+                 "C", "leg")
+
+    async def connect() -> None:
+        await Takeover(engine, engine.closer)._connect(caller, leg, "C")
+
+    asyncio.run(connect())
+    assert [(method, path) for method, path, _ in ari.requests][:3] == [
+        ("POST", "/bridges/rb-C"), ("POST", "/bridges/rb-C/addChannel"),
+        ("POST", "/channels/caller/answer")]
+    assert not [path for method, path, _ in ari.requests if method == "DELETE"]
+    assert engine.active_calls == 1
+
+
 class NotedAri(FakeAri):
     """Legs whose caller's hangup was noted on them (dialplan [rb-left]), or not."""
 
