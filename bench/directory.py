@@ -1,6 +1,8 @@
 """A large directory: how long after an Asterisk restart ringbridge has pushed every
-extension again, how long a ringbridge restart's push again takes and how long an API
-change waits meanwhile, and what one more extension costs through the API then.
+extension again; a ringbridge restart with the directory as Asterisk has it (nothing to
+push again); one with an extension changed while it was down: how long its push again
+takes and how long an API change waits meanwhile; and what one more extension costs
+through the API then.
 
 The extensions are written to the database directly (the API would take minutes), and
 Asterisk is restarted: it lost every extension, and ringbridge pushes them all before it
@@ -15,10 +17,12 @@ import statistics
 import time
 
 from bench.rig import BenchRig, bench_rig
+from bridge.engine.pushed_mark import VARIABLE
 from tests.support.polling import wait_until
 
 FIRST = 100000  # the directory's first number
 PUSHED_AGAIN = r"Asterisk already had: \d+ of \d+ pushed again"
+NONE_AGAIN = r"Asterisk already had: \d+, as pushed before .*; none pushed again"
 
 
 def endpoints_listed(rig: BenchRig) -> int:
@@ -35,11 +39,30 @@ def asterisk_restarted(rig: BenchRig, extensions: int, timeout: float) -> float:
     return time.monotonic() - ready
 
 
+def noted(rig: BenchRig) -> bool:
+    """Whether ringbridge has noted in Asterisk that it has every extension."""
+    answer = rig.asterisk.ari("GET", f"/asterisk/variable?variable={VARIABLE}")
+    return answer.is_success and bool(answer.json()["value"])
+
+
+def bridge_restarted_unchanged(rig: BenchRig, timeout: float) -> float:
+    """Seconds from ringbridge's start to its line that it pushes none again."""
+    wait_until(lambda: noted(rig), timeout, "the extensions' fingerprint noted", poll=0.2)
+    rig.bridge.stop()
+    seen = len(rig.bridge.log())
+    started = time.monotonic()
+    rig.bridge.start(timeout=timeout)
+    rig.bridge.wait_log(NONE_AGAIN, timeout=timeout, after=seen)
+    return time.monotonic() - started
+
+
 def bridge_restarted(rig: BenchRig, timeout: float) -> tuple[float, float]:
-    """Seconds from ringbridge's start to its push again's summary line, and those an
-    extension renamed through the API as soon as ringbridge is healthy took."""
+    """One extension renamed while ringbridge is down: seconds from its start to its push
+    again's summary line, and those an extension renamed through the API as soon as
+    ringbridge is healthy took."""
     extension = rig.bridge.extension_id("bench", str(FIRST))
     rig.bridge.stop()
+    rig.bridge.rename_extension("bench", str(FIRST + 1), "Renamed While Down")
     seen = len(rig.bridge.log())
     started = time.monotonic()
     rig.bridge.start(timeout=timeout)
@@ -78,8 +101,12 @@ def main() -> None:
         pushed = asterisk_restarted(rig, args.extensions, args.timeout)
         print(f"  Asterisk restarted: every extension in it {pushed:.1f} s after its ARI "
               f"was ready ({1000 * pushed / args.extensions:.2f} ms per extension)")
+        unchanged = bridge_restarted_unchanged(rig, args.timeout)
+        print(f"  ringbridge restarted, the directory as Asterisk has it: none pushed again, "
+              f"said {unchanged:.1f} s after its start")
         again, renamed = bridge_restarted(rig, args.timeout)
-        print(f"  ringbridge restarted: its push again done {again:.1f} s after its start; "
+        print(f"  ringbridge restarted, one extension changed while it was down: its push "
+              f"again done {again:.1f} s after its start; "
               f"an extension renamed through the API meanwhile answered in "
               f"{1000 * renamed:.0f} ms")
         took = one_more(rig, args.creates)

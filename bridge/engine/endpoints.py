@@ -41,7 +41,7 @@ def caller_id(endpoint: SipEndpoint) -> str:
     return f'"{name}" <{endpoint.number}>'
 
 
-def _objects(endpoint: SipEndpoint, edge: str = "") -> dict[str, dict[str, str]]:
+def objects(endpoint: SipEndpoint, edge: str = "") -> dict[str, dict[str, str]]:
     """An extension's auth, aor and endpoint: their fields by kind.
 
     With a SIP `edge` (a cluster's Kamailio, docs/cluster.md) the phone registers and
@@ -72,7 +72,7 @@ async def push(ari: AriClient, endpoint: SipEndpoint, edge: str = "") -> None:
     is raised, once what was made before it is taken back from an extension Asterisk
     has no endpoint for (`take_back`)."""
     made = False
-    for kind, fields in _objects(endpoint, edge).items():
+    for kind, fields in objects(endpoint, edge).items():
         try:
             await _put(ari, kind, endpoint.endpoint_id, fields)
         except AriError as exc:
@@ -115,7 +115,7 @@ async def push_many(ari: AriClient, extensions: list[SipEndpoint], edge: str = "
     earlier round made of it is taken back (`take_back`). Once ringbridge is stopping or
     ARI is lost, the rest is left for the next connect.
     """
-    wanted = {e.endpoint_id: _objects(e, edge) for e in extensions}
+    wanted = {e.endpoint_id: objects(e, edge) for e in extensions}
     pushed: set[str] = set()
     failed: set[str] = set()
     for kind in ("aor", "auth", "endpoint"):

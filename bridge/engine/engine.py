@@ -111,7 +111,10 @@ class Engine:
             settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret,
             on_connected=self._ami_connected,
         )
-        self.provisioning = Provisioning(self.ari, edge=settings.sip_edge)
+        # With several engines on one Asterisk, each pushes every change: none can note
+        # the fingerprint of what Asterisk has (bridge/engine/pushed_mark.py).
+        self.provisioning = Provisioning(self.ari, edge=settings.sip_edge,
+                                         keeps_mark=settings.engines == 1)
         self.other_asterisks = OtherAsterisks(
             settings.other_ari_urls, settings.ari_user, settings.ari_password
         ) if settings.standby_hosts else None

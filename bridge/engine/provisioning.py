@@ -7,6 +7,10 @@ endpoint replaces it, or until a full resync (every ARI connect: all extensions 
 database, the missing ones before any call is taken over, the others after) supersedes
 it. With ARI down nothing is retried: the resync on reconnect does the work. One failed
 DELETE therefore never leaves a destroyed extension registered.
+
+Once every extension is in Asterisk and no change is on its way, a fingerprint of them
+is noted there (bridge/engine/pushed_mark.py): the next start finding it pushes none
+again.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from bridge.asterisk.ari import AriClient, AriError
 from bridge.asterisk.backoff import Backoff
 from bridge.engine import endpoints
 from bridge.engine.endpoints import SipEndpoint
+from bridge.engine.pushed_mark import PushedMark
 from bridge.store.db import DATABASE_AWAY, why_away
 
 log = logging.getLogger(__name__)
 Step = Callable[[], Awaitable[None]]
+SETTLE = 1.0  # seconds with no change on its way before the fingerprint is noted
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,17 @@ class Provisioning:
     holds the turn throughout, a pass (push again, refresh) one endpoint at a time."""
 
     def __init__(self, ari: AriClient, backoff: Callable[[], Backoff] = retry_backoff,
-                 edge: str = "") -> None:
-        """`edge`: the SIP edge the phones reach Asterisk through (endpoints.push)."""
+                 edge: str = "", keeps_mark: bool = True, settle: float = SETTLE) -> None:
+        """`edge`: the SIP edge the phones reach Asterisk through (endpoints.push);
+        `keeps_mark`: this engine notes the fingerprint (PushedMark.keeps), after
+        `settle` seconds with nothing left to change."""
         self.ari = ari
+        self._mark = PushedMark(ari, edge, keeps_mark)
+        self._settle_after = settle
+        # Asterisk has what `_asked` says, every extension of the last read: once no
+        # change is on its way, the fingerprint may be noted.
+        self._complete = False
+        self._marking: asyncio.Task[None] | None = None
         self._backoff = backoff
         self._edge = edge
         self._turn = asyncio.Lock()  # one change on Asterisk at a time
@@ -79,6 +93,7 @@ class Provisioning:
     async def push(self, endpoint: SipEndpoint) -> None:
         """Push an extension's endpoint; returns after the first attempt."""
         async def step() -> None:
+            await self._mark.before_change()
             self._asked[endpoint.endpoint_id] = endpoint
             await endpoints.push(self.ari, endpoint, self._edge)
 
@@ -87,6 +102,7 @@ class Provisioning:
     async def remove(self, endpoint_id: str) -> None:
         """Remove an endpoint; returns after the first attempt."""
         async def step() -> None:
+            await self._mark.before_change()
             self._asked.pop(endpoint_id, None)
             await endpoints.remove(self.ari, endpoint_id)
 
@@ -97,17 +113,28 @@ class Provisioning:
         Asterisk when this returns: the missing ones pushed, the stale ones removed.
         Those Asterisk already had are left to `push_again`.
 
+        Those are current when Asterisk has the fingerprint of the extensions read
+        (PushedMark): nothing is left to `push_again` then.
+
         Jobs started before this are dropped: their changes were committed before the
         read, so the resync carries them.
         """
         self._resyncs += 1  # a running pass stops at its next endpoint
         async with self._turn:
             self.close()
+            self._complete = False
             wanted = await asyncio.to_thread(read)
+            current = await self._mark.matches(wanted)
             pushed, had = await endpoints.sync_missing(self.ari, wanted, self._edge)
+            if current:
+                pushed |= {e.endpoint_id for e in had}
+                log.info("extension endpoints Asterisk already had: %d, as pushed before "
+                         "(its fingerprint is the database's); none pushed again", len(had))
             # Only what Asterisk took counts as asked for: a refresh pushes the rest.
             self._asked = {e.endpoint_id: e for e in wanted if e.endpoint_id in pushed}
-            self._had = bool(had)
+            self._had = bool(had) and not current
+            self._complete = not self._had and len(self._asked) == len(wanted)
+        self._settle()
 
     def push_again(self, read: Callable[[], list[SipEndpoint]]) -> None:
         """The extensions Asterisk had at the last resync pushed again, in a task of
@@ -158,6 +185,9 @@ class Provisioning:
             pushed, newer_pushes = await self._each(
                 stale, lambda i: self._push_here(wanted[i]), PUSH, where, resyncs)
         done, newer = removed + pushed, newer_removals + newer_pushes
+        if self._resyncs == resyncs:  # else that resync's reading stands
+            self._complete = done + newer == len(gone) + len(stale)
+            self._settle()
         if where is None:
             log.info("extension endpoints Asterisk already had: %d of %d pushed again%s%s",
                      done, len(gone) + len(stale),
@@ -193,12 +223,14 @@ class Provisioning:
         return done, newer
 
     async def _remove_here(self, endpoint_id: str) -> None:
+        await self._mark.before_change()
         await endpoints.remove(self.ari, endpoint_id)
         # An older job's removal, its first attempt made after this pass's read, may have
         # taken it out already.
         self._asked.pop(endpoint_id, None)
 
     async def _push_here(self, endpoint: SipEndpoint) -> None:
+        await self._mark.before_change()
         await endpoints.push(self.ari, endpoint, self._edge)
         self._asked[endpoint.endpoint_id] = endpoint
 
@@ -215,6 +247,29 @@ class Provisioning:
         if self._again is not None:
             self._again.cancel()
             self._again = None
+        if self._marking is not None:
+            self._marking.cancel()
+            self._marking = None
+
+    def _settle(self) -> None:
+        """Note the fingerprint once no change is on its way (`_mark_settled`)."""
+        if self._mark.keeps and (self._marking is None or self._marking.done()):
+            self._marking = asyncio.create_task(self._mark_settled())
+
+    async def _mark_settled(self) -> None:
+        """After `settle` seconds: the fingerprint of what Asterisk has, unless a job
+        or a pass is still running (it settles again when it ends) or Asterisk lacks an
+        extension of the last read."""
+        await asyncio.sleep(self._settle_after)
+        async with self._turn:
+            if (not self._complete or self._passing.locked() or endpoints.cut_short(self.ari)
+                    or any(not job.done() for job in self._jobs.values())):
+                return
+            try:
+                await self._mark.write(list(self._asked.values()))
+            except AriError as exc:  # the next start pushes them again
+                log.info("fingerprint of the extensions pushed not noted in Asterisk (%s)",
+                         exc)
 
     async def _start(self, endpoint_id: str, what: str, step: Step) -> None:
         self._drop_job(endpoint_id)
@@ -244,11 +299,13 @@ class Provisioning:
             if error is None:
                 if attempts > 1:
                     log.info("endpoint %s: %s done at attempt %d", endpoint_id, what, attempts)
+                self._settle()
                 return
             delay = backoff.next_delay()
             log.warning("endpoint %s: %s failed (%s); retrying in %.1f s", endpoint_id, what,
                         error, delay)
             await asyncio.sleep(delay)
+        self._complete = False  # asked for, not made: the resync reads again
         log.warning("endpoint %s: ARI is down; its %s is left to the resync on reconnect",
                     endpoint_id, what)
 

@@ -8,9 +8,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import update
 
-from bridge.store.models import Extension
+from bridge.engine.pushed_mark import VARIABLE
 from tests.integration.conftest import PhoneFactory
 from tests.integration.dispatching import instant
 from tests.integration.restarts import connected_call, group_with_dispatch, ringing_call, the_end
@@ -18,6 +17,7 @@ from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
 from tests.support.bridge_process import BridgeProcess
 from tests.support.dispatch_receiver import DispatchReceiver
+from tests.support.polling import wait_until
 from tests.support.softphone import Phone
 
 
@@ -121,16 +121,6 @@ def test_an_adopted_call_is_cleared_when_it_ends(
                                      "cleared"}
 
 
-def rename_while_down(bridge: BridgeProcess, office: Office, number: str, name: str) -> None:
-    """Change an extension's name in the database while no ringbridge runs (as another
-    cluster node's API, or a restore, would): nothing pushes it to Asterisk then."""
-    tenant_id = bridge.tenant_id(office.company)
-    with bridge.database_session() as session:
-        session.execute(update(Extension).where(
-            Extension.tenant_id == tenant_id, Extension.extension_number == number
-        ).values(display_name=name))
-
-
 def test_a_restart_adopts_the_calls_before_it_pushes_again_what_asterisk_kept(
         office: Office, receiver: DispatchReceiver, bridge: BridgeProcess,
         asterisk: Asterisk) -> None:
@@ -139,7 +129,7 @@ def test_a_restart_adopts_the_calls_before_it_pushes_again_what_asterisk_kept(
     them again, so a name changed meanwhile reaches Asterisk all the same."""
     outgoing, incoming, call_id = connected_call(office, receiver, "6308", "3381", "3389")
     bridge.kill()
-    rename_while_down(bridge, office, "3381", "Renamed While Down")
+    bridge.rename_extension(office.company, "3381", "Renamed While Down")
     seen = restart(bridge)
     bridge.wait_log(r"extension endpoints Asterisk already had: \d+ of \d+ pushed again",
                     after=seen)
@@ -153,12 +143,14 @@ def test_a_restart_adopts_the_calls_before_it_pushes_again_what_asterisk_kept(
 
 def test_a_large_directory_comes_back_and_the_api_changes_it_during_the_push_again(
         bridge: BridgeProcess, asterisk: Asterisk, phone: PhoneFactory) -> None:
-    """5,000 extensions, ringbridge restarted twice. Asterisk lacks them the first time:
-    all pushed before ringbridge is healthy (one extension at a time, that took minutes).
-    It has them the second time: it lists them over HTTP (on the websocket, Asterisk
-    22.10 crashed sending the list), and while they are pushed again, an extension renamed
-    through the API is in Asterisk when the API answers, before the pass ends (it used to
-    wait for the end), and the pass does not undo it."""
+    """5,000 extensions, ringbridge restarted three times. Asterisk lacks them the first
+    time: all pushed before ringbridge is healthy (one extension at a time, that took
+    minutes). It has them the second time, as pushed (their fingerprint, noted in
+    Asterisk once they were all there): none is pushed again. The third time, one
+    changed while ringbridge was down: it lists them over HTTP (on the websocket,
+    Asterisk 22.10 crashed sending the list), and while they are pushed again, an
+    extension renamed through the API is in Asterisk when the API answers, before the
+    pass ends (it used to wait for the end), and the pass does not undo it."""
     office = Office(bridge, phone, company=f"bigdir{secrets.token_hex(3)}").create()
     company, token = office.company, office.token
     # Written to the database directly: through the API, 5,000 would take minutes.
@@ -167,8 +159,14 @@ def test_a_large_directory_comes_back_and_the_api_changes_it_during_the_push_aga
     try:
         bridge.kill()
         bridge.start(timeout=60)  # Asterisk lacks them: pushed before it is healthy
+        wait_until(lambda: noted(asterisk), 30, "the extensions' fingerprint noted")
         bridge.kill()
-        seen = restart(bridge)  # Asterisk has them: pushed again after the takeover
+        seen = restart(bridge)  # Asterisk has them, as the database does
+        bridge.wait_log(r"Asterisk already had: \d+, as pushed before \(its fingerprint is "
+                        r"the database's\); none pushed again", after=seen)
+        bridge.kill()
+        bridge.rename_extension(company, "104999", "Renamed While Down")
+        seen = restart(bridge)  # Asterisk has them, one changed: pushed again
         renamed = bridge.api("POST", f"/api/extensions/{extension_id}", token,
                              json={"display_name": "Renamed Meanwhile"})
         assert renamed.status_code == 200, renamed.text
@@ -179,8 +177,17 @@ def test_a_large_directory_comes_back_and_the_api_changes_it_during_the_push_aga
                         timeout=60)
         assert callerid(asterisk, f"101000@{office.domain}") \
             == '"Renamed Meanwhile" <101000>'
+        assert callerid(asterisk, f"104999@{office.domain}") \
+            == '"Renamed While Down" <104999>'
     finally:
         bridge.cli("tenants", "delete", "--tenant", company, "--force", "--yes")
+
+
+def noted(asterisk: Asterisk) -> bool:
+    """Whether Asterisk has the fingerprint of the extensions pushed (pushed_mark.py)."""
+    answer = asterisk.ari("GET", f"/asterisk/variable?variable={VARIABLE}")
+    answer.raise_for_status()
+    return bool(answer.json()["value"])
 
 
 def callerid(asterisk: Asterisk, endpoint_id: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bridge.services.extensions import extension_by_number, new_sip_password
@@ -171,6 +171,15 @@ class BridgeProcess:
             tenant_id = _tenant_id(session, company)
             session.add_all(Extension(tenant_id=tenant_id, extension_number=str(number),
                                       sip_password=new_sip_password()) for number in numbers)
+
+    def rename_extension(self, company: str, number: str, name: str) -> None:
+        """The extension's name changed in the database directly, past the API (as
+        another cluster node's API, or a restore, would): nothing pushes it to Asterisk
+        until ringbridge's next connect."""
+        with self.database_session() as session:
+            session.execute(update(Extension).where(
+                Extension.tenant_id == _tenant_id(session, company),
+                Extension.extension_number == number).values(display_name=name))
 
     def extension_id(self, company: str, number: str) -> str:
         """The API id of the tenant's extension `number`."""

@@ -18,6 +18,8 @@ class FakeConfigAri:
 
     `refuse[endpoint id]`: how many more requests about that object Asterisk refuses (400).
     `invalid`: the (kind, endpoint id) whose every PUT Asterisk refuses (400).
+    `globals`: Asterisk's global variables (`/asterisk/variable`), outside `requests`;
+    `global_writes`: each write of one, (name, value).
     """
 
     def __init__(self, static: tuple[str, ...] = ()) -> None:
@@ -30,14 +32,19 @@ class FakeConfigAri:
         self.refusing = False  # AriClient.refuse_requests(): ringbridge is stopping
         self.stop_after: int | None = None  # refuse from this many requests on
         self.refused = 0  # requests asked for while refusing
+        self.globals: dict[str, str] = {}
+        self.global_writes: list[tuple[str, str]] = []
 
-    async def request(self, method: str, path: str, *, params: Any = None,
-                      json: Any = None) -> Any:
+    def _reachable(self, method: str, path: str) -> None:
         if not self.connected:
             raise AriError(0, method, path, "ConnectError: connection refused")
         if self.refusing:
             self.refused += 1
             raise AriRefused(method, path)
+
+    async def request(self, method: str, path: str, *, params: Any = None,
+                      json: Any = None) -> Any:
+        self._reachable(method, path)
         kind, object_id = unquote(path.removeprefix(f"{DYNAMIC}/")).split("/", 1)
         self.requests.append((method, kind, object_id))
         self.refusing = len(self.requests) == self.stop_after
@@ -53,12 +60,25 @@ class FakeConfigAri:
         return None
 
     async def get(self, path: str, params: Any = None) -> Any:
+        if path == "/asterisk/variable":
+            self._reachable("GET", path)
+            return {"value": self.globals.get(params["variable"], "")}
         if path == "/endpoints/PJSIP":
             return [{"technology": "PJSIP", "resource": name} for name in self.endpoints()]
         name = unquote(path.removeprefix("/endpoints/PJSIP/"))
         if name not in self.endpoints():
             raise AriError(404, "GET", path, "Endpoint not found")
         return {"technology": "PJSIP", "resource": name}
+
+    async def post(self, path: str, params: Any = None, json: Any = None) -> Any:
+        assert path == "/asterisk/variable", path
+        self._reachable("POST", path)
+        name, value = params["variable"], params.get("value", "")
+        self.global_writes.append((name, value))
+        if value:
+            self.globals[name] = value
+        else:
+            self.globals.pop(name, None)
 
     def endpoints(self) -> list[str]:
         return [*self.static, *(name for kind, name in self.objects if kind == "endpoint")]

@@ -17,7 +17,8 @@ from bridge.asterisk.backoff import Backoff
 from bridge.config import Settings
 from bridge.engine.endpoints import EDGE_PROBE, SipEndpoint
 from bridge.engine.engine import Engine
-from bridge.engine.provisioning import Provisioning
+from bridge.engine.provisioning import SETTLE, Provisioning
+from bridge.engine.pushed_mark import VARIABLE, fingerprint
 from bridge.engine.runner import EngineThread
 from bridge.flows.hunt_redirects import NoRedirects
 from tests.unit.async_support import eventually, run
@@ -40,9 +41,11 @@ async def pushed_before(jobs: Provisioning, extensions: list[SipEndpoint]) -> No
         await jobs.push(endpoint)
 
 
-def provisioning(ari: FakeConfigAri, delay: float = 0.01) -> Provisioning:
+def provisioning(ari: FakeConfigAri, delay: float = 0.01, settle: float = SETTLE,
+                 keeps_mark: bool = True) -> Provisioning:
     return Provisioning(ari,  # type: ignore[arg-type]
-                        backoff=lambda: Backoff(delay, delay, jitter=0))
+                        backoff=lambda: Backoff(delay, delay, jitter=0),
+                        keeps_mark=keeps_mark, settle=settle)
 
 
 def test_a_refused_push_is_retried_until_it_works(caplog: pytest.LogCaptureFixture) -> None:
@@ -665,5 +668,140 @@ def test_a_refresh_and_the_next_push_again_take_turns_as_a_whole() -> None:
         deletes = [r for r in ari.requests if r[0] == "DELETE"]
         assert deletes == [("DELETE", kind, deleted.endpoint_id)
                            for kind in ("endpoint", "aor", "auth")]
+
+    run(scenario())
+
+
+async def noted(ari: FakeConfigAri, extensions: list[SipEndpoint]) -> None:
+    """Asterisk has the fingerprint of `extensions` (PushedMark)."""
+    await eventually(lambda: ari.globals.get(VARIABLE) == fingerprint(extensions))
+
+
+async def pushed_and_noted(ari: FakeConfigAri, extensions: list[SipEndpoint]) -> None:
+    """A ringbridge that found Asterisk empty pushed `extensions`, then noted them."""
+    await provisioning(ari, settle=0).resync(lambda: extensions)
+    await noted(ari, extensions)
+
+
+def test_a_restart_finding_the_fingerprint_of_the_database_pushes_nothing_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Ringbridge restarted, nothing changed: Asterisk has every extension as the
+    database would push it, so the push again (15,000 requests for 5,000 extensions,
+    an Asterisk WARNING each) is left out."""
+    extensions = directory(5)
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        await pushed_and_noted(ari, extensions)
+        ari.requests.clear()
+        jobs = provisioning(ari, settle=0)  # ringbridge started again
+        await jobs.resync(lambda: extensions)
+        jobs.push_again(lambda: extensions)
+        await asyncio.sleep(0.05)
+        assert ari.requests == []
+        assert ari.global_writes == [(VARIABLE, fingerprint(extensions))]  # noted once
+        assert await jobs.refresh(lambda: extensions)  # nothing left to push
+        assert ari.requests == []
+
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        run(scenario())
+    assert caplog.records[-1].getMessage() == (
+        "extension endpoints Asterisk already had: 5, as pushed before (its fingerprint "
+        "is the database's); none pushed again")
+
+
+def test_a_change_made_while_no_engine_ran_is_pushed_again_and_noted_after() -> None:
+    extensions = directory(5)
+    renamed = [replace(extensions[0], caller_name="Renamed"), *extensions[1:]]
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        await pushed_and_noted(ari, extensions)
+        jobs = provisioning(ari, settle=0)
+        await jobs.resync(lambda: renamed)
+        assert VARIABLE not in ari.globals  # not what Asterisk has any more
+        jobs.push_again(lambda: renamed)
+        await noted(ari, renamed)
+        assert ari.objects["endpoint", extensions[0].endpoint_id]["callerid"] == (
+            '"Renamed" <1001>')
+
+    run(scenario())
+
+
+class NotingConfigAri(FakeConfigAri):
+    """Says, for each PUT, whether Asterisk had a fingerprint then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.noted_at_put: list[bool] = []
+
+    async def request(self, method: str, path: str, *, params: object = None,
+                      json: object = None) -> object:
+        if method == "PUT":
+            self.noted_at_put.append(VARIABLE in self.globals)
+        return await super().request(method, path, params=params, json=json)
+
+
+def test_a_change_clears_the_fingerprint_before_asterisk_has_it() -> None:
+    """The API changed an extension, then changed it back while ringbridge was down: the
+    fingerprint noted before the first change must not make the next start keep the
+    first change (Asterisk has it, the database no longer)."""
+    extensions = directory(3)
+    changed = replace(extensions[0], password="changed")
+
+    async def scenario() -> None:
+        ari = NotingConfigAri()
+        jobs = provisioning(ari, settle=0)
+        await jobs.resync(lambda: extensions)
+        await noted(ari, extensions)
+        ari.noted_at_put.clear()
+        await jobs.push(changed)
+        assert ari.noted_at_put == [False, False, False]
+        jobs.close()  # ringbridge down before the change back reached Asterisk
+        restarted = provisioning(ari, settle=0)
+        await restarted.resync(lambda: extensions)
+        restarted.push_again(lambda: extensions)
+        await noted(ari, extensions)
+        assert ari.objects["auth", changed.endpoint_id]["password"] == "secret"
+
+    run(scenario())
+
+
+def test_a_job_still_retrying_holds_the_fingerprint_back() -> None:
+    extensions = directory(2)
+    changed = replace(extensions[1], caller_name="Changed")
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        jobs = provisioning(ari, settle=0)
+        await jobs.resync(lambda: extensions)
+        await noted(ari, extensions)
+        ari.refuse[changed.endpoint_id] = FOREVER
+        await jobs.push(changed)
+        await asyncio.sleep(0.05)  # retried every 10 ms meanwhile
+        assert VARIABLE not in ari.globals
+        ari.refuse[changed.endpoint_id] = 0
+        await noted(ari, [extensions[0], changed])
+
+    run(scenario())
+
+
+def test_with_several_engines_a_fingerprint_left_is_cleared_and_none_noted() -> None:
+    """Engines sharing one Asterisk each push every change: one noting what it pushed
+    could note a state another engine is changing."""
+    extensions = directory(3)
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        await pushed_and_noted(ari, extensions)  # by ringbridge run with one engine
+        ari.requests.clear()
+        jobs = provisioning(ari, settle=0, keeps_mark=False)
+        await jobs.resync(lambda: extensions)
+        assert VARIABLE not in ari.globals
+        jobs.push_again(lambda: extensions)
+        await push_again_ended(jobs)
+        await asyncio.sleep(0.05)
+        assert len(ari.requests) == 3 * len(extensions)
+        assert VARIABLE not in ari.globals
 
     run(scenario())
