@@ -8,9 +8,9 @@ database, the missing ones before any call is taken over, the others after) supe
 it. With ARI down nothing is retried: the resync on reconnect does the work. One failed
 DELETE therefore never leaves a destroyed extension registered.
 
-Once every extension is in Asterisk and no change is on its way, a fingerprint of them
-is noted there (bridge/engine/pushed_mark.py): the next start finding it pushes none
-again.
+Once Asterisk has every extension as the database has it and no change is on its way,
+a fingerprint of them is noted there (bridge/engine/pushed_mark.py): the next start
+finding it pushes none again.
 """
 
 from __future__ import annotations
@@ -65,10 +65,12 @@ class Provisioning:
         self.ari = ari
         self._mark = PushedMark(ari, edge, keeps_mark)
         self._settle_after = settle
-        # Asterisk has what `_asked` says, every extension of the last read: once no
-        # change is on its way, the fingerprint may be noted.
-        self._complete = False
         self._marking: asyncio.Task[None] | None = None
+        self._read: Callable[[], list[SipEndpoint]] | None = None  # the last resync's
+        # Endpoints whose last change was not known to be made (refused, cut short,
+        # cancelled): Asterisk may have anything of them, so the next pass changes them
+        # again, and no fingerprint is noted meanwhile.
+        self._doubtful: set[str] = set()
         self._backoff = backoff
         self._edge = edge
         self._turn = asyncio.Lock()  # one change on Asterisk at a time
@@ -93,18 +95,17 @@ class Provisioning:
     async def push(self, endpoint: SipEndpoint) -> None:
         """Push an extension's endpoint; returns after the first attempt."""
         async def step() -> None:
-            await self._mark.before_change()
             self._asked[endpoint.endpoint_id] = endpoint
-            await endpoints.push(self.ari, endpoint, self._edge)
+            await self._change(endpoint.endpoint_id,
+                               lambda: endpoints.push(self.ari, endpoint, self._edge))
 
         await self._start(endpoint.endpoint_id, "push", step)
 
     async def remove(self, endpoint_id: str) -> None:
         """Remove an endpoint; returns after the first attempt."""
         async def step() -> None:
-            await self._mark.before_change()
             self._asked.pop(endpoint_id, None)
-            await endpoints.remove(self.ari, endpoint_id)
+            await self._change(endpoint_id, lambda: endpoints.remove(self.ari, endpoint_id))
 
         await self._start(endpoint_id, "removal", step)
 
@@ -122,7 +123,7 @@ class Provisioning:
         self._resyncs += 1  # a running pass stops at its next endpoint
         async with self._turn:
             self.close()
-            self._complete = False
+            self._read, self._doubtful = read, set()  # Asterisk listed again below
             wanted = await asyncio.to_thread(read)
             current = await self._mark.matches(wanted)
             pushed, had = await endpoints.sync_missing(self.ari, wanted, self._edge)
@@ -133,7 +134,6 @@ class Provisioning:
             # Only what Asterisk took counts as asked for: a refresh pushes the rest.
             self._asked = {e.endpoint_id: e for e in wanted if e.endpoint_id in pushed}
             self._had = bool(had) and not current
-            self._complete = not self._had and len(self._asked) == len(wanted)
         self._settle()
 
     def push_again(self, read: Callable[[], list[SipEndpoint]]) -> None:
@@ -178,16 +178,15 @@ class Provisioning:
             resyncs = self._resyncs
             async with self._turn:
                 wanted = {e.endpoint_id: e for e in await asyncio.to_thread(read)}
-                gone = sorted(self._asked.keys() - wanted.keys())
-                stale = [i for i, e in wanted.items() if self._asked.get(i) != e]
+                gone = sorted((self._asked.keys() | self._doubtful) - wanted.keys())
+                stale = [i for i, e in wanted.items()
+                         if self._asked.get(i) != e or i in self._doubtful]
             removed, newer_removals = await self._each(gone, self._remove_here, REMOVAL,
                                                        where, resyncs)
             pushed, newer_pushes = await self._each(
                 stale, lambda i: self._push_here(wanted[i]), PUSH, where, resyncs)
         done, newer = removed + pushed, newer_removals + newer_pushes
-        if self._resyncs == resyncs:  # else that resync's reading stands
-            self._complete = done + newer == len(gone) + len(stale)
-            self._settle()
+        self._settle()
         if where is None:
             log.info("extension endpoints Asterisk already had: %d of %d pushed again%s%s",
                      done, len(gone) + len(stale),
@@ -223,15 +222,14 @@ class Provisioning:
         return done, newer
 
     async def _remove_here(self, endpoint_id: str) -> None:
-        await self._mark.before_change()
-        await endpoints.remove(self.ari, endpoint_id)
+        await self._change(endpoint_id, lambda: endpoints.remove(self.ari, endpoint_id))
         # An older job's removal, its first attempt made after this pass's read, may have
         # taken it out already.
         self._asked.pop(endpoint_id, None)
 
     async def _push_here(self, endpoint: SipEndpoint) -> None:
-        await self._mark.before_change()
-        await endpoints.push(self.ari, endpoint, self._edge)
+        await self._change(endpoint.endpoint_id,
+                           lambda: endpoints.push(self.ari, endpoint, self._edge))
         self._asked[endpoint.endpoint_id] = endpoint
 
     def _drop_job(self, endpoint_id: str) -> None:
@@ -251,25 +249,47 @@ class Provisioning:
             self._marking.cancel()
             self._marking = None
 
-    def _settle(self) -> None:
-        """Note the fingerprint once no change is on its way (`_mark_settled`)."""
-        if self._mark.keeps and (self._marking is None or self._marking.done()):
-            self._marking = asyncio.create_task(self._mark_settled())
+    async def _change(self, endpoint_id: str, change: Step) -> None:
+        """One endpoint changed in Asterisk, the fingerprint cleared first; doubtful
+        until the change is known to be made."""
+        self._doubtful.add(endpoint_id)
+        await self._mark.before_change()
+        await change()
+        self._doubtful.discard(endpoint_id)
 
-    async def _mark_settled(self) -> None:
-        """After `settle` seconds: the fingerprint of what Asterisk has, unless a job
-        or a pass is still running (it settles again when it ends) or Asterisk lacks an
-        extension of the last read."""
+    def _settle(self) -> None:
+        """Note the fingerprint `settle` seconds after the last change (`_mark_settled`)."""
+        if self._mark.keeps and self._read is not None:
+            if self._marking is not None:
+                self._marking.cancel()
+            self._marking = asyncio.create_task(self._mark_settled(self._read))
+
+    async def _mark_settled(self, read: Callable[[], list[SipEndpoint]]) -> None:
+        """After `settle` seconds: the fingerprint of the database's extensions, when
+        Asterisk has each as the database has it and no change is on its way (a job or
+        a pass still running settles again when it ends). The database is read outside
+        the turn: a change committed after the read either reaches Asterisk before the
+        turn (it differs, nothing is noted) or clears the fingerprint first."""
         await asyncio.sleep(self._settle_after)
+        if self._changing():
+            return
+        try:
+            wanted = await asyncio.to_thread(read)
+        except DATABASE_AWAY as exc:  # the next start pushes them again
+            log.info("fingerprint of the extensions not noted (%s)", why_away(exc))
+            return
         async with self._turn:
-            if (not self._complete or self._passing.locked() or endpoints.cut_short(self.ari)
-                    or any(not job.done() for job in self._jobs.values())):
+            if self._changing() or {e.endpoint_id: e for e in wanted} != self._asked:
                 return
             try:
-                await self._mark.write(list(self._asked.values()))
-            except AriError as exc:  # the next start pushes them again
-                log.info("fingerprint of the extensions pushed not noted in Asterisk (%s)",
-                         exc)
+                await self._mark.write(wanted)
+            except AriError as exc:
+                log.info("fingerprint of the extensions not noted in Asterisk (%s)", exc)
+
+    def _changing(self) -> bool:
+        """Whether a change is on its way, or one may have been left half made."""
+        return (bool(self._doubtful) or self._passing.locked() or endpoints.cut_short(self.ari)
+                or any(not job.done() for job in self._jobs.values()))
 
     async def _start(self, endpoint_id: str, what: str, step: Step) -> None:
         self._drop_job(endpoint_id)
@@ -305,7 +325,6 @@ class Provisioning:
             log.warning("endpoint %s: %s failed (%s); retrying in %.1f s", endpoint_id, what,
                         error, delay)
             await asyncio.sleep(delay)
-        self._complete = False  # asked for, not made: the resync reads again
         log.warning("endpoint %s: ARI is down; its %s is left to the resync on reconnect",
                     endpoint_id, what)
 

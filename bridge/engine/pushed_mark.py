@@ -1,8 +1,8 @@
 """A fingerprint, kept in Asterisk, of the extensions ringbridge has pushed to it whole.
 
 Asterisk keeps the extensions' objects in memory only (bridge/engine/endpoints.py); a
-global variable lives exactly as long, until Asterisk restarts. Once every extension
-the engine asked for is in Asterisk and no change is on its way, the engine writes there
+global variable lives exactly as long, until Asterisk restarts. Once Asterisk has each
+extension as the database has it and no change is on its way, the engine writes there
 a fingerprint of them all (every object's fields as pushed, so a ringbridge that pushes
 other fields does not match); before it changes any endpoint again, it clears it. A
 ringbridge starting again that finds the fingerprint of what its database would push
@@ -58,6 +58,7 @@ class PushedMark:
             held = str((await self.ari.get(GLOBALS, {"variable": VARIABLE}))["value"])
         except AriError as exc:
             log.info("extensions pushed before not known (%s): pushing them again", exc)
+            await self.before_change()  # none may be kept while endpoints change
             return False
         if held and self.keeps and held == await asyncio.to_thread(
                 fingerprint, wanted, self.edge):

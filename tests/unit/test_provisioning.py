@@ -729,16 +729,15 @@ def test_a_change_made_while_no_engine_ran_is_pushed_again_and_noted_after() -> 
 
 
 class NotingConfigAri(FakeConfigAri):
-    """Says, for each PUT, whether Asterisk had a fingerprint then."""
+    """Says, for each PUT and DELETE, whether Asterisk had a fingerprint then."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.noted_at_put: list[bool] = []
+        self.noted_at_change: list[bool] = []
 
     async def request(self, method: str, path: str, *, params: object = None,
                       json: object = None) -> object:
-        if method == "PUT":
-            self.noted_at_put.append(VARIABLE in self.globals)
+        self.noted_at_change.append(VARIABLE in self.globals)
         return await super().request(method, path, params=params, json=json)
 
 
@@ -754,9 +753,9 @@ def test_a_change_clears_the_fingerprint_before_asterisk_has_it() -> None:
         jobs = provisioning(ari, settle=0)
         await jobs.resync(lambda: extensions)
         await noted(ari, extensions)
-        ari.noted_at_put.clear()
+        ari.noted_at_change.clear()
         await jobs.push(changed)
-        assert ari.noted_at_put == [False, False, False]
+        assert ari.noted_at_change == [False, False, False]
         jobs.close()  # ringbridge down before the change back reached Asterisk
         restarted = provisioning(ari, settle=0)
         await restarted.resync(lambda: extensions)
@@ -773,15 +772,18 @@ def test_a_job_still_retrying_holds_the_fingerprint_back() -> None:
 
     async def scenario() -> None:
         ari = FakeConfigAri()
+        database = list(extensions)
         jobs = provisioning(ari, settle=0)
-        await jobs.resync(lambda: extensions)
+        await jobs.resync(lambda: list(database))
         await noted(ari, extensions)
         ari.refuse[changed.endpoint_id] = FOREVER
+        database[1] = changed  # the API's change, committed, then pushed
         await jobs.push(changed)
-        await asyncio.sleep(0.05)  # retried every 10 ms meanwhile
+        await jobs.push(extensions[0])  # another change, made: it settles
+        await asyncio.sleep(0.05)  # the first retried every 10 ms meanwhile
         assert VARIABLE not in ari.globals
         ari.refuse[changed.endpoint_id] = 0
-        await noted(ari, [extensions[0], changed])
+        await noted(ari, database)
 
     run(scenario())
 
@@ -803,5 +805,59 @@ def test_with_several_engines_a_fingerprint_left_is_cleared_and_none_noted() -> 
         await asyncio.sleep(0.05)
         assert len(ari.requests) == 3 * len(extensions)
         assert VARIABLE not in ari.globals
+
+    run(scenario())
+
+
+def test_every_change_clears_the_fingerprint_before_asterisk_has_it() -> None:
+    """A removal through the API, then a cluster's refresh pushing and removing what
+    another node changed: each finds no fingerprint in Asterisk."""
+    extensions = directory(4)
+
+    async def scenario() -> None:
+        ari = NotingConfigAri()
+        database = list(extensions)
+        jobs = provisioning(ari, settle=0)
+        await jobs.resync(lambda: list(database))
+        await noted(ari, database)
+        ari.noted_at_change.clear()
+        database.pop()
+        await jobs.remove(extensions[-1].endpoint_id)
+        await noted(ari, database)
+        database[0] = replace(extensions[0], caller_name="Changed Elsewhere")
+        database.pop()  # removed elsewhere
+        assert await jobs.refresh(lambda: list(database))
+        await noted(ari, database)
+        assert len(ari.noted_at_change) == 3 + 3 + 3  # two removals, one push
+        assert not any(ari.noted_at_change)
+
+    run(scenario())
+
+
+def test_a_change_cut_short_is_made_again_by_the_next_pass_before_it_is_noted() -> None:
+    """The API changed an extension (refused, retried); the refresh for another node's
+    change of it superseded that job and was refused too; then it was changed back. The
+    engine had asked for the API's version, Asterisk still had the first: the next
+    refresh must push it, not take it as made (and note it)."""
+    extensions = directory(2)
+    endpoint_id = extensions[0].endpoint_id
+    mine, elsewhere = (replace(extensions[0], caller_name=name) for name in ("Mine", "Other"))
+
+    async def scenario() -> None:
+        ari = FakeConfigAri()
+        database = list(extensions)
+        jobs = provisioning(ari, settle=0)
+        await jobs.resync(lambda: list(database))
+        await noted(ari, database)
+        ari.refuse[endpoint_id] = FOREVER
+        database[0] = mine
+        await jobs.push(mine)
+        database[0] = elsewhere
+        assert not await jobs.refresh(lambda: list(database))
+        ari.refuse[endpoint_id] = 0
+        database[0] = mine
+        assert await jobs.refresh(lambda: list(database))
+        assert ari.objects["endpoint", endpoint_id]["callerid"] == '"Mine" <1001>'
+        await noted(ari, database)
 
     run(scenario())
