@@ -211,7 +211,7 @@ class CallControl:
     async def start(self, channel: dict[str, Any], args: list[str]) -> Hunt | None:
         """A channel the dialplan handed back: a timed-out park or a call taken back."""
         if args[0] == PARKING_TIMEOUT:
-            return self._ring_back(channel, [*args[1:], "", "", "", ""][:4])
+            return await self._ring_back(channel, [*args[1:], "", "", "", ""][:4])
         retrieval = self._retrievals.pop(channel["id"], None)
         if retrieval is None:  # e.g. ringbridge restarted meanwhile: back to the lot
             await self._to_lot(channel["id"])
@@ -223,7 +223,7 @@ class CallControl:
             retrieval.started.set_result(hunt)
         return hunt
 
-    def _ring_back(self, channel: dict[str, Any], args: list[str]) -> Hunt:
+    async def _ring_back(self, channel: dict[str, Any], args: list[str]) -> Hunt:
         lot, parker, dial, call_id = args
         target = Target(key=0, dial=dial, label=parker)
         plan = HuntPlan(label=f"ring back {parker} (parking time out)", waves=((target,),),
@@ -232,9 +232,32 @@ class CallControl:
         parked = self.engine.parking.by_channel(channel["id"])
         hunt = self.engine.new_hunt(call_id or new_call_id(), channel["id"], plan)
         self._resume(hunt, parked, channel)
+        if parked is None:
+            await self._resume_kept(hunt, channel)
         hunt.publish(ParkedCallRingingBack(call_id=hunt.call_id, caller=hunt.origin.number,
                                            dialled=parker))
         return hunt
+
+    async def _resume_kept(self, hunt: Hunt, channel: dict[str, Any]) -> None:
+        """A ring back the lots no longer list (ringbridge restarted as it rang): its
+        views from what the channel keeps (Kept). Asterisk refuses a leg named as a
+        channel it still has: the parked party is often one of the call's legs, and the
+        ring back's leg hung up by the takeover may not be gone yet."""
+        kept = await self.engine.parking.kept_on(str(channel.get("name", "")))
+        own = channel["id"].removeprefix(f"rb-{hunt.call_id}-")
+        hunt.caller_view = kept.view or hunt.caller_view
+        views = max(int(kept.views) if kept.views.isdigit() else 0,
+                    int(own) if own.isdigit() else 0)
+        while await self._exists(f"rb-{hunt.call_id}-{views + 1}"):
+            views += 1
+        hunt.number_views_from(views)
+
+    async def _exists(self, channel_id: str) -> bool:
+        try:
+            await self.engine.ari.get(f"/channels/{channel_id}")
+        except AriError:
+            return False
+        return True
 
     @staticmethod
     def _resume(hunt: Hunt, parked: ParkedCall | None, channel: dict[str, Any]) -> None:

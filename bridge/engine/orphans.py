@@ -63,6 +63,12 @@ class Orphan:
         return purpose in (PARKING_TIMEOUT, UNPARKED)
 
     @property
+    def keeps_its_call(self) -> bool:
+        """A parked call ringing back its parker or taken out of its lot: started again,
+        it goes on under its own call id (bridge/engine/call_control.py)."""
+        return (self.args or ("",))[0] in (PARKING_TIMEOUT, UNPARKED)
+
+    @property
     def takes_a_leg(self) -> bool:
         """A caller that a phone answering for it can still be connected to."""
         return (self.args or ("",))[0] in ("dial", "inbound") and self.state != "Up"

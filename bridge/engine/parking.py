@@ -196,7 +196,7 @@ class ParkingLots:
                       LOT_PREFIX)]
         calls, rings_back, parked_by = {}, {}, {}
         for event in events:
-            kept = await self._variables(event["ParkeeChannel"])
+            kept = await self.kept_on(event["ParkeeChannel"])
             call = self._from_event(event, kept)
             calls[call.channel_id] = call
             rings_back[call.channel_id] = _ring_back(event, now)
@@ -204,7 +204,8 @@ class ParkingLots:
         self._calls, self._rings_back, self._parked_by = calls, rings_back, parked_by
         log.info("AMI connected: %d parked call(s) in ringbridge's lots", len(calls))
 
-    async def _variables(self, channel: str) -> Kept:
+    async def kept_on(self, channel: str) -> Kept:
+        """What ringbridge keeps on `channel` (its AMI name), read over AMI."""
         values = []
         for name in Kept.VARIABLES:
             try:
@@ -222,7 +223,7 @@ class ParkingLots:
         arrived = self.clock()  # ParkingTimeout: seconds left now, not after Getvar
         channel_id = event.get("ParkeeUniqueid", "")
         ours = self._ours.pop(channel_id, None)
-        variables = ours or await self._variables(event.get("ParkeeChannel", ""))
+        variables = ours or await self.kept_on(event.get("ParkeeChannel", ""))
         call = self._from_event(event, variables)
         for other in [c for c in self._calls.values() if (c.lot, c.slot) == (lot, call.slot)]:
             del self._calls[other.channel_id]  # ParkedCallSwap: a new channel in the slot

@@ -237,12 +237,15 @@ class Takeover:
             await self._connect(caller, leg, call_id)
             return "connected"
         if caller.starts_again:
+            again = "the same call" if caller.keeps_its_call else "a new call"
             log.info("channel %s: a caller (%s, call %s) no flow runs any more; taken up "
-                     "again as a new call", caller.id, what, call_id or "not named yet")
+                     "again as %s", caller.id, what, call_id or "not named yet", again)
             await self.engine.on_event({"type": "StasisStart", "channel": caller.channel,
                                         "args": list(caller.args or ())})
-            await self.closer.close(call_id, "ringbridge restarted while the call was being "
-                                    "set up; its caller was taken up again as a new call")
+            if not caller.keeps_its_call:  # its record goes on
+                await self.closer.close(call_id, "ringbridge restarted while the call was "
+                                        "being set up; its caller was taken up again as a "
+                                        "new call")
             return "taken up"
         log.info("channel %s: a caller (%s, %s) no flow runs any more and that cannot "
                  "start again; hanging up (cause %d)", caller.id, what, caller.state,

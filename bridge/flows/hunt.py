@@ -170,7 +170,11 @@ class Hunt(CallFlow):
     def resume(self, parked: ParkedCall) -> None:
         """Go on as the parked call: views are numbered on from the last it gave."""
         self.before = parked
-        self._next_leg = max(self._next_leg, parked.views)
+        self.number_views_from(parked.views)
+
+    def number_views_from(self, views: int) -> None:
+        """Number views, and legs with them, on from `views`: the call gave those."""
+        self._next_leg = max(self._next_leg, views)
 
     # The hunt's progress.
 

@@ -12,6 +12,7 @@ import pytest
 from bridge.engine.pushed_mark import VARIABLE
 from tests.integration.conftest import PhoneFactory
 from tests.integration.dispatching import instant
+from tests.integration.phone_calls import PARK_SECONDS, park, talking, view_of
 from tests.integration.restarts import connected_call, group_with_dispatch, ringing_call, the_end
 from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
@@ -194,6 +195,36 @@ def callerid(asterisk: Asterisk, endpoint_id: str) -> str:
     endpoint = asterisk.ari("GET", f"/asterisk/config/dynamic/res_pjsip/endpoint/{endpoint_id}")
     fields = {field["attribute"]: field["value"] for field in endpoint.json()}
     return fields["callerid"]
+
+
+def test_a_parked_call_ringing_back_its_parker_as_ringbridge_dies_rings_it_again(
+        office: Office, bridge: BridgeProcess) -> None:
+    """The park timed out and ringbridge rang the parker back; killed while that rang,
+    it rings the parker again once it is back: the same call, whose record stays open
+    until it ends (the takeover closed it as a caller started again as a new call, and
+    the dispatcher got `cleared` while the call went on)."""
+    parker, parked = office.phone("3391"), office.phone("3392")
+    out, incoming, call = talking(office, parker, parked)
+    response = park(office, "3391", call, view_of(call, "3392")["id"], PARK_SECONDS)
+    assert response.status_code == 200, response.text
+    out.wait_disconnected()
+    first = parker.wait_incoming(timeout=PARK_SECONDS + 5)  # ringbridge rings it back
+    bridge.kill()
+    seen = restart(bridge)
+    first.wait_disconnected()  # the leg of the engine that died, hung up
+    again = parker.wait_incoming()
+    again.answer()
+    again.wait_answered()
+    again.wait_rtp(10)
+    assert incoming.state == "confirmed"  # the parked party, talking to the parker
+    again.hangup()
+    incoming.wait_disconnected()
+    record = bridge.call_record("3392")
+    details = [step.detail for step in sorted(record.steps, key=lambda s: s.at)]
+    assert record.call_id == call["id"]
+    assert not any("taken up again" in detail for detail in details), details
+    assert [step.kind for step in record.steps].count("ended") == 1, details
+    bridge.wait_log(r"taken up again as the same call", after=seen)
 
 
 def test_a_caller_who_gives_up_while_ringbridge_is_down_is_missed_then_cleared(

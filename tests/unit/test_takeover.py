@@ -288,3 +288,27 @@ def test_an_empty_bridge_of_ours_is_removed_once_it_is_not_new() -> None:
     assert not left_empty(bridge(EMPTY_BRIDGE_AGE - 1, []), now)  # a hunt's, just made
     assert not left_empty(bridge(60, ["1733.7"]), now)
     assert not left_empty({"id": "rb-Over4", "channels": []}, now)  # age unknown
+
+
+def test_a_parked_call_ringing_back_when_ringbridge_died_goes_on_with_its_record_open(
+        ) -> None:
+    """Its ring back starts again under the parked call's own id: closing that id's
+    record, as for a caller started again as a new call, told the dispatcher `cleared`
+    while the call went on."""
+    events = Ended()
+    received = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    book = Book({"P": EarlierCall("P", received, received, False, events)})  # type: ignore[arg-type]
+    steps = Steps()
+    engine = engine_with(NotedAri({}))
+    started: list[dict[str, Any]] = []
+
+    async def on_event(event: dict[str, Any]) -> None:
+        started.append(event)
+
+    engine.on_event = on_event  # type: ignore[method-assign]
+    parked = Orphan({"id": "parked", "state": "Up"},
+                    ("parking-timeout", "rb-a.example", "4311", "PJSIP/4311@a.example", "P"))
+    takeover = Takeover(engine, Closer(book, call_log_into(steps.record)))
+    assert asyncio.run(takeover._caller(parked, "P", None)) == "taken up"
+    assert [event["args"][0] for event in started] == ["parking-timeout"]
+    assert steps.steps == [] and events.calls == []
