@@ -39,15 +39,10 @@ def asterisk_restarted(rig: BenchRig, extensions: int, timeout: float) -> float:
     return time.monotonic() - ready
 
 
-def noted(rig: BenchRig) -> bool:
-    """Whether ringbridge has noted in Asterisk that it has every extension."""
-    answer = rig.asterisk.ari("GET", f"/asterisk/variable?variable={VARIABLE}")
-    return answer.is_success and bool(answer.json()["value"])
-
-
 def bridge_restarted_unchanged(rig: BenchRig, timeout: float) -> float:
     """Seconds from ringbridge's start to its line that it pushes none again."""
-    wait_until(lambda: noted(rig), timeout, "the extensions' fingerprint noted", poll=0.2)
+    wait_until(lambda: rig.asterisk.global_value(VARIABLE), timeout,
+               "the extensions' fingerprint noted", poll=0.2)
     rig.bridge.stop()
     seen = len(rig.bridge.log())
     started = time.monotonic()

@@ -53,25 +53,27 @@ class Orphan:
         return str(self.channel.get("state", ""))
 
     @property
+    def purpose(self) -> str:
+        """Why a caller is in Stasis, its first argument ("" for a leg)."""
+        return (self.args or ("",))[0]
+
+    @property
     def starts_again(self) -> bool:
-        """A caller that can start again as a new call: a phone's or the carrier's not
-        answered yet, a parked call ringing back its parker or being taken out of its
-        lot. Not one already answered by ringbridge (voicemail), nor a failed park."""
-        purpose = (self.args or ("",))[0]
-        if purpose in ("dial", "inbound"):
-            return self.state != "Up"
-        return purpose in (PARKING_TIMEOUT, UNPARKED)
+        """A caller that can start again: a phone's or the carrier's not answered yet
+        (as a new call), or a parked call (`keeps_its_call`). Not one already answered
+        by ringbridge (voicemail), nor a failed park."""
+        return self.takes_a_leg or self.keeps_its_call
 
     @property
     def keeps_its_call(self) -> bool:
         """A parked call ringing back its parker or taken out of its lot: started again,
         it goes on under its own call id (bridge/engine/call_control.py)."""
-        return (self.args or ("",))[0] in (PARKING_TIMEOUT, UNPARKED)
+        return self.purpose in (PARKING_TIMEOUT, UNPARKED)
 
     @property
     def takes_a_leg(self) -> bool:
         """A caller that a phone answering for it can still be connected to."""
-        return (self.args or ("",))[0] in ("dial", "inbound") and self.state != "Up"
+        return self.purpose in ("dial", "inbound") and self.state != "Up"
 
 
 def left_ringing(legs: list[Orphan], callers: Collection[str],

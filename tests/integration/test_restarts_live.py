@@ -160,7 +160,8 @@ def test_a_large_directory_comes_back_and_the_api_changes_it_during_the_push_aga
     try:
         bridge.kill()
         bridge.start(timeout=60)  # Asterisk lacks them: pushed before it is healthy
-        wait_until(lambda: noted(asterisk), 30, "the extensions' fingerprint noted")
+        wait_until(lambda: asterisk.global_value(VARIABLE), 30,
+                   "the extensions' fingerprint noted")
         bridge.kill()
         seen = restart(bridge)  # Asterisk has them, as the database does
         bridge.wait_log(r"Asterisk already had: \d+, as pushed before \(its fingerprint is "
@@ -182,13 +183,6 @@ def test_a_large_directory_comes_back_and_the_api_changes_it_during_the_push_aga
             == '"Renamed While Down" <104999>'
     finally:
         bridge.cli("tenants", "delete", "--tenant", company, "--force", "--yes")
-
-
-def noted(asterisk: Asterisk) -> bool:
-    """Whether Asterisk has the fingerprint of the extensions pushed (pushed_mark.py)."""
-    answer = asterisk.ari("GET", f"/asterisk/variable?variable={VARIABLE}")
-    answer.raise_for_status()
-    return bool(answer.json()["value"])
 
 
 def callerid(asterisk: Asterisk, endpoint_id: str) -> str:

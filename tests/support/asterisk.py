@@ -152,6 +152,12 @@ class Asterisk:
         (answer,) = self.ami({"Action": "Setvar", "Variable": name, "Value": value})
         assert answer.get("Response") == "Success", answer
 
+    def global_value(self, name: str) -> str:
+        """A dialplan global variable's value ("" when it is not set)."""
+        answer = self.ari("GET", f"/asterisk/variable?variable={name}")
+        answer.raise_for_status()
+        return str(answer.json()["value"])
+
     def cli(self, command: str) -> str:
         assert self.container is not None
         output = self.container.exec_run(["asterisk", "-rx", command]).output

@@ -677,10 +677,15 @@ async def noted(ari: FakeConfigAri, extensions: list[SipEndpoint]) -> None:
     await eventually(lambda: ari.globals.get(VARIABLE) == fingerprint(extensions))
 
 
-async def pushed_and_noted(ari: FakeConfigAri, extensions: list[SipEndpoint]) -> None:
-    """A ringbridge that found Asterisk empty pushed `extensions`, then noted them."""
-    await provisioning(ari, settle=0).resync(lambda: extensions)
-    await noted(ari, extensions)
+async def pushed_and_noted(ari: FakeConfigAri, extensions: list[SipEndpoint]
+                           ) -> tuple[Provisioning, list[SipEndpoint]]:
+    """A ringbridge that found Asterisk empty pushed `extensions`, then noted them; it,
+    and its database (a list the test changes as the API would)."""
+    database = list(extensions)
+    jobs = provisioning(ari, settle=0)
+    await jobs.resync(lambda: list(database))
+    await noted(ari, database)
+    return jobs, database
 
 
 def test_a_restart_finding_the_fingerprint_of_the_database_pushes_nothing_again(
@@ -750,9 +755,7 @@ def test_a_change_clears_the_fingerprint_before_asterisk_has_it() -> None:
 
     async def scenario() -> None:
         ari = NotingConfigAri()
-        jobs = provisioning(ari, settle=0)
-        await jobs.resync(lambda: extensions)
-        await noted(ari, extensions)
+        jobs, _ = await pushed_and_noted(ari, extensions)
         ari.noted_at_change.clear()
         await jobs.push(changed)
         assert ari.noted_at_change == [False, False, False]
@@ -772,10 +775,7 @@ def test_a_job_still_retrying_holds_the_fingerprint_back() -> None:
 
     async def scenario() -> None:
         ari = FakeConfigAri()
-        database = list(extensions)
-        jobs = provisioning(ari, settle=0)
-        await jobs.resync(lambda: list(database))
-        await noted(ari, extensions)
+        jobs, database = await pushed_and_noted(ari, extensions)
         ari.refuse[changed.endpoint_id] = FOREVER
         database[1] = changed  # the API's change, committed, then pushed
         await jobs.push(changed)
@@ -816,10 +816,7 @@ def test_every_change_clears_the_fingerprint_before_asterisk_has_it() -> None:
 
     async def scenario() -> None:
         ari = NotingConfigAri()
-        database = list(extensions)
-        jobs = provisioning(ari, settle=0)
-        await jobs.resync(lambda: list(database))
-        await noted(ari, database)
+        jobs, database = await pushed_and_noted(ari, extensions)
         ari.noted_at_change.clear()
         database.pop()
         await jobs.remove(extensions[-1].endpoint_id)
@@ -845,10 +842,7 @@ def test_a_change_cut_short_is_made_again_by_the_next_pass_before_it_is_noted() 
 
     async def scenario() -> None:
         ari = FakeConfigAri()
-        database = list(extensions)
-        jobs = provisioning(ari, settle=0)
-        await jobs.resync(lambda: list(database))
-        await noted(ari, database)
+        jobs, database = await pushed_and_noted(ari, extensions)
         ari.refuse[endpoint_id] = FOREVER
         database[0] = mine
         await jobs.push(mine)
