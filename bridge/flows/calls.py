@@ -188,7 +188,7 @@ class AdoptedCall(CallFlow):
         kind = RingOutEnded if earlier.ringout else CallEnded
         return kind(call_id=self.call_id, why=why, cause=cause, received=earlier.received,
                     answered_at=earlier.answered or self.answered_at, queue=earlier.queue,
-                    agent_id=earlier.agent_id)
+                    agent_id=earlier.agent_id, recorded=earlier.recorded)
 
     async def handle(self, event: Event) -> None:
         if event["type"] in ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"):

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class EarlierCall:
     """What the database knows of a call: `events` is None when there is nobody to tell
-    of its end (no dispatch for it, or its `cleared` has gone out already)."""
+    of its end (no dispatch for it, or its `cleared` has gone out already); `recorded`:
+    a recording of it (the call's or a voicemail) was started."""
 
     call_id: str
     received: datetime
@@ -35,6 +36,7 @@ class EarlierCall:
     queue: Queue = (None, None)
     agent_id: str | None = None
     ringout: bool = False  # the call is a RingOut (its status row closes with it)
+    recorded: bool = False
 
 
 class EarlierCalls(Protocol):
@@ -114,7 +116,7 @@ class Closer:
         self.call_log.publish(kind(
             call_id=call.call_id, at=at or datetime.now(UTC), why=why, cause=cause,
             received=call.received, answered_at=call.answered, queue=call.queue,
-            agent_id=agent_id or call.agent_id))
+            agent_id=agent_id or call.agent_id, recorded=call.recorded))
 
     async def close_open(self, before: datetime, running: set[str]) -> int:
         """Close every record left open by calls received before `before` (the earlier

@@ -39,7 +39,8 @@ class DatabaseEarlierCalls:
             answered = aware(record.answered_at) if record.answered_at else None
             call = EarlierCall(call_id, aware(record.received_at), answered,
                                ended=record.ended_at is not None,
-                               ringout=_is_ringout(session, call_id))
+                               ringout=_is_ringout(session, call_id),
+                               recorded=record.recording is not None)
             sent = _events_sent(session, call_id)
             tenant = session.get(Tenant, record.tenant_id) if record.tenant_id else None
             if not sent or "cleared" in sent or tenant is None:
@@ -48,7 +49,8 @@ class DatabaseEarlierCalls:
             return EarlierCall(
                 call_id, call.received, answered, call.ended, events,
                 _queue(session, record, sent),
-                _agent(session, tenant.id, answered_by or record.answered_by), call.ringout)
+                _agent(session, tenant.id, answered_by or record.answered_by), call.ringout,
+                call.recorded)
 
     def claim_end(self, call_id: str, at: datetime) -> bool:
         with self.database.session() as session:

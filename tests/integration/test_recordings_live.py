@@ -1,6 +1,7 @@
 """Recordings on real calls: a recorded ring group call and a voicemail reach the
 dispatcher as `recordingUrl`, and the WAV is fetched through the API, by its tenant only,
-once Asterisk has written it whole (409 while the call goes on)."""
+once Asterisk has written it whole (409 while the call goes on), also when ringbridge
+restarted during the call."""
 
 from __future__ import annotations
 
@@ -113,3 +114,42 @@ def test_a_voicemail_reaches_the_dispatcher_as_its_recording(
     assert cleared.json["recordingUrl"] == f"{bridge.url}/api/call_records/{call_id}/recording"
     message = fetch_wav(bridge, cleared.json["recordingUrl"], office.token)
     assert message.getnframes() > 0
+
+
+def test_a_recorded_call_adopted_after_a_restart_is_cleared_with_its_recording(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    office.extension("3221", agent_id="agent3221@example.com")
+    member, caller = office.phone("3221"), office.phone("3229")
+    office.group("6281", ["3221"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 record_calls=True)
+    office.api("POST", "/api/dispatch/settings", json={"base_url": receiver.url})
+    outgoing = caller.call("6281")
+    member.wait_incoming().answer()
+    outgoing.wait_answered()
+    call_id = receiver.wait_for("/telephony/connected")[0].json["callId"]
+    wait_until(lambda: office.api("GET", f"/api/call_records/{call_id}")["recording_url"],
+               5, "the recording linked to the call")
+    time.sleep(1)
+    bridge.kill()
+    time.sleep(1)  # the recording goes on in Asterisk meanwhile
+    seen = len(bridge.log())
+    bridge.start()
+    bridge.wait_log(rf"call {call_id}: adopted", after=seen)
+    time.sleep(1)
+    outgoing.hangup()
+
+    cleared = cleared_of(receiver, call_id)
+    assert cleared.json["recordingUrl"] == \
+        f"{bridge.url}/api/call_records/{call_id}/recording"
+    talked = seconds(cleared.json["times"]["duration"])
+    recording = wait_until(lambda: _whole(bridge, cleared.json["recordingUrl"], office.token),
+                           5, "the recording written whole")
+    length = recording.getnframes() / recording.getframerate()
+    assert talked - 1.0 < length <= talked + 0.5, (length, talked)
+
+
+def _whole(bridge: BridgeProcess, url: str, token: str) -> wave.Wave_read | None:
+    """The recording once Asterisk has finished it (its bridge is gone), else None."""
+    if bridge.api("GET", url.removeprefix(bridge.url), token).status_code == 409:
+        return None
+    return fetch_wav(bridge, url, token)

@@ -15,6 +15,7 @@ from bridge.engine.takeover import (
     left_empty,
     parse_peer_left,
 )
+from bridge.flows.calls import AdoptedCall
 from bridge.flows.earlier_calls import Closer, EarlierCall
 from bridge.flows.events import CallEvent, Ending
 from tests.unit.call_logs import call_log_into
@@ -94,12 +95,14 @@ class Ended:
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.recorded: list[bool] = []
 
     def ended(self, call_id: str, queue: Any, agent_id: str | None, received: datetime,
               connected: datetime | None, cleared: datetime, *, answered: bool,
               recorded: bool = False) -> None:
         self.calls.append({"call_id": call_id, "agent": agent_id, "connected": connected,
                            "cleared": cleared, "answered": answered})
+        self.recorded.append(recorded)
 
 
 def test_each_earlier_call_is_closed_once_and_its_dispatcher_told_once() -> None:
@@ -128,6 +131,25 @@ def test_each_earlier_call_is_closed_once_and_its_dispatcher_told_once() -> None
     assert isinstance(first, Ending) and (first.cause, first.at) == (16, left)
     assert events.calls == [{"call_id": "RANG", "agent": None, "connected": None,
                              "cleared": left, "answered": False}]
+
+
+def test_a_recorded_call_that_ends_after_a_restart_is_cleared_as_recorded() -> None:
+    """Its `cleared` carries the recordingUrl, whether the call ended while ringbridge
+    was down or was adopted and ended after."""
+    received = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+    events = Ended()
+    book = Book({"GONE": EarlierCall("GONE", received, received, False, events,  # type: ignore[arg-type]
+                                     recorded=True)})
+    steps = Steps()
+    closer = Closer(book, call_log_into(steps.record))
+    assert asyncio.run(closer.close_open(datetime.now(UTC), running=set())) == 1
+    ending = steps.steps[0][2]
+    assert isinstance(ending, Ending) and ending.recorded
+    assert events.recorded == [True]
+
+    adopted = AdoptedCall(FakeAri(), engine_with(FakeAri()), "KEPT")
+    adopted.follow(EarlierCall("KEPT", received, received, False, recorded=True))
+    assert adopted.ending("the caller hung up", 16).recorded
 
 
 def test_an_earlier_call_another_engine_closes_at_once_is_not_told_twice() -> None:
