@@ -88,6 +88,22 @@ def left_ringing(legs: list[Orphan], callers: Collection[str],
     return gone
 
 
+def answered_ringouts(legs: list[Orphan]) -> dict[str, tuple[Orphan, Orphan]]:
+    """RingOuts whose two legs had both answered when no flow ran them any more (the
+    callee answered as ringbridge went down, or while it was down), each with its
+    caller's leg first: they are to be connected, as the flow would have."""
+    by_call: dict[str, list[Orphan]] = {}
+    for leg in legs:
+        if leg.leg_kind == RINGOUT_LEG and leg.leg_of:
+            by_call.setdefault(leg.leg_of, []).append(leg)
+    answered = {}
+    for call_id, its in by_call.items():
+        if len(its) == 2 and all(leg.state == "Up" for leg in its):
+            caller, callee = sorted(its, key=lambda leg: leg.id)  # rb-<call>-1 first
+            answered[call_id] = (caller, callee)
+    return answered
+
+
 def find_orphans(channels: list[dict[str, Any]], owned: Collection[str],
                  ours: Collection[str]) -> list[Orphan]:
     """The channels in our app's Stasis (`ours`: the ids ARI lists for the engine's

@@ -8,7 +8,8 @@ calls are theirs.
 - A bridge left with one party (the other hung up while ringbridge was down): that
   party is hung up, and the call closed at the time the other left (dialplan [rb-left]
   noted it on the party left); an empty bridge is destroyed.
-- A caller whose phone was answered while ringbridge was down: connected to it.
+- A caller whose phone was answered while ringbridge was down: connected to it; so are
+  the two legs of a RingOut whose callee answered then.
 - Any other caller in our app: started again as a new call, or hung up when it cannot
   be (bridge/engine/orphans.py); the old call is closed either way.
 - The legs of calls being set up: hung up; a call whose caller left meanwhile is closed,
@@ -25,7 +26,13 @@ from typing import Any, Protocol
 
 from bridge.asterisk.ari import AriClient, AriError
 from bridge.engine.live_calls import channel_created, channel_resource
-from bridge.engine.orphans import Orphan, find_orphans, in_app, left_ringing
+from bridge.engine.orphans import (
+    Orphan,
+    answered_ringouts,
+    find_orphans,
+    in_app,
+    left_ringing,
+)
 from bridge.engine.parking import CALL_VARIABLE
 from bridge.flows.call_log import CallLog
 from bridge.flows.calls import (
@@ -41,7 +48,8 @@ from bridge.flows.calls import (
     quietly,
 )
 from bridge.flows.earlier_calls import Closer
-from bridge.flows.events import AnsweredWhileDown
+from bridge.flows.events import AnsweredWhileDown, RingOutConnected
+from bridge.gateway import CallState, LegState
 
 log = logging.getLogger(__name__)
 EMPTY_BRIDGE_AGE = 10.0  # seconds
@@ -181,8 +189,10 @@ class Takeover:
         pairs = {caller.id: answered[call_id] for caller, call_id in zip(callers, calls,
                                                                         strict=True)
                  if call_id and call_id in answered and caller.takes_a_leg}
-        paired = {leg.id for leg in pairs.values()}
-        gone = left_ringing(legs, {c for c in calls if c},
+        ringouts = answered_ringouts(legs)
+        paired = {leg.id for leg in pairs.values()} | {
+            leg.id for both in ringouts.values() for leg in both}
+        gone = left_ringing(legs, {*(c for c in calls if c), *ringouts},
                             {flow.call_id for flow in self.engine.flows})
         # Read before the legs are hung up: the note is on them.
         departures = await asyncio.gather(*(self._caller_left(its_legs)
@@ -195,6 +205,9 @@ class Takeover:
                                if leg.id not in paired))
         for caller, call_id in zip(callers, calls, strict=True):
             outcome[await self._caller(caller, call_id, pairs.get(caller.id))] += 1
+        for call_id, (caller, callee) in ringouts.items():
+            await self._connect_ringout(call_id, caller, callee)
+            outcome["connected"] += 1
         outcome["legs hung up"] = len(legs) - len(paired)
         for (call_id, its_legs), (left_at, cause) in zip(gone.items(), departures,
                                                          strict=True):
@@ -260,34 +273,62 @@ class Takeover:
         """A phone answered while ringbridge was down: bridge the caller to it, as the
         hunt would have."""
         number = channel_resource(leg.channel)[0]
-        bridge_id = f"rb-{call_id}"
-        try:
-            await self._make_bridge(call_id, bridge_id)
-            await self.ari.post(f"/bridges/{bridge_id}/addChannel",
-                                {"channel": f"{caller.id},{leg.id}"})
-            await self.ari.post(f"/channels/{caller.id}/answer")
-        except AriError as exc:  # one of them hung up meanwhile
-            log.info("call %s: %s answered while ringbridge was down, but could not be "
-                     "connected to the caller (%s); hanging both up", call_id, number, exc)
-            await asyncio.gather(_hang_up(self.ari, caller.id), _hang_up(self.ari, leg.id))
-            await quietly(self.ari.delete(f"/bridges/{bridge_id}"))
-            await self.closer.close(call_id, f"{number} answered while ringbridge was down; "
-                                    "a party hung up before they could be connected")
+        call = await self._join(call_id, caller, leg, f"{number} answered",
+                                answered_by=number)
+        if call is None:
             return
-        await note_departures(self.ari, caller.id, leg.id)
-        call = AdoptedCall(self.ari, self.engine, call_id, self.engine.call_log)
-        call.bridge_id = bridge_id
-        call.answered_at = datetime.now(UTC)
-        for channel in (caller.channel, leg.channel):
-            call.adopt(channel["id"])
-            call.found[channel["id"]] = channel
-        earlier = await self.closer.find(call_id, answered_by=number)
-        call.follow(earlier)
+        earlier = call.earlier
         call.publish(AnsweredWhileDown(
             call_id=call_id, member=number, queue=earlier.queue if earlier else (None, None),
             agent_id=earlier.agent_id if earlier else None))
         log.info("call %s: %s answered while ringbridge was down; connected to caller %s",
                  call_id, number, caller.id)
+
+    async def _connect_ringout(self, call_id: str, caller: Orphan, callee: Orphan) -> None:
+        """A RingOut's callee answered as ringbridge went down, or while it was down:
+        connect its two legs, as the flow would have (its status becomes connected)."""
+        await quietly(self.ari.delete(f"/playbacks/{call_id}-ringback"))
+        call = await self._join(call_id, caller, callee, "the RingOut's callee answered")
+        if call is None:
+            return
+        callee_number = call.earlier.ringout_callee if call.earlier else None
+        if callee_number is not None:
+            call.publish(RingOutConnected(
+                call_id=call_id, call=CallState.CONNECTED, caller=LegState.ANSWERED,
+                callee=LegState.ANSWERED, leg=callee_number))
+        log.info("call %s: the RingOut's callee answered while ringbridge was down; "
+                 "connected %s to %s", call_id, caller.id, callee.id)
+
+    async def _join(self, call_id: str, caller: Orphan, answered: Orphan, what: str,
+                    answered_by: str | None = None) -> AdoptedCall | None:
+        """Bridge a caller (answering it) and the party that `answered` for it, no flow
+        running either, and adopt the call; None when a party hung up meanwhile: both
+        are hung up and the call closed."""
+        bridge_id = f"rb-{call_id}"
+        try:
+            await self._make_bridge(call_id, bridge_id)
+            await self.ari.post(f"/bridges/{bridge_id}/addChannel",
+                                {"channel": f"{caller.id},{answered.id}"})
+            if caller.state != "Up":
+                await self.ari.post(f"/channels/{caller.id}/answer")
+        except AriError as exc:  # one of them hung up meanwhile
+            log.info("call %s: %s while ringbridge was down, but the parties could not be "
+                     "connected (%s); hanging both up", call_id, what, exc)
+            await asyncio.gather(_hang_up(self.ari, caller.id),
+                                 _hang_up(self.ari, answered.id))
+            await quietly(self.ari.delete(f"/bridges/{bridge_id}"))
+            await self.closer.close(call_id, f"{what} while ringbridge was down; a party "
+                                    "hung up before they could be connected")
+            return None
+        await note_departures(self.ari, caller.id, answered.id)
+        call = AdoptedCall(self.ari, self.engine, call_id, self.engine.call_log)
+        call.bridge_id = bridge_id
+        call.answered_at = datetime.now(UTC)
+        for channel in (caller.channel, answered.channel):
+            call.adopt(channel["id"])
+            call.found[channel["id"]] = channel
+        call.follow(await self.closer.find(call_id, answered_by=answered_by))
+        return call
 
     async def _make_bridge(self, call_id: str, bridge_id: str) -> None:
         """The call's bridge; one the engine before made just before it died (it had

@@ -35,8 +35,12 @@ class EarlierCall:
     events: CallEvents | None = None
     queue: Queue = (None, None)
     agent_id: str | None = None
-    ringout: bool = False  # the call is a RingOut (its status row closes with it)
+    ringout_callee: str | None = None  # a RingOut's callee (its status row closes with it)
     recorded: bool = False
+
+    @property
+    def ringout(self) -> bool:
+        return self.ringout_callee is not None
 
 
 class EarlierCalls(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -39,18 +40,16 @@ class DatabaseEarlierCalls:
             answered = aware(record.answered_at) if record.answered_at else None
             call = EarlierCall(call_id, aware(record.received_at), answered,
                                ended=record.ended_at is not None,
-                               ringout=_is_ringout(session, call_id),
+                               ringout_callee=_ringout_callee(session, call_id),
                                recorded=record.recording is not None)
             sent = _events_sent(session, call_id)
             tenant = session.get(Tenant, record.tenant_id) if record.tenant_id else None
             if not sent or "cleared" in sent or tenant is None:
                 return call  # the dispatcher never saw the call, or saw its end
             events = self.directory.notifier(session, tenant, record.caller)
-            return EarlierCall(
-                call_id, call.received, answered, call.ended, events,
-                _queue(session, record, sent),
-                _agent(session, tenant.id, answered_by or record.answered_by), call.ringout,
-                call.recorded)
+            return replace(call, events=events, queue=_queue(session, record, sent),
+                           agent_id=_agent(session, tenant.id,
+                                           answered_by or record.answered_by))
 
     def claim_end(self, call_id: str, at: datetime) -> bool:
         with self.database.session() as session:
@@ -65,10 +64,12 @@ class DatabaseEarlierCalls:
                 CallRecord.ended_at.is_(None), CallRecord.received_at < moment)))
 
 
-def _is_ringout(session: Session, call_id: str) -> bool:
-    """A RingOut's call id is its row's (bridge/store/models.py)."""
+def _ringout_callee(session: Session, call_id: str) -> str | None:
+    """The number a RingOut rings second, None when the call is no RingOut (a RingOut's
+    call id is its row's: bridge/store/models.py)."""
     key = decimal_id(call_id)
-    return key is not None and session.get(RingOut, key) is not None
+    ringout = session.get(RingOut, key) if key is not None else None
+    return ringout.to_number if ringout is not None else None
 
 
 def _events_sent(session: Session, call_id: str) -> dict[str, str | None]:

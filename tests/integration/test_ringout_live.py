@@ -297,6 +297,32 @@ def test_a_ringout_ringing_across_a_restart_of_ringbridge_is_ended(
     office.wait_status(ringout_id, "NoAnsweringMachine", "InProgress", "InProgress")
 
 
+def test_a_ringout_whose_callee_answers_while_ringbridge_is_down_is_connected(
+    office: RingOutOffice, carrier: Phone, legs_ringing_a_minute: None,
+) -> None:
+    caller = office.phone("4095")
+    ringout_id = office.start("+14155550197", "4095")
+    first = caller.wait_incoming()
+    first.answer()
+    second = carrier.wait_incoming_for("+14155550197")
+    office.bridge.kill()
+    second.answer()
+    time.sleep(1)
+    seen = len(office.bridge.log())
+    office.bridge.start()
+    office.bridge.wait_log(rf"call {ringout_id}: the RingOut's callee answered while "
+                           "ringbridge was down; connected", after=seen)
+    assert_talking(first, second)
+    assert (first.state, second.state) == ("confirmed", "confirmed")
+    office.wait_status(ringout_id, "Success", "Success", "Success")
+    second.hangup()
+    first.wait_disconnected()
+    office.wait_status(ringout_id, "Success", "Finished", "Finished")
+    record = office.bridge.call_record("+14155550197")
+    assert (record.call_id, record.answered_by) == (ringout_id, "+14155550197")
+    assert record.ended_at is not None
+
+
 def test_a_users_token_is_refused_another_users_extension(
         office: RingOutOffice, carrier: Phone) -> None:
     """A user's token could ring out from another user's extension (issue 13)."""

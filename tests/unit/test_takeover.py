@@ -17,7 +17,8 @@ from bridge.engine.takeover import (
 )
 from bridge.flows.calls import AdoptedCall
 from bridge.flows.earlier_calls import Closer, EarlierCall
-from bridge.flows.events import CallEvent, Ending
+from bridge.flows.events import CallEvent, Ending, RingOutConnected
+from bridge.gateway import CallState, LegState
 from tests.unit.call_logs import call_log_into
 from tests.unit.fake_ari import FakeAri, engine_with
 
@@ -234,7 +235,8 @@ def leg(channel_id: str, kind: str = "leg") -> Orphan:
 
 def take_up(ari: NotedAri, book: Book, steps: Steps, orphans: list[Orphan]) -> None:
     engine = engine_with(ari)
-    asyncio.run(Takeover(engine, Closer(book, call_log_into(steps.record)))._take_up(orphans))
+    engine.call_log = call_log_into(steps.record)  # the calls it adopts publish here
+    asyncio.run(Takeover(engine, Closer(book, engine.call_log))._take_up(orphans))
 
 
 def test_phones_ringing_for_a_caller_gone_stop_and_the_call_ends_when_it_left() -> None:
@@ -264,6 +266,37 @@ def test_phones_ringing_for_a_caller_gone_stop_and_the_call_ends_when_it_left() 
                                 "127); the phones still ringing for it were hung up")
     assert events.calls == [{"call_id": "Gone", "agent": None, "connected": None,
                              "cleared": left, "answered": False}]
+
+
+def test_a_ringout_whose_callee_answered_as_ringbridge_died_is_connected() -> None:
+    """Both legs up, no bridge yet: they were hung up as a RingOut "not resumed"."""
+    received = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+    book = Book({"7310": EarlierCall("7310", received, None, False,
+                                     ringout_callee="+14155550199"),
+                 "7311": EarlierCall("7311", received, None, False, ringout_callee="4002")})
+    ari = NotedAri({})
+    steps = Steps()
+    up = [Orphan({"id": f"rb-7310-{n}", "state": "Up"}, None, "7310", "ringout")
+          for n in (2, 1)]
+    take_up(ari, book, steps, [*up, Orphan({"id": "rb-7311-1", "state": "Up"}, None,
+                                           "7311", "ringout"),
+                               leg("rb-7311-2", "ringout")])  # its callee still ringing
+    requests = [(method, path) for method, path, _ in ari.requests]
+    assert ("POST", "/bridges/rb-7310/addChannel") in requests
+    assert ari.requests[requests.index(("POST", "/bridges/rb-7310/addChannel"))][2] == {
+        "channel": "rb-7310-1,rb-7310-2"}
+    assert ("DELETE", "/playbacks/7310-ringback") in requests
+    assert not [path for method, path in requests
+                if method == "DELETE" and path.startswith("/channels/rb-7310")]
+    assert sorted(path for method, path in requests if method == "DELETE"
+                  and path.startswith("/channels/")) == ["/channels/rb-7311-1",
+                                                         "/channels/rb-7311-2"]
+    kinds = [(call_id, type(event).__name__) for call_id, _, event in steps.steps]
+    assert kinds == [("7310", "RingOutConnected"), ("7311", "RingOutEndedWhileDown")]
+    connected = steps.steps[0][2]
+    assert isinstance(connected, RingOutConnected) and connected.leg == "+14155550199"
+    assert (connected.call, connected.caller, connected.callee) == (
+        CallState.CONNECTED, LegState.ANSWERED, LegState.ANSWERED)
 
 
 def test_a_caller_gone_without_a_note_is_closed_at_the_time_ringbridge_is_back() -> None:
