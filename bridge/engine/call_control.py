@@ -23,6 +23,7 @@ from bridge.engine.live_calls import LiveCall, Party, PartyState, snapshot
 from bridge.engine.parking import (
     APP_VARIABLE,
     CONFIRM_TIMEOUT,
+    PARK_CONTEXT,
     PARKER_DIAL_VAR,
     PARKING_TIMEOUT,
     Kept,
@@ -285,7 +286,7 @@ class CallControl:
 
     async def _to_lot(self, channel_id: str) -> None:
         await self.engine.ari.post(f"/channels/{channel_id}/continue",
-                                   {"context": "rb-park", "extension": "park", "priority": 1})
+                                   {"context": PARK_CONTEXT, "extension": "park", "priority": 1})
 
     async def _redirect(self, parked: ParkedCall) -> None:
         self.engine.parking.taking_out(parked.channel_id)

@@ -47,6 +47,7 @@ CALL_VARIABLE = "RB_CALL"
 
 # Stasis arguments of channels the dialplan hands back to the bridge.
 PARKING_TIMEOUT, UNPARKED, PARK_FAILED = "parking-timeout", "unparked", "park-failed"
+PARK_CONTEXT = "rb-park"  # where a channel goes to be parked (extensions.conf)
 
 
 @dataclass(frozen=True)

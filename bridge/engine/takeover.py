@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -33,7 +34,7 @@ from bridge.engine.orphans import (
     in_app,
     left_ringing,
 )
-from bridge.engine.parking import CALL_VARIABLE
+from bridge.engine.parking import CALL_VARIABLE, PARK_CONTEXT
 from bridge.flows.call_log import CallLog
 from bridge.flows.calls import (
     HUNT_LEG,
@@ -117,6 +118,10 @@ class Takeover:
         await quietly(self.ari.delete(f"/bridges/{bridge['id']}"))
         if members:
             ended.add(members[0])
+            parked = being_parked(call_id, live.values())
+            if parked is not None:
+                await self._finish_park(call_id, live[members[0]], parked)
+                return "parked"
             await self._end_one_sided(call_id, live[members[0]])
             return "one-sided"
         return "empty"
@@ -152,6 +157,21 @@ class Takeover:
             await quietly(self.ari.post(f"/channels/{caller}/answer"))
         if waiting and len(channels) == 2:
             await note_departures(self.ari, channels[0]["id"], channels[1]["id"])
+
+    async def _finish_park(self, call_id: str, party: dict[str, Any],
+                           parked: dict[str, Any]) -> None:
+        """ringbridge died parking the other party (sent to the lot, its peer not hung
+        up yet): hang the peer up and end the parties' call, as the park would have; the
+        call itself goes on in the lot, its record open."""
+        await _hang_up(self.ari, party["id"])
+        member = next((channel_resource(c)[0] for c in (party, parked)
+                       if c["id"].startswith("rb-")), None)
+        log.info("call %s: %s was being parked as ringbridge went down; hung up %s, left "
+                 "alone in the call, as the park would have", call_id, parked["id"],
+                 party["id"])
+        await self.closer.parked(call_id, f"{parked['id']} parked as ringbridge went down; "
+                                 "the other party was hung up when it came back",
+                                 NORMAL_CLEARING, answered_by=member)
 
     async def _end_one_sided(self, call_id: str, party: dict[str, Any]) -> None:
         """The other party hung up while ringbridge was down: this one hears silence."""
@@ -384,6 +404,14 @@ def left_empty(bridge: dict[str, Any], now: datetime) -> bool:
         and (now - created).total_seconds() > EMPTY_BRIDGE_AGE
 
 
+def being_parked(call_id: str, channels: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The call's channel on its way into a parking lot, or parked there (in the
+    dialplan's [rb-park]), if any."""
+    return next((channel for channel in channels
+                 if (channel.get("dialplan") or {}).get("context") == PARK_CONTEXT
+                 and call_of_channel(channel) == call_id), None)
+
+
 def calls_in_asterisk(channels: list[dict[str, Any]], bridges: list[dict[str, Any]]
                       ) -> set[str]:
     """The calls that ARI's channels and bridges name: a bridge `rb-<call id>` with a
@@ -392,11 +420,14 @@ def calls_in_asterisk(channels: list[dict[str, Any]], bridges: list[dict[str, An
     channel)."""
     calls = {bridge["id"].removeprefix("rb-") for bridge in bridges
              if bridge["id"].startswith("rb-") and bridge.get("channels")}
-    for channel in channels:
-        if channel["id"].startswith("rb-"):
-            calls.add(channel["id"].removeprefix("rb-").split(";")[0].rpartition("-")[0])
-        label = (channel.get("channelvars") or {}).get(CALL_VARIABLE)
-        if label:
-            calls.add(label)
+    calls.update(call_of_channel(channel) for channel in channels)
     calls.discard("")
     return calls
+
+
+def call_of_channel(channel: dict[str, Any]) -> str:
+    """The call a channel is of: a leg's by its id `rb-<call id>-<n>` (a Local channel's
+    halves too), else its label (RB_CALL); "" when neither names one."""
+    if channel["id"].startswith("rb-"):
+        return str(channel["id"].removeprefix("rb-").split(";")[0].rpartition("-")[0])
+    return str((channel.get("channelvars") or {}).get(CALL_VARIABLE) or "")

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from bridge.flows.call_events import CallEvents, Queue, tell_dispatch
 from bridge.flows.call_log import CallLog
-from bridge.flows.events import EndedWhileDown, RingOutEndedWhileDown
+from bridge.flows.events import CallParked, EndedWhileDown, RingOutEndedWhileDown
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,21 @@ class Closer:
             call_id=call.call_id, at=at or datetime.now(UTC), why=why, cause=cause,
             received=call.received, answered_at=call.answered, queue=call.queue,
             agent_id=agent_id or call.agent_id, recorded=call.recorded))
+
+    async def parked(self, call_id: str, why: str, cause: int,
+                     answered_by: str | None = None) -> None:
+        """The call was being parked when its ringbridge died: its parties' call ends
+        (the dispatcher gets `cleared`, as after a park) and its record stays open while
+        it waits in the lot."""
+        call = await self.find(call_id, answered_by)
+        if call is None or call.ended:
+            return
+        if call.events is not None:
+            tell_dispatch(self.call_log, call_id, call.events)
+        self.call_log.publish(CallParked(
+            call_id=call_id, why=why, cause=cause, received=call.received,
+            answered_at=call.answered, queue=call.queue, agent_id=call.agent_id,
+            recorded=call.recorded))
 
     async def close_open(self, before: datetime, running: set[str]) -> int:
         """Close every record left open by calls received before `before` (the earlier

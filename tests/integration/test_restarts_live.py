@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bridge.engine.parking import PARK_CONTEXT, Kept, lot_name
 from bridge.engine.pushed_mark import VARIABLE
+from bridge.store.models import CallRecord
 from tests.integration.conftest import PhoneFactory
 from tests.integration.dispatching import instant
-from tests.integration.phone_calls import PARK_SECONDS, park, talking, view_of
+from tests.integration.phone_calls import PARK_SECONDS, calls_of, park, talking, view_of
 from tests.integration.restarts import connected_call, group_with_dispatch, ringing_call, the_end
 from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
@@ -219,6 +221,50 @@ def test_a_parked_call_ringing_back_its_parker_as_ringbridge_dies_rings_it_again
     assert not any("taken up again" in detail for detail in details), details
     assert [step.kind for step in record.steps].count("ended") == 1, details
     bridge.wait_log(r"taken up again as the same call", after=seen)
+
+
+def send_to_lot(asterisk: Asterisk, channel_id: str, domain: str, call_id: str,
+                parker: str) -> None:
+    """What the engine does to park a party (bridge/engine/call_control.py), done over
+    ARI as though it had died right after: the party is on its way into the tenant's lot
+    (60 s there), its peer still in the call's bridge."""
+    kept = Kept(call_id=call_id, parker=parker, view="01", views="1", app=asterisk.app)
+    variables = {"RB_LOT": lot_name(domain), "RB_POSITIONS": "701-720",
+                 "RB_PARK_TIMEOUT": "60", "RB_PARKER_DIAL": "", "PARKINGEXTEN": "",
+                 **kept.variables()}
+    for name, value in variables.items():
+        answer = asterisk.ari("POST", f"/channels/{channel_id}/variable?variable={name}"
+                              f"&value={value}")
+        assert answer.status_code == 204, answer.text
+    answer = asterisk.ari("POST", f"/channels/{channel_id}/continue?context={PARK_CONTEXT}"
+                          "&extension=park&priority=1")
+    assert answer.status_code == 204, answer.text
+
+
+def test_a_party_being_parked_as_ringbridge_dies_stays_in_the_lot_with_its_record_open(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess,
+        asterisk: Asterisk) -> None:
+    """The takeover took the caller, alone in the call's bridge, for one whose peer had
+    hung up: it closed the record and said so while the call waited in the lot."""
+    outgoing, incoming, call_id = connected_call(office, receiver, "6308", "3371", "3379")
+    bridge.kill()
+    send_to_lot(asterisk, f"rb-{call_id}-1", office.domain, call_id, "3379")
+    seen = restart(bridge)
+    outgoing.wait_disconnected()  # the parker, hung up as the park would have
+    bridge.wait_log(rf"call {call_id}: rb-{call_id}-1 was being parked as ringbridge went "
+                    "down", after=seen)
+    assert the_end(receiver, call_id) == ["invite", "ringing", "connected", "cleared"]
+    assert incoming.state == "confirmed"
+    incoming.wait_rtp(10)  # music on hold in the lot
+    listed = wait_until(lambda: [c for c in calls_of(office, "3379") if c["id"] == call_id],
+                        5, "the parked call listed")
+    assert view_of(listed[0], "3371")["parkedPos"] == 701
+    with bridge.database_session() as session:
+        assert session.get(CallRecord, call_id).ended_at is None  # type: ignore[union-attr]
+    incoming.hangup()
+    record = bridge.call_record("6308")
+    assert record.call_id == call_id and record.ended_at is not None
+    assert [step.kind for step in record.steps].count("ended") == 1
 
 
 def test_a_caller_who_gives_up_while_ringbridge_is_down_is_missed_then_cleared(

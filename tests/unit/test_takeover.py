@@ -11,6 +11,7 @@ from bridge.engine.orphans import Orphan
 from bridge.engine.takeover import (
     EMPTY_BRIDGE_AGE,
     Takeover,
+    being_parked,
     calls_in_asterisk,
     left_empty,
     parse_peer_left,
@@ -328,6 +329,19 @@ def test_the_calls_still_in_asterisk_are_named_by_bridges_legs_and_labels() -> N
                {"id": "someone-elses", "channels": ["1733.8"]}]
     assert calls_in_asterisk(channels, bridges) == {
         "Hunting1", "7310", "Waiting9", "Talking3"}
+
+
+def test_a_party_on_its_way_into_a_lot_or_parked_there_is_told_apart() -> None:
+    def channel(channel_id: str, context: str, label: str = "") -> dict[str, Any]:
+        return {"id": channel_id, "dialplan": {"context": context},
+                "channelvars": {"RB_CALL": label}}
+
+    member = channel("rb-Park5-1", "rb-park")
+    caller = channel("1733.9", "rb-park", "Park6")
+    assert being_parked("Park5", [channel("1733.7", "from-phones"), member]) == member
+    assert being_parked("Park6", [caller]) == caller
+    assert being_parked("Park7", [member, caller, channel("rb-Park7-1", "from-phones")]) \
+        is None
 
 
 def test_an_empty_bridge_of_ours_is_removed_once_it_is_not_new() -> None:
