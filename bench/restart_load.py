@@ -1,5 +1,5 @@
 """Steady load with one kill -9 of ringbridge in the middle: failed calls, stranded
-channels and unclosed call records.
+channels, bridges left and unclosed call records.
 
 sipp places 2-second calls (as extension 4001) into a one-member ring group whose member
 is a sipp UAS that answers everything (as in bench/call_load.py). Halfway through,
@@ -7,7 +7,8 @@ ringbridge is killed (kill -9) and started again after `--down` seconds. Calls p
 while no engine runs get Asterisk's fallback (an announcement: the group is not an
 endpoint), which sipp counts as failed: they are counted apart, from Asterisk's log.
 Calls that were talking lose their caller's BYE to the outage or not; either way no
-channel may stay up (a stranded phone) and every record must be closed.
+channel may stay up (a stranded phone), no bridge of a call may be left, and every
+record must be closed.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def main() -> None:
             uac.wait()
             time.sleep(5)  # the last calls' BYEs, and ringbridge's own work
             stranded = rig.asterisk.ari("GET", "/channels").json()
+            bridges = [b["id"] for b in rig.asterisk.ari("GET", "/bridges").json()
+                       if b["id"].startswith("rb-")]
         successful, failed = sipp.outcome(stats)
         fallbacks = _warnings(rig.asterisk.logs(), FALLBACK) - fallbacks_before
         total, unclosed = records(rig.bridge.database_url)
@@ -104,9 +107,11 @@ def main() -> None:
           f"({fallbacks} of them placed while no engine ran: Asterisk's fallback)")
     print(f"stranded channels (still up 5 s after the last call): {len(stranded)}",
           *map(describe, stranded), sep="\n  ")
+    print(f"bridges of calls left (5 s after the last call): {len(bridges)}", *bridges,
+          sep="\n  ")
     print(f"call records: {total}, not closed: {len(unclosed)}", *unclosed, sep="\n  ")
     print(f"sipp's errors: {stats.with_name('errors.log')}")
-    print("target: failed == fallback calls, stranded 0, not closed 0")
+    print("target: failed == fallback calls, stranded 0, bridges left 0, not closed 0")
 
 
 def _warnings(log: str, text: str) -> int:

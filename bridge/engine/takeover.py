@@ -76,9 +76,14 @@ class EngineForTakeover(Flows, Protocol):
 
 
 class Takeover:
-    def __init__(self, engine: EngineForTakeover, closer: Closer) -> None:
+    def __init__(self, engine: EngineForTakeover, closer: Closer,
+                 sweep_after: float = EMPTY_BRIDGE_AGE + 1) -> None:
+        """`sweep_after`: how long after a takeover empty bridges too young to remove
+        then are looked at again."""
         self.engine = engine
         self.closer = closer
+        self.sweep_after = sweep_after
+        self._sweeping: asyncio.Task[None] | None = None
 
     @property
     def ari(self) -> AriClient:
@@ -98,10 +103,32 @@ class Takeover:
             elif left_empty(bridge, datetime.now(UTC)):
                 await quietly(self.ari.delete(f"/bridges/{bridge['id']}"))
                 outcome["empty"] += 1
+            elif not bridge.get("channels"):
+                self._sweep_later()
         owned = {*self.engine.owned_channels(), *self.engine.pending_channels(), *ended}
         outcome.update(await self._take_up(
             find_orphans(channels, owned, ours.channels)))
         return outcome
+
+    def _sweep_later(self) -> None:
+        """An empty bridge too young to tell from a hunt's made a moment ago (a dead
+        engine's, maybe): look again once it is not, rather than at the next connect."""
+        if self._sweeping is None or self._sweeping.done():
+            self._sweeping = asyncio.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        await asyncio.sleep(self.sweep_after)
+        try:
+            bridges = await self.ari.get("/bridges")
+        except AriError as exc:
+            log.info("empty bridges not looked at again (%s): the next connect does", exc)
+            return
+        now = datetime.now(UTC)
+        for bridge in bridges:
+            if bridge["id"].startswith("rb-") and left_empty(bridge, now):
+                log.info("bridge %s: left empty by an earlier ringbridge; removed",
+                         bridge["id"])
+                await quietly(self.ari.delete(f"/bridges/{bridge['id']}"))
 
     # Bridged calls.
 

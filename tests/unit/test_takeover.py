@@ -331,6 +331,39 @@ def test_the_calls_still_in_asterisk_are_named_by_bridges_legs_and_labels() -> N
         "Hunting1", "7310", "Waiting9", "Talking3"}
 
 
+class AgingBridgesAri(FakeAri):
+    """One empty bridge of ours, left by a dead engine: young at the takeover, old when
+    looked at again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.created = datetime.now(UTC)
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        await super().get(path, params)
+        if path != "/bridges":
+            return {}
+        return [{"id": "rb-Dead8", "channels": [],
+                 "creationtime": self.created.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")}]
+
+
+def test_an_empty_bridge_too_young_at_the_takeover_is_removed_once_it_is_not() -> None:
+    """It stayed until the next connect (days, maybe)."""
+    ari = AgingBridgesAri()
+    engine = engine_with(ari)
+    takeover = Takeover(engine, engine.closer, sweep_after=0)
+
+    async def scenario() -> None:
+        await takeover.run([])
+        assert ("DELETE", "/bridges/rb-Dead8") not in [(m, p) for m, p, _ in ari.requests]
+        ari.created -= timedelta(seconds=EMPTY_BRIDGE_AGE + 1)
+        assert takeover._sweeping is not None
+        await takeover._sweeping
+
+    asyncio.run(scenario())
+    assert ("DELETE", "/bridges/rb-Dead8") in [(m, p) for m, p, _ in ari.requests]
+
+
 def test_a_party_on_its_way_into_a_lot_or_parked_there_is_told_apart() -> None:
     def channel(channel_id: str, context: str, label: str = "") -> dict[str, Any]:
         return {"id": channel_id, "dialplan": {"context": context},
