@@ -62,6 +62,7 @@ LOTS_READ_TIMEOUT = 10.0
 # another engine's call that ended a moment before has its end written by then.
 OTHERS_SETTLE = 2.0
 UNREADY_CLAIM_DELAY = 0.2  # seconds; the offer waits 1 s (OFFER_MS in the dialplan)
+SLOT_WAIT = 3.0  # seconds a phone dialling a slot waits for the lots to be read at a start
 
 
 class LoopService(Protocol):
@@ -397,6 +398,8 @@ class Engine:
             await self.ari.delete(f"/channels/{channel['id']}")
             return
         caller = channel.get("caller", {}).get("number", "")
+        if purpose == "dial" and number in self.control.positions:
+            await self._lots_read(channel["id"], number)
         parked = self.parking.at(_caller_domain(channel.get("name", "")), number)
         if purpose == "dial" and parked is not None:
             await self.control.retrieve(channel, parked, self._pending.pop(channel["id"]))
@@ -428,6 +431,19 @@ class Engine:
                              inbound=purpose == "inbound",
                              endpoint=_caller_endpoint(channel.get("name", "")))
         await self._run(hunt, waiting)
+
+    async def _lots_read(self, channel_id: str, slot: str) -> None:
+        """A phone dialling a slot as the engine starts (AMI, which reads the lots,
+        connects a moment after ARI): its parked call is found once they are read."""
+        if self._ami_read.is_set():
+            return
+        log.info("channel %s dialled parking slot %s before the lots were read; waiting "
+                 "for them", channel_id, slot)
+        try:
+            await asyncio.wait_for(self._ami_read.wait(), SLOT_WAIT)
+        except TimeoutError:
+            log.warning("channel %s: the parking lots were not read within %.0f s; slot %s "
+                        "is looked up without them", channel_id, SLOT_WAIT, slot)
 
     async def _nowhere_to_park(self, channel_id: str, call_id: str) -> None:
         """A call going back to the lot found it full: nobody can take it any more."""

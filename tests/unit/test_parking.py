@@ -16,7 +16,13 @@ from bridge.engine.call_control import CallControlError
 from bridge.engine.parking import Kept, ParkingLots
 from bridge.flows.call_log import CallLog
 from bridge.flows.calls import AdoptedCall
-from bridge.flows.events import CallEvent, CallParked, Ending, ParkedCallerLeft
+from bridge.flows.events import (
+    CallEvent,
+    CallParked,
+    Ending,
+    ParkedCallerLeft,
+    ParkedCallTakenBack,
+)
 from bridge.flows.hunt import Hunt, HuntPlan, Origin
 from bridge.gateway import ParkedCall, Positions, Target
 from tests.unit.fake_ari import FakeAri, deliver, engine_with, event
@@ -166,6 +172,33 @@ async def connected_call() -> tuple[Any, FakeAri, Hunt]:
     await deliver(engine, event("ChannelStateChange", "rb-CALL-1", state="Up"))
     assert hunt.connected
     return engine, ari, hunt
+
+
+def test_a_slot_dialled_before_the_lots_are_read_finds_its_parked_call() -> None:
+    """As an engine starts, ARI may connect before AMI has read the lots: the slot was
+    looked up in empty lots and sent to the unknown-number announcement."""
+    async def scenario() -> None:
+        ari = FakeAri()
+        engine = engine_with(ari)
+        ami = FakeAmi()
+        ami.variables[("PJSIP/caller", "RB_CALL")] = "CALL"
+        engine.parking.ami = ami  # type: ignore[assignment]
+        events: list[CallEvent] = []
+        engine.call_log.subscribe(CallEvent, events.append)
+        await engine.on_event(event("StasisStart", "phone", args=["dial", "701"])
+                              | {"channel": {"id": "phone", "state": "Ring",
+                                             "name": "PJSIP/2003@acme.example-00000001"}})
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert ari.requests == []  # nothing decided yet
+        await engine.parking._parked(parked_event("ParkedCall", "caller", "701"))
+        engine._ami_read.set()
+        await engine.settled()
+        assert ("POST", "/channels/phone/continue") not in [
+            (method, path) for method, path, _ in ari.requests]
+        assert isinstance(events[0], ParkedCallTakenBack) and events[0].call_id == "CALL"
+
+    asyncio.run(scenario())
 
 
 def test_a_park_asterisk_refuses_puts_the_party_back_into_its_call() -> None:
