@@ -9,7 +9,7 @@ cleared) follow from the call's events: `tell_dispatch` subscribes them for one 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
@@ -75,8 +75,11 @@ class GuardedEvents:
                               answered=answered, recorded=recorded)
 
 
-def tell_dispatch(call_log: CallLog, call_id: str, events: CallEvents) -> None:
-    """Send the call's `connected` when a member answers, its end when it ends."""
+def tell_dispatch(call_log: CallLog, call_id: str, events: CallEvents,
+                  told: Collection[str] = ()) -> None:
+    """Send the call's `connected` when a member answers, its end when it ends; `told`:
+    the events the dispatcher has for the call already (a restarted ringbridge does not
+    send a stored `connected` again)."""
     def connected(event: MemberAnswered | AnsweredWhileDown) -> None:
         events.connected(event.call_id, event.queue, event.agent_id)
 
@@ -86,8 +89,9 @@ def tell_dispatch(call_log: CallLog, call_id: str, events: CallEvents) -> None:
                      max(event.at, event.received or event.at),
                      answered=event.answered_at is not None, recorded=event.recorded)
 
-    call_log.subscribe(MemberAnswered, connected, call_id=call_id)
-    call_log.subscribe(AnsweredWhileDown, connected, call_id=call_id)
+    if "connected" not in told:
+        call_log.subscribe(MemberAnswered, connected, call_id=call_id)
+        call_log.subscribe(AnsweredWhileDown, connected, call_id=call_id)
     call_log.subscribe(Ending, ended, call_id=call_id)
 
 

@@ -179,7 +179,7 @@ class AdoptedCall(CallFlow):
         still to come) and its end."""
         self.earlier = earlier
         if earlier is not None and earlier.events is not None:
-            tell_dispatch(self.call_log, self.call_id, earlier.events)
+            tell_dispatch(self.call_log, self.call_id, earlier.events, earlier.told)
 
     def ending(self, why: str, cause: int | None) -> Ending:
         earlier = self.earlier

@@ -37,6 +37,7 @@ class EarlierCall:
     agent_id: str | None = None
     ringout_callee: str | None = None  # a RingOut's callee (its status row closes with it)
     recorded: bool = False
+    told: frozenset[str] = frozenset()  # the dispatch events logged or stored for it
 
     @property
     def ringout(self) -> bool:

@@ -47,7 +47,8 @@ class DatabaseEarlierCalls:
             if not sent or "cleared" in sent or tenant is None:
                 return call  # the dispatcher never saw the call, or saw its end
             events = self.directory.notifier(session, tenant, record.caller)
-            return replace(call, events=events, queue=_queue(session, record, sent),
+            return replace(call, events=events, told=frozenset(sent),
+                           queue=_queue(session, record, sent),
                            agent_id=_agent(session, tenant.id,
                                            answered_by or record.answered_by))
 

@@ -52,6 +52,7 @@ def test_a_call_the_dispatcher_saw_gets_its_end_from_the_queue_it_was_last_in(
     assert call is not None and call.events is not None and not call.ended
     assert (call.received, call.answered) == (RECEIVED, RECEIVED + timedelta(seconds=3))
     assert (call.queue, call.agent_id) == (("night@abc", "customer"), "agent3011@abc")
+    assert call.told == {"invite", "ringing", "connected"}
     # An agent who answered while ringbridge was down, not yet in the record:
     adopted = earlier_calls(database).find("SEEN", answered_by="3011")
     assert adopted is not None and adopted.agent_id == "agent3011@abc"

@@ -227,6 +227,17 @@ def test_dispatch_hears_connected_and_the_end_from_the_calls_events() -> None:
     assert events.recorded is True
 
 
+def test_a_connected_the_dispatcher_has_already_is_not_sent_again() -> None:
+    """A ringbridge killed between a member's answer (its `connected` stored) and the
+    bridge connects the two when it is back: the dispatcher heard that answer once."""
+    for told, sent in (((), ["connected", "ended"]), ({"invite", "connected"}, ["ended"])):
+        call_log, events = CallLog(), RecordedEvents()
+        tell_dispatch(call_log, "A", events, told)
+        call_log.publish(AnsweredWhileDown(call_id="A", member="2002", agent_id="ag-2"))
+        call_log.publish(CallEnded(call_id="A", why="caller hung up"))
+        assert [kind for kind, _, _ in events.sent] == sent
+
+
 def test_a_hunts_end_tells_dispatch_nobody_answered_once_the_caller_gives_up() -> None:
     events = RecordedEvents()
 
