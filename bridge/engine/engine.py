@@ -62,6 +62,8 @@ LOTS_READ_TIMEOUT = 10.0
 # another engine's call that ended a moment before has its end written by then.
 OTHERS_SETTLE = 2.0
 UNREADY_CLAIM_DELAY = 0.2  # seconds; the offer waits 1 s (OFFER_MS in the dialplan)
+# The events that say a channel has gone (or is going).
+DEPARTURES = frozenset({"ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"})
 SLOT_WAIT = 3.0  # seconds a phone dialling a slot waits for the lots to be read at a start
 
 
@@ -402,7 +404,12 @@ class Engine:
             await self._lots_read(channel["id"], number)
         parked = self.parking.at(_caller_domain(channel.get("name", "")), number)
         if purpose == "dial" and parked is not None:
-            await self.control.retrieve(channel, parked, self._pending.pop(channel["id"]))
+            early = self._pending.pop(channel["id"])
+            if any(e["type"] in DEPARTURES for e in early):
+                log.info("channel %s dialled parking slot %s and hung up before its call "
+                         "was taken back; the call stays in the lot", channel["id"], number)
+                return
+            await self.control.retrieve(channel, parked, early)
             return
         if purpose == "dial" and self._parked_elsewhere(number):
             await self._to_the_next_node(channel, caller, number)

@@ -34,7 +34,7 @@ from bridge.engine.orphans import (
     in_app,
     left_ringing,
 )
-from bridge.engine.parking import CALL_VARIABLE, PARK_CONTEXT
+from bridge.engine.parking import APP_VARIABLE, CALL_VARIABLE, PARK_CONTEXT, PARKING_TIMEOUT
 from bridge.flows.call_log import CallLog
 from bridge.flows.calls import (
     HUNT_LEG,
@@ -83,6 +83,7 @@ class Takeover:
         self.engine = engine
         self.closer = closer
         self.sweep_after = sweep_after
+        self._young: set[str] = set()  # empty bridges to look at again
         self._sweeping: asyncio.Task[None] | None = None
 
     @property
@@ -100,35 +101,48 @@ class Takeover:
                 continue
             if bridge["id"] in ours.bridges:
                 outcome[await self._bridge(bridge, live, ended)] += 1
-            elif left_empty(bridge, datetime.now(UTC)):
+                continue
+            if bridge.get("channels"):
+                continue  # another engine's call
+            await self._parked_while_down(bridge, live)
+            if left_empty(bridge, datetime.now(UTC)):
                 await quietly(self.ari.delete(f"/bridges/{bridge['id']}"))
                 outcome["empty"] += 1
-            elif not bridge.get("channels"):
-                self._sweep_later()
+            else:
+                self._sweep_later(bridge["id"])
         owned = {*self.engine.owned_channels(), *self.engine.pending_channels(), *ended}
         outcome.update(await self._take_up(
             find_orphans(channels, owned, ours.channels)))
         return outcome
 
-    def _sweep_later(self) -> None:
+    def _sweep_later(self, bridge_id: str) -> None:
         """An empty bridge too young to tell from a hunt's made a moment ago (a dead
         engine's, maybe): look again once it is not, rather than at the next connect."""
+        self._young.add(bridge_id)
         if self._sweeping is None or self._sweeping.done():
             self._sweeping = asyncio.create_task(self._sweep())
 
     async def _sweep(self) -> None:
-        await asyncio.sleep(self.sweep_after)
-        try:
-            bridges = await self.ari.get("/bridges")
-        except AriError as exc:
-            log.info("empty bridges not looked at again (%s): the next connect does", exc)
-            return
-        now = datetime.now(UTC)
-        for bridge in bridges:
-            if bridge["id"].startswith("rb-") and left_empty(bridge, now):
-                log.info("bridge %s: left empty by an earlier ringbridge; removed",
-                         bridge["id"])
-                await quietly(self.ari.delete(f"/bridges/{bridge['id']}"))
+        while self._young:
+            await asyncio.sleep(self.sweep_after)
+            for bridge_id in sorted(self._young):
+                try:
+                    bridge = await self.ari.get(f"/bridges/{bridge_id}")
+                except AriError as exc:
+                    if exc.status != 404:
+                        log.info("empty bridges not looked at again (%s): the next "
+                                 "connect does", exc)
+                        self._young.clear()
+                        return
+                    self._young.discard(bridge_id)  # gone
+                    continue
+                if bridge.get("channels"):
+                    self._young.discard(bridge_id)  # a call's, made a moment before
+                elif left_empty(bridge, datetime.now(UTC)):
+                    self._young.discard(bridge_id)
+                    log.info("bridge %s: left empty by an earlier ringbridge; removed",
+                             bridge_id)
+                    await quietly(self.ari.delete(f"/bridges/{bridge_id}"))
 
     # Bridged calls.
 
@@ -147,7 +161,7 @@ class Takeover:
             ended.add(members[0])
             parked = being_parked(call_id, live.values())
             if parked is not None:
-                await self._finish_park(call_id, live[members[0]], parked)
+                await self._finish_park(call_id, bridge, live[members[0]], parked)
                 return "parked"
             await self._end_one_sided(call_id, live[members[0]])
             return "one-sided"
@@ -185,8 +199,8 @@ class Takeover:
         if waiting and len(channels) == 2:
             await note_departures(self.ari, channels[0]["id"], channels[1]["id"])
 
-    async def _finish_park(self, call_id: str, party: dict[str, Any],
-                           parked: dict[str, Any]) -> None:
+    async def _finish_park(self, call_id: str, bridge: dict[str, Any],
+                           party: dict[str, Any], parked: dict[str, Any]) -> None:
         """ringbridge died parking the other party (sent to the lot, its peer not hung
         up yet): hang the peer up and end the parties' call, as the park would have; the
         call itself goes on in the lot, its record open."""
@@ -198,7 +212,27 @@ class Takeover:
                  party["id"])
         await self.closer.parked(call_id, f"{parked['id']} parked as ringbridge went down; "
                                  "the other party was hung up when it came back",
-                                 NORMAL_CLEARING, answered_by=member)
+                                 NORMAL_CLEARING, answered_by=member,
+                                 answered=channel_created(bridge))
+
+    async def _parked_while_down(self, bridge: dict[str, Any],
+                                 live: dict[str, dict[str, Any]]) -> None:
+        """An empty bridge whose call has a party in a parking lot: ringbridge died
+        parking it and the peer hung up while it was down. The parties' call ends as
+        after a park (the dispatcher hears `cleared`), told by the engine that parked
+        it (each engine sees the empty bridge); the call goes on in the lot."""
+        call_id = bridge["id"].removeprefix("rb-")
+        parked = being_parked(call_id, live.values())
+        if parked is None or await _variable(self.ari, parked["id"], APP_VARIABLE) \
+                != self.engine.app:
+            return
+        member = channel_resource(parked)[0] if parked["id"].startswith("rb-") else None
+        log.info("call %s: %s was being parked as ringbridge went down, and the other "
+                 "party hung up meanwhile", call_id, parked["id"])
+        await self.closer.parked(call_id, f"{parked['id']} parked as ringbridge went down; "
+                                 "the other party hung up while it was down",
+                                 NORMAL_CLEARING, answered_by=member,
+                                 answered=channel_created(bridge))
 
     async def _end_one_sided(self, call_id: str, party: dict[str, Any]) -> None:
         """The other party hung up while ringbridge was down: this one hears silence."""
@@ -213,12 +247,7 @@ class Takeover:
                                 "came back", at=left_at, cause=cause)
 
     async def _peer_left(self, channel_id: str) -> tuple[datetime | None, int | None]:
-        try:
-            answer = await self.ari.get(f"/channels/{channel_id}/variable",
-                                        {"variable": PEER_LEFT})
-        except AriError:
-            return None, None
-        return parse_peer_left(str(answer.get("value", "")))
+        return parse_peer_left(await _variable(self.ari, channel_id, PEER_LEFT))
 
     # Calls being set up.
 
@@ -417,6 +446,15 @@ def parse_peer_left(value: str) -> tuple[datetime | None, int | None]:
     return at, int(cause) if cause.isdigit() else None
 
 
+async def _variable(ari: AriClient, channel_id: str, name: str) -> str:
+    """A channel variable's value; "" when it is not set or the channel is gone."""
+    try:
+        answer = await ari.get(f"/channels/{channel_id}/variable", {"variable": name})
+    except AriError:
+        return ""
+    return str(answer.get("value", ""))
+
+
 async def _hang_up(ari: Any, channel_id: str) -> None:
     await quietly(ari.delete(f"/channels/{channel_id}", {"reason_code": NORMAL_CLEARING}))
 
@@ -432,11 +470,18 @@ def left_empty(bridge: dict[str, Any], now: datetime) -> bool:
 
 
 def being_parked(call_id: str, channels: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """The call's channel on its way into a parking lot, or parked there (in the
-    dialplan's [rb-park]), if any."""
+    """The call's channel on its way into a parking lot, parked there (the dialplan's
+    [rb-park]), or out of it ringing its parker back ([parking-timeout]), if any; not
+    one a full lot gave back to the engine (`park-failed`: in Stasis in [rb-park])."""
     return next((channel for channel in channels
-                 if (channel.get("dialplan") or {}).get("context") == PARK_CONTEXT
-                 and call_of_channel(channel) == call_id), None)
+                 if call_of_channel(channel) == call_id and _in_a_lot(channel)), None)
+
+
+def _in_a_lot(channel: dict[str, Any]) -> bool:
+    dialplan = channel.get("dialplan") or {}
+    context = dialplan.get("context")
+    in_stasis = str(dialplan.get("app_name", "")).lower() == "stasis"
+    return context == PARKING_TIMEOUT or (context == PARK_CONTEXT and not in_stasis)
 
 
 def calls_in_asterisk(channels: list[dict[str, Any]], bridges: list[dict[str, Any]]

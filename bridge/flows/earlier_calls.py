@@ -79,6 +79,7 @@ class Closer:
         self.calls = calls
         self.call_log = call_log
         self._closed: set[str] = set()
+        self._parked: set[str] = set()  # calls whose park it finished
 
     def closed_by_its_flow(self, call_id: str) -> None:
         """A flow ended this call (its record may not show it yet): not to close again."""
@@ -124,19 +125,24 @@ class Closer:
             agent_id=agent_id or call.agent_id, recorded=call.recorded))
 
     async def parked(self, call_id: str, why: str, cause: int,
-                     answered_by: str | None = None) -> None:
+                     answered_by: str | None = None, answered: datetime | None = None
+                     ) -> None:
         """The call was being parked when its ringbridge died: its parties' call ends
         (the dispatcher gets `cleared`, as after a park) and its record stays open while
-        it waits in the lot."""
+        it waits in the lot. `answered`: when, if the record does not say (a kill -9
+        may come before the answer is written)."""
+        if call_id in self._parked:
+            return
+        self._parked.add(call_id)
         call = await self.find(call_id, answered_by)
         if call is None or call.ended:
             return
         if call.events is not None:
-            tell_dispatch(self.call_log, call_id, call.events)
+            tell_dispatch(self.call_log, call_id, call.events, call.told)
         self.call_log.publish(CallParked(
             call_id=call_id, why=why, cause=cause, received=call.received,
-            answered_at=call.answered, queue=call.queue, agent_id=call.agent_id,
-            recorded=call.recorded))
+            answered_at=call.answered or answered, queue=call.queue,
+            agent_id=call.agent_id, recorded=call.recorded))
 
     async def close_open(self, before: datetime, running: set[str]) -> int:
         """Close every record left open by calls received before `before` (the earlier

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import select, update
@@ -47,7 +47,8 @@ class DatabaseEarlierCalls:
             if not sent or "cleared" in sent or tenant is None:
                 return call  # the dispatcher never saw the call, or saw its end
             events = self.directory.notifier(session, tenant, record.caller)
-            return replace(call, events=events, told=frozenset(sent),
+            told = frozenset(event for event, sent_as in sent.items() if sent_as.reaches)
+            return replace(call, events=events, told=told,
                            queue=_queue(session, record, sent),
                            agent_id=_agent(session, tenant.id,
                                            answered_by or record.answered_by))
@@ -73,18 +74,27 @@ def _ringout_callee(session: Session, call_id: str) -> str | None:
     return ringout.to_number if ringout is not None else None
 
 
-def _events_sent(session: Session, call_id: str) -> dict[str, str | None]:
-    """The call's dispatch events logged or stored so far, each with its latest body."""
-    rows = session.execute(select(DispatchDelivery.event, DispatchDelivery.body).where(
+class Delivered(NamedTuple):
+    """A dispatch event of a call: its latest body, and whether it reaches the
+    dispatcher (delivered, or stored to be: not given up)."""
+
+    body: str | None
+    reaches: bool
+
+
+def _events_sent(session: Session, call_id: str) -> dict[str, Delivered]:
+    """The call's dispatch events logged or stored so far."""
+    rows = session.execute(select(
+        DispatchDelivery.event, DispatchDelivery.body, DispatchDelivery.state).where(
         dispatch_events_of(call_id)).order_by(DispatchDelivery.id))
-    return {event: body for event, body in rows}
+    return {event: Delivered(body, state != "failed") for event, body, state in rows}
 
 
-def _queue(session: Session, record: CallRecord, sent: dict[str, str | None]) -> Queue:
+def _queue(session: Session, record: CallRecord, sent: dict[str, Delivered]) -> Queue:
     """The queue the call's last event named (a dispatcher's redirect may have changed
     it), else its ring group's."""
     for event in ("connected", "ringing"):
-        text = sent.get(event)
+        text = sent[event].body if event in sent else None
         body: dict[str, Any] = orjson.loads(text) if text else {}
         if body:
             return body.get("queueId"), body.get("queueType")

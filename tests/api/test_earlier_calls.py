@@ -24,7 +24,9 @@ def earlier_calls(database: Database) -> DatabaseEarlierCalls:
 
 
 def a_call(database: Database, tenant: TenantAuth, call_id: str, *events: str,
-           answered_by: str | None = None, ended: bool = False) -> None:
+           answered_by: str | None = None, ended: bool = False,
+           given_up: tuple[str, ...] = ()) -> None:
+    """A call's record and its dispatch deliveries (delivered, or failed: `given_up`)."""
     with database.session() as session:
         session.add(CallRecord(
             call_id=call_id, tenant_id=tenant.tenant_id, caller="3019", dialled="6002",
@@ -37,7 +39,8 @@ def a_call(database: Database, tenant: TenantAuth, call_id: str, *events: str,
             session.add(DispatchDelivery(
                 webhook_id=f"msg_{secrets.token_hex(8)}", tenant_id=tenant.tenant_id,
                 call_id=call_id, event=event, method="POST", url="http://d/" + event,
-                body=body, state="delivered", created_at=RECEIVED,
+                body=body, state="failed" if event in given_up else "delivered",
+                created_at=RECEIVED,
                 give_up_at=RECEIVED + timedelta(minutes=10)))
 
 
@@ -53,6 +56,10 @@ def test_a_call_the_dispatcher_saw_gets_its_end_from_the_queue_it_was_last_in(
     assert (call.received, call.answered) == (RECEIVED, RECEIVED + timedelta(seconds=3))
     assert (call.queue, call.agent_id) == (("night@abc", "customer"), "agent3011@abc")
     assert call.told == {"invite", "ringing", "connected"}
+    a_call(database, acme, "LOST", "invite", "ringing", "connected", answered_by="3011",
+           given_up=("connected",))
+    lost = earlier_calls(database).find("LOST")  # the dispatcher never had it
+    assert lost is not None and lost.told == {"invite", "ringing"}
     # An agent who answered while ringbridge was down, not yet in the record:
     adopted = earlier_calls(database).find("SEEN", answered_by="3011")
     assert adopted is not None and adopted.agent_id == "agent3011@abc"

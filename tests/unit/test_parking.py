@@ -174,9 +174,13 @@ async def connected_call() -> tuple[Any, FakeAri, Hunt]:
     return engine, ari, hunt
 
 
-def test_a_slot_dialled_before_the_lots_are_read_finds_its_parked_call() -> None:
+@pytest.mark.parametrize("hangs_up", [False, True], ids=["waits", "hangs-up-meanwhile"])
+def test_a_slot_dialled_before_the_lots_are_read_finds_its_parked_call(hangs_up: bool
+                                                                       ) -> None:
     """As an engine starts, ARI may connect before AMI has read the lots: the slot was
-    looked up in empty lots and sent to the unknown-number announcement."""
+    looked up in empty lots and sent to the unknown-number announcement. A phone that
+    hangs up while it waits leaves the call in the lot, its record open (taken back
+    and ended, it closed the parked call's record)."""
     async def scenario() -> None:
         ari = FakeAri()
         engine = engine_with(ari)
@@ -191,12 +195,17 @@ def test_a_slot_dialled_before_the_lots_are_read_finds_its_parked_call() -> None
         for _ in range(20):
             await asyncio.sleep(0)
         assert ari.requests == []  # nothing decided yet
+        if hangs_up:
+            await engine.on_event(event("StasisEnd", "phone"))
         await engine.parking._parked(parked_event("ParkedCall", "caller", "701"))
         engine._ami_read.set()
         await engine.settled()
         assert ("POST", "/channels/phone/continue") not in [
             (method, path) for method, path, _ in ari.requests]
-        assert isinstance(events[0], ParkedCallTakenBack) and events[0].call_id == "CALL"
+        if hangs_up:
+            assert events == [] and ari.requests == []
+        else:
+            assert isinstance(events[0], ParkedCallTakenBack) and events[0].call_id == "CALL"
 
     asyncio.run(scenario())
 

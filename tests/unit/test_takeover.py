@@ -18,7 +18,7 @@ from bridge.engine.takeover import (
 )
 from bridge.flows.calls import AdoptedCall
 from bridge.flows.earlier_calls import Closer, EarlierCall
-from bridge.flows.events import CallEvent, Ending, RingOutConnected
+from bridge.flows.events import CallEvent, CallParked, Ending, RingOutConnected
 from bridge.gateway import CallState, LegState
 from tests.unit.call_logs import call_log_into
 from tests.unit.fake_ari import FakeAri, engine_with
@@ -98,6 +98,7 @@ class Ended:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.recorded: list[bool] = []
+        self.connects: list[str] = []
 
     def ended(self, call_id: str, queue: Any, agent_id: str | None, received: datetime,
               connected: datetime | None, cleared: datetime, *, answered: bool,
@@ -105,6 +106,9 @@ class Ended:
         self.calls.append({"call_id": call_id, "agent": agent_id, "connected": connected,
                            "cleared": cleared, "answered": answered})
         self.recorded.append(recorded)
+
+    def connected(self, call_id: str, queue: Any, agent_id: str | None) -> None:
+        self.connects.append(call_id)
 
 
 def test_each_earlier_call_is_closed_once_and_its_dispatcher_told_once() -> None:
@@ -212,6 +216,24 @@ def test_a_phone_answered_as_ringbridge_died_is_connected_in_the_bridge_made_for
         ("POST", "/channels/caller/answer")]
     assert not [path for method, path, _ in ari.requests if method == "DELETE"]
     assert engine.active_calls == 1
+
+
+def test_an_answer_whose_connected_the_dispatcher_has_is_not_told_again() -> None:
+    """Killed between the answer (its `connected` stored) and the bridge, ringbridge
+    connects the two when back: `connected` once, however the answer was known."""
+    received = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+    for told, connects in ((frozenset({"invite", "ringing", "connected"}), []),
+                           (frozenset({"invite", "ringing"}), ["C"])):
+        events = Ended()
+        book = Book({"C": EarlierCall("C", received, None, False, events,  # type: ignore[arg-type]
+                                      told=told)})
+        engine = engine_with(FakeAri())
+        caller = Orphan({"id": "caller", "state": "Ring"}, ("dial", "6781"))
+        leg = Orphan({"id": "rb-C-1", "state": "Up", "name": "PJSIP/3782@a.example-2"},
+                     None, "C", "leg")
+        asyncio.run(Takeover(engine, Closer(book, engine.call_log))._connect(caller, leg,
+                                                                             "C"))
+        assert events.connects == connects
 
 
 class NotedAri(FakeAri):
@@ -331,50 +353,124 @@ def test_the_calls_still_in_asterisk_are_named_by_bridges_legs_and_labels() -> N
         "Hunting1", "7310", "Waiting9", "Talking3"}
 
 
-class AgingBridgesAri(FakeAri):
-    """One empty bridge of ours, left by a dead engine: young at the takeover, old when
-    looked at again."""
+class HeldAri(FakeAri):
+    """What Asterisk holds: bridges (by id), channel variables, and what the engine's
+    application lists."""
 
-    def __init__(self) -> None:
+    def __init__(self, bridges: list[dict[str, Any]], app_bridges: tuple[str, ...] = (),
+                 variables: dict[tuple[str, str], str] | None = None) -> None:
         super().__init__()
-        self.created = datetime.now(UTC)
+        self.bridges = {bridge["id"]: bridge for bridge in bridges}
+        self.app_bridges = app_bridges
+        self.variables = variables or {}
 
     async def get(self, path: str, params: Any = None) -> Any:
         await super().get(path, params)
-        if path != "/bridges":
-            return {}
-        return [{"id": "rb-Dead8", "channels": [],
-                 "creationtime": self.created.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")}]
+        parts = path.split("/")
+        if path == "/bridges":
+            return list(self.bridges.values())
+        if parts[1] == "bridges":
+            if parts[2] not in self.bridges:
+                raise AriError(404, "GET", path, "Bridge not found")
+            return self.bridges[parts[2]]
+        if parts[1] == "applications":
+            return {"bridge_ids": list(self.app_bridges)}
+        value = self.variables.get((parts[2], (params or {}).get("variable", "")))
+        if value is None:
+            raise AriError(404, "GET", path, "Provided variable was not found")
+        return {"value": value}
 
 
-def test_an_empty_bridge_too_young_at_the_takeover_is_removed_once_it_is_not() -> None:
-    """It stayed until the next connect (days, maybe)."""
-    ari = AgingBridgesAri()
+def made(seconds_ago: float) -> str:
+    """A bridge's creationtime as ARI gives it."""
+    moment = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+
+
+def deleted(ari: FakeAri) -> list[str]:
+    return [path for method, path, _ in ari.requests if method == "DELETE"]
+
+
+def test_empty_bridges_too_young_at_a_takeover_are_removed_once_they_are_not() -> None:
+    """They stayed until the next connect (days, maybe), also one a second takeover
+    found while the first one's look again was pending."""
+    ari = HeldAri([{"id": "rb-Dead8", "channels": [], "creationtime": made(0)}])
     engine = engine_with(ari)
     takeover = Takeover(engine, engine.closer, sweep_after=0)
 
     async def scenario() -> None:
         await takeover.run([])
-        assert ("DELETE", "/bridges/rb-Dead8") not in [(m, p) for m, p, _ in ari.requests]
-        ari.created -= timedelta(seconds=EMPTY_BRIDGE_AGE + 1)
+        assert deleted(ari) == []
+        ari.bridges["rb-Dead9"] = {"id": "rb-Dead9", "channels": [], "creationtime": made(0)}
+        await takeover.run([])
+        ari.bridges["rb-Dead8"]["creationtime"] = made(EMPTY_BRIDGE_AGE + 1)
+        await asyncio.sleep(0.01)
+        assert deleted(ari) == ["/bridges/rb-Dead8"]  # rb-Dead9 still young
+        ari.bridges["rb-Dead9"]["creationtime"] = made(EMPTY_BRIDGE_AGE + 1)
         assert takeover._sweeping is not None
         await takeover._sweeping
 
     asyncio.run(scenario())
-    assert ("DELETE", "/bridges/rb-Dead8") in [(m, p) for m, p, _ in ari.requests]
+    assert deleted(ari) == ["/bridges/rb-Dead8", "/bridges/rb-Dead9"]
+
+
+def parked_member(context: str = "rb-park", app: str = "Park") -> dict[str, Any]:
+    return {"id": "rb-P-1", "name": "PJSIP/3371@a.example-3",
+            "dialplan": {"context": context, "app_name": app}}
+
+
+def parked_steps(ari: HeldAri, channels: list[dict[str, Any]], answered: datetime | None
+                 ) -> tuple[Ended, list[CallEvent]]:
+    """The takeover of `channels` with call P's record (answered at `answered`)."""
+    events = Ended()
+    received = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+    book = Book({"P": EarlierCall("P", received, answered, False, events)})  # type: ignore[arg-type]
+    steps = Steps()
+    engine = engine_with(ari)
+    engine.call_log = call_log_into(steps.record)
+    asyncio.run(Takeover(engine, Closer(book, engine.call_log), sweep_after=60).run(channels))
+    return events, [event for _, _, event in steps.steps]
+
+
+def test_a_party_parked_as_ringbridge_died_with_its_peer_still_there() -> None:
+    """The peer is hung up as the park would have; the record stays open; the dispatcher
+    hears `cleared` (connected: the bridge's time, the record not having the answer)."""
+    bridge = {"id": "rb-P", "channels": ["caller"], "creationtime": made(30)}
+    ari = HeldAri([bridge], app_bridges=("rb-P",))
+    events, steps = parked_steps(ari, [{"id": "caller"}, parked_member()], None)
+    assert "/channels/caller" in deleted(ari) and "/channels/rb-P-1" not in deleted(ari)
+    assert [type(event) for event in steps] == [CallParked]
+    assert events.calls[0]["answered"] and events.calls[0]["connected"] is not None
+
+
+def test_a_party_parked_as_ringbridge_died_whose_peer_hung_up_meanwhile() -> None:
+    """The bridge is empty: the engine that parked the call ends the parties' call."""
+    received = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+    for app, told in (("ringbridge", 1), ("another-engine", 0)):
+        ari = HeldAri([{"id": "rb-P", "channels": [], "creationtime": made(30)}],
+                      variables={("rb-P-1", "RB_APP"): app})
+        events, steps = parked_steps(ari, [parked_member()], received)
+        assert [type(event) for event in steps] == [CallParked] * told
+        assert len(events.calls) == told
+        assert "/channels/rb-P-1" not in deleted(ari)
 
 
 def test_a_party_on_its_way_into_a_lot_or_parked_there_is_told_apart() -> None:
     def channel(channel_id: str, context: str, label: str = "") -> dict[str, Any]:
-        return {"id": channel_id, "dialplan": {"context": context},
+        return {"id": channel_id, "dialplan": {"context": context, "app_name": "Park"},
                 "channelvars": {"RB_CALL": label}}
 
     member = channel("rb-Park5-1", "rb-park")
     caller = channel("1733.9", "rb-park", "Park6")
+    ringing_back = channel("rb-Park8-2", "parking-timeout")
     assert being_parked("Park5", [channel("1733.7", "from-phones"), member]) == member
     assert being_parked("Park6", [caller]) == caller
     assert being_parked("Park7", [member, caller, channel("rb-Park7-1", "from-phones")]) \
         is None
+    assert being_parked("Park8", [ringing_back]) == ringing_back
+    refused = channel("rb-Park9-1", "rb-park") | {  # a full lot gave it back
+        "dialplan": {"context": "rb-park", "app_name": "Stasis"}}
+    assert being_parked("Park9", [refused]) is None
 
 
 def test_an_empty_bridge_of_ours_is_removed_once_it_is_not_new() -> None:
