@@ -50,6 +50,7 @@ from bridge.flows.calls import (
 )
 from bridge.flows.earlier_calls import Closer
 from bridge.flows.events import AnsweredWhileDown, RingOutConnected
+from bridge.flows.hunt_recordings import call_recording, record_call, recorded
 from bridge.gateway import CallState, LegState
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ class Takeover:
         # The bridge is made when the call is answered.
         recorded = call.earlier.answered if call.earlier is not None else None
         call.answered_at = recorded or channel_created(bridge)
+        await self._record(call)
         log.info("call %s: adopted (bridge %s: %s)", call_id, bridge["id"],
                  ", ".join(c["id"] for c in channels))
         return call
@@ -357,8 +359,25 @@ class Takeover:
         call.publish(AnsweredWhileDown(
             call_id=call_id, member=number, queue=earlier.queue if earlier else (None, None),
             agent_id=earlier.agent_id if earlier else None))
+        await self._record(call)
         log.info("call %s: %s answered while ringbridge was down; connected to caller %s",
                  call_id, number, caller.id)
+
+    async def _record(self, call: AdoptedCall) -> None:
+        """A call of a group that records whose recording the record does not know of:
+        one started just before ringbridge died goes on (Asterisk has it live); else
+        it starts now (ringbridge died between the answer and the recording, or the
+        member answered while it was down)."""
+        earlier = call.earlier
+        if earlier is None or not earlier.records or earlier.recorded:
+            return
+        name = call_recording(call.call_id)
+        try:
+            await self.ari.get(f"/recordings/live/{name}")
+        except AriError:
+            await record_call(call)
+            return
+        recorded(call, name)
 
     async def _connect_ringout(self, call_id: str, caller: Orphan, callee: Orphan) -> None:
         """A RingOut's callee answered as ringbridge went down, or while it was down:

@@ -99,6 +99,7 @@ class CallFlow:
         self.channels: set[str] = set()
         self.claimed: set[str] = set()
         self.bridge_id: str | None = None
+        self.recording: str | None = None  # the stored recording (the call's, a voicemail)
         self.done = False
         self.inbox: deque[Event] = deque()  # events the engine has queued for this flow
         self.started_at = datetime.now(UTC)
@@ -188,7 +189,8 @@ class AdoptedCall(CallFlow):
         kind = RingOutEnded if earlier.ringout else CallEnded
         return kind(call_id=self.call_id, why=why, cause=cause, received=earlier.received,
                     answered_at=earlier.answered or self.answered_at, queue=earlier.queue,
-                    agent_id=earlier.agent_id, recorded=earlier.recorded)
+                    agent_id=earlier.agent_id,
+                    recorded=earlier.recorded or self.recording is not None)
 
     async def handle(self, event: Event) -> None:
         if event["type"] in ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"):

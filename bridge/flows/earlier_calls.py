@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 class EarlierCall:
     """What the database knows of a call: `events` is None when there is nobody to tell
     of its end (no dispatch for it, or its `cleared` has gone out already); `recorded`:
-    a recording of it (the call's or a voicemail) was started."""
+    a recording of it (the call's or a voicemail) was started, as far as the record
+    knows."""
 
     call_id: str
     received: datetime
@@ -37,6 +38,7 @@ class EarlierCall:
     agent_id: str | None = None
     ringout_callee: str | None = None  # a RingOut's callee (its status row closes with it)
     recorded: bool = False
+    records: bool = False  # its ring group records its answered calls
     told: frozenset[str] = frozenset()  # the dispatch events logged or stored for it
 
     @property

@@ -157,7 +157,6 @@ class Hunt(CallFlow):
         self.answered_by: Target | None = None
         self.alerted_in_round = False  # a phone rang in this round of the waves
         self._caller_ringing = False
-        self.recording: str | None = None  # the stored recording (the call's, a voicemail)
         self.line = HuntLine(self)
         self.redirector = HuntRedirects(self, redirects or NoRedirects())
         # A call taken back from the lot goes on as the call it was (its id, views and

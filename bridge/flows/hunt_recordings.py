@@ -7,29 +7,35 @@ from typing import TYPE_CHECKING
 from bridge.flows.events import RecordingFailed, RecordingStarted
 
 if TYPE_CHECKING:
+    from bridge.flows.calls import CallFlow
     from bridge.flows.hunt import Hunt
 
 MAX_MESSAGE_SECONDS = 180
 
 
-async def record_call(hunt: Hunt) -> None:
+def call_recording(call_id: str) -> str:
+    """The name of a call's recording (Asterisk's stored recording)."""
+    return f"call-{call_id}"
+
+
+async def record_call(call: CallFlow) -> None:
     """Record the call from its bridge: one WAV per call, stored by this node's
     Asterisk, finished when the bridge goes. A recording that cannot start is
     logged; the call goes on."""
-    name = f"call-{hunt.call_id}"
+    name = call_recording(call.call_id)
     try:
-        await hunt.ari.post(f"/bridges/{hunt.bridge_id}/record", {
+        await call.ari.post(f"/bridges/{call.bridge_id}/record", {
             "name": name, "format": "wav", "ifExists": "fail"})
     except Exception as exc:
-        hunt.publish(RecordingFailed(call_id=hunt.call_id, name=name, error=str(exc)))
+        call.publish(RecordingFailed(call_id=call.call_id, name=name, error=str(exc)))
         return
-    recorded(hunt, name)
+    recorded(call, name)
 
 
-def recorded(hunt: Hunt, name: str) -> None:
+def recorded(call: CallFlow, name: str) -> None:
     """A recording of this call has started (the call's, or a voicemail's)."""
-    hunt.recording = name
-    hunt.publish(RecordingStarted(call_id=hunt.call_id, name=name))
+    call.recording = name
+    call.publish(RecordingStarted(call_id=call.call_id, name=name))
 
 
 async def take_message(hunt: Hunt, recording: str) -> None:

@@ -41,7 +41,8 @@ class DatabaseEarlierCalls:
             call = EarlierCall(call_id, aware(record.received_at), answered,
                                ended=record.ended_at is not None,
                                ringout_callee=_ringout_callee(session, call_id),
-                               recorded=record.recording is not None)
+                               recorded=record.recording is not None,
+                               records=_group_records(session, record))
             sent = _events_sent(session, call_id)
             tenant = session.get(Tenant, record.tenant_id) if record.tenant_id else None
             if not sent or "cleared" in sent or tenant is None:
@@ -64,6 +65,11 @@ class DatabaseEarlierCalls:
         with self.database.session() as session:
             return list(session.scalars(select(CallRecord.call_id).where(
                 CallRecord.ended_at.is_(None), CallRecord.received_at < moment)))
+
+
+def _group_records(session: Session, record: CallRecord) -> bool:
+    group = session.get(RingGroup, record.ring_group_id) if record.ring_group_id else None
+    return group is not None and group.record_calls
 
 
 def _ringout_callee(session: Session, call_id: str) -> str | None:

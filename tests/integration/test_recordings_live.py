@@ -148,6 +148,40 @@ def test_a_recorded_call_adopted_after_a_restart_is_cleared_with_its_recording(
     assert talked - 1.0 < length <= talked + 0.5, (length, talked)
 
 
+def test_a_recorded_groups_call_answered_while_ringbridge_is_down_is_recorded(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    """Connected when ringbridge is back, the call is recorded from then on (it was
+    connected unrecorded)."""
+    office.extension("3231", agent_id="agent3231@example.com")
+    member, caller = office.phone("3231"), office.phone("3239")
+    office.group("6291", ["3231"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=30,
+                 record_calls=True)
+    office.api("POST", "/api/dispatch/settings", json={"base_url": receiver.url})
+    outgoing = caller.call("6291")
+    incoming = member.wait_incoming()
+    incoming.wait_ringing()
+    call_id = receiver.wait_for("/telephony/ringing")[0].json["callId"]
+    bridge.kill()
+    incoming.answer()
+    seen = len(bridge.log())
+    bridge.start()
+    bridge.wait_log(rf"call {call_id}: 3231 answered while ringbridge was down; connected",
+                    after=seen)
+    outgoing.wait_answered()
+    outgoing.wait_rtp(20)
+    talking = time.monotonic()
+    time.sleep(TALK)
+    outgoing.hangup()
+
+    cleared = cleared_of(receiver, call_id)
+    assert cleared.json["recordingUrl"] == \
+        f"{bridge.url}/api/call_records/{call_id}/recording"
+    recording = wait_until(lambda: _whole(bridge, cleared.json["recordingUrl"], office.token),
+                           5, "the recording written whole")
+    length = recording.getnframes() / recording.getframerate()
+    assert TALK - 1.0 < length <= time.monotonic() - talking + 1.0, length
+
+
 def _whole(bridge: BridgeProcess, url: str, token: str) -> wave.Wave_read | None:
     """The recording once Asterisk has finished it (its bridge is gone), else None."""
     if bridge.api("GET", url.removeprefix(bridge.url), token).status_code == 409:

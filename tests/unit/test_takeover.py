@@ -236,6 +236,44 @@ def test_an_answer_whose_connected_the_dispatcher_has_is_not_told_again() -> Non
         assert events.connects == connects
 
 
+class LiveRecordingAri(FakeAri):
+    """Asterisk recording call C's bridge already, or not."""
+
+    def __init__(self, live: bool) -> None:
+        super().__init__()
+        self.live = live
+
+    async def get(self, path: str, params: Any = None) -> Any:
+        await super().get(path, params)
+        if path.startswith("/recordings/live/") and not self.live:
+            raise AriError(404, "GET", path, "Recording not found")
+        return {}
+
+
+def test_an_adopted_call_of_a_group_that_records_is_recorded_once() -> None:
+    """ringbridge died between the answer and the recording (or between starting it and
+    writing that down): the restarted one starts it, or finds it under way."""
+    received = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+    cases = [  # records, recorded (as the record says), live in Asterisk → started
+        (True, False, False, ["POST /bridges/rb-C/record"], True),
+        (True, False, True, [], True),
+        (True, True, True, [], False),
+        (False, False, False, [], False)]
+    for records, in_record, live, posted, told in cases:
+        ari = LiveRecordingAri(live)
+        engine = engine_with(ari)
+        steps = Steps()
+        engine.call_log = call_log_into(steps.record)
+        book = Book({"C": EarlierCall("C", received, received, False, records=records,
+                                      recorded=in_record)})
+        channels = [{"id": "caller", "state": "Up"}, {"id": "rb-C-1", "state": "Up"}]
+        call = asyncio.run(Takeover(engine, Closer(book, engine.call_log))._adopt(
+            "C", {"id": "rb-C"}, channels))
+        assert [f"{m} {p}" for m, p, _ in ari.requests if p.endswith("/record")] == posted
+        assert [kind for _, kind, _ in steps.steps] == ["recording"] * told
+        assert call.ending("the caller hung up", 16).recorded == (in_record or told)
+
+
 class NotedAri(FakeAri):
     """Legs whose caller's hangup was noted on them (dialplan [rb-left]), or not."""
 
