@@ -39,6 +39,7 @@ from bridge.engine.trunk_callers import present_trunk_caller
 from bridge.flows.call_log import CallLog
 from bridge.flows.calls import (
     ARI_EVENT_TYPES,
+    DEPARTURES,
     NORMAL_CLEARING,
     CallFlow,
     Event,
@@ -62,8 +63,6 @@ LOTS_READ_TIMEOUT = 10.0
 # another engine's call that ended a moment before has its end written by then.
 OTHERS_SETTLE = 2.0
 UNREADY_CLAIM_DELAY = 0.2  # seconds; the offer waits 1 s (OFFER_MS in the dialplan)
-# The events that say a channel has gone (or is going).
-DEPARTURES = frozenset({"ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"})
 SLOT_WAIT = 3.0  # seconds a phone dialling a slot waits for the lots to be read at a start
 
 

@@ -207,15 +207,11 @@ class Takeover:
         up yet): hang the peer up and end the parties' call, as the park would have; the
         call itself goes on in the lot, its record open."""
         await _hang_up(self.ari, party["id"])
-        member = next((channel_resource(c)[0] for c in (party, parked)
-                       if c["id"].startswith("rb-")), None)
         log.info("call %s: %s was being parked as ringbridge went down; hung up %s, left "
                  "alone in the call, as the park would have", call_id, parked["id"],
                  party["id"])
-        await self.closer.parked(call_id, f"{parked['id']} parked as ringbridge went down; "
-                                 "the other party was hung up when it came back",
-                                 NORMAL_CLEARING, answered_by=member,
-                                 answered=channel_created(bridge))
+        await self._park_done(call_id, bridge, parked, party,
+                              "the other party was hung up when it came back")
 
     async def _parked_while_down(self, bridge: dict[str, Any],
                                  live: dict[str, dict[str, Any]]) -> None:
@@ -228,12 +224,19 @@ class Takeover:
         if parked is None or await _variable(self.ari, parked["id"], APP_VARIABLE) \
                 != self.engine.app:
             return
-        member = channel_resource(parked)[0] if parked["id"].startswith("rb-") else None
         log.info("call %s: %s was being parked as ringbridge went down, and the other "
                  "party hung up meanwhile", call_id, parked["id"])
+        await self._park_done(call_id, bridge, parked, None,
+                              "the other party hung up while it was down")
+
+    async def _park_done(self, call_id: str, bridge: dict[str, Any], parked: dict[str, Any],
+                         peer: dict[str, Any] | None, what: str) -> None:
+        """The parties' call ends as after a park (Closer.parked): answered by the member
+        among them, when the bridge was made."""
+        member = next((channel_resource(c)[0] for c in (peer, parked)
+                       if c is not None and c["id"].startswith("rb-")), None)
         await self.closer.parked(call_id, f"{parked['id']} parked as ringbridge went down; "
-                                 "the other party hung up while it was down",
-                                 NORMAL_CLEARING, answered_by=member,
+                                 f"{what}", NORMAL_CLEARING, answered_by=member,
                                  answered=channel_created(bridge))
 
     async def _end_one_sided(self, call_id: str, party: dict[str, Any]) -> None:

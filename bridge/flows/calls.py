@@ -49,6 +49,9 @@ ARI_EVENT_TYPES = frozenset({
 })
 
 
+# The events that say a channel has gone (or is going).
+DEPARTURES = frozenset({"ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"})
+
 # Set on a bridged party when its peer hangs up (dialplan [rb-left]): "<epoch> <cause>".
 PEER_LEFT = "SHARED(RB_PEER_LEFT)"
 
@@ -193,7 +196,7 @@ class AdoptedCall(CallFlow):
                     recorded=earlier.recorded or self.recording is not None)
 
     async def handle(self, event: Event) -> None:
-        if event["type"] in ("ChannelHangupRequest", "StasisEnd", "ChannelDestroyed"):
+        if event["type"] in DEPARTURES:
             channel_id = event["channel"]["id"]
             if channel_id in self.channels:
                 self.channels.discard(channel_id)

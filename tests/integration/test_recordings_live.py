@@ -21,7 +21,7 @@ from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
 from tests.support.dispatch_receiver import DispatchReceiver, RecordedRequest
 from tests.support.polling import wait_until
-from tests.support.softphone import IncomingPolicy
+from tests.support.softphone import IncomingPolicy, Phone
 
 TALK = 3.0  # seconds the recorded call lasts
 
@@ -116,13 +116,21 @@ def test_a_voicemail_reaches_the_dispatcher_as_its_recording(
     assert message.getnframes() > 0
 
 
-def test_a_recorded_call_adopted_after_a_restart_is_cleared_with_its_recording(
-        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
-    office.extension("3221", agent_id="agent3221@example.com")
-    member, caller = office.phone("3221"), office.phone("3229")
-    office.group("6281", ["3221"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+def recorded_group(office: Office, receiver: DispatchReceiver, number: str, member: str,
+                   caller: str) -> tuple[Phone, Phone]:
+    """A one-member group that records its calls, with dispatch: its member's phone
+    and a caller's."""
+    office.extension(member, agent_id=f"agent{member}@example.com")
+    phones = office.phone(member), office.phone(caller)
+    office.group(number, [member], ring_strategy="RING_SIMULTANEOUSLY", ring_time=30,
                  record_calls=True)
     office.api("POST", "/api/dispatch/settings", json={"base_url": receiver.url})
+    return phones
+
+
+def test_a_recorded_call_adopted_after_a_restart_is_cleared_with_its_recording(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    member, caller = recorded_group(office, receiver, "6281", "3221", "3229")
     outgoing = caller.call("6281")
     member.wait_incoming().answer()
     outgoing.wait_answered()
@@ -152,11 +160,7 @@ def test_a_recorded_groups_call_answered_while_ringbridge_is_down_is_recorded(
         office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
     """Connected when ringbridge is back, the call is recorded from then on (it was
     connected unrecorded)."""
-    office.extension("3231", agent_id="agent3231@example.com")
-    member, caller = office.phone("3231"), office.phone("3239")
-    office.group("6291", ["3231"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=30,
-                 record_calls=True)
-    office.api("POST", "/api/dispatch/settings", json={"base_url": receiver.url})
+    member, caller = recorded_group(office, receiver, "6291", "3231", "3239")
     outgoing = caller.call("6291")
     incoming = member.wait_incoming()
     incoming.wait_ringing()
