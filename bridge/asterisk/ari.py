@@ -410,7 +410,7 @@ OPERATION_WORDS = frozenset({
     "dial", "continue", "variable", "addChannel", "removeChannel", "record", "play", "moh",
     "hold", "mute", "dtmf", "redirect", "silence", "snoop", "externalMedia", "info",
     "PJSIP", "stop", "copy", "file", "ping", "modules", "logging", "config", "move",
-    "progress", "subscription", "eventFilter", "media", "transfer",
+    "progress", "subscription", "eventFilter", "media", "transfer", "events", "claim",
 })
 
 

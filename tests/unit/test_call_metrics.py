@@ -103,6 +103,7 @@ def test_a_ringout_is_counted_by_the_state_its_call_ended_in() -> None:
     ("/bridges/rb-abc/addChannel", "/bridges/{id}/addChannel"),
     ("/channels/create", "/channels/create"),
     ("/channels", "/channels"),
+    ("/events/claim", "/events/claim"),  # every call's first request
 ])
 def test_an_ari_path_becomes_its_operation_without_ids(path: str, expected: str) -> None:
     assert operation(path) == expected
