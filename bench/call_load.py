@@ -1,6 +1,9 @@
 """Calls per second: the highest rate with no failed call, through ringbridge and through
 a plain dialplan Dial(), in one run, with their ratio.
 
+Between the two, bench/lean_ari.py (the least an ARI app can do for such a call) takes
+ringbridge's place: what ARI itself costs Asterisk here, whatever the app.
+
 sipp places calls of 2 seconds (--call-seconds; digest auth, as extension 4001) into a
 one-member ring group (through ringbridge), or to the member's number with ringbridge
 stopped (Asterisk's fallback Dial()). The member is a sipp UAS that answers everything;
@@ -16,9 +19,12 @@ import argparse
 import itertools
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.rig import DOMAIN, BenchRig, bench_rig
@@ -31,6 +37,7 @@ CALL_SECONDS = 2.0  # how long a call lasts once answered, unless told otherwise
 # Each rate step sends from its own port: answers to a failed step's late calls must not
 # land in the next step as unexpected messages.
 UAC_PORTS = itertools.count(5400 + 20 * SLOT)
+LEAN = "lean ARI app"
 
 
 def point_member_at_uas(rig: BenchRig, number: str, port: int = UAS_PORT) -> None:
@@ -102,6 +109,9 @@ class Sampler(threading.Thread):
 
 
 def describe(processes: dict[str, int], cpu: float, sampler: Sampler) -> str:
+    if LEAN in processes:
+        return (f"; lean ARI app CPU {cpu:.1f} ms per call, memory peak (PSS) "
+                f"{sampler.others_memory:.0f} MiB")
     api = sum(name.startswith("api-") for name in processes)
     engines = sum(name.startswith("engine") for name in processes)
     return (f"; ringbridge CPU {cpu:.1f} ms per call (all {len(processes)} processes: "
@@ -110,11 +120,14 @@ def describe(processes: dict[str, int], cpu: float, sampler: Sampler) -> str:
 
 
 def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
-             call_seconds: float = CALL_SECONDS) -> bool:
-    """True when every call at `rate` calls/s succeeded."""
+             call_seconds: float = CALL_SECONDS, processes: dict[str, int] | None = None
+             ) -> bool:
+    """True when every call at `rate` calls/s succeeded. `processes`: those whose CPU
+    is counted (ringbridge's, while it runs)."""
     calls = rate * seconds
     errors = users.with_name(f"errors-{number}-{rate}.log")
-    processes = rig.bridge.processes() if rig.bridge.process else {}
+    if processes is None:
+        processes = rig.bridge.processes() if rig.bridge.process else {}
     asterisk = [asterisk_pid(rig.asterisk)]
     cpu_before = cpu_seconds(list(processes.values()))
     asterisk_before = cpu_seconds(asterisk)
@@ -143,13 +156,32 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
 
 
 def ramp(rig: BenchRig, users: Path, number: str, rates: list[int], seconds: int,
-         call_seconds: float) -> int:
+         call_seconds: float, processes: dict[str, int] | None = None) -> int:
     best = 0
     for rate in rates:
-        if not run_rate(rig, users, number, rate, seconds, call_seconds):
+        if not run_rate(rig, users, number, rate, seconds, call_seconds, processes):
             break
         best = rate
     return best
+
+
+@contextmanager
+def lean_app(rig: BenchRig, member: str) -> Iterator[dict[str, int]]:
+    """bench/lean_ari.py in ringbridge's place (stopped), until it has left: its pid."""
+    app = rig.asterisk.app
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.lean_ari", rig.asterisk.ari_url,
+         rig.asterisk.ari_password, app, f"PJSIP/{member}@{member}@{DOMAIN}"])
+    try:
+        deadline = time.monotonic() + 10
+        while rig.asterisk.ari("GET", f"/applications/{app}").status_code != 200:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("the lean ARI app did not register with Asterisk")
+            time.sleep(0.1)
+        yield {LEAN: process.pid}
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def main() -> None:
@@ -176,12 +208,22 @@ def main() -> None:
             bridged = ramp(rig, users, "6400", rates, args.seconds, args.call_seconds)
             rig.bridge.stop()
             hang_up_everything(rig)
+            print("the lean ARI app (bench/lean_ari.py) in ringbridge's place, 6400:")
+            with lean_app(rig, "4002") as lean:
+                least = ramp(rig, users, "6400", rates, args.seconds, args.call_seconds,
+                             lean)
+            hang_up_everything(rig)
             print("plain dialplan Dial() (ringbridge stopped, extension 4002):")
             plain = ramp(rig, users, "4002", rates, args.seconds, args.call_seconds)
-    print(f"highest rate with no failed call: ringbridge {bridged} calls/s, plain Dial() "
-          f"{plain} calls/s, ratio {bridged / plain if plain else 0:.2f}; ringbridge ran as "
+    print(f"highest rate with no failed call: ringbridge {bridged} calls/s, the lean ARI "
+          f"app {least}, plain Dial() {plain} calls/s; ratio {ratio(bridged, plain)} "
+          f"(the lean app's {ratio(least, plain)}); ringbridge ran as "
           f"{len(processes)} processes: {', '.join(processes)}")
     print("target: ringbridge >= 0.8x plain Dial() calls/s, with no failed call")
+
+
+def ratio(rate: int, plain: int) -> str:
+    return f"{rate / plain if plain else 0:.2f}"
 
 
 if __name__ == "__main__":
