@@ -23,12 +23,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.call_load import CALL_SECONDS, UAC_PORTS, UAS_PORT, point_member_at_uas
-from bench.rig import DOMAIN, BenchRig, bench_rig
+from bench.rig import DOMAIN, BenchRig, bench_rig, fallbacks
 from bridge.store.models import CallRecord
 from bridge.store.session import Database
 from tests.support import sipp
-
-FALLBACK = "no ringbridge engine took the call: fallback"
 
 
 def sipp_uac(rig: BenchRig, users: Path, stats: Path, rate: int, calls: int,
@@ -83,7 +81,7 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix="ringbridge-restart-load-"))
         users = sipp.users_file(work, "4001", DOMAIN)
         stats = work / "stats.csv"
-        fallbacks_before = _warnings(rig.asterisk.logs(), FALLBACK)
+        fallbacks_before = fallbacks(rig.asterisk)
         with sipp.answering(UAS_PORT):
             uac = sipp_uac(rig, users, stats, args.rate, args.rate * args.seconds,
                            args.seconds)
@@ -100,11 +98,11 @@ def main() -> None:
             bridges = [b["id"] for b in rig.asterisk.ari("GET", "/bridges").json()
                        if b["id"].startswith("rb-")]
         successful, failed = sipp.outcome(stats)
-        fallbacks = _warnings(rig.asterisk.logs(), FALLBACK) - fallbacks_before
+        fell_back = fallbacks(rig.asterisk) - fallbacks_before
         total, unclosed = records(rig.bridge.database_url)
         print(f"ringbridge's log: {rig.bridge.log_path}")
     print(f"{args.rate} calls/s x {args.seconds} s: {successful} succeeded, {failed} failed "
-          f"({fallbacks} of them placed while no engine ran: Asterisk's fallback)")
+          f"({fell_back} of them placed while no engine ran: Asterisk's fallback)")
     print(f"stranded channels (still up 5 s after the last call): {len(stranded)}",
           *map(describe, stranded), sep="\n  ")
     print(f"bridges of calls left (5 s after the last call): {len(bridges)}", *bridges,
@@ -112,11 +110,6 @@ def main() -> None:
     print(f"call records: {total}, not closed: {len(unclosed)}", *unclosed, sep="\n  ")
     print(f"sipp's errors: {stats.with_name('errors.log')}")
     print("target: failed == fallback calls, stranded 0, bridges left 0, not closed 0")
-
-
-def _warnings(log: str, text: str) -> int:
-    """Asterisk's WARNING lines with `text` (its verbose lines repeat the text)."""
-    return sum(1 for line in log.splitlines() if "WARNING[" in line and text in line)
 
 
 if __name__ == "__main__":

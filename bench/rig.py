@@ -15,6 +15,8 @@ from tests.support.asterisk import SLOT, Asterisk, ensure_image
 from tests.support.bridge_process import BridgeProcess
 
 DOMAIN = "bench.example"
+# Asterisk's WARNING for a call that no engine took in time (extensions.conf).
+FALLBACK = "no ringbridge engine took the call: fallback"
 
 
 @dataclass
@@ -75,3 +77,10 @@ def bench_rig(settings: dict[str, str] | None = None) -> Iterator[BenchRig]:
     finally:
         bridge.stop()
         asterisk.stop()
+
+
+def fallbacks(asterisk: Asterisk) -> int:
+    """The calls Asterisk has given its fallback so far: its WARNING lines saying so (its
+    verbose lines repeat the text)."""
+    return sum(1 for line in asterisk.logs().splitlines()
+               if "WARNING[" in line and FALLBACK in line)

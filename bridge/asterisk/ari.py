@@ -100,6 +100,7 @@ class AriClient(Supervised):
         rest_over_websocket: bool = True,
         rest_probe_timeout: float = 2.0,
         event_types: Collection[str] = (),
+        on_answer: Callable[[float], None] | None = None,
     ) -> None:
         """``stable_after``: a connection that lasted this long resets the backoff.
 
@@ -108,12 +109,14 @@ class AriClient(Supervised):
         that Asterisk answers one there within ``rest_probe_timeout`` seconds.
         ``event_types``: the only event types Asterisk is asked to send the application
         (its eventFilter, set on every connection); all of them when empty.
+        ``on_answer``: told how many seconds each request took, answered or failed.
         """
         self.refusing = False  # refuse_requests() was called
         self._events_url = _events_url(base_url, app)
         self._app = app
         self._on_event = on_event
         self._on_disconnected = on_disconnected
+        self._on_answer = on_answer
         super().__init__(backoff, on_connected, stable_after)
         self._open_timeout = request_timeout
         credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
@@ -157,8 +160,10 @@ class AriClient(Supervised):
         try:
             return await self._request(method, path, params, json)
         finally:
-            metrics.ARI_LATENCY.labels(method, operation(path)).observe(
-                time.perf_counter() - started)
+            took = time.perf_counter() - started
+            metrics.ARI_LATENCY.labels(method, operation(path)).observe(took)
+            if self._on_answer is not None:
+                self._on_answer(took)
 
     async def _request(self, method: str, path: str, params: Params | None,
                        json: Any) -> Any:

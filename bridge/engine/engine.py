@@ -20,6 +20,7 @@ from bridge.engine.comebacks import Comebacks
 from bridge.engine.directory_follower import follow_directory
 from bridge.engine.endpoints import SipEndpoint
 from bridge.engine.live_calls import channel_created
+from bridge.engine.load_watch import SLOW, WINDOW, LoadWatch
 from bridge.engine.other_asterisks import OtherAsterisks
 from bridge.engine.parking import (
     CALL_VARIABLE,
@@ -105,9 +106,13 @@ class Engine:
         self.extension_endpoints = extension_endpoints
         self.directory = directory
         self.app = app or settings.ari_app
+        self.load = LoadWatch()
+        self._declining = False  # new calls are declined: ARI answers late
+        self._declined = 0  # offers declined since the engine fell behind
         self.ari = AriClient(
             settings.ari_url, settings.ari_user, settings.ari_password, self.app,
             on_event=self.on_event, on_connected=self.resync, event_types=ARI_EVENT_TYPES,
+            on_answer=self.load.answered,
         )
         self.ami = AmiClient(
             settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_secret,
@@ -318,11 +323,33 @@ class Engine:
         later, so that a ready one takes the call."""
         if not self._ami_read.is_set():
             await asyncio.sleep(UNREADY_CLAIM_DELAY)
+        if not self._keeps_up(channel_id):
+            return
         try:
             await self.ari.post("/events/claim", {"channelId": channel_id,
                                                   "application": self.app})
         except AriError as exc:
             log.debug("channel %s: not claimed (%s)", channel_id, exc)
+
+    def _keeps_up(self, channel_id: str) -> bool:
+        """False while ARI answers late (bridge/engine/load_watch.py): the offer of
+        `channel_id` is declined, and the calls in progress keep the engine."""
+        behind = self.load.behind()
+        if behind and not self._declining:
+            log.warning("ARI answers late (%.0f%% of the requests of the last %.0f s took "
+                        "over %.1f s): new calls are declined until the engine catches "
+                        "up; Asterisk offers them again, then falls back after "
+                        "STASIS_WAIT", 100 * self.load.late_share(), WINDOW, SLOW)
+        elif self._declining and not behind:
+            log.warning("the engine caught up with Asterisk: %d offers of new calls "
+                        "were declined meanwhile", self._declined)
+            self._declined = 0
+        self._declining = behind
+        if behind:
+            self._declined += 1
+            metrics.CALLS_DECLINED.inc()
+            log.debug("channel %s: its call is declined: ARI answers late", channel_id)
+        return not behind
 
     def _started(self, task: asyncio.Task[None]) -> None:
         self._starting.discard(task)

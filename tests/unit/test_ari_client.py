@@ -457,10 +457,12 @@ def test_close_from_a_callback_must_be_scheduled_as_a_task() -> None:
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def rest(handler: Handler, scenario: Callable[[AriClient], Awaitable[None]]) -> None:
+def rest(handler: Handler, scenario: Callable[[AriClient], Awaitable[None]],
+         on_answer: Callable[[float], None] | None = None) -> None:
     async def main() -> None:
         client = AriClient("http://asterisk.test:8088/ari", USER, PASSWORD, APP,
-                           on_event=_ignore, transport=httpx.MockTransport(handler))
+                           on_event=_ignore, transport=httpx.MockTransport(handler),
+                           on_answer=on_answer)
         try:
             await scenario(client)
         finally:
@@ -471,6 +473,22 @@ def rest(handler: Handler, scenario: Callable[[AriClient], Awaitable[None]]) -> 
 
 async def _ignore(event: Event) -> None:
     del event
+
+
+def test_every_request_answered_or_failed_tells_how_long_it_took() -> None:
+    """The engine's load watch counts them (bridge/engine/load_watch.py)."""
+    took: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404 if request.url.path.endswith("gone") else 200, json={})
+
+    async def scenario(client: AriClient) -> None:
+        await client.get("/channels/here")
+        with pytest.raises(AriError):
+            await client.delete("/channels/gone")
+
+    rest(handler, scenario, on_answer=took.append)
+    assert len(took) == 2 and all(0 <= seconds < 5 for seconds in took)
 
 
 def test_request_returns_parsed_json_and_sends_basic_auth() -> None:

@@ -1,0 +1,55 @@
+"""Whether the engine keeps up with Asterisk: new calls are claimed only while it does.
+
+Past what the machine can carry (the engine's core full, or Asterisk's), every ARI
+request of every call waits longer; at the request timeout (5 s) a request fails and its
+call ends, often just as an agent answers. Declining new calls first keeps the calls in
+progress whole. A declined call is offered again every second (another engine may take
+it), and after STASIS_WAIT seconds Asterisk's fallback takes it (extensions.conf
+[stasis-wait]); the caller hears ringing meanwhile.
+
+The measure is the share of ARI requests answered in the last WINDOW seconds that took
+longer than SLOW: at half or more of at least MIN_ANSWERS, the engine is behind. One slow
+request (a dial string whose host name resolves slowly, the check at each connection
+that Asterisk takes REST on the websocket) does not make it so, and an engine with
+little to do is not.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+WINDOW = 2.0  # seconds of answers looked at
+SLOW = 0.5  # seconds: an answer slower than this is late
+BEHIND_SHARE = 0.5  # late answers in the window, at or above which the engine is behind
+MIN_ANSWERS = 10  # answers in the window below which it is not
+
+
+class LoadWatch:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._answers: deque[tuple[float, bool]] = deque()  # (when, late)
+        self._late = 0  # late answers in _answers
+
+    def answered(self, seconds: float) -> None:
+        """An ARI request was answered (or failed) after `seconds`."""
+        late = seconds > SLOW
+        self._answers.append((self._clock(), late))
+        self._late += late
+        self._forget_old()
+
+    def late_share(self) -> float:
+        """The share of the window's answers that were late (0 with none)."""
+        self._forget_old()
+        return self._late / len(self._answers) if self._answers else 0.0
+
+    def behind(self) -> bool:
+        share = self.late_share()
+        return len(self._answers) >= MIN_ANSWERS and share >= BEHIND_SHARE
+
+    def _forget_old(self) -> None:
+        oldest = self._clock() - WINDOW
+        while self._answers and self._answers[0][0] < oldest:
+            _, late = self._answers.popleft()
+            self._late -= late
