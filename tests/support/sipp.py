@@ -30,16 +30,25 @@ def point_at_uas(asterisk: Asterisk, aor: str, port: int) -> None:
     response.raise_for_status()
 
 
+UAS_STOP_WAIT = 5.0  # seconds the UAS gets to stop before it is killed
+
+
 @contextlib.contextmanager
 def answering(port: int) -> Iterator[None]:
-    """sipp's UAS on 127.0.0.1:`port` for the block."""
+    """sipp's UAS on 127.0.0.1:`port` for the block. Told to stop, sipp waits for its
+    calls to end, and after a failed load step some never do: it is killed then, or it
+    would hold the port and refuse the next run's calls."""
     uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port),
                             "-nostdin"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield
     finally:
         uas.terminate()
-        uas.wait()
+        try:
+            uas.wait(UAS_STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            uas.kill()
+            uas.wait()
 
 
 def caller(registrar: str, users: Path, user: str, password: str, number: str, *,
