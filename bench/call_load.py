@@ -30,7 +30,7 @@ from pathlib import Path
 from bench.rig import DOMAIN, BenchRig, bench_rig, fallbacks
 from tests.support import sipp
 from tests.support.asterisk import SLOT, Asterisk
-from tests.support.bridge_process import proc_stat
+from tests.support.bridge_process import proc_stat, stop
 
 UAS_PORT = 5290 + 10 * SLOT
 CALL_SECONDS = 2.0  # how long a call lasts once answered, unless told otherwise
@@ -130,7 +130,7 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     errors = users.with_name(f"errors-{number}-{rate}.log")
     if processes is None:
         processes = rig.bridge.processes() if rig.bridge.process else {}
-    fallbacks_before = fallbacks(rig.asterisk)
+    fallbacks_before = fallbacks(rig.asterisk) if processes else 0
     asterisk = [asterisk_pid(rig.asterisk)]
     cpu_before = cpu_seconds(list(processes.values()))
     asterisk_before = cpu_seconds(asterisk)
@@ -186,8 +186,7 @@ def lean_app(rig: BenchRig, member: str) -> Iterator[dict[str, int]]:
             time.sleep(0.1)
         yield {LEAN: process.pid}
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process, 10)
 
 
 def main() -> None:

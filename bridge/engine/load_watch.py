@@ -34,22 +34,21 @@ class LoadWatch:
 
     def answered(self, seconds: float) -> None:
         """An ARI request was answered (or failed) after `seconds`."""
-        late = seconds > SLOW
-        self._answers.append((self._clock(), late))
+        now, late = self._clock(), seconds > SLOW
+        self._answers.append((now, late))
         self._late += late
-        self._forget_old()
+        self._forget_before(now - WINDOW)
 
     def late_share(self) -> float:
         """The share of the window's answers that were late (0 with none)."""
-        self._forget_old()
+        self._forget_before(self._clock() - WINDOW)
         return self._late / len(self._answers) if self._answers else 0.0
 
     def behind(self) -> bool:
         share = self.late_share()
         return len(self._answers) >= MIN_ANSWERS and share >= BEHIND_SHARE
 
-    def _forget_old(self) -> None:
-        oldest = self._clock() - WINDOW
+    def _forget_before(self, oldest: float) -> None:
         while self._answers and self._answers[0][0] < oldest:
             _, late = self._answers.popleft()
             self._late -= late

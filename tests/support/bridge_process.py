@@ -51,6 +51,18 @@ def child_pids(parent: int) -> list[int]:
     return found
 
 
+def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str], wait: float) -> None:
+    """SIGTERM, and SIGKILL if it is still running `wait` seconds later; returns once it
+    is gone (a process that ignores SIGTERM, such as sipp with calls up, is not waited
+    for forever)."""
+    process.terminate()
+    try:
+        process.wait(wait)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_gone(pids: list[int], timeout: float = 5) -> None:
     """Until each process has exited (a zombie nobody reaps counts as gone)."""
     deadline = time.monotonic() + timeout
@@ -247,12 +259,7 @@ class BridgeProcess:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop(self.process, 10)
         self.process = None
 
     def kill(self) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tests.support.asterisk import Asterisk
+from tests.support.bridge_process import stop
 
 SCENARIOS = Path(__file__).with_name("sipp")
 SCENARIO = SCENARIOS / "uac_auth.xml"  # straight to Asterisk
@@ -43,12 +44,7 @@ def answering(port: int) -> Iterator[None]:
     try:
         yield
     finally:
-        uas.terminate()
-        try:
-            uas.wait(UAS_STOP_WAIT)
-        except subprocess.TimeoutExpired:
-            uas.kill()
-            uas.wait()
+        stop(uas, UAS_STOP_WAIT)
 
 
 def caller(registrar: str, users: Path, user: str, password: str, number: str, *,

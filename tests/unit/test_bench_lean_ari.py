@@ -7,26 +7,12 @@ import asyncio
 from typing import Any
 
 from bench.lean_ari import MEMBER_SUFFIX, LeanApp
-from bridge.asterisk.ari import AriError
+from tests.unit.fake_ari import FakeAri
 
 
-class FakeAri:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, Any]] = []
-        self.missing: set[str] = set()  # paths answered 404
-
-    async def post(self, path: str, params: Any = None) -> None:
-        self.requests.append(("POST", path, params))
-
-    async def delete(self, path: str) -> None:
-        self.requests.append(("DELETE", path, None))
-        if path in self.missing:
-            raise AriError(404, "DELETE", path, "Channel not found")
-
-
-def app_with_fake() -> tuple[LeanApp, FakeAri]:
+def app_with_fake(failing: tuple[str, ...] = ()) -> tuple[LeanApp, FakeAri]:
     app = LeanApp("http://127.0.0.1:1/ari", "secret", "ringbridge", "PJSIP/4002@4002@b.example")
-    fake = FakeAri()
+    fake = FakeAri(failing)
     app.ari = fake  # type: ignore[assignment]
     return app, fake
 
@@ -55,13 +41,12 @@ def test_the_first_to_leave_ends_the_call_once() -> None:
     member = "c1" + MEMBER_SUFFIX
     events(app, {"type": "StasisEnd", "channel": {"id": member}},
            {"type": "StasisEnd", "channel": {"id": "c1"}})
-    assert fake.requests == [("DELETE", "/channels/c1", None),
-                             ("DELETE", "/bridges/lean-c1", None)]
+    assert fake.requests == [("DELETE", "/channels/c1", {}),
+                             ("DELETE", "/bridges/lean-c1", {})]
 
 
 def test_a_caller_leaving_before_the_member_answered_hangs_the_member_up() -> None:
-    app, fake = app_with_fake()
-    fake.missing.add("/bridges/lean-c1")  # never made
+    app, fake = app_with_fake(failing=("/bridges/lean-c1",))  # never made
     events(app, {"type": "StasisEnd", "channel": {"id": "c1"}})
     assert [path for _, path, _ in fake.requests] == [
         f"/channels/c1{MEMBER_SUFFIX}", "/bridges/lean-c1"]
