@@ -23,6 +23,8 @@ UNSAFE_IN_CALLER_NAME = re.compile(r'[\x00-\x1f\x7f-\x9f"\\<>;]')
 # No gateway call blocks longer (a park waits for Asterisk's confirmation, 5 s at most).
 LONGEST_WAIT = 15.0
 DID_NOT_ANSWER = "the telephony engine did not answer in time"
+BEHIND = ("the telephony engine is behind Asterisk and takes no new call until it "
+          "catches up; retry shortly")
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,8 @@ class EngineUnavailable(GatewayError):
 
 
 class EngineNotReached(EngineUnavailable):
-    """The call never reached the engine (its process is not running): nothing was done."""
+    """Nothing was done: the call never reached the engine (its process is not
+    running), or the engine declined it (BEHIND)."""
 
 
 class EngineGateway(Protocol):

@@ -35,9 +35,9 @@ FAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 # Calls, from the engine's call events (bridge/engine/call_metrics.py).
 CALLS_ARRIVED = Counter("ringbridge_calls_arrived", "Calls that reached ringbridge: to a "
                         "ring group, an extension or from the carrier", GROUP_LABELS)
-CALLS_DECLINED = Counter("ringbridge_calls_declined", "Offers of a new call the engine "
-                         "declined while ARI answered it late (offered again, or left to "
-                         "Asterisk's fallback)")
+CALLS_DECLINED = Counter("ringbridge_calls_declined", "New calls the engine declined "
+                         "while ARI answered it late: offers of a call (offered again, or "
+                         "left to Asterisk's fallback) and RingOuts (503 to the client)")
 CALLS_ANSWERED = Counter("ringbridge_calls_answered", "Calls a phone answered",
                          GROUP_LABELS)
 CALLS_MISSED = Counter("ringbridge_calls_missed", "Calls that ended with no phone "

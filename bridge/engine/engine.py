@@ -351,6 +351,17 @@ class Engine:
             log.debug("channel %s: its call is declined: ARI answers late", channel_id)
         return not behind
 
+    def declines_ringout(self, ringout_id: str) -> bool:
+        """True while ARI answers late: a RingOut is a new call, and the API tells its
+        client to retry (any thread may ask)."""
+        if not self.load.behind():
+            return False
+        metrics.CALLS_DECLINED.inc()
+        log.warning("RingOut %s declined: ARI answers late (%.0f%% of the requests of the "
+                    "last %.0f s took over %.1f s); its client is told to retry",
+                    ringout_id, 100 * self.load.late_share(), WINDOW, SLOW)
+        return True
+
     def _started(self, task: asyncio.Task[None]) -> None:
         self._starting.discard(task)
         if not task.cancelled() and task.exception() is not None:

@@ -11,11 +11,13 @@ The measure is the share of ARI requests answered in the last WINDOW seconds tha
 longer than SLOW: at half or more of at least MIN_ANSWERS, the engine is behind. One slow
 request (a dial string whose host name resolves slowly, the check at each connection
 that Asterisk takes REST on the websocket) does not make it so, and an engine with
-little to do is not.
+little to do is not. The engine's loop notes answers; API threads ask too (a RingOut
+is a new call), so the window is read and changed under a lock.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,22 +33,30 @@ class LoadWatch:
         self._clock = clock
         self._answers: deque[tuple[float, bool]] = deque()  # (when, late)
         self._late = 0  # late answers in _answers
+        self._lock = threading.Lock()
 
     def answered(self, seconds: float) -> None:
         """An ARI request was answered (or failed) after `seconds`."""
         now, late = self._clock(), seconds > SLOW
-        self._answers.append((now, late))
-        self._late += late
-        self._forget_before(now - WINDOW)
+        with self._lock:
+            self._answers.append((now, late))
+            self._late += late
+            self._forget_before(now - WINDOW)
 
     def late_share(self) -> float:
         """The share of the window's answers that were late (0 with none)."""
-        self._forget_before(self._clock() - WINDOW)
-        return self._late / len(self._answers) if self._answers else 0.0
+        return self._counted()[1]
 
     def behind(self) -> bool:
-        share = self.late_share()
-        return len(self._answers) >= MIN_ANSWERS and share >= BEHIND_SHARE
+        answers, share = self._counted()
+        return answers >= MIN_ANSWERS and share >= BEHIND_SHARE
+
+    def _counted(self) -> tuple[int, float]:
+        """The window's answers and the share of them that were late."""
+        with self._lock:
+            self._forget_before(self._clock() - WINDOW)
+            answers = len(self._answers)
+            return answers, self._late / answers if answers else 0.0
 
     def _forget_before(self, oldest: float) -> None:
         while self._answers and self._answers[0][0] < oldest:

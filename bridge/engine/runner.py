@@ -17,10 +17,12 @@ from bridge.engine.orphans import in_app
 from bridge.engine.retention import delete_stored
 from bridge.flows.ringout import RingOut
 from bridge.gateway import (
+    BEHIND,
     DID_NOT_ANSWER,
     LONGEST_WAIT,
     CallChanged,
     CancelOutcome,
+    EngineNotReached,
     EngineOverview,
     EngineStatus,
     EngineUnavailable,
@@ -126,6 +128,10 @@ class EngineThread:
         return kept
 
     def start_ringout(self, plan: RingOutPlan) -> None:
+        """Nothing is done while the engine is behind (EngineNotReached: another engine
+        may take it, else the client is told to retry)."""
+        if self.engine.declines_ringout(plan.call_id):
+            raise EngineNotReached(BEHIND)
         self.submit(self._start_ringout(plan)).add_done_callback(_log_failure)
 
     def cancel_ringout(self, call_id: str) -> CancelOutcome:

@@ -1,5 +1,6 @@
 """The engine declines new calls while ARI answers late (bridge/engine/load_watch.py),
-so that the calls in progress keep it: a declined call is offered again, or falls back."""
+so that the calls in progress keep it: a declined call is offered again, or falls back;
+a declined RingOut is refused to the API."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from prometheus_client import REGISTRY
 
 from bridge.engine.engine import Engine
 from bridge.engine.load_watch import MIN_ANSWERS, SLOW, WINDOW, LoadWatch
+from bridge.engine.runner import EngineThread
+from bridge.gateway import EngineNotReached, LegPlan, RingOutPlan
 from tests.unit.fake_ari import FakeAri, engine_with, event
 
 
@@ -105,3 +108,27 @@ def test_calls_are_claimed_again_once_the_engine_caught_up(
     assert [path for _, path, _ in ari.requests] == ["/events/claim"]
     assert "new calls are declined" in caplog.text
     assert "caught up with Asterisk: 1 offers of new calls were declined" in caplog.text
+
+
+def plan(call_id: str) -> RingOutPlan:
+    return RingOutPlan(call_id=call_id, tenant_id=1, caller=LegPlan("PJSIP/2101@x", "2101", "2102"),
+                       callee=LegPlan("PJSIP/2102@x", "2102", "2101"), play_prompt=False,
+                       ring_time=30, prompt_timeout=10)
+
+
+def test_a_ringout_asked_for_while_ari_answers_late_is_declined_before_anything_is_done(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing rings: the API ends the RingOut failed and tells its client to retry
+    (503), or deals it to another engine."""
+    ari = FakeAri()
+    watch, _ = watch_with([SLOW * 2] * MIN_ANSWERS)
+    thread = EngineThread(ready_engine(ari, watch))  # its loop never runs: nothing may
+    before = declined()
+    try:
+        with caplog.at_level("WARNING"), pytest.raises(EngineNotReached, match="behind"):
+            thread.start_ringout(plan("41"))
+    finally:
+        thread.loop.close()
+    assert ari.requests == []
+    assert declined() - before == 1
+    assert "RingOut 41 declined: ARI answers late (100%" in caplog.text
