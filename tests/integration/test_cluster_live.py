@@ -615,6 +615,69 @@ def test_a_ringbridge_node_stopped_cleanly_hands_its_asterisk_to_the_other(
     wait_until(lambda: all(cluster.in_use().values()), 10, "both nodes in use")
 
 
+def test_a_node_whose_engine_takes_no_call_passes_its_calls_to_the_other(
+        cluster: Cluster, office: Office) -> None:
+    """Ringbridge node 2's engine frozen (SIGSTOP: it keeps its lease on Asterisk node 2
+    and claims nothing, as one far behind would): a call the edge sends to Asterisk node
+    2 is refused there with 502 after its first offer, not held, and the edge sends it
+    to node 1, whose engine rings the member at once."""
+    member, caller = registered_phones(cluster, office, "3781", "3782")
+    office.group("6781", ["3781"], ring_strategy="RING_SIMULTANEOUSLY")
+    frozen = cluster.nodes[1].child_pid("engine-1")
+    seen, seen_node_2 = len(cluster.edge_log()), len(cluster.asterisks[1].logs())
+    rung_through: list[str] = []
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        for _ in range(4):  # the edge deals calls round the nodes: two go to node 2 first
+            out = caller.call("6781")
+            incoming = member.wait_incoming(timeout=4)  # held, it would wait 20 s
+            rung_through.append(hops(incoming.invite_headers["Via"])[1])
+            incoming.answer()
+            out.wait_answered()
+            out.hangup()
+            incoming.wait_disconnected()
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    assert rung_through == [ASTERISK_ADDRESSES[0]] * 4
+    passed = re.findall(r"node sip:127\.0\.0\.12:5060 sends INVITE \S+ on \(502",
+                        cluster.edge_log()[seen:])
+    assert len(passed) == 2, cluster.edge_log()[seen:]
+    notices = [line for line in cluster.asterisks[1].logs()[seen_node_2:].splitlines()
+               if "NOTICE[" in line and "3782 -> 6781 passed to the SIP edge's next node" in line]
+    assert len(notices) == 2
+    cluster.nodes[1].wait_healthy()
+
+
+def test_the_last_node_the_edge_tries_holds_the_call_until_an_engine_takes_it(
+        cluster: Cluster, office: Office) -> None:
+    """Both nodes' engines frozen: the first node the edge sends the call to passes it on
+    (502), the second, with no node left after it, holds it as a lone Asterisk would
+    (the caller hears ringing); once the engines run again, one takes the call. The
+    caller's own X-RB-Other-Node does not reach the nodes: the last one still holds."""
+    member, caller = registered_phones(cluster, office, "3783", "3784")
+    office.group("6783", ["3783"], ring_strategy="RING_SIMULTANEOUSLY")
+    frozen = [node.child_pid("engine-1") for node in cluster.nodes]
+    seen = len(cluster.edge_log())
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        out = caller.call("6783", headers={"X-RB-Other-Node": "yes"})
+        out.wait_ringing(timeout=4)  # held: a 180 from the node it is held on
+        assert member.incoming == []
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    incoming = member.wait_incoming(timeout=10)
+    incoming.answer()
+    out.wait_answered()
+    out.hangup()
+    incoming.wait_disconnected()
+    passed = re.findall(r"sends INVITE \S+ on \(502", cluster.edge_log()[seen:])
+    assert len(passed) == 1, cluster.edge_log()[seen:]
+    for node in cluster.nodes:
+        node.wait_healthy()
+
+
 def test_the_edge_relays_within_dialogs_only_to_or_from_a_node(cluster: Cluster) -> None:
     """A request that looks in-dialog (a To tag, a Route through the edge) from a stranger
     to a stranger is refused, not relayed: the edge is no open relay. Nor when its

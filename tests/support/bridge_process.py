@@ -279,16 +279,20 @@ class BridgeProcess:
         for pid in [self.process.pid, *child_pids(self.process.pid)]:
             os.kill(pid, signal.SIGSTOP)
 
+    def serve_pid(self) -> int:
+        assert self.process is not None, "ringbridge is not running"
+        return self.process.pid
+
     def processes(self) -> dict[str, int]:
         """`serve` and each of its running processes by name ("engine-1", "api-1"...: the
         names they give themselves, as /proc/PID/comm shows them)."""
-        assert self.process is not None, "ringbridge is not running"
+        serve = self.serve_pid()
         children = {}
-        for pid in child_pids(self.process.pid):
+        for pid in child_pids(serve):
             with contextlib.suppress(FileNotFoundError):
                 name = Path(f"/proc/{pid}/comm").read_text().strip()
                 children[name.removeprefix(NAME_PREFIX)] = pid
-        return {"serve": self.process.pid, **children}
+        return {"serve": serve, **children}
 
     def child_pid(self, name: str) -> int:
         pid = self.processes().get(name)

@@ -68,6 +68,9 @@ class ClusterNode(BridgeProcess):
         """`ringbridge serve`'s, as the script started it."""
         return int((self.workdir / "ringbridge.pid").read_text())
 
+    def serve_pid(self) -> int:
+        return self.pid
+
     def kill_serve(self) -> int:
         """kill -9 of the `ringbridge serve` the script started (its processes die with
         it); its pid."""
