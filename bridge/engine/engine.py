@@ -334,33 +334,38 @@ class Engine:
     def _keeps_up(self, channel_id: str) -> bool:
         """False while ARI answers late (bridge/engine/load_watch.py): the offer of
         `channel_id` is declined, and the calls in progress keep the engine."""
-        behind = self.load.behind()
-        if behind and not self._declining:
-            log.warning("ARI answers late (%.0f%% of the requests of the last %.0f s took "
-                        "over %.1f s): new calls are declined until the engine catches "
-                        "up; Asterisk offers them again, then falls back after "
-                        "STASIS_WAIT", 100 * self.load.late_share(), WINDOW, SLOW)
-        elif self._declining and not behind:
+        late = self._lateness()
+        if late and not self._declining:
+            log.warning("%s: new calls are declined until the engine catches up; Asterisk "
+                        "offers them again, then falls back after STASIS_WAIT", late)
+        elif self._declining and not late:
             log.warning("the engine caught up with Asterisk: %d offers of new calls "
                         "were declined meanwhile", self._declined)
             self._declined = 0
-        self._declining = behind
-        if behind:
+        self._declining = bool(late)
+        if late:
             self._declined += 1
             metrics.CALLS_DECLINED.inc()
             log.debug("channel %s: its call is declined: ARI answers late", channel_id)
-        return not behind
+        return not late
 
     def declines_ringout(self, ringout_id: str) -> bool:
         """True while ARI answers late: a RingOut is a new call, and the API tells its
         client to retry (any thread may ask)."""
+        late = self._lateness()
+        if late:
+            metrics.CALLS_DECLINED.inc()
+            log.warning("RingOut %s declined: %s; its client is told to retry",
+                        ringout_id, late)
+        return bool(late)
+
+    def _lateness(self) -> str:
+        """How late ARI answers, as the log says it, while the engine is behind; ""
+        while it keeps up."""
         if not self.load.behind():
-            return False
-        metrics.CALLS_DECLINED.inc()
-        log.warning("RingOut %s declined: ARI answers late (%.0f%% of the requests of the "
-                    "last %.0f s took over %.1f s); its client is told to retry",
-                    ringout_id, 100 * self.load.late_share(), WINDOW, SLOW)
-        return True
+            return ""
+        return (f"ARI answers late ({100 * self.load.late_share():.0f}% of the requests "
+                f"of the last {WINDOW:.0f} s took over {SLOW:.1f} s)")
 
     def _started(self, task: asyncio.Task[None]) -> None:
         self._starting.discard(task)
