@@ -32,7 +32,7 @@ from tests.integration.phone_calls import park, statuses, take, view_of
 from tests.integration.ring_groups import Office
 from tests.support import sipp
 from tests.support.asterisk import Asterisk
-from tests.support.bridge_process import wait_gone
+from tests.support.bridge_process import stopped, wait_gone
 from tests.support.cluster import ASTERISK_ADDRESSES, EDGE, STATE, Cluster, ClusterNode
 from tests.support.polling import wait_until
 from tests.support.raw_sip import (
@@ -623,11 +623,9 @@ def test_a_node_whose_engine_takes_no_call_passes_its_calls_to_the_other(
     to node 1, whose engine rings the member at once."""
     member, caller = registered_phones(cluster, office, "3781", "3782")
     office.group("6781", ["3781"], ring_strategy="RING_SIMULTANEOUSLY")
-    frozen = cluster.nodes[1].child_pid("engine-1")
     seen, seen_node_2 = len(cluster.edge_log()), len(cluster.asterisks[1].logs())
     rung_through: list[str] = []
-    os.kill(frozen, signal.SIGSTOP)
-    try:
+    with stopped(cluster.nodes[1].child_pid("engine-1")):
         for _ in range(4):  # the edge deals calls round the nodes: two go to node 2 first
             out = caller.call("6781")
             incoming = member.wait_incoming(timeout=4)  # held, it would wait 20 s
@@ -636,8 +634,6 @@ def test_a_node_whose_engine_takes_no_call_passes_its_calls_to_the_other(
             out.wait_answered()
             out.hangup()
             incoming.wait_disconnected()
-    finally:
-        os.kill(frozen, signal.SIGCONT)
     assert rung_through == [ASTERISK_ADDRESSES[0]] * 4
     passed = re.findall(r"node sip:127\.0\.0\.12:5060 sends INVITE \S+ on \(502",
                         cluster.edge_log()[seen:])
@@ -656,17 +652,11 @@ def test_the_last_node_the_edge_tries_holds_the_call_until_an_engine_takes_it(
     caller's own X-RB-Other-Node does not reach the nodes: the last one still holds."""
     member, caller = registered_phones(cluster, office, "3783", "3784")
     office.group("6783", ["3783"], ring_strategy="RING_SIMULTANEOUSLY")
-    frozen = [node.child_pid("engine-1") for node in cluster.nodes]
     seen = len(cluster.edge_log())
-    for pid in frozen:
-        os.kill(pid, signal.SIGSTOP)
-    try:
+    with stopped(*(node.child_pid("engine-1") for node in cluster.nodes)):
         out = caller.call("6783", headers={"X-RB-Other-Node": "yes"})
         out.wait_ringing(timeout=4)  # held: a 180 from the node it is held on
         assert member.incoming == []
-    finally:
-        for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
     incoming = member.wait_incoming(timeout=10)
     incoming.answer()
     out.wait_answered()

@@ -4,7 +4,6 @@ engine killed under steady load loses no call."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import signal
@@ -26,7 +25,7 @@ from tests.integration.phone_calls import calls_of, park, statuses, take, talkin
 from tests.integration.ring_groups import Office
 from tests.support import sipp
 from tests.support.asterisk import Asterisk
-from tests.support.bridge_process import BridgeProcess, wait_gone
+from tests.support.bridge_process import BridgeProcess, stopped, wait_gone
 from tests.support.dispatch_receiver import DispatchReceiver
 from tests.support.polling import wait_until
 from tests.support.softphone import IncomingPolicy
@@ -98,18 +97,6 @@ def test_calls_go_to_both_engines_and_the_api_acts_on_each(
     assert all(ran.values()), f"calls run by each engine: {ran}"
 
 
-@contextlib.contextmanager
-def stopped(bridge: BridgeProcess, engine: str) -> Iterator[None]:
-    """`engine` stopped (SIGSTOP) for the block: the other engine claims the calls
-    placed meanwhile; its own offers wait unread, and it loses them when it goes on."""
-    pid = bridge.child_pid(engine)
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
-
-
 def test_a_groups_callers_on_two_engines_wait_in_one_line(
         office: Office, receiver: DispatchReceiver, asterisk: Asterisk) -> None:
     """One agent, busy on a call engine 1 runs; a low priority caller waits on engine 1,
@@ -121,7 +108,9 @@ def test_a_groups_callers_on_two_engines_wait_in_one_line(
     office.group("6761", ["3761"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
                  skip_busy_member=True, max_wait_time=30)
     dispatch_to(office, receiver)
-    with stopped(office.bridge, "engine-2"):  # engine 1 claims
+    # An engine stopped: the other claims the calls placed meanwhile; the stopped one's
+    # offers wait unread, and it loses them when it goes on.
+    with stopped(office.bridge.child_pid("engine-2")):  # engine 1 claims
         talk = member.call("3768")
         talk.wait_answered()
         assert engine_of(asterisk, caller_channel(asterisk, "3761")) == "ringbridge"
@@ -129,7 +118,7 @@ def test_a_groups_callers_on_two_engines_wait_in_one_line(
         waiting_early = early.call("6761")
         receiver.wait_for("/telephony/invite")
         waiting_early.wait_ringing()
-    with stopped(office.bridge, "engine-1"):  # engine 2 claims
+    with stopped(office.bridge.child_pid("engine-1")):  # engine 2 claims
         receiver.respond(200, body={"priority": "urgent"}, match="/invite")
         waiting_urgent = urgent.call("6761")
         receiver.wait_for("/telephony/invite", count=2)

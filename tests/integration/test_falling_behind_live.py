@@ -26,6 +26,8 @@ from tests.integration.ringouts import RingOutOffice
 from tests.support import sipp
 from tests.support.asterisk import STASIS_WAIT, Asterisk
 from tests.support.bridge_process import BridgeProcess
+from tests.support.raw_sip import listener
+from tests.support.softphone import parse_sip_message
 
 RINGOUTS = MIN_ANSWERS  # each cancel is one late answer
 SOURCES = ("4961", "4962")  # the RingOuts' first legs: five ringing each
@@ -56,25 +58,23 @@ def held_long(asterisk: Asterisk) -> Iterator[None]:
 @pytest.fixture
 def silent_phone() -> Iterator[socket.socket]:
     """A SIP address that takes INVITEs and never answers them."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.settimeout(0.2)
+    with listener(timeout=0.2) as silent:
         yield silent
 
 
 def invites_to(silent: socket.socket, count: int, timeout: float = 10) -> None:
     """Wait until `count` different calls were offered to the silent address."""
-    calls: set[bytes] = set()
+    calls: set[str] = set()
     deadline = time.monotonic() + timeout
     while len(calls) < count:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(calls)} of {count} INVITEs came in {timeout} s")
         try:
-            message = silent.recv(65535)
+            start_line, headers = parse_sip_message(silent.recv(65535).decode())
         except TimeoutError:
             continue
-        if message.startswith(b"INVITE "):
-            calls.update(re.findall(rb"(?im)^call-id:\s*(\S+)", message))
+        if start_line.startswith("INVITE "):
+            calls.add(headers["Call-ID"])
 
 
 def ringout_post(office: RingOutOffice, source: str) -> httpx.Response:

@@ -17,7 +17,7 @@ import pytest
 from tests.integration.conftest import PhoneFactory
 from tests.integration.restarts import connected_call, the_end
 from tests.integration.ring_groups import Office
-from tests.support.bridge_process import BridgeProcess, wait_gone
+from tests.support.bridge_process import BridgeProcess, stopped, wait_gone
 from tests.support.dispatch_receiver import DispatchReceiver
 
 
@@ -102,13 +102,9 @@ def test_only_serve_and_the_api_processes_hold_the_api_socket(bridge: BridgeProc
 def test_with_two_api_processes_one_hung_the_other_answers(
         two_api_workers: BridgeProcess) -> None:
     bridge = two_api_workers
-    hung = bridge.child_pid("api-1")
-    os.kill(hung, signal.SIGSTOP)  # alive, but accepts nothing: no restart either
-    try:
+    with stopped(bridge.child_pid("api-1")):  # alive, but accepts nothing: no restart
         answers = [httpx.get(bridge.url + "/health", timeout=1).status_code
                    for _ in range(20)]
-    finally:
-        os.kill(hung, signal.SIGCONT)
     assert answers == [200] * 20
 
 
@@ -151,11 +147,3 @@ def test_with_two_api_processes_a_lockout_holds_in_both(
         assert login("right-Password-1") == 429
 
 
-@contextlib.contextmanager
-def stopped(pid: int) -> Iterator[None]:
-    """The process alive but accepting nothing (SIGSTOP) for the block."""
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)

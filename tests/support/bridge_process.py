@@ -63,6 +63,19 @@ def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str], wait: float) 
         process.wait()
 
 
+@contextlib.contextmanager
+def stopped(*pids: int) -> Iterator[None]:
+    """The processes alive but running nothing (SIGSTOP) for the block: their sockets
+    stay open, and what comes to them waits unread."""
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
 def wait_gone(pids: list[int], timeout: float = 5) -> None:
     """Until each process has exited (a zombie nobody reaps counts as gone)."""
     deadline = time.monotonic() + timeout
