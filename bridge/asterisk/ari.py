@@ -198,16 +198,21 @@ class AriClient(Supervised):
         if json is not None:
             message |= {"content_type": "application/json",
                         "message_body": orjson.dumps(json).decode()}
-        answer: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Event] = loop.create_future()
         self._responses[request_id] = answer
+        # A timer on the future itself: asyncio.wait_for would add a future and callbacks
+        # of its own to each of the dozen requests of every call.
+        expiry = loop.call_later(self._request_timeout, _expire, answer)
         try:
             await ws.send(orjson.dumps(message).decode())
-            response = await asyncio.wait_for(answer, self._request_timeout)
+            response = await answer
         except TimeoutError as exc:
             raise AriError(0, method, path, "no response on the websocket in time") from exc
         except ConnectionClosed as exc:
             raise AriError(0, method, path, f"websocket closed: {exc}") from exc
         finally:
+            expiry.cancel()
             self._responses.pop(request_id, None)
             if answer.done() and not answer.cancelled():
                 answer.exception()  # failed by the lost connection as this one raised
@@ -357,6 +362,12 @@ class AriClient(Supervised):
 # requests always go over HTTP (docs/extensions.md).
 _WHOLE_LISTS = re.compile(r"/?(channels|bridges|endpoints(/[^/]+)?|recordings/stored|"
                           r"applications|deviceStates|playbacks|mailboxes|sounds)/?")
+
+
+def _expire(answer: asyncio.Future[Event]) -> None:
+    """A websocket request Asterisk has not answered in time fails."""
+    if not answer.done():
+        answer.set_exception(TimeoutError())
 
 
 def _whole_list(method: str, path: str) -> bool:

@@ -706,6 +706,24 @@ def test_a_request_waiting_on_the_websocket_fails_when_it_drops() -> None:
     run(scenario())
 
 
+def test_a_request_asterisk_never_answers_on_the_websocket_fails_in_time() -> None:
+    async def scenario() -> None:
+        h = Harness([], RecordingBackoff())
+        h.server.rest = lambda r: ws_rest(r) if r["uri"] == "asterisk/ping" else {}
+        await h.start(request_timeout=0.2)
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        h.server.rest = None  # stops answering
+        with pytest.raises(AriError) as failed:
+            await asyncio.wait_for(h.client.get("/channels/c1"), TIMEOUT)
+        assert (failed.value.status, failed.value.message) == (
+            0, "no response on the websocket in time")
+        h.server.rest = ws_rest  # answers again: the connection is still of use
+        assert await h.client.post("/bridges/b1") == {"id": "b1"}
+        await h.shut_down()
+
+    run(scenario())
+
+
 def test_a_request_still_sending_when_the_websocket_drops_leaves_no_unread_failure(
         caplog: pytest.LogCaptureFixture) -> None:
     """Seen under overload (two engines, 125 calls/s on 2 cores): requests stuck in the
