@@ -8,6 +8,10 @@ answered legs are Finished.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from bridge.flows.events import (
@@ -28,25 +32,30 @@ def subscribe_ringout_statuses(recorder: DatabaseCallRecorder) -> None:
     recorder.subscribe(RingOutEndedWhileDown, apply_ringout_end)
 
 
-def apply_ringout_change(session: Session, event: RingOutStatusChanged) -> None:
-    ringout = _ringout(session, event)
-    if ringout is not None:
-        write_statuses(ringout, statuses(event.call, event.caller, event.callee))
+def apply_ringout_change(connection: Connection, event: RingOutStatusChanged) -> None:
+    with _ringout(connection, event) as ringout:
+        if ringout is not None:
+            write_statuses(ringout, statuses(event.call, event.caller, event.callee))
 
 
-def apply_ringout_end(session: Session, event: RingOutEnded | RingOutEndedWhileDown) -> None:
-    ringout = _ringout(session, event)
-    if ringout is None:
-        return
-    write_statuses(ringout, closed(Statuses(ringout.call_status, ringout.caller_status,
-                                    ringout.callee_status)))
-    ringout.ended_at = ringout.ended_at or event.at
+def apply_ringout_end(connection: Connection,
+                      event: RingOutEnded | RingOutEndedWhileDown) -> None:
+    with _ringout(connection, event) as ringout:
+        if ringout is None:
+            return
+        write_statuses(ringout, closed(Statuses(ringout.call_status, ringout.caller_status,
+                                        ringout.callee_status)))
+        ringout.ended_at = ringout.ended_at or event.at
 
 
-def _ringout(session: Session, event: CallEvent) -> RingOut | None:
-    """The RingOut's row (its id is the call's), None when it was deleted meanwhile."""
+@contextmanager
+def _ringout(connection: Connection, event: CallEvent) -> Iterator[RingOut | None]:
+    """The RingOut's row (its id is the call's), None when it was deleted meanwhile; what
+    the block changes is written in the connection's transaction (the writer's)."""
     key = decimal_id(event.call_id)
-    return session.get(RingOut, key) if key is not None else None
+    with Session(connection) as session:
+        yield session.get(RingOut, key) if key is not None else None
+        session.flush()
 
 
 def write_statuses(ringout: RingOut, statuses: Statuses) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, Update, bindparam, select, update
+from sqlalchemy import Connection, Table, Update, bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -299,10 +299,10 @@ def _remembered(column: str) -> Update:
 _RUNG, _ANSWERED = _remembered("last_rung_at"), _remembered("last_answered_at")
 
 
-def apply_hunt_memory(session: Session,
+def apply_hunt_memory(connection: Connection,
                       event: MemberRinging | MemberAnswered | PageAnswered) -> None:
     if event.group_id and event.extension_id:
-        session.connection().execute(
+        connection.execute(
             _RUNG if isinstance(event, MemberRinging) else _ANSWERED,
             {"group": event.group_id, "member": event.extension_id, "at": event.at})
 

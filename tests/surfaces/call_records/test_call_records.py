@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from bridge.flows.call_log import CallLog
 from bridge.flows.events import (
@@ -207,24 +206,24 @@ def test_a_step_that_cannot_be_written_loses_only_itself(
 
 
 class Restarting:
-    """The database as while PostgreSQL restarts: every session fails to connect until
-    `back()`."""
+    """The database as while PostgreSQL restarts: every transaction fails to connect
+    until `back()`."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self.away = True
         self.tries = 0
-        self.sessions = 0  # those that worked
+        self.transactions = 0  # those that worked
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def transaction(self) -> Iterator[Connection]:
         if self.away:
             self.tries += 1
             raise OperationalError("INSERT INTO call_records ...", {}, ConnectionError(
                 "server closed the connection unexpectedly"))
-        self.sessions += 1
-        with self.database.session() as session:
-            yield session
+        self.transactions += 1
+        with self.database.transaction() as connection:
+            yield connection
 
 
 def test_steps_kept_while_the_database_restarts_are_written_once_it_is_back(
@@ -278,7 +277,7 @@ def test_steps_queued_during_an_outage_are_written_in_parts(
     recorder.close()
     with database.session() as session:
         assert len(session.scalars(select(CallRecord.call_id)).all()) == len(calls)
-    assert restarting.sessions >= 3  # the first step alone, then two parts
+    assert restarting.transactions >= 3  # the first step alone, then two parts
 
 
 def test_steps_the_database_refuses_for_too_long_are_dropped_and_later_ones_written(
