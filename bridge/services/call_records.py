@@ -210,8 +210,8 @@ class DatabaseCallRecorder:
         a new call's, or one the database does not have); the columns no event has set
         are left out, so that they are NULL (a JSON None would not be)."""
         new_calls = {event.call_id for event in events if event.new_call}
-        # Each id is looked up: `set - self._stored.keys()` would walk every remembered
-        # record (10,000) for each batch, a tenth of the engine's time under load.
+        # Each id is looked up: `set - self._stored.keys()` walks every remembered record
+        # for each batch (2.2 ms of CPU per call with 10,000: scripts/bench records).
         unknown = {event.call_id for event in events
                    if event.call_id not in self._stored and event.call_id not in new_calls}
         stored = set(connection.scalars(

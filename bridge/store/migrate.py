@@ -30,7 +30,7 @@ def upgrade(database: Database, revision: str = "head") -> None:
     rollback, so no pooled connection keeps it); the later ones then find nothing to do.
     An SQLite file belongs to one node: it takes none."""
     config = alembic_config(database)
-    with database.engine.begin() as connection:
+    with database.transaction() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                {"key": MIGRATION_LOCK})
@@ -42,7 +42,7 @@ def drop_schema(database: Database) -> None:
     """Drop every table in the database (its search path's schema on PostgreSQL), those
     of other versions of ringbridge included, so that an upgrade starts from nothing.
     Destroys all data: for tests and benchmarks."""
-    with database.engine.begin() as connection:
+    with database.transaction() as connection:
         tables = MetaData()
         tables.reflect(connection)
         tables.drop_all(connection)

@@ -27,8 +27,9 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A bare connection in a transaction, committed as `session()` is: for a writer
-        whose statements cost less than an ORM session would."""
+        """A bare connection in a transaction, committed as `session()` is: for Core
+        statements (migrations, the call-record writer), where an ORM session would cost
+        more than the statements."""
         with self.engine.begin() as connection:
             yield connection
 

@@ -424,7 +424,7 @@ def test_engine_steps_update_the_row_and_retention_ends_get(
 ) -> None:
     ringout_id = post(client, acme).json["id"]
     now = datetime.now(UTC)
-    with database.engine.begin() as connection:
+    with database.transaction() as connection:
         apply_ringout_change(connection, RingOutConnected(
             call_id=ringout_id, at=now, call=CallState.CONNECTED, caller=LegState.ANSWERED,
             callee=LegState.ANSWERED, leg="+14155550123"))
@@ -435,7 +435,7 @@ def test_engine_steps_update_the_row_and_retention_ends_get(
                  ended=now - timedelta(minutes=11))
     assert_error(client.get(f"{OWN}/{ringout_id}", headers=acme.headers), 404, "CMN-102")
     failed = post(client, acme).json["id"]
-    with database.engine.begin() as connection:
+    with database.transaction() as connection:
         apply_ringout_end(connection, RingOutEnded(call_id=failed, at=now, why="broke"))
     assert status_of(client, acme, failed) == {
         "callStatus": "NoAnsweringMachine", "callerStatus": "InProgress",
