@@ -12,11 +12,10 @@ database's tables are dropped).
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 
-from bench.ring_groups_api import fresh_database
+from bench.ring_groups_api import database_urls, fresh_database
 from bridge.flows.events import (
     CallArrived,
     CallEnded,
@@ -69,11 +68,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        targets = {"sqlite": f"sqlite:///{folder}/bench.db"}
-        if os.environ.get("RINGBRIDGE_BENCH_POSTGRES_URL"):
-            targets["postgresql"] = os.environ["RINGBRIDGE_BENCH_POSTGRES_URL"]
         print(f"call-record writer, {args.calls} calls of {len(steps(0))} steps each:")
-        for name, url in targets.items():
+        for name, url in database_urls(folder).items():
             for remembered in (0, REMEMBERED_RECORDS):
                 for per_transaction in (1, 5):
                     took = cpu_ms_per_call(url, args.calls, per_transaction, remembered)

@@ -117,6 +117,15 @@ class Timing:
                 f"p99 {self.p99_ms:6.2f} ms   {self.per_second:7.0f} req/s (one client)")
 
 
+def database_urls(folder: str) -> dict[str, str]:
+    """The databases a benchmark runs on: SQLite in `folder`, and PostgreSQL when
+    RINGBRIDGE_BENCH_POSTGRES_URL is set (its tables are dropped)."""
+    urls = {"sqlite": f"sqlite:///{folder}/bench.db"}
+    if os.environ.get("RINGBRIDGE_BENCH_POSTGRES_URL"):
+        urls["postgresql"] = os.environ["RINGBRIDGE_BENCH_POSTGRES_URL"]
+    return urls
+
+
 def fresh_database(url: str) -> Database:
     database = Database(url)
     drop_schema(database)
@@ -247,11 +256,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        targets = {"sqlite": f"sqlite:///{folder}/bench.db"}
-        if os.environ.get("RINGBRIDGE_BENCH_POSTGRES_URL"):
-            targets["postgresql"] = os.environ["RINGBRIDGE_BENCH_POSTGRES_URL"]
         results = {name: run(name, url, args.groups, args.requests)
-                   for name, url in targets.items()}
+                   for name, url in database_urls(folder).items()}
     print(f"\n{args.requests} requests each, after {WARM_UP} warm-up requests:")
     for name, timings in results.items():
         for timing in timings:

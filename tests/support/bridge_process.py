@@ -288,8 +288,8 @@ class BridgeProcess:
     def freeze(self) -> None:
         """SIGSTOP to every process: ringbridge hangs with its connections open (events
         queue up unread)."""
-        assert self.process is not None, "ringbridge is not running"
-        for pid in [self.process.pid, *child_pids(self.process.pid)]:
+        serve = self.serve_pid()
+        for pid in [serve, *child_pids(serve)]:
             os.kill(pid, signal.SIGSTOP)
 
     def serve_pid(self) -> int:
