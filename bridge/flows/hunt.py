@@ -93,6 +93,9 @@ class HuntPlan:
     max_wait: float = 0  # seconds a call may wait for a free member (the group's line)
     record: bool = False  # record the answered call (the group's record_calls)
     strategy: str = ""  # the ring group's, for metrics ("" for a direct call)
+    # A ring group's paused extensions, read with the plan: its first wave passes them
+    # over without a read (and a worker thread's round trip) of its own.
+    paused: Mapping[int, str] | None = None
 
     @property
     def queue(self) -> Queue:
@@ -142,6 +145,7 @@ class Hunt(CallFlow):
         self.caller_id = caller_id
         self.plan = plan
         self.pauses = pauses
+        self._paused_with_plan = plan.paused
         self.other_nodes = other_nodes  # in a cluster: a member busy through another node
         self.adopt(caller_id)
         self.legs: dict[str, Leg] = {}
@@ -248,6 +252,9 @@ class Hunt(CallFlow):
         pick-up or a forward rings the phone it names, paused or not."""
         if self.pauses is None or self.plan.group_id is None:
             return {}
+        known, self._paused_with_plan = self._paused_with_plan, None
+        if known is not None:  # read a moment ago, with the plan
+            return known
         try:
             return await asyncio.to_thread(self.pauses.paused)
         except Exception as exc:  # the database: ring them rather than nobody

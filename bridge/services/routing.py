@@ -107,16 +107,19 @@ class DatabaseDirectory:
         with self.database.session() as session:
             return look_up(session, *args)
 
-    def paused(self) -> Mapping[int, str]:
+    def paused(self, routes: Routes | None = None) -> Mapping[int, str]:
         """The paused extensions, read once per directory generation (a pause or a
-        resume is an extension's write, so it starts a new one). While the database
-        cannot be read, the pauses read last hold: paused agents stay unrung."""
+        resume is an extension's write, so it starts a new one); `routes`: that
+        generation's, when the caller has them. While the database cannot be read, the
+        pauses read last hold: paused agents stay unrung."""
         def load() -> Mapping[int, str]:
             with self.database.engine.connect() as connection:
                 return paused_extensions(connection)
 
         try:
-            paused: Mapping[int, str] = self._routes.current(self.database).get(PAUSED, load)
+            if routes is None:
+                routes = self._routes.current(self.database)
+            paused: Mapping[int, str] = routes.get(PAUSED, load)
         except SQLAlchemyError as exc:
             if self._last_paused is None:
                 raise
@@ -147,7 +150,9 @@ class DatabaseDirectory:
                     caller_number: str) -> HuntPlan | None:
         """A call's plan for the group, from the group kept in `routes` (loaded once)."""
         group = routes.get(("group", group_id), lambda: self._read(self._load_group, group_id))
-        return None if group is None else self._plan_group(group, caller_number)
+        if group is None:
+            return None
+        return replace(self._plan_group(group, caller_number), paused=self.paused(routes))
 
     def _look_up_dialled(self, session: Session, domain: str, number: str) -> Dialled:
         tenant = session.scalar(select(Tenant).where(Tenant.sip_domain == domain))

@@ -97,6 +97,22 @@ def test_statements_on_directory_rows_move_the_generation_on(
     assert rung(directory.route_dial(DOMAIN, "6001", "2000")) == [["1002"]]
 
 
+def test_a_groups_plan_carries_the_pauses_of_its_generation(
+        client: FlaskClient, acme: TenantAuth, directory: DatabaseDirectory) -> None:
+    """Read with the plan, so that the hunt's first wave needs no read of its own; a
+    pause is a directory change, seen by the next call's plan."""
+    sales(client, acme, "1001")
+    second = extension(client, acme, "1002")
+    plan = directory.route_dial(DOMAIN, "6000", "2000")
+    assert plan is not None and plan.paused == {}
+    assert client.post(f"/api/extensions/{second}/pause", headers=acme.headers,
+                       json={"reason": "lunch"}).status_code == 200
+    plan = directory.route_dial(DOMAIN, "6000", "2000")
+    assert plan is not None and plan.paused == {decode_id(second): "lunch"}
+    direct = directory.route_dial(DOMAIN, "1002", "2000")
+    assert direct is not None and direct.paused is None  # a direct call rings it anyway
+
+
 def test_another_process_change_is_seen(
         client: FlaskClient, acme: TenantAuth, directory: DatabaseDirectory) -> None:
     """Another engine on the same database (a CLI, another node): only the row tells."""

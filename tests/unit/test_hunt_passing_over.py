@@ -51,8 +51,10 @@ class Paused:
 
     def __init__(self, paused: Mapping[int, str]) -> None:
         self._paused = paused
+        self.reads = 0
 
     def paused(self) -> Mapping[int, str]:
+        self.reads += 1
         return self._paused
 
 
@@ -70,12 +72,13 @@ class OtherNodes:
 
 def run_hunt(ari: EndpointsAri, plan: HuntPlan, caller_endpoint: str = "",
              paused: Mapping[int, str] | None = None,
-             other_nodes: OtherNodes | None = None) -> tuple[Hunt, Steps]:
+             other_nodes: OtherNodes | None = None,
+             pauses: Paused | None = None) -> tuple[Hunt, Steps]:
     async def scenario() -> tuple[Hunt, Steps]:
         engine = engine_with(ari)
         steps = Steps()
         hunt = Hunt(ari, engine, "A", "caller-A", plan, call_log=steps,
-                    pauses=Paused(paused or {}), other_nodes=other_nodes)
+                    pauses=pauses or Paused(paused or {}), other_nodes=other_nodes)
         hunt.origin = Origin(number="2009", endpoint=caller_endpoint)
         await hunt.start()
         await engine.settled()
@@ -126,6 +129,20 @@ def test_a_paused_member_is_passed_over_with_its_reason_without_asking_asterisk(
     assert ("skipped", "2002", "passing over 2002: paused (lunch)") in steps.kept
     assert not any(path == "/endpoints/PJSIP/2002@acme.example"
                    for _, path, _ in ari.requests)
+
+
+def test_the_first_wave_takes_the_pauses_read_with_the_plan_and_later_ones_read_them(
+        ) -> None:
+    """The router reads the pauses as it makes a group's plan: the first wave needs no
+    read of its own; a later wave (a member paused meanwhile) reads them again."""
+    ari = EndpointsAri()
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002),), (member(2003),)),
+                    ring_time=20, group_id=7, paused={2002: "lunch"})
+    directory = Paused({2003: "meeting"})
+    hunt, steps = run_hunt(ari, plan, pauses=directory)
+    assert ("skipped", "2002", "passing over 2002: paused (lunch)") in steps.kept
+    assert ("skipped", "2003", "passing over 2003: paused (meeting)") in steps.kept
+    assert directory.reads == 1 and ari.created() == [] and hunt.done
 
 
 def test_a_group_of_paused_members_rings_nobody_and_the_caller_hears_cause_20() -> None:
