@@ -10,10 +10,9 @@ they need here, so they share the thread, its transaction and its ordering.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -77,7 +76,11 @@ class DatabaseCallRecorder:
         self._retry_for = retry_for
         self._stopping = threading.Event()
         self._appliers: dict[type, list[Applier]] = defaultdict(list)
-        self._queue: queue.Queue[object] = queue.Queue()
+        # What the engine recorded and the writer has not taken yet. A deque and an
+        # event rather than a queue.Queue: a step recorded while the writer is busy
+        # costs an append, no lock or notification of its own.
+        self._waiting: deque[object] = deque()
+        self._arrived = threading.Event()
         # The calls whose records are known to exist (newest last): no look-up for them.
         self._stored: OrderedDict[str, None] = OrderedDict()
         self._thread = threading.Thread(target=self._work, name="call-records", daemon=True)
@@ -93,26 +96,41 @@ class DatabaseCallRecorder:
         self._appliers[kind].append(apply)
 
     def record(self, event: CallEvent) -> None:
-        self._queue.put(event)
+        self._hand_over(event)
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every step recorded so far is written (stop, tests)."""
         done = threading.Event()
-        self._queue.put(done)
+        self._hand_over(done)
         done.wait(timeout)
 
     def close(self) -> None:
         self._stopping.set()
-        self._queue.put(_STOP)
+        self._hand_over(_STOP)
         self._thread.join(5)
+
+    def _hand_over(self, item: object) -> None:
+        """Any thread. The writer clears `_arrived` before it takes what waits, so an
+        item appended after that take sets it again: none is left unseen."""
+        self._waiting.append(item)
+        if not self._arrived.is_set():
+            self._arrived.set()
+
+    def _take(self) -> list[object]:
+        """What waits, oldest first (at most MAX_BATCH), once there is something."""
+        while not self._waiting:
+            self._arrived.wait()
+            self._arrived.clear()
+        batch: list[object] = []
+        while self._waiting and len(batch) < MAX_BATCH:
+            batch.append(self._waiting.popleft())
+        return batch
 
     def _work(self) -> None:
         while True:
             # No lingering for more: a step waiting in memory is lost if the process is
             # killed. Under load, what queued during the last transaction is the batch.
-            batch = [self._queue.get()]
-            while not self._queue.empty() and len(batch) < MAX_BATCH:
-                batch.append(self._queue.get_nowait())
+            batch = self._take()
             events = [item for item in batch if isinstance(item, CallEvent)]
             if events:
                 self._write_once_there(events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -130,6 +131,32 @@ def test_a_new_calls_record_is_opened_without_looking_for_it_first(
     with database.session() as session:
         record = session.get(CallRecord, "C6")
         assert record is not None and record.end_cause == 16
+
+
+def test_steps_recorded_from_several_threads_at_once_are_all_written(
+        database: Database, acme: TenantAuth) -> None:
+    """The writer takes what waits while threads keep handing steps over: none is left
+    behind, each call's in its order."""
+    recorder = DatabaseCallRecorder(database)
+
+    def calls(first: int) -> None:
+        for n in range(first, first + 100):
+            recorder.record(arrived(f"T{n}", f"ch-{n}", acme.tenant_id))
+            recorder.record(MemberRinging(call_id=f"T{n}", member="3012"))
+            recorder.record(CallEnded(call_id=f"T{n}", why="caller hung up", cause=16))
+
+    threads = [threading.Thread(target=calls, args=(first,)) for first in (0, 100, 200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        records = session.scalars(select(CallRecord)).all()
+        assert len(records) == 300 and all(r.end_cause == 16 for r in records)
+        assert {tuple(step.kind for step in r.steps) for r in records} == {
+            ("arrived", "ringing", "ended")}
 
 
 def test_a_record_written_over_several_batches_keeps_its_first_answer(
