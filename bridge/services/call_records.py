@@ -72,6 +72,7 @@ class DatabaseCallRecorder:
         """`retry_after`: seconds between two tries while the database is away, for at
         most `retry_for` seconds."""
         self.database = database
+        self._connection = database.kept()  # the writer thread's alone
         self._retry_after = retry_after
         self._retry_for = retry_for
         self._stopping = threading.Event()
@@ -108,6 +109,8 @@ class DatabaseCallRecorder:
         self._stopping.set()
         self._hand_over(_STOP)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._connection.close()
 
     def _hand_over(self, item: object) -> None:
         """Any thread. The writer clears `_arrived` before it takes what waits, so an
@@ -174,9 +177,9 @@ class DatabaseCallRecorder:
         """Raises DATABASE_AWAY's errors; any other failure is logged and the steps that
         caused it are dropped, never the call."""
         try:
-            # A bare connection: an ORM session per transaction cost the writer a third
-            # of its time, and most transactions are one or two steps of a call.
-            with self.database.transaction() as connection:
+            # A bare connection, kept: an ORM session per transaction cost the writer a
+            # third of its time, and most transactions are one or two steps of a call.
+            with self._connection.transaction() as connection:
                 self._store(connection, events)
                 for event in events:
                     for apply in subscribed(self._appliers, event):

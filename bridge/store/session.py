@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridge.store.db import make_engine
+from bridge.store.db import DATABASE_AWAY, make_engine
 from bridge.store.directory_changes import watch_directory_changes
 
 
@@ -33,5 +34,47 @@ class Database:
         with self.engine.begin() as connection:
             yield connection
 
+    def kept(self) -> KeptConnection:
+        """One connection for one thread's many short transactions."""
+        return KeptConnection(self.engine)
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class KeptConnection:
+    """A connection kept between transactions by the one thread that uses it (the
+    call-record writer): taking a connection from the pool and giving it back, with
+    PostgreSQL's ping of each one taken, cost more than the one or two statements of
+    most transactions (scripts/bench records). One left unused for IDLE_FOR seconds
+    goes back, and the next is taken (and pinged) afresh: a database restart meanwhile
+    has closed it. One whose transaction found the database away is let go too."""
+
+    IDLE_FOR = 10.0  # seconds
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+        self._used_at = 0.0
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """The kept connection in a transaction, committed when the block ends normally,
+        else rolled back."""
+        if self._connection is not None and time.monotonic() - self._used_at > self.IDLE_FOR:
+            self.close()
+        if self._connection is None:
+            self._connection = self._engine.connect()
+        try:
+            with self._connection.begin():
+                yield self._connection
+        except DATABASE_AWAY:
+            self.close()
+            raise
+        finally:
+            self._used_at = time.monotonic()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()

@@ -252,6 +252,13 @@ class Restarting:
         with self.database.transaction() as connection:
             yield connection
 
+    def kept(self) -> Restarting:
+        """The writer's kept connection: each of its transactions comes here."""
+        return self
+
+    def close(self) -> None:
+        """Nothing is kept."""
+
 
 def test_steps_kept_while_the_database_restarts_are_written_once_it_is_back(
         database: Database, acme: TenantAuth, caplog: pytest.LogCaptureFixture) -> None:
