@@ -152,7 +152,7 @@ class DatabaseDirectory:
         group = routes.get(("group", group_id), lambda: self._read(self._load_group, group_id))
         if group is None:
             return None
-        return replace(self._plan_group(group, caller_number), paused=self.paused(routes))
+        return self._plan_group(group, caller_number, self.paused(routes))
 
     def _look_up_dialled(self, session: Session, domain: str, number: str) -> Dialled:
         tenant = session.scalar(select(Tenant).where(Tenant.sip_domain == domain))
@@ -174,15 +174,16 @@ class DatabaseDirectory:
         assert tenant is not None, "groups are deleted with their tenant"
         return group.id, tenant.region
 
-    def _plan_group(self, group: RoutedGroup, caller_number: str) -> HuntPlan:
-        """The caller never rings itself."""
+    def _plan_group(self, group: RoutedGroup, caller_number: str,
+                    paused: Mapping[int, str]) -> HuntPlan:
+        """The caller never rings itself; `paused`: the pauses of the same generation."""
         members = [m for m in group.members if m.number != caller_number]
         targets = {m.candidate.key: m.target for m in members}
         return replace(
             group.plan, caller_number=caller_number,
             waves=tuple(tuple(targets[c.key] for c in wave)
                         for wave in self._ordered(group, members)),
-            events=self._notifier(group.dispatch, caller_number))
+            events=self._notifier(group.dispatch, caller_number), paused=paused)
 
     def _ordered(self, group: RoutedGroup, members: list[GroupMember]) -> list[list[Candidate]]:
         """The members in waves by strategy and, for the strategies that use it, the hunt
