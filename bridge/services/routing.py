@@ -152,7 +152,11 @@ class DatabaseDirectory:
         group = routes.get(("group", group_id), lambda: self._read(self._load_group, group_id))
         if group is None:
             return None
-        return self._plan_group(group, caller_number, self.paused(routes))
+        try:
+            paused: Mapping[int, str] | None = self.paused(routes)
+        except SQLAlchemyError:  # the hunt reads them itself, and rings all if it cannot
+            paused = None
+        return self._plan_group(group, caller_number, paused)
 
     def _look_up_dialled(self, session: Session, domain: str, number: str) -> Dialled:
         tenant = session.scalar(select(Tenant).where(Tenant.sip_domain == domain))
@@ -175,8 +179,9 @@ class DatabaseDirectory:
         return group.id, tenant.region
 
     def _plan_group(self, group: RoutedGroup, caller_number: str,
-                    paused: Mapping[int, str]) -> HuntPlan:
-        """The caller never rings itself; `paused`: the pauses of the same generation."""
+                    paused: Mapping[int, str] | None) -> HuntPlan:
+        """The caller never rings itself; `paused`: the pauses of the same generation
+        (None: not read)."""
         members = [m for m in group.members if m.number != caller_number]
         targets = {m.candidate.key: m.target for m in members}
         return replace(

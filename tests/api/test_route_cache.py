@@ -113,6 +113,21 @@ def test_a_groups_plan_carries_the_pauses_of_its_generation(
     assert direct is not None and direct.paused is None  # a direct call rings it anyway
 
 
+def test_a_group_is_routed_when_its_pauses_cannot_be_read(
+        client: FlaskClient, acme: TenantAuth, directory: DatabaseDirectory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database failing between the route's read and the pauses': the plan has no
+    pauses, and its hunt reads them itself (ringing every member if it cannot)."""
+    sales(client, acme, "1001")
+
+    def failing(_connection: object) -> dict[int, str]:
+        raise OperationalError("SELECT extensions", {}, ConnectionError("gone"))
+
+    monkeypatch.setattr("bridge.services.routing.paused_extensions", failing)
+    plan = directory.route_dial(DOMAIN, "6000", "2000")
+    assert plan is not None and plan.paused is None and rung(plan) == [["1001"]]
+
+
 def test_another_process_change_is_seen(
         client: FlaskClient, acme: TenantAuth, directory: DatabaseDirectory) -> None:
     """Another engine on the same database (a CLI, another node): only the row tells."""
