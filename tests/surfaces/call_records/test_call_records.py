@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import OperationalError
 
 from bridge.flows.call_log import CallLog
@@ -279,6 +279,29 @@ def test_steps_kept_while_the_database_restarts_are_written_once_it_is_back(
         assert record.answered_by == "3011" and record.ended_at is not None
     assert "the database is unavailable (" in caplog.text
     assert "the database is back: 1 call record steps written" in caplog.text
+
+
+@pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True)
+def test_the_writer_goes_on_after_postgresql_closed_its_connection(
+        database: Database, acme: TenantAuth) -> None:
+    """PostgreSQL restarting ends every session: the writer's next transaction fails on
+    the dead connection, and the one after, on a new connection, writes the steps."""
+    recorder, log = DatabaseCallRecorder(database, retry_after=0.01), CallLog()
+    recorder.follow(log)
+    log.publish(arrived("K2", "ch-K2", acme.tenant_id))
+    recorder.flush()
+    with database.engine.begin() as connection:
+        ended = connection.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> "
+            "pg_backend_pid() AND datname = current_database() AND state = 'idle'"
+        )).scalars().all()
+    assert ended and all(ended)
+    log.publish(arrived("K3", "ch-K3", acme.tenant_id))
+    recorder.flush()
+    recorder.close()
+    with database.session() as session:
+        assert session.get(CallRecord, "K2") is not None
+        assert session.get(CallRecord, "K3") is not None
 
 
 def test_steps_still_kept_when_ringbridge_stops_are_counted_in_the_log(
