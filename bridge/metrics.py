@@ -82,6 +82,9 @@ ASTERISK_CONNECTS = Counter("ringbridge_asterisk_connects", "The engine's (re)co
 EXTENSION_CHANGES = Counter("ringbridge_extension_changes", "Attempts to push an "
                             "extension's endpoint to Asterisk or remove it: done, or failed "
                             "(retried)", ("action", "outcome"))
+CONTACT_CHANGES = Counter("ringbridge_contact_changes", "Changes of phones' registrations "
+                          "the engine heard from Asterisk: registered, refreshed, removed, "
+                          "(un)reachable")
 LOOP_LAG = Histogram("ringbridge_engine_loop_lag_seconds", "How late the engine's event "
                      "loop ran a one-second timer: time it could not give to calls",
                      buckets=FAST_BUCKETS)

@@ -157,7 +157,7 @@ class Engine:
         self.takeover = Takeover(self, self.closer)
         self._asterisk_started: str | None = None
         self._earlier_closing = self._earlier_closed = False
-        self.registrations = Registrations(self.ari)
+        self.registrations = Registrations(self.ari, hearing=lambda: self.ami.connected)
         self.changes = Changes()
         self._count_changes()
 
@@ -289,6 +289,7 @@ class Engine:
     async def _ami_connected(self) -> None:
         metrics.ASTERISK_CONNECTS.labels("ami").inc()
         self._asterisk_stopping = False
+        self.registrations.unheard()
         await self.parking.reload()
         await self.comebacks.record()
         self._ami_read.set()
@@ -524,7 +525,8 @@ class Engine:
         """Every hunt this engine runs, made here: its ARI, call log and directory (for
         dispatch redirects) are the engine's."""
         return Hunt(self.ari, self, call_id, caller_id, plan, self.directory, self.call_log,
-                    pauses=self.directory, other_nodes=self.other_asterisks)
+                    pauses=self.directory, other_nodes=self.other_asterisks,
+                    registrations=self.registrations)
 
     async def _label(self, channel_id: str, call_id: str) -> None:
         """Name the call on its caller's channel (RB_CALL), so that a restarted ringbridge

@@ -134,19 +134,29 @@ class OtherNodes(Protocol):
         """Whether the endpoint has a channel on any of them."""
 
 
+class Registered(Protocol):
+    """Which phones are registered, as far as known without a request
+    (bridge/engine/registrations.py)."""
+
+    def surely_online(self, endpoint: str) -> bool:
+        """True only when the endpoint's phone is surely registered."""
+
+
 class Hunt(CallFlow):
     """The hunt itself; its waiting line, redirects, pick-up and recordings are
     collaborators beside this module."""
 
     def __init__(self, ari: Ari, flows: Flows, call_id: str, caller_id: str, plan: HuntPlan,
                  redirects: Redirects | None = None, call_log: CallLog | None = None,
-                 pauses: Pauses | None = None, other_nodes: OtherNodes | None = None) -> None:
+                 pauses: Pauses | None = None, other_nodes: OtherNodes | None = None,
+                 registrations: Registered | None = None) -> None:
         super().__init__(ari, flows, call_id, call_log)
         self.caller_id = caller_id
         self.plan = plan
         self.pauses = pauses
         self._paused_with_plan = plan.paused
         self.other_nodes = other_nodes  # in a cluster: a member busy through another node
+        self.registrations = registrations
         self.adopt(caller_id)
         self.legs: dict[str, Leg] = {}
         self.wave_index = -1
@@ -235,12 +245,14 @@ class Hunt(CallFlow):
         free = []
         for target, (why, cause) in zip(not_caller, found, strict=True):
             if why:
-                self._try_publish(MemberSkipped(call_id=self.call_id, member=target.label,
-                                                why=why))
-                self.last_cause = cause
+                self._pass_over(target, why, cause)
             else:
                 free.append(target)
         return free
+
+    def _pass_over(self, target: Target, why: str, cause: int) -> None:
+        self._try_publish(MemberSkipped(call_id=self.call_id, member=target.label, why=why))
+        self.last_cause = cause
 
     def _is_caller(self, target: Target) -> bool:
         """An extension of the tenant that is calling (a trunk is never "the caller": a
@@ -267,11 +279,18 @@ class Hunt(CallFlow):
         """Why `target` cannot be rung now ("" when it can), and the Q.850 cause of that:
         it is paused, its phone is not registered (no contact: Asterisk says `offline`),
         or it is on a call and the plan skips busy members. An endpoint that cannot be
-        read is tried."""
+        read is tried; one surely registered is not read when busy members are rung."""
         if target.key in paused:
             reason = paused[target.key]
             return (f"paused ({reason})" if reason else "paused",
                     DIAL_STATUS_CAUSE["CHANUNAVAIL"])
+        if not self.plan.skip_busy and self.registrations is not None \
+                and self.registrations.surely_online(_endpoint_of(target)):
+            return "", 0
+        return await self._endpoint_unavailable(target)
+
+    async def _endpoint_unavailable(self, target: Target) -> tuple[str, int]:
+        """Why `target` cannot be rung, by its endpoint as Asterisk has it now."""
         try:
             endpoint = await self.ari.get(f"/endpoints/PJSIP/{_endpoint_of(target)}")
         except Exception as exc:
@@ -367,11 +386,22 @@ class Hunt(CallFlow):
                 "appArgs": f"{HUNT_LEG},{self.call_id}", "originator": self.caller_id,
             }, json={"variables": self._leg_variables(target)})
         except Exception as exc:  # an unreachable target is skipped
-            log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
-            await self._leg_gone(channel_id, DIAL_STATUS_CAUSE["CHANUNAVAIL"])
+            await self._not_made(target, channel_id, exc)
             return
         # Should ringbridge die while this rings, the caller hanging up notes when on it.
         await note_departure(self.ari, self.caller_id, channel_id)
+
+    async def _not_made(self, target: Target, channel_id: str, exc: Exception) -> None:
+        """Asterisk did not make the leg. A phone that unregistered a moment ago, before
+        the engine heard of it, is passed over as not registered; anything else is a
+        warning."""
+        why, cause = await self._endpoint_unavailable(target)
+        if why:
+            self._pass_over(target, why, cause)
+        else:
+            log.warning("call %s: cannot ring %s: %s", self.call_id, target.label, exc)
+            cause = DIAL_STATUS_CAUSE["CHANUNAVAIL"]
+        await self._leg_gone(channel_id, cause)
 
     def _try_publish(self, event: CallEvent) -> None:
         """A step of trying a member. A waiting call tries every 2 s: its retries are

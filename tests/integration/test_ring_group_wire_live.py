@@ -10,7 +10,8 @@ import pytest
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
-from tests.support.softphone import IncomingPolicy, sip_uri_user
+from tests.support.polling import wait_until
+from tests.support.softphone import IncomingPolicy, Phone, sip_uri_user
 
 RING_TIME = 2
 
@@ -132,6 +133,48 @@ def test_an_unregistered_member_is_passed_over_without_a_request_or_a_warning(
     assert [(s.kind, s.target) for s in record.steps if s.kind == "skipped"] == [
         ("skipped", "3351")]
     assert record.answered_by == "3352"
+
+
+def test_a_member_whose_phone_unregistered_is_passed_over_on_the_next_call(
+    office: Office,
+) -> None:
+    """The engine knows registered phones without a request per call: a phone that
+    rang on one call and then unregistered is passed over on the next, without a leg
+    made for it, once the engine heard of it."""
+    leaving = office.phone("3353")
+    staying = office.phone("3354")
+    caller = office.phone("3358")
+    office.group("6406", ["3353", "3354"], ring_strategy="RING_SIMULTANEOUSLY",
+                 ring_time=RING_TIME * 3)
+
+    def answered_by(member: Phone, ringing_too: Phone | None = None) -> None:
+        outgoing = caller.call("6406")
+        if ringing_too is not None:
+            ringing_too.wait_incoming()
+        incoming = member.wait_incoming()
+        incoming.answer()
+        outgoing.wait_answered()
+        outgoing.hangup()
+        incoming.wait_disconnected()
+
+    answered_by(staying, ringing_too=leaving)
+    heard = contact_changes(office.bridge)
+    leaving.unregister()
+    wait_until(lambda: contact_changes(office.bridge) > heard, 5,
+               "the engine hearing of the phone's removal")
+    seen = len(office.bridge.log())
+    answered_by(staying)
+    assert len(leaving.incoming) == 1  # the first call rang it, the second did not
+    log = office.bridge.log()[seen:]
+    assert "WARNING" not in log and "cannot ring" not in log
+    assert re.search(r"INFO .*passing over 3353: not registered", log)
+    record = office.bridge.call_record("6406")
+    assert [s.kind for s in record.steps if s.target == "3353"] == ["skipped"]
+
+
+def contact_changes(bridge: BridgeProcess) -> float:
+    """Changes of phones' registrations the engine heard of so far."""
+    return bridge.metrics().get(("ringbridge_contact_changes_total", frozenset()), 0.0)
 
 
 def test_the_record_has_the_cause_the_cancel_carried(office: Office) -> None:

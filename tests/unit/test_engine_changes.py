@@ -7,9 +7,11 @@ import asyncio
 import threading
 import time
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from bridge.asterisk.ari import AriError
+from bridge.engine import registrations as registrations_module
 from bridge.engine.changes import Changes
 from bridge.engine.registrations import Registrations
 from bridge.flows.events import CallEnded
@@ -62,7 +64,7 @@ def test_registered_phones_are_read_once_until_a_contact_changes() -> None:
         assert await registrations.online("globex.example") == {"1001"}
         assert ari.reads == 1
         ari.endpoints[1]["state"] = "online"
-        registrations.changed()
+        registrations.changed({"EndpointName": "1002@acme.example"})
         assert await registrations.online("acme.example") == {"1001", "1002"}
         assert ari.reads == 2
 
@@ -76,7 +78,7 @@ def test_a_failed_read_keeps_the_last_registrations_and_is_not_retried_at_once()
     async def scenario() -> None:
         assert await registrations.online("acme.example") == {"1001"}
         ari.failing = True
-        registrations.changed()
+        registrations.changed({"EndpointName": "1002@acme.example"})
         assert await registrations.online("acme.example") == {"1001"}
         assert await registrations.online("acme.example") == {"1001"}
         assert ari.reads == 2  # the second look came within RETRY of the failure
@@ -107,12 +109,101 @@ def test_readers_share_one_read_and_a_read_overtaken_by_a_change_is_not_kept() -
         while not ari.reads:  # the list is being read
             await asyncio.sleep(0)
         ari.endpoints[0]["state"] = "offline"  # the phone goes while the list is read
-        registrations.changed()
+        registrations.changed({"EndpointName": "1001@acme.example"})
         ari.release.set()
         assert await first == await second == {"1001"}
         assert ari.reads == 1
         assert await registrations.online("acme.example") == set()  # read again
         assert ari.reads == 2
+
+    asyncio.run(scenario())
+
+
+class Ami:
+    connected = True
+
+
+def heard(endpoints: list[dict[str, Any]], ari_type: type[EndpointsAri] = EndpointsAri
+          ) -> tuple[EndpointsAri, Registrations, Ami]:
+    """Registrations with AMI connected (and said so) over an ARI with `endpoints`."""
+    ami, ari = Ami(), ari_type(endpoints)
+    registrations = Registrations(ari, hearing=lambda: ami.connected)  # type: ignore[arg-type]
+    registrations.unheard()
+    return ari, registrations, ami
+
+
+async def settled(registrations: Registrations) -> None:
+    """Let the read that `surely_online` started in the background finish."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_a_phone_is_surely_online_by_a_fresh_list_heard_with_ami_only() -> None:
+    async def scenario() -> None:
+        ari, registrations, ami = heard([{"resource": "1001@acme.example", "state": "online"},
+                                         {"resource": "1002@acme.example", "state": "offline"}])
+        assert not registrations.surely_online("1001@acme.example")  # nothing read yet
+        await settled(registrations)
+        assert ari.reads == 1  # the question started the read
+        assert registrations.surely_online("1001@acme.example")
+        assert not registrations.surely_online("1002@acme.example")
+        assert not registrations.surely_online("1003@acme.example")
+        ami.connected = False  # a contact change could go unheard
+        assert not registrations.surely_online("1001@acme.example")
+        ami.connected = True
+        registrations.unheard()  # AMI connected again: what was missed is not known
+        assert not registrations.surely_online("1001@acme.example")
+        await settled(registrations)
+        assert registrations.surely_online("1001@acme.example")
+        assert ari.reads == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_contact_change_makes_only_its_endpoint_unsure_until_the_next_read() -> None:
+    async def scenario() -> None:
+        ari, registrations, _ = heard([{"resource": "1001@acme.example", "state": "online"},
+                                       {"resource": "1002@acme.example", "state": "online"}])
+        registrations.surely_online("1001@acme.example")
+        await settled(registrations)
+        registrations.changed({"EndpointName": "1001@acme.example", "ContactStatus": "Removed"})
+        assert not registrations.surely_online("1001@acme.example")
+        assert registrations.surely_online("1002@acme.example")
+        assert await registrations.online("acme.example") == {"1001", "1002"}  # read again
+        assert ari.reads == 2
+        assert registrations.surely_online("1001@acme.example")
+
+    asyncio.run(scenario())
+
+
+def test_a_contact_change_during_a_read_leaves_its_endpoint_unsure() -> None:
+    async def scenario() -> None:
+        ari, registrations, _ = heard([{"resource": "1001@acme.example", "state": "online"}],
+                                      SlowEndpointsAri)
+        assert isinstance(ari, SlowEndpointsAri)
+        registrations.surely_online("1001@acme.example")
+        while not ari.reads:
+            await asyncio.sleep(0)
+        registrations.changed({"EndpointName": "1001@acme.example", "ContactStatus": "Removed"})
+        ari.release.set()
+        await settled(registrations)
+        assert not registrations.surely_online("1001@acme.example")
+
+    asyncio.run(scenario())
+
+
+def test_a_list_older_than_its_age_is_unsure_and_read_again(monkeypatch: Any) -> None:
+    async def scenario() -> None:
+        ari, registrations, _ = heard([{"resource": "1001@acme.example", "state": "online"}])
+        registrations.surely_online("1001@acme.example")
+        await settled(registrations)
+        assert registrations.surely_online("1001@acme.example")
+        later = time.monotonic() + registrations_module.MAX_AGE + 1
+        monkeypatch.setattr(registrations_module, "time", SimpleNamespace(monotonic=lambda: later))
+        assert not registrations.surely_online("1001@acme.example")
+        await settled(registrations)
+        assert ari.reads == 2
+        assert registrations.surely_online("1001@acme.example")
 
     asyncio.run(scenario())
 

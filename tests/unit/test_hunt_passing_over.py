@@ -4,10 +4,14 @@ ring_time 0, against a fake ARI whose endpoints say whether they are registered.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
+from bridge.asterisk.ari import AriError
 from bridge.flows.call_log import CallLog
 from bridge.flows.events import CallEvent
 from bridge.flows.hunt import Hunt, HuntPlan, Origin
@@ -31,6 +35,31 @@ class EndpointsAri(FakeAri):
     def created(self) -> list[str]:
         return [params["endpoint"] for _, path, params in self.requests
                 if path == "/channels/create"]
+
+
+class RefusingAri(EndpointsAri):
+    """Asterisk refuses to make a leg to an offline endpoint (500, as chan_pjsip does for
+    an endpoint with no contact)."""
+
+    async def post(self, path: str, params: Any = None, json: Any = None) -> Any:
+        answer = await super().post(path, params, json)
+        if path == "/channels/create" and params["endpoint"].split("@", 1)[-1] in self.offline:
+            raise AriError(500, "POST", path, "Allocation failed")
+        return answer
+
+    def endpoint_reads(self) -> list[str]:
+        return [path for method, path, _ in self.requests
+                if method == "GET" and path.startswith("/endpoints/")]
+
+
+class Registered:
+    """The engine's registrations: these endpoints are surely online."""
+
+    def __init__(self, online: set[str]) -> None:
+        self.online = online
+
+    def surely_online(self, endpoint: str) -> bool:
+        return endpoint in self.online
 
 
 class Steps(CallLog):
@@ -73,12 +102,14 @@ class OtherNodes:
 def run_hunt(ari: EndpointsAri, plan: HuntPlan, caller_endpoint: str = "",
              paused: Mapping[int, str] | None = None,
              other_nodes: OtherNodes | None = None,
-             pauses: Paused | None = None) -> tuple[Hunt, Steps]:
+             pauses: Paused | None = None,
+             registrations: Registered | None = None) -> tuple[Hunt, Steps]:
     async def scenario() -> tuple[Hunt, Steps]:
         engine = engine_with(ari)
         steps = Steps()
         hunt = Hunt(ari, engine, "A", "caller-A", plan, call_log=steps,
-                    pauses=pauses or Paused(paused or {}), other_nodes=other_nodes)
+                    pauses=pauses or Paused(paused or {}), other_nodes=other_nodes,
+                    registrations=registrations)
         hunt.origin = Origin(number="2009", endpoint=caller_endpoint)
         await hunt.start()
         await engine.settled()
@@ -93,6 +124,50 @@ def test_an_unregistered_member_is_passed_over_before_any_request_to_ring_it() -
     _, steps = run_hunt(ari, plan)
     assert ari.created() == ["PJSIP/2003@2003@acme.example"]
     assert ("skipped", "2002", "passing over 2002: not registered") in steps.kept
+
+
+def test_a_member_surely_registered_is_rung_without_a_read_of_its_endpoint() -> None:
+    ari = RefusingAri()
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002), member(2003)),),
+                    ring_time=20, group_id=7)
+    run_hunt(ari, plan, registrations=Registered({"2002@acme.example"}))
+    assert ari.endpoint_reads() == ["/endpoints/PJSIP/2003@acme.example"]  # not known
+    assert len(ari.created()) == 2
+
+
+def test_skip_busy_reads_every_endpoint_registered_or_not() -> None:
+    """Whether a phone is on a call is Asterisk's to say, at the moment of ringing."""
+    ari = RefusingAri()
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002),),), ring_time=20,
+                    group_id=7, skip_busy=True)
+    run_hunt(ari, plan, registrations=Registered({"2002@acme.example"}))
+    assert ari.endpoint_reads() == ["/endpoints/PJSIP/2002@acme.example"]
+
+
+def test_a_phone_that_left_before_the_engine_heard_is_passed_over_when_refused(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The engine's list says registered, Asterisk has no contact any more and refuses
+    the leg: the member is passed over as not registered, and the hunt goes on."""
+    ari = RefusingAri(offline={"2002@acme.example"})
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002),), (member(2003),)),
+                    ring_time=20, group_id=7)
+    with caplog.at_level(logging.INFO):
+        hunt, steps = run_hunt(ari, plan, registrations=Registered(
+            {"2002@acme.example", "2003@acme.example"}))
+    assert ("skipped", "2002", "passing over 2002: not registered") in steps.kept
+    assert ari.created() == ["PJSIP/2002@2002@acme.example", "PJSIP/2003@2003@acme.example"]
+    assert "cannot ring" not in caplog.text and not hunt.done
+
+
+def test_a_leg_refused_to_a_registered_phone_is_a_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    ari = EndpointsAri()
+    ari.failing = ("/channels/create",)
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002),),), ring_time=20)
+    with caplog.at_level(logging.INFO):
+        _, steps = run_hunt(ari, plan)
+    assert "cannot ring 2002" in caplog.text
+    assert not any(kind == "skipped" for kind, _, _ in steps.kept)
 
 
 def test_a_wave_of_unregistered_members_moves_on_and_the_caller_hears_cause_20() -> None:
