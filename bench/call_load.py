@@ -8,7 +8,9 @@ sipp places calls of 2 seconds (--call-seconds; digest auth, as extension 4001) 
 one-member ring group (through ringbridge), or to the member's number with ringbridge
 stopped (Asterisk's fallback Dial()). The member is a sipp UAS that answers everything;
 its extension's contact is set statically, so it needs no registration. Each rate runs
-for a fixed number of calls; the first rate with a failed call ends the ramp. Each step
+for a fixed number of calls; the first rate with a failed call ends the ramp. A rate is
+the one sipp placed the calls at (from its statistics), which falls short of the rate
+asked when the machine cannot keep up: the ratios compare rates placed. Each step
 prints ringbridge's CPU per call (all its processes), the most calls bridged at once and
 the peak memory (PSS) of the engine's process and of the others (sampled every second).
 """
@@ -121,13 +123,15 @@ def describe(processes: dict[str, int], cpu: float, sampler: Sampler) -> str:
 
 def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
              call_seconds: float = CALL_SECONDS, processes: dict[str, int] | None = None
-             ) -> bool:
-    """True when every call at `rate` calls/s succeeded. `processes`: those whose CPU
+             ) -> float | None:
+    """The calls/s sipp placed when asked for `rate` (less when the machine cannot keep
+    up), if every call succeeded; None when one failed. `processes`: those whose CPU
     is counted (ringbridge's, while it runs, or the lean app's); while they run, a call
     left to Asterisk's fallback (no engine took it: ringbridge declines new calls while
     ARI answers late) has failed, though sipp saw an answer."""
     calls = rate * seconds
     errors = users.with_name(f"errors-{number}-{rate}.log")
+    stats = users.with_name(f"stats-{number}-{rate}.csv")
     if processes is None:
         processes = rig.bridge.processes() if rig.bridge.process else {}
     fallbacks_before = fallbacks(rig.asterisk) if processes else 0
@@ -142,7 +146,7 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
          "-l", str(int(rate * (call_seconds + 2) * 2)),
          "-timeout", str(int(seconds + call_seconds + 30)),
          "-timeout_error", "-recv_timeout", "10000", "-trace_err", "-error_file",
-         str(errors)],
+         str(errors), "-trace_stat", "-stf", str(stats), "-fd", "1"],
         capture_output=True, text=True)
     sampler.stopping.set()
     sampler.join()
@@ -150,7 +154,9 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     ok = result.returncode == 0 and fell_back == 0
     cpu = (cpu_seconds(list(processes.values())) - cpu_before) * 1000 / calls
     asterisk_cpu = (cpu_seconds(asterisk) - asterisk_before) * 1000 / calls
-    print(f"  {rate:4d} calls/s x {seconds} s ({calls} calls): {'ok' if ok else 'FAILED'}"
+    placed = sipp.placing_rate(stats, calls) if stats.exists() else 0.0
+    print(f"  {rate:4d} calls/s x {seconds} s ({calls} calls, placed at {placed:.0f}/s):"
+          f" {'ok' if ok else 'FAILED'}"
           f" (sipp exit {result.returncode}"
           + (f"; {fell_back} calls left to Asterisk's fallback" if fell_back else "")
           + f"); up to {sampler.bridged} calls bridged at once;"
@@ -158,16 +164,18 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
           + (describe(processes, cpu, sampler) if processes else ""))
     if not ok and errors.exists():
         print("    sipp's first errors:", *errors.read_text().splitlines()[:6], sep="\n    ")
-    return ok
+    return placed if ok else None
 
 
 def ramp(rig: BenchRig, users: Path, number: str, rates: list[int], seconds: int,
-         call_seconds: float, processes: dict[str, int] | None = None) -> int:
-    best = 0
+         call_seconds: float, processes: dict[str, int] | None = None) -> float:
+    """The highest rate sipp placed calls at with none failed, up the ramp's steps."""
+    best = 0.0
     for rate in rates:
-        if not run_rate(rig, users, number, rate, seconds, call_seconds, processes):
+        placed = run_rate(rig, users, number, rate, seconds, call_seconds, processes)
+        if placed is None:
             break
-        best = rate
+        best = max(best, placed)
     return best
 
 
@@ -220,14 +228,15 @@ def main() -> None:
             hang_up_everything(rig)
             print("plain dialplan Dial() (ringbridge stopped, extension 4002):")
             plain = ramp(rig, users, "4002", rates, args.seconds, args.call_seconds)
-    print(f"highest rate with no failed call: ringbridge {bridged} calls/s, the lean ARI "
-          f"app {least}, plain Dial() {plain} calls/s; ratio {ratio(bridged, plain)} "
+    print(f"highest rate placed with no failed call: ringbridge {bridged:.0f} calls/s, the "
+          f"lean ARI app {least:.0f}, plain Dial() {plain:.0f} calls/s; ratio "
+          f"{ratio(bridged, plain)} "
           f"(the lean app's {ratio(least, plain)}); ringbridge ran as "
           f"{len(processes)} processes: {', '.join(processes)}")
     print("target: ringbridge >= 0.8x plain Dial() calls/s, with no failed call")
 
 
-def ratio(rate: int, plain: int) -> str:
+def ratio(rate: float, plain: float) -> str:
     return f"{rate / plain if plain else 0:.2f}"
 
 

@@ -72,6 +72,29 @@ def outcome(stats: Path) -> tuple[int, int]:
     return int(rows[-1]["SuccessfulCall(C)"]), int(rows[-1]["FailedCall(C)"])
 
 
+def placing_rate(stats: Path, calls: int) -> float:
+    """Calls/s sipp actually placed, against `-r`, which it falls short of when the
+    machine is saturated: `calls` over the time from its start to its last call placed.
+    Its statistics come once a second (-trace_stat -fd 1): the moment of the last call
+    is the last row before it, plus the calls left at the rate of the second before."""
+    rows = [(_epoch(row["CurrentTime"]), int(row["TotalCallCreated"]))
+            for row in csv.DictReader(stats.read_text().splitlines(), delimiter=";")]
+    start, (end, placed) = rows[0][0], rows[-1]
+    if placed < calls:  # sipp gave up before placing them all
+        return placed / (end - start)
+    before = [(at, placed) for at, placed in rows if placed < calls]
+    (earlier_at, earlier), (last_at, last) = [(start, 0), *before][-2:]
+    if last == earlier:  # no second before the last call to take the rate from
+        return calls / (next(at for at, placed in rows if placed >= calls) - start)
+    return calls / (last_at + (calls - last) * (last_at - earlier_at) / (last - earlier)
+                    - start)
+
+
+def _epoch(current_time: str) -> float:
+    """sipp's `CurrentTime`: date, time and the Unix time, tab-separated."""
+    return float(current_time.split()[-1])
+
+
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
