@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from bridge.asterisk.ari import AriError
 from bridge.engine import registrations as registrations_module
 from bridge.engine.changes import Changes
@@ -132,7 +134,7 @@ def heard(endpoints: list[dict[str, Any]], ari_type: type[EndpointsAri] = Endpoi
     return ari, registrations, ami
 
 
-async def settled(registrations: Registrations) -> None:
+async def settled() -> None:
     """Let the read that `surely_online` started in the background finish."""
     for _ in range(5):
         await asyncio.sleep(0)
@@ -143,7 +145,7 @@ def test_a_phone_is_surely_online_by_a_fresh_list_heard_with_ami_only() -> None:
         ari, registrations, ami = heard([{"resource": "1001@acme.example", "state": "online"},
                                          {"resource": "1002@acme.example", "state": "offline"}])
         assert not registrations.surely_online("1001@acme.example")  # nothing read yet
-        await settled(registrations)
+        await settled()
         assert ari.reads == 1  # the question started the read
         assert registrations.surely_online("1001@acme.example")
         assert not registrations.surely_online("1002@acme.example")
@@ -153,7 +155,7 @@ def test_a_phone_is_surely_online_by_a_fresh_list_heard_with_ami_only() -> None:
         ami.connected = True
         registrations.unheard()  # AMI connected again: what was missed is not known
         assert not registrations.surely_online("1001@acme.example")
-        await settled(registrations)
+        await settled()
         assert registrations.surely_online("1001@acme.example")
         assert ari.reads == 2
 
@@ -165,7 +167,7 @@ def test_a_contact_change_makes_only_its_endpoint_unsure_until_the_next_read() -
         ari, registrations, _ = heard([{"resource": "1001@acme.example", "state": "online"},
                                        {"resource": "1002@acme.example", "state": "online"}])
         registrations.surely_online("1001@acme.example")
-        await settled(registrations)
+        await settled()
         registrations.changed({"EndpointName": "1001@acme.example", "ContactStatus": "Removed"})
         assert not registrations.surely_online("1001@acme.example")
         assert registrations.surely_online("1002@acme.example")
@@ -186,22 +188,23 @@ def test_a_contact_change_during_a_read_leaves_its_endpoint_unsure() -> None:
             await asyncio.sleep(0)
         registrations.changed({"EndpointName": "1001@acme.example", "ContactStatus": "Removed"})
         ari.release.set()
-        await settled(registrations)
+        await settled()
         assert not registrations.surely_online("1001@acme.example")
 
     asyncio.run(scenario())
 
 
-def test_a_list_older_than_its_age_is_unsure_and_read_again(monkeypatch: Any) -> None:
+def test_a_list_older_than_its_age_is_unsure_and_read_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario() -> None:
         ari, registrations, _ = heard([{"resource": "1001@acme.example", "state": "online"}])
         registrations.surely_online("1001@acme.example")
-        await settled(registrations)
+        await settled()
         assert registrations.surely_online("1001@acme.example")
         later = time.monotonic() + registrations_module.MAX_AGE + 1
         monkeypatch.setattr(registrations_module, "time", SimpleNamespace(monotonic=lambda: later))
         assert not registrations.surely_online("1001@acme.example")
-        await settled(registrations)
+        await settled()
         assert ari.reads == 2
         assert registrations.surely_online("1001@acme.example")
 
