@@ -11,8 +11,9 @@ its extension's contact is set statically, so it needs no registration. Each rat
 for a fixed number of calls; the first rate with a failed call ends the ramp. A rate is
 the one sipp placed the calls at (from its statistics), which falls short of the rate
 asked when the machine cannot keep up: the ratios compare rates placed. Each step
-prints ringbridge's CPU per call (all its processes), the most calls bridged at once and
-the peak memory (PSS) of the engine's process and of the others (sampled every second).
+prints ringbridge's CPU per call (all its processes) and ARI requests per call (its
+metrics), the most calls bridged at once and the peak memory (PSS) of the engine's
+process and of the others (sampled every second).
 """
 
 from __future__ import annotations
@@ -110,15 +111,23 @@ class Sampler(threading.Thread):
             self.others_memory = max(self.others_memory, memory_mib(self.others))
 
 
-def describe(processes: dict[str, int], cpu: float, sampler: Sampler) -> str:
+def ari_requests(rig: BenchRig) -> float:
+    """The ARI requests ringbridge's engines have made so far (its metrics)."""
+    return sum(value for (name, _), value in rig.bridge.metrics().items()
+               if name == "ringbridge_ari_request_seconds_count")
+
+
+def describe(processes: dict[str, int], cpu: float, sampler: Sampler,
+             requests: float) -> str:
     if LEAN in processes:
         return (f"; lean ARI app CPU {cpu:.1f} ms per call, memory peak (PSS) "
                 f"{sampler.others_memory:.0f} MiB")
     api = sum(name.startswith("api-") for name in processes)
     engines = sum(name.startswith("engine") for name in processes)
     return (f"; ringbridge CPU {cpu:.1f} ms per call (all {len(processes)} processes: "
-            f"{engines} engines, {api} API); memory peak (PSS) engines "
-            f"{sampler.engine_memory:.0f} MiB, serve + API {sampler.others_memory:.0f} MiB")
+            f"{engines} engines, {api} API), {requests:.1f} ARI requests per call; memory "
+            f"peak (PSS) engines {sampler.engine_memory:.0f} MiB, serve + API "
+            f"{sampler.others_memory:.0f} MiB")
 
 
 def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
@@ -135,6 +144,8 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     if processes is None:
         processes = rig.bridge.processes() if rig.bridge.process else {}
     fallbacks_before = fallbacks(rig.asterisk) if processes else 0
+    ours = bool(processes) and LEAN not in processes
+    requests_before = ari_requests(rig) if ours else 0.0
     asterisk = [asterisk_pid(rig.asterisk)]
     cpu_before = cpu_seconds(list(processes.values()))
     asterisk_before = cpu_seconds(asterisk)
@@ -154,6 +165,7 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     ok = result.returncode == 0 and fell_back == 0
     cpu = (cpu_seconds(list(processes.values())) - cpu_before) * 1000 / calls
     asterisk_cpu = (cpu_seconds(asterisk) - asterisk_before) * 1000 / calls
+    requests = (ari_requests(rig) - requests_before) / calls if ours else 0.0
     placed = sipp.placing_rate(stats, calls) if stats.exists() else 0.0
     print(f"  {rate:4d} calls/s x {seconds} s ({calls} calls, placed at {placed:.0f}/s):"
           f" {'ok' if ok else 'FAILED'}"
@@ -161,7 +173,7 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
           + (f"; {fell_back} calls left to Asterisk's fallback" if fell_back else "")
           + f"); up to {sampler.bridged} calls bridged at once;"
           f" Asterisk CPU {asterisk_cpu:.1f} ms per call"
-          + (describe(processes, cpu, sampler) if processes else ""))
+          + (describe(processes, cpu, sampler, requests) if processes else ""))
     if not ok and errors.exists():
         print("    sipp's first errors:", *errors.read_text().splitlines()[:6], sep="\n    ")
     return placed if ok else None
