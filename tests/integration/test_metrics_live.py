@@ -11,10 +11,8 @@ from bridge.store.ids import decode_id
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
 from tests.support.asterisk import Asterisk
-from tests.support.bridge_process import BridgeProcess
+from tests.support.bridge_process import BridgeProcess, Samples, value
 from tests.support.polling import wait_until
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture
@@ -34,10 +32,6 @@ def both_ringing(office: Office) -> bool:
     calls = office.api("GET", "/uapi/phoneCalls/@me/4801")["entry"]
     return any(sorted(v["status"] for v in call["phoneCallView"]) == [3, 3, 4]
                for call in calls)
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def test_a_group_call_moves_the_counters_and_histograms(office: Office,

@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.conftest import PhoneFactory
 from tests.integration.ring_groups import Office
-from tests.support.bridge_process import BridgeProcess
+from tests.support.bridge_process import BridgeProcess, value
 from tests.support.polling import wait_until
 from tests.support.softphone import IncomingPolicy, Phone, sip_uri_user
 
@@ -174,7 +174,7 @@ def test_a_member_whose_phone_unregistered_is_passed_over_on_the_next_call(
 
 def contact_changes(bridge: BridgeProcess) -> float:
     """Changes of phones' registrations the engine heard of so far."""
-    return bridge.metrics().get(("ringbridge_contact_changes_total", frozenset()), 0.0)
+    return value(bridge.metrics(), "ringbridge_contact_changes_total")
 
 
 def test_the_record_has_the_cause_the_cancel_carried(office: Office) -> None:

@@ -76,6 +76,14 @@ def stopped(*pids: int) -> Iterator[None]:
             os.kill(pid, signal.SIGCONT)
 
 
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]  # BridgeProcess.metrics()
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """The sample of `name` with exactly these labels; 0 when there is none yet."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
 def wait_gone(pids: list[int], timeout: float = 5) -> None:
     """Until each process has exited (a zombie nobody reaps counts as gone)."""
     deadline = time.monotonic() + timeout
@@ -244,7 +252,7 @@ class BridgeProcess:
         finally:
             database.dispose()
 
-    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    def metrics(self) -> Samples:
         """GET /metrics with the scraper's token: each sample's value by its name and
         labels."""
         response = httpx.get(self.url + "/metrics", timeout=5, headers={

@@ -68,8 +68,8 @@ def users_file(directory: Path, user: str, domain: str) -> Path:
 
 def outcome(stats: Path) -> tuple[int, int]:
     """(successful, failed) calls, from the last row of sipp's statistics (-trace_stat)."""
-    rows = list(csv.DictReader(stats.read_text().splitlines(), delimiter=";"))
-    return int(rows[-1]["SuccessfulCall(C)"]), int(rows[-1]["FailedCall(C)"])
+    last = _statistics(stats)[-1]
+    return int(last["SuccessfulCall(C)"]), int(last["FailedCall(C)"])
 
 
 def placing_rate(stats: Path, calls: int) -> float:
@@ -78,7 +78,7 @@ def placing_rate(stats: Path, calls: int) -> float:
     Its statistics come once a second (-trace_stat -fd 1): the moment of the last call
     is the last row before it, plus the calls left at the rate of the second before."""
     rows = [(_epoch(row["CurrentTime"]), int(row["TotalCallCreated"]))
-            for row in csv.DictReader(stats.read_text().splitlines(), delimiter=";")]
+            for row in _statistics(stats)]
     start, (end, placed) = rows[0][0], rows[-1]
     if placed < calls:  # sipp gave up before placing them all
         return placed / (end - start)
@@ -88,6 +88,11 @@ def placing_rate(stats: Path, calls: int) -> float:
         return calls / (next(at for at, placed in rows if placed >= calls) - start)
     return calls / (last_at + (calls - last) * (last_at - earlier_at) / (last - earlier)
                     - start)
+
+
+def _statistics(stats: Path) -> list[dict[str, str]]:
+    """sipp's statistics file (-trace_stat -stf): a row per period, oldest first."""
+    return list(csv.DictReader(stats.read_text().splitlines(), delimiter=";"))
 
 
 def _epoch(current_time: str) -> float:
