@@ -16,6 +16,8 @@ import asyncio
 import sys
 from typing import Any
 
+import uvloop
+
 from bridge.asterisk.ari import AriClient, AriError, Event
 
 EVENT_TYPES = ("CallBroadcast", "StasisStart", "StasisEnd")
@@ -78,7 +80,7 @@ class LeanApp:
 
 def main() -> None:
     ari_url, password, app, endpoint = sys.argv[1:5]
-    asyncio.run(LeanApp(ari_url, password, app, endpoint).ari.run())
+    uvloop.run(LeanApp(ari_url, password, app, endpoint).ari.run())  # as the engine's
 
 
 if __name__ == "__main__":
