@@ -17,10 +17,11 @@ import httpx
 import orjson
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from bridge.asterisk.ari import AriClient, AriError, Event
+from bridge.asterisk import ari
+from bridge.asterisk.ari import AriClient, AriError, Event, WebsocketClosed
 from bridge.asterisk.backoff import Backoff
 from tests.unit.async_support import TIMEOUT, Waiter, eventually, run
 
@@ -40,6 +41,7 @@ class FakeAri:
         self.attempts: list[float] = []  # loop time of every handshake, accepted or not
         self.rejections: list[int] = []
         self.connections: list[ServerConnection] = []
+        self.hung: list[ServerConnection] = []  # stop_reading()'s, cut when stopping
         self.port = 0
         self._server: Server | None = None
 
@@ -54,8 +56,22 @@ class FakeAri:
 
     async def stop(self) -> None:
         assert self._server is not None
+        for ws in self.hung:  # a close handshake would wait for them in vain
+            ws.transport.abort()
         self._server.close()
         await self._server.wait_closed()
+
+    async def close_all(self, code: int) -> None:
+        """Close every connection with a close handshake and `code`, as Asterisk does."""
+        for ws in self.connections:
+            await ws.close(code)
+
+    def stop_reading(self) -> None:
+        """Read nothing more from the connections (their pings go unanswered): a peer that
+        hangs without closing anything."""
+        for ws in self.connections:
+            ws.transport.pause_reading()
+        self.hung += self.connections
 
     def drop_all(self) -> None:
         """Cut every connection without a close handshake, as a crashing Asterisk would."""
@@ -321,6 +337,41 @@ def test_reconnects_with_backoff_after_the_server_drops_the_socket(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, "one warning per outage, not one per retry"
     assert "lost" in warnings[0].getMessage()
+
+
+def test_a_close_by_asterisk_is_logged_with_its_code_and_reconnected(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        h = await started(stasis_events("ch-1"))
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        await h.server.close_all(1001)
+        await h.waiter.until(lambda: h.recorder.connects == 2)
+        assert h.recorder.disconnects == 1
+        await h.shut_down()
+
+    with caplog.at_level(logging.WARNING, logger="bridge.asterisk.ari"):
+        run(scenario())
+    assert "lost (WebsocketClosed: closed with code 1001)" in caplog.text
+
+
+def test_an_asterisk_that_stops_answering_pings_is_noticed(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Hung, not gone: the socket stays open and nothing more comes. A ping goes after a
+    heartbeat without a message, and the connection ends when its pong is late."""
+    monkeypatch.setattr(ari, "_WS_HEARTBEAT", 0.2)
+
+    async def scenario() -> None:
+        h = await started(stasis_events("ch-1"))
+        await h.waiter.until(lambda: h.recorder.connects == 1)
+        h.server.stop_reading()
+        await h.waiter.until(lambda: h.recorder.disconnects == 1)
+        assert not h.client.connected
+        await h.waiter.until(lambda: h.recorder.connects == 2)  # a new connection is read
+        await h.shut_down()
+
+    with caplog.at_level(logging.WARNING, logger="bridge.asterisk.ari"):
+        run(scenario())
+    assert "lost (WebsocketClosed: ServerTimeoutError" in caplog.text
 
 
 def test_reconnects_when_the_server_goes_away_and_comes_back() -> None:
@@ -733,10 +784,10 @@ def test_a_request_still_sending_when_the_websocket_drops_leaves_no_unread_failu
         def __init__(self) -> None:
             self.sending, self.dropped = asyncio.Event(), asyncio.Event()
 
-        async def send(self, message: str) -> None:
+        async def send_frame(self, message: bytes, opcode: object) -> None:
             self.sending.set()
             await self.dropped.wait()
-            raise ConnectionClosedOK(None, None)
+            raise WebsocketClosed("the connection ended")
 
     async def scenario() -> None:
         client = AriClient("http://asterisk.test:8088/ari", USER, PASSWORD, APP,
