@@ -137,9 +137,10 @@ def channel_resource(channel: dict[str, Any]) -> tuple[str, str]:
 
 
 def channel_created(resource: dict[str, Any]) -> datetime | None:
-    """ARI's `creationtime` of a channel or bridge."""
+    """ARI's `creationtime` of a channel or bridge (`2026-12-07T08:00:00.123+0000`).
+    Read once per call: fromisoformat costs a fiftieth of strptime with a format."""
     try:
-        return datetime.strptime(str(resource.get("creationtime")), "%Y-%m-%dT%H:%M:%S.%f%z")
+        return datetime.fromisoformat(str(resource.get("creationtime")))
     except ValueError:
         return None
 
