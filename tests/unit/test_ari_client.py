@@ -13,6 +13,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import httpx
 import orjson
 import pytest
@@ -21,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from bridge.asterisk import ari
-from bridge.asterisk.ari import AriClient, AriError, Event, WebsocketClosed
+from bridge.asterisk.ari import AriClient, AriError, Event
 from bridge.asterisk.backoff import Backoff
 from tests.unit.async_support import TIMEOUT, Waiter, eventually, run
 
@@ -787,7 +788,7 @@ def test_a_request_still_sending_when_the_websocket_drops_leaves_no_unread_failu
         async def send_frame(self, message: bytes, opcode: object) -> None:
             self.sending.set()
             await self.dropped.wait()
-            raise WebsocketClosed("the connection ended")
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
 
     async def scenario() -> None:
         client = AriClient("http://asterisk.test:8088/ari", USER, PASSWORD, APP,
