@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -182,9 +182,16 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
 def ramp(rig: BenchRig, users: Path, number: str, rates: list[int], seconds: int,
          call_seconds: float, processes: dict[str, int] | None = None) -> float:
     """The highest rate sipp placed calls at with none failed, up the ramp's steps."""
+    return climb(rates, lambda rate: run_rate(rig, users, number, rate, seconds,
+                                              call_seconds, processes))
+
+
+def climb(rates: list[int], step: Callable[[int], float | None]) -> float:
+    """Up `rates` until a step fails: the highest rate placed with no failed call (0 when
+    the first failed). `step(rate)`: the rate its calls were placed at, None on a failure."""
     best = 0.0
     for rate in rates:
-        placed = run_rate(rig, users, number, rate, seconds, call_seconds, processes)
+        placed = step(rate)
         if placed is None:
             break
         best = max(best, placed)

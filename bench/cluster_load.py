@@ -4,8 +4,10 @@ edge with one Asterisk node in use and with two, and an Asterisk node's death un
 sipp places 2-second calls through the edge (digest auth at the edge, as extension 4001)
 into a one-member ring group whose member is a sipp UAS (its contact set on both nodes,
 as in bench/call_load.py). Each rate runs for a fixed number of calls; the first rate
-with a failed call ends the ramp. Each step prints every node's share of the calls (its
-ringbridge's own log) and CPU per call (its Asterisk's process and its ringbridge's).
+with a failed call ends the ramp. A step counts at the rate sipp placed its calls at
+(its statistics), short of the rate asked when the machine cannot keep up. Each step
+prints every node's share of the calls (its ringbridge's own log) and CPU per call (its
+Asterisk's process and its ringbridge's).
 Then, at `--kill-rate`, Asterisk node 2 is killed with -9 halfway: how long the edge
 took to take it out, the calls lost, and how long after its start again it is back;
 and ringbridge node 2 is killed with -9 halfway: how long node 1 took to take its
@@ -31,7 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.call_load import asterisk_pid, cpu_seconds
+from bench.call_load import asterisk_pid, climb, cpu_seconds
 from bench.rig import BenchRig
 from tests.support import sipp
 from tests.support.bridge_process import child_pids
@@ -68,24 +70,27 @@ def place(users: Path, password: str, rate: int, calls: int, stats: Path) -> lis
 
 
 def run_rate(cluster: Cluster, rig: BenchRig, users: Path, rate: int, seconds: int,
-             work: Path, label: str) -> bool:
+             work: Path, label: str) -> float | None:
+    """The rate the step's calls were placed at, or None when a call failed."""
     calls = rate * seconds
+    stats = work / f"{label}-{rate}.csv"
     nodes = cluster.nodes
     logs = [len(node.log()) for node in nodes]
     pids = [node_pids(cluster, number) for number in (1, 2)]
     before = [cpu_seconds(each) for each in pids]
     result = subprocess.run(
-        place(users, rig.passwords["4001"], rate, calls, work / f"{label}-{rate}.csv"),
-        capture_output=True, text=True)
+        place(users, rig.passwords["4001"], rate, calls, stats), capture_output=True,
+        text=True)
     time.sleep(1)  # the last records and log lines
     shares = [calls_run(node, since) for node, since in zip(nodes, logs, strict=True)]
     spent = [(cpu_seconds(each) - start) * 1000 for each, start in zip(pids, before, strict=True)]
     ok = result.returncode == 0
-    print(f"  {rate:4d} calls/s x {seconds} s ({calls} calls): {'ok' if ok else 'FAILED'}"
-          f" (sipp exit {result.returncode}); " + "; ".join(
+    placed = sipp.placing_rate(stats, calls) if stats.exists() else 0.0
+    print(f"  {rate:4d} calls/s x {seconds} s ({calls} calls, placed at {placed:.0f}/s): "
+          f"{'ok' if ok else 'FAILED'} (sipp exit {result.returncode}); " + "; ".join(
               share_of(number, share, calls, cpu)
               for number, (share, cpu) in enumerate(zip(shares, spent, strict=True), start=1)))
-    return ok
+    return placed if ok else None
 
 
 def share_of(number: int, share: int, calls: int, cpu_ms: float) -> str:
@@ -98,13 +103,8 @@ def share_of(number: int, share: int, calls: int, cpu_ms: float) -> str:
 
 
 def ramp(cluster: Cluster, rig: BenchRig, users: Path, rates: list[int], seconds: int,
-         work: Path, label: str) -> int:
-    best = 0
-    for rate in rates:
-        if not run_rate(cluster, rig, users, rate, seconds, work, label):
-            break
-        best = rate
-    return best
+         work: Path, label: str) -> float:
+    return climb(rates, lambda rate: run_rate(cluster, rig, users, rate, seconds, work, label))
 
 
 def asterisk_killed(cluster: Cluster, rig: BenchRig, users: Path, rate: int, seconds: int,
@@ -238,8 +238,9 @@ def run_all(cluster: Cluster, args: argparse.Namespace, rates: list[int]) -> Non
         finally:
             if directory is not None:
                 node.cli("tenants", "delete", "--tenant", directory, "--force", "--yes")
-    print(f"highest rate with no failed call through the edge: one node {one} calls/s, "
-          f"two nodes {two} calls/s (one 2-core machine: the nodes share its cores)")
+    print(f"highest rate placed with no failed call through the edge: one node {one:.0f} "
+          f"calls/s, two nodes {two:.0f} calls/s (one 2-core machine: the nodes share its "
+          "cores)")
 
 
 if __name__ == "__main__":
