@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bridge.store.models import CallRecord
+from bridge.store.models import CallRecord, CallStep
 from bridge.store.session import Database
 from tests.integration.conftest import LOG_DIR, PhoneFactory
 from tests.integration.dispatching import agents, dispatch_to
@@ -97,6 +97,14 @@ def test_calls_go_to_both_engines_and_the_api_acts_on_each(
     assert all(ran.values()), f"calls run by each engine: {ran}"
 
 
+def step_written(bridge: BridgeProcess, caller: str, kind: str) -> bool:
+    """Whether a step of `kind` of a call from `caller` is in ringbridge's database."""
+    with bridge.database_session() as session:
+        return session.scalar(select(CallStep.id).join(
+            CallRecord, CallRecord.call_id == CallStep.call_id).where(
+            CallRecord.caller == caller, CallStep.kind == kind).limit(1)) is not None
+
+
 def test_a_groups_callers_on_two_engines_wait_in_one_line(
         office: Office, receiver: DispatchReceiver, asterisk: Asterisk) -> None:
     """One agent, busy on a call engine 1 runs; a low priority caller waits on engine 1,
@@ -118,6 +126,11 @@ def test_a_groups_callers_on_two_engines_wait_in_one_line(
         waiting_early = early.call("6761")
         receiver.wait_for("/telephony/invite")
         waiting_early.wait_ringing()
+        # Stopped in the middle of a transaction (its place in the line, its record's
+        # step), engine 1 would hold SQLite's write lock, and engine 2 could not plan its
+        # call until it went on: it stops once the early caller's wait is written.
+        wait_until(lambda: step_written(office.bridge, "3765", "waiting"), timeout=5,
+                   what="the early caller's wait written")
     with stopped(office.bridge.child_pid("engine-1")):  # engine 2 claims
         receiver.respond(200, body={"priority": "urgent"}, match="/invite")
         waiting_urgent = urgent.call("6761")
