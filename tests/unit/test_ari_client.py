@@ -17,6 +17,7 @@ import aiohttp
 import httpx
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -541,6 +542,28 @@ def test_every_request_answered_or_failed_tells_how_long_it_took() -> None:
 
     rest(handler, scenario, on_answer=took.append)
     assert len(took) == 2 and all(0 <= seconds < 5 for seconds in took)
+
+
+def test_requests_are_timed_by_operation_answered_or_failed() -> None:
+    """One series per method and operation, whatever the ids in the paths."""
+    dials = {"method": "POST", "operation": "/channels/{id}/dial"}
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("ringbridge_ari_request_seconds_count", dials) or 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404 if "gone" in request.url.path else 204)
+
+    async def scenario(client: AriClient) -> None:
+        await client.post("/channels/rb-a-1/dial")
+        await client.post("/channels/1796424707.0/dial")
+        with pytest.raises(AriError):
+            await client.post("/channels/gone/dial")
+        await client.post("/channels/rb-a-1/answer")
+
+    before = count()
+    rest(handler, scenario)
+    assert count() - before == 3
 
 
 def test_request_returns_parsed_json_and_sends_basic_auth() -> None:
