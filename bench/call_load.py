@@ -166,7 +166,7 @@ def run_rate(rig: BenchRig, users: Path, number: str, rate: int, seconds: int,
     cpu = (cpu_seconds(list(processes.values())) - cpu_before) * 1000 / calls
     asterisk_cpu = (cpu_seconds(asterisk) - asterisk_before) * 1000 / calls
     requests = (ari_requests(rig) - requests_before) / calls if ours else 0.0
-    placed = sipp.placing_rate(stats, calls) if stats.exists() else 0.0
+    placed = sipp.placing_rate(stats, calls)
     print(f"  {rate:4d} calls/s x {seconds} s ({calls} calls, placed at {placed:.0f}/s):"
           f" {'ok' if ok else 'FAILED'}"
           f" (sipp exit {result.returncode}"

@@ -85,7 +85,7 @@ def run_rate(cluster: Cluster, rig: BenchRig, users: Path, rate: int, seconds: i
     shares = [calls_run(node, since) for node, since in zip(nodes, logs, strict=True)]
     spent = [(cpu_seconds(each) - start) * 1000 for each, start in zip(pids, before, strict=True)]
     ok = result.returncode == 0
-    placed = sipp.placing_rate(stats, calls) if stats.exists() else 0.0
+    placed = sipp.placing_rate(stats, calls)
     print(f"  {rate:4d} calls/s x {seconds} s ({calls} calls, placed at {placed:.0f}/s): "
           f"{'ok' if ok else 'FAILED'} (sipp exit {result.returncode}); " + "; ".join(
               share_of(number, share, calls, cpu)

@@ -76,7 +76,10 @@ def placing_rate(stats: Path, calls: int) -> float:
     """Calls/s sipp actually placed, against `-r`, which it falls short of when the
     machine is saturated: `calls` over the time from its start to its last call placed.
     Its statistics come once a second (-trace_stat -fd 1): the moment of the last call
-    is the last row before it, plus the calls left at the rate of the second before."""
+    is the last row before it, plus the calls left at the rate of the second before.
+    0 when sipp wrote no statistics (it did not start)."""
+    if not stats.exists():
+        return 0.0
     rows = [(_epoch(row["CurrentTime"]), int(row["TotalCallCreated"]))
             for row in _statistics(stats)]
     start, (end, placed) = rows[0][0], rows[-1]

@@ -56,6 +56,10 @@ def test_the_placing_rate_is_what_sipp_placed_not_what_it_was_asked(tmp_path: Pa
     assert rate == pytest.approx(100 / 9.5)
 
 
+def test_a_step_sipp_never_started_placed_nothing(tmp_path: Path) -> None:
+    assert sipp.placing_rate(tmp_path / "stats.csv", 100) == 0.0
+
+
 def test_a_step_sipp_gave_up_on_is_rated_by_the_calls_it_placed(tmp_path: Path) -> None:
     rows = [(1000.0, 0), (1001.0, 30), (1002.0, 60), (1003.0, 60)]
     assert sipp.placing_rate(stats_file(tmp_path, rows), 100) == pytest.approx(20.0)
