@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from sqlalchemy.engine import make_url
+
 from bridge.gateway import Positions
 from bridge.http_urls import allowed_networks, http_url_problem
 from bridge.logs import FORMATS
@@ -77,6 +79,9 @@ class Settings:
     # in the temporary directory, emptied at every start).
     metrics_token: str = ""
     metrics_dir: str = ""
+    # Where call record steps wait on disk until the database has them (docs/call-records.md).
+    # Default: a directory `journal` beside the SQLite database, or var/journal.
+    journal_dir: str = ""
     # A cluster node (docs/cluster.md): the SIP edge's host:port (Kamailio), which
     # authenticates the phones and through which Asterisk reaches them; every node's
     # engine follows the extensions changed through the others. Empty: one node, and
@@ -146,6 +151,15 @@ class Settings:
     def metrics_directory(self) -> Path:
         return Path(self.metrics_dir or Path(tempfile.gettempdir())
                     / f"ringbridge-metrics-{self.http_port}")
+
+    @property
+    def journal_directory(self) -> Path:
+        if self.journal_dir:
+            return Path(self.journal_dir)
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(url.database).parent / "journal"
+        return Path("var/journal")
 
     @property
     def api_url(self) -> str:

@@ -31,6 +31,7 @@ from bridge.services.extensions import all_sip_endpoints
 from bridge.services.recordings import DatabaseRecordingIndex
 from bridge.services.ringout_records import subscribe_ringout_statuses
 from bridge.services.routing import DatabaseDirectory, subscribe_hunt_memory
+from bridge.services.step_journal import StepJournal
 from bridge.services.subscriptions import ActiveSubscription
 from bridge.services.waiting_calls import DatabaseWaitingCalls
 from bridge.stopping import ENGINE_STOP_TIMEOUT, accept_signals
@@ -171,7 +172,7 @@ def _run(settings: Settings, number: int, stopping: threading.Event,
     the stop, so the API sees the engine gone before it stops."""
     app = settings.engine_app(number)
     database = Database(settings.database_url)
-    recorder = DatabaseCallRecorder(database)
+    recorder = DatabaseCallRecorder(database, journal=_journal(settings))
     engine = EngineThread(_engine(settings, app, database, recorder, successor_waiting))
     engine.start()
     serve(engine)
@@ -190,6 +191,17 @@ def _run(settings: Settings, number: int, stopping: threading.Event,
         recorder.close()
         database.dispose()
         log.info("engine stopped")
+
+
+def _journal(settings: Settings) -> StepJournal | None:
+    """Where call record steps wait until written; none (logged) when its directory
+    cannot be used: the calls matter more than their records."""
+    try:
+        return StepJournal(settings.journal_directory, settings.database_url)
+    except OSError as exc:
+        log.error("call record steps are not kept on disk (journal_dir %s: %s): a crash "
+                  "loses those not written yet", settings.journal_directory, exc)
+        return None
 
 
 def _started(server: GatewayServer) -> GatewayServer:
@@ -243,7 +255,8 @@ def _engine(settings: Settings, app: str, database: Database,
     # One engine deletes the recordings past their retention (every engine would try).
     recordings = DatabaseRecordingIndex(database) if first else None
     return Engine(settings, extension_endpoints, directory, call_log, dispatch,
-                  recordings, DatabaseEarlierCalls(database, directory), app=app,
+                  recordings, DatabaseEarlierCalls(database, directory, recorder.replayed),
+                  app=app,
                   shared_lines=shared_lines(settings, app, database),
                   directory_generation=(partial(_directory_generation, database)
                                         if first and settings.sip_edge else None),

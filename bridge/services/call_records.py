@@ -2,7 +2,10 @@
 
 The engine never waits for the database: events go into a queue, and a single thread
 writes them in order (a batch per transaction), each as a step of its call's record.
-A step that cannot be written is logged; the call itself is never affected. Other
+A step that cannot be written is logged; the call itself is never affected. Each step
+is also kept on local disk until it is written (bridge/services/step_journal.py), so
+that a process that dies first, or stops while the database is away, loses none: the
+next start writes them. Other
 stores fed by the same events (RingOut statuses, hunt memory) subscribe to the types
 they need here, so they share the thread, its transaction and its ordering.
 """
@@ -32,8 +35,9 @@ from bridge.flows.events import (
     subscribed,
 )
 from bridge.services.errors import NotFound
+from bridge.services.step_journal import StepJournal
 from bridge.store.db import DATABASE_AWAY, why_away
-from bridge.store.models import CallRecord, CallStep
+from bridge.store.models import CallRecord, CallStep, aware
 from bridge.store.session import Database
 
 log = logging.getLogger(__name__)
@@ -68,10 +72,15 @@ def tenant_call_record(session: Session, tenant_id: int, call_id: str) -> CallRe
 
 class DatabaseCallRecorder:
     def __init__(self, database: Database, retry_after: float = RETRY_AFTER,
-                 retry_for: float = RETRY_FOR) -> None:
+                 retry_for: float = RETRY_FOR, journal: StepJournal | None = None) -> None:
         """`retry_after`: seconds between two tries while the database is away, for at
-        most `retry_for` seconds."""
+        most `retry_for` seconds; `journal`: where steps are kept until written (the
+        steps it was left are written first)."""
         self.database = database
+        self._journal = journal
+        self._keeping = threading.Lock()
+        # Set once the steps the journal was left are written (at once without any).
+        self.replayed = threading.Event()
         self._connection = database.kept()  # the writer thread's alone
         self._retry_after = retry_after
         self._retry_for = retry_for
@@ -97,7 +106,12 @@ class DatabaseCallRecorder:
         self._appliers[kind].append(apply)
 
     def record(self, event: CallEvent) -> None:
-        self._hand_over(event)
+        if self._journal is None:
+            self._hand_over(event)
+            return
+        with self._keeping:  # the writer tells the journal what it did in queue order
+            self._journal.keep(event)
+            self._hand_over(event)
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every step recorded so far is written (stop, tests)."""
@@ -111,6 +125,8 @@ class DatabaseCallRecorder:
         self._thread.join(5)
         if not self._thread.is_alive():
             self._connection.close()
+            if self._journal is not None:
+                self._journal.close()
 
     def _hand_over(self, item: object) -> None:
         """Any thread. The writer clears `_arrived` before it takes what waits, so an
@@ -130,27 +146,49 @@ class DatabaseCallRecorder:
         return batch
 
     def _work(self) -> None:
+        if self._journal is not None and not self._replay(self._journal.left):
+            return
+        self.replayed.set()
         while True:
-            # No lingering for more: a step waiting in memory is lost if the process is
-            # killed. Under load, what queued during the last transaction is the batch.
+            # Under load, what queued during the last transaction is the batch.
             batch = self._take()
             events = [item for item in batch if isinstance(item, CallEvent)]
-            if events:
-                self._write_once_there(events)
+            if events and not self._written(events):
+                return
             for item in batch:
                 if isinstance(item, threading.Event):
                     item.set()
             if any(item is _STOP for item in batch):
                 return
 
-    def _write_once_there(self, events: list[CallEvent]) -> None:
+    def _replay(self, steps: list[CallEvent]) -> bool:
+        """The steps a process that ended left unwritten, those the database lacks."""
+        for start in range(0, len(steps), MAX_BATCH):
+            if not self._written(steps[start:start + MAX_BATCH], replayed=True):
+                return False
+        steps.clear()
+        return True
+
+    def _written(self, events: list[CallEvent], replayed: bool = False) -> bool:
+        """Whether the writer is done with `events` (written, or dropped as logged);
+        not when ringbridge stopped while the database was away: the journal keeps
+        them for the next start."""
+        if not self._write_once_there(events, replayed):
+            return False
+        if self._journal is not None:
+            self._journal.done(len(events))
+        return True
+
+    def _write_once_there(self, events: list[CallEvent], replayed: bool = False) -> bool:
         """Write the steps; while the database is away (restarting), keep them and try
         again every `retry_after` seconds: a restart loses no step. Later steps wait in
-        the queue meanwhile, so each call's steps stay in order."""
+        the queue meanwhile, so each call's steps stay in order. False when ringbridge
+        stopped first. `replayed`: steps the database may have already (skipped)."""
         away_since: float | None = None
         while True:
             try:
-                self._write(events)
+                if not self._write(events, replayed):
+                    return False
             except DATABASE_AWAY as exc:
                 self._stored.clear()
                 if away_since is None:
@@ -162,24 +200,26 @@ class DatabaseCallRecorder:
                     log.error("%d call record steps not written: the database refused "
                               "them for %.0f s (%s)", len(events), self._retry_for,
                               why_away(exc))
-                    return
+                    return True
                 if self._stopping.wait(self._retry_after):
                     log.error("%d call record steps not written: the database was still "
                               "unavailable when ringbridge stopped", len(events))
-                    return
+                    return False
                 continue
             if away_since is not None:
                 log.info("the database is back: %d call record steps written %.1f s late",
                          len(events), time.monotonic() - away_since)
-            return
+            return True
 
-    def _write(self, events: list[CallEvent]) -> None:
+    def _write(self, events: list[CallEvent], replayed: bool = False) -> bool:
         """Raises DATABASE_AWAY's errors; any other failure is logged and the steps that
-        caused it are dropped, never the call."""
+        caused it are dropped, never the call. False as _write_once_there."""
         try:
             # A bare connection, kept: an ORM session per transaction cost the writer a
             # third of its time, and most transactions are one or two steps of a call.
             with self._connection.transaction() as connection:
+                if replayed:
+                    events = _not_stored(connection, events)
                 self._store(connection, events)
                 for event in events:
                     for apply in subscribed(self._appliers, event):
@@ -191,15 +231,18 @@ class DatabaseCallRecorder:
             if len(events) == 1:
                 log.exception("call record step not written: %s %s",
                               events[0].call_id, events[0].kind)
-                return
+                return True
             log.exception("%d call record steps not written together; one by one now",
                           len(events))
-            for event in events:  # one bad step must not take the others with it
-                self._write_once_there([event])
+            # one bad step must not take the others with it
+            return all(self._write_once_there([event], replayed) for event in events)
+        return True
 
     def _store(self, connection: Connection, events: list[CallEvent]) -> None:
         """A batch of events as rows: the records they open, the changes they make to
         their records and one step each, in a few statements rather than a few per event."""
+        if not events:
+            return
         fresh = self._opened_records(connection, events)
         changes: dict[str, dict[str, Any]] = {}
         answers: dict[str, dict[str, Any]] = {}
@@ -253,6 +296,16 @@ class DatabaseCallRecorder:
         while len(self._stored) > REMEMBERED_RECORDS:
             self._stored.popitem(last=False)
         return opened
+
+
+def _not_stored(connection: Connection, events: list[CallEvent]) -> list[CallEvent]:
+    """The events whose steps the database does not have (by call, kind, time and
+    target, as stored)."""
+    stored = {(row.call_id, row.kind, aware(row.at), row.target) for row in connection.execute(
+        select(STEPS.c.call_id, STEPS.c.kind, STEPS.c.at, STEPS.c.target).where(
+            STEPS.c.call_id.in_({event.call_id for event in events})))}
+    return [event for event in events
+            if (event.call_id, event.kind, event.at, event.target[:64]) not in stored]
 
 
 def _keyed(values_by_call: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

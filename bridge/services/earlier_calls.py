@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -26,13 +28,30 @@ from bridge.store.models import (
 )
 from bridge.store.session import Database
 
+log = logging.getLogger(__name__)
+# Seconds a read waits for the steps the earlier process left on disk to be written
+# (bridge/services/step_journal.py); longer only while the database refuses them.
+REPLAY_WAIT = 30.0
+
 
 class DatabaseEarlierCalls:
-    def __init__(self, database: Database, directory: DatabaseDirectory) -> None:
+    def __init__(self, database: Database, directory: DatabaseDirectory,
+                 replayed: threading.Event | None = None) -> None:
+        """`replayed` is set once the call-record writer wrote the steps the earlier
+        process left unwritten: until then its records may lack them (a call's very
+        record), and are not read."""
         self.database = database
         self.directory = directory
+        self._replayed = replayed
+
+    def _after_replay(self) -> None:
+        if self._replayed is not None and not self._replayed.wait(REPLAY_WAIT):
+            log.warning("the earlier process's call record steps are still not written "
+                        "after %.0f s: its records are read without them", REPLAY_WAIT)
+            self._replayed = None
 
     def find(self, call_id: str, answered_by: str | None = None) -> EarlierCall | None:
+        self._after_replay()
         with self.database.session() as session:
             record = session.get(CallRecord, call_id)
             if record is None:
@@ -55,6 +74,7 @@ class DatabaseEarlierCalls:
                                            answered_by or record.answered_by))
 
     def claim_end(self, call_id: str, at: datetime) -> bool:
+        self._after_replay()
         with self.database.session() as session:
             changed = session.execute(update(CallRecord).where(
                 CallRecord.call_id == call_id, CallRecord.ended_at.is_(None)).values(
@@ -62,6 +82,7 @@ class DatabaseEarlierCalls:
             return bool(changed.rowcount == 1)  # type: ignore[attr-defined]
 
     def open_before(self, moment: datetime) -> list[str]:
+        self._after_replay()
         with self.database.session() as session:
             return list(session.scalars(select(CallRecord.call_id).where(
                 CallRecord.ended_at.is_(None), CallRecord.received_at < moment)))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
 
 from bridge.dispatch.client import DispatchClient
+from bridge.services import earlier_calls as earlier_calls_module
 from bridge.services.dispatch import DatabaseDeliveryStore, update_settings
 from bridge.services.earlier_calls import DatabaseEarlierCalls
 from bridge.services.routing import DatabaseDirectory
@@ -98,3 +101,34 @@ def test_only_one_of_two_engines_closing_a_record_at_once_claims_its_end(
     found = second.find("LEFT")
     assert found is not None and found.ended
     assert not first.claim_end("NO-SUCH-CALL", back)
+
+
+def test_records_are_read_once_the_steps_left_on_disk_are_written(
+        database: Database, acme: TenantAuth) -> None:
+    """A restarted engine's writer first writes the steps the process before left in
+    its journal: the records are read after that, so that none of its calls is missed."""
+    replayed = threading.Event()
+    dispatch = DispatchClient(DatabaseDeliveryStore(database))
+    calls = DatabaseEarlierCalls(database, DatabaseDirectory(database, 30, dispatch, "x"),
+                                 replayed)
+    found: list[str] = []
+    reader = threading.Thread(target=lambda: found.extend(calls.open_before(datetime.now(UTC))))
+    reader.start()
+    a_call(database, acme, "REPLAYED")  # the writer's replay
+    replayed.set()
+    reader.join(5)
+    assert found == ["REPLAYED"]
+
+
+def test_records_are_read_without_steps_the_database_refuses_for_long(
+        database: Database, acme: TenantAuth, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(earlier_calls_module, "REPLAY_WAIT", 0.01)
+    dispatch = DispatchClient(DatabaseDeliveryStore(database))
+    calls = DatabaseEarlierCalls(database, DatabaseDirectory(database, 30, dispatch, "x"),
+                                 threading.Event())
+    a_call(database, acme, "OPEN")
+    assert calls.open_before(datetime.now(UTC)) == ["OPEN"]
+    assert "still not written after 0 s: its records are read without them" in caplog.text
+    assert calls.find("OPEN") is not None
+    assert caplog.text.count("still not written") == 1  # said once, then not waited for

@@ -244,3 +244,15 @@ def test_a_clusters_asterisk_nodes_share_the_parking_slots() -> None:
     with pytest.raises(ConfigError, match="must have a slot for each of the 3 Asterisk"):
         load_settings(environ={**CLUSTER_NODE, "RINGBRIDGE_PARKING_POSITIONS": "701-702",
                                "RINGBRIDGE_STANDBY_ASTERISKS": "127.0.0.12,127.0.0.13"})
+
+
+@pytest.mark.parametrize(("database_url", "journal_dir", "directory"), [
+    ("sqlite:///var/ringbridge.db", "", "var/journal"),
+    ("sqlite:////var/lib/ringbridge/ringbridge.db", "", "/var/lib/ringbridge/journal"),
+    ("postgresql+psycopg://ringbridge@db/ringbridge", "", "var/journal"),
+    ("sqlite:///var/ringbridge.db", "/srv/steps", "/srv/steps"),
+])
+def test_the_step_journal_is_beside_a_sqlite_database_unless_set(
+        database_url: str, journal_dir: str, directory: str) -> None:
+    settings = Settings(database_url=database_url, journal_dir=journal_dir)
+    assert settings.journal_directory == Path(directory)

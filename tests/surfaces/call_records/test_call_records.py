@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -30,6 +34,7 @@ from bridge.flows.events import (
 from bridge.gateway import CallState, LegState
 from bridge.services.call_records import MAX_BATCH, DatabaseCallRecorder
 from bridge.services.routing import subscribe_hunt_memory
+from bridge.services.step_journal import StepJournal
 from bridge.store.ids import decode_id
 from bridge.store.models import CallRecord, HuntStat, aware
 from bridge.store.session import Database
@@ -352,3 +357,71 @@ def test_steps_the_database_refuses_for_too_long_are_dropped_and_later_ones_writ
     with database.session() as session:
         assert session.scalars(select(CallRecord.call_id)).all() == ["C12"]
     assert "1 call record steps not written: the database refused them for 0 s" in caplog.text
+
+
+def test_steps_still_kept_when_ringbridge_stops_are_written_at_the_next_start(
+        database: Database, acme: TenantAuth, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    url = database.engine.url.render_as_string(hide_password=False)
+    restarting = Restarting(database)
+    recorder = DatabaseCallRecorder(restarting, retry_after=0.01,  # type: ignore[arg-type]
+                                    journal=StepJournal(tmp_path, url))
+    log = CallLog()
+    recorder.follow(log)
+    log.publish(arrived("J1", "ch-J1", acme.tenant_id))
+    wait_until(lambda: restarting.tries >= 1, 5, "a try while the database is away")
+    log.publish(MemberAnswered(call_id="J1", member="3011"))
+    recorder.close()
+    assert "2 call record steps not written are kept in" in caplog.text
+    assert record_steps(database, "J1") == []
+
+    started = DatabaseCallRecorder(database, journal=StepJournal(tmp_path, url))
+    started.flush()
+    started.close()
+    assert record_steps(database, "J1") == ["arrived", "answered"]
+    assert list(tmp_path.glob("*.steps")) == []
+
+
+def test_steps_of_a_writer_killed_before_its_commits_are_written_once_at_the_next_start(
+        database: Database, acme: TenantAuth, tmp_path: Path) -> None:
+    """The process committed the call's first step, kept all three, and was killed:
+    the next start writes the two the database lacks, and the first not again."""
+    url = database.engine.url.render_as_string(hide_password=False)
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from bridge.flows.events import CallEnded, MemberAnswered
+        from bridge.services.call_records import DatabaseCallRecorder
+        from bridge.services.step_journal import StepJournal
+        from bridge.store.session import Database
+        from tests.surfaces.call_records.test_call_records import arrived
+        steps = [arrived("K1", "ch-K1", {acme.tenant_id}),
+                 MemberAnswered(call_id="K1", member="3011"),
+                 CallEnded(call_id="K1", why="caller hung up", cause=16)]
+        journal = StepJournal(Path({str(tmp_path)!r}), {url!r})
+        for step in steps:
+            journal.keep(step)
+        committed = DatabaseCallRecorder(Database({url!r}))
+        committed.record(steps[0])
+        committed.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    killed = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[3],
+                            check=False, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    assert record_steps(database, "K1") == ["arrived"]
+
+    started = DatabaseCallRecorder(database, journal=StepJournal(tmp_path, url))
+    started.flush()
+    started.close()
+    assert record_steps(database, "K1") == ["arrived", "answered", "ended"]
+    with database.session() as session:
+        record = session.get(CallRecord, "K1")
+        assert record is not None and record.answered_by == "3011"
+        assert record.end_reason == "ending (caller hung up)"
+
+
+def record_steps(database: Database, call_id: str) -> list[str]:
+    with database.session() as session:
+        record = session.get(CallRecord, call_id)
+        return [] if record is None else [step.kind for step in record.steps]
