@@ -20,6 +20,7 @@ user can read.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import logging
@@ -48,6 +49,7 @@ class _File:
     path: Path
     steps: int = 0  # appended
     done: int = 0  # committed or dropped by the writer
+    size: int = 0  # bytes appended by this process
 
 
 class StepJournal:
@@ -57,6 +59,7 @@ class StepJournal:
         self._prefix = f"steps-{_database_key(database_url)}"
         self._rotate_at = rotate_at
         self._guard = threading.Lock()
+        self._failing = False
         self._lock_path, self._lock = self._own_lock()
         self._name = self._lock_path.stem
         self._files: deque[_File] = deque()
@@ -65,15 +68,25 @@ class StepJournal:
         self._fd = self._start_file()
 
     def keep(self, event: CallEvent) -> None:
-        """Append `event` (any thread): it is on disk when this returns."""
+        """Append `event` (any thread): it is on disk when this returns, but when the
+        disk refuses it (full): then it is counted all the same, for the writer's count
+        of steps done, and the failure is logged once until a step is kept again."""
         data = pickle.dumps(event, pickle.HIGHEST_PROTOCOL)
+        record = _LENGTH.pack(len(data)) + data
         with self._guard:
-            os.write(self._fd, _LENGTH.pack(len(data)) + data)
             active = self._files[-1]
             active.steps += 1
-            if os.lseek(self._fd, 0, os.SEEK_CUR) >= self._rotate_at:
-                os.close(self._fd)
-                self._fd = self._start_file()
+            try:
+                if os.write(self._fd, record) < len(record):  # the disk filled up
+                    os.ftruncate(self._fd, active.size)
+                    raise OSError(errno.ENOSPC, "the step was cut short")
+            except OSError as exc:
+                self._refused(exc)
+                return
+            self._failing = False
+            active.size += len(record)
+            if active.size >= self._rotate_at:
+                self._rotate()
 
     def done(self, count: int) -> None:
         """The writer is done with the `count` oldest steps not done yet (the writer's
@@ -117,14 +130,32 @@ class StepJournal:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return path, fd
 
+    def _refused(self, exc: OSError) -> None:
+        if not self._failing:
+            log.error("call record steps are not kept on disk (%s: %s): a crash before "
+                      "they are written loses them", self._directory, exc)
+        self._failing = True
+
+    def _rotate(self) -> None:
+        """The next steps go to a new file; while none can be made, to this one."""
+        try:
+            fd = self._start_file()
+        except OSError as exc:
+            self._number -= 1
+            self._refused(exc)
+            return
+        os.close(self._fd)
+        self._fd = fd
+
     def _next_path(self) -> Path:
         self._number += 1
         return self._directory / f"{self._name}.{self._number:06d}.steps"
 
     def _start_file(self) -> int:
         path = self._next_path()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._files.append(_File(path))
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return fd
 
     def _take_over(self) -> list[CallEvent]:
         """The steps of this database's processes that are gone, oldest file first. Their

@@ -4,6 +4,7 @@ process or another database's."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import subprocess
@@ -136,3 +137,38 @@ def test_the_journal_is_for_its_user_alone(tmp_path: Path) -> None:
     assert directory.stat().st_mode & 0o777 == 0o700
     assert all(path.stat().st_mode & 0o777 == 0o600 for path in directory.iterdir())
     assert os.listdir(directory)
+
+
+def test_a_full_disk_is_logged_once_and_counted_for_the_writer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    journal = StepJournal(tmp_path, DATABASE)
+    journal.keep(arrived("F1"))
+
+    def full(_fd: int, _data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", full)
+        journal.keep(MemberRinging(call_id="F1", member="3012"))
+        journal.keep(CallEnded(call_id="F1", why="caller hung up", cause=16))
+    assert caplog.text.count("call record steps are not kept on disk") == 1
+    assert journal.waiting == 3  # the writer's count of done steps stays in step
+    journal.keep(arrived("F2"))
+    journal.done(3)
+    assert journal.waiting == 1
+    journal.close()  # F2's file stays whole; the next start's writer skips F1's step
+    assert [step.call_id for step in StepJournal(tmp_path, DATABASE).left] == ["F1", "F2"]
+
+
+def test_a_step_cut_short_by_a_full_disk_is_cut_off(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    journal = StepJournal(tmp_path, DATABASE)
+    journal.keep(arrived("H1"))
+    real_write = os.write
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", lambda fd, data: real_write(fd, data[:7]))
+        journal.keep(arrived("H2"))
+    journal.keep(arrived("H3"))
+    journal.close()
+    assert [step.call_id for step in StepJournal(tmp_path, DATABASE).left] == ["H1", "H3"]
