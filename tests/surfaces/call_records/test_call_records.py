@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -425,3 +426,35 @@ def record_steps(database: Database, call_id: str) -> list[str]:
     with database.session() as session:
         record = session.get(CallRecord, call_id)
         return [] if record is None else [step.kind for step in record.steps]
+
+
+def test_with_a_journal_a_call_s_burst_of_steps_shares_one_transaction(
+        database: Database, acme: TenantAuth, tmp_path: Path) -> None:
+    """The writer lingers after a step for those that follow (a long linger here, so
+    that the test never depends on the machine's speed); without a journal it never
+    does, as a step waiting in memory would be lost to a kill."""
+    counted = Restarting(database)
+    counted.away = False
+    url = database.engine.url.render_as_string(hide_password=False)
+    lingering = DatabaseCallRecorder(counted, journal=StepJournal(tmp_path, url),  # type: ignore[arg-type]
+                                     linger=2.0)
+    log = CallLog()
+    lingering.follow(log)
+    log.publish(arrived("L1", "ch-L1", acme.tenant_id))
+    time.sleep(0.2)  # a writer that did not linger would have taken this step alone
+    log.publish(MemberRinging(call_id="L1", member="3012"))
+    log.publish(MemberAnswered(call_id="L1", member="3012"))
+    lingering.flush()
+    lingering.close()
+    assert counted.transactions == 1
+    assert record_steps(database, "L1") == ["arrived", "ringing", "answered"]
+
+    direct = Restarting(database)
+    direct.away = False
+    writer = DatabaseCallRecorder(direct, linger=2.0)  # type: ignore[arg-type]
+    writer.record(arrived("L2", "ch-L2", acme.tenant_id))
+    writer.flush()
+    writer.record(MemberRinging(call_id="L2", member="3012"))
+    writer.flush(timeout=1.5)
+    assert record_steps(database, "L2") == ["arrived", "ringing"]  # no linger
+    writer.close()
