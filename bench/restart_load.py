@@ -14,6 +14,7 @@ record must be closed.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import tempfile
 import time
@@ -27,6 +28,8 @@ from bench.rig import DOMAIN, BenchRig, bench_rig, fallbacks
 from bridge.store.models import CallRecord
 from bridge.store.session import Database
 from tests.support import sipp
+
+WRITTEN_FROM_JOURNAL = re.compile(r"by a process that ended: the database lacked (\d+) of them")
 
 
 def sipp_uac(rig: BenchRig, users: Path, stats: Path, rate: int, calls: int,
@@ -55,6 +58,13 @@ def records(database_url: str) -> tuple[int, list[str]]:
                            f"{r.steps[-1].detail if r.steps else ''}" for r in unclosed]
     finally:
         database.dispose()
+
+
+def steps_taken_over(log_path: Path) -> int:
+    """The call record steps the killed engines had not written, written by the
+    restarted ones from the journal (docs/operations.md#the-step-journal), as their log
+    says."""
+    return sum(int(found) for found in WRITTEN_FROM_JOURNAL.findall(log_path.read_text()))
 
 
 def describe(channel: dict[str, Any]) -> str:
@@ -100,6 +110,7 @@ def main() -> None:
         successful, failed = sipp.outcome(stats)
         fell_back = fallbacks(rig.asterisk) - fallbacks_before
         total, unclosed = records(rig.bridge.database_url)
+        taken_over = steps_taken_over(Path(rig.bridge.log_path))
         print(f"ringbridge's log: {rig.bridge.log_path}")
     print(f"{args.rate} calls/s x {args.seconds} s: {successful} succeeded, {failed} failed "
           f"({fell_back} of them placed while no engine ran: Asterisk's fallback)")
@@ -108,6 +119,8 @@ def main() -> None:
     print(f"bridges of calls left (5 s after the last call): {len(bridges)}", *bridges,
           sep="\n  ")
     print(f"call records: {total}, not closed: {len(unclosed)}", *unclosed, sep="\n  ")
+    print(f"call record steps not written at the kill, written from the journal after the "
+          f"restart: {taken_over}")
     print(f"sipp's errors: {stats.with_name('errors.log')}")
     print("target: failed == fallback calls, stranded 0, bridges left 0, not closed 0")
 

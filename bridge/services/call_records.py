@@ -87,6 +87,7 @@ class DatabaseCallRecorder:
         self._keeping = threading.Lock()
         # Set once the steps the journal was left are written (at once without any).
         self.replayed = threading.Event()
+        self._replayed_missing = 0  # of the steps replayed, those the database lacked
         self._connection = database.kept()  # the writer thread's alone
         self._retry_after = retry_after
         self._retry_for = retry_for
@@ -171,10 +172,15 @@ class DatabaseCallRecorder:
                 return
 
     def _replay(self, steps: list[CallEvent]) -> bool:
-        """The steps a process that ended left unwritten, those the database lacks."""
+        """The steps a process that ended left on disk: those the database lacks."""
         for start in range(0, len(steps), MAX_BATCH):
             if not self._written(steps[start:start + MAX_BATCH], replayed=True):
                 return False
+        if steps:
+            log.log(logging.WARNING if self._replayed_missing else logging.INFO,
+                    "%d call record steps left on disk by a process that ended: the "
+                    "database lacked %d of them, written now", len(steps),
+                    self._replayed_missing)
         steps.clear()
         return True
 
@@ -245,6 +251,8 @@ class DatabaseCallRecorder:
                           len(events))
             # one bad step must not take the others with it
             return all(self._write_once_there([event], replayed) for event in events)
+        if replayed:
+            self._replayed_missing += len(events)
         return True
 
     def _store(self, connection: Connection, events: list[CallEvent]) -> None:

@@ -6,7 +6,7 @@ killer) before its commit, or while the database was away. So each step is also
 appended to a file here as it is recorded. The writer reports how many steps it has
 done with (committed, or dropped as logged), always the oldest first; a file all of
 whose steps are done is deleted, and the file appended to starts afresh past
-ROTATE_AT bytes.
+ROTATE_AT bytes (ROTATE_DONE_AT once all its steps are done).
 
 Each process writes its own files and holds a lock on them while it runs. At start,
 the files of processes that are gone (their lock is free) are taken over: their steps
@@ -41,6 +41,9 @@ from bridge.flows.events import CallEvent
 
 log = logging.getLogger(__name__)
 ROTATE_AT = 1 << 20  # bytes: the file appended to starts afresh past this
+# Bytes past which the file appended to starts afresh once the writer is done with all
+# its steps: what the next start reads again stays small while the writer keeps up.
+ROTATE_DONE_AT = 64 << 10
 _LENGTH = struct.Struct(">I")
 
 
@@ -98,6 +101,9 @@ class StepJournal:
                 count -= taken
                 if not count:
                     break
+            active = self._files[-1]
+            if active.done == active.steps and active.size >= ROTATE_DONE_AT:
+                self._rotate()
             while len(self._files) > 1 and self._files[0].done == self._files[0].steps:
                 self._files.popleft().path.unlink(missing_ok=True)
 
@@ -175,10 +181,6 @@ class StepJournal:
                     self._files.append(_File(mine, steps=len(steps)))
                     left += steps
                 lock.unlink()
-        if left:
-            log.warning("%d call record steps left by a process that ended before it "
-                        "was done with them: those the database lacks are written now",
-                        len(left))
         return left
 
 

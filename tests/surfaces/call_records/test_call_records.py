@@ -384,7 +384,8 @@ def test_steps_still_kept_when_ringbridge_stops_are_written_at_the_next_start(
 
 
 def test_steps_of_a_writer_killed_before_its_commits_are_written_once_at_the_next_start(
-        database: Database, acme: TenantAuth, tmp_path: Path) -> None:
+        database: Database, acme: TenantAuth, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
     """The process committed the call's first step, kept all three, and was killed:
     the next start writes the two the database lacks, and the first not again."""
     url = database.engine.url.render_as_string(hide_password=False)
@@ -416,6 +417,8 @@ def test_steps_of_a_writer_killed_before_its_commits_are_written_once_at_the_nex
     started.flush()
     started.close()
     assert record_steps(database, "K1") == ["arrived", "answered", "ended"]
+    assert ("3 call record steps left on disk by a process that ended: the database "
+            "lacked 2 of them, written now") in caplog.text
     with database.session() as session:
         record = session.get(CallRecord, "K1")
         assert record is not None and record.answered_by == "3011"
