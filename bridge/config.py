@@ -79,8 +79,8 @@ class Settings:
     # in the temporary directory, emptied at every start).
     metrics_token: str = ""
     metrics_dir: str = ""
-    # Where call record steps wait on disk until the database has them (docs/call-records.md).
-    # Default: a directory `journal` beside the SQLite database, or var/journal.
+    # Where call record steps wait on disk until the database has them (docs/operations.md,
+    # the step journal). Default: `journal` beside the SQLite database, or var/journal.
     journal_dir: str = ""
     # A cluster node (docs/cluster.md): the SIP edge's host:port (Kamailio), which
     # authenticates the phones and through which Asterisk reaches them; every node's

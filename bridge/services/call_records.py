@@ -5,9 +5,9 @@ writes them in order (a batch per transaction), each as a step of its call's rec
 A step that cannot be written is logged; the call itself is never affected. Each step
 is also kept on local disk until it is written (bridge/services/step_journal.py), so
 that a process that dies first, or stops while the database is away, loses none: the
-next start writes them. Other
-stores fed by the same events (RingOut statuses, hunt memory) subscribe to the types
-they need here, so they share the thread, its transaction and its ordering.
+next start writes them. Other stores fed by the same events (RingOut statuses, hunt
+memory) subscribe to the types they need here, so they share the thread, its
+transaction and its ordering.
 """
 
 from __future__ import annotations
