@@ -4,10 +4,12 @@ call records see once it is back (docs/restarts.md)."""
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from bridge.engine.parking import PARK_CONTEXT, Kept, lot_name
 from bridge.engine.pushed_mark import VARIABLE
@@ -409,3 +411,40 @@ def test_a_hunt_whose_caller_left_while_ringbridge_was_down_rings_nobody_else(
                                      [members["3381"]])
     with pytest.raises(TimeoutError):
         members["3382"].wait_incoming(timeout=2)  # the hunt does not go on for nobody
+
+
+def test_a_call_s_steps_not_written_when_ringbridge_died_are_written_once_it_is_back(
+        office: Office, bridge: BridgeProcess) -> None:
+    """The database is locked (as by a long transaction elsewhere) while a call is
+    made, answered and hung up, so the writer holds every step of it; ringbridge is then
+    killed. The steps were on disk (the step journal): its next start writes them."""
+    assert bridge.database_url == bridge.sqlite_url
+    office.extension("3361")
+    member = office.phone("3361")
+    caller = office.phone("3369")
+    office.group("6319", ["3361"], ring_strategy="RING_SIMULTANEOUSLY", ring_time=30)
+    locker = sqlite3.connect(bridge.workdir / "ringbridge.db", isolation_level=None)
+    try:
+        locker.execute("BEGIN IMMEDIATE")  # every writer waits (SQLite's busy timeout)
+        outgoing = caller.call("6319")
+        incoming = member.wait_incoming()
+        incoming.answer()
+        outgoing.wait_answered()
+        outgoing.hangup()
+        incoming.wait_disconnected()
+        bridge.wait_log(r"call \S+: ending \(caller hung up")
+        bridge.kill()
+    finally:
+        locker.rollback()
+        locker.close()
+    with bridge.database_session() as session:
+        assert session.scalar(select(CallRecord).where(CallRecord.dialled == "6319")) is None
+    seen = restart(bridge)
+    found = bridge.wait_log(r"(\d+) call record steps left on disk by a process that "
+                            r"ended: the database lacked (\d+) of them", after=seen)
+    record = bridge.call_record("6319")
+    kinds = [step.kind for step in record.steps]
+    assert kinds[0] == "arrived" and kinds[-1] == "ended" and "answered" in kinds
+    assert int(found.group(2)) >= len(kinds)  # every step of the call came from the journal
+    assert record.answered_by == "3361" and record.end_reason is not None
+    assert record.end_reason.startswith("ending (caller hung up")
