@@ -59,6 +59,10 @@ class EngineForControl(Protocol):
     @property
     def flows(self) -> list[CallFlow]: ...
 
+    @property
+    def legs_hung_up(self) -> set[str]:
+        """The legs its takeovers hung up."""
+
     def new_hunt(self, call_id: str, caller_id: str, plan: HuntPlan) -> Hunt: ...
 
     async def deliver(self, flow: CallFlow, event: Event) -> None: ...
@@ -243,13 +247,16 @@ class CallControl:
         """A ring back the lots no longer list (ringbridge restarted as it rang): its
         views from what the channel keeps (Kept). Asterisk refuses a leg named as a
         channel it still has: the parked party is often one of the call's legs, and the
-        ring back's leg hung up by the takeover may not be gone yet."""
+        ring back's leg hung up by the takeover may not be gone yet. Once gone, its end
+        may still be on its way to the engine: a new leg of that name would take it for
+        its own, so no leg the takeover hung up is named again."""
         kept = await self.engine.parking.kept_on(str(channel.get("name", "")))
         own = channel["id"].removeprefix(f"rb-{hunt.call_id}-")
         hunt.caller_view = kept.view or hunt.caller_view
         views = max(int(kept.views) if kept.views.isdigit() else 0,
                     int(own) if own.isdigit() else 0)
-        while await self._exists(f"rb-{hunt.call_id}-{views + 1}"):
+        while f"rb-{hunt.call_id}-{views + 1}" in self.engine.legs_hung_up \
+                or await self._exists(f"rb-{hunt.call_id}-{views + 1}"):
             views += 1
         hunt.number_views_from(views)
 

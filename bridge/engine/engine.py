@@ -646,6 +646,11 @@ class Engine:
         self._starting.add(task)
         task.add_done_callback(self._started)
 
+    @property
+    def legs_hung_up(self) -> set[str]:
+        """The legs its takeovers hung up (bridge/engine/takeover.py)."""
+        return self.takeover.hung_up_legs
+
     def owned_channels(self) -> set[str]:
         return set(self._flows_by_channel)
 

@@ -85,6 +85,10 @@ class Takeover:
         self.closer = closer
         self.sweep_after = sweep_after
         self._young: set[str] = set()  # empty bridges to look at again
+        # The legs hung up here: their ids are never given again by this engine, as the
+        # end of one may reach it after Asterisk stopped listing it (bridge/engine/
+        # call_control.py).
+        self.hung_up_legs: set[str] = set()
         self._sweeping: asyncio.Task[None] | None = None
 
     @property
@@ -282,6 +286,7 @@ class Takeover:
             if leg.id not in paired:
                 log.info("channel %s: a leg of call %s, which no flow runs any more; "
                          "hanging up", leg.id, leg.leg_of)
+        self.hung_up_legs.update(leg.id for leg in legs if leg.id not in paired)
         await asyncio.gather(*(_hang_up(self.ari, leg.id) for leg in legs
                                if leg.id not in paired))
         for caller, call_id in zip(callers, calls, strict=True):

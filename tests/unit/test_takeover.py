@@ -329,6 +329,19 @@ def test_phones_ringing_for_a_caller_gone_stop_and_the_call_ends_when_it_left() 
                              "cleared": left, "answered": False}]
 
 
+def test_the_legs_a_takeover_hangs_up_are_remembered_so_none_is_named_again() -> None:
+    """Their ends may reach the engine after Asterisk stopped listing them: a new leg of
+    the same name (a ring back started again) would take such an end for its own."""
+    received = datetime(2026, 12, 7, 15, 28, tzinfo=UTC)
+    book = Book({"R": EarlierCall("R", received, None, False)})
+    steps = Steps()
+    engine = engine_with(NotedAri({}))
+    engine.call_log = call_log_into(steps.record)
+    takeover = Takeover(engine, Closer(book, engine.call_log))
+    asyncio.run(takeover._take_up([leg("rb-R-2"), leg("rb-R-3")]))
+    assert takeover.hung_up_legs == {"rb-R-2", "rb-R-3"}
+
+
 def test_a_ringout_whose_callee_answered_as_ringbridge_died_is_connected() -> None:
     """Both legs up, no bridge yet: they were hung up as a RingOut "not resumed"."""
     received = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
