@@ -60,7 +60,7 @@ def records(database_url: str) -> tuple[int, list[str]]:
         database.dispose()
 
 
-def steps_taken_over(log_path: Path) -> int:
+def steps_written_from_journal(log_path: Path) -> int:
     """The call record steps the killed engines had not written, written by the
     restarted ones from the journal (docs/operations.md#the-step-journal), as their log
     says."""
@@ -110,7 +110,7 @@ def main() -> None:
         successful, failed = sipp.outcome(stats)
         fell_back = fallbacks(rig.asterisk) - fallbacks_before
         total, unclosed = records(rig.bridge.database_url)
-        taken_over = steps_taken_over(Path(rig.bridge.log_path))
+        from_journal = steps_written_from_journal(Path(rig.bridge.log_path))
         print(f"ringbridge's log: {rig.bridge.log_path}")
     print(f"{args.rate} calls/s x {args.seconds} s: {successful} succeeded, {failed} failed "
           f"({fell_back} of them placed while no engine ran: Asterisk's fallback)")
@@ -120,7 +120,7 @@ def main() -> None:
           sep="\n  ")
     print(f"call records: {total}, not closed: {len(unclosed)}", *unclosed, sep="\n  ")
     print(f"call record steps not written at the kill, written from the journal after the "
-          f"restart: {taken_over}")
+          f"restart: {from_journal}")
     print(f"sipp's errors: {stats.with_name('errors.log')}")
     print("target: failed == fallback calls, stranded 0, bridges left 0, not closed 0")
 

@@ -111,21 +111,22 @@ class StepJournal:
     def waiting(self) -> int:
         """Steps kept that the writer is not done with."""
         with self._guard:
-            return sum(file.steps - file.done for file in self._files)
+            return self._not_done()
+
+    def _not_done(self) -> int:
+        return sum(file.steps - file.done for file in self._files)
 
     def close(self) -> None:
         """Stop keeping steps. Files with steps not done stay for the next start; the
         rest go."""
         with self._guard:
             os.close(self._fd)
-            kept = [file for file in self._files if file.done < file.steps]
             for file in self._files:
                 if file.done == file.steps:
                     file.path.unlink(missing_ok=True)
-            if kept:  # the lock file stays, freed: the next start takes them over
+            if left := self._not_done():  # the lock file stays, freed: the next start
                 log.warning("%d call record steps not written are kept in %s: the next "
-                            "start writes them", sum(f.steps - f.done for f in kept),
-                            self._directory)
+                            "start writes them", left, self._directory)
             else:
                 self._lock_path.unlink(missing_ok=True)
             os.close(self._lock)
