@@ -282,19 +282,18 @@ class Takeover:
         # Read before the legs are hung up: the note is on them.
         departures = await asyncio.gather(*(self._caller_left(its_legs)
                                             for its_legs in gone.values()))
-        for leg in legs:
-            if leg.id not in paired:
-                log.info("channel %s: a leg of call %s, which no flow runs any more; "
-                         "hanging up", leg.id, leg.leg_of)
-        self.hung_up_legs.update(leg.id for leg in legs if leg.id not in paired)
-        await asyncio.gather(*(_hang_up(self.ari, leg.id) for leg in legs
-                               if leg.id not in paired))
+        unpaired = [leg for leg in legs if leg.id not in paired]
+        for leg in unpaired:
+            log.info("channel %s: a leg of call %s, which no flow runs any more; "
+                     "hanging up", leg.id, leg.leg_of)
+        self.hung_up_legs.update(leg.id for leg in unpaired)
+        await asyncio.gather(*(_hang_up(self.ari, leg.id) for leg in unpaired))
         for caller, call_id in zip(callers, calls, strict=True):
             outcome[await self._caller(caller, call_id, pairs.get(caller.id))] += 1
         for call_id, (caller, callee) in ringouts.items():
             await self._connect_ringout(call_id, caller, callee)
             outcome["connected"] += 1
-        outcome["legs hung up"] = len(legs) - len(paired)
+        outcome["legs hung up"] = len(unpaired)
         for (call_id, its_legs), (left_at, cause) in zip(gone.items(), departures,
                                                          strict=True):
             await self._end_left_ringing(call_id, its_legs, left_at, cause)

@@ -124,7 +124,7 @@ class StepJournal:
             for file in self._files:
                 if file.done == file.steps:
                     file.path.unlink(missing_ok=True)
-            if left := self._not_done():  # the lock file stays, freed: the next start
+            if left := self._not_done():  # the lock stays, freed, for the next start
                 log.warning("%d call record steps not written are kept in %s: the next "
                             "start writes them", left, self._directory)
             else:
