@@ -37,6 +37,10 @@ class CallLog:
         else:
             self._for_call[call_id].append((kind, handler))
 
+    def followed(self, call_id: str) -> bool:
+        """Whether something follows this call alone (dispatch, told of its end)."""
+        return call_id in self._for_call
+
     def publish(self, event: CallEvent) -> None:
         log.info("call %s: %s", event.call_id, event.text, extra={"call_id": event.call_id})
         handlers = subscribed(self._handlers, event)

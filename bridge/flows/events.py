@@ -54,6 +54,12 @@ class CallEvent:
         """Who called what, when this event may be the first of its call's record."""
         return None
 
+    @property
+    def read_back(self) -> bool:
+        """Whether the engine reads this step back from the database at once: the
+        call-record writer then writes it without lingering for the steps that follow."""
+        return False
+
 
 def subscribed(table: Mapping[type, Sequence[H]], event: CallEvent) -> list[H]:
     """The subscribers in `table` (by event type) for `event`: those of its type and of
@@ -188,12 +194,24 @@ class MemberNotAnswered(MemberEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class MemberRinging(MemberEvent):
-    """`group_id` and `extension_id` are set when the hunt memory keeps this member."""
+class HuntMemoryStep:
+    """A member's step that the group's hunt memory keeps when `group_id` and
+    `extension_id` are set (who rang and who answered, per member per group)."""
 
-    kind: ClassVar[str] = "ringing"
     group_id: int | None = None
     extension_id: int | None = None
+    # The group's strategy orders its members by the hunt memory: its next call is
+    # routed by what this step writes, which must not wait in the writer's linger.
+    routes_by_memory: bool = False
+
+    @property
+    def read_back(self) -> bool:
+        return self.routes_by_memory
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberRinging(HuntMemoryStep, MemberEvent):
+    kind: ClassVar[str] = "ringing"
 
     @property
     def text(self) -> str:
@@ -206,13 +224,11 @@ class Answer(MemberEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class MemberAnswered(Answer):
+class MemberAnswered(HuntMemoryStep, Answer):
     """The first member to answer: the caller is bridged to it."""
 
     agent_id: str | None = None
     queue: Queue = (None, None)
-    group_id: int | None = None
-    extension_id: int | None = None
 
     @property
     def text(self) -> str:
@@ -220,11 +236,8 @@ class MemberAnswered(Answer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PageAnswered(Answer):
+class PageAnswered(HuntMemoryStep, Answer):
     """Another member answered a page (everyone who answers joins it)."""
-
-    group_id: int | None = None
-    extension_id: int | None = None
 
     @property
     def text(self) -> str:
@@ -484,6 +497,7 @@ class HuntMemoryKeys(TypedDict, total=False):
 
     group_id: int
     extension_id: int
+    routes_by_memory: bool
 
 
 

@@ -53,6 +53,7 @@ from bridge.flows.events import (
 from bridge.flows.hunt_line import HuntLine
 from bridge.flows.hunt_redirects import HuntRedirects, NoRedirects, Redirects
 from bridge.flows.pauses import Pauses
+from bridge.flows.strategies import strategy_named
 from bridge.gateway import ParkedCall, Target
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,11 @@ class HuntPlan:
     @property
     def queue(self) -> Queue:
         return (self.queue_id, self.queue_type)
+
+    @property
+    def routes_by_memory(self) -> bool:
+        """Whether the group's strategy orders its members by the hunt memory."""
+        return bool(self.strategy) and strategy_named(self.strategy).uses_memory
 
 
 @dataclass
@@ -632,10 +638,12 @@ class Hunt(CallFlow):
 
     def _memory(self, leg: Leg) -> HuntMemoryKeys:
         """Fields that make a ringing/answered step update the group's hunt memory
-        (written with the call's steps, off the event loop)."""
+        (written with the call's steps, off the event loop); of the group hunted now,
+        which a dispatcher's 307 may have changed."""
         if self.plan.group_id is None or not leg.target.key:
             return {}
-        return {"group_id": self.plan.group_id, "extension_id": leg.target.key}
+        return {"group_id": self.plan.group_id, "extension_id": leg.target.key,
+                "routes_by_memory": self.plan.routes_by_memory}
 
 
 def _endpoint_of(target: Target) -> str:

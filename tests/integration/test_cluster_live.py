@@ -365,7 +365,8 @@ def test_a_call_goes_on_while_the_database_restarts_and_its_record_is_whole(
         incoming.wait_disconnected()
     wait_until(lambda: node.api("GET", "/api/extensions", office.token).status_code == 200,
                15, "node 2's API back by itself")
-    (record,) = node.call_records("3792", 1, timeout=10)
+    (record,) = node.call_records("3792", 1, timeout=10,
+                                   tenant=node.tenant_id(office.company))
     assert record.answered_by == "3792" and record.ended_at is not None
     assert [step.kind for step in record.steps][-1] == "ended"
 

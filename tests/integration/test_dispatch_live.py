@@ -6,7 +6,9 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from sqlalchemy import update
 
@@ -16,6 +18,7 @@ from tests.integration.dispatching import agents, dispatch_to, instant, seconds,
 from tests.integration.ring_groups import Office
 from tests.support.bridge_process import BridgeProcess
 from tests.support.dispatch_receiver import DispatchReceiver
+from tests.support.polling import wait_until
 from tests.support.softphone import IncomingPolicy
 
 QUEUE = "main@exampletaxis.com"
@@ -234,6 +237,35 @@ def test_a_caller_who_gives_up_while_phones_ring_is_missed_then_cleared(
                                                         abs=0.002)
     assert 0.4 < seconds(times["totalWait"]) < 10
     assert missed.received_at < cleared.received_at
+
+
+def test_a_dispatcher_looking_the_call_up_at_cleared_finds_its_record_complete(
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+    """The dispatcher reads the call's record (`callUrl`) the moment `cleared` arrives,
+    before answering it: the record has the answer and the end already (the engine
+    writes the steps of other calls' ends up to 50 ms late, in batches)."""
+    members = agents(office, "3241")
+    caller = office.phone("3249")
+    office.group("6205", list(members), ring_strategy="RING_SIMULTANEOUSLY", ring_time=20,
+                 queue_id=QUEUE, queue_type="customer")
+    dispatch_to(office, receiver)
+    looked_up: list[httpx.Response] = []
+    receiver.respond(match="/telephony/cleared", react=lambda request: looked_up.append(
+        bridge.api("GET", urlsplit(request.json["callUrl"]).path, office.token)))
+
+    outgoing = caller.call("6205")
+    members["3241"].wait_incoming().answer()
+    outgoing.wait_answered()
+    time.sleep(0.5)  # the answer's steps written: the end is the only step left
+    outgoing.hangup()
+    cleared = receiver.wait_for("/telephony/cleared")[0]
+    wait_until(lambda: looked_up, 5, "the dispatcher's look-up, before its answer")
+    assert [answer.status_code for answer in looked_up] == [200], looked_up[0].text
+    record = looked_up[0].json()
+    assert record["call_id"] == cleared.json["callId"]
+    assert record["answered_by"] == "3241", record
+    assert record["ended_at"] is not None and "caller hung up" in record["end_reason"]
+    assert [step["kind"] for step in record["steps"]][-1] == "ended"
 
 
 def test_307_to_an_agent_rings_that_agent_instead(office: Office,

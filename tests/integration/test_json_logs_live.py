@@ -23,15 +23,15 @@ def test_every_line_about_a_call_names_it(json_logs: BridgeProcess,
                                           phone: PhoneFactory) -> None:
     office = Office(json_logs, phone).create()
     caller, member = office.phone("2291"), office.phone("2292")
-    office.group("6291", ["2292"], ring_strategy="RING_SIMULTANEOUSLY")
+    office.group("6292", ["2292"], ring_strategy="RING_SIMULTANEOUSLY")
     seen = len(json_logs.log())
-    out = caller.call("6291")
+    out = caller.call("6292")
     incoming = member.wait_incoming()
     incoming.answer()
     out.wait_answered()
     out.hangup()
     incoming.wait_disconnected()
-    call_id = json_logs.call_record("6291").call_id
+    call_id = json_logs.call_record("6292").call_id
 
     lines = [json.loads(line) for line in json_logs.log()[seen:].splitlines()]
     saying_its_id = [line for line in lines if call_id in line["message"]]

@@ -132,7 +132,7 @@ def test_a_restart_adopts_the_calls_before_it_pushes_again_what_asterisk_kept(
     """Asterisk kept every extension while ringbridge was down: the engine takes the call
     over without pushing them first (a large directory would hold it up), then pushes
     them again, so a name changed meanwhile reaches Asterisk all the same."""
-    outgoing, incoming, call_id = connected_call(office, receiver, "6308", "3381", "3389")
+    outgoing, incoming, call_id = connected_call(office, receiver, "6311", "3381", "3389")
     bridge.kill()
     bridge.rename_extension(office.company, "3381", "Renamed While Down")
     seen = restart(bridge)

@@ -301,10 +301,10 @@ def test_a_ringout_whose_callee_answers_while_ringbridge_is_down_is_connected(
     office: RingOutOffice, carrier: Phone, legs_ringing_a_minute: None,
 ) -> None:
     caller = office.phone("4095")
-    ringout_id = office.start("+14155550197", "4095")
+    ringout_id = office.start("+14155550198", "4095")
     first = caller.wait_incoming()
     first.answer()
-    second = carrier.wait_incoming_for("+14155550197")
+    second = carrier.wait_incoming_for("+14155550198")
     office.bridge.kill()
     second.answer()
     time.sleep(1)
@@ -318,8 +318,8 @@ def test_a_ringout_whose_callee_answers_while_ringbridge_is_down_is_connected(
     second.hangup()
     first.wait_disconnected()
     office.wait_status(ringout_id, "Success", "Finished", "Finished")
-    record = office.bridge.call_record("+14155550197")
-    assert (record.call_id, record.answered_by) == (ringout_id, "+14155550197")
+    record = office.bridge.call_record("+14155550198")
+    assert (record.call_id, record.answered_by) == (ringout_id, "+14155550198")
     assert record.ended_at is not None
 
 

@@ -185,12 +185,16 @@ class BridgeProcess:
     @contextlib.contextmanager
     def database_session(self) -> Iterator[Session]:
         """A session on ringbridge's own database (committed at the end), past its API."""
-        database = Database(self.database_url)
+        database = self._database()
         try:
             with database.session() as session:
                 yield session
         finally:
             database.dispose()
+
+    def _database(self) -> Database:
+        """The database ringbridge was given (a cluster node's is its environment's)."""
+        return Database(self.environment()["RINGBRIDGE_DATABASE_URL"])
 
     def tenant_id(self, company: str) -> int:
         """The database id of the tenant of company id `company`."""
@@ -226,19 +230,24 @@ class BridgeProcess:
         """The newest finished call record for `dialled`."""
         return self.call_records(dialled, 1, timeout)[0]
 
-    def call_records(self, dialled: str, count: int, timeout: float = 5) -> list[CallRecord]:
-        """The `count` newest finished call records for `dialled`, oldest first, from
-        ringbridge's own database. They are written off the call's path, so this waits
-        until that many are finished: a call's record may finish after its phones hung up,
-        and an older one must not stand in for it. Finished means its end reason is
-        written: a record closed after a restart gets `ended_at` first (the claim that
-        no other engine closes it), its reason and last step only afterwards."""
-        database = Database(self.environment()["RINGBRIDGE_DATABASE_URL"])
+    def call_records(self, dialled: str, count: int, timeout: float = 5,
+                     tenant: int | None = None) -> list[CallRecord]:
+        """The `count` newest finished call records for `dialled` (of `tenant` alone when
+        given), oldest first, from ringbridge's own database. They are written off the
+        call's path, so this waits until that many are finished: a call's record may
+        finish after its phones hung up, and an older one must not stand in for it; nor
+        may an earlier test's call to the same number (the session shares a database).
+        Finished means its end reason is written: a record closed after a restart gets
+        `ended_at` first (the claim that no other engine closes it), its reason and last
+        step only afterwards."""
+        database = self._database()
         deadline = time.monotonic() + timeout
         query = (select(CallRecord)
                  .where(CallRecord.dialled == dialled, CallRecord.end_reason.is_not(None))
                  .order_by(CallRecord.received_at.desc()).limit(count)
                  .options(selectinload(CallRecord.steps)))
+        if tenant is not None:
+            query = query.where(CallRecord.tenant_id == tenant)
         try:
             while True:
                 with database.session() as session:

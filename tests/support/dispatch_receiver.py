@@ -42,6 +42,8 @@ class _Answer:
     body: bytes = b""
     delay: float = 0.0
     echo: tuple[str, ...] = ()  # request headers sent back as they came (a handshake)
+    # Run on each request as it arrives, before the answer: what a dispatcher does first.
+    react: Callable[[RecordedRequest], object] | None = None
 
 
 class DispatchReceiver:
@@ -92,19 +94,21 @@ class DispatchReceiver:
         delay: float = 0.0,
         match: str | None = None,
         echo: tuple[str, ...] = (),
+        react: Callable[[RecordedRequest], object] | None = None,
     ) -> None:
         """Answer requests whose path ends with ``match`` like this (all others if None).
 
         A dict body is sent as JSON. ``delay`` seconds pass between receiving (and
         recording) the request and answering it. The longest matching suffix wins. The
         request headers named in ``echo`` are sent back when the request has them.
+        ``react(request)`` runs as each request arrives, before it is answered.
         """
         headers = dict(headers or {})
         if isinstance(body, dict):
             body = json.dumps(body).encode()
             headers.setdefault("Content-Type", "application/json")
         with self._cond:
-            self._answers[match] = _Answer(status, headers, body, delay, echo)
+            self._answers[match] = _Answer(status, headers, body, delay, echo, react)
 
     def wait_for(
         self, predicate: Callable[[RecordedRequest], bool] | str, count: int = 1, timeout: float = 5
@@ -210,7 +214,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         receiver = self.server.receiver
-        answer = receiver._record(self._recorded())
+        request = self._recorded()
+        answer = receiver._record(request)
+        if answer.react is not None:
+            answer.react(request)
         if answer.delay and receiver._closing.wait(answer.delay):
             return  # stopping: the client gets a closed connection
         self.send_response(answer.status)

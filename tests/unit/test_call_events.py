@@ -256,6 +256,40 @@ def test_a_hunts_end_tells_dispatch_nobody_answered_once_the_caller_gives_up() -
     assert events.sent == [("ended", None, False)]
 
 
+@pytest.mark.parametrize("strategy, read_back", [
+    ("CYCLIC_HUNT", True), ("SKILL_BASED_ROUTING_LEAST_WORKED_HUNT", True),
+    ("RING_SIMULTANEOUSLY", False), ("PRIORITIZED_HUNT", False)])
+def test_a_members_ringing_and_answer_are_read_back_when_the_strategy_routes_by_them(
+        strategy: str, read_back: bool) -> None:
+    """The hunt memory's steps of a group that orders its members by it are written
+    without the writer's linger: the group's next call is routed by them."""
+    published: list[MemberRinging | MemberAnswered] = []
+
+    async def scenario() -> None:
+        ari, call_log = FakeAri(), CallLog()
+        engine = engine_with(ari)
+        call_log.subscribe(MemberRinging, published.append)
+        call_log.subscribe(MemberAnswered, published.append)
+        member = Target(key=2, dial="PJSIP/1002@1002@acme.example", label="1002")
+        plan = HuntPlan(label="ring group 6000", waves=((member,),), ring_time=20,
+                        group_id=7, strategy=strategy)
+        await Hunt(ari, engine, "A", "caller-A", plan, call_log=call_log).start()
+        for kind, state in (("StasisStart", "Down"), ("ChannelStateChange", "Ringing"),
+                            ("ChannelStateChange", "Up")):
+            await engine.on_event(event(kind, "rb-A-1", state=state))
+        await engine.on_event(event("ChannelHangupRequest", "caller-A"))
+        await engine.settled()
+
+    run(scenario())
+    assert [(type(e), e.group_id, e.extension_id, e.read_back) for e in published] == [
+        (MemberRinging, 7, 2, read_back), (MemberAnswered, 7, 2, read_back)]
+
+
+def test_a_direct_calls_steps_are_not_read_back() -> None:
+    assert not MemberRinging(call_id="A", member="1002").read_back
+    assert not CallEnded(call_id="A", why="caller hung up").read_back
+
+
 @pytest.mark.parametrize("call, caller, callee, named", [
     (CallState.TRYING, LegState.CALLING, LegState.CALLING,
      Statuses("InProgress", "InProgress", "InProgress")),

@@ -461,3 +461,63 @@ def test_with_a_journal_a_call_s_burst_of_steps_shares_one_transaction(
     writer.flush(timeout=1.5)
     assert record_steps(database, "L2") == ["arrived", "ringing"]  # no linger
     writer.close()
+
+
+def test_the_end_of_a_call_dispatch_is_told_of_is_written_without_lingering(
+        database: Database, acme: TenantAuth, tmp_path: Path) -> None:
+    """Dispatch's `cleared` links to the call's record: the writer does not linger
+    after its end (the linger here is a minute), while another call's end waits."""
+    url = database.engine.url.render_as_string(hide_password=False)
+    writer = DatabaseCallRecorder(database, journal=StepJournal(tmp_path, url), linger=60)
+    log = CallLog()
+    writer.follow(log)
+    told: list[str] = []
+    log.subscribe(CallEnded, lambda event: told.append(event.call_id), call_id="D1")
+    log.publish(arrived("D2", "ch-D2", acme.tenant_id))
+    log.publish(CallEnded(call_id="D2", why="caller hung up"))
+    log.publish(arrived("D1", "ch-D1", acme.tenant_id))
+    log.publish(CallEnded(call_id="D1", why="caller hung up"))
+    wait_until(lambda: record_steps(database, "D1") == ["arrived", "ended"], 5,
+               "the followed call's end written")
+    assert told == ["D1"]
+    log.publish(arrived("D3", "ch-D3", acme.tenant_id))
+    log.publish(CallEnded(call_id="D3", why="caller hung up"))
+    time.sleep(0.5)
+    assert record_steps(database, "D3") == []  # lingering: nobody outside waits for it
+    writer.close()
+    assert record_steps(database, "D3") == ["arrived", "ended"]
+
+
+def test_the_hunt_memory_a_groups_next_call_is_routed_by_is_written_without_lingering(
+        client: FlaskClient, database: Database, acme: TenantAuth, tmp_path: Path) -> None:
+    """A cyclic or least-worked group routes its next call by who rang and answered: the
+    writer does not linger after those steps (the linger here is a minute), while the
+    same steps of a group whose strategy does not read the memory wait."""
+    group = decode_id(create_group(client, acme))
+    member = decode_id(extension(client, acme, "2001"))
+    assert group is not None and member is not None
+    with database.session() as session:
+        session.add(HuntStat(ring_group_id=group, extension_id=member))
+    url = database.engine.url.render_as_string(hide_password=False)
+    writer = DatabaseCallRecorder(database, journal=StepJournal(tmp_path, url), linger=60)
+    log = CallLog()
+    writer.follow(log)
+    subscribe_hunt_memory(writer)
+
+    def remembered() -> HuntStat:
+        with database.session() as session:
+            stat = session.get(HuntStat, (group, member))
+        assert stat is not None
+        return stat
+
+    log.publish(arrived("H1", "ch-H1", acme.tenant_id))
+    log.publish(MemberAnswered(call_id="H1", member="2001", group_id=group,
+                               extension_id=member, routes_by_memory=False))
+    time.sleep(0.5)
+    assert remembered().last_answered_at is None  # lingering: nothing routes by it
+    log.publish(MemberRinging(call_id="H2", member="2001", group_id=group,
+                              extension_id=member, routes_by_memory=True))
+    wait_until(lambda: remembered().last_rung_at is not None, 5,
+               "the ringing the next call is routed by, written")
+    assert remembered().last_answered_at is not None  # what waited before it went too
+    writer.close()
