@@ -197,11 +197,13 @@ class AriClient(Supervised):
     async def _ws_request(self, ws: aiohttp.ClientWebSocketResponse, method: str, path: str,
                           params: Params | None, json: Any) -> Any:
         request_id = f"r{next(self._request_ids)}"
-        uri = path.lstrip("/")
-        if params:
-            uri += "?" + urlencode(_query(params), quote_via=quote)
         message: dict[str, Any] = {"type": "RESTRequest", "request_id": request_id,
-                                   "method": method, "uri": uri}
+                                   "method": method, "uri": path.lstrip("/")}
+        if params:
+            # Name/value pairs rather than a query string in the uri: nothing to encode
+            # (urlencode cost about 3% of the engine's CPU at 50 calls/s).
+            message["query_strings"] = [{"name": name, "value": value}
+                                        for name, value in _query(params).items()]
         if json is not None:
             message |= {"content_type": "application/json",
                         "message_body": orjson.dumps(json).decode()}
@@ -402,14 +404,14 @@ def _events_url(base_url: str, app: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/events", query, ""))
 
 
-def _query(params: Params) -> dict[str, str | int | float]:
+def _query(params: Params) -> dict[str, str]:
     """Render parameters the way ARI parses them.
 
     Booleans become ``true``/``false``; lists are joined with commas because ARI keeps only
     the last of repeated parameters (``channel=a&channel=b`` would add just ``b``); None
     values are left out so callers can pass optional arguments unconditionally.
     """
-    query: dict[str, str | int | float] = {}
+    query: dict[str, str] = {}
     for name, value in params.items():
         if value is None:
             continue
@@ -418,7 +420,7 @@ def _query(params: Params) -> dict[str, str | int | float]:
         elif isinstance(value, list | tuple):
             query[name] = ",".join(value)
         else:
-            query[name] = value
+            query[name] = str(value)
     return query
 
 

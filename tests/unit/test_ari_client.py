@@ -706,9 +706,12 @@ def test_requests_go_over_the_websocket_when_asterisk_answers_there() -> None:
                                 {"variable": "PJSIP_HEADER(add,X-A)", "value": "1"})
         assert (failed.value.status, failed.value.message) == (404, "Channel not found")
         sent = h.server.rest_requests
-        assert [r["uri"] for r in sent] == [
-            "asterisk/ping", "bridges/b1?type=mixing&name=a%20b",
-            "channels/nope/variable?variable=PJSIP_HEADER%28add%2CX-A%29&value=1"]
+        assert [(r["uri"], r.get("query_strings")) for r in sent] == [
+            ("asterisk/ping", None),
+            ("bridges/b1", [{"name": "type", "value": "mixing"},
+                            {"name": "name", "value": "a b"}]),
+            ("channels/nope/variable", [{"name": "variable", "value": "PJSIP_HEADER(add,X-A)"},
+                                        {"name": "value", "value": "1"}])]
         assert sent[1]["method"] == "POST" and orjson.loads(sent[1]["message_body"]) == {
             "x": [1]}
         assert len({r["request_id"] for r in sent}) == 3
