@@ -3,9 +3,11 @@ it exposes (the engine's metrics on live calls: tests/integration/test_metrics_l
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 from flask.testing import FlaskClient
@@ -16,6 +18,7 @@ from bridge import metrics
 from bridge.api.app import create_app
 from bridge.api.health import Readiness
 from bridge.config import Settings
+from bridge.metrics_dir import ENVIRONMENT
 from bridge.store.session import Database
 from tests.api.conftest import RecordingProvisioner, TenantAuth
 from tests.api.login_attempts import RINGCENTRAL, attempt
@@ -111,3 +114,26 @@ def test_the_cli_never_imports_prometheus_client_before_serve_sets_its_directory
          "print('prometheus_client' in sys.modules)"], capture_output=True, text=True,
         check=True)
     assert found.stdout.strip() == "False"
+
+
+def test_a_forked_process_writes_its_metrics_to_a_file_of_its_own(tmp_path: Path) -> None:
+    """The process id prometheus_client asks for at each change is kept, not read from
+    the system each time; a child that `serve` forks sets it anew, so its counts go to
+    its own file and a scrape adds both up."""
+    script = textwrap.dedent("""
+        import multiprocessing, os, sys
+        from bridge import metrics
+        metrics.CALLS_DECLINED.inc()
+        child = multiprocessing.get_context("fork").Process(
+            target=metrics.CALLS_DECLINED.inc)
+        child.start()
+        child.join()
+        print(os.getpid(), child.pid)
+        sys.stdout.write(metrics.exposition().decode())
+    """)
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True, env={**os.environ, ENVIRONMENT: str(tmp_path)})
+    parent, child = found.stdout.splitlines()[0].split()
+    assert sorted(path.name for path in tmp_path.glob("counter_*.db")) == sorted(
+        [f"counter_{parent}.db", f"counter_{child}.db"])
+    assert "ringbridge_calls_declined_total 2.0" in found.stdout
