@@ -8,14 +8,10 @@ answered legs are Finished.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import Connection
+from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
 
 from bridge.flows.events import (
-    CallEvent,
     RingOutEnded,
     RingOutEndedWhileDown,
     RingOutStatusChanged,
@@ -33,28 +29,32 @@ def subscribe_ringout_statuses(recorder: DatabaseCallRecorder) -> None:
 
 
 def apply_ringout_change(connection: Connection, event: RingOutStatusChanged) -> None:
-    with _ringout(connection, event) as ringout:
-        if ringout is not None:
-            write_statuses(ringout, statuses(event.call, event.caller, event.callee))
+    """An ended row is final: a change the writer still held when the API cancelled the
+    RingOut is older than that end and must not undo it. One conditional statement, so
+    a cancel committing meanwhile is seen (PostgreSQL checks the row again once the
+    cancel's lock is released; SQLite has one writer at a time)."""
+    key = decimal_id(event.call_id)
+    now = statuses(event.call, event.caller, event.callee)
+    connection.execute(
+        update(RingOut).where(RingOut.id == key, RingOut.ended_at.is_(None))
+        .values(call_status=now.call, caller_status=now.caller, callee_status=now.callee))
 
 
 def apply_ringout_end(connection: Connection,
                       event: RingOutEnded | RingOutEndedWhileDown) -> None:
-    with _ringout(connection, event) as ringout:
-        if ringout is None:
-            return
+    """Close the row unless it has ended already (cancelled through the API, whose
+    statuses stand). The end is claimed first, which locks the row, so the statuses
+    closed are the latest."""
+    key = decimal_id(event.call_id)
+    claimed = connection.execute(
+        update(RingOut).where(RingOut.id == key, RingOut.ended_at.is_(None))
+        .values(ended_at=event.at))
+    if claimed.rowcount != 1:
+        return
+    with Session(connection) as session:
+        ringout = session.get_one(RingOut, key)
         write_statuses(ringout, closed(Statuses(ringout.call_status, ringout.caller_status,
                                         ringout.callee_status)))
-        ringout.ended_at = ringout.ended_at or event.at
-
-
-@contextmanager
-def _ringout(connection: Connection, event: CallEvent) -> Iterator[RingOut | None]:
-    """The RingOut's row (its id is the call's), None when it was deleted meanwhile; what
-    the block changes is written in the connection's transaction (the writer's)."""
-    key = decimal_id(event.call_id)
-    with Session(connection) as session:
-        yield session.get(RingOut, key) if key is not None else None
         session.flush()
 
 

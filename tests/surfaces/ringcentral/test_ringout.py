@@ -20,6 +20,7 @@ from bridge.flows.events import (
     LegState,
     RingOutConnected,
     RingOutEnded,
+    RingOutStatusChanged,
 )
 from bridge.gateway import CancelOutcome, EngineNotReached, EngineUnavailable, RingOutPlan
 from bridge.services.call_records import DatabaseCallRecorder
@@ -312,6 +313,22 @@ def test_delete_before_connect_cancels_and_shows_rejected(
     ringout_id = post(client, acme).json["id"]
     assert_no_body(client.delete(f"{OWN}/{ringout_id}", headers=acme.headers), 204)
     assert provisioner.cancelled == [ringout_id]
+    assert status_of(client, acme, ringout_id) == {
+        "callStatus": "CannotReach", "callerStatus": "Rejected", "calleeStatus": "Rejected"}
+
+
+def test_a_change_written_after_the_cancel_does_not_undo_it(
+    client: FlaskClient, database: Database, acme: TenantAuth, office: dict[str, Any],
+    provisioner: RecordingProvisioner,
+) -> None:
+    """The writer may hold the engine's last ringing change while the API's DELETE
+    commits; written after it, that change is older than the end."""
+    ringout_id = post(client, acme).json["id"]
+    assert_no_body(client.delete(f"{OWN}/{ringout_id}", headers=acme.headers), 204)
+    with database.transaction() as connection:
+        apply_ringout_change(connection, RingOutStatusChanged(
+            call_id=ringout_id, at=datetime.now(UTC), call=CallState.TRYING,
+            caller=LegState.ANSWERED, callee=LegState.CALLING))
     assert status_of(client, acme, ringout_id) == {
         "callStatus": "CannotReach", "callerStatus": "Rejected", "calleeStatus": "Rejected"}
 
