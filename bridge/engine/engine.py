@@ -477,6 +477,7 @@ class Engine:
             channel_id=channel["id"], tenant_id=plan.tenant_id, ring_group_id=plan.group_id,
             strategy=plan.strategy, created=channel_created(channel)))
         hunt = self.new_hunt(call_id, channel["id"], plan)
+        hunt.caller_notes_legs = True  # labelled above, offered through [stasis-wait]
         hunt.origin = Origin(number=caller, name=name, dialled=number,
                              inbound=purpose == "inbound",
                              endpoint=_caller_endpoint(channel.get("name", "")))

@@ -33,6 +33,9 @@ _ID_SPACE = len(_ALPHABET) ** _ID_LENGTH
 # Q.850 causes: what the caller is told (chan_pjsip turns 17 into 486 Busy Here, ...).
 NORMAL_CLEARING = 16
 HANGUP_HANDLER = "CHANNEL(hangup_handler_push)"  # a channel variable that pushes one
+# The caller's shared count of the legs its call made, set by each leg's creation to its
+# own number: the caller's dialplan handler [rb-caller-left] notes its hangup on them.
+LEGS_MADE = "SHARED(RB_LEGS,{caller})"
 DIAL_STATUS_CAUSE = {
     "BUSY": 17,
     "NOANSWER": 19,

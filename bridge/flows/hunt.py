@@ -23,6 +23,7 @@ from bridge.flows.calls import (
     DIAL_STATUS_CAUSE,
     HANGUP_HANDLER,
     HUNT_LEG,
+    LEGS_MADE,
     NORMAL_CLEARING,
     Ari,
     CallFlow,
@@ -185,6 +186,9 @@ class Hunt(CallFlow):
         self.caller_view = "00"
         self.parking = False  # its end is a park: the call goes on in the lot
         self.holding: dict[str, datetime] = {}  # channels holding the others, since when
+        # The caller came through dialplan [stasis-wait] and carries this call's id
+        # (RB_CALL): its own hangup handler notes its hangup on every leg.
+        self.caller_notes_legs = False
 
     def resume(self, parked: ParkedCall) -> None:
         """Go on as the parked call: views are numbered on from the last it gave."""
@@ -390,12 +394,14 @@ class Hunt(CallFlow):
             await self.ari.post("/channels/create", {
                 "endpoint": target.dial, "app": self.flows.app, "channelId": channel_id,
                 "appArgs": f"{HUNT_LEG},{self.call_id}", "originator": self.caller_id,
-            }, json={"variables": self._leg_variables(target)})
+            }, json={"variables": self._leg_variables(target, channel_id)})
         except Exception as exc:  # an unreachable target is skipped
             await self._not_made(target, channel_id, exc)
             return
-        # Should ringbridge die while this rings, the caller hanging up notes when on it.
-        await note_departure(self.ari, self.caller_id, channel_id)
+        # Should ringbridge die while this rings, the caller hanging up notes when on it:
+        # a request of its own unless the caller's handler from the dialplan does it.
+        if not self.caller_notes_legs:
+            await note_departure(self.ari, self.caller_id, channel_id)
 
     async def _not_made(self, target: Target, channel_id: str, exc: Exception) -> None:
         """Asterisk did not make the leg. A phone that unregistered a moment ago, before
@@ -490,16 +496,18 @@ class Hunt(CallFlow):
             dial["caller"] = self.caller_id
         await self.ari.post(f"/channels/{channel_id}/dial", dial)
 
-    def _leg_variables(self, target: Target) -> dict[str, str]:
+    def _leg_variables(self, target: Target, channel_id: str) -> dict[str, str]:
         """Set on the leg as Asterisk creates it (no request of their own): the plan's
         SIP headers; the leg's hangup noting when on the caller (docs/restarts.md: a
         later leaver overwrites an earlier one's note, so a leg that never answered
-        misleads nobody); and the connected line of a leg that presents a number of its
-        own (its From comes from it; `caller` on the dial would overwrite it with the
-        caller's number)."""
+        misleads nobody); the caller's count of legs made (this leg's number, the end of
+        its id `rb-<call>-<n>`, which [rb-caller-left] counts up to); and
+        the connected line of a leg that presents a number of its own (its From comes
+        from it; `caller` on the dial would overwrite it with the caller's number)."""
         variables = {f"PJSIP_HEADER(add,{name})": value
                      for name, value in self.plan.headers.items()}
         variables[HANGUP_HANDLER] = departure_note(self.caller_id)
+        variables[LEGS_MADE.format(caller=self.caller_id)] = channel_id.rsplit("-", 1)[1]
         if target.caller_number:
             variables["CONNECTEDLINE(all,i)"] = presented(target)
         return variables

@@ -356,11 +356,12 @@ def test_a_call_lost_in_an_asterisk_crash_is_recorded_as_such_without_a_cause(
 
 
 def _stops_ringing_for_a_caller_gone(office: Office, receiver: DispatchReceiver,
-                                     bridge: BridgeProcess, number: str, caller: Phone,
-                                     ringing_phones: list[Phone]) -> None:
+                                     bridge: BridgeProcess, asterisk: Asterisk, number: str,
+                                     caller: Phone, ringing_phones: list[Phone]) -> None:
     """The caller hangs up while ringbridge is down and `ringing_phones` ring for it:
-    once ringbridge is back they stop (a CANCEL, as when a caller gives up), the record
-    closes at the moment the caller left and the dispatcher gets the one end."""
+    the caller's dialplan handler noted when on each of them; once ringbridge is back
+    they stop (a CANCEL, as when a caller gives up), the record closes at the moment
+    the caller left and the dispatcher gets the one end."""
     outgoing = caller.call(number)
     ringing = [phone.wait_incoming() for phone in ringing_phones]
     for call in ringing:
@@ -372,6 +373,13 @@ def _stops_ringing_for_a_caller_gone(office: Office, receiver: DispatchReceiver,
     left_at = datetime.now(UTC)
     time.sleep(2)
     assert [call.state for call in ringing] == ["early"] * len(ringing)  # ringing on
+    for leg in range(1, len(ringing) + 1):  # every leg, not just the first
+        read = asterisk.ari("GET", f"/channels/rb-{call_id}-{leg}/variable"
+                            "?variable=SHARED(RB_PEER_LEFT)")
+        assert read.status_code == 200, f"nothing noted on leg {leg}: {read.text}"
+        noted = read.json()["value"]
+        moment, cause = noted.split()
+        assert abs(float(moment) - left_at.timestamp()) < 1 and cause.isdigit(), noted
     seen = restart(bridge)
     back = time.monotonic()
     for call in ringing:
@@ -397,18 +405,20 @@ def _stops_ringing_for_a_caller_gone(office: Office, receiver: DispatchReceiver,
 
 
 def test_phones_ringing_for_a_caller_who_left_while_ringbridge_was_down_stop(
-        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess,
+        asterisk: Asterisk) -> None:
     members = group_with_dispatch(office, receiver, "6308", ["3371", "3372"])
-    _stops_ringing_for_a_caller_gone(office, receiver, bridge, "6308", office.phone("3379"),
-                                     [members["3371"], members["3372"]])
+    _stops_ringing_for_a_caller_gone(office, receiver, bridge, asterisk, "6308",
+                                     office.phone("3379"), [members["3371"], members["3372"]])
 
 
 def test_a_hunt_whose_caller_left_while_ringbridge_was_down_rings_nobody_else(
-        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess) -> None:
+        office: Office, receiver: DispatchReceiver, bridge: BridgeProcess,
+        asterisk: Asterisk) -> None:
     members = group_with_dispatch(office, receiver, "6309", ["3381", "3382"],
                                   ring_strategy="PRIORITIZED_HUNT")
-    _stops_ringing_for_a_caller_gone(office, receiver, bridge, "6309", office.phone("3389"),
-                                     [members["3381"]])
+    _stops_ringing_for_a_caller_gone(office, receiver, bridge, asterisk, "6309",
+                                     office.phone("3389"), [members["3381"]])
     with pytest.raises(TimeoutError):
         members["3382"].wait_incoming(timeout=2)  # the hunt does not go on for nobody
 

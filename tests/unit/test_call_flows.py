@@ -25,6 +25,7 @@ async def start_call(engine: Engine, ari: FakeAri) -> DirectCall:
     target = Target(key=0, dial="PJSIP/1002@1002", label="1002")
     plan = HuntPlan(label="extension 1002", waves=((target,),), ring_time=30)
     flow = DirectCall(ari, engine, "CALL", "caller", plan)
+    flow.caller_notes_legs = True  # as the engine starts a call offered by [stasis-wait]
     await flow.start()
     return flow
 
@@ -75,18 +76,39 @@ def test_ringing_callee_rings_the_caller_and_answer_bridges_both() -> None:
     paths = [path for _, path, _ in ari.requests]
     assert paths == [
         "/endpoints/PJSIP/1002",
-        "/channels/create", "/channels/caller/variable", f"/channels/{flow.callee_id}/dial",
+        "/channels/create", f"/channels/{flow.callee_id}/dial",
         "/channels/caller/ring",
         "/bridges/rb-CALL", "/bridges/rb-CALL/addChannel", "/channels/caller/answer",
     ]
     assert ari.requests[-2][2] == {"channel": f"caller,{flow.callee_id}"}
     # Each party's hangup notes the time on the other (for a ringbridge that was down
-    # then: docs/restarts.md), with no request at the answer: the callee's as Asterisk
-    # creates it, the caller's from the moment the callee rings.
+    # then: docs/restarts.md), with no request: the callee's handler as Asterisk creates
+    # it, the caller's from the dialplan ([rb-caller-left], counting up to RB_LEGS).
     created = ari.bodies[f"/channels/create:{flow.callee_id}"]["variables"]
     assert created["CHANNEL(hangup_handler_push)"] == "rb-left,s,1(caller)"
-    assert ari.requests[2][2] == {"variable": "CHANNEL(hangup_handler_push)",
-                                  "value": f"rb-left,s,1({flow.callee_id})"}
+    assert created["SHARED(RB_LEGS,caller)"] == flow.callee_id.rsplit("-", 1)[1]
+
+
+def test_a_call_offered_by_the_dialplan_is_named_and_its_legs_counted_without_a_request(
+) -> None:
+    """The caller's hangup notes on each leg come from its dialplan handler
+    [rb-caller-left]: it needs RB_CALL (one request per call) and RB_LEGS, which each
+    leg's creation sets; no request per leg."""
+    async def scenario() -> FakeAri:
+        ari = FakeAri()
+        engine = engine_with(ari)
+        await engine.on_event(event("StasisStart", "caller", args=["dial", "1002"]))
+        await engine.settled()
+        return ari
+
+    ari = asyncio.run(scenario())
+    [(_, create, made)] = [r for r in ari.requests if r[1] == "/channels/create"]
+    call_id = made["appArgs"].removeprefix("leg,")
+    assert made["channelId"] == f"rb-{call_id}-1"
+    assert [(path, body) for _, path, body in ari.requests if path.endswith("/variable")] == [
+        ("/channels/caller/variable", {"variable": "RB_CALL", "value": call_id})]
+    variables = ari.bodies[f"{create}:rb-{call_id}-1"]["variables"]
+    assert variables["SHARED(RB_LEGS,caller)"] == "1"
 
 
 @pytest.mark.parametrize("name, domain", [

@@ -103,7 +103,8 @@ def run_hunt(ari: EndpointsAri, plan: HuntPlan, caller_endpoint: str = "",
              paused: Mapping[int, str] | None = None,
              other_nodes: OtherNodes | None = None,
              pauses: Paused | None = None,
-             registrations: Registered | None = None) -> tuple[Hunt, Steps]:
+             registrations: Registered | None = None,
+             notes_legs: bool = False) -> tuple[Hunt, Steps]:
     async def scenario() -> tuple[Hunt, Steps]:
         engine = engine_with(ari)
         steps = Steps()
@@ -111,6 +112,7 @@ def run_hunt(ari: EndpointsAri, plan: HuntPlan, caller_endpoint: str = "",
                     pauses=pauses or Paused(paused or {}), other_nodes=other_nodes,
                     registrations=registrations)
         hunt.origin = Origin(number="2009", endpoint=caller_endpoint)
+        hunt.caller_notes_legs = notes_legs
         await hunt.start()
         await engine.settled()
         return hunt, steps
@@ -301,21 +303,35 @@ def test_a_leg_that_rang_out_is_recorded_with_the_cause_of_its_destruction() -> 
 
 def test_a_legs_headers_and_connected_line_are_set_as_asterisk_creates_it() -> None:
     """No request of their own: one fewer round trip to Asterisk per header and for the
-    leg's hangup note, per leg."""
+    leg's hangup note, per leg. Each leg also counts itself on the caller (RB_LEGS, the
+    leg's number) for the caller's dialplan handler [rb-caller-left]."""
     ari = EndpointsAri()
     forward = Target(key=0, dial="PJSIP/+442071234567@carrier", label="+442071234567",
                      caller_number="+442079460000", caller_name="Main")
     plan = HuntPlan(label="ring group 6000", waves=((member(2002), forward),), ring_time=20,
                     headers={"P-Asserted-Identity": '"Main" <sip:6000@acme.example>'})
     hunt, _ = run_hunt(ari, plan)
+    assert list(hunt.legs) == ["rb-A-1", "rb-A-2"]
     to_member, to_forward = (ari.bodies[f"/channels/create:{leg}"]["variables"]
                              for leg in hunt.legs)
     header = {"PJSIP_HEADER(add,P-Asserted-Identity)": '"Main" <sip:6000@acme.example>',
               "CHANNEL(hangup_handler_push)": f"rb-left,s,1({hunt.caller_id})"}
-    assert to_member == header
-    assert to_forward == {**header, "CONNECTEDLINE(all,i)": '"Main" <+442079460000>'}
+    assert to_member == {**header, "SHARED(RB_LEGS,caller-A)": "1"}
+    assert to_forward == {**header, "SHARED(RB_LEGS,caller-A)": "2",
+                          "CONNECTEDLINE(all,i)": '"Main" <+442079460000>'}
     set_apart = [(path, p["variable"]) for _, path, p in ari.requests
                  if path.endswith("/variable")]
-    # Only the caller's own notes, one per leg, need requests: it existed before them.
+    # A caller with no handler of its own from the dialplan (one taken back from a
+    # parking lot) has its notes pushed, one request per leg: it existed before them.
     assert sorted(set_apart) == [(f"/channels/{hunt.caller_id}/variable",
                                   "CHANNEL(hangup_handler_push)")] * 2
+
+
+def test_a_caller_offered_through_the_dialplan_needs_no_request_per_leg() -> None:
+    """Its handler [rb-caller-left], pushed in [stasis-wait], notes on every leg."""
+    ari = EndpointsAri()
+    plan = HuntPlan(label="ring group 6000", waves=((member(2002), member(2003)),),
+                    ring_time=20)
+    hunt, _ = run_hunt(ari, plan, notes_legs=True)
+    assert len(hunt.legs) == 2
+    assert [path for _, path, _ in ari.requests if path.endswith("/variable")] == []
