@@ -107,8 +107,9 @@ class RingOutService:
         outcome = self.gateway.cancel_ringout(str(ringout.id))
         if outcome.connected:
             raise _connected(ringout_id)
-        # Written here too (the engine's own report follows through the writer, with the
-        # same statuses), so a GET right after the DELETE reads them.
+        # Written here, so a GET right after the DELETE reads them: the ended row is final,
+        # and the engine's reports the writer applies after it change nothing
+        # (services/ringout_records.py).
         states = outcome.states
         left = (statuses(states.call, states.caller, states.callee) if states is not None
                 else _cancelled_unattended(ringout))
